@@ -1,0 +1,188 @@
+//! Context words: the labels people write next to a number, which tell a
+//! fødselsnummer from a bank account, an invoice number or a KID when the
+//! digits alone cannot.
+//!
+//! Two signals come out of it, as in Purview and Presidio: the *label* (the
+//! nearest keyword shortly before the number, which decides what the number
+//! is) and *support* (a keyword of the right kind anywhere within a few hundred
+//! characters, which raises confidence).
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// What a context keyword says about a nearby number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cue {
+    /// A national identity number (any country).
+    NationalId,
+    /// Swedish wording.
+    Swedish,
+    /// Danish wording.
+    Danish,
+    /// Finnish wording.
+    Finnish,
+    BankAccount,
+    PaymentCard,
+    Iban,
+    /// A number that is not personal data: KID, invoice, order, tracking,
+    /// phone, organisation number, customer or case number.
+    NotPersonal,
+}
+
+/// How far before a number its label may stand (characters of text).
+const LABEL_REACH: usize = 60;
+/// How far a supporting keyword may stand, either side, as Purview's 300.
+const SUPPORT_REACH: usize = 300;
+
+// Order matters only for readability; classes are told apart by capture group.
+static KEYWORDS: LazyLock<Regex> = LazyLock::new(|| {
+    let national = r"fødselsnummer(?:et)?|fødselsnr|fødselsnummer|f\.?\s?nr|fnr|personnummer(?:et)?|personnr|pers\.?\s?nr|pnr|d-?nummer(?:et)?|d-?nr|h-?nummer|id-?nummer|identitetsnummer|personal (?:id|identity) number|national (?:id|identity|identification) (?:no|number)|national id|social security|ssn|f(?:ø|o)dt|birth number";
+    let swedish = r"samordningsnummer|svensk(?:t|e)?|swedish|sverige|sweden";
+    let danish = r"cpr(?:-?(?:nr|nummer|number))?|dansk(?:e)?|danish|danmark|denmark";
+    let finnish = r"hetu|henkilötunnus|personbeteckning|finsk(?:e)?|finnish|suomi|finland";
+    let account = r"kontonummer(?:et)?|kontonr|konto|bankkonto|kto|account(?: number| no)?|acct|betal(?:es)? til|innbetaling til|overfør(?:es)? til|til konto";
+    let card = r"kortnummer(?:et)?|kredittkort(?:et)?|bankkort(?:et)?|betalingskort(?:et)?|kort|card(?: number)?|credit card|debit card|visa|mastercard|master card|amex|american express|cvc|cvv|utløpsdato|expiry|exp";
+    let iban = r"iban|bic|swift";
+    let not_personal = r"kid(?:-?nummer|-?nr)?|faktura(?:nummer|nr)?|fakturanr|invoice(?: number| no)?|ordre(?:nummer|nr)?|order(?: number| no| id)?|bestilling(?:snummer|snr)?|booking(?:nummer|nr)?|sporing(?:snummer|snr)?|tracking(?: number| no)?|sendingsnummer|kolli|referanse(?:nummer|nr)?|ref\.?(?:nr)?|reference|saksnummer|saksnr|sak|case(?: number| no)?|ticket|billett(?:nummer)?|kundenummer|kundenr|customer(?: number| no| id)?|medlemsnummer|medlemsnr|member(?:ship)?(?: number| no)?|avtalenummer|avtalenr|polisenummer|polise|policy(?: number| no)?|tlf|telefon(?:nummer)?|mobil(?:nummer)?|phone|tel|fax|org\.?\s?nr|orgnr|organisasjonsnummer|organisation number|foretaksnummer|mva|serienummer|serial(?: number| no)?|artikkel(?:nummer|nr)?|varenummer|varenr|sku|ean|gtin|journalnummer|løpenummer|transaksjons(?:id|nummer)|transaction(?: id)?|ordrenr|kvitteringsnummer|receipt";
+    let pattern = format!(
+        r"(?i)\b(?:({national})|({swedish})|({danish})|({finnish})|({account})|({card})|({iban})|({not_personal}))\b"
+    );
+    Regex::new(&pattern).unwrap_or_else(|e| panic!("built-in keyword pattern is invalid: {e}"))
+});
+
+/// Keyword hits in one text, found once and queried per number.
+#[derive(Debug, Default)]
+pub struct Context {
+    /// (start byte, end byte, cue), in text order.
+    hits: Vec<(usize, usize, Cue)>,
+}
+
+impl Context {
+    pub fn find(text: &str) -> Context {
+        const CUES: [Cue; 8] = [
+            Cue::NationalId,
+            Cue::Swedish,
+            Cue::Danish,
+            Cue::Finnish,
+            Cue::BankAccount,
+            Cue::PaymentCard,
+            Cue::Iban,
+            Cue::NotPersonal,
+        ];
+        let hits = KEYWORDS
+            .captures_iter(text)
+            .filter_map(|caps| {
+                let whole = caps.get(0)?;
+                let cue = (1..=CUES.len()).find(|&i| caps.get(i).is_some())?;
+                Some((whole.start(), whole.end(), CUES[cue - 1]))
+            })
+            .collect();
+        Context { hits }
+    }
+
+    /// The nearest keyword ending before `start`, within the label reach and
+    /// not across a blank line.
+    pub fn label(&self, text: &str, start: usize) -> Option<Cue> {
+        let idx = self.hits.partition_point(|&(_, end, _)| end <= start);
+        let &(_, end, cue) = self.hits.get(idx.checked_sub(1)?)?;
+        let between = &text[end..start];
+        if between.chars().count() > LABEL_REACH || between.contains("\n\n") {
+            return None;
+        }
+        Some(cue)
+    }
+
+    /// Whether a keyword with one of `cues` stands within the support reach of
+    /// the span `start..end`.
+    pub fn supports(&self, text: &str, start: usize, end: usize, cues: &[Cue]) -> bool {
+        let lo = floor_char_boundary(text, start.saturating_sub(SUPPORT_REACH * 2));
+        let hi = ceil_char_boundary(text, (end + SUPPORT_REACH * 2).min(text.len()));
+        self.hits.iter().any(|&(s, e, cue)| {
+            cues.contains(&cue)
+                && s >= lo
+                && e <= hi
+                && if e <= start {
+                    text[e..start].chars().count() <= SUPPORT_REACH
+                } else if s >= end {
+                    text[end..s].chars().count() <= SUPPORT_REACH
+                } else {
+                    true
+                }
+        })
+    }
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(text: &str, mut i: usize) -> usize {
+    while i < text.len() && !text.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label_before(text: &str, needle: &str) -> Option<Cue> {
+        let at = text.find(needle).expect("needle in text");
+        Context::find(text).label(text, at)
+    }
+
+    #[test]
+    fn labels_table() {
+        let cases = [
+            ("Fnr: 15076500565", Some(Cue::NationalId)),
+            ("fødselsnr. 15076500565", Some(Cue::NationalId)),
+            ("Personnr 15076500565", Some(Cue::NationalId)),
+            ("D-nummer: 15076500565", Some(Cue::NationalId)),
+            ("Kontonummer: 15076500565", Some(Cue::BankAccount)),
+            ("betales til 15076500565", Some(Cue::BankAccount)),
+            ("KID: 15076500565", Some(Cue::NotPersonal)),
+            ("Fakturanr. 15076500565", Some(Cue::NotPersonal)),
+            ("Sporingsnummer 15076500565", Some(Cue::NotPersonal)),
+            ("CPR-nr. 15076500565", Some(Cue::Danish)),
+            ("Ring meg på 15076500565", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(label_before(text, "1507"), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn the_nearest_label_wins() {
+        let text = "Fnr er ikke nødvendig, bare kontonr 15076500565";
+        assert_eq!(label_before(text, "1507"), Some(Cue::BankAccount));
+    }
+
+    #[test]
+    fn labels_do_not_reach_across_paragraphs_or_far() {
+        assert_eq!(label_before("Fnr:\n\nHei 15076500565", "1507"), None);
+        let far = format!("Fnr {} 15076500565", "x".repeat(80));
+        assert_eq!(label_before(&far, "1507"), None);
+    }
+
+    #[test]
+    fn support_reaches_either_side() {
+        let text = format!("15076500565 {} fødselsnummer", "y".repeat(200));
+        let ctx = Context::find(&text);
+        assert!(ctx.supports(&text, 0, 11, &[Cue::NationalId]));
+        assert!(!ctx.supports(&text, 0, 11, &[Cue::BankAccount]));
+        let text = format!("15076500565 {} fødselsnummer", "y".repeat(400));
+        assert!(!Context::find(&text).supports(&text, 0, 11, &[Cue::NationalId]));
+    }
+
+    #[test]
+    fn words_that_merely_contain_a_keyword_do_not_count() {
+        // "sak" inside "saken", "kort" inside "kortere", "tel" inside "hotel".
+        assert_eq!(label_before("Saken 15076500565", "1507"), None);
+        assert_eq!(label_before("kortere 15076500565", "1507"), None);
+        assert_eq!(label_before("hotel 15076500565", "1507"), None);
+    }
+}

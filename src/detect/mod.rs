@@ -1,0 +1,174 @@
+//! Detection: from readable text to findings, for one message at a time.
+//!
+//! The detectors see only text (already extracted from MIME, HTML and
+//! attachments) and return [`Finding`]s that are masked and fingerprinted at
+//! the moment they are made, so no clear value survives this module.
+
+pub mod context;
+pub mod identifiers;
+pub mod special;
+pub mod tokens;
+
+use crate::fingerprint::{Fingerprinter, mask};
+use crate::model::{DetectorId, Finding, Location};
+use identifiers::IdentifierSettings;
+use special::{Evidence, SpecialCategories};
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+/// Everything needed to look for sensitive data.
+#[derive(Debug, Clone)]
+pub struct Detectors {
+    pub settings: IdentifierSettings,
+    pub special: SpecialCategories,
+    pub fingerprinter: Fingerprinter,
+}
+
+/// Findings of one message, deduplicated as they arrive.
+#[derive(Debug, Default)]
+pub struct MessageFindings {
+    findings: Vec<Finding>,
+    seen: HashSet<(DetectorId, String)>,
+    evidence: Evidence,
+}
+
+/// Maps the look-alike spaces, dashes and invisible characters people (and
+/// word processors) put inside numbers onto their ASCII forms, so one set of
+/// written forms covers them all.
+pub fn normalise(text: &str) -> Cow<'_, str> {
+    let needs = text.chars().any(|c| {
+        matches!(
+            c,
+            '\u{00A0}' | '\u{2007}' | '\u{2009}' | '\u{202F}' | '\u{2002}'..='\u{2006}' | '\u{2008}'
+                | '\u{200A}' | '\u{205F}' | '\u{3000}' | '\u{2010}'..='\u{2013}' | '\u{2212}'
+                | '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+        )
+    });
+    if !needs {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\u{00A0}' | '\u{2007}' | '\u{2009}' | '\u{202F}' | '\u{2002}'..='\u{2006}'
+            | '\u{2008}' | '\u{200A}' | '\u{205F}' | '\u{3000}' => out.push(' '),
+            '\u{2010}'..='\u{2013}' | '\u{2212}' => out.push('-'),
+            // Invisible: zero-width spaces and joiners, BOM, soft hyphen.
+            '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => {}
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+impl Detectors {
+    /// Scans one piece of text and adds what it holds to `acc`.
+    pub fn scan(&self, text: &str, location: &Location, acc: &mut MessageFindings) {
+        let text = normalise(text);
+        for hit in identifiers::find(&text, &self.settings) {
+            let fingerprint = self.fingerprinter.fingerprint(&hit.canonical);
+            let key = (hit.detector.clone(), fingerprint);
+            if acc.seen.contains(&key) {
+                // Keep the first location; a later sighting may still raise
+                // confidence (a keyword stood beside the number there).
+                if let Some(f) = acc
+                    .findings
+                    .iter_mut()
+                    .find(|f| f.detector == key.0 && f.fingerprint == key.1)
+                {
+                    f.confidence = f.confidence.max(hit.confidence);
+                }
+                continue;
+            }
+            let masked = mask_for(&hit.detector, &hit.canonical);
+            acc.findings.push(Finding {
+                detector: hit.detector,
+                location: location.clone(),
+                masked,
+                fingerprint: key.1.clone(),
+                confidence: hit.confidence,
+            });
+            acc.seen.insert(key);
+        }
+        self.special.scan(&text, location, &mut acc.evidence);
+    }
+
+    /// Closes a message: judges the special categories and returns every
+    /// finding, identifiers first in the order found.
+    pub fn finish(&self, acc: MessageFindings) -> Vec<Finding> {
+        let MessageFindings {
+            mut findings,
+            evidence,
+            ..
+        } = acc;
+        let has_person_identifier = findings.iter().any(|f| f.detector.is_person_identifier());
+        for cat in self.special.judge(&evidence, has_person_identifier) {
+            findings.push(Finding {
+                detector: DetectorId::SpecialCategory(cat.category),
+                location: cat.location,
+                masked: String::new(),
+                fingerprint: String::new(),
+                confidence: cat.confidence,
+            });
+        }
+        findings
+    }
+}
+
+/// How much of each kind of value a manager may see.
+fn mask_for(detector: &DetectorId, canonical: &str) -> String {
+    match detector {
+        DetectorId::PaymentCard => mask(canonical, 0, 4),
+        DetectorId::NoBankAccount | DetectorId::Iban => mask(canonical, 4, 2),
+        DetectorId::FiHetu => mask(canonical, 2, 1),
+        _ => mask(canonical, 2, 2),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn detectors() -> Detectors {
+        Detectors {
+            settings: IdentifierSettings {
+                as_of: NaiveDate::from_ymd_opt(2026, 11, 25).expect("date"),
+                rule_2032: false,
+            },
+            special: SpecialCategories::empty(),
+            fingerprinter: Fingerprinter::new(b"test-key-0123456789").expect("key"),
+        }
+    }
+
+    #[test]
+    fn look_alike_spaces_and_dashes_are_normalised() {
+        let d = detectors();
+        for text in [
+            "150765\u{00A0}00565",
+            "150765\u{2009}00565",
+            "150765\u{202F}00565",
+            "150765\u{2011}00565",
+            "150765\u{200B}00565",
+            "1507\u{00AD}6500565",
+        ] {
+            let mut acc = MessageFindings::default();
+            d.scan(text, &Location::Body, &mut acc);
+            let f = d.finish(acc);
+            assert_eq!(f.len(), 1, "{text:?}");
+            assert_eq!(f[0].masked, "15*******65");
+        }
+    }
+
+    #[test]
+    fn the_same_value_twice_is_one_finding_at_its_first_location() {
+        let d = detectors();
+        let mut acc = MessageFindings::default();
+        d.scan("15076500565", &Location::Subject, &mut acc);
+        d.scan("Fnr: 150765 00565", &Location::Body, &mut acc);
+        let f = d.finish(acc);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].location, Location::Subject);
+        assert_eq!(f[0].confidence, identifiers::CONFIDENCE_WITH_KEYWORD);
+    }
+}

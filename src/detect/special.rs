@@ -1,0 +1,384 @@
+//! GDPR art. 9/10 special categories (health, trade union, religion, ...),
+//! found by phrase lists that live in `rules/` as data.
+//!
+//! Single words are weak evidence in mail ("behandling" is usually about
+//! personal-data processing, "Høyre" is often just "right"), so terms come in
+//! tiers: a *high* term is enough on its own, a *medium* term needs a second
+//! signal (another term of the category or a person's identifier in the same
+//! message), a *noisy* term only ever supports. *Traps* are longer phrases that
+//! contain a term but mean something else; they consume the match.
+//!
+//! Term syntax: `sykmeld*` matches any word starting `sykmeld`; `*sykmeld*`
+//! also inside compounds (`langtidssykmeldt`); a term with capital letters
+//! (`DPS`) matches in that case only; `re:` starts a regular expression.
+
+use crate::model::Location;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::Regex;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// How much a term says on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    Noisy,
+    Medium,
+    High,
+}
+
+/// One category as written in a phrase-list file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategorySpec {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub high: Vec<String>,
+    #[serde(default)]
+    pub medium: Vec<String>,
+    #[serde(default)]
+    pub noisy: Vec<String>,
+    #[serde(default)]
+    pub traps: Vec<String>,
+}
+
+/// A phrase-list file: `[categories.<name>]` tables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhraseFile {
+    pub categories: BTreeMap<String, CategorySpec>,
+}
+
+/// A term compiled for matching.
+#[derive(Debug, Clone)]
+struct Term {
+    category: usize,
+    /// `None` for traps.
+    tier: Option<Tier>,
+    /// Index of the distinct term within its category, to count distinct terms.
+    id: usize,
+    open_start: bool,
+    open_end: bool,
+}
+
+/// All categories, compiled.
+#[derive(Debug, Clone)]
+pub struct SpecialCategories {
+    names: Vec<String>,
+    folded: Option<AhoCorasick>,
+    folded_terms: Vec<Term>,
+    exact: Option<AhoCorasick>,
+    exact_terms: Vec<Term>,
+    patterns: Vec<(Regex, Term)>,
+}
+
+/// Why a term could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum TermError {
+    #[error("category name `{0}` must be lowercase letters, digits and `_`")]
+    BadCategoryName(String),
+    #[error("empty term")]
+    Empty,
+    #[error("invalid regular expression `{term}`: {reason}")]
+    BadRegex { term: String, reason: String },
+    #[error("`*` may only stand at the start or end of a term: `{0}`")]
+    MisplacedWildcard(String),
+    #[error("building the term matcher failed: {0}")]
+    Build(String),
+}
+
+/// What one message showed of each category.
+#[derive(Debug, Default, Clone)]
+pub struct Evidence {
+    /// Per category: distinct term ids per tier, and where each tier was first
+    /// seen.
+    per_category: BTreeMap<usize, CategoryEvidence>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct CategoryEvidence {
+    high: Vec<usize>,
+    medium: Vec<usize>,
+    noisy: Vec<usize>,
+    first_high: Option<Location>,
+    first_medium: Option<Location>,
+}
+
+/// A category the message is judged to contain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryFinding {
+    pub category: String,
+    pub location: Location,
+    pub confidence: f32,
+}
+
+/// Lowercases and collapses whitespace runs to one space, so multi-word terms
+/// match across line breaks and no-break spaces.
+fn fold(text: &str, lowercase: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_space = false;
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if !in_space {
+                out.push(' ');
+            }
+            in_space = true;
+            continue;
+        }
+        in_space = false;
+        if lowercase {
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl SpecialCategories {
+    pub fn empty() -> Self {
+        SpecialCategories {
+            names: Vec::new(),
+            folded: None,
+            folded_terms: Vec::new(),
+            exact: None,
+            exact_terms: Vec::new(),
+            patterns: Vec::new(),
+        }
+    }
+
+    pub fn compile(categories: &BTreeMap<String, CategorySpec>) -> Result<Self, TermError> {
+        let mut names = Vec::new();
+        let mut folded_pats: Vec<String> = Vec::new();
+        let mut folded_terms = Vec::new();
+        let mut exact_pats: Vec<String> = Vec::new();
+        let mut exact_terms = Vec::new();
+        let mut patterns = Vec::new();
+        for (ci, (name, spec)) in categories.iter().enumerate() {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(TermError::BadCategoryName(name.clone()));
+            }
+            names.push(name.clone());
+            let tiers = [
+                (Some(Tier::High), &spec.high),
+                (Some(Tier::Medium), &spec.medium),
+                (Some(Tier::Noisy), &spec.noisy),
+                (None, &spec.traps),
+            ];
+            let mut id = 0;
+            for (tier, terms) in tiers {
+                for raw in terms {
+                    id += 1;
+                    let raw = raw.trim();
+                    if let Some(re) = raw.strip_prefix("re:") {
+                        let regex = Regex::new(re).map_err(|e| TermError::BadRegex {
+                            term: raw.to_string(),
+                            reason: e.to_string(),
+                        })?;
+                        let term = Term { category: ci, tier, id, open_start: true, open_end: true };
+                        patterns.push((regex, term));
+                        continue;
+                    }
+                    let open_start = raw.starts_with('*');
+                    let open_end = raw.ends_with('*');
+                    let core = raw.trim_matches('*');
+                    if core.is_empty() {
+                        return Err(TermError::Empty);
+                    }
+                    if core.contains('*') {
+                        return Err(TermError::MisplacedWildcard(raw.to_string()));
+                    }
+                    let term = Term { category: ci, tier, id, open_start, open_end };
+                    if core.chars().any(char::is_uppercase) {
+                        exact_pats.push(fold(core, false));
+                        exact_terms.push(term);
+                    } else {
+                        folded_pats.push(fold(core, true));
+                        folded_terms.push(term);
+                    }
+                }
+            }
+        }
+        let build = |pats: &[String]| -> Result<Option<AhoCorasick>, TermError> {
+            if pats.is_empty() {
+                return Ok(None);
+            }
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(pats)
+                .map(Some)
+                .map_err(|e| TermError::Build(e.to_string()))
+        };
+        Ok(SpecialCategories {
+            names,
+            folded: build(&folded_pats)?,
+            folded_terms,
+            exact: build(&exact_pats)?,
+            exact_terms,
+            patterns,
+        })
+    }
+
+    pub fn category_names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Adds what one piece of text shows to the message's evidence.
+    pub fn scan(&self, text: &str, location: &Location, evidence: &mut Evidence) {
+        if self.names.is_empty() {
+            return;
+        }
+        if let Some(ac) = &self.folded {
+            let folded = fold(text, true);
+            self.collect(ac, &self.folded_terms, &folded, location, evidence);
+        }
+        if let Some(ac) = &self.exact {
+            let exact = fold(text, false);
+            self.collect(ac, &self.exact_terms, &exact, location, evidence);
+        }
+        for (regex, term) in &self.patterns {
+            if regex.is_match(text) {
+                record(term, location, evidence);
+            }
+        }
+    }
+
+    fn collect(
+        &self,
+        ac: &AhoCorasick,
+        terms: &[Term],
+        text: &str,
+        location: &Location,
+        evidence: &mut Evidence,
+    ) {
+        for m in ac.find_iter(text) {
+            let term = &terms[m.pattern().as_usize()];
+            let before = text[..m.start()].chars().next_back();
+            let after = text[m.end()..].chars().next();
+            let word_char = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+            if (!term.open_start && word_char(before)) || (!term.open_end && word_char(after)) {
+                continue;
+            }
+            record(term, location, evidence);
+        }
+    }
+
+    /// Decides, per category, whether the message contains it.
+    /// `has_person_identifier` is the second signal a medium term may lean on.
+    pub fn judge(&self, evidence: &Evidence, has_person_identifier: bool) -> Vec<CategoryFinding> {
+        let mut out = Vec::new();
+        for (&ci, ev) in &evidence.per_category {
+            let (confidence, location) = if !ev.high.is_empty() {
+                let c = if ev.high.len() >= 2 || !ev.medium.is_empty() { 0.95 } else { 0.9 };
+                (c, ev.first_high.clone())
+            } else if ev.medium.len() >= 2 {
+                (0.8, ev.first_medium.clone())
+            } else if !ev.medium.is_empty() && (!ev.noisy.is_empty() || has_person_identifier) {
+                (0.7, ev.first_medium.clone())
+            } else {
+                continue;
+            };
+            if let Some(location) = location {
+                out.push(CategoryFinding {
+                    category: self.names[ci].clone(),
+                    location,
+                    confidence,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn record(term: &Term, location: &Location, evidence: &mut Evidence) {
+    let Some(tier) = term.tier else {
+        return; // a trap: it consumed the match and says nothing
+    };
+    let ev = evidence.per_category.entry(term.category).or_default();
+    let (ids, first) = match tier {
+        Tier::High => (&mut ev.high, Some(&mut ev.first_high)),
+        Tier::Medium => (&mut ev.medium, Some(&mut ev.first_medium)),
+        Tier::Noisy => (&mut ev.noisy, None),
+    };
+    if !ids.contains(&term.id) {
+        ids.push(term.id);
+    }
+    if let Some(first) = first {
+        if first.is_none() {
+            *first = Some(location.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health() -> SpecialCategories {
+        let toml = r#"
+            [categories.health]
+            high = ["*sykmeld*", "legeerklæring*", "diagnosed with", "DPS", "re:(?i)\\bdiagnose\\w*:? [A-TV-Z][0-9]{2}"]
+            medium = ["fastlege*", "tilrettelegging*", "innlagt"]
+            noisy = ["behandling", "syk", "NAV"]
+            traps = ["behandling av personopplysninger"]
+        "#;
+        let file: PhraseFile = toml::from_str(toml).expect("valid test phrases");
+        SpecialCategories::compile(&file.categories).expect("compiles")
+    }
+
+    fn judge(text: &str, has_id: bool) -> Option<f32> {
+        let cats = health();
+        let mut ev = Evidence::default();
+        cats.scan(text, &Location::Body, &mut ev);
+        cats.judge(&ev, has_id).first().map(|f| f.confidence)
+    }
+
+    #[test]
+    fn tiers_table() {
+        assert_eq!(judge("Hun er sykmeldt ut uka.", false), Some(0.9));
+        assert_eq!(judge("Han er langtidssykmeldt.", false), Some(0.9));
+        assert_eq!(judge("Vedlagt LEGEERKLÆRING.", false), Some(0.9));
+        assert_eq!(judge("Henvist til DPS i går", false), Some(0.9));
+        assert_eq!(judge("Diagnose: F32 ble satt", false), Some(0.9));
+        assert_eq!(judge("Snakket med fastlegen", false), None);
+        assert_eq!(judge("Snakket med fastlegen om tilrettelegging", false), Some(0.8));
+        assert_eq!(judge("Ring fastlegen", true), Some(0.7));
+        assert_eq!(judge("Fastlegen sier han er syk", false), Some(0.7));
+        assert_eq!(judge("syk", false), None);
+    }
+
+    #[test]
+    fn traps_and_case_rules() {
+        assert_eq!(judge("behandling av personopplysninger og innlagt", false), None);
+        assert_eq!(judge("dps-leveranse", false), None);
+        assert_eq!(judge("sykkel", false), None);
+    }
+
+    #[test]
+    fn multi_word_terms_match_across_line_breaks() {
+        assert_eq!(judge("She was diagnosed\r\n  with flu", false), Some(0.9));
+    }
+
+    #[test]
+    fn bad_terms_are_errors() {
+        let mut cats = BTreeMap::new();
+        cats.insert(
+            "health".to_string(),
+            CategorySpec {
+                description: String::new(),
+                high: vec!["sy*k".into()],
+                medium: vec![],
+                noisy: vec![],
+                traps: vec![],
+            },
+        );
+        assert!(matches!(
+            SpecialCategories::compile(&cats),
+            Err(TermError::MisplacedWildcard(_))
+        ));
+    }
+}

@@ -1,0 +1,37 @@
+//! mailhygiene: finds stale mail and sensitive personal data in mailboxes,
+//! without ever showing what it finds.
+//!
+//! The crate is a pure core (extraction, detectors, rules, reports: bytes and
+//! time in, findings out) with thin edges that do I/O (Maildir and mbox
+//! readers, the parallel scan runner, the CLI in `main.rs`).
+//!
+//! # Glossary
+//! - **source**: what to scan, as named on the command line (`maildir:PATH`,
+//!   `mbox:PATH`, `imaps://USER@HOST`).
+//! - **folder**: a mailbox folder, `/`-separated, `INBOX` for the inbox.
+//! - **piece**: one readable text extracted from a message (the subject, a
+//!   body, an attachment's text), tagged with its **location**.
+//! - **detector**: recognises one kind of sensitive value; its id is fixed by
+//!   the interface contract (`no.fodselsnummer`, `special_category.health`).
+//! - **canonical value**: the normalised form of a detected value (digits only
+//!   for numbers); it exists only inside the detectors.
+//! - **masked**: a rendering of the value that hides most of it.
+//! - **fingerprint**: HMAC-SHA256 of the canonical value with the
+//!   installation's secret key; how one value is tracked across messages.
+//! - **finding**: one distinct value (or one special category) in one message.
+//! - **problem**: a part of a message that could not be (fully) read, and why.
+//! - **retention rule**: decides when a message is **stale** (due for the
+//!   yearly cleanup); `yearly-review` is the default.
+//! - **as-of date**: the scan's "today", passed in; the core never reads a
+//!   clock.
+
+pub mod checksum;
+pub mod detect;
+
+
+pub mod fingerprint;
+pub mod model;
+
+
+
+

@@ -1,0 +1,312 @@
+//! The domain types every other module speaks: what a message is to us, what a
+//! finding is, what could not be read.
+//!
+//! They live in one place so that sources (Maildir, mbox, later IMAP) convert
+//! their own types into these at the boundary, and the core, the rules and the
+//! printers never see a protocol type. Nothing here can hold a detected value in
+//! clear text: a [`Finding`] carries only the masked rendering and the keyed
+//! fingerprint.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::fmt;
+
+/// What a detector looks for. A closed set for the identifiers the spec names;
+/// special categories are an open set whose names come from the phrase lists in
+/// `rules/`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DetectorId {
+    NoFodselsnummer,
+    NoDNummer,
+    NoHNummer,
+    NoBankAccount,
+    Iban,
+    PaymentCard,
+    SePersonnummer,
+    DkCpr,
+    FiHetu,
+    /// `special_category.<name>`, e.g. `health`.
+    SpecialCategory(String),
+}
+
+impl DetectorId {
+    /// The id as written in the spec's table and in every output.
+    pub fn as_str(&self) -> std::borrow::Cow<'static, str> {
+        use std::borrow::Cow::Borrowed;
+        match self {
+            DetectorId::NoFodselsnummer => Borrowed("no.fodselsnummer"),
+            DetectorId::NoDNummer => Borrowed("no.d_nummer"),
+            DetectorId::NoHNummer => Borrowed("no.h_nummer"),
+            DetectorId::NoBankAccount => Borrowed("no.bank_account"),
+            DetectorId::Iban => Borrowed("iban"),
+            DetectorId::PaymentCard => Borrowed("payment_card"),
+            DetectorId::SePersonnummer => Borrowed("se.personnummer"),
+            DetectorId::DkCpr => Borrowed("dk.cpr"),
+            DetectorId::FiHetu => Borrowed("fi.hetu"),
+            DetectorId::SpecialCategory(name) => {
+                std::borrow::Cow::Owned(format!("special_category.{name}"))
+            }
+        }
+    }
+
+    /// Parses an id as written in outputs and rules files.
+    pub fn parse(id: &str) -> Option<DetectorId> {
+        Some(match id {
+            "no.fodselsnummer" => DetectorId::NoFodselsnummer,
+            "no.d_nummer" => DetectorId::NoDNummer,
+            "no.h_nummer" => DetectorId::NoHNummer,
+            "no.bank_account" => DetectorId::NoBankAccount,
+            "iban" => DetectorId::Iban,
+            "payment_card" => DetectorId::PaymentCard,
+            "se.personnummer" => DetectorId::SePersonnummer,
+            "dk.cpr" => DetectorId::DkCpr,
+            "fi.hetu" => DetectorId::FiHetu,
+            other => {
+                let name = other.strip_prefix("special_category.")?;
+                if name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    return None;
+                }
+                DetectorId::SpecialCategory(name.to_string())
+            }
+        })
+    }
+
+    /// National identity numbers of a person (ours and our neighbours').
+    pub fn is_person_identifier(&self) -> bool {
+        matches!(
+            self,
+            DetectorId::NoFodselsnummer
+                | DetectorId::NoDNummer
+                | DetectorId::NoHNummer
+                | DetectorId::SePersonnummer
+                | DetectorId::DkCpr
+                | DetectorId::FiHetu
+        )
+    }
+}
+
+impl fmt::Display for DetectorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
+impl Serialize for DetectorId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_str())
+    }
+}
+
+/// Where in a message a piece of text came from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Location {
+    Subject,
+    Body,
+    /// Attachment path from the outermost file name inwards, e.g.
+    /// `["bilag.zip", "lønn.xlsx"]`.
+    Attachment(Vec<String>),
+}
+
+impl Location {
+    /// A location one level deeper inside this one (an archive member, a part
+    /// of a forwarded message).
+    pub fn child(&self, name: &str) -> Location {
+        match self {
+            Location::Attachment(path) => {
+                let mut path = path.clone();
+                path.push(name.to_string());
+                Location::Attachment(path)
+            }
+            Location::Subject | Location::Body => Location::Attachment(vec![name.to_string()]),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Subject => f.write_str("subject"),
+            Location::Body => f.write_str("body"),
+            Location::Attachment(path) => write!(f, "attachment:{}", path.join("/")),
+        }
+    }
+}
+
+impl Serialize for Location {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One distinct value (or, for special categories, one category) found in one
+/// message. Holds no clear value by construction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    pub detector: DetectorId,
+    pub location: Location,
+    /// Safe to show a manager: never the whole value.
+    pub masked: String,
+    /// Lowercase hex HMAC-SHA256 of the canonical value; empty for special
+    /// categories, which have no single value.
+    pub fingerprint: String,
+    pub confidence: f32,
+}
+
+/// Why some part of a message could not be scanned. A closed set so that
+/// reports can group them and no error text from a third-party parser (which
+/// might quote content) ever reaches an output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemKind {
+    /// The message could not be parsed as MIME at all.
+    Unparseable,
+    /// The message is larger than the configured size limit.
+    MessageTooLarge,
+    /// Nesting (forwarded messages, archives in archives) past the depth limit.
+    TooDeep,
+    /// An archive or document would decompress past the size limit.
+    DecompressionLimit,
+    /// The per-message work budget was used up before this part.
+    WorkLimit,
+    /// The attachment is damaged (bad zip, bad PDF, bad XML).
+    Corrupt,
+    /// The attachment is encrypted or password protected.
+    Encrypted,
+    /// A part's transfer encoding or charset was broken; what could be decoded
+    /// was scanned.
+    EncodingProblem,
+    /// The file could not be read from disk.
+    Io,
+}
+
+impl ProblemKind {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ProblemKind::Unparseable => "the message could not be parsed as MIME",
+            ProblemKind::MessageTooLarge => "the message is larger than the size limit",
+            ProblemKind::TooDeep => "nested deeper than the depth limit",
+            ProblemKind::DecompressionLimit => "would decompress past the size limit",
+            ProblemKind::WorkLimit => "the per-message work limit was reached first",
+            ProblemKind::Corrupt => "the file is damaged and could not be read",
+            ProblemKind::Encrypted => "the file is encrypted",
+            ProblemKind::EncodingProblem => {
+                "broken transfer encoding or charset; what could be decoded was scanned"
+            }
+            ProblemKind::Io => "the message could not be read from storage",
+        }
+    }
+
+    /// Whether content went unscanned (as opposed to scanned with a caveat).
+    pub fn content_skipped(self) -> bool {
+        !matches!(self, ProblemKind::EncodingProblem)
+    }
+}
+
+/// Something in a message that we could not fully read, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub location: Location,
+    pub kind: ProblemKind,
+}
+
+/// What a source knows about a message before its content is read: enough for
+/// the retention rules, and for locating the message in reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageMeta {
+    /// Folder with `/` as separator; `INBOX` for the inbox.
+    pub folder: String,
+    /// IMAP UID; `None` for local sources.
+    pub uid: Option<u32>,
+    /// When the message was received (INTERNALDATE, Maildir mtime, mbox `From `
+    /// line), if the source knows it.
+    pub received: Option<DateTime<Utc>>,
+    pub flagged: bool,
+    /// Size in bytes as stored.
+    pub size: u64,
+    /// A name for the message within its source, for error messages (a file
+    /// name, an mbox offset). Never part of JSONL output.
+    pub origin: String,
+}
+
+/// The header facts the retention rules match on, read from the message
+/// itself. The subject is kept only in memory for rule matching; it is never
+/// written out, since it may hold a detected value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Envelope {
+    /// The Message-ID header exactly as in the message, angle brackets included.
+    pub message_id: String,
+    pub date_header: Option<DateTime<Utc>>,
+    pub from: Vec<String>,
+    pub to: Vec<String>,
+    pub subject: String,
+}
+
+/// The verdict of the retention rules on one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staleness {
+    pub rule: String,
+    pub age_days: i64,
+}
+
+/// Everything we learnt about one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageReport {
+    pub meta: MessageMeta,
+    pub envelope: Envelope,
+    /// The time used as the message's age: received, else the Date header.
+    pub date: Option<DateTime<Utc>>,
+    pub findings: Vec<Finding>,
+    pub stale: Option<Staleness>,
+    pub problems: Vec<Problem>,
+}
+
+impl MessageReport {
+    /// The highest confidence among this message's findings: how the printers
+    /// order "worst first".
+    pub fn severity(&self) -> f32 {
+        self.findings
+            .iter()
+            .map(|f| f.confidence)
+            .fold(0.0, f32::max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detector_ids_round_trip() {
+        for id in [
+            "no.fodselsnummer",
+            "no.d_nummer",
+            "no.h_nummer",
+            "no.bank_account",
+            "iban",
+            "payment_card",
+            "se.personnummer",
+            "dk.cpr",
+            "fi.hetu",
+            "special_category.health",
+        ] {
+            let parsed = DetectorId::parse(id).expect(id);
+            assert_eq!(parsed.as_str(), id);
+        }
+        assert_eq!(DetectorId::parse("special_category."), None);
+        assert_eq!(DetectorId::parse("special_category.Health"), None);
+        assert_eq!(DetectorId::parse("no.fnr"), None);
+    }
+
+    #[test]
+    fn locations_render_per_spec() {
+        assert_eq!(Location::Subject.to_string(), "subject");
+        assert_eq!(Location::Body.to_string(), "body");
+        let outer = Location::Body.child("bilag.zip");
+        assert_eq!(outer.to_string(), "attachment:bilag.zip");
+        assert_eq!(outer.child("lønn.xlsx").to_string(), "attachment:bilag.zip/lønn.xlsx");
+    }
+}
