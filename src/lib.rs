@@ -27,11 +27,6 @@
 
 pub mod checksum;
 pub mod detect;
-
-
+pub mod extract;
 pub mod fingerprint;
 pub mod model;
-
-
-
-

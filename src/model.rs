@@ -179,6 +179,8 @@ pub enum ProblemKind {
     /// A part's transfer encoding or charset was broken; what could be decoded
     /// was scanned.
     EncodingProblem,
+    /// A format whose text we cannot read (legacy binary Office, Outlook .msg).
+    UnsupportedFormat,
     /// The file could not be read from disk.
     Io,
 }
@@ -196,6 +198,7 @@ impl ProblemKind {
             ProblemKind::EncodingProblem => {
                 "broken transfer encoding or charset; what could be decoded was scanned"
             }
+            ProblemKind::UnsupportedFormat => "a file format whose text cannot be read",
             ProblemKind::Io => "the message could not be read from storage",
         }
     }

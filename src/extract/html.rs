@@ -1,0 +1,181 @@
+//! HTML to plain text, for detection rather than display.
+//!
+//! What matters here is that a person's reading of the page survives: entities
+//! decoded (`010190&nbsp;12345`), inline tags vanishing without a trace
+//! (`010190<span>12345</span>` reads as one number), block tags becoming line
+//! breaks, scripts, styles and comments dropped. A layout engine such as
+//! html2text builds a DOM per message and costs far more than the detectors
+//! themselves; this single pass is linear and allocation-light, and named
+//! entities come from `html-escape`'s complete table.
+
+/// Elements whose content is never shown to a reader.
+const HIDDEN: &[&str] = &["script", "style", "head", "title", "template", "noscript", "xml"];
+
+/// Elements that start a new line in a rendered page.
+const BLOCK: &[&str] = &[
+    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset",
+    "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
+    "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr",
+    "ul",
+];
+
+/// Elements that separate cells on one line.
+const CELL: &[&str] = &["td", "th"];
+
+/// Converts HTML to the text a reader sees.
+pub fn to_text(html: &str) -> String {
+    let bytes = html.as_bytes();
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut text_start = 0;
+    let mut i = 0;
+    let mut hidden_until: Option<String> = None;
+    while i < bytes.len() {
+        if bytes[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        if hidden_until.is_none() {
+            push_text(&mut out, &html[text_start..i]);
+        }
+        // Comments, doctype and CDATA.
+        if html[i..].starts_with("<!--") {
+            i = html[i + 4..].find("-->").map_or(bytes.len(), |p| i + 4 + p + 3);
+            text_start = i;
+            continue;
+        }
+        if html[i..].starts_with("<!") || html[i..].starts_with("<?") {
+            i = html[i..].find('>').map_or(bytes.len(), |p| i + p + 1);
+            text_start = i;
+            continue;
+        }
+        let Some(tag_len) = tag_length(&bytes[i..]) else {
+            // A lone `<` is text ("a < b").
+            if hidden_until.is_none() {
+                out.push('<');
+            }
+            i += 1;
+            text_start = i;
+            continue;
+        };
+        let tag = &html[i + 1..i + tag_len - 1];
+        i += tag_len;
+        text_start = i;
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if let Some(until) = &hidden_until {
+            if closing && &name == until {
+                hidden_until = None;
+            }
+            continue;
+        }
+        if !closing && HIDDEN.contains(&name.as_str()) && !tag.ends_with('/') {
+            hidden_until = Some(name);
+            continue;
+        }
+        if BLOCK.contains(&name.as_str()) {
+            if !out.ends_with('\n') && !out.is_empty() {
+                out.push('\n');
+            }
+        } else if CELL.contains(&name.as_str()) && !closing && !out.ends_with(['\n', '\t']) {
+            out.push('\t');
+        } else if name == "img" {
+            // Alt text is what a reader sees when images are off.
+            if let Some(alt) = attribute(tag, "alt") {
+                push_text(&mut out, alt);
+            }
+        }
+    }
+    if hidden_until.is_none() {
+        push_text(&mut out, &html[text_start..]);
+    }
+    out
+}
+
+/// Length of the tag starting at `<`, honouring quoted attribute values, or
+/// `None` if this `<` does not start a tag.
+fn tag_length(bytes: &[u8]) -> Option<usize> {
+    let next = *bytes.get(1)?;
+    if !(next.is_ascii_alphabetic() || next == b'/') {
+        return None;
+    }
+    let mut quote: Option<u8> = None;
+    for (j, &b) in bytes.iter().enumerate().skip(1) {
+        match (quote, b) {
+            (Some(q), b) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'>') => return Some(j + 1),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn attribute<'t>(tag: &'t str, name: &str) -> Option<&'t str> {
+    let lower = tag.to_ascii_lowercase();
+    let at = lower.find(&format!("{name}="))? + name.len() + 1;
+    let rest = &tag[at..];
+    let quote = rest.chars().next()?;
+    if quote == '"' || quote == '\'' {
+        let end = rest[1..].find(quote)?;
+        Some(&rest[1..1 + end])
+    } else {
+        Some(rest.split(|c: char| c.is_whitespace()).next().unwrap_or(""))
+    }
+}
+
+/// Appends a text run with entities decoded and source whitespace collapsed
+/// the way a browser renders it (line breaks in the source are spaces).
+fn push_text(out: &mut String, raw: &str) {
+    if raw.is_empty() {
+        return;
+    }
+    let decoded = html_escape::decode_html_entities(raw);
+    let mut in_space = out.ends_with([' ', '\n', '\t']);
+    for c in decoded.chars() {
+        // Decoded no-break spaces stay: the detectors treat them as spaces,
+        // and keeping them distinguishes them from source whitespace.
+        if c.is_ascii_whitespace() {
+            if !in_space {
+                out.push(' ');
+                in_space = true;
+            }
+        } else {
+            out.push(c);
+            in_space = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversion_table() {
+        let cases = [
+            ("<p>Hei</p><p>Fnr 010190&nbsp;12345</p>", "Hei\nFnr 010190\u{a0}12345"),
+            ("010190<span>12345</span>", "01019012345"),
+            ("010190<b>\n12345</b>", "010190 12345"),
+            ("0101&#57;012345", "01019012345"),
+            ("<style>p{color:red}</style>tekst", "tekst"),
+            ("<script>var x='<b>';</script>ok", "ok"),
+            ("a<!-- 15076500565 -->b", "ab"),
+            ("<table><tr><td>fnr</td><td>15076500565</td></tr></table>", "\tfnr\t15076500565"),
+            ("1 < 2 &amp; 3 > 2", "1 < 2 & 3 > 2"),
+            ("<a href=\"x>y\">lenke</a>", "lenke"),
+            ("<img alt=\"kvittering\" src=x>", "kvittering"),
+            ("line<br>break", "line\nbreak"),
+            ("<div>unterminated", "unterminated"),
+            ("<p", "<p"),
+        ];
+        for (html, want) in cases {
+            assert_eq!(to_text(html).trim_matches('\n'), want, "{html}");
+        }
+    }
+}

@@ -1,0 +1,585 @@
+//! Extraction: everything a person could read in a message, as text pieces
+//! tagged with where they came from.
+//!
+//! Bad input is data here, never a panic: a part that cannot be read becomes a
+//! [`Problem`] with its location, and the rest of the message is still read.
+//! Hard limits on depth, decompressed size and extracted text keep a zip bomb
+//! or a giant PDF from taking a run down; past a limit the part is reported as
+//! not scanned, never silently skipped.
+
+pub mod html;
+pub mod office;
+
+use crate::model::{Envelope, Location, Problem, ProblemKind};
+use chrono::{DateTime, Utc};
+use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use std::io::{Cursor, Read};
+
+/// Hard limits per message. The defaults are generous for real mail and tight
+/// for adversarial input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Forwarded messages and archives inside each other.
+    pub max_depth: usize,
+    /// Decompressed size of one file inside an archive or document.
+    pub max_file_bytes: u64,
+    /// Decompressed bytes across the whole message.
+    pub max_total_decompressed: u64,
+    /// Text handed to the detectors per message.
+    pub max_text_bytes: usize,
+    /// Members read from one archive.
+    pub max_archive_entries: usize,
+    /// PDFs larger than this are not parsed (text extraction is superlinear on
+    /// some documents).
+    pub max_pdf_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 8,
+            max_file_bytes: 64 << 20,
+            max_total_decompressed: 256 << 20,
+            max_text_bytes: 32 << 20,
+            max_archive_entries: 10_000,
+            max_pdf_bytes: 32 << 20,
+        }
+    }
+}
+
+/// What extraction learnt besides the text: the header facts rules match on,
+/// and the problems met.
+#[derive(Debug, Default)]
+pub struct Extraction {
+    pub envelope: Envelope,
+    pub problems: Vec<Problem>,
+}
+
+/// Extracts every readable piece of `raw`, handing each to `sink` with its
+/// location. Never panics on malformed input.
+pub fn extract(raw: &[u8], limits: &Limits, sink: &mut dyn FnMut(&Location, &str)) -> Extraction {
+    let mut walker = Walker {
+        limits,
+        sink,
+        problems: Vec::new(),
+        text_used: 0,
+        decompressed: 0,
+    };
+    let parser = MessageParser::default();
+    let envelope = match parser.parse(raw) {
+        Some(message) => {
+            let envelope = envelope_of(&message);
+            walker.message(&message, None, 0);
+            envelope
+        }
+        None => {
+            // Not MIME at all: read it as text so nothing goes unscanned.
+            walker.problem(Location::Body, ProblemKind::Unparseable);
+            let text = String::from_utf8_lossy(raw);
+            walker.emit(&Location::Body, &text);
+            Envelope::default()
+        }
+    };
+    Extraction {
+        envelope,
+        problems: walker.problems,
+    }
+}
+
+fn envelope_of(message: &Message<'_>) -> Envelope {
+    let addresses = |addr: Option<&mail_parser::Address<'_>>| -> Vec<String> {
+        addr.map(|a| {
+            a.iter()
+                .filter_map(|x| x.address())
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let mut to = addresses(message.to());
+    to.extend(addresses(message.cc()));
+    Envelope {
+        message_id: message
+            .header_raw("Message-ID")
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default(),
+        date_header: message
+            .date()
+            .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0)),
+        from: addresses(message.from()),
+        to,
+        subject: message.subject().unwrap_or_default().to_string(),
+    }
+}
+
+struct Walker<'a> {
+    limits: &'a Limits,
+    sink: &'a mut dyn FnMut(&Location, &str),
+    problems: Vec<Problem>,
+    text_used: usize,
+    decompressed: u64,
+}
+
+/// What a file looks like inside, from its first bytes, type and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Zip,
+    Pdf,
+    Email,
+    Html,
+    Text,
+    /// A format with text we cannot read (legacy binary Office): reported.
+    Unsupported,
+    /// Images, audio and the like: no text to read.
+    Opaque,
+}
+
+fn sniff(name: &str, content_type: &str, bytes: &[u8]) -> Kind {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ct = content_type.to_ascii_lowercase();
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+        return Kind::Zip;
+    }
+    // Readers accept a PDF header anywhere in the first kilobyte.
+    if bytes[..bytes.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
+        return Kind::Pdf;
+    }
+    if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        return Kind::Unsupported; // OLE2: .doc, .xls, .msg
+    }
+    if ct == "message/rfc822" || ext == "eml" {
+        return Kind::Email;
+    }
+    if ct == "text/html" || ext == "html" || ext == "htm" {
+        return Kind::Html;
+    }
+    let text_ext = [
+        "txt", "csv", "tsv", "json", "xml", "md", "log", "ics", "vcf", "rtf", "ini", "yaml", "yml",
+    ];
+    if ct.starts_with("text/")
+        || matches!(ct.as_str(), "application/json" | "application/xml" | "application/csv" | "application/rtf")
+        || text_ext.contains(&ext.as_str())
+    {
+        return Kind::Text;
+    }
+    if matches!(ext.as_str(), "doc" | "xls" | "ppt" | "msg") {
+        return Kind::Unsupported;
+    }
+    Kind::Opaque
+}
+
+/// Decodes bytes of unknown charset: a BOM, else UTF-8, else Windows-1252
+/// (what Norwegian office software writes when it is not UTF-8).
+pub fn decode_text(bytes: &[u8]) -> String {
+    if let Some((enc, bom_len)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, _) = enc.decode_without_bom_handling(&bytes[bom_len..]);
+        return text.into_owned();
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_string(),
+        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+    }
+}
+
+/// Replaces long digit runs in a file name, which becomes part of a location
+/// in every output, so `sykmelding_15076500565.pdf` does not leak its number.
+/// The name itself is scanned as text, so the number is still found.
+pub fn safe_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let chars: Vec<char> = name.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i - start >= 4 {
+                out.extend(std::iter::repeat_n('#', i - start));
+            } else {
+                out.extend(&chars[start..i]);
+            }
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out.replace('/', "_")
+}
+
+impl Walker<'_> {
+    fn problem(&mut self, location: Location, kind: ProblemKind) {
+        let p = Problem { location, kind };
+        if !self.problems.contains(&p) {
+            self.problems.push(p);
+        }
+    }
+
+    /// Hands text to the sink within the per-message text budget.
+    fn emit(&mut self, location: &Location, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let left = self.limits.max_text_bytes.saturating_sub(self.text_used);
+        if left == 0 {
+            self.problem(location.clone(), ProblemKind::WorkLimit);
+            return;
+        }
+        let text = if text.len() > left {
+            self.problem(location.clone(), ProblemKind::WorkLimit);
+            let mut cut = left;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            &text[..cut]
+        } else {
+            text
+        };
+        self.text_used += text.len();
+        (self.sink)(location, text);
+    }
+
+    /// Walks a message. `base` is `None` for the top-level message and the
+    /// location of the forwarded message otherwise.
+    fn message(&mut self, message: &Message<'_>, base: Option<&Location>, depth: usize) {
+        let body_location = base.cloned().unwrap_or(Location::Body);
+        match base {
+            None => {
+                if let Some(subject) = message.subject() {
+                    self.emit(&Location::Subject, subject);
+                }
+            }
+            Some(base) => {
+                if let Some(subject) = message.subject() {
+                    self.emit(base, subject);
+                }
+            }
+        }
+        for (index, part) in message.parts.iter().enumerate() {
+            let name = part.attachment_name().map(safe_name);
+            let is_attachment = name.is_some()
+                || part
+                    .content_disposition()
+                    .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
+            let content_type = part
+                .content_type()
+                .map(|ct| match ct.subtype() {
+                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                    None => ct.ctype().to_string(),
+                })
+                .unwrap_or_default();
+            let default_name = || format!("part{index}");
+            let location = if is_attachment {
+                body_location.child(name.as_deref().unwrap_or(&default_name()))
+            } else {
+                body_location.clone()
+            };
+            if let Some(raw_name) = part.attachment_name() {
+                // The file name is text a reader sees: scan it too.
+                self.emit(&location, raw_name);
+            }
+            if part.is_encoding_problem {
+                self.problem(location.clone(), ProblemKind::EncodingProblem);
+            }
+            match &part.body {
+                PartType::Text(text) => self.emit(&location, text),
+                PartType::Html(html) => self.emit(&location, &html::to_text(html)),
+                PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+                    let file_name = name.clone().unwrap_or_else(default_name);
+                    let location = if is_attachment {
+                        location
+                    } else {
+                        body_location.child(&file_name)
+                    };
+                    self.file(&file_name, &content_type, bytes, location, depth);
+                }
+                PartType::Message(inner) => {
+                    let location = if is_attachment {
+                        location
+                    } else {
+                        body_location.child(name.as_deref().unwrap_or("forwarded.eml"))
+                    };
+                    if depth + 1 > self.limits.max_depth {
+                        self.problem(location, ProblemKind::TooDeep);
+                    } else {
+                        self.message(inner, Some(&location), depth + 1);
+                    }
+                }
+                PartType::Multipart(_) => {}
+            }
+        }
+    }
+
+    /// Reads a file (an attachment, an archive member) by what it is.
+    fn file(&mut self, name: &str, content_type: &str, bytes: &[u8], location: Location, depth: usize) {
+        if depth > self.limits.max_depth {
+            self.problem(location, ProblemKind::TooDeep);
+            return;
+        }
+        match sniff(name, content_type, bytes) {
+            Kind::Zip => self.zip(bytes, location, depth),
+            Kind::Pdf => self.pdf(bytes, location),
+            Kind::Email => {
+                if depth + 1 > self.limits.max_depth {
+                    self.problem(location, ProblemKind::TooDeep);
+                    return;
+                }
+                match MessageParser::default().parse(bytes) {
+                    Some(inner) => self.message(&inner, Some(&location), depth + 1),
+                    None => self.problem(location, ProblemKind::Corrupt),
+                }
+            }
+            Kind::Html => self.emit(&location, &html::to_text(&decode_text(bytes))),
+            Kind::Text => self.emit(&location, &decode_text(bytes)),
+            Kind::Unsupported => self.problem(location, ProblemKind::UnsupportedFormat),
+            Kind::Opaque => {}
+        }
+    }
+
+    fn pdf(&mut self, bytes: &[u8], location: Location) {
+        if bytes.len() > self.limits.max_pdf_bytes {
+            self.problem(location, ProblemKind::WorkLimit);
+            return;
+        }
+        // pdf-extract panics on some malformed documents; a panic in a
+        // third-party parser is bad input, not a reason to stop the run.
+        let result = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(bytes));
+        match result {
+            Ok(Ok(text)) => self.emit(&location, &text),
+            Ok(Err(err)) => {
+                let kind = if err.to_string().to_ascii_lowercase().contains("encrypt") {
+                    ProblemKind::Encrypted
+                } else {
+                    ProblemKind::Corrupt
+                };
+                self.problem(location, kind);
+            }
+            Err(_) => self.problem(location, ProblemKind::Corrupt),
+        }
+    }
+
+    /// Reads one member of an archive within the size limits.
+    fn read_member<R: Read + std::io::Seek>(
+        &mut self,
+        archive: &mut zip::ZipArchive<R>,
+        index: usize,
+        location: &Location,
+    ) -> Option<Vec<u8>> {
+        let declared = match archive.by_index_raw(index) {
+            Ok(raw) if raw.encrypted() => {
+                self.problem(location.clone(), ProblemKind::Encrypted);
+                return None;
+            }
+            Ok(raw) => raw.size(),
+            Err(_) => {
+                self.problem(location.clone(), ProblemKind::Corrupt);
+                return None;
+            }
+        };
+        let budget = self
+            .limits
+            .max_file_bytes
+            .min(self.limits.max_total_decompressed.saturating_sub(self.decompressed));
+        if declared > budget {
+            self.problem(location.clone(), ProblemKind::DecompressionLimit);
+            return None;
+        }
+        let mut member = match archive.by_index(index) {
+            Ok(m) => m,
+            Err(_) => {
+                self.problem(location.clone(), ProblemKind::Corrupt);
+                return None;
+            }
+        };
+        // The declared size may lie: count what actually comes out.
+        let mut data = Vec::with_capacity(declared.min(1 << 20) as usize);
+        match (&mut member).take(budget + 1).read_to_end(&mut data) {
+            Ok(n) if n as u64 > budget => {
+                self.problem(location.clone(), ProblemKind::DecompressionLimit);
+                None
+            }
+            Ok(n) => {
+                self.decompressed += n as u64;
+                Some(data)
+            }
+            Err(_) => {
+                self.problem(location.clone(), ProblemKind::Corrupt);
+                None
+            }
+        }
+    }
+
+    fn zip(&mut self, bytes: &[u8], location: Location, depth: usize) {
+        let mut archive = match zip::ZipArchive::new(Cursor::new(bytes)) {
+            Ok(a) => a,
+            Err(_) => {
+                self.problem(location, ProblemKind::Corrupt);
+                return;
+            }
+        };
+        let names: Vec<String> = (0..archive.len())
+            .map(|i| {
+                archive
+                    .by_index_raw(i)
+                    .ok()
+                    .and_then(|f| f.name().ok().map(|n| n.into_owned()))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let has = |n: &str| names.iter().any(|x| x == n);
+        if has("word/document.xml") {
+            let parts = ordered_members(&names, |n| {
+                n == "word/document.xml"
+                    || (n.starts_with("word/")
+                        && ["header", "footer", "footnotes", "endnotes", "comments"]
+                            .iter()
+                            .any(|p| n[5..].starts_with(p))
+                        && n.ends_with(".xml"))
+            });
+            self.office_parts(&mut archive, &parts, &location, office::wordprocessing_text);
+        } else if has("xl/workbook.xml") {
+            let shared = names
+                .iter()
+                .position(|n| n == "xl/sharedStrings.xml")
+                .and_then(|i| self.read_member(&mut archive, i, &location))
+                .map(|b| office::shared_strings(&decode_text(&b)));
+            let shared = match shared {
+                Some(Ok(s)) => s,
+                Some(Err(_)) => {
+                    self.problem(location.clone(), ProblemKind::Corrupt);
+                    Vec::new()
+                }
+                None => Vec::new(),
+            };
+            let sheets = ordered_members(&names, |n| {
+                n.starts_with("xl/worksheets/sheet") && n.ends_with(".xml")
+            });
+            self.office_parts(&mut archive, &sheets, &location, |xml| {
+                office::worksheet_text(xml, &shared)
+            });
+        } else if has("ppt/presentation.xml") {
+            let slides = ordered_members(&names, |n| {
+                (n.starts_with("ppt/slides/slide") || n.starts_with("ppt/notesSlides/notesSlide"))
+                    && n.ends_with(".xml")
+            });
+            self.office_parts(&mut archive, &slides, &location, office::wordprocessing_text);
+        } else if has("mimetype") && has("content.xml") {
+            let parts = ordered_members(&names, |n| n == "content.xml");
+            self.office_parts(&mut archive, &parts, &location, office::opendocument_text);
+        } else {
+            self.archive(&mut archive, &names, location, depth);
+        }
+    }
+
+    fn office_parts<R: Read + std::io::Seek>(
+        &mut self,
+        archive: &mut zip::ZipArchive<R>,
+        parts: &[usize],
+        location: &Location,
+        to_text: impl Fn(&str) -> Result<String, office::XmlError>,
+    ) {
+        for &i in parts {
+            let Some(bytes) = self.read_member(archive, i, location) else {
+                continue;
+            };
+            match to_text(&decode_text(&bytes)) {
+                Ok(text) => self.emit(location, &text),
+                Err(_) => self.problem(location.clone(), ProblemKind::Corrupt),
+            }
+        }
+    }
+
+    fn archive<R: Read + std::io::Seek>(
+        &mut self,
+        archive: &mut zip::ZipArchive<R>,
+        names: &[String],
+        location: Location,
+        depth: usize,
+    ) {
+        if names.len() > self.limits.max_archive_entries {
+            self.problem(location.clone(), ProblemKind::WorkLimit);
+        }
+        for (i, name) in names.iter().enumerate().take(self.limits.max_archive_entries) {
+            if name.ends_with('/') {
+                continue;
+            }
+            let member_location = location.child(&safe_name(name));
+            // Member names are text a reader sees.
+            self.emit(&member_location, name);
+            if depth + 1 > self.limits.max_depth {
+                self.problem(member_location, ProblemKind::TooDeep);
+                continue;
+            }
+            if let Some(bytes) = self.read_member(archive, i, &member_location) {
+                self.file(name, "", &bytes, member_location, depth + 1);
+            }
+        }
+    }
+}
+
+/// Indices of the members `keep` selects, in natural order (`sheet2` before
+/// `sheet10`), so text comes out in reading order.
+fn ordered_members(names: &[String], keep: impl Fn(&str) -> bool) -> Vec<usize> {
+    let mut picked: Vec<usize> = (0..names.len()).filter(|&i| keep(&names[i])).collect();
+    let key = |n: &str| {
+        let digits: String = n.chars().filter(char::is_ascii_digit).collect();
+        (n.trim_end_matches(|c: char| !c.is_ascii_alphabetic()).len(), digits.parse::<u64>().unwrap_or(0), n.to_string())
+    };
+    picked.sort_by_key(|&i| key(&names[i]));
+    picked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(raw: &[u8]) -> (Vec<(String, String)>, Extraction) {
+        let mut out = Vec::new();
+        let ex = extract(raw, &Limits::default(), &mut |loc, text| {
+            out.push((loc.to_string(), text.to_string()))
+        });
+        (out, ex)
+    }
+
+    #[test]
+    fn subject_body_and_envelope() {
+        let raw = b"Message-ID: <a@b>\r\nFrom: Ola <OLA@Example.no>\r\nTo: kari@example.no\r\nSubject: =?utf-8?q?Fnr_150765=C2=A000565?=\r\nDate: Tue, 1 Jul 2025 10:00:00 +0200\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nHei=\r\n der\r\n";
+        let (p, ex) = pieces(raw);
+        assert_eq!(p[0], ("subject".into(), "Fnr 150765\u{a0}00565".into()));
+        assert_eq!(p[1].0, "body");
+        assert!(p[1].1.starts_with("Hei der"), "{:?}", p[1]);
+        assert_eq!(ex.envelope.message_id, "<a@b>");
+        assert_eq!(ex.envelope.from, vec!["ola@example.no"]);
+        assert!(ex.envelope.date_header.is_some());
+    }
+
+    #[test]
+    fn safe_names_hide_long_digit_runs() {
+        assert_eq!(safe_name("sykmelding_15076500565.pdf"), "sykmelding_###########.pdf");
+        assert_eq!(safe_name("rapport 2024 v2.docx"), "rapport #### v2.docx");
+        assert_eq!(safe_name("a/b.txt"), "a_b.txt");
+    }
+
+    #[test]
+    fn unparseable_input_is_read_as_text_with_a_problem() {
+        let (p, ex) = pieces(b"");
+        assert!(p.is_empty());
+        assert_eq!(ex.problems.len(), 1);
+    }
+
+    #[test]
+    fn text_budget_is_enforced_and_reported() {
+        let limits = Limits { max_text_bytes: 10, ..Limits::default() };
+        let mut seen = 0;
+        let ex = extract(b"Subject: x\r\n\r\n0123456789abcdef", &limits, &mut |_, t| seen += t.len());
+        assert!(seen <= 10);
+        assert!(ex.problems.iter().any(|p| p.kind == ProblemKind::WorkLimit));
+    }
+
+    #[test]
+    fn decode_text_handles_boms_and_latin1() {
+        assert_eq!(decode_text(b"\xEF\xBB\xBFabc"), "abc");
+        assert_eq!(decode_text(b"\xFF\xFEa\x00b\x00"), "ab");
+        assert_eq!(decode_text(b"f\xF8dt"), "født");
+    }
+}
