@@ -27,6 +27,11 @@
 
 pub mod checksum;
 pub mod detect;
+pub mod engine;
 pub mod extract;
 pub mod fingerprint;
 pub mod model;
+pub mod report;
+pub mod rules;
+pub mod scan;
+pub mod source;

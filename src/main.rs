@@ -1,3 +1,374 @@
-fn main() {
-    println!("Hello, world!");
+//! The `mailhygiene` command: a thin layer that parses arguments, loads keys
+//! and rules, and hands over to the library. Exit status per the interface
+//! contract: 0 complete, 1 failed or incomplete, 2 usage or configuration.
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use mailhygiene::detect::identifiers::Rule2032;
+use mailhygiene::engine::{Engine, EngineSettings};
+use mailhygiene::fingerprint::Fingerprinter;
+use mailhygiene::model::MessageMeta;
+use mailhygiene::report::{self, Format, ReportContext};
+use mailhygiene::rules::{RuleError, RuleSet};
+use mailhygiene::scan::{self, NamedSource, Progress, Silent};
+use mailhygiene::source::SourceSpec;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mailhygiene",
+    version,
+    about = "Finds stale mail and sensitive personal data in mailboxes, without ever showing what it finds",
+    after_help = "Exit status: 0 the run completed; 1 it failed or some messages could not be read; 2 usage or configuration error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug)]
+struct ScanOptions {
+    /// Rules directory (retention rules and phrase lists); default: the rules built into this binary.
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
+    /// The scan's "today" (YYYY-MM-DD); default: the current date.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Leave out findings below this confidence (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.0, value_name = "C")]
+    min_confidence: f32,
+    /// The 2032 check-digit rule for Norwegian numbers: auto follows the scan date.
+    #[arg(long, value_enum, default_value_t = Rule2032Arg::Auto)]
+    rule_2032: Rule2032Arg,
+    /// Messages larger than this many bytes are reported, not read.
+    #[arg(long, default_value_t = 150 << 20, value_name = "BYTES")]
+    max_message_size: u64,
+    /// File with the fingerprint secret; default: MAILHYGIENE_FINGERPRINT_KEY, else a key generated once per installation.
+    #[arg(long, value_name = "FILE")]
+    fingerprint_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Rule2032Arg {
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Scan mailboxes: maildir:PATH, mbox:PATH.
+    Scan {
+        /// What to scan.
+        #[arg(required = true, value_name = "SOURCE")]
+        sources: Vec<String>,
+        #[command(flatten)]
+        options: ScanOptions,
+        /// Worker threads; default: one per core.
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        /// No progress bar, even on a terminal.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Scan one message file (an .eml), or standard input with `-`.
+    Check {
+        #[arg(value_name = "FILE")]
+        file: String,
+        #[command(flatten)]
+        options: ScanOptions,
+    },
+    /// Work with rules directories.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RulesCommand {
+    /// Validate a rules directory; errors name file, line and key.
+    Check {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// List the retention rules in effect (a directory, or the built-in ones).
+    List {
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// A configuration or usage problem: exit status 2.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+fn main() -> ExitCode {
+    // A panic message could quote input; print only where it happened.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("mailhygiene: internal error at {location} (details withheld: they may quote scanned content)");
+    }));
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MAILHYGIENE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_target(false)
+        .init();
+
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if err.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("mailhygiene: {err:#}");
+            if err.downcast_ref::<UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::from(1) }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Scan { sources, options, threads, quiet } => scan_command(&sources, &options, threads, quiet),
+        Command::Check { file, options } => check_command(&file, &options),
+        Command::Rules { command: RulesCommand::Check { dir } } => {
+            let rules = load_rules(Some(&dir))?;
+            println!(
+                "{}: {} retention rules, {} special categories: OK",
+                dir.display(),
+                rules.rules.len(),
+                rules.categories.len()
+            );
+            Ok(0)
+        }
+        Command::Rules { command: RulesCommand::List { dir } } => {
+            let rules = load_rules(dir.as_deref())?;
+            for r in &rules.rules {
+                println!("{:<28} priority {:>3}  {:<40} {}", r.id, r.priority, r.retention.to_string(), r.description);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn parse_as_of(as_of: Option<&str>) -> Result<NaiveDate> {
+    match as_of {
+        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| usage(format!("--as-of `{s}`: expected a date as YYYY-MM-DD"))),
+        None => Ok(chrono::Local::now().date_naive()),
+    }
+}
+
+fn load_rules(dir: Option<&Path>) -> Result<RuleSet> {
+    let result = match dir {
+        None => RuleSet::embedded(),
+        Some(dir) => {
+            let mut files = Vec::new();
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| usage(format!("cannot read rules directory {}: {e}", dir.display())))?;
+            for entry in entries {
+                let path = entry?.path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    let content = std::fs::read_to_string(&path)
+                        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+                    files.push((path.display().to_string(), content));
+                }
+            }
+            if files.is_empty() {
+                return Err(usage(format!("{}: no .toml rules files", dir.display())));
+            }
+            files.sort();
+            RuleSet::parse(&files)
+        }
+    };
+    result.map_err(|errors: Vec<RuleError>| {
+        let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        usage(format!("invalid rules:\n{}", listed.join("\n")))
+    })
+}
+
+/// The installation's fingerprint secret: the environment, a named file, or
+/// a key generated on first use in the user's config directory.
+fn load_fingerprinter(explicit: Option<&Path>) -> Result<Fingerprinter> {
+    let key: Vec<u8> = if let Ok(k) = std::env::var("MAILHYGIENE_FINGERPRINT_KEY") {
+        k.into_bytes()
+    } else if let Some(path) = explicit {
+        read_key_file(path)?
+    } else {
+        let path = default_key_path()?;
+        if path.exists() {
+            read_key_file(&path)?
+        } else {
+            create_key_file(&path)?
+        }
+    };
+    Fingerprinter::new(&key).map_err(|e| usage(format!("fingerprint key: {e}")))
+}
+
+fn read_key_file(path: &Path) -> Result<Vec<u8>> {
+    let content = std::fs::read(path).map_err(|e| usage(format!("cannot read fingerprint key {}: {e}", path.display())))?;
+    Ok(content.trim_ascii().to_vec())
+}
+
+fn default_key_path() -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .ok_or_else(|| usage("no HOME or XDG_CONFIG_HOME: set MAILHYGIENE_FINGERPRINT_KEY"))?;
+    Ok(base.join("mailhygiene").join("fingerprint.key"))
+}
+
+fn create_key_file(path: &Path) -> Result<Vec<u8>> {
+    let mut random = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut random))
+        .context("reading random bytes for a new fingerprint key")?;
+    let key = hex::encode(random);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(key.as_bytes())?;
+    eprintln!(
+        "mailhygiene: created a fingerprint key at {} (keep it: fingerprints from different keys do not match)",
+        path.display()
+    );
+    Ok(key.into_bytes())
+}
+
+fn build_engine(options: &ScanOptions) -> Result<(Engine, ReportContext)> {
+    let as_of = parse_as_of(options.as_of.as_deref())?;
+    if !(0.0..=1.0).contains(&options.min_confidence) {
+        bail!(usage("--min-confidence must be between 0.0 and 1.0"));
+    }
+    let rules = load_rules(options.rules.as_deref())?;
+    let fingerprinter = load_fingerprinter(options.fingerprint_key_file.as_deref())?;
+    let mut settings = EngineSettings::new(as_of);
+    settings.rule_2032 = match options.rule_2032 {
+        Rule2032Arg::Auto => Rule2032::Auto,
+        Rule2032Arg::On => Rule2032::On,
+        Rule2032Arg::Off => Rule2032::Off,
+    };
+    settings.max_message_bytes = options.max_message_size;
+    let ctx = ReportContext { as_of, min_confidence: options.min_confidence };
+    Ok((Engine::new(settings, rules, fingerprinter), ctx))
+}
+
+fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) => Box::new(io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    })
+}
+
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn message_done(&self) {
+        self.0.inc(1);
+    }
+    fn source_started(&self, source: &str) {
+        self.0.set_message(source.to_string());
+    }
+}
+
+fn scan_command(sources: &[String], options: &ScanOptions, threads: Option<usize>, quiet: bool) -> Result<u8> {
+    let named = sources
+        .iter()
+        .map(|s| SourceSpec::parse(s).map(|spec| NamedSource { given: s.clone(), spec }))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| usage(e.to_string()))?;
+    let (engine, ctx) = build_engine(options)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .thread_name(|i| format!("mailhygiene-worker-{i}"))
+        .build()
+        .context("starting worker threads")?;
+    let out = open_output(options.output.as_deref())?;
+    let mut printer = report::printer(options.format, out, ctx);
+    let bar = (!quiet && io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {pos} messages ({per_sec}) {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Bar(bar)
+    });
+    let progress: &dyn Progress = match &bar {
+        Some(b) => b,
+        None => &Silent,
+    };
+    let stats = scan::run(&engine, &named, &pool, printer.as_mut(), progress)?;
+    if let Some(bar) = bar {
+        bar.0.finish_and_clear();
+    }
+    tracing::info!(?stats, "scan finished");
+    if stats.incomplete_messages > 0 {
+        eprintln!("mailhygiene: {} messages could not be fully read (listed in the report)", stats.incomplete_messages);
+    }
+    Ok(stats.exit_code() as u8)
+}
+
+fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {
+    let (engine, ctx) = build_engine(options)?;
+    let (bytes, received) = if file == "-" {
+        let mut buf = Vec::new();
+        io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+        (buf, None)
+    } else {
+        let bytes = std::fs::read(file).map_err(|e| usage(format!("cannot read {file}: {e}")))?;
+        let mtime = std::fs::metadata(file).ok().and_then(|m| m.modified().ok()).map(chrono::DateTime::from);
+        (bytes, mtime)
+    };
+    let meta = MessageMeta {
+        folder: String::new(),
+        uid: None,
+        received,
+        flagged: false,
+        size: bytes.len() as u64,
+        origin: file.to_string(),
+    };
+    let report = engine.scan_message(meta, &bytes);
+    let incomplete = report.problems.iter().any(|p| p.kind.content_skipped());
+    let out = open_output(options.output.as_deref())?;
+    let mut printer = report::printer(options.format, out, ctx);
+    printer.message(file, &report)?;
+    printer.finish()?;
+    Ok(u8::from(incomplete))
 }

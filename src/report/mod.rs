@@ -1,0 +1,286 @@
+//! Printers: what a scan's results look like to a script (JSONL, CSV), to a
+//! person at a terminal (text) and to an employee or manager reading a report
+//! (Markdown). All are generic over `io::Write` and see only masked values.
+//!
+//! The record layout (JSONL, and the CSV columns) follows the interface
+//! contract; `unreadable` and `source_error` are record types of our own that
+//! contract readers skip.
+
+pub mod summary;
+
+use crate::model::{DetectorId, Finding, MessageReport, Problem};
+use serde::Serialize;
+use std::io::{self, Write};
+pub use summary::Summary;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A readable summary: per folder and detector, the worst messages first.
+    Text,
+    /// One JSON object per line, per the interface contract.
+    Jsonl,
+    /// The JSONL records as CSV rows, for spreadsheets.
+    Csv,
+    /// The cleanup report as Markdown, for mail or a wiki.
+    Markdown,
+}
+
+/// Receives a run's results as they come.
+pub trait Printer {
+    fn message(&mut self, source: &str, report: &MessageReport) -> io::Result<()>;
+    fn source_failed(&mut self, source: &str, error: &str) -> io::Result<()>;
+    /// Called once at the end; summary printers write everything here.
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+/// Context a report needs that the messages don't carry.
+#[derive(Debug, Clone)]
+pub struct ReportContext {
+    pub as_of: chrono::NaiveDate,
+    /// Findings below this confidence are left out of every format.
+    pub min_confidence: f32,
+}
+
+pub fn printer<'w>(format: Format, out: Box<dyn Write + 'w>, ctx: ReportContext) -> Box<dyn Printer + 'w> {
+    match format {
+        Format::Jsonl => Box::new(JsonlPrinter { out, ctx }),
+        Format::Csv => Box::new(CsvPrinter { out: csv::Writer::from_writer(out), ctx, header_written: false }),
+        Format::Text => Box::new(SummaryPrinter { out, summary: Summary::new(ctx), render: summary::render_text }),
+        Format::Markdown => Box::new(SummaryPrinter {
+            out,
+            summary: Summary::new(ctx),
+            render: summary::render_markdown,
+        }),
+    }
+}
+
+/// A confidence with two decimals, so `0.85f32` prints as `0.85`.
+fn rounded(c: f32) -> f64 {
+    (f64::from(c) * 100.0).round() / 100.0
+}
+
+/// One output record, flat, as the contract lays it out.
+#[derive(Debug, Serialize)]
+pub struct Record<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub source: &'a str,
+    pub folder: &'a str,
+    pub uid: Option<u32>,
+    pub message_id: &'a str,
+    pub date: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detector: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub masked: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<crate::model::ProblemKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'static str>,
+}
+
+impl<'a> Record<'a> {
+    fn base(kind: &'static str, source: &'a str, r: &'a MessageReport) -> Record<'a> {
+        Record {
+            kind,
+            source,
+            folder: &r.meta.folder,
+            uid: r.meta.uid,
+            message_id: &r.envelope.message_id,
+            date: r.date.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            detector: None,
+            location: None,
+            masked: None,
+            fingerprint: None,
+            confidence: None,
+            age_days: None,
+            rule: None,
+            problem: None,
+            detail: None,
+        }
+    }
+
+    fn sensitive(source: &'a str, r: &'a MessageReport, f: &'a Finding) -> Record<'a> {
+        Record {
+            detector: Some(f.detector.to_string()),
+            location: Some(f.location.to_string()),
+            masked: Some(&f.masked),
+            fingerprint: Some(&f.fingerprint),
+            confidence: Some(rounded(f.confidence)),
+            ..Record::base("sensitive", source, r)
+        }
+    }
+
+    fn unreadable(source: &'a str, r: &'a MessageReport, p: &'a Problem) -> Record<'a> {
+        Record {
+            location: Some(p.location.to_string()),
+            problem: Some(p.kind),
+            detail: Some(p.kind.describe()),
+            ..Record::base("unreadable", source, r)
+        }
+    }
+
+    /// Every record of one message: sensitive, then stale, then unreadable.
+    pub fn all(source: &'a str, r: &'a MessageReport, min_confidence: f32) -> Vec<Record<'a>> {
+        let mut out: Vec<Record<'a>> = r
+            .findings
+            .iter()
+            .filter(|f| f.confidence >= min_confidence)
+            .map(|f| Record::sensitive(source, r, f))
+            .collect();
+        if let Some(stale) = &r.stale {
+            out.push(Record {
+                age_days: Some(stale.age_days),
+                rule: Some(&stale.rule),
+                ..Record::base("stale", source, r)
+            });
+        }
+        out.extend(r.problems.iter().map(|p| Record::unreadable(source, r, p)));
+        out
+    }
+}
+
+#[derive(Serialize)]
+struct SourceErrorRecord<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    source: &'a str,
+    error: &'a str,
+}
+
+struct JsonlPrinter<'w> {
+    out: Box<dyn Write + 'w>,
+    ctx: ReportContext,
+}
+
+impl Printer for JsonlPrinter<'_> {
+    fn message(&mut self, source: &str, report: &MessageReport) -> io::Result<()> {
+        for record in Record::all(source, report, self.ctx.min_confidence) {
+            serde_json::to_writer(&mut self.out, &record)?;
+            self.out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn source_failed(&mut self, source: &str, error: &str) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, &SourceErrorRecord { kind: "source_error", source, error })?;
+        self.out.write_all(b"\n")
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+struct CsvPrinter<'w> {
+    out: csv::Writer<Box<dyn Write + 'w>>,
+    ctx: ReportContext,
+    header_written: bool,
+}
+
+const CSV_COLUMNS: [&str; 15] = [
+    "type", "source", "folder", "uid", "message_id", "date", "detector", "location", "masked",
+    "fingerprint", "confidence", "age_days", "rule", "problem", "detail",
+];
+
+impl CsvPrinter<'_> {
+    fn header(&mut self) -> io::Result<()> {
+        if !self.header_written {
+            self.out.write_record(CSV_COLUMNS)?;
+            self.header_written = true;
+        }
+        Ok(())
+    }
+}
+
+impl Printer for CsvPrinter<'_> {
+    fn message(&mut self, source: &str, report: &MessageReport) -> io::Result<()> {
+        self.header()?;
+        for r in Record::all(source, report, self.ctx.min_confidence) {
+            let opt = |v: Option<String>| v.unwrap_or_default();
+            self.out.write_record([
+                r.kind.to_string(),
+                r.source.to_string(),
+                r.folder.to_string(),
+                opt(r.uid.map(|u| u.to_string())),
+                r.message_id.to_string(),
+                opt(r.date),
+                opt(r.detector),
+                opt(r.location),
+                opt(r.masked.map(str::to_string)),
+                opt(r.fingerprint.map(str::to_string)),
+                opt(r.confidence.map(|c| c.to_string())),
+                opt(r.age_days.map(|a| a.to_string())),
+                opt(r.rule.map(str::to_string)),
+                opt(r.problem.map(|p| serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())),
+                opt(r.detail.map(str::to_string)),
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn source_failed(&mut self, source: &str, error: &str) -> io::Result<()> {
+        self.header()?;
+        let mut row = vec![String::new(); CSV_COLUMNS.len()];
+        row[0] = "source_error".into();
+        row[1] = source.into();
+        row[14] = error.into();
+        self.out.write_record(&row)?;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.header()?;
+        self.out.flush()
+    }
+}
+
+struct SummaryPrinter<'w> {
+    out: Box<dyn Write + 'w>,
+    summary: Summary,
+    render: fn(&Summary, &mut dyn Write) -> io::Result<()>,
+}
+
+impl Printer for SummaryPrinter<'_> {
+    fn message(&mut self, source: &str, report: &MessageReport) -> io::Result<()> {
+        self.summary.add(source, report);
+        Ok(())
+    }
+
+    fn source_failed(&mut self, source: &str, error: &str) -> io::Result<()> {
+        self.summary.failed_sources.push((source.to_string(), error.to_string()));
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        (self.render)(&self.summary, &mut self.out)?;
+        self.out.flush()
+    }
+}
+
+/// A human name for a detector, for the summaries.
+pub fn detector_label(id: &DetectorId) -> String {
+    match id {
+        DetectorId::NoFodselsnummer => "Norwegian national ID (fødselsnummer)".into(),
+        DetectorId::NoDNummer => "Norwegian D-number".into(),
+        DetectorId::NoHNummer => "Norwegian H-number".into(),
+        DetectorId::NoBankAccount => "Norwegian bank account".into(),
+        DetectorId::Iban => "IBAN".into(),
+        DetectorId::PaymentCard => "Payment card".into(),
+        DetectorId::SePersonnummer => "Swedish personnummer".into(),
+        DetectorId::DkCpr => "Danish CPR number".into(),
+        DetectorId::FiHetu => "Finnish HETU".into(),
+        DetectorId::SpecialCategory(name) => format!("Special category: {}", name.replace('_', " ")),
+    }
+}

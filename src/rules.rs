@@ -1,0 +1,610 @@
+//! Retention rules and phrase lists: the policy, as data in `rules/*.toml`.
+//!
+//! Parsing is pure (file names and contents in, a [`RuleSet`] or a list of
+//! errors out) so that `mailhygiene rules check` and the scanner agree on
+//! every rule, and every error names the file, line and key a policy author
+//! has to fix. Unknown keys are errors: a misspelt `exempt_flaged` must not
+//! silently make flagged mail stale.
+//!
+//! A message is judged by the matching rule with the highest `priority`
+//! (ties: the rule loaded first). That rule alone decides: if the message is
+//! exempt under it, no other rule makes it stale.
+
+use crate::detect::special::{CategorySpec, SpecialCategories};
+use crate::model::{DetectorId, Envelope, Finding, MessageMeta, Staleness};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use regex::{Regex, RegexBuilder};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use toml::Spanned;
+
+/// The rules directory shipped in the repository, built into the binary so a
+/// scan without `--rules` applies the company policy.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("retention.toml", include_str!("../rules/retention.toml")),
+    ("special_categories.toml", include_str!("../rules/special_categories.toml")),
+];
+
+/// The id of the default rule, fixed by the interface contract.
+pub const YEARLY_REVIEW: &str = "yearly-review";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    rule: Vec<Spanned<RuleSpec>>,
+    #[serde(default)]
+    categories: BTreeMap<String, Spanned<CategorySpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    id: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    priority: Option<i64>,
+    max_age_days: Option<Spanned<i64>>,
+    max_age_months: Option<Spanned<i64>>,
+    keep_after_year_end_months: Option<Spanned<i64>>,
+    #[serde(default = "default_true")]
+    exempt_flagged: bool,
+    #[serde(default, rename = "match")]
+    conditions: ConditionSpec,
+    #[serde(default)]
+    exempt: ConditionSpec,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConditionSpec {
+    #[serde(default)]
+    folders: Vec<Spanned<String>>,
+    #[serde(default)]
+    from_domains: Vec<String>,
+    #[serde(default)]
+    to_domains: Vec<String>,
+    subject: Option<Spanned<String>>,
+    #[serde(default)]
+    detectors: Vec<Spanned<String>>,
+}
+
+/// How long a message may be kept under a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    Days(i64),
+    Months(u32),
+    /// Kept until this many months after the end of the calendar (fiscal)
+    /// year it was received in: the bookkeeping act's rule.
+    MonthsAfterYearEnd(u32),
+}
+
+impl Retention {
+    /// Whether a message received on `received` is past retention on `as_of`.
+    pub fn expired(self, received: NaiveDate, as_of: NaiveDate) -> bool {
+        let limit = match self {
+            Retention::Days(d) => return (as_of - received).num_days() > d,
+            Retention::Months(m) => received.checked_add_months(Months::new(m)),
+            Retention::MonthsAfterYearEnd(m) => NaiveDate::from_ymd_opt(received.year(), 12, 31)
+                .and_then(|end| end.checked_add_months(Months::new(m))),
+        };
+        limit.is_some_and(|limit| as_of > limit)
+    }
+}
+
+impl fmt::Display for Retention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Retention::Days(d) => write!(f, "{d} days"),
+            Retention::Months(m) => write!(f, "{m} months"),
+            Retention::MonthsAfterYearEnd(m) => write!(f, "{m} months after the end of the year"),
+        }
+    }
+}
+
+/// A condition on a message; every field given must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    folders: Vec<Regex>,
+    from_domains: Vec<String>,
+    to_domains: Vec<String>,
+    subject: Option<Regex>,
+    detectors: Vec<DetectorPattern>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DetectorPattern {
+    Exact(DetectorId),
+    /// `special_category.*`
+    AnySpecialCategory,
+}
+
+impl Conditions {
+    fn is_empty(&self) -> bool {
+        self.folders.is_empty()
+            && self.from_domains.is_empty()
+            && self.to_domains.is_empty()
+            && self.subject.is_none()
+            && self.detectors.is_empty()
+    }
+
+    fn holds(&self, m: &MessageFacts<'_>) -> bool {
+        let domain_in = |addrs: &[String], domains: &[String]| {
+            addrs.iter().any(|a| {
+                let d = a.rsplit_once('@').map_or(a.as_str(), |(_, d)| d);
+                domains.iter().any(|want| d == want || d.ends_with(&format!(".{want}")))
+            })
+        };
+        (self.folders.is_empty() || self.folders.iter().any(|r| r.is_match(m.folder)))
+            && (self.from_domains.is_empty() || domain_in(&m.envelope.from, &self.from_domains))
+            && (self.to_domains.is_empty() || domain_in(&m.envelope.to, &self.to_domains))
+            && self.subject.as_ref().is_none_or(|r| r.is_match(&m.envelope.subject))
+            && (self.detectors.is_empty()
+                || m.findings.iter().any(|f| {
+                    self.detectors.iter().any(|p| match p {
+                        DetectorPattern::Exact(id) => &f.detector == id,
+                        DetectorPattern::AnySpecialCategory => {
+                            matches!(f.detector, DetectorId::SpecialCategory(_))
+                        }
+                    })
+                }))
+    }
+}
+
+/// One retention rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub description: String,
+    pub priority: i64,
+    pub retention: Retention,
+    pub exempt_flagged: bool,
+    conditions: Conditions,
+    exempt: Conditions,
+    /// Where it was defined, for `rules check` listings.
+    pub origin: String,
+}
+
+/// Everything the rules look at in one message.
+pub struct MessageFacts<'a> {
+    pub folder: &'a str,
+    pub flagged: bool,
+    pub envelope: &'a Envelope,
+    pub findings: &'a [Finding],
+}
+
+/// All rules and phrase lists, validated.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    pub categories: BTreeMap<String, CategorySpec>,
+    pub special: SpecialCategories,
+}
+
+/// A problem in a rules file, located for its author.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for RuleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if let Some(key) = &self.key {
+            write!(f, "key `{key}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+fn line_col(content: &str, offset: usize) -> (usize, usize) {
+    let before = &content[..offset.min(content.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+struct FileContext<'a> {
+    file: &'a str,
+    content: &'a str,
+    errors: Vec<RuleError>,
+}
+
+impl FileContext<'_> {
+    fn error(&mut self, span: std::ops::Range<usize>, key: &str, message: impl Into<String>) {
+        let (line, column) = line_col(self.content, span.start);
+        self.errors.push(RuleError {
+            file: self.file.to_string(),
+            line,
+            column,
+            key: Some(key.to_string()),
+            message: message.into(),
+        });
+    }
+}
+
+/// Converts a folder glob (`Arkiv/*`, `**/Regnskap`) to a regex: `*` within
+/// one folder level, `**` across levels, case-insensitive for `INBOX` as IMAP
+/// requires and for everything else as people expect.
+fn folder_glob(glob: &str) -> Result<Regex, regex::Error> {
+    let mut re = String::from("^");
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                re.push_str(".*");
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    RegexBuilder::new(&re).case_insensitive(true).build()
+}
+
+impl RuleSet {
+    /// The rules built into the binary.
+    pub fn embedded() -> Result<RuleSet, Vec<RuleError>> {
+        let files: Vec<(String, String)> = EMBEDDED
+            .iter()
+            .map(|(n, c)| (format!("(built-in) rules/{n}"), c.to_string()))
+            .collect();
+        RuleSet::parse(&files)
+    }
+
+    /// Parses rules files, given as (name, content) in load order.
+    pub fn parse(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleError>> {
+        let mut errors = Vec::new();
+        let mut rules: Vec<Rule> = Vec::new();
+        let mut categories: BTreeMap<String, CategorySpec> = BTreeMap::new();
+        for (file, content) in files {
+            let mut ctx = FileContext { file, content, errors: Vec::new() };
+            match toml::from_str::<RulesFile>(content) {
+                Err(e) => {
+                    let (line, column) = line_col(content, e.span().map_or(0, |s| s.start));
+                    let message = e.message().to_string();
+                    let key = message
+                        .split('`')
+                        .nth(1)
+                        .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"))
+                        .map(str::to_string);
+                    ctx.errors.push(RuleError { file: file.clone(), line, column, key, message });
+                }
+                Ok(parsed) => {
+                    for spec in parsed.rule {
+                        let span = spec.span();
+                        let id_span = spec.get_ref().id.span();
+                        if let Some(rule) = compile_rule(spec.into_inner(), span, &mut ctx) {
+                            if rules.iter().any(|r| r.id == rule.id) {
+                                ctx.error(id_span, "id", format!("rule `{}` is defined twice", rule.id));
+                            } else {
+                                rules.push(rule);
+                            }
+                        }
+                    }
+                    for (name, spec) in parsed.categories {
+                        let span = spec.span();
+                        if categories.contains_key(&name) {
+                            ctx.error(span, &format!("categories.{name}"), "category defined twice");
+                            continue;
+                        }
+                        let one: BTreeMap<String, CategorySpec> =
+                            [(name.clone(), spec.get_ref().clone())].into();
+                        if let Err(e) = SpecialCategories::compile(&one) {
+                            ctx.error(span, &format!("categories.{name}"), e.to_string());
+                            continue;
+                        }
+                        categories.insert(name, spec.into_inner());
+                    }
+                }
+            }
+            errors.extend(ctx.errors);
+        }
+        if !rules.iter().any(|r| r.id == YEARLY_REVIEW) {
+            rules.insert(0, default_yearly_review());
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let special = SpecialCategories::compile(&categories).map_err(|e| {
+            vec![RuleError {
+                file: "(all files)".into(),
+                line: 0,
+                column: 0,
+                key: None,
+                message: e.to_string(),
+            }]
+        })?;
+        Ok(RuleSet { rules, categories, special })
+    }
+
+    /// The verdict for one message received on `received`, judged on `as_of`.
+    pub fn judge(
+        &self,
+        facts: &MessageFacts<'_>,
+        received: DateTime<Utc>,
+        as_of: NaiveDate,
+    ) -> Option<Staleness> {
+        let rule = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.conditions.holds(facts))
+            .max_by_key(|&(i, r)| (r.priority, std::cmp::Reverse(i)))?
+            .1;
+        if (rule.exempt_flagged && facts.flagged)
+            || (!rule.exempt.is_empty() && rule.exempt.holds(facts))
+        {
+            return None;
+        }
+        let received_day = received.date_naive();
+        rule.retention.expired(received_day, as_of).then(|| Staleness {
+            rule: rule.id.clone(),
+            age_days: (as_of - received_day).num_days(),
+        })
+    }
+}
+
+/// `yearly-review` as the contract defines it, for rule sets that omit it.
+fn default_yearly_review() -> Rule {
+    Rule {
+        id: YEARLY_REVIEW.to_string(),
+        description: "Older than a year and not flagged: review it".to_string(),
+        priority: 0,
+        retention: Retention::Days(365),
+        exempt_flagged: true,
+        conditions: Conditions::default(),
+        exempt: Conditions::default(),
+        origin: "(built-in default)".to_string(),
+    }
+}
+
+fn compile_rule(
+    spec: RuleSpec,
+    span: std::ops::Range<usize>,
+    ctx: &mut FileContext<'_>,
+) -> Option<Rule> {
+    let before = ctx.errors.len();
+    let id = spec.id.get_ref().clone();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        ctx.error(spec.id.span(), "id", "rule ids are letters, digits, `-` and `_`");
+    }
+    let mut retention = None;
+    let mut given = 0;
+    for (key, value, make) in [
+        ("max_age_days", &spec.max_age_days, Retention::Days as fn(i64) -> Retention),
+        ("max_age_months", &spec.max_age_months, |m| Retention::Months(m as u32)),
+        (
+            "keep_after_year_end_months",
+            &spec.keep_after_year_end_months,
+            |m| Retention::MonthsAfterYearEnd(m as u32),
+        ),
+    ] {
+        if let Some(v) = value {
+            given += 1;
+            if !(0..=100 * 366).contains(v.get_ref()) {
+                ctx.error(v.span(), key, "must be between 0 and 36600");
+            } else {
+                retention = Some(make(*v.get_ref()));
+            }
+        }
+    }
+    if given != 1 {
+        ctx.error(
+            span.clone(),
+            "max_age_days",
+            "give exactly one of max_age_days, max_age_months, keep_after_year_end_months",
+        );
+    }
+    let conditions = compile_conditions(&spec.conditions, "match", ctx);
+    let exempt = compile_conditions(&spec.exempt, "exempt", ctx);
+    if ctx.errors.len() > before {
+        return None;
+    }
+    let (line, _) = line_col(ctx.content, span.start);
+    Some(Rule {
+        id: id.clone(),
+        description: spec.description,
+        priority: spec.priority.unwrap_or(if id == YEARLY_REVIEW { 0 } else { 10 }),
+        retention: retention?,
+        exempt_flagged: spec.exempt_flagged,
+        conditions,
+        exempt,
+        origin: format!("{}:{}", ctx.file, line),
+    })
+}
+
+fn compile_conditions(spec: &ConditionSpec, table: &str, ctx: &mut FileContext<'_>) -> Conditions {
+    let mut out = Conditions {
+        from_domains: spec.from_domains.iter().map(|d| d.trim_start_matches('@').to_ascii_lowercase()).collect(),
+        to_domains: spec.to_domains.iter().map(|d| d.trim_start_matches('@').to_ascii_lowercase()).collect(),
+        ..Conditions::default()
+    };
+    for glob in &spec.folders {
+        match folder_glob(glob.get_ref()) {
+            Ok(r) => out.folders.push(r),
+            Err(e) => ctx.error(glob.span(), &format!("{table}.folders"), e.to_string()),
+        }
+    }
+    if let Some(subject) = &spec.subject {
+        match Regex::new(subject.get_ref()) {
+            Ok(r) => out.subject = Some(r),
+            Err(e) => ctx.error(
+                subject.span(),
+                &format!("{table}.subject"),
+                format!("invalid regular expression: {e}"),
+            ),
+        }
+    }
+    for d in &spec.detectors {
+        let pattern = if d.get_ref() == "special_category.*" {
+            Some(DetectorPattern::AnySpecialCategory)
+        } else {
+            DetectorId::parse(d.get_ref()).map(DetectorPattern::Exact)
+        };
+        match pattern {
+            Some(p) => out.detectors.push(p),
+            None => ctx.error(
+                d.span(),
+                &format!("{table}.detectors"),
+                format!("unknown detector id `{}`", d.get_ref()),
+            ),
+        }
+    }
+    out
+}
+
+/// Convenience for callers holding a [`MessageMeta`].
+pub fn facts<'a>(meta: &'a MessageMeta, envelope: &'a Envelope, findings: &'a [Finding]) -> MessageFacts<'a> {
+    MessageFacts {
+        folder: &meta.folder,
+        flagged: meta.flagged,
+        envelope,
+        findings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Location;
+    use chrono::TimeZone;
+
+    fn set(content: &str) -> Result<RuleSet, Vec<RuleError>> {
+        RuleSet::parse(&[("test.toml".to_string(), content.to_string())])
+    }
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).expect("date")
+    }
+
+    fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).single().expect("time")
+    }
+
+    fn judge(rules: &RuleSet, folder: &str, flagged: bool, from: &str, received: DateTime<Utc>) -> Option<String> {
+        let envelope = Envelope { from: vec![from.to_string()], subject: "Ordre 123".into(), ..Envelope::default() };
+        let facts = MessageFacts { folder, flagged, envelope: &envelope, findings: &[] };
+        rules.judge(&facts, received, day(2026, 11, 25)).map(|s| s.rule)
+    }
+
+    #[test]
+    fn the_default_rule_exists_even_when_no_file_defines_it() {
+        let rules = set("").expect("empty is valid");
+        assert_eq!(judge(&rules, "INBOX", false, "a@b.no", at(2025, 11, 24)), Some("yearly-review".into()));
+        assert_eq!(judge(&rules, "INBOX", false, "a@b.no", at(2025, 11, 26)), None);
+        assert_eq!(judge(&rules, "INBOX", true, "a@b.no", at(2020, 1, 1)), None);
+    }
+
+    #[test]
+    fn the_highest_priority_matching_rule_decides() {
+        let rules = set(r#"
+            [[rule]]
+            id = "webform"
+            max_age_days = 60
+            priority = 50
+            match = { from_domains = ["skjema.example.no"] }
+
+            [[rule]]
+            id = "accounting"
+            keep_after_year_end_months = 60
+            priority = 100
+            match = { folders = ["Regnskap/**"] }
+        "#)
+        .expect("valid");
+        assert_eq!(judge(&rules, "INBOX", false, "x@skjema.example.no", at(2026, 9, 1)), Some("webform".into()));
+        assert_eq!(judge(&rules, "INBOX", false, "x@skjema.example.no", at(2026, 10, 1)), None);
+        // Accounting mail from 2021 is kept until 31.12.2026, even unflagged.
+        assert_eq!(judge(&rules, "Regnskap/2021", false, "a@b.no", at(2021, 3, 1)), None);
+        assert_eq!(judge(&rules, "Regnskap/2020", false, "a@b.no", at(2020, 3, 1)), Some("accounting".into()));
+    }
+
+    #[test]
+    fn exemptions_apply_to_the_deciding_rule() {
+        let rules = set(r#"
+            [[rule]]
+            id = "yearly-review"
+            max_age_days = 365
+            exempt = { folders = ["Arkiv", "arkiv/*"] }
+        "#)
+        .expect("valid");
+        assert_eq!(judge(&rules, "Arkiv", false, "a@b.no", at(2020, 1, 1)), None);
+        assert_eq!(judge(&rules, "Arkiv/2020", false, "a@b.no", at(2020, 1, 1)), None);
+        assert_eq!(judge(&rules, "Arkiv/2020/x", false, "a@b.no", at(2020, 1, 1)), Some("yearly-review".into()));
+    }
+
+    #[test]
+    fn detector_conditions() {
+        let rules = set(r#"
+            [[rule]]
+            id = "no-sensitive-mail"
+            max_age_days = 30
+            priority = 80
+            match = { detectors = ["no.fodselsnummer", "special_category.*"] }
+        "#)
+        .expect("valid");
+        let envelope = Envelope::default();
+        let finding = Finding {
+            detector: DetectorId::SpecialCategory("health".into()),
+            location: Location::Body,
+            masked: String::new(),
+            fingerprint: String::new(),
+            confidence: 0.9,
+        };
+        let findings = [finding];
+        let facts = MessageFacts { folder: "INBOX", flagged: false, envelope: &envelope, findings: &findings };
+        let verdict = rules.judge(&facts, at(2026, 10, 1), day(2026, 11, 25)).expect("stale");
+        assert_eq!(verdict.rule, "no-sensitive-mail");
+        assert_eq!(verdict.age_days, 55);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let errs = set("[[rule]]\nid = \"x\"\nmax_age_days = 10\nexempt_flaged = true\n").expect_err("unknown key");
+        assert_eq!(errs[0].file, "test.toml");
+        assert_eq!(errs[0].line, 4);
+        assert_eq!(errs[0].key.as_deref(), Some("exempt_flaged"));
+
+        let errs = set("[[rule]]\nid = \"x\"\nmax_age_days = 10\nmatch = { subject = \"(unclosed\" }\n").expect_err("bad regex");
+        assert_eq!(errs[0].line, 4);
+        assert_eq!(errs[0].key.as_deref(), Some("match.subject"));
+
+        let errs = set("[[rule]]\nid = \"x\"\nmatch = { detectors = [\"no.fnr\"] }\nmax_age_days = 1\n").expect_err("bad id");
+        assert_eq!(errs[0].key.as_deref(), Some("match.detectors"));
+        assert_eq!(errs[0].line, 3);
+
+        let errs = set("[[rule]]\nid = \"x\"\n").expect_err("no retention");
+        assert!(errs[0].message.contains("exactly one"));
+
+        let errs = set("[categories.health]\nhigh = [\"sy*k\"]\n").expect_err("bad term");
+        assert_eq!(errs[0].key.as_deref(), Some("categories.health"));
+    }
+
+    #[test]
+    fn embedded_rules_are_valid() {
+        let rules = RuleSet::embedded().expect("the shipped rules must be valid");
+        assert!(rules.rules.iter().any(|r| r.id == YEARLY_REVIEW));
+        assert!(rules.categories.contains_key("health"));
+    }
+
+    #[test]
+    fn retention_arithmetic() {
+        let r = Retention::MonthsAfterYearEnd(42);
+        assert!(!r.expired(day(2022, 1, 1), day(2026, 6, 30)));
+        assert!(r.expired(day(2022, 12, 31), day(2026, 7, 1)));
+        assert!(Retention::Months(12).expired(day(2025, 11, 24), day(2025 + 1, 11, 25)));
+        assert!(!Retention::Months(12).expired(day(2025, 11, 25), day(2026, 11, 25)));
+    }
+}

@@ -1,0 +1,226 @@
+//! The scan runner: the I/O edge that feeds sources through the pure engine
+//! on all cores and hands results, in source order, to a printer.
+//!
+//! One thread lists a source (Maildir directory entries, or mbox messages
+//! split by a single reader); a rayon pool reads, parses and detects; the
+//! calling thread restores the source order and prints. Channels between the
+//! stages are bounded, so memory does not grow with the mailbox.
+
+use crate::engine::Engine;
+use crate::model::{MessageReport, ProblemKind};
+use crate::report::Printer;
+use crate::source::{Content, Job, SourceSpec, maildir, mbox};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+
+/// Counts that decide the exit status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunStats {
+    pub messages: u64,
+    pub findings: u64,
+    pub stale: u64,
+    /// Messages with a part that went unscanned.
+    pub incomplete_messages: u64,
+    pub failed_sources: u64,
+}
+
+impl RunStats {
+    /// Exit status per the contract: 0 complete, 1 something went unread.
+    pub fn exit_code(&self) -> i32 {
+        if self.incomplete_messages > 0 || self.failed_sources > 0 { 1 } else { 0 }
+    }
+}
+
+/// Observes progress (a progress bar, or nothing).
+pub trait Progress: Sync {
+    fn message_done(&self);
+    fn source_started(&self, _source: &str) {}
+}
+
+/// No progress display.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn message_done(&self) {}
+}
+
+/// A source and the text it was given as.
+#[derive(Debug, Clone)]
+pub struct NamedSource {
+    pub given: String,
+    pub spec: SourceSpec,
+}
+
+const CHANNEL_DEPTH: usize = 256;
+
+/// Scans every source in turn. A failing source is reported to the printer
+/// and counted; the others still run.
+pub fn run(
+    engine: &Engine,
+    sources: &[NamedSource],
+    pool: &rayon::ThreadPool,
+    printer: &mut dyn Printer,
+    progress: &dyn Progress,
+) -> io::Result<RunStats> {
+    let mut stats = RunStats::default();
+    for source in sources {
+        progress.source_started(&source.given);
+        let result = match &source.spec {
+            SourceSpec::Maildir(path) => {
+                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| list_maildir(path, engine, tx))
+            }
+            SourceSpec::Mbox(path) => {
+                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| list_mbox(path, engine, tx))
+            }
+            SourceSpec::Imap(_) => Ok(Err(
+                "IMAP sources are not available in this build yet; export the mailbox to Maildir or mbox".to_string(),
+            )),
+        };
+        match result? {
+            Ok(()) => {}
+            Err(message) => {
+                tracing::error!(source = %source.given, "{message}");
+                stats.failed_sources += 1;
+                printer.source_failed(&source.given, &message)?;
+            }
+        }
+    }
+    printer.finish()?;
+    Ok(stats)
+}
+
+/// What a lister reports when the source itself cannot be read.
+type ListResult = Result<(), String>;
+
+fn list_maildir(root: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
+    let folders = maildir::folders(root).map_err(|e| format!("cannot read Maildir {}: {e}", root.display()))?;
+    for folder in folders {
+        let files = match maildir::message_files(&folder) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(folder = %folder.name, "cannot list folder: {e}");
+                continue;
+            }
+        };
+        for path in files {
+            let job = match maildir::job(&folder.name, path, engine.max_message_bytes) {
+                Ok(job) => job,
+                Err((meta, e)) => {
+                    tracing::warn!(file = %meta.origin, "cannot stat message: {e}");
+                    Job { meta, content: Content::Unreadable(ProblemKind::Io) }
+                }
+            };
+            if tx.send(job).is_err() {
+                return Ok(()); // the consumer stopped (output closed)
+            }
+        }
+    }
+    Ok(())
+}
+
+fn list_mbox(path: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot open mbox {}: {e}", path.display()))?;
+    let folder = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "mbox".into());
+    let reader = mbox::MboxReader::new(
+        io::BufReader::with_capacity(1 << 16, file),
+        &folder,
+        &path.display().to_string(),
+        engine.max_message_bytes,
+    );
+    for job in reader {
+        let job = job.map_err(|e| format!("error reading mbox {}: {e}", path.display()))?;
+        if tx.send(job).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn process(engine: &Engine, job: Job) -> MessageReport {
+    match job.content {
+        Content::Bytes(bytes) => engine.scan_message(job.meta, &bytes),
+        Content::File(path) => match std::fs::read(&path) {
+            Ok(bytes) => engine.scan_message(job.meta, &bytes),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "cannot read message: {e}");
+                engine.unreadable(job.meta, ProblemKind::Io)
+            }
+        },
+        Content::Unreadable(kind) => engine.unreadable(job.meta, kind),
+    }
+}
+
+/// Runs one source through the pipeline, printing in listing order.
+fn scan_jobs(
+    engine: &Engine,
+    source: &NamedSource,
+    pool: &rayon::ThreadPool,
+    printer: &mut dyn Printer,
+    progress: &dyn Progress,
+    stats: &mut RunStats,
+    list: impl FnOnce(Sender<Job>) -> ListResult + Send,
+) -> io::Result<ListResult> {
+    let (job_tx, job_rx) = bounded::<Job>(CHANNEL_DEPTH);
+    let (result_tx, result_rx) = bounded::<(u64, MessageReport)>(CHANNEL_DEPTH);
+    std::thread::scope(|scope| {
+        let lister = scope.spawn(move || list(job_tx));
+        scope.spawn(move || {
+            let numbered = NumberedJobs { rx: job_rx, next: 0 };
+            pool.install(|| {
+                numbered.par_bridge().for_each_with(result_tx, |tx, (seq, job)| {
+                    let report = process(engine, job);
+                    progress.message_done();
+                    // A closed channel means the printer failed; stop quietly.
+                    let _ = tx.send((seq, report));
+                });
+            });
+        });
+        let printed = print_in_order(&result_rx, &source.given, printer, stats);
+        // Drain so the workers and the lister can finish even after an error.
+        drop(result_rx);
+        let listed = lister.join().unwrap_or_else(|_| Err("the source lister crashed".into()));
+        printed.map(|()| listed)
+    })
+}
+
+struct NumberedJobs {
+    rx: Receiver<Job>,
+    next: u64,
+}
+
+impl Iterator for NumberedJobs {
+    type Item = (u64, Job);
+    fn next(&mut self) -> Option<(u64, Job)> {
+        let job = self.rx.recv().ok()?;
+        let seq = self.next;
+        self.next += 1;
+        Some((seq, job))
+    }
+}
+
+fn print_in_order(
+    rx: &Receiver<(u64, MessageReport)>,
+    source: &str,
+    printer: &mut dyn Printer,
+    stats: &mut RunStats,
+) -> io::Result<()> {
+    let mut waiting: BTreeMap<u64, MessageReport> = BTreeMap::new();
+    let mut next = 0u64;
+    for (seq, report) in rx.iter() {
+        waiting.insert(seq, report);
+        while let Some(report) = waiting.remove(&next) {
+            next += 1;
+            stats.messages += 1;
+            stats.findings += report.findings.len() as u64;
+            stats.stale += u64::from(report.stale.is_some());
+            if report.problems.iter().any(|p| p.kind.content_skipped()) {
+                stats.incomplete_messages += 1;
+            }
+            printer.message(source, &report)?;
+        }
+    }
+    Ok(())
+}

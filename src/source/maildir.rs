@@ -1,0 +1,142 @@
+//! Maildir++ trees: INBOX in `cur/` and `new/`, other folders as `.A.B/`
+//! (`A/B`), flags after `:2,` in the file name, the file's modification time
+//! as the received date (what Dovecot uses as INTERNALDATE).
+//!
+//! Listing is cheap and done by one thread; reading and stat-ing each file is
+//! left to the workers so both cores stay busy.
+
+use super::{Content, Job};
+use crate::model::MessageMeta;
+use chrono::{DateTime, Utc};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A folder of the tree, by display name and directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+/// Lists the folders of a Maildir++ tree, INBOX first, the rest by name.
+pub fn folders(root: &Path) -> io::Result<Vec<Folder>> {
+    let meta = fs::metadata(root)?;
+    if !meta.is_dir() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a directory"));
+    }
+    let is_maildir = |dir: &Path| dir.join("cur").is_dir() || dir.join("new").is_dir();
+    let mut out = Vec::new();
+    if is_maildir(root) {
+        out.push(Folder { name: "INBOX".into(), dir: root.to_path_buf() });
+    }
+    let mut others = Vec::new();
+    for entry in fs::read_dir(root)? {
+        let entry = entry?;
+        let file_name = entry.file_name();
+        let Some(name) = file_name.to_str() else { continue };
+        let Some(stripped) = name.strip_prefix('.') else { continue };
+        if stripped.is_empty() || stripped == "." || !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let dir = entry.path();
+        if !is_maildir(&dir) {
+            continue;
+        }
+        let display = stripped.split('.').map(super::utf7::decode).collect::<Vec<_>>().join("/");
+        others.push(Folder { name: display, dir });
+    }
+    if out.is_empty() && others.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no Maildir folders here (expected cur/ and new/, or .Folder/ subdirectories)",
+        ));
+    }
+    others.sort_by(|a, b| a.name.cmp(&b.name));
+    out.extend(others);
+    Ok(out)
+}
+
+/// Message files of one folder, sorted by name for a stable order.
+pub fn message_files(folder: &Folder) -> io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for sub in ["cur", "new"] {
+        let dir = folder.dir.join(sub);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Whether a Maildir file name carries the flagged (`F`) flag.
+pub fn flagged(file_name: &str) -> bool {
+    file_name
+        .rsplit_once(":2,")
+        .is_some_and(|(_, flags)| flags.contains('F'))
+}
+
+/// Builds the job for one file: stat it, decide whether it can be read.
+pub fn job(folder: &str, path: PathBuf, max_message_bytes: u64) -> Result<Job, (MessageMeta, io::Error)> {
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut meta = MessageMeta {
+        folder: folder.to_string(),
+        uid: None,
+        received: None,
+        flagged: flagged(&file_name),
+        size: 0,
+        origin: path.display().to_string(),
+    };
+    match fs::metadata(&path) {
+        Ok(m) => {
+            meta.size = m.len();
+            meta.received = m.modified().ok().map(DateTime::<Utc>::from);
+            let content = if m.len() > max_message_bytes {
+                Content::Unreadable(crate::model::ProblemKind::MessageTooLarge)
+            } else {
+                Content::File(path)
+            };
+            Ok(Job { meta, content })
+        }
+        Err(e) => Err((meta, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_from_file_names() {
+        assert!(flagged("1700000000.M1P2.host:2,FS"));
+        assert!(!flagged("1700000000.M1P2.host:2,S"));
+        assert!(!flagged("1700000000.M1P2.host"));
+        assert!(!flagged("F:1,F"));
+    }
+
+    #[test]
+    fn folder_names_follow_maildir_plus_plus() {
+        let root = tempfile::tempdir().expect("tempdir");
+        for dir in ["cur", "new", "tmp", ".Prosjekter.2024/cur", ".S&APg-ppelpost/new", ".notmail"] {
+            fs::create_dir_all(root.path().join(dir)).expect("mkdir");
+        }
+        let names: Vec<String> = folders(root.path()).expect("lists").into_iter().map(|f| f.name).collect();
+        assert_eq!(names, vec!["INBOX", "Prosjekter/2024", "Søppelpost"]);
+    }
+
+    #[test]
+    fn a_missing_root_is_an_error() {
+        assert!(folders(Path::new("/nonexistent/maildir")).is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! Sources: where messages come from, converted at the boundary into
+//! [`MessageMeta`] plus bytes. This is an I/O edge: files are opened
+//! read-only and nothing here ever writes to a mailbox.
+
+pub mod maildir;
+pub mod mbox;
+pub mod utf7;
+
+use crate::model::MessageMeta;
+use std::fmt;
+use std::path::PathBuf;
+
+/// A source as named on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    Maildir(PathBuf),
+    Mbox(PathBuf),
+    /// `imaps://` or `imap://`: recognised so the error can say what is
+    /// missing rather than "unknown source".
+    Imap(String),
+}
+
+impl SourceSpec {
+    pub fn parse(s: &str) -> Result<SourceSpec, SourceError> {
+        if let Some(path) = s.strip_prefix("maildir:") {
+            if path.is_empty() {
+                return Err(SourceError::EmptyPath(s.to_string()));
+            }
+            return Ok(SourceSpec::Maildir(PathBuf::from(path)));
+        }
+        if let Some(path) = s.strip_prefix("mbox:") {
+            if path.is_empty() {
+                return Err(SourceError::EmptyPath(s.to_string()));
+            }
+            return Ok(SourceSpec::Mbox(PathBuf::from(path)));
+        }
+        if s.starts_with("imaps://") || s.starts_with("imap://") {
+            let rest = s.split_once("://").map_or("", |(_, r)| r);
+            let userinfo = rest.split('/').next().unwrap_or("").rsplit_once('@').map(|(u, _)| u);
+            if userinfo.is_some_and(|u| u.contains(':')) {
+                return Err(SourceError::SecretInUrl);
+            }
+            return Ok(SourceSpec::Imap(s.to_string()));
+        }
+        Err(SourceError::UnknownScheme(s.to_string()))
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SourceError {
+    #[error("`{0}`: a source is maildir:PATH, mbox:PATH, imaps://USER@HOST or imap://USER@HOST")]
+    UnknownScheme(String),
+    #[error("`{0}`: the path is empty")]
+    EmptyPath(String),
+    #[error("passwords never go in the URL: use MAILHYGIENE_IMAP_PASSWORD or the config file")]
+    SecretInUrl,
+}
+
+/// Where a message's bytes are.
+pub enum Content {
+    /// A file to read (Maildir): read by the worker, in parallel.
+    File(PathBuf),
+    /// Bytes already read (mbox, split by one reader).
+    Bytes(Vec<u8>),
+    /// Known only by its metadata: too large, or not readable.
+    Unreadable(crate::model::ProblemKind),
+}
+
+impl fmt::Debug for Content {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Content::File(p) => write!(f, "File({})", p.display()),
+            Content::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Content::Unreadable(kind) => write!(f, "Unreadable({kind:?})"),
+        }
+    }
+}
+
+/// One message to scan.
+#[derive(Debug)]
+pub struct Job {
+    pub meta: MessageMeta,
+    pub content: Content,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sources() {
+        assert_eq!(
+            SourceSpec::parse("maildir:/var/mail/x"),
+            Ok(SourceSpec::Maildir("/var/mail/x".into()))
+        );
+        assert_eq!(SourceSpec::parse("mbox:a.mbox"), Ok(SourceSpec::Mbox("a.mbox".into())));
+        assert!(matches!(SourceSpec::parse("imaps://ola@example.no"), Ok(SourceSpec::Imap(_))));
+        assert_eq!(
+            SourceSpec::parse("imaps://ola:hemmelig@example.no"),
+            Err(SourceError::SecretInUrl)
+        );
+        assert!(SourceSpec::parse("/var/mail/x").is_err());
+        assert!(SourceSpec::parse("maildir:").is_err());
+    }
+}
