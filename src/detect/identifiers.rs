@@ -213,15 +213,6 @@ fn norwegian_eleven(
         });
     }
 
-    // Not a person's number: still an account if the text says so nearby.
-    if checksum::no_bank_account(&d) && ctx.supports(text, start, end, &[Cue::BankAccount]) {
-        return Some(Hit {
-            detector: DetectorId::NoBankAccount,
-            canonical,
-            start,
-            confidence: CONFIDENCE_ALONE,
-        });
-    }
     None
 }
 

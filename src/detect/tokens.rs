@@ -142,7 +142,8 @@ impl Phrase {
 }
 
 fn is_glue(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    // `_` is not glue: it separates words in file names (`sykmelding_0101…`).
+    b.is_ascii_alphanumeric()
 }
 
 /// Parses a separator starting at `i`, returning it and the offset of the next

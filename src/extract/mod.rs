@@ -181,6 +181,60 @@ pub fn decode_text(bytes: &[u8]) -> String {
     }
 }
 
+/// A part's body with its transfer encoding undone as far as possible: base64
+/// with junk characters skipped, quoted-printable, or the bytes as they are.
+fn lenient_body(message: &Message<'_>, part: &mail_parser::MessagePart<'_>) -> Vec<u8> {
+    let raw = message
+        .raw_message
+        .get(part.offset_body as usize..part.offset_end as usize)
+        .unwrap_or_default();
+    let encoding = part
+        .headers
+        .iter()
+        .find(|h| h.name().eq_ignore_ascii_case("Content-Transfer-Encoding"))
+        .and_then(|h| h.value().as_text())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match encoding.as_str() {
+        "base64" => lenient_base64(raw),
+        "quoted-printable" => mail_parser::decoders::quoted_printable::quoted_printable_decode(raw)
+            .unwrap_or_else(|| raw.to_vec()),
+        _ => raw.to_vec(),
+    }
+}
+
+/// Decodes base64, skipping every byte outside the alphabet and stopping at
+/// padding or the end; a trailing partial group yields what it can.
+pub fn lenient_base64(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut n = 0;
+    for &b in raw {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(v);
+        n += 1;
+        if n == 4 {
+            out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+            acc = 0;
+            n = 0;
+        }
+    }
+    match n {
+        2 => out.push((acc >> 4) as u8),
+        3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        _ => {}
+    }
+    out
+}
+
 /// Replaces long digit runs in a file name, which becomes part of a location
 /// in every output, so `sykmelding_15076500565.pdf` does not leak its number.
 /// The name itself is scanned as text, so the number is still found.
@@ -279,9 +333,26 @@ impl Walker<'_> {
                 self.emit(&location, raw_name);
             }
             if part.is_encoding_problem {
+                // mail-parser hands back the undecoded text of a part it could
+                // not decode; decode it leniently ourselves and read what we can.
+                let location = if is_attachment || !content_type.starts_with("text/") {
+                    body_location.child(name.as_deref().unwrap_or(&default_name()))
+                } else {
+                    body_location.clone()
+                };
                 self.problem(location.clone(), ProblemKind::EncodingProblem);
+                let bytes = lenient_body(message, part);
+                let file_name = name.clone().unwrap_or_else(default_name);
+                self.file(&file_name, &content_type, &bytes, location, depth);
+                continue;
             }
             match &part.body {
+                // A text part that decodes to NULs is UTF-16 without a charset
+                // label (Excel's "Unicode text" export): decode it by its BOM.
+                PartType::Text(text) if text.contains('\0') => {
+                    let bytes = lenient_body(message, part);
+                    self.emit(&location, &decode_text(&bytes));
+                }
                 PartType::Text(text) => self.emit(&location, text),
                 PartType::Html(html) => self.emit(&location, &html::to_text(html)),
                 PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
@@ -574,6 +645,13 @@ mod tests {
         let ex = extract(b"Subject: x\r\n\r\n0123456789abcdef", &limits, &mut |_, t| seen += t.len());
         assert!(seen <= 10);
         assert!(ex.problems.iter().any(|p| p.kind == ProblemKind::WorkLimit));
+    }
+
+    #[test]
+    fn lenient_base64_skips_junk_and_keeps_partial_groups() {
+        assert_eq!(lenient_base64(b"SGVp\r\nIGRl!!!cg=="), b"Hei der");
+        assert_eq!(lenient_base64(b"SGVpIGR"), b"Hei d");
+        assert_eq!(lenient_base64(b""), b"");
     }
 
     #[test]

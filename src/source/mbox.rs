@@ -55,15 +55,21 @@ pub fn from_line_date(line: &[u8]) -> Option<DateTime<Utc>> {
     let mut words = text.split_whitespace();
     words.next()?; // "From"
     words.next()?; // sender
-    let rest: Vec<&str> = words.collect();
+    let mut rest: Vec<&str> = words.collect();
+    // The weekday is redundant, and producers get it wrong: ignore it.
+    if rest.first().is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()) && w.len() == 3)
+        && rest.get(1).is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
+    {
+        rest.remove(0);
+    }
     let joined = rest.join(" ");
-    for format in ["%a %b %d %H:%M:%S %Y", "%a %b %d %H:%M %Y"] {
+    for format in ["%b %d %H:%M:%S %Y", "%b %d %H:%M %Y"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(&joined, format) {
             return Some(t.and_utc());
         }
     }
-    // With a zone: "Tue Jul 1 10:00:00 +0200 2025" or "... 2025 +0200".
-    for format in ["%a %b %d %H:%M:%S %z %Y", "%a %b %d %H:%M:%S %Y %z"] {
+    // With a zone: "Jul 1 10:00:00 +0200 2025" or "Jul 1 10:00:00 2025 +0200".
+    for format in ["%b %d %H:%M:%S %z %Y", "%b %d %H:%M:%S %Y %z"] {
         if let Ok(t) = DateTime::parse_from_str(&joined, format) {
             return Some(t.with_timezone(&Utc));
         }
@@ -232,6 +238,21 @@ mod tests {
             .collect::<io::Result<Vec<_>>>()
             .expect("reads");
         assert!(matches!(jobs[0].content, Content::Unreadable(_)));
+    }
+
+    #[test]
+    fn from_line_dates_in_the_forms_producers_write() {
+        for line in [
+            "From a@b Tue Jul  1 10:00:00 2025",
+            "From a@b Mon Jul  1 10:00:00 2025", // wrong weekday
+            "From a@b Tue Jul 01 10:00:00 2025\r\n",
+            "From a@b Tue Jul  1 12:00:00 +0200 2025",
+            "From MAILER-DAEMON Tue Jul  1 10:00 2025",
+        ] {
+            let d = from_line_date(line.as_bytes()).map(|d| d.format("%Y-%m-%d %H").to_string());
+            assert_eq!(d.as_deref(), Some("2025-07-01 10"), "{line}");
+        }
+        assert_eq!(from_line_date(b"From me to you"), None);
     }
 
     #[test]
