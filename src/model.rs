@@ -75,6 +75,16 @@ impl DetectorId {
         })
     }
 
+    /// How much a finding of this kind matters when ranking messages: a
+    /// person's identity number or health data over a company's IBAN.
+    pub fn weight(&self) -> f32 {
+        match self {
+            DetectorId::NoBankAccount | DetectorId::Iban => 0.6,
+            DetectorId::PaymentCard => 0.9,
+            _ => 1.0,
+        }
+    }
+
     /// National identity numbers of a person (ours and our neighbours').
     pub fn is_person_identifier(&self) -> bool {
         matches!(
@@ -268,12 +278,12 @@ pub struct MessageReport {
 }
 
 impl MessageReport {
-    /// The highest confidence among this message's findings: how the printers
-    /// order "worst first".
+    /// How the printers order "worst first": the weightiest finding, by
+    /// detector weight times confidence.
     pub fn severity(&self) -> f32 {
         self.findings
             .iter()
-            .map(|f| f.confidence)
+            .map(|f| f.detector.weight() * f.confidence)
             .fold(0.0, f32::max)
     }
 }

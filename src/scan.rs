@@ -121,12 +121,32 @@ fn list_maildir(root: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
     Ok(())
 }
 
+/// An mbox file, or a directory of them (Thunderbird's and mutt's layout):
+/// each file is one folder, named by its path below the directory.
 fn list_mbox(path: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot open mbox {}: {e}", path.display()))?;
+    if !meta.is_dir() {
+        let folder = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "mbox".into());
+        return list_mbox_file(path, &folder, engine, &tx);
+    }
+    let files = mbox::files_in(path).map_err(|e| format!("cannot list mbox directory {}: {e}", path.display()))?;
+    if files.is_empty() {
+        return Err(format!("no mbox files in {}", path.display()));
+    }
+    // One unreadable file is one folder lost, not the whole source: read the
+    // rest, then report what failed.
+    let failed: Vec<String> = files
+        .iter()
+        .filter_map(|(folder, file)| list_mbox_file(file, folder, engine, &tx).err())
+        .collect();
+    if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
+}
+
+fn list_mbox_file(path: &Path, folder: &str, engine: &Engine, tx: &Sender<Job>) -> ListResult {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot open mbox {}: {e}", path.display()))?;
-    let folder = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "mbox".into());
     let reader = mbox::MboxReader::new(
         io::BufReader::with_capacity(1 << 16, file),
-        &folder,
+        folder,
         &path.display().to_string(),
         engine.max_message_bytes,
     );

@@ -126,7 +126,7 @@ impl Summary {
             date: r.date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "unknown".into()),
             message_id: r.envelope.message_id.clone(),
             from: r.envelope.from.first().cloned().unwrap_or_default(),
-            severity: findings.iter().map(|f| f.confidence).fold(0.0, f32::max),
+            severity: findings.iter().map(|f| f.detector.weight() * f.confidence).fold(0.0, f32::max),
             findings: findings
                 .iter()
                 .map(|f| (f.detector.to_string(), f.masked.clone(), f.location.to_string()))

@@ -9,6 +9,37 @@ use crate::model::MessageMeta;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::io::{self, BufRead};
 
+/// The mbox files below a directory, as (folder name, path), sorted by
+/// folder. Dotfiles and mail clients' index files (`.msf`) are skipped.
+pub fn files_in(dir: &std::path::Path) -> io::Result<Vec<(String, std::path::PathBuf)>> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.ends_with(".msf") {
+                continue;
+            }
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_file() {
+                let relative = path.strip_prefix(dir).unwrap_or(&path);
+                let folder = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().trim_end_matches(".sbd").to_string())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push((folder, path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Splits an mbox stream into jobs.
 pub struct MboxReader<R> {
     reader: R,
