@@ -81,13 +81,13 @@ pub fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The Danish CPR modulus-11 check (weights 4,3,2,7,6,5,4,3,2,1). Not every CPR
 /// issued since 2007 satisfies it, so it is a confidence signal only.
 pub fn dk_cpr_mod11(d: &[u8; 10]) -> bool {
-    weighted_sum(d, &[4, 3, 2, 7, 6, 5, 4, 3, 2, 1]) % 11 == 0
+    weighted_sum(d, &[4, 3, 2, 7, 6, 5, 4, 3, 2, 1]).is_multiple_of(11)
 }
 
 /// The alphabet of the Finnish HETU check character, indexed by the remainder
@@ -256,7 +256,10 @@ mod tests {
             assert!(no_national_id_classic(&d11(valid)), "{valid} should pass");
         }
         for invalid in ["01010012357", "15076500566", "12345678901", "00000000001"] {
-            assert!(!no_national_id_classic(&d11(invalid)), "{invalid} should fail");
+            assert!(
+                !no_national_id_classic(&d11(invalid)),
+                "{invalid} should fail"
+            );
         }
     }
 
@@ -282,26 +285,39 @@ mod tests {
         let mut d = classic;
         d[9] = (d[9] + 1) % 10;
         let sum = weighted_sum(&d[..9], &NO_K1_WEIGHTS) + u32::from(d[9]);
-        if sum % 11 <= 3 {
-            if let Some(k2) = mod11_check_digit(weighted_sum(&d[..10], &NO_K2_WEIGHTS)) {
-                d[10] = k2;
-                assert!(no_national_id_2032(&d));
-                assert!(!no_national_id_classic(&d));
-            }
+        if sum % 11 <= 3
+            && let Some(k2) = mod11_check_digit(weighted_sum(&d[..10], &NO_K2_WEIGHTS))
+        {
+            d[10] = k2;
+            assert!(no_national_id_2032(&d));
+            assert!(!no_national_id_classic(&d));
         }
     }
 
     #[test]
     fn organisation_number_table() {
-        assert!(no_organisation_number(&digits(b"921760515").expect("9 digits")));
-        assert!(no_organisation_number(&digits(b"974760673").expect("9 digits")));
-        assert!(!no_organisation_number(&digits(b"921760516").expect("9 digits")));
-        assert!(!no_organisation_number(&digits(b"123456785").expect("9 digits")));
+        assert!(no_organisation_number(
+            &digits(b"921760515").expect("9 digits")
+        ));
+        assert!(no_organisation_number(
+            &digits(b"974760673").expect("9 digits")
+        ));
+        assert!(!no_organisation_number(
+            &digits(b"921760516").expect("9 digits")
+        ));
+        assert!(!no_organisation_number(
+            &digits(b"123456785").expect("9 digits")
+        ));
     }
 
     #[test]
     fn luhn_table() {
-        for valid in ["4111111111111111", "5555555555554444", "378282246310005", "79927398713"] {
+        for valid in [
+            "4111111111111111",
+            "5555555555554444",
+            "378282246310005",
+            "79927398713",
+        ] {
             let d: Vec<u8> = valid.bytes().map(|b| b - b'0').collect();
             assert!(luhn(&d), "{valid}");
         }
@@ -337,7 +353,10 @@ mod tests {
     #[test]
     fn hetu_check_char_table() {
         // 131052-308T is the example in the DVV specification.
-        assert_eq!(fi_hetu_check_char(&digits(b"131052308").expect("9 digits")), b'T');
+        assert_eq!(
+            fi_hetu_check_char(&digits(b"131052308").expect("9 digits")),
+            b'T'
+        );
     }
 
     #[test]

@@ -90,7 +90,10 @@ mod tests {
         let b = Fingerprinter::new(b"fedcba9876543210").expect("key");
         let fa = a.fingerprint("15076500565");
         assert_eq!(fa.len(), 64);
-        assert!(fa.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert!(
+            fa.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        );
         assert_eq!(fa, a.fingerprint("15076500565"));
         assert_ne!(fa, b.fingerprint("15076500565"));
         assert_ne!(fa, a.fingerprint("15076500566"));

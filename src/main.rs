@@ -128,8 +128,13 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
 fn main() -> ExitCode {
     // A panic message could quote input; print only where it happened.
     std::panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("mailhygiene: internal error at {location} (details withheld: they may quote scanned content)");
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "mailhygiene: internal error at {location} (details withheld: they may quote scanned content)"
+        );
     }));
     tracing_subscriber::fmt()
         .with_writer(io::stderr)
@@ -144,20 +149,34 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            if err.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe) {
+            if err
+                .downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            {
                 return ExitCode::SUCCESS;
             }
             eprintln!("mailhygiene: {err:#}");
-            if err.downcast_ref::<UsageError>().is_some() { ExitCode::from(2) } else { ExitCode::from(1) }
+            if err.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Scan { sources, options, threads, quiet } => scan_command(&sources, &options, threads, quiet),
+        Command::Scan {
+            sources,
+            options,
+            threads,
+            quiet,
+        } => scan_command(&sources, &options, threads, quiet),
         Command::Check { file, options } => check_command(&file, &options),
-        Command::Rules { command: RulesCommand::Check { dir } } => {
+        Command::Rules {
+            command: RulesCommand::Check { dir },
+        } => {
             let rules = load_rules(Some(&dir))?;
             println!(
                 "{}: {} retention rules, {} special categories: OK",
@@ -167,10 +186,18 @@ fn run(cli: Cli) -> Result<u8> {
             );
             Ok(0)
         }
-        Command::Rules { command: RulesCommand::List { dir } } => {
+        Command::Rules {
+            command: RulesCommand::List { dir },
+        } => {
             let rules = load_rules(dir.as_deref())?;
             for r in &rules.rules {
-                println!("{:<28} priority {:>3}  {:<40} {}", r.id, r.priority, r.retention.to_string(), r.description);
+                println!(
+                    "{:<28} priority {:>3}  {:<40} {}",
+                    r.id,
+                    r.priority,
+                    r.retention.to_string(),
+                    r.description
+                );
             }
             Ok(0)
         }
@@ -190,8 +217,12 @@ fn load_rules(dir: Option<&Path>) -> Result<RuleSet> {
         None => RuleSet::embedded(),
         Some(dir) => {
             let mut files = Vec::new();
-            let entries = std::fs::read_dir(dir)
-                .map_err(|e| usage(format!("cannot read rules directory {}: {e}", dir.display())))?;
+            let entries = std::fs::read_dir(dir).map_err(|e| {
+                usage(format!(
+                    "cannot read rules directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
             for entry in entries {
                 let path = entry?.path();
                 if path.extension().is_some_and(|e| e == "toml") {
@@ -232,7 +263,12 @@ fn load_fingerprinter(explicit: Option<&Path>) -> Result<Fingerprinter> {
 }
 
 fn read_key_file(path: &Path) -> Result<Vec<u8>> {
-    let content = std::fs::read(path).map_err(|e| usage(format!("cannot read fingerprint key {}: {e}", path.display())))?;
+    let content = std::fs::read(path).map_err(|e| {
+        usage(format!(
+            "cannot read fingerprint key {}: {e}",
+            path.display()
+        ))
+    })?;
     Ok(content.trim_ascii().to_vec())
 }
 
@@ -260,7 +296,9 @@ fn create_key_file(path: &Path) -> Result<Vec<u8>> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(key.as_bytes())?;
     eprintln!(
         "mailhygiene: created a fingerprint key at {} (keep it: fingerprints from different keys do not match)",
@@ -283,14 +321,18 @@ fn build_engine(options: &ScanOptions) -> Result<(Engine, ReportContext)> {
         Rule2032Arg::Off => Rule2032::Off,
     };
     settings.max_message_bytes = options.max_message_size;
-    let ctx = ReportContext { as_of, min_confidence: options.min_confidence };
+    let ctx = ReportContext {
+        as_of,
+        min_confidence: options.min_confidence,
+    };
     Ok((Engine::new(settings, rules, fingerprinter), ctx))
 }
 
 fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
     Ok(match path {
         Some(p) => Box::new(io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
+            std::fs::File::create(p)
+                .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
         )),
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     })
@@ -307,10 +349,20 @@ impl Progress for Bar {
     }
 }
 
-fn scan_command(sources: &[String], options: &ScanOptions, threads: Option<usize>, quiet: bool) -> Result<u8> {
+fn scan_command(
+    sources: &[String],
+    options: &ScanOptions,
+    threads: Option<usize>,
+    quiet: bool,
+) -> Result<u8> {
     let named = sources
         .iter()
-        .map(|s| SourceSpec::parse(s).map(|spec| NamedSource { given: s.clone(), spec }))
+        .map(|s| {
+            SourceSpec::parse(s).map(|spec| NamedSource {
+                given: s.clone(),
+                spec,
+            })
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| usage(e.to_string()))?;
     let (engine, ctx) = build_engine(options)?;
@@ -340,7 +392,10 @@ fn scan_command(sources: &[String], options: &ScanOptions, threads: Option<usize
     }
     tracing::info!(?stats, "scan finished");
     if stats.incomplete_messages > 0 {
-        eprintln!("mailhygiene: {} messages could not be fully read (listed in the report)", stats.incomplete_messages);
+        eprintln!(
+            "mailhygiene: {} messages could not be fully read (listed in the report)",
+            stats.incomplete_messages
+        );
     }
     Ok(stats.exit_code() as u8)
 }
@@ -349,11 +404,16 @@ fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {
     let (engine, ctx) = build_engine(options)?;
     let (bytes, received) = if file == "-" {
         let mut buf = Vec::new();
-        io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+        io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
         (buf, None)
     } else {
         let bytes = std::fs::read(file).map_err(|e| usage(format!("cannot read {file}: {e}")))?;
-        let mtime = std::fs::metadata(file).ok().and_then(|m| m.modified().ok()).map(chrono::DateTime::from);
+        let mtime = std::fs::metadata(file)
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .map(chrono::DateTime::from);
         (bytes, mtime)
     };
     let meta = MessageMeta {

@@ -320,6 +320,9 @@ mod tests {
         assert_eq!(Location::Body.to_string(), "body");
         let outer = Location::Body.child("bilag.zip");
         assert_eq!(outer.to_string(), "attachment:bilag.zip");
-        assert_eq!(outer.child("lønn.xlsx").to_string(), "attachment:bilag.zip/lønn.xlsx");
+        assert_eq!(
+            outer.child("lønn.xlsx").to_string(),
+            "attachment:bilag.zip/lønn.xlsx"
+        );
     }
 }

@@ -23,7 +23,10 @@ use toml::Spanned;
 /// scan without `--rules` applies the company policy.
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("retention.toml", include_str!("../rules/retention.toml")),
-    ("special_categories.toml", include_str!("../rules/special_categories.toml")),
+    (
+        "special_categories.toml",
+        include_str!("../rules/special_categories.toml"),
+    ),
 ];
 
 /// The id of the default rule, fixed by the interface contract.
@@ -138,13 +141,18 @@ impl Conditions {
         let domain_in = |addrs: &[String], domains: &[String]| {
             addrs.iter().any(|a| {
                 let d = a.rsplit_once('@').map_or(a.as_str(), |(_, d)| d);
-                domains.iter().any(|want| d == want || d.ends_with(&format!(".{want}")))
+                domains
+                    .iter()
+                    .any(|want| d == want || d.ends_with(&format!(".{want}")))
             })
         };
         (self.folders.is_empty() || self.folders.iter().any(|r| r.is_match(m.folder)))
             && (self.from_domains.is_empty() || domain_in(&m.envelope.from, &self.from_domains))
             && (self.to_domains.is_empty() || domain_in(&m.envelope.to, &self.to_domains))
-            && self.subject.as_ref().is_none_or(|r| r.is_match(&m.envelope.subject))
+            && self
+                .subject
+                .as_ref()
+                .is_none_or(|r| r.is_match(&m.envelope.subject))
             && (self.detectors.is_empty()
                 || m.findings.iter().any(|f| {
                     self.detectors.iter().any(|p| match p {
@@ -270,7 +278,11 @@ impl RuleSet {
         let mut rules: Vec<Rule> = Vec::new();
         let mut categories: BTreeMap<String, CategorySpec> = BTreeMap::new();
         for (file, content) in files {
-            let mut ctx = FileContext { file, content, errors: Vec::new() };
+            let mut ctx = FileContext {
+                file,
+                content,
+                errors: Vec::new(),
+            };
             match toml::from_str::<RulesFile>(content) {
                 Err(e) => {
                     let (line, column) = line_col(content, e.span().map_or(0, |s| s.start));
@@ -278,9 +290,18 @@ impl RuleSet {
                     let key = message
                         .split('`')
                         .nth(1)
-                        .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"))
+                        .filter(|_| {
+                            message.starts_with("unknown field")
+                                || message.starts_with("missing field")
+                        })
                         .map(str::to_string);
-                    ctx.errors.push(RuleError { file: file.clone(), line, column, key, message });
+                    ctx.errors.push(RuleError {
+                        file: file.clone(),
+                        line,
+                        column,
+                        key,
+                        message,
+                    });
                 }
                 Ok(parsed) => {
                     for spec in parsed.rule {
@@ -288,7 +309,11 @@ impl RuleSet {
                         let id_span = spec.get_ref().id.span();
                         if let Some(rule) = compile_rule(spec.into_inner(), span, &mut ctx) {
                             if rules.iter().any(|r| r.id == rule.id) {
-                                ctx.error(id_span, "id", format!("rule `{}` is defined twice", rule.id));
+                                ctx.error(
+                                    id_span,
+                                    "id",
+                                    format!("rule `{}` is defined twice", rule.id),
+                                );
                             } else {
                                 rules.push(rule);
                             }
@@ -297,7 +322,11 @@ impl RuleSet {
                     for (name, spec) in parsed.categories {
                         let span = spec.span();
                         if categories.contains_key(&name) {
-                            ctx.error(span, &format!("categories.{name}"), "category defined twice");
+                            ctx.error(
+                                span,
+                                &format!("categories.{name}"),
+                                "category defined twice",
+                            );
                             continue;
                         }
                         let one: BTreeMap<String, CategorySpec> =
@@ -327,7 +356,11 @@ impl RuleSet {
                 message: e.to_string(),
             }]
         })?;
-        Ok(RuleSet { rules, categories, special })
+        Ok(RuleSet {
+            rules,
+            categories,
+            special,
+        })
     }
 
     /// The verdict for one message received on `received`, judged on `as_of`.
@@ -350,10 +383,12 @@ impl RuleSet {
             return None;
         }
         let received_day = received.date_naive();
-        rule.retention.expired(received_day, as_of).then(|| Staleness {
-            rule: rule.id.clone(),
-            age_days: (as_of - received_day).num_days(),
-        })
+        rule.retention
+            .expired(received_day, as_of)
+            .then(|| Staleness {
+                rule: rule.id.clone(),
+                age_days: (as_of - received_day).num_days(),
+            })
     }
 }
 
@@ -378,14 +413,28 @@ fn compile_rule(
 ) -> Option<Rule> {
     let before = ctx.errors.len();
     let id = spec.id.get_ref().clone();
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        ctx.error(spec.id.span(), "id", "rule ids are letters, digits, `-` and `_`");
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        ctx.error(
+            spec.id.span(),
+            "id",
+            "rule ids are letters, digits, `-` and `_`",
+        );
     }
     let mut retention = None;
     let mut given = 0;
     for (key, value, make) in [
-        ("max_age_days", &spec.max_age_days, Retention::Days as fn(i64) -> Retention),
-        ("max_age_months", &spec.max_age_months, |m| Retention::Months(m as u32)),
+        (
+            "max_age_days",
+            &spec.max_age_days,
+            Retention::Days as fn(i64) -> Retention,
+        ),
+        ("max_age_months", &spec.max_age_months, |m| {
+            Retention::Months(m as u32)
+        }),
         (
             "keep_after_year_end_months",
             &spec.keep_after_year_end_months,
@@ -417,7 +466,9 @@ fn compile_rule(
     Some(Rule {
         id: id.clone(),
         description: spec.description,
-        priority: spec.priority.unwrap_or(if id == YEARLY_REVIEW { 0 } else { 10 }),
+        priority: spec
+            .priority
+            .unwrap_or(if id == YEARLY_REVIEW { 0 } else { 10 }),
         retention: retention?,
         exempt_flagged: spec.exempt_flagged,
         conditions,
@@ -428,8 +479,16 @@ fn compile_rule(
 
 fn compile_conditions(spec: &ConditionSpec, table: &str, ctx: &mut FileContext<'_>) -> Conditions {
     let mut out = Conditions {
-        from_domains: spec.from_domains.iter().map(|d| d.trim_start_matches('@').to_ascii_lowercase()).collect(),
-        to_domains: spec.to_domains.iter().map(|d| d.trim_start_matches('@').to_ascii_lowercase()).collect(),
+        from_domains: spec
+            .from_domains
+            .iter()
+            .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
+            .collect(),
+        to_domains: spec
+            .to_domains
+            .iter()
+            .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
+            .collect(),
         ..Conditions::default()
     };
     for glob in &spec.folders {
@@ -467,7 +526,11 @@ fn compile_conditions(spec: &ConditionSpec, table: &str, ctx: &mut FileContext<'
 }
 
 /// Convenience for callers holding a [`MessageMeta`].
-pub fn facts<'a>(meta: &'a MessageMeta, envelope: &'a Envelope, findings: &'a [Finding]) -> MessageFacts<'a> {
+pub fn facts<'a>(
+    meta: &'a MessageMeta,
+    envelope: &'a Envelope,
+    findings: &'a [Finding],
+) -> MessageFacts<'a> {
     MessageFacts {
         folder: &meta.folder,
         flagged: meta.flagged,
@@ -491,20 +554,45 @@ mod tests {
     }
 
     fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).single().expect("time")
+        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0)
+            .single()
+            .expect("time")
     }
 
-    fn judge(rules: &RuleSet, folder: &str, flagged: bool, from: &str, received: DateTime<Utc>) -> Option<String> {
-        let envelope = Envelope { from: vec![from.to_string()], subject: "Ordre 123".into(), ..Envelope::default() };
-        let facts = MessageFacts { folder, flagged, envelope: &envelope, findings: &[] };
-        rules.judge(&facts, received, day(2026, 11, 25)).map(|s| s.rule)
+    fn judge(
+        rules: &RuleSet,
+        folder: &str,
+        flagged: bool,
+        from: &str,
+        received: DateTime<Utc>,
+    ) -> Option<String> {
+        let envelope = Envelope {
+            from: vec![from.to_string()],
+            subject: "Ordre 123".into(),
+            ..Envelope::default()
+        };
+        let facts = MessageFacts {
+            folder,
+            flagged,
+            envelope: &envelope,
+            findings: &[],
+        };
+        rules
+            .judge(&facts, received, day(2026, 11, 25))
+            .map(|s| s.rule)
     }
 
     #[test]
     fn the_default_rule_exists_even_when_no_file_defines_it() {
         let rules = set("").expect("empty is valid");
-        assert_eq!(judge(&rules, "INBOX", false, "a@b.no", at(2025, 11, 24)), Some("yearly-review".into()));
-        assert_eq!(judge(&rules, "INBOX", false, "a@b.no", at(2025, 11, 26)), None);
+        assert_eq!(
+            judge(&rules, "INBOX", false, "a@b.no", at(2025, 11, 24)),
+            Some("yearly-review".into())
+        );
+        assert_eq!(
+            judge(&rules, "INBOX", false, "a@b.no", at(2025, 11, 26)),
+            None
+        );
         assert_eq!(judge(&rules, "INBOX", true, "a@b.no", at(2020, 1, 1)), None);
     }
 
@@ -524,11 +612,35 @@ mod tests {
             match = { folders = ["Regnskap/**"] }
         "#)
         .expect("valid");
-        assert_eq!(judge(&rules, "INBOX", false, "x@skjema.example.no", at(2026, 9, 1)), Some("webform".into()));
-        assert_eq!(judge(&rules, "INBOX", false, "x@skjema.example.no", at(2026, 10, 1)), None);
+        assert_eq!(
+            judge(
+                &rules,
+                "INBOX",
+                false,
+                "x@skjema.example.no",
+                at(2026, 9, 1)
+            ),
+            Some("webform".into())
+        );
+        assert_eq!(
+            judge(
+                &rules,
+                "INBOX",
+                false,
+                "x@skjema.example.no",
+                at(2026, 10, 1)
+            ),
+            None
+        );
         // Accounting mail from 2021 is kept until 31.12.2026, even unflagged.
-        assert_eq!(judge(&rules, "Regnskap/2021", false, "a@b.no", at(2021, 3, 1)), None);
-        assert_eq!(judge(&rules, "Regnskap/2020", false, "a@b.no", at(2020, 3, 1)), Some("accounting".into()));
+        assert_eq!(
+            judge(&rules, "Regnskap/2021", false, "a@b.no", at(2021, 3, 1)),
+            None
+        );
+        assert_eq!(
+            judge(&rules, "Regnskap/2020", false, "a@b.no", at(2020, 3, 1)),
+            Some("accounting".into())
+        );
     }
 
     #[test]
@@ -540,9 +652,18 @@ mod tests {
             exempt = { folders = ["Arkiv", "arkiv/*"] }
         "#)
         .expect("valid");
-        assert_eq!(judge(&rules, "Arkiv", false, "a@b.no", at(2020, 1, 1)), None);
-        assert_eq!(judge(&rules, "Arkiv/2020", false, "a@b.no", at(2020, 1, 1)), None);
-        assert_eq!(judge(&rules, "Arkiv/2020/x", false, "a@b.no", at(2020, 1, 1)), Some("yearly-review".into()));
+        assert_eq!(
+            judge(&rules, "Arkiv", false, "a@b.no", at(2020, 1, 1)),
+            None
+        );
+        assert_eq!(
+            judge(&rules, "Arkiv/2020", false, "a@b.no", at(2020, 1, 1)),
+            None
+        );
+        assert_eq!(
+            judge(&rules, "Arkiv/2020/x", false, "a@b.no", at(2020, 1, 1)),
+            Some("yearly-review".into())
+        );
     }
 
     #[test]
@@ -564,24 +685,36 @@ mod tests {
             confidence: 0.9,
         };
         let findings = [finding];
-        let facts = MessageFacts { folder: "INBOX", flagged: false, envelope: &envelope, findings: &findings };
-        let verdict = rules.judge(&facts, at(2026, 10, 1), day(2026, 11, 25)).expect("stale");
+        let facts = MessageFacts {
+            folder: "INBOX",
+            flagged: false,
+            envelope: &envelope,
+            findings: &findings,
+        };
+        let verdict = rules
+            .judge(&facts, at(2026, 10, 1), day(2026, 11, 25))
+            .expect("stale");
         assert_eq!(verdict.rule, "no-sensitive-mail");
         assert_eq!(verdict.age_days, 55);
     }
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let errs = set("[[rule]]\nid = \"x\"\nmax_age_days = 10\nexempt_flaged = true\n").expect_err("unknown key");
+        let errs = set("[[rule]]\nid = \"x\"\nmax_age_days = 10\nexempt_flaged = true\n")
+            .expect_err("unknown key");
         assert_eq!(errs[0].file, "test.toml");
         assert_eq!(errs[0].line, 4);
         assert_eq!(errs[0].key.as_deref(), Some("exempt_flaged"));
 
-        let errs = set("[[rule]]\nid = \"x\"\nmax_age_days = 10\nmatch = { subject = \"(unclosed\" }\n").expect_err("bad regex");
+        let errs =
+            set("[[rule]]\nid = \"x\"\nmax_age_days = 10\nmatch = { subject = \"(unclosed\" }\n")
+                .expect_err("bad regex");
         assert_eq!(errs[0].line, 4);
         assert_eq!(errs[0].key.as_deref(), Some("match.subject"));
 
-        let errs = set("[[rule]]\nid = \"x\"\nmatch = { detectors = [\"no.fnr\"] }\nmax_age_days = 1\n").expect_err("bad id");
+        let errs =
+            set("[[rule]]\nid = \"x\"\nmatch = { detectors = [\"no.fnr\"] }\nmax_age_days = 1\n")
+                .expect_err("bad id");
         assert_eq!(errs[0].key.as_deref(), Some("match.detectors"));
         assert_eq!(errs[0].line, 3);
 

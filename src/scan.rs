@@ -30,7 +30,11 @@ pub struct RunStats {
 impl RunStats {
     /// Exit status per the contract: 0 complete, 1 something went unread.
     pub fn exit_code(&self) -> i32 {
-        if self.incomplete_messages > 0 || self.failed_sources > 0 { 1 } else { 0 }
+        if self.incomplete_messages > 0 || self.failed_sources > 0 {
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -96,7 +100,8 @@ pub fn run(
 type ListResult = Result<(), String>;
 
 fn list_maildir(root: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
-    let folders = maildir::folders(root).map_err(|e| format!("cannot read Maildir {}: {e}", root.display()))?;
+    let folders = maildir::folders(root)
+        .map_err(|e| format!("cannot read Maildir {}: {e}", root.display()))?;
     for folder in folders {
         let files = match maildir::message_files(&folder) {
             Ok(f) => f,
@@ -110,7 +115,10 @@ fn list_maildir(root: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
                 Ok(job) => job,
                 Err((meta, e)) => {
                     tracing::warn!(file = %meta.origin, "cannot stat message: {e}");
-                    Job { meta, content: Content::Unreadable(ProblemKind::Io) }
+                    Job {
+                        meta,
+                        content: Content::Unreadable(ProblemKind::Io),
+                    }
                 }
             };
             if tx.send(job).is_err() {
@@ -124,12 +132,17 @@ fn list_maildir(root: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
 /// An mbox file, or a directory of them (Thunderbird's and mutt's layout):
 /// each file is one folder, named by its path below the directory.
 fn list_mbox(path: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot open mbox {}: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot open mbox {}: {e}", path.display()))?;
     if !meta.is_dir() {
-        let folder = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "mbox".into());
+        let folder = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "mbox".into());
         return list_mbox_file(path, &folder, engine, &tx);
     }
-    let files = mbox::files_in(path).map_err(|e| format!("cannot list mbox directory {}: {e}", path.display()))?;
+    let files = mbox::files_in(path)
+        .map_err(|e| format!("cannot list mbox directory {}: {e}", path.display()))?;
     if files.is_empty() {
         return Err(format!("no mbox files in {}", path.display()));
     }
@@ -139,11 +152,16 @@ fn list_mbox(path: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
         .iter()
         .filter_map(|(folder, file)| list_mbox_file(file, folder, engine, &tx).err())
         .collect();
-    if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
 }
 
 fn list_mbox_file(path: &Path, folder: &str, engine: &Engine, tx: &Sender<Job>) -> ListResult {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open mbox {}: {e}", path.display()))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot open mbox {}: {e}", path.display()))?;
     let reader = mbox::MboxReader::new(
         io::BufReader::with_capacity(1 << 16, file),
         folder,
@@ -188,20 +206,27 @@ fn scan_jobs(
     std::thread::scope(|scope| {
         let lister = scope.spawn(move || list(job_tx));
         scope.spawn(move || {
-            let numbered = NumberedJobs { rx: job_rx, next: 0 };
+            let numbered = NumberedJobs {
+                rx: job_rx,
+                next: 0,
+            };
             pool.install(|| {
-                numbered.par_bridge().for_each_with(result_tx, |tx, (seq, job)| {
-                    let report = process(engine, job);
-                    progress.message_done();
-                    // A closed channel means the printer failed; stop quietly.
-                    let _ = tx.send((seq, report));
-                });
+                numbered
+                    .par_bridge()
+                    .for_each_with(result_tx, |tx, (seq, job)| {
+                        let report = process(engine, job);
+                        progress.message_done();
+                        // A closed channel means the printer failed; stop quietly.
+                        let _ = tx.send((seq, report));
+                    });
             });
         });
         let printed = print_in_order(&result_rx, &source.given, printer, stats);
         // Drain so the workers and the lister can finish even after an error.
         drop(result_rx);
-        let listed = lister.join().unwrap_or_else(|_| Err("the source lister crashed".into()));
+        let listed = lister
+            .join()
+            .unwrap_or_else(|_| Err("the source lister crashed".into()));
         printed.map(|()| listed)
     })
 }

@@ -46,7 +46,10 @@ fn leak_forms(value: &str) -> Vec<String> {
 fn assert_no_leak(what: &str, output: &str) {
     for value in planted() {
         for form in leak_forms(&value) {
-            assert!(!output.contains(&form), "{what} leaks a planted value in the form {form:?}");
+            assert!(
+                !output.contains(&form),
+                "{what} leaks a planted value in the form {form:?}"
+            );
         }
     }
 }
@@ -66,15 +69,29 @@ fn fixture_maildir(dir: &Path) -> usize {
         .collect();
     names.sort();
     for (i, eml) in names.iter().enumerate() {
-        let target = dir.join("cur").join(format!("17000000{i:02}.M{i}P1.test:2,S"));
+        let target = dir
+            .join("cur")
+            .join(format!("17000000{i:02}.M{i}P1.test:2,S"));
         fs::copy(eml, &target).expect("copy");
         n += 1;
     }
     let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_546_300_800); // 2019-01-01
-    for (name, flags) in [("1546300800.M1P1.test:2,S", "plain"), ("1546300801.M2P1.test:2,FS", "flagged")] {
+    for (name, flags) in [
+        ("1546300800.M1P1.test:2,S", "plain"),
+        ("1546300801.M2P1.test:2,FS", "flagged"),
+    ] {
         let path = dir.join(".Arkiv.2019/cur").join(name);
-        fs::write(&path, format!("Message-ID: <{flags}@arkiv.test>\r\nSubject: gammelt\r\n\r\nInnhold\r\n")).expect("write");
-        fs::File::options().write(true).open(&path).expect("open").set_modified(old).expect("mtime");
+        fs::write(
+            &path,
+            format!("Message-ID: <{flags}@arkiv.test>\r\nSubject: gammelt\r\n\r\nInnhold\r\n"),
+        )
+        .expect("write");
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .expect("open")
+            .set_modified(old)
+            .expect("mtime");
     }
     n + 2
 }
@@ -90,11 +107,23 @@ fn jsonl(stdout: &[u8]) -> Vec<Value> {
 #[test]
 fn jsonl_records_follow_the_contract() {
     let out = bin()
-        .args(["scan", "mbox:sample/mailbox", "--format", "jsonl", "--as-of", "2026-11-25"])
+        .args([
+            "scan",
+            "mbox:sample/mailbox",
+            "--format",
+            "jsonl",
+            "--as-of",
+            "2026-11-25",
+        ])
         .current_dir(root())
         .output()
         .expect("runs");
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let records = jsonl(&out.stdout);
     assert!(!records.is_empty());
     for r in &records {
@@ -112,13 +141,20 @@ fn jsonl_records_follow_the_contract() {
                 let c = r["confidence"].as_f64().expect("confidence");
                 assert!((0.0..=1.0).contains(&c));
                 let location = r["location"].as_str().expect("location");
-                assert!(location == "subject" || location == "body" || location.starts_with("attachment:"));
+                assert!(
+                    location == "subject"
+                        || location == "body"
+                        || location.starts_with("attachment:")
+                );
                 let fp = r["fingerprint"].as_str().expect("fingerprint");
                 if detector.starts_with("special_category.") {
                     assert_eq!(fp, "");
                 } else {
                     assert_eq!(fp.len(), 64);
-                    assert!(fp.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+                    assert!(
+                        fp.bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    );
                     assert!(r["masked"].as_str().expect("masked").contains('*'));
                 }
             }
@@ -129,8 +165,14 @@ fn jsonl_records_follow_the_contract() {
             other => panic!("unexpected record type {other}"),
         }
     }
-    let folders: std::collections::BTreeSet<&str> = records.iter().filter_map(|r| r["folder"].as_str()).collect();
-    assert!(folders.contains("INBOX") && folders.contains("Regnskap"), "{folders:?}");
+    let folders: std::collections::BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r["folder"].as_str())
+        .collect();
+    assert!(
+        folders.contains("INBOX") && folders.contains("Regnskap"),
+        "{folders:?}"
+    );
     // The same fødselsnummer fingerprint everywhere it occurs, keyed.
     let fps: Vec<&str> = records
         .iter()
@@ -146,7 +188,14 @@ fn fingerprints_depend_on_the_key() {
         let out = Command::cargo_bin("mailhygiene")
             .expect("binary")
             .env("MAILHYGIENE_FINGERPRINT_KEY", key)
-            .args(["scan", "mbox:sample/mailbox", "--format", "jsonl", "--as-of", "2026-11-25"])
+            .args([
+                "scan",
+                "mbox:sample/mailbox",
+                "--format",
+                "jsonl",
+                "--as-of",
+                "2026-11-25",
+            ])
             .current_dir(root())
             .output()
             .expect("runs");
@@ -172,23 +221,45 @@ fn no_planted_value_appears_in_any_format_output_or_log() {
     for format in ["text", "jsonl", "csv", "markdown"] {
         let out = bin()
             .env("MAILHYGIENE_LOG", "trace")
-            .args(["scan", &source, "mbox:sample/mailbox", "--format", format, "--as-of", "2026-11-25"])
+            .args([
+                "scan",
+                &source,
+                "mbox:sample/mailbox",
+                "--format",
+                format,
+                "--as-of",
+                "2026-11-25",
+            ])
             .current_dir(root())
             .output()
             .expect("runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stdout.len() > 200, "{format}: output too short to mean anything: {stdout}");
+        assert!(
+            stdout.len() > 200,
+            "{format}: output too short to mean anything: {stdout}"
+        );
         assert_no_leak(&format!("{format} stdout"), &stdout);
         assert_no_leak(&format!("{format} stderr"), &stderr);
         // The output file variant too.
         let file = tmp.path().join(format!("report.{format}"));
         bin()
-            .args(["scan", &source, "--format", format, "--as-of", "2026-11-25", "--output"])
+            .args([
+                "scan",
+                &source,
+                "--format",
+                format,
+                "--as-of",
+                "2026-11-25",
+                "--output",
+            ])
             .arg(&file)
             .assert()
             .code(1); // the corpus holds unreadable parts
-        assert_no_leak(&format!("{format} file"), &fs::read_to_string(&file).expect("report written"));
+        assert_no_leak(
+            &format!("{format} file"),
+            &fs::read_to_string(&file).expect("report written"),
+        );
     }
     // `check` on every fixture, each format.
     for entry in fs::read_dir(root().join("tests/fixtures/corpus")).expect("corpus") {
@@ -197,9 +268,19 @@ fn no_planted_value_appears_in_any_format_output_or_log() {
             continue;
         }
         for format in ["text", "jsonl"] {
-            let out = bin().args(["check", "--format", format]).arg(&path).output().expect("runs");
-            assert_no_leak(&format!("check {}", path.display()), &String::from_utf8_lossy(&out.stdout));
-            assert_no_leak(&format!("check {} stderr", path.display()), &String::from_utf8_lossy(&out.stderr));
+            let out = bin()
+                .args(["check", "--format", format])
+                .arg(&path)
+                .output()
+                .expect("runs");
+            assert_no_leak(
+                &format!("check {}", path.display()),
+                &String::from_utf8_lossy(&out.stdout),
+            );
+            assert_no_leak(
+                &format!("check {} stderr", path.display()),
+                &String::from_utf8_lossy(&out.stderr),
+            );
         }
     }
 }
@@ -210,17 +291,37 @@ fn the_planted_values_are_really_found() {
     let tmp = tempfile::tempdir().expect("tempdir");
     fixture_maildir(tmp.path());
     let out = bin()
-        .args(["scan", &format!("maildir:{}", tmp.path().display()), "--format", "jsonl", "--as-of", "2026-11-25"])
+        .args([
+            "scan",
+            &format!("maildir:{}", tmp.path().display()),
+            "--format",
+            "jsonl",
+            "--as-of",
+            "2026-11-25",
+        ])
         .output()
         .expect("runs");
     let records = jsonl(&out.stdout);
-    let detectors: std::collections::BTreeSet<&str> =
-        records.iter().filter_map(|r| r["detector"].as_str()).collect();
+    let detectors: std::collections::BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r["detector"].as_str())
+        .collect();
     for want in [
-        "no.fodselsnummer", "no.d_nummer", "no.h_nummer", "no.bank_account", "iban", "payment_card",
-        "se.personnummer", "dk.cpr", "fi.hetu", "special_category.health",
+        "no.fodselsnummer",
+        "no.d_nummer",
+        "no.h_nummer",
+        "no.bank_account",
+        "iban",
+        "payment_card",
+        "se.personnummer",
+        "dk.cpr",
+        "fi.hetu",
+        "special_category.health",
     ] {
-        assert!(detectors.contains(want), "{want} missing from {detectors:?}");
+        assert!(
+            detectors.contains(want),
+            "{want} missing from {detectors:?}"
+        );
     }
 }
 
@@ -229,21 +330,43 @@ fn maildir_folders_flags_and_ages() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let total = fixture_maildir(tmp.path());
     let out = bin()
-        .args(["scan", &format!("maildir:{}", tmp.path().display()), "--format", "jsonl", "--as-of", "2026-11-25"])
+        .args([
+            "scan",
+            &format!("maildir:{}", tmp.path().display()),
+            "--format",
+            "jsonl",
+            "--as-of",
+            "2026-11-25",
+        ])
         .output()
         .expect("runs");
     let records = jsonl(&out.stdout);
     let stale: Vec<&Value> = records.iter().filter(|r| r["type"] == "stale").collect();
-    let archived: Vec<&&Value> = stale.iter().filter(|r| r["folder"] == "Arkiv/2019").collect();
-    assert_eq!(archived.len(), 1, "only the unflagged archived message is stale: {archived:?}");
+    let archived: Vec<&&Value> = stale
+        .iter()
+        .filter(|r| r["folder"] == "Arkiv/2019")
+        .collect();
+    assert_eq!(
+        archived.len(),
+        1,
+        "only the unflagged archived message is stale: {archived:?}"
+    );
     assert_eq!(archived[0]["message_id"], "<plain@arkiv.test>");
     assert_eq!(archived[0]["rule"], "yearly-review");
     assert_eq!(archived[0]["age_days"], 2885);
     assert_eq!(archived[0]["date"], "2019-01-01T00:00:00Z");
     // Every message was read: at least one record per INBOX fixture is not
     // guaranteed, but the unreadable ones are reported and the run says so.
-    assert!(records.iter().any(|r| r["type"] == "unreadable" && r["problem"] == "decompression_limit"));
-    assert!(records.iter().any(|r| r["type"] == "unreadable" && r["problem"] == "encrypted"));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["type"] == "unreadable" && r["problem"] == "decompression_limit")
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["type"] == "unreadable" && r["problem"] == "encrypted")
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(total > 30);
 }
@@ -252,13 +375,32 @@ fn maildir_folders_flags_and_ages() {
 fn exit_codes() {
     // Usage and configuration errors: 2.
     bin().args(["scan", "/no/scheme"]).assert().code(2);
-    bin().args(["scan", "mbox:sample/mailbox", "--as-of", "25.11.2026"]).current_dir(root()).assert().code(2);
-    bin().args(["scan", "mbox:sample/mailbox", "--rules", "/no/such/dir"]).current_dir(root()).assert().code(2);
-    bin().args(["scan", "imaps://ola:pw@example.test"]).assert().code(2);
+    bin()
+        .args(["scan", "mbox:sample/mailbox", "--as-of", "25.11.2026"])
+        .current_dir(root())
+        .assert()
+        .code(2);
+    bin()
+        .args(["scan", "mbox:sample/mailbox", "--rules", "/no/such/dir"])
+        .current_dir(root())
+        .assert()
+        .code(2);
+    bin()
+        .args(["scan", "imaps://ola:pw@example.test"])
+        .assert()
+        .code(2);
     bin().arg("scan").assert().code(2);
     // A source that cannot be read: 1, reported, and the other sources still run.
     let out = bin()
-        .args(["scan", "maildir:/no/such/maildir", "mbox:sample/mailbox", "--format", "jsonl", "--as-of", "2026-11-25"])
+        .args([
+            "scan",
+            "maildir:/no/such/maildir",
+            "mbox:sample/mailbox",
+            "--format",
+            "jsonl",
+            "--as-of",
+            "2026-11-25",
+        ])
         .current_dir(root())
         .output()
         .expect("runs");
@@ -267,13 +409,21 @@ fn exit_codes() {
     assert_eq!(records[0]["type"], "source_error");
     assert!(records.iter().any(|r| r["type"] == "sensitive"));
     // A clean run: 0.
-    bin().args(["scan", "mbox:sample/mailbox", "--as-of", "2026-11-25"]).current_dir(root()).assert().code(0);
+    bin()
+        .args(["scan", "mbox:sample/mailbox", "--as-of", "2026-11-25"])
+        .current_dir(root())
+        .assert()
+        .code(0);
 }
 
 #[test]
 fn check_reads_a_file_or_standard_input() {
     let eml = root().join("tests/fixtures/corpus/plain-body.eml");
-    let out = bin().args(["check", "--format", "jsonl"]).arg(&eml).output().expect("runs");
+    let out = bin()
+        .args(["check", "--format", "jsonl"])
+        .arg(&eml)
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(0));
     let records = jsonl(&out.stdout);
     assert_eq!(records.len(), 1);
@@ -286,15 +436,31 @@ fn check_reads_a_file_or_standard_input() {
     let again = jsonl(&from_stdin.stdout);
     assert_eq!(again[0]["fingerprint"], records[0]["fingerprint"]);
     // A message with an unreadable part exits 1.
-    bin().args(["check"]).arg(root().join("tests/fixtures/corpus/zip-bomb.eml")).assert().code(1);
+    bin()
+        .args(["check"])
+        .arg(root().join("tests/fixtures/corpus/zip-bomb.eml"))
+        .assert()
+        .code(1);
 }
 
 #[test]
 fn rules_check_accepts_the_shipped_rules_and_locates_errors() {
-    bin().args(["rules", "check", "rules"]).current_dir(root()).assert().code(0);
+    bin()
+        .args(["rules", "check", "rules"])
+        .current_dir(root())
+        .assert()
+        .code(0);
     let tmp = tempfile::tempdir().expect("tempdir");
-    fs::write(tmp.path().join("bad.toml"), "[[rule]]\nid = \"x\"\nmax_age_days = 5\nexempt_flaged = true\n").expect("write");
-    let out = bin().args(["rules", "check"]).arg(tmp.path()).output().expect("runs");
+    fs::write(
+        tmp.path().join("bad.toml"),
+        "[[rule]]\nid = \"x\"\nmax_age_days = 5\nexempt_flaged = true\n",
+    )
+    .expect("write");
+    let out = bin()
+        .args(["rules", "check"])
+        .arg(tmp.path())
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml:4:"), "{stderr}");
@@ -309,14 +475,24 @@ fn text_and_markdown_reports_put_the_worst_first() {
         .output()
         .expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    let worst = text.split("Worst messages first:").nth(1).expect("worst section");
+    let worst = text
+        .split("Worst messages first:")
+        .nth(1)
+        .expect("worst section");
     let first_entry: String = worst.lines().skip(1).take(3).collect::<Vec<_>>().join("\n");
     assert!(
         first_entry.contains("no.fodselsnummer") || first_entry.contains("special_category.health"),
         "a person's data should lead, not an invoice IBAN:\n{first_entry}"
     );
     let md = bin()
-        .args(["scan", "mbox:sample/mailbox", "--as-of", "2026-11-25", "--format", "markdown"])
+        .args([
+            "scan",
+            "mbox:sample/mailbox",
+            "--as-of",
+            "2026-11-25",
+            "--format",
+            "markdown",
+        ])
         .current_dir(root())
         .output()
         .expect("runs");
@@ -329,12 +505,26 @@ fn text_and_markdown_reports_put_the_worst_first() {
 #[test]
 fn csv_has_a_header_and_one_row_per_record() {
     let csv_out = bin()
-        .args(["scan", "mbox:sample/mailbox", "--as-of", "2026-11-25", "--format", "csv"])
+        .args([
+            "scan",
+            "mbox:sample/mailbox",
+            "--as-of",
+            "2026-11-25",
+            "--format",
+            "csv",
+        ])
         .current_dir(root())
         .output()
         .expect("runs");
     let jsonl_out = bin()
-        .args(["scan", "mbox:sample/mailbox", "--as-of", "2026-11-25", "--format", "jsonl"])
+        .args([
+            "scan",
+            "mbox:sample/mailbox",
+            "--as-of",
+            "2026-11-25",
+            "--format",
+            "jsonl",
+        ])
         .current_dir(root())
         .output()
         .expect("runs");

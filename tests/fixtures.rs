@@ -41,7 +41,11 @@ fn actual_lines(report: &MessageReport) -> BTreeSet<String> {
     }
     for p in &report.problems {
         let kind = serde_json::to_value(p.kind).expect("serialises");
-        lines.insert(format!("problem\t{}\t{}", kind.as_str().unwrap_or_default(), p.location));
+        lines.insert(format!(
+            "problem\t{}\t{}",
+            kind.as_str().unwrap_or_default(),
+            p.location
+        ));
     }
     lines
 }
@@ -60,29 +64,51 @@ fn every_fixture_matches_its_golden_file() {
     let mut failures = Vec::new();
     for eml in &names {
         let raw = std::fs::read(eml).expect("fixture readable");
-        let expected_text = std::fs::read_to_string(eml.with_extension("expected")).expect("golden file exists");
+        let expected_text =
+            std::fs::read_to_string(eml.with_extension("expected")).expect("golden file exists");
         let report = scan(&engine, &raw);
         if expected_text.trim() == "any" {
             continue;
         }
-        let expected: BTreeSet<String> =
-            expected_text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+        let expected: BTreeSet<String> = expected_text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect();
         let actual = actual_lines(&report);
         if expected != actual {
-            let name = eml.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = eml
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let missing: Vec<_> = expected.difference(&actual).collect();
             let extra: Vec<_> = actual.difference(&expected).collect();
-            failures.push(format!("{name}:\n  missing: {missing:?}\n  unexpected: {extra:?}"));
+            failures.push(format!(
+                "{name}:\n  missing: {missing:?}\n  unexpected: {extra:?}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} fixtures differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} fixtures differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn deep_nesting_is_read_or_reported_never_a_crash() {
-    let raw = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus/deep-nesting.eml"))
-        .expect("fixture");
+    let raw = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus/deep-nesting.eml"),
+    )
+    .expect("fixture");
     let report = scan(&engine(), &raw);
-    let found = report.findings.iter().any(|f| f.detector.to_string() == "no.fodselsnummer");
-    assert!(found || !report.problems.is_empty(), "neither found nor reported: {report:?}");
+    let found = report
+        .findings
+        .iter()
+        .any(|f| f.detector.to_string() == "no.fodselsnummer");
+    assert!(
+        found || !report.problems.is_empty(),
+        "neither found nor reported: {report:?}"
+    );
 }

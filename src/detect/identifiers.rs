@@ -35,7 +35,9 @@ pub enum Rule2032 {
 impl Rule2032 {
     pub fn enabled(self, as_of: NaiveDate) -> bool {
         match self {
-            Rule2032::Auto => as_of >= NaiveDate::from_ymd_opt(2032, 1, 1).unwrap_or(NaiveDate::MAX),
+            Rule2032::Auto => {
+                as_of >= NaiveDate::from_ymd_opt(2032, 1, 1).unwrap_or(NaiveDate::MAX)
+            }
             Rule2032::On => true,
             Rule2032::Off => false,
         }
@@ -153,7 +155,7 @@ fn classify_window(
         ([6, 5], [sep]) if *sep != Sep::Plus => {
             norwegian_eleven(text, w, settings, ctx, label, false)
         }
-        ([2, 2, 2, 5], [Sep::Dot, Sep::Dot, last]) if matches!(last, Sep::Space | Sep::Hyphen) => {
+        ([2, 2, 2, 5], [Sep::Dot, Sep::Dot, Sep::Space | Sep::Hyphen]) => {
             norwegian_eleven(text, w, settings, ctx, label, false)
         }
         ([4, 2, 5], [a, b]) if a == b && matches!(a, Sep::Dot | Sep::Space) => {
@@ -190,7 +192,11 @@ fn norwegian_eleven(
         }
         let supported =
             labelled_account || ctx.supports(text, start, end, &[Cue::BankAccount, Cue::Iban]);
-        let confidence = if supported { CONFIDENCE_WITH_KEYWORD } else { CONFIDENCE_ALONE };
+        let confidence = if supported {
+            CONFIDENCE_WITH_KEYWORD
+        } else {
+            CONFIDENCE_ALONE
+        };
         return Some(Hit {
             detector: DetectorId::NoBankAccount,
             canonical,
@@ -279,9 +285,10 @@ fn six_four(
     let (start, end) = (w.start(), w.end());
     let dk_context = label == Some(Cue::Danish) || ctx.supports(text, start, end, &[Cue::Danish]);
     let se_context = label == Some(Cue::Swedish) || ctx.supports(text, start, end, &[Cue::Swedish]);
-    let id_context = label == Some(Cue::NationalId) || ctx.supports(text, start, end, &[Cue::NationalId]);
+    let id_context =
+        label == Some(Cue::NationalId) || ctx.supports(text, start, end, &[Cue::NationalId]);
     let written_as_id = matches!(sep, Sep::Hyphen | Sep::Plus);
-    if !written_as_id && !(dk_context || se_context || id_context) {
+    if !(written_as_id || dk_context || se_context || id_context) {
         return None;
     }
     let se_valid = swedish_short_valid(&d, sep == Sep::Plus, settings.as_of);
@@ -299,11 +306,19 @@ fn six_four(
         return hit(DetectorId::DkCpr, CONFIDENCE_WITH_KEYWORD);
     }
     if se_valid {
-        let c = if se_context || id_context { CONFIDENCE_WITH_KEYWORD } else { CONFIDENCE_ALONE };
+        let c = if se_context || id_context {
+            CONFIDENCE_WITH_KEYWORD
+        } else {
+            CONFIDENCE_ALONE
+        };
         return hit(DetectorId::SePersonnummer, c);
     }
     if dk_date && dk_mod11 && sep != Sep::Plus {
-        let c = if id_context { CONFIDENCE_WITH_KEYWORD } else { 0.7 };
+        let c = if id_context {
+            CONFIDENCE_WITH_KEYWORD
+        } else {
+            0.7
+        };
         return hit(DetectorId::DkCpr, c);
     }
     None
@@ -382,7 +397,11 @@ fn swedish_long(
         detector: DetectorId::SePersonnummer,
         canonical,
         start,
-        confidence: if supported { CONFIDENCE_WITH_KEYWORD } else { CONFIDENCE_ALONE },
+        confidence: if supported {
+            CONFIDENCE_WITH_KEYWORD
+        } else {
+            CONFIDENCE_ALONE
+        },
     })
 }
 
@@ -427,8 +446,8 @@ fn payment_card(
         && (1..=4).contains(&lens[lens.len() - 1]);
     let amex_or_diners = matches!(lens, [4, 6, 5] | [4, 6, 4]);
     let form_ok = lens.len() == 1 || grouped_in_fours || amex_or_diners;
-    let one_sep_kind = w.seps().windows(2).all(|p| p[0] == p[1])
-        && w.seps_all_in(&[Sep::Space, Sep::Hyphen]);
+    let one_sep_kind =
+        w.seps().windows(2).all(|p| p[0] == p[1]) && w.seps_all_in(&[Sep::Space, Sep::Hyphen]);
     if !form_ok || !one_sep_kind {
         return None;
     }
@@ -444,28 +463,42 @@ fn payment_card(
         detector: DetectorId::PaymentCard,
         canonical,
         start,
-        confidence: if supported { CONFIDENCE_WITH_KEYWORD } else { CONFIDENCE_ALONE },
+        confidence: if supported {
+            CONFIDENCE_WITH_KEYWORD
+        } else {
+            CONFIDENCE_ALONE
+        },
     })
 }
 
 /// Issuer identification number ranges and the lengths each brand issues.
 pub fn known_card_issuer(digits: &str) -> bool {
     let len = digits.len();
-    let prefix = |n: usize| digits.get(..n).and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
+    let prefix = |n: usize| {
+        digits
+            .get(..n)
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
     let (p1, p2, p3, p4) = (prefix(1), prefix(2), prefix(3), prefix(4));
     match p1 {
-        4 => matches!(len, 13 | 16 | 19),                                    // Visa
-        5 if (51..=55).contains(&p2) => len == 16,                           // Mastercard
-        2 if (2221..=2720).contains(&p4) => len == 16,                       // Mastercard 2-series
-        3 if p2 == 34 || p2 == 37 => len == 15,                              // Amex
-        3 if (3528..=3589).contains(&p4) => (16..=19).contains(&len),        // JCB
+        4 => matches!(len, 13 | 16 | 19),              // Visa
+        5 if (51..=55).contains(&p2) => len == 16,     // Mastercard
+        2 if (2221..=2720).contains(&p4) => len == 16, // Mastercard 2-series
+        3 if p2 == 34 || p2 == 37 => len == 15,        // Amex
+        3 if (3528..=3589).contains(&p4) => (16..=19).contains(&len), // JCB
         3 if p2 == 36 || p2 == 38 || p2 == 39 || (300..=305).contains(&p3) => {
-            (14..=19).contains(&len)                                         // Diners
+            (14..=19).contains(&len) // Diners
         }
         6 if p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) => (16..=19).contains(&len), // Discover
-        6 if p2 == 62 => (16..=19).contains(&len),                           // UnionPay
-        5 | 6 if matches!(p4, 5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763) => {
-            (12..=19).contains(&len)                                         // Maestro
+        6 if p2 == 62 => (16..=19).contains(&len), // UnionPay
+        5 | 6
+            if matches!(
+                p4,
+                5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763
+            ) =>
+        {
+            (12..=19).contains(&len) // Maestro
         }
         _ => false,
     }
@@ -485,7 +518,10 @@ fn find_hetu<'c>(
     let mut out = Vec::new();
     for m in HETU.find_iter(text) {
         let (start, end) = (m.start(), m.end());
-        let glued = |i: Option<usize>| i.and_then(|i| bytes.get(i)).is_some_and(|b| b.is_ascii_alphanumeric());
+        let glued = |i: Option<usize>| {
+            i.and_then(|i| bytes.get(i))
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+        };
         if glued(start.checked_sub(1)) || glued(Some(end)) {
             continue;
         }
@@ -519,7 +555,11 @@ fn find_hetu<'c>(
                 detector: DetectorId::FiHetu,
                 canonical: m.as_str().to_string(),
                 start,
-                confidence: if supported { CONFIDENCE_WITH_KEYWORD } else { CONFIDENCE_ALONE },
+                confidence: if supported {
+                    CONFIDENCE_WITH_KEYWORD
+                } else {
+                    CONFIDENCE_ALONE
+                },
             },
         ));
     }
@@ -568,7 +608,11 @@ fn find_iban<'c>(text: &str, ctx: &impl Fn() -> &'c Context) -> Vec<(usize, usiz
                 detector: DetectorId::Iban,
                 canonical: compact,
                 start,
-                confidence: if supported { 0.95 } else { CONFIDENCE_WITH_KEYWORD },
+                confidence: if supported {
+                    0.95
+                } else {
+                    CONFIDENCE_WITH_KEYWORD
+                },
             },
         ));
     }
@@ -633,9 +677,9 @@ mod tests {
 
     fn complete(first9: &str) -> Option<String> {
         // Brute-force the two check digits: simplest correct oracle.
-        (0..100).map(|k| format!("{first9}{k:02}")).find(|c| {
-            checksum::no_national_id_classic(&d11(c))
-        })
+        (0..100)
+            .map(|k| format!("{first9}{k:02}"))
+            .find(|c| checksum::no_national_id_classic(&d11(c)))
     }
 
     #[test]
@@ -682,8 +726,14 @@ mod tests {
             .expect("some exist");
         let d = d11(&candidate);
         assert_eq!(norwegian_id_kind(&d, &settings()), None);
-        let on = IdentifierSettings { rule_2032: true, ..settings() };
-        assert_eq!(norwegian_id_kind(&d, &on), Some(DetectorId::NoFodselsnummer));
+        let on = IdentifierSettings {
+            rule_2032: true,
+            ..settings()
+        };
+        assert_eq!(
+            norwegian_id_kind(&d, &on),
+            Some(DetectorId::NoFodselsnummer)
+        );
         assert!(!Rule2032::Auto.enabled(settings().as_of));
         assert!(Rule2032::Auto.enabled(NaiveDate::from_ymd_opt(2032, 1, 1).expect("date")));
     }
@@ -691,13 +741,28 @@ mod tests {
     #[test]
     fn accounts_by_written_form_and_label() {
         // 15076500565 passes both checks: its form or label decides.
-        assert_eq!(one("1507.65.00565").map(|h| h.0), Some("no.bank_account".into()));
-        assert_eq!(one("1507 65 00565").map(|h| h.0), Some("no.bank_account".into()));
-        assert_eq!(one("Kontonr: 15076500565").map(|h| h.0), Some("no.bank_account".into()));
-        assert_eq!(one("Fnr: 1507.65.00565").map(|h| h.0), Some("no.fodselsnummer".into()));
+        assert_eq!(
+            one("1507.65.00565").map(|h| h.0),
+            Some("no.bank_account".into())
+        );
+        assert_eq!(
+            one("1507 65 00565").map(|h| h.0),
+            Some("no.bank_account".into())
+        );
+        assert_eq!(
+            one("Kontonr: 15076500565").map(|h| h.0),
+            Some("no.bank_account".into())
+        );
+        assert_eq!(
+            one("Fnr: 1507.65.00565").map(|h| h.0),
+            Some("no.fodselsnummer".into())
+        );
         // A plain account that is not a valid fødselsnummer: needs a label.
         assert_eq!(one("86011117947"), None);
-        assert_eq!(one("konto 86011117947").map(|h| h.0), Some("no.bank_account".into()));
+        assert_eq!(
+            one("konto 86011117947").map(|h| h.0),
+            Some("no.bank_account".into())
+        );
     }
 
     #[test]
@@ -710,14 +775,14 @@ mod tests {
             "NO 921760515 MVA",
             "tlf 912 34 567",
             "+47 51 21 19 00",
-            "150765005651",             // inside a longer run
+            "150765005651", // inside a longer run
             "2150765005651",
             "12.15076500565",
             "15076500565.5",
-            "1507650056",               // too short
-            "20261125153000",           // timestamp
-            "15076500566",              // bad check digit
-            "ID15076500565",            // glued to letters
+            "1507650056",     // too short
+            "20261125153000", // timestamp
+            "15076500566",    // bad check digit
+            "ID15076500565",  // glued to letters
         ] {
             assert_eq!(one(text), None, "{text}");
         }
@@ -733,9 +798,18 @@ mod tests {
 
     #[test]
     fn payment_cards() {
-        assert_eq!(one("4111 1111 1111 1111").map(|h| h.1), Some("4111111111111111".into()));
-        assert_eq!(one("kort 5555-5555-5555-4444").map(|h| h.0), Some("payment_card".into()));
-        assert_eq!(one("3782 822463 10005").map(|h| h.0), Some("payment_card".into()));
+        assert_eq!(
+            one("4111 1111 1111 1111").map(|h| h.1),
+            Some("4111111111111111".into())
+        );
+        assert_eq!(
+            one("kort 5555-5555-5555-4444").map(|h| h.0),
+            Some("payment_card".into())
+        );
+        assert_eq!(
+            one("3782 822463 10005").map(|h| h.0),
+            Some("payment_card".into())
+        );
         assert_eq!(one("4111 1111 1111 1112"), None); // Luhn
         assert_eq!(one("9111 1111 1111 1119"), None); // no issuer
         assert_eq!(one("4111 1111-1111 1111"), None); // mixed separators
@@ -748,21 +822,39 @@ mod tests {
             one("IBAN: NO93 8601 1117 947"),
             Some(("iban".into(), "NO9386011117947".into()))
         );
-        assert_eq!(one("NO9386011117947 BIC DNBANOKK").map(|h| h.0), Some("iban".into()));
-        assert_eq!(one("GB82 WEST 1234 5698 7654 32").map(|h| h.0), Some("iban".into()));
+        assert_eq!(
+            one("NO9386011117947 BIC DNBANOKK").map(|h| h.0),
+            Some("iban".into())
+        );
+        assert_eq!(
+            one("GB82 WEST 1234 5698 7654 32").map(|h| h.0),
+            Some("iban".into())
+        );
         assert_eq!(one("NO9386011117948"), None);
     }
 
     #[test]
     fn nordic_neighbours() {
         // Swedish: 811218-9876 is Skatteverket's classic example (Luhn valid).
-        assert_eq!(one("811218-9876").map(|h| h.0), Some("se.personnummer".into()));
-        assert_eq!(one("personnummer 19811218-9876").map(|h| h.0), Some("se.personnummer".into()));
+        assert_eq!(
+            one("811218-9876").map(|h| h.0),
+            Some("se.personnummer".into())
+        );
+        assert_eq!(
+            one("personnummer 19811218-9876").map(|h| h.0),
+            Some("se.personnummer".into())
+        );
         assert_eq!(one("198112189876"), None); // plain 12 digits need a keyword
         // 070761-4285 is valid in both forms (Swedish day 61 = samordningsnummer):
         // a CPR label makes it Danish, without one the Swedish reading wins.
-        assert_eq!(one("CPR-nr. 070761-4285").map(|h| h.0), Some("dk.cpr".into()));
-        assert_eq!(one("070761-4285").map(|h| h.0), Some("se.personnummer".into()));
+        assert_eq!(
+            one("CPR-nr. 070761-4285").map(|h| h.0),
+            Some("dk.cpr".into())
+        );
+        assert_eq!(
+            one("070761-4285").map(|h| h.0),
+            Some("se.personnummer".into())
+        );
         // Fails Luhn, passes the Danish modulus 11: Danish.
         assert_eq!(one("150372-1003").map(|h| h.0), Some("dk.cpr".into()));
         // Finnish.

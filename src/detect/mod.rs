@@ -50,8 +50,15 @@ pub fn normalise(text: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '\u{00A0}' | '\u{2007}' | '\u{2009}' | '\u{202F}' | '\u{2002}'..='\u{2006}'
-            | '\u{2008}' | '\u{200A}' | '\u{205F}' | '\u{3000}' => out.push(' '),
+            '\u{00A0}'
+            | '\u{2007}'
+            | '\u{2009}'
+            | '\u{202F}'
+            | '\u{2002}'..='\u{2006}'
+            | '\u{2008}'
+            | '\u{200A}'
+            | '\u{205F}'
+            | '\u{3000}' => out.push(' '),
             '\u{2010}'..='\u{2013}' | '\u{2212}' => out.push('-'),
             // Invisible: zero-width spaces and joiners, BOM, soft hyphen.
             '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}' => {}

@@ -179,7 +179,13 @@ impl SpecialCategories {
                             term: raw.to_string(),
                             reason: e.to_string(),
                         })?;
-                        let term = Term { category: ci, tier, id, open_start: true, open_end: true };
+                        let term = Term {
+                            category: ci,
+                            tier,
+                            id,
+                            open_start: true,
+                            open_end: true,
+                        };
                         patterns.push((regex, term));
                         continue;
                     }
@@ -192,7 +198,13 @@ impl SpecialCategories {
                     if core.contains('*') {
                         return Err(TermError::MisplacedWildcard(raw.to_string()));
                     }
-                    let term = Term { category: ci, tier, id, open_start, open_end };
+                    let term = Term {
+                        category: ci,
+                        tier,
+                        id,
+                        open_start,
+                        open_end,
+                    };
                     if core.chars().any(char::is_uppercase) {
                         exact_pats.push(fold(core, false));
                         exact_terms.push(term);
@@ -273,7 +285,11 @@ impl SpecialCategories {
         let mut out = Vec::new();
         for (&ci, ev) in &evidence.per_category {
             let (confidence, location) = if !ev.high.is_empty() {
-                let c = if ev.high.len() >= 2 || !ev.medium.is_empty() { 0.95 } else { 0.9 };
+                let c = if ev.high.len() >= 2 || !ev.medium.is_empty() {
+                    0.95
+                } else {
+                    0.9
+                };
                 (c, ev.first_high.clone())
             } else if ev.medium.len() >= 2 {
                 (0.8, ev.first_medium.clone())
@@ -307,10 +323,10 @@ fn record(term: &Term, location: &Location, evidence: &mut Evidence) {
     if !ids.contains(&term.id) {
         ids.push(term.id);
     }
-    if let Some(first) = first {
-        if first.is_none() {
-            *first = Some(location.clone());
-        }
+    if let Some(first) = first
+        && first.is_none()
+    {
+        *first = Some(location.clone());
     }
 }
 
@@ -345,7 +361,10 @@ mod tests {
         assert_eq!(judge("Henvist til DPS i går", false), Some(0.9));
         assert_eq!(judge("Diagnose: F32 ble satt", false), Some(0.9));
         assert_eq!(judge("Snakket med fastlegen", false), None);
-        assert_eq!(judge("Snakket med fastlegen om tilrettelegging", false), Some(0.8));
+        assert_eq!(
+            judge("Snakket med fastlegen om tilrettelegging", false),
+            Some(0.8)
+        );
         assert_eq!(judge("Ring fastlegen", true), Some(0.7));
         assert_eq!(judge("Fastlegen sier han er syk", false), Some(0.7));
         assert_eq!(judge("syk", false), None);
@@ -353,7 +372,10 @@ mod tests {
 
     #[test]
     fn traps_and_case_rules() {
-        assert_eq!(judge("behandling av personopplysninger og innlagt", false), None);
+        assert_eq!(
+            judge("behandling av personopplysninger og innlagt", false),
+            None
+        );
         assert_eq!(judge("dps-leveranse", false), None);
         assert_eq!(judge("sykkel", false), None);
     }

@@ -9,13 +9,46 @@
 //! entities come from `html-escape`'s complete table.
 
 /// Elements whose content is never shown to a reader.
-const HIDDEN: &[&str] = &["script", "style", "head", "title", "template", "noscript", "xml"];
+const HIDDEN: &[&str] = &[
+    "script", "style", "head", "title", "template", "noscript", "xml",
+];
 
 /// Elements that start a new line in a rendered page.
 const BLOCK: &[&str] = &[
-    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "fieldset",
-    "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
-    "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "thead", "tfoot", "tr",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "thead",
+    "tfoot",
+    "tr",
     "ul",
 ];
 
@@ -39,7 +72,9 @@ pub fn to_text(html: &str) -> String {
         }
         // Comments, doctype and CDATA.
         if html[i..].starts_with("<!--") {
-            i = html[i + 4..].find("-->").map_or(bytes.len(), |p| i + 4 + p + 3);
+            i = html[i + 4..]
+                .find("-->")
+                .map_or(bytes.len(), |p| i + 4 + p + 3);
             text_start = i;
             continue;
         }
@@ -159,14 +194,20 @@ mod tests {
     #[test]
     fn conversion_table() {
         let cases = [
-            ("<p>Hei</p><p>Fnr 010190&nbsp;12345</p>", "Hei\nFnr 010190\u{a0}12345"),
+            (
+                "<p>Hei</p><p>Fnr 010190&nbsp;12345</p>",
+                "Hei\nFnr 010190\u{a0}12345",
+            ),
             ("010190<span>12345</span>", "01019012345"),
             ("010190<b>\n12345</b>", "010190 12345"),
             ("0101&#57;012345", "01019012345"),
             ("<style>p{color:red}</style>tekst", "tekst"),
             ("<script>var x='<b>';</script>ok", "ok"),
             ("a<!-- 15076500565 -->b", "ab"),
-            ("<table><tr><td>fnr</td><td>15076500565</td></tr></table>", "\tfnr\t15076500565"),
+            (
+                "<table><tr><td>fnr</td><td>15076500565</td></tr></table>",
+                "\tfnr\t15076500565",
+            ),
             ("1 < 2 &amp; 3 > 2", "1 < 2 & 3 > 2"),
             ("<a href=\"x>y\">lenke</a>", "lenke"),
             ("<img alt=\"kvittering\" src=x>", "kvittering"),

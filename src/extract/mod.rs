@@ -135,13 +135,19 @@ enum Kind {
 }
 
 fn sniff(name: &str, content_type: &str, bytes: &[u8]) -> Kind {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     let ct = content_type.to_ascii_lowercase();
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         return Kind::Zip;
     }
     // Readers accept a PDF header anywhere in the first kilobyte.
-    if bytes[..bytes.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
+    if bytes[..bytes.len().min(1024)]
+        .windows(5)
+        .any(|w| w == b"%PDF-")
+    {
         return Kind::Pdf;
     }
     if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
@@ -157,7 +163,10 @@ fn sniff(name: &str, content_type: &str, bytes: &[u8]) -> Kind {
         "txt", "csv", "tsv", "json", "xml", "md", "log", "ics", "vcf", "rtf", "ini", "yaml", "yml",
     ];
     if ct.starts_with("text/")
-        || matches!(ct.as_str(), "application/json" | "application/xml" | "application/csv" | "application/rtf")
+        || matches!(
+            ct.as_str(),
+            "application/json" | "application/xml" | "application/csv" | "application/rtf"
+        )
         || text_ext.contains(&ext.as_str())
     {
         return Kind::Text;
@@ -177,7 +186,10 @@ pub fn decode_text(bytes: &[u8]) -> String {
     }
     match std::str::from_utf8(bytes) {
         Ok(s) => s.to_string(),
-        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+        Err(_) => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
     }
 }
 
@@ -382,7 +394,14 @@ impl Walker<'_> {
     }
 
     /// Reads a file (an attachment, an archive member) by what it is.
-    fn file(&mut self, name: &str, content_type: &str, bytes: &[u8], location: Location, depth: usize) {
+    fn file(
+        &mut self,
+        name: &str,
+        content_type: &str,
+        bytes: &[u8],
+        location: Location,
+        depth: usize,
+    ) {
         if depth > self.limits.max_depth {
             self.problem(location, ProblemKind::TooDeep);
             return;
@@ -447,10 +466,11 @@ impl Walker<'_> {
                 return None;
             }
         };
-        let budget = self
-            .limits
-            .max_file_bytes
-            .min(self.limits.max_total_decompressed.saturating_sub(self.decompressed));
+        let budget = self.limits.max_file_bytes.min(
+            self.limits
+                .max_total_decompressed
+                .saturating_sub(self.decompressed),
+        );
         if declared > budget {
             self.problem(location.clone(), ProblemKind::DecompressionLimit);
             return None;
@@ -533,7 +553,12 @@ impl Walker<'_> {
                 (n.starts_with("ppt/slides/slide") || n.starts_with("ppt/notesSlides/notesSlide"))
                     && n.ends_with(".xml")
             });
-            self.office_parts(&mut archive, &slides, &location, office::wordprocessing_text);
+            self.office_parts(
+                &mut archive,
+                &slides,
+                &location,
+                office::wordprocessing_text,
+            );
         } else if has("mimetype") && has("content.xml") {
             let parts = ordered_members(&names, |n| n == "content.xml");
             self.office_parts(&mut archive, &parts, &location, office::opendocument_text);
@@ -570,7 +595,11 @@ impl Walker<'_> {
         if names.len() > self.limits.max_archive_entries {
             self.problem(location.clone(), ProblemKind::WorkLimit);
         }
-        for (i, name) in names.iter().enumerate().take(self.limits.max_archive_entries) {
+        for (i, name) in names
+            .iter()
+            .enumerate()
+            .take(self.limits.max_archive_entries)
+        {
             if name.ends_with('/') {
                 continue;
             }
@@ -594,7 +623,11 @@ fn ordered_members(names: &[String], keep: impl Fn(&str) -> bool) -> Vec<usize> 
     let mut picked: Vec<usize> = (0..names.len()).filter(|&i| keep(&names[i])).collect();
     let key = |n: &str| {
         let digits: String = n.chars().filter(char::is_ascii_digit).collect();
-        (n.trim_end_matches(|c: char| !c.is_ascii_alphabetic()).len(), digits.parse::<u64>().unwrap_or(0), n.to_string())
+        (
+            n.trim_end_matches(|c: char| !c.is_ascii_alphabetic()).len(),
+            digits.parse::<u64>().unwrap_or(0),
+            n.to_string(),
+        )
     };
     picked.sort_by_key(|&i| key(&names[i]));
     picked
@@ -626,7 +659,10 @@ mod tests {
 
     #[test]
     fn safe_names_hide_long_digit_runs() {
-        assert_eq!(safe_name("sykmelding_15076500565.pdf"), "sykmelding_###########.pdf");
+        assert_eq!(
+            safe_name("sykmelding_15076500565.pdf"),
+            "sykmelding_###########.pdf"
+        );
         assert_eq!(safe_name("rapport 2024 v2.docx"), "rapport #### v2.docx");
         assert_eq!(safe_name("a/b.txt"), "a_b.txt");
     }
@@ -640,9 +676,16 @@ mod tests {
 
     #[test]
     fn text_budget_is_enforced_and_reported() {
-        let limits = Limits { max_text_bytes: 10, ..Limits::default() };
+        let limits = Limits {
+            max_text_bytes: 10,
+            ..Limits::default()
+        };
         let mut seen = 0;
-        let ex = extract(b"Subject: x\r\n\r\n0123456789abcdef", &limits, &mut |_, t| seen += t.len());
+        let ex = extract(
+            b"Subject: x\r\n\r\n0123456789abcdef",
+            &limits,
+            &mut |_, t| seen += t.len(),
+        );
         assert!(seen <= 10);
         assert!(ex.problems.iter().any(|p| p.kind == ProblemKind::WorkLimit));
     }

@@ -15,7 +15,10 @@ use quick_xml::events::Event;
 pub fn wordprocessing_text(xml: &str) -> Result<String, XmlError> {
     let mut out = String::new();
     walk(xml, |ev| match ev {
-        XmlEvent::Text { in_text_element: true, text } => out.push_str(text),
+        XmlEvent::Text {
+            in_text_element: true,
+            text,
+        } => out.push_str(text),
         XmlEvent::Start("tab") | XmlEvent::Empty("tab") => out.push('\t'),
         XmlEvent::Start("br" | "cr") | XmlEvent::Empty("br" | "cr") => out.push('\n'),
         XmlEvent::End("p" | "tc") => out.push('\n'),
@@ -30,7 +33,10 @@ pub fn shared_strings(xml: &str) -> Result<Vec<String>, XmlError> {
     let mut current = String::new();
     walk(xml, |ev| match ev {
         XmlEvent::Start("si") => current.clear(),
-        XmlEvent::Text { in_text_element: true, text } => current.push_str(text),
+        XmlEvent::Text {
+            in_text_element: true,
+            text,
+        } => current.push_str(text),
         XmlEvent::End("si") => strings.push(std::mem::take(&mut current)),
         _ => {}
     })?;
@@ -121,7 +127,10 @@ pub enum XmlEvent<'a> {
     End(&'a str),
     /// `in_text_element` is true inside `<w:t>`, `<a:t>`, `<t>` (the OOXML
     /// text-bearing elements), where whitespace is content.
-    Text { text: &'a str, in_text_element: bool },
+    Text {
+        text: &'a str,
+        in_text_element: bool,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,11 +178,23 @@ fn walk_with_attrs(
             }
             Event::Text(t) => {
                 let content = t.xml10_content();
-                f(XmlEvent::Text { text: &content, in_text_element: in_t > 0 }, &no_attrs);
+                f(
+                    XmlEvent::Text {
+                        text: &content,
+                        in_text_element: in_t > 0,
+                    },
+                    &no_attrs,
+                );
             }
             Event::CData(t) => {
                 let content = t.xml10_content();
-                f(XmlEvent::Text { text: &content, in_text_element: in_t > 0 }, &no_attrs);
+                f(
+                    XmlEvent::Text {
+                        text: &content,
+                        in_text_element: in_t > 0,
+                    },
+                    &no_attrs,
+                );
             }
             Event::GeneralRef(r) => {
                 let resolved = if r.is_char_ref() {
@@ -189,7 +210,13 @@ fn walk_with_attrs(
                     }
                 };
                 if let Some(s) = resolved {
-                    f(XmlEvent::Text { text: &s, in_text_element: in_t > 0 }, &no_attrs);
+                    f(
+                        XmlEvent::Text {
+                            text: &s,
+                            in_text_element: in_t > 0,
+                        },
+                        &no_attrs,
+                    );
                 }
             }
             Event::Eof => return Ok(()),
@@ -205,7 +232,11 @@ fn local(qname: &str) -> &str {
 fn attribute(e: &quick_xml::events::BytesStart<'_>, want: &str) -> Option<String> {
     e.attributes().flatten().find_map(|a| {
         (local(a.key.as_ref()) == want)
-            .then(|| a.normalized_value(quick_xml::XmlVersion::Implicit1_0).ok().map(|v| v.into_owned()))
+            .then(|| {
+                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .ok()
+                    .map(|v| v.into_owned())
+            })
             .flatten()
     })
 }
@@ -237,7 +268,10 @@ mod tests {
             <row><c t="s"><v>1</v></c><c><v>1076500565</v></c><c><v>1.5076500565E10</v></c><c><v>3.5</v></c></row>
         </sheetData></worksheet>"#;
         let text = worksheet_text(xml, &shared).expect("valid");
-        assert_eq!(text, "Navn\tfnr\t\nOla Nordmann\t01076500565\t15076500565\t3.5\t\n");
+        assert_eq!(
+            text,
+            "Navn\tfnr\t\nOla Nordmann\t01076500565\t15076500565\t3.5\t\n"
+        );
     }
 
     #[test]

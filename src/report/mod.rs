@@ -42,11 +42,23 @@ pub struct ReportContext {
     pub min_confidence: f32,
 }
 
-pub fn printer<'w>(format: Format, out: Box<dyn Write + 'w>, ctx: ReportContext) -> Box<dyn Printer + 'w> {
+pub fn printer<'w>(
+    format: Format,
+    out: Box<dyn Write + 'w>,
+    ctx: ReportContext,
+) -> Box<dyn Printer + 'w> {
     match format {
         Format::Jsonl => Box::new(JsonlPrinter { out, ctx }),
-        Format::Csv => Box::new(CsvPrinter { out: csv::Writer::from_writer(out), ctx, header_written: false }),
-        Format::Text => Box::new(SummaryPrinter { out, summary: Summary::new(ctx), render: summary::render_text }),
+        Format::Csv => Box::new(CsvPrinter {
+            out: csv::Writer::from_writer(out),
+            ctx,
+            header_written: false,
+        }),
+        Format::Text => Box::new(SummaryPrinter {
+            out,
+            summary: Summary::new(ctx),
+            render: summary::render_text,
+        }),
         Format::Markdown => Box::new(SummaryPrinter {
             out,
             summary: Summary::new(ctx),
@@ -98,7 +110,9 @@ impl<'a> Record<'a> {
             folder: &r.meta.folder,
             uid: r.meta.uid,
             message_id: &r.envelope.message_id,
-            date: r.date.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            date: r
+                .date
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             detector: None,
             location: None,
             masked: None,
@@ -174,7 +188,14 @@ impl Printer for JsonlPrinter<'_> {
     }
 
     fn source_failed(&mut self, source: &str, error: &str) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, &SourceErrorRecord { kind: "source_error", source, error })?;
+        serde_json::to_writer(
+            &mut self.out,
+            &SourceErrorRecord {
+                kind: "source_error",
+                source,
+                error,
+            },
+        )?;
         self.out.write_all(b"\n")
     }
 
@@ -190,8 +211,21 @@ struct CsvPrinter<'w> {
 }
 
 const CSV_COLUMNS: [&str; 15] = [
-    "type", "source", "folder", "uid", "message_id", "date", "detector", "location", "masked",
-    "fingerprint", "confidence", "age_days", "rule", "problem", "detail",
+    "type",
+    "source",
+    "folder",
+    "uid",
+    "message_id",
+    "date",
+    "detector",
+    "location",
+    "masked",
+    "fingerprint",
+    "confidence",
+    "age_days",
+    "rule",
+    "problem",
+    "detail",
 ];
 
 impl CsvPrinter<'_> {
@@ -223,7 +257,12 @@ impl Printer for CsvPrinter<'_> {
                 opt(r.confidence.map(|c| c.to_string())),
                 opt(r.age_days.map(|a| a.to_string())),
                 opt(r.rule.map(str::to_string)),
-                opt(r.problem.map(|p| serde_json::to_value(p).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())),
+                opt(r.problem.map(|p| {
+                    serde_json::to_value(p)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                })),
                 opt(r.detail.map(str::to_string)),
             ])?;
         }
@@ -259,7 +298,9 @@ impl Printer for SummaryPrinter<'_> {
     }
 
     fn source_failed(&mut self, source: &str, error: &str) -> io::Result<()> {
-        self.summary.failed_sources.push((source.to_string(), error.to_string()));
+        self.summary
+            .failed_sources
+            .push((source.to_string(), error.to_string()));
         Ok(())
     }
 
@@ -281,6 +322,8 @@ pub fn detector_label(id: &DetectorId) -> String {
         DetectorId::SePersonnummer => "Swedish personnummer".into(),
         DetectorId::DkCpr => "Danish CPR number".into(),
         DetectorId::FiHetu => "Finnish HETU".into(),
-        DetectorId::SpecialCategory(name) => format!("Special category: {}", name.replace('_', " ")),
+        DetectorId::SpecialCategory(name) => {
+            format!("Special category: {}", name.replace('_', " "))
+        }
     }
 }

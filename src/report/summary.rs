@@ -95,7 +95,10 @@ impl Summary {
             .filter(|f| f.confidence >= self.ctx.min_confidence)
             .collect();
         self.messages += 1;
-        let folder = self.per_folder.entry((source.to_string(), r.meta.folder.clone())).or_default();
+        let folder = self
+            .per_folder
+            .entry((source.to_string(), r.meta.folder.clone()))
+            .or_default();
         folder.messages += 1;
         if !findings.is_empty() {
             self.sensitive += 1;
@@ -123,22 +126,39 @@ impl Summary {
         let listed = || ListedMessage {
             source: source.to_string(),
             folder: r.meta.folder.clone(),
-            date: r.date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_else(|| "unknown".into()),
+            date: r
+                .date
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| "unknown".into()),
             message_id: r.envelope.message_id.clone(),
             from: r.envelope.from.first().cloned().unwrap_or_default(),
-            severity: findings.iter().map(|f| f.detector.weight() * f.confidence).fold(0.0, f32::max),
+            severity: findings
+                .iter()
+                .map(|f| f.detector.weight() * f.confidence)
+                .fold(0.0, f32::max),
             findings: findings
                 .iter()
-                .map(|f| (f.detector.to_string(), f.masked.clone(), f.location.to_string()))
+                .map(|f| {
+                    (
+                        f.detector.to_string(),
+                        f.masked.clone(),
+                        f.location.to_string(),
+                    )
+                })
                 .collect(),
             age_days: r.stale.as_ref().map_or(0, |s| s.age_days),
             rule: r.stale.as_ref().map(|s| s.rule.clone()).unwrap_or_default(),
         };
         if let Some(stale) = &r.stale {
-            let entry = self.stale_by_rule.entry(stale.rule.clone()).or_insert((0, 0));
+            let entry = self
+                .stale_by_rule
+                .entry(stale.rule.clone())
+                .or_insert((0, 0));
             entry.0 += 1;
             entry.1 = entry.1.max(stale.age_days);
-            keep_top(&mut self.oldest_stale, listed(), STALE_KEPT, |m| (m.age_days as f64, 0));
+            keep_top(&mut self.oldest_stale, listed(), STALE_KEPT, |m| {
+                (m.age_days as f64, 0)
+            });
         }
         if !findings.is_empty() {
             keep_top(&mut self.worst, listed(), WORST_KEPT, |m| {
@@ -160,7 +180,12 @@ impl Summary {
 
 /// Keeps the `n` highest-ranked items, in rank order, first come first kept
 /// among equals.
-fn keep_top<K: PartialOrd>(list: &mut Vec<ListedMessage>, item: ListedMessage, n: usize, key: impl Fn(&ListedMessage) -> K) {
+fn keep_top<K: PartialOrd>(
+    list: &mut Vec<ListedMessage>,
+    item: ListedMessage,
+    n: usize,
+    key: impl Fn(&ListedMessage) -> K,
+) {
     let k = key(&item);
     let pos = list.iter().position(|m| key(m) < k).unwrap_or(list.len());
     if pos < n {
@@ -170,7 +195,11 @@ fn keep_top<K: PartialOrd>(list: &mut Vec<ListedMessage>, item: ListedMessage, n
 }
 
 fn percent(part: u64, whole: u64) -> String {
-    if whole == 0 { "0%".into() } else { format!("{:.0}%", part as f64 * 100.0 / whole as f64) }
+    if whole == 0 {
+        "0%".into()
+    } else {
+        format!("{:.0}%", part as f64 * 100.0 / whole as f64)
+    }
 }
 
 /// The terminal summary.
@@ -191,14 +220,22 @@ pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
     }
     if !s.per_folder.is_empty() {
         writeln!(out, "\nBy folder:")?;
-        writeln!(out, "  {:<40} {:>9} {:>7} {:>9} {:>10}", "folder", "messages", "stale", "sensitive", "unreadable")?;
+        writeln!(
+            out,
+            "  {:<40} {:>9} {:>7} {:>9} {:>10}",
+            "folder", "messages", "stale", "sensitive", "unreadable"
+        )?;
         for ((source, folder), f) in &s.per_folder {
             let name = if s.per_folder.keys().any(|(src, _)| src != source) {
                 format!("{source} {folder}")
             } else {
                 folder.clone()
             };
-            writeln!(out, "  {:<40} {:>9} {:>7} {:>9} {:>10}", name, f.messages, f.stale, f.sensitive, f.unreadable)?;
+            writeln!(
+                out,
+                "  {:<40} {:>9} {:>7} {:>9} {:>10}",
+                name, f.messages, f.stale, f.sensitive, f.unreadable
+            )?;
         }
     }
     if !s.per_detector.is_empty() {
@@ -209,7 +246,13 @@ pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
             } else {
                 String::new()
             };
-            writeln!(out, "  {:<32} {} messages{}", id.to_string(), d.messages, distinct)?;
+            writeln!(
+                out,
+                "  {:<32} {} messages{}",
+                id.to_string(),
+                d.messages,
+                distinct
+            )?;
         }
     }
     if !s.stale_by_rule.is_empty() {
@@ -223,7 +266,11 @@ pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
         for m in &s.worst {
             writeln!(out, "  {} {} {} {}", m.date, m.folder, m.message_id, m.from)?;
             for (detector, masked, location) in &m.findings {
-                let shown = if masked.is_empty() { String::new() } else { format!(" {masked}") };
+                let shown = if masked.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {masked}")
+                };
                 writeln!(out, "      {detector}{shown} ({location})")?;
             }
         }
@@ -242,7 +289,9 @@ pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
 
 /// Escapes text for a Markdown table cell.
 fn md(s: &str) -> String {
-    s.replace('|', "\\|").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The cleanup report: what an employee reads in the yearly reminder, and
@@ -256,20 +305,43 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
         s.messages, s.stale, s.sensitive
     )?;
     writeln!(out, "## What to do\n")?;
-    writeln!(out, "1. Delete messages that are no longer needed; the oldest are listed below.")?;
-    writeln!(out, "2. Messages with national ID numbers, health information or other sensitive data \
-                   should not stay in email: move what must be kept to the proper system, then delete it.")?;
-    writeln!(out, "3. Flag (star) messages you must keep; flagged messages are not counted as due for review.")?;
-    writeln!(out, "\nValues are masked: this report never shows a number in full.\n")?;
+    writeln!(
+        out,
+        "1. Delete messages that are no longer needed; the oldest are listed below."
+    )?;
+    writeln!(
+        out,
+        "2. Messages with national ID numbers, health information or other sensitive data \
+                   should not stay in email: move what must be kept to the proper system, then delete it."
+    )?;
+    writeln!(
+        out,
+        "3. Flag (star) messages you must keep; flagged messages are not counted as due for review."
+    )?;
+    writeln!(
+        out,
+        "\nValues are masked: this report never shows a number in full.\n"
+    )?;
     for (source, error) in &s.failed_sources {
         writeln!(out, "> **Could not scan {}:** {}\n", md(source), md(error))?;
     }
     if !s.per_folder.is_empty() {
         writeln!(out, "## Folders\n")?;
-        writeln!(out, "| Folder | Messages | Due for review | Sensitive | Not fully read |")?;
+        writeln!(
+            out,
+            "| Folder | Messages | Due for review | Sensitive | Not fully read |"
+        )?;
         writeln!(out, "|---|---:|---:|---:|---:|")?;
         for ((_, folder), f) in &s.per_folder {
-            writeln!(out, "| {} | {} | {} | {} | {} |", md(folder), f.messages, f.stale, f.sensitive, f.unreadable)?;
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                md(folder),
+                f.messages,
+                f.stale,
+                f.sensitive,
+                f.unreadable
+            )?;
         }
         writeln!(out)?;
     }
@@ -278,8 +350,19 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "| What | Messages | Distinct values |")?;
         writeln!(out, "|---|---:|---:|")?;
         for (id, d) in &s.per_detector {
-            let distinct = if d.distinct_values() > 0 { d.distinct_values().to_string() } else { "–".into() };
-            writeln!(out, "| {} (`{}`) | {} | {} |", detector_label(id), id, d.messages, distinct)?;
+            let distinct = if d.distinct_values() > 0 {
+                d.distinct_values().to_string()
+            } else {
+                "–".into()
+            };
+            writeln!(
+                out,
+                "| {} (`{}`) | {} | {} |",
+                detector_label(id),
+                id,
+                d.messages,
+                distinct
+            )?;
         }
         writeln!(out)?;
         writeln!(out, "### Messages to handle first\n")?;
@@ -290,10 +373,22 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 .findings
                 .iter()
                 .map(|(d, masked, loc)| {
-                    if masked.is_empty() { format!("{d} in {loc}") } else { format!("{d} `{masked}` in {loc}") }
+                    if masked.is_empty() {
+                        format!("{d} in {loc}")
+                    } else {
+                        format!("{d} `{masked}` in {loc}")
+                    }
                 })
                 .collect();
-            writeln!(out, "| {} | {} | {} | {} | {} |", m.date, md(&m.folder), md(&m.from), md(&found.join("; ")), md(&m.message_id))?;
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                m.date,
+                md(&m.folder),
+                md(&m.from),
+                md(&found.join("; ")),
+                md(&m.message_id)
+            )?;
         }
         writeln!(out)?;
     }
@@ -308,17 +403,35 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "| Received | Age (days) | Folder | From | Rule |")?;
         writeln!(out, "|---|---:|---|---|---|")?;
         for m in &s.oldest_stale {
-            writeln!(out, "| {} | {} | {} | {} | `{}` |", m.date, m.age_days, md(&m.folder), md(&m.from), m.rule)?;
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | `{}` |",
+                m.date,
+                m.age_days,
+                md(&m.folder),
+                md(&m.from),
+                m.rule
+            )?;
         }
         writeln!(out)?;
     }
     if !s.problems.is_empty() {
         writeln!(out, "## Not fully read\n")?;
-        writeln!(out, "These parts could not be scanned; check them by hand.\n")?;
+        writeln!(
+            out,
+            "These parts could not be scanned; check them by hand.\n"
+        )?;
         writeln!(out, "| Folder | Message-ID | Part | Why |")?;
         writeln!(out, "|---|---|---|---|")?;
         for (folder, message_id, location, what) in &s.problems {
-            writeln!(out, "| {} | {} | {} | {} |", md(folder), md(message_id), md(location), what)?;
+            writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                md(folder),
+                md(message_id),
+                md(location),
+                what
+            )?;
         }
         writeln!(out)?;
     }

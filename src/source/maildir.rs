@@ -23,19 +23,29 @@ pub struct Folder {
 pub fn folders(root: &Path) -> io::Result<Vec<Folder>> {
     let meta = fs::metadata(root)?;
     if !meta.is_dir() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a directory"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a directory",
+        ));
     }
     let is_maildir = |dir: &Path| dir.join("cur").is_dir() || dir.join("new").is_dir();
     let mut out = Vec::new();
     if is_maildir(root) {
-        out.push(Folder { name: "INBOX".into(), dir: root.to_path_buf() });
+        out.push(Folder {
+            name: "INBOX".into(),
+            dir: root.to_path_buf(),
+        });
     }
     let mut others = Vec::new();
     for entry in fs::read_dir(root)? {
         let entry = entry?;
         let file_name = entry.file_name();
-        let Some(name) = file_name.to_str() else { continue };
-        let Some(stripped) = name.strip_prefix('.') else { continue };
+        let Some(name) = file_name.to_str() else {
+            continue;
+        };
+        let Some(stripped) = name.strip_prefix('.') else {
+            continue;
+        };
         if stripped.is_empty() || stripped == "." || !entry.file_type()?.is_dir() {
             continue;
         }
@@ -43,7 +53,11 @@ pub fn folders(root: &Path) -> io::Result<Vec<Folder>> {
         if !is_maildir(&dir) {
             continue;
         }
-        let display = stripped.split('.').map(super::utf7::decode).collect::<Vec<_>>().join("/");
+        let display = stripped
+            .split('.')
+            .map(super::utf7::decode)
+            .collect::<Vec<_>>()
+            .join("/");
         others.push(Folder { name: display, dir });
     }
     if out.is_empty() && others.is_empty() {
@@ -88,8 +102,15 @@ pub fn flagged(file_name: &str) -> bool {
 }
 
 /// Builds the job for one file: stat it, decide whether it can be read.
-pub fn job(folder: &str, path: PathBuf, max_message_bytes: u64) -> Result<Job, (MessageMeta, io::Error)> {
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+pub fn job(
+    folder: &str,
+    path: PathBuf,
+    max_message_bytes: u64,
+) -> Result<Job, (MessageMeta, io::Error)> {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut meta = MessageMeta {
         folder: folder.to_string(),
         uid: None,
@@ -128,10 +149,21 @@ mod tests {
     #[test]
     fn folder_names_follow_maildir_plus_plus() {
         let root = tempfile::tempdir().expect("tempdir");
-        for dir in ["cur", "new", "tmp", ".Prosjekter.2024/cur", ".S&APg-ppelpost/new", ".notmail"] {
+        for dir in [
+            "cur",
+            "new",
+            "tmp",
+            ".Prosjekter.2024/cur",
+            ".S&APg-ppelpost/new",
+            ".notmail",
+        ] {
             fs::create_dir_all(root.path().join(dir)).expect("mkdir");
         }
-        let names: Vec<String> = folders(root.path()).expect("lists").into_iter().map(|f| f.name).collect();
+        let names: Vec<String> = folders(root.path())
+            .expect("lists")
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
         assert_eq!(names, vec!["INBOX", "Prosjekter/2024", "Søppelpost"]);
     }
 

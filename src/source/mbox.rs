@@ -29,7 +29,12 @@ pub fn files_in(dir: &std::path::Path) -> io::Result<Vec<(String, std::path::Pat
                 let relative = path.strip_prefix(dir).unwrap_or(&path);
                 let folder = relative
                     .components()
-                    .map(|c| c.as_os_str().to_string_lossy().trim_end_matches(".sbd").to_string())
+                    .map(|c| {
+                        c.as_os_str()
+                            .to_string_lossy()
+                            .trim_end_matches(".sbd")
+                            .to_string()
+                    })
                     .collect::<Vec<_>>()
                     .join("/");
                 out.push((folder, path));
@@ -76,7 +81,8 @@ fn is_separator(line: &[u8], previous_blank: bool) -> bool {
 }
 
 fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+    line.iter()
+        .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
 }
 
 /// The date of a `From sender Tue Jul  1 10:00:00 2025` line (asctime, as
@@ -88,8 +94,12 @@ pub fn from_line_date(line: &[u8]) -> Option<DateTime<Utc>> {
     words.next()?; // sender
     let mut rest: Vec<&str> = words.collect();
     // The weekday is redundant, and producers get it wrong: ignore it.
-    if rest.first().is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()) && w.len() == 3)
-        && rest.get(1).is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
+    if rest
+        .first()
+        .is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()) && w.len() == 3)
+        && rest
+            .get(1)
+            .is_some_and(|w| w.chars().all(|c| c.is_ascii_alphabetic()))
     {
         rest.remove(0);
     }
@@ -116,15 +126,15 @@ fn header_flagged(message: &[u8]) -> bool {
         }
         let line = String::from_utf8_lossy(line);
         let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("x-status:") {
-            if v.contains('f') {
-                return true;
-            }
+        if let Some(v) = lower.strip_prefix("x-status:")
+            && v.contains('f')
+        {
+            return true;
         }
-        if let Some(v) = lower.strip_prefix("x-mozilla-status:") {
-            if u32::from_str_radix(v.trim(), 16).is_ok_and(|bits| bits & 0x0004 != 0) {
-                return true;
-            }
+        if let Some(v) = lower.strip_prefix("x-mozilla-status:")
+            && u32::from_str_radix(v.trim(), 16).is_ok_and(|bits| bits & 0x0004 != 0)
+        {
+            return true;
         }
     }
     false
@@ -244,7 +254,10 @@ mod tests {
         let mbox = "From ola@example.no Tue Jul  1 10:00:00 2025\nSubject: a\nX-Status: F\n\nHei\n>From here\n\nFrom kari@example.no Wed Jul  2 11:00:00 2025\nSubject: b\nX-Mozilla-Status: 0001\n\nDer\n";
         let jobs = read(mbox);
         assert_eq!(jobs.len(), 2);
-        assert_eq!(bytes(&jobs[0]), "Subject: a\nX-Status: F\n\nHei\nFrom here\n");
+        assert_eq!(
+            bytes(&jobs[0]),
+            "Subject: a\nX-Status: F\n\nHei\nFrom here\n"
+        );
         assert!(jobs[0].meta.flagged);
         assert!(!jobs[1].meta.flagged);
         assert_eq!(
@@ -264,7 +277,10 @@ mod tests {
 
     #[test]
     fn oversized_messages_are_marked_not_buffered() {
-        let big = format!("From a@b Tue Jul  1 10:00:00 2025\n\n{}\n", "x".repeat(2000));
+        let big = format!(
+            "From a@b Tue Jul  1 10:00:00 2025\n\n{}\n",
+            "x".repeat(2000)
+        );
         let jobs: Vec<Job> = MboxReader::new(big.as_bytes(), "A", "t", 100)
             .collect::<io::Result<Vec<_>>>()
             .expect("reads");

@@ -36,7 +36,12 @@ impl SourceSpec {
         }
         if s.starts_with("imaps://") || s.starts_with("imap://") {
             let rest = s.split_once("://").map_or("", |(_, r)| r);
-            let userinfo = rest.split('/').next().unwrap_or("").rsplit_once('@').map(|(u, _)| u);
+            let userinfo = rest
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .rsplit_once('@')
+                .map(|(u, _)| u);
             if userinfo.is_some_and(|u| u.contains(':')) {
                 return Err(SourceError::SecretInUrl);
             }
@@ -93,8 +98,14 @@ mod tests {
             SourceSpec::parse("maildir:/var/mail/x"),
             Ok(SourceSpec::Maildir("/var/mail/x".into()))
         );
-        assert_eq!(SourceSpec::parse("mbox:a.mbox"), Ok(SourceSpec::Mbox("a.mbox".into())));
-        assert!(matches!(SourceSpec::parse("imaps://ola@example.no"), Ok(SourceSpec::Imap(_))));
+        assert_eq!(
+            SourceSpec::parse("mbox:a.mbox"),
+            Ok(SourceSpec::Mbox("a.mbox".into()))
+        );
+        assert!(matches!(
+            SourceSpec::parse("imaps://ola@example.no"),
+            Ok(SourceSpec::Imap(_))
+        ));
         assert_eq!(
             SourceSpec::parse("imaps://ola:hemmelig@example.no"),
             Err(SourceError::SecretInUrl)
