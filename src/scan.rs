@@ -96,10 +96,49 @@ pub fn run(
     Ok(stats)
 }
 
+/// Messages travel in small batches: one channel hand-off per message costs
+/// more than scanning a short message.
+const BATCH: usize = 32;
+
+/// The lister's end of the job channel, batching as it goes.
+struct JobSink {
+    tx: Sender<Vec<Job>>,
+    buffer: Vec<Job>,
+}
+
+impl JobSink {
+    /// Queues a job; false when the scan has stopped listening.
+    fn push(&mut self, job: Job) -> bool {
+        self.buffer.push(job);
+        if self.buffer.len() >= BATCH {
+            return self.flush();
+        }
+        true
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.buffer.is_empty() {
+            return true;
+        }
+        self.tx
+            .send(std::mem::replace(
+                &mut self.buffer,
+                Vec::with_capacity(BATCH),
+            ))
+            .is_ok()
+    }
+}
+
+impl Drop for JobSink {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 /// What a lister reports when the source itself cannot be read.
 type ListResult = Result<(), String>;
 
-fn list_maildir(root: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
+fn list_maildir(root: &Path, engine: &Engine, mut tx: JobSink) -> ListResult {
     let folders = maildir::folders(root)
         .map_err(|e| format!("cannot read Maildir {}: {e}", root.display()))?;
     for folder in folders {
@@ -121,7 +160,7 @@ fn list_maildir(root: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
                     }
                 }
             };
-            if tx.send(job).is_err() {
+            if !tx.push(job) {
                 return Ok(()); // the consumer stopped (output closed)
             }
         }
@@ -131,7 +170,7 @@ fn list_maildir(root: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
 
 /// An mbox file, or a directory of them (Thunderbird's and mutt's layout):
 /// each file is one folder, named by its path below the directory.
-fn list_mbox(path: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
+fn list_mbox(path: &Path, engine: &Engine, mut tx: JobSink) -> ListResult {
     let meta =
         std::fs::metadata(path).map_err(|e| format!("cannot open mbox {}: {e}", path.display()))?;
     if !meta.is_dir() {
@@ -139,7 +178,7 @@ fn list_mbox(path: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "mbox".into());
-        return list_mbox_file(path, &folder, engine, &tx);
+        return list_mbox_file(path, &folder, engine, &mut tx);
     }
     let files = mbox::files_in(path)
         .map_err(|e| format!("cannot list mbox directory {}: {e}", path.display()))?;
@@ -150,7 +189,7 @@ fn list_mbox(path: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
     // rest, then report what failed.
     let failed: Vec<String> = files
         .iter()
-        .filter_map(|(folder, file)| list_mbox_file(file, folder, engine, &tx).err())
+        .filter_map(|(folder, file)| list_mbox_file(file, folder, engine, &mut tx).err())
         .collect();
     if failed.is_empty() {
         Ok(())
@@ -159,7 +198,7 @@ fn list_mbox(path: &Path, engine: &Engine, tx: Sender<Job>) -> ListResult {
     }
 }
 
-fn list_mbox_file(path: &Path, folder: &str, engine: &Engine, tx: &Sender<Job>) -> ListResult {
+fn list_mbox_file(path: &Path, folder: &str, engine: &Engine, tx: &mut JobSink) -> ListResult {
     let file = std::fs::File::open(path)
         .map_err(|e| format!("cannot open mbox {}: {e}", path.display()))?;
     let reader = mbox::MboxReader::new(
@@ -170,7 +209,7 @@ fn list_mbox_file(path: &Path, folder: &str, engine: &Engine, tx: &Sender<Job>) 
     );
     for job in reader {
         let job = job.map_err(|e| format!("error reading mbox {}: {e}", path.display()))?;
-        if tx.send(job).is_err() {
+        if !tx.push(job) {
             return Ok(());
         }
     }
@@ -199,12 +238,17 @@ fn scan_jobs(
     printer: &mut dyn Printer,
     progress: &dyn Progress,
     stats: &mut RunStats,
-    list: impl FnOnce(Sender<Job>) -> ListResult + Send,
+    list: impl FnOnce(JobSink) -> ListResult + Send,
 ) -> io::Result<ListResult> {
-    let (job_tx, job_rx) = bounded::<Job>(CHANNEL_DEPTH);
-    let (result_tx, result_rx) = bounded::<(u64, MessageReport)>(CHANNEL_DEPTH);
+    let (job_tx, job_rx) = bounded::<Vec<Job>>(CHANNEL_DEPTH / BATCH);
+    let (result_tx, result_rx) = bounded::<(u64, Vec<MessageReport>)>(CHANNEL_DEPTH / BATCH);
     std::thread::scope(|scope| {
-        let lister = scope.spawn(move || list(job_tx));
+        let lister = scope.spawn(move || {
+            list(JobSink {
+                tx: job_tx,
+                buffer: Vec::with_capacity(BATCH),
+            })
+        });
         scope.spawn(move || {
             let numbered = NumberedJobs {
                 rx: job_rx,
@@ -213,11 +257,17 @@ fn scan_jobs(
             pool.install(|| {
                 numbered
                     .par_bridge()
-                    .for_each_with(result_tx, |tx, (seq, job)| {
-                        let report = process(engine, job);
-                        progress.message_done();
+                    .for_each_with(result_tx, |tx, (seq, jobs)| {
+                        let reports: Vec<MessageReport> = jobs
+                            .into_iter()
+                            .map(|job| {
+                                let report = process(engine, job);
+                                progress.message_done();
+                                report
+                            })
+                            .collect();
                         // A closed channel means the printer failed; stop quietly.
-                        let _ = tx.send((seq, report));
+                        let _ = tx.send((seq, reports));
                     });
             });
         });
@@ -232,13 +282,13 @@ fn scan_jobs(
 }
 
 struct NumberedJobs {
-    rx: Receiver<Job>,
+    rx: Receiver<Vec<Job>>,
     next: u64,
 }
 
 impl Iterator for NumberedJobs {
-    type Item = (u64, Job);
-    fn next(&mut self) -> Option<(u64, Job)> {
+    type Item = (u64, Vec<Job>);
+    fn next(&mut self) -> Option<(u64, Vec<Job>)> {
         let job = self.rx.recv().ok()?;
         let seq = self.next;
         self.next += 1;
@@ -247,24 +297,26 @@ impl Iterator for NumberedJobs {
 }
 
 fn print_in_order(
-    rx: &Receiver<(u64, MessageReport)>,
+    rx: &Receiver<(u64, Vec<MessageReport>)>,
     source: &str,
     printer: &mut dyn Printer,
     stats: &mut RunStats,
 ) -> io::Result<()> {
-    let mut waiting: BTreeMap<u64, MessageReport> = BTreeMap::new();
+    let mut waiting: BTreeMap<u64, Vec<MessageReport>> = BTreeMap::new();
     let mut next = 0u64;
-    for (seq, report) in rx.iter() {
-        waiting.insert(seq, report);
-        while let Some(report) = waiting.remove(&next) {
+    for (seq, reports) in rx.iter() {
+        waiting.insert(seq, reports);
+        while let Some(reports) = waiting.remove(&next) {
             next += 1;
-            stats.messages += 1;
-            stats.findings += report.findings.len() as u64;
-            stats.stale += u64::from(report.stale.is_some());
-            if report.problems.iter().any(|p| p.kind.content_skipped()) {
-                stats.incomplete_messages += 1;
+            for report in reports {
+                stats.messages += 1;
+                stats.findings += report.findings.len() as u64;
+                stats.stale += u64::from(report.stale.is_some());
+                if report.problems.iter().any(|p| p.kind.content_skipped()) {
+                    stats.incomplete_messages += 1;
+                }
+                printer.message(source, &report)?;
             }
-            printer.message(source, &report)?;
         }
     }
     Ok(())

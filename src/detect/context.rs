@@ -33,6 +33,9 @@ pub enum Cue {
 const LABEL_REACH: usize = 60;
 /// How far a supporting keyword may stand, either side, as Purview's 300.
 const SUPPORT_REACH: usize = 300;
+/// Bytes searched either side of a candidate: the reach in characters of up
+/// to four bytes each.
+pub const WINDOW_BYTES: usize = SUPPORT_REACH * 4;
 
 // Order matters only for readability; classes are told apart by capture group.
 static KEYWORDS: LazyLock<Regex> = LazyLock::new(|| {
@@ -45,7 +48,9 @@ static KEYWORDS: LazyLock<Regex> = LazyLock::new(|| {
     let iban = r"iban|bic|swift";
     let not_personal = r"kid(?:-?nummer|-?nr)?|faktura(?:nummer|nr)?|fakturanr|invoice(?: number| no)?|ordre(?:nummer|nr)?|order(?: number| no| id)?|bestilling(?:snummer|snr)?|booking(?:nummer|nr)?|sporing(?:snummer|snr)?|tracking(?: number| no)?|sendingsnummer|kolli|referanse(?:nummer|nr)?|ref\.?(?:nr)?|reference|saksnummer|saksnr|sak|case(?: number| no)?|ticket|billett(?:nummer)?|kundenummer|kundenr|customer(?: number| no| id)?|medlemsnummer|medlemsnr|member(?:ship)?(?: number| no)?|avtalenummer|avtalenr|polisenummer|polise|policy(?: number| no)?|tlf|telefon(?:nummer)?|mobil(?:nummer)?|phone|tel|fax|org\.?\s?nr|orgnr|organisasjonsnummer|organisation number|foretaksnummer|mva|serienummer|serial(?: number| no)?|artikkel(?:nummer|nr)?|varenummer|varenr|sku|ean|gtin|journalnummer|løpenummer|transaksjons(?:id|nummer)|transaction(?: id)?|ordrenr|kvitteringsnummer|receipt";
     let pattern = format!(
-        r"(?i)\b(?:({national})|({swedish})|({danish})|({finnish})|({account})|({card})|({iban})|({not_personal}))\b"
+        // ASCII word boundaries keep the regex on its fast engines; no keyword
+        // starts or ends with a non-ASCII letter.
+        r"(?i)(?-u:\b)(?:({national})|({swedish})|({danish})|({finnish})|({account})|({card})|({iban})|({not_personal}))(?-u:\b)"
     );
     Regex::new(&pattern).unwrap_or_else(|e| panic!("built-in keyword pattern is invalid: {e}"))
 });
@@ -58,6 +63,28 @@ pub struct Context {
 }
 
 impl Context {
+    /// Keyword hits in `text[lo..hi]` only (offsets stay those of `text`):
+    /// a number's context is the few hundred characters around it, and
+    /// searching a whole long message per candidate would cost more than
+    /// everything else.
+    /// Returns the context and the byte window searched.
+    pub fn find_around(text: &str, start: usize, end: usize) -> (Context, usize, usize) {
+        let lo = floor_char_boundary(text, start.saturating_sub(WINDOW_BYTES));
+        let hi = ceil_char_boundary(text, (end + WINDOW_BYTES).min(text.len()));
+        let mut ctx = Context::find(&text[lo..hi]);
+        for hit in &mut ctx.hits {
+            hit.0 += lo;
+            hit.1 += lo;
+        }
+        (ctx, lo, hi)
+    }
+
+    /// Whether a context found over `lo..hi` answers every question about
+    /// `start..end` that a full-text context would.
+    pub fn window_covers(text: &str, lo: usize, hi: usize, start: usize, end: usize) -> bool {
+        (lo == 0 || start >= lo + WINDOW_BYTES) && (hi >= text.len() || end + WINDOW_BYTES <= hi)
+    }
+
     pub fn find(text: &str) -> Context {
         const CUES: [Cue; 8] = [
             Cue::NationalId,

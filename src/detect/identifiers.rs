@@ -72,6 +72,41 @@ impl fmt::Debug for Hit {
     }
 }
 
+/// Context keywords around candidates, found only when a candidate has
+/// passed its checksum (most digit runs in mail fail it) and only in the few
+/// hundred characters around it; the last window is reused for neighbours.
+pub struct LazyContext<'t> {
+    text: &'t str,
+    cache: std::cell::RefCell<Option<(usize, usize, std::rc::Rc<Context>)>>,
+}
+
+impl<'t> LazyContext<'t> {
+    pub fn new(text: &'t str) -> Self {
+        LazyContext { text, cache: std::cell::RefCell::new(None) }
+    }
+
+    /// A context covering `start..end` with full reach on both sides.
+    fn around(&self, start: usize, end: usize) -> std::rc::Rc<Context> {
+        if let Some((lo, hi, ctx)) = &*self.cache.borrow() {
+            if Context::window_covers(self.text, *lo, *hi, start, end) {
+                return ctx.clone();
+            }
+        }
+        let (ctx, lo, hi) = Context::find_around(self.text, start, end);
+        let ctx = std::rc::Rc::new(ctx);
+        *self.cache.borrow_mut() = Some((lo, hi, ctx.clone()));
+        ctx
+    }
+
+    pub fn label(&self, start: usize) -> Option<Cue> {
+        self.around(start, start).label(self.text, start)
+    }
+
+    pub fn supports(&self, start: usize, end: usize, cues: &[Cue]) -> bool {
+        self.around(start, end).supports(self.text, start, end, cues)
+    }
+}
+
 /// Finds every identifier in one normalised text.
 pub fn find(text: &str, settings: &IdentifierSettings) -> Vec<Hit> {
     let mut hits = Vec::new();
@@ -79,9 +114,7 @@ pub fn find(text: &str, settings: &IdentifierSettings) -> Vec<Hit> {
     if text.bytes().filter(u8::is_ascii_digit).take(9).count() < 9 {
         return hits;
     }
-    // Keyword hits are only worth finding once a candidate exists.
-    let context = std::cell::OnceCell::new();
-    let ctx = || context.get_or_init(|| Context::find(text));
+    let ctx = LazyContext::new(text);
     let mut taken: Vec<(usize, usize)> = Vec::new();
 
     // Letter-bearing forms first, so their digits are not reread as numbers.
@@ -98,7 +131,7 @@ pub fn find(text: &str, settings: &IdentifierSettings) -> Vec<Hit> {
         if phrase.groups.iter().map(|g| g.len()).sum::<usize>() < 9 {
             continue;
         }
-        classify_phrase(text, &phrase, settings, ctx(), &taken, &mut hits);
+        classify_phrase(text, &phrase, settings, &ctx, &taken, &mut hits);
     }
     hits
 }
@@ -114,7 +147,7 @@ fn classify_phrase(
     text: &str,
     phrase: &Phrase,
     settings: &IdentifierSettings,
-    ctx: &Context,
+    ctx: &LazyContext<'_>,
     taken: &[(usize, usize)],
     hits: &mut Vec<Hit>,
 ) {
@@ -141,31 +174,25 @@ fn classify_window(
     text: &str,
     w: &Window<'_>,
     settings: &IdentifierSettings,
-    ctx: &Context,
+    ctx: &LazyContext<'_>,
 ) -> Option<Hit> {
     let lens: Vec<usize> = w.lens().collect();
     let seps = w.seps();
-    let label = ctx.label(text, w.start());
-    if label == Some(Cue::NotPersonal) {
-        return None;
-    }
     match (lens.as_slice(), seps) {
         // The fødselsnummer family and bank accounts: 11 digits.
-        ([11], []) => norwegian_eleven(text, w, settings, ctx, label, false),
-        ([6, 5], [sep]) if *sep != Sep::Plus => {
-            norwegian_eleven(text, w, settings, ctx, label, false)
-        }
+        ([11], []) => norwegian_eleven(text, w, settings, ctx, false),
+        ([6, 5], [sep]) if *sep != Sep::Plus => norwegian_eleven(text, w, settings, ctx, false),
         ([2, 2, 2, 5], [Sep::Dot, Sep::Dot, Sep::Space | Sep::Hyphen]) => {
-            norwegian_eleven(text, w, settings, ctx, label, false)
+            norwegian_eleven(text, w, settings, ctx, false)
         }
         ([4, 2, 5], [a, b]) if a == b && matches!(a, Sep::Dot | Sep::Space) => {
-            norwegian_eleven(text, w, settings, ctx, label, true)
+            norwegian_eleven(text, w, settings, ctx, true)
         }
         // Swedish, Danish: six digits, a separator, four.
-        ([6, 4], [sep]) => six_four(text, w, settings, ctx, label, *sep),
+        ([6, 4], [sep]) => six_four(text, w, settings, ctx, *sep),
         ([8, 4], [Sep::Hyphen]) | ([12], []) => swedish_long(text, w, settings, ctx),
-        ([10], []) => ten_plain(text, w, settings, ctx, label),
-        _ => payment_card(text, w, ctx, label, &lens),
+        ([10], []) => ten_plain(text, w, settings, ctx),
+        _ => payment_card(text, w, ctx, &lens),
     }
 }
 
@@ -176,22 +203,27 @@ fn norwegian_eleven(
     text: &str,
     w: &Window<'_>,
     settings: &IdentifierSettings,
-    ctx: &Context,
-    label: Option<Cue>,
+    ctx: &LazyContext<'_>,
     account_form: bool,
 ) -> Option<Hit> {
     let canonical = w.digits(text);
     let d: [u8; 11] = checksum::digits(canonical.as_bytes())?;
+    // Every fødselsnummer is a valid account number: nothing that fails the
+    // account check can be either.
+    if !checksum::no_bank_account(&d) {
+        return None;
+    }
     let (start, end) = (w.start(), w.end());
+    let label = ctx.label(start);
+    if label == Some(Cue::NotPersonal) {
+        return None;
+    }
     let labelled_id = label == Some(Cue::NationalId);
     let labelled_account = matches!(label, Some(Cue::BankAccount | Cue::Iban));
 
     if !labelled_id && (account_form || labelled_account) {
-        if !checksum::no_bank_account(&d) {
-            return None;
-        }
         let supported =
-            labelled_account || ctx.supports(text, start, end, &[Cue::BankAccount, Cue::Iban]);
+            labelled_account || ctx.supports(start, end, &[Cue::BankAccount, Cue::Iban]);
         let confidence = if supported {
             CONFIDENCE_WITH_KEYWORD
         } else {
@@ -206,7 +238,7 @@ fn norwegian_eleven(
     }
 
     if let Some(kind) = norwegian_id_kind(&d, settings) {
-        let confidence = if labelled_id || ctx.supports(text, start, end, &[Cue::NationalId]) {
+        let confidence = if labelled_id || ctx.supports(start, end, &[Cue::NationalId]) {
             CONFIDENCE_WITH_KEYWORD
         } else {
             CONFIDENCE_ALONE
@@ -276,23 +308,28 @@ fn six_four(
     text: &str,
     w: &Window<'_>,
     settings: &IdentifierSettings,
-    ctx: &Context,
-    label: Option<Cue>,
+    ctx: &LazyContext<'_>,
     sep: Sep,
 ) -> Option<Hit> {
     let canonical = w.digits(text);
     let d: [u8; 10] = checksum::digits(canonical.as_bytes())?;
+    let se_valid = swedish_short_valid(&d, sep == Sep::Plus, settings.as_of);
+    let dk_date = danish_date_valid(&d, settings.as_of);
+    if !se_valid && !dk_date {
+        return None;
+    }
     let (start, end) = (w.start(), w.end());
-    let dk_context = label == Some(Cue::Danish) || ctx.supports(text, start, end, &[Cue::Danish]);
-    let se_context = label == Some(Cue::Swedish) || ctx.supports(text, start, end, &[Cue::Swedish]);
-    let id_context =
-        label == Some(Cue::NationalId) || ctx.supports(text, start, end, &[Cue::NationalId]);
+    let label = ctx.label(start);
+    if label == Some(Cue::NotPersonal) {
+        return None;
+    }
+    let dk_context = label == Some(Cue::Danish) || ctx.supports(start, end, &[Cue::Danish]);
+    let se_context = label == Some(Cue::Swedish) || ctx.supports(start, end, &[Cue::Swedish]);
+    let id_context = label == Some(Cue::NationalId) || ctx.supports(start, end, &[Cue::NationalId]);
     let written_as_id = matches!(sep, Sep::Hyphen | Sep::Plus);
     if !(written_as_id || dk_context || se_context || id_context) {
         return None;
     }
-    let se_valid = swedish_short_valid(&d, sep == Sep::Plus, settings.as_of);
-    let dk_date = danish_date_valid(&d, settings.as_of);
     let dk_mod11 = checksum::dk_cpr_mod11(&d);
     let hit = |detector, confidence| {
         Some(Hit {
@@ -329,12 +366,16 @@ fn ten_plain(
     text: &str,
     w: &Window<'_>,
     settings: &IdentifierSettings,
-    ctx: &Context,
-    label: Option<Cue>,
+    ctx: &LazyContext<'_>,
 ) -> Option<Hit> {
-    match label {
+    // Cheap first: most ten-digit runs are not a valid date either way.
+    let d: [u8; 10] = checksum::digits(w.digits(text).as_bytes())?;
+    if !swedish_short_valid(&d, false, settings.as_of) && !danish_date_valid(&d, settings.as_of) {
+        return None;
+    }
+    match ctx.label(w.start()) {
         Some(Cue::Danish | Cue::Swedish | Cue::NationalId) => {
-            six_four(text, w, settings, ctx, label, Sep::Space)
+            six_four(text, w, settings, ctx, Sep::Space)
         }
         _ => None,
     }
@@ -366,7 +407,7 @@ fn swedish_long(
     text: &str,
     w: &Window<'_>,
     settings: &IdentifierSettings,
-    ctx: &Context,
+    ctx: &LazyContext<'_>,
 ) -> Option<Hit> {
     let canonical = w.digits(text);
     let d: [u8; 12] = checksum::digits(canonical.as_bytes())?;
@@ -387,7 +428,7 @@ fn swedish_long(
     }
     let (start, end) = (w.start(), w.end());
     let plain = w.seps().is_empty();
-    let supported = ctx.supports(text, start, end, &[Cue::Swedish, Cue::NationalId]);
+    let supported = ctx.supports(start, end, &[Cue::Swedish, Cue::NationalId]);
     if plain && !supported {
         // Twelve plain digits starting with a plausible date are common
         // (timestamps, order numbers): require a keyword.
@@ -430,13 +471,7 @@ fn danish_date_valid(d: &[u8; 10], as_of: NaiveDate) -> bool {
 
 /// A payment card: Luhn, a known issuer prefix with its lengths, and a written
 /// form people use (plain, or groups of four with one kind of separator).
-fn payment_card(
-    text: &str,
-    w: &Window<'_>,
-    ctx: &Context,
-    label: Option<Cue>,
-    lens: &[usize],
-) -> Option<Hit> {
+fn payment_card(text: &str, w: &Window<'_>, ctx: &LazyContext<'_>, lens: &[usize]) -> Option<Hit> {
     let total: usize = lens.iter().sum();
     if !(12..=19).contains(&total) {
         return None;
@@ -457,8 +492,12 @@ fn payment_card(
         return None;
     }
     let (start, end) = (w.start(), w.end());
+    let label = ctx.label(start);
+    if label == Some(Cue::NotPersonal) {
+        return None;
+    }
     let supported =
-        label == Some(Cue::PaymentCard) || ctx.supports(text, start, end, &[Cue::PaymentCard]);
+        label == Some(Cue::PaymentCard) || ctx.supports(start, end, &[Cue::PaymentCard]);
     Some(Hit {
         detector: DetectorId::PaymentCard,
         canonical,
@@ -509,10 +548,10 @@ static HETU: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| panic!("built-in HETU pattern is invalid: {e}"))
 });
 
-fn find_hetu<'c>(
+fn find_hetu(
     text: &str,
     settings: &IdentifierSettings,
-    ctx: &impl Fn() -> &'c Context,
+    ctx: &LazyContext<'_>,
 ) -> Vec<(usize, usize, Hit)> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
@@ -547,7 +586,7 @@ fn find_hetu<'c>(
         if !valid_date {
             continue;
         }
-        let supported = ctx().supports(text, start, end, &[Cue::Finnish, Cue::NationalId]);
+        let supported = ctx.supports(start, end, &[Cue::Finnish, Cue::NationalId]);
         out.push((
             start,
             end,
@@ -571,7 +610,7 @@ static IBAN: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| panic!("built-in IBAN pattern is invalid: {e}"))
 });
 
-fn find_iban<'c>(text: &str, ctx: &impl Fn() -> &'c Context) -> Vec<(usize, usize, Hit)> {
+fn find_iban(text: &str, ctx: &LazyContext<'_>) -> Vec<(usize, usize, Hit)> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     for m in IBAN.find_iter(text) {
@@ -600,7 +639,7 @@ fn find_iban<'c>(text: &str, ctx: &impl Fn() -> &'c Context) -> Vec<(usize, usiz
         if !checksum::iban(&compact) {
             continue;
         }
-        let supported = ctx().supports(text, start, end, &[Cue::Iban, Cue::BankAccount]);
+        let supported = ctx.supports(start, end, &[Cue::Iban, Cue::BankAccount]);
         out.push((
             start,
             end,

@@ -113,23 +113,30 @@ pub struct CategoryFinding {
 }
 
 /// Lowercases and collapses whitespace runs to one space, so multi-word terms
-/// match across line breaks and no-break spaces.
-fn fold(text: &str, lowercase: bool) -> String {
+/// match across line breaks and no-break spaces. ASCII (most of any text) takes
+/// a fast path: this runs over every byte of every message.
+fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_space = false;
     for c in text.chars() {
-        if c.is_whitespace() {
+        if c.is_ascii() {
+            if c.is_ascii_whitespace() {
+                if !in_space {
+                    out.push(' ');
+                }
+                in_space = true;
+            } else {
+                out.push(c.to_ascii_lowercase());
+                in_space = false;
+            }
+        } else if c.is_whitespace() {
             if !in_space {
                 out.push(' ');
             }
             in_space = true;
-            continue;
-        }
-        in_space = false;
-        if lowercase {
-            out.extend(c.to_lowercase());
         } else {
-            out.push(c);
+            in_space = false;
+            out.extend(c.to_lowercase());
         }
     }
     out
@@ -175,7 +182,11 @@ impl SpecialCategories {
                     id += 1;
                     let raw = raw.trim();
                     if let Some(re) = raw.strip_prefix("re:") {
-                        let regex = Regex::new(re).map_err(|e| TermError::BadRegex {
+                        // `\b` is an ASCII word boundary here: a Unicode one
+                        // forces the regex engine off its DFA on Norwegian
+                        // text, and every pattern runs over every message.
+                        let re = re.replace("\\b", "(?-u:\\b)");
+                        let regex = Regex::new(&re).map_err(|e| TermError::BadRegex {
                             term: raw.to_string(),
                             reason: e.to_string(),
                         })?;
@@ -206,10 +217,12 @@ impl SpecialCategories {
                         open_end,
                     };
                     if core.chars().any(char::is_uppercase) {
-                        exact_pats.push(fold(core, false));
+                        // Matched on the text as written: exact-case terms
+                        // are single tokens (acronyms), not phrases.
+                        exact_pats.push(core.to_string());
                         exact_terms.push(term);
                     } else {
-                        folded_pats.push(fold(core, true));
+                        folded_pats.push(fold(core));
                         folded_terms.push(term);
                     }
                 }
@@ -221,6 +234,8 @@ impl SpecialCategories {
             }
             AhoCorasickBuilder::new()
                 .match_kind(MatchKind::LeftmostLongest)
+                // A few hundred terms: a full DFA is small and the fastest.
+                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(pats)
                 .map(Some)
                 .map_err(|e| TermError::Build(e.to_string()))
@@ -244,16 +259,15 @@ impl SpecialCategories {
         if self.names.is_empty() {
             return;
         }
+        let folded = fold(text);
         if let Some(ac) = &self.folded {
-            let folded = fold(text, true);
             self.collect(ac, &self.folded_terms, &folded, location, evidence);
         }
         if let Some(ac) = &self.exact {
-            let exact = fold(text, false);
-            self.collect(ac, &self.exact_terms, &exact, location, evidence);
+            self.collect(ac, &self.exact_terms, text, location, evidence);
         }
         for (regex, term) in &self.patterns {
-            if regex.is_match(text) {
+            if regex.is_match(&folded) {
                 record(term, location, evidence);
             }
         }
