@@ -82,7 +82,10 @@ pub struct LazyContext<'t> {
 
 impl<'t> LazyContext<'t> {
     pub fn new(text: &'t str) -> Self {
-        LazyContext { text, cache: std::cell::RefCell::new(None) }
+        LazyContext {
+            text,
+            cache: std::cell::RefCell::new(None),
+        }
     }
 
     /// A context covering `start..end` with full reach on both sides.
@@ -103,12 +106,15 @@ impl<'t> LazyContext<'t> {
     }
 
     pub fn supports(&self, start: usize, end: usize, cues: &[Cue]) -> bool {
-        self.around(start, end).supports(self.text, start, end, cues)
+        self.around(start, end)
+            .supports(self.text, start, end, cues)
     }
 }
 
 /// Finds every identifier in one normalised text.
-pub fn find(text: &str, settings: &IdentifierSettings) -> Vec<Hit> {
+/// `tabular` marks text from a spreadsheet or CSV file, where a number typed
+/// as `01019012345` may have been stored as the integer `1019012345`.
+pub fn find(text: &str, settings: &IdentifierSettings, tabular: bool) -> Vec<Hit> {
     let mut hits = Vec::new();
     // Nothing below can match with fewer than nine digits in the text.
     if text.bytes().filter(u8::is_ascii_digit).take(9).count() < 9 {
@@ -131,7 +137,7 @@ pub fn find(text: &str, settings: &IdentifierSettings) -> Vec<Hit> {
         if phrase.groups.iter().map(|g| g.len()).sum::<usize>() < 9 {
             continue;
         }
-        classify_phrase(text, &phrase, settings, &ctx, &taken, &mut hits);
+        classify_phrase(text, &phrase, settings, &ctx, &taken, tabular, &mut hits);
     }
     hits
 }
@@ -149,6 +155,7 @@ fn classify_phrase(
     settings: &IdentifierSettings,
     ctx: &LazyContext<'_>,
     taken: &[(usize, usize)],
+    tabular: bool,
     hits: &mut Vec<Hit>,
 ) {
     let mut windows: Vec<Window<'_>> = phrase
@@ -162,7 +169,7 @@ fn classify_phrase(
         if overlaps(taken, start, end) || overlaps(&used, start, end) {
             continue;
         }
-        let hit = classify_window(text, &w, settings, ctx);
+        let hit = classify_window(text, &w, settings, ctx, tabular);
         if let Some(hit) = hit {
             used.push((start, end));
             hits.push(hit);
@@ -175,6 +182,7 @@ fn classify_window(
     w: &Window<'_>,
     settings: &IdentifierSettings,
     ctx: &LazyContext<'_>,
+    tabular: bool,
 ) -> Option<Hit> {
     let lens: Vec<usize> = w.lens().collect();
     let seps = w.seps();
@@ -182,7 +190,9 @@ fn classify_window(
         // The fødselsnummer family and bank accounts: 11 digits.
         ([11], []) => norwegian_eleven(text, w, settings, ctx, false),
         ([6, 5], [sep]) if *sep != Sep::Plus => norwegian_eleven(text, w, settings, ctx, false),
-        ([2, 2, 2, 5], [Sep::Dot, Sep::Dot, Sep::Space | Sep::Hyphen]) => {
+        ([2, 2, 2, 5], [a, b, Sep::Space | Sep::Hyphen])
+            if a == b && matches!(a, Sep::Dot | Sep::Space | Sep::Hyphen) =>
+        {
             norwegian_eleven(text, w, settings, ctx, false)
         }
         ([4, 2, 5], [a, b]) if a == b && matches!(a, Sep::Dot | Sep::Space) => {
@@ -191,6 +201,9 @@ fn classify_window(
         // Swedish, Danish: six digits, a separator, four.
         ([6, 4], [sep]) => six_four(text, w, settings, ctx, *sep),
         ([8, 4], [Sep::Hyphen]) | ([12], []) => swedish_long(text, w, settings, ctx),
+        ([10], []) if tabular => {
+            lost_leading_zero(text, w, settings, ctx).or_else(|| ten_plain(text, w, settings, ctx))
+        }
         ([10], []) => ten_plain(text, w, settings, ctx),
         _ => payment_card(text, w, ctx, &lens),
     }
@@ -252,6 +265,35 @@ fn norwegian_eleven(
     }
 
     None
+}
+
+/// A spreadsheet cell that held `01019012345` as a number shows `1019012345`:
+/// read it with the zero back.
+fn lost_leading_zero(
+    text: &str,
+    w: &Window<'_>,
+    settings: &IdentifierSettings,
+    ctx: &LazyContext<'_>,
+) -> Option<Hit> {
+    let canonical = format!("0{}", w.digits(text));
+    let d: [u8; 11] = checksum::digits(canonical.as_bytes())?;
+    let kind = norwegian_id_kind(&d, settings)?;
+    let (start, end) = (w.start(), w.end());
+    let label = ctx.label(start);
+    if matches!(label, Some(Cue::NotPersonal | Cue::BankAccount)) {
+        return None;
+    }
+    let supported = label == Some(Cue::NationalId) || ctx.supports(start, end, &[Cue::NationalId]);
+    Some(Hit {
+        detector: kind,
+        canonical,
+        start,
+        confidence: if supported {
+            CONFIDENCE_WITH_KEYWORD
+        } else {
+            CONFIDENCE_ALONE
+        },
+    })
 }
 
 /// Which Norwegian national ID the digits are, if any: check digits, a real
@@ -670,7 +712,7 @@ mod tests {
     }
 
     fn detect(text: &str) -> Vec<(String, String)> {
-        find(text, &settings())
+        find(text, &settings(), false)
             .into_iter()
             .map(|h| (h.detector.to_string(), h.canonical))
             .collect()
@@ -694,6 +736,7 @@ mod tests {
             "150765-00565",
             "15.07.65 00565",
             "15.07.65-00565",
+            "15 07 65 00565",
             "nummer 150765\n00565 ok",
             "nummer 150765\r\n> 00565 ok",
             "(15076500565)",
@@ -829,10 +872,24 @@ mod tests {
 
     #[test]
     fn keyword_raises_confidence() {
-        let alone = find("15076500565", &settings());
-        let labelled = find("Fødselsnummer: 15076500565", &settings());
+        let alone = find("15076500565", &settings(), false);
+        let labelled = find("Fødselsnummer: 15076500565", &settings(), false);
         assert_eq!(alone[0].confidence, CONFIDENCE_ALONE);
         assert_eq!(labelled[0].confidence, CONFIDENCE_WITH_KEYWORD);
+    }
+
+    #[test]
+    fn spreadsheet_numbers_that_lost_their_leading_zero() {
+        // 02060350186 stored as a number: 2060350186.
+        let tabular = |t: &str| {
+            find(t, &settings(), true)
+                .into_iter()
+                .map(|h| h.canonical)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(tabular("Per;2060350186;"), vec!["02060350186".to_string()]);
+        assert!(find("Per;2060350186;", &settings(), false).is_empty());
+        assert!(tabular("KID;2060350186").is_empty());
     }
 
     #[test]

@@ -77,7 +77,9 @@ impl Detectors {
     /// Scans one piece of text and adds what it holds to `acc`.
     pub fn scan(&self, text: &str, location: &Location, acc: &mut MessageFindings) {
         let text = normalise(text);
-        for hit in identifiers::find(&text, &self.settings) {
+        let tabular = matches!(location, Location::Attachment(path)
+            if path.last().is_some_and(|name| is_tabular(name)));
+        for hit in identifiers::find(&text, &self.settings, tabular) {
             let fingerprint = self.fingerprinter.fingerprint(&hit.canonical);
             let key = (hit.detector.clone(), fingerprint);
             if acc.seen.contains(&key) {
@@ -125,6 +127,14 @@ impl Detectors {
         }
         findings
     }
+}
+
+/// Spreadsheets and CSV files, whose numeric cells lose leading zeros.
+fn is_tabular(file_name: &str) -> bool {
+    let lower = file_name.to_ascii_lowercase();
+    [".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
 }
 
 /// How much of each kind of value a manager may see.

@@ -233,7 +233,7 @@ impl SpecialCategories {
                 return Ok(None);
             }
             AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
+                .match_kind(MatchKind::Standard)
                 // A few hundred terms: a full DFA is small and the fastest.
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(pats)
@@ -281,15 +281,34 @@ impl SpecialCategories {
         location: &Location,
         evidence: &mut Evidence,
     ) {
-        for m in ac.find_iter(text) {
+        // Every occurrence, overlapping: "er syk" must not hide "sykmeldt"
+        // in "er sykmeldt" just because it starts first.
+        let word_char = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
+        let mut spans: Vec<(usize, usize, &Term)> = Vec::new();
+        for m in ac.find_overlapping_iter(text) {
             let term = &terms[m.pattern().as_usize()];
             let before = text[..m.start()].chars().next_back();
             let after = text[m.end()..].chars().next();
-            let word_char = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
             if (!term.open_start && word_char(before)) || (!term.open_end && word_char(after)) {
                 continue;
             }
-            record(term, location, evidence);
+            spans.push((m.start(), m.end(), term));
+        }
+        // A trap consumes the terms inside it; a longer term consumes the
+        // shorter ones inside it ("psykisk helse" is not also "helse").
+        for &(start, end, term) in &spans {
+            if term.tier.is_none() {
+                continue;
+            }
+            let swallowed = spans.iter().any(|&(s, e, other)| {
+                s <= start
+                    && end <= e
+                    && (e - s) > (end - start)
+                    && (other.tier.is_none() || other.category == term.category)
+            });
+            if !swallowed {
+                record(term, location, evidence);
+            }
         }
     }
 
@@ -392,6 +411,28 @@ mod tests {
         );
         assert_eq!(judge("dps-leveranse", false), None);
         assert_eq!(judge("sykkel", false), None);
+    }
+
+    #[test]
+    fn an_earlier_shorter_term_does_not_hide_a_longer_one() {
+        // "er syk" starts first but is cut by a letter; "*sykmeld*" must count.
+        let cats = SpecialCategories::compile(
+            &toml::from_str::<PhraseFile>(
+                "[categories.health]\nhigh = [\"er syk\", \"*sykmeld*\"]\nnoisy = [\"helse\"]\nmedium = [\"psykisk helse\"]",
+            )
+            .expect("valid")
+            .categories,
+        )
+        .expect("compiles");
+        let mut ev = Evidence::default();
+        cats.scan("Jeg er sykmeldt.", &Location::Body, &mut ev);
+        assert_eq!(cats.judge(&ev, false).len(), 1);
+        let mut ev = Evidence::default();
+        cats.scan("Om psykisk helse.", &Location::Body, &mut ev);
+        assert!(
+            cats.judge(&ev, false).is_empty(),
+            "one medium term, not medium plus noisy"
+        );
     }
 
     #[test]

@@ -193,6 +193,40 @@ pub fn decode_text(bytes: &[u8]) -> String {
     }
 }
 
+/// HTML parts of a `multipart/alternative` that also has a plain-text part:
+/// the same content twice, and reading it once halves the work on the most
+/// common shape of office mail. (The plain part is what Outlook and every
+/// other client generate from the HTML.)
+fn redundant_html_alternatives(message: &Message<'_>) -> Vec<usize> {
+    let mut skip = Vec::new();
+    for part in &message.parts {
+        let PartType::Multipart(children) = &part.body else {
+            continue;
+        };
+        let is_alternative = part
+            .content_type()
+            .and_then(|ct| ct.subtype())
+            .is_some_and(|s| s.eq_ignore_ascii_case("alternative"));
+        if !is_alternative {
+            continue;
+        }
+        let child = |id: &u32| message.parts.get(*id as usize);
+        let has_plain = children
+            .iter()
+            .filter_map(child)
+            .any(|p| matches!(p.body, PartType::Text(_)) && !p.is_encoding_problem);
+        if has_plain {
+            skip.extend(
+                children
+                    .iter()
+                    .filter(|id| child(id).is_some_and(|p| matches!(p.body, PartType::Html(_))))
+                    .map(|id| *id as usize),
+            );
+        }
+    }
+    skip
+}
+
 /// A part's body with its transfer encoding undone as far as possible: base64
 /// with junk characters skipped, quoted-printable, or the bytes as they are.
 fn lenient_body(message: &Message<'_>, part: &mail_parser::MessagePart<'_>) -> Vec<u8> {
@@ -321,7 +355,11 @@ impl Walker<'_> {
                 }
             }
         }
+        let redundant = redundant_html_alternatives(message);
         for (index, part) in message.parts.iter().enumerate() {
+            if redundant.contains(&index) {
+                continue;
+            }
             let name = part.attachment_name().map(safe_name);
             let is_attachment = name.is_some()
                 || part

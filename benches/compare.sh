@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The speed and memory benchmark of issue 2: mailhygiene against ripgrep (the
+# I/O + regex limit) and a straightforward Python scanner over the same
+# generated Maildir, plus peak memory at two mailbox sizes.
+#
+# usage: benches/compare.sh [COUNT] [WORKDIR]     (default 10000, /tmp/mailhygiene-bench)
+# Installs ripgrep, hyperfine, GNU time and python-stdnum when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-10000}
+work=${2:-/tmp/mailhygiene-bench}
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need rg || ! need hyperfine || [ ! -x /usr/bin/time ]; then
+  apt-get update -qq && apt-get install -y -qq ripgrep hyperfine time >/dev/null
+fi
+python3 -c 'import stdnum' 2>/dev/null || pip install -q python-stdnum
+
+mkdir -p "$work"
+corpus="$work/maildir-$count"
+[ -d "$corpus" ] || python3 benches/gen_corpus.py "$count" "$corpus"
+cargo build --release --quiet
+bin=$PWD/target/release/mailhygiene
+export MAILHYGIENE_FINGERPRINT_KEY=benchmark-key-0123456789
+
+# Warm the page cache so every contender reads from memory.
+cat "$corpus"/*/* "$corpus"/.*/*/* >/dev/null 2>&1 || true
+
+hyperfine --warmup 1 --runs 5 --export-markdown "$work/speed-$count.md" \
+  -n mailhygiene "$bin scan maildir:$corpus --format jsonl --quiet --as-of 2026-11-25 > /dev/null" \
+  -n ripgrep "rg -c '\\d{6}[ -]?\\d{5}' $corpus > /dev/null" \
+  -n python "python3 benches/baseline_scanner.py $corpus > /dev/null"
+cat "$work/speed-$count.md"
+
+echo
+echo "peak RSS (KB) of mailhygiene scan over $count messages:"
+/usr/bin/time -f "%M" "$bin" scan "maildir:$corpus" --format jsonl --quiet --as-of 2026-11-25 2>&1 >/dev/null | tail -1
