@@ -74,7 +74,7 @@ pub fn run(
         progress.source_started(&source.given);
         let result = match &source.spec {
             SourceSpec::Maildir(path) => {
-                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| list_maildir(path, engine, tx))
+                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| list_maildir(path, tx))
             }
             SourceSpec::Mbox(path) => {
                 scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| list_mbox(path, engine, tx))
@@ -138,7 +138,7 @@ impl Drop for JobSink {
 /// What a lister reports when the source itself cannot be read.
 type ListResult = Result<(), String>;
 
-fn list_maildir(root: &Path, engine: &Engine, mut tx: JobSink) -> ListResult {
+fn list_maildir(root: &Path, mut tx: JobSink) -> ListResult {
     let folders = maildir::folders(root)
         .map_err(|e| format!("cannot read Maildir {}: {e}", root.display()))?;
     for folder in folders {
@@ -150,17 +150,7 @@ fn list_maildir(root: &Path, engine: &Engine, mut tx: JobSink) -> ListResult {
             }
         };
         for path in files {
-            let job = match maildir::job(&folder.name, path, engine.max_message_bytes) {
-                Ok(job) => job,
-                Err((meta, e)) => {
-                    tracing::warn!(file = %meta.origin, "cannot stat message: {e}");
-                    Job {
-                        meta,
-                        content: Content::Unreadable(ProblemKind::Io),
-                    }
-                }
-            };
-            if !tx.push(job) {
+            if !tx.push(maildir::job(&folder.name, path)) {
                 return Ok(()); // the consumer stopped (output closed)
             }
         }
@@ -217,16 +207,31 @@ fn list_mbox_file(path: &Path, folder: &str, engine: &Engine, tx: &mut JobSink) 
 }
 
 fn process(engine: &Engine, job: Job) -> MessageReport {
-    match job.content {
-        Content::Bytes(bytes) => engine.scan_message(job.meta, &bytes),
-        Content::File(path) => match std::fs::read(&path) {
-            Ok(bytes) => engine.scan_message(job.meta, &bytes),
-            Err(e) => {
-                tracing::warn!(file = %path.display(), "cannot read message: {e}");
-                engine.unreadable(job.meta, ProblemKind::Io)
+    thread_local! {
+        // One read buffer per worker, reused for every message it reads.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let Job { mut meta, content } = job;
+    match content {
+        Content::Bytes(bytes) => engine.scan_message(meta, &bytes),
+        Content::File(path) => BUFFER.with_borrow_mut(|buffer| {
+            match maildir::read(&path, &mut meta, engine.max_message_bytes, buffer) {
+                Ok(true) => {
+                    let report = engine.scan_message(meta, buffer);
+                    if buffer.capacity() > 4 << 20 {
+                        // Don't let one huge message pin its memory.
+                        *buffer = Vec::new();
+                    }
+                    report
+                }
+                Ok(false) => engine.unreadable(meta, ProblemKind::MessageTooLarge),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), "cannot read message: {e}");
+                    engine.unreadable(meta, ProblemKind::Io)
+                }
             }
-        },
-        Content::Unreadable(kind) => engine.unreadable(job.meta, kind),
+        }),
+        Content::Unreadable(kind) => engine.unreadable(meta, kind),
     }
 }
 

@@ -14,7 +14,7 @@
 
 use crate::model::Location;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::Regex;
+use regex::bytes::Regex;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -112,33 +112,88 @@ pub struct CategoryFinding {
     pub confidence: f32,
 }
 
+fn is_word_char(c: Option<char>) -> bool {
+    c.is_some_and(char::is_alphanumeric)
+}
+
+/// The character ending just before byte `at` of UTF-8 text.
+fn char_before(text: &[u8], at: usize) -> Option<char> {
+    let mut start = at.checked_sub(1)?;
+    while start > 0 && (text[start] & 0xC0) == 0x80 {
+        start -= 1;
+    }
+    std::str::from_utf8(&text[start..at]).ok()?.chars().next()
+}
+
+/// The character starting at byte `at` of UTF-8 text.
+fn char_after(text: &[u8], at: usize) -> Option<char> {
+    let first = *text.get(at)?;
+    let len = match first {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    };
+    std::str::from_utf8(text.get(at..at + len)?)
+        .ok()?
+        .chars()
+        .next()
+}
+
 /// Lowercases and collapses whitespace runs to one space, so multi-word terms
-/// match across line breaks and no-break spaces. ASCII (most of any text) takes
-/// a fast path: this runs over every byte of every message.
-fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+/// match across line breaks and no-break spaces.
+///
+/// This runs over every byte of every message, so it works on bytes: ASCII
+/// and the Latin-1 letters (`Æ Ø Å É`…, UTF-8 `C3 80`–`C3 9E`) are lowered in
+/// place, no-break spaces (`C2 A0`) become spaces, and only other non-ASCII
+/// text takes the slow, fully Unicode path.
+fn fold(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
     let mut in_space = false;
-    for c in text.chars() {
-        if c.is_ascii() {
-            if c.is_ascii_whitespace() {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            if b.is_ascii_whitespace() {
                 if !in_space {
-                    out.push(' ');
+                    out.push(b' ');
                 }
                 in_space = true;
             } else {
-                out.push(c.to_ascii_lowercase());
+                out.push(b.to_ascii_lowercase());
                 in_space = false;
             }
+            i += 1;
+            continue;
+        }
+        let c = text[i..]
+            .chars()
+            .next()
+            .unwrap_or(char::REPLACEMENT_CHARACTER);
+        let len = c.len_utf8();
+        if b == 0xC3 && (0x80..=0x9E).contains(&bytes[i + 1]) && bytes[i + 1] != 0x97 {
+            out.extend_from_slice(&[0xC3, bytes[i + 1] + 0x20]);
+            in_space = false;
         } else if c.is_whitespace() {
             if !in_space {
-                out.push(' ');
+                out.push(b' ');
             }
             in_space = true;
-        } else {
+        } else if c.is_uppercase() {
+            let mut buf = [0u8; 4];
+            for l in c.to_lowercase() {
+                out.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
+            }
             in_space = false;
-            out.extend(c.to_lowercase());
+        } else {
+            out.extend_from_slice(&bytes[i..i + len]);
+            in_space = false;
         }
+        i += len;
     }
+    // Only ASCII bytes and whole characters were written: valid UTF-8, used
+    // as bytes to spare a validation pass.
     out
 }
 
@@ -156,9 +211,9 @@ impl SpecialCategories {
 
     pub fn compile(categories: &BTreeMap<String, CategorySpec>) -> Result<Self, TermError> {
         let mut names = Vec::new();
-        let mut folded_pats: Vec<String> = Vec::new();
+        let mut folded_pats: Vec<Vec<u8>> = Vec::new();
         let mut folded_terms = Vec::new();
-        let mut exact_pats: Vec<String> = Vec::new();
+        let mut exact_pats: Vec<Vec<u8>> = Vec::new();
         let mut exact_terms = Vec::new();
         let mut patterns = Vec::new();
         for (ci, (name, spec)) in categories.iter().enumerate() {
@@ -219,7 +274,7 @@ impl SpecialCategories {
                     if core.chars().any(char::is_uppercase) {
                         // Matched on the text as written: exact-case terms
                         // are single tokens (acronyms), not phrases.
-                        exact_pats.push(core.to_string());
+                        exact_pats.push(core.as_bytes().to_vec());
                         exact_terms.push(term);
                     } else {
                         folded_pats.push(fold(core));
@@ -228,12 +283,12 @@ impl SpecialCategories {
                 }
             }
         }
-        let build = |pats: &[String]| -> Result<Option<AhoCorasick>, TermError> {
+        let build = |pats: &[Vec<u8>]| -> Result<Option<AhoCorasick>, TermError> {
             if pats.is_empty() {
                 return Ok(None);
             }
             AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
+                .match_kind(MatchKind::LeftmostLongest)
                 // A few hundred terms: a full DFA is small and the fastest.
                 .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                 .build(pats)
@@ -264,7 +319,7 @@ impl SpecialCategories {
             self.collect(ac, &self.folded_terms, &folded, location, evidence);
         }
         if let Some(ac) = &self.exact {
-            self.collect(ac, &self.exact_terms, text, location, evidence);
+            self.collect(ac, &self.exact_terms, text.as_bytes(), location, evidence);
         }
         for (regex, term) in &self.patterns {
             if regex.is_match(&folded) {
@@ -277,38 +332,29 @@ impl SpecialCategories {
         &self,
         ac: &AhoCorasick,
         terms: &[Term],
-        text: &str,
+        text: &[u8],
         location: &Location,
         evidence: &mut Evidence,
     ) {
-        // Every occurrence, overlapping: "er syk" must not hide "sykmeldt"
-        // in "er sykmeldt" just because it starts first.
-        let word_char = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric());
-        let mut spans: Vec<(usize, usize, &Term)> = Vec::new();
-        for m in ac.find_overlapping_iter(text) {
+        // Leftmost-longest, so a trap or a longer term consumes what it
+        // covers ("psykisk helse" is not also "helse"); but a match rejected
+        // at a word boundary must not hide a later one ("er syk" cut short in
+        // "er sykmeldt" must not hide "sykmeldt"), so the search then resumes
+        // one byte on instead of after it.
+        let mut pos = 0;
+        while pos < text.len() {
+            let Some(m) = ac.find(aho_corasick::Input::new(text).span(pos..text.len())) else {
+                break;
+            };
             let term = &terms[m.pattern().as_usize()];
-            let before = text[..m.start()].chars().next_back();
-            let after = text[m.end()..].chars().next();
-            if (!term.open_start && word_char(before)) || (!term.open_end && word_char(after)) {
+            let cut_start = !term.open_start && is_word_char(char_before(text, m.start()));
+            let cut_end = !term.open_end && is_word_char(char_after(text, m.end()));
+            if cut_start || cut_end {
+                pos = m.start() + 1;
                 continue;
             }
-            spans.push((m.start(), m.end(), term));
-        }
-        // A trap consumes the terms inside it; a longer term consumes the
-        // shorter ones inside it ("psykisk helse" is not also "helse").
-        for &(start, end, term) in &spans {
-            if term.tier.is_none() {
-                continue;
-            }
-            let swallowed = spans.iter().any(|&(s, e, other)| {
-                s <= start
-                    && end <= e
-                    && (e - s) > (end - start)
-                    && (other.tier.is_none() || other.category == term.category)
-            });
-            if !swallowed {
-                record(term, location, evidence);
-            }
+            record(term, location, evidence);
+            pos = m.end();
         }
     }
 
@@ -433,6 +479,17 @@ mod tests {
             cats.judge(&ev, false).is_empty(),
             "one medium term, not medium plus noisy"
         );
+    }
+
+    #[test]
+    fn fold_lowers_latin_letters_and_collapses_whitespace() {
+        let folded = |s: &str| String::from_utf8(fold(s)).expect("fold keeps UTF-8");
+        assert_eq!(
+            folded("LEGEERKLÆRING  Ø\r\nÅ\u{a0}É×"),
+            "legeerklæring ø å é×"
+        );
+        assert_eq!(folded("ΣΊΣΥΦΟΣ straße"), "σίσυφοσ straße");
+        assert_eq!(folded(""), "");
     }
 
     #[test]

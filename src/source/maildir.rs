@@ -101,17 +101,15 @@ pub fn flagged(file_name: &str) -> bool {
         .is_some_and(|(_, flags)| flags.contains('F'))
 }
 
-/// Builds the job for one file: stat it, decide whether it can be read.
-pub fn job(
-    folder: &str,
-    path: PathBuf,
-    max_message_bytes: u64,
-) -> Result<Job, (MessageMeta, io::Error)> {
+/// Builds the job for one file. The file is not touched here: stat and read
+/// happen together in a worker ([`read`]), so the single listing thread only
+/// walks directories.
+pub fn job(folder: &str, path: PathBuf) -> Job {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut meta = MessageMeta {
+    let meta = MessageMeta {
         folder: folder.to_string(),
         uid: None,
         received: None,
@@ -119,19 +117,33 @@ pub fn job(
         size: 0,
         origin: path.display().to_string(),
     };
-    match fs::metadata(&path) {
-        Ok(m) => {
-            meta.size = m.len();
-            meta.received = m.modified().ok().map(DateTime::<Utc>::from);
-            let content = if m.len() > max_message_bytes {
-                Content::Unreadable(crate::model::ProblemKind::MessageTooLarge)
-            } else {
-                Content::File(path)
-            };
-            Ok(Job { meta, content })
-        }
-        Err(e) => Err((meta, e)),
+    Job {
+        meta,
+        content: Content::File(path),
     }
+}
+
+/// Reads a message file into `buffer` (reused across messages), filling in
+/// its size and received time from the open file. `Ok(false)` means it is
+/// larger than `max_bytes` and was not read.
+pub fn read(
+    path: &Path,
+    meta: &mut MessageMeta,
+    max_bytes: u64,
+    buffer: &mut Vec<u8>,
+) -> io::Result<bool> {
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    let stat = file.metadata()?;
+    meta.size = stat.len();
+    meta.received = stat.modified().ok().map(DateTime::<Utc>::from);
+    if stat.len() > max_bytes {
+        return Ok(false);
+    }
+    buffer.clear();
+    buffer.reserve(stat.len() as usize + 1);
+    file.read_to_end(buffer)?;
+    Ok(true)
 }
 
 #[cfg(test)]
