@@ -90,10 +90,10 @@ impl<'t> LazyContext<'t> {
 
     /// A context covering `start..end` with full reach on both sides.
     fn around(&self, start: usize, end: usize) -> std::rc::Rc<Context> {
-        if let Some((lo, hi, ctx)) = &*self.cache.borrow() {
-            if Context::window_covers(self.text, *lo, *hi, start, end) {
-                return ctx.clone();
-            }
+        if let Some((lo, hi, ctx)) = &*self.cache.borrow()
+            && Context::window_covers(self.text, *lo, *hi, start, end)
+        {
+            return ctx.clone();
         }
         let (ctx, lo, hi) = Context::find_around(self.text, start, end);
         let ctx = std::rc::Rc::new(ctx);
