@@ -1,0 +1,32 @@
+//! Any bytes, as a message: extraction and detection must never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mailhygiene::engine::{Engine, EngineSettings};
+use mailhygiene::fingerprint::Fingerprinter;
+use mailhygiene::model::MessageMeta;
+use mailhygiene::rules::RuleSet;
+use std::sync::OnceLock;
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        Engine::new(
+            EngineSettings::new(chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("date")),
+            RuleSet::embedded().expect("rules"),
+            Fingerprinter::new(b"fuzz-key-0123456789").expect("key"),
+        )
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let meta = MessageMeta {
+        folder: "INBOX".into(),
+        uid: None,
+        received: None,
+        flagged: false,
+        size: data.len() as u64,
+        origin: "fuzz".into(),
+    };
+    let _ = engine().scan_message(meta, data);
+});
