@@ -495,6 +495,29 @@ mod tests {
         }
 
         #[test]
+        fn cpr_mod11_detects_every_single_digit_change_and_adjacent_swap(
+            first9 in proptest::array::uniform9(0u8..10)
+        ) {
+            // Complete nine digits to a number passing the modulus-11 check.
+            let found = (0..10u8).find_map(|last| {
+                let mut d = [0u8; 10];
+                d[..9].copy_from_slice(&first9);
+                d[9] = last;
+                dk_cpr_mod11(&d).then_some(d)
+            });
+            if let Some(valid) = found {
+                for changed in single_digit_changes(&valid) {
+                    let arr: [u8; 10] = changed.try_into().expect("10 digits");
+                    prop_assert!(!dk_cpr_mod11(&arr));
+                }
+                for swapped in adjacent_swaps(&valid) {
+                    let arr: [u8; 10] = swapped.try_into().expect("10 digits");
+                    prop_assert!(!dk_cpr_mod11(&arr));
+                }
+            }
+        }
+
+        #[test]
         fn organisation_number_detects_single_digit_changes(
             body in proptest::array::uniform7(0u8..10), first in 8u8..10
         ) {
