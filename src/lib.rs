@@ -30,6 +30,7 @@ pub mod detect;
 pub mod engine;
 pub mod extract;
 pub mod fingerprint;
+pub mod imap;
 pub mod model;
 pub mod report;
 pub mod rules;

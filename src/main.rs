@@ -80,6 +80,9 @@ enum Command {
         /// No progress bar, even on a terminal.
         #[arg(long, short)]
         quiet: bool,
+        /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
+        #[arg(long)]
+        allow_plaintext: bool,
     },
     /// Scan one message file (an .eml), or standard input with `-`.
     Check {
@@ -143,6 +146,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_target(false)
+        .with_ansi(io::stderr().is_terminal())
         .init();
 
     let cli = Cli::parse();
@@ -172,7 +176,8 @@ fn run(cli: Cli) -> Result<u8> {
             options,
             threads,
             quiet,
-        } => scan_command(&sources, &options, threads, quiet),
+            allow_plaintext,
+        } => scan_command(&sources, &options, threads, quiet, allow_plaintext),
         Command::Check { file, options } => check_command(&file, &options),
         Command::Rules {
             command: RulesCommand::Check { dir },
@@ -354,6 +359,7 @@ fn scan_command(
     options: &ScanOptions,
     threads: Option<usize>,
     quiet: bool,
+    allow_plaintext: bool,
 ) -> Result<u8> {
     let named = sources
         .iter()
@@ -366,6 +372,30 @@ fn scan_command(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| usage(e.to_string()))?;
     let (engine, ctx) = build_engine(options)?;
+    let imap = scan::ImapSettings {
+        options: mailhygiene::imap::ImapOptions {
+            allow_plaintext_loopback: allow_plaintext,
+            ..Default::default()
+        },
+        credentials: mailhygiene::imap::Credentials::from_env(),
+    };
+    if named.iter().any(|s| matches!(s.spec, SourceSpec::Imap(_))) && imap.credentials.is_none() {
+        return Err(usage(
+            "IMAP sources need MAILHYGIENE_IMAP_PASSWORD or MAILHYGIENE_IMAP_TOKEN",
+        ));
+    }
+    if allow_plaintext {
+        for s in &named {
+            if let SourceSpec::Imap(url) = &s.spec
+                && (url.security != mailhygiene::imap::Security::StartTls || !url.is_loopback())
+            {
+                return Err(usage(format!(
+                    "--allow-plaintext applies to imap:// on a loopback address only, not {}",
+                    s.given
+                )));
+            }
+        }
+    }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.unwrap_or(0))
         .thread_name(|i| format!("mailhygiene-worker-{i}"))
@@ -386,7 +416,7 @@ fn scan_command(
         Some(b) => b,
         None => &Silent,
     };
-    let stats = scan::run(&engine, &named, &pool, printer.as_mut(), progress)?;
+    let stats = scan::run(&engine, &named, &pool, printer.as_mut(), progress, &imap)?;
     if let Some(bar) = bar {
         bar.0.finish_and_clear();
     }

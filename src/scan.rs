@@ -51,6 +51,13 @@ impl Progress for Silent {
     fn message_done(&self) {}
 }
 
+/// What IMAP sources need besides the engine.
+#[derive(Debug, Clone, Default)]
+pub struct ImapSettings {
+    pub options: crate::imap::ImapOptions,
+    pub credentials: Option<crate::imap::Credentials>,
+}
+
 /// A source and the text it was given as.
 #[derive(Debug, Clone)]
 pub struct NamedSource {
@@ -68,20 +75,27 @@ pub fn run(
     pool: &rayon::ThreadPool,
     printer: &mut dyn Printer,
     progress: &dyn Progress,
+    imap: &ImapSettings,
 ) -> io::Result<RunStats> {
     let mut stats = RunStats::default();
     for source in sources {
         progress.source_started(&source.given);
         let result = match &source.spec {
             SourceSpec::Maildir(path) => {
-                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| list_maildir(path, tx))
+                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| {
+                    list_maildir(path, tx)
+                })
             }
             SourceSpec::Mbox(path) => {
-                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| list_mbox(path, engine, tx))
+                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| {
+                    list_mbox(path, engine, tx)
+                })
             }
-            SourceSpec::Imap(_) => Ok(Err(
-                "IMAP sources are not available in this build yet; export the mailbox to Maildir or mbox".to_string(),
-            )),
+            SourceSpec::Imap(url) => {
+                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| {
+                    list_imap(url, engine, imap, tx)
+                })
+            }
         };
         match result? {
             Ok(()) => {}
@@ -156,6 +170,43 @@ fn list_maildir(root: &Path, mut tx: JobSink) -> ListResult {
         }
     }
     Ok(())
+}
+
+/// An IMAP mailbox, fetched by this (lister) thread on its own small async
+/// runtime; the bodies go to the same worker pool as local messages.
+fn list_imap(
+    url: &crate::imap::ImapUrl,
+    engine: &Engine,
+    imap: &ImapSettings,
+    mut tx: JobSink,
+) -> ListResult {
+    let credentials = imap
+        .credentials
+        .clone()
+        .ok_or_else(|| crate::imap::ImapError::NoCredentials.to_string())?;
+    let mut options = imap.options.clone();
+    options.max_message_bytes = options.max_message_bytes.min(engine.max_message_bytes);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the IMAP runtime: {e}"))?;
+    let failed = runtime
+        .block_on(crate::imap::scan_mailbox(
+            url,
+            &credentials,
+            &options,
+            &mut |job| tx.push(job),
+        ))
+        .map_err(|e| e.to_string())?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        let listed: Vec<String> = failed
+            .iter()
+            .map(|(folder, why)| format!("folder {folder}: {why}"))
+            .collect();
+        Err(listed.join("; "))
+    }
 }
 
 /// An mbox file, or a directory of them (Thunderbird's and mutt's layout):

@@ -15,9 +15,8 @@ use std::path::PathBuf;
 pub enum SourceSpec {
     Maildir(PathBuf),
     Mbox(PathBuf),
-    /// `imaps://` or `imap://`: recognised so the error can say what is
-    /// missing rather than "unknown source".
-    Imap(String),
+    /// `imaps://USER@HOST[:PORT]` or `imap://USER@HOST[:PORT]`.
+    Imap(crate::imap::ImapUrl),
 }
 
 impl SourceSpec {
@@ -35,17 +34,12 @@ impl SourceSpec {
             return Ok(SourceSpec::Mbox(PathBuf::from(path)));
         }
         if s.starts_with("imaps://") || s.starts_with("imap://") {
-            let rest = s.split_once("://").map_or("", |(_, r)| r);
-            let userinfo = rest
-                .split('/')
-                .next()
-                .unwrap_or("")
-                .rsplit_once('@')
-                .map(|(u, _)| u);
-            if userinfo.is_some_and(|u| u.contains(':')) {
-                return Err(SourceError::SecretInUrl);
-            }
-            return Ok(SourceSpec::Imap(s.to_string()));
+            return crate::imap::ImapUrl::parse(s)
+                .map(SourceSpec::Imap)
+                .map_err(|e| match e {
+                    crate::imap::url::UrlError::SecretInUrl => SourceError::SecretInUrl,
+                    other => SourceError::BadImapUrl(other.to_string()),
+                });
         }
         Err(SourceError::UnknownScheme(s.to_string()))
     }
@@ -59,6 +53,8 @@ pub enum SourceError {
     EmptyPath(String),
     #[error("passwords never go in the URL: use MAILHYGIENE_IMAP_PASSWORD or the config file")]
     SecretInUrl,
+    #[error("{0}")]
+    BadImapUrl(String),
 }
 
 /// Where a message's bytes are.

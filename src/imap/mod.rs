@@ -1,0 +1,722 @@
+//! IMAP sources (Exchange Online, Dovecot, any IMAP4rev1 server): the I/O
+//! edge that turns a mailbox into [`Job`]s for the scan pipeline.
+//!
+//! Read-only by construction: folders are opened with EXAMINE, bodies fetched
+//! with `BODY.PEEK[]`, and no command that changes a mailbox is ever sent.
+//! Only extensions Exchange Online offers are relied on (no CONDSTORE,
+//! QRESYNC or SPECIAL-USE).
+//!
+//! Faults are expected: a dropped connection, `BYE`, `NO Server Unavailable`
+//! or Exchange's throttling reply make the scanner wait, reconnect and resume
+//! after the last message it handed on, so nothing is missed or scanned twice.
+
+pub mod url;
+
+use crate::model::{MessageMeta, ProblemKind};
+use crate::source::{Content, Job};
+use async_imap::Client;
+use async_imap::types::{Fetch, Flag, NameAttribute};
+use futures::TryStreamExt;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls;
+pub use url::{ImapUrl, Security};
+
+/// How the scanner proves who it is. Never printed: `Debug` is redacted.
+#[derive(Clone)]
+pub enum Credentials {
+    Password(String),
+    /// An OAuth2 access token, used with SASL XOAUTH2.
+    Token(String),
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credentials::Password(_) => f.write_str("Password(<redacted>)"),
+            Credentials::Token(_) => f.write_str("Token(<redacted>)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// From the environment, as the contract names it: a ready token wins
+    /// over a password.
+    pub fn from_env() -> Option<Credentials> {
+        if let Ok(token) = std::env::var("MAILHYGIENE_IMAP_TOKEN") {
+            return Some(Credentials::Token(token));
+        }
+        std::env::var("MAILHYGIENE_IMAP_PASSWORD")
+            .ok()
+            .map(Credentials::Password)
+    }
+}
+
+/// Connection and scanning settings.
+#[derive(Debug, Clone)]
+pub struct ImapOptions {
+    /// Plain `imap://` without STARTTLS, only to a loopback address.
+    pub allow_plaintext_loopback: bool,
+    /// Per-operation timeout (connect, one response).
+    pub timeout: Duration,
+    /// Messages per `UID FETCH ... BODY.PEEK[]`.
+    pub batch_messages: usize,
+    /// Bytes per body batch (by RFC822.SIZE), so memory stays bounded.
+    pub batch_bytes: u64,
+    /// Larger messages are reported, never fetched.
+    pub max_message_bytes: u64,
+    /// Reconnect attempts after a fault before the mailbox is given up.
+    pub max_retries: u32,
+    /// The first back-off; it doubles per attempt.
+    pub initial_backoff: Duration,
+}
+
+impl Default for ImapOptions {
+    fn default() -> Self {
+        ImapOptions {
+            allow_plaintext_loopback: false,
+            timeout: Duration::from_secs(60),
+            batch_messages: 100,
+            batch_bytes: 16 << 20,
+            max_message_bytes: 150 << 20,
+            max_retries: 6,
+            initial_backoff: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What went wrong, in words a sysadmin can act on. No variant ever carries
+/// a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    #[error("cannot connect to {host}:{port}: {reason}")]
+    Connect {
+        host: String,
+        port: u16,
+        reason: String,
+    },
+    #[error(
+        "TLS with {host} failed: {reason} (the server's certificate must chain to the system store or to SSL_CERT_FILE)"
+    )]
+    Tls { host: String, reason: String },
+    #[error(
+        "plaintext IMAP is only allowed to a loopback address, and only with --allow-plaintext"
+    )]
+    PlaintextRefused,
+    #[error("the server does not offer STARTTLS; use imaps:// (port 993)")]
+    NoStartTls,
+    #[error("no credentials: set MAILHYGIENE_IMAP_PASSWORD or MAILHYGIENE_IMAP_TOKEN")]
+    NoCredentials,
+    #[error("login refused for {user}: {reason}")]
+    AuthFailed { user: String, reason: String },
+    #[error(
+        "authenticated but not connected to the mailbox{user}: the app lacks IMAP.AccessAsApp, \
+         its Exchange service principal, or FullAccess on this mailbox"
+    )]
+    NotConnected { user: String },
+    #[error("the server is throttling: asked to wait {0:?}")]
+    Throttled(Duration),
+    #[error("the server is unavailable: {0}")]
+    Unavailable(String),
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("the server refused: {0}")]
+    Refused(String),
+    #[error("IMAP protocol error: {0}")]
+    Protocol(String),
+}
+
+impl ImapError {
+    /// Whether reconnecting (after a wait) can help.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ImapError::Connect { .. }
+                | ImapError::Throttled(_)
+                | ImapError::Unavailable(_)
+                | ImapError::Timeout(_)
+        )
+    }
+}
+
+/// Classifies an error from the IMAP library by what the server said.
+fn classify(err: async_imap::error::Error) -> ImapError {
+    use async_imap::error::Error;
+    let (text, refused) = match &err {
+        Error::No(t) | Error::Bad(t) => (t.clone(), true),
+        Error::ConnectionLost => return ImapError::Unavailable("connection lost".into()),
+        Error::Io(e) => return ImapError::Unavailable(e.to_string()),
+        other => (other.to_string(), false),
+    };
+    if let Some(wait) = throttle_wait(&text) {
+        return ImapError::Throttled(wait);
+    }
+    if text.contains("Server Unavailable") || text.contains("BYE") {
+        return ImapError::Unavailable(text);
+    }
+    if text.contains("authenticated but not connected") {
+        return ImapError::NotConnected {
+            user: String::new(),
+        };
+    }
+    if refused {
+        ImapError::Refused(text)
+    } else {
+        ImapError::Protocol(text)
+    }
+}
+
+/// Exchange's `Request is throttled. Suggested Backoff Time: 299961 milliseconds`.
+pub fn throttle_wait(text: &str) -> Option<Duration> {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("throttl") {
+        return None;
+    }
+    let after = lower.split("backoff time:").nth(1)?;
+    let ms: u64 = after
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_millis(ms))
+}
+
+/// Any stream IMAP can run over: TLS, or plain TCP to loopback.
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Transport for T {}
+
+pub type Session = async_imap::Session<Box<dyn Transport>>;
+
+fn tls_connector() -> Result<TlsConnector, ImapError> {
+    let mut roots = rustls::RootCertStore::empty();
+    // Honours SSL_CERT_FILE / SSL_CERT_DIR, else the system store.
+    let loaded = rustls_native_certs::load_native_certs();
+    for cert in loaded.certs {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(ImapError::Tls {
+            host: String::new(),
+            reason: "no trusted certificates found (system store empty, SSL_CERT_FILE unreadable?)"
+                .into(),
+        });
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ImapError::Tls {
+            host: String::new(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+async fn with_timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Result<T, ImapError> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .map_err(|_| ImapError::Timeout(limit))
+}
+
+async fn tls_wrap<S: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug + 'static>(
+    stream: S,
+    host: &str,
+    limit: Duration,
+) -> Result<Box<dyn Transport>, ImapError> {
+    let connector = tls_connector()?;
+    let name =
+        rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|e| ImapError::Tls {
+            host: host.into(),
+            reason: e.to_string(),
+        })?;
+    let tls = with_timeout(limit, connector.connect(name, stream))
+        .await?
+        .map_err(|e| ImapError::Tls {
+            host: host.into(),
+            reason: e.to_string(),
+        })?;
+    Ok(Box::new(tls))
+}
+
+/// XOAUTH2 as Exchange and Dovecot expect it; a failed token gets a second
+/// challenge (a JSON error), which must be answered with an empty response.
+struct XOAuth2 {
+    payload: Vec<u8>,
+    sent: bool,
+}
+
+impl async_imap::Authenticator for XOAuth2 {
+    type Response = Vec<u8>;
+    fn process(&mut self, _challenge: &[u8]) -> Vec<u8> {
+        if self.sent {
+            return Vec::new();
+        }
+        self.sent = true;
+        std::mem::take(&mut self.payload)
+    }
+}
+
+/// Connects, secures and authenticates one session.
+pub async fn connect(
+    url: &ImapUrl,
+    credentials: &Credentials,
+    opts: &ImapOptions,
+) -> Result<Session, ImapError> {
+    let tcp = with_timeout(
+        opts.timeout,
+        TcpStream::connect((url.host.as_str(), url.port)),
+    )
+    .await?
+    .map_err(|e| ImapError::Connect {
+        host: url.host.clone(),
+        port: url.port,
+        reason: e.to_string(),
+    })?;
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Transport> = match url.security {
+        Security::Implicit => tls_wrap(tcp, &url.host, opts.timeout).await?,
+        Security::StartTls => {
+            let mut client = Client::new(tcp);
+            read_greeting(&mut client, opts.timeout).await?;
+            if opts.allow_plaintext_loopback {
+                if !url.is_loopback() {
+                    return Err(ImapError::PlaintextRefused);
+                }
+                Box::new(client.into_inner())
+            } else {
+                with_timeout(
+                    opts.timeout,
+                    client.run_command_and_check_ok("STARTTLS", None),
+                )
+                .await?
+                .map_err(|_| ImapError::NoStartTls)?;
+                tls_wrap(client.into_inner(), &url.host, opts.timeout).await?
+            }
+        }
+    };
+    let mut client = Client::new(stream);
+    if url.security == Security::Implicit {
+        read_greeting(&mut client, opts.timeout).await?;
+    }
+    let session = match credentials {
+        Credentials::Password(password) => {
+            with_timeout(opts.timeout, client.login(&url.user, password))
+                .await?
+                .map_err(|(e, _)| auth_error(&url.user, e))?
+        }
+        Credentials::Token(token) => {
+            let payload =
+                format!("user={}\x01auth=Bearer {}\x01\x01", url.user, token).into_bytes();
+            let auth = XOAuth2 {
+                payload,
+                sent: false,
+            };
+            with_timeout(opts.timeout, client.authenticate("XOAUTH2", auth))
+                .await?
+                .map_err(|(e, _)| auth_error(&url.user, e))?
+        }
+    };
+    Ok(session)
+}
+
+async fn read_greeting<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug>(
+    client: &mut Client<T>,
+    limit: Duration,
+) -> Result<(), ImapError> {
+    match with_timeout(limit, client.read_response()).await? {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(ImapError::Unavailable(
+            "the server closed the connection before its greeting".into(),
+        )),
+        Err(e) => Err(ImapError::Unavailable(e.to_string())),
+    }
+}
+
+fn auth_error(user: &str, err: async_imap::error::Error) -> ImapError {
+    match classify(err) {
+        ImapError::Protocol(reason) | ImapError::Refused(reason) => ImapError::AuthFailed {
+            user: user.to_string(),
+            reason,
+        },
+        other => other,
+    }
+}
+
+/// A folder worth scanning, by its server name and its display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub server_name: String,
+    /// `/`-separated, modified UTF-7 decoded; `INBOX` for the inbox.
+    pub name: String,
+}
+
+/// Folders that hold no mail on Exchange (and their Norwegian names).
+const NON_MAIL: &[&str] = &[
+    "calendar",
+    "contacts",
+    "tasks",
+    "notes",
+    "journal",
+    "kalender",
+    "kontakter",
+    "oppgaver",
+    "notater",
+    "logg",
+    "conversation history",
+    "sync issues",
+];
+
+/// Lists the folders to scan: everything selectable except non-mail folders
+/// (and their subfolders).
+pub async fn folders(session: &mut Session, timeout: Duration) -> Result<Vec<Folder>, ImapError> {
+    let names: Vec<_> = with_timeout(timeout, async {
+        session
+            .list(Some(""), Some("*"))
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?
+    .map_err(classify)?;
+    let mut out = Vec::new();
+    for n in &names {
+        if n.attributes()
+            .iter()
+            .any(|a| matches!(a, NameAttribute::NoSelect))
+        {
+            continue;
+        }
+        let delimiter = n.delimiter().unwrap_or("/");
+        let display: Vec<String> = n
+            .name()
+            .split(delimiter)
+            .map(crate::source::utf7::decode)
+            .collect();
+        let top = display
+            .first()
+            .map(|s| s.to_lowercase())
+            .unwrap_or_default();
+        if NON_MAIL.contains(&top.as_str()) {
+            continue;
+        }
+        let name = if n.name().eq_ignore_ascii_case("INBOX") {
+            "INBOX".to_string()
+        } else {
+            display.join("/")
+        };
+        out.push(Folder {
+            server_name: n.name().to_string(),
+            name,
+        });
+    }
+    out.sort_by(|a, b| (a.name != "INBOX", &a.name).cmp(&(b.name != "INBOX", &b.name)));
+    Ok(out)
+}
+
+/// One message's metadata from `UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)`.
+#[derive(Debug, Clone)]
+pub struct MessageInfo {
+    pub uid: u32,
+    pub flagged: bool,
+    pub internal_date: Option<chrono::DateTime<chrono::Utc>>,
+    pub size: u64,
+}
+
+fn info_of(fetch: &Fetch) -> Option<MessageInfo> {
+    Some(MessageInfo {
+        uid: fetch.uid?,
+        flagged: fetch.flags().any(|f| matches!(f, Flag::Flagged)),
+        internal_date: fetch.internal_date().map(|d| d.with_timezone(&chrono::Utc)),
+        size: u64::from(fetch.size.unwrap_or(0)),
+    })
+}
+
+/// Opens a folder read-only; returns its UIDVALIDITY and message count.
+pub async fn examine(
+    session: &mut Session,
+    folder: &Folder,
+    timeout: Duration,
+) -> Result<(u32, u32), ImapError> {
+    // The library quotes the name itself (names may hold spaces: `Sent Items`).
+    let mailbox = with_timeout(timeout, session.examine(&folder.server_name))
+        .await?
+        .map_err(classify)?;
+    Ok((mailbox.uid_validity.unwrap_or(0), mailbox.exists))
+}
+
+/// The metadata of every message with a UID above `after`, in UID order.
+pub async fn metadata(
+    session: &mut Session,
+    after: u32,
+    timeout: Duration,
+) -> Result<Vec<MessageInfo>, ImapError> {
+    let range = format!("{}:*", after + 1);
+    let fetched: Vec<Fetch> = with_timeout(timeout, async {
+        session
+            .uid_fetch(&range, "(UID FLAGS INTERNALDATE RFC822.SIZE)")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?
+    .map_err(classify)?;
+    drain_unsolicited(session);
+    let mut infos: Vec<MessageInfo> = fetched
+        .iter()
+        .filter_map(info_of)
+        .filter(|i| i.uid > after)
+        .collect();
+    infos.sort_by_key(|i| i.uid);
+    infos.dedup_by_key(|i| i.uid);
+    Ok(infos)
+}
+
+/// Fetches the bodies of `uids` with `BODY.PEEK[]`, which never sets `\Seen`.
+pub async fn bodies(
+    session: &mut Session,
+    uids: &[u32],
+    timeout: Duration,
+) -> Result<Vec<(u32, Vec<u8>)>, ImapError> {
+    let set = uids
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let fetched: Vec<Fetch> = with_timeout(timeout, async {
+        session
+            .uid_fetch(&set, "(UID BODY.PEEK[])")
+            .await?
+            .try_collect::<Vec<_>>()
+            .await
+    })
+    .await?
+    .map_err(classify)?;
+    drain_unsolicited(session);
+    Ok(fetched
+        .iter()
+        .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+        .collect())
+}
+
+/// The library queues untagged responses it does not consume in a bounded
+/// channel; an unread one would eventually stall the connection.
+fn drain_unsolicited(session: &mut Session) {
+    while session.unsolicited_responses.try_recv().is_ok() {}
+}
+
+/// Where a folder scan stands: the highest UID handed on so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cursor {
+    pub uid_validity: u32,
+    pub last_uid: u32,
+}
+
+/// Scans one mailbox: every folder, metadata first, then bodies in batches,
+/// handing each message to `emit` in UID order. Reconnects and resumes after
+/// transient faults. Returns the folders that failed for good (with why);
+/// an `Err` means the mailbox could not be scanned at all.
+pub async fn scan_mailbox(
+    url: &ImapUrl,
+    credentials: &Credentials,
+    opts: &ImapOptions,
+    emit: &mut (dyn FnMut(Job) -> bool + Send),
+) -> Result<Vec<(String, String)>, ImapError> {
+    let mut session = connect_with_retry(url, credentials, opts).await?;
+    let folder_list = folders(&mut session, opts.timeout).await?;
+    let mut failed = Vec::new();
+    for folder in folder_list {
+        let mut cursor = Cursor::default();
+        let mut attempt = 0;
+        loop {
+            match scan_folder(&mut session, &folder, &mut cursor, opts, emit).await {
+                Ok(()) => break,
+                Err(e) if e.is_transient() && attempt < opts.max_retries => {
+                    attempt += 1;
+                    let wait = backoff(opts, attempt, &e);
+                    tracing::warn!(folder = %folder.name, attempt, ?wait, "IMAP fault, resuming after UID {}: {e}", cursor.last_uid);
+                    tokio::time::sleep(wait).await;
+                    session = connect_with_retry(url, credentials, opts).await?;
+                }
+                Err(e) => {
+                    failed.push((folder.name.clone(), e.to_string()));
+                    break;
+                }
+            }
+        }
+    }
+    let _ = with_timeout(Duration::from_secs(5), session.logout()).await;
+    Ok(failed)
+}
+
+fn backoff(opts: &ImapOptions, attempt: u32, err: &ImapError) -> Duration {
+    let exponential = opts.initial_backoff.saturating_mul(1 << attempt.min(10));
+    match err {
+        ImapError::Throttled(asked) => (*asked).max(opts.initial_backoff),
+        _ => exponential.min(Duration::from_secs(120)),
+    }
+}
+
+async fn connect_with_retry(
+    url: &ImapUrl,
+    credentials: &Credentials,
+    opts: &ImapOptions,
+) -> Result<Session, ImapError> {
+    let mut attempt = 0;
+    loop {
+        match connect(url, credentials, opts).await {
+            Ok(s) => return Ok(s),
+            Err(e) if e.is_transient() && attempt < opts.max_retries => {
+                attempt += 1;
+                let wait = backoff(opts, attempt, &e);
+                tracing::warn!(host = %url.host, attempt, ?wait, "cannot connect, retrying: {e}");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn scan_folder(
+    session: &mut Session,
+    folder: &Folder,
+    cursor: &mut Cursor,
+    opts: &ImapOptions,
+    emit: &mut (dyn FnMut(Job) -> bool + Send),
+) -> Result<(), ImapError> {
+    let (uid_validity, exists) = examine(session, folder, opts.timeout).await?;
+    if cursor.uid_validity != uid_validity {
+        // A new folder, or its UIDs were renumbered: start over.
+        *cursor = Cursor {
+            uid_validity,
+            last_uid: 0,
+        };
+    }
+    if exists == 0 {
+        return Ok(());
+    }
+    let infos = metadata(session, cursor.last_uid, opts.timeout).await?;
+    let meta_of = |info: &MessageInfo| MessageMeta {
+        folder: folder.name.clone(),
+        uid: Some(info.uid),
+        received: info.internal_date,
+        flagged: info.flagged,
+        size: info.size,
+        origin: format!("{} UID {}", folder.name, info.uid),
+    };
+    let mut batch: Vec<&MessageInfo> = Vec::new();
+    let mut batch_bytes = 0u64;
+    for info in &infos {
+        if info.size > opts.max_message_bytes {
+            // Never fetched: reported from its metadata alone, in UID order.
+            if !flush(session, &mut batch, &meta_of, cursor, opts, emit).await? {
+                return Ok(());
+            }
+            batch_bytes = 0;
+            if !emit(Job {
+                meta: meta_of(info),
+                content: Content::Unreadable(ProblemKind::MessageTooLarge),
+            }) {
+                return Ok(());
+            }
+            cursor.last_uid = info.uid;
+            continue;
+        }
+        if !batch.is_empty()
+            && (batch.len() >= opts.batch_messages || batch_bytes + info.size > opts.batch_bytes)
+        {
+            if !flush(session, &mut batch, &meta_of, cursor, opts, emit).await? {
+                return Ok(());
+            }
+            batch_bytes = 0;
+        }
+        batch_bytes += info.size;
+        batch.push(info);
+    }
+    flush(session, &mut batch, &meta_of, cursor, opts, emit).await?;
+    Ok(())
+}
+
+/// Fetches and hands on one batch; the cursor moves past each message as it
+/// is handed on. `Ok(false)` when the consumer stopped listening.
+async fn flush(
+    session: &mut Session,
+    batch: &mut Vec<&MessageInfo>,
+    meta_of: &(dyn Fn(&MessageInfo) -> MessageMeta + Sync),
+    cursor: &mut Cursor,
+    opts: &ImapOptions,
+    emit: &mut (dyn FnMut(Job) -> bool + Send),
+) -> Result<bool, ImapError> {
+    if batch.is_empty() {
+        return Ok(true);
+    }
+    let uids: Vec<u32> = batch.iter().map(|b| b.uid).collect();
+    let mut fetched = bodies(session, &uids, opts.timeout).await?;
+    fetched.sort_by_key(|(uid, _)| *uid);
+    for info in batch.drain(..) {
+        // A message expunged between the metadata and the body fetch is gone.
+        let Ok(pos) = fetched.binary_search_by_key(&info.uid, |(uid, _)| *uid) else {
+            continue;
+        };
+        let content = Content::Bytes(std::mem::take(&mut fetched[pos].1));
+        if !emit(Job {
+            meta: meta_of(info),
+            content,
+        }) {
+            return Ok(false);
+        }
+        cursor.last_uid = info.uid;
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_replies_are_understood() {
+        assert_eq!(
+            throttle_wait("Request is throttled. Suggested Backoff Time: 299961 milliseconds"),
+            Some(Duration::from_millis(299_961))
+        );
+        assert_eq!(throttle_wait("LOGIN failed."), None);
+    }
+
+    #[test]
+    fn credentials_never_print() {
+        let c = Credentials::Password("hunter2-secret".into());
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let t = Credentials::Token("eyJsecret".into());
+        assert!(!format!("{t:?}").contains("eyJ"));
+    }
+
+    #[test]
+    fn server_replies_are_classified() {
+        use async_imap::error::Error;
+        assert!(matches!(
+            classify(Error::No("Mailbox doesn't exist: x".into())),
+            ImapError::Refused(_)
+        ));
+        assert!(!classify(Error::No("Mailbox doesn't exist: x".into())).is_transient());
+        assert!(classify(Error::No("Server Unavailable. 15".into())).is_transient());
+        assert!(matches!(
+            classify(Error::No(
+                "Request is throttled. Suggested Backoff Time: 1000 milliseconds".into()
+            )),
+            ImapError::Throttled(_)
+        ));
+        assert!(matches!(
+            classify(Error::Bad(
+                "User is authenticated but not connected.".into()
+            )),
+            ImapError::NotConnected { .. }
+        ));
+        assert!(classify(Error::ConnectionLost).is_transient());
+    }
+}

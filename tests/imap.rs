@@ -1,0 +1,265 @@
+//! IMAP sources against a real Dovecot started by the test (tests/support).
+
+mod support;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+use support::dovecot::{ALICE, BOB, Dovecot};
+
+const KEY: &str = "imap-test-key-0123456789";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn corpus(name: &str) -> Vec<u8> {
+    std::fs::read(root().join("tests/fixtures/corpus").join(name)).expect("fixture")
+}
+
+/// A server with Alice's mailbox: INBOX, Sent Items and a nested folder,
+/// flagged and unflagged, old and new, with identifiers and health data.
+fn server(capabilities: Option<&str>) -> Dovecot {
+    let d = Dovecot::start(capabilities);
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_880_000); // 2020-01-01
+    let recent = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000); // 2025-11-24
+    let messages = [
+        ("", "1.a", "S", "plain-body.eml", old),
+        ("", "2.a", "", "written-forms.eml", recent),
+        ("", "3.a", "FS", "health-norwegian.eml", old),
+        ("", "4.a", "", "xlsx-shared-inline-numeric.eml", recent),
+        ("", "5.a", "S", "zip-archive.eml", recent),
+        (".Sent Items", "6.a", "S", "financial.eml", old),
+        (".Prosjekter.2024", "7.a", "", "nordic.eml", old),
+        (
+            ".Prosjekter.2024",
+            "8.a",
+            "S",
+            "negatives-look-alikes.eml",
+            recent,
+        ),
+    ];
+    for (folder, name, flags, fixture, when) in messages {
+        d.deliver(&ALICE, folder, name, flags, &corpus(fixture), when);
+    }
+    d.deliver(&BOB, "", "1.b", "S", &corpus("d-and-h-numbers.eml"), recent);
+    d
+}
+
+fn scan(
+    d: &Dovecot,
+    source: &str,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> (i32, Vec<Value>, String) {
+    let mut cmd = Command::cargo_bin("mailhygiene").expect("binary");
+    cmd.env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("SSL_CERT_FILE", d.ca_file())
+        .env_remove("MAILHYGIENE_IMAP_PASSWORD")
+        .env_remove("MAILHYGIENE_IMAP_TOKEN")
+        .env_remove("SSL_CERT_DIR")
+        .args([
+            "scan",
+            source,
+            "--format",
+            "jsonl",
+            "--quiet",
+            "--as-of",
+            "2026-11-25",
+        ])
+        .args(extra)
+        .timeout(Duration::from_secs(120));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("runs");
+    let stdout = String::from_utf8(out.stdout).expect("utf-8");
+    let records = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    (
+        out.status.code().unwrap_or(-1),
+        records,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// What a scan found, independent of how the mailbox was reached.
+fn findings(records: &[Value]) -> BTreeSet<(String, String, String, String, String)> {
+    records
+        .iter()
+        .filter(|r| r["type"] == "sensitive" || r["type"] == "stale")
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap_or_default().to_string(),
+                r["folder"].as_str().unwrap_or_default().to_string(),
+                r["message_id"].as_str().unwrap_or_default().to_string(),
+                r["detector"]
+                    .as_str()
+                    .or(r["rule"].as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                r["fingerprint"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn imaps_with_a_password_finds_what_a_local_scan_finds_and_changes_nothing() {
+    let d = server(None);
+    let before = d.snapshot(&ALICE);
+    let url = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let (code, records, stderr) = scan(
+        &d,
+        &url,
+        &[("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)],
+        &[],
+    );
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert_eq!(
+        d.snapshot(&ALICE),
+        before,
+        "the scan changed flags or moved messages"
+    );
+
+    let local = format!("maildir:{}", d.maildir(&ALICE).display());
+    let (_, local_records, _) = scan(&d, &local, &[], &[]);
+    assert_eq!(findings(&records), findings(&local_records));
+    assert!(findings(&records).len() > 10);
+
+    // IMAP records carry UIDs; folders are named as Exchange users see them.
+    assert!(
+        records
+            .iter()
+            .all(|r| r["uid"].as_u64().is_some_and(|u| u > 0))
+    );
+    assert!(records.iter().all(|r| r["source"] == url.as_str()));
+    let folders: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r["folder"].as_str())
+        .collect();
+    assert!(
+        folders.contains("Sent Items")
+            && folders.contains("Prosjekter/2024")
+            && folders.contains("INBOX"),
+        "{folders:?}"
+    );
+    // The flagged old message is exempt; the unflagged old one is stale.
+    let stale: BTreeSet<&str> = records
+        .iter()
+        .filter(|r| r["type"] == "stale")
+        .filter_map(|r| r["message_id"].as_str())
+        .collect();
+    assert!(stale.contains("<plain@fixtures.example.test>"));
+    assert!(!stale.contains("<health-no@fixtures.example.test>"));
+    // Nothing secret in what was printed.
+    assert!(!stderr.contains(ALICE.password));
+}
+
+#[test]
+fn starttls_and_plaintext_only_on_request() {
+    let d = server(None);
+    let url = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
+    let env = [("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)];
+    let (code, records, stderr) = scan(&d, &url, &env, &[]);
+    assert_eq!(code, 0, "STARTTLS scan failed: {stderr}");
+    let (code, plain, stderr) = scan(&d, &url, &env, &["--allow-plaintext"]);
+    assert_eq!(code, 0, "plaintext loopback scan failed: {stderr}");
+    assert_eq!(findings(&records), findings(&plain));
+    // Plaintext to anything but loopback is refused up front.
+    let (code, _, stderr) = scan(
+        &d,
+        "imap://alice@mail.example.test",
+        &env,
+        &["--allow-plaintext"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn wrong_passwords_are_explained_without_the_password() {
+    let d = server(None);
+    let url = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let (code, records, stderr) = scan(
+        &d,
+        &url,
+        &[("MAILHYGIENE_IMAP_PASSWORD", "wrong-secret-xyz")],
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(stderr.contains("login refused"), "{stderr}");
+    assert!(!stderr.contains("wrong-secret-xyz"));
+    assert_eq!(records[0]["type"], "source_error");
+    assert!(!records[0].to_string().contains("wrong-secret-xyz"));
+    // No credentials at all is a configuration error.
+    let (code, _, _) = scan(&d, &url, &[], &[]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn one_failing_mailbox_does_not_stop_the_others() {
+    let d = server(None);
+    let alice = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let nobody = format!("imaps://nobody%40example.test@127.0.0.1:{}", d.imaps_port);
+    let (code, records, _) = scan(
+        &d,
+        &nobody,
+        &[("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)],
+        &[&alice],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        records
+            .iter()
+            .any(|r| r["type"] == "source_error" && r["source"] == nobody.as_str())
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["type"] == "sensitive" && r["source"] == alice.as_str())
+    );
+}
+
+#[test]
+fn xoauth2_tokens_valid_expired_and_for_another_user() {
+    let d = server(None);
+    let alice = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let good = d.token(ALICE.name, 3600);
+    let (code, records, stderr) = scan(&d, &alice, &[("MAILHYGIENE_IMAP_TOKEN", &good)], &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(records.iter().any(|r| r["type"] == "sensitive"));
+    assert!(!stderr.contains(&good));
+
+    let expired = d.token(ALICE.name, -60);
+    let (code, _, stderr) = scan(&d, &alice, &[("MAILHYGIENE_IMAP_TOKEN", &expired)], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stderr.contains(&expired));
+
+    let bobs = d.token(BOB.name, 3600);
+    let (code, _, stderr) = scan(&d, &alice, &[("MAILHYGIENE_IMAP_TOKEN", &bobs)], &[]);
+    assert_eq!(
+        code, 1,
+        "another user's token must not open Alice's mailbox: {stderr}"
+    );
+}
+
+#[test]
+fn works_with_only_exchange_online_capabilities() {
+    let exchange = "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+";
+    let d = server(Some(exchange));
+    let url = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let (code, records, stderr) = scan(
+        &d,
+        &url,
+        &[("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let local = format!("maildir:{}", d.maildir(&ALICE).display());
+    let (_, local_records, _) = scan(&d, &local, &[], &[]);
+    assert_eq!(findings(&records), findings(&local_records));
+}
