@@ -83,6 +83,12 @@ enum Command {
         /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
         #[arg(long)]
         allow_plaintext: bool,
+        /// The state database (IMAP cursors, findings); default: $XDG_STATE_HOME/mailhygiene/state.sqlite.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        /// Rescan every IMAP message, not only those new since the last run.
+        #[arg(long)]
+        full: bool,
     },
     /// Scan one message file (an .eml), or standard input with `-`.
     Check {
@@ -177,7 +183,17 @@ fn run(cli: Cli) -> Result<u8> {
             threads,
             quiet,
             allow_plaintext,
-        } => scan_command(&sources, &options, threads, quiet, allow_plaintext),
+            state,
+            full,
+        } => scan_command(
+            &sources,
+            &options,
+            threads,
+            quiet,
+            allow_plaintext,
+            state,
+            full,
+        ),
         Command::Check { file, options } => check_command(&file, &options),
         Command::Rules {
             command: RulesCommand::Check { dir },
@@ -277,6 +293,14 @@ fn read_key_file(path: &Path) -> Result<Vec<u8>> {
     Ok(content.trim_ascii().to_vec())
 }
 
+fn default_state_path() -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .ok_or_else(|| usage("no HOME or XDG_STATE_HOME: give --state FILE"))?;
+    Ok(base.join("mailhygiene").join("state.sqlite"))
+}
+
 fn default_key_path() -> Result<PathBuf> {
     let base = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
@@ -360,6 +384,8 @@ fn scan_command(
     threads: Option<usize>,
     quiet: bool,
     allow_plaintext: bool,
+    state_path: Option<PathBuf>,
+    full: bool,
 ) -> Result<u8> {
     let named = sources
         .iter()
@@ -378,6 +404,17 @@ fn scan_command(
             ..Default::default()
         },
         credentials: mailhygiene::imap::Credentials::from_env(),
+        full,
+    };
+    let uses_imap = named.iter().any(|s| matches!(s.spec, SourceSpec::Imap(_)));
+    let mut store = if uses_imap {
+        let path = match state_path {
+            Some(p) => p,
+            None => default_state_path()?,
+        };
+        Some(mailhygiene::store::Store::open(&path).map_err(|e| usage(e.to_string()))?)
+    } else {
+        None
     };
     if named.iter().any(|s| matches!(s.spec, SourceSpec::Imap(_))) && imap.credentials.is_none() {
         return Err(usage(
@@ -401,6 +438,7 @@ fn scan_command(
         .thread_name(|i| format!("mailhygiene-worker-{i}"))
         .build()
         .context("starting worker threads")?;
+    let ctx_as_of = ctx.as_of;
     let out = open_output(options.output.as_deref())?;
     let mut printer = report::printer(options.format, out, ctx);
     let bar = (!quiet && io::stderr().is_terminal()).then(|| {
@@ -416,7 +454,32 @@ fn scan_command(
         Some(b) => b,
         None => &Silent,
     };
-    let stats = scan::run(&engine, &named, &pool, printer.as_mut(), progress, &imap)?;
+    let as_of = ctx_as_of;
+    let run_id = match store.as_mut() {
+        Some(s) => Some(s.begin_run(as_of, chrono::Utc::now())?),
+        None => None,
+    };
+    let state = store
+        .as_mut()
+        .zip(run_id)
+        .map(|(store, run)| scan::StateSink { store, run });
+    let stats = scan::run(
+        &engine,
+        &named,
+        &pool,
+        printer.as_mut(),
+        progress,
+        &imap,
+        state,
+    )?;
+    if let (Some(s), Some(run)) = (store.as_mut(), run_id) {
+        let status = if stats.exit_code() == 0 {
+            "complete"
+        } else {
+            "incomplete"
+        };
+        s.finish_run(run, chrono::Utc::now(), status, stats.messages)?;
+    }
     if let Some(bar) = bar {
         bar.0.finish_and_clear();
     }
@@ -449,6 +512,7 @@ fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {
     let meta = MessageMeta {
         folder: String::new(),
         uid: None,
+        uid_validity: None,
         received,
         flagged: false,
         size: bytes.len() as u64,

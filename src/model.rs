@@ -234,6 +234,8 @@ pub struct MessageMeta {
     pub folder: String,
     /// IMAP UID; `None` for local sources.
     pub uid: Option<u32>,
+    /// The folder's UIDVALIDITY, without which a UID means nothing.
+    pub uid_validity: Option<u32>,
     /// When the message was received (INTERNALDATE, Maildir mtime, mbox `From `
     /// line), if the source knows it.
     pub received: Option<DateTime<Utc>>,

@@ -56,6 +56,14 @@ impl Progress for Silent {
 pub struct ImapSettings {
     pub options: crate::imap::ImapOptions,
     pub credentials: Option<crate::imap::Credentials>,
+    /// Ignore stored cursors and fetch every message again.
+    pub full: bool,
+}
+
+/// Where results are kept between runs (IMAP cursors, findings, problems).
+pub struct StateSink<'s> {
+    pub store: &'s mut crate::store::Store,
+    pub run: crate::store::RunId,
 }
 
 /// A source and the text it was given as.
@@ -76,25 +84,47 @@ pub fn run(
     printer: &mut dyn Printer,
     progress: &dyn Progress,
     imap: &ImapSettings,
+    mut state: Option<StateSink<'_>>,
 ) -> io::Result<RunStats> {
     let mut stats = RunStats::default();
     for source in sources {
         progress.source_started(&source.given);
         let result = match &source.spec {
-            SourceSpec::Maildir(path) => {
-                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| {
-                    list_maildir(path, tx)
-                })
-            }
-            SourceSpec::Mbox(path) => {
-                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| {
-                    list_mbox(path, engine, tx)
-                })
-            }
+            SourceSpec::Maildir(path) => scan_jobs(
+                engine,
+                source,
+                pool,
+                printer,
+                progress,
+                &mut stats,
+                None,
+                |tx| list_maildir(path, tx),
+            ),
+            SourceSpec::Mbox(path) => scan_jobs(
+                engine,
+                source,
+                pool,
+                printer,
+                progress,
+                &mut stats,
+                None,
+                |tx| list_mbox(path, engine, tx),
+            ),
             SourceSpec::Imap(url) => {
-                scan_jobs(engine, source, pool, printer, progress, &mut stats, |tx| {
-                    list_imap(url, engine, imap, tx)
-                })
+                let start = match (&state, imap.full) {
+                    (Some(s), false) => s.store.cursors(&source.given).map_err(io::Error::other)?,
+                    _ => Default::default(),
+                };
+                scan_jobs(
+                    engine,
+                    source,
+                    pool,
+                    printer,
+                    progress,
+                    &mut stats,
+                    state.as_mut(),
+                    |tx| list_imap(url, engine, imap, &start, tx),
+                )
             }
         };
         match result? {
@@ -105,6 +135,9 @@ pub fn run(
                 printer.source_failed(&source.given, &message)?;
             }
         }
+    }
+    if let Some(state) = state.as_mut() {
+        state.store.commit().map_err(io::Error::other)?;
     }
     printer.finish()?;
     Ok(stats)
@@ -178,6 +211,7 @@ fn list_imap(
     url: &crate::imap::ImapUrl,
     engine: &Engine,
     imap: &ImapSettings,
+    start: &std::collections::HashMap<String, crate::store::Cursor>,
     mut tx: JobSink,
 ) -> ListResult {
     let credentials = imap
@@ -195,6 +229,7 @@ fn list_imap(
             url,
             &credentials,
             &options,
+            start,
             &mut |job| tx.push(job),
         ))
         .map_err(|e| e.to_string())?;
@@ -294,6 +329,7 @@ fn scan_jobs(
     printer: &mut dyn Printer,
     progress: &dyn Progress,
     stats: &mut RunStats,
+    state: Option<&mut StateSink<'_>>,
     list: impl FnOnce(JobSink) -> ListResult + Send,
 ) -> io::Result<ListResult> {
     let (job_tx, job_rx) = bounded::<Vec<Job>>(CHANNEL_DEPTH / BATCH);
@@ -327,7 +363,7 @@ fn scan_jobs(
                     });
             });
         });
-        let printed = print_in_order(&result_rx, &source.given, printer, stats);
+        let printed = print_in_order(&result_rx, &source.given, printer, stats, state);
         // Drain so the workers and the lister can finish even after an error.
         drop(result_rx);
         let listed = lister
@@ -357,6 +393,7 @@ fn print_in_order(
     source: &str,
     printer: &mut dyn Printer,
     stats: &mut RunStats,
+    mut state: Option<&mut StateSink<'_>>,
 ) -> io::Result<()> {
     let mut waiting: BTreeMap<u64, Vec<MessageReport>> = BTreeMap::new();
     let mut next = 0u64;
@@ -372,6 +409,14 @@ fn print_in_order(
                     stats.incomplete_messages += 1;
                 }
                 printer.message(source, &report)?;
+                // Recorded after it is printed: the cursor passes a message
+                // only once its results are out and stored.
+                if let Some(state) = state.as_deref_mut() {
+                    state
+                        .store
+                        .record(state.run, source, &report)
+                        .map_err(io::Error::other)?;
+                }
             }
         }
     }

@@ -25,6 +25,7 @@ fn scan(engine: &Engine, raw: &[u8]) -> MessageReport {
     let meta = MessageMeta {
         folder: "INBOX".into(),
         uid: None,
+        uid_validity: None,
         received: None,
         flagged: false,
         size: raw.len() as u64,

@@ -263,3 +263,112 @@ fn works_with_only_exchange_online_capabilities() {
     let (_, local_records, _) = scan(&d, &local, &[], &[]);
     assert_eq!(findings(&records), findings(&local_records));
 }
+
+/// Bytes the server sent in the last finished IMAP session (from Dovecot's
+/// logout line, `out=N`).
+fn last_session_bytes_out(d: &Dovecot) -> u64 {
+    let log = std::fs::read_to_string(d.dir.path().join("dovecot.log")).expect("dovecot log");
+    log.lines()
+        .filter(|l| l.contains("Logged out") || l.contains("Disconnected"))
+        .filter_map(|l| l.split("out=").nth(1))
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .last()
+        .expect("a logout line with out=")
+}
+
+fn message_ids(records: &[Value]) -> BTreeSet<String> {
+    records
+        .iter()
+        .filter_map(|r| r["message_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn rescans_fetch_only_what_is_new_and_restart_after_uidvalidity_changes() {
+    let d = server(None);
+    let state = d.dir.path().join("state.sqlite");
+    let state_arg = state.display().to_string();
+    let url = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let env = [("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)];
+    let args = ["--state", state_arg.as_str()];
+    // Some bulk, so that bodies dominate what a full scan transfers.
+    let recent = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+    for i in 0..4 {
+        let big = format!(
+            "Message-ID: <big{i}@imap.test>\r\nSubject: rapport\r\n\r\n{}",
+            "Kvartalsrapporten for avdelingen er klar.\r\n".repeat(800)
+        );
+        d.deliver(
+            &ALICE,
+            ".Arkiv",
+            &format!("{i}.big"),
+            "S",
+            big.as_bytes(),
+            recent,
+        );
+    }
+
+    let (code, first, stderr) = scan(&d, &url, &env, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(message_ids(&first).len(), 8 + 4, "{first:?}");
+    let full_bytes = last_session_bytes_out(&d);
+
+    // Nothing changed: nothing reported, and (almost) nothing sent.
+    let (code, again, stderr) = scan(&d, &url, &env, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        again.is_empty(),
+        "a rescan with nothing new reported {again:?}"
+    );
+    let idle_bytes = last_session_bytes_out(&d);
+    assert!(
+        idle_bytes * 10 < full_bytes,
+        "rescan sent {idle_bytes} bytes, full scan {full_bytes}"
+    );
+
+    // New mail: only it is fetched.
+    d.deliver(&ALICE, "", "9.a", "", &corpus("pdf.eml"), recent);
+    let (code, new, stderr) = scan(&d, &url, &env, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        message_ids(&new),
+        BTreeSet::from(["<pdf@fixtures.example.test>".to_string()])
+    );
+
+    // The folder's UIDs are renumbered (index and uidlist rebuilt): it is
+    // scanned again from the start; other folders are not.
+    let inbox = d.maildir(&ALICE);
+    for entry in std::fs::read_dir(&inbox).expect("maildir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if name.starts_with("dovecot-uidlist") || name.starts_with("dovecot.index") {
+            std::fs::remove_file(&path).expect("remove index");
+        }
+    }
+    let (code, renumbered, stderr) = scan(&d, &url, &env, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let folders: BTreeSet<&str> = renumbered
+        .iter()
+        .filter_map(|r| r["folder"].as_str())
+        .collect();
+    assert_eq!(
+        folders,
+        BTreeSet::from(["INBOX"]),
+        "only INBOX was renumbered"
+    );
+    assert_eq!(message_ids(&renumbered).len(), 6);
+
+    // --full: everything again.
+    let (code, all, stderr) = scan(&d, &url, &env, &["--state", state_arg.as_str(), "--full"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(message_ids(&all).len(), 9 + 4);
+}

@@ -43,6 +43,7 @@ fn scan(raw: &[u8]) {
     let meta = MessageMeta {
         folder: "INBOX".into(),
         uid: None,
+        uid_validity: None,
         received: None,
         flagged: false,
         size: raw.len() as u64,

@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let meta = MessageMeta {
         folder: "INBOX".into(),
         uid: None,
+        uid_validity: None,
         received: None,
         flagged: false,
         size: data.len() as u64,

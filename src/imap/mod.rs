@@ -437,17 +437,29 @@ fn info_of(fetch: &Fetch) -> Option<MessageInfo> {
     })
 }
 
-/// Opens a folder read-only; returns its UIDVALIDITY and message count.
+/// What EXAMINE says about a folder.
+#[derive(Debug, Clone, Copy)]
+pub struct FolderStatus {
+    pub uid_validity: u32,
+    pub exists: u32,
+    pub uid_next: Option<u32>,
+}
+
+/// Opens a folder read-only.
 pub async fn examine(
     session: &mut Session,
     folder: &Folder,
     timeout: Duration,
-) -> Result<(u32, u32), ImapError> {
+) -> Result<FolderStatus, ImapError> {
     // The library quotes the name itself (names may hold spaces: `Sent Items`).
     let mailbox = with_timeout(timeout, session.examine(&folder.server_name))
         .await?
         .map_err(classify)?;
-    Ok((mailbox.uid_validity.unwrap_or(0), mailbox.exists))
+    Ok(FolderStatus {
+        uid_validity: mailbox.uid_validity.unwrap_or(0),
+        exists: mailbox.exists,
+        uid_next: mailbox.uid_next,
+    })
 }
 
 /// The metadata of every message with a UID above `after`, in UID order.
@@ -510,28 +522,27 @@ fn drain_unsolicited(session: &mut Session) {
     while session.unsolicited_responses.try_recv().is_ok() {}
 }
 
-/// Where a folder scan stands: the highest UID handed on so far.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Cursor {
-    pub uid_validity: u32,
-    pub last_uid: u32,
-}
+pub use crate::store::Cursor;
 
 /// Scans one mailbox: every folder, metadata first, then bodies in batches,
 /// handing each message to `emit` in UID order. Reconnects and resumes after
 /// transient faults. Returns the folders that failed for good (with why);
 /// an `Err` means the mailbox could not be scanned at all.
+///
+/// `start` holds where earlier runs stopped, per folder: only messages with
+/// a higher UID are fetched, unless the folder's UIDVALIDITY changed.
 pub async fn scan_mailbox(
     url: &ImapUrl,
     credentials: &Credentials,
     opts: &ImapOptions,
+    start: &std::collections::HashMap<String, Cursor>,
     emit: &mut (dyn FnMut(Job) -> bool + Send),
 ) -> Result<Vec<(String, String)>, ImapError> {
     let mut session = connect_with_retry(url, credentials, opts).await?;
     let folder_list = folders(&mut session, opts.timeout).await?;
     let mut failed = Vec::new();
     for folder in folder_list {
-        let mut cursor = Cursor::default();
+        let mut cursor = start.get(&folder.name).copied().unwrap_or_default();
         let mut attempt = 0;
         loop {
             match scan_folder(&mut session, &folder, &mut cursor, opts, emit).await {
@@ -589,7 +600,8 @@ async fn scan_folder(
     opts: &ImapOptions,
     emit: &mut (dyn FnMut(Job) -> bool + Send),
 ) -> Result<(), ImapError> {
-    let (uid_validity, exists) = examine(session, folder, opts.timeout).await?;
+    let status = examine(session, folder, opts.timeout).await?;
+    let uid_validity = status.uid_validity;
     if cursor.uid_validity != uid_validity {
         // A new folder, or its UIDs were renumbered: start over.
         *cursor = Cursor {
@@ -597,13 +609,19 @@ async fn scan_folder(
             last_uid: 0,
         };
     }
-    if exists == 0 {
+    // Nothing new since the last run: not even the metadata is fetched.
+    if status.exists == 0
+        || status
+            .uid_next
+            .is_some_and(|next| next <= cursor.last_uid + 1)
+    {
         return Ok(());
     }
     let infos = metadata(session, cursor.last_uid, opts.timeout).await?;
     let meta_of = |info: &MessageInfo| MessageMeta {
         folder: folder.name.clone(),
         uid: Some(info.uid),
+        uid_validity: Some(uid_validity),
         received: info.internal_date,
         flagged: info.flagged,
         size: info.size,

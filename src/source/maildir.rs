@@ -112,6 +112,7 @@ pub fn job(folder: &str, path: PathBuf) -> Job {
     let meta = MessageMeta {
         folder: folder.to_string(),
         uid: None,
+        uid_validity: None,
         received: None,
         flagged: flagged(&file_name),
         size: 0,

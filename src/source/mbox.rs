@@ -218,6 +218,7 @@ impl<R: BufRead> Iterator for MboxReader<R> {
         let meta = MessageMeta {
             folder: self.folder.clone(),
             uid: None,
+            uid_validity: None,
             received: from_line_date(&from_line),
             flagged: !too_large && header_flagged(&body),
             size,
