@@ -401,6 +401,11 @@ fn scan_command(
     let imap = scan::ImapSettings {
         options: mailhygiene::imap::ImapOptions {
             allow_plaintext_loopback: allow_plaintext,
+            initial_backoff: std::env::var("MAILHYGIENE_IMAP_BACKOFF_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(std::time::Duration::from_millis)
+                .unwrap_or(mailhygiene::imap::ImapOptions::default().initial_backoff),
             ..Default::default()
         },
         credentials: mailhygiene::imap::Credentials::from_env(),

@@ -89,38 +89,31 @@ pub fn run(
     let mut stats = RunStats::default();
     for source in sources {
         progress.source_started(&source.given);
+        let workers = Workers {
+            engine,
+            pool,
+            progress,
+        };
         let result = match &source.spec {
-            SourceSpec::Maildir(path) => scan_jobs(
-                engine,
-                source,
-                pool,
-                printer,
-                progress,
-                &mut stats,
-                None,
-                |tx| list_maildir(path, tx),
-            ),
-            SourceSpec::Mbox(path) => scan_jobs(
-                engine,
-                source,
-                pool,
-                printer,
-                progress,
-                &mut stats,
-                None,
-                |tx| list_mbox(path, engine, tx),
-            ),
+            SourceSpec::Maildir(path) => {
+                scan_jobs(&workers, source, printer, &mut stats, None, |tx| {
+                    list_maildir(path, tx)
+                })
+            }
+            SourceSpec::Mbox(path) => {
+                scan_jobs(&workers, source, printer, &mut stats, None, |tx| {
+                    list_mbox(path, engine, tx)
+                })
+            }
             SourceSpec::Imap(url) => {
                 let start = match (&state, imap.full) {
                     (Some(s), false) => s.store.cursors(&source.given).map_err(io::Error::other)?,
                     _ => Default::default(),
                 };
                 scan_jobs(
-                    engine,
+                    &workers,
                     source,
-                    pool,
                     printer,
-                    progress,
                     &mut stats,
                     state.as_mut(),
                     |tx| list_imap(url, engine, imap, &start, tx),
@@ -321,17 +314,27 @@ fn process(engine: &Engine, job: Job) -> MessageReport {
     }
 }
 
+/// What reads and judges messages: the engine on a pool of threads.
+struct Workers<'a> {
+    engine: &'a Engine,
+    pool: &'a rayon::ThreadPool,
+    progress: &'a dyn Progress,
+}
+
 /// Runs one source through the pipeline, printing in listing order.
 fn scan_jobs(
-    engine: &Engine,
+    workers: &Workers<'_>,
     source: &NamedSource,
-    pool: &rayon::ThreadPool,
     printer: &mut dyn Printer,
-    progress: &dyn Progress,
     stats: &mut RunStats,
     state: Option<&mut StateSink<'_>>,
     list: impl FnOnce(JobSink) -> ListResult + Send,
 ) -> io::Result<ListResult> {
+    let Workers {
+        engine,
+        pool,
+        progress,
+    } = *workers;
     let (job_tx, job_rx) = bounded::<Vec<Job>>(CHANNEL_DEPTH / BATCH);
     let (result_tx, result_rx) = bounded::<(u64, Vec<MessageReport>)>(CHANNEL_DEPTH / BATCH);
     std::thread::scope(|scope| {

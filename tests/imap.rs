@@ -74,6 +74,11 @@ fn scan(
     for (k, v) in env {
         cmd.env(k, v);
     }
+    // Each scan starts from empty state unless the test says otherwise.
+    let fresh_state = tempfile::tempdir().expect("state dir");
+    if !extra.contains(&"--state") {
+        cmd.env("XDG_STATE_HOME", fresh_state.path());
+    }
     let out = cmd.output().expect("runs");
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     let records = stdout
@@ -277,7 +282,7 @@ fn last_session_bytes_out(d: &Dovecot) -> u64 {
                 .parse()
                 .ok()
         })
-        .last()
+        .next_back()
         .expect("a logout line with out=")
 }
 
@@ -371,4 +376,101 @@ fn rescans_fetch_only_what_is_new_and_restart_after_uidvalidity_changes() {
     let (code, all, stderr) = scan(&d, &url, &env, &["--state", state_arg.as_str(), "--full"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(message_ids(&all).len(), 9 + 4);
+}
+
+fn records_are_unique(records: &[Value]) {
+    let keys: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}|{}|{}|{}",
+                r["type"], r["folder"], r["message_id"], r["detector"], r["fingerprint"]
+            )
+        })
+        .collect();
+    let unique: BTreeSet<&String> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "a message was reported twice");
+}
+
+#[test]
+fn connections_cut_mid_fetch_lose_nothing_and_double_nothing() {
+    use support::proxy::{Fault, Proxy};
+    let d = server(None);
+    let env = [
+        ("MAILHYGIENE_IMAP_PASSWORD", ALICE.password),
+        ("MAILHYGIENE_IMAP_BACKOFF_MS", "50"),
+    ];
+    let direct = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let (_, reference, _) = scan(&d, &direct, &env, &[]);
+    // Cut the first connections at different depths: in the handshake, in
+    // the metadata, in the middle of the bodies.
+    let proxy = Proxy::start(
+        d.imaps_port,
+        Fault::CutAfter(vec![200, 4_000, 9_000, 15_000]),
+    );
+    let via = format!("imaps://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let (code, records, stderr) = scan(&d, &via, &env, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        findings(&records),
+        findings(&reference),
+        "something was missed"
+    );
+    records_are_unique(&records);
+    assert!(
+        proxy.connections.load(std::sync::atomic::Ordering::SeqCst) >= 4,
+        "the faults were not hit"
+    );
+}
+
+#[test]
+fn exchange_throttling_is_waited_out() {
+    use support::proxy::{Fault, Proxy};
+    let d = server(None);
+    let env = [
+        ("MAILHYGIENE_IMAP_PASSWORD", ALICE.password),
+        ("MAILHYGIENE_IMAP_BACKOFF_MS", "50"),
+    ];
+    let direct = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
+    let (_, reference, _) = scan(&d, &direct, &env, &["--allow-plaintext"]);
+    let proxy = Proxy::start(
+        d.imap_port,
+        Fault::Throttle {
+            times: 2,
+            backoff_ms: 700,
+        },
+    );
+    let via = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let started = std::time::Instant::now();
+    let (code, records, stderr) = scan(&d, &via, &env, &["--allow-plaintext"]);
+    let elapsed = started.elapsed();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        elapsed >= Duration::from_millis(1400),
+        "the suggested back-off was not honoured: {elapsed:?}\n{stderr}"
+    );
+    assert!(stderr.contains("throttl"), "{stderr}");
+    assert_eq!(findings(&records), findings(&reference));
+    records_are_unique(&records);
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused_not_skipped() {
+    let d = server(None);
+    let url = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let mut cmd = Command::cargo_bin("mailhygiene").expect("binary");
+    let state = tempfile::tempdir().expect("state");
+    let out = cmd
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)
+        .env("XDG_STATE_HOME", state.path())
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .args(["scan", &url, "--format", "jsonl", "--quiet"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
 }

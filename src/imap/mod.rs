@@ -15,7 +15,7 @@ pub mod url;
 use crate::model::{MessageMeta, ProblemKind};
 use crate::source::{Content, Job};
 use async_imap::Client;
-use async_imap::types::{Fetch, Flag, NameAttribute};
+use async_imap::types::NameAttribute;
 use futures::TryStreamExt;
 use std::fmt;
 use std::sync::Arc;
@@ -237,9 +237,21 @@ async fn tls_wrap<S: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug + 'stati
         })?;
     let tls = with_timeout(limit, connector.connect(name, stream))
         .await?
-        .map_err(|e| ImapError::Tls {
-            host: host.into(),
-            reason: e.to_string(),
+        .map_err(|e| {
+            // What rustls itself rejects (a certificate, a protocol violation)
+            // will not get better; a connection dropped mid-handshake is worth
+            // a retry.
+            let rejected = e
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+            if rejected {
+                ImapError::Tls {
+                    host: host.into(),
+                    reason: e.to_string(),
+                }
+            } else {
+                ImapError::Unavailable(format!("TLS handshake with {host} interrupted: {e}"))
+            }
         })?;
     Ok(Box::new(tls))
 }
@@ -428,15 +440,6 @@ pub struct MessageInfo {
     pub size: u64,
 }
 
-fn info_of(fetch: &Fetch) -> Option<MessageInfo> {
-    Some(MessageInfo {
-        uid: fetch.uid?,
-        flagged: fetch.flags().any(|f| matches!(f, Flag::Flagged)),
-        internal_date: fetch.internal_date().map(|d| d.with_timezone(&chrono::Utc)),
-        size: u64::from(fetch.size.unwrap_or(0)),
-    })
-}
-
 /// What EXAMINE says about a folder.
 #[derive(Debug, Clone, Copy)]
 pub struct FolderStatus {
@@ -462,6 +465,112 @@ pub async fn examine(
     })
 }
 
+/// One message as a FETCH response describes it.
+#[derive(Debug, Default)]
+struct Fetched {
+    uid: Option<u32>,
+    flagged: bool,
+    internal_date: Option<chrono::DateTime<chrono::Utc>>,
+    size: Option<u32>,
+    body: Option<Vec<u8>>,
+}
+
+/// Runs a `UID FETCH` and reads its responses ourselves. The library's fetch
+/// stream ends quietly at the tagged reply whatever its status, so a
+/// `NO Request is throttled` (Exchange) would look like an empty result and
+/// messages would be lost; here every reply is checked.
+async fn uid_fetch(
+    session: &mut Session,
+    set: &str,
+    items: &str,
+    timeout: Duration,
+) -> Result<Vec<Fetched>, ImapError> {
+    use async_imap::imap_proto::{AttributeValue, Response, Status};
+    let tag = with_timeout(
+        timeout,
+        session.run_command(format!("UID FETCH {set} {items}")),
+    )
+    .await?
+    .map_err(classify)?;
+    let mut out = Vec::new();
+    let mut bye: Option<String> = None;
+    loop {
+        let Some(resp) = with_timeout(timeout, session.read_response())
+            .await?
+            .map_err(|e| ImapError::Unavailable(e.to_string()))?
+        else {
+            let said = bye.unwrap_or_default();
+            return Err(throttle_wait(&said).map_or_else(
+                || {
+                    ImapError::Unavailable(
+                        format!("connection closed during FETCH {said}")
+                            .trim_end()
+                            .to_string(),
+                    )
+                },
+                ImapError::Throttled,
+            ));
+        };
+        match resp.parsed() {
+            Response::Fetch(_, attrs) => {
+                let mut f = Fetched::default();
+                for a in attrs {
+                    match a {
+                        AttributeValue::Uid(u) => f.uid = Some(*u),
+                        AttributeValue::Flags(flags) => {
+                            f.flagged = flags.iter().any(|x| x.eq_ignore_ascii_case("\\Flagged"))
+                        }
+                        AttributeValue::InternalDate(d) => {
+                            f.internal_date =
+                                chrono::DateTime::parse_from_str(d, "%d-%b-%Y %H:%M:%S %z")
+                                    .ok()
+                                    .map(|d| d.with_timezone(&chrono::Utc));
+                        }
+                        AttributeValue::Rfc822Size(n) => f.size = Some(*n),
+                        AttributeValue::BodySection { data, .. } => {
+                            f.body = Some(data.as_deref().unwrap_or_default().to_vec())
+                        }
+                        AttributeValue::Rfc822(data) => {
+                            f.body = Some(data.as_deref().unwrap_or_default().to_vec())
+                        }
+                        _ => {}
+                    }
+                }
+                out.push(f);
+            }
+            Response::Done {
+                tag: t,
+                status,
+                outcome,
+            } if *t == tag => {
+                let text = outcome
+                    .information
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_string();
+                return match status {
+                    Status::Ok => Ok(out),
+                    _ => Err(classify(async_imap::error::Error::No(text))),
+                };
+            }
+            Response::Data {
+                status: Status::Bye,
+                outcome,
+                ..
+            } => {
+                bye = Some(
+                    outcome
+                        .information
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 /// The metadata of every message with a UID above `after`, in UID order.
 pub async fn metadata(
     session: &mut Session,
@@ -469,19 +578,25 @@ pub async fn metadata(
     timeout: Duration,
 ) -> Result<Vec<MessageInfo>, ImapError> {
     let range = format!("{}:*", after + 1);
-    let fetched: Vec<Fetch> = with_timeout(timeout, async {
-        session
-            .uid_fetch(&range, "(UID FLAGS INTERNALDATE RFC822.SIZE)")
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
-    .await?
-    .map_err(classify)?;
+    let fetched = uid_fetch(
+        session,
+        &range,
+        "(UID FLAGS INTERNALDATE RFC822.SIZE)",
+        timeout,
+    )
+    .await?;
     drain_unsolicited(session);
     let mut infos: Vec<MessageInfo> = fetched
         .iter()
-        .filter_map(info_of)
+        .filter_map(|f| {
+            Some(MessageInfo {
+                uid: f.uid?,
+                flagged: f.flagged,
+                internal_date: f.internal_date,
+                size: u64::from(f.size.unwrap_or(0)),
+            })
+        })
+        // `n:*` also returns the last message when n is past it.
         .filter(|i| i.uid > after)
         .collect();
     infos.sort_by_key(|i| i.uid);
@@ -500,19 +615,11 @@ pub async fn bodies(
         .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let fetched: Vec<Fetch> = with_timeout(timeout, async {
-        session
-            .uid_fetch(&set, "(UID BODY.PEEK[])")
-            .await?
-            .try_collect::<Vec<_>>()
-            .await
-    })
-    .await?
-    .map_err(classify)?;
+    let fetched = uid_fetch(session, &set, "(UID BODY.PEEK[])", timeout).await?;
     drain_unsolicited(session);
     Ok(fetched
-        .iter()
-        .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+        .into_iter()
+        .filter_map(|f| Some((f.uid?, f.body?)))
         .collect())
 }
 

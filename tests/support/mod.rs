@@ -1,1 +1,2 @@
 pub mod dovecot;
+pub mod proxy;

@@ -1,0 +1,131 @@
+//! A TCP proxy for fault injection between the scanner and Dovecot: it can
+//! cut a connection after N bytes from the server, or answer a client's
+//! body fetch with Exchange's throttling reply and hang up. Connections past
+//! the faulty ones pass through untouched.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Close the n-th connection (0-based, per entry) after this many bytes
+    /// from the server.
+    CutAfter(Vec<usize>),
+    /// For the first `times` connections, answer the first `UID FETCH ...
+    /// BODY.PEEK[]` with `NO Request is throttled. Suggested Backoff Time: ms`
+    /// and `* BYE`, then close. Plaintext IMAP only.
+    Throttle { times: usize, backoff_ms: u64 },
+}
+
+pub struct Proxy {
+    pub port: u16,
+    pub connections: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    pub fn start(target_port: u16, fault: Fault) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy binds");
+        let port = listener.local_addr().expect("addr").port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let fault = fault.clone();
+                thread::spawn(move || {
+                    let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+                        return;
+                    };
+                    match fault {
+                        Fault::CutAfter(cuts) => relay(client, server, cuts.get(n).copied()),
+                        Fault::Throttle { times, backoff_ms } if n < times => {
+                            throttle(client, server, backoff_ms)
+                        }
+                        Fault::Throttle { .. } => relay(client, server, None),
+                    }
+                });
+            }
+        });
+        Proxy { port, connections }
+    }
+}
+
+/// Copies both ways; server-to-client stops (and both ends close) after
+/// `limit` bytes.
+fn relay(client: TcpStream, server: TcpStream, limit: Option<usize>) {
+    let (mut c_read, mut s_write) = (
+        client.try_clone().expect("clone"),
+        server.try_clone().expect("clone"),
+    );
+    let upstream = thread::spawn(move || {
+        let _ = std::io::copy(&mut c_read, &mut s_write);
+        let _ = s_write.shutdown(Shutdown::Write);
+    });
+    let (mut s_read, mut c_write) = (server, client);
+    let mut sent = 0usize;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match s_read.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let n = match limit {
+            Some(limit) if sent + n >= limit => {
+                let _ = c_write.write_all(&buf[..limit - sent]);
+                let _ = c_write.shutdown(Shutdown::Both);
+                let _ = s_read.shutdown(Shutdown::Both);
+                break;
+            }
+            _ => n,
+        };
+        if c_write.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let _ = c_write.shutdown(Shutdown::Both);
+    let _ = upstream.join();
+}
+
+/// Relays line by line until the client asks for bodies, then throttles.
+fn throttle(client: TcpStream, server: TcpStream, backoff_ms: u64) {
+    let mut c_write = client.try_clone().expect("clone");
+    let mut s_read = server.try_clone().expect("clone");
+    let downstream = thread::spawn(move || {
+        let _ = std::io::copy(&mut s_read, &mut c_write);
+    });
+    let mut s_write = server.try_clone().expect("clone");
+    let mut reader = BufReader::new(client.try_clone().expect("clone"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if line.to_ascii_uppercase().contains("BODY.PEEK[]") {
+            let tag = line.split_whitespace().next().unwrap_or("*").to_string();
+            // Stop relaying the server, then answer as Exchange does.
+            let _ = server.shutdown(Shutdown::Both);
+            let _ = downstream.join();
+            let mut c = client;
+            let _ = write!(
+                c,
+                "{tag} NO Request is throttled. Suggested Backoff Time: {backoff_ms} milliseconds\r\n* BYE Connection is closed. 13\r\n"
+            );
+            let _ = c.shutdown(Shutdown::Both);
+            return;
+        }
+        if s_write.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let _ = server.shutdown(Shutdown::Both);
+    let _ = downstream.join();
+}
