@@ -26,12 +26,14 @@
 //!   clock.
 
 pub mod checksum;
+pub mod config;
 pub mod detect;
 pub mod engine;
 pub mod extract;
 pub mod fingerprint;
 pub mod imap;
 pub mod model;
+pub mod oauth;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use mailhygiene::config::Config;
 use mailhygiene::detect::identifiers::Rule2032;
 use mailhygiene::engine::{Engine, EngineSettings};
 use mailhygiene::fingerprint::Fingerprinter;
@@ -30,7 +31,7 @@ struct Cli {
     command: Command,
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 struct ScanOptions {
     /// Rules directory (retention rules and phrase lists); default: the rules built into this binary.
     #[arg(long, value_name = "DIR")]
@@ -58,6 +59,39 @@ struct ScanOptions {
     fingerprint_key_file: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Debug)]
+struct ScanArgs {
+    /// What to scan; with a configuration file and no sources, every mailbox of its accounts.
+    #[arg(value_name = "SOURCE")]
+    sources: Vec<String>,
+    #[command(flatten)]
+    options: ScanOptions,
+    /// Worker threads; default: one per core.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// No progress bar, even on a terminal.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
+    #[arg(long)]
+    allow_plaintext: bool,
+    /// The state database (IMAP cursors, findings); default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Rescan every IMAP message, not only those new since the last run.
+    #[arg(long)]
+    full: bool,
+    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Only this account of the configuration file.
+    #[arg(long, value_name = "NAME")]
+    account: Option<String>,
+    /// Mailboxes scanned at once; default: the config's limits.connections, else 4.
+    #[arg(long, value_name = "N")]
+    parallel: Option<usize>,
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Rule2032Arg {
     Auto,
@@ -67,29 +101,8 @@ enum Rule2032Arg {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Scan mailboxes: maildir:PATH, mbox:PATH.
-    Scan {
-        /// What to scan.
-        #[arg(required = true, value_name = "SOURCE")]
-        sources: Vec<String>,
-        #[command(flatten)]
-        options: ScanOptions,
-        /// Worker threads; default: one per core.
-        #[arg(long, value_name = "N")]
-        threads: Option<usize>,
-        /// No progress bar, even on a terminal.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
-        #[arg(long)]
-        allow_plaintext: bool,
-        /// The state database (IMAP cursors, findings); default: $XDG_STATE_HOME/mailhygiene/state.sqlite.
-        #[arg(long, value_name = "FILE")]
-        state: Option<PathBuf>,
-        /// Rescan every IMAP message, not only those new since the last run.
-        #[arg(long)]
-        full: bool,
-    },
+    /// Scan mailboxes: maildir:PATH, mbox:PATH, imaps://USER@HOST, imap://USER@HOST.
+    Scan(ScanArgs),
     /// Scan one message file (an .eml), or standard input with `-`.
     Check {
         #[arg(value_name = "FILE")]
@@ -97,10 +110,24 @@ enum Command {
         #[command(flatten)]
         options: ScanOptions,
     },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Work with rules directories.
     Rules {
         #[command(subcommand)]
         command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate a configuration file: keys, accounts, and that each secret can be read.
+    Check {
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
     },
 }
 
@@ -177,23 +204,10 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Scan {
-            sources,
-            options,
-            threads,
-            quiet,
-            allow_plaintext,
-            state,
-            full,
-        } => scan_command(
-            &sources,
-            &options,
-            threads,
-            quiet,
-            allow_plaintext,
-            state,
-            full,
-        ),
+        Command::Scan(args) => scan_command(&args),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => config_check(file.as_deref()),
         Command::Check { file, options } => check_command(&file, &options),
         Command::Rules {
             command: RulesCommand::Check { dir },
@@ -378,29 +392,142 @@ impl Progress for Bar {
     }
 }
 
-fn scan_command(
-    sources: &[String],
-    options: &ScanOptions,
-    threads: Option<usize>,
-    quiet: bool,
-    allow_plaintext: bool,
-    state_path: Option<PathBuf>,
-    full: bool,
-) -> Result<u8> {
-    let named = sources
-        .iter()
-        .map(|s| {
-            SourceSpec::parse(s).map(|spec| NamedSource {
-                given: s.clone(),
-                spec,
-            })
+fn load_config(explicit: Option<&Path>) -> Result<Option<(PathBuf, Config)>> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let base = std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+            match base.map(|b| b.join("mailhygiene/config.toml")) {
+                Some(p) if p.exists() => p,
+                _ => return Ok(None),
+            }
+        }
+    };
+    let content = std::fs::read_to_string(&path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let config = Config::parse(&path.display().to_string(), &content).map_err(|errors| {
+        let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        usage(format!("invalid configuration:\n{}", listed.join("\n")))
+    })?;
+    Ok(Some((path, config)))
+}
+
+fn config_check(file: Option<&Path>) -> Result<u8> {
+    let Some((path, config)) = load_config(file)? else {
+        return Err(usage(
+            "no configuration file: give one, or create $XDG_CONFIG_HOME/mailhygiene/config.toml",
+        ));
+    };
+    let mut problems = Vec::new();
+    for account in &config.accounts {
+        if let Err(e) = account.check_secret() {
+            problems.push(format!("account {}: {e}", account.name));
+        }
+        match account.all_mailboxes() {
+            Ok(m) => println!(
+                "account {}: {} mailboxes on {}:{}",
+                account.name,
+                m.len(),
+                account.host,
+                account.port
+            ),
+            Err(e) => problems.push(format!("account {}: {e}", account.name)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(usage(problems.join("\n")));
+    }
+    println!("{}: OK", path.display());
+    Ok(0)
+}
+
+/// The sources to scan: those given, else every mailbox of the configured
+/// accounts. IMAP sources on an account's server use its credentials.
+fn sources_to_scan(args: &ScanArgs, config: Option<&Config>) -> Result<Vec<NamedSource>> {
+    let accounts: Vec<&mailhygiene::config::Account> = config
+        .map(|c| {
+            c.accounts
+                .iter()
+                .filter(|a| args.account.as_ref().is_none_or(|n| &a.name == n))
+                .collect()
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| usage(e.to_string()))?;
+        .unwrap_or_default();
+    if let Some(name) = &args.account
+        && accounts.is_empty()
+    {
+        return Err(usage(format!(
+            "no account named {name} in the configuration"
+        )));
+    }
+    let credentials_of = |account: &mailhygiene::config::Account| {
+        account
+            .credentials()
+            .map_err(|e| usage(format!("account {}: {e}", account.name)))
+    };
+    let mut named = Vec::new();
+    if args.sources.is_empty() {
+        if accounts.is_empty() {
+            return Err(usage(
+                "nothing to scan: give a SOURCE, or a configuration file with accounts",
+            ));
+        }
+        for account in accounts {
+            let credentials = credentials_of(account)?;
+            let mailboxes = account
+                .all_mailboxes()
+                .map_err(|e| usage(format!("account {}: {e}", account.name)))?;
+            for mailbox in mailboxes {
+                let url = account.url(&mailbox);
+                named.push(NamedSource {
+                    given: url.to_string(),
+                    spec: SourceSpec::Imap(url),
+                    credentials: Some(credentials.clone()),
+                });
+            }
+        }
+        return Ok(named);
+    }
+    for given in &args.sources {
+        let spec = SourceSpec::parse(given).map_err(|e| usage(e.to_string()))?;
+        let credentials = match &spec {
+            SourceSpec::Imap(url) => match accounts
+                .iter()
+                .find(|a| a.host.eq_ignore_ascii_case(&url.host) && a.port == url.port)
+            {
+                Some(account) => Some(credentials_of(account)?),
+                None => None,
+            },
+            _ => None,
+        };
+        named.push(NamedSource {
+            given: given.clone(),
+            spec,
+            credentials,
+        });
+    }
+    Ok(named)
+}
+
+fn scan_command(args: &ScanArgs) -> Result<u8> {
+    let config = load_config(args.config.as_deref())?.map(|(_, c)| c);
+    let named = sources_to_scan(args, config.as_ref())?;
+    let mut options = args.options.clone();
+    if options.rules.is_none() {
+        options.rules = config.as_ref().and_then(|c| c.rules.clone());
+    }
+    if options.fingerprint_key_file.is_none() {
+        options.fingerprint_key_file = config.as_ref().and_then(|c| c.fingerprint_key_file.clone());
+    }
+    if let Some(max) = config.as_ref().and_then(|c| c.max_message_bytes) {
+        options.max_message_size = options.max_message_size.min(max);
+    }
+    let options = &options;
     let (engine, ctx) = build_engine(options)?;
     let imap = scan::ImapSettings {
         options: mailhygiene::imap::ImapOptions {
-            allow_plaintext_loopback: allow_plaintext,
+            allow_plaintext_loopback: args.allow_plaintext,
             initial_backoff: std::env::var("MAILHYGIENE_IMAP_BACKOFF_MS")
                 .ok()
                 .and_then(|v| v.parse().ok())
@@ -409,11 +536,20 @@ fn scan_command(
             ..Default::default()
         },
         credentials: mailhygiene::imap::Credentials::from_env(),
-        full,
+        full: args.full,
+        parallel_mailboxes: args
+            .parallel
+            .or(config.as_ref().and_then(|c| c.connections))
+            .unwrap_or(4)
+            .max(1),
     };
     let uses_imap = named.iter().any(|s| matches!(s.spec, SourceSpec::Imap(_)));
     let mut store = if uses_imap {
-        let path = match state_path {
+        let path = match args
+            .state
+            .clone()
+            .or(config.as_ref().and_then(|c| c.store.clone()))
+        {
             Some(p) => p,
             None => default_state_path()?,
         };
@@ -421,12 +557,16 @@ fn scan_command(
     } else {
         None
     };
-    if named.iter().any(|s| matches!(s.spec, SourceSpec::Imap(_))) && imap.credentials.is_none() {
+    if named
+        .iter()
+        .any(|s| matches!(s.spec, SourceSpec::Imap(_)) && s.credentials.is_none())
+        && imap.credentials.is_none()
+    {
         return Err(usage(
-            "IMAP sources need MAILHYGIENE_IMAP_PASSWORD or MAILHYGIENE_IMAP_TOKEN",
+            "IMAP sources need MAILHYGIENE_IMAP_PASSWORD, MAILHYGIENE_IMAP_TOKEN, or an account in the configuration file",
         ));
     }
-    if allow_plaintext {
+    if args.allow_plaintext {
         for s in &named {
             if let SourceSpec::Imap(url) = &s.spec
                 && (url.security != mailhygiene::imap::Security::StartTls || !url.is_loopback())
@@ -438,6 +578,7 @@ fn scan_command(
             }
         }
     }
+    let (threads, quiet) = (args.threads, args.quiet);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.unwrap_or(0))
         .thread_name(|i| format!("mailhygiene-worker-{i}"))

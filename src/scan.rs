@@ -58,6 +58,8 @@ pub struct ImapSettings {
     pub credentials: Option<crate::imap::Credentials>,
     /// Ignore stored cursors and fetch every message again.
     pub full: bool,
+    /// Mailboxes scanned at once (one connection each).
+    pub parallel_mailboxes: usize,
 }
 
 /// Where results are kept between runs (IMAP cursors, findings, problems).
@@ -66,11 +68,13 @@ pub struct StateSink<'s> {
     pub run: crate::store::RunId,
 }
 
-/// A source and the text it was given as.
+/// A source, the text it was given as, and (for IMAP sources from the
+/// configuration file) its account's credentials.
 #[derive(Debug, Clone)]
 pub struct NamedSource {
     pub given: String,
     pub spec: SourceSpec,
+    pub credentials: Option<crate::imap::Credentials>,
 }
 
 const CHANNEL_DEPTH: usize = 256;
@@ -87,42 +91,59 @@ pub fn run(
     mut state: Option<StateSink<'_>>,
 ) -> io::Result<RunStats> {
     let mut stats = RunStats::default();
-    for source in sources {
-        progress.source_started(&source.given);
-        let workers = Workers {
-            engine,
-            pool,
-            progress,
+    let workers = Workers {
+        engine,
+        pool,
+        progress,
+    };
+    let mut i = 0;
+    while i < sources.len() {
+        // Consecutive IMAP sources are scanned together, several mailboxes
+        // at once; local sources one at a time (they already use every core).
+        let group_end = if matches!(sources[i].spec, SourceSpec::Imap(_)) {
+            i + sources[i..]
+                .iter()
+                .take_while(|s| matches!(s.spec, SourceSpec::Imap(_)))
+                .count()
+        } else {
+            i + 1
         };
-        let result = match &source.spec {
+        let group = &sources[i..group_end];
+        i = group_end;
+        for s in group {
+            progress.source_started(&s.given);
+        }
+        let results = match &group[0].spec {
             SourceSpec::Maildir(path) => {
-                scan_jobs(&workers, source, printer, &mut stats, None, |tx| {
-                    list_maildir(path, tx)
-                })
+                scan_jobs(&workers, group, printer, &mut stats, None, |sink| {
+                    vec![list_maildir(path, sink(0))]
+                })?
             }
             SourceSpec::Mbox(path) => {
-                scan_jobs(&workers, source, printer, &mut stats, None, |tx| {
-                    list_mbox(path, engine, tx)
-                })
+                scan_jobs(&workers, group, printer, &mut stats, None, |sink| {
+                    vec![list_mbox(path, engine, sink(0))]
+                })?
             }
-            SourceSpec::Imap(url) => {
-                let start = match (&state, imap.full) {
-                    (Some(s), false) => s.store.cursors(&source.given).map_err(io::Error::other)?,
-                    _ => Default::default(),
-                };
+            SourceSpec::Imap(_) => {
+                let starts = group
+                    .iter()
+                    .map(|s| match (&state, imap.full) {
+                        (Some(st), false) => st.store.cursors(&s.given).map_err(io::Error::other),
+                        _ => Ok(Default::default()),
+                    })
+                    .collect::<io::Result<Vec<_>>>()?;
                 scan_jobs(
                     &workers,
-                    source,
+                    group,
                     printer,
                     &mut stats,
                     state.as_mut(),
-                    |tx| list_imap(url, engine, imap, &start, tx),
-                )
+                    |sink| list_imap_group(group, &starts, engine, imap, sink),
+                )?
             }
         };
-        match result? {
-            Ok(()) => {}
-            Err(message) => {
+        for (source, result) in group.iter().zip(results) {
+            if let Err(message) = result {
                 tracing::error!(source = %source.given, "{message}");
                 stats.failed_sources += 1;
                 printer.source_failed(&source.given, &message)?;
@@ -136,20 +157,61 @@ pub fn run(
     Ok(stats)
 }
 
+/// Scans a group of IMAP mailboxes, up to `parallel_mailboxes` at a time,
+/// each from its own lister thread feeding the shared worker pool.
+fn list_imap_group(
+    group: &[NamedSource],
+    starts: &[std::collections::HashMap<String, crate::store::Cursor>],
+    engine: &Engine,
+    imap: &ImapSettings,
+    sink: &(dyn Fn(usize) -> JobSink + Sync),
+) -> Vec<ListResult> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<ListResult>> = group
+        .iter()
+        .map(|_| std::sync::Mutex::new(Ok(())))
+        .collect();
+    let threads = imap.parallel_mailboxes.clamp(1, group.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(source) = group.get(i) else { break };
+                    let SourceSpec::Imap(url) = &source.spec else {
+                        continue;
+                    };
+                    let credentials = source.credentials.as_ref().or(imap.credentials.as_ref());
+                    let result = list_imap(url, engine, imap, credentials, &starts[i], sink(i));
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = result;
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect()
+}
+
 /// Messages travel in small batches: one channel hand-off per message costs
 /// more than scanning a short message.
 const BATCH: usize = 32;
 
-/// The lister's end of the job channel, batching as it goes.
+/// A lister's end of the job channel, batching as it goes; jobs carry the
+/// index of their source within the group being scanned.
 struct JobSink {
-    tx: Sender<Vec<Job>>,
-    buffer: Vec<Job>,
+    tx: Sender<Vec<(usize, Job)>>,
+    buffer: Vec<(usize, Job)>,
+    source: usize,
 }
 
 impl JobSink {
     /// Queues a job; false when the scan has stopped listening.
     fn push(&mut self, job: Job) -> bool {
-        self.buffer.push(job);
+        self.buffer.push((self.source, job));
         if self.buffer.len() >= BATCH {
             return self.flush();
         }
@@ -204,12 +266,12 @@ fn list_imap(
     url: &crate::imap::ImapUrl,
     engine: &Engine,
     imap: &ImapSettings,
+    credentials: Option<&crate::imap::Credentials>,
     start: &std::collections::HashMap<String, crate::store::Cursor>,
     mut tx: JobSink,
 ) -> ListResult {
-    let credentials = imap
-        .credentials
-        .clone()
+    let credentials = credentials
+        .cloned()
         .ok_or_else(|| crate::imap::ImapError::NoCredentials.to_string())?;
     let mut options = imap.options.clone();
     options.max_message_bytes = options.max_message_bytes.min(engine.max_message_bytes);
@@ -321,28 +383,32 @@ struct Workers<'a> {
     progress: &'a dyn Progress,
 }
 
-/// Runs one source through the pipeline, printing in listing order.
+/// Runs a group of sources through the pipeline, printing in listing
+/// order; returns each source's listing result.
 fn scan_jobs(
     workers: &Workers<'_>,
-    source: &NamedSource,
+    sources: &[NamedSource],
     printer: &mut dyn Printer,
     stats: &mut RunStats,
     state: Option<&mut StateSink<'_>>,
-    list: impl FnOnce(JobSink) -> ListResult + Send,
-) -> io::Result<ListResult> {
+    list: impl FnOnce(&(dyn Fn(usize) -> JobSink + Sync)) -> Vec<ListResult> + Send,
+) -> io::Result<Vec<ListResult>> {
     let Workers {
         engine,
         pool,
         progress,
     } = *workers;
-    let (job_tx, job_rx) = bounded::<Vec<Job>>(CHANNEL_DEPTH / BATCH);
-    let (result_tx, result_rx) = bounded::<(u64, Vec<MessageReport>)>(CHANNEL_DEPTH / BATCH);
+    let (job_tx, job_rx) = bounded::<Vec<(usize, Job)>>(CHANNEL_DEPTH / BATCH);
+    let (result_tx, result_rx) =
+        bounded::<(u64, Vec<(usize, MessageReport)>)>(CHANNEL_DEPTH / BATCH);
     std::thread::scope(|scope| {
         let lister = scope.spawn(move || {
-            list(JobSink {
-                tx: job_tx,
+            let sink = move |source: usize| JobSink {
+                tx: job_tx.clone(),
                 buffer: Vec::with_capacity(BATCH),
-            })
+                source,
+            };
+            list(&sink)
         });
         scope.spawn(move || {
             let numbered = NumberedJobs {
@@ -353,12 +419,12 @@ fn scan_jobs(
                 numbered
                     .par_bridge()
                     .for_each_with(result_tx, |tx, (seq, jobs)| {
-                        let reports: Vec<MessageReport> = jobs
+                        let reports: Vec<(usize, MessageReport)> = jobs
                             .into_iter()
-                            .map(|job| {
+                            .map(|(source, job)| {
                                 let report = process(engine, job);
                                 progress.message_done();
-                                report
+                                (source, report)
                             })
                             .collect();
                         // A closed channel means the printer failed; stop quietly.
@@ -366,24 +432,28 @@ fn scan_jobs(
                     });
             });
         });
-        let printed = print_in_order(&result_rx, &source.given, printer, stats, state);
-        // Drain so the workers and the lister can finish even after an error.
+        let names: Vec<&str> = sources.iter().map(|s| s.given.as_str()).collect();
+        let printed = print_in_order(&result_rx, &names, printer, stats, state);
+        // Drop the receiver so the workers and listers can finish even after an error.
         drop(result_rx);
-        let listed = lister
-            .join()
-            .unwrap_or_else(|_| Err("the source lister crashed".into()));
+        let listed = lister.join().unwrap_or_else(|_| {
+            sources
+                .iter()
+                .map(|_| Err("the source lister crashed".to_string()))
+                .collect()
+        });
         printed.map(|()| listed)
     })
 }
 
 struct NumberedJobs {
-    rx: Receiver<Vec<Job>>,
+    rx: Receiver<Vec<(usize, Job)>>,
     next: u64,
 }
 
 impl Iterator for NumberedJobs {
-    type Item = (u64, Vec<Job>);
-    fn next(&mut self) -> Option<(u64, Vec<Job>)> {
+    type Item = (u64, Vec<(usize, Job)>);
+    fn next(&mut self) -> Option<(u64, Vec<(usize, Job)>)> {
         let job = self.rx.recv().ok()?;
         let seq = self.next;
         self.next += 1;
@@ -392,19 +462,20 @@ impl Iterator for NumberedJobs {
 }
 
 fn print_in_order(
-    rx: &Receiver<(u64, Vec<MessageReport>)>,
-    source: &str,
+    rx: &Receiver<(u64, Vec<(usize, MessageReport)>)>,
+    names: &[&str],
     printer: &mut dyn Printer,
     stats: &mut RunStats,
     mut state: Option<&mut StateSink<'_>>,
 ) -> io::Result<()> {
-    let mut waiting: BTreeMap<u64, Vec<MessageReport>> = BTreeMap::new();
+    let mut waiting: BTreeMap<u64, Vec<(usize, MessageReport)>> = BTreeMap::new();
     let mut next = 0u64;
     for (seq, reports) in rx.iter() {
         waiting.insert(seq, reports);
         while let Some(reports) = waiting.remove(&next) {
             next += 1;
-            for report in reports {
+            for (index, report) in reports {
+                let source = names.get(index).copied().unwrap_or_default();
                 stats.messages += 1;
                 stats.findings += report.findings.len() as u64;
                 stats.stale += u64::from(report.stale.is_some());

@@ -60,15 +60,9 @@ fn scan(
         .env_remove("MAILHYGIENE_IMAP_PASSWORD")
         .env_remove("MAILHYGIENE_IMAP_TOKEN")
         .env_remove("SSL_CERT_DIR")
-        .args([
-            "scan",
-            source,
-            "--format",
-            "jsonl",
-            "--quiet",
-            "--as-of",
-            "2026-11-25",
-        ])
+        .arg("scan")
+        .args((!source.is_empty()).then_some(source))
+        .args(["--format", "jsonl", "--quiet", "--as-of", "2026-11-25"])
         .args(extra)
         .timeout(Duration::from_secs(120));
     for (k, v) in env {
@@ -473,4 +467,169 @@ fn an_untrusted_certificate_is_refused_not_skipped() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("certificate"), "{stderr}");
+}
+
+fn write_config(d: &Dovecot, body: &str) -> PathBuf {
+    let path = d.dir.path().join("mailhygiene.toml");
+    std::fs::write(&path, body).expect("config written");
+    path
+}
+
+#[test]
+fn client_credentials_end_to_end_against_a_local_token_endpoint() {
+    use support::token_endpoint::TokenEndpoint;
+    let d = server(None);
+    let endpoint = TokenEndpoint::start(
+        "test-tenant",
+        "app-id",
+        "s3cret-value",
+        ALICE.name,
+        3600,
+        |mailbox, secs| {
+            support::dovecot::mint_jwt(mailbox, secs, b"dovecot-test-jwt-signing-key-0123456789")
+        },
+    );
+    let config = write_config(
+        &d,
+        &format!(
+            r#"
+[[account]]
+name = "tenant"
+host = "127.0.0.1"
+port = {port}
+auth = "client_credentials"
+authority = "http://127.0.0.1:{token_port}"
+tenant = "test-tenant"
+client_id = "app-id"
+client_secret_env = "MH_TEST_CLIENT_SECRET"
+mailboxes = ["{alice}"]
+"#,
+            port = d.imaps_port,
+            token_port = endpoint.port,
+            alice = ALICE.name
+        ),
+    );
+    let config_arg = config.display().to_string();
+    let (code, records, stderr) = scan(
+        &d,
+        "",
+        &[("MH_TEST_CLIENT_SECRET", "s3cret-value")],
+        &["--config", &config_arg],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        records.iter().any(|r| r["type"] == "sensitive"),
+        "{records:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["source"]
+                == format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port))
+    );
+    assert_eq!(
+        endpoint.requests.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the token is fetched once and cached"
+    );
+    assert!(!stderr.contains("s3cret-value"));
+
+    // A wrong secret is explained, and never echoed.
+    let (code, records, stderr) = scan(
+        &d,
+        "",
+        &[("MH_TEST_CLIENT_SECRET", "wrong-s3cret")],
+        &["--config", &config_arg],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("client secret is wrong"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong-s3cret")
+            && !records
+                .iter()
+                .any(|r| r.to_string().contains("wrong-s3cret"))
+    );
+
+    // config check: the secret must be readable.
+    let check = |env: Option<&str>| {
+        let mut cmd = Command::cargo_bin("mailhygiene").expect("binary");
+        cmd.args(["config", "check", &config_arg])
+            .env_remove("MH_TEST_CLIENT_SECRET");
+        if let Some(v) = env {
+            cmd.env("MH_TEST_CLIENT_SECRET", v);
+        }
+        cmd.output().expect("runs")
+    };
+    assert_eq!(check(Some("x")).status.code(), Some(0));
+    let missing = check(None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("MH_TEST_CLIENT_SECRET"));
+}
+
+#[test]
+fn many_mailboxes_from_the_configuration_in_parallel() {
+    let d = server(None);
+    let secrets = d.dir.path().join("secrets");
+    std::fs::create_dir_all(&secrets).expect("mkdir");
+    std::fs::write(secrets.join("alice"), ALICE.password).expect("write");
+    std::fs::write(secrets.join("bob"), BOB.password).expect("write");
+    std::fs::write(
+        secrets.join("mailboxes.txt"),
+        format!("# the offboarding list\n{}\n", BOB.name),
+    )
+    .expect("write");
+    let config = write_config(
+        &d,
+        &format!(
+            r#"
+[limits]
+connections = 2
+
+[[account]]
+name = "alice"
+host = "127.0.0.1"
+port = {port}
+auth = "password"
+password_file = "{dir}/alice"
+mailboxes = ["{alice}"]
+
+[[account]]
+name = "bob"
+host = "127.0.0.1"
+port = {port}
+auth = "password"
+password_file = "{dir}/bob"
+mailboxes_file = "{dir}/mailboxes.txt"
+"#,
+            port = d.imaps_port,
+            dir = secrets.display(),
+            alice = ALICE.name
+        ),
+    );
+    let config_arg = config.display().to_string();
+    // Same host and port for both accounts: each mailbox uses its own account.
+    let (code, records, stderr) = scan(&d, "", &[], &["--config", &config_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    let sources: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r["source"].as_str())
+        .collect();
+    assert_eq!(sources.len(), 2, "{sources:?}");
+    let local = format!("maildir:{}", d.maildir(&ALICE).display());
+    let (_, local_records, _) = scan(&d, &local, &[], &[]);
+    let alice: Vec<Value> = records
+        .iter()
+        .filter(|r| r["source"].as_str().is_some_and(|s| s.contains("alice")))
+        .cloned()
+        .collect();
+    assert_eq!(findings(&alice), findings(&local_records));
+    // One account only.
+    let (code, records, stderr) = scan(&d, "", &[], &["--config", &config_arg, "--account", "bob"]);
+    assert_eq!(code, 0, "{stderr}");
+    let sources: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r["source"].as_str())
+        .collect();
+    assert_eq!(sources.len(), 1);
+    assert!(records.iter().any(|r| r["detector"] == "no.h_nummer"));
 }

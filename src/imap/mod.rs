@@ -32,6 +32,8 @@ pub enum Credentials {
     Password(String),
     /// An OAuth2 access token, used with SASL XOAUTH2.
     Token(String),
+    /// Tokens from an OAuth2 flow, fetched and renewed as connections need them.
+    OAuth(Arc<crate::oauth::TokenProvider>),
 }
 
 impl fmt::Debug for Credentials {
@@ -39,6 +41,7 @@ impl fmt::Debug for Credentials {
         match self {
             Credentials::Password(_) => f.write_str("Password(<redacted>)"),
             Credentials::Token(_) => f.write_str("Token(<redacted>)"),
+            Credentials::OAuth(p) => write!(f, "OAuth({p:?})"),
         }
     }
 }
@@ -126,6 +129,8 @@ pub enum ImapError {
     Timeout(Duration),
     #[error("the server refused: {0}")]
     Refused(String),
+    #[error("no access token: {0}")]
+    Token(String),
     #[error("IMAP protocol error: {0}")]
     Protocol(String),
 }
@@ -322,19 +327,35 @@ pub async fn connect(
                 .await?
                 .map_err(|(e, _)| auth_error(&url.user, e))?
         }
-        Credentials::Token(token) => {
-            let payload =
-                format!("user={}\x01auth=Bearer {}\x01\x01", url.user, token).into_bytes();
-            let auth = XOAuth2 {
-                payload,
-                sent: false,
-            };
-            with_timeout(opts.timeout, client.authenticate("XOAUTH2", auth))
-                .await?
-                .map_err(|(e, _)| auth_error(&url.user, e))?
+        Credentials::Token(token) => xoauth2(client, url, token, opts).await?,
+        Credentials::OAuth(provider) => {
+            // Cached, renewed before expiry: one request per hour, not per connection.
+            let token = provider.token().map_err(|e| match e {
+                crate::oauth::OAuthError::Unreachable { .. } => {
+                    ImapError::Unavailable(e.to_string())
+                }
+                other => ImapError::Token(other.to_string()),
+            })?;
+            xoauth2(client, url, &token, opts).await?
         }
     };
     Ok(session)
+}
+
+async fn xoauth2(
+    client: Client<Box<dyn Transport>>,
+    url: &ImapUrl,
+    token: &str,
+    opts: &ImapOptions,
+) -> Result<Session, ImapError> {
+    let payload = format!("user={}\x01auth=Bearer {}\x01\x01", url.user, token).into_bytes();
+    let auth = XOAuth2 {
+        payload,
+        sent: false,
+    };
+    with_timeout(opts.timeout, client.authenticate("XOAUTH2", auth))
+        .await?
+        .map_err(|(e, _)| auth_error(&url.user, e))
 }
 
 async fn read_greeting<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug>(

@@ -115,7 +115,24 @@ impl fmt::Display for ImapUrl {
             Security::Implicit => "imaps",
             Security::StartTls => "imap",
         };
-        write!(f, "{scheme}://{}@{}:{}", self.user, self.host, self.port)
+        // The user is percent-encoded so the URL parses back to itself.
+        let user: String = self
+            .user
+            .chars()
+            .map(|c| match c {
+                '@' => "%40".to_string(),
+                ':' => "%3A".to_string(),
+                '%' => "%25".to_string(),
+                '/' => "%2F".to_string(),
+                c => c.to_string(),
+            })
+            .collect();
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        write!(f, "{scheme}://{user}@{host}:{}", self.port)
     }
 }
 
@@ -143,5 +160,11 @@ mod tests {
         assert!(ImapUrl::parse("imaps://host").is_err());
         assert!(ImapUrl::parse("imaps://a@host:x").is_err());
         assert!(ImapUrl::parse("maildir:/x").is_err());
+        for url in [
+            "imaps://ola%40firma.no@outlook.office365.com:993",
+            "imap://a%3Ab@[::1]:143",
+        ] {
+            assert_eq!(ImapUrl::parse(url).expect("valid").to_string(), url);
+        }
     }
 }

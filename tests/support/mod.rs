@@ -1,2 +1,3 @@
 pub mod dovecot;
 pub mod proxy;
+pub mod token_endpoint;

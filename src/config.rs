@@ -1,0 +1,482 @@
+//! The configuration file: accounts (an Office 365 tenant or an IMAP
+//! server), how each authenticates and where its secret comes from, the
+//! mailboxes to scan, limits, and where state and rules live.
+//!
+//! Parsing is pure and every error names the file, line and key. Secrets are
+//! never in the file itself: only the name of an environment variable or a
+//! file that holds them.
+
+use crate::imap::{ImapUrl, Security};
+use crate::rules::RuleError;
+use serde::Deserialize;
+use std::path::PathBuf;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    store: Option<String>,
+    rules: Option<String>,
+    fingerprint_key_file: Option<String>,
+    #[serde(default)]
+    limits: LimitsSpec,
+    #[serde(default)]
+    account: Vec<Spanned<AccountSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSpec {
+    max_message_bytes: Option<Spanned<u64>>,
+    connections: Option<Spanned<usize>>,
+    connections_per_mailbox: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    Password,
+    Token,
+    ClientCredentials,
+    DeviceCode,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountSpec {
+    name: Spanned<String>,
+    host: Spanned<String>,
+    port: Option<u16>,
+    security: Option<Spanned<String>>,
+    auth: Spanned<AuthKind>,
+    tenant: Option<String>,
+    client_id: Option<String>,
+    client_secret_env: Option<String>,
+    client_secret_file: Option<String>,
+    authority: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
+    token_env: Option<String>,
+    refresh_token_file: Option<String>,
+    #[serde(default)]
+    mailboxes: Vec<String>,
+    mailboxes_file: Option<Spanned<String>>,
+}
+
+/// Where an account's secret comes from (never the secret itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    pub fn read(&self) -> Result<String, String> {
+        match self {
+            SecretSource::Env(var) => {
+                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+            }
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|s| s.trim().to_string())
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountAuth {
+    Password(SecretSource),
+    Token(SecretSource),
+    ClientCredentials {
+        tenant: String,
+        client_id: String,
+        secret: SecretSource,
+        authority: String,
+    },
+    DeviceCode {
+        tenant: String,
+        client_id: String,
+        refresh_token_file: PathBuf,
+        authority: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub auth: AccountAuth,
+    pub mailboxes: Vec<String>,
+    /// A file of addresses, read when the scan starts.
+    pub mailboxes_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub store: Option<PathBuf>,
+    pub rules: Option<PathBuf>,
+    pub fingerprint_key_file: Option<PathBuf>,
+    pub max_message_bytes: Option<u64>,
+    pub connections: Option<usize>,
+    pub connections_per_mailbox: Option<usize>,
+    pub accounts: Vec<Account>,
+}
+
+/// The most connections to one mailbox: Exchange's undocumented limit is
+/// reported at 10–20; stay well below.
+pub const MAX_CONNECTIONS_PER_MAILBOX: usize = 8;
+
+fn expand(path: &str) -> PathBuf {
+    match path.strip_prefix("~/") {
+        Some(rest) => std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_default()
+            .join(rest),
+        None => PathBuf::from(path),
+    }
+}
+
+fn line_col(content: &str, offset: usize) -> (usize, usize) {
+    let before = &content[..offset.min(content.len())];
+    (
+        before.matches('\n').count() + 1,
+        before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+    )
+}
+
+impl Config {
+    /// Parses a configuration file's content; `file` names it in errors.
+    pub fn parse(file: &str, content: &str) -> Result<Config, Vec<RuleError>> {
+        let err = |span: std::ops::Range<usize>, key: &str, message: String| {
+            let (line, column) = line_col(content, span.start);
+            RuleError {
+                file: file.to_string(),
+                line,
+                column,
+                key: Some(key.to_string()),
+                message,
+            }
+        };
+        let parsed: ConfigFile = toml::from_str(content).map_err(|e| {
+            let (line, column) = line_col(content, e.span().map_or(0, |s| s.start));
+            let message = e.message().to_string();
+            let key = message
+                .split('`')
+                .nth(1)
+                .filter(|_| message.contains("field"))
+                .map(str::to_string);
+            vec![RuleError {
+                file: file.to_string(),
+                line,
+                column,
+                key,
+                message,
+            }]
+        })?;
+        let mut errors = Vec::new();
+        let mut config = Config {
+            store: parsed.store.as_deref().map(expand),
+            rules: parsed.rules.as_deref().map(expand),
+            fingerprint_key_file: parsed.fingerprint_key_file.as_deref().map(expand),
+            max_message_bytes: parsed
+                .limits
+                .max_message_bytes
+                .as_ref()
+                .map(|v| *v.get_ref()),
+            connections: parsed.limits.connections.as_ref().map(|v| *v.get_ref()),
+            connections_per_mailbox: parsed
+                .limits
+                .connections_per_mailbox
+                .as_ref()
+                .map(|v| *v.get_ref()),
+            accounts: Vec::new(),
+        };
+        if let Some(c) = &parsed.limits.connections_per_mailbox
+            && !(1..=MAX_CONNECTIONS_PER_MAILBOX).contains(c.get_ref())
+        {
+            errors.push(err(
+                c.span(),
+                "limits.connections_per_mailbox",
+                format!("must be 1 to {MAX_CONNECTIONS_PER_MAILBOX}"),
+            ));
+        }
+        if let Some(c) = &parsed.limits.connections
+            && *c.get_ref() == 0
+        {
+            errors.push(err(
+                c.span(),
+                "limits.connections",
+                "must be at least 1".into(),
+            ));
+        }
+        for spec in parsed.account {
+            let span = spec.span();
+            let a = spec.into_inner();
+            let name = a.name.get_ref().clone();
+            if config.accounts.iter().any(|x: &Account| x.name == name) {
+                errors.push(err(
+                    a.name.span(),
+                    "account.name",
+                    format!("account `{name}` is defined twice"),
+                ));
+            }
+            let security = match a.security.as_ref().map(|s| s.get_ref().as_str()) {
+                None | Some("implicit") => Security::Implicit,
+                Some("starttls") => Security::StartTls,
+                Some(other) => {
+                    let s = a.security.as_ref().map_or(span.clone(), |s| s.span());
+                    errors.push(err(
+                        s,
+                        "account.security",
+                        format!("`{other}`: use implicit or starttls"),
+                    ));
+                    Security::Implicit
+                }
+            };
+            let secret = |env: &Option<String>,
+                          file: &Option<String>,
+                          what: &str|
+             -> Result<SecretSource, String> {
+                match (env, file) {
+                    (Some(e), None) => Ok(SecretSource::Env(e.clone())),
+                    (None, Some(f)) => Ok(SecretSource::File(expand(f))),
+                    _ => Err(format!("give exactly one of {what}_env and {what}_file")),
+                }
+            };
+            let needs = |v: &Option<String>, key: &str| {
+                v.clone()
+                    .ok_or_else(|| format!("`{key}` is required for this auth"))
+            };
+            let authority = a
+                .authority
+                .clone()
+                .unwrap_or_else(|| crate::oauth::DEFAULT_AUTHORITY.to_string());
+            let auth: Result<AccountAuth, String> = match a.auth.get_ref() {
+                AuthKind::Password => {
+                    secret(&a.password_env, &a.password_file, "password").map(AccountAuth::Password)
+                }
+                AuthKind::Token => a
+                    .token_env
+                    .clone()
+                    .map(|e| AccountAuth::Token(SecretSource::Env(e)))
+                    .ok_or_else(|| "`token_env` is required for auth = \"token\"".to_string()),
+                AuthKind::ClientCredentials => (|| {
+                    Ok(AccountAuth::ClientCredentials {
+                        tenant: needs(&a.tenant, "tenant")?,
+                        client_id: needs(&a.client_id, "client_id")?,
+                        secret: secret(
+                            &a.client_secret_env,
+                            &a.client_secret_file,
+                            "client_secret",
+                        )?,
+                        authority: authority.clone(),
+                    })
+                })(),
+                AuthKind::DeviceCode => (|| {
+                    Ok(AccountAuth::DeviceCode {
+                        tenant: needs(&a.tenant, "tenant")?,
+                        client_id: needs(&a.client_id, "client_id")?,
+                        refresh_token_file: a
+                            .refresh_token_file
+                            .as_deref()
+                            .map(expand)
+                            .unwrap_or_else(|| {
+                                expand(&format!("~/.local/state/mailhygiene/refresh-token-{name}"))
+                            }),
+                        authority: authority.clone(),
+                    })
+                })(),
+            };
+            let auth = match auth {
+                Ok(auth) => auth,
+                Err(message) => {
+                    errors.push(err(a.auth.span(), "account.auth", message));
+                    continue;
+                }
+            };
+            if a.mailboxes.is_empty() && a.mailboxes_file.is_none() {
+                errors.push(err(
+                    span.clone(),
+                    "account.mailboxes",
+                    format!("account `{name}` lists no mailboxes (mailboxes or mailboxes_file)"),
+                ));
+            }
+            config.accounts.push(Account {
+                name,
+                host: a.host.get_ref().clone(),
+                port: a.port.unwrap_or(match security {
+                    Security::Implicit => 993,
+                    Security::StartTls => 143,
+                }),
+                security,
+                auth,
+                mailboxes: a.mailboxes,
+                mailboxes_file: a.mailboxes_file.map(|f| expand(f.get_ref())),
+            });
+        }
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+impl Account {
+    /// Every mailbox, from the list and the file (one address a line, `#`
+    /// comments).
+    pub fn all_mailboxes(&self) -> Result<Vec<String>, String> {
+        let mut out = self.mailboxes.clone();
+        if let Some(path) = &self.mailboxes_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            out.extend(
+                text.lines()
+                    .map(|l| l.split('#').next().unwrap_or_default().trim())
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string),
+            );
+        }
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The IMAP URL of one mailbox of this account, as the source is shown.
+    pub fn url(&self, mailbox: &str) -> ImapUrl {
+        ImapUrl {
+            security: self.security,
+            user: mailbox.to_string(),
+            host: self.host.clone(),
+            port: self.port,
+        }
+    }
+
+    /// Whether the secret this account needs can be read now.
+    pub fn check_secret(&self) -> Result<(), String> {
+        match &self.auth {
+            AccountAuth::Password(s)
+            | AccountAuth::Token(s)
+            | AccountAuth::ClientCredentials { secret: s, .. } => s.read().map(|_| ()),
+            AccountAuth::DeviceCode { .. } => Ok(()),
+        }
+    }
+
+    /// The credentials IMAP connections of this account use.
+    pub fn credentials(&self) -> Result<crate::imap::Credentials, String> {
+        use crate::imap::Credentials;
+        use crate::oauth::{Flow, OAuthSettings, TokenProvider};
+        let oauth = |tenant: &str, client_id: &str, authority: &str, flow: Flow| {
+            TokenProvider::new(OAuthSettings {
+                authority: authority.to_string(),
+                tenant: tenant.to_string(),
+                client_id: client_id.to_string(),
+                flow,
+                timeout: std::time::Duration::from_secs(30),
+            })
+            .map(|p| Credentials::OAuth(std::sync::Arc::new(p)))
+            .map_err(|e| e.to_string())
+        };
+        match &self.auth {
+            AccountAuth::Password(s) => s.read().map(Credentials::Password),
+            AccountAuth::Token(s) => s.read().map(Credentials::Token),
+            AccountAuth::ClientCredentials {
+                tenant,
+                client_id,
+                secret,
+                authority,
+            } => {
+                let client_secret = secret.read()?;
+                oauth(
+                    tenant,
+                    client_id,
+                    authority,
+                    Flow::ClientCredentials { client_secret },
+                )
+            }
+            AccountAuth::DeviceCode {
+                tenant,
+                client_id,
+                refresh_token_file,
+                authority,
+            } => oauth(
+                tenant,
+                client_id,
+                authority,
+                Flow::DeviceCode {
+                    refresh_token_file: refresh_token_file.clone(),
+                },
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+store = "/var/lib/mailhygiene/state.sqlite"
+[limits]
+connections = 16
+connections_per_mailbox = 4
+
+[[account]]
+name = "firma"
+host = "outlook.office365.com"
+auth = "client_credentials"
+tenant = "firma.onmicrosoft.com"
+client_id = "00000000-0000-0000-0000-000000000000"
+client_secret_env = "MAILHYGIENE_CLIENT_SECRET"
+mailboxes = ["ola@firma.no", "kari@firma.no"]
+
+[[account]]
+name = "egen"
+host = "imap.example.test"
+security = "starttls"
+auth = "password"
+password_file = "/etc/mailhygiene/imap-password"
+mailboxes = ["drift@example.test"]
+"#;
+
+    #[test]
+    fn a_valid_file() {
+        let c = Config::parse("c.toml", GOOD).expect("valid");
+        assert_eq!(c.accounts.len(), 2);
+        assert_eq!(c.accounts[0].port, 993);
+        assert_eq!(c.accounts[1].port, 143);
+        assert_eq!(c.connections_per_mailbox, Some(4));
+        assert!(matches!(
+            c.accounts[0].auth,
+            AccountAuth::ClientCredentials { .. }
+        ));
+        assert_eq!(
+            c.accounts[0].url("ola@firma.no").to_string(),
+            "imaps://ola%40firma.no@outlook.office365.com:993"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line_and_key() {
+        let bad = GOOD.replace(
+            "connections_per_mailbox = 4",
+            "connections_per_mailbox = 40",
+        );
+        let e = Config::parse("c.toml", &bad).expect_err("too many");
+        assert_eq!(e[0].key.as_deref(), Some("limits.connections_per_mailbox"));
+        assert_eq!(e[0].line, 5);
+
+        let bad = GOOD.replace("client_secret_env", "client_secret");
+        let e = Config::parse("c.toml", &bad).expect_err("unknown key");
+        assert_eq!(e[0].key.as_deref(), Some("client_secret"));
+
+        let bad = GOOD.replace("tenant = \"firma.onmicrosoft.com\"\n", "");
+        let e = Config::parse("c.toml", &bad).expect_err("no tenant");
+        assert_eq!(e[0].key.as_deref(), Some("account.auth"));
+        assert!(e[0].message.contains("tenant"));
+
+        let bad = GOOD.replace("auth = \"password\"", "auth = \"kerberos\"");
+        assert!(Config::parse("c.toml", &bad).is_err());
+    }
+}

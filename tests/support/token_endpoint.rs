@@ -1,0 +1,116 @@
+//! A local OAuth2 token endpoint, standing in for the Microsoft identity
+//! platform: it checks the client credentials and mints JWTs that the test
+//! Dovecot accepts for one mailbox.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+
+pub struct TokenEndpoint {
+    pub port: u16,
+    pub requests: Arc<AtomicUsize>,
+}
+
+impl TokenEndpoint {
+    /// Accepts `client_id`/`client_secret` for `tenant`, minting tokens for
+    /// `mailbox` that live `expires_in` seconds.
+    pub fn start(
+        tenant: &str,
+        client_id: &str,
+        client_secret: &str,
+        mailbox: &str,
+        expires_in: i64,
+        mint: fn(&str, i64) -> String,
+    ) -> TokenEndpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        let (tenant, client_id, client_secret, mailbox) = (
+            tenant.to_string(),
+            client_id.to_string(),
+            client_secret.to_string(),
+            mailbox.to_string(),
+        );
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let mut length = 0usize;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; length];
+                let _ = reader.read_exact(&mut body);
+                let form: std::collections::HashMap<String, String> =
+                    String::from_utf8_lossy(&body)
+                        .split('&')
+                        .filter_map(|kv| kv.split_once('='))
+                        .map(|(k, v)| (k.to_string(), decode(v)))
+                        .collect();
+                counter.fetch_add(1, Ordering::SeqCst);
+                let path_ok = request_line.contains(&format!("/{tenant}/oauth2/v2.0/token"));
+                let (status, json) = if !path_ok {
+                    (400, r#"{"error":"invalid_request","error_description":"AADSTS90002: Tenant not found."}"#.to_string())
+                } else if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+                    || form.get("scope").map(String::as_str)
+                        != Some("https://outlook.office365.com/.default")
+                {
+                    (400, r#"{"error":"unsupported_grant_type"}"#.to_string())
+                } else if form.get("client_id") != Some(&client_id) {
+                    (400, r#"{"error":"unauthorized_client","error_description":"AADSTS700016: Application not found."}"#.to_string())
+                } else if form.get("client_secret") != Some(&client_secret) {
+                    (401, r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#.to_string())
+                } else {
+                    let token = mint(&mailbox, expires_in);
+                    (
+                        200,
+                        format!(
+                            r#"{{"token_type":"Bearer","expires_in":{expires_in},"access_token":"{token}"}}"#
+                        ),
+                    )
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+                    json.len()
+                );
+            }
+        });
+        TokenEndpoint { port, requests }
+    }
+}
+
+fn decode(v: &str) -> String {
+    let v = v.replace('+', " ");
+    let bytes = v.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&v[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
