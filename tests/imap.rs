@@ -633,3 +633,48 @@ mailboxes_file = "{dir}/mailboxes.txt"
     assert_eq!(sources.len(), 1);
     assert!(records.iter().any(|r| r["detector"] == "no.h_nummer"));
 }
+
+#[test]
+fn device_code_sign_in_then_the_kept_refresh_token() {
+    use support::token_endpoint::TokenEndpoint;
+    let d = server(None);
+    let endpoint = TokenEndpoint::start("test-tenant", "app-id", "unused", ALICE.name, 3600, |mailbox, secs| {
+        support::dovecot::mint_jwt(mailbox, secs, b"dovecot-test-jwt-signing-key-0123456789")
+    });
+    let refresh = d.dir.path().join("tokens/refresh-token");
+    let config = write_config(
+        &d,
+        &format!(
+            r#"
+[[account]]
+name = "me"
+host = "127.0.0.1"
+port = {port}
+auth = "device_code"
+authority = "http://127.0.0.1:{token_port}"
+tenant = "test-tenant"
+client_id = "app-id"
+refresh_token_file = "{refresh}"
+mailboxes = ["{alice}"]
+"#,
+            port = d.imaps_port,
+            token_port = endpoint.port,
+            refresh = refresh.display(),
+            alice = ALICE.name
+        ),
+    );
+    let config_arg = config.display().to_string();
+    let (code, records, stderr) = scan(&d, "", &[], &["--config", &config_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("ABCD-1234") && stderr.contains("devicelogin"), "the user is told how to sign in: {stderr}");
+    assert!(records.iter().any(|r| r["type"] == "sensitive"));
+    assert_eq!(std::fs::read_to_string(&refresh).expect("refresh token kept"), "rt-1");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&refresh).expect("exists").permissions().mode() & 0o777, 0o600);
+    assert!(!stderr.contains("rt-1"));
+    // The next run signs in silently with the refresh token, and keeps the new one.
+    let (code, _, stderr) = scan(&d, "", &[], &["--config", &config_arg, "--full"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("ABCD-1234"), "no second sign-in: {stderr}");
+    assert_eq!(std::fs::read_to_string(&refresh).expect("refresh token kept"), "rt-2");
+}

@@ -30,6 +30,7 @@ impl TokenEndpoint {
         let port = listener.local_addr().expect("addr").port();
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = requests.clone();
+        let polls = Arc::new(AtomicUsize::new(0));
         let (tenant, client_id, client_secret, mailbox) = (
             tenant.to_string(),
             client_id.to_string(),
@@ -64,7 +65,26 @@ impl TokenEndpoint {
                         .collect();
                 counter.fetch_add(1, Ordering::SeqCst);
                 let path_ok = request_line.contains(&format!("/{tenant}/oauth2/v2.0/token"));
-                let (status, json) = if !path_ok {
+                let grant = form.get("grant_type").cloned().unwrap_or_default();
+                let delegated = form.get("scope").is_none_or(|s| s.contains("IMAP.AccessAsUser.All"));
+                let (status, json) = if request_line.contains(&format!("/{tenant}/oauth2/v2.0/devicecode")) {
+                    (200, r#"{"device_code":"dc-1","user_code":"ABCD-1234","verification_uri":"https://microsoft.com/devicelogin","expires_in":60,"interval":1}"#.to_string())
+                } else if path_ok && grant == "urn:ietf:params:oauth:grant-type:device_code" {
+                    // The user signs in after the first poll.
+                    if polls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        (400, r#"{"error":"authorization_pending"}"#.to_string())
+                    } else {
+                        let token = mint(&mailbox, expires_in);
+                        (200, format!(r#"{{"expires_in":{expires_in},"access_token":"{token}","refresh_token":"rt-1"}}"#))
+                    }
+                } else if path_ok && grant == "refresh_token" && delegated {
+                    if form.get("refresh_token").map(String::as_str) == Some("rt-1") {
+                        let token = mint(&mailbox, expires_in);
+                        (200, format!(r#"{{"expires_in":{expires_in},"access_token":"{token}","refresh_token":"rt-2"}}"#))
+                    } else {
+                        (400, r#"{"error":"invalid_grant","error_description":"AADSTS70008: expired."}"#.to_string())
+                    }
+                } else if !path_ok {
                     (400, r#"{"error":"invalid_request","error_description":"AADSTS90002: Tenant not found."}"#.to_string())
                 } else if form.get("grant_type").map(String::as_str) != Some("client_credentials")
                     || form.get("scope").map(String::as_str)
