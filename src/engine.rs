@@ -82,6 +82,25 @@ impl Engine {
         }
     }
 
+    /// The report for a message judged by its metadata alone (a stale-only
+    /// scan): rules that look at content (sender, subject, findings) cannot
+    /// match it.
+    pub fn metadata_only(&self, meta: MessageMeta) -> MessageReport {
+        let envelope = Default::default();
+        let stale = meta.received.and_then(|received| {
+            let facts = rules::facts(&meta, &envelope, &[]);
+            self.rules.judge(&facts, received, self.as_of)
+        });
+        MessageReport {
+            date: meta.received,
+            meta,
+            envelope,
+            findings: Vec::new(),
+            stale,
+            problems: Vec::new(),
+        }
+    }
+
     /// The report for a message that could not be read at all (too large, an
     /// I/O error): still judged for staleness from its metadata.
     pub fn unreadable(&self, meta: MessageMeta, kind: ProblemKind) -> MessageReport {

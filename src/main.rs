@@ -90,6 +90,10 @@ struct ScanArgs {
     /// Mailboxes scanned at once; default: the config's limits.connections, else 4.
     #[arg(long, value_name = "N")]
     parallel: Option<usize>,
+    /// Only judge staleness, from IMAP metadata (flags, dates, sizes); no message is read.
+    /// Rules that look at senders, subjects or findings cannot apply.
+    #[arg(long)]
+    stale_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -533,18 +537,24 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
                 .and_then(|v| v.parse().ok())
                 .map(std::time::Duration::from_millis)
                 .unwrap_or(mailhygiene::imap::ImapOptions::default().initial_backoff),
+            metadata_only: args.stale_only,
             ..Default::default()
         },
         credentials: mailhygiene::imap::Credentials::from_env(),
-        full: args.full,
+        // A stale-only scan reads every message's metadata and must not move
+        // the cursors of the content scan.
+        full: args.full || args.stale_only,
         parallel_mailboxes: args
             .parallel
             .or(config.as_ref().and_then(|c| c.connections))
             .unwrap_or(4)
             .max(1),
     };
+    if args.stale_only && named.iter().any(|s| !matches!(s.spec, SourceSpec::Imap(_))) {
+        return Err(usage("--stale-only applies to IMAP sources"));
+    }
     let uses_imap = named.iter().any(|s| matches!(s.spec, SourceSpec::Imap(_)));
-    let mut store = if uses_imap {
+    let mut store = if uses_imap && !args.stale_only {
         let path = match args
             .state
             .clone()

@@ -373,6 +373,7 @@ fn process(engine: &Engine, job: Job) -> MessageReport {
             }
         }),
         Content::Unreadable(kind) => engine.unreadable(meta, kind),
+        Content::MetadataOnly => engine.metadata_only(meta),
     }
 }
 

@@ -638,9 +638,16 @@ mailboxes_file = "{dir}/mailboxes.txt"
 fn device_code_sign_in_then_the_kept_refresh_token() {
     use support::token_endpoint::TokenEndpoint;
     let d = server(None);
-    let endpoint = TokenEndpoint::start("test-tenant", "app-id", "unused", ALICE.name, 3600, |mailbox, secs| {
-        support::dovecot::mint_jwt(mailbox, secs, b"dovecot-test-jwt-signing-key-0123456789")
-    });
+    let endpoint = TokenEndpoint::start(
+        "test-tenant",
+        "app-id",
+        "unused",
+        ALICE.name,
+        3600,
+        |mailbox, secs| {
+            support::dovecot::mint_jwt(mailbox, secs, b"dovecot-test-jwt-signing-key-0123456789")
+        },
+    );
     let refresh = d.dir.path().join("tokens/refresh-token");
     let config = write_config(
         &d,
@@ -666,15 +673,76 @@ mailboxes = ["{alice}"]
     let config_arg = config.display().to_string();
     let (code, records, stderr) = scan(&d, "", &[], &["--config", &config_arg]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("ABCD-1234") && stderr.contains("devicelogin"), "the user is told how to sign in: {stderr}");
+    assert!(
+        stderr.contains("ABCD-1234") && stderr.contains("devicelogin"),
+        "the user is told how to sign in: {stderr}"
+    );
     assert!(records.iter().any(|r| r["type"] == "sensitive"));
-    assert_eq!(std::fs::read_to_string(&refresh).expect("refresh token kept"), "rt-1");
+    assert_eq!(
+        std::fs::read_to_string(&refresh).expect("refresh token kept"),
+        "rt-1"
+    );
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&refresh).expect("exists").permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&refresh)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     assert!(!stderr.contains("rt-1"));
     // The next run signs in silently with the refresh token, and keeps the new one.
     let (code, _, stderr) = scan(&d, "", &[], &["--config", &config_arg, "--full"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains("ABCD-1234"), "no second sign-in: {stderr}");
-    assert_eq!(std::fs::read_to_string(&refresh).expect("refresh token kept"), "rt-2");
+    assert_eq!(
+        std::fs::read_to_string(&refresh).expect("refresh token kept"),
+        "rt-2"
+    );
+}
+
+#[test]
+fn a_stale_only_scan_reads_metadata_and_nothing_else() {
+    let d = server(None);
+    let before = d.snapshot(&ALICE);
+    let url = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let (code, records, stderr) = scan(
+        &d,
+        &url,
+        &[("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)],
+        &["--stale-only"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(records.iter().all(|r| r["type"] == "stale"), "{records:?}");
+    let stale: BTreeSet<String> = message_ids(&records);
+    // Message-IDs are not fetched in a metadata scan: the records identify
+    // messages by folder and UID.
+    assert!(stale.iter().all(String::is_empty), "{stale:?}");
+    let by_folder: BTreeSet<(String, u64)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["folder"].as_str().unwrap_or_default().to_string(),
+                r["uid"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    // Every message is over a year old on 2026-11-25 except that the one
+    // flagged message is exempt: 4 in INBOX, 2 in Prosjekter/2024, 1 sent.
+    let folders: Vec<&str> = by_folder.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        folders,
+        vec![
+            "INBOX",
+            "INBOX",
+            "INBOX",
+            "INBOX",
+            "Prosjekter/2024",
+            "Prosjekter/2024",
+            "Sent Items"
+        ]
+    );
+    assert!(records.iter().all(|r| r["rule"] == "yearly-review"));
+    assert_eq!(d.snapshot(&ALICE), before);
 }

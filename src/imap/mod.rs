@@ -76,6 +76,8 @@ pub struct ImapOptions {
     pub max_retries: u32,
     /// The first back-off; it doubles per attempt.
     pub initial_backoff: Duration,
+    /// Only the metadata (flags, dates, sizes): for the stale scan.
+    pub metadata_only: bool,
 }
 
 impl Default for ImapOptions {
@@ -88,6 +90,7 @@ impl Default for ImapOptions {
             max_message_bytes: 150 << 20,
             max_retries: 6,
             initial_backoff: Duration::from_millis(500),
+            metadata_only: false,
         }
     }
 }
@@ -755,6 +758,18 @@ async fn scan_folder(
         size: info.size,
         origin: format!("{} UID {}", folder.name, info.uid),
     };
+    if opts.metadata_only {
+        for info in &infos {
+            if !emit(Job {
+                meta: meta_of(info),
+                content: Content::MetadataOnly,
+            }) {
+                return Ok(());
+            }
+            cursor.last_uid = info.uid;
+        }
+        return Ok(());
+    }
     let mut batch: Vec<&MessageInfo> = Vec::new();
     let mut batch_bytes = 0u64;
     for info in &infos {

@@ -65,6 +65,8 @@ pub enum Content {
     Bytes(Vec<u8>),
     /// Known only by its metadata: too large, or not readable.
     Unreadable(crate::model::ProblemKind),
+    /// Judged by its metadata alone (a stale-only scan): never read.
+    MetadataOnly,
 }
 
 impl fmt::Debug for Content {
@@ -73,6 +75,7 @@ impl fmt::Debug for Content {
             Content::File(p) => write!(f, "File({})", p.display()),
             Content::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Content::Unreadable(kind) => write!(f, "Unreadable({kind:?})"),
+            Content::MetadataOnly => f.write_str("MetadataOnly"),
         }
     }
 }

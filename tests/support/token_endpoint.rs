@@ -66,8 +66,12 @@ impl TokenEndpoint {
                 counter.fetch_add(1, Ordering::SeqCst);
                 let path_ok = request_line.contains(&format!("/{tenant}/oauth2/v2.0/token"));
                 let grant = form.get("grant_type").cloned().unwrap_or_default();
-                let delegated = form.get("scope").is_none_or(|s| s.contains("IMAP.AccessAsUser.All"));
-                let (status, json) = if request_line.contains(&format!("/{tenant}/oauth2/v2.0/devicecode")) {
+                let delegated = form
+                    .get("scope")
+                    .is_none_or(|s| s.contains("IMAP.AccessAsUser.All"));
+                let (status, json) = if request_line
+                    .contains(&format!("/{tenant}/oauth2/v2.0/devicecode"))
+                {
                     (200, r#"{"device_code":"dc-1","user_code":"ABCD-1234","verification_uri":"https://microsoft.com/devicelogin","expires_in":60,"interval":1}"#.to_string())
                 } else if path_ok && grant == "urn:ietf:params:oauth:grant-type:device_code" {
                     // The user signs in after the first poll.
@@ -75,12 +79,22 @@ impl TokenEndpoint {
                         (400, r#"{"error":"authorization_pending"}"#.to_string())
                     } else {
                         let token = mint(&mailbox, expires_in);
-                        (200, format!(r#"{{"expires_in":{expires_in},"access_token":"{token}","refresh_token":"rt-1"}}"#))
+                        (
+                            200,
+                            format!(
+                                r#"{{"expires_in":{expires_in},"access_token":"{token}","refresh_token":"rt-1"}}"#
+                            ),
+                        )
                     }
                 } else if path_ok && grant == "refresh_token" && delegated {
                     if form.get("refresh_token").map(String::as_str) == Some("rt-1") {
                         let token = mint(&mailbox, expires_in);
-                        (200, format!(r#"{{"expires_in":{expires_in},"access_token":"{token}","refresh_token":"rt-2"}}"#))
+                        (
+                            200,
+                            format!(
+                                r#"{{"expires_in":{expires_in},"access_token":"{token}","refresh_token":"rt-2"}}"#
+                            ),
+                        )
                     } else {
                         (400, r#"{"error":"invalid_grant","error_description":"AADSTS70008: expired."}"#.to_string())
                     }
