@@ -16,7 +16,10 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Writes `count` realistic small messages straight into a Maildir (as the
@@ -27,9 +30,11 @@ fn fill(d: &Dovecot, user: &User, count: usize) {
     let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_670_000_000);
     for i in 0..count {
         let body = if i % 33 == 0 {
-            "Hei,\r\n\r\nFødselsnummer: 230478 10027 til lønnssystemet.\r\n\r\nHilsen Kari\r\n".to_string()
+            "Hei,\r\n\r\nFødselsnummer: 230478 10027 til lønnssystemet.\r\n\r\nHilsen Kari\r\n"
+                .to_string()
         } else {
-            "Hei,\r\n\r\nVedlagt referat fra møtet. Neste møte torsdag kl 10.\r\n".repeat(1 + i % 20)
+            "Hei,\r\n\r\nVedlagt referat fra møtet. Neste møte torsdag kl 10.\r\n"
+                .repeat(1 + i % 20)
         };
         let msg = format!(
             "Message-ID: <b{i}@bench.test>\r\nFrom: kari@firma.example\r\nTo: ola@firma.example\r\nSubject: Sak {i}\r\nDate: Mon, 02 Jun 2025 09:30:00 +0200\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}"
@@ -38,9 +43,18 @@ fn fill(d: &Dovecot, user: &User, count: usize) {
         let path = cur.join(format!("{}.M{i}P1.bench:2,{flags}", 1_700_000_000 + i));
         std::fs::write(&path, msg).expect("write");
         let when = base + Duration::from_secs(i as u64 * 600);
-        std::fs::File::options().write(true).open(&path).expect("open").set_modified(when).expect("mtime");
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .expect("open")
+            .set_modified(when)
+            .expect("mtime");
     }
-    Command::new("chown").args(["-R", "5000:5000"]).arg(d.maildir(user)).status().expect("chown");
+    Command::new("chown")
+        .args(["-R", "5000:5000"])
+        .arg(d.maildir(user))
+        .status()
+        .expect("chown");
 }
 
 /// A minimal IMAP client: LOGIN, EXAMINE INBOX, one UID FETCH, LOGOUT;
@@ -59,14 +73,21 @@ fn raw_fetch(port: u16, user: &User, items: &str) -> (Duration, usize) {
         *total += n;
         if line.ends_with(b"}\r\n") {
             if let Some(open) = line.iter().rposition(|&b| b == b'{') {
-                let len: usize = std::str::from_utf8(&line[open + 1..line.len() - 3]).expect("ascii").parse().expect("literal");
+                let len: usize = std::str::from_utf8(&line[open + 1..line.len() - 3])
+                    .expect("ascii")
+                    .parse()
+                    .expect("literal");
                 let mut skip = vec![0u8; len];
                 reader.read_exact(&mut skip).expect("literal");
                 *total += len;
             }
         }
         if line.starts_with(tag.as_bytes()) {
-            assert!(line[tag.len()..].starts_with(b" OK"), "{}", String::from_utf8_lossy(&line));
+            assert!(
+                line[tag.len()..].starts_with(b" OK"),
+                "{}",
+                String::from_utf8_lossy(&line)
+            );
             break;
         }
     };
@@ -84,7 +105,11 @@ fn raw_fetch(port: u16, user: &User, items: &str) -> (Duration, usize) {
 
 fn mailhygiene(d: &Dovecot, user: &User, state: &Path, extra: &[&str]) -> (Duration, Option<u64>) {
     let binary = env!("CARGO_BIN_EXE_mailhygiene");
-    let url = format!("imap://{}@127.0.0.1:{}", user.name.replace('@', "%40"), d.imap_port);
+    let url = format!(
+        "imap://{}@127.0.0.1:{}",
+        user.name.replace('@', "%40"),
+        d.imap_port
+    );
     let mut cmd = if Path::new("/usr/bin/time").exists() {
         let mut c = Command::new("/usr/bin/time");
         c.args(["-f", "%M"]).arg(binary);
@@ -92,17 +117,34 @@ fn mailhygiene(d: &Dovecot, user: &User, state: &Path, extra: &[&str]) -> (Durat
     } else {
         Command::new(binary)
     };
-    cmd.args(["scan", &url, "--format", "jsonl", "--quiet", "--allow-plaintext", "--as-of", "2026-11-25", "--state"])
-        .arg(state)
-        .args(extra)
-        .env("MAILHYGIENE_FINGERPRINT_KEY", "benchmark-key-0123456789")
-        .env("MAILHYGIENE_IMAP_PASSWORD", user.password)
-        .stdout(std::process::Stdio::null());
+    cmd.args([
+        "scan",
+        &url,
+        "--format",
+        "jsonl",
+        "--quiet",
+        "--allow-plaintext",
+        "--as-of",
+        "2026-11-25",
+        "--state",
+    ])
+    .arg(state)
+    .args(extra)
+    .env("MAILHYGIENE_FINGERPRINT_KEY", "benchmark-key-0123456789")
+    .env("MAILHYGIENE_IMAP_PASSWORD", user.password)
+    .stdout(std::process::Stdio::null());
     let started = Instant::now();
     let out = cmd.output().expect("runs");
     let elapsed = started.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let rss = String::from_utf8_lossy(&out.stderr).lines().last().and_then(|l| l.trim().parse().ok());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rss = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok());
     (elapsed, rss)
 }
 
@@ -117,14 +159,27 @@ fn main() {
     let t = Instant::now();
     fill(&d, &ALICE, metadata_count);
     fill(&d, &BOB, content_count);
-    println!("filled {metadata_count} + {content_count} messages in {:?}", t.elapsed());
+    println!(
+        "filled {metadata_count} + {content_count} messages in {:?}",
+        t.elapsed()
+    );
     // Let Dovecot build its indexes before anything is timed.
     raw_fetch(d.imap_port, &ALICE, "(UID FLAGS)");
     raw_fetch(d.imap_port, &BOB, "(UID FLAGS)");
     let state_dir = tempfile::tempdir().expect("state dir");
 
-    let raw_meta = best_of(3, || raw_fetch(d.imap_port, &ALICE, "(UID INTERNALDATE RFC822.SIZE FLAGS)").0);
-    let mh_meta = best_of(3, || mailhygiene(&d, &ALICE, &state_dir.path().join("meta.sqlite"), &["--stale-only"]).0);
+    let raw_meta = best_of(3, || {
+        raw_fetch(d.imap_port, &ALICE, "(UID INTERNALDATE RFC822.SIZE FLAGS)").0
+    });
+    let mh_meta = best_of(3, || {
+        mailhygiene(
+            &d,
+            &ALICE,
+            &state_dir.path().join("meta.sqlite"),
+            &["--stale-only"],
+        )
+        .0
+    });
     println!(
         "stale scan, {metadata_count} messages: raw UID FETCH {raw_meta:?}, mailhygiene --stale-only {mh_meta:?} ({:.2}x)",
         mh_meta.as_secs_f64() / raw_meta.as_secs_f64()
@@ -134,7 +189,12 @@ fn main() {
     let mut full = Duration::MAX;
     let mut rss = None;
     for i in 0..3 {
-        let (t, r) = mailhygiene(&d, &BOB, &state_dir.path().join(format!("content{i}.sqlite")), &[]);
+        let (t, r) = mailhygiene(
+            &d,
+            &BOB,
+            &state_dir.path().join(format!("content{i}.sqlite")),
+            &[],
+        );
         if t < full {
             full = t;
             rss = r;
@@ -145,7 +205,9 @@ fn main() {
         full.as_secs_f64() / raw_body.as_secs_f64(),
         rss.map_or("?".to_string(), |r| r.to_string())
     );
-    let rescan = best_of(3, || mailhygiene(&d, &BOB, &state_dir.path().join("content0.sqlite"), &[]).0);
+    let rescan = best_of(3, || {
+        mailhygiene(&d, &BOB, &state_dir.path().join("content0.sqlite"), &[]).0
+    });
     println!(
         "rescan with nothing new: {rescan:?} ({:.1}% of the full scan)",
         100.0 * rescan.as_secs_f64() / full.as_secs_f64()

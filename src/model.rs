@@ -193,6 +193,9 @@ pub enum ProblemKind {
     UnsupportedFormat,
     /// The file could not be read from disk.
     Io,
+    /// Reading this message hit an internal error; it was reported and the
+    /// run went on.
+    InternalError,
 }
 
 impl ProblemKind {
@@ -210,6 +213,9 @@ impl ProblemKind {
             }
             ProblemKind::UnsupportedFormat => "a file format whose text cannot be read",
             ProblemKind::Io => "the message could not be read from storage",
+            ProblemKind::InternalError => {
+                "an internal error while reading this message (the run went on)"
+            }
         }
     }
 

@@ -347,7 +347,15 @@ fn list_mbox_file(path: &Path, folder: &str, engine: &Engine, tx: &mut JobSink) 
     Ok(())
 }
 
+/// Scans one job. A panic anywhere in reading one message becomes a problem
+/// on that message: one bad message never aborts a run.
 fn process(engine: &Engine, job: Job) -> MessageReport {
+    let meta = job.meta.clone();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process_job(engine, job)))
+        .unwrap_or_else(|_| engine.unreadable(meta, ProblemKind::InternalError))
+}
+
+fn process_job(engine: &Engine, job: Job) -> MessageReport {
     thread_local! {
         // One read buffer per worker, reused for every message it reads.
         static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };

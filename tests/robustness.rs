@@ -119,6 +119,18 @@ fn apply(mut data: Vec<u8>, m: &Mutation) -> Vec<u8> {
     data
 }
 
+#[test]
+fn inputs_the_fuzzer_found() {
+    // Each once made a dependency panic (mail-parser's debug assertions).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).expect("fuzz regressions") {
+        scan(&std::fs::read(entry.expect("entry").path()).expect("readable"));
+        n += 1;
+    }
+    assert!(n > 0);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 

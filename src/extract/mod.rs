@@ -66,7 +66,12 @@ pub fn extract(raw: &[u8], limits: &Limits, sink: &mut dyn FnMut(&Location, &str
         decompressed: 0,
     };
     let parser = MessageParser::default();
-    let envelope = match parser.parse(raw) {
+    // mail-parser has debug assertions that malformed input can trip (found
+    // by fuzzing): a panic in the parser is an unparseable message.
+    let parsed = std::panic::catch_unwind(|| parser.parse(raw))
+        .ok()
+        .flatten();
+    let envelope = match parsed {
         Some(message) => {
             let envelope = envelope_of(&message);
             walker.message(&message, None, 0);
@@ -452,7 +457,10 @@ impl Walker<'_> {
                     self.problem(location, ProblemKind::TooDeep);
                     return;
                 }
-                match MessageParser::default().parse(bytes) {
+                let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(bytes))
+                    .ok()
+                    .flatten();
+                match parsed {
                     Some(inner) => self.message(&inner, Some(&location), depth + 1),
                     None => self.problem(location, ProblemKind::Corrupt),
                 }
