@@ -71,16 +71,16 @@ fn raw_fetch(port: u16, user: &User, items: &str) -> (Duration, usize) {
         let n = reader.read_until(b'\n', &mut line).expect("read");
         assert!(n > 0, "server closed");
         *total += n;
-        if line.ends_with(b"}\r\n") {
-            if let Some(open) = line.iter().rposition(|&b| b == b'{') {
-                let len: usize = std::str::from_utf8(&line[open + 1..line.len() - 3])
-                    .expect("ascii")
-                    .parse()
-                    .expect("literal");
-                let mut skip = vec![0u8; len];
-                reader.read_exact(&mut skip).expect("literal");
-                *total += len;
-            }
+        if line.ends_with(b"}\r\n")
+            && let Some(open) = line.iter().rposition(|&b| b == b'{')
+        {
+            let len: usize = std::str::from_utf8(&line[open + 1..line.len() - 3])
+                .expect("ascii")
+                .parse()
+                .expect("literal");
+            let mut skip = vec![0u8; len];
+            reader.read_exact(&mut skip).expect("literal");
+            *total += len;
         }
         if line.starts_with(tag.as_bytes()) {
             assert!(
