@@ -669,8 +669,11 @@ pub async fn scan_mailbox(
     start: &std::collections::HashMap<String, Cursor>,
     emit: &mut (dyn FnMut(Job) -> bool + Send),
 ) -> Result<Vec<(String, String)>, ImapError> {
+    let started = std::time::Instant::now();
     let mut session = connect_with_retry(url, credentials, opts).await?;
+    tracing::debug!(host = %url.host, elapsed = ?started.elapsed(), "connected and authenticated");
     let folder_list = folders(&mut session, opts.timeout).await?;
+    tracing::debug!(folders = folder_list.len(), elapsed = ?started.elapsed(), "listed folders");
     let mut failed = Vec::new();
     for folder in folder_list {
         let mut cursor = start.get(&folder.name).copied().unwrap_or_default();
@@ -731,7 +734,28 @@ async fn scan_folder(
     opts: &ImapOptions,
     emit: &mut (dyn FnMut(Job) -> bool + Send),
 ) -> Result<(), ImapError> {
+    let started = std::time::Instant::now();
+    // STATUS first: when nothing arrived since the last run the folder is
+    // never opened (Dovecot syncs a Maildir on every EXAMINE; Exchange
+    // loads the folder), which keeps an empty rescan cheap.
+    if cursor.last_uid > 0 {
+        let status = with_timeout(
+            opts.timeout,
+            session.status(&folder.server_name, "(UIDNEXT UIDVALIDITY MESSAGES)"),
+        )
+        .await?
+        .map_err(classify)?;
+        let unchanged = status.uid_validity == Some(cursor.uid_validity)
+            && status
+                .uid_next
+                .is_some_and(|next| next <= cursor.last_uid + 1);
+        tracing::debug!(folder = %folder.name, unchanged, elapsed = ?started.elapsed(), "status");
+        if unchanged {
+            return Ok(());
+        }
+    }
     let status = examine(session, folder, opts.timeout).await?;
+    tracing::debug!(folder = %folder.name, exists = status.exists, uid_next = ?status.uid_next, last_uid = cursor.last_uid, elapsed = ?started.elapsed(), "examined");
     let uid_validity = status.uid_validity;
     if cursor.uid_validity != uid_validity {
         // A new folder, or its UIDs were renumbered: start over.
