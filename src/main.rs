@@ -538,6 +538,10 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
                 .map(std::time::Duration::from_millis)
                 .unwrap_or(mailhygiene::imap::ImapOptions::default().initial_backoff),
             metadata_only: args.stale_only,
+            connections_per_mailbox: config
+                .as_ref()
+                .and_then(|c| c.connections_per_mailbox)
+                .unwrap_or(mailhygiene::imap::ImapOptions::default().connections_per_mailbox),
             ..Default::default()
         },
         credentials: mailhygiene::imap::Credentials::from_env(),

@@ -746,3 +746,72 @@ fn a_stale_only_scan_reads_metadata_and_nothing_else() {
     assert!(records.iter().all(|r| r["rule"] == "yearly-review"));
     assert_eq!(d.snapshot(&ALICE), before);
 }
+
+#[test]
+fn a_big_folder_is_fetched_over_several_connections_in_order() {
+    use support::proxy::{Fault, Proxy};
+    let d = server(None);
+    let recent = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+    let fnr = corpus("plain-body.eml");
+    for i in 0..450 {
+        let raw = if i % 50 == 0 {
+            String::from_utf8_lossy(&fnr)
+                .replace("<plain@", &format!("<plain{i}@"))
+                .into_bytes()
+        } else {
+            format!("Message-ID: <bulk{i}@imap.test>\r\nSubject: sak {i}\r\n\r\nHei {i}\r\n")
+                .into_bytes()
+        };
+        d.deliver(
+            &ALICE,
+            ".Arkiv.Stort",
+            &format!("{i}.bulk"),
+            "S",
+            &raw,
+            recent,
+        );
+    }
+    let env = [
+        ("MAILHYGIENE_IMAP_PASSWORD", ALICE.password),
+        ("MAILHYGIENE_IMAP_BACKOFF_MS", "50"),
+    ];
+    let url = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let logins_before = std::fs::read_to_string(d.dir.path().join("dovecot.log"))
+        .unwrap_or_default()
+        .matches("Login: user=<alice")
+        .count();
+    let (code, records, stderr) = scan(&d, &url, &env, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let logins = std::fs::read_to_string(d.dir.path().join("dovecot.log"))
+        .expect("log")
+        .matches("Login: user=<alice")
+        .count();
+    assert!(
+        logins - logins_before >= 3,
+        "one folder's bodies should come over several connections ({} logins)",
+        logins - logins_before
+    );
+    let local = format!("maildir:{}", d.maildir(&ALICE).display());
+    let (_, local_records, _) = scan(&d, &local, &[], &[]);
+    assert_eq!(findings(&records), findings(&local_records));
+    records_are_unique(&records);
+    // UIDs come out in order within the folder.
+    let uids: Vec<u64> = records
+        .iter()
+        .filter(|r| r["folder"] == "Arkiv/Stort" && r["type"] == "stale")
+        .filter_map(|r| r["uid"].as_u64())
+        .collect();
+    assert_eq!(uids.len(), 450);
+    assert!(uids.windows(2).all(|w| w[0] < w[1]));
+
+    // And with connections cut under it, still nothing lost or doubled.
+    let proxy = Proxy::start(
+        d.imaps_port,
+        Fault::CutAfter(vec![30_000, 9_000, 60_000, 5_000, 20_000]),
+    );
+    let via = format!("imaps://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let (code, cut, stderr) = scan(&d, &via, &env, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(findings(&cut), findings(&local_records));
+    records_are_unique(&cut);
+}

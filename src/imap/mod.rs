@@ -16,7 +16,7 @@ use crate::model::{MessageMeta, ProblemKind};
 use crate::source::{Content, Job};
 use async_imap::Client;
 use async_imap::types::NameAttribute;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +78,8 @@ pub struct ImapOptions {
     pub initial_backoff: Duration,
     /// Only the metadata (flags, dates, sizes): for the stale scan.
     pub metadata_only: bool,
+    /// Connections fetching one folder's bodies at once (1 to 8).
+    pub connections_per_mailbox: usize,
 }
 
 impl Default for ImapOptions {
@@ -91,6 +93,7 @@ impl Default for ImapOptions {
             max_retries: 6,
             initial_backoff: Duration::from_millis(500),
             metadata_only: false,
+            connections_per_mailbox: 4,
         }
     }
 }
@@ -679,7 +682,16 @@ pub async fn scan_mailbox(
         let mut cursor = start.get(&folder.name).copied().unwrap_or_default();
         let mut attempt = 0;
         loop {
-            match scan_folder(&mut session, &folder, &mut cursor, opts, emit).await {
+            match scan_folder(
+                &mut session,
+                (url, credentials),
+                &folder,
+                &mut cursor,
+                opts,
+                emit,
+            )
+            .await
+            {
                 Ok(()) => break,
                 Err(e) if e.is_transient() && attempt < opts.max_retries => {
                     attempt += 1;
@@ -729,6 +741,7 @@ async fn connect_with_retry(
 
 async fn scan_folder(
     session: &mut Session,
+    (url, credentials): (&ImapUrl, &Credentials),
     folder: &Folder,
     cursor: &mut Cursor,
     opts: &ImapOptions,
@@ -794,70 +807,118 @@ async fn scan_folder(
         }
         return Ok(());
     }
-    let mut batch: Vec<&MessageInfo> = Vec::new();
-    let mut batch_bytes = 0u64;
-    for info in &infos {
-        if info.size > opts.max_message_bytes {
-            // Never fetched: reported from its metadata alone, in UID order.
-            if !flush(session, &mut batch, &meta_of, cursor, opts, emit).await? {
-                return Ok(());
+    let steps = plan(&infos, opts);
+    let batches = steps.iter().filter(|s| matches!(s, Step::Fetch(_))).count();
+    // More connections for big folders, up to the per-mailbox cap: the
+    // server reads and sends messages while we parse the previous batch.
+    let mut extra: Vec<Session> = Vec::new();
+    let wanted = opts
+        .connections_per_mailbox
+        .clamp(1, crate::config::MAX_CONNECTIONS_PER_MAILBOX)
+        .min(batches);
+    while extra.len() + 1 < wanted {
+        let opened = match connect(url, credentials, opts).await {
+            Ok(mut s) => examine(&mut s, folder, opts.timeout).await.map(|_| s),
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok(s) => extra.push(s),
+            Err(e) => {
+                // Fewer connections is slower, not wrong.
+                tracing::warn!(folder = %folder.name, "extra connection refused, going on with {}: {e}", extra.len() + 1);
+                break;
             }
-            batch_bytes = 0;
+        }
+    }
+    let sessions: Vec<std::cell::RefCell<&mut Session>> = std::iter::once(session)
+        .chain(extra.iter_mut())
+        .map(std::cell::RefCell::new)
+        .collect();
+    let n = sessions.len();
+    let timeout = opts.timeout;
+    // `buffered` keeps at most n steps in flight and yields them in order,
+    // so step i and i + n never use the same connection at once, and the
+    // cursor only ever passes messages whose results were handed on.
+    let mut results = futures::stream::iter(steps.into_iter().enumerate())
+        .map(|(i, step)| {
+            let cell = &sessions[i % n];
+            async move {
+                match step {
+                    Step::TooLarge(info) => Ok((vec![info], None)),
+                    Step::Fetch(batch) => {
+                        let uids: Vec<u32> = batch.iter().map(|b| b.uid).collect();
+                        let mut session = cell.borrow_mut();
+                        let mut fetched = bodies(&mut session, &uids, timeout).await?;
+                        fetched.sort_by_key(|(uid, _)| *uid);
+                        Ok::<_, ImapError>((batch, Some(fetched)))
+                    }
+                }
+            }
+        })
+        .buffered(n);
+    while let Some(result) = futures::StreamExt::next(&mut results).await {
+        let (infos, mut fetched) = result?;
+        for info in infos {
+            let content = match fetched.as_mut() {
+                // Never fetched: reported from its metadata alone.
+                None => Content::Unreadable(ProblemKind::MessageTooLarge),
+                Some(fetched) => match fetched.binary_search_by_key(&info.uid, |(uid, _)| *uid) {
+                    Ok(pos) => Content::Bytes(std::mem::take(&mut fetched[pos].1)),
+                    // Expunged between the metadata and the body fetch.
+                    Err(_) => continue,
+                },
+            };
             if !emit(Job {
                 meta: meta_of(info),
-                content: Content::Unreadable(ProblemKind::MessageTooLarge),
+                content,
             }) {
                 return Ok(());
             }
             cursor.last_uid = info.uid;
-            continue;
         }
-        if !batch.is_empty()
-            && (batch.len() >= opts.batch_messages || batch_bytes + info.size > opts.batch_bytes)
-        {
-            if !flush(session, &mut batch, &meta_of, cursor, opts, emit).await? {
-                return Ok(());
-            }
-            batch_bytes = 0;
-        }
-        batch_bytes += info.size;
-        batch.push(info);
     }
-    flush(session, &mut batch, &meta_of, cursor, opts, emit).await?;
+    drop(results);
+    drop(sessions);
+    for mut s in extra {
+        let _ = with_timeout(Duration::from_secs(5), s.logout()).await;
+    }
     Ok(())
 }
 
-/// Fetches and hands on one batch; the cursor moves past each message as it
-/// is handed on. `Ok(false)` when the consumer stopped listening.
-async fn flush(
-    session: &mut Session,
-    batch: &mut Vec<&MessageInfo>,
-    meta_of: &(dyn Fn(&MessageInfo) -> MessageMeta + Sync),
-    cursor: &mut Cursor,
-    opts: &ImapOptions,
-    emit: &mut (dyn FnMut(Job) -> bool + Send),
-) -> Result<bool, ImapError> {
-    if batch.is_empty() {
-        return Ok(true);
-    }
-    let uids: Vec<u32> = batch.iter().map(|b| b.uid).collect();
-    let mut fetched = bodies(session, &uids, opts.timeout).await?;
-    fetched.sort_by_key(|(uid, _)| *uid);
-    for info in batch.drain(..) {
-        // A message expunged between the metadata and the body fetch is gone.
-        let Ok(pos) = fetched.binary_search_by_key(&info.uid, |(uid, _)| *uid) else {
+/// One step of a folder's body phase, in UID order.
+enum Step<'a> {
+    Fetch(Vec<&'a MessageInfo>),
+    TooLarge(&'a MessageInfo),
+}
+
+/// Groups messages into body batches (by count and bytes); a message over
+/// the size limit is a step of its own and is never fetched.
+fn plan<'a>(infos: &'a [MessageInfo], opts: &ImapOptions) -> Vec<Step<'a>> {
+    let mut steps = Vec::new();
+    let mut batch: Vec<&MessageInfo> = Vec::new();
+    let mut bytes = 0u64;
+    for info in infos {
+        if info.size > opts.max_message_bytes {
+            if !batch.is_empty() {
+                steps.push(Step::Fetch(std::mem::take(&mut batch)));
+                bytes = 0;
+            }
+            steps.push(Step::TooLarge(info));
             continue;
-        };
-        let content = Content::Bytes(std::mem::take(&mut fetched[pos].1));
-        if !emit(Job {
-            meta: meta_of(info),
-            content,
-        }) {
-            return Ok(false);
         }
-        cursor.last_uid = info.uid;
+        if !batch.is_empty()
+            && (batch.len() >= opts.batch_messages || bytes + info.size > opts.batch_bytes)
+        {
+            steps.push(Step::Fetch(std::mem::take(&mut batch)));
+            bytes = 0;
+        }
+        bytes += info.size;
+        batch.push(info);
     }
-    Ok(true)
+    if !batch.is_empty() {
+        steps.push(Step::Fetch(batch));
+    }
+    steps
 }
 
 #[cfg(test)]
