@@ -830,9 +830,9 @@ async fn scan_folder(
             }
         }
     }
-    let sessions: Vec<std::cell::RefCell<&mut Session>> = std::iter::once(session)
+    let sessions: Vec<futures::lock::Mutex<&mut Session>> = std::iter::once(session)
         .chain(extra.iter_mut())
-        .map(std::cell::RefCell::new)
+        .map(futures::lock::Mutex::new)
         .collect();
     let n = sessions.len();
     let timeout = opts.timeout;
@@ -847,7 +847,7 @@ async fn scan_folder(
                     Step::TooLarge(info) => Ok((vec![info], None)),
                     Step::Fetch(batch) => {
                         let uids: Vec<u32> = batch.iter().map(|b| b.uid).collect();
-                        let mut session = cell.borrow_mut();
+                        let mut session = cell.lock().await;
                         let mut fetched = bodies(&mut session, &uids, timeout).await?;
                         fetched.sort_by_key(|(uid, _)| *uid);
                         Ok::<_, ImapError>((batch, Some(fetched)))
