@@ -385,14 +385,47 @@ fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
     })
 }
 
-struct Bar(ProgressBar);
+/// A progress line per source (per mailbox when several are scanned at once).
+struct Bars {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::HashMap<String, ProgressBar>>,
+}
 
-impl Progress for Bar {
-    fn message_done(&self) {
-        self.0.inc(1);
+impl Bars {
+    fn bar(&self, source: &str) -> Option<ProgressBar> {
+        let mut bars = self.bars.lock().ok()?;
+        Some(
+            bars.entry(source.to_string())
+                .or_insert_with(|| {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} {pos:>7} messages ({per_sec}) {wide_msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.set_message(source.to_string());
+                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                    bar
+                })
+                .clone(),
+        )
+    }
+}
+
+impl Progress for Bars {
+    fn message_done(&self, source: &str) {
+        if let Some(bar) = self.bar(source) {
+            bar.inc(1);
+        }
     }
     fn source_started(&self, source: &str) {
-        self.0.set_message(source.to_string());
+        let _ = self.bar(source);
+    }
+    fn source_finished(&self, source: &str) {
+        if let Some(bar) = self.bar(source) {
+            bar.finish();
+        }
     }
 }
 
@@ -601,14 +634,9 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
     let ctx_as_of = ctx.as_of;
     let out = open_output(options.output.as_deref())?;
     let mut printer = report::printer(options.format, out, ctx);
-    let bar = (!quiet && io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {pos} messages ({per_sec}) {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Bar(bar)
+    let bar = (!quiet && io::stderr().is_terminal()).then(|| Bars {
+        multi: indicatif::MultiProgress::new(),
+        bars: Default::default(),
     });
     let progress: &dyn Progress = match &bar {
         Some(b) => b,
@@ -640,8 +668,8 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         };
         s.finish_run(run, chrono::Utc::now(), status, stats.messages)?;
     }
-    if let Some(bar) = bar {
-        bar.0.finish_and_clear();
+    if let Some(bars) = bar {
+        let _ = bars.multi.clear();
     }
     tracing::info!(?stats, "scan finished");
     if stats.incomplete_messages > 0 {

@@ -40,15 +40,17 @@ impl RunStats {
 
 /// Observes progress (a progress bar, or nothing).
 pub trait Progress: Sync {
-    fn message_done(&self);
+    /// One message of `source` was scanned.
+    fn message_done(&self, source: &str);
     fn source_started(&self, _source: &str) {}
+    fn source_finished(&self, _source: &str) {}
 }
 
 /// No progress display.
 pub struct Silent;
 
 impl Progress for Silent {
-    fn message_done(&self) {}
+    fn message_done(&self, _source: &str) {}
 }
 
 /// What IMAP sources need besides the engine.
@@ -142,6 +144,9 @@ pub fn run(
                 )?
             }
         };
+        for s in group {
+            progress.source_finished(&s.given);
+        }
         for (source, result) in group.iter().zip(results) {
             if let Err(message) = result {
                 tracing::error!(source = %source.given, "{message}");
@@ -407,6 +412,8 @@ fn scan_jobs(
         pool,
         progress,
     } = *workers;
+    let names: Vec<&str> = sources.iter().map(|s| s.given.as_str()).collect();
+    let names = &names;
     let (job_tx, job_rx) = bounded::<Vec<(usize, Job)>>(CHANNEL_DEPTH / BATCH);
     let (result_tx, result_rx) =
         bounded::<(u64, Vec<(usize, MessageReport)>)>(CHANNEL_DEPTH / BATCH);
@@ -432,7 +439,8 @@ fn scan_jobs(
                             .into_iter()
                             .map(|(source, job)| {
                                 let report = process(engine, job);
-                                progress.message_done();
+                                progress
+                                    .message_done(names.get(source).copied().unwrap_or_default());
                                 (source, report)
                             })
                             .collect();
@@ -441,8 +449,7 @@ fn scan_jobs(
                     });
             });
         });
-        let names: Vec<&str> = sources.iter().map(|s| s.given.as_str()).collect();
-        let printed = print_in_order(&result_rx, &names, printer, stats, state);
+        let printed = print_in_order(&result_rx, names, printer, stats, state);
         // Drop the receiver so the workers and listers can finish even after an error.
         drop(result_rx);
         let listed = lister.join().unwrap_or_else(|_| {
