@@ -53,6 +53,8 @@ struct AccountSpec {
     client_id: Option<String>,
     client_secret_env: Option<String>,
     client_secret_file: Option<String>,
+    client_certificate_file: Option<String>,
+    client_key_file: Option<String>,
     authority: Option<String>,
     password_env: Option<String>,
     password_file: Option<String>,
@@ -91,6 +93,13 @@ pub enum AccountAuth {
         tenant: String,
         client_id: String,
         secret: SecretSource,
+        authority: String,
+    },
+    ClientCertificate {
+        tenant: String,
+        client_id: String,
+        certificate: PathBuf,
+        key: PathBuf,
         authority: String,
     },
     DeviceCode {
@@ -262,6 +271,22 @@ impl Config {
                     .clone()
                     .map(|e| AccountAuth::Token(SecretSource::Env(e)))
                     .ok_or_else(|| "`token_env` is required for auth = \"token\"".to_string()),
+                AuthKind::ClientCredentials
+                    if a.client_certificate_file.is_some() || a.client_key_file.is_some() =>
+                {
+                    (|| {
+                        Ok(AccountAuth::ClientCertificate {
+                            tenant: needs(&a.tenant, "tenant")?,
+                            client_id: needs(&a.client_id, "client_id")?,
+                            certificate: expand(&needs(
+                                &a.client_certificate_file,
+                                "client_certificate_file",
+                            )?),
+                            key: expand(&needs(&a.client_key_file, "client_key_file")?),
+                            authority: authority.clone(),
+                        })
+                    })()
+                }
                 AuthKind::ClientCredentials => (|| {
                     Ok(AccountAuth::ClientCredentials {
                         tenant: needs(&a.tenant, "tenant")?,
@@ -324,6 +349,11 @@ impl Config {
     }
 }
 
+fn read_pem(path: &std::path::Path, what: &str) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
+}
+
 impl Account {
     /// Every mailbox, from the list and the file (one address a line, `#`
     /// comments).
@@ -359,6 +389,11 @@ impl Account {
             AccountAuth::Password(s)
             | AccountAuth::Token(s)
             | AccountAuth::ClientCredentials { secret: s, .. } => s.read().map(|_| ()),
+            AccountAuth::ClientCertificate {
+                certificate, key, ..
+            } => read_pem(certificate, "certificate")
+                .and(read_pem(key, "private key"))
+                .map(|_| ()),
             AccountAuth::DeviceCode { .. } => Ok(()),
         }
     }
@@ -393,6 +428,30 @@ impl Account {
                     client_id,
                     authority,
                     Flow::ClientCredentials { client_secret },
+                )
+            }
+            AccountAuth::ClientCertificate {
+                tenant,
+                client_id,
+                certificate,
+                key,
+                authority,
+            } => {
+                use rustls_pki_types::pem::PemObject;
+                let cert = rustls_pki_types::CertificateDer::from_pem_file(certificate)
+                    .map_err(|e| format!("certificate {}: {e}", certificate.display()))?;
+                let key_der =
+                    rustls_pki_types::PrivatePkcs8KeyDer::from_pem_file(key).map_err(|e| {
+                        format!("private key {} (PKCS#8 PEM expected): {e}", key.display())
+                    })?;
+                oauth(
+                    tenant,
+                    client_id,
+                    authority,
+                    Flow::ClientCertificate {
+                        certificate: cert.as_ref().to_vec(),
+                        private_key_pkcs8: key_der.secret_pkcs8_der().to_vec(),
+                    },
                 )
             }
             AccountAuth::DeviceCode {

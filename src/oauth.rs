@@ -25,8 +25,18 @@ const RENEW_MARGIN: Duration = Duration::from_secs(300);
 /// Which flow, with what it needs. `Debug` never shows the secret.
 #[derive(Clone)]
 pub enum Flow {
-    ClientCredentials { client_secret: String },
-    DeviceCode { refresh_token_file: PathBuf },
+    ClientCredentials {
+        client_secret: String,
+    },
+    /// Client credentials proven by a certificate: a JWT signed (RS256)
+    /// with the certificate's private key.
+    ClientCertificate {
+        certificate: Vec<u8>,
+        private_key_pkcs8: Vec<u8>,
+    },
+    DeviceCode {
+        refresh_token_file: PathBuf,
+    },
 }
 
 impl fmt::Debug for Flow {
@@ -34,6 +44,9 @@ impl fmt::Debug for Flow {
         match self {
             Flow::ClientCredentials { .. } => {
                 f.write_str("ClientCredentials { client_secret: <redacted> }")
+            }
+            Flow::ClientCertificate { .. } => {
+                f.write_str("ClientCertificate { private_key: <redacted> }")
             }
             Flow::DeviceCode { refresh_token_file } => {
                 write!(
@@ -71,6 +84,64 @@ pub enum OAuthError {
     InsecureAuthority { authority: String },
     #[error("cannot keep the refresh token in {path}: {reason}")]
     RefreshTokenFile { path: String, reason: String },
+    #[error("the client certificate or its key cannot be used: {0}")]
+    Certificate(String),
+}
+
+/// The JWT that proves an app's identity with its certificate (Microsoft
+/// identity platform "certificate credentials"): RS256, `x5t` the SHA-1
+/// thumbprint of the certificate, audience the token endpoint, valid ten
+/// minutes.
+pub fn client_assertion(
+    client_id: &str,
+    token_endpoint: &str,
+    certificate_der: &[u8],
+    private_key_pkcs8: &[u8],
+    now: std::time::SystemTime,
+) -> Result<String, OAuthError> {
+    use base64::Engine as _;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let key = ring::signature::RsaKeyPair::from_pkcs8(private_key_pkcs8).map_err(|e| {
+        OAuthError::Certificate(format!("the private key is not an RSA PKCS#8 key ({e})"))
+    })?;
+    let thumbprint = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, certificate_der);
+    let thumbprint_256 = ring::digest::digest(&ring::digest::SHA256, certificate_der);
+    let now = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut jti = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut jti)
+        .map_err(|_| OAuthError::Certificate("no randomness for the assertion id".into()))?;
+    let header = serde_json::json!({
+        "alg": "RS256",
+        "typ": "JWT",
+        "x5t": b64(thumbprint.as_ref()),
+        "x5t#S256": b64(thumbprint_256.as_ref()),
+    });
+    let claims = serde_json::json!({
+        "aud": token_endpoint,
+        "iss": client_id,
+        "sub": client_id,
+        "jti": hex::encode(jti),
+        "nbf": now,
+        "iat": now,
+        "exp": now + 600,
+    });
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
+    let mut signature = vec![0u8; key.public().modulus_len()];
+    key.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| OAuthError::Certificate("signing the assertion failed".into()))?;
+    Ok(format!("{signing_input}.{}", b64(&signature)))
 }
 
 /// Turns the identity platform's error codes into advice.
@@ -234,7 +305,28 @@ impl TokenProvider {
             return Ok(c.token.clone());
         }
         let (token, expires_in) = match &self.settings.flow {
-            Flow::ClientCredentials { client_secret } => self.client_credentials(client_secret)?,
+            Flow::ClientCredentials { client_secret } => {
+                self.client_credentials(&[("client_secret", client_secret)])?
+            }
+            Flow::ClientCertificate {
+                certificate,
+                private_key_pkcs8,
+            } => {
+                let assertion = client_assertion(
+                    &self.settings.client_id,
+                    &self.endpoint("token"),
+                    certificate,
+                    private_key_pkcs8,
+                    std::time::SystemTime::now(),
+                )?;
+                self.client_credentials(&[
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                ])?
+            }
             Flow::DeviceCode { refresh_token_file } => self.delegated(refresh_token_file)?,
         };
         self.fetched
@@ -264,16 +356,16 @@ impl TokenProvider {
         Ok((token, r.expires_in.unwrap_or(3600), r.refresh_token))
     }
 
-    fn client_credentials(&self, secret: &str) -> Result<(String, u64), OAuthError> {
-        let (status, r) = self.post(
-            &self.endpoint("token"),
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", &self.settings.client_id),
-                ("client_secret", secret),
-                ("scope", APP_SCOPE),
-            ],
-        )?;
+    /// The client-credentials grant; `proof` is the secret or the signed
+    /// assertion.
+    fn client_credentials(&self, proof: &[(&str, &str)]) -> Result<(String, u64), OAuthError> {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", &self.settings.client_id),
+            ("scope", APP_SCOPE),
+        ];
+        form.extend_from_slice(proof);
+        let (status, r) = self.post(&self.endpoint("token"), &form)?;
         let (token, expires, _) = self.accept(status, r)?;
         Ok((token, expires))
     }

@@ -815,3 +815,100 @@ fn a_big_folder_is_fetched_over_several_connections_in_order() {
     assert_eq!(findings(&cut), findings(&local_records));
     records_are_unique(&cut);
 }
+
+#[test]
+fn client_credentials_with_a_certificate_assertion() {
+    use base64::Engine as _;
+    use support::token_endpoint::{Proof, TokenEndpoint};
+    let d = server(None);
+    let dir = d.dir.path().join("app-cert");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "key.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        "key.pem",
+        "-subj",
+        "/CN=mailhygiene-app",
+        "-days",
+        "2",
+        "-out",
+        "cert.pem",
+    ]);
+    let public_key_der = openssl(&[
+        "rsa",
+        "-in",
+        "key.pem",
+        "-RSAPublicKey_out",
+        "-outform",
+        "DER",
+    ]);
+    let cert_der = openssl(&["x509", "-in", "cert.pem", "-outform", "DER"]);
+    let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &cert_der).as_ref());
+    let endpoint = TokenEndpoint::start_with(
+        "test-tenant",
+        "app-id",
+        Proof::Certificate {
+            public_key_der,
+            x5t,
+        },
+        ALICE.name,
+        3600,
+        |mailbox, secs| {
+            support::dovecot::mint_jwt(mailbox, secs, b"dovecot-test-jwt-signing-key-0123456789")
+        },
+    );
+    let config = write_config(
+        &d,
+        &format!(
+            r#"
+[[account]]
+name = "tenant"
+host = "127.0.0.1"
+port = {port}
+auth = "client_credentials"
+authority = "http://127.0.0.1:{token_port}"
+tenant = "test-tenant"
+client_id = "app-id"
+client_certificate_file = "{dir}/cert.pem"
+client_key_file = "{dir}/key.pem"
+mailboxes = ["{alice}"]
+"#,
+            port = d.imaps_port,
+            token_port = endpoint.port,
+            dir = dir.display(),
+            alice = ALICE.name
+        ),
+    );
+    let (code, records, stderr) = scan(&d, "", &[], &["--config", &config.display().to_string()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(records.iter().any(|r| r["type"] == "sensitive"));
+    assert_eq!(
+        endpoint.requests.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}

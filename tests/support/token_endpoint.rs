@@ -10,6 +10,62 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
+/// How the app proves itself to this endpoint.
+#[derive(Clone)]
+pub enum Proof {
+    Secret(String),
+    /// A JWT signed with the key whose RSAPublicKey DER and certificate
+    /// thumbprint (`x5t`) are given.
+    Certificate {
+        public_key_der: Vec<u8>,
+        x5t: String,
+    },
+}
+
+/// Checks a client assertion: signature, thumbprint, audience, issuer, expiry.
+fn assertion_ok(
+    jwt: &str,
+    public_key_der: &[u8],
+    x5t: &str,
+    client_id: &str,
+    audience_suffix: &str,
+) -> bool {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    if parts.len() != 3 {
+        return false;
+    }
+    let (Ok(header), Ok(claims), Ok(signature)) = (
+        b64.decode(parts[0]),
+        b64.decode(parts[1]),
+        b64.decode(parts[2]),
+    ) else {
+        return false;
+    };
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap_or_default();
+    let claims: serde_json::Value = serde_json::from_slice(&claims).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        public_key_der,
+    );
+    header["alg"] == "RS256"
+        && header["x5t"] == x5t
+        && claims["iss"] == client_id
+        && claims["sub"] == client_id
+        && claims["aud"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(audience_suffix))
+        && claims["exp"].as_u64().is_some_and(|e| e > now)
+        && key
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
+            .is_ok()
+}
+
 pub struct TokenEndpoint {
     pub port: u16,
     pub requests: Arc<AtomicUsize>,
@@ -26,15 +82,33 @@ impl TokenEndpoint {
         expires_in: i64,
         mint: fn(&str, i64) -> String,
     ) -> TokenEndpoint {
+        Self::start_with(
+            tenant,
+            client_id,
+            Proof::Secret(client_secret.to_string()),
+            mailbox,
+            expires_in,
+            mint,
+        )
+    }
+
+    /// As `start`, with any kind of proof.
+    pub fn start_with(
+        tenant: &str,
+        client_id: &str,
+        proof: Proof,
+        mailbox: &str,
+        expires_in: i64,
+        mint: fn(&str, i64) -> String,
+    ) -> TokenEndpoint {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
         let port = listener.local_addr().expect("addr").port();
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = requests.clone();
         let polls = Arc::new(AtomicUsize::new(0));
-        let (tenant, client_id, client_secret, mailbox) = (
+        let (tenant, client_id, mailbox) = (
             tenant.to_string(),
             client_id.to_string(),
-            client_secret.to_string(),
             mailbox.to_string(),
         );
         thread::spawn(move || {
@@ -107,7 +181,25 @@ impl TokenEndpoint {
                     (400, r#"{"error":"unsupported_grant_type"}"#.to_string())
                 } else if form.get("client_id") != Some(&client_id) {
                     (400, r#"{"error":"unauthorized_client","error_description":"AADSTS700016: Application not found."}"#.to_string())
-                } else if form.get("client_secret") != Some(&client_secret) {
+                } else if !match &proof {
+                    Proof::Secret(secret) => form.get("client_secret") == Some(secret),
+                    Proof::Certificate {
+                        public_key_der,
+                        x5t,
+                    } => {
+                        form.get("client_assertion_type").map(String::as_str)
+                            == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                            && form.get("client_assertion").is_some_and(|jwt| {
+                                assertion_ok(
+                                    jwt,
+                                    public_key_der,
+                                    x5t,
+                                    &client_id,
+                                    &format!("/{tenant}/oauth2/v2.0/token"),
+                                )
+                            })
+                    }
+                } {
                     (401, r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}"#.to_string())
                 } else {
                     let token = mint(&mailbox, expires_in);
