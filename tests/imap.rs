@@ -44,6 +44,15 @@ fn server(capabilities: Option<&str>) -> Dovecot {
     for (folder, name, flags, fixture, when) in messages {
         d.deliver(&ALICE, folder, name, flags, &corpus(fixture), when);
     }
+    // Not mail: Exchange's Calendar folder is skipped.
+    d.deliver(
+        &ALICE,
+        ".Calendar",
+        "9.c",
+        "S",
+        &corpus("plain-body.eml"),
+        old,
+    );
     d.deliver(&BOB, "", "1.b", "S", &corpus("d-and-h-numbers.eml"), recent);
     d
 }
@@ -84,6 +93,15 @@ fn scan(
         records,
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Records outside the folders an IMAP scan reads (Exchange's non-mail folders).
+fn mail_only(records: &[Value]) -> Vec<Value> {
+    records
+        .iter()
+        .filter(|r| r["folder"] != "Calendar")
+        .cloned()
+        .collect()
 }
 
 /// What a scan found, independent of how the mailbox was reached.
@@ -127,8 +145,18 @@ fn imaps_with_a_password_finds_what_a_local_scan_finds_and_changes_nothing() {
 
     let local = format!("maildir:{}", d.maildir(&ALICE).display());
     let (_, local_records, _) = scan(&d, &local, &[], &[]);
-    assert_eq!(findings(&records), findings(&local_records));
+    let not_calendar = |recs: &[Value]| -> Vec<Value> {
+        recs.iter()
+            .filter(|r| r["folder"] != "Calendar")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(findings(&records), findings(&not_calendar(&local_records)));
     assert!(findings(&records).len() > 10);
+    assert!(
+        records.iter().all(|r| r["folder"] != "Calendar"),
+        "non-mail folders are skipped"
+    );
 
     // IMAP records carry UIDs; folders are named as Exchange users see them.
     assert!(
@@ -260,7 +288,7 @@ fn works_with_only_exchange_online_capabilities() {
     assert_eq!(code, 0, "{stderr}");
     let local = format!("maildir:{}", d.maildir(&ALICE).display());
     let (_, local_records, _) = scan(&d, &local, &[], &[]);
-    assert_eq!(findings(&records), findings(&local_records));
+    assert_eq!(findings(&records), findings(&mail_only(&local_records)));
 }
 
 /// Bytes the server sent in the last finished IMAP session (from Dovecot's
@@ -622,7 +650,7 @@ mailboxes_file = "{dir}/mailboxes.txt"
         .filter(|r| r["source"].as_str().is_some_and(|s| s.contains("alice")))
         .cloned()
         .collect();
-    assert_eq!(findings(&alice), findings(&local_records));
+    assert_eq!(findings(&alice), findings(&mail_only(&local_records)));
     // One account only.
     let (code, records, stderr) = scan(&d, "", &[], &["--config", &config_arg, "--account", "bob"]);
     assert_eq!(code, 0, "{stderr}");
@@ -793,7 +821,7 @@ fn a_big_folder_is_fetched_over_several_connections_in_order() {
     );
     let local = format!("maildir:{}", d.maildir(&ALICE).display());
     let (_, local_records, _) = scan(&d, &local, &[], &[]);
-    assert_eq!(findings(&records), findings(&local_records));
+    assert_eq!(findings(&records), findings(&mail_only(&local_records)));
     records_are_unique(&records);
     // UIDs come out in order within the folder.
     let uids: Vec<u64> = records
@@ -812,7 +840,7 @@ fn a_big_folder_is_fetched_over_several_connections_in_order() {
     let via = format!("imaps://alice%40example.test@127.0.0.1:{}", proxy.port);
     let (code, cut, stderr) = scan(&d, &via, &env, &[]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(findings(&cut), findings(&local_records));
+    assert_eq!(findings(&cut), findings(&mail_only(&local_records)));
     records_are_unique(&cut);
 }
 
@@ -911,4 +939,28 @@ mailboxes = ["{alice}"]
         endpoint.requests.load(std::sync::atomic::Ordering::SeqCst),
         1
     );
+}
+
+#[test]
+fn messages_over_the_size_limit_are_reported_not_fetched() {
+    let d = server(None);
+    let url = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let (code, records, stderr) = scan(
+        &d,
+        &url,
+        &[("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)],
+        &["--max-message-size", "1000"],
+    );
+    assert_eq!(code, 1, "unread messages make the run incomplete: {stderr}");
+    let too_large: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["problem"] == "message_too_large")
+        .collect();
+    assert!(!too_large.is_empty());
+    assert!(too_large.iter().all(|r| r["uid"].as_u64().is_some()));
+    // Nothing was learnt from their content.
+    let big: BTreeSet<u64> = too_large.iter().filter_map(|r| r["uid"].as_u64()).collect();
+    assert!(!records.iter().any(|r| r["type"] == "sensitive"
+        && r["uid"].as_u64().is_some_and(|u| big.contains(&u))
+        && r["folder"] == too_large[0]["folder"]));
 }
