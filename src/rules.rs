@@ -114,7 +114,8 @@ impl fmt::Display for Retention {
 /// A condition on a message; every field given must hold.
 #[derive(Debug, Clone, Default)]
 pub struct Conditions {
-    folders: Vec<Regex>,
+    /// All folder globs of the condition as one regex (one match per message).
+    folders: Option<Regex>,
     from_domains: Vec<String>,
     to_domains: Vec<String>,
     subject: Option<Regex>,
@@ -130,7 +131,7 @@ enum DetectorPattern {
 
 impl Conditions {
     fn is_empty(&self) -> bool {
-        self.folders.is_empty()
+        self.folders.is_none()
             && self.from_domains.is_empty()
             && self.to_domains.is_empty()
             && self.subject.is_none()
@@ -146,7 +147,7 @@ impl Conditions {
                     .any(|want| d == want || d.ends_with(&format!(".{want}")))
             })
         };
-        (self.folders.is_empty() || self.folders.iter().any(|r| r.is_match(m.folder)))
+        self.folders.as_ref().is_none_or(|r| r.is_match(m.folder))
             && (self.from_domains.is_empty() || domain_in(&m.envelope.from, &self.from_domains))
             && (self.to_domains.is_empty() || domain_in(&m.envelope.to, &self.to_domains))
             && self
@@ -245,6 +246,12 @@ impl FileContext<'_> {
 /// one folder level, `**` across levels, case-insensitive for `INBOX` as IMAP
 /// requires and for everything else as people expect.
 fn folder_glob(glob: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(&folder_glob_pattern(glob))
+        .case_insensitive(true)
+        .build()
+}
+
+fn folder_glob_pattern(glob: &str) -> String {
     let mut re = String::from("^");
     let mut chars = glob.chars().peekable();
     while let Some(c) = chars.next() {
@@ -259,7 +266,7 @@ fn folder_glob(glob: &str) -> Result<Regex, regex::Error> {
         }
     }
     re.push('$');
-    RegexBuilder::new(&re).case_insensitive(true).build()
+    re
 }
 
 impl RuleSet {
@@ -491,10 +498,20 @@ fn compile_conditions(spec: &ConditionSpec, table: &str, ctx: &mut FileContext<'
             .collect(),
         ..Conditions::default()
     };
+    let mut patterns = Vec::new();
     for glob in &spec.folders {
         match folder_glob(glob.get_ref()) {
-            Ok(r) => out.folders.push(r),
+            Ok(_) => patterns.push(format!("(?:{})", folder_glob_pattern(glob.get_ref()))),
             Err(e) => ctx.error(glob.span(), &format!("{table}.folders"), e.to_string()),
+        }
+    }
+    if !patterns.is_empty() {
+        match RegexBuilder::new(&patterns.join("|"))
+            .case_insensitive(true)
+            .build()
+        {
+            Ok(r) => out.folders = Some(r),
+            Err(e) => ctx.error(0..0, &format!("{table}.folders"), e.to_string()),
         }
     }
     if let Some(subject) = &spec.subject {
