@@ -104,21 +104,11 @@ impl Engine {
     /// The report for a message that could not be read at all (too large, an
     /// I/O error): still judged for staleness from its metadata.
     pub fn unreadable(&self, meta: MessageMeta, kind: ProblemKind) -> MessageReport {
-        let envelope = Default::default();
-        let stale = meta.received.and_then(|received| {
-            let facts = rules::facts(&meta, &envelope, &[]);
-            self.rules.judge(&facts, received, self.as_of)
+        let mut report = self.metadata_only(meta);
+        report.problems.push(Problem {
+            location: crate::model::Location::Body,
+            kind,
         });
-        MessageReport {
-            date: meta.received,
-            meta,
-            envelope,
-            findings: Vec::new(),
-            stale,
-            problems: vec![Problem {
-                location: crate::model::Location::Body,
-                kind,
-            }],
-        }
+        report
     }
 }

@@ -273,23 +273,24 @@ impl TokenProvider {
         )
     }
 
-    fn post(&self, url: &str, form: &[(&str, &str)]) -> Result<(u16, TokenResponse), OAuthError> {
+    /// Posts a form; returns the HTTP status and the body.
+    fn post_raw(&self, url: &str, form: &[(&str, &str)]) -> Result<(u16, String), OAuthError> {
+        let unreachable = |e: ureq::Error| OAuthError::Unreachable {
+            url: url.to_string(),
+            reason: e.to_string(),
+        };
         let mut response = self
             .agent
             .post(url)
             .send_form(form.iter().copied())
-            .map_err(|e| OAuthError::Unreachable {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
+            .map_err(unreachable)?;
         let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| OAuthError::Unreachable {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?;
+        let body = response.body_mut().read_to_string().map_err(unreachable)?;
+        Ok((status, body))
+    }
+
+    fn post(&self, url: &str, form: &[(&str, &str)]) -> Result<(u16, TokenResponse), OAuthError> {
+        let (status, body) = self.post_raw(url, form)?;
         let parsed: TokenResponse =
             serde_json::from_str(&body).map_err(|_| OAuthError::BadResponse { status })?;
         Ok((status, parsed))
@@ -404,25 +405,13 @@ impl TokenProvider {
 
     fn device_code(&self) -> Result<(String, u64, Option<String>), OAuthError> {
         let url = self.endpoint("devicecode");
-        let mut response = self
-            .agent
-            .post(&url)
-            .send_form([
+        let (status, body) = self.post_raw(
+            &url,
+            &[
                 ("client_id", self.settings.client_id.as_str()),
                 ("scope", DELEGATED_SCOPE),
-            ])
-            .map_err(|e| OAuthError::Unreachable {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
-        let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| OAuthError::Unreachable {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
+            ],
+        )?;
         let code: DeviceCodeResponse = match serde_json::from_str(&body) {
             Ok(c) => c,
             Err(_) => {
