@@ -186,6 +186,7 @@ fn main() {
     );
 
     let raw_body = best_of(3, || raw_fetch(d.imap_port, &BOB, "(UID BODY.PEEK[])").0);
+    let connections = std::env::var("MH_BENCH_CONNECTIONS").unwrap_or_else(|_| "1".into());
     let mut full = Duration::MAX;
     let mut rss = None;
     for i in 0..3 {
@@ -193,7 +194,7 @@ fn main() {
             &d,
             &BOB,
             &state_dir.path().join(format!("content{i}.sqlite")),
-            &[],
+            &["--connections-per-mailbox", &connections],
         );
         if t < full {
             full = t;
@@ -201,7 +202,7 @@ fn main() {
         }
     }
     println!(
-        "content scan, {content_count} messages: raw UID FETCH BODY.PEEK[] {raw_body:?}, mailhygiene {full:?} ({:.2}x), peak RSS {} KB",
+        "content scan, {content_count} messages: raw UID FETCH BODY.PEEK[] {raw_body:?}, mailhygiene ({connections} connections) {full:?} ({:.2}x), peak RSS {} KB",
         full.as_secs_f64() / raw_body.as_secs_f64(),
         rss.map_or("?".to_string(), |r| r.to_string())
     );

@@ -90,6 +90,10 @@ struct ScanArgs {
     /// Mailboxes scanned at once; default: the config's limits.connections, else 4.
     #[arg(long, value_name = "N")]
     parallel: Option<usize>,
+    /// Connections fetching one IMAP folder at once (1 to 8); default: the
+    /// config's limits.connections_per_mailbox, else 1.
+    #[arg(long, value_name = "N")]
+    connections_per_mailbox: Option<usize>,
     /// Only judge staleness, from IMAP metadata (flags, dates, sizes); no message is read.
     /// Rules that look at senders, subjects or findings cannot apply.
     #[arg(long)]
@@ -571,9 +575,9 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
                 .map(std::time::Duration::from_millis)
                 .unwrap_or(mailhygiene::imap::ImapOptions::default().initial_backoff),
             metadata_only: args.stale_only,
-            connections_per_mailbox: config
-                .as_ref()
-                .and_then(|c| c.connections_per_mailbox)
+            connections_per_mailbox: args
+                .connections_per_mailbox
+                .or(config.as_ref().and_then(|c| c.connections_per_mailbox))
                 .unwrap_or(mailhygiene::imap::ImapOptions::default().connections_per_mailbox),
             ..Default::default()
         },
@@ -587,6 +591,15 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
             .unwrap_or(4)
             .max(1),
     };
+    if args
+        .connections_per_mailbox
+        .is_some_and(|n| !(1..=mailhygiene::config::MAX_CONNECTIONS_PER_MAILBOX).contains(&n))
+    {
+        return Err(usage(format!(
+            "--connections-per-mailbox must be 1 to {}",
+            mailhygiene::config::MAX_CONNECTIONS_PER_MAILBOX
+        )));
+    }
     if args.stale_only && named.iter().any(|s| !matches!(s.spec, SourceSpec::Imap(_))) {
         return Err(usage("--stale-only applies to IMAP sources"));
     }

@@ -808,7 +808,7 @@ fn a_big_folder_is_fetched_over_several_connections_in_order() {
         .unwrap_or_default()
         .matches("Login: user=<alice")
         .count();
-    let (code, records, stderr) = scan(&d, &url, &env, &[]);
+    let (code, records, stderr) = scan(&d, &url, &env, &["--connections-per-mailbox", "4"]);
     assert_eq!(code, 0, "{stderr}");
     let logins = std::fs::read_to_string(d.dir.path().join("dovecot.log"))
         .expect("log")
@@ -838,7 +838,7 @@ fn a_big_folder_is_fetched_over_several_connections_in_order() {
         Fault::CutAfter(vec![30_000, 9_000, 60_000, 5_000, 20_000]),
     );
     let via = format!("imaps://alice%40example.test@127.0.0.1:{}", proxy.port);
-    let (code, cut, stderr) = scan(&d, &via, &env, &[]);
+    let (code, cut, stderr) = scan(&d, &via, &env, &["--connections-per-mailbox", "4"]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(findings(&cut), findings(&mail_only(&local_records)));
     records_are_unique(&cut);
