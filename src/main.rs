@@ -714,6 +714,7 @@ fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {
         folder: String::new(),
         uid: None,
         uid_validity: None,
+        server_folder: None,
         received,
         flagged: false,
         size: bytes.len() as u64,

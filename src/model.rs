@@ -242,6 +242,9 @@ pub struct MessageMeta {
     pub uid: Option<u32>,
     /// The folder's UIDVALIDITY, without which a UID means nothing.
     pub uid_validity: Option<u32>,
+    /// The folder's name as the IMAP server spells it (delimiter, modified
+    /// UTF-7), kept so a rescan can ask about it before listing folders.
+    pub server_folder: Option<String>,
     /// When the message was received (INTERNALDATE, Maildir mtime, mbox `From `
     /// line), if the source knows it.
     pub received: Option<DateTime<Utc>>,

@@ -130,7 +130,13 @@ pub fn run(
                 let starts = group
                     .iter()
                     .map(|s| match (&state, imap.full) {
-                        (Some(st), false) => st.store.cursors(&s.given).map_err(io::Error::other),
+                        (Some(st), false) => Ok(crate::imap::Resume {
+                            cursors: st.store.cursors(&s.given).map_err(io::Error::other)?,
+                            server_names: st
+                                .store
+                                .server_names(&s.given)
+                                .map_err(io::Error::other)?,
+                        }),
                         _ => Ok(Default::default()),
                     })
                     .collect::<io::Result<Vec<_>>>()?;
@@ -166,7 +172,7 @@ pub fn run(
 /// each from its own lister thread feeding the shared worker pool.
 fn list_imap_group(
     group: &[NamedSource],
-    starts: &[std::collections::HashMap<String, crate::store::Cursor>],
+    starts: &[crate::imap::Resume],
     engine: &Engine,
     imap: &ImapSettings,
     sink: &(dyn Fn(usize) -> JobSink + Sync),
@@ -272,7 +278,7 @@ fn list_imap(
     engine: &Engine,
     imap: &ImapSettings,
     credentials: Option<&crate::imap::Credentials>,
-    start: &std::collections::HashMap<String, crate::store::Cursor>,
+    start: &crate::imap::Resume,
     mut tx: JobSink,
 ) -> ListResult {
     let credentials = credentials

@@ -58,6 +58,10 @@ const MIGRATIONS: &[&str] = &[
         kind TEXT NOT NULL
     );
     CREATE INDEX problems_by_folder ON problems (source, folder, uid);",
+    // 2: the server's own name of each folder, so a rescan can STATUS known
+    // folders before LIST (on Dovecot a LIST makes every later STATUS open
+    // the folder: 1 ms becomes 280 ms on a 20,000-message folder).
+    "ALTER TABLE cursors ADD COLUMN server_name TEXT",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +189,17 @@ impl Store {
         Ok(())
     }
 
+    /// Display name to server name, for the folders of a source seen before.
+    pub fn server_names(&self, source: &str) -> Result<HashMap<String, String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT folder, server_name FROM cursors WHERE source = ?1 AND server_name IS NOT NULL",
+        )?;
+        let rows = stmt.query_map(params![source], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The cursors of every folder of a source.
     pub fn cursors(&self, source: &str) -> Result<HashMap<String, Cursor>, StoreError> {
         let mut stmt = self
@@ -238,12 +253,13 @@ impl Store {
                 }
             }
             self.conn.execute(
-                "INSERT INTO cursors (source, folder, uid_validity, last_uid, run) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO cursors (source, folder, uid_validity, last_uid, run, server_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (source, folder) DO UPDATE SET
                    last_uid = CASE WHEN uid_validity = excluded.uid_validity
                                    THEN max(last_uid, excluded.last_uid) ELSE excluded.last_uid END,
-                   uid_validity = excluded.uid_validity, run = excluded.run",
-                params![source, meta.folder, validity, uid, run],
+                   uid_validity = excluded.uid_validity, run = excluded.run,
+                   server_name = coalesce(excluded.server_name, server_name)",
+                params![source, meta.folder, validity, uid, run, meta.server_folder],
             )?;
         }
         let received = report.date.map(|d| d.to_rfc3339());
@@ -322,6 +338,7 @@ mod tests {
                 folder: folder.into(),
                 uid: Some(uid),
                 uid_validity: Some(validity),
+                server_folder: Some(folder.into()),
                 received: None,
                 flagged: false,
                 size: 10,
@@ -408,6 +425,44 @@ mod tests {
                 & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn an_older_schema_is_migrated_and_keeps_its_cursors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.sqlite");
+        let conn = Connection::open(&path).expect("opens");
+        conn.execute_batch(&format!(
+            "BEGIN; {}; PRAGMA user_version = 1; COMMIT;",
+            MIGRATIONS[0]
+        ))
+        .expect("schema 1");
+        conn.execute_batch(
+            "INSERT INTO runs (started_at, as_of) VALUES ('2026-01-01T00:00:00Z', '2026-01-01');
+             INSERT INTO cursors (source, folder, uid_validity, last_uid, run) VALUES ('src', 'INBOX', 7, 42, 1);",
+        )
+        .expect("old rows");
+        drop(conn);
+        let mut s = Store::open(&path).expect("migrates");
+        assert_eq!(s.schema_version().expect("version"), MIGRATIONS.len());
+        assert_eq!(
+            s.cursors("src").expect("cursors")["INBOX"],
+            Cursor {
+                uid_validity: 7,
+                last_uid: 42
+            }
+        );
+        assert!(s.server_names("src").expect("names").is_empty());
+        let run = s
+            .begin_run(
+                NaiveDate::from_ymd_opt(2026, 11, 25).expect("date"),
+                Utc::now(),
+            )
+            .expect("run");
+        s.record(run, "src", &report("INBOX", 43, 7))
+            .expect("records");
+        s.commit().expect("commit");
+        assert_eq!(s.server_names("src").expect("names")["INBOX"], "INBOX");
     }
 
     #[test]

@@ -26,6 +26,7 @@ fn scan(engine: &Engine, raw: &[u8]) -> MessageReport {
         folder: "INBOX".into(),
         uid: None,
         uid_validity: None,
+        server_folder: None,
         received: None,
         flagged: false,
         size: raw.len() as u64,

@@ -44,6 +44,7 @@ fn scan(raw: &[u8]) {
         folder: "INBOX".into(),
         uid: None,
         uid_validity: None,
+        server_folder: None,
         received: None,
         flagged: false,
         size: raw.len() as u64,

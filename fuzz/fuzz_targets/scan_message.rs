@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         folder: "INBOX".into(),
         uid: None,
         uid_validity: None,
+        server_folder: None,
         received: None,
         flagged: false,
         size: data.len() as u64,

@@ -113,6 +113,7 @@ pub fn job(folder: &str, path: PathBuf) -> Job {
         folder: folder.to_string(),
         uid: None,
         uid_validity: None,
+        server_folder: None,
         received: None,
         flagged: flagged(&file_name),
         size: 0,

@@ -219,6 +219,7 @@ impl<R: BufRead> Iterator for MboxReader<R> {
             folder: self.folder.clone(),
             uid: None,
             uid_validity: None,
+            server_folder: None,
             received: from_line_date(&from_line),
             flagged: !too_large && header_flagged(&body),
             size,
