@@ -964,3 +964,43 @@ fn messages_over_the_size_limit_are_reported_not_fetched() {
         && r["uid"].as_u64().is_some_and(|u| big.contains(&u))
         && r["folder"] == too_large[0]["folder"]));
 }
+
+#[test]
+fn tokens_are_cached_and_renewed_before_they_expire() {
+    use mailhygiene::oauth::{Flow, OAuthSettings, TokenProvider};
+    use support::token_endpoint::TokenEndpoint;
+    // Tokens that live 2 s are renewed at half-life; 3,600 s ones are reused.
+    for (lifetime, calls_after_wait) in [(2i64, 2usize), (3600, 1)] {
+        let endpoint = TokenEndpoint::start(
+            "t",
+            "app",
+            "s3cret",
+            ALICE.name,
+            lifetime,
+            |mailbox, secs| support::dovecot::mint_jwt(mailbox, secs, b"k"),
+        );
+        let provider = TokenProvider::new(OAuthSettings {
+            authority: format!("http://127.0.0.1:{}", endpoint.port),
+            tenant: "t".into(),
+            client_id: "app".into(),
+            flow: Flow::ClientCredentials {
+                client_secret: "s3cret".into(),
+            },
+            timeout: Duration::from_secs(5),
+        })
+        .expect("provider");
+        let first = provider.token().expect("token");
+        assert_eq!(provider.token().expect("cached"), first);
+        assert_eq!(
+            endpoint.requests.load(std::sync::atomic::Ordering::SeqCst),
+            1
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+        provider.token().expect("token");
+        assert_eq!(
+            endpoint.requests.load(std::sync::atomic::Ordering::SeqCst),
+            calls_after_wait,
+            "lifetime {lifetime}"
+        );
+    }
+}
