@@ -107,6 +107,8 @@ HEALTH_POS = [
     "Jeg går til psykolog annenhver uke.", "Epikrisen fra sykehuset kom i dag.",
     "Han har fått uføretrygd fra NAV.", "Jeg har fastlegetime og trenger henvisning til spesialist.",
     "Datteren min er syk, så jeg har egenmelding for sykt barn.", "Meldt syk i dag, beklager.",
+    "Jeg må til legen i morgen tidlig.", "Har vondt i ryggen og jobber hjemmefra.", "Gutten har feber, blir hjemme.",
+    "Jeg føler meg dårlig og går hjem.", "I need to see a doctor this afternoon.", "She is in hospital after the accident.",
 ]
 HEALTH_NEG = [
     "Velkommen til HMS-dagen: helse, miljø og sikkerhet.", "Les om behandling av personopplysninger.",
