@@ -3,7 +3,8 @@
 //!
 //! The crate is a pure core (extraction, detectors, rules, reports: bytes and
 //! time in, findings out) with thin edges that do I/O (Maildir and mbox
-//! readers, the parallel scan runner, the CLI in `main.rs`).
+//! readers, the IMAP client, OAuth2, the SQLite state, the configuration
+//! file, the parallel scan runner, the CLI in `main.rs`).
 //!
 //! # Glossary
 //! - **source**: what to scan, as named on the command line (`maildir:PATH`,
@@ -24,6 +25,12 @@
 //!   yearly cleanup); `yearly-review` is the default.
 //! - **as-of date**: the scan's "today", passed in; the core never reads a
 //!   clock.
+//! - **account**: a mail server (or Office 365 tenant) in the configuration
+//!   file, with how to authenticate and which mailboxes to scan.
+//! - **cursor**: per IMAP folder, its UIDVALIDITY and the highest UID whose
+//!   results are stored; a rescan fetches only what lies beyond it.
+//! - **stale-only scan**: staleness judged from IMAP metadata alone (flags,
+//!   dates, sizes), no message read.
 
 pub mod checksum;
 pub mod config;
