@@ -1,10 +1,12 @@
 //! The scan runner: the I/O edge that feeds sources through the pure engine
 //! on all cores and hands results, in source order, to a printer.
 //!
-//! One thread lists a source (Maildir directory entries, or mbox messages
-//! split by a single reader); a rayon pool reads, parses and detects; the
-//! calling thread restores the source order and prints. Channels between the
-//! stages are bounded, so memory does not grow with the mailbox.
+//! Listers produce jobs (Maildir directory entries; mbox messages split by
+//! one reader; IMAP messages fetched by one thread per mailbox, several
+//! mailboxes at once); a rayon pool reads, parses and detects; the calling
+//! thread restores the listing order, prints, and records results and IMAP
+//! cursors in the state database. Channels between the stages are bounded,
+//! so memory does not grow with the mailbox.
 
 use crate::engine::Engine;
 use crate::model::{MessageReport, ProblemKind};
