@@ -117,6 +117,8 @@ HEALTH_NEG = [
     "Behandling av søknaden tar to uker.", "Møterom 3 i Kirkegata 5.", "Høyre side av bygget er stengt.",
     "Treatment of missing values in the dataset.", "System health is green.",
     "Sykkelparkeringen er flyttet.", "Søknaden er til behandling hos NAV.",
+    "Sykepenger utbetales fra dag 17 etter arbeidsgiverperioden.", "Legevakten har nytt telefonnummer.",
+    "Kurs om psykologiske kontrakter i arbeidslivet.",
 ]
 
 
