@@ -711,14 +711,8 @@ fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {
         (bytes, mtime)
     };
     let meta = MessageMeta {
-        folder: String::new(),
-        uid: None,
-        uid_validity: None,
-        server_folder: None,
         received,
-        flagged: false,
-        size: bytes.len() as u64,
-        origin: file.to_string(),
+        ..MessageMeta::local("", bytes.len() as u64, file)
     };
     let report = engine.scan_message(meta, &bytes);
     let incomplete = report.problems.iter().any(|p| p.kind.content_skipped());

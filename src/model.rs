@@ -256,6 +256,23 @@ pub struct MessageMeta {
     pub origin: String,
 }
 
+impl MessageMeta {
+    /// A message from a local source (no UID), of `size` bytes, not yet
+    /// known to be flagged or when it was received.
+    pub fn local(folder: impl Into<String>, size: u64, origin: impl Into<String>) -> MessageMeta {
+        MessageMeta {
+            folder: folder.into(),
+            uid: None,
+            uid_validity: None,
+            server_folder: None,
+            received: None,
+            flagged: false,
+            size,
+            origin: origin.into(),
+        }
+    }
+}
+
 /// The header facts the retention rules match on, read from the message
 /// itself. The subject is kept only in memory for rule matching; it is never
 /// written out, since it may hold a detected value.

@@ -22,16 +22,7 @@ fn engine() -> Engine {
 }
 
 fn scan(engine: &Engine, raw: &[u8]) -> MessageReport {
-    let meta = MessageMeta {
-        folder: "INBOX".into(),
-        uid: None,
-        uid_validity: None,
-        server_folder: None,
-        received: None,
-        flagged: false,
-        size: raw.len() as u64,
-        origin: "fixture".into(),
-    };
+    let meta = MessageMeta::local("INBOX", raw.len() as u64, "fixture");
     engine.scan_message(meta, raw)
 }
 

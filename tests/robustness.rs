@@ -40,16 +40,7 @@ fn fixtures() -> &'static Vec<Vec<u8>> {
 }
 
 fn scan(raw: &[u8]) {
-    let meta = MessageMeta {
-        folder: "INBOX".into(),
-        uid: None,
-        uid_validity: None,
-        server_folder: None,
-        received: None,
-        flagged: false,
-        size: raw.len() as u64,
-        origin: "robustness".into(),
-    };
+    let meta = MessageMeta::local("INBOX", raw.len() as u64, "robustness");
     let report = engine().scan_message(meta, raw);
     for f in &report.findings {
         assert!(f.confidence > 0.0 && f.confidence <= 1.0);

@@ -25,15 +25,6 @@ fn engine() -> &'static Engine {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let meta = MessageMeta {
-        folder: "INBOX".into(),
-        uid: None,
-        uid_validity: None,
-        server_folder: None,
-        received: None,
-        flagged: false,
-        size: data.len() as u64,
-        origin: "fuzz".into(),
-    };
+    let meta = MessageMeta::local("INBOX", data.len() as u64, "fuzz");
     let _ = engine().scan_message(meta, data);
 });

@@ -110,14 +110,8 @@ pub fn job(folder: &str, path: PathBuf) -> Job {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let meta = MessageMeta {
-        folder: folder.to_string(),
-        uid: None,
-        uid_validity: None,
-        server_folder: None,
-        received: None,
         flagged: flagged(&file_name),
-        size: 0,
-        origin: path.display().to_string(),
+        ..MessageMeta::local(folder, 0, path.display().to_string())
     };
     Job {
         meta,

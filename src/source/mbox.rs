@@ -216,14 +216,13 @@ impl<R: BufRead> Iterator for MboxReader<R> {
             }
         }
         let meta = MessageMeta {
-            folder: self.folder.clone(),
-            uid: None,
-            uid_validity: None,
-            server_folder: None,
             received: from_line_date(&from_line),
             flagged: !too_large && header_flagged(&body),
-            size,
-            origin: format!("{} message {}", self.origin, self.index),
+            ..MessageMeta::local(
+                self.folder.as_str(),
+                size,
+                format!("{} message {}", self.origin, self.index),
+            )
         };
         let content = if too_large {
             Content::Unreadable(crate::model::ProblemKind::MessageTooLarge)
