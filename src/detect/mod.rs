@@ -38,10 +38,16 @@ pub struct MessageFindings {
 pub fn normalise(text: &str) -> Cow<'_, str> {
     // Every character below starts with one of these UTF-8 lead bytes; most
     // text has none of them, and a byte scan is far cheaper than decoding.
-    if !text.bytes().any(|b| matches!(b, 0xC2 | 0xE2 | 0xE3 | 0xEF)) {
+    let bytes = text.as_bytes();
+    let Some(first) = memchr::memchr3(0xC2, 0xE2, 0xE3, bytes)
+        .into_iter()
+        .chain(memchr::memchr(0xEF, bytes))
+        .min()
+    else {
         return Cow::Borrowed(text);
-    }
-    let needs = text.chars().any(|c| {
+    };
+    // `first` is a lead byte, so a character boundary.
+    let needs = text[first..].chars().any(|c| {
         matches!(
             c,
             '\u{00A0}' | '\u{2007}' | '\u{2009}' | '\u{202F}' | '\u{2002}'..='\u{2006}' | '\u{2008}'
