@@ -236,9 +236,7 @@ fn collapse_spaces(buf: &mut Vec<u8>) {
             read += 1;
         }
         // Up to and including the first space of the next run.
-        let end = pair
-            .find(&buf[read..])
-            .map_or(buf.len(), |p| read + p + 1);
+        let end = pair.find(&buf[read..]).map_or(buf.len(), |p| read + p + 1);
         buf.copy_within(read..end, write);
         write += end - read;
         read = end;

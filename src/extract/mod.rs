@@ -9,6 +9,7 @@
 
 pub mod html;
 pub mod office;
+pub mod predecode;
 
 use crate::model::{Envelope, Location, Problem, ProblemKind};
 use chrono::{DateTime, Utc};
@@ -66,6 +67,8 @@ pub fn extract(raw: &[u8], limits: &Limits, sink: &mut dyn FnMut(&Location, &str
         decompressed: 0,
     };
     let parser = MessageParser::default();
+    let predecoded = predecode::inline_quoted_printable(raw);
+    let raw = predecoded.as_deref().unwrap_or(raw);
     // mail-parser has debug assertions that malformed input can trip (found
     // by fuzzing): a panic in the parser is an unparseable message.
     let parsed = std::panic::catch_unwind(|| parser.parse(raw))
