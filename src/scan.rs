@@ -426,6 +426,8 @@ fn scan_jobs(
     let (result_tx, result_rx) =
         bounded::<(u64, Vec<(usize, MessageReport)>)>(CHANNEL_DEPTH / BATCH);
     std::thread::scope(|scope| {
+        // Overlaps building the term automatons with listing the folders.
+        scope.spawn(|| engine.detectors.special.prepare());
         let lister = scope.spawn(move || {
             let sink = move |source: usize| JobSink {
                 tx: job_tx.clone(),

@@ -49,6 +49,57 @@ pub struct PhraseFile {
     pub categories: BTreeMap<String, CategorySpec>,
 }
 
+/// The most term bytes one automaton takes. Well below what the automaton
+/// builder can represent, so building it cannot fail once this is checked.
+const MAX_TERM_BYTES: usize = 1 << 20;
+
+/// One term automaton (full DFA, leftmost-longest), built on first use or
+/// ahead of it by [`SpecialCategories::prepare`]: it takes some ten
+/// milliseconds to build, which a scan overlaps with listing its folders
+/// instead of spending before it starts.
+#[derive(Debug, Clone, Default)]
+struct Matcher {
+    patterns: Vec<Vec<u8>>,
+    built: std::sync::OnceLock<Option<AhoCorasick>>,
+}
+
+impl Matcher {
+    fn new(patterns: Vec<Vec<u8>>) -> Result<Matcher, TermError> {
+        let bytes = patterns.iter().map(Vec::len).sum();
+        if bytes > MAX_TERM_BYTES {
+            return Err(TermError::TooLarge(bytes));
+        }
+        Ok(Matcher {
+            patterns,
+            built: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn get(&self) -> Option<&AhoCorasick> {
+        self.built
+            .get_or_init(|| {
+                if self.patterns.is_empty() {
+                    return None;
+                }
+                let built = AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    // A few hundred terms: a full DFA is about a megabyte
+                    // and the fastest to search.
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+                    .build(&self.patterns);
+                match built {
+                    Ok(ac) => Some(ac),
+                    Err(e) => {
+                        // Unreachable within MAX_TERM_BYTES; said loudly if not.
+                        tracing::error!("special-category terms could not be compiled: {e}");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+}
+
 /// A term compiled for matching.
 #[derive(Debug, Clone)]
 struct Term {
@@ -65,9 +116,9 @@ struct Term {
 #[derive(Debug, Clone)]
 pub struct SpecialCategories {
     names: Vec<String>,
-    folded: Option<AhoCorasick>,
+    folded: Matcher,
     folded_terms: Vec<Term>,
-    exact: Option<AhoCorasick>,
+    exact: Matcher,
     exact_terms: Vec<Term>,
     patterns: Vec<(Regex, Term)>,
 }
@@ -83,8 +134,8 @@ pub enum TermError {
     BadRegex { term: String, reason: String },
     #[error("`*` may only stand at the start or end of a term: `{0}`")]
     MisplacedWildcard(String),
-    #[error("building the term matcher failed: {0}")]
-    Build(String),
+    #[error("the terms add up to {0} bytes; at most {MAX_TERM_BYTES} are allowed")]
+    TooLarge(usize),
 }
 
 /// What one message showed of each category.
@@ -280,9 +331,9 @@ impl SpecialCategories {
     pub fn empty() -> Self {
         SpecialCategories {
             names: Vec::new(),
-            folded: None,
+            folded: Matcher::default(),
             folded_terms: Vec::new(),
-            exact: None,
+            exact: Matcher::default(),
             exact_terms: Vec::new(),
             patterns: Vec::new(),
         }
@@ -362,26 +413,20 @@ impl SpecialCategories {
                 }
             }
         }
-        let build = |pats: &[Vec<u8>]| -> Result<Option<AhoCorasick>, TermError> {
-            if pats.is_empty() {
-                return Ok(None);
-            }
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                // A few hundred terms: a full DFA is small and the fastest.
-                .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                .build(pats)
-                .map(Some)
-                .map_err(|e| TermError::Build(e.to_string()))
-        };
         Ok(SpecialCategories {
             names,
-            folded: build(&folded_pats)?,
+            folded: Matcher::new(folded_pats)?,
             folded_terms,
-            exact: build(&exact_pats)?,
+            exact: Matcher::new(exact_pats)?,
             exact_terms,
             patterns,
         })
+    }
+
+    /// Builds the term automatons now rather than at the first message.
+    pub fn prepare(&self) {
+        self.folded.get();
+        self.exact.get();
     }
 
     pub fn category_names(&self) -> &[String] {
@@ -395,7 +440,7 @@ impl SpecialCategories {
         }
         FOLDED.with_borrow_mut(|folded| {
             fold_into(text, folded);
-            if let Some(ac) = &self.folded {
+            if let Some(ac) = self.folded.get() {
                 self.collect(ac, &self.folded_terms, folded, location, evidence);
             }
             for (regex, term) in &self.patterns {
@@ -404,7 +449,7 @@ impl SpecialCategories {
                 }
             }
         });
-        if let Some(ac) = &self.exact {
+        if let Some(ac) = self.exact.get() {
             self.collect(ac, &self.exact_terms, text.as_bytes(), location, evidence);
         }
     }

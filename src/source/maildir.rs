@@ -90,7 +90,13 @@ pub fn message_files(folder: &Folder) -> io::Result<Vec<PathBuf>> {
             files.push(entry.path());
         }
     }
-    files.sort();
+    // Byte order equals component order here (one folder, plain file
+    // names) and costs a fraction of `Path`'s component-wise comparison.
+    files.sort_unstable_by(|a, b| {
+        a.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_os_str().as_encoded_bytes())
+    });
     Ok(files)
 }
 
@@ -136,9 +142,20 @@ pub fn read(
     if stat.len() > max_bytes {
         return Ok(false);
     }
+    // Maildir files are written once and renamed into place, so the size
+    // from fstat is the size: one read of exactly that many bytes, instead of
+    // read_to_end's extra read to meet the end. A file that shrank meanwhile
+    // is read again to its end.
     buffer.clear();
-    buffer.reserve(stat.len() as usize + 1);
-    file.read_to_end(buffer)?;
+    buffer.resize(stat.len() as usize, 0);
+    if let Err(e) = file.read_exact(buffer) {
+        if e.kind() != io::ErrorKind::UnexpectedEof {
+            return Err(e);
+        }
+        buffer.clear();
+        std::io::Seek::rewind(&mut file)?;
+        file.read_to_end(buffer)?;
+    }
     Ok(true)
 }
 
