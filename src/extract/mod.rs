@@ -59,16 +59,32 @@ pub struct Extraction {
 /// Extracts every readable piece of `raw`, handing each to `sink` with its
 /// location. Never panics on malformed input.
 pub fn extract(raw: &[u8], limits: &Limits, sink: &mut dyn FnMut(&Location, &str)) -> Extraction {
+    let prepared = predecode::prepare(raw);
+    match &prepared {
+        Some(p) => extract_parsed(&p.bytes, &p.texts, limits, sink),
+        None => extract_parsed(raw, &[], limits, sink),
+    }
+}
+
+/// Extraction of `raw` as mail-parser reads it, with `read_ahead` the text
+/// parts [`predecode::prepare`] has read (keyed by the offset of their
+/// emptied bodies).
+fn extract_parsed(
+    raw: &[u8],
+    read_ahead: &[(usize, String)],
+    limits: &Limits,
+    sink: &mut dyn FnMut(&Location, &str),
+) -> Extraction {
     let mut walker = Walker {
         limits,
         sink,
         problems: Vec::new(),
         text_used: 0,
         decompressed: 0,
+        read_ahead,
+        read_ahead_used: vec![false; read_ahead.len()],
     };
     let parser = MessageParser::default();
-    let predecoded = predecode::inline_quoted_printable(raw);
-    let raw = predecoded.as_deref().unwrap_or(raw);
     // mail-parser has debug assertions that malformed input can trip (found
     // by fuzzing): a panic in the parser is an unparseable message.
     let parsed = std::panic::catch_unwind(|| parser.parse(raw))
@@ -88,6 +104,13 @@ pub fn extract(raw: &[u8], limits: &Limits, sink: &mut dyn FnMut(&Location, &str
             Envelope::default()
         }
     };
+    // Text read ahead always lands on its part; should one ever not, it is
+    // still read rather than lost.
+    for (i, (_, text)) in read_ahead.iter().enumerate() {
+        if !walker.read_ahead_used[i] {
+            walker.emit(&Location::Body, text);
+        }
+    }
     Extraction {
         envelope,
         problems: walker.problems,
@@ -126,6 +149,9 @@ struct Walker<'a> {
     problems: Vec<Problem>,
     text_used: usize,
     decompressed: u64,
+    /// Text parts of the top-level message read before parsing.
+    read_ahead: &'a [(usize, String)],
+    read_ahead_used: Vec<bool>,
 }
 
 /// What a file looks like inside, from its first bytes, type and name.
@@ -315,7 +341,7 @@ pub fn safe_name(name: &str) -> String {
     out.replace('/', "_")
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
     fn problem(&mut self, location: Location, kind: ProblemKind) {
         let p = Problem { location, kind };
         if !self.problems.contains(&p) {
@@ -347,6 +373,24 @@ impl Walker<'_> {
         (self.sink)(location, text);
     }
 
+    /// The text [`predecode::prepare`] read for a part of the top-level
+    /// message, whose body mail-parser then saw empty.
+    fn read_ahead(
+        &mut self,
+        base: Option<&Location>,
+        part: &mail_parser::MessagePart<'_>,
+    ) -> Option<&'a str> {
+        if base.is_some() {
+            return None;
+        }
+        let read_ahead = self.read_ahead;
+        let i = read_ahead
+            .iter()
+            .position(|(offset, _)| *offset == part.offset_body as usize)?;
+        self.read_ahead_used[i] = true;
+        Some(read_ahead[i].1.as_str())
+    }
+
     /// Walks a message. `base` is `None` for the top-level message and the
     /// location of the forwarded message otherwise.
     fn message(&mut self, message: &Message<'_>, base: Option<&Location>, depth: usize) {
@@ -366,6 +410,8 @@ impl Walker<'_> {
         let redundant = redundant_html_alternatives(message);
         for (index, part) in message.parts.iter().enumerate() {
             if redundant.contains(&index) {
+                // Read once already, as its plain-text alternative.
+                self.read_ahead(base, part);
                 continue;
             }
             let name = part.attachment_name().map(safe_name);
@@ -411,8 +457,14 @@ impl Walker<'_> {
                     let bytes = lenient_body(message, part);
                     self.emit(&location, &decode_text(&bytes));
                 }
-                PartType::Text(text) => self.emit(&location, text),
-                PartType::Html(html) => self.emit(&location, &html::to_text(html)),
+                PartType::Text(text) => {
+                    let text = self.read_ahead(base, part).unwrap_or(text);
+                    self.emit(&location, text);
+                }
+                PartType::Html(html) => {
+                    let html = self.read_ahead(base, part).unwrap_or(html);
+                    self.emit(&location, &html::to_text(html));
+                }
                 PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
                     let file_name = name.clone().unwrap_or_else(default_name);
                     let location = if is_attachment {
@@ -692,6 +744,51 @@ mod tests {
             out.push((loc.to_string(), text.to_string()))
         });
         (out, ex)
+    }
+
+    /// What `extract_parsed` reads of a message, as text pieces, problems
+    /// and envelope.
+    fn reading(raw: &[u8], read_ahead: bool) -> (Vec<(String, String)>, String) {
+        let mut out = Vec::new();
+        let mut sink = |loc: &Location, text: &str| out.push((loc.to_string(), text.to_string()));
+        let prepared = if read_ahead {
+            predecode::prepare(raw)
+        } else {
+            None
+        };
+        let ex = match &prepared {
+            Some(p) => extract_parsed(&p.bytes, &p.texts, &Limits::default(), &mut sink),
+            None => extract_parsed(raw, &[], &Limits::default(), &mut sink),
+        };
+        (out, format!("{:?} {:?}", ex.problems, ex.envelope))
+    }
+
+    #[test]
+    fn reading_text_parts_ahead_changes_nothing_on_the_fixture_corpus() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");
+        let mut prepared = 0;
+        for entry in std::fs::read_dir(&dir).expect("corpus") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "eml") {
+                continue;
+            }
+            let raw = std::fs::read(&path).expect("fixture");
+            prepared += usize::from(predecode::prepare(&raw).is_some());
+            assert_eq!(
+                reading(&raw, false),
+                reading(&raw, true),
+                "{}",
+                path.display()
+            );
+        }
+        assert!(prepared >= 20, "only {prepared} fixtures were read ahead");
+        // The most common shape of office mail: plain text and HTML
+        // alternatives, both quoted-printable, plus a text attachment.
+        let alternative = b"Subject: Hei\nContent-Type: multipart/mixed; boundary=m\n\n--m\nContent-Type: multipart/alternative; boundary=a\n\n--a\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nSykmeldt til fredag, hilsen Kari=\n\n--a\nContent-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n<p>Sykmeldt til fredag, hilsen Kari</p>\n--a--\n--m\nContent-Type: text/csv; name=liste.csv\nContent-Disposition: attachment; filename=liste.csv\n\nnavn;nr\nKari;1\n--m--\n";
+        assert!(predecode::prepare(alternative).is_some());
+        let (pieces, _) = reading(alternative, true);
+        assert_eq!(pieces.len(), 4, "{pieces:?}");
+        assert_eq!(reading(alternative, false), reading(alternative, true));
     }
 
     #[test]
