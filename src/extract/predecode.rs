@@ -536,13 +536,17 @@ mod tests {
 
     /// Every part as mail-parser reads it (kind, text or bytes, encoding
     /// problem), with the texts read here put back where their body was.
-    fn reading(raw: &[u8], prepared: bool) -> Vec<(String, Vec<u8>, bool)> {
+    /// `None` when mail-parser panics on it, which its debug assertions do
+    /// on some malformed quoted-printable (the extractor catches that).
+    fn reading(raw: &[u8], prepared: bool) -> Option<Vec<(String, Vec<u8>, bool)>> {
         let prepared = if prepared { prepare(raw) } else { None };
         let (bytes, texts) = match &prepared {
             Some(p) => (&p.bytes[..], &p.texts[..]),
             None => (raw, &[][..]),
         };
-        let message = MessageParser::default().parse(bytes).expect("parses");
+        let message = std::panic::catch_unwind(|| MessageParser::default().parse(bytes))
+            .ok()?
+            .expect("parses");
         let mut used = 0;
         let parts = message
             .parts
@@ -566,19 +570,21 @@ mod tests {
             })
             .collect();
         assert_eq!(used, texts.len(), "every text read here lands on a part");
-        parts
+        Some(parts)
     }
 
     /// Whether `prepare` changed the message, after checking that the
     /// change reads the same.
     fn reads_the_same(raw: &[u8]) -> bool {
         let changed = prepare(raw).is_some();
-        assert_eq!(
-            reading(raw, false),
-            reading(raw, true),
-            "\nraw: {:?}",
-            String::from_utf8_lossy(raw)
-        );
+        if let Some(original) = reading(raw, false) {
+            assert_eq!(
+                Some(original),
+                reading(raw, true),
+                "\nraw: {:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
         changed
     }
 
