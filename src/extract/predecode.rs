@@ -8,7 +8,7 @@
 //! found with a vectorised substring search, and UTF-8 is validated in one
 //! call.
 //!
-//! A text part read here (`text/*`; quoted-printable, 7bit, 8bit or no
+//! A text part read here (`text/*`; quoted-printable, base64, 7bit, 8bit or no
 //! transfer encoding) is decoded to the very string mail-parser would have
 //! produced (same charset decoders, same trailing-space removal, soft breaks
 //! and line ends), handed back keyed by where its body starts in the
@@ -142,6 +142,7 @@ fn head(raw: &[u8], start: usize, end: usize) -> Option<Head> {
 /// How a text part's body is encoded, as far as this module reads it.
 enum Transfer {
     QuotedPrintable,
+    Base64,
     /// 7bit, 8bit, binary or none: the bytes are the content.
     Identity,
 }
@@ -154,6 +155,7 @@ fn text_part(raw: &[u8], head: &Head, end: usize, ancestors: &[&[u8]], edits: &m
         .map(|(start, end)| raw[start..end].trim_ascii().to_ascii_lowercase());
     let transfer = match encoding.as_deref() {
         Some(b"quoted-printable") => Transfer::QuotedPrintable,
+        Some(b"base64") => Transfer::Base64,
         None | Some(b"7bit" | b"8bit" | b"binary") => Transfer::Identity,
         Some(_) => return,
     };
@@ -176,6 +178,12 @@ fn text_part(raw: &[u8], head: &Head, end: usize, ancestors: &[&[u8]], edits: &m
                 (bytes.into(), line_break_before(body))
             }
             Some(decoded) => (decoded.bytes.into(), b""),
+            None => return,
+        },
+        // Line breaks mean nothing to base64: the one before the delimiter
+        // is skipped like the others.
+        Transfer::Base64 => match decode_base64(body) {
+            Some(bytes) => (bytes.into(), line_break_before(body)),
             None => return,
         },
         Transfer::Identity if in_multipart => {
@@ -216,6 +224,71 @@ fn text_part(raw: &[u8], head: &Head, end: usize, ancestors: &[&[u8]], edits: &m
         bytes,
         text: None,
     });
+}
+
+/// Values of the base64 alphabet; `SKIP` for the white space mail-parser
+/// passes over, `STOP` for what it reports as an encoding problem (which
+/// includes `-`, so a stray delimiter never hides in a base64 body).
+const SKIP: u8 = 0xFE;
+const STOP: u8 = 0xFF;
+const PAD: u8 = 0xFD;
+const BASE64: [u8; 256] = {
+    let mut table = [STOP; 256];
+    let mut i = 0;
+    while i < 26 {
+        table[b'A' as usize + i] = i as u8;
+        table[b'a' as usize + i] = 26 + i as u8;
+        i += 1;
+    }
+    let mut d = 0;
+    while d < 10 {
+        table[b'0' as usize + d] = 52 + d as u8;
+        d += 1;
+    }
+    table[b'+' as usize] = 62;
+    table[b'/' as usize] = 63;
+    table[b'=' as usize] = PAD;
+    table[b' ' as usize] = SKIP;
+    table[b'\t' as usize] = SKIP;
+    table[b'\r' as usize] = SKIP;
+    table[b'\n' as usize] = SKIP;
+    table
+};
+
+/// Decodes a base64 body as mail-parser does: white space skipped, `=`
+/// flushing a partial group (and decoding going on after it, for
+/// concatenated blocks), a trailing partial group without `=` dropped.
+/// `None` where mail-parser would report an encoding problem.
+fn decode_base64(body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.len() / 4 * 3 + 3);
+    let mut group: u32 = 0;
+    let mut count = 0;
+    for &b in body {
+        match BASE64[usize::from(b)] {
+            SKIP => {}
+            STOP => return None,
+            PAD => {
+                let bytes = group.to_be_bytes();
+                match count {
+                    1 | 2 => out.push(bytes[1]),
+                    3 => out.extend_from_slice(&bytes[1..3]),
+                    _ => {}
+                }
+                group = 0;
+                count = 0;
+            }
+            value => {
+                group |= u32::from(value) << (18 - 6 * count);
+                count += 1;
+                if count == 4 {
+                    out.extend_from_slice(&group.to_be_bytes()[1..4]);
+                    group = 0;
+                    count = 0;
+                }
+            }
+        }
+    }
+    Some(out)
 }
 
 /// The line break a part body ends with before its delimiter (`\r\n`, `\n`
@@ -646,7 +719,9 @@ mod tests {
             // `==` is an encoding problem mail-parser reports.
             format!("{SINGLE}a == b\r\n"),
             // Not a transfer encoding read here.
-            "Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\naGVp\n".to_string(),
+            "Content-Type: text/plain\nContent-Transfer-Encoding: x-uuencode\n\nbegin 644 a\n".to_string(),
+            // Not base64: mail-parser reports it.
+            "Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\naGV*p\n".to_string(),
             // A boundary inside a line.
             "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nx --b y\n--b--\n".to_string(),
             // Never closed.
@@ -670,9 +745,9 @@ mod tests {
         /// lowercase is the one deliberate difference).
         #[test]
         fn preparing_changes_nothing_mail_parser_reads(
-            first in "[a-z =\\t\\r\\n0-9A-F-]{0,40}",
+            first in "[a-z =\\t\\r\\n0-9A-F-]{0,40}|[A-Za-z0-9+/= \\r\\n]{0,40}",
             second in "[a-zé =\\t\\r\\n0-9A-F-]{0,40}",
-            encodings in proptest::sample::subsequence(vec!["quoted-printable", "8bit", "7bit", "QUOTED-PRINTABLE", "binary"], 2),
+            encodings in proptest::sample::subsequence(vec!["quoted-printable", "8bit", "7bit", "QUOTED-PRINTABLE", "binary", "base64"], 2),
             charset in proptest::sample::select(vec!["; charset=utf-8", "; charset=\"iso-8859-1\"", "", "; charset=us-ascii", "; charset=windows-1252"]),
             crlf in proptest::bool::ANY,
         ) {
