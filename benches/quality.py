@@ -60,8 +60,20 @@ def random_account(rng):
             return n
 
 
+def century(n):
+    """The century a national ID's individual number gives its two-digit year."""
+    yy, individual = int(n[4:6]), int(n[6:9])
+    if individual <= 499:
+        return 1900
+    if individual <= 749 and yy >= 54:
+        return 1800
+    if yy <= 39:
+        return 2000
+    return 1900
+
+
 def written(rng, n):
-    form = rng.randrange(9)
+    form = rng.randrange(10)
     if form == 0:
         return n
     if form == 1:
@@ -78,6 +90,9 @@ def written(rng, n):
         return n[:6] + "\n" + n[6:]
     if form == 7:
         return n[:6] + "\u202f" + n[6:]
+    if form == 8 and int(n[:2]) <= 31 and int(n[2:4]) <= 12:
+        # The birth date with its four-digit year (not for D/H-numbers).
+        return "%s.%s.%d %s" % (n[:2], n[2:4], century(n) + int(n[4:6]), n[6:])
     return n
 
 

@@ -198,6 +198,13 @@ fn classify_window(
         ([4, 2, 5], [a, b]) if a == b && matches!(a, Sep::Dot | Sep::Space) => {
             norwegian_eleven(text, w, settings, ctx, true)
         }
+        // The birth date written out with its four-digit year, then the
+        // personal number: `23.04.1978 10027`.
+        ([2, 2, 4, 5], [a, b, Sep::Space | Sep::Hyphen])
+            if a == b && matches!(a, Sep::Dot | Sep::Hyphen) =>
+        {
+            dated_national_id(text, w, settings, ctx)
+        }
         // Swedish, Danish: six digits, a separator, four.
         ([6, 4], [sep]) => six_four(text, w, settings, ctx, *sep),
         ([8, 4], [Sep::Hyphen]) | ([12], []) => swedish_long(text, w, settings, ctx),
@@ -267,6 +274,66 @@ fn norwegian_eleven(
     None
 }
 
+/// `DD.MM.YYYY NNNNN`: the fødselsnummer is the date with a two-digit year
+/// and the personal number, and the year's century must be the one the
+/// individual number gives (one more check than the plain forms have).
+fn dated_national_id(
+    text: &str,
+    w: &Window<'_>,
+    settings: &IdentifierSettings,
+    ctx: &LazyContext<'_>,
+) -> Option<Hit> {
+    let all = w.digits(text);
+    let year: u32 = all.get(4..8)?.parse().ok()?;
+    let canonical = format!("{}{}", all.get(..4)?, all.get(6..)?);
+    let d: [u8; 11] = checksum::digits(canonical.as_bytes())?;
+    let kind = norwegian_id_kind(&d, settings)?;
+    if !birth_centuries(&d, settings).contains(&(year / 100 * 100)) {
+        return None;
+    }
+    let (start, end) = (w.start(), w.end());
+    let label = ctx.label(start);
+    if matches!(label, Some(Cue::NotPersonal | Cue::BankAccount | Cue::Iban)) {
+        return None;
+    }
+    let supported = label == Some(Cue::NationalId) || ctx.supports(start, end, &[Cue::NationalId]);
+    Some(Hit {
+        detector: kind,
+        canonical,
+        start,
+        confidence: if supported {
+            CONFIDENCE_WITH_KEYWORD
+        } else {
+            CONFIDENCE_ALONE
+        },
+    })
+}
+
+/// The centuries a valid national ID can be born in: the one its individual
+/// number gives, or under the 2032 rule either of the two it may be.
+fn birth_centuries(d: &[u8; 11], settings: &IdentifierSettings) -> Vec<u32> {
+    let yy = u32::from(d[4]) * 10 + u32::from(d[5]);
+    let individual = u32::from(d[6]) * 100 + u32::from(d[7]) * 10 + u32::from(d[8]);
+    if !checksum::no_national_id_classic(d) && settings.rule_2032 {
+        return vec![1900, 2000];
+    }
+    match individual_century(individual, yy) {
+        Some(century) => vec![century],
+        None => Vec::new(),
+    }
+}
+
+/// The century the individual number (digits 7–9) gives a two-digit year.
+fn individual_century(individual: u32, yy: u32) -> Option<u32> {
+    match individual {
+        0..=499 => Some(1900),
+        500..=749 if yy >= 54 => Some(1800),
+        500..=999 if yy <= 39 => Some(2000),
+        900..=999 if yy >= 40 => Some(1900),
+        _ => None,
+    }
+}
+
 /// A spreadsheet cell that held `01019012345` as a number shows `1019012345`:
 /// read it with the zero back.
 fn lost_leading_zero(
@@ -333,13 +400,7 @@ pub fn norwegian_id_kind(d: &[u8; 11], settings: &IdentifierSettings) -> Option<
         // From 2032 the individual number no longer gives the century.
         return (valid_in(2000) || valid_in(1900)).then_some(kind);
     }
-    let century = match individual {
-        0..=499 => 1900,
-        500..=749 if yy >= 54 => 1800,
-        500..=999 if yy <= 39 => 2000,
-        900..=999 if yy >= 40 => 1900,
-        _ => return None,
-    };
+    let century = individual_century(individual, yy)?;
     valid_in(century).then_some(kind)
 }
 
@@ -740,6 +801,9 @@ mod tests {
             "nummer 150765\n00565 ok",
             "nummer 150765\r\n> 00565 ok",
             "(15076500565)",
+            "15.07.1965 00565",
+            "15-07-1965 00565",
+            "født 15.07.1965-00565",
         ] {
             assert_eq!(
                 one(text),
@@ -747,6 +811,21 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_four_digit_year_must_be_the_century_the_number_gives() {
+        // Individual number 005 gives the 1900s.
+        for text in ["15.07.2065 00565", "15.07.1865 00565", "15.07.1965 00566"] {
+            assert_eq!(one(text), None, "{text}");
+        }
+        // Individual number 500+ with year 03 gives the 2000s.
+        let n = (500..1000)
+            .find_map(|i| complete(&format!("020603{i}")))
+            .expect("valid 2003 number");
+        let dated = format!("02.06.2003 {}", &n[6..]);
+        assert_eq!(one(&dated).map(|h| h.1), Some(n.clone()));
+        assert_eq!(one(&format!("02.06.1903 {}", &n[6..])), None);
     }
 
     #[test]
