@@ -124,6 +124,7 @@ HEALTH_POS = [
     "Datteren min er syk, så jeg har egenmelding for sykt barn.", "Meldt syk i dag, beklager.",
     "Jeg må til legen i morgen tidlig.", "Har vondt i ryggen og jobber hjemmefra.", "Gutten har feber, blir hjemme.",
     "Jeg føler meg dårlig og går hjem.", "I need to see a doctor this afternoon.", "She is in hospital after the accident.",
+    "Jeg har migrene og går hjem.", "Jeg tar egenmelding i dag.",
 ]
 HEALTH_NEG = [
     "Velkommen til HMS-dagen: helse, miljø og sikkerhet.", "Les om behandling av personopplysninger.",
@@ -134,6 +135,8 @@ HEALTH_NEG = [
     "Sykkelparkeringen er flyttet.", "Søknaden er til behandling hos NAV.",
     "Sykepenger utbetales fra dag 17 etter arbeidsgiverperioden.", "Legevakten har nytt telefonnummer.",
     "Kurs om psykologiske kontrakter i arbeidslivet.",
+    "Vi minner om rutiner for sykmelding og egenmelding i personalhåndboka.",
+    "Tilbud om influensavaksine til alle ansatte torsdag.", "Sykefraværet i avdelingen var 4,2 % i oktober.",
 ]
 
 

@@ -749,6 +749,45 @@ mod tests {
         assert!(rules.categories.contains_key("health"));
     }
 
+    /// The shipped health list on sentences from office mail: personal
+    /// statements are found, policy and routine mail is not.
+    #[test]
+    fn shipped_health_terms_on_office_sentences() {
+        let rules = RuleSet::embedded().expect("the shipped rules must be valid");
+        let health = |text: &str| {
+            let mut evidence = crate::detect::special::Evidence::default();
+            rules
+                .special
+                .scan(text, &crate::model::Location::Body, &mut evidence);
+            rules
+                .special
+                .judge(&evidence, false)
+                .iter()
+                .any(|f| f.category == "health")
+        };
+        for personal in [
+            "Jeg er syk i dag og blir hjemme.",
+            "Kari er sykmeldt ut uka.",
+            "Jeg har migrene og går hjem.",
+            "Jeg tar egenmelding i dag.",
+            "Legeerklæring vedlagt.",
+            "Ola er innlagt på sykehuset etter hjerteinfarkt.",
+        ] {
+            assert!(health(personal), "{personal}");
+        }
+        for routine in [
+            "Vi minner om rutiner for sykmelding og egenmelding i personalhåndboka.",
+            "Les om sykmelding og egenmelding på intranettet.",
+            "Tilbud om influensavaksine til alle ansatte torsdag kl 10.",
+            "Husk at sykefraværet i avdelingen var 4,2 % i oktober.",
+            "Webinar: psykisk helse på arbeidsplassen, onsdag kl 12.",
+            "Vi har behandling av personopplysninger i henhold til GDPR.",
+            "Prosjektet er sykt bra, takk for innsatsen.",
+        ] {
+            assert!(!health(routine), "{routine}");
+        }
+    }
+
     #[test]
     fn retention_arithmetic() {
         let r = Retention::MonthsAfterYearEnd(42);
