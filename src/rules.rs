@@ -779,6 +779,12 @@ mod tests {
             "Jeg tar egenmelding i dag.",
             "Legeerklæring vedlagt.",
             "Ola er innlagt på sykehuset etter hjerteinfarkt.",
+            "Jeg er på sykehuset med sønnen min.",
+            "Hun har diabetes og må spise regelmessig.",
+            "Jeg er hos fysioterapeut hver torsdag.",
+            "Han er langtidssyk.",
+            "Jeg har hatt en operasjon i kneet.",
+            "Vedlagt pasientjournalen til Kari.",
         ] {
             assert!(health(personal), "{personal}");
         }
@@ -790,6 +796,9 @@ mod tests {
             "Webinar: psykisk helse på arbeidsplassen, onsdag kl 12.",
             "Vi har behandling av personopplysninger i henhold til GDPR.",
             "Prosjektet er sykt bra, takk for innsatsen.",
+            "Vi lanserer ny app for pasientjournal i helseforetaket.",
+            "Kunden er Helse Sør-Øst, møte på sykehuset neste uke om leveransen.",
+            "Kurs i diabetes-appen for legekontorene.",
         ] {
             assert!(!health(routine), "{routine}");
         }
