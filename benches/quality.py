@@ -125,7 +125,8 @@ HEALTH_POS = [
     "Jeg må til legen i morgen tidlig.", "Har vondt i ryggen og jobber hjemmefra.", "Gutten har feber, blir hjemme.",
     "Jeg føler meg dårlig og går hjem.", "I need to see a doctor this afternoon.", "She is in hospital after the accident.",
     "Jeg har migrene og går hjem.", "Jeg tar egenmelding i dag.", "Jeg er hos fysioterapeut hver torsdag.",
-    "Han er langtidssyk.", "Hun har diabetes og må spise regelmessig.",
+    "Han er langtidssyk.", "Hun har diabetes og må spise regelmessig.", "I'm going to the dentist at 2pm.",
+    "My son is ill, working from home.", "I broke my arm skiing.",
 ]
 HEALTH_NEG = [
     "Velkommen til HMS-dagen: helse, miljø og sikkerhet.", "Les om behandling av personopplysninger.",
@@ -139,6 +140,7 @@ HEALTH_NEG = [
     "Vi minner om rutiner for sykmelding og egenmelding i personalhåndboka.",
     "Tilbud om influensavaksine til alle ansatte torsdag.", "Sykefraværet i avdelingen var 4,2 % i oktober.",
     "Vi lanserer ny app for pasientjournal i helseforetaket.", "Møte på sykehuset neste uke om leveransen.",
+    "The board is ill-prepared for this.", "The doctor role in Kubernetes runs health probes.",
 ]
 
 

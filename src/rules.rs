@@ -785,6 +785,11 @@ mod tests {
             "Han er langtidssyk.",
             "Jeg har hatt en operasjon i kneet.",
             "Vedlagt pasientjournalen til Kari.",
+            "I'm sick today and will stay home.",
+            "I'm going to the dentist at 2pm.",
+            "My son is ill, working from home.",
+            "I broke my arm skiing.",
+            "I'm on medication for my blood pressure.",
         ] {
             assert!(health(personal), "{personal}");
         }
@@ -799,6 +804,11 @@ mod tests {
             "Vi lanserer ny app for pasientjournal i helseforetaket.",
             "Kunden er Helse Sør-Øst, møte på sykehuset neste uke om leveransen.",
             "Kurs i diabetes-appen for legekontorene.",
+            "The doctor role in Kubernetes runs health probes.",
+            "The board is ill-prepared for this.",
+            "Sick with worry about the deadline!",
+            "Our sick-leave policy is on the intranet.",
+            "Mental health first aid course for managers.",
         ] {
             assert!(!health(routine), "{routine}");
         }
