@@ -291,9 +291,22 @@ fn dated_national_id(
     if !birth_centuries(&d, settings).contains(&(year / 100 * 100)) {
         return None;
     }
+    person_hit(kind, canonical, w, ctx, &[Cue::BankAccount, Cue::Iban])
+}
+
+/// A national ID read from a form only a person's number has: reported
+/// unless labelled as something else (`refused`, or not personal), with the
+/// higher confidence when a national-ID keyword is near.
+fn person_hit(
+    kind: DetectorId,
+    canonical: String,
+    w: &Window<'_>,
+    ctx: &LazyContext<'_>,
+    refused: &[Cue],
+) -> Option<Hit> {
     let (start, end) = (w.start(), w.end());
     let label = ctx.label(start);
-    if matches!(label, Some(Cue::NotPersonal | Cue::BankAccount | Cue::Iban)) {
+    if label.is_some_and(|l| l == Cue::NotPersonal || refused.contains(&l)) {
         return None;
     }
     let supported = label == Some(Cue::NationalId) || ctx.supports(start, end, &[Cue::NationalId]);
@@ -345,22 +358,7 @@ fn lost_leading_zero(
     let canonical = format!("0{}", w.digits(text));
     let d: [u8; 11] = checksum::digits(canonical.as_bytes())?;
     let kind = norwegian_id_kind(&d, settings)?;
-    let (start, end) = (w.start(), w.end());
-    let label = ctx.label(start);
-    if matches!(label, Some(Cue::NotPersonal | Cue::BankAccount)) {
-        return None;
-    }
-    let supported = label == Some(Cue::NationalId) || ctx.supports(start, end, &[Cue::NationalId]);
-    Some(Hit {
-        detector: kind,
-        canonical,
-        start,
-        confidence: if supported {
-            CONFIDENCE_WITH_KEYWORD
-        } else {
-            CONFIDENCE_ALONE
-        },
-    })
+    person_hit(kind, canonical, w, ctx, &[Cue::BankAccount])
 }
 
 /// Which Norwegian national ID the digits are, if any: check digits, a real
