@@ -99,6 +99,11 @@ pub fn run(
         engine,
         pool,
         progress,
+        // A metadata-only scan of IMAP sources never reads a body.
+        reads_bodies: !imap.options.metadata_only
+            || sources
+                .iter()
+                .any(|s| !matches!(s.spec, SourceSpec::Imap(_))),
     };
     let mut i = 0;
     while i < sources.len() {
@@ -403,6 +408,9 @@ struct Workers<'a> {
     engine: &'a Engine,
     pool: &'a rayon::ThreadPool,
     progress: &'a dyn Progress,
+    /// Whether any message body will be read (else the term automatons are
+    /// never needed).
+    reads_bodies: bool,
 }
 
 /// Runs a group of sources through the pipeline, printing in listing
@@ -419,6 +427,7 @@ fn scan_jobs(
         engine,
         pool,
         progress,
+        reads_bodies,
     } = *workers;
     let names: Vec<&str> = sources.iter().map(|s| s.given.as_str()).collect();
     let names = &names;
@@ -427,7 +436,9 @@ fn scan_jobs(
         bounded::<(u64, Vec<(usize, MessageReport)>)>(CHANNEL_DEPTH / BATCH);
     std::thread::scope(|scope| {
         // Overlaps building the term automatons with listing the folders.
-        scope.spawn(|| engine.detectors.special.prepare());
+        if reads_bodies {
+            scope.spawn(|| engine.detectors.special.prepare());
+        }
         let lister = scope.spawn(move || {
             let sink = move |source: usize| JobSink {
                 tx: job_tx.clone(),
