@@ -29,6 +29,10 @@ use memchr::memmem;
 /// Nesting deeper than this is left to mail-parser.
 const MAX_DEPTH: usize = 16;
 
+/// Above this size a message is only rewritten when its text parts are a
+/// good share of it (see [`prepare`]).
+const LARGE_MESSAGE: usize = 1 << 20;
+
 /// A message prepared for mail-parser.
 #[derive(Debug)]
 pub struct Prepared {
@@ -45,6 +49,12 @@ pub fn prepare(raw: &[u8]) -> Option<Prepared> {
     let mut edits = Vec::new();
     entity(raw, 0, raw.len(), &[], 0, &mut edits)?;
     if edits.is_empty() {
+        return None;
+    }
+    // The rewritten message is a copy: for a large message that is mostly
+    // attachment, the copy would cost more memory than the text saves time.
+    let replaced: usize = edits.iter().map(|e| e.end - e.start).sum();
+    if raw.len() > LARGE_MESSAGE && replaced < raw.len() / 4 {
         return None;
     }
     edits.sort_by_key(|e| e.start);
@@ -694,6 +704,22 @@ mod tests {
             texts,
             ["Blåbær\nsyltetøy", "<p>Blåbær</p>", "attached text"]
         );
+    }
+
+    #[test]
+    fn a_large_message_that_is_mostly_attachment_is_not_copied() {
+        let attachment = "QUFB\n".repeat(300_000);
+        let raw = format!(
+            "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nHei=\n du\n--b\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n{attachment}--b--\n"
+        );
+        assert!(raw.len() > LARGE_MESSAGE);
+        assert!(prepare(raw.as_bytes()).is_none());
+        assert!(
+            prepare(raw[..raw.len() / 4].as_bytes()).is_none(),
+            "cut: not closed"
+        );
+        let small = raw.replace(&attachment, "QUFB\n");
+        assert!(prepare(small.as_bytes()).is_some());
     }
 
     #[test]
