@@ -715,7 +715,7 @@ mod tests {
         assert!(raw.len() > LARGE_MESSAGE);
         assert!(prepare(raw.as_bytes()).is_none());
         assert!(
-            prepare(raw[..raw.len() / 4].as_bytes()).is_none(),
+            prepare(&raw.as_bytes()[..raw.len() / 4]).is_none(),
             "cut: not closed"
         );
         let small = raw.replace(&attachment, "QUFB\n");
