@@ -277,8 +277,7 @@ fn lenient_body(message: &Message<'_>, part: &mail_parser::MessagePart<'_>) -> V
         .unwrap_or_default();
     match encoding.as_str() {
         "base64" => lenient_base64(raw),
-        "quoted-printable" => mail_parser::decoders::quoted_printable::quoted_printable_decode(raw)
-            .unwrap_or_else(|| raw.to_vec()),
+        "quoted-printable" => predecode::decode_quoted_printable_leniently(raw),
         _ => raw.to_vec(),
     }
 }
@@ -811,6 +810,24 @@ mod tests {
         );
         assert_eq!(safe_name("rapport 2024 v2.docx"), "rapport #### v2.docx");
         assert_eq!(safe_name("a/b.txt"), "a_b.txt");
+    }
+
+    #[test]
+    fn broken_quoted_printable_still_joins_soft_breaks() {
+        // `==` makes mail-parser give the part up as undecoded text.
+        let raw = b"Subject: x\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nx == y\nfnr 230478=\n10027 p=C3=A5\n";
+        let (pieces, ex) = pieces(raw);
+        assert!(
+            ex.problems
+                .iter()
+                .any(|p| p.kind == ProblemKind::EncodingProblem),
+            "{:?}",
+            ex.problems
+        );
+        assert!(
+            pieces.iter().any(|(_, t)| t.contains("fnr 23047810027 på")),
+            "{pieces:?}"
+        );
     }
 
     #[test]

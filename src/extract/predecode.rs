@@ -526,6 +526,17 @@ struct Decoded {
 /// Decodes a quoted-printable body as mail-parser does (see the module doc);
 /// `None` where mail-parser would report an encoding problem (`==`).
 fn decode(body: &[u8]) -> Option<Decoded> {
+    decode_with(body, false)
+}
+
+/// Decodes a quoted-printable body that mail-parser found broken (`==`):
+/// an `=` that starts no valid escape is kept as written, and decoding goes
+/// on, so soft line breaks elsewhere in the part still join what they split.
+pub fn decode_quoted_printable_leniently(body: &[u8]) -> Vec<u8> {
+    decode_with(body, true).map(|d| d.bytes).unwrap_or_default()
+}
+
+fn decode_with(body: &[u8], lenient: bool) -> Option<Decoded> {
     let mut out = Vec::with_capacity(body.len());
     let mut state = State::Plain;
     // Literal whitespace at the end of the current line, dropped at a hard
@@ -557,8 +568,17 @@ fn decode(body: &[u8]) -> Option<Decoded> {
         ended_line = false;
         match ch {
             b'=' => {
-                if state != State::Plain {
-                    return None;
+                match state {
+                    State::Plain => {}
+                    _ if !lenient => return None,
+                    State::Equals => {
+                        out.push(b'=');
+                        trailing_space = 0;
+                    }
+                    State::FirstHex(_) => {
+                        out.extend_from_slice(&[b'=', last]);
+                        trailing_space = 0;
+                    }
                 }
                 state = State::Equals;
             }
@@ -720,6 +740,20 @@ mod tests {
         );
         let small = raw.replace(&attachment, "QUFB\n");
         assert!(prepare(small.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn broken_quoted_printable_is_decoded_leniently() {
+        assert_eq!(
+            decode_quoted_printable_leniently(b"a == b, fnr 230478=\n10027, =4=3D, =C3=A5\n"),
+            // White space after an `=` is skipped as a soft break's would be.
+            "a ==b, fnr 23047810027, =4=, å\n".as_bytes()
+        );
+        assert_eq!(
+            decode(b"a == b\n").map(|d| d.bytes),
+            None,
+            "strict: mail-parser's verdict"
+        );
     }
 
     #[test]
