@@ -595,9 +595,14 @@ fn decode_with(body: &[u8], lenient: bool) -> Option<Decoded> {
             b'\r' => crlf = true,
             _ => match state {
                 State::Plain => {
-                    // Reached only for a run of length zero, which cannot be.
+                    // The run copy above takes these bytes; this is the same
+                    // rule one byte at a time.
                     out.push(ch);
-                    trailing_space = 0;
+                    trailing_space = if ch.is_ascii_whitespace() {
+                        trailing_space + 1
+                    } else {
+                        0
+                    };
                 }
                 State::Equals => {
                     if let Some(h) = hex(ch) {
