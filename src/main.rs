@@ -315,20 +315,32 @@ fn read_key_file(path: &Path) -> Result<Vec<u8>> {
     Ok(content.trim_ascii().to_vec())
 }
 
-fn default_state_path() -> Result<PathBuf> {
-    let base = std::env::var_os("XDG_STATE_HOME")
+/// `$VAR/mailhygiene/FILE`, or under `$HOME/HOME_DEFAULT` (the XDG base
+/// directory rule); `hint` tells what to do when neither is set.
+fn xdg_file(var: &str, home_default: &str, file: &str, hint: &str) -> Result<PathBuf> {
+    let base = std::env::var_os(var)
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .ok_or_else(|| usage("no HOME or XDG_STATE_HOME: give --state FILE"))?;
-    Ok(base.join("mailhygiene").join("state.sqlite"))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(home_default)))
+        .ok_or_else(|| usage(format!("no HOME or {var}: {hint}")))?;
+    Ok(base.join("mailhygiene").join(file))
+}
+
+fn default_state_path() -> Result<PathBuf> {
+    xdg_file(
+        "XDG_STATE_HOME",
+        ".local/state",
+        "state.sqlite",
+        "give --state FILE",
+    )
 }
 
 fn default_key_path() -> Result<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .ok_or_else(|| usage("no HOME or XDG_CONFIG_HOME: set MAILHYGIENE_FINGERPRINT_KEY"))?;
-    Ok(base.join("mailhygiene").join("fingerprint.key"))
+    xdg_file(
+        "XDG_CONFIG_HOME",
+        ".config",
+        "fingerprint.key",
+        "set MAILHYGIENE_FINGERPRINT_KEY",
+    )
 }
 
 fn create_key_file(path: &Path) -> Result<Vec<u8>> {

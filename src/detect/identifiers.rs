@@ -287,8 +287,8 @@ fn dated_national_id(
     let year: u32 = all.get(4..8)?.parse().ok()?;
     let canonical = format!("{}{}", all.get(..4)?, all.get(6..)?);
     let d: [u8; 11] = checksum::digits(canonical.as_bytes())?;
-    let kind = norwegian_id_kind(&d, settings)?;
-    if !birth_centuries(&d, settings).contains(&(year / 100 * 100)) {
+    let (kind, centuries) = national_id(&d, settings)?;
+    if !centuries.contains(&Some(year / 100 * 100)) {
         return None;
     }
     person_hit(kind, canonical, w, ctx, &[Cue::BankAccount, Cue::Iban])
@@ -322,20 +322,6 @@ fn person_hit(
     })
 }
 
-/// The centuries a valid national ID can be born in: the one its individual
-/// number gives, or under the 2032 rule either of the two it may be.
-fn birth_centuries(d: &[u8; 11], settings: &IdentifierSettings) -> Vec<u32> {
-    let yy = u32::from(d[4]) * 10 + u32::from(d[5]);
-    let individual = u32::from(d[6]) * 100 + u32::from(d[7]) * 10 + u32::from(d[8]);
-    if !checksum::no_national_id_classic(d) && settings.rule_2032 {
-        return vec![1900, 2000];
-    }
-    match individual_century(individual, yy) {
-        Some(century) => vec![century],
-        None => Vec::new(),
-    }
-}
-
 /// The century the individual number (digits 7–9) gives a two-digit year.
 fn individual_century(individual: u32, yy: u32) -> Option<u32> {
     match individual {
@@ -366,6 +352,16 @@ fn lost_leading_zero(
 /// allows. Test identities (Tenor month + 80, Norsk helsenett month + 65) and
 /// FH-numbers are not a person's number and give `None`.
 pub fn norwegian_id_kind(d: &[u8; 11], settings: &IdentifierSettings) -> Option<DetectorId> {
+    national_id(d, settings).map(|(kind, _)| kind)
+}
+
+/// A valid national ID's kind and the centuries its birth date falls in: the
+/// one the individual number gives, or under the 2032 rule whichever of the
+/// 1900s and 2000s hold a real date that is not in the future.
+fn national_id(
+    d: &[u8; 11],
+    settings: &IdentifierSettings,
+) -> Option<(DetectorId, [Option<u32>; 2])> {
     let classic = checksum::no_national_id_classic(d);
     let new_rule = !classic && settings.rule_2032 && checksum::no_national_id_2032(d);
     if !classic && !new_rule {
@@ -394,12 +390,17 @@ pub fn norwegian_id_kind(d: &[u8; 11], settings: &IdentifierSettings) -> Option<
         NaiveDate::from_ymd_opt((century + yy) as i32, month, day)
             .is_some_and(|date| date <= settings.as_of)
     };
-    if new_rule {
+    let in_century = |century: u32| valid_in(century).then_some(century);
+    let centuries = if new_rule {
         // From 2032 the individual number no longer gives the century.
-        return (valid_in(2000) || valid_in(1900)).then_some(kind);
-    }
-    let century = individual_century(individual, yy)?;
-    valid_in(century).then_some(kind)
+        [in_century(1900), in_century(2000)]
+    } else {
+        [in_century(individual_century(individual, yy)?), None]
+    };
+    centuries
+        .iter()
+        .any(Option::is_some)
+        .then_some((kind, centuries))
 }
 
 /// `YYMMDD-NNNC` (Swedish) and `DDMMYY-SSSS` (Danish) share a form. Context

@@ -443,10 +443,13 @@ fn entity(
     }
 }
 
+/// `--boundary`, as it starts every delimiter line.
+fn delimiter(boundary: &[u8]) -> Vec<u8> {
+    [b"--", boundary].concat()
+}
+
 fn contains_delimiter(bytes: &[u8], boundary: &[u8]) -> bool {
-    let mut needle = b"--".to_vec();
-    needle.extend_from_slice(boundary);
-    memmem::find(bytes, &needle).is_some()
+    memmem::find(bytes, &delimiter(boundary)).is_some()
 }
 
 /// The parts of the multipart body at `start..end`: each from after its
@@ -454,8 +457,7 @@ fn contains_delimiter(bytes: &[u8], boundary: &[u8]) -> bool {
 /// included). `None` unless every `--boundary` is a delimiter at a line
 /// start, followed by a line end or `--`, and the last one closes.
 fn split(raw: &[u8], start: usize, end: usize, boundary: &[u8]) -> Option<Vec<(usize, usize)>> {
-    let mut needle = b"--".to_vec();
-    needle.extend_from_slice(boundary);
+    let needle = delimiter(boundary);
     let mut parts = Vec::new();
     let mut open: Option<usize> = None;
     let mut closed = false;
