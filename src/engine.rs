@@ -67,14 +67,19 @@ impl Engine {
             self.detectors.scan(text, location, &mut acc);
         });
         let findings = self.detectors.finish(acc);
-        let date = meta.received.or(extraction.envelope.date_header);
+        let mut envelope = extraction.envelope;
+        // The subject is kept and shown (people find mail by it), so it is
+        // masked here, before anything sees it; the rules judge the masked
+        // subject too, so a later judgement from the store agrees with this one.
+        envelope.subject = self.detectors.mask_text(&envelope.subject);
+        let date = meta.received.or(envelope.date_header);
         let stale = date.and_then(|received| {
-            let facts = rules::facts(&meta, &extraction.envelope, &findings);
+            let facts = rules::facts(&meta, &envelope, &findings);
             self.rules.judge(&facts, received, self.as_of)
         });
         MessageReport {
             meta,
-            envelope: extraction.envelope,
+            envelope,
             date,
             findings,
             stale,

@@ -39,6 +39,7 @@ pub mod engine;
 pub mod extract;
 pub mod fingerprint;
 pub mod imap;
+pub mod inventory;
 pub mod model;
 pub mod oauth;
 pub mod report;

@@ -15,6 +15,7 @@ use mailhygiene::report::{self, Format, ReportContext};
 use mailhygiene::rules::{RuleError, RuleSet};
 use mailhygiene::scan::{self, NamedSource, Progress, Silent};
 use mailhygiene::source::SourceSpec;
+use mailhygiene::store::{MailboxRecord, RunKind, SqliteStore, Store};
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -94,10 +95,42 @@ struct ScanArgs {
     /// config's limits.connections_per_mailbox, else 1.
     #[arg(long, value_name = "N")]
     connections_per_mailbox: Option<usize>,
-    /// Only judge staleness, from IMAP metadata (flags, dates, sizes); no message is read.
-    /// Rules that look at senders, subjects or findings cannot apply.
+    /// Only judge staleness, from IMAP metadata (flags, dates, sizes); no message is read
+    /// and the inventory is left as it is. Rules that look at senders, subjects or findings
+    /// cannot apply.
     #[arg(long)]
     stale_only: bool,
+    /// Print only the messages read in this run, not the whole mailbox.
+    #[arg(long)]
+    changes_only: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// Mailboxes to report, as they were scanned; default: every mailbox in the store.
+    #[arg(value_name = "SOURCE")]
+    sources: Vec<String>,
+    /// Rules directory; default: the config's `rules`, else the rules built into this binary.
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
+    /// The report's "today" (YYYY-MM-DD); default: the current date.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Leave out findings below this confidence (0.0 to 1.0).
+    #[arg(long, default_value_t = 0.0, value_name = "C")]
+    min_confidence: f32,
+    /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -111,6 +144,8 @@ enum Rule2032Arg {
 enum Command {
     /// Scan mailboxes: maildir:PATH, mbox:PATH, imaps://USER@HOST, imap://USER@HOST.
     Scan(ScanArgs),
+    /// Report on mailboxes from the store alone (no connection): any format, any --as-of.
+    Report(ReportArgs),
     /// Scan one message file (an .eml), or standard input with `-`.
     Check {
         #[arg(value_name = "FILE")]
@@ -213,6 +248,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Scan(args) => scan_command(&args),
+        Command::Report(args) => report_command(&args),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => config_check(file.as_deref()),
@@ -615,19 +651,10 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
     if args.stale_only && named.iter().any(|s| !matches!(s.spec, SourceSpec::Imap(_))) {
         return Err(usage("--stale-only applies to IMAP sources"));
     }
-    let uses_imap = named.iter().any(|s| matches!(s.spec, SourceSpec::Imap(_)));
-    let mut store = if uses_imap && !args.stale_only {
-        let path = match args
-            .state
-            .clone()
-            .or(config.as_ref().and_then(|c| c.store.clone()))
-        {
-            Some(p) => p,
-            None => default_state_path()?,
-        };
-        Some(mailhygiene::store::Store::open(&path).map_err(|e| usage(e.to_string()))?)
-    } else {
+    let mut store = if args.stale_only {
         None
+    } else {
+        Some(open_store(args.state.as_deref(), config.as_ref())?)
     };
     if named
         .iter()
@@ -656,9 +683,9 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         .thread_name(|i| format!("mailhygiene-worker-{i}"))
         .build()
         .context("starting worker threads")?;
-    let ctx_as_of = ctx.as_of;
-    let out = open_output(options.output.as_deref())?;
-    let mut printer = report::printer(options.format, out, ctx);
+    let as_of = ctx.as_of;
+    let format = options.format;
+    let output = options.output.clone();
     let bar = (!quiet && io::stderr().is_terminal()).then(|| Bars {
         multi: indicatif::MultiProgress::new(),
         bars: Default::default(),
@@ -667,43 +694,163 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         Some(b) => b,
         None => &Silent,
     };
-    let as_of = ctx_as_of;
-    let run_id = match store.as_mut() {
-        Some(s) => Some(s.begin_run(as_of, chrono::Utc::now())?),
-        None => None,
+    let Some(store) = store.as_mut() else {
+        // A stale-only scan judges metadata as it comes and keeps nothing.
+        let out = open_output(output.as_deref())?;
+        let mut printer = report::printer(format, out, ctx);
+        let stats = scan::run(
+            &engine,
+            &named,
+            &pool,
+            Some(printer.as_mut()),
+            progress,
+            &imap,
+            None,
+        )?;
+        if let Some(bars) = bar {
+            let _ = bars.multi.clear();
+        }
+        return Ok(stats.exit_code() as u8);
     };
-    let state = store
-        .as_mut()
-        .zip(run_id)
-        .map(|(store, run)| scan::StateSink { store, run });
+    check_fingerprint_key(store, &engine)?;
+    for s in &named {
+        store.register_mailbox(&mailbox_record(s, config.as_ref()))?;
+    }
+    let run_id = store.begin_run(RunKind::Scan, as_of, chrono::Utc::now())?;
     let stats = scan::run(
         &engine,
         &named,
         &pool,
-        printer.as_mut(),
+        None,
         progress,
         &imap,
-        state,
+        Some(scan::StateSink {
+            store: &mut *store,
+            run: run_id,
+        }),
     )?;
-    if let (Some(s), Some(run)) = (store.as_mut(), run_id) {
-        let status = if stats.exit_code() == 0 {
-            "complete"
+    let now = chrono::Utc::now();
+    for s in &named {
+        let failure = stats.failures.iter().find(|(f, _)| f == &s.given);
+        let status = if failure.is_some() {
+            "failed"
         } else {
-            "incomplete"
+            "complete"
         };
-        s.finish_run(run, chrono::Utc::now(), status, stats.messages)?;
+        store.mailbox_scanned(&s.given, now, status, failure.map(|(_, e)| e.as_str()))?;
     }
+    let status = if stats.exit_code() == 0 {
+        "complete"
+    } else {
+        "incomplete"
+    };
+    store.finish_run(run_id, now, status, stats.messages)?;
     if let Some(bars) = bar {
         let _ = bars.multi.clear();
     }
     tracing::info!(?stats, "scan finished");
+    let out = open_output(output.as_deref())?;
+    let mut printer = report::printer(format, out, ctx);
+    let sources: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
+    let rendered = mailhygiene::inventory::print(
+        &*store,
+        &sources,
+        &engine.rules,
+        as_of,
+        args.changes_only.then_some(run_id),
+        printer.as_mut(),
+    )?;
     if stats.incomplete_messages > 0 {
         eprintln!(
             "mailhygiene: {} messages could not be fully read (listed in the report)",
             stats.incomplete_messages
         );
     }
-    Ok(stats.exit_code() as u8)
+    Ok((stats.exit_code() as u8).max(rendered.exit_code()))
+}
+
+/// Fingerprints in one store must come from one key, or the same value
+/// would look like two. The store keeps a check value (a fingerprint of a
+/// fixed text, which reveals nothing about the key) and refuses another key.
+fn check_fingerprint_key(store: &mut SqliteStore, engine: &Engine) -> Result<()> {
+    const NAME: &str = "fingerprint_key_check";
+    let check = engine
+        .detectors
+        .fingerprinter
+        .fingerprint("mailhygiene fingerprint key check");
+    match store.setting(NAME)? {
+        Some(stored) if stored != check => Err(usage(format!(
+            "the state database {} holds fingerprints made with another fingerprint key; \
+             scan with that key, or give a new --state",
+            store.location()
+        ))),
+        Some(_) => Ok(()),
+        None => Ok(store.set_setting(NAME, &check)?),
+    }
+}
+
+/// What the store keeps about a mailbox besides its messages: the owner's
+/// address when the source names one.
+fn mailbox_record(source: &NamedSource, _config: Option<&Config>) -> MailboxRecord {
+    let address = match &source.spec {
+        SourceSpec::Imap(url) if url.user.contains('@') => Some(url.user.clone()),
+        _ => None,
+    };
+    MailboxRecord {
+        source: source.given.clone(),
+        address,
+        ..MailboxRecord::default()
+    }
+}
+
+/// The state database: `--state`, else the config's `store`, else the
+/// default path.
+fn open_store(explicit: Option<&Path>, config: Option<&Config>) -> Result<SqliteStore> {
+    let path = match explicit
+        .map(Path::to_path_buf)
+        .or(config.and_then(|c| c.store.clone()))
+    {
+        Some(p) => p,
+        None => default_state_path()?,
+    };
+    SqliteStore::open(&path).map_err(|e| usage(e.to_string()))
+}
+
+fn report_command(args: &ReportArgs) -> Result<u8> {
+    let config = load_config(args.config.as_deref())?.map(|(_, c)| c);
+    let as_of = parse_as_of(args.as_of.as_deref())?;
+    if !(0.0..=1.0).contains(&args.min_confidence) {
+        bail!(usage("--min-confidence must be between 0.0 and 1.0"));
+    }
+    let rules_dir = args
+        .rules
+        .clone()
+        .or(config.as_ref().and_then(|c| c.rules.clone()));
+    let rules = load_rules(rules_dir.as_deref())?;
+    let store = open_store(args.state.as_deref(), config.as_ref())?;
+    let known: Vec<String> = store.mailboxes()?.into_iter().map(|m| m.source).collect();
+    let sources = if args.sources.is_empty() {
+        known
+    } else {
+        for s in &args.sources {
+            if !known.contains(s) {
+                return Err(usage(format!(
+                    "{s} is not in the store {}: scan it first (the source must be written as it was scanned)",
+                    store.location()
+                )));
+            }
+        }
+        args.sources.clone()
+    };
+    let ctx = ReportContext {
+        as_of,
+        min_confidence: args.min_confidence,
+    };
+    let out = open_output(args.output.as_deref())?;
+    let mut printer = report::printer(args.format, out, ctx);
+    let rendered =
+        mailhygiene::inventory::print(&store, &sources, &rules, as_of, None, printer.as_mut())?;
+    Ok(rendered.exit_code())
 }
 
 fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {

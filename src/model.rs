@@ -122,6 +122,18 @@ pub enum Location {
 }
 
 impl Location {
+    /// Reads a location back from its rendering (`subject`, `body`,
+    /// `attachment:a.zip/b.xlsx`).
+    pub fn parse(s: &str) -> Option<Location> {
+        match s {
+            "subject" => Some(Location::Subject),
+            "body" => Some(Location::Body),
+            _ => s
+                .strip_prefix("attachment:")
+                .map(|path| Location::Attachment(path.split('/').map(str::to_string).collect())),
+        }
+    }
+
     /// A location one level deeper inside this one (an archive member, a part
     /// of a forwarded message).
     pub fn child(&self, name: &str) -> Location {
@@ -199,6 +211,41 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    pub const ALL: [ProblemKind; 11] = [
+        ProblemKind::Unparseable,
+        ProblemKind::MessageTooLarge,
+        ProblemKind::TooDeep,
+        ProblemKind::DecompressionLimit,
+        ProblemKind::WorkLimit,
+        ProblemKind::Corrupt,
+        ProblemKind::Encrypted,
+        ProblemKind::EncodingProblem,
+        ProblemKind::UnsupportedFormat,
+        ProblemKind::Io,
+        ProblemKind::InternalError,
+    ];
+
+    /// The kind as written in records (`message_too_large`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::Unparseable => "unparseable",
+            ProblemKind::MessageTooLarge => "message_too_large",
+            ProblemKind::TooDeep => "too_deep",
+            ProblemKind::DecompressionLimit => "decompression_limit",
+            ProblemKind::WorkLimit => "work_limit",
+            ProblemKind::Corrupt => "corrupt",
+            ProblemKind::Encrypted => "encrypted",
+            ProblemKind::EncodingProblem => "encoding_problem",
+            ProblemKind::UnsupportedFormat => "unsupported_format",
+            ProblemKind::Io => "io",
+            ProblemKind::InternalError => "internal_error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ProblemKind> {
+        ProblemKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             ProblemKind::Unparseable => "the message could not be parsed as MIME",
@@ -254,6 +301,13 @@ pub struct MessageMeta {
     /// A name for the message within its source, for error messages (a file
     /// name, an mbox offset). Never part of JSONL output.
     pub origin: String,
+    /// What identifies a local message across runs (the unique part of a
+    /// Maildir file name, a digest of an mbox message); `None` for IMAP,
+    /// where the UID does.
+    pub local_key: Option<String>,
+    /// Where the message stands in its folder's listing (the UID for IMAP),
+    /// so reports list messages in the order a scan reads them.
+    pub position: u64,
 }
 
 impl MessageMeta {
@@ -269,20 +323,37 @@ impl MessageMeta {
             flagged: false,
             size,
             origin: origin.into(),
+            local_key: None,
+            position: 0,
+        }
+    }
+
+    /// The message's identity within its folder: the UID, or the local key.
+    pub fn key(&self) -> String {
+        match (self.uid, &self.local_key) {
+            (Some(uid), _) => uid.to_string(),
+            (None, Some(key)) => key.clone(),
+            (None, None) => format!("#{}", self.position),
         }
     }
 }
 
-/// The header facts the retention rules match on, read from the message
-/// itself. The subject is kept only in memory for rule matching; it is never
-/// written out, since it may hold a detected value.
+/// The header facts the retention rules match on and a person needs to find
+/// a message again, read from the message itself.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Envelope {
     /// The Message-ID header exactly as in the message, angle brackets included.
     pub message_id: String,
     pub date_header: Option<DateTime<Utc>>,
+    /// Sender addresses, lower-cased.
     pub from: Vec<String>,
+    /// The first sender's display name, if the message gives one.
+    pub from_name: String,
+    /// To and Cc addresses, lower-cased.
     pub to: Vec<String>,
+    /// The subject. Straight from the parser it may hold a detected value;
+    /// the engine masks it ([`crate::engine::Engine::scan_message`]) before
+    /// anything sees it, so a stored or printed subject never does.
     pub subject: String,
 }
 
@@ -340,6 +411,24 @@ mod tests {
         assert_eq!(DetectorId::parse("special_category."), None);
         assert_eq!(DetectorId::parse("special_category.Health"), None);
         assert_eq!(DetectorId::parse("no.fnr"), None);
+    }
+
+    #[test]
+    fn problem_kinds_and_locations_read_back() {
+        for kind in ProblemKind::ALL {
+            let json = serde_json::to_value(kind).expect("serialises");
+            assert_eq!(json.as_str(), Some(kind.as_str()));
+            assert_eq!(ProblemKind::parse(kind.as_str()), Some(kind));
+        }
+        for loc in [
+            "subject",
+            "body",
+            "attachment:a.zip/b.xlsx",
+            "attachment:x.pdf",
+        ] {
+            assert_eq!(Location::parse(loc).expect(loc).to_string(), loc);
+        }
+        assert_eq!(Location::parse("elsewhere"), None);
     }
 
     #[test]

@@ -4,14 +4,18 @@
 //! Listers produce jobs (Maildir directory entries; mbox messages split by
 //! one reader; IMAP messages fetched by one thread per mailbox, several
 //! mailboxes at once); a rayon pool reads, parses and detects; the calling
-//! thread restores the listing order, prints, and records results and IMAP
-//! cursors in the state database. Channels between the stages are bounded,
-//! so memory does not grow with the mailbox.
+//! thread restores the listing order and records every message, with the
+//! IMAP cursors, in the store's inventory (or, for a stale-only scan, hands
+//! them to a printer). Messages already in the inventory are not read
+//! again: the listers only say they are still there and how they are
+//! flagged, and what is gone. Channels between the stages are bounded, so
+//! memory does not grow with the mailbox.
 
 use crate::engine::Engine;
 use crate::model::{MessageReport, ProblemKind};
 use crate::report::Printer;
-use crate::source::{Content, Job, SourceSpec, maildir, mbox};
+use crate::source::{Content, Job, SourceSpec, Work, maildir, mbox};
+use crate::store::{Resume, Sighting, Store};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -19,14 +23,17 @@ use std::io;
 use std::path::Path;
 
 /// Counts that decide the exit status.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RunStats {
+    /// Messages read in this run.
     pub messages: u64,
     pub findings: u64,
     pub stale: u64,
     /// Messages with a part that went unscanned.
     pub incomplete_messages: u64,
     pub failed_sources: u64,
+    /// Each source that could not be (fully) listed, and why.
+    pub failures: Vec<(String, String)>,
 }
 
 impl RunStats {
@@ -66,9 +73,9 @@ pub struct ImapSettings {
     pub parallel_mailboxes: usize,
 }
 
-/// Where results are kept between runs (IMAP cursors, findings, problems).
+/// Where results are kept between runs: the inventory.
 pub struct StateSink<'s> {
-    pub store: &'s mut crate::store::Store,
+    pub store: &'s mut dyn Store,
     pub run: crate::store::RunId,
 }
 
@@ -83,13 +90,14 @@ pub struct NamedSource {
 
 const CHANNEL_DEPTH: usize = 256;
 
-/// Scans every source in turn. A failing source is reported to the printer
-/// and counted; the others still run.
+/// Scans every source in turn, recording each message in `state` and/or
+/// handing it to `printer`. A failing source is counted and listed in the
+/// stats (and reported to the printer); the others still run.
 pub fn run(
     engine: &Engine,
     sources: &[NamedSource],
     pool: &rayon::ThreadPool,
-    printer: &mut dyn Printer,
+    mut printer: Option<&mut dyn Printer>,
     progress: &dyn Progress,
     imap: &ImapSettings,
     mut state: Option<StateSink<'_>>,
@@ -122,35 +130,44 @@ pub fn run(
         for s in group {
             progress.source_started(&s.given);
         }
+        // What the inventory already holds of a local source: those
+        // messages are not read again (unless --full).
+        let known = match (&state, imap.full, &group[0].spec) {
+            (Some(st), false, SourceSpec::Maildir(_) | SourceSpec::Mbox(_)) => st
+                .store
+                .known_local(&group[0].given)
+                .map_err(io::Error::other)?,
+            _ => Default::default(),
+        };
         let results = match &group[0].spec {
-            SourceSpec::Maildir(path) => {
-                scan_jobs(&workers, group, printer, &mut stats, None, |sink| {
-                    vec![list_maildir(path, sink(0))]
-                })?
-            }
-            SourceSpec::Mbox(path) => {
-                scan_jobs(&workers, group, printer, &mut stats, None, |sink| {
-                    vec![list_mbox(path, engine, sink(0))]
-                })?
-            }
+            SourceSpec::Maildir(path) => scan_jobs(
+                &workers,
+                group,
+                &mut printer,
+                &mut stats,
+                state.as_mut(),
+                |sink| vec![list_maildir(path, &known, sink(0))],
+            )?,
+            SourceSpec::Mbox(path) => scan_jobs(
+                &workers,
+                group,
+                &mut printer,
+                &mut stats,
+                state.as_mut(),
+                |sink| vec![list_mbox(path, engine, &known, sink(0))],
+            )?,
             SourceSpec::Imap(_) => {
                 let starts = group
                     .iter()
                     .map(|s| match (&state, imap.full) {
-                        (Some(st), false) => Ok(crate::imap::Resume {
-                            cursors: st.store.cursors(&s.given).map_err(io::Error::other)?,
-                            server_names: st
-                                .store
-                                .server_names(&s.given)
-                                .map_err(io::Error::other)?,
-                        }),
-                        _ => Ok(Default::default()),
+                        (Some(st), false) => st.store.resume(&s.given).map_err(io::Error::other),
+                        _ => Ok(Resume::default()),
                     })
                     .collect::<io::Result<Vec<_>>>()?;
                 scan_jobs(
                     &workers,
                     group,
-                    printer,
+                    &mut printer,
                     &mut stats,
                     state.as_mut(),
                     |sink| list_imap_group(group, &starts, engine, imap, sink),
@@ -164,14 +181,19 @@ pub fn run(
             if let Err(message) = result {
                 tracing::error!(source = %source.given, "{message}");
                 stats.failed_sources += 1;
-                printer.source_failed(&source.given, &message)?;
+                if let Some(p) = printer.as_deref_mut() {
+                    p.source_failed(&source.given, &message)?;
+                }
+                stats.failures.push((source.given.clone(), message));
             }
         }
     }
     if let Some(state) = state.as_mut() {
         state.store.commit().map_err(io::Error::other)?;
     }
-    printer.finish()?;
+    if let Some(p) = printer {
+        p.finish()?;
+    }
     Ok(stats)
 }
 
@@ -179,7 +201,7 @@ pub fn run(
 /// each from its own lister thread feeding the shared worker pool.
 fn list_imap_group(
     group: &[NamedSource],
-    starts: &[crate::imap::Resume],
+    starts: &[Resume],
     engine: &Engine,
     imap: &ImapSettings,
     sink: &(dyn Fn(usize) -> JobSink + Sync),
@@ -221,15 +243,24 @@ const BATCH: usize = 32;
 /// A lister's end of the job channel, batching as it goes; jobs carry the
 /// index of their source within the group being scanned.
 struct JobSink {
-    tx: Sender<Vec<(usize, Job)>>,
-    buffer: Vec<(usize, Job)>,
+    tx: Sender<Vec<(usize, Work)>>,
+    buffer: Vec<(usize, Work)>,
     source: usize,
 }
 
 impl JobSink {
-    /// Queues a job; false when the scan has stopped listening.
+    /// Queues a message to read; false when the scan has stopped listening.
     fn push(&mut self, job: Job) -> bool {
-        self.buffer.push((self.source, job));
+        self.send(Work::Read(job))
+    }
+
+    /// Queues what was seen without reading.
+    fn seen(&mut self, sighting: Sighting) -> bool {
+        self.send(Work::Seen(sighting))
+    }
+
+    fn send(&mut self, work: Work) -> bool {
+        self.buffer.push((self.source, work));
         if self.buffer.len() >= BATCH {
             return self.flush();
         }
@@ -258,24 +289,54 @@ impl Drop for JobSink {
 /// What a lister reports when the source itself cannot be read.
 type ListResult = Result<(), String>;
 
-fn list_maildir(root: &Path, mut tx: JobSink) -> ListResult {
+/// Local messages already in the inventory, as (folder, key).
+type Known = std::collections::HashSet<(String, String)>;
+
+fn list_maildir(root: &Path, known: &Known, mut tx: JobSink) -> ListResult {
     let folders = maildir::folders(root)
         .map_err(|e| format!("cannot read Maildir {}: {e}", root.display()))?;
-    for folder in folders {
-        let files = match maildir::message_files(&folder) {
+    let mut failed = Vec::new();
+    for folder in &folders {
+        let files = match maildir::message_files(folder) {
             Ok(f) => f,
             Err(e) => {
+                // Its messages stay in the inventory as they were; the
+                // source is reported as not fully read.
                 tracing::warn!(folder = %folder.name, "cannot list folder: {e}");
+                failed.push(format!("cannot list folder {}: {e}", folder.name));
                 continue;
             }
         };
-        for path in files {
-            if !tx.push(maildir::job(&folder.name, path)) {
+        for (position, path) in files.into_iter().enumerate() {
+            let mut job = maildir::job(&folder.name, path);
+            let key = job.meta.local_key.clone().unwrap_or_default();
+            let sent = if known.contains(&(folder.name.clone(), key.clone())) {
+                tx.seen(Sighting::Present {
+                    folder: folder.name.clone(),
+                    key,
+                    flagged: job.meta.flagged,
+                    position: position as u64,
+                })
+            } else {
+                job.meta.position = position as u64;
+                tx.push(job)
+            };
+            if !sent {
                 return Ok(()); // the consumer stopped (output closed)
             }
         }
+        tx.seen(Sighting::FolderListed {
+            folder: folder.name.clone(),
+        });
     }
-    Ok(())
+    tx.seen(Sighting::Folders {
+        names: folders.iter().map(|f| f.name.clone()).collect(),
+    });
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
 }
 
 /// An IMAP mailbox, fetched by this (lister) thread on its own small async
@@ -303,7 +364,7 @@ fn list_imap(
             &credentials,
             &options,
             start,
-            &mut |job| tx.push(job),
+            &mut |work| tx.send(work),
         ))
         .map_err(|e| e.to_string())?;
     if failed.is_empty() {
@@ -319,7 +380,7 @@ fn list_imap(
 
 /// An mbox file, or a directory of them (Thunderbird's and mutt's layout):
 /// each file is one folder, named by its path below the directory.
-fn list_mbox(path: &Path, engine: &Engine, mut tx: JobSink) -> ListResult {
+fn list_mbox(path: &Path, engine: &Engine, known: &Known, mut tx: JobSink) -> ListResult {
     let meta =
         std::fs::metadata(path).map_err(|e| format!("cannot open mbox {}: {e}", path.display()))?;
     if !meta.is_dir() {
@@ -327,7 +388,13 @@ fn list_mbox(path: &Path, engine: &Engine, mut tx: JobSink) -> ListResult {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "mbox".into());
-        return list_mbox_file(path, &folder, engine, &mut tx);
+        let result = list_mbox_file(path, &folder, engine, known, &mut tx);
+        if result.is_ok() {
+            tx.seen(Sighting::Folders {
+                names: vec![folder],
+            });
+        }
+        return result;
     }
     let files = mbox::files_in(path)
         .map_err(|e| format!("cannot list mbox directory {}: {e}", path.display()))?;
@@ -338,8 +405,11 @@ fn list_mbox(path: &Path, engine: &Engine, mut tx: JobSink) -> ListResult {
     // rest, then report what failed.
     let failed: Vec<String> = files
         .iter()
-        .filter_map(|(folder, file)| list_mbox_file(file, folder, engine, &mut tx).err())
+        .filter_map(|(folder, file)| list_mbox_file(file, folder, engine, known, &mut tx).err())
         .collect();
+    tx.seen(Sighting::Folders {
+        names: files.iter().map(|(folder, _)| folder.clone()).collect(),
+    });
     if failed.is_empty() {
         Ok(())
     } else {
@@ -347,7 +417,13 @@ fn list_mbox(path: &Path, engine: &Engine, mut tx: JobSink) -> ListResult {
     }
 }
 
-fn list_mbox_file(path: &Path, folder: &str, engine: &Engine, tx: &mut JobSink) -> ListResult {
+fn list_mbox_file(
+    path: &Path,
+    folder: &str,
+    engine: &Engine,
+    known: &Known,
+    tx: &mut JobSink,
+) -> ListResult {
     let file = std::fs::File::open(path)
         .map_err(|e| format!("cannot open mbox {}: {e}", path.display()))?;
     let reader = mbox::MboxReader::new(
@@ -358,10 +434,24 @@ fn list_mbox_file(path: &Path, folder: &str, engine: &Engine, tx: &mut JobSink) 
     );
     for job in reader {
         let job = job.map_err(|e| format!("error reading mbox {}: {e}", path.display()))?;
-        if !tx.push(job) {
+        let key = job.meta.local_key.clone().unwrap_or_default();
+        let sent = if known.contains(&(folder.to_string(), key.clone())) {
+            tx.seen(Sighting::Present {
+                folder: folder.to_string(),
+                key,
+                flagged: job.meta.flagged,
+                position: job.meta.position,
+            })
+        } else {
+            tx.push(job)
+        };
+        if !sent {
             return Ok(());
         }
     }
+    tx.seen(Sighting::FolderListed {
+        folder: folder.to_string(),
+    });
     Ok(())
 }
 
@@ -418,7 +508,7 @@ struct Workers<'a> {
 fn scan_jobs(
     workers: &Workers<'_>,
     sources: &[NamedSource],
-    printer: &mut dyn Printer,
+    printer: &mut Option<&mut dyn Printer>,
     stats: &mut RunStats,
     state: Option<&mut StateSink<'_>>,
     list: impl FnOnce(&(dyn Fn(usize) -> JobSink + Sync)) -> Vec<ListResult> + Send,
@@ -431,9 +521,8 @@ fn scan_jobs(
     } = *workers;
     let names: Vec<&str> = sources.iter().map(|s| s.given.as_str()).collect();
     let names = &names;
-    let (job_tx, job_rx) = bounded::<Vec<(usize, Job)>>(CHANNEL_DEPTH / BATCH);
-    let (result_tx, result_rx) =
-        bounded::<(u64, Vec<(usize, MessageReport)>)>(CHANNEL_DEPTH / BATCH);
+    let (job_tx, job_rx) = bounded::<Vec<(usize, Work)>>(CHANNEL_DEPTH / BATCH);
+    let (result_tx, result_rx) = bounded::<(u64, Vec<(usize, Done)>)>(CHANNEL_DEPTH / BATCH);
     std::thread::scope(|scope| {
         // Overlaps building the term automatons with listing the folders.
         if reads_bodies {
@@ -456,13 +545,16 @@ fn scan_jobs(
                 numbered
                     .par_bridge()
                     .for_each_with(result_tx, |tx, (seq, jobs)| {
-                        let reports: Vec<(usize, MessageReport)> = jobs
+                        let reports: Vec<(usize, Done)> = jobs
                             .into_iter()
-                            .map(|(source, job)| {
-                                let report = process(engine, job);
+                            .map(|(source, work)| {
+                                let done = match work {
+                                    Work::Read(job) => Done::Read(Box::new(process(engine, job))),
+                                    Work::Seen(sighting) => Done::Seen(sighting),
+                                };
                                 progress
                                     .message_done(names.get(source).copied().unwrap_or_default());
-                                (source, report)
+                                (source, done)
                             })
                             .collect();
                         // A closed channel means the printer failed; stop quietly.
@@ -483,14 +575,20 @@ fn scan_jobs(
     })
 }
 
+/// What the workers hand back, in listing order.
+enum Done {
+    Read(Box<MessageReport>),
+    Seen(Sighting),
+}
+
 struct NumberedJobs {
-    rx: Receiver<Vec<(usize, Job)>>,
+    rx: Receiver<Vec<(usize, Work)>>,
     next: u64,
 }
 
 impl Iterator for NumberedJobs {
-    type Item = (u64, Vec<(usize, Job)>);
-    fn next(&mut self) -> Option<(u64, Vec<(usize, Job)>)> {
+    type Item = (u64, Vec<(usize, Work)>);
+    fn next(&mut self) -> Option<(u64, Vec<(usize, Work)>)> {
         let job = self.rx.recv().ok()?;
         let seq = self.next;
         self.next += 1;
@@ -499,29 +597,42 @@ impl Iterator for NumberedJobs {
 }
 
 fn print_in_order(
-    rx: &Receiver<(u64, Vec<(usize, MessageReport)>)>,
+    rx: &Receiver<(u64, Vec<(usize, Done)>)>,
     names: &[&str],
-    printer: &mut dyn Printer,
+    printer: &mut Option<&mut dyn Printer>,
     stats: &mut RunStats,
     mut state: Option<&mut StateSink<'_>>,
 ) -> io::Result<()> {
-    let mut waiting: BTreeMap<u64, Vec<(usize, MessageReport)>> = BTreeMap::new();
+    let mut waiting: BTreeMap<u64, Vec<(usize, Done)>> = BTreeMap::new();
     let mut next = 0u64;
     for (seq, reports) in rx.iter() {
         waiting.insert(seq, reports);
         while let Some(reports) = waiting.remove(&next) {
             next += 1;
-            for (index, report) in reports {
+            for (index, done) in reports {
                 let source = names.get(index).copied().unwrap_or_default();
+                let report = match done {
+                    Done::Seen(sighting) => {
+                        if let Some(state) = state.as_deref_mut() {
+                            state
+                                .store
+                                .sighting(state.run, source, &sighting)
+                                .map_err(io::Error::other)?;
+                        }
+                        continue;
+                    }
+                    Done::Read(report) => report,
+                };
                 stats.messages += 1;
                 stats.findings += report.findings.len() as u64;
                 stats.stale += u64::from(report.stale.is_some());
                 if report.problems.iter().any(|p| p.kind.content_skipped()) {
                     stats.incomplete_messages += 1;
                 }
-                printer.message(source, &report)?;
-                // Recorded after it is printed: the cursor passes a message
-                // only once its results are out and stored.
+                if let Some(p) = printer {
+                    p.message(source, &report)?;
+                }
+                // The cursor passes a message only once its results are stored.
                 if let Some(state) = state.as_deref_mut() {
                     state
                         .store

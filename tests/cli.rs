@@ -13,9 +13,15 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A state directory of its own for every command, unless a test shares one.
+fn fresh_state() -> PathBuf {
+    tempfile::tempdir().expect("state dir").keep()
+}
+
 fn bin() -> Command {
     let mut cmd = Command::cargo_bin("mailhygiene").expect("binary built");
     cmd.env("MAILHYGIENE_FINGERPRINT_KEY", KEY);
+    cmd.env("XDG_STATE_HOME", fresh_state());
     cmd.env_remove("MAILHYGIENE_LOG");
     cmd
 }
@@ -188,6 +194,7 @@ fn fingerprints_depend_on_the_key() {
         let out = Command::cargo_bin("mailhygiene")
             .expect("binary")
             .env("MAILHYGIENE_FINGERPRINT_KEY", key)
+            .env("XDG_STATE_HOME", fresh_state())
             .args([
                 "scan",
                 "mbox:sample/mailbox",
@@ -406,7 +413,13 @@ fn exit_codes() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let records = jsonl(&out.stdout);
-    assert_eq!(records[0]["type"], "source_error");
+    assert_eq!(
+        records
+            .iter()
+            .filter(|r| r["type"] == "source_error")
+            .count(),
+        1
+    );
     assert!(records.iter().any(|r| r["type"] == "sensitive"));
     // A clean run: 0.
     bin()

@@ -323,6 +323,7 @@ fn rescans_fetch_only_what_is_new_and_restart_after_uidvalidity_changes() {
     let url = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
     let env = [("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)];
     let args = ["--state", state_arg.as_str()];
+    let changes = ["--state", state_arg.as_str(), "--changes-only"];
     // Some bulk, so that bodies dominate what a full scan transfers.
     let recent = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
     for i in 0..4 {
@@ -345,22 +346,25 @@ fn rescans_fetch_only_what_is_new_and_restart_after_uidvalidity_changes() {
     assert_eq!(message_ids(&first).len(), 8 + 4, "{first:?}");
     let full_bytes = last_session_bytes_out(&d);
 
-    // Nothing changed: nothing reported, and (almost) nothing sent.
-    let (code, again, stderr) = scan(&d, &url, &env, &args);
+    // Nothing changed: nothing read, and (almost) nothing sent.
+    let (code, again, stderr) = scan(&d, &url, &env, &changes);
     assert_eq!(code, 0, "{stderr}");
-    assert!(
-        again.is_empty(),
-        "a rescan with nothing new reported {again:?}"
-    );
+    assert!(again.is_empty(), "a rescan with nothing new read {again:?}");
     let idle_bytes = last_session_bytes_out(&d);
     assert!(
         idle_bytes * 10 < full_bytes,
         "rescan sent {idle_bytes} bytes, full scan {full_bytes}"
     );
 
+    // Without --changes-only a rescan prints the mailbox as it stands:
+    // exactly what the first scan printed.
+    let (code, whole, stderr) = scan(&d, &url, &env, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(whole, first);
+
     // New mail: only it is fetched.
     d.deliver(&ALICE, "", "9.a", "", &corpus("pdf.eml"), recent);
-    let (code, new, stderr) = scan(&d, &url, &env, &args);
+    let (code, new, stderr) = scan(&d, &url, &env, &changes);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         message_ids(&new),
@@ -381,7 +385,7 @@ fn rescans_fetch_only_what_is_new_and_restart_after_uidvalidity_changes() {
             std::fs::remove_file(&path).expect("remove index");
         }
     }
-    let (code, renumbered, stderr) = scan(&d, &url, &env, &args);
+    let (code, renumbered, stderr) = scan(&d, &url, &env, &changes);
     assert_eq!(code, 0, "{stderr}");
     let folders: BTreeSet<&str> = renumbered
         .iter()

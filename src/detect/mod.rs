@@ -113,6 +113,44 @@ impl Detectors {
         self.special.scan(&text, location, &mut acc.evidence);
     }
 
+    /// `text` (a subject, a file name) with every identifier the detectors
+    /// recognise in it replaced by its masked rendering, so it can be stored
+    /// and shown. Whatever is still recognised after that (a form the span
+    /// walk below does not cover) has all its digits hidden.
+    pub fn mask_text(&self, text: &str) -> String {
+        let text = normalise(text);
+        let hits = identifiers::find(&text, &self.settings, false);
+        if hits.is_empty() {
+            return text.into_owned();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut done = 0;
+        let mut spans: Vec<(usize, usize, String)> = hits
+            .iter()
+            .map(|h| {
+                let end = value_end(&text, h.start, h.canonical.len());
+                (h.start, end, mask_for(&h.detector, &h.canonical))
+            })
+            .collect();
+        spans.sort_by_key(|s| s.0);
+        for (start, end, masked) in spans {
+            if start < done {
+                continue;
+            }
+            out.push_str(&text[done..start]);
+            out.push_str(&masked);
+            done = end;
+        }
+        out.push_str(&text[done..]);
+        if identifiers::find(&out, &self.settings, false).is_empty() {
+            out
+        } else {
+            out.chars()
+                .map(|c| if c.is_ascii_digit() { '*' } else { c })
+                .collect()
+        }
+    }
+
     /// Closes a message: judges the special categories and returns every
     /// finding, identifiers first in the order found.
     pub fn finish(&self, acc: MessageFindings) -> Vec<Finding> {
@@ -133,6 +171,31 @@ impl Detectors {
         }
         findings
     }
+}
+
+/// Where a written value that starts at `start` ends: past `wanted`
+/// letters and digits and the separators between them, and past any digits
+/// that follow at once (a birth date written with a four-digit year has one
+/// more digit than the canonical value).
+fn value_end(text: &str, start: usize, wanted: usize) -> usize {
+    let mut seen = 0;
+    let mut end = start;
+    for (i, c) in text[start..].char_indices() {
+        if seen >= wanted {
+            if c.is_ascii_digit() {
+                end = start + i + c.len_utf8();
+                continue;
+            }
+            break;
+        }
+        if c.is_ascii_alphanumeric() {
+            seen += 1;
+            end = start + i + c.len_utf8();
+        } else if !matches!(c, ' ' | '.' | '-' | '+' | '/' | '\t') {
+            break;
+        }
+    }
+    end
 }
 
 /// Spreadsheets and CSV files, whose numeric cells lose leading zeros.
@@ -186,6 +249,26 @@ mod tests {
             assert_eq!(f.len(), 1, "{text:?}");
             assert_eq!(f[0].masked, "15*******65");
         }
+    }
+
+    #[test]
+    fn subjects_are_masked_in_every_written_form() {
+        let d = detectors();
+        for (subject, want) in [
+            ("Fnr 15076500565 til HR", "Fnr 15*******65 til HR"),
+            ("Fnr 150765 00565 til HR", "Fnr 15*******65 til HR"),
+            ("Fnr 150765-00565", "Fnr 15*******65"),
+            ("Fnr 15.07.1965 00565!", "Fnr 15*******65!"),
+            ("Ordre 123456 mottatt", "Ordre 123456 mottatt"),
+            ("", ""),
+        ] {
+            let masked = d.mask_text(subject);
+            assert_eq!(masked, want, "{subject}");
+            assert!(!masked.contains("0765"), "{masked}");
+        }
+        let masked = d.mask_text("Kort 4111 1111 1111 1111 og IBAN NO93 8601 1117 947");
+        assert!(!masked.contains("1111 1111"), "{masked}");
+        assert!(!masked.contains("8601"), "{masked}");
     }
 
     #[test]

@@ -138,6 +138,12 @@ fn envelope_of(message: &Message<'_>) -> Envelope {
             .date()
             .and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0)),
         from: addresses(message.from()),
+        from_name: message
+            .from()
+            .and_then(|a| a.first())
+            .and_then(|a| a.name())
+            .map(|n| n.trim().to_string())
+            .unwrap_or_default(),
         to,
         subject: message.subject().unwrap_or_default().to_string(),
     }

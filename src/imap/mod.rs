@@ -13,7 +13,8 @@
 pub mod url;
 
 use crate::model::{MessageMeta, ProblemKind};
-use crate::source::{Content, Job};
+use crate::source::{Content, Job, Work};
+use crate::store::Sighting;
 use async_imap::Client;
 use async_imap::types::NameAttribute;
 use futures::{StreamExt, TryStreamExt};
@@ -701,20 +702,14 @@ fn drain_unsolicited(session: &mut Session) {
     while session.unsolicited_responses.try_recv().is_ok() {}
 }
 
-pub use crate::store::Cursor;
-
-/// Where earlier runs left a mailbox: per folder (by display name) the
-/// cursor, and the server's own name for the folder.
-#[derive(Debug, Clone, Default)]
-pub struct Resume {
-    pub cursors: std::collections::HashMap<String, Cursor>,
-    pub server_names: std::collections::HashMap<String, String>,
-}
+pub use crate::store::{Cursor, Resume};
 
 /// Scans one mailbox: every folder, metadata first, then bodies in batches,
-/// handing each message to `emit` in UID order. Reconnects and resumes after
-/// transient faults. Returns the folders that failed for good (with why);
-/// an `Err` means the mailbox could not be scanned at all.
+/// handing each message to `emit` in UID order, then what became of the
+/// messages read in earlier runs (flags, expunged) and which folders exist.
+/// Reconnects and resumes after transient faults. Returns the folders that
+/// failed for good (with why); an `Err` means the mailbox could not be
+/// scanned at all.
 ///
 /// `start` holds where earlier runs stopped, per folder: only messages with
 /// a higher UID are fetched, unless the folder's UIDVALIDITY changed.
@@ -723,50 +718,15 @@ pub async fn scan_mailbox(
     credentials: &Credentials,
     opts: &ImapOptions,
     start: &Resume,
-    emit: &mut (dyn FnMut(Job) -> bool + Send),
+    emit: &mut (dyn FnMut(Work) -> bool + Send),
 ) -> Result<Vec<(String, String)>, ImapError> {
     let started = std::time::Instant::now();
     let mut session = connect_with_retry(url, credentials, opts).await?;
     tracing::debug!(host = %url.host, elapsed = ?started.elapsed(), "connected and authenticated");
-    // Folders seen before are asked about before LIST: after a LIST, Dovecot
-    // opens every folder a STATUS names (1 ms becomes 280 ms on a
-    // 20,000-message folder), which would make an empty rescan slow.
-    let mut unchanged = std::collections::HashSet::new();
-    for (name, cursor) in &start.cursors {
-        let Some(server_name) = start.server_names.get(name) else {
-            continue;
-        };
-        if cursor.last_uid == 0 {
-            continue;
-        }
-        match with_timeout(
-            opts.timeout,
-            session.status(server_name, "(UIDNEXT UIDVALIDITY MESSAGES)"),
-        )
-        .await?
-        {
-            Ok(status) => {
-                if status.uid_validity == Some(cursor.uid_validity)
-                    && status
-                        .uid_next
-                        .is_some_and(|next| next <= cursor.last_uid + 1)
-                {
-                    unchanged.insert(name.clone());
-                }
-            }
-            // Renamed or deleted since: LIST below tells what exists now.
-            Err(async_imap::error::Error::No(_)) => {}
-            Err(e) => return Err(classify(e)),
-        }
-    }
-    tracing::debug!(unchanged = unchanged.len(), elapsed = ?started.elapsed(), "asked about known folders");
-    let folder_list: Vec<Folder> = folders(&mut session, opts.timeout)
-        .await?
-        .into_iter()
-        .filter(|f| !unchanged.contains(&f.name))
-        .collect();
+    let folder_list: Vec<Folder> = folders(&mut session, opts.timeout).await?;
     tracing::debug!(folders = folder_list.len(), elapsed = ?started.elapsed(), "listed folders");
     let mut failed = Vec::new();
+    let names: Vec<String> = folder_list.iter().map(|f| f.name.clone()).collect();
     for folder in folder_list {
         let mut cursor = start.cursors.get(&folder.name).copied().unwrap_or_default();
         let mut attempt = 0;
@@ -795,6 +755,9 @@ pub async fn scan_mailbox(
                 }
             }
         }
+    }
+    if !opts.metadata_only {
+        emit(Work::Seen(Sighting::Folders { names }));
     }
     let _ = with_timeout(Duration::from_secs(5), session.logout()).await;
     Ok(failed)
@@ -834,28 +797,9 @@ async fn scan_folder(
     folder: &Folder,
     cursor: &mut Cursor,
     opts: &ImapOptions,
-    emit: &mut (dyn FnMut(Job) -> bool + Send),
+    emit: &mut (dyn FnMut(Work) -> bool + Send),
 ) -> Result<(), ImapError> {
     let started = std::time::Instant::now();
-    // STATUS first: when nothing arrived since the last run the folder is
-    // never opened (Dovecot syncs a Maildir on every EXAMINE; Exchange
-    // loads the folder), which keeps an empty rescan cheap.
-    if cursor.last_uid > 0 {
-        let status = with_timeout(
-            opts.timeout,
-            session.status(&folder.server_name, "(UIDNEXT UIDVALIDITY MESSAGES)"),
-        )
-        .await?
-        .map_err(classify)?;
-        let unchanged = status.uid_validity == Some(cursor.uid_validity)
-            && status
-                .uid_next
-                .is_some_and(|next| next <= cursor.last_uid + 1);
-        tracing::debug!(folder = %folder.name, unchanged, elapsed = ?started.elapsed(), "status");
-        if unchanged {
-            return Ok(());
-        }
-    }
     let status = examine(session, folder, opts.timeout).await?;
     tracing::debug!(folder = %folder.name, exists = status.exists, uid_next = ?status.uid_next, last_uid = cursor.last_uid, elapsed = ?started.elapsed(), "examined");
     let uid_validity = status.uid_validity;
@@ -866,31 +810,80 @@ async fn scan_folder(
             last_uid: 0,
         };
     }
+    // What was read in earlier runs is not read again, but its flags may
+    // have changed and some of it may be gone: one FLAGS fetch tells both.
+    let known_upto = cursor.last_uid;
+    let state = if opts.metadata_only {
+        None
+    } else if known_upto == 0 || status.exists == 0 {
+        Some(Sighting::FolderState {
+            folder: folder.name.clone(),
+            uid_validity,
+            upto: known_upto,
+            present: Vec::new(),
+            flagged: Vec::new(),
+        })
+    } else {
+        let fetched = uid_fetch(
+            session,
+            &format!("1:{known_upto}"),
+            "(UID FLAGS)",
+            opts.timeout,
+        )
+        .await?;
+        drain_unsolicited(session);
+        let mut present = Vec::with_capacity(fetched.len());
+        let mut flagged = Vec::new();
+        for f in fetched {
+            // `1:n` also answers with the last message when n is below it.
+            let Some(uid) = f.uid.filter(|u| *u <= known_upto) else {
+                continue;
+            };
+            present.push(uid);
+            if f.flagged {
+                flagged.push(uid);
+            }
+        }
+        tracing::debug!(folder = %folder.name, present = present.len(), elapsed = ?started.elapsed(), "flags refreshed");
+        Some(Sighting::FolderState {
+            folder: folder.name.clone(),
+            uid_validity,
+            upto: known_upto,
+            present,
+            flagged,
+        })
+    };
     // Nothing new since the last run: not even the metadata is fetched.
     if status.exists == 0
         || status
             .uid_next
             .is_some_and(|next| next <= cursor.last_uid + 1)
     {
+        if let Some(state) = state {
+            emit(Work::Seen(state));
+        }
         return Ok(());
     }
     let infos = metadata(session, cursor.last_uid, opts.timeout).await?;
     let meta_of = |info: &MessageInfo| MessageMeta {
-        folder: folder.name.clone(),
         uid: Some(info.uid),
         uid_validity: Some(uid_validity),
         server_folder: Some(folder.server_name.clone()),
         received: info.internal_date,
         flagged: info.flagged,
-        size: info.size,
-        origin: format!("{} UID {}", folder.name, info.uid),
+        position: u64::from(info.uid),
+        ..MessageMeta::local(
+            folder.name.clone(),
+            info.size,
+            format!("{} UID {}", folder.name, info.uid),
+        )
     };
     if opts.metadata_only {
         for info in &infos {
-            if !emit(Job {
+            if !emit(Work::Read(Job {
                 meta: meta_of(info),
                 content: Content::MetadataOnly,
-            }) {
+            })) {
                 return Ok(());
             }
             cursor.last_uid = info.uid;
@@ -960,10 +953,10 @@ async fn scan_folder(
                     Err(_) => continue,
                 },
             };
-            if !emit(Job {
+            if !emit(Work::Read(Job {
                 meta: meta_of(info),
                 content,
-            }) {
+            })) {
                 return Ok(());
             }
             cursor.last_uid = info.uid;
@@ -973,6 +966,9 @@ async fn scan_folder(
     drop(sessions);
     for mut s in extra {
         let _ = with_timeout(Duration::from_secs(5), s.logout()).await;
+    }
+    if let Some(state) = state {
+        emit(Work::Seen(state));
     }
     Ok(())
 }

@@ -107,6 +107,12 @@ pub fn flagged(file_name: &str) -> bool {
         .is_some_and(|(_, flags)| flags.contains('F'))
 }
 
+/// The part of a Maildir file name that stays when the message moves from
+/// `new/` to `cur/` or its flags change: everything before the `:`.
+pub fn unique_name(file_name: &str) -> &str {
+    file_name.split(':').next().unwrap_or(file_name)
+}
+
 /// Builds the job for one file. The file is not touched here: stat and read
 /// happen together in a worker ([`read`]), so the single listing thread only
 /// walks directories.
@@ -117,6 +123,7 @@ pub fn job(folder: &str, path: PathBuf) -> Job {
         .unwrap_or_default();
     let meta = MessageMeta {
         flagged: flagged(&file_name),
+        local_key: Some(unique_name(&file_name).to_string()),
         ..MessageMeta::local(folder, 0, path.display().to_string())
     };
     Job {

@@ -55,6 +55,8 @@ pub struct MboxReader<R> {
     pending: Option<Vec<u8>>,
     index: usize,
     done: bool,
+    /// Keys handed out so far, so identical messages get distinct keys.
+    keys: std::collections::HashMap<String, u32>,
 }
 
 impl<R: BufRead> MboxReader<R> {
@@ -67,12 +69,35 @@ impl<R: BufRead> MboxReader<R> {
             pending: None,
             index: 0,
             done: false,
+            keys: Default::default(),
         }
     }
 
     fn read_line(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
         buf.clear();
         Ok(self.reader.read_until(b'\n', buf)? > 0)
+    }
+}
+
+impl<R> MboxReader<R> {
+    /// What identifies a message across runs: a digest of its separator
+    /// line and content (an mbox has no other stable name), made distinct
+    /// for identical copies.
+    fn key(&mut self, from_line: &[u8], body: &[u8], size: u64) -> String {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        hash.update(from_line);
+        hash.update(size.to_le_bytes());
+        hash.update(body);
+        let digest = hash.finalize();
+        let base = hex::encode(&digest[..12]);
+        let copies = self.keys.entry(base.clone()).or_insert(0);
+        *copies += 1;
+        if *copies == 1 {
+            base
+        } else {
+            format!("{base}-{copies}")
+        }
     }
 }
 
@@ -215,9 +240,12 @@ impl<R: BufRead> Iterator for MboxReader<R> {
                 body.truncate(body.len() - 1);
             }
         }
+        let key = self.key(&from_line, &body, size);
         let meta = MessageMeta {
             received: from_line_date(&from_line),
             flagged: !too_large && header_flagged(&body),
+            local_key: Some(key),
+            position: self.index as u64,
             ..MessageMeta::local(
                 self.folder.as_str(),
                 size,

@@ -87,6 +87,14 @@ pub struct Job {
     pub content: Content,
 }
 
+/// What a lister hands on: a message to read, or what it saw of messages
+/// it need not read (still there, flags, gone), kept in order with them.
+#[derive(Debug)]
+pub enum Work {
+    Read(Job),
+    Seen(crate::store::Sighting),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,83 @@
+//! The inventory as reports see it: stored messages judged again by the
+//! retention rules for any as-of date, and handed to a printer in the order
+//! a scan reads them.
+//!
+//! Staleness is never stored: it depends on the date a report is made for
+//! and on the rules in force, so it is judged here, from what the store
+//! keeps (folder, flags, dates, sender, recipients, masked subject,
+//! findings). The engine judges a freshly read message the same way, which
+//! is why `report` prints exactly what `scan --full` prints.
+
+use crate::model::MessageReport;
+use crate::report::Printer;
+use crate::rules::{self, RuleSet};
+use crate::store::{RunId, Store, StoreError};
+use chrono::NaiveDate;
+
+/// Judges a stored message's staleness as of `as_of`.
+pub fn judge(rules: &RuleSet, as_of: NaiveDate, mut report: MessageReport) -> MessageReport {
+    report.stale = report.date.and_then(|received| {
+        let facts = rules::facts(&report.meta, &report.envelope, &report.findings);
+        rules.judge(&facts, received, as_of)
+    });
+    report
+}
+
+/// What a rendering covered, for the exit status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Rendered {
+    pub messages: u64,
+    /// Messages with a part that went unscanned.
+    pub incomplete: u64,
+    /// Mailboxes whose last scan failed.
+    pub failed: u64,
+}
+
+impl Rendered {
+    /// Exit status per the contract: 0 complete, 1 something went unread.
+    pub fn exit_code(&self) -> u8 {
+        u8::from(self.incomplete > 0 || self.failed > 0)
+    }
+}
+
+/// Prints the inventory of `sources` (in that order) as of `as_of`; only the
+/// messages read in `read_in` when given. Mailboxes whose last scan failed
+/// are reported after their messages.
+pub fn print(
+    store: &dyn Store,
+    sources: &[String],
+    rules: &RuleSet,
+    as_of: NaiveDate,
+    read_in: Option<RunId>,
+    printer: &mut dyn Printer,
+) -> Result<Rendered, StoreError> {
+    let mut rendered = Rendered::default();
+    let failures: Vec<(String, String)> = store
+        .mailboxes()?
+        .into_iter()
+        .filter(|m| sources.contains(&m.source) && m.last_status.as_deref() == Some("failed"))
+        .map(|m| (m.source, m.last_error.unwrap_or_default()))
+        .collect();
+    for source in sources {
+        store.each_message(source, read_in, &mut |stored| {
+            let report = judge(rules, as_of, stored.report);
+            rendered.messages += 1;
+            if report.problems.iter().any(|p| p.kind.content_skipped()) {
+                rendered.incomplete += 1;
+            }
+            printer.message(&stored.source, &report)
+        })?;
+    }
+    for source in sources {
+        if let Some((_, error)) = failures.iter().find(|(s, _)| s == source) {
+            rendered.failed += 1;
+            printer
+                .source_failed(source, error)
+                .map_err(|e| StoreError::Invalid(format!("writing the report: {e}")))?;
+        }
+    }
+    printer
+        .finish()
+        .map_err(|e| StoreError::Invalid(format!("writing the report: {e}")))?;
+    Ok(rendered)
+}

@@ -1,0 +1,305 @@
+//! The state store: the inventory of every mailbox (each message as it is
+//! now, with its findings and problems), the runs that built it, the journal
+//! of every change made to a mailbox, and the reminders sent.
+//!
+//! Every workflow (scan, report, remind, clean, undo) speaks to the store
+//! through the one narrow [`Store`] trait, in domain types; SQL lives only in
+//! [`sqlite`]. A shared PostgreSQL store for deployments that outgrow one
+//! machine is a second implementation of the same trait.
+//!
+//! Nothing here holds a detected value in clear text: findings carry the
+//! masked rendering and the fingerprint, subjects are masked by the engine
+//! before they arrive.
+
+pub mod sqlite;
+
+use crate::model::MessageReport;
+use chrono::{DateTime, NaiveDate, Utc};
+pub use sqlite::SqliteStore;
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state database {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("state database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error(
+        "state database {path} has schema version {found}, newer than this mailhygiene ({known}); upgrade mailhygiene"
+    )]
+    TooNew {
+        path: String,
+        found: usize,
+        known: usize,
+    },
+    #[error("state database: {0}")]
+    Invalid(String),
+}
+
+/// Where a folder's scan stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cursor {
+    pub uid_validity: u32,
+    pub last_uid: u32,
+}
+
+pub type RunId = i64;
+
+/// What a run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    Scan,
+    Clean,
+    Undo,
+    Remind,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Scan => "scan",
+            RunKind::Clean => "clean",
+            RunKind::Undo => "undo",
+            RunKind::Remind => "remind",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunKind> {
+        Some(match s {
+            "scan" => RunKind::Scan,
+            "clean" => RunKind::Clean,
+            "undo" => RunKind::Undo,
+            "remind" => RunKind::Remind,
+            _ => return None,
+        })
+    }
+}
+
+/// One run as the store remembers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub kind: RunKind,
+    pub as_of: NaiveDate,
+    pub started: String,
+    pub status: String,
+}
+
+/// A mailbox the inventory describes, and how its last scan went.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MailboxRecord {
+    /// The source as it was given (`imaps://ola%40firma.no@host:993`).
+    pub source: String,
+    /// Who the mailbox belongs to, when the configuration says.
+    pub owner: Option<String>,
+    /// The owner's address: the configuration's, or an IMAP user that is one.
+    pub address: Option<String>,
+    pub last_scan: Option<String>,
+    /// `complete`, `incomplete` or `failed`.
+    pub last_status: Option<String>,
+    /// Why the last scan failed, in our own words.
+    pub last_error: Option<String>,
+}
+
+/// Where earlier runs left an IMAP mailbox: per folder (by display name) the
+/// cursor, and the server's own name for the folder.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    pub cursors: HashMap<String, Cursor>,
+    pub server_names: HashMap<String, String>,
+}
+
+/// What a scan learns about messages it does not read: that they are still
+/// there, with which flags, and what is gone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sighting {
+    /// A local message already in the inventory is still there.
+    Present {
+        folder: String,
+        key: String,
+        flagged: bool,
+        position: u64,
+    },
+    /// A local folder was listed completely: its messages not seen in this
+    /// run are gone.
+    FolderListed { folder: String },
+    /// An IMAP folder as it is now, for the messages up to `upto` (those
+    /// above were read in this run): which UIDs exist and which are flagged.
+    /// A different UIDVALIDITY empties the folder in the inventory.
+    FolderState {
+        folder: String,
+        uid_validity: u32,
+        upto: u32,
+        present: Vec<u32>,
+        flagged: Vec<u32>,
+    },
+    /// The folders the source has now (every folder the scan would read);
+    /// the inventory forgets the others.
+    Folders { names: Vec<String> },
+}
+
+/// One message from the inventory: what a scan recorded, to be judged
+/// again for any as-of date.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    pub source: String,
+    pub report: MessageReport,
+}
+
+/// A change to a mailbox, journaled before it is made and updated after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub run: RunId,
+    pub source: String,
+    /// The folder the message leaves.
+    pub folder: String,
+    pub uid_validity: Option<u32>,
+    pub uid: Option<u32>,
+    pub local_key: Option<String>,
+    pub message_id: String,
+    pub to_folder: String,
+    pub rule: String,
+    pub status: JournalStatus,
+    pub reason: String,
+    /// Where it landed: the destination's UIDVALIDITY and UID (COPYUID), or
+    /// the local key in the destination folder.
+    pub dest_uid_validity: Option<u32>,
+    pub dest_uid: Option<u32>,
+    pub dest_key: Option<String>,
+    pub flagged: bool,
+    /// For an undo: the clean run entry it reverses.
+    pub undoes: Option<i64>,
+}
+
+/// Where one journaled change stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalStatus {
+    /// About to be done; if a run ends here, the next one finds out what
+    /// happened before doing anything.
+    Intent,
+    Moved,
+    Skipped,
+    Failed,
+}
+
+impl JournalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalStatus::Intent => "intent",
+            JournalStatus::Moved => "moved",
+            JournalStatus::Skipped => "skipped",
+            JournalStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JournalStatus> {
+        Some(match s {
+            "intent" => JournalStatus::Intent,
+            "moved" => JournalStatus::Moved,
+            "skipped" => JournalStatus::Skipped,
+            "failed" => JournalStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// A reminder sent (or being sent) to one mailbox for one period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReminderRecord {
+    pub source: String,
+    pub period: String,
+    pub run: RunId,
+    pub method: String,
+    pub recipient: String,
+    /// `sending` (journaled before delivery) or `delivered`.
+    pub status: String,
+    pub at: String,
+}
+
+/// The one interface every workflow uses to read and change the state.
+pub trait Store {
+    /// Where the state lives, for messages.
+    fn location(&self) -> &str;
+
+    fn begin_run(
+        &mut self,
+        kind: RunKind,
+        as_of: NaiveDate,
+        started: DateTime<Utc>,
+    ) -> Result<RunId, StoreError>;
+    fn finish_run(
+        &mut self,
+        run: RunId,
+        finished: DateTime<Utc>,
+        status: &str,
+        messages: u64,
+    ) -> Result<(), StoreError>;
+    fn run(&self, run: RunId) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Adds a mailbox (or updates its owner and address).
+    fn register_mailbox(&mut self, mailbox: &MailboxRecord) -> Result<(), StoreError>;
+    /// Records how a scan of a mailbox ended.
+    fn mailbox_scanned(
+        &mut self,
+        source: &str,
+        at: DateTime<Utc>,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Every mailbox in the store, by source.
+    fn mailboxes(&self) -> Result<Vec<MailboxRecord>, StoreError>;
+
+    /// Where the IMAP scans of a source stopped.
+    fn resume(&self, source: &str) -> Result<Resume, StoreError>;
+    /// The local messages of a source already in the inventory, as
+    /// (folder, key).
+    fn known_local(&self, source: &str) -> Result<HashSet<(String, String)>, StoreError>;
+
+    /// Stores one message read in `run`, replacing what was stored for it,
+    /// and (IMAP) moves its folder's cursor past it in the same transaction.
+    fn record(
+        &mut self,
+        run: RunId,
+        source: &str,
+        report: &MessageReport,
+    ) -> Result<(), StoreError>;
+    /// Applies what a scan saw without reading: flags, presence, gone.
+    fn sighting(&mut self, run: RunId, source: &str, seen: &Sighting) -> Result<(), StoreError>;
+    /// Removes messages from the inventory (moved away by `clean`):
+    /// (folder, key) pairs.
+    fn forget(&mut self, source: &str, messages: &[(String, String)]) -> Result<(), StoreError>;
+
+    /// Visits every stored message of `source` in listing order (folder,
+    /// then position). `read_in` limits it to messages read in that run.
+    fn each_message(
+        &self,
+        source: &str,
+        read_in: Option<RunId>,
+        visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
+    ) -> Result<(), StoreError>;
+    /// Counts for tests and benchmarks: (messages, findings, problems).
+    fn counts(&self, source: &str) -> Result<(u64, u64, u64), StoreError>;
+
+    /// Journals changes before they are made, durably, in one transaction;
+    /// sets each entry's id.
+    fn journal_intents(&mut self, entries: &mut [JournalEntry]) -> Result<(), StoreError>;
+    /// Records how journaled changes ended (status, reason, destination),
+    /// durably, in one transaction.
+    fn journal_outcomes(&mut self, entries: &[JournalEntry]) -> Result<(), StoreError>;
+    /// The journal of one run, in order.
+    fn journal_of_run(&self, run: RunId) -> Result<Vec<JournalEntry>, StoreError>;
+    /// Entries of a source (any run) still at `intent`: what a crash left.
+    fn unfinished(&self, source: &str) -> Result<Vec<JournalEntry>, StoreError>;
+
+    fn reminder(&self, source: &str, period: &str) -> Result<Option<ReminderRecord>, StoreError>;
+    fn record_reminder(&mut self, reminder: &ReminderRecord) -> Result<(), StoreError>;
+
+    /// A named setting of the store (e.g. which fingerprint key made its
+    /// fingerprints: a check value, never the key).
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    fn set_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError>;
+
+    /// Makes everything recorded so far durable.
+    fn commit(&mut self) -> Result<(), StoreError>;
+}
