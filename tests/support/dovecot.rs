@@ -237,6 +237,35 @@ service anvil {{
         chown_tree(&self.maildir(user));
     }
 
+    /// The file of message `name` in a folder (`""` for INBOX), in cur/ or new/.
+    pub fn message_file(&self, user: &User, folder: &str, name: &str) -> Option<PathBuf> {
+        let dir = self.maildir(user).join(folder);
+        ["cur", "new"].into_iter().find_map(|sub| {
+            fs::read_dir(dir.join(sub)).ok()?.find_map(|e| {
+                let path = e.ok()?.path();
+                let file = path.file_name()?.to_str()?.to_string();
+                (file.split(':').next() == Some(name)).then_some(path)
+            })
+        })
+    }
+
+    /// Sets a message's flags as a client would (Dovecot reads them from the
+    /// file name when it next syncs the folder).
+    pub fn set_flags(&self, user: &User, folder: &str, name: &str, flags: &str) {
+        let from = self.message_file(user, folder, name).expect("message exists");
+        let to = from
+            .parent()
+            .expect("dir")
+            .join(format!("{name}:2,{flags}"));
+        fs::rename(from, to).expect("rename");
+    }
+
+    /// Expunges a message as a client's delete-and-expunge would.
+    pub fn expunge(&self, user: &User, folder: &str, name: &str) {
+        let path = self.message_file(user, folder, name).expect("message exists");
+        fs::remove_file(path).expect("remove");
+    }
+
     /// Every file name under the user's Maildir (flags live in the names).
     pub fn snapshot(&self, user: &User) -> Vec<String> {
         let mut out = Vec::new();
