@@ -354,11 +354,47 @@ fn read_pem(path: &std::path::Path, what: &str) -> Result<String, String> {
         .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
 }
 
+/// One mailbox of an account: its address, and who it belongs to where
+/// the configuration says (`"Ola Nordmann <ola@firma.no>; Salg"`: owner,
+/// address, department; only the address is required).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailboxEntry {
+    pub address: String,
+    pub owner: Option<String>,
+    pub department: Option<String>,
+}
+
+impl MailboxEntry {
+    pub fn parse(entry: &str) -> MailboxEntry {
+        let (person, department) = match entry.split_once(';') {
+            Some((p, d)) => (p.trim(), Some(d.trim()).filter(|d| !d.is_empty())),
+            None => (entry.trim(), None),
+        };
+        let (owner, address) = match (person.rfind('<'), person.ends_with('>')) {
+            (Some(open), true) => (
+                Some(person[..open].trim().trim_matches('"').trim().to_string())
+                    .filter(|o| !o.is_empty()),
+                person[open + 1..person.len() - 1].trim(),
+            ),
+            _ => (None, person),
+        };
+        MailboxEntry {
+            address: address.to_string(),
+            owner,
+            department: department.map(str::to_string),
+        }
+    }
+}
+
 impl Account {
-    /// Every mailbox, from the list and the file (one address a line, `#`
-    /// comments).
-    pub fn all_mailboxes(&self) -> Result<Vec<String>, String> {
-        let mut out = self.mailboxes.clone();
+    /// Every mailbox, from the list and the file (one a line, `#` comments),
+    /// each `address`, `Owner Name <address>`, optionally `; department`.
+    pub fn all_mailboxes(&self) -> Result<Vec<MailboxEntry>, String> {
+        let mut out: Vec<MailboxEntry> = self
+            .mailboxes
+            .iter()
+            .map(|m| MailboxEntry::parse(m))
+            .collect();
         if let Some(path) = &self.mailboxes_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -366,10 +402,11 @@ impl Account {
                 text.lines()
                     .map(|l| l.split('#').next().unwrap_or_default().trim())
                     .filter(|l| !l.is_empty())
-                    .map(str::to_string),
+                    .map(MailboxEntry::parse),
             );
         }
-        out.dedup();
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|m| seen.insert(m.address.to_lowercase()));
         Ok(out)
     }
 
@@ -474,6 +511,31 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mailbox_entries_name_owner_and_department() {
+        assert_eq!(
+            MailboxEntry::parse("Ola Nordmann <ola@firma.no>; Salg"),
+            MailboxEntry {
+                address: "ola@firma.no".into(),
+                owner: Some("Ola Nordmann".into()),
+                department: Some("Salg".into()),
+            }
+        );
+        assert_eq!(
+            MailboxEntry::parse(" kari@firma.no "),
+            MailboxEntry {
+                address: "kari@firma.no".into(),
+                ..MailboxEntry::default()
+            }
+        );
+        assert_eq!(
+            MailboxEntry::parse("\"Per\" <per@firma.no>")
+                .owner
+                .as_deref(),
+            Some("Per")
+        );
+    }
 
     const GOOD: &str = r#"
 store = "/var/lib/mailhygiene/state.sqlite"

@@ -103,6 +103,9 @@ struct ScanArgs {
     /// Print only the messages read in this run, not the whole mailbox.
     #[arg(long)]
     changes_only: bool,
+    /// List every message in the text and Markdown reports, not the first 25 of each list.
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -131,6 +134,9 @@ struct ReportArgs {
     /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// List every message in the text and Markdown reports, not the first 25 of each list.
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -423,6 +429,7 @@ fn build_engine(options: &ScanOptions) -> Result<(Engine, ReportContext)> {
     let ctx = ReportContext {
         as_of,
         min_confidence: options.min_confidence,
+        ..ReportContext::default()
     };
     Ok((Engine::new(settings, rules, fingerprinter), ctx))
 }
@@ -568,11 +575,12 @@ fn sources_to_scan(args: &ScanArgs, config: Option<&Config>) -> Result<Vec<Named
                 .all_mailboxes()
                 .map_err(|e| usage(format!("account {}: {e}", account.name)))?;
             for mailbox in mailboxes {
-                let url = account.url(&mailbox);
+                let url = account.url(&mailbox.address);
                 named.push(NamedSource {
                     given: url.to_string(),
                     spec: SourceSpec::Imap(url),
                     credentials: Some(credentials.clone()),
+                    mailbox: Some(mailbox),
                 });
             }
         }
@@ -580,20 +588,25 @@ fn sources_to_scan(args: &ScanArgs, config: Option<&Config>) -> Result<Vec<Named
     }
     for given in &args.sources {
         let spec = SourceSpec::parse(given).map_err(|e| usage(e.to_string()))?;
-        let credentials = match &spec {
-            SourceSpec::Imap(url) => match accounts
+        let account = match &spec {
+            SourceSpec::Imap(url) => accounts
                 .iter()
-                .find(|a| a.host.eq_ignore_ascii_case(&url.host) && a.port == url.port)
-            {
-                Some(account) => Some(credentials_of(account)?),
-                None => None,
-            },
+                .find(|a| a.host.eq_ignore_ascii_case(&url.host) && a.port == url.port),
+            _ => None,
+        };
+        let credentials = account.map(|a| credentials_of(a)).transpose()?;
+        let mailbox = match (&spec, account) {
+            (SourceSpec::Imap(url), Some(account)) => account.all_mailboxes().ok().and_then(|m| {
+                m.into_iter()
+                    .find(|m| m.address.eq_ignore_ascii_case(&url.user))
+            }),
             _ => None,
         };
         named.push(NamedSource {
             given: given.clone(),
             spec,
             credentials,
+            mailbox,
         });
     }
     Ok(named)
@@ -714,7 +727,7 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
     };
     check_fingerprint_key(store, &engine)?;
     for s in &named {
-        store.register_mailbox(&mailbox_record(s, config.as_ref()))?;
+        store.register_mailbox(&mailbox_record(s))?;
     }
     let run_id = store.begin_run(RunKind::Scan, as_of, chrono::Utc::now())?;
     let stats = scan::run(
@@ -749,6 +762,13 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         let _ = bars.multi.clear();
     }
     tracing::info!(?stats, "scan finished");
+    let ctx = report_context(
+        ctx.as_of,
+        ctx.min_confidence,
+        args.all,
+        &*store,
+        &engine.rules,
+    )?;
     let out = open_output(output.as_deref())?;
     let mut printer = report::printer(format, out, ctx);
     let sources: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
@@ -789,18 +809,56 @@ fn check_fingerprint_key(store: &mut SqliteStore, engine: &Engine) -> Result<()>
     }
 }
 
-/// What the store keeps about a mailbox besides its messages: the owner's
-/// address when the source names one.
-fn mailbox_record(source: &NamedSource, _config: Option<&Config>) -> MailboxRecord {
-    let address = match &source.spec {
-        SourceSpec::Imap(url) if url.user.contains('@') => Some(url.user.clone()),
+/// What the store keeps about a mailbox besides its messages: its owner
+/// (from the configuration) and address (the configuration's, or an IMAP
+/// user that is one).
+fn mailbox_record(source: &NamedSource) -> MailboxRecord {
+    let address = match (&source.mailbox, &source.spec) {
+        (Some(m), _) => Some(m.address.clone()),
+        (None, SourceSpec::Imap(url)) if url.user.contains('@') => Some(url.user.clone()),
         _ => None,
     };
     MailboxRecord {
         source: source.given.clone(),
         address,
+        owner: source.mailbox.as_ref().and_then(|m| m.owner.clone()),
+        department: source.mailbox.as_ref().and_then(|m| m.department.clone()),
         ..MailboxRecord::default()
     }
+}
+
+/// What a report needs besides the messages: who owns each mailbox (from
+/// the store) and each rule in words.
+fn report_context(
+    as_of: NaiveDate,
+    min_confidence: f32,
+    list_all: bool,
+    store: &dyn Store,
+    rules: &RuleSet,
+) -> Result<ReportContext> {
+    Ok(ReportContext {
+        as_of,
+        min_confidence,
+        list_all,
+        mailboxes: store
+            .mailboxes()?
+            .into_iter()
+            .map(|m| {
+                (
+                    m.source,
+                    report::MailboxName {
+                        owner: m.owner,
+                        address: m.address,
+                    },
+                )
+            })
+            .collect(),
+        rules: rules
+            .rules
+            .iter()
+            .map(|r| (r.id.clone(), r.description.clone()))
+            .collect(),
+    })
 }
 
 /// The state database: `--state`, else the config's `store`, else the
@@ -842,10 +900,7 @@ fn report_command(args: &ReportArgs) -> Result<u8> {
         }
         args.sources.clone()
     };
-    let ctx = ReportContext {
-        as_of,
-        min_confidence: args.min_confidence,
-    };
+    let ctx = report_context(as_of, args.min_confidence, args.all, &store, &rules)?;
     let out = open_output(args.output.as_deref())?;
     let mut printer = report::printer(args.format, out, ctx);
     let rendered =

@@ -86,6 +86,8 @@ pub struct NamedSource {
     pub given: String,
     pub spec: SourceSpec,
     pub credentials: Option<crate::imap::Credentials>,
+    /// Who the mailbox belongs to, when the configuration says.
+    pub mailbox: Option<crate::config::MailboxEntry>,
 }
 
 const CHANNEL_DEPTH: usize = 256;

@@ -489,14 +489,17 @@ fn text_and_markdown_reports_put_the_worst_first() {
         .expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
     let worst = text
-        .split("Worst messages first:")
+        .split("Messages to handle first:")
         .nth(1)
         .expect("worst section");
     let first_entry: String = worst.lines().skip(1).take(3).collect::<Vec<_>>().join("\n");
     assert!(
-        first_entry.contains("no.fodselsnummer") || first_entry.contains("special_category.health"),
+        first_entry.contains("fødselsnummer") || first_entry.contains("Special category: health"),
         "a person's data should lead, not an invoice IBAN:\n{first_entry}"
     );
+    // Plain words: friendly names, not detector ids; "1 message", not "1 messages".
+    assert!(!text.contains("no.fodselsnummer"), "{text}");
+    assert!(!text.contains(" 1 messages"), "{text}");
     let md = bin()
         .args([
             "scan",
@@ -510,9 +513,20 @@ fn text_and_markdown_reports_put_the_worst_first() {
         .output()
         .expect("runs");
     let md = String::from_utf8_lossy(&md.stdout);
-    assert!(md.starts_with("# Mailbox cleanup report, 2026-11-25"));
+    assert!(
+        md.starts_with("# Mailbox cleanup report: mbox:sample/mailbox, 2026-11-25"),
+        "{md}"
+    );
     assert!(md.contains("## Due for review"));
     assert!(md.contains("| INBOX |"));
+    // What a person needs to find a message: sender name and address, subject.
+    assert!(
+        md.contains("| Ingrid Eksempel \\<ingrid@firma.example\\> | Ny ansatt - personalia |"),
+        "{md}"
+    );
+    // Sent mail names its recipient.
+    assert!(md.contains("| to lonn@firma.example |"), "{md}");
+    assert!(!md.contains("&lt;") && !md.contains("&gt;"), "{md}");
 }
 
 #[test]

@@ -121,10 +121,14 @@ fn rescans_follow_the_server_and_reports_need_no_connection() {
     assert_eq!(code, 0, "{err}");
     let now = by_message(&jsonl(&out));
     assert!(
-        !now.get(plain).is_some_and(|t| t.contains(&"stale".to_string())),
+        !now.get(plain)
+            .is_some_and(|t| t.contains(&"stale".to_string())),
         "a message flagged on the server is still stale: {now:?}"
     );
-    assert!(!now.contains_key(financial), "an expunged message is still reported");
+    assert!(
+        !now.contains_key(financial),
+        "an expunged message is still reported"
+    );
     assert!(
         now["<pdf@fixtures.example.test>"].contains(&"stale".to_string()),
         "{now:?}"
@@ -184,7 +188,11 @@ fn rescans_follow_the_server_and_reports_need_no_connection() {
         assert!(!out.is_empty(), "{format}");
     }
     // A mailbox that was never scanned is a usage error, not an empty report.
-    let (code, _, err) = mailhygiene(&d, false, &["report", "--state", &state, "maildir:/nowhere"]);
+    let (code, _, err) = mailhygiene(
+        &d,
+        false,
+        &["report", "--state", &state, "maildir:/nowhere"],
+    );
     assert_eq!(code, 2, "{err}");
 }
 

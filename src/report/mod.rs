@@ -35,11 +35,53 @@ pub trait Printer {
 }
 
 /// Context a report needs that the messages don't carry.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ReportContext {
     pub as_of: chrono::NaiveDate,
     /// Findings below this confidence are left out of every format.
     pub min_confidence: f32,
+    /// List every message, not the first few of each list.
+    pub list_all: bool,
+    /// Who each mailbox (by source) belongs to, where known.
+    pub mailboxes: std::collections::HashMap<String, MailboxName>,
+    /// Each retention rule's description, by id: the rule in words.
+    pub rules: std::collections::HashMap<String, String>,
+}
+
+/// A mailbox's owner and address, for titles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailboxName {
+    pub owner: Option<String>,
+    pub address: Option<String>,
+}
+
+impl ReportContext {
+    /// The owner's address of a mailbox, to tell sent mail from received.
+    pub fn address_of(&self, source: &str) -> Option<&str> {
+        self.mailboxes.get(source)?.address.as_deref()
+    }
+
+    /// A mailbox as people know it: "Ola Nordmann <ola@firma.no>", the
+    /// address, or the source without its scheme's noise.
+    pub fn mailbox_name(&self, source: &str) -> String {
+        let known = self.mailboxes.get(source);
+        let owner = known.and_then(|m| m.owner.as_deref());
+        let address = known.and_then(|m| m.address.as_deref());
+        match (owner, address) {
+            (Some(o), Some(a)) => format!("{o} <{a}>"),
+            (Some(o), None) => format!("{o} ({source})"),
+            (None, Some(a)) => a.to_string(),
+            (None, None) => source.to_string(),
+        }
+    }
+
+    /// A rule in words: its description, else its id.
+    pub fn rule_text(&self, rule: &str) -> String {
+        match self.rules.get(rule) {
+            Some(d) if !d.is_empty() => d.clone(),
+            _ => rule.to_string(),
+        }
+    }
 }
 
 pub fn printer<'w>(

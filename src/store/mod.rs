@@ -94,6 +94,8 @@ pub struct MailboxRecord {
     pub owner: Option<String>,
     /// The owner's address: the configuration's, or an IMAP user that is one.
     pub address: Option<String>,
+    /// The owner's department, when the configuration says.
+    pub department: Option<String>,
     pub last_scan: Option<String>,
     /// `complete`, `incomplete` or `failed`.
     pub last_status: Option<String>,

@@ -82,6 +82,7 @@ const MIGRATIONS: &[&str] = &[
         source TEXT PRIMARY KEY,
         owner TEXT,
         address TEXT,
+        department TEXT,
         last_scan TEXT,
         last_status TEXT,
         last_error TEXT
@@ -369,11 +370,12 @@ impl Store for SqliteStore {
 
     fn register_mailbox(&mut self, m: &MailboxRecord) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO mailboxes (source, owner, address) VALUES (?1, ?2, ?3)
+            "INSERT INTO mailboxes (source, owner, address, department) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (source) DO UPDATE SET
                owner = coalesce(excluded.owner, owner),
-               address = coalesce(excluded.address, address)",
-            params![m.source, m.owner, m.address],
+               address = coalesce(excluded.address, address),
+               department = coalesce(excluded.department, department)",
+            params![m.source, m.owner, m.address, m.department],
         )?;
         Ok(())
     }
@@ -398,7 +400,8 @@ impl Store for SqliteStore {
 
     fn mailboxes(&self) -> Result<Vec<MailboxRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT source, owner, address, last_scan, last_status, last_error FROM mailboxes ORDER BY source",
+            "SELECT source, owner, address, last_scan, last_status, last_error, department
+             FROM mailboxes ORDER BY source",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(MailboxRecord {
@@ -408,6 +411,7 @@ impl Store for SqliteStore {
                 last_scan: r.get(3)?,
                 last_status: r.get(4)?,
                 last_error: r.get(5)?,
+                department: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

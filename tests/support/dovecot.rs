@@ -252,7 +252,9 @@ service anvil {{
     /// Sets a message's flags as a client would (Dovecot reads them from the
     /// file name when it next syncs the folder).
     pub fn set_flags(&self, user: &User, folder: &str, name: &str, flags: &str) {
-        let from = self.message_file(user, folder, name).expect("message exists");
+        let from = self
+            .message_file(user, folder, name)
+            .expect("message exists");
         let to = from
             .parent()
             .expect("dir")
@@ -262,7 +264,9 @@ service anvil {{
 
     /// Expunges a message as a client's delete-and-expunge would.
     pub fn expunge(&self, user: &User, folder: &str, name: &str) {
-        let path = self.message_file(user, folder, name).expect("message exists");
+        let path = self
+            .message_file(user, folder, name)
+            .expect("message exists");
         fs::remove_file(path).expect("remove");
     }
 
