@@ -32,6 +32,7 @@
 //! - **stale-only scan**: staleness judged from IMAP metadata alone (flags,
 //!   dates, sizes), no message read.
 
+pub mod actions;
 pub mod checksum;
 pub mod config;
 pub mod detect;

@@ -6,6 +6,9 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use mailhygiene::actions::clean::{self as cleanup, Filter, Planned};
+use mailhygiene::actions::movers::{ImapMover, MaildirMover, Mover, TRASH_NAMES};
+use mailhygiene::actions::{ActionFormat, MovePrinter};
 use mailhygiene::config::Config;
 use mailhygiene::detect::identifiers::Rule2032;
 use mailhygiene::engine::{Engine, EngineSettings};
@@ -139,6 +142,59 @@ struct ReportArgs {
     all: bool,
 }
 
+/// What every command that changes a mailbox takes.
+#[derive(clap::Args, Debug)]
+struct ChangeArgs {
+    /// Make the changes; without it, print what would be done.
+    #[arg(long)]
+    apply: bool,
+    /// What "due" means: the date to judge by (YYYY-MM-DD); default: today.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+    /// Write the records here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Rules directory; default: the config's `rules`, else the built-in rules.
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
+    /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
+    #[arg(long)]
+    allow_plaintext: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct CleanArgs {
+    /// Mailboxes to clean, as they were scanned (IMAP or Maildir).
+    #[arg(value_name = "SOURCE", required = true)]
+    sources: Vec<String>,
+    /// Only messages due under this rule (repeatable).
+    #[arg(long = "rule", value_name = "ID")]
+    rules_only: Vec<String>,
+    /// Only messages in folders matching this glob (`*` one level, `**` any depth; repeatable).
+    #[arg(long = "folder", value_name = "GLOB")]
+    folders: Vec<String>,
+    #[command(flatten)]
+    change: ChangeArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct UndoArgs {
+    /// The clean run to undo (its number is in clean's output).
+    #[arg(value_name = "RUN")]
+    run: i64,
+    #[command(flatten)]
+    change: ChangeArgs,
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Rule2032Arg {
     Auto,
@@ -152,6 +208,10 @@ enum Command {
     Scan(ScanArgs),
     /// Report on mailboxes from the store alone (no connection): any format, any --as-of.
     Report(ReportArgs),
+    /// Move what the rules mark due to the mailbox's Deleted Items folder (dry run without --apply).
+    Clean(CleanArgs),
+    /// Move a clean run's messages back where they came from (dry run without --apply).
+    Undo(UndoArgs),
     /// Scan one message file (an .eml), or standard input with `-`.
     Check {
         #[arg(value_name = "FILE")]
@@ -255,6 +315,8 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Scan(args) => scan_command(&args),
         Command::Report(args) => report_command(&args),
+        Command::Clean(args) => clean_command(&args),
+        Command::Undo(args) => undo_command(&args),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => config_check(file.as_deref()),
@@ -542,6 +604,24 @@ fn config_check(file: Option<&Path>) -> Result<u8> {
 /// The sources to scan: those given, else every mailbox of the configured
 /// accounts. IMAP sources on an account's server use its credentials.
 fn sources_to_scan(args: &ScanArgs, config: Option<&Config>) -> Result<Vec<NamedSource>> {
+    resolve_sources(&args.sources, args.account.as_ref(), config)
+}
+
+/// Sources as given (with their account's credentials and owner), else
+/// every mailbox of the configured accounts (or of one account).
+fn resolve_sources(
+    sources: &[String],
+    account: Option<&String>,
+    config: Option<&Config>,
+) -> Result<Vec<NamedSource>> {
+    struct Picked<'a> {
+        sources: &'a [String],
+        account: Option<String>,
+    }
+    let args = Picked {
+        sources,
+        account: account.cloned(),
+    };
     let accounts: Vec<&mailhygiene::config::Account> = config
         .map(|c| {
             c.accounts
@@ -586,7 +666,7 @@ fn sources_to_scan(args: &ScanArgs, config: Option<&Config>) -> Result<Vec<Named
         }
         return Ok(named);
     }
-    for given in &args.sources {
+    for given in args.sources {
         let spec = SourceSpec::parse(given).map_err(|e| usage(e.to_string()))?;
         let account = match &spec {
             SourceSpec::Imap(url) => accounts
@@ -906,6 +986,276 @@ fn report_command(args: &ReportArgs) -> Result<u8> {
     let rendered =
         mailhygiene::inventory::print(&store, &sources, &rules, as_of, None, printer.as_mut())?;
     Ok(rendered.exit_code())
+}
+
+/// IMAP settings for commands that connect (scan, clean, undo, remind).
+fn imap_options(allow_plaintext: bool) -> mailhygiene::imap::ImapOptions {
+    mailhygiene::imap::ImapOptions {
+        allow_plaintext_loopback: allow_plaintext,
+        initial_backoff: std::env::var("MAILHYGIENE_IMAP_BACKOFF_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis)
+            .unwrap_or(mailhygiene::imap::ImapOptions::default().initial_backoff),
+        ..Default::default()
+    }
+}
+
+/// The edge that moves messages of one source.
+fn open_mover(
+    source: &NamedSource,
+    allow_plaintext: bool,
+) -> std::result::Result<Box<dyn Mover>, String> {
+    match &source.spec {
+        SourceSpec::Maildir(path) => MaildirMover::open(path)
+            .map(|m| Box::new(m) as Box<dyn Mover>)
+            .map_err(|e| e.to_string()),
+        SourceSpec::Imap(url) => {
+            let credentials = source
+                .credentials
+                .clone()
+                .or_else(mailhygiene::imap::Credentials::from_env)
+                .ok_or_else(|| {
+                    "IMAP sources need MAILHYGIENE_IMAP_PASSWORD, MAILHYGIENE_IMAP_TOKEN, or an account in the configuration file".to_string()
+                })?;
+            let mover = ImapMover::open(url, &credentials, &imap_options(allow_plaintext))
+                .map_err(|e| e.to_string())?;
+            if !mover.can_move() {
+                return Err("the server offers neither MOVE nor UIDPLUS: moving messages would need a plain EXPUNGE, which would also remove messages the user marked deleted; refused".into());
+            }
+            Ok(Box::new(mover))
+        }
+        SourceSpec::Mbox(_) => Err(
+            "an mbox file is an export, not a mailbox: clean works on IMAP mailboxes and Maildirs"
+                .into(),
+        ),
+    }
+}
+
+/// What `clean` and `undo` both set up: config, rules, store, printer.
+struct ChangeContext<'w> {
+    config: Option<Config>,
+    rules: RuleSet,
+    store: SqliteStore,
+    printer: MovePrinter<'w>,
+    as_of: NaiveDate,
+}
+
+fn change_context(args: &ChangeArgs) -> Result<ChangeContext<'static>> {
+    let config = load_config(args.config.as_deref())?.map(|(_, c)| c);
+    let as_of = parse_as_of(args.as_of.as_deref())?;
+    let rules_dir = args
+        .rules
+        .clone()
+        .or(config.as_ref().and_then(|c| c.rules.clone()));
+    let rules = load_rules(rules_dir.as_deref())?;
+    let store = open_store(args.state.as_deref(), config.as_ref())?;
+    let printer = MovePrinter::new(open_output(args.output.as_deref())?, args.format);
+    Ok(ChangeContext {
+        config,
+        rules,
+        store,
+        printer,
+        as_of,
+    })
+}
+
+fn clean_command(args: &CleanArgs) -> Result<u8> {
+    let mut cx = change_context(&args.change)?;
+    let mut folders = Vec::new();
+    for glob in &args.folders {
+        folders.push(
+            mailhygiene::rules::folder_glob(glob)
+                .map_err(|e| usage(format!("--folder {glob}: {e}")))?,
+        );
+    }
+    for rule in &args.rules_only {
+        if !cx.rules.rules.iter().any(|r| &r.id == rule) {
+            return Err(usage(format!("--rule {rule}: no such retention rule")));
+        }
+    }
+    let filter = Filter {
+        rules: args.rules_only.clone(),
+        folders,
+    };
+    let named = resolve_sources(&args.sources, None, cx.config.as_ref())?;
+    let known: Vec<String> = cx
+        .store
+        .mailboxes()?
+        .into_iter()
+        .map(|m| m.source)
+        .collect();
+    for s in &named {
+        if !known.contains(&s.given) {
+            return Err(usage(format!(
+                "{} is not in the store {}: scan it first",
+                s.given,
+                cx.store.location()
+            )));
+        }
+    }
+    let run = if args.change.apply {
+        Some(
+            cx.store
+                .begin_run(RunKind::Clean, cx.as_of, chrono::Utc::now())?,
+        )
+    } else {
+        None
+    };
+    let mut failed = 0;
+    for source in &named {
+        let mut plan = cleanup::plan_clean(&cx.store, &source.given, &cx.rules, cx.as_of, &filter)?;
+        let outcome = (|| -> std::result::Result<(), String> {
+            let Some(run) = run else {
+                // A dry run reads the inventory; the mailbox is only asked
+                // what its Deleted Items folder is called.
+                let trash = match open_mover(source, args.change.allow_plaintext) {
+                    Ok(mut m) => m.find_trash().map_err(|e| e.to_string())?,
+                    Err(e) if matches!(source.spec, SourceSpec::Mbox(_)) => return Err(e),
+                    Err(_) => None,
+                };
+                let to = trash.unwrap_or_else(|| TRASH_NAMES[0].to_string());
+                for p in &mut plan {
+                    p.to_folder = to.clone();
+                    cx.printer
+                        .record(&planned_record(&source.given, p))
+                        .map_err(|e| e.to_string())?;
+                }
+                return Ok(());
+            };
+            let mut mover = open_mover(source, args.change.allow_plaintext)?;
+            cleanup::settle(
+                &mut cx.store,
+                mover.as_mut(),
+                &source.given,
+                &mut cx.printer,
+            )
+            .map_err(|e| e.to_string())?;
+            // Settling may have moved some of the plan already.
+            let mut plan =
+                cleanup::plan_clean(&cx.store, &source.given, &cx.rules, cx.as_of, &filter)
+                    .map_err(|e| e.to_string())?;
+            let trash = mover.ensure_trash().map_err(|e| e.to_string())?;
+            for p in &mut plan {
+                p.to_folder = trash.clone();
+            }
+            cleanup::apply(
+                &mut cx.store,
+                mover.as_mut(),
+                run,
+                &source.given,
+                &plan,
+                true,
+                &mut cx.printer,
+            )
+            .map_err(|e| format!("{e}; what was journaled is settled when you run clean again"))
+        })();
+        if let Err(e) = outcome {
+            failed += 1;
+            eprintln!("mailhygiene: {}: {e}", source.given);
+        }
+    }
+    finish_change(&mut cx, run, failed, "clean")
+}
+
+fn planned_record(source: &str, p: &Planned) -> mailhygiene::actions::MoveRecord {
+    mailhygiene::actions::MoveRecord {
+        kind: "move",
+        source: source.to_string(),
+        folder: p.folder.clone(),
+        uid: p.item.uid,
+        message_id: p.item.message_id.clone(),
+        to_folder: p.to_folder.clone(),
+        rule: p.rule.clone(),
+        status: "planned",
+        run: 0,
+        reason: String::new(),
+        date: p.date.clone(),
+        subject: p.subject.clone(),
+    }
+}
+
+fn finish_change(
+    cx: &mut ChangeContext<'_>,
+    run: Option<i64>,
+    failed: u64,
+    what: &str,
+) -> Result<u8> {
+    let moved_failed = cx.printer.counts.get("failed").copied().unwrap_or(0);
+    let code = u8::from(failed > 0 || moved_failed > 0);
+    let note = match run {
+        Some(run) => {
+            let status = if code == 0 { "complete" } else { "incomplete" };
+            let moved = cx.printer.counts.get("moved").copied().unwrap_or(0);
+            cx.store
+                .finish_run(run, chrono::Utc::now(), status, moved)?;
+            if what == "clean" {
+                format!("run {run}: undo it with `mailhygiene undo {run} --apply`")
+            } else {
+                format!("run {run}: scan the mailbox to bring the inventory up to date")
+            }
+        }
+        None => "dry run: nothing was changed; add --apply to do it".to_string(),
+    };
+    cx.printer.finish(&note)?;
+    Ok(code)
+}
+
+fn undo_command(args: &UndoArgs) -> Result<u8> {
+    let mut cx = change_context(&args.change)?;
+    let (source_given, plan) =
+        cleanup::plan_undo(&cx.store, args.run).map_err(|e| usage(e.to_string()))?;
+    let named = resolve_sources(
+        std::slice::from_ref(&source_given),
+        None,
+        cx.config.as_ref(),
+    )?;
+    let Some(source) = named.first() else {
+        return Err(usage(format!("cannot read the source {source_given}")));
+    };
+    let run = if args.change.apply {
+        Some(
+            cx.store
+                .begin_run(RunKind::Undo, cx.as_of, chrono::Utc::now())?,
+        )
+    } else {
+        None
+    };
+    let mut failed = 0;
+    let outcome = (|| -> std::result::Result<(), String> {
+        let Some(run) = run else {
+            for p in &plan {
+                cx.printer
+                    .record(&planned_record(&source.given, p))
+                    .map_err(|e| e.to_string())?;
+            }
+            return Ok(());
+        };
+        let mut mover = open_mover(source, args.change.allow_plaintext)?;
+        cleanup::settle(
+            &mut cx.store,
+            mover.as_mut(),
+            &source.given,
+            &mut cx.printer,
+        )
+        .map_err(|e| e.to_string())?;
+        let (_, plan) = cleanup::plan_undo(&cx.store, args.run).map_err(|e| e.to_string())?;
+        cleanup::apply(
+            &mut cx.store,
+            mover.as_mut(),
+            run,
+            &source.given,
+            &plan,
+            false,
+            &mut cx.printer,
+        )
+        .map_err(|e| format!("{e}; what was journaled is settled when you run undo again"))
+    })();
+    if let Err(e) = outcome {
+        failed += 1;
+        eprintln!("mailhygiene: {}: {e}", source.given);
+    }
+    finish_change(&mut cx, run, failed, "undo")
 }
 
 fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {

@@ -245,7 +245,8 @@ impl FileContext<'_> {
 /// Converts a folder glob (`Arkiv/*`, `**/Regnskap`) to a regex: `*` within
 /// one folder level, `**` across levels, case-insensitive for `INBOX` as IMAP
 /// requires and for everything else as people expect.
-fn folder_glob(glob: &str) -> Result<Regex, regex::Error> {
+/// A folder glob (`*` one level, `**` any depth) as a case-insensitive regex.
+pub fn folder_glob(glob: &str) -> Result<Regex, regex::Error> {
     RegexBuilder::new(&folder_glob_pattern(glob))
         .case_insensitive(true)
         .build()

@@ -11,6 +11,7 @@
 //! after the last message it handed on, so nothing is missed or scanned twice.
 
 pub mod url;
+pub mod write;
 
 use crate::model::{MessageMeta, ProblemKind};
 use crate::source::{Content, Job, Work};
@@ -158,7 +159,7 @@ impl ImapError {
 }
 
 /// Classifies an error from the IMAP library by what the server said.
-fn classify(err: async_imap::error::Error) -> ImapError {
+pub(crate) fn classify(err: async_imap::error::Error) -> ImapError {
     use async_imap::error::Error;
     let (text, refused) = match &err {
         Error::No(t) | Error::Bad(t) => (t.clone(), true),
@@ -232,7 +233,10 @@ fn tls_connector() -> Result<TlsConnector, ImapError> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
-async fn with_timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Result<T, ImapError> {
+pub(crate) async fn with_timeout<T>(
+    limit: Duration,
+    fut: impl Future<Output = T>,
+) -> Result<T, ImapError> {
     tokio::time::timeout(limit, fut)
         .await
         .map_err(|_| ImapError::Timeout(limit))
@@ -414,9 +418,24 @@ const NON_MAIL: &[&str] = &[
     "sync issues",
 ];
 
-/// Lists the folders to scan: everything selectable except non-mail folders
-/// (and their subfolders).
-pub async fn folders(session: &mut Session, timeout: Duration) -> Result<Vec<Folder>, ImapError> {
+/// A folder as LIST describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedFolder {
+    pub folder: Folder,
+    pub selectable: bool,
+    /// Holds no mail (Exchange's Calendar, Contacts, ... and subfolders).
+    pub non_mail: bool,
+    /// Marked `\Trash` (SPECIAL-USE) by the server.
+    pub trash: bool,
+    /// The hierarchy delimiter.
+    pub delimiter: String,
+}
+
+/// Every folder LIST reports, with what it is.
+pub async fn list_folders(
+    session: &mut Session,
+    timeout: Duration,
+) -> Result<Vec<ListedFolder>, ImapError> {
     let names: Vec<_> = with_timeout(timeout, async {
         session
             .list(Some(""), Some("*"))
@@ -428,12 +447,6 @@ pub async fn folders(session: &mut Session, timeout: Duration) -> Result<Vec<Fol
     .map_err(classify)?;
     let mut out = Vec::new();
     for n in &names {
-        if n.attributes()
-            .iter()
-            .any(|a| matches!(a, NameAttribute::NoSelect))
-        {
-            continue;
-        }
         let delimiter = n.delimiter().unwrap_or("/");
         let display: Vec<String> = n
             .name()
@@ -444,21 +457,44 @@ pub async fn folders(session: &mut Session, timeout: Duration) -> Result<Vec<Fol
             .first()
             .map(|s| s.to_lowercase())
             .unwrap_or_default();
-        if NON_MAIL.contains(&top.as_str()) {
-            continue;
-        }
         let name = if n.name().eq_ignore_ascii_case("INBOX") {
             "INBOX".to_string()
         } else {
             display.join("/")
         };
-        out.push(Folder {
-            server_name: n.name().to_string(),
-            name,
+        out.push(ListedFolder {
+            folder: Folder {
+                server_name: n.name().to_string(),
+                name,
+            },
+            selectable: !n
+                .attributes()
+                .iter()
+                .any(|a| matches!(a, NameAttribute::NoSelect)),
+            non_mail: NON_MAIL.contains(&top.as_str()),
+            trash: n
+                .attributes()
+                .iter()
+                .any(|a| matches!(a, NameAttribute::Trash)),
+            delimiter: delimiter.to_string(),
         });
     }
-    out.sort_by(|a, b| (a.name != "INBOX", &a.name).cmp(&(b.name != "INBOX", &b.name)));
+    out.sort_by(|a, b| {
+        (a.folder.name != "INBOX", &a.folder.name).cmp(&(b.folder.name != "INBOX", &b.folder.name))
+    });
+    drain_unsolicited(session);
     Ok(out)
+}
+
+/// Lists the folders to scan: everything selectable except non-mail folders
+/// (and their subfolders).
+pub async fn folders(session: &mut Session, timeout: Duration) -> Result<Vec<Folder>, ImapError> {
+    Ok(list_folders(session, timeout)
+        .await?
+        .into_iter()
+        .filter(|f| f.selectable && !f.non_mail)
+        .map(|f| f.folder)
+        .collect())
 }
 
 /// One message's metadata from `UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)`.
@@ -497,9 +533,9 @@ pub async fn examine(
 
 /// One message as a FETCH response describes it.
 #[derive(Debug, Default)]
-struct Fetched {
-    uid: Option<u32>,
-    flagged: bool,
+pub(crate) struct Fetched {
+    pub(crate) uid: Option<u32>,
+    pub(crate) flagged: bool,
     internal_date: Option<chrono::DateTime<chrono::Utc>>,
     size: Option<u32>,
     body: Option<Vec<u8>>,
@@ -509,7 +545,7 @@ struct Fetched {
 /// stream ends quietly at the tagged reply whatever its status, so a
 /// `NO Request is throttled` (Exchange) would look like an empty result and
 /// messages would be lost; here every reply is checked.
-async fn uid_fetch(
+pub(crate) async fn uid_fetch(
     session: &mut Session,
     set: &str,
     items: &str,
@@ -698,7 +734,7 @@ pub async fn bodies(
 
 /// The library queues untagged responses it does not consume in a bounded
 /// channel; an unread one would eventually stall the connection.
-fn drain_unsolicited(session: &mut Session) {
+pub(crate) fn drain_unsolicited(session: &mut Session) {
     while session.unsolicited_responses.try_recv().is_ok() {}
 }
 
@@ -771,7 +807,7 @@ fn backoff(opts: &ImapOptions, attempt: u32, err: &ImapError) -> Duration {
     }
 }
 
-async fn connect_with_retry(
+pub(crate) async fn connect_with_retry(
     url: &ImapUrl,
     credentials: &Credentials,
     opts: &ImapOptions,

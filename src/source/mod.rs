@@ -25,13 +25,13 @@ impl SourceSpec {
             if path.is_empty() {
                 return Err(SourceError::EmptyPath(s.to_string()));
             }
-            return Ok(SourceSpec::Maildir(PathBuf::from(path)));
+            return Ok(SourceSpec::Maildir(expand_home(path)));
         }
         if let Some(path) = s.strip_prefix("mbox:") {
             if path.is_empty() {
                 return Err(SourceError::EmptyPath(s.to_string()));
             }
-            return Ok(SourceSpec::Mbox(PathBuf::from(path)));
+            return Ok(SourceSpec::Mbox(expand_home(path)));
         }
         if s.starts_with("imaps://") || s.starts_with("imap://") {
             return crate::imap::ImapUrl::parse(s)
@@ -42,6 +42,17 @@ impl SourceSpec {
                 });
         }
         Err(SourceError::UnknownScheme(s.to_string()))
+    }
+}
+
+/// `~` or `~/...` is the home directory, as in a shell (`maildir:~/Maildir`
+/// reaches the program unexpanded: the shell only expands a leading `~`).
+fn expand_home(path: &str) -> PathBuf {
+    let home = std::env::var_os("HOME");
+    match (path, home) {
+        ("~", Some(home)) => PathBuf::from(home),
+        (p, Some(home)) if p.starts_with("~/") => PathBuf::from(home).join(&p[2..]),
+        (p, _) => PathBuf::from(p),
     }
 }
 
@@ -118,6 +129,12 @@ mod tests {
             Err(SourceError::SecretInUrl)
         );
         assert!(SourceSpec::parse("/var/mail/x").is_err());
+        if let Some(home) = std::env::var_os("HOME") {
+            assert_eq!(
+                SourceSpec::parse("maildir:~/Maildir"),
+                Ok(SourceSpec::Maildir(PathBuf::from(home).join("Maildir")))
+            );
+        }
         assert!(SourceSpec::parse("maildir:").is_err());
     }
 }

@@ -291,6 +291,8 @@ pub trait Store {
     fn journal_outcomes(&mut self, entries: &[JournalEntry]) -> Result<(), StoreError>;
     /// The journal of one run, in order.
     fn journal_of_run(&self, run: RunId) -> Result<Vec<JournalEntry>, StoreError>;
+    /// Ids of a run's entries that a later undo moved back.
+    fn undone(&self, run: RunId) -> Result<HashSet<i64>, StoreError>;
     /// Entries of a source (any run) still at `intent`: what a crash left.
     fn unfinished(&self, source: &str) -> Result<Vec<JournalEntry>, StoreError>;
 

@@ -822,6 +822,15 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn undone(&self, run: RunId) -> Result<HashSet<i64>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT undoes FROM journal WHERE status = 'moved'
+             AND undoes IN (SELECT id FROM journal WHERE run = ?1)",
+        )?;
+        let rows = stmt.query_map(params![run], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn unfinished(&self, source: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {JOURNAL_COLUMNS} FROM journal WHERE source = ?1 AND status = 'intent' ORDER BY id"

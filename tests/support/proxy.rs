@@ -20,6 +20,11 @@ pub enum Fault {
     /// BODY.PEEK[]` with `NO Request is throttled. Suggested Backoff Time: ms`
     /// and `* BYE`, then close. Plaintext IMAP only.
     Throttle { times: usize, backoff_ms: u64 },
+    /// For the first `times` connections, pass the first client command
+    /// containing `pattern` to the server, give the server time to carry it
+    /// out, then close both ends without relaying its answer: the client
+    /// cannot know whether it happened. Plaintext IMAP only.
+    DropAfterCommand { pattern: String, times: usize },
 }
 
 pub struct Proxy {
@@ -48,6 +53,10 @@ impl Proxy {
                             throttle(client, server, backoff_ms)
                         }
                         Fault::Throttle { .. } => relay(client, server, None),
+                        Fault::DropAfterCommand { pattern, times } if n < times => {
+                            drop_after(client, server, &pattern)
+                        }
+                        Fault::DropAfterCommand { .. } => relay(client, server, None),
                     }
                 });
             }
@@ -123,6 +132,57 @@ fn throttle(client: TcpStream, server: TcpStream, backoff_ms: u64) {
             return;
         }
         if s_write.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let _ = server.shutdown(Shutdown::Both);
+    let _ = downstream.join();
+}
+
+/// Relays line by line; after forwarding the first client line containing
+/// `pattern`, waits for the server to act, then cuts both ends.
+fn drop_after(client: TcpStream, server: TcpStream, pattern: &str) {
+    let mut c_write = client.try_clone().expect("clone");
+    let mut s_read = server.try_clone().expect("clone");
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cut_down = cut.clone();
+    let downstream = thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match s_read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if cut_down.load(Ordering::SeqCst) {
+                break;
+            }
+            if c_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut s_write = server.try_clone().expect("clone");
+    let mut reader = BufReader::new(client.try_clone().expect("clone"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let hit = line
+            .to_ascii_uppercase()
+            .contains(&pattern.to_ascii_uppercase());
+        if hit {
+            cut.store(true, Ordering::SeqCst);
+        }
+        if s_write.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+        if hit {
+            thread::sleep(std::time::Duration::from_millis(500));
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
             break;
         }
     }

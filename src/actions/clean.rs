@@ -1,0 +1,501 @@
+//! `clean` and `undo`: plans from the inventory and the journal, applied
+//! batch by batch through a [`Mover`] with the journal written around every
+//! change.
+
+use super::movers::{Dest, Found, Item, Mover, Whereabouts, is_trash};
+use super::{ActionError, MovePrinter, MoveRecord};
+use crate::inventory;
+use crate::rules::RuleSet;
+use crate::store::{JournalEntry, JournalStatus, RunId, RunKind, Store, StoreError};
+use chrono::NaiveDate;
+use regex::Regex;
+
+/// Messages re-checked, journaled and moved together.
+const BATCH: usize = 100;
+
+/// Which due messages a `clean` takes (all, when empty).
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub rules: Vec<String>,
+    pub folders: Vec<Regex>,
+}
+
+/// One message a run means to move.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub folder: String,
+    pub item: Item,
+    pub rule: String,
+    /// Where it goes; empty for `clean` until the mailbox's Deleted Items
+    /// folder is known.
+    pub to_folder: String,
+    pub undoes: Option<i64>,
+    pub date: String,
+    pub subject: String,
+}
+
+impl Planned {
+    fn record(&self, source: &str, run: RunId, status: &'static str, reason: &str) -> MoveRecord {
+        MoveRecord {
+            kind: "move",
+            source: source.to_string(),
+            folder: self.folder.clone(),
+            uid: self.item.uid,
+            message_id: self.item.message_id.clone(),
+            to_folder: self.to_folder.clone(),
+            rule: self.rule.clone(),
+            status,
+            run,
+            reason: reason.to_string(),
+            date: self.date.clone(),
+            subject: self.subject.clone(),
+        }
+    }
+
+    fn entry(&self, source: &str, run: RunId, status: JournalStatus, reason: &str) -> JournalEntry {
+        JournalEntry {
+            id: 0,
+            run,
+            source: source.to_string(),
+            folder: self.folder.clone(),
+            uid_validity: self.item.uid_validity,
+            uid: self.item.uid,
+            local_key: self.item.key.clone(),
+            message_id: self.item.message_id.clone(),
+            to_folder: self.to_folder.clone(),
+            rule: self.rule.clone(),
+            status,
+            reason: reason.to_string(),
+            dest_uid_validity: None,
+            dest_uid: None,
+            dest_key: None,
+            flagged: false,
+            undoes: self.undoes,
+        }
+    }
+}
+
+/// The messages of `source` the rules mark due as of `as_of`: never a
+/// flagged message, never one already in a deleted-items folder.
+pub fn plan_clean(
+    store: &dyn Store,
+    source: &str,
+    rules: &RuleSet,
+    as_of: NaiveDate,
+    filter: &Filter,
+) -> Result<Vec<Planned>, StoreError> {
+    let mut plan = Vec::new();
+    store.each_message(source, None, &mut |stored| {
+        let r = inventory::judge(rules, as_of, stored.report);
+        let Some(stale) = &r.stale else {
+            return Ok(());
+        };
+        if r.meta.flagged
+            || is_trash(&r.meta.folder)
+            || (!filter.rules.is_empty() && !filter.rules.contains(&stale.rule))
+            || (!filter.folders.is_empty()
+                && !filter.folders.iter().any(|f| f.is_match(&r.meta.folder)))
+        {
+            return Ok(());
+        }
+        plan.push(Planned {
+            folder: r.meta.folder.clone(),
+            item: Item {
+                uid_validity: r.meta.uid_validity,
+                uid: r.meta.uid,
+                key: r.meta.local_key.clone(),
+                message_id: r.envelope.message_id.clone(),
+            },
+            rule: stale.rule.clone(),
+            to_folder: String::new(),
+            undoes: None,
+            date: r
+                .date
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
+            subject: r.envelope.subject.clone(),
+        });
+        Ok(())
+    })?;
+    Ok(plan)
+}
+
+/// The messages a clean run moved that are not back yet, and its source.
+pub fn plan_undo(store: &dyn Store, run: RunId) -> Result<(String, Vec<Planned>), ActionError> {
+    let record = store
+        .run(run)?
+        .ok_or_else(|| ActionError::Refused(format!("there is no run {run} in the store")))?;
+    if record.kind != RunKind::Clean {
+        return Err(ActionError::Refused(format!(
+            "run {run} was a {} run; only clean runs can be undone",
+            record.kind.as_str()
+        )));
+    }
+    let journal = store.journal_of_run(run)?;
+    let undone = store.undone(run)?;
+    let source = journal
+        .first()
+        .map(|e| e.source.clone())
+        .ok_or_else(|| ActionError::Refused(format!("run {run} moved nothing")))?;
+    let plan = journal
+        .into_iter()
+        .filter(|e| e.status == JournalStatus::Moved && !undone.contains(&e.id))
+        .map(|e| Planned {
+            folder: e.to_folder.clone(),
+            item: Item {
+                uid_validity: e.dest_uid_validity,
+                uid: e.dest_uid,
+                key: e.dest_key.clone(),
+                message_id: e.message_id.clone(),
+            },
+            rule: e.rule.clone(),
+            to_folder: e.folder.clone(),
+            undoes: Some(e.id),
+            date: String::new(),
+            subject: String::new(),
+        })
+        .collect();
+    Ok((source, plan))
+}
+
+/// Settles what interrupted runs left at `intent`: each message is looked
+/// for where it was and where it was going, and the journal says what
+/// really happened. Moved messages leave the inventory.
+pub fn settle(
+    store: &mut dyn Store,
+    mover: &mut dyn Mover,
+    source: &str,
+    printer: &mut MovePrinter<'_>,
+) -> Result<(), ActionError> {
+    for mut entry in store.unfinished(source)? {
+        let (status, reason, dest) = match mover.locate(&entry)? {
+            Whereabouts::AtDest(dest) => (
+                JournalStatus::Moved,
+                "settled after an interrupted run",
+                Some(dest),
+            ),
+            Whereabouts::Both(dest) => match mover.remove_source(&entry) {
+                Ok(()) => (
+                    JournalStatus::Moved,
+                    "copied before an interruption; the original was removed now",
+                    Some(dest),
+                ),
+                Err(e) if e.outcome_unknown() => return Err(e),
+                Err(_) => (
+                    JournalStatus::Skipped,
+                    "found in both folders after an interruption; left as it is",
+                    None,
+                ),
+            },
+            Whereabouts::AtSource => (
+                JournalStatus::Failed,
+                "interrupted before it moved; planned again if still due",
+                None,
+            ),
+            Whereabouts::Gone => (
+                JournalStatus::Skipped,
+                "no longer in the mailbox (moved or deleted by someone else)",
+                None,
+            ),
+        };
+        entry.status = status;
+        entry.reason = reason.to_string();
+        if let Some(d) = &dest {
+            entry.dest_uid_validity = d.uid_validity;
+            entry.dest_uid = d.uid;
+            entry.dest_key = d.key.clone();
+        }
+        store.journal_outcomes(std::slice::from_ref(&entry))?;
+        if status == JournalStatus::Moved && entry.undoes.is_none() {
+            let key = entry.uid.map_or_else(
+                || entry.local_key.clone().unwrap_or_default(),
+                |u| u.to_string(),
+            );
+            store.forget(source, &[(entry.folder.clone(), key)])?;
+        }
+        printer
+            .record(&MoveRecord {
+                kind: "move",
+                source: source.to_string(),
+                folder: entry.folder.clone(),
+                uid: entry.uid,
+                message_id: entry.message_id.clone(),
+                to_folder: entry.to_folder.clone(),
+                rule: entry.rule.clone(),
+                status: match status {
+                    JournalStatus::Moved => "moved",
+                    JournalStatus::Failed => "failed",
+                    _ => "skipped",
+                },
+                run: entry.run,
+                reason: entry.reason.clone(),
+                date: String::new(),
+                subject: String::new(),
+            })
+            .map_err(|e| ActionError::Io(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Applies a plan: per folder and batch, re-checks each message (still
+/// there, same UIDVALIDITY, not flagged when `skip_flagged`), journals the
+/// intent, moves, journals the outcome. A fault whose outcome is unknown
+/// stops the run with the intents open for the next run to settle.
+pub fn apply(
+    store: &mut dyn Store,
+    mover: &mut dyn Mover,
+    run: RunId,
+    source: &str,
+    plan: &[Planned],
+    skip_flagged: bool,
+    printer: &mut MovePrinter<'_>,
+) -> Result<(), ActionError> {
+    let out = |printer: &mut MovePrinter<'_>, r: MoveRecord| {
+        printer
+            .record(&r)
+            .map_err(|e| ActionError::Io(e.to_string()))
+    };
+    // Keep the plan's order, grouped by where messages come from and go.
+    let mut groups: Vec<((String, String), Vec<&Planned>)> = Vec::new();
+    for p in plan {
+        let key = (p.folder.clone(), p.to_folder.clone());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, list)) => list.push(p),
+            None => groups.push((key, vec![p])),
+        }
+    }
+    for ((folder, to), members) in groups {
+        for batch in members.chunks(BATCH) {
+            let items: Vec<Item> = batch.iter().map(|p| p.item.clone()).collect();
+            let inspection = match mover.inspect(&folder, &items) {
+                Ok(i) => i,
+                Err(ActionError::Refused(why)) => {
+                    for p in batch {
+                        let mut entry = p.entry(source, run, JournalStatus::Skipped, &why);
+                        store.journal_intents(std::slice::from_mut(&mut entry))?;
+                        out(printer, p.record(source, run, "skipped", &why))?;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut movable: Vec<(&Planned, Found)> = Vec::new();
+            let mut skipped: Vec<JournalEntry> = Vec::new();
+            for (p, found) in batch.iter().zip(inspection.found) {
+                let why = if p.item.uid.is_some()
+                    && p.item.uid_validity.is_some()
+                    && inspection.uid_validity != p.item.uid_validity
+                {
+                    Some("the folder was renumbered since the scan (UIDVALIDITY); scan again")
+                } else {
+                    match &found {
+                        None => Some("no longer in the folder"),
+                        Some(f) if skip_flagged && f.flagged => {
+                            Some("flagged since the scan: kept")
+                        }
+                        Some(_) => None,
+                    }
+                };
+                match (why, found) {
+                    (None, Some(f)) => movable.push((p, f)),
+                    (why, _) => {
+                        let why = why.unwrap_or("no longer in the folder");
+                        skipped.push(p.entry(source, run, JournalStatus::Skipped, why));
+                        out(printer, p.record(source, run, "skipped", why))?;
+                    }
+                }
+            }
+            store.journal_intents(&mut skipped)?;
+            if movable.is_empty() {
+                continue;
+            }
+            // What is about to move, durably, before it moves.
+            let mut entries: Vec<JournalEntry> = movable
+                .iter()
+                .map(|(p, f)| {
+                    let mut e = p.entry(source, run, JournalStatus::Intent, "");
+                    e.uid = f.uid.or(e.uid);
+                    e.local_key = f.key.clone().or(e.local_key);
+                    e.flagged = f.flagged;
+                    e
+                })
+                .collect();
+            store.journal_intents(&mut entries)?;
+            let found: Vec<Found> = movable.iter().map(|(_, f)| f.clone()).collect();
+            match mover.move_items(&folder, &found, &to) {
+                Ok(dests) => {
+                    let mut forget = Vec::new();
+                    for (entry, dest) in entries.iter_mut().zip(dests) {
+                        let Dest {
+                            uid_validity,
+                            uid,
+                            key,
+                        } = dest;
+                        entry.status = JournalStatus::Moved;
+                        entry.dest_uid_validity = uid_validity;
+                        entry.dest_uid = uid;
+                        entry.dest_key = key;
+                        forget.push((
+                            entry.folder.clone(),
+                            entry.uid.map_or_else(
+                                || entry.local_key.clone().unwrap_or_default(),
+                                |u| u.to_string(),
+                            ),
+                        ));
+                    }
+                    store.journal_outcomes(&entries)?;
+                    store.forget(source, &forget)?;
+                    for (p, _) in &movable {
+                        out(printer, p.record(source, run, "moved", ""))?;
+                    }
+                }
+                Err(e) if e.outcome_unknown() => return Err(e),
+                Err(e) => {
+                    let why = e.to_string();
+                    for entry in entries.iter_mut() {
+                        entry.status = JournalStatus::Failed;
+                        entry.reason = why.clone();
+                    }
+                    store.journal_outcomes(&entries)?;
+                    for (p, _) in &movable {
+                        out(printer, p.record(source, run, "failed", &why))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::movers::MaildirMover;
+    use super::*;
+    use crate::store::SqliteStore;
+    use chrono::Utc;
+
+    #[test]
+    fn a_maildir_clean_moves_due_mail_keeps_flagged_and_undo_restores_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        for sub in ["cur", "new", "tmp", ".Arkiv/cur"] {
+            std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        }
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_577_880_000);
+        for (path, id) in [
+            ("cur/1.x:2,S", "a"),
+            ("cur/2.x:2,FS", "b"),
+            (".Arkiv/cur/3.x:2,", "c"),
+        ] {
+            let file = root.join(path);
+            std::fs::write(
+                &file,
+                format!("Message-ID: <{id}@t>\r\nSubject: {id}\r\n\r\nhei\r\n"),
+            )
+            .expect("write");
+            std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .expect("open")
+                .set_modified(old)
+                .expect("mtime");
+        }
+        let mut store = SqliteStore::open_in_memory().expect("store");
+        let rules = RuleSet::embedded().expect("rules");
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+        let source = "maildir:test";
+        // Inventory as a scan would record it.
+        let engine = crate::engine::Engine::new(
+            crate::engine::EngineSettings::new(as_of),
+            rules.clone(),
+            crate::fingerprint::Fingerprinter::new(b"test-key-0123456789").expect("key"),
+        );
+        let scan_run = store
+            .begin_run(RunKind::Scan, as_of, Utc::now())
+            .expect("run");
+        for folder in crate::source::maildir::folders(root).expect("folders") {
+            for path in crate::source::maildir::message_files(&folder).expect("files") {
+                let job = crate::source::maildir::job(&folder.name, path.clone());
+                let mut meta = job.meta;
+                let mut buf = Vec::new();
+                crate::source::maildir::read(&path, &mut meta, 1 << 20, &mut buf).expect("read");
+                let report = engine.scan_message(meta, &buf);
+                store.record(scan_run, source, &report).expect("record");
+            }
+        }
+        let plan = plan_clean(&store, source, &rules, as_of, &Filter::default()).expect("plan");
+        let ids: Vec<&str> = plan.iter().map(|p| p.item.message_id.as_str()).collect();
+        assert_eq!(ids, vec!["<a@t>", "<c@t>"], "flagged mail is never planned");
+
+        let mut mover = MaildirMover::open(root).expect("mover");
+        let trash = mover.ensure_trash().expect("trash");
+        let plan: Vec<Planned> = plan
+            .into_iter()
+            .map(|mut p| {
+                p.to_folder = trash.clone();
+                p
+            })
+            .collect();
+        // Flagged between the scan and the apply: re-checked, kept.
+        std::fs::rename(
+            root.join(".Arkiv/cur/3.x:2,"),
+            root.join(".Arkiv/cur/3.x:2,F"),
+        )
+        .expect("flag");
+        let clean_run = store
+            .begin_run(RunKind::Clean, as_of, Utc::now())
+            .expect("run");
+        let mut out = Vec::new();
+        {
+            let mut printer =
+                MovePrinter::new(Box::new(&mut out), super::super::ActionFormat::Jsonl);
+            apply(
+                &mut store,
+                &mut mover,
+                clean_run,
+                source,
+                &plan,
+                true,
+                &mut printer,
+            )
+            .expect("applies");
+        }
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.contains(r#""status":"moved""#), "{text}");
+        assert!(text.contains(r#""status":"skipped""#), "{text}");
+        assert!(root.join(".Deleted Items/cur/1.x:2,S").exists());
+        assert!(!root.join("cur/1.x:2,S").exists());
+        assert!(root.join(".Arkiv/cur/3.x:2,F").exists());
+        assert_eq!(
+            store.counts(source).expect("counts").0,
+            2,
+            "moved mail leaves the inventory"
+        );
+
+        // Undo: back where it came from, flags intact; a second undo does nothing.
+        let (undo_source, undo_plan) = plan_undo(&store, clean_run).expect("undo plan");
+        assert_eq!(undo_source, source);
+        assert_eq!(undo_plan.len(), 1);
+        let undo_run = store
+            .begin_run(RunKind::Undo, as_of, Utc::now())
+            .expect("run");
+        let mut sink = Vec::new();
+        let mut printer = MovePrinter::new(Box::new(&mut sink), super::super::ActionFormat::Jsonl);
+        apply(
+            &mut store,
+            &mut mover,
+            undo_run,
+            source,
+            &undo_plan,
+            false,
+            &mut printer,
+        )
+        .expect("undoes");
+        assert!(root.join("cur/1.x:2,S").exists());
+        assert!(plan_undo(&store, clean_run).expect("again").1.is_empty());
+        assert!(
+            plan_undo(&store, undo_run).is_err(),
+            "an undo run is not undone"
+        );
+    }
+}

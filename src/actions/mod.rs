@@ -1,0 +1,135 @@
+//! The commands that change a mailbox: `clean` (move what the rules mark
+//! due to Deleted Items) and `undo` (move a clean run's messages back).
+//!
+//! They share one shape: a plan made from the inventory (pure), then, with
+//! `--apply`, for each batch: re-check the messages in the mailbox, journal
+//! the intent, act through an edge ([`movers`]), journal the outcome. A run
+//! first settles what an interrupted run left at `intent`, by looking where
+//! those messages are now, so nothing is moved twice. Nothing is ever
+//! deleted permanently.
+
+pub mod clean;
+pub mod movers;
+
+use crate::imap::ImapError;
+use serde::Serialize;
+use std::io::{self, Write};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The mailbox could not be reached or the connection broke: what was
+    /// journaled as intended is settled by the next run.
+    #[error("{0}")]
+    Imap(#[from] ImapError),
+    #[error("{0}")]
+    Io(String),
+    /// Refused before anything changed.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl ActionError {
+    /// Whether the change may have happened without our knowing (so its
+    /// intent must stay open for the next run to settle).
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, ActionError::Imap(e) if e.is_transient() || matches!(e, ImapError::Protocol(_)))
+            || matches!(self, ActionError::Io(_))
+    }
+}
+
+/// One message of a `clean` or `undo`, as printed (the contract's record).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MoveRecord {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub source: String,
+    pub folder: String,
+    pub uid: Option<u32>,
+    pub message_id: String,
+    pub to_folder: String,
+    pub rule: String,
+    pub status: &'static str,
+    pub run: i64,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// For a person reading the plan: when it was received and its subject
+    /// (masked).
+    #[serde(skip)]
+    pub date: String,
+    #[serde(skip)]
+    pub subject: String,
+}
+
+/// How `clean` and `undo` print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ActionFormat {
+    /// A line per message and a summary.
+    Text,
+    /// One JSON record per message (the contract's `move` record).
+    Jsonl,
+}
+
+/// Prints move records as they come and counts them by status.
+pub struct MovePrinter<'w> {
+    out: Box<dyn Write + 'w>,
+    format: ActionFormat,
+    pub counts: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl<'w> MovePrinter<'w> {
+    pub fn new(out: Box<dyn Write + 'w>, format: ActionFormat) -> MovePrinter<'w> {
+        MovePrinter {
+            out,
+            format,
+            counts: Default::default(),
+        }
+    }
+
+    pub fn record(&mut self, r: &MoveRecord) -> io::Result<()> {
+        *self.counts.entry(r.status).or_default() += 1;
+        match self.format {
+            ActionFormat::Jsonl => {
+                serde_json::to_writer(&mut self.out, r)?;
+                self.out.write_all(b"\n")
+            }
+            ActionFormat::Text => {
+                let what = crate::report::summary::one_line(&format!(
+                    "{} {} \"{}\"",
+                    r.date, r.folder, r.subject
+                ));
+                let why = if r.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", crate::report::summary::one_line(&r.reason))
+                };
+                writeln!(
+                    self.out,
+                    "{:<8} {what} -> {}{why}",
+                    r.status,
+                    crate::report::summary::one_line(&r.to_folder)
+                )
+            }
+        }
+    }
+
+    pub fn finish(&mut self, note: &str) -> io::Result<()> {
+        if self.format == ActionFormat::Text {
+            let counts: Vec<String> = self
+                .counts
+                .iter()
+                .map(|(status, n)| format!("{n} {status}"))
+                .collect();
+            if counts.is_empty() {
+                writeln!(self.out, "nothing to do")?;
+            } else {
+                writeln!(self.out, "{}", counts.join(", "))?;
+            }
+            if !note.is_empty() {
+                writeln!(self.out, "{note}")?;
+            }
+        }
+        self.out.flush()
+    }
+}

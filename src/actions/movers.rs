@@ -1,0 +1,478 @@
+//! The edges `clean` and `undo` act through: an IMAP mailbox (over the write
+//! session) and a Maildir tree (renames). Each converts its own notions
+//! (UIDs and COPYUID, file names and flags) into the [`Mover`] vocabulary.
+
+use super::ActionError;
+use crate::imap::write::WriteSession;
+use crate::imap::{Credentials, Folder, ImapOptions, ImapUrl, ListedFolder};
+use crate::source::maildir;
+use crate::store::JournalEntry;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// Names of the folder deleted mail goes to, in the order they are looked
+/// for (Exchange in English and Norwegian, then common others).
+pub const TRASH_NAMES: &[&str] = &[
+    "Deleted Items",
+    "Slettede elementer",
+    "Trash",
+    "Deleted Messages",
+    "Papirkurv",
+];
+
+/// Whether a folder is where deleted mail goes (never cleaned itself).
+pub fn is_trash(folder: &str) -> bool {
+    TRASH_NAMES.iter().any(|t| t.eq_ignore_ascii_case(folder))
+}
+
+/// One message to act on, as the inventory or the journal knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub uid_validity: Option<u32>,
+    /// `None` for local messages, or an IMAP move whose new UID the server
+    /// did not say (found again by Message-ID).
+    pub uid: Option<u32>,
+    pub key: Option<String>,
+    pub message_id: String,
+}
+
+/// A message as it is now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub uid: Option<u32>,
+    pub key: Option<String>,
+    pub flagged: bool,
+}
+
+/// What a folder holds of some items now.
+#[derive(Debug, Clone, Default)]
+pub struct Inspection {
+    pub uid_validity: Option<u32>,
+    /// Per item (same order): where it is, if it is there.
+    pub found: Vec<Option<Found>>,
+}
+
+/// Where a moved message landed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dest {
+    pub uid_validity: Option<u32>,
+    pub uid: Option<u32>,
+    pub key: Option<String>,
+}
+
+/// Where a journaled move stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whereabouts {
+    AtSource,
+    AtDest(Dest),
+    /// Copied but not yet removed from the source (an interrupted COPY
+    /// fallback).
+    Both(Dest),
+    Gone,
+}
+
+/// What `clean` and `undo` need from a mailbox.
+pub trait Mover {
+    /// The deleted-items folder, if the mailbox has one.
+    fn find_trash(&mut self) -> Result<Option<String>, ActionError>;
+    /// The deleted-items folder, created (as `Deleted Items`) when missing.
+    fn ensure_trash(&mut self) -> Result<String, ActionError>;
+    /// What `folder` holds of `items` now.
+    fn inspect(&mut self, folder: &str, items: &[Item]) -> Result<Inspection, ActionError>;
+    /// Moves found items from `folder` to `to`; where each landed.
+    fn move_items(
+        &mut self,
+        folder: &str,
+        items: &[Found],
+        to: &str,
+    ) -> Result<Vec<Dest>, ActionError>;
+    /// Where a journaled, unfinished move stands.
+    fn locate(&mut self, entry: &JournalEntry) -> Result<Whereabouts, ActionError>;
+    /// Removes the source copy of a move whose copy is already at its
+    /// destination.
+    fn remove_source(&mut self, entry: &JournalEntry) -> Result<(), ActionError>;
+}
+
+/// An IMAP mailbox, driven from synchronous code on a small runtime of its own.
+pub struct ImapMover {
+    runtime: tokio::runtime::Runtime,
+    session: Option<WriteSession>,
+    folders: Vec<ListedFolder>,
+}
+
+impl ImapMover {
+    pub fn open(
+        url: &ImapUrl,
+        credentials: &Credentials,
+        opts: &ImapOptions,
+    ) -> Result<ImapMover, ActionError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ActionError::Io(format!("cannot start the IMAP runtime: {e}")))?;
+        let mut session = runtime.block_on(WriteSession::open(url, credentials, opts))?;
+        let folders = runtime.block_on(session.folders())?;
+        Ok(ImapMover {
+            runtime,
+            session: Some(session),
+            folders,
+        })
+    }
+
+    fn folder(&self, name: &str) -> Result<Folder, ActionError> {
+        self.folders
+            .iter()
+            .find(|f| f.folder.name == name && f.selectable)
+            .map(|f| f.folder.clone())
+            .ok_or_else(|| ActionError::Refused(format!("the folder {name} no longer exists")))
+    }
+
+    fn select(&mut self, name: &str) -> Result<u32, ActionError> {
+        let folder = self.folder(name)?;
+        let runtime = &self.runtime;
+        let session = self
+            .session
+            .as_mut()
+            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
+        Ok(runtime.block_on(session.select(&folder))?)
+    }
+
+    /// The UIDs in `to` whose Message-ID is the entry's, newest first.
+    fn find_by_message_id(&mut self, to: &str, message_id: &str) -> Result<Vec<u32>, ActionError> {
+        self.select(to)?;
+        let runtime = &self.runtime;
+        let session = self
+            .session
+            .as_mut()
+            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
+        let mut uids = runtime.block_on(session.search_message_id(message_id))?;
+        uids.reverse();
+        Ok(uids)
+    }
+
+    /// Whether the server can move without touching other messages.
+    pub fn can_move(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.capabilities.moves || s.capabilities.uidplus)
+    }
+}
+
+impl Drop for ImapMover {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.runtime.block_on(session.logout());
+        }
+    }
+}
+
+impl Mover for ImapMover {
+    fn find_trash(&mut self) -> Result<Option<String>, ActionError> {
+        if let Some(f) = self.folders.iter().find(|f| f.trash && f.selectable) {
+            return Ok(Some(f.folder.name.clone()));
+        }
+        Ok(TRASH_NAMES.iter().find_map(|name| {
+            self.folders
+                .iter()
+                .find(|f| f.selectable && f.folder.name.eq_ignore_ascii_case(name))
+                .map(|f| f.folder.name.clone())
+        }))
+    }
+
+    fn ensure_trash(&mut self) -> Result<String, ActionError> {
+        if let Some(name) = self.find_trash()? {
+            return Ok(name);
+        }
+        let runtime = &self.runtime;
+        let session = self
+            .session
+            .as_mut()
+            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
+        runtime.block_on(session.create(TRASH_NAMES[0]))?;
+        self.folders = runtime.block_on(session.folders())?;
+        self.find_trash()?
+            .ok_or_else(|| ActionError::Refused("cannot create a Deleted Items folder".into()))
+    }
+
+    fn inspect(&mut self, folder: &str, items: &[Item]) -> Result<Inspection, ActionError> {
+        let validity = self.select(folder)?;
+        let mut uids: Vec<Option<u32>> = Vec::with_capacity(items.len());
+        for item in items {
+            let uid = match item.uid {
+                Some(uid) if item.uid_validity.is_none_or(|v| v == validity) => Some(uid),
+                Some(_) => None,
+                // Moved by a server that gave no COPYUID: found by Message-ID.
+                None => self
+                    .find_by_message_id(folder, &item.message_id)?
+                    .first()
+                    .copied(),
+            };
+            uids.push(uid);
+        }
+        let wanted: Vec<u32> = uids.iter().flatten().copied().collect();
+        self.select(folder)?;
+        let runtime = &self.runtime;
+        let session = self
+            .session
+            .as_mut()
+            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
+        let flags = runtime.block_on(session.flags(&wanted))?;
+        Ok(Inspection {
+            uid_validity: Some(validity),
+            found: uids
+                .into_iter()
+                .map(|uid| {
+                    let uid = uid?;
+                    flags.get(&uid).map(|flagged| Found {
+                        uid: Some(uid),
+                        key: None,
+                        flagged: *flagged,
+                    })
+                })
+                .collect(),
+        })
+    }
+
+    fn move_items(
+        &mut self,
+        folder: &str,
+        items: &[Found],
+        to: &str,
+    ) -> Result<Vec<Dest>, ActionError> {
+        let to_server = self.folder(to)?.server_name;
+        self.select(folder)?;
+        let uids: Vec<u32> = items.iter().filter_map(|f| f.uid).collect();
+        let runtime = &self.runtime;
+        let session = self
+            .session
+            .as_mut()
+            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
+        let landed = runtime.block_on(session.move_uids(&uids, &to_server))?;
+        Ok(items
+            .iter()
+            .map(|f| Dest {
+                uid_validity: landed.uid_validity,
+                uid: f.uid.and_then(|u| landed.uids.get(&u).copied()),
+                key: None,
+            })
+            .collect())
+    }
+
+    fn locate(&mut self, entry: &JournalEntry) -> Result<Whereabouts, ActionError> {
+        let at_source = match entry.uid {
+            Some(uid) => {
+                let validity = self.select(&entry.folder)?;
+                if entry.uid_validity.is_some_and(|v| v != validity) {
+                    false
+                } else {
+                    let runtime = &self.runtime;
+                    let session = self
+                        .session
+                        .as_mut()
+                        .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
+                    runtime.block_on(session.flags(&[uid]))?.contains_key(&uid)
+                }
+            }
+            None => !self
+                .find_by_message_id(&entry.folder, &entry.message_id)?
+                .is_empty(),
+        };
+        let at_dest = self
+            .find_by_message_id(&entry.to_folder, &entry.message_id)?
+            .first()
+            .copied();
+        let validity = self.select(&entry.to_folder)?;
+        let dest = at_dest.map(|uid| Dest {
+            uid_validity: Some(validity),
+            uid: Some(uid),
+            key: None,
+        });
+        Ok(match (at_source, dest) {
+            (true, None) => Whereabouts::AtSource,
+            (true, Some(d)) => Whereabouts::Both(d),
+            (false, Some(d)) => Whereabouts::AtDest(d),
+            (false, None) => Whereabouts::Gone,
+        })
+    }
+
+    fn remove_source(&mut self, entry: &JournalEntry) -> Result<(), ActionError> {
+        let Some(uid) = entry.uid else {
+            return Err(ActionError::Refused(
+                "cannot tell which copy to remove".into(),
+            ));
+        };
+        self.select(&entry.folder)?;
+        let runtime = &self.runtime;
+        let session = self
+            .session
+            .as_mut()
+            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
+        Ok(runtime.block_on(session.expunge_uids(&[uid]))?)
+    }
+}
+
+/// A Maildir++ tree: moves are renames into the other folder's `cur/` or
+/// `new/`, keeping the file name (and with it the flags and the key).
+pub struct MaildirMover {
+    root: PathBuf,
+    folders: HashMap<String, PathBuf>,
+}
+
+impl MaildirMover {
+    pub fn open(root: &Path) -> Result<MaildirMover, ActionError> {
+        let folders = maildir::folders(root)
+            .map_err(|e| ActionError::Io(format!("cannot read Maildir {}: {e}", root.display())))?
+            .into_iter()
+            .map(|f| (f.name, f.dir))
+            .collect();
+        Ok(MaildirMover {
+            root: root.to_path_buf(),
+            folders,
+        })
+    }
+
+    fn dir(&self, folder: &str) -> Result<&PathBuf, ActionError> {
+        self.folders
+            .get(folder)
+            .ok_or_else(|| ActionError::Refused(format!("the folder {folder} no longer exists")))
+    }
+
+    /// The files of a folder by key: (path, flagged).
+    fn files(&self, folder: &str) -> Result<HashMap<String, PathBuf>, ActionError> {
+        let dir = self.dir(folder)?;
+        let mut out = HashMap::new();
+        for sub in ["cur", "new"] {
+            let entries = match std::fs::read_dir(dir.join(sub)) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(ActionError::Io(format!(
+                        "cannot list {}: {e}",
+                        dir.join(sub).display()
+                    )));
+                }
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                out.insert(maildir::unique_name(&name).to_string(), entry.path());
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn flagged_path(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(maildir::flagged)
+}
+
+impl Mover for MaildirMover {
+    fn find_trash(&mut self) -> Result<Option<String>, ActionError> {
+        Ok(TRASH_NAMES.iter().find_map(|name| {
+            self.folders
+                .keys()
+                .find(|f| f.eq_ignore_ascii_case(name))
+                .cloned()
+        }))
+    }
+
+    fn ensure_trash(&mut self) -> Result<String, ActionError> {
+        if let Some(name) = self.find_trash()? {
+            return Ok(name);
+        }
+        let name = TRASH_NAMES[0];
+        let dir = self.root.join(format!(".{name}"));
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(|e| ActionError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        self.folders.insert(name.to_string(), dir);
+        Ok(name.to_string())
+    }
+
+    fn inspect(&mut self, folder: &str, items: &[Item]) -> Result<Inspection, ActionError> {
+        let files = self.files(folder)?;
+        Ok(Inspection {
+            uid_validity: None,
+            found: items
+                .iter()
+                .map(|item| {
+                    let key = item.key.as_ref()?;
+                    files.get(key).map(|path| Found {
+                        uid: None,
+                        key: Some(key.clone()),
+                        flagged: flagged_path(path),
+                    })
+                })
+                .collect(),
+        })
+    }
+
+    fn move_items(
+        &mut self,
+        folder: &str,
+        items: &[Found],
+        to: &str,
+    ) -> Result<Vec<Dest>, ActionError> {
+        let files = self.files(folder)?;
+        let to_dir = self.dir(to)?.clone();
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let key = item.key.clone().unwrap_or_default();
+            let Some(path) = files.get(&key) else {
+                return Err(ActionError::Refused(format!(
+                    "{key} is no longer in {folder}"
+                )));
+            };
+            let sub = path
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|s| s.to_os_string())
+                .unwrap_or_else(|| "cur".into());
+            let target = to_dir.join(sub).join(path.file_name().unwrap_or_default());
+            if target.exists() {
+                return Err(ActionError::Refused(format!(
+                    "{} already exists; not overwritten",
+                    target.display()
+                )));
+            }
+            std::fs::rename(path, &target)
+                .map_err(|e| ActionError::Io(format!("cannot move {}: {e}", path.display())))?;
+            out.push(Dest {
+                uid_validity: None,
+                uid: None,
+                key: Some(key),
+            });
+        }
+        Ok(out)
+    }
+
+    fn locate(&mut self, entry: &JournalEntry) -> Result<Whereabouts, ActionError> {
+        let key = entry.local_key.clone().unwrap_or_default();
+        let at_source = self.files(&entry.folder)?.contains_key(&key);
+        let at_dest = self.files(&entry.to_folder)?.contains_key(&key);
+        let dest = Dest {
+            uid_validity: None,
+            uid: None,
+            key: Some(key),
+        };
+        Ok(match (at_source, at_dest) {
+            (true, false) => Whereabouts::AtSource,
+            (true, true) => Whereabouts::Both(dest),
+            (false, true) => Whereabouts::AtDest(dest),
+            (false, false) => Whereabouts::Gone,
+        })
+    }
+
+    fn remove_source(&mut self, _entry: &JournalEntry) -> Result<(), ActionError> {
+        // A rename never leaves two copies: two files with one key were made
+        // by someone else, and neither is ours to remove.
+        Err(ActionError::Refused(
+            "the message is in both folders; left as it is".into(),
+        ))
+    }
+}

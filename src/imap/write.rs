@@ -1,0 +1,326 @@
+//! The write path to an IMAP mailbox, apart from the read-only scanner: the
+//! only place mailhygiene sends a command that changes a mailbox (SELECT,
+//! UID MOVE, UID COPY, UID STORE, UID EXPUNGE, CREATE, APPEND).
+//!
+//! Its callers (`clean`, `undo`, `remind`) journal every change before they
+//! ask for it. Nothing here deletes permanently: messages are moved, and the
+//! COPY fallback expunges exactly the UIDs it copied (UID EXPUNGE, UIDPLUS),
+//! never what the user marked deleted.
+
+use super::{
+    Credentials, Folder, ImapError, ImapOptions, ImapUrl, ListedFolder, Session, classify,
+    connect_with_retry, drain_unsolicited, list_folders, uid_fetch, with_timeout,
+};
+use async_imap::imap_proto::rfc4315::UidSetMember;
+use async_imap::imap_proto::{Response, ResponseCode, Status};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// What the server can do that the write path depends on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteCapabilities {
+    /// RFC 6851 MOVE.
+    pub moves: bool,
+    /// RFC 4315 UIDPLUS: UID EXPUNGE and COPYUID.
+    pub uidplus: bool,
+}
+
+/// A session opened for changes.
+pub struct WriteSession {
+    session: Session,
+    timeout: Duration,
+    pub capabilities: WriteCapabilities,
+    selected: Option<(String, u32)>,
+}
+
+/// Where moved messages landed: the destination's UIDVALIDITY and, per
+/// source UID, the new UID (from COPYUID, when the server says).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Landed {
+    pub uid_validity: Option<u32>,
+    pub uids: HashMap<u32, u32>,
+}
+
+/// A quoted string for a command: IMAP's quoted form, never a literal;
+/// names with line breaks are refused (no server has them).
+pub fn quote(s: &str) -> Result<String, ImapError> {
+    if s.contains(['\r', '\n', '\0']) {
+        return Err(ImapError::Protocol(
+            "a folder name or search value with a line break".into(),
+        ));
+    }
+    Ok(format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
+}
+
+fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn expand(set: &[UidSetMember]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for m in set {
+        match m {
+            UidSetMember::Uid(u) => out.push(*u),
+            UidSetMember::UidRange(r) => out.extend(r.clone().take(1_000_000)),
+        }
+    }
+    out
+}
+
+impl WriteSession {
+    /// Connects and authenticates as the scanner does (with its retries).
+    pub async fn open(
+        url: &ImapUrl,
+        credentials: &Credentials,
+        opts: &ImapOptions,
+    ) -> Result<WriteSession, ImapError> {
+        let mut session = connect_with_retry(url, credentials, opts).await?;
+        let caps = with_timeout(opts.timeout, session.capabilities())
+            .await?
+            .map_err(classify)?;
+        let capabilities = WriteCapabilities {
+            moves: caps.has_str("MOVE"),
+            uidplus: caps.has_str("UIDPLUS"),
+        };
+        drain_unsolicited(&mut session);
+        Ok(WriteSession {
+            session,
+            timeout: opts.timeout,
+            capabilities,
+            selected: None,
+        })
+    }
+
+    pub async fn folders(&mut self) -> Result<Vec<ListedFolder>, ImapError> {
+        list_folders(&mut self.session, self.timeout).await
+    }
+
+    pub async fn create(&mut self, server_name: &str) -> Result<(), ImapError> {
+        self.tagged(&format!("CREATE {}", quote(server_name)?))
+            .await
+            .map(|_| ())
+    }
+
+    /// Opens a folder read-write; returns its UIDVALIDITY.
+    pub async fn select(&mut self, folder: &Folder) -> Result<u32, ImapError> {
+        if let Some((name, validity)) = &self.selected
+            && name == &folder.server_name
+        {
+            return Ok(*validity);
+        }
+        let mailbox = with_timeout(self.timeout, self.session.select(&folder.server_name))
+            .await?
+            .map_err(classify)?;
+        drain_unsolicited(&mut self.session);
+        let validity = mailbox.uid_validity.unwrap_or(0);
+        self.selected = Some((folder.server_name.clone(), validity));
+        Ok(validity)
+    }
+
+    /// Which of `uids` are in the selected folder, and whether each is
+    /// flagged.
+    pub async fn flags(&mut self, uids: &[u32]) -> Result<HashMap<u32, bool>, ImapError> {
+        if uids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let fetched = uid_fetch(
+            &mut self.session,
+            &uid_set(uids),
+            "(UID FLAGS)",
+            self.timeout,
+        )
+        .await?;
+        drain_unsolicited(&mut self.session);
+        Ok(fetched
+            .into_iter()
+            .filter_map(|f| Some((f.uid?, f.flagged)))
+            .filter(|(uid, _)| uids.contains(uid))
+            .collect())
+    }
+
+    /// Moves `uids` from the selected folder to `to` (a server name): UID
+    /// MOVE where offered, else UID COPY, then `\Deleted` and UID EXPUNGE of
+    /// exactly those UIDs. Without either MOVE or UIDPLUS it refuses: a plain
+    /// EXPUNGE would also remove what the user marked deleted.
+    pub async fn move_uids(&mut self, uids: &[u32], to: &str) -> Result<Landed, ImapError> {
+        if uids.is_empty() {
+            return Ok(Landed::default());
+        }
+        let set = uid_set(uids);
+        let to = quote(to)?;
+        if self.capabilities.moves {
+            return self.tagged(&format!("UID MOVE {set} {to}")).await;
+        }
+        if !self.capabilities.uidplus {
+            return Err(ImapError::Refused(
+                "the server offers neither MOVE nor UIDPLUS; moving would need a plain EXPUNGE, \
+                 which would also remove messages the user marked deleted"
+                    .into(),
+            ));
+        }
+        let landed = self.tagged(&format!("UID COPY {set} {to}")).await?;
+        self.expunge_uids(uids).await?;
+        Ok(landed)
+    }
+
+    /// Marks `uids` `\Deleted` and expunges exactly them (UIDPLUS).
+    pub async fn expunge_uids(&mut self, uids: &[u32]) -> Result<(), ImapError> {
+        if !self.capabilities.uidplus {
+            return Err(ImapError::Refused(
+                "the server does not offer UIDPLUS (UID EXPUNGE)".into(),
+            ));
+        }
+        let set = uid_set(uids);
+        self.tagged(&format!("UID STORE {set} +FLAGS.SILENT (\\Deleted)"))
+            .await?;
+        self.tagged(&format!("UID EXPUNGE {set}")).await?;
+        Ok(())
+    }
+
+    /// UIDs in the selected folder whose Message-ID header is `message_id`.
+    pub async fn search_message_id(&mut self, message_id: &str) -> Result<Vec<u32>, ImapError> {
+        if message_id.is_empty() {
+            return Ok(Vec::new());
+        }
+        let uids = with_timeout(
+            self.timeout,
+            self.session
+                .uid_search(format!("HEADER Message-ID {}", quote(message_id)?)),
+        )
+        .await?
+        .map_err(classify)?;
+        drain_unsolicited(&mut self.session);
+        let mut uids: Vec<u32> = uids.into_iter().collect();
+        uids.sort_unstable();
+        Ok(uids)
+    }
+
+    /// UIDs in the selected folder with `header` containing `value`.
+    pub async fn search_header(
+        &mut self,
+        header: &str,
+        value: &str,
+    ) -> Result<Vec<u32>, ImapError> {
+        let uids = with_timeout(
+            self.timeout,
+            self.session
+                .uid_search(format!("HEADER {} {}", quote(header)?, quote(value)?)),
+        )
+        .await?
+        .map_err(classify)?;
+        drain_unsolicited(&mut self.session);
+        Ok(uids.into_iter().collect())
+    }
+
+    /// Appends a message to a folder with the given flags (e.g. none, so it
+    /// arrives unread).
+    pub async fn append(
+        &mut self,
+        server_name: &str,
+        flags: &str,
+        message: &[u8],
+    ) -> Result<(), ImapError> {
+        let flags = (!flags.is_empty()).then(|| format!("({flags})"));
+        with_timeout(
+            self.timeout,
+            self.session
+                .append(server_name, flags.as_deref(), None, message),
+        )
+        .await?
+        .map_err(classify)?;
+        drain_unsolicited(&mut self.session);
+        Ok(())
+    }
+
+    pub async fn logout(mut self) {
+        let _ = with_timeout(Duration::from_secs(5), self.session.logout()).await;
+    }
+
+    /// Runs a command and reads every reply to its tagged end, collecting
+    /// COPYUID (sent untagged by MOVE, tagged by COPY).
+    async fn tagged(&mut self, command: &str) -> Result<Landed, ImapError> {
+        let tag = with_timeout(self.timeout, self.session.run_command(command))
+            .await?
+            .map_err(classify)?;
+        let mut landed = Landed::default();
+        let mut note = |code: &Option<ResponseCode<'_>>| {
+            if let Some(ResponseCode::CopyUid(validity, from, to)) = code {
+                landed.uid_validity = Some(*validity);
+                for (a, b) in expand(from).into_iter().zip(expand(to)) {
+                    landed.uids.insert(a, b);
+                }
+            }
+        };
+        loop {
+            let Some(resp) = with_timeout(self.timeout, self.session.read_response())
+                .await?
+                .map_err(|e| ImapError::Unavailable(e.to_string()))?
+            else {
+                return Err(ImapError::Unavailable(
+                    "the connection closed before the server answered".into(),
+                ));
+            };
+            match resp.parsed() {
+                Response::Done {
+                    tag: t,
+                    status,
+                    outcome,
+                } if *t == tag => {
+                    note(&outcome.code);
+                    drain_unsolicited(&mut self.session);
+                    return match status {
+                        Status::Ok => Ok(landed),
+                        _ => Err(classify(async_imap::error::Error::No(
+                            outcome
+                                .information
+                                .as_deref()
+                                .unwrap_or_default()
+                                .to_string(),
+                        ))),
+                    };
+                }
+                Response::Data {
+                    status: Status::Ok,
+                    outcome,
+                } => note(&outcome.code),
+                Response::Data {
+                    status: Status::Bye,
+                    outcome,
+                } => {
+                    return Err(ImapError::Unavailable(format!(
+                        "the server closed the connection: {}",
+                        outcome.information.as_deref().unwrap_or_default()
+                    )));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_escapes_and_refuses_line_breaks() {
+        assert_eq!(quote("Deleted Items").expect("ok"), "\"Deleted Items\"");
+        assert_eq!(quote("a\"b\\c").expect("ok"), "\"a\\\"b\\\\c\"");
+        assert!(quote("a\r\nb").is_err());
+    }
+
+    #[test]
+    fn uid_sets_expand() {
+        assert_eq!(
+            expand(&[UidSetMember::Uid(3), UidSetMember::UidRange(7..=9)]),
+            vec![3, 7, 8, 9]
+        );
+        assert_eq!(uid_set(&[1, 5]), "1,5");
+    }
+}

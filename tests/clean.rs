@@ -1,0 +1,337 @@
+//! `clean` and `undo` against a real Dovecot: with and without MOVE, a
+//! connection cut in the middle of a move then a rerun, and undo restoring
+//! every message with its flags.
+
+mod support;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
+use support::dovecot::{ALICE, Dovecot};
+
+const KEY: &str = "clean-test-key-0123456789";
+const AS_OF: &str = "2026-11-25";
+/// Exchange Online's capabilities, with and without MOVE and UIDPLUS.
+const EXCHANGE: &str = "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+";
+const NO_MOVE: &str = "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+";
+const NEITHER: &str =
+    "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+";
+
+fn old() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_880_000) // 2020-01-01
+}
+
+fn recent() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_272_000) // 2026-06-01
+}
+
+fn message(id: &str) -> Vec<u8> {
+    format!(
+        "Message-ID: <{id}@clean.test>\r\nFrom: Kari <kari@example.test>\r\nTo: alice@example.test\r\nSubject: Sak {id}\r\nDate: Wed, 1 Jan 2020 10:00:00 +0000\r\n\r\nHei, dette gjelder sak {id}.\r\n"
+    )
+    .into_bytes()
+}
+
+/// Alice's mailbox: old mail (due), some of it flagged or seen, recent mail
+/// (not due), in INBOX and a folder.
+fn mailbox(capabilities: &str) -> Dovecot {
+    let d = Dovecot::start(Some(capabilities));
+    for i in 0..12 {
+        let flags = match i % 3 {
+            0 => "S",
+            1 => "",
+            _ => "RS",
+        };
+        d.deliver(
+            &ALICE,
+            "",
+            &format!("{i}.old"),
+            flags,
+            &message(&format!("old{i}")),
+            old(),
+        );
+    }
+    d.deliver(&ALICE, "", "f.old", "FS", &message("flagged"), old());
+    d.deliver(&ALICE, "", "n.new", "S", &message("new"), recent());
+    d.deliver(&ALICE, ".Prosjekter", "p.old", "S", &message("proj"), old());
+    d
+}
+
+struct Run<'a> {
+    d: &'a Dovecot,
+    state: String,
+}
+
+impl Run<'_> {
+    fn new(d: &Dovecot) -> Run<'_> {
+        Run {
+            d,
+            state: d.dir.path().join("state.sqlite").display().to_string(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::cargo_bin("mailhygiene")
+            .expect("binary")
+            .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+            .env("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)
+            .env("MAILHYGIENE_IMAP_BACKOFF_MS", "20")
+            .env("SSL_CERT_FILE", self.d.ca_file())
+            .env_remove("MAILHYGIENE_IMAP_TOKEN")
+            .args(args)
+            .args(["--state", &self.state, "--as-of", AS_OF])
+            .timeout(Duration::from_secs(120))
+            .output()
+            .expect("runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).expect("utf-8"),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+fn url(d: &Dovecot) -> String {
+    format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port)
+}
+
+fn records(out: &str) -> Vec<Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Every message on the server: (folder, Message-ID, flags), as Dovecot
+/// keeps them (flags in the file name).
+fn server_state(d: &Dovecot) -> BTreeSet<(String, String, String)> {
+    let root = d.maildir(&ALICE);
+    let mut out = BTreeSet::new();
+    let mut dirs = vec![(String::from("INBOX"), root.clone())];
+    for entry in std::fs::read_dir(&root).expect("maildir").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(folder) = name.strip_prefix('.')
+            && entry.path().is_dir()
+        {
+            dirs.push((folder.to_string(), entry.path()));
+        }
+    }
+    for (folder, dir) in dirs {
+        for sub in ["cur", "new"] {
+            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let flags = name
+                    .rsplit_once(":2,")
+                    .map(|(_, f)| f.to_string())
+                    .unwrap_or_default();
+                // Dovecot's own bookkeeping flags are not the user's.
+                let flags: String = flags.chars().filter(|c| c.is_ascii_uppercase()).collect();
+                let text = std::fs::read_to_string(entry.path()).expect("message");
+                let id = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Message-ID: "))
+                    .unwrap_or_default()
+                    .to_string();
+                out.insert((folder.clone(), id, flags));
+            }
+        }
+    }
+    out
+}
+
+fn due_ids() -> BTreeSet<String> {
+    let mut ids: BTreeSet<String> = (0..12).map(|i| format!("<old{i}@clean.test>")).collect();
+    ids.insert("<proj@clean.test>".into());
+    ids
+}
+
+fn ids_in(state: &BTreeSet<(String, String, String)>, folder: &str) -> BTreeSet<String> {
+    state
+        .iter()
+        .filter(|(f, _, _)| f == folder)
+        .map(|(_, id, _)| id.clone())
+        .collect()
+}
+
+/// Scan, dry run, apply, rerun, undo: the whole cycle on one server.
+fn clean_and_undo(capabilities: &str) {
+    let d = mailbox(capabilities);
+    let r = Run::new(&d);
+    let url = url(&d);
+    let before = server_state(&d);
+    let (code, _, err) = r.run(&["scan", &url, "--quiet", "--format", "jsonl"]);
+    assert_eq!(code, 0, "{err}");
+
+    // The dry run plans exactly the due, unflagged messages and changes nothing.
+    let (code, out, err) = r.run(&["clean", &url, "--format", "jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    let planned = records(&out);
+    assert!(
+        planned
+            .iter()
+            .all(|p| p["status"] == "planned" && p["type"] == "move")
+    );
+    let planned_ids: BTreeSet<String> = planned
+        .iter()
+        .map(|p| p["message_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(planned_ids, due_ids());
+    assert!(planned.iter().all(|p| p["to_folder"] == "Deleted Items"));
+    assert_eq!(server_state(&d), before, "a dry run changed the mailbox");
+
+    let (code, out, err) = r.run(&["clean", &url, "--format", "jsonl", "--apply"]);
+    assert_eq!(code, 0, "{err}");
+    let moved = records(&out);
+    assert_eq!(moved.len(), 13, "{out}");
+    assert!(moved.iter().all(|m| m["status"] == "moved"), "{out}");
+    let run = moved[0]["run"].as_i64().expect("run id");
+    let after = server_state(&d);
+    assert_eq!(ids_in(&after, "Deleted Items"), due_ids());
+    assert_eq!(
+        ids_in(&after, "INBOX"),
+        BTreeSet::from([
+            "<flagged@clean.test>".to_string(),
+            "<new@clean.test>".to_string()
+        ])
+    );
+    // Flags travel with the messages.
+    for (folder, id, flags) in &before {
+        if due_ids().contains(id) {
+            assert!(
+                after.contains(&("Deleted Items".to_string(), id.clone(), flags.clone())),
+                "{id} lost its flags {flags} moving from {folder}: {after:?}"
+            );
+        }
+    }
+
+    // Nothing is moved twice.
+    let (code, out, err) = r.run(&["clean", &url, "--format", "jsonl", "--apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(records(&out).is_empty(), "{out}");
+    assert_eq!(server_state(&d), after);
+
+    // Undo: every message back in its folder with its flags.
+    let (code, out, err) = r.run(&["undo", &run.to_string(), "--format", "jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(records(&out).len(), 13, "{out}");
+    assert_eq!(
+        server_state(&d),
+        after,
+        "a dry-run undo changed the mailbox"
+    );
+    let (code, out, err) = r.run(&["undo", &run.to_string(), "--format", "jsonl", "--apply"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        records(&out).iter().all(|m| m["status"] == "moved"),
+        "{out}"
+    );
+    assert_eq!(server_state(&d), before);
+    // A second undo has nothing left to do.
+    let (code, out, _) = r.run(&["undo", &run.to_string(), "--format", "jsonl", "--apply"]);
+    assert_eq!(code, 0);
+    assert!(records(&out).is_empty(), "{out}");
+}
+
+#[test]
+fn clean_and_undo_with_move() {
+    clean_and_undo(EXCHANGE);
+}
+
+#[test]
+fn clean_and_undo_with_copy_and_uid_expunge() {
+    clean_and_undo(NO_MOVE);
+}
+
+#[test]
+fn without_move_or_uidplus_nothing_is_touched() {
+    let d = mailbox(NEITHER);
+    let r = Run::new(&d);
+    let url = url(&d);
+    let before = server_state(&d);
+    assert_eq!(r.run(&["scan", &url, "--quiet"]).0, 0);
+    let (code, _, err) = r.run(&["clean", &url, "--apply"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("neither MOVE nor UIDPLUS"), "{err}");
+    assert_eq!(server_state(&d), before);
+}
+
+#[test]
+fn a_message_flagged_after_the_scan_is_kept() {
+    let d = mailbox(EXCHANGE);
+    let r = Run::new(&d);
+    let url = url(&d);
+    assert_eq!(r.run(&["scan", &url, "--quiet"]).0, 0);
+    d.set_flags(&ALICE, "", "0.old", "FS");
+    let (code, out, err) = r.run(&["clean", &url, "--format", "jsonl", "--apply"]);
+    assert_eq!(code, 0, "{err}");
+    let kept = records(&out)
+        .into_iter()
+        .find(|m| m["message_id"] == "<old0@clean.test>")
+        .expect("reported");
+    assert_eq!(kept["status"], "skipped");
+    assert!(ids_in(&server_state(&d), "INBOX").contains("<old0@clean.test>"));
+}
+
+/// The connection is cut right after a move command reaches the server, so
+/// the client never hears whether it happened; the rerun finds out and
+/// finishes without moving anything twice.
+#[test]
+fn a_connection_cut_mid_move_is_settled_by_the_rerun() {
+    use support::proxy::{Fault, Proxy};
+    for (capabilities, command) in [(EXCHANGE, "UID MOVE"), (NO_MOVE, "UID EXPUNGE")] {
+        let d = mailbox(capabilities);
+        let r = Run::new(&d);
+        let proxy = Proxy::start(
+            d.imap_port,
+            Fault::DropAfterCommand {
+                pattern: command.to_string(),
+                // The scan's connection passes (it never moves); the
+                // clean's is cut; the rerun's passes.
+                times: 2,
+            },
+        );
+        let via = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
+        let (code, _, err) = r.run(&["scan", &via, "--quiet", "--allow-plaintext"]);
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = r.run(&["clean", &via, "--apply", "--allow-plaintext"]);
+        assert_eq!(code, 1, "the cut must be reported: {err}");
+        assert!(err.contains("run clean again"), "{err}");
+        // The rerun settles what the cut left open and moves the rest.
+        let (code, out, err) = r.run(&[
+            "clean",
+            &via,
+            "--apply",
+            "--allow-plaintext",
+            "--format",
+            "jsonl",
+        ]);
+        assert_eq!(code, 0, "{capabilities}: {err}\n{out}");
+        let state = server_state(&d);
+        let trash: Vec<String> = state
+            .iter()
+            .filter(|(f, _, _)| f == "Deleted Items")
+            .map(|(_, id, _)| id.clone())
+            .collect();
+        assert_eq!(
+            trash.iter().cloned().collect::<BTreeSet<_>>(),
+            due_ids(),
+            "{capabilities}: something was lost"
+        );
+        assert_eq!(
+            trash.len(),
+            due_ids().len(),
+            "{capabilities}: something moved twice"
+        );
+        assert_eq!(
+            ids_in(&state, "INBOX"),
+            BTreeSet::from([
+                "<flagged@clean.test>".to_string(),
+                "<new@clean.test>".to_string()
+            ]),
+            "{capabilities}"
+        );
+    }
+}
