@@ -35,6 +35,7 @@
 pub mod actions;
 pub mod checksum;
 pub mod config;
+pub mod deliver;
 pub mod detect;
 pub mod engine;
 pub mod extract;
@@ -43,6 +44,7 @@ pub mod imap;
 pub mod inventory;
 pub mod model;
 pub mod oauth;
+pub mod remind;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -10,10 +10,12 @@ use mailhygiene::actions::clean::{self as cleanup, Filter, Planned};
 use mailhygiene::actions::movers::{ImapMover, MaildirMover, Mover, TRASH_NAMES};
 use mailhygiene::actions::{ActionFormat, MovePrinter};
 use mailhygiene::config::Config;
+use mailhygiene::deliver::{self, Delivery, SmtpSettings};
 use mailhygiene::detect::identifiers::Rule2032;
 use mailhygiene::engine::{Engine, EngineSettings};
 use mailhygiene::fingerprint::Fingerprinter;
 use mailhygiene::model::MessageMeta;
+use mailhygiene::remind::{self, Lang, Templates};
 use mailhygiene::report::{self, Format, ReportContext};
 use mailhygiene::rules::{RuleError, RuleSet};
 use mailhygiene::scan::{self, NamedSource, Progress, Silent};
@@ -187,6 +189,37 @@ struct CleanArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct RemindArgs {
+    /// Mailboxes to remind, as they were scanned; default: every mailbox in the store.
+    #[arg(value_name = "SOURCE")]
+    sources: Vec<String>,
+    /// How to deliver: imap (into the mailbox's INBOX), smtp (see --smtp), or dir:PATH (.eml files).
+    #[arg(long, value_name = "HOW", default_value = "imap")]
+    deliver: String,
+    /// The reminder's language.
+    #[arg(long, value_enum, default_value_t = Lang::Nb)]
+    lang: Lang,
+    /// Send even if this period's reminder was sent already.
+    #[arg(long)]
+    again: bool,
+    /// The period a reminder is sent once in; default: the --as-of year.
+    #[arg(long, value_name = "PERIOD")]
+    period: Option<String>,
+    /// The sender; default: mailhygiene at the recipient's domain (required with smtp).
+    #[arg(long, value_name = "ADDRESS")]
+    from: Option<String>,
+    /// The recipient, for a single mailbox whose address the store does not know.
+    #[arg(long, value_name = "ADDRESS")]
+    to: Option<String>,
+    /// SMTP server for --deliver smtp: smtp://USER@HOST[:587] (STARTTLS) or smtps://USER@HOST[:465];
+    /// the secret from MAILHYGIENE_SMTP_PASSWORD or MAILHYGIENE_SMTP_TOKEN (XOAUTH2).
+    #[arg(long, value_name = "URL")]
+    smtp: Option<String>,
+    #[command(flatten)]
+    change: ChangeArgs,
+}
+
+#[derive(clap::Args, Debug)]
 struct UndoArgs {
     /// The clean run to undo (its number is in clean's output).
     #[arg(value_name = "RUN")]
@@ -212,6 +245,8 @@ enum Command {
     Clean(CleanArgs),
     /// Move a clean run's messages back where they came from (dry run without --apply).
     Undo(UndoArgs),
+    /// Prepare or send the yearly reminder, one per mailbox (dry run without --apply).
+    Remind(RemindArgs),
     /// Scan one message file (an .eml), or standard input with `-`.
     Check {
         #[arg(value_name = "FILE")]
@@ -317,6 +352,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Report(args) => report_command(&args),
         Command::Clean(args) => clean_command(&args),
         Command::Undo(args) => undo_command(&args),
+        Command::Remind(args) => remind_command(&args),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => config_check(file.as_deref()),
@@ -325,8 +361,9 @@ fn run(cli: Cli) -> Result<u8> {
             command: RulesCommand::Check { dir },
         } => {
             let rules = load_rules(Some(&dir))?;
+            load_templates(Some(&dir))?;
             println!(
-                "{}: {} retention rules, {} special categories: OK",
+                "{}: {} retention rules, {} special categories, reminder templates: OK",
                 dir.display(),
                 rules.rules.len(),
                 rules.categories.len()
@@ -1256,6 +1293,285 @@ fn undo_command(args: &UndoArgs) -> Result<u8> {
         eprintln!("mailhygiene: {}: {e}", source.given);
     }
     finish_change(&mut cx, run, failed, "undo")
+}
+
+/// The reminder templates: the shipped ones, replaced by those in the rules
+/// directory's `templates/`.
+fn load_templates(rules_dir: Option<&Path>) -> Result<Templates> {
+    let dir = rules_dir.map(|d| d.join("templates"));
+    Templates::load(dir.as_deref()).map_err(|errors| {
+        let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        usage(format!(
+            "invalid reminder templates:\n{}",
+            listed.join("\n")
+        ))
+    })
+}
+
+/// One reminder record (the contract's `reminder` record).
+#[derive(serde::Serialize)]
+struct ReminderOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    source: &'a str,
+    to: &'a str,
+    status: &'a str,
+    period: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    subject: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    reason: &'a str,
+}
+
+fn remind_command(args: &RemindArgs) -> Result<u8> {
+    let change = &args.change;
+    let config = load_config(change.config.as_deref())?.map(|(_, c)| c);
+    let as_of = parse_as_of(change.as_of.as_deref())?;
+    let rules_dir = change
+        .rules
+        .clone()
+        .or(config.as_ref().and_then(|c| c.rules.clone()));
+    let rules = load_rules(rules_dir.as_deref())?;
+    let templates = load_templates(rules_dir.as_deref())?;
+    let delivery = Delivery::parse(&args.deliver).map_err(usage)?;
+    let smtp = match (&delivery, &args.smtp) {
+        (Delivery::Smtp, Some(url)) => Some(SmtpSettings::parse(url).map_err(usage)?),
+        (Delivery::Smtp, None) => {
+            return Err(usage("--deliver smtp needs --smtp smtp://USER@HOST[:PORT]"));
+        }
+        _ => None,
+    };
+    if matches!(delivery, Delivery::Smtp) && args.from.is_none() {
+        return Err(usage(
+            "--deliver smtp needs --from (the address the server lets you send as)",
+        ));
+    }
+    let mut store = open_store(change.state.as_deref(), config.as_ref())?;
+    let mailboxes = store.mailboxes()?;
+    let sources: Vec<String> = if args.sources.is_empty() {
+        mailboxes.iter().map(|m| m.source.clone()).collect()
+    } else {
+        for s in &args.sources {
+            if !mailboxes.iter().any(|m| &m.source == s) {
+                return Err(usage(format!(
+                    "{s} is not in the store {}: scan it first",
+                    store.location()
+                )));
+            }
+        }
+        args.sources.clone()
+    };
+    if args.to.is_some() && sources.len() != 1 {
+        return Err(usage("--to applies to a single mailbox"));
+    }
+    let period = args
+        .period
+        .clone()
+        .unwrap_or_else(|| chrono::Datelike::year(&as_of).to_string());
+    let named = resolve_sources(&sources, None, config.as_ref())?;
+    let run = if change.apply {
+        Some(store.begin_run(RunKind::Remind, as_of, chrono::Utc::now())?)
+    } else {
+        None
+    };
+    let mut out = open_output(change.output.as_deref())?;
+    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+    for source in &named {
+        let record = store
+            .mailboxes()?
+            .into_iter()
+            .find(|m| m.source == source.given);
+        let to = args
+            .to
+            .clone()
+            .or(record.as_ref().and_then(|m| m.address.clone()))
+            .unwrap_or_default();
+        let mut emit = |status: &str, subject: &str, reason: &str| -> Result<()> {
+            *counts.entry(status.to_string()).or_default() += 1;
+            match change.format {
+                ActionFormat::Jsonl => {
+                    serde_json::to_writer(
+                        &mut out,
+                        &ReminderOut {
+                            kind: "reminder",
+                            source: &source.given,
+                            to: &to,
+                            status,
+                            period: &period,
+                            subject,
+                            reason,
+                        },
+                    )?;
+                    out.write_all(b"\n")?;
+                }
+                ActionFormat::Text => {
+                    let why = if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({reason})")
+                    };
+                    writeln!(
+                        out,
+                        "{status:<13} {} -> {} via {}: {}{why}",
+                        report::summary::one_line(&source.given),
+                        report::summary::one_line(&to),
+                        delivery.name(),
+                        report::summary::one_line(subject)
+                    )?;
+                }
+            }
+            Ok(())
+        };
+        if to.is_empty() {
+            emit(
+                "failed",
+                "",
+                "the store has no address for this mailbox: give --to, or a config entry",
+            )?;
+            continue;
+        }
+        let prior = store.reminder(&source.given, &period)?;
+        if prior.as_ref().is_some_and(|p| p.status == "delivered") && !args.again {
+            emit("already_sent", "", "")?;
+            continue;
+        }
+        let mut summary = report::Summary::new(report_context(as_of, 0.0, true, &store, &rules)?);
+        mailhygiene::inventory::print(
+            &store,
+            std::slice::from_ref(&source.given),
+            &rules,
+            as_of,
+            None,
+            &mut summary,
+        )?;
+        let clean_command = format!("mailhygiene clean {} --apply", source.given);
+        let ctx = remind::context(&summary, &source.given, &period, clean_command);
+        let rendered = templates
+            .render(args.lang, &ctx)
+            .map_err(|e| usage(format!("reminder template: {e}")))?;
+        let Some(run) = run else {
+            emit("planned", &rendered.subject, "")?;
+            continue;
+        };
+        let now = std::time::SystemTime::now();
+        let stamp = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let reminder_id = if args.again {
+            let nanos = now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            remind::reminder_id(&source.given, &format!("{period}#{nanos}"))
+        } else {
+            remind::reminder_id(&source.given, &period)
+        };
+        let from = args.from.clone().unwrap_or_else(|| {
+            let domain = to.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost");
+            format!("mailhygiene <mailhygiene@{domain}>")
+        });
+        let message_id = format!("<{reminder_id}.{stamp}@mailhygiene.invalid>");
+        let bytes = match remind::message(&rendered, &from, &to, now, &message_id, &reminder_id) {
+            Ok(b) => b,
+            Err(e) => {
+                emit("failed", &rendered.subject, &e)?;
+                continue;
+            }
+        };
+        if prior.as_ref().is_some_and(|p| p.status == "sending")
+            && matches!(delivery, Delivery::Smtp)
+            && !args.again
+        {
+            emit(
+                "failed",
+                &rendered.subject,
+                "an earlier run was interrupted while sending it, so it may have arrived: check, then use --again",
+            )?;
+            continue;
+        }
+        let mut entry = mailhygiene::store::ReminderRecord {
+            source: source.given.clone(),
+            period: period.clone(),
+            run,
+            method: delivery.name().to_string(),
+            recipient: to.clone(),
+            status: "sending".into(),
+            at: chrono::Utc::now().to_rfc3339(),
+        };
+        store.record_reminder(&entry)?;
+        let outcome = match &delivery {
+            Delivery::Dir(dir) => {
+                let name = format!("reminder-{period}-{reminder_id}");
+                deliver::to_dir(dir, &name, &bytes)
+            }
+            Delivery::Smtp => match &smtp {
+                Some(settings) => deliver::by_smtp(settings, &from, &to, &bytes),
+                None => Err("no SMTP server".to_string()),
+            },
+            Delivery::Imap => match &source.spec {
+                SourceSpec::Imap(url) => match source
+                    .credentials
+                    .clone()
+                    .or_else(mailhygiene::imap::Credentials::from_env)
+                {
+                    Some(credentials) => deliver::to_inbox(
+                        url,
+                        &credentials,
+                        &imap_options(change.allow_plaintext),
+                        &reminder_id,
+                        &bytes,
+                    ),
+                    None => Err("IMAP delivery needs MAILHYGIENE_IMAP_PASSWORD, MAILHYGIENE_IMAP_TOKEN, or an account in the configuration file".to_string()),
+                },
+                _ => Err("IMAP delivery needs an IMAP mailbox; use --deliver dir:PATH or smtp".to_string()),
+            },
+        };
+        match outcome {
+            Ok(result) => {
+                entry.status = "delivered".into();
+                entry.at = chrono::Utc::now().to_rfc3339();
+                store.record_reminder(&entry)?;
+                let status = match result {
+                    deliver::Outcome::Delivered => "delivered",
+                    deliver::Outcome::AlreadyThere => "already_sent",
+                };
+                emit(status, &rendered.subject, "")?;
+            }
+            Err(e) => {
+                entry.status = "failed".into();
+                store.record_reminder(&entry)?;
+                emit("failed", &rendered.subject, &e)?;
+            }
+        }
+    }
+    let failed = counts.get("failed").copied().unwrap_or(0);
+    if let Some(run) = run {
+        let status = if failed == 0 {
+            "complete"
+        } else {
+            "incomplete"
+        };
+        let delivered = counts.get("delivered").copied().unwrap_or(0);
+        store.finish_run(run, chrono::Utc::now(), status, delivered)?;
+    }
+    if change.format == ActionFormat::Text {
+        let listed: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        writeln!(
+            out,
+            "{}",
+            if listed.is_empty() {
+                "nothing to do".to_string()
+            } else {
+                listed.join(", ")
+            }
+        )?;
+        if run.is_none() {
+            writeln!(out, "dry run: nothing was sent; add --apply to send")?;
+        }
+    }
+    out.flush()?;
+    Ok(u8::from(failed > 0))
 }
 
 fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {

@@ -292,6 +292,86 @@ fn no_planted_value_appears_in_any_format_output_or_log() {
     }
 }
 
+/// The store, reports rendered from it, reminders and clean plans: none
+/// holds a planted value, in any format, at trace level.
+#[test]
+fn no_planted_value_in_the_store_reports_reminders_or_plans() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let maildir = tmp.path().join("mail");
+    fixture_maildir(&maildir);
+    let source = format!("maildir:{}", maildir.display());
+    let state = tmp.path().join("state.sqlite");
+    let state_arg = state.display().to_string();
+    let run = |args: &[&str]| {
+        let out = bin()
+            .env("MAILHYGIENE_LOG", "trace")
+            .args(args)
+            .args(["--state", &state_arg, "--as-of", "2026-11-25"])
+            .current_dir(root())
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_no_leak(&format!("{args:?} stdout"), &stdout);
+        assert_no_leak(&format!("{args:?} stderr"), &stderr);
+        stdout
+    };
+    run(&["scan", &source, "--quiet"]);
+    for format in ["text", "jsonl", "csv", "markdown"] {
+        let out = run(&["report", "--format", format, "--all"]);
+        assert!(out.len() > 200, "{format}: {out}");
+    }
+    let reminders = tmp.path().join("reminders");
+    let deliver = format!("dir:{}", reminders.display());
+    for lang in ["nb", "en"] {
+        run(&[
+            "remind",
+            &source,
+            "--to",
+            "ola@example.test",
+            "--deliver",
+            &deliver,
+            "--lang",
+            lang,
+            "--apply",
+            "--again",
+        ]);
+    }
+    let mut delivered = 0;
+    for entry in fs::read_dir(&reminders).expect("reminders written") {
+        let raw = fs::read(entry.expect("entry").path()).expect("reads");
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&raw[..])
+            .expect("a reminder parses");
+        let text = format!(
+            "{}\n{}\n{}",
+            parsed.subject().unwrap_or_default(),
+            parsed.body_text(0).unwrap_or_default(),
+            parsed.body_html(0).unwrap_or_default()
+        );
+        assert!(
+            text.contains('*'),
+            "the reminder lists masked values: {text}"
+        );
+        assert_no_leak("reminder", &text);
+        delivered += 1;
+    }
+    assert_eq!(delivered, 2);
+    for format in ["text", "jsonl"] {
+        let out = run(&["clean", &source, "--format", format]);
+        assert!(out.contains("planned"), "{out}");
+    }
+    // The database itself (and its write-ahead log).
+    for file in [state.clone(), tmp.path().join("state.sqlite-wal")] {
+        if let Ok(bytes) = fs::read(&file) {
+            assert_no_leak(
+                &file.display().to_string(),
+                &String::from_utf8_lossy(&bytes),
+            );
+        }
+    }
+}
+
 #[test]
 fn the_planted_values_are_really_found() {
     // Guards the leak test: it means nothing if the values were never seen.

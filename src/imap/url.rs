@@ -36,7 +36,8 @@ pub enum UrlError {
     BadEncoding(String),
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+/// `%40` to `@`; `None` when an escape is malformed or not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

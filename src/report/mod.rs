@@ -327,6 +327,25 @@ impl Printer for CsvPrinter<'_> {
     }
 }
 
+/// A summary collects what it is given; `finish` does nothing (the caller
+/// renders it).
+impl Printer for Summary {
+    fn message(&mut self, source: &str, report: &MessageReport) -> io::Result<()> {
+        self.add(source, report);
+        Ok(())
+    }
+
+    fn source_failed(&mut self, source: &str, error: &str) -> io::Result<()> {
+        self.failed_sources
+            .push((source.to_string(), error.to_string()));
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 struct SummaryPrinter<'w> {
     out: Box<dyn Write + 'w>,
     summary: Summary,
