@@ -1,0 +1,353 @@
+//! The yearly reminder delivered for real: into INBOX over IMAP (Dovecot),
+//! and by SMTP submission to a real SMTP server (aiosmtpd, STARTTLS and
+//! authentication required) started by the test, the reminder read back.
+
+mod support;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, SystemTime};
+use support::dovecot::{ALICE, BOB, Dovecot};
+
+const KEY: &str = "remind-test-key-0123456789";
+/// A fødselsnummer (synthetic) planted in Alice's mail; it must never
+/// appear in clear text in a reminder.
+const PLANTED: &str = "15076500565";
+
+fn old() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_880_000) // 2020-01-01
+}
+
+fn mailbox() -> Dovecot {
+    let d = Dovecot::start(None);
+    for (user, name, body) in [
+        (&ALICE, "1.a", "Hei, her er referatet fra møtet."),
+        (&ALICE, "2.a", "Fnr: 150765 00565, til lønn."),
+        (&BOB, "1.b", "Kvartalsrapporten er klar."),
+    ] {
+        let raw = format!(
+            "Message-ID: <{name}@remind.test>\r\nFrom: Kari <kari@example.test>\r\nTo: {}\r\nSubject: Sak {name}\r\n\r\n{body}\r\n",
+            user.name
+        );
+        d.deliver(user, "", name, "S", raw.as_bytes(), old());
+    }
+    d
+}
+
+fn url(d: &Dovecot, user: &support::dovecot::User) -> String {
+    format!(
+        "imaps://{}@127.0.0.1:{}",
+        user.name.replace('@', "%40"),
+        d.imaps_port
+    )
+}
+
+fn run(d: &Dovecot, state: &Path, password: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::cargo_bin("mailhygiene")
+        .expect("binary")
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("MAILHYGIENE_IMAP_PASSWORD", password)
+        .env("SSL_CERT_FILE", d.ca_file())
+        .env_remove("MAILHYGIENE_IMAP_TOKEN")
+        .env_remove("MAILHYGIENE_SMTP_TOKEN")
+        .env("MAILHYGIENE_SMTP_PASSWORD", "smtp-secret-pass")
+        .env("MAILHYGIENE_LOG", "debug")
+        .args(args)
+        .args([
+            "--state",
+            &state.display().to_string(),
+            "--as-of",
+            "2026-11-25",
+        ])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).expect("utf-8"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn records(out: &str) -> Vec<Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The reminders in a user's INBOX (Dovecot keeps INBOX in cur/ and new/).
+fn reminders_in_inbox(d: &Dovecot, user: &support::dovecot::User) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for sub in ["cur", "new"] {
+        let Ok(entries) = std::fs::read_dir(d.maildir(user).join(sub)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            if text.contains("X-Mailhygiene-Kind: reminder") {
+                out.push((entry.file_name().to_string_lossy().into_owned(), text));
+            }
+        }
+    }
+    out
+}
+
+fn assert_readable_reminder(raw: &[u8]) -> String {
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("the reminder parses");
+    assert_eq!(
+        parsed.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-generated")
+    );
+    assert!(parsed.body_html(0).is_some(), "an HTML part");
+    let text = parsed.body_text(0).expect("a plain-text part").into_owned();
+    let all = format!(
+        "{}\n{text}\n{}",
+        parsed.subject().unwrap_or_default(),
+        parsed.body_html(0).unwrap_or_default()
+    );
+    for form in [PLANTED, "150765 00565", "150765\u{a0}00565"] {
+        assert!(!all.contains(form), "a clear value in the reminder: {all}");
+    }
+    assert!(
+        all.contains("15*******65"),
+        "the masked value is listed: {all}"
+    );
+    text
+}
+
+#[test]
+fn one_reminder_per_inbox_over_imap_and_never_a_second() {
+    let d = mailbox();
+    let state = d.dir.path().join("state.sqlite");
+    for user in [&ALICE, &BOB] {
+        let (code, _, err) = run(
+            &d,
+            &state,
+            user.password,
+            &["scan", &url(&d, user), "--quiet"],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    // The dry run says who gets what and sends nothing.
+    let (code, out, err) = run(
+        &d,
+        &state,
+        ALICE.password,
+        &["remind", &url(&d, &ALICE), "--format", "jsonl"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(records(&out)[0]["status"], "planned");
+    assert!(reminders_in_inbox(&d, &ALICE).is_empty());
+
+    for user in [&ALICE, &BOB] {
+        let (code, out, err) = run(
+            &d,
+            &state,
+            user.password,
+            &["remind", &url(&d, user), "--apply", "--format", "jsonl"],
+        );
+        assert_eq!(code, 0, "{err}");
+        let r = &records(&out)[0];
+        assert_eq!(r["type"], "reminder");
+        assert_eq!(r["status"], "delivered", "{out}");
+        assert_eq!(r["to"], user.name);
+        assert!(!err.contains(user.password), "the password in the log");
+    }
+    let alice = reminders_in_inbox(&d, &ALICE);
+    assert_eq!(alice.len(), 1);
+    assert_eq!(reminders_in_inbox(&d, &BOB).len(), 1);
+    // Delivered unread.
+    assert!(
+        !alice[0]
+            .0
+            .rsplit(":2,")
+            .next()
+            .unwrap_or_default()
+            .contains('S'),
+        "{}",
+        alice[0].0
+    );
+    let text = assert_readable_reminder(alice[0].1.as_bytes());
+    assert!(
+        text.contains("Årlig") || text.contains("Hei"),
+        "Norwegian by default: {text}"
+    );
+
+    // Again: the store says it was sent.
+    let (code, out, _) = run(
+        &d,
+        &state,
+        ALICE.password,
+        &["remind", &url(&d, &ALICE), "--apply", "--format", "jsonl"],
+    );
+    assert_eq!(code, 0);
+    assert_eq!(records(&out)[0]["status"], "already_sent");
+    // A store that lost the record (a crash after the APPEND): the mailbox
+    // is asked, and the reminder found there.
+    let lost = d.dir.path().join("lost.sqlite");
+    assert_eq!(
+        run(
+            &d,
+            &lost,
+            ALICE.password,
+            &["scan", &url(&d, &ALICE), "--quiet"]
+        )
+        .0,
+        0
+    );
+    let (code, out, err) = run(
+        &d,
+        &lost,
+        ALICE.password,
+        &["remind", &url(&d, &ALICE), "--apply", "--format", "jsonl"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(records(&out)[0]["status"], "already_sent", "{out}");
+    assert_eq!(reminders_in_inbox(&d, &ALICE).len(), 1);
+}
+
+/// aiosmtpd on loopback with the Dovecot test CA's certificate.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    out: PathBuf,
+}
+
+impl SmtpServer {
+    fn start(d: &Dovecot) -> SmtpServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let out = d.dir.path().join("smtp-out");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .args(["--port", &port.to_string()])
+            .arg("--cert")
+            .arg(d.dir.path().join("server.pem"))
+            .arg("--key")
+            .arg(d.dir.path().join("server.key"))
+            .arg("--out")
+            .arg(&out)
+            .args(["--user", "alice@example.test", "--password", "smtp-secret-pass"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 starts (the SMTP test server needs aiosmtpd: pip install aiosmtpd; .ci/run does this)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("reads");
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the SMTP server did not start (is aiosmtpd installed?)"
+        );
+        SmtpServer { child, port, out }
+    }
+
+    fn messages(&self) -> Vec<(Vec<u8>, String)> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.out).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "eml") {
+                let envelope =
+                    std::fs::read_to_string(path.with_extension("envelope")).unwrap_or_default();
+                out.push((std::fs::read(&path).expect("reads"), envelope));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn smtp_submission_with_starttls_and_authentication() {
+    let d = mailbox();
+    let smtp = SmtpServer::start(&d);
+    let state = d.dir.path().join("state.sqlite");
+    assert_eq!(
+        run(
+            &d,
+            &state,
+            ALICE.password,
+            &["scan", &url(&d, &ALICE), "--quiet"]
+        )
+        .0,
+        0
+    );
+    let server = format!("smtp://alice%40example.test@127.0.0.1:{}", smtp.port);
+    let args = [
+        "remind",
+        &url(&d, &ALICE),
+        "--deliver",
+        "smtp",
+        "--smtp",
+        &server,
+        "--from",
+        "Personvern <alice@example.test>",
+        "--lang",
+        "en",
+        "--apply",
+        "--format",
+        "jsonl",
+    ];
+    let (code, out, err) = run(&d, &state, ALICE.password, &args);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert_eq!(records(&out)[0]["status"], "delivered", "{out}");
+    assert!(
+        !err.contains("smtp-secret-pass"),
+        "the SMTP password in the log"
+    );
+    let messages = smtp.messages();
+    assert_eq!(messages.len(), 1);
+    let (raw, envelope) = &messages[0];
+    assert!(envelope.contains("alice@example.test"), "{envelope}");
+    let text = assert_readable_reminder(raw);
+    assert!(text.contains("Hello"), "English on request: {text}");
+    // Once per period.
+    let (code, out, _) = run(&d, &state, ALICE.password, &args);
+    assert_eq!(code, 0);
+    assert_eq!(records(&out)[0]["status"], "already_sent");
+    assert_eq!(smtp.messages().len(), 1);
+
+    // A wrong password: failed, said plainly, the password nowhere.
+    let out = Command::cargo_bin("mailhygiene")
+        .expect("binary")
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("SSL_CERT_FILE", d.ca_file())
+        .env("MAILHYGIENE_SMTP_PASSWORD", "wrong-secret-pass")
+        .args(args)
+        .args([
+            "--again",
+            "--state",
+            &state.display().to_string(),
+            "--as-of",
+            "2026-11-25",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("failed"), "{all}");
+    assert!(!all.contains("wrong-secret-pass"), "{all}");
+    assert_eq!(smtp.messages().len(), 1);
+}
