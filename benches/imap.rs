@@ -2,8 +2,13 @@
 //! stale (metadata-only) scan, content scan and empty rescan, each beside a
 //! minimal raw client doing the bare minimum over the same connection type.
 //!
+//! Then the inventory: a full content scan of the 100,000-message mailbox,
+//! a rescan with nothing new (flags refreshed, nothing read), `report` from
+//! the store, and the store's size.
+//!
 //! `cargo bench --bench imap` (needs dovecot-imapd, as the tests do).
 //! Sizes: MH_BENCH_METADATA (default 100000), MH_BENCH_CONTENT (default 20000).
+//! MH_BENCH_INVENTORY=0 skips the inventory part.
 
 #[path = "../tests/support/dovecot.rs"]
 mod dovecot;
@@ -155,6 +160,10 @@ fn mailhygiene(d: &Dovecot, user: &User, state: &Path, extra: &[&str]) -> (Durat
     .arg(state)
     .args(extra)
     .env("MAILHYGIENE_FINGERPRINT_KEY", "benchmark-key-0123456789")
+    .env(
+        "MAILHYGIENE_LOG",
+        std::env::var("MH_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+    )
     .env("MAILHYGIENE_IMAP_PASSWORD", user.password)
     .stdout(std::process::Stdio::null());
     let started = Instant::now();
@@ -165,6 +174,9 @@ fn mailhygiene(d: &Dovecot, user: &User, state: &Path, extra: &[&str]) -> (Durat
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    if std::env::var("MH_BENCH_LOG").is_ok() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     let rss = String::from_utf8_lossy(&out.stderr)
         .lines()
         .last()
@@ -254,12 +266,93 @@ fn main() {
         rss.map_or("?".to_string(), |r| r.to_string())
     );
     let rescan = best_of(3, || {
-        mailhygiene(&d, &BOB, &state_dir.path().join("content0.sqlite"), &[]).0
+        mailhygiene(
+            &d,
+            &BOB,
+            &state_dir.path().join("content0.sqlite"),
+            &["--changes-only"],
+        )
+        .0
     });
     let floor = best_of(3, || raw_status(d.imap_port, &BOB));
     println!(
         "rescan with nothing new: {rescan:?} ({:.1}% of the full scan); a raw LOGIN + STATUS takes {floor:?} ({:.1}%)",
         100.0 * rescan.as_secs_f64() / full.as_secs_f64(),
         100.0 * floor.as_secs_f64() / full.as_secs_f64()
+    );
+
+    if env_count("MH_BENCH_INVENTORY", 1) == 0 {
+        return;
+    }
+    inventory(
+        &d,
+        &state_dir.path().join("inventory.sqlite"),
+        metadata_count,
+    );
+}
+
+/// The inventory's costs on the big mailbox: the full content scan, a
+/// rescan with nothing new (one FLAGS fetch per folder refreshes flags and
+/// finds what is gone), `report` from the store, the store's size.
+fn inventory(d: &Dovecot, state: &Path, count: usize) {
+    let (full, rss) = mailhygiene(d, &ALICE, state, &["--changes-only"]);
+    println!(
+        "inventory: full content scan of {count} messages {full:?}, peak RSS {} KB",
+        rss.map_or("?".to_string(), |r| r.to_string())
+    );
+    let rescan = best_of(ROUNDS, || {
+        mailhygiene(d, &ALICE, state, &["--changes-only"]).0
+    });
+    println!(
+        "inventory: rescan with nothing new, flags refreshed: {rescan:?} ({:.1}% of the full scan)",
+        100.0 * rescan.as_secs_f64() / full.as_secs_f64()
+    );
+    let whole = best_of(3, || mailhygiene(d, &ALICE, state, &[]).0);
+    println!("inventory: rescan printing the whole mailbox as JSONL: {whole:?}");
+    for format in ["jsonl", "text", "markdown"] {
+        let report = best_of(ROUNDS, || {
+            let started = Instant::now();
+            let out = Command::new(env!("CARGO_BIN_EXE_mailhygiene"))
+                .args([
+                    "report",
+                    "--format",
+                    format,
+                    "--as-of",
+                    "2026-11-25",
+                    "--state",
+                ])
+                .arg(state)
+                .stdout(std::process::Stdio::null())
+                .output()
+                .expect("runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            started.elapsed()
+        });
+        println!(
+            "inventory: report --format {format} of {count} messages from the store: {report:?}"
+        );
+    }
+    // Fold the write-ahead log in, so the file size is the store's size.
+    let _ = Command::new(env!("CARGO_BIN_EXE_mailhygiene"))
+        .args(["report", "--format", "jsonl", "--state"])
+        .arg(state)
+        .stdout(std::process::Stdio::null())
+        .status();
+    let bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| {
+            std::fs::metadata(format!("{}{suffix}", state.display()))
+                .ok()
+                .map(|m| m.len())
+        })
+        .sum();
+    println!(
+        "inventory: store size {:.1} MB for {count} messages ({:.0} bytes a message)",
+        bytes as f64 / 1e6,
+        bytes as f64 / count as f64
     );
 }

@@ -110,7 +110,7 @@ pub fn run(
         pool,
         progress,
         // A metadata-only scan of IMAP sources never reads a body.
-        reads_bodies: !imap.options.metadata_only
+        prepare_ahead: !imap.options.metadata_only
             || sources
                 .iter()
                 .any(|s| !matches!(s.spec, SourceSpec::Imap(_))),
@@ -141,9 +141,14 @@ pub fn run(
                 .map_err(io::Error::other)?,
             _ => Default::default(),
         };
+        // A rescan reads few messages or none: no automatons built ahead.
+        let local_workers = Workers {
+            prepare_ahead: workers.prepare_ahead && known.is_empty(),
+            ..workers
+        };
         let results = match &group[0].spec {
             SourceSpec::Maildir(path) => scan_jobs(
-                &workers,
+                &local_workers,
                 group,
                 &mut printer,
                 &mut stats,
@@ -151,7 +156,7 @@ pub fn run(
                 |sink| vec![list_maildir(path, &known, sink(0))],
             )?,
             SourceSpec::Mbox(path) => scan_jobs(
-                &workers,
+                &local_workers,
                 group,
                 &mut printer,
                 &mut stats,
@@ -166,8 +171,13 @@ pub fn run(
                         _ => Ok(Resume::default()),
                     })
                     .collect::<io::Result<Vec<_>>>()?;
+                let workers = &Workers {
+                    prepare_ahead: workers.prepare_ahead
+                        && starts.iter().any(|s| s.cursors.is_empty()),
+                    ..workers
+                };
                 scan_jobs(
-                    &workers,
+                    workers,
                     group,
                     &mut printer,
                     &mut stats,
@@ -496,13 +506,15 @@ fn process_job(engine: &Engine, job: Job) -> MessageReport {
 }
 
 /// What reads and judges messages: the engine on a pool of threads.
+#[derive(Clone, Copy)]
 struct Workers<'a> {
     engine: &'a Engine,
     pool: &'a rayon::ThreadPool,
     progress: &'a dyn Progress,
-    /// Whether any message body will be read (else the term automatons are
-    /// never needed).
-    reads_bodies: bool,
+    /// Build the term automatons while the sources are listed: when bodies
+    /// will be read (a first scan). A rescan reads few or none, and a
+    /// worker builds them on first use.
+    prepare_ahead: bool,
 }
 
 /// Runs a group of sources through the pipeline, printing in listing
@@ -519,7 +531,7 @@ fn scan_jobs(
         engine,
         pool,
         progress,
-        reads_bodies,
+        prepare_ahead,
     } = *workers;
     let names: Vec<&str> = sources.iter().map(|s| s.given.as_str()).collect();
     let names = &names;
@@ -527,7 +539,7 @@ fn scan_jobs(
     let (result_tx, result_rx) = bounded::<(u64, Vec<(usize, Done)>)>(CHANNEL_DEPTH / BATCH);
     std::thread::scope(|scope| {
         // Overlaps building the term automatons with listing the folders.
-        if reads_bodies {
+        if prepare_ahead {
             scope.spawn(|| engine.detectors.special.prepare());
         }
         let lister = scope.spawn(move || {

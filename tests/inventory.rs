@@ -113,7 +113,21 @@ fn rescans_follow_the_server_and_reports_need_no_connection() {
     assert!(first[plain].contains(&"stale".to_string()), "{first:?}");
     assert!(first.contains_key(financial), "{first:?}");
 
-    // On the server: a stale message is flagged, one is expunged, one arrives.
+    // On the server a stale message is flagged (nothing else changes: the
+    // rescan asks only for the flagged UIDs), then unflagged again.
+    d.set_flags(&ALICE, "", "1.a", "FS");
+    let (code, out, err) = scan(&["--format", "jsonl", "--as-of", "2026-11-25"]);
+    assert_eq!(code, 0, "{err}");
+    let flagged = by_message(&jsonl(&out));
+    assert!(
+        !flagged[plain].contains(&"stale".to_string()),
+        "{flagged:?}"
+    );
+    d.set_flags(&ALICE, "", "1.a", "S");
+    let (_, out, _) = scan(&["--format", "jsonl", "--as-of", "2026-11-25"]);
+    assert!(by_message(&jsonl(&out))[plain].contains(&"stale".to_string()));
+
+    // Flagged again, one expunged, one arrives: all three seen in one rescan.
     d.set_flags(&ALICE, "", "1.a", "FS");
     d.expunge(&ALICE, "", "4.a");
     d.deliver(&ALICE, "", "9.a", "", &corpus("pdf.eml"), old());

@@ -759,37 +759,70 @@ pub async fn scan_mailbox(
     let started = std::time::Instant::now();
     let mut session = connect_with_retry(url, credentials, opts).await?;
     tracing::debug!(host = %url.host, elapsed = ?started.elapsed(), "connected and authenticated");
+    // Folders read before are opened before LIST: after a LIST in the same
+    // session Dovecot re-reads a Maildir folder on EXAMINE (measured: 240 ms
+    // instead of a few on a 20,000-message folder), which would make every
+    // rescan cost as much as the mailbox is large.
+    let mut known: Vec<Folder> = start
+        .server_names
+        .iter()
+        .filter(|(name, _)| start.cursors.contains_key(*name))
+        .map(|(name, server_name)| Folder {
+            server_name: server_name.clone(),
+            name: name.clone(),
+        })
+        .collect();
+    known.sort_by(|a, b| (a.name != "INBOX", &a.name).cmp(&(b.name != "INBOX", &b.name)));
+    let mut done = std::collections::HashSet::new();
+    for folder in &known {
+        let mut cursor = start.cursors.get(&folder.name).copied().unwrap_or_default();
+        let stored = start.stored.get(&folder.name).copied().unwrap_or(0);
+        match scan_folder_retrying(
+            &mut session,
+            (url, credentials),
+            folder,
+            &mut cursor,
+            stored,
+            opts,
+            emit,
+        )
+        .await
+        {
+            Ok(()) => {
+                done.insert(folder.name.clone());
+            }
+            // Gone or renamed, or failing: LIST below says whether it still
+            // exists, and it is tried again (and reported) if so.
+            Err(e) if !e.is_transient() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    tracing::debug!(known = done.len(), elapsed = ?started.elapsed(), "read known folders");
     let folder_list: Vec<Folder> = folders(&mut session, opts.timeout).await?;
     tracing::debug!(folders = folder_list.len(), elapsed = ?started.elapsed(), "listed folders");
     let mut failed = Vec::new();
     let names: Vec<String> = folder_list.iter().map(|f| f.name.clone()).collect();
     for folder in folder_list {
+        if done.contains(&folder.name) {
+            continue;
+        }
         let mut cursor = start.cursors.get(&folder.name).copied().unwrap_or_default();
-        let mut attempt = 0;
-        loop {
-            match scan_folder(
-                &mut session,
-                (url, credentials),
-                &folder,
-                &mut cursor,
-                opts,
-                emit,
-            )
-            .await
-            {
-                Ok(()) => break,
-                Err(e) if e.is_transient() && attempt < opts.max_retries => {
-                    attempt += 1;
-                    let wait = backoff(opts, attempt, &e);
-                    tracing::warn!(folder = %folder.name, attempt, ?wait, "IMAP fault, resuming after UID {}: {e}", cursor.last_uid);
-                    tokio::time::sleep(wait).await;
-                    session = connect_with_retry(url, credentials, opts).await?;
-                }
-                Err(e) => {
-                    failed.push((folder.name.clone(), e.to_string()));
-                    break;
-                }
+        let stored = start.stored.get(&folder.name).copied().unwrap_or(0);
+        if let Err(e) = scan_folder_retrying(
+            &mut session,
+            (url, credentials),
+            &folder,
+            &mut cursor,
+            stored,
+            opts,
+            emit,
+        )
+        .await
+        {
+            if e.is_transient() {
+                return Err(e);
             }
+            failed.push((folder.name.clone(), e.to_string()));
         }
     }
     if !opts.metadata_only {
@@ -797,6 +830,44 @@ pub async fn scan_mailbox(
     }
     let _ = with_timeout(Duration::from_secs(5), session.logout()).await;
     Ok(failed)
+}
+
+/// Scans one folder, reconnecting and resuming after transient faults up to
+/// the retry limit; the error that ended it otherwise.
+async fn scan_folder_retrying(
+    session: &mut Session,
+    (url, credentials): (&ImapUrl, &Credentials),
+    folder: &Folder,
+    cursor: &mut Cursor,
+    stored: u64,
+    opts: &ImapOptions,
+    emit: &mut (dyn FnMut(Work) -> bool + Send),
+) -> Result<(), ImapError> {
+    let mut attempt = 0;
+    loop {
+        let stored = if cursor.uid_validity == 0 { 0 } else { stored };
+        match scan_folder(
+            session,
+            (url, credentials),
+            folder,
+            cursor,
+            stored,
+            opts,
+            emit,
+        )
+        .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_transient() && attempt < opts.max_retries => {
+                attempt += 1;
+                let wait = backoff(opts, attempt, &e);
+                tracing::warn!(folder = %folder.name, attempt, ?wait, "IMAP fault, resuming after UID {}: {e}", cursor.last_uid);
+                tokio::time::sleep(wait).await;
+                *session = connect_with_retry(url, credentials, opts).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn backoff(opts: &ImapOptions, attempt: u32, err: &ImapError) -> Duration {
@@ -827,11 +898,66 @@ pub(crate) async fn connect_with_retry(
     }
 }
 
+/// What became of the messages up to `known_upto` read in earlier runs
+/// (`stored` of them are in the inventory; `old_exist` messages other than
+/// the new ones are on the server). When the counts agree nothing was
+/// expunged and only the flagged UIDs are asked for (`UID SEARCH FLAGGED`:
+/// a short answer); otherwise one `UID FETCH 1:n (FLAGS)` tells which are
+/// still there and how they are flagged.
+async fn refresh(
+    session: &mut Session,
+    folder: &Folder,
+    uid_validity: u32,
+    known_upto: u32,
+    stored: u64,
+    old_exist: u64,
+    timeout: Duration,
+) -> Result<Sighting, ImapError> {
+    let state = |present: Option<Vec<u32>>, flagged: Vec<u32>| Sighting::FolderState {
+        folder: folder.name.clone(),
+        uid_validity,
+        upto: known_upto,
+        present,
+        flagged,
+    };
+    if known_upto == 0 || old_exist == 0 {
+        return Ok(state(Some(Vec::new()), Vec::new()));
+    }
+    if old_exist == stored {
+        let flagged = with_timeout(
+            timeout,
+            session.uid_search(format!("UID 1:{known_upto} FLAGGED")),
+        )
+        .await?
+        .map_err(classify)?;
+        drain_unsolicited(session);
+        let mut flagged: Vec<u32> = flagged.into_iter().filter(|u| *u <= known_upto).collect();
+        flagged.sort_unstable();
+        return Ok(state(None, flagged));
+    }
+    let fetched = uid_fetch(session, &format!("1:{known_upto}"), "(UID FLAGS)", timeout).await?;
+    drain_unsolicited(session);
+    let mut present = Vec::with_capacity(fetched.len());
+    let mut flagged = Vec::new();
+    for f in fetched {
+        // `1:n` also answers with the last message when n is below it.
+        let Some(uid) = f.uid.filter(|u| *u <= known_upto) else {
+            continue;
+        };
+        present.push(uid);
+        if f.flagged {
+            flagged.push(uid);
+        }
+    }
+    Ok(state(Some(present), flagged))
+}
+
 async fn scan_folder(
     session: &mut Session,
     (url, credentials): (&ImapUrl, &Credentials),
     folder: &Folder,
     cursor: &mut Cursor,
+    stored: u64,
     opts: &ImapOptions,
     emit: &mut (dyn FnMut(Work) -> bool + Send),
 ) -> Result<(), ImapError> {
@@ -846,61 +972,42 @@ async fn scan_folder(
             last_uid: 0,
         };
     }
-    // What was read in earlier runs is not read again, but its flags may
-    // have changed and some of it may be gone: one FLAGS fetch tells both.
-    let known_upto = cursor.last_uid;
-    let state = if opts.metadata_only {
-        None
-    } else if known_upto == 0 || status.exists == 0 {
-        Some(Sighting::FolderState {
-            folder: folder.name.clone(),
-            uid_validity,
-            upto: known_upto,
-            present: Vec::new(),
-            flagged: Vec::new(),
-        })
-    } else {
-        let fetched = uid_fetch(
-            session,
-            &format!("1:{known_upto}"),
-            "(UID FLAGS)",
-            opts.timeout,
-        )
-        .await?;
-        drain_unsolicited(session);
-        let mut present = Vec::with_capacity(fetched.len());
-        let mut flagged = Vec::new();
-        for f in fetched {
-            // `1:n` also answers with the last message when n is below it.
-            let Some(uid) = f.uid.filter(|u| *u <= known_upto) else {
-                continue;
-            };
-            present.push(uid);
-            if f.flagged {
-                flagged.push(uid);
-            }
-        }
-        tracing::debug!(folder = %folder.name, present = present.len(), elapsed = ?started.elapsed(), "flags refreshed");
-        Some(Sighting::FolderState {
-            folder: folder.name.clone(),
-            uid_validity,
-            upto: known_upto,
-            present,
-            flagged,
-        })
-    };
     // Nothing new since the last run: not even the metadata is fetched.
-    if status.exists == 0
+    let nothing_new = status.exists == 0
         || status
             .uid_next
-            .is_some_and(|next| next <= cursor.last_uid + 1)
-    {
+            .is_some_and(|next| next <= cursor.last_uid + 1);
+    let known_upto = cursor.last_uid;
+    let infos = if nothing_new {
+        Vec::new()
+    } else {
+        metadata(session, cursor.last_uid, opts.timeout).await?
+    };
+    // What was read in earlier runs is not read again, but its flags may
+    // have changed and some of it may be gone.
+    let state = if opts.metadata_only {
+        None
+    } else {
+        Some(
+            refresh(
+                session,
+                folder,
+                uid_validity,
+                known_upto,
+                stored,
+                u64::from(status.exists).saturating_sub(infos.len() as u64),
+                opts.timeout,
+            )
+            .await?,
+        )
+    };
+    tracing::debug!(folder = %folder.name, elapsed = ?started.elapsed(), "flags refreshed");
+    if nothing_new {
         if let Some(state) = state {
             emit(Work::Seen(state));
         }
         return Ok(());
     }
-    let infos = metadata(session, cursor.last_uid, opts.timeout).await?;
     let meta_of = |info: &MessageInfo| MessageMeta {
         uid: Some(info.uid),
         uid_validity: Some(uid_validity),

@@ -109,6 +109,9 @@ pub struct MailboxRecord {
 pub struct Resume {
     pub cursors: HashMap<String, Cursor>,
     pub server_names: HashMap<String, String>,
+    /// Messages the inventory holds per folder: when the server has as many
+    /// (besides new ones), none was expunged.
+    pub stored: HashMap<String, u64>,
 }
 
 /// What a scan learns about messages it does not read: that they are still
@@ -126,13 +129,14 @@ pub enum Sighting {
     /// run are gone.
     FolderListed { folder: String },
     /// An IMAP folder as it is now, for the messages up to `upto` (those
-    /// above were read in this run): which UIDs exist and which are flagged.
-    /// A different UIDVALIDITY empties the folder in the inventory.
+    /// above were read in this run): which UIDs exist (`None`: all that the
+    /// inventory holds) and which are flagged. A different UIDVALIDITY
+    /// empties the folder in the inventory.
     FolderState {
         folder: String,
         uid_validity: u32,
         upto: u32,
-        present: Vec<u32>,
+        present: Option<Vec<u32>>,
         flagged: Vec<u32>,
     },
     /// The folders the source has now (every folder the scan would read);

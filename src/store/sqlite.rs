@@ -439,6 +439,16 @@ impl Store for SqliteStore {
             }
             resume.cursors.insert(folder, cursor);
         }
+        let mut stmt = self.conn.prepare(
+            "SELECT folder, count(*) FROM messages WHERE source = ?1 AND uid IS NOT NULL GROUP BY folder",
+        )?;
+        let rows = stmt.query_map(params![source], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (folder, n) = row?;
+            resume.stored.insert(folder, n.max(0) as u64);
+        }
         Ok(resume)
     }
 
@@ -572,29 +582,61 @@ impl Store for SqliteStore {
                         "DELETE FROM messages WHERE source = ?1 AND folder = ?2 AND uid_validity != ?3",
                     )?
                     .execute(params![source, folder, uid_validity])?;
-                let present: HashSet<u32> = present.iter().copied().collect();
                 let flagged: HashSet<u32> = flagged.iter().copied().collect();
-                let stored: Vec<(i64, u32, bool)> = {
-                    let mut stmt = self.conn.prepare_cached(
-                        "SELECT id, uid, flagged FROM messages
-                         WHERE source = ?1 AND folder = ?2 AND uid IS NOT NULL AND uid <= ?3",
-                    )?;
-                    let rows = stmt.query_map(params![source, folder, upto], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })?;
-                    rows.collect::<Result<_, _>>()?
-                };
-                for (id, uid, was_flagged) in stored {
-                    if !present.contains(&uid) {
-                        self.conn
-                            .prepare_cached("DELETE FROM messages WHERE id = ?1")?
-                            .execute(params![id])?;
-                    } else if flagged.contains(&uid) != was_flagged {
-                        self.conn
-                            .prepare_cached(
-                                "UPDATE messages SET flagged = ?1, seen_run = ?2 WHERE id = ?3",
-                            )?
-                            .execute(params![!was_flagged, run, id])?;
+                match present {
+                    // Nothing gone: only flags that changed are written.
+                    None => {
+                        let was_flagged: Vec<(i64, u32)> = {
+                            let mut stmt = self.conn.prepare_cached(
+                                "SELECT id, uid FROM messages WHERE source = ?1 AND folder = ?2
+                                 AND uid IS NOT NULL AND uid <= ?3 AND flagged",
+                            )?;
+                            let rows = stmt.query_map(params![source, folder, upto], |r| {
+                                Ok((r.get(0)?, r.get(1)?))
+                            })?;
+                            rows.collect::<Result<_, _>>()?
+                        };
+                        for (id, uid) in &was_flagged {
+                            if !flagged.contains(uid) {
+                                self.conn
+                                    .prepare_cached("UPDATE messages SET flagged = 0, seen_run = ?1 WHERE id = ?2")?
+                                    .execute(params![run, id])?;
+                            }
+                        }
+                        for uid in &flagged {
+                            self.conn
+                                .prepare_cached(
+                                    "UPDATE messages SET flagged = 1, seen_run = ?1
+                                     WHERE source = ?2 AND folder = ?3 AND key = ?4 AND NOT flagged",
+                                )?
+                                .execute(params![run, source, folder, uid.to_string()])?;
+                        }
+                    }
+                    Some(present) => {
+                        let present: HashSet<u32> = present.iter().copied().collect();
+                        let stored: Vec<(i64, u32, bool)> = {
+                            let mut stmt = self.conn.prepare_cached(
+                                "SELECT id, uid, flagged FROM messages
+                                 WHERE source = ?1 AND folder = ?2 AND uid IS NOT NULL AND uid <= ?3",
+                            )?;
+                            let rows = stmt.query_map(params![source, folder, upto], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                            })?;
+                            rows.collect::<Result<_, _>>()?
+                        };
+                        for (id, uid, was_flagged) in stored {
+                            if !present.contains(&uid) {
+                                self.conn
+                                    .prepare_cached("DELETE FROM messages WHERE id = ?1")?
+                                    .execute(params![id])?;
+                            } else if flagged.contains(&uid) != was_flagged {
+                                self.conn
+                                    .prepare_cached(
+                                        "UPDATE messages SET flagged = ?1, seen_run = ?2 WHERE id = ?3",
+                                    )?
+                                    .execute(params![!was_flagged, run, id])?;
+                            }
+                        }
                     }
                 }
             }
@@ -1029,7 +1071,7 @@ mod tests {
                 folder: "INBOX".into(),
                 uid_validity: 7,
                 upto: 3,
-                present: vec![1, 3],
+                present: Some(vec![1, 3]),
                 flagged: vec![3],
             },
         )
@@ -1042,6 +1084,7 @@ mod tests {
             },
         )
         .expect("folders");
+        s.commit().expect("commit");
         s.commit().expect("commit");
         let now: Vec<(String, Option<u32>, bool)> = stored(&s, "imap")
             .into_iter()
