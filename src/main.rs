@@ -108,6 +108,10 @@ struct ScanArgs {
     /// Print only the messages read in this run, not the whole mailbox.
     #[arg(long)]
     changes_only: bool,
+    /// A one-off scan: read everything, print it, keep nothing (no inventory, so no
+    /// `report`, `clean` or `remind` afterwards).
+    #[arg(long, conflicts_with_all = ["state", "changes_only", "full"])]
+    no_state: bool,
     /// List every message in the text and Markdown reports, not the first 25 of each list.
     #[arg(long)]
     all: bool,
@@ -781,7 +785,7 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
     if args.stale_only && named.iter().any(|s| !matches!(s.spec, SourceSpec::Imap(_))) {
         return Err(usage("--stale-only applies to IMAP sources"));
     }
-    let mut store = if args.stale_only {
+    let mut store = if args.stale_only || args.no_state {
         None
     } else {
         Some(open_store(args.state.as_deref(), config.as_ref())?)
@@ -825,7 +829,7 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         None => &Silent,
     };
     let Some(store) = store.as_mut() else {
-        // A stale-only scan judges metadata as it comes and keeps nothing.
+        // A stale-only or --no-state scan prints as it reads and keeps nothing.
         let out = open_output(output.as_deref())?;
         let mut printer = report::printer(format, out, ctx);
         let stats = scan::run(
@@ -837,6 +841,10 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
             &imap,
             None,
         )?;
+        for (source, error) in &stats.failures {
+            printer.source_failed(source, error)?;
+        }
+        printer.finish()?;
         if let Some(bars) = bar {
             let _ = bars.multi.clear();
         }
@@ -846,12 +854,36 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
     for s in &named {
         store.register_mailbox(&mailbox_record(s))?;
     }
+    let sources: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
+    // When this run reads every message of every mailbox (a first scan, or
+    // --full), what it reads is the whole inventory: it is printed as it is
+    // read, in the order the store would give, instead of read back after.
+    let mut fresh = true;
+    for s in &sources {
+        fresh &= store.counts(s)?.0 == 0;
+    }
+    // Mailboxes scanned in parallel interleave as they are read: those are
+    // read back from the store, mailbox by mailbox.
+    let imap_sources = named
+        .iter()
+        .filter(|s| matches!(s.spec, SourceSpec::Imap(_)))
+        .count();
+    let stream = (fresh || args.full) && imap_sources <= 1;
+    let ctx = report_context(
+        ctx.as_of,
+        ctx.min_confidence,
+        args.all,
+        &*store,
+        &engine.rules,
+    )?;
+    let out = open_output(output.as_deref())?;
+    let mut printer = report::printer(format, out, ctx);
     let run_id = store.begin_run(RunKind::Scan, as_of, chrono::Utc::now())?;
     let stats = scan::run(
         &engine,
         &named,
         &pool,
-        None,
+        stream.then_some(printer.as_mut()),
         progress,
         &imap,
         Some(scan::StateSink {
@@ -879,31 +911,33 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         let _ = bars.multi.clear();
     }
     tracing::info!(?stats, "scan finished");
-    let ctx = report_context(
-        ctx.as_of,
-        ctx.min_confidence,
-        args.all,
-        &*store,
-        &engine.rules,
-    )?;
-    let out = open_output(output.as_deref())?;
-    let mut printer = report::printer(format, out, ctx);
-    let sources: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
-    let rendered = mailhygiene::inventory::print(
-        &*store,
-        &sources,
-        &engine.rules,
-        as_of,
-        args.changes_only.then_some(run_id),
-        printer.as_mut(),
-    )?;
+    let rendered_code = if stream {
+        // As `inventory::print` reports them: after the messages, in source order.
+        for s in &sources {
+            if let Some((_, error)) = stats.failures.iter().find(|(f, _)| f == s) {
+                printer.source_failed(s, error)?;
+            }
+        }
+        printer.finish()?;
+        0
+    } else {
+        mailhygiene::inventory::print(
+            &*store,
+            &sources,
+            &engine.rules,
+            as_of,
+            args.changes_only.then_some(run_id),
+            printer.as_mut(),
+        )?
+        .exit_code()
+    };
     if stats.incomplete_messages > 0 {
         eprintln!(
             "mailhygiene: {} messages could not be fully read (listed in the report)",
             stats.incomplete_messages
         );
     }
-    Ok((stats.exit_code() as u8).max(rendered.exit_code()))
+    Ok((stats.exit_code() as u8).max(rendered_code))
 }
 
 /// Fingerprints in one store must come from one key, or the same value

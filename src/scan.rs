@@ -93,8 +93,8 @@ pub struct NamedSource {
 const CHANNEL_DEPTH: usize = 256;
 
 /// Scans every source in turn, recording each message in `state` and/or
-/// handing it to `printer`. A failing source is counted and listed in the
-/// stats (and reported to the printer); the others still run.
+/// handing it to `printer` (in listing order). A failing source is counted
+/// and listed in the stats, for the caller to report; the others still run.
 pub fn run(
     engine: &Engine,
     sources: &[NamedSource],
@@ -193,18 +193,12 @@ pub fn run(
             if let Err(message) = result {
                 tracing::error!(source = %source.given, "{message}");
                 stats.failed_sources += 1;
-                if let Some(p) = printer.as_deref_mut() {
-                    p.source_failed(&source.given, &message)?;
-                }
                 stats.failures.push((source.given.clone(), message));
             }
         }
     }
     if let Some(state) = state.as_mut() {
         state.store.commit().map_err(io::Error::other)?;
-    }
-    if let Some(p) = printer {
-        p.finish()?;
     }
     Ok(stats)
 }
@@ -408,8 +402,10 @@ fn list_mbox(path: &Path, engine: &Engine, known: &Known, mut tx: JobSink) -> Li
         }
         return result;
     }
-    let files = mbox::files_in(path)
+    let mut files = mbox::files_in(path)
         .map_err(|e| format!("cannot list mbox directory {}: {e}", path.display()))?;
+    // INBOX first, as every source lists it (and the inventory orders it).
+    files.sort_by(|a, b| (a.0 != "INBOX", &a.0).cmp(&(b.0 != "INBOX", &b.0)));
     if files.is_empty() {
         return Err(format!("no mbox files in {}", path.display()));
     }
@@ -536,7 +532,9 @@ fn scan_jobs(
     let names: Vec<&str> = sources.iter().map(|s| s.given.as_str()).collect();
     let names = &names;
     let (job_tx, job_rx) = bounded::<Vec<(usize, Work)>>(CHANNEL_DEPTH / BATCH);
-    let (result_tx, result_rx) = bounded::<(u64, Vec<(usize, Done)>)>(CHANNEL_DEPTH / BATCH);
+    // Deeper than the job queue: reports are small, and the workers should
+    // not wait while the in-order stage writes to the store.
+    let (result_tx, result_rx) = bounded::<(u64, Vec<(usize, Done)>)>(4 * CHANNEL_DEPTH / BATCH);
     std::thread::scope(|scope| {
         // Overlaps building the term automatons with listing the folders.
         if prepare_ahead {

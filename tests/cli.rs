@@ -372,6 +372,53 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
     }
 }
 
+/// `report` renders from the store what `scan` printed as it read: the
+/// same records in the same order, in every format, and so does a rescan.
+#[test]
+fn report_prints_exactly_what_a_full_scan_prints() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let maildir = tmp.path().join("mail");
+    fixture_maildir(&maildir);
+    let maildir_source = format!("maildir:{}", maildir.display());
+    for source in ["mbox:sample/mailbox", maildir_source.as_str()] {
+        for format in ["jsonl", "text", "markdown", "csv"] {
+            // A fresh store: the first scan prints as it reads.
+            let state = tmp.path().join(format!("state-{format}.sqlite"));
+            let state_arg = state.display().to_string();
+            let run = |args: &[&str]| {
+                bin()
+                    .args(args)
+                    .args([
+                        "--state",
+                        &state_arg,
+                        "--format",
+                        format,
+                        "--as-of",
+                        "2026-11-25",
+                    ])
+                    .current_dir(root())
+                    .output()
+                    .expect("runs")
+                    .stdout
+            };
+            let scanned = run(&["scan", source, "--quiet"]);
+            let reported = run(&["report", source]);
+            let rescanned = run(&["scan", source, "--quiet"]);
+            assert!(scanned.len() > 100, "{source} {format}");
+            assert_eq!(
+                String::from_utf8_lossy(&reported),
+                String::from_utf8_lossy(&scanned),
+                "{source} {format}: report differs from the scan"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&rescanned),
+                String::from_utf8_lossy(&scanned),
+                "{source} {format}: a rescan differs from the first scan"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_planted_values_are_really_found() {
     // Guards the leak test: it means nothing if the values were never seen.

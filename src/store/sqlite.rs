@@ -79,7 +79,8 @@ const MIGRATIONS: &[&str] = &[
     DELETE FROM cursors;
     ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'scan';
     CREATE TABLE mailboxes (
-        source TEXT PRIMARY KEY,
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL UNIQUE,
         owner TEXT,
         address TEXT,
         department TEXT,
@@ -89,7 +90,7 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE TABLE messages (
         id INTEGER PRIMARY KEY,
-        source TEXT NOT NULL,
+        mailbox INTEGER NOT NULL REFERENCES mailboxes(id),
         folder TEXT NOT NULL,
         key TEXT NOT NULL,
         uid_validity INTEGER,
@@ -108,7 +109,7 @@ const MIGRATIONS: &[&str] = &[
         read_run INTEGER NOT NULL,
         seen_run INTEGER NOT NULL
     );
-    CREATE UNIQUE INDEX messages_by_key ON messages (source, folder, key);
+    CREATE UNIQUE INDEX messages_by_key ON messages (mailbox, folder, key);
     CREATE TABLE findings (
         message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
         detector TEXT NOT NULL,
@@ -167,11 +168,14 @@ pub struct SqliteStore {
     conn: Connection,
     path: String,
     pending: usize,
+    /// Mailbox ids by source: messages name their mailbox by number, which
+    /// keeps rows and the key index small.
+    ids: std::cell::RefCell<HashMap<String, i64>>,
 }
 
 /// Messages per transaction: large enough to be fast, small enough that a
 /// crash loses little work.
-const COMMIT_EVERY: usize = 512;
+const COMMIT_EVERY: usize = 2048;
 
 fn ts(d: Option<DateTime<Utc>>) -> Option<i64> {
     d.map(|d| d.timestamp())
@@ -230,6 +234,11 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A scan writes a few hundred bytes a message: a larger page cache
+        // and fewer checkpoints keep the writing off the scan's path.
+        conn.pragma_update(None, "cache_size", -16_384)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 8_192)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let version = usize::try_from(version).unwrap_or(usize::MAX);
         if version > MIGRATIONS.len() {
@@ -249,6 +258,7 @@ impl SqliteStore {
             conn,
             path,
             pending: 0,
+            ids: Default::default(),
         })
     }
 
@@ -274,10 +284,38 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn delete_folder(&self, source: &str, folder: &str) -> Result<(), StoreError> {
+    /// The id of a mailbox already in the store.
+    fn lookup(&self, source: &str) -> Result<Option<i64>, StoreError> {
+        if let Some(id) = self.ids.borrow().get(source) {
+            return Ok(Some(*id));
+        }
+        let id: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM mailboxes WHERE source = ?1")?
+            .query_row(params![source], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            self.ids.borrow_mut().insert(source.to_string(), id);
+        }
+        Ok(id)
+    }
+
+    /// The id of a mailbox, added to the store if new.
+    fn mailbox_id(&self, source: &str) -> Result<i64, StoreError> {
+        if let Some(id) = self.lookup(source)? {
+            return Ok(id);
+        }
         self.conn
-            .prepare_cached("DELETE FROM messages WHERE source = ?1 AND folder = ?2")?
-            .execute(params![source, folder])?;
+            .prepare_cached("INSERT OR IGNORE INTO mailboxes (source) VALUES (?1)")?
+            .execute(params![source])?;
+        self.lookup(source)?
+            .ok_or_else(|| StoreError::Invalid(format!("cannot add the mailbox {source}")))
+    }
+
+    fn delete_folder(&self, mailbox: i64, folder: &str) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2")?
+            .execute(params![mailbox, folder])?;
         Ok(())
     }
 
@@ -439,10 +477,13 @@ impl Store for SqliteStore {
             }
             resume.cursors.insert(folder, cursor);
         }
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(resume);
+        };
         let mut stmt = self.conn.prepare(
-            "SELECT folder, count(*) FROM messages WHERE source = ?1 AND uid IS NOT NULL GROUP BY folder",
+            "SELECT folder, count(*) FROM messages WHERE mailbox = ?1 AND uid IS NOT NULL GROUP BY folder",
         )?;
-        let rows = stmt.query_map(params![source], |r| {
+        let rows = stmt.query_map(params![mailbox], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
         })?;
         for row in rows {
@@ -453,10 +494,13 @@ impl Store for SqliteStore {
     }
 
     fn known_local(&self, source: &str) -> Result<HashSet<(String, String)>, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(HashSet::new());
+        };
         let mut stmt = self
             .conn
-            .prepare("SELECT folder, key FROM messages WHERE source = ?1 AND uid IS NULL")?;
-        let rows = stmt.query_map(params![source], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            .prepare("SELECT folder, key FROM messages WHERE mailbox = ?1 AND uid IS NULL")?;
+        let rows = stmt.query_map(params![mailbox], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -467,6 +511,7 @@ impl Store for SqliteStore {
         report: &MessageReport,
     ) -> Result<(), StoreError> {
         self.in_transaction()?;
+        let mailbox = self.mailbox_id(source)?;
         let meta = &report.meta;
         if let (Some(uid), Some(validity)) = (meta.uid, meta.uid_validity) {
             let current: Option<u32> = self
@@ -477,7 +522,7 @@ impl Store for SqliteStore {
                 .query_row(params![source, meta.folder], |r| r.get(0))
                 .optional()?;
             if current.is_some_and(|v| v != validity) {
-                self.delete_folder(source, &meta.folder)?;
+                self.delete_folder(mailbox, &meta.folder)?;
             }
             self.conn
                 .prepare_cached(
@@ -491,36 +536,42 @@ impl Store for SqliteStore {
                 .execute(params![source, meta.folder, validity, uid, run, meta.server_folder])?;
         }
         let key = meta.key();
-        self.conn
-            .prepare_cached("DELETE FROM messages WHERE source = ?1 AND folder = ?2 AND key = ?3")?
-            .execute(params![source, meta.folder, key])?;
         let env = &report.envelope;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO messages (source, folder, key, uid_validity, uid, position, server_folder,
+        // Insert first: on a first scan there is nothing to replace, and a
+        // lookup per message would cost as much as the insert.
+        let insert = "INSERT INTO messages (mailbox, folder, key, uid_validity, uid, position, server_folder,
                    message_id, received, date_header, size, flagged, sender, sender_name, recipients,
                    subject, read_run, seen_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)",
-            )?
-            .execute(params![
-                source,
-                meta.folder,
-                key,
-                meta.uid_validity,
-                meta.uid,
-                meta.uid.map_or(meta.position, u64::from) as i64,
-                meta.server_folder,
-                env.message_id,
-                ts(meta.received),
-                ts(env.date_header),
-                meta.size as i64,
-                meta.flagged,
-                join_lines(&env.from),
-                env.from_name,
-                join_lines(&env.to),
-                env.subject,
-                run,
-            ])?;
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)
+                 ON CONFLICT (mailbox, folder, key) DO NOTHING";
+        let values = params![
+            mailbox,
+            meta.folder,
+            key,
+            meta.uid_validity,
+            meta.uid,
+            meta.uid.map_or(meta.position, u64::from) as i64,
+            meta.server_folder,
+            env.message_id,
+            ts(meta.received),
+            ts(env.date_header),
+            meta.size as i64,
+            meta.flagged,
+            join_lines(&env.from),
+            env.from_name,
+            join_lines(&env.to),
+            env.subject,
+            run,
+        ];
+        if self.conn.prepare_cached(insert)?.execute(values)? == 0 {
+            // Read before: replaced, with its findings and problems.
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND key = ?3",
+                )?
+                .execute(params![mailbox, meta.folder, key])?;
+            self.conn.prepare_cached(insert)?.execute(values)?;
+        }
         let id = self.conn.last_insert_rowid();
         for f in &report.findings {
             self.conn
@@ -549,6 +600,7 @@ impl Store for SqliteStore {
 
     fn sighting(&mut self, run: RunId, source: &str, seen: &Sighting) -> Result<(), StoreError> {
         self.in_transaction()?;
+        let mailbox = self.mailbox_id(source)?;
         match seen {
             Sighting::Present {
                 folder,
@@ -559,16 +611,23 @@ impl Store for SqliteStore {
                 self.conn
                     .prepare_cached(
                         "UPDATE messages SET flagged = ?1, position = ?2, seen_run = ?3
-                         WHERE source = ?4 AND folder = ?5 AND key = ?6",
+                         WHERE mailbox = ?4 AND folder = ?5 AND key = ?6",
                     )?
-                    .execute(params![flagged, *position as i64, run, source, folder, key])?;
+                    .execute(params![
+                        flagged,
+                        *position as i64,
+                        run,
+                        mailbox,
+                        folder,
+                        key
+                    ])?;
             }
             Sighting::FolderListed { folder } => {
                 self.conn
                     .prepare_cached(
-                        "DELETE FROM messages WHERE source = ?1 AND folder = ?2 AND seen_run != ?3",
+                        "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND seen_run != ?3",
                     )?
-                    .execute(params![source, folder, run])?;
+                    .execute(params![mailbox, folder, run])?;
             }
             Sighting::FolderState {
                 folder,
@@ -579,19 +638,26 @@ impl Store for SqliteStore {
             } => {
                 self.conn
                     .prepare_cached(
-                        "DELETE FROM messages WHERE source = ?1 AND folder = ?2 AND uid_validity != ?3",
+                        "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity != ?3",
                     )?
-                    .execute(params![source, folder, uid_validity])?;
+                    .execute(params![mailbox, folder, uid_validity])?;
+                // Above `upto` the run read every message there is (a new
+                // folder, a --full scan): what it did not read is gone.
+                self.conn
+                    .prepare_cached(
+                        "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid > ?3 AND read_run != ?4",
+                    )?
+                    .execute(params![mailbox, folder, upto, run])?;
                 let flagged: HashSet<u32> = flagged.iter().copied().collect();
                 match present {
                     // Nothing gone: only flags that changed are written.
                     None => {
                         let was_flagged: Vec<(i64, u32)> = {
                             let mut stmt = self.conn.prepare_cached(
-                                "SELECT id, uid FROM messages WHERE source = ?1 AND folder = ?2
+                                "SELECT id, uid FROM messages WHERE mailbox = ?1 AND folder = ?2
                                  AND uid IS NOT NULL AND uid <= ?3 AND flagged",
                             )?;
-                            let rows = stmt.query_map(params![source, folder, upto], |r| {
+                            let rows = stmt.query_map(params![mailbox, folder, upto], |r| {
                                 Ok((r.get(0)?, r.get(1)?))
                             })?;
                             rows.collect::<Result<_, _>>()?
@@ -607,9 +673,9 @@ impl Store for SqliteStore {
                             self.conn
                                 .prepare_cached(
                                     "UPDATE messages SET flagged = 1, seen_run = ?1
-                                     WHERE source = ?2 AND folder = ?3 AND key = ?4 AND NOT flagged",
+                                     WHERE mailbox = ?2 AND folder = ?3 AND key = ?4 AND NOT flagged",
                                 )?
-                                .execute(params![run, source, folder, uid.to_string()])?;
+                                .execute(params![run, mailbox, folder, uid.to_string()])?;
                         }
                     }
                     Some(present) => {
@@ -617,9 +683,9 @@ impl Store for SqliteStore {
                         let stored: Vec<(i64, u32, bool)> = {
                             let mut stmt = self.conn.prepare_cached(
                                 "SELECT id, uid, flagged FROM messages
-                                 WHERE source = ?1 AND folder = ?2 AND uid IS NOT NULL AND uid <= ?3",
+                                 WHERE mailbox = ?1 AND folder = ?2 AND uid IS NOT NULL AND uid <= ?3",
                             )?;
-                            let rows = stmt.query_map(params![source, folder, upto], |r| {
+                            let rows = stmt.query_map(params![mailbox, folder, upto], |r| {
                                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                             })?;
                             rows.collect::<Result<_, _>>()?
@@ -644,14 +710,14 @@ impl Store for SqliteStore {
                 let names: HashSet<&str> = names.iter().map(String::as_str).collect();
                 let stored: Vec<String> = {
                     let mut stmt = self.conn.prepare_cached(
-                        "SELECT DISTINCT folder FROM messages WHERE source = ?1
-                         UNION SELECT folder FROM cursors WHERE source = ?1",
+                        "SELECT DISTINCT folder FROM messages WHERE mailbox = ?1
+                         UNION SELECT folder FROM cursors WHERE source = ?2",
                     )?;
-                    let rows = stmt.query_map(params![source], |r| r.get(0))?;
+                    let rows = stmt.query_map(params![mailbox, source], |r| r.get(0))?;
                     rows.collect::<Result<_, _>>()?
                 };
                 for folder in stored.iter().filter(|f| !names.contains(f.as_str())) {
-                    self.delete_folder(source, folder)?;
+                    self.delete_folder(mailbox, folder)?;
                     self.conn.execute(
                         "DELETE FROM cursors WHERE source = ?1 AND folder = ?2",
                         params![source, folder],
@@ -663,13 +729,16 @@ impl Store for SqliteStore {
     }
 
     fn forget(&mut self, source: &str, messages: &[(String, String)]) -> Result<(), StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(());
+        };
         self.in_transaction()?;
         for (folder, key) in messages {
             self.conn
                 .prepare_cached(
-                    "DELETE FROM messages WHERE source = ?1 AND folder = ?2 AND key = ?3",
+                    "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND key = ?3",
                 )?
-                .execute(params![source, folder, key])?;
+                .execute(params![mailbox, folder, key])?;
         }
         self.commit()
     }
@@ -680,6 +749,9 @@ impl Store for SqliteStore {
         read_in: Option<RunId>,
         visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(());
+        };
         // Findings and problems are few beside messages: read them first,
         // then stream the messages in one ordered pass.
         let mut findings: HashMap<i64, Vec<Finding>> = HashMap::new();
@@ -687,9 +759,9 @@ impl Store for SqliteStore {
             let mut stmt = self.conn.prepare(
                 "SELECT f.message, f.detector, f.location, f.masked, f.fingerprint, f.confidence
                  FROM findings f JOIN messages m ON m.id = f.message
-                 WHERE m.source = ?1 ORDER BY f.rowid",
+                 WHERE m.mailbox = ?1 ORDER BY f.rowid",
             )?;
-            let mut rows = stmt.query(params![source])?;
+            let mut rows = stmt.query(params![mailbox])?;
             while let Some(r) = rows.next()? {
                 let (Some(detector), Some(location)) = (
                     DetectorId::parse(&r.get::<_, String>(1)?),
@@ -710,9 +782,9 @@ impl Store for SqliteStore {
         {
             let mut stmt = self.conn.prepare(
                 "SELECT p.message, p.location, p.kind FROM problems p JOIN messages m ON m.id = p.message
-                 WHERE m.source = ?1 ORDER BY p.rowid",
+                 WHERE m.mailbox = ?1 ORDER BY p.rowid",
             )?;
-            let mut rows = stmt.query(params![source])?;
+            let mut rows = stmt.query(params![mailbox])?;
             while let Some(r) = rows.next()? {
                 let (Some(location), Some(kind)) = (
                     Location::parse(&r.get::<_, String>(1)?),
@@ -729,10 +801,10 @@ impl Store for SqliteStore {
         let mut stmt = self.conn.prepare(
             "SELECT id, folder, key, uid_validity, uid, position, server_folder, message_id, received,
                     date_header, size, flagged, sender, sender_name, recipients, subject
-             FROM messages WHERE source = ?1 AND (?2 IS NULL OR read_run = ?2)
+             FROM messages WHERE mailbox = ?1 AND (?2 IS NULL OR read_run = ?2)
              ORDER BY folder != 'INBOX', folder, position, key",
         )?;
-        let mut rows = stmt.query(params![source, read_in])?;
+        let mut rows = stmt.query(params![mailbox, read_in])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
             let uid: Option<u32> = r.get(4)?;
@@ -777,25 +849,30 @@ impl Store for SqliteStore {
     }
 
     fn counts(&self, source: &str) -> Result<(u64, u64, u64), StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok((0, 0, 0));
+        };
         let count = |sql: &str| -> Result<u64, StoreError> {
             Ok(self
                 .conn
-                .query_row(sql, params![source], |r| r.get::<_, i64>(0))?
+                .query_row(sql, params![mailbox], |r| r.get::<_, i64>(0))?
                 .max(0) as u64)
         };
         Ok((
-            count("SELECT count(*) FROM messages WHERE source = ?1")?,
+            count("SELECT count(*) FROM messages WHERE mailbox = ?1")?,
             count(
-                "SELECT count(*) FROM findings f JOIN messages m ON m.id = f.message WHERE m.source = ?1",
+                "SELECT count(*) FROM findings f JOIN messages m ON m.id = f.message WHERE m.mailbox = ?1",
             )?,
             count(
-                "SELECT count(*) FROM problems p JOIN messages m ON m.id = p.message WHERE m.source = ?1",
+                "SELECT count(*) FROM problems p JOIN messages m ON m.id = p.message WHERE m.mailbox = ?1",
             )?,
         ))
     }
 
     fn journal_intents(&mut self, entries: &mut [JournalEntry]) -> Result<(), StoreError> {
         self.commit()?;
+        // An intent must be on disk before the change it announces is made.
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
         let now = Utc::now().to_rfc3339();
         let tx = self
             .conn
@@ -828,11 +905,13 @@ impl Store for SqliteStore {
             e.id = tx.last_insert_rowid();
         }
         tx.commit()?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(())
     }
 
     fn journal_outcomes(&mut self, entries: &[JournalEntry]) -> Result<(), StoreError> {
         self.commit()?;
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
         let now = Utc::now().to_rfc3339();
         let tx = self
             .conn
@@ -853,6 +932,7 @@ impl Store for SqliteStore {
             ])?;
         }
         tx.commit()?;
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(())
     }
 
@@ -1064,8 +1144,9 @@ mod tests {
         s.record(run, "imap", &report("Old", 1, 3))
             .expect("records");
         let run2 = s.begin_run(RunKind::Scan, date(), Utc::now()).expect("run");
+        // In the run that read UID 4 (above `upto`), the folder's state.
         s.sighting(
-            run2,
+            run,
             "imap",
             &Sighting::FolderState {
                 folder: "INBOX".into(),
@@ -1099,6 +1180,20 @@ mod tests {
                 ("INBOX".into(), Some(4), false),
             ]
         );
+        // A folder read from the start (--full, `upto` 0) keeps only what
+        // the run read.
+        s.sighting(
+            run2,
+            "imap",
+            &Sighting::FolderState {
+                folder: "Other".into(),
+                uid_validity: 1,
+                upto: 0,
+                present: Some(Vec::new()),
+                flagged: Vec::new(),
+            },
+        )
+        .expect("state");
         assert!(
             !s.resume("imap")
                 .expect("resume")
