@@ -605,6 +605,37 @@ fn rules_check_accepts_the_shipped_rules_and_locates_errors() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml:4:"), "{stderr}");
     assert!(stderr.contains("exempt_flaged"), "{stderr}");
+
+    // A company's own reminder template, broken: named with file and line.
+    let rules = tempfile::tempdir().expect("tempdir");
+    for file in ["retention.toml", "special_categories.toml"] {
+        fs::copy(root().join("rules").join(file), rules.path().join(file)).expect("copy");
+    }
+    fs::create_dir(rules.path().join("templates")).expect("mkdir");
+    fs::write(
+        rules.path().join("templates/reminder.en.txt"),
+        "Subject: Review\n\nHello {{ mailbox.owner }},\n{% for f in folders %}\n",
+    )
+    .expect("write");
+    let out = bin()
+        .args(["rules", "check"])
+        .arg(rules.path())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("templates/reminder.en.txt:"), "{stderr}");
+    // Fixed, the directory passes.
+    fs::write(
+        rules.path().join("templates/reminder.en.txt"),
+        "Subject: Review\n\nHello {{ mailbox.owner }}, {{ due }} due.\n",
+    )
+    .expect("write");
+    bin()
+        .args(["rules", "check"])
+        .arg(rules.path())
+        .assert()
+        .code(0);
 }
 
 #[test]
