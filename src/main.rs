@@ -1175,11 +1175,13 @@ fn clean_command(args: &CleanArgs) -> Result<u8> {
     };
     let mut failed = 0;
     for source in &named {
-        let mut plan = cleanup::plan_clean(&cx.store, &source.given, &cx.rules, cx.as_of, &filter)?;
         let outcome = (|| -> std::result::Result<(), String> {
             let Some(run) = run else {
                 // A dry run reads the inventory; the mailbox is only asked
                 // what its Deleted Items folder is called.
+                let mut plan =
+                    cleanup::plan_clean(&cx.store, &source.given, &cx.rules, cx.as_of, &filter)
+                        .map_err(|e| e.to_string())?;
                 let trash = match open_mover(source, args.change.allow_plaintext) {
                     Ok(mut m) => m.find_trash().map_err(|e| e.to_string())?,
                     Err(e) if matches!(source.spec, SourceSpec::Mbox(_)) => return Err(e),
@@ -1195,29 +1197,22 @@ fn clean_command(args: &CleanArgs) -> Result<u8> {
                 return Ok(());
             };
             let mut mover = open_mover(source, args.change.allow_plaintext)?;
-            cleanup::settle(
-                &mut cx.store,
-                mover.as_mut(),
-                &source.given,
-                &mut cx.printer,
-            )
-            .map_err(|e| e.to_string())?;
-            // Settling may have moved some of the plan already.
-            let mut plan =
-                cleanup::plan_clean(&cx.store, &source.given, &cx.rules, cx.as_of, &filter)
-                    .map_err(|e| e.to_string())?;
-            let trash = mover.ensure_trash().map_err(|e| e.to_string())?;
-            for p in &mut plan {
-                p.to_folder = trash.clone();
-            }
-            cleanup::apply(
+            cleanup::settle_and_apply(
                 &mut cx.store,
                 mover.as_mut(),
                 run,
                 &source.given,
-                &plan,
                 true,
                 &mut cx.printer,
+                |store, mover| {
+                    let mut plan =
+                        cleanup::plan_clean(store, &source.given, &cx.rules, cx.as_of, &filter)?;
+                    let trash = mover.ensure_trash()?;
+                    for p in &mut plan {
+                        p.to_folder = trash.clone();
+                    }
+                    Ok(plan)
+                },
             )
             .map_err(|e| format!("{e}; what was journaled is settled when you run clean again"))
         })();
@@ -1303,22 +1298,14 @@ fn undo_command(args: &UndoArgs) -> Result<u8> {
             return Ok(());
         };
         let mut mover = open_mover(source, args.change.allow_plaintext)?;
-        cleanup::settle(
-            &mut cx.store,
-            mover.as_mut(),
-            &source.given,
-            &mut cx.printer,
-        )
-        .map_err(|e| e.to_string())?;
-        let (_, plan) = cleanup::plan_undo(&cx.store, args.run).map_err(|e| e.to_string())?;
-        cleanup::apply(
+        cleanup::settle_and_apply(
             &mut cx.store,
             mover.as_mut(),
             run,
             &source.given,
-            &plan,
             false,
             &mut cx.printer,
+            |store, _| Ok(cleanup::plan_undo(store, args.run)?.1),
         )
         .map_err(|e| format!("{e}; what was journaled is settled when you run undo again"))
     })();

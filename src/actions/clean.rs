@@ -237,6 +237,23 @@ pub fn settle(
     Ok(())
 }
 
+/// One mailbox of a `clean` or `undo` run: settles what an interrupted run
+/// left, makes the plan (after settling, which may have moved part of it),
+/// and applies it.
+pub fn settle_and_apply(
+    store: &mut dyn Store,
+    mover: &mut dyn Mover,
+    run: RunId,
+    source: &str,
+    skip_flagged: bool,
+    printer: &mut MovePrinter<'_>,
+    plan: impl FnOnce(&dyn Store, &mut dyn Mover) -> Result<Vec<Planned>, ActionError>,
+) -> Result<(), ActionError> {
+    settle(store, mover, source, printer)?;
+    let plan = plan(store, mover)?;
+    apply(store, mover, run, source, &plan, skip_flagged, printer)
+}
+
 /// Applies a plan: per folder and batch, re-checks each message (still
 /// there, same UIDVALIDITY, not flagged when `skip_flagged`), journals the
 /// intent, moves, journals the outcome. A fault whose outcome is unknown

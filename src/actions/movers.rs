@@ -10,6 +10,19 @@ use crate::store::JournalEntry;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// Runs one write-session call on the mover's runtime: `on_session!(self,
+/// |session| session.flags(&uids))`.
+macro_rules! on_session {
+    ($mover:ident, |$session:ident| $call:expr) => {{
+        let runtime = &$mover.runtime;
+        let $session = $mover
+            .session
+            .as_mut()
+            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
+        runtime.block_on($call)?
+    }};
+}
+
 /// Names of the folder deleted mail goes to, in the order they are looked
 /// for (Exchange in English and Norwegian, then common others).
 pub const TRASH_NAMES: &[&str] = &[
@@ -129,23 +142,13 @@ impl ImapMover {
 
     fn select(&mut self, name: &str) -> Result<u32, ActionError> {
         let folder = self.folder(name)?;
-        let runtime = &self.runtime;
-        let session = self
-            .session
-            .as_mut()
-            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
-        Ok(runtime.block_on(session.select(&folder))?)
+        Ok(on_session!(self, |session| session.select(&folder)))
     }
 
     /// The UIDs in `to` whose Message-ID is the entry's, newest first.
     fn find_by_message_id(&mut self, to: &str, message_id: &str) -> Result<Vec<u32>, ActionError> {
         self.select(to)?;
-        let runtime = &self.runtime;
-        let session = self
-            .session
-            .as_mut()
-            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
-        let mut uids = runtime.block_on(session.search_message_id(message_id))?;
+        let mut uids = on_session!(self, |session| session.search_message_id(message_id));
         uids.reverse();
         Ok(uids)
     }
@@ -183,13 +186,8 @@ impl Mover for ImapMover {
         if let Some(name) = self.find_trash()? {
             return Ok(name);
         }
-        let runtime = &self.runtime;
-        let session = self
-            .session
-            .as_mut()
-            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
-        runtime.block_on(session.create(TRASH_NAMES[0]))?;
-        self.folders = runtime.block_on(session.folders())?;
+        on_session!(self, |session| session.create(TRASH_NAMES[0]));
+        self.folders = on_session!(self, |session| session.folders());
         self.find_trash()?
             .ok_or_else(|| ActionError::Refused("cannot create a Deleted Items folder".into()))
     }
@@ -211,12 +209,7 @@ impl Mover for ImapMover {
         }
         let wanted: Vec<u32> = uids.iter().flatten().copied().collect();
         self.select(folder)?;
-        let runtime = &self.runtime;
-        let session = self
-            .session
-            .as_mut()
-            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
-        let flags = runtime.block_on(session.flags(&wanted))?;
+        let flags = on_session!(self, |session| session.flags(&wanted));
         Ok(Inspection {
             uid_validity: Some(validity),
             found: uids
@@ -242,12 +235,7 @@ impl Mover for ImapMover {
         let to_server = self.folder(to)?.server_name;
         self.select(folder)?;
         let uids: Vec<u32> = items.iter().filter_map(|f| f.uid).collect();
-        let runtime = &self.runtime;
-        let session = self
-            .session
-            .as_mut()
-            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
-        let landed = runtime.block_on(session.move_uids(&uids, &to_server))?;
+        let landed = on_session!(self, |session| session.move_uids(&uids, &to_server));
         Ok(items
             .iter()
             .map(|f| Dest {
@@ -265,12 +253,7 @@ impl Mover for ImapMover {
                 if entry.uid_validity.is_some_and(|v| v != validity) {
                     false
                 } else {
-                    let runtime = &self.runtime;
-                    let session = self
-                        .session
-                        .as_mut()
-                        .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
-                    runtime.block_on(session.flags(&[uid]))?.contains_key(&uid)
+                    on_session!(self, |session| session.flags(&[uid])).contains_key(&uid)
                 }
             }
             None => !self
@@ -302,12 +285,8 @@ impl Mover for ImapMover {
             ));
         };
         self.select(&entry.folder)?;
-        let runtime = &self.runtime;
-        let session = self
-            .session
-            .as_mut()
-            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
-        Ok(runtime.block_on(session.expunge_uids(&[uid]))?)
+        on_session!(self, |session| session.expunge_uids(&[uid]));
+        Ok(())
     }
 }
 

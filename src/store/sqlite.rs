@@ -319,6 +319,28 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Runs `f` in its own transaction and makes it durable before
+    /// returning: a journal entry must be on disk before the change it
+    /// announces is made (the scan's batches need only survive a crash of
+    /// the process, and stay at `synchronous=NORMAL`).
+    fn durably<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.commit()?;
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
+        result
+    }
+
     fn journal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
         Ok(JournalEntry {
             id: r.get(0)?,
@@ -870,13 +892,8 @@ impl Store for SqliteStore {
     }
 
     fn journal_intents(&mut self, entries: &mut [JournalEntry]) -> Result<(), StoreError> {
-        self.commit()?;
-        // An intent must be on disk before the change it announces is made.
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
         let now = Utc::now().to_rfc3339();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        self.durably(|tx| {
         for e in entries.iter_mut() {
             tx.prepare_cached(
                 "INSERT INTO journal (run, source, folder, uid_validity, uid, local_key, message_id, to_folder,
@@ -904,20 +921,15 @@ impl Store for SqliteStore {
             ])?;
             e.id = tx.last_insert_rowid();
         }
-        tx.commit()?;
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(())
+        })
     }
 
     fn journal_outcomes(&mut self, entries: &[JournalEntry]) -> Result<(), StoreError> {
-        self.commit()?;
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
         let now = Utc::now().to_rfc3339();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for e in entries {
-            tx.prepare_cached(
+        self.durably(|tx| {
+            for e in entries {
+                tx.prepare_cached(
                 "UPDATE journal SET status = ?1, reason = ?2, dest_uid_validity = ?3, dest_uid = ?4,
                    dest_key = ?5, updated_at = ?6 WHERE id = ?7",
             )?
@@ -930,10 +942,9 @@ impl Store for SqliteStore {
                 now,
                 e.id
             ])?;
-        }
-        tx.commit()?;
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Ok(())
+            }
+            Ok(())
+        })
     }
 
     fn journal_of_run(&self, run: RunId) -> Result<Vec<JournalEntry>, StoreError> {
