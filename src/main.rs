@@ -320,15 +320,26 @@ fn main() -> ExitCode {
             "mailhygiene: internal error at {location} (details withheld: they may quote scanned content)"
         );
     }));
-    tracing_subscriber::fmt()
-        .with_writer(io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MAILHYGIENE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_target(false)
-        .with_ansi(io::stderr().is_terminal())
-        .init();
+    // Only our own events reach the log: dependencies' `log` records are not
+    // bridged at all, and any `tracing` event of theirs is dropped, at every
+    // level (an IMAP library's trace holds the LOGIN line and every body).
+    {
+        use tracing_subscriber::prelude::*;
+        let filter = tracing_subscriber::EnvFilter::try_from_env("MAILHYGIENE_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let ours =
+            tracing_subscriber::filter::filter_fn(|meta| meta.target().starts_with("mailhygiene"));
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(io::stderr)
+                    .with_target(false)
+                    .with_ansi(io::stderr().is_terminal())
+                    .with_filter(filter)
+                    .with_filter(ours),
+            )
+            .init();
+    }
 
     let cli = Cli::parse();
     match run(cli) {

@@ -3,6 +3,7 @@
 mod support;
 
 use assert_cmd::Command;
+use base64::Engine as _;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -272,6 +273,61 @@ fn xoauth2_tokens_valid_expired_and_for_another_user() {
         code, 1,
         "another user's token must not open Alice's mailbox: {stderr}"
     );
+}
+
+/// At trace level, over IMAP, with a password and with a token: neither
+/// secret, nor any planted value (in any written form), reaches any output.
+#[test]
+fn no_secret_and_no_clear_value_at_trace_level_over_imap() {
+    let d = server(None);
+    let alice = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let planted: Vec<String> =
+        std::fs::read_to_string(root().join("tests/fixtures/corpus/PLANTED"))
+            .expect("PLANTED")
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect();
+    let token = d.token(ALICE.name, 3600);
+    let wrong = "wrong-pass-0987";
+    for (env, secret) in [
+        (
+            ("MAILHYGIENE_IMAP_PASSWORD", ALICE.password),
+            ALICE.password,
+        ),
+        (("MAILHYGIENE_IMAP_TOKEN", token.as_str()), token.as_str()),
+        (("MAILHYGIENE_IMAP_PASSWORD", wrong), wrong),
+    ] {
+        for format in ["jsonl", "text"] {
+            let (_, records, stderr) = scan(
+                &d,
+                &alice,
+                &[env, ("MAILHYGIENE_LOG", "trace")],
+                &["--format", format],
+            );
+            let _ = records;
+            let mut all = stderr.clone();
+            all.push_str(&format!("{records:?}"));
+            assert!(!all.contains(secret), "the secret leaked at trace level");
+            // The XOAUTH2 payload as sent (base64) must not show either.
+            let payload = base64::engine::general_purpose::STANDARD.encode(format!(
+                "user={}\x01auth=Bearer {secret}\x01\x01",
+                ALICE.name
+            ));
+            assert!(!all.contains(&payload));
+            for value in &planted {
+                let spaced = if value.len() == 11 {
+                    format!("{} {}", &value[..6], &value[6..])
+                } else {
+                    value.clone()
+                };
+                assert!(
+                    !all.contains(value.as_str()) && !all.contains(&spaced),
+                    "a planted value leaked at trace level"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -158,14 +158,28 @@ impl ImapError {
     }
 }
 
-/// Classifies an error from the IMAP library by what the server said.
+/// Classifies an error from the IMAP library into a closed set of kinds.
+/// Only the server's own words of a NO or BAD reply are kept (one short
+/// line); the library's own texts are never shown, since its parse errors
+/// quote the unparsed buffer (a batch of message bodies).
 pub(crate) fn classify(err: async_imap::error::Error) -> ImapError {
     use async_imap::error::Error;
-    let (text, refused) = match &err {
-        Error::No(t) | Error::Bad(t) => (t.clone(), true),
+    let text = match &err {
+        Error::No(t) | Error::Bad(t) => server_words(t),
         Error::ConnectionLost => return ImapError::Unavailable("connection lost".into()),
-        Error::Io(e) => return ImapError::Unavailable(e.to_string()),
-        other => (other.to_string(), false),
+        Error::Io(e) => return ImapError::Unavailable(format!("connection error: {}", e.kind())),
+        Error::Parse(_) => {
+            return ImapError::Protocol("the server sent a reply that could not be read".into());
+        }
+        Error::Validate(_) => {
+            return ImapError::Protocol(
+                "a name or value the protocol cannot carry (a line break in it)".into(),
+            );
+        }
+        Error::Append => {
+            return ImapError::Refused("the server did not accept the message".into());
+        }
+        _ => return ImapError::Protocol("an unexpected reply from the server".into()),
     };
     if let Some(wait) = throttle_wait(&text) {
         return ImapError::Throttled(wait);
@@ -178,11 +192,21 @@ pub(crate) fn classify(err: async_imap::error::Error) -> ImapError {
             user: String::new(),
         };
     }
-    if refused {
-        ImapError::Refused(text)
-    } else {
-        ImapError::Protocol(text)
+    ImapError::Refused(text)
+}
+
+/// A server's reply text as we show it: one line, printable, at most 200
+/// characters.
+pub fn server_words(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    if text.chars().count() > 200 {
+        out.push('…');
     }
+    out.trim().to_string()
 }
 
 /// Exchange's `Request is throttled. Suggested Backoff Time: 299961 milliseconds`.
@@ -380,7 +404,7 @@ async fn read_greeting<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug>(
         Ok(None) => Err(ImapError::Unavailable(
             "the server closed the connection before its greeting".into(),
         )),
-        Err(e) => Err(ImapError::Unavailable(e.to_string())),
+        Err(e) => Err(classify(async_imap::error::Error::Io(e))),
     }
 }
 
@@ -563,7 +587,7 @@ pub(crate) async fn uid_fetch(
     loop {
         let Some(resp) = with_timeout(timeout, session.read_response())
             .await?
-            .map_err(|e| ImapError::Unavailable(e.to_string()))?
+            .map_err(|e| classify(async_imap::error::Error::Io(e)))?
         else {
             let said = bye.unwrap_or_default();
             return Err(throttle_wait(&said).map_or_else(
@@ -1173,6 +1197,18 @@ mod tests {
         assert_eq!(d.to_rfc3339(), "2024-12-31T23:00:00+00:00");
         assert_eq!(internal_date("31-Feb-2025 00:00:00 +0000"), None);
         assert_eq!(internal_date("garbage"), None);
+    }
+
+    #[test]
+    fn library_errors_never_quote_what_they_failed_to_parse() {
+        use async_imap::error::{Error, ParseError};
+        let body = b"* 1 FETCH (BODY[] {20}\r\nFnr 15076500565 here)".to_vec();
+        let shown = classify(Error::Parse(ParseError::Invalid(body))).to_string();
+        assert!(!shown.contains("15076500565"), "{shown}");
+        let long = format!("No such folder\r\n\x1b[31m{}", "x".repeat(500));
+        let shown = classify(Error::No(long)).to_string();
+        assert!(!shown.contains('\x1b') && !shown.contains('\n'), "{shown}");
+        assert!(shown.chars().count() < 260, "{shown}");
     }
 
     #[test]

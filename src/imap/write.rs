@@ -260,7 +260,7 @@ impl WriteSession {
         loop {
             let Some(resp) = with_timeout(self.timeout, self.session.read_response())
                 .await?
-                .map_err(|e| ImapError::Unavailable(e.to_string()))?
+                .map_err(|e| classify(async_imap::error::Error::Io(e)))?
             else {
                 return Err(ImapError::Unavailable(
                     "the connection closed before the server answered".into(),
