@@ -332,7 +332,8 @@ impl TokenProvider {
         };
         self.fetched
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let lifetime = Duration::from_secs(expires_in);
+        // A token endpoint's number, trusted only so far: a day at most.
+        let lifetime = Duration::from_secs(expires_in.min(86_400));
         let renew_at = Instant::now() + lifetime.saturating_sub(RENEW_MARGIN).max(lifetime / 2);
         *cache = Some(Cached {
             token: token.clone(),
@@ -426,8 +427,8 @@ impl TokenProvider {
             "mailhygiene: to let this scan read your mailbox, open {} and enter the code {}",
             code.verification_uri, code.user_code
         );
-        let deadline = Instant::now() + Duration::from_secs(code.expires_in);
-        let mut interval = Duration::from_secs(code.interval.unwrap_or(5));
+        let deadline = Instant::now() + Duration::from_secs(code.expires_in.min(3_600));
+        let mut interval = Duration::from_secs(code.interval.unwrap_or(5).clamp(1, 60));
         loop {
             if Instant::now() >= deadline {
                 return Err(OAuthError::Expired);

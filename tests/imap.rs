@@ -536,6 +536,55 @@ fn exchange_throttling_is_waited_out() {
     records_are_unique(&records);
 }
 
+/// A server that asks to wait for years is not waited for: the mailbox
+/// fails with a plain message (the scan's timeout would catch a sleep),
+/// and a host that does not resolve is not retried for a minute.
+#[test]
+fn absurd_waits_and_unknown_hosts_fail_at_once() {
+    use support::proxy::{Fault, Proxy};
+    let d = server(None);
+    let env = [
+        ("MAILHYGIENE_IMAP_PASSWORD", ALICE.password),
+        ("MAILHYGIENE_IMAP_BACKOFF_MS", "50"),
+    ];
+    let proxy = Proxy::start(
+        d.imap_port,
+        Fault::Throttle {
+            times: 1,
+            backoff_ms: 100_000_000_000,
+        },
+    );
+    let via = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let (code, records, stderr) = scan(&d, &via, &env, &["--allow-plaintext"]);
+    assert_eq!(code, 1, "{stderr}");
+    let failed = records
+        .iter()
+        .find(|r| r["type"] == "source_error")
+        .expect("the mailbox is reported");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("next run"),
+        "{failed}"
+    );
+    let (code, records, stderr) = scan(
+        &d,
+        "imaps://alice%40example.test@no-such-host.invalid",
+        &env,
+        &[],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        records.iter().any(|r| r["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot find the host")),
+        "{records:?}"
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
+}
+
 #[test]
 fn an_untrusted_certificate_is_refused_not_skipped() {
     let d = server(None);

@@ -133,6 +133,14 @@ pub enum ImapError {
     NotConnected { user: String },
     #[error("the server is throttling: asked to wait {0:?}")]
     Throttled(Duration),
+    #[error(
+        "the server asked to wait {} s, more than the {} s mailhygiene waits; this mailbox is left for the next run",
+        .0.as_secs(),
+        MAX_THROTTLE_WAIT.as_secs()
+    )]
+    ThrottledTooLong(Duration),
+    #[error("cannot find the host {0} (DNS): check the name")]
+    UnknownHost(String),
     #[error("the server is unavailable: {0}")]
     Unavailable(String),
     #[error("timed out after {0:?}")]
@@ -157,6 +165,10 @@ impl ImapError {
         )
     }
 }
+
+/// The longest server-suggested wait honoured (Exchange suggests up to a
+/// few minutes; a broken or hostile server could say years).
+pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(600);
 
 /// Classifies an error from the IMAP library into a closed set of kinds.
 /// Only the server's own words of a NO or BAD reply are kept (one short
@@ -322,16 +334,26 @@ pub async fn connect(
     credentials: &Credentials,
     opts: &ImapOptions,
 ) -> Result<Session, ImapError> {
-    let tcp = with_timeout(
+    // A name that does not resolve will not resolve in a minute either.
+    let addresses: Vec<std::net::SocketAddr> = match with_timeout(
         opts.timeout,
-        TcpStream::connect((url.host.as_str(), url.port)),
+        tokio::net::lookup_host((url.host.as_str(), url.port)),
     )
     .await?
-    .map_err(|e| ImapError::Connect {
-        host: url.host.clone(),
-        port: url.port,
-        reason: e.to_string(),
-    })?;
+    {
+        Ok(found) => found.collect(),
+        Err(_) => return Err(ImapError::UnknownHost(url.host.clone())),
+    };
+    if addresses.is_empty() {
+        return Err(ImapError::UnknownHost(url.host.clone()));
+    }
+    let tcp = with_timeout(opts.timeout, TcpStream::connect(&addresses[..]))
+        .await?
+        .map_err(|e| ImapError::Connect {
+            host: url.host.clone(),
+            port: url.port,
+            reason: e.to_string(),
+        })?;
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn Transport> = match url.security {
         Security::Implicit => tls_wrap(tcp, &url.host, opts.timeout).await?,
@@ -710,7 +732,11 @@ pub async fn metadata(
     after: u32,
     timeout: Duration,
 ) -> Result<Vec<MessageInfo>, ImapError> {
-    let range = format!("{}:*", after + 1);
+    // No UID lies above the largest there can be.
+    let Some(first) = after.checked_add(1) else {
+        return Ok(Vec::new());
+    };
+    let range = format!("{first}:*");
     let fetched = uid_fetch(
         session,
         &range,
@@ -822,7 +848,20 @@ pub async fn scan_mailbox(
         }
     }
     tracing::debug!(known = done.len(), elapsed = ?started.elapsed(), "read known folders");
-    let folder_list: Vec<Folder> = folders(&mut session, opts.timeout).await?;
+    let mut attempt = 0;
+    let folder_list: Vec<Folder> = loop {
+        match folders(&mut session, opts.timeout).await.map_err(capped) {
+            Ok(list) => break list,
+            Err(e) if e.is_transient() && attempt < opts.max_retries => {
+                attempt += 1;
+                let wait = backoff(opts, attempt, &e);
+                tracing::warn!(host = %url.host, attempt, ?wait, "LIST failed, retrying: {e}");
+                tokio::time::sleep(wait).await;
+                session = connect_with_retry(url, credentials, opts).await?;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     tracing::debug!(folders = folder_list.len(), elapsed = ?started.elapsed(), "listed folders");
     let mut failed = Vec::new();
     let names: Vec<String> = folder_list.iter().map(|f| f.name.clone()).collect();
@@ -868,6 +907,7 @@ async fn scan_folder_retrying(
     emit: &mut (dyn FnMut(Work) -> bool + Send),
 ) -> Result<(), ImapError> {
     let mut attempt = 0;
+    let mut passed = cursor.last_uid;
     loop {
         let stored = if cursor.uid_validity == 0 { 0 } else { stored };
         match scan_folder(
@@ -880,9 +920,16 @@ async fn scan_folder_retrying(
             emit,
         )
         .await
+        .map_err(capped)
         {
             Ok(()) => return Ok(()),
             Err(e) if e.is_transient() && attempt < opts.max_retries => {
+                // A big folder meets several token expiries and throttles:
+                // the budget is for faults in a row, not for the folder.
+                if cursor.last_uid > passed {
+                    attempt = 0;
+                    passed = cursor.last_uid;
+                }
                 attempt += 1;
                 let wait = backoff(opts, attempt, &e);
                 tracing::warn!(folder = %folder.name, attempt, ?wait, "IMAP fault, resuming after UID {}: {e}", cursor.last_uid);
@@ -902,6 +949,17 @@ fn backoff(opts: &ImapOptions, attempt: u32, err: &ImapError) -> Duration {
     }
 }
 
+/// A throttling reply asking for longer than we wait becomes a failure of
+/// this mailbox (retried on the next run), not a sleep.
+fn capped(err: ImapError) -> ImapError {
+    match err {
+        ImapError::Throttled(asked) if asked > MAX_THROTTLE_WAIT => {
+            ImapError::ThrottledTooLong(asked)
+        }
+        other => other,
+    }
+}
+
 pub(crate) async fn connect_with_retry(
     url: &ImapUrl,
     credentials: &Credentials,
@@ -909,7 +967,7 @@ pub(crate) async fn connect_with_retry(
 ) -> Result<Session, ImapError> {
     let mut attempt = 0;
     loop {
-        match connect(url, credentials, opts).await {
+        match connect(url, credentials, opts).await.map_err(capped) {
             Ok(s) => return Ok(s),
             Err(e) if e.is_transient() && attempt < opts.max_retries => {
                 attempt += 1;
@@ -1000,7 +1058,7 @@ async fn scan_folder(
     let nothing_new = status.exists == 0
         || status
             .uid_next
-            .is_some_and(|next| next <= cursor.last_uid + 1);
+            .is_some_and(|next| next <= cursor.last_uid.saturating_add(1));
     let known_upto = cursor.last_uid;
     let infos = if nothing_new {
         Vec::new()
@@ -1179,6 +1237,27 @@ fn plan<'a>(infos: &'a [MessageInfo], opts: &ImapOptions) -> Vec<Step<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waits_are_capped_and_uids_never_overflow() {
+        let opts = ImapOptions::default();
+        assert!(matches!(
+            capped(ImapError::Throttled(Duration::from_secs(3 * 365 * 86_400))),
+            ImapError::ThrottledTooLong(_)
+        ));
+        assert!(
+            !capped(ImapError::Throttled(Duration::from_secs(3 * 365 * 86_400))).is_transient()
+        );
+        assert!(matches!(
+            capped(ImapError::Throttled(Duration::from_secs(300))),
+            ImapError::Throttled(_)
+        ));
+        assert_eq!(
+            backoff(&opts, 3, &ImapError::Throttled(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+        assert!(!ImapError::UnknownHost("nowhere.invalid".into()).is_transient());
+    }
 
     #[test]
     fn throttle_replies_are_understood() {
