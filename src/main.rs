@@ -1608,25 +1608,35 @@ fn remind_command(args: &RemindArgs) -> Result<u8> {
 
 fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {
     let (engine, ctx) = build_engine(options)?;
-    let (bytes, received) = if file == "-" {
-        let mut buf = Vec::new();
+    // Read no more than the size limit allows (stdin included); one byte
+    // more tells that the message is larger.
+    let limit = engine.max_message_bytes;
+    let mut bytes = Vec::new();
+    let read = if file == "-" {
         io::stdin()
-            .read_to_end(&mut buf)
-            .context("reading standard input")?;
-        (buf, None)
+            .lock()
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .context("reading standard input")
     } else {
-        let bytes = std::fs::read(file).map_err(|e| usage(format!("cannot read {file}: {e}")))?;
-        let mtime = std::fs::metadata(file)
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .map(chrono::DateTime::from);
-        (bytes, mtime)
+        std::fs::File::open(file)
+            .map_err(|e| usage(format!("cannot read {file}: {e}")))?
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {file}"))
     };
-    let meta = MessageMeta {
-        received,
-        ..MessageMeta::local("", bytes.len() as u64, file)
+    read?;
+    // A message's age comes from its `Date:` header here, from a file and
+    // from standard input alike (a file's time is when it was saved).
+    let meta = MessageMeta::local("", bytes.len() as u64, file);
+    let content = if bytes.len() as u64 > limit {
+        mailhygiene::source::Content::Unreadable(mailhygiene::model::ProblemKind::MessageTooLarge)
+    } else {
+        mailhygiene::source::Content::Bytes(bytes)
     };
-    let report = engine.scan_message(meta, &bytes);
+    // The same guard as a scan: a panic reading the message is a problem
+    // on it, not a crash.
+    let report = scan::process(&engine, mailhygiene::source::Job { meta, content });
     let incomplete = report.problems.iter().any(|p| p.kind.content_skipped());
     let out = open_output(options.output.as_deref())?;
     let mut printer = report::printer(options.format, out, ctx);

@@ -273,7 +273,7 @@ impl ProblemKind {
 }
 
 /// Something in a message that we could not fully read, and where.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Problem {
     pub location: Location,
     pub kind: ProblemKind,

@@ -440,8 +440,10 @@ fn list_mbox_file(
         &path.display().to_string(),
         engine.max_message_bytes,
     );
+    let mut any = false;
     for job in reader {
         let job = job.map_err(|e| format!("error reading mbox {}: {e}", path.display()))?;
+        any = true;
         let key = job.meta.local_key.clone().unwrap_or_default();
         let sent = if known.contains(&(folder.to_string(), key.clone())) {
             tx.seen(Sighting::Present {
@@ -457,15 +459,55 @@ fn list_mbox_file(
             return Ok(());
         }
     }
+    if !any {
+        return not_an_mbox(path);
+    }
     tx.seen(Sighting::FolderListed {
         folder: folder.to_string(),
     });
     Ok(())
 }
 
+/// A file with content but no `From ` separator holds no mbox messages:
+/// saying "0 messages" would pass it over in silence. An empty file is an
+/// empty mbox.
+fn not_an_mbox(path: &Path) -> ListResult {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    if n == 0 {
+        return Ok(());
+    }
+    let head = String::from_utf8_lossy(&head[..n]).to_ascii_lowercase();
+    let looks_like_mail = [
+        "received:",
+        "return-path:",
+        "message-id:",
+        "from:",
+        "date:",
+        "mime-version:",
+        "subject:",
+    ]
+    .iter()
+    .any(|h| head.starts_with(h) || head.contains(&format!("\n{h}")));
+    Err(if looks_like_mail {
+        format!(
+            "{} is not an mbox file (no `From ` line): it looks like a single message; read it with `mailhygiene check`",
+            path.display()
+        )
+    } else {
+        format!(
+            "{} is not an mbox file (no `From ` line starts a message)",
+            path.display()
+        )
+    })
+}
+
 /// Scans one job. A panic anywhere in reading one message becomes a problem
 /// on that message: one bad message never aborts a run.
-fn process(engine: &Engine, job: Job) -> MessageReport {
+pub fn process(engine: &Engine, job: Job) -> MessageReport {
     let meta = job.meta.clone();
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process_job(engine, job)))
         .unwrap_or_else(|_| engine.unreadable(meta, ProblemKind::InternalError))

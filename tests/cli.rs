@@ -566,21 +566,65 @@ fn check_reads_a_file_or_standard_input() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(0));
     let records = jsonl(&out.stdout);
-    assert_eq!(records.len(), 1);
-    assert_eq!(records[0]["detector"], "no.fodselsnummer");
+    let sensitive: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "sensitive")
+        .collect();
+    assert_eq!(sensitive.len(), 1);
+    assert_eq!(sensitive[0]["detector"], "no.fodselsnummer");
     let from_stdin = bin()
         .args(["check", "--format", "jsonl", "-"])
         .write_stdin(fs::read(&eml).expect("fixture"))
         .output()
         .expect("runs");
     let again = jsonl(&from_stdin.stdout);
-    assert_eq!(again[0]["fingerprint"], records[0]["fingerprint"]);
+    // A file and standard input are judged alike (age from `Date:`).
+    let without_source = |rs: &[Value]| -> Vec<Value> {
+        rs.iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r["source"] = Value::Null;
+                r
+            })
+            .collect()
+    };
+    assert_eq!(without_source(&again), without_source(&records));
     // A message with an unreadable part exits 1.
     bin()
         .args(["check"])
         .arg(root().join("tests/fixtures/corpus/zip-bomb.eml"))
         .assert()
         .code(1);
+    // Past --max-message-size: reported, not read, exit 1.
+    let out = bin()
+        .args(["check", "--format", "jsonl", "--max-message-size", "100"])
+        .arg(&eml)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        jsonl(&out.stdout)
+            .iter()
+            .any(|r| r["problem"] == "message_too_large")
+    );
+    // Not an mbox: said, exit 1 (a single message, or anything else).
+    let out = bin()
+        .args(["scan", "--format", "jsonl"])
+        .arg(format!("mbox:{}", eml.display()))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("not an mbox file") && said.contains("single message"),
+        "{said}"
+    );
+    let out = bin()
+        .args(["scan", "--format", "jsonl"])
+        .arg(format!("mbox:{}", root().join("README.md").display()))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]

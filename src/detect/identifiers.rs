@@ -121,15 +121,15 @@ pub fn find(text: &str, settings: &IdentifierSettings, tabular: bool) -> Vec<Hit
         return hits;
     }
     let ctx = LazyContext::new(text);
-    let mut taken: Vec<(usize, usize)> = Vec::new();
+    let mut taken = Spans::default();
 
     // Letter-bearing forms first, so their digits are not reread as numbers.
     for (start, end, hit) in find_hetu(text, settings, &ctx) {
-        taken.push((start, end));
+        taken.insert(start, end);
         hits.push(hit);
     }
     for (start, end, hit) in find_iban(text, &ctx) {
-        taken.push((start, end));
+        taken.insert(start, end);
         hits.push(hit);
     }
 
@@ -142,8 +142,28 @@ pub fn find(text: &str, settings: &IdentifierSettings, tabular: bool) -> Vec<Hit
     hits
 }
 
-fn overlaps(taken: &[(usize, usize)], start: usize, end: usize) -> bool {
-    taken.iter().any(|&(s, e)| start < e && s < end)
+/// Byte ranges already claimed, kept disjoint (overlapping ones merged) so
+/// an overlap check is one ordered lookup, not a scan of every earlier hit
+/// (a text of a hundred thousand IBANs made that quadratic).
+#[derive(Debug, Default)]
+struct Spans(std::collections::BTreeMap<usize, usize>);
+
+impl Spans {
+    fn overlaps(&self, start: usize, end: usize) -> bool {
+        self.0
+            .range(..end)
+            .next_back()
+            .is_some_and(|(_, &e)| e > start)
+    }
+
+    fn insert(&mut self, mut start: usize, mut end: usize) {
+        while let Some((&s, &e)) = self.0.range(..end).next_back().filter(|(_, e)| **e > start) {
+            self.0.remove(&s);
+            start = start.min(s);
+            end = end.max(e);
+        }
+        self.0.insert(start, end);
+    }
 }
 
 /// Tries windows longest-first and left to right, so `4111 1111 1111 1111` is
@@ -154,7 +174,7 @@ fn classify_phrase(
     phrase: &Phrase,
     settings: &IdentifierSettings,
     ctx: &LazyContext<'_>,
-    taken: &[(usize, usize)],
+    taken: &Spans,
     tabular: bool,
     hits: &mut Vec<Hit>,
 ) {
@@ -163,15 +183,15 @@ fn classify_phrase(
         .filter(|w| (9..=19).contains(&w.digit_count()) && w.is_free_standing())
         .collect();
     windows.sort_by_key(|w| (std::cmp::Reverse(w.digit_count()), w.first));
-    let mut used: Vec<(usize, usize)> = Vec::new();
+    let mut used = Spans::default();
     for w in windows {
         let (start, end) = (w.start(), w.end());
-        if overlaps(taken, start, end) || overlaps(&used, start, end) {
+        if taken.overlaps(start, end) || used.overlaps(start, end) {
             continue;
         }
         let hit = classify_window(text, &w, settings, ctx, tabular);
         if let Some(hit) = hit {
-            used.push((start, end));
+            used.insert(start, end);
             hits.push(hit);
         }
     }
@@ -763,6 +783,18 @@ fn find_iban(text: &str, ctx: &LazyContext<'_>) -> Vec<(usize, usize, Hit)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_merge_and_answer_overlaps() {
+        let mut s = Spans::default();
+        s.insert(10, 20);
+        s.insert(30, 40);
+        assert!(s.overlaps(15, 16) && s.overlaps(5, 11) && s.overlaps(39, 50));
+        assert!(!s.overlaps(20, 30) && !s.overlaps(0, 10) && !s.overlaps(40, 41));
+        s.insert(18, 32);
+        assert_eq!(s.0.len(), 1);
+        assert!(s.overlaps(25, 26));
+    }
 
     fn settings() -> IdentifierSettings {
         IdentifierSettings {

@@ -14,7 +14,7 @@ use crate::model::{DetectorId, Finding, Location};
 use identifiers::IdentifierSettings;
 use special::{Evidence, SpecialCategories};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// Everything needed to look for sensitive data.
 #[derive(Debug, Clone)]
@@ -28,7 +28,10 @@ pub struct Detectors {
 #[derive(Debug, Default)]
 pub struct MessageFindings {
     findings: Vec<Finding>,
-    seen: HashSet<(DetectorId, String)>,
+    /// Where each (detector, fingerprint) stands in `findings`: a message
+    /// with a hundred thousand repeated values must not search a list for
+    /// each repeat.
+    seen: HashMap<(DetectorId, String), usize>,
     evidence: Evidence,
 }
 
@@ -88,14 +91,10 @@ impl Detectors {
         for hit in identifiers::find(&text, &self.settings, tabular) {
             let fingerprint = self.fingerprinter.fingerprint(&hit.canonical);
             let key = (hit.detector.clone(), fingerprint);
-            if acc.seen.contains(&key) {
+            if let Some(&at) = acc.seen.get(&key) {
                 // Keep the first location; a later sighting may still raise
                 // confidence (a keyword stood beside the number there).
-                if let Some(f) = acc
-                    .findings
-                    .iter_mut()
-                    .find(|f| f.detector == key.0 && f.fingerprint == key.1)
-                {
+                if let Some(f) = acc.findings.get_mut(at) {
                     f.confidence = f.confidence.max(hit.confidence);
                 }
                 continue;
@@ -108,7 +107,7 @@ impl Detectors {
                 fingerprint: key.1.clone(),
                 confidence: hit.confidence,
             });
-            acc.seen.insert(key);
+            acc.seen.insert(key, acc.findings.len() - 1);
         }
         self.special.scan(&text, location, &mut acc.evidence);
     }

@@ -83,14 +83,31 @@ pub fn to_text(html: &str) -> String {
             text_start = i;
             continue;
         }
-        let Some(tag_len) = tag_length(&bytes[i..]) else {
-            // A lone `<` is text ("a < b").
-            if hidden_until.is_none() {
-                out.push('<');
+        let tag_len = match tag_length(&bytes[i..]) {
+            Some(n) => n,
+            // `<` then a letter, but no `>` closes it (taking quotes into
+            // account): as a browser recovers, the tag ends at the next `>`
+            // whatever the quotes; with no `>` left at all, no tag can follow
+            // and the rest is text. Either way each byte is scanned a bounded
+            // number of times (`<p<p<p…` was quadratic).
+            None if starts_tag(&bytes[i..]) => match memchr::memchr(b'>', &bytes[i..]) {
+                Some(p) => p + 1,
+                None => {
+                    if hidden_until.is_none() {
+                        push_text(&mut out, &html[i..]);
+                    }
+                    return out;
+                }
+            },
+            None => {
+                // A lone `<` is text ("a < b").
+                if hidden_until.is_none() {
+                    out.push('<');
+                }
+                i += 1;
+                text_start = i;
+                continue;
             }
-            i += 1;
-            text_start = i;
-            continue;
         };
         let tag = &html[i + 1..i + tag_len - 1];
         i += tag_len;
@@ -131,11 +148,17 @@ pub fn to_text(html: &str) -> String {
     out
 }
 
+/// Whether a `<` here could start a tag (a letter or `/` follows).
+fn starts_tag(bytes: &[u8]) -> bool {
+    bytes
+        .get(1)
+        .is_some_and(|next| next.is_ascii_alphabetic() || *next == b'/')
+}
+
 /// Length of the tag starting at `<`, honouring quoted attribute values, or
-/// `None` if this `<` does not start a tag.
+/// `None` if this `<` does not start a tag or nothing closes it.
 fn tag_length(bytes: &[u8]) -> Option<usize> {
-    let next = *bytes.get(1)?;
-    if !(next.is_ascii_alphabetic() || next == b'/') {
+    if !starts_tag(bytes) {
         return None;
     }
     let mut quote: Option<u8> = None;
@@ -190,6 +213,17 @@ fn push_text(out: &mut String, raw: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unclosed_tags_are_linear_and_kept_as_text() {
+        // Quadratic before: every `<p` scanned to the end of the body.
+        let body = "<p".repeat(500_000);
+        let text = to_text(&body);
+        assert_eq!(text.len(), body.len());
+        // An unclosed quote ends at the next `>`, as browsers recover.
+        assert_eq!(to_text("<a title='x>Fnr 150765 00565"), "Fnr 150765 00565");
+        assert_eq!(to_text("a<b and c"), "a<b and c");
+    }
 
     #[test]
     fn conversion_table() {

@@ -79,6 +79,7 @@ fn extract_parsed(
         limits,
         sink,
         problems: Vec::new(),
+        problems_seen: Default::default(),
         text_used: 0,
         decompressed: 0,
         read_ahead,
@@ -153,6 +154,7 @@ struct Walker<'a> {
     limits: &'a Limits,
     sink: &'a mut dyn FnMut(&Location, &str),
     problems: Vec<Problem>,
+    problems_seen: std::collections::HashSet<Problem>,
     text_used: usize,
     decompressed: u64,
     /// Text parts of the top-level message read before parsing.
@@ -237,8 +239,8 @@ pub fn decode_text(bytes: &[u8]) -> String {
 /// the same content twice, and reading it once halves the work on the most
 /// common shape of office mail. (The plain part is what Outlook and every
 /// other client generate from the HTML.)
-fn redundant_html_alternatives(message: &Message<'_>) -> Vec<usize> {
-    let mut skip = Vec::new();
+fn redundant_html_alternatives(message: &Message<'_>) -> std::collections::HashSet<usize> {
+    let mut skip = std::collections::HashSet::new();
     for part in &message.parts {
         let PartType::Multipart(children) = &part.body else {
             continue;
@@ -349,7 +351,9 @@ pub fn safe_name(name: &str) -> String {
 impl<'a> Walker<'a> {
     fn problem(&mut self, location: Location, kind: ProblemKind) {
         let p = Problem { location, kind };
-        if !self.problems.contains(&p) {
+        // A set beside the list: an archive of ten thousand broken members
+        // must not compare each new problem with every earlier one.
+        if self.problems_seen.insert(p.clone()) {
             self.problems.push(p);
         }
     }
@@ -651,8 +655,8 @@ impl<'a> Walker<'a> {
             let sheets = ordered_members(&names, |n| {
                 n.starts_with("xl/worksheets/sheet") && n.ends_with(".xml")
             });
-            self.office_parts(&mut archive, &sheets, &location, |xml| {
-                office::worksheet_text(xml, &shared)
+            self.office_parts(&mut archive, &sheets, &location, |xml, max| {
+                office::worksheet_text(xml, &shared, max)
             });
         } else if has("ppt/presentation.xml") {
             let slides = ordered_members(&names, |n| {
@@ -678,14 +682,23 @@ impl<'a> Walker<'a> {
         archive: &mut zip::ZipArchive<R>,
         parts: &[usize],
         location: &Location,
-        to_text: impl Fn(&str) -> Result<String, office::XmlError>,
+        to_text: impl Fn(&str, usize) -> Result<office::Bounded, office::XmlError>,
     ) {
         for &i in parts {
             let Some(bytes) = self.read_member(archive, i, location) else {
                 continue;
             };
-            match to_text(&decode_text(&bytes)) {
-                Ok(text) => self.emit(location, &text),
+            // The text budget bounds what the part may produce, not only
+            // what it may read.
+            let left = self.limits.max_text_bytes.saturating_sub(self.text_used);
+            match to_text(&decode_text(&bytes), left) {
+                Ok(text) => {
+                    self.emit(location, &text.text);
+                    if text.cut {
+                        self.problem(location.clone(), ProblemKind::WorkLimit);
+                        return;
+                    }
+                }
                 Err(_) => self.problem(location.clone(), ProblemKind::Corrupt),
             }
         }

@@ -10,10 +10,53 @@
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
+/// Text that stops growing at its limit. The limit is counted on the text
+/// produced, not on the XML read: a 100 KB workbook can reference one 1 MiB
+/// shared string a million times.
+#[derive(Debug, Default)]
+pub struct Bounded {
+    pub text: String,
+    max: usize,
+    /// The limit cut the text short.
+    pub cut: bool,
+}
+
+impl Bounded {
+    pub fn new(max: usize) -> Bounded {
+        Bounded {
+            text: String::new(),
+            max,
+            cut: false,
+        }
+    }
+
+    pub fn push_str(&mut self, s: &str) {
+        if self.cut {
+            return;
+        }
+        let room = self.max.saturating_sub(self.text.len());
+        if s.len() <= room {
+            self.text.push_str(s);
+            return;
+        }
+        let mut end = room;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.text.push_str(&s[..end]);
+        self.cut = true;
+    }
+
+    pub fn push(&mut self, c: char) {
+        let mut buf = [0u8; 4];
+        self.push_str(c.encode_utf8(&mut buf));
+    }
+}
+
 /// Text from a WordprocessingML part (document, header, footer, footnotes,
 /// comments) or a PresentationML slide.
-pub fn wordprocessing_text(xml: &str) -> Result<String, XmlError> {
-    let mut out = String::new();
+pub fn wordprocessing_text(xml: &str, max: usize) -> Result<Bounded, XmlError> {
+    let mut out = Bounded::new(max);
     walk(xml, |ev| match ev {
         XmlEvent::Text {
             in_text_element: true,
@@ -46,8 +89,8 @@ pub fn shared_strings(xml: &str) -> Result<Vec<String>, XmlError> {
 /// Text of one worksheet: cells separated by tabs, rows by line breaks.
 /// Numeric cells that look like an identifier that lost its leading zero
 /// (ten digits where eleven were typed) are read back with the zero.
-pub fn worksheet_text(xml: &str, shared: &[String]) -> Result<String, XmlError> {
-    let mut out = String::new();
+pub fn worksheet_text(xml: &str, shared: &[String], max: usize) -> Result<Bounded, XmlError> {
+    let mut out = Bounded::new(max);
     let mut cell_type = String::new();
     let mut value = String::new();
     // Only <v> (value) and <t> (inline string) hold what a cell shows; <f>
@@ -62,18 +105,18 @@ pub fn worksheet_text(xml: &str, shared: &[String]) -> Result<String, XmlError> 
         XmlEvent::End("v" | "t") => in_value = false,
         XmlEvent::Text { text, .. } if in_value => value.push_str(text),
         XmlEvent::End("c") => {
-            let text = match cell_type.as_str() {
-                "s" => value
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| shared.get(i))
-                    .cloned()
-                    .unwrap_or_default(),
-                "inlineStr" | "str" | "e" | "b" => value.clone(),
-                _ => numeric_cell_text(value.trim()),
-            };
-            out.push_str(&text);
+            match cell_type.as_str() {
+                "s" => out.push_str(
+                    value
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| shared.get(i))
+                        .map_or("", String::as_str),
+                ),
+                "inlineStr" | "str" | "e" | "b" => out.push_str(&value),
+                _ => out.push_str(&numeric_cell_text(value.trim())),
+            }
             out.push('\t');
         }
         XmlEvent::End("row") => out.push('\n'),
@@ -101,13 +144,15 @@ pub fn numeric_cell_text(raw: &str) -> String {
 }
 
 /// Text of an OpenDocument `content.xml` (text, spreadsheet, presentation).
-pub fn opendocument_text(xml: &str) -> Result<String, XmlError> {
-    let mut out = String::new();
+pub fn opendocument_text(xml: &str, max: usize) -> Result<Bounded, XmlError> {
+    let mut out = Bounded::new(max);
     walk_with_attrs(xml, |ev, attr| match ev {
         XmlEvent::Text { text, .. } => out.push_str(text),
         XmlEvent::Start("s") | XmlEvent::Empty("s") => {
             let n = attr("c").and_then(|c| c.parse::<usize>().ok()).unwrap_or(1);
-            out.extend(std::iter::repeat_n(' ', n.min(64)));
+            for _ in 0..n.min(64) {
+                out.push(' ');
+            }
         }
         XmlEvent::Start("tab") | XmlEvent::Empty("tab") => out.push('\t'),
         XmlEvent::Start("line-break") | XmlEvent::Empty("line-break") => out.push('\n'),
@@ -251,7 +296,7 @@ mod tests {
             <w:p><w:r><w:t>Fnr: 0101</w:t></w:r><w:proofErr/><w:r><w:t xml:space="preserve">90 12</w:t></w:r><w:r><w:t>345</w:t></w:r></w:p>
             <w:p><w:r><w:t>Neste</w:t></w:r><w:r><w:tab/><w:t>&amp;</w:t></w:r></w:p>
         </w:body></w:document>"#;
-        let text = wordprocessing_text(xml).expect("valid");
+        let text = wordprocessing_text(xml, usize::MAX).expect("valid").text;
         assert!(text.contains("Fnr: 010190 12345\n"), "{text:?}");
         assert!(text.contains("Neste\t&\n"), "{text:?}");
     }
@@ -267,7 +312,9 @@ mod tests {
             <row><c t="s"><v>0</v></c><c t="inlineStr"><is><t>fnr</t></is></c></row>
             <row><c t="s"><v>1</v></c><c><v>1076500565</v></c><c><v>1.5076500565E10</v></c><c><v>3.5</v></c></row>
         </sheetData></worksheet>"#;
-        let text = worksheet_text(xml, &shared).expect("valid");
+        let text = worksheet_text(xml, &shared, usize::MAX)
+            .expect("valid")
+            .text;
         assert_eq!(
             text,
             "Navn\tfnr\t\nOla Nordmann\t01076500565\t15076500565\t3.5\t\n"
@@ -280,12 +327,25 @@ mod tests {
             <text:p>Fnr 010190<text:s/>12345</text:p>
             <table:table-row><table:table-cell><text:p>a</text:p></table:table-cell></table:table-row>
         </office:body></office:document-content>"#;
-        let text = opendocument_text(xml).expect("valid");
+        let text = opendocument_text(xml, usize::MAX).expect("valid").text;
         assert!(text.contains("Fnr 010190 12345\n"), "{text:?}");
     }
 
     #[test]
+    fn a_shared_string_referenced_a_million_times_stops_at_the_limit() {
+        let shared = vec!["x".repeat(1 << 20)];
+        let cells = "<c t=\"s\"><v>0</v></c>".repeat(20_000);
+        let xml = format!("<worksheet><sheetData><row>{cells}</row></sheetData></worksheet>");
+        let out = worksheet_text(&xml, &shared, 8 << 20).expect("valid");
+        assert!(out.cut);
+        assert_eq!(out.text.len(), 8 << 20);
+        let mut b = Bounded::new(5);
+        b.push_str("abcæøå");
+        assert_eq!((b.text.as_str(), b.cut), ("abcæ", true));
+    }
+
+    #[test]
     fn malformed_xml_is_an_error_not_a_panic() {
-        assert!(wordprocessing_text("<w:p><w:t>x</w:p></w:t>").is_err());
+        assert!(wordprocessing_text("<w:p><w:t>x</w:p></w:t>", usize::MAX).is_err());
     }
 }

@@ -7,7 +7,7 @@
 use super::{Content, Job};
 use crate::model::MessageMeta;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
 /// The mbox files below a directory, as (folder name, path), sorted by
 /// folder. Dotfiles and mail clients' index files (`.msf`) are skipped.
@@ -57,6 +57,8 @@ pub struct MboxReader<R> {
     done: bool,
     /// Keys handed out so far, so identical messages get distinct keys.
     keys: std::collections::HashMap<String, u32>,
+    /// Bytes of the last line that were skipped, not read.
+    overlong: u64,
 }
 
 impl<R: BufRead> MboxReader<R> {
@@ -70,12 +72,42 @@ impl<R: BufRead> MboxReader<R> {
             index: 0,
             done: false,
             keys: Default::default(),
+            overlong: 0,
         }
     }
 
+    /// Reads one line, but never more of it than a message may hold: a
+    /// gigabyte without a line break is skipped (and counted in
+    /// `overlong`), not read into memory first.
     fn read_line(&mut self, buf: &mut Vec<u8>) -> io::Result<bool> {
         buf.clear();
-        Ok(self.reader.read_until(b'\n', buf)? > 0)
+        self.overlong = 0;
+        let cap = self.max_message_bytes.saturating_add(1);
+        let n = (&mut self.reader).take(cap).read_until(b'\n', buf)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if !buf.ends_with(b"\n") && buf.len() as u64 >= cap {
+            loop {
+                let available = self.reader.fill_buf()?;
+                if available.is_empty() {
+                    break;
+                }
+                match memchr::memchr(b'\n', available) {
+                    Some(p) => {
+                        self.reader.consume(p + 1);
+                        self.overlong += p as u64 + 1;
+                        break;
+                    }
+                    None => {
+                        let len = available.len();
+                        self.reader.consume(len);
+                        self.overlong += len as u64;
+                    }
+                }
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -214,7 +246,7 @@ impl<R: BufRead> Iterator for MboxReader<R> {
                         break;
                     }
                     previous_blank = is_blank(&line);
-                    size += line.len() as u64;
+                    size += line.len() as u64 + self.overlong;
                     if size > self.max_message_bytes {
                         too_large = true;
                         body = Vec::new();
@@ -276,6 +308,20 @@ mod tests {
             Content::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
             other => panic!("expected bytes, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_huge_line_is_skipped_not_read_into_memory() {
+        let mut mbox = String::from("From a@b Tue Jul  1 10:00:00 2025\nSubject: big\n\n");
+        mbox.push_str(&"x".repeat(5000));
+        mbox.push_str("\n\nFrom c@d Wed Jul  2 11:00:00 2025\nSubject: small\n\nHei\n");
+        let jobs: Vec<Job> = MboxReader::new(mbox.as_bytes(), "Arkiv", "t", 1000)
+            .collect::<io::Result<Vec<_>>>()
+            .expect("reads");
+        assert_eq!(jobs.len(), 2);
+        assert!(matches!(jobs[0].content, Content::Unreadable(_)));
+        assert!(jobs[0].meta.size > 5000);
+        assert_eq!(bytes(&jobs[1]), "Subject: small\n\nHei\n");
     }
 
     #[test]
