@@ -299,9 +299,9 @@ type ListResult = Result<(), String>;
 type Known = std::collections::HashSet<(String, String)>;
 
 fn list_maildir(root: &Path, known: &Known, mut tx: JobSink) -> ListResult {
-    let folders = maildir::folders(root)
+    let (folders, skipped) = maildir::folders_and_skipped(root)
         .map_err(|e| format!("cannot read Maildir {}: {e}", root.display()))?;
-    let mut failed = Vec::new();
+    let mut failed = skipped;
     for folder in &folders {
         let files = match maildir::message_files(folder) {
             Ok(f) => f,

@@ -170,8 +170,11 @@ enum Kind {
     Email,
     Html,
     Text,
-    /// A format with text we cannot read (legacy binary Office): reported.
+    /// A format with text we cannot read (legacy binary Office, TNEF,
+    /// S/MIME signed data): reported.
     Unsupported,
+    /// Encrypted content (S/MIME enveloped data, OpenPGP): reported.
+    Encrypted,
     /// Images, audio and the like: no text to read.
     Opaque,
 }
@@ -195,6 +198,34 @@ fn sniff(name: &str, content_type: &str, bytes: &[u8]) -> Kind {
     if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
         return Kind::Unsupported; // OLE2: .doc, .xls, .msg
     }
+    // S/MIME: enveloped data is encrypted; signed data carries readable
+    // content inside a structure we do not read yet.
+    if ct.starts_with("application/pkcs7-mime")
+        || ct.starts_with("application/x-pkcs7-mime")
+        || ext == "p7m"
+    {
+        return if ct.contains("signed-data") {
+            Kind::Unsupported
+        } else {
+            Kind::Encrypted
+        };
+    }
+    // PGP/MIME: the control part says only "Version: 1"; the message itself
+    // is armored or binary OpenPGP.
+    if ct == "application/pgp-encrypted" {
+        return Kind::Opaque;
+    }
+    if is_pgp_message(bytes) || matches!(ext.as_str(), "pgp" | "gpg") {
+        return Kind::Encrypted;
+    }
+    // Outlook's TNEF container (winmail.dat): not read yet.
+    if matches!(
+        ct.as_str(),
+        "application/ms-tnef" | "application/vnd.ms-tnef"
+    ) || name.eq_ignore_ascii_case("winmail.dat")
+    {
+        return Kind::Unsupported;
+    }
     if ct == "message/rfc822" || ext == "eml" {
         return Kind::Email;
     }
@@ -217,6 +248,15 @@ fn sniff(name: &str, content_type: &str, bytes: &[u8]) -> Kind {
         return Kind::Unsupported;
     }
     Kind::Opaque
+}
+
+/// An ASCII-armored OpenPGP message (possibly after some blank space).
+fn is_pgp_message(bytes: &[u8]) -> bool {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    bytes[start..].starts_with(b"-----BEGIN PGP MESSAGE-----")
 }
 
 /// Decodes bytes of unknown charset: a BOM, else UTF-8, else Windows-1252
@@ -430,9 +470,15 @@ impl<'a> Walker<'a> {
                     .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"));
             let content_type = part
                 .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                    None => ct.ctype().to_string(),
+                .map(|ct| {
+                    let base = match ct.subtype() {
+                        Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                        None => ct.ctype().to_string(),
+                    };
+                    match ct.attribute("smime-type") {
+                        Some(kind) => format!("{base};smime-type={}", kind.to_ascii_lowercase()),
+                        None => base,
+                    }
                 })
                 .unwrap_or_default();
             let default_name = || format!("part{index}");
@@ -468,6 +514,10 @@ impl<'a> Walker<'a> {
                 }
                 PartType::Text(text) => {
                     let text = self.read_ahead(base, part).unwrap_or(text);
+                    // Inline PGP: what is encrypted cannot be read.
+                    if text.contains("-----BEGIN PGP MESSAGE-----") {
+                        self.problem(location.clone(), ProblemKind::Encrypted);
+                    }
                     self.emit(&location, text);
                 }
                 PartType::Html(html) => {
@@ -532,6 +582,7 @@ impl<'a> Walker<'a> {
             Kind::Html => self.emit(&location, &html::to_text(&decode_text(bytes))),
             Kind::Text => self.emit(&location, &decode_text(bytes)),
             Kind::Unsupported => self.problem(location, ProblemKind::UnsupportedFormat),
+            Kind::Encrypted => self.problem(location, ProblemKind::Encrypted),
             Kind::Opaque => {}
         }
     }
@@ -807,6 +858,49 @@ mod tests {
         let (pieces, _) = reading(alternative, true);
         assert_eq!(pieces.len(), 4, "{pieces:?}");
         assert_eq!(reading(alternative, false), reading(alternative, true));
+    }
+
+    /// Each encrypted or unreadable container is reported, never passed
+    /// over in silence.
+    #[test]
+    fn encrypted_and_unsupported_containers_are_reported() {
+        let cases: [(&str, &str, ProblemKind); 5] = [
+            (
+                "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\nContent-Disposition: attachment; filename=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQAx\r\n--b--\r\n",
+                "attachment:smime.p7m",
+                ProblemKind::Encrypted,
+            ),
+            (
+                "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Disposition: attachment; filename=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIACAQEx\r\n",
+                "attachment:smime.p7m",
+                ProblemKind::UnsupportedFormat,
+            ),
+            (
+                "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=b\r\n\r\n--b\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--b\r\nContent-Type: application/octet-stream; name=encrypted.asc\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA1234\r\n-----END PGP MESSAGE-----\r\n--b--\r\n",
+                "attachment:encrypted.asc",
+                ProblemKind::Encrypted,
+            ),
+            (
+                "Content-Type: text/plain\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA1234\r\n-----END PGP MESSAGE-----\r\n",
+                "body",
+                ProblemKind::Encrypted,
+            ),
+            (
+                "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHei\r\n--b\r\nContent-Type: application/ms-tnef; name=winmail.dat\r\nContent-Disposition: attachment; filename=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\neJ8+IgEAAQAAAAAA\r\n--b--\r\n",
+                "attachment:winmail.dat",
+                ProblemKind::UnsupportedFormat,
+            ),
+        ];
+        for (raw, location, kind) in cases {
+            let (_, ex) = pieces(format!("Message-ID: <x@y>\r\n{raw}").as_bytes());
+            assert!(
+                ex.problems
+                    .iter()
+                    .any(|p| p.kind == kind && p.location.to_string() == location),
+                "{location}: {:?}",
+                ex.problems
+            );
+        }
     }
 
     #[test]

@@ -21,6 +21,12 @@ pub struct Folder {
 
 /// Lists the folders of a Maildir++ tree, INBOX first, the rest by name.
 pub fn folders(root: &Path) -> io::Result<Vec<Folder>> {
+    folders_and_skipped(root).map(|(folders, _)| folders)
+}
+
+/// The folders, and what looked like a folder but was not read (and why).
+pub fn folders_and_skipped(root: &Path) -> io::Result<(Vec<Folder>, Vec<String>)> {
+    let mut skipped = Vec::new();
     let meta = fs::metadata(root)?;
     if !meta.is_dir() {
         return Err(io::Error::new(
@@ -40,13 +46,25 @@ pub fn folders(root: &Path) -> io::Result<Vec<Folder>> {
     for entry in fs::read_dir(root)? {
         let entry = entry?;
         let file_name = entry.file_name();
-        let Some(name) = file_name.to_str() else {
-            continue;
-        };
+        // A name that is not UTF-8 is still a folder: read under a lossy name.
+        let name = file_name.to_string_lossy();
         let Some(stripped) = name.strip_prefix('.') else {
             continue;
         };
-        if stripped.is_empty() || stripped == "." || !entry.file_type()?.is_dir() {
+        if stripped.is_empty() || stripped == "." {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            // Not followed (it may lead out of the tree, or in a circle),
+            // and not passed over in silence.
+            skipped.push(format!(
+                "folder {} is a symbolic link; not followed",
+                stripped.replace('.', "/")
+            ));
+            continue;
+        }
+        if !kind.is_dir() {
             continue;
         }
         let dir = entry.path();
@@ -60,7 +78,7 @@ pub fn folders(root: &Path) -> io::Result<Vec<Folder>> {
             .join("/");
         others.push(Folder { name: display, dir });
     }
-    if out.is_empty() && others.is_empty() {
+    if out.is_empty() && others.is_empty() && skipped.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "no Maildir folders here (expected cur/ and new/, or .Folder/ subdirectories)",
@@ -68,7 +86,7 @@ pub fn folders(root: &Path) -> io::Result<Vec<Folder>> {
     }
     others.sort_by(|a, b| a.name.cmp(&b.name));
     out.extend(others);
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// Message files of one folder, sorted by name for a stable order.
@@ -197,6 +215,25 @@ mod tests {
             .map(|f| f.name)
             .collect();
         assert_eq!(names, vec!["INBOX", "Prosjekter/2024", "Søppelpost"]);
+    }
+
+    #[test]
+    fn symlinked_and_non_utf8_folders_are_not_passed_over() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(root.path().join(".Arkiv/cur")).expect("mkdir");
+        std::os::unix::fs::symlink(root.path().join(".Arkiv"), root.path().join(".Lenke"))
+            .expect("symlink");
+        let odd = root
+            .path()
+            .join(std::ffi::OsStr::from_bytes(b".Gammel\xff"))
+            .join("cur");
+        fs::create_dir_all(&odd).expect("mkdir");
+        let (found, skipped) = folders_and_skipped(root.path()).expect("lists");
+        let names: Vec<&str> = found.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, vec!["Arkiv", "Gammel\u{fffd}"]);
+        assert_eq!(skipped.len(), 1);
+        assert!(skipped[0].contains("Lenke") && skipped[0].contains("symbolic link"));
     }
 
     #[test]
