@@ -208,10 +208,12 @@ pub enum ProblemKind {
     /// Reading this message hit an internal error; it was reported and the
     /// run went on.
     InternalError,
+    /// The server listed the message but did not return its content.
+    NotReturned,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 11] = [
+    pub const ALL: [ProblemKind; 12] = [
         ProblemKind::Unparseable,
         ProblemKind::MessageTooLarge,
         ProblemKind::TooDeep,
@@ -223,6 +225,7 @@ impl ProblemKind {
         ProblemKind::UnsupportedFormat,
         ProblemKind::Io,
         ProblemKind::InternalError,
+        ProblemKind::NotReturned,
     ];
 
     /// The kind as written in records (`message_too_large`).
@@ -239,6 +242,7 @@ impl ProblemKind {
             ProblemKind::UnsupportedFormat => "unsupported_format",
             ProblemKind::Io => "io",
             ProblemKind::InternalError => "internal_error",
+            ProblemKind::NotReturned => "not_returned",
         }
     }
 
@@ -263,6 +267,7 @@ impl ProblemKind {
             ProblemKind::InternalError => {
                 "an internal error while reading this message (the run went on)"
             }
+            ProblemKind::NotReturned => "the server did not return the message's content",
         }
     }
 

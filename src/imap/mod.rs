@@ -634,11 +634,12 @@ pub(crate) async fn uid_fetch(
                         }
                         AttributeValue::InternalDate(d) => f.internal_date = internal_date(d),
                         AttributeValue::Rfc822Size(n) => f.size = Some(*n),
+                        // `BODY[] NIL` is no body, not an empty one.
                         AttributeValue::BodySection { data, .. } => {
-                            f.body = Some(data.as_deref().unwrap_or_default().to_vec())
+                            f.body = data.as_deref().map(<[u8]>::to_vec)
                         }
                         AttributeValue::Rfc822(data) => {
-                            f.body = Some(data.as_deref().unwrap_or_default().to_vec())
+                            f.body = data.as_deref().map(<[u8]>::to_vec)
                         }
                         _ => {}
                     }
@@ -1116,6 +1117,7 @@ async fn scan_folder(
         return Ok(());
     }
     let steps = plan(&infos, opts);
+    let mut missing: Vec<&MessageInfo> = Vec::new();
     let batches = steps.iter().filter(|s| matches!(s, Step::Fetch(_))).count();
     // More connections for big folders, up to the per-mailbox cap: the
     // server reads and sends messages while we parse the previous batch.
@@ -1140,7 +1142,7 @@ async fn scan_folder(
             }
         }
     }
-    let sessions: Vec<futures::lock::Mutex<&mut Session>> = std::iter::once(session)
+    let sessions: Vec<futures::lock::Mutex<&mut Session>> = std::iter::once(&mut *session)
         .chain(extra.iter_mut())
         .map(futures::lock::Mutex::new)
         .collect();
@@ -1174,8 +1176,11 @@ async fn scan_folder(
                 None => Content::Unreadable(ProblemKind::MessageTooLarge),
                 Some(fetched) => match fetched.binary_search_by_key(&info.uid, |(uid, _)| *uid) {
                     Ok(pos) => Content::Bytes(std::mem::take(&mut fetched[pos].1)),
-                    // Expunged between the metadata and the body fetch.
-                    Err(_) => continue,
+                    // Expunged since the metadata, or withheld: found out below.
+                    Err(_) => {
+                        missing.push(info);
+                        continue;
+                    }
                 },
             };
             if !emit(Work::Read(Job {
@@ -1191,6 +1196,31 @@ async fn scan_folder(
     drop(sessions);
     for mut s in extra {
         let _ = with_timeout(Duration::from_secs(5), s.logout()).await;
+    }
+    // A message asked for but not in the reply: gone since the metadata
+    // (nothing to record), or still there and withheld, which is recorded
+    // as not read, never passed over in silence.
+    if !missing.is_empty() {
+        let set = missing
+            .iter()
+            .map(|i| i.uid.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let still: std::collections::HashSet<u32> = uid_fetch(session, &set, "(UID)", opts.timeout)
+            .await?
+            .into_iter()
+            .filter_map(|f| f.uid)
+            .collect();
+        drain_unsolicited(session);
+        for info in missing.into_iter().filter(|i| still.contains(&i.uid)) {
+            tracing::warn!(folder = %folder.name, uid = info.uid, "the server did not return the message's content");
+            if !emit(Work::Read(Job {
+                meta: meta_of(info),
+                content: Content::Unreadable(ProblemKind::NotReturned),
+            })) {
+                return Ok(());
+            }
+        }
     }
     if let Some(state) = state {
         emit(Work::Seen(state));
