@@ -108,6 +108,9 @@ struct ScanArgs {
     /// Print only the messages read in this run, not the whole mailbox.
     #[arg(long)]
     changes_only: bool,
+    /// When another run holds the state database, wait for it instead of stopping.
+    #[arg(long)]
+    wait: bool,
     /// A one-off scan: read everything, print it, keep nothing (no inventory, so no
     /// `report`, `clean` or `remind` afterwards).
     #[arg(long, conflicts_with_all = ["state", "changes_only", "full"])]
@@ -175,6 +178,9 @@ struct ChangeArgs {
     /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
     #[arg(long)]
     allow_plaintext: bool,
+    /// When another run holds the state database, wait for it instead of stopping.
+    #[arg(long)]
+    wait: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -550,10 +556,20 @@ fn build_engine(options: &ScanOptions) -> Result<(Engine, ReportContext)> {
 
 fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
     Ok(match path {
-        Some(p) => Box::new(io::BufWriter::new(
-            std::fs::File::create(p)
-                .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
-        )),
+        Some(p) => {
+            // Reports list people's mail (masked, but still): private from
+            // the moment the file exists.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            Box::new(io::BufWriter::new(options.open(p).map_err(|e| {
+                usage(format!("cannot write {}: {e}", p.display()))
+            })?))
+        }
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     })
 }
@@ -796,10 +812,11 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
     if args.stale_only && named.iter().any(|s| !matches!(s.spec, SourceSpec::Imap(_))) {
         return Err(usage("--stale-only applies to IMAP sources"));
     }
-    let mut store = if args.stale_only || args.no_state {
-        None
+    let (mut store, _lock) = if args.stale_only || args.no_state {
+        (None, None)
     } else {
-        Some(open_store(args.state.as_deref(), config.as_ref())?)
+        let (store, lock) = open_store_locked(args.state.as_deref(), config.as_ref(), args.wait)?;
+        (Some(store), Some(lock))
     };
     if named
         .iter()
@@ -1026,14 +1043,31 @@ fn report_context(
 /// The state database: `--state`, else the config's `store`, else the
 /// default path.
 fn open_store(explicit: Option<&Path>, config: Option<&Config>) -> Result<SqliteStore> {
-    let path = match explicit
+    SqliteStore::open(&store_path(explicit, config)?).map_err(|e| usage(e.to_string()))
+}
+
+fn store_path(explicit: Option<&Path>, config: Option<&Config>) -> Result<PathBuf> {
+    match explicit
         .map(Path::to_path_buf)
         .or(config.and_then(|c| c.store.clone()))
     {
-        Some(p) => p,
-        None => default_state_path()?,
-    };
-    SqliteStore::open(&path).map_err(|e| usage(e.to_string()))
+        Some(p) => Ok(p),
+        None => default_state_path(),
+    }
+}
+
+/// The store for a run that writes to it, with the run lock held: two runs
+/// never overlap on one store. The second waits (`--wait`) or stops with
+/// a message saying which run holds it.
+fn open_store_locked(
+    explicit: Option<&Path>,
+    config: Option<&Config>,
+    wait: bool,
+) -> Result<(SqliteStore, mailhygiene::store::sqlite::RunLock)> {
+    let path = store_path(explicit, config)?;
+    let lock = mailhygiene::store::sqlite::RunLock::acquire(&path, wait)?;
+    let store = SqliteStore::open(&path).map_err(|e| usage(e.to_string()))?;
+    Ok((store, lock))
 }
 
 fn report_command(args: &ReportArgs) -> Result<u8> {
@@ -1119,6 +1153,7 @@ struct ChangeContext<'w> {
     config: Option<Config>,
     rules: RuleSet,
     store: SqliteStore,
+    _lock: mailhygiene::store::sqlite::RunLock,
     printer: MovePrinter<'w>,
     as_of: NaiveDate,
 }
@@ -1131,12 +1166,13 @@ fn change_context(args: &ChangeArgs) -> Result<ChangeContext<'static>> {
         .clone()
         .or(config.as_ref().and_then(|c| c.rules.clone()));
     let rules = load_rules(rules_dir.as_deref())?;
-    let store = open_store(args.state.as_deref(), config.as_ref())?;
+    let (store, lock) = open_store_locked(args.state.as_deref(), config.as_ref(), args.wait)?;
     let printer = MovePrinter::new(open_output(args.output.as_deref())?, args.format);
     Ok(ChangeContext {
         config,
         rules,
         store,
+        _lock: lock,
         printer,
         as_of,
     })
@@ -1378,7 +1414,8 @@ fn remind_command(args: &RemindArgs) -> Result<u8> {
             "--deliver smtp needs --from (the address the server lets you send as)",
         ));
     }
-    let mut store = open_store(change.state.as_deref(), config.as_ref())?;
+    let (mut store, _lock) =
+        open_store_locked(change.state.as_deref(), config.as_ref(), change.wait)?;
     let mailboxes = store.mailboxes()?;
     let sources: Vec<String> = if args.sources.is_empty() {
         mailboxes.iter().map(|m| m.source.clone()).collect()

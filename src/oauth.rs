@@ -224,14 +224,28 @@ impl fmt::Debug for TokenProvider {
     }
 }
 
+/// Whether a plain-http authority is this machine (tests, local bridges).
+/// The host is the parsed one: `http://localhost:1@evil.example` names
+/// evil.example (and user information has no place in an authority).
 fn is_loopback_url(url: &str) -> bool {
-    let rest = url.strip_prefix("http://").unwrap_or_default();
-    let host = rest.split(['/', ':']).next().unwrap_or_default();
-    host == "localhost"
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((host, port)) if port.is_empty() || port.starts_with(':') => host,
+            _ => return false,
+        },
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-        || rest.starts_with("[::1]")
 }
 
 impl TokenProvider {
@@ -467,18 +481,31 @@ fn save_private(path: &Path, content: &str) -> Result<(), OAuthError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let tmp = path.with_extension("tmp");
+    // A temporary name of its own (two runs renewing at once must not
+    // write one file), created new and private, on disk before the rename.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".{}.{nanos}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    {
+    let written = (|| {
         use std::io::Write;
-        let mut f = options.open(&tmp).map_err(err)?;
-        f.write_all(content.as_bytes()).map_err(err)?;
+        let mut f = options.open(&tmp)?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(e));
     }
     std::fs::rename(&tmp, path).map_err(err)
 }
@@ -512,6 +539,18 @@ mod tests {
         };
         assert!(TokenProvider::new(settings("http://login.example.test")).is_err());
         assert!(TokenProvider::new(settings("http://127.0.0.1:8080")).is_ok());
+        for hostile in [
+            "http://localhost:1@evil.example",
+            "http://127.0.0.1@evil.example/x",
+            "http://localhost.evil.example",
+            "http://[::1]evil.example",
+            "http://evil.example/localhost",
+        ] {
+            assert!(!is_loopback_url(hostile), "{hostile}");
+            assert!(TokenProvider::new(settings(hostile)).is_err(), "{hostile}");
+        }
+        assert!(is_loopback_url("http://[::1]:8080/tenant"));
+        assert!(is_loopback_url("http://LOCALHOST/x"));
         assert!(TokenProvider::new(settings("https://login.microsoftonline.com")).is_ok());
     }
 

@@ -762,3 +762,46 @@ fn csv_has_a_header_and_one_row_per_record() {
     assert_eq!(&header[0], "type");
     assert_eq!(reader.records().count(), jsonl(&jsonl_out.stdout).len());
 }
+
+/// Two runs never write one store at once: the second stops with a plain
+/// message (exit 1), or waits with --wait; reports read meanwhile.
+#[test]
+fn a_run_lock_keeps_two_runs_apart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let state = tmp.path().join("state.sqlite");
+    let state_arg = state.display().to_string();
+    let scan = |extra: &[&str]| {
+        bin()
+            .args([
+                "scan",
+                "mbox:sample/mailbox",
+                "--quiet",
+                "--state",
+                &state_arg,
+            ])
+            .args(extra)
+            .current_dir(root())
+            .output()
+            .expect("runs")
+    };
+    assert_eq!(scan(&[]).status.code(), Some(0));
+    let held = mailhygiene::store::sqlite::RunLock::acquire(&state, false).expect("lock");
+    let out = scan(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("another mailhygiene run"), "{stderr}");
+    assert!(stderr.contains(&std::process::id().to_string()), "{stderr}");
+    // Reading needs no lock.
+    let report = bin()
+        .args(["report", "--state", &state_arg])
+        .output()
+        .expect("runs");
+    assert_eq!(report.status.code(), Some(0));
+    // --wait: the run goes ahead once the lock is released.
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        drop(held);
+    });
+    assert_eq!(scan(&["--wait"]).status.code(), Some(0));
+    releaser.join().expect("released");
+}

@@ -34,6 +34,10 @@ pub enum StoreError {
     },
     #[error("state database: {0}")]
     Invalid(String),
+    #[error(
+        "another mailhygiene run (process {holder}) is using the state database {path}; nothing was done. Run again when it has finished, or give --wait to wait for it"
+    )]
+    Busy { path: String, holder: String },
 }
 
 /// Where a folder's scan stands.

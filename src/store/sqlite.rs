@@ -164,6 +164,55 @@ const MIGRATIONS: &[&str] = &[
     );",
 ];
 
+/// The lock a run that writes holds on its state file (`FILE.lock`, the
+/// holder's process id inside), released when dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    pub fn acquire(state: &Path, wait: bool) -> Result<RunLock, StoreError> {
+        let mut name = state.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        let path = state.with_file_name(name);
+        let err = |reason: String| StoreError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&path).map_err(|e| err(e.to_string()))?;
+        if wait {
+            file.lock().map_err(|e| err(e.to_string()))?;
+        } else if let Err(e) = file.try_lock() {
+            return Err(match e {
+                std::fs::TryLockError::WouldBlock => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    StoreError::Busy {
+                        path: state.display().to_string(),
+                        holder: holder.trim().to_string(),
+                    }
+                }
+                std::fs::TryLockError::Error(e) => err(e.to_string()),
+            });
+        }
+        use std::io::{Seek, Write};
+        let _ = file.set_len(0);
+        let _ = file.seek(std::io::SeekFrom::Start(0));
+        let _ = write!(file, "{}", std::process::id());
+        Ok(RunLock { _file: file })
+    }
+}
+
 pub struct SqliteStore {
     conn: Connection,
     path: String,
@@ -248,11 +297,27 @@ impl SqliteStore {
                 known: MIGRATIONS.len(),
             });
         }
-        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version) {
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {migration}; PRAGMA user_version = {}; COMMIT;",
-                i + 1
-            ))?;
+        if version < MIGRATIONS.len() {
+            // One write transaction for all of them, the version read again
+            // inside it: two processes opening an old store at once migrate
+            // it once.
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let migrated = (|| -> Result<(), StoreError> {
+                let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                let version = usize::try_from(version).unwrap_or(usize::MAX);
+                for migration in MIGRATIONS.iter().skip(version) {
+                    conn.execute_batch(migration)?;
+                }
+                conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64)?;
+                Ok(())
+            })();
+            match migrated {
+                Ok(()) => conn.execute_batch("COMMIT")?,
+                Err(e) => {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            }
         }
         Ok(SqliteStore {
             conn,
