@@ -9,6 +9,7 @@
 
 pub mod html;
 pub mod office;
+pub mod pdfguard;
 pub mod predecode;
 
 use crate::model::{Envelope, Location, Problem, ProblemKind};
@@ -33,6 +34,8 @@ pub struct Limits {
     /// PDFs larger than this are not parsed (text extraction is superlinear on
     /// some documents).
     pub max_pdf_bytes: usize,
+    /// How long the PDF library may take over one document.
+    pub pdf_time: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -44,6 +47,7 @@ impl Default for Limits {
             max_text_bytes: 32 << 20,
             max_archive_entries: 10_000,
             max_pdf_bytes: 32 << 20,
+            pdf_time: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -248,6 +252,42 @@ fn sniff(name: &str, content_type: &str, bytes: &[u8]) -> Kind {
         return Kind::Unsupported;
     }
     Kind::Opaque
+}
+
+/// What the PDF library made of a document.
+enum PdfText {
+    Text(String),
+    Encrypted,
+    Corrupt,
+    /// Still at work when its time was up.
+    TooSlow,
+}
+
+/// The text of a PDF, read on a thread of its own with a time limit: the
+/// library has loops no limit of ours reaches, and the scan must not wait
+/// on one attachment for ever. A reader past its time is left to finish on
+/// its own (its result is dropped); the message is reported.
+fn pdf_text(bytes: &[u8], limit: std::time::Duration) -> PdfText {
+    let owned = bytes.to_vec();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("mailhygiene-pdf".into())
+        .spawn(move || {
+            // pdf-extract panics on some malformed documents; a panic in a
+            // third-party parser is bad input, not a reason to stop the run.
+            let result = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(&owned));
+            let _ = tx.send(match result {
+                Ok(Ok(text)) => PdfText::Text(text),
+                Ok(Err(err)) if err.to_string().to_ascii_lowercase().contains("encrypt") => {
+                    PdfText::Encrypted
+                }
+                _ => PdfText::Corrupt,
+            });
+        });
+    if spawned.is_err() {
+        return PdfText::TooSlow;
+    }
+    rx.recv_timeout(limit).unwrap_or(PdfText::TooSlow)
 }
 
 /// An ASCII-armored OpenPGP message (possibly after some blank space).
@@ -592,20 +632,20 @@ impl<'a> Walker<'a> {
             self.problem(location, ProblemKind::WorkLimit);
             return;
         }
-        // pdf-extract panics on some malformed documents; a panic in a
-        // third-party parser is bad input, not a reason to stop the run.
-        let result = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(bytes));
-        match result {
-            Ok(Ok(text)) => self.emit(&location, &text),
-            Ok(Err(err)) => {
-                let kind = if err.to_string().to_ascii_lowercase().contains("encrypt") {
-                    ProblemKind::Encrypted
-                } else {
-                    ProblemKind::Corrupt
-                };
-                self.problem(location, kind);
-            }
-            Err(_) => self.problem(location, ProblemKind::Corrupt),
+        // Streams that would inflate past the limits never reach the PDF
+        // library, which inflates without one.
+        let per_document = self.limits.max_file_bytes.saturating_mul(2);
+        if pdfguard::check(bytes, self.limits.max_file_bytes, per_document)
+            == pdfguard::Verdict::TooLarge
+        {
+            self.problem(location, ProblemKind::DecompressionLimit);
+            return;
+        }
+        match pdf_text(bytes, self.limits.pdf_time) {
+            PdfText::Text(text) => self.emit(&location, &text),
+            PdfText::Encrypted => self.problem(location, ProblemKind::Encrypted),
+            PdfText::Corrupt => self.problem(location, ProblemKind::Corrupt),
+            PdfText::TooSlow => self.problem(location, ProblemKind::WorkLimit),
         }
     }
 
@@ -858,6 +898,41 @@ mod tests {
         let (pieces, _) = reading(alternative, true);
         assert_eq!(pieces.len(), 4, "{pieces:?}");
         assert_eq!(reading(alternative, false), reading(alternative, true));
+    }
+
+    /// A PDF whose stream would inflate past the limit is reported and never
+    /// handed to the PDF library (which inflates without one).
+    #[test]
+    fn a_pdf_decompression_bomb_is_stopped_before_the_library() {
+        use base64::Engine as _;
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&vec![b' '; 4 << 20]).expect("deflates");
+        let stream = z.finish().expect("finishes");
+        let mut pdf = format!(
+            "%PDF-1.4\n1 0 obj\n<< /Length {} /Filter /FlateDecode >>\nstream\n",
+            stream.len()
+        )
+        .into_bytes();
+        pdf.extend_from_slice(&stream);
+        pdf.extend_from_slice(b"\nendstream\nendobj\n%%EOF\n");
+        let raw = format!(
+            "Message-ID: <pdf@x>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSe vedlegg.\r\n--b\r\nContent-Type: application/pdf; name=bombe.pdf\r\nContent-Disposition: attachment; filename=bombe.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+            base64::engine::general_purpose::STANDARD.encode(&pdf)
+        );
+        let limits = Limits {
+            max_file_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        let ex = extract(raw.as_bytes(), &limits, &mut |_, _| {});
+        assert!(
+            ex.problems
+                .iter()
+                .any(|p| p.kind == ProblemKind::DecompressionLimit
+                    && p.location.to_string() == "attachment:bombe.pdf"),
+            "{:?}",
+            ex.problems
+        );
     }
 
     /// Each encrypted or unreadable container is reported, never passed
