@@ -51,10 +51,12 @@ pub fn check(pdf: &[u8], per_stream: u64, per_document: u64) -> Verdict {
             continue;
         }
         let end = memchr::memmem::find(&pdf[data..], b"endstream").map_or(pdf.len(), |e| data + e);
+        let limit = per_stream.min(per_document.saturating_sub(total));
         let mut produced = pdf[data..end].to_vec();
-        for _ in 0..floods {
+        // Every filter but the last must be kept to feed the next; the last
+        // is only counted.
+        for _ in 1..floods {
             let mut out = Vec::new();
-            let limit = per_stream.min(per_document.saturating_sub(total));
             let mut reader = ZlibDecoder::new(&produced[..]).take(limit.saturating_add(1));
             // A damaged stream is the library's to judge; only size matters here.
             let _ = reader.read_to_end(&mut out);
@@ -63,7 +65,21 @@ pub fn check(pdf: &[u8], per_stream: u64, per_document: u64) -> Verdict {
             }
             produced = out;
         }
-        total += produced.len() as u64;
+        let mut reader = ZlibDecoder::new(&produced[..]).take(limit.saturating_add(1));
+        // Counted up to the first error too: a bomb with a damaged tail is
+        // still a bomb.
+        let mut size = 0u64;
+        let mut buf = [0u8; 64 << 10];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+        }
+        if size > limit {
+            return Verdict::TooLarge;
+        }
+        total += size;
         if total > per_document {
             return Verdict::TooLarge;
         }
