@@ -805,3 +805,41 @@ fn a_run_lock_keeps_two_runs_apart() {
     assert_eq!(scan(&["--wait"]).status.code(), Some(0));
     releaser.join().expect("released");
 }
+
+/// Names from mail are shown, never acted on: a folder name, subject,
+/// attachment name or folded Message-ID with line breaks and escape codes
+/// adds no line to a report and no escape code to a terminal.
+#[test]
+fn control_characters_in_names_are_escaped_in_every_format() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let maildir = tmp.path().join("mail");
+    let folder = maildir.join(".Evil\u{1b}[31m\nINJECTED folder");
+    for sub in ["cur", "new", "tmp"] {
+        fs::create_dir_all(maildir.join(sub)).expect("mkdir");
+        fs::create_dir_all(folder.join(sub)).expect("mkdir");
+    }
+    let message = "Message-ID: <a\r\n INJECTED@x>\r\nFrom: Kari <kari@example.test>\r\nSubject: =?utf-8?b?SGVpGxtbMzFtCklOSkVDVEVEIHN1YmplY3Q=?=\r\nDate: Wed, 1 Jan 2020 10:00:00 +0000\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFnr 150765 00565\r\n--b\r\nContent-Type: application/pdf; name=\"=?utf-8?b?eBtbMzFtCklOSkVDVEVELnBkZg==?=\"\r\nContent-Disposition: attachment; filename=\"=?utf-8?b?eBtbMzFtCklOSkVDVEVELnBkZg==?=\"\r\n\r\nnot a pdf\r\n--b--\r\n";
+    fs::write(folder.join("cur/1.x:2,S"), message).expect("write");
+    let source = format!("maildir:{}", maildir.display());
+    for format in ["text", "markdown", "csv", "jsonl"] {
+        let out = bin()
+            .args(["scan", &source, "--no-state", "--format", format, "--all"])
+            .args(["--as-of", "2026-11-25"])
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.len() > 50, "{format}: {stdout}");
+        assert!(
+            !stdout.contains('\u{1b}'),
+            "{format}: an escape code reached the output"
+        );
+        for line in stdout.lines() {
+            assert!(
+                !line
+                    .trim_start_matches(['|', ' ', '"'])
+                    .starts_with("INJECTED"),
+                "{format}: a name added a line: {line:?}"
+            );
+        }
+    }
+}

@@ -285,15 +285,18 @@ impl Printer for CsvPrinter<'_> {
         self.header()?;
         for r in Record::all(source, report, self.ctx.min_confidence) {
             let opt = |v: Option<String>| v.unwrap_or_default();
+            // Names from mail (folders, Message-IDs, attachment names) may
+            // hold line breaks and escape codes: shown, never acted on.
+            let shown = summary::one_line;
             self.out.write_record([
                 r.kind.to_string(),
-                r.source.to_string(),
-                r.folder.to_string(),
+                shown(r.source),
+                shown(r.folder),
                 opt(r.uid.map(|u| u.to_string())),
-                r.message_id.to_string(),
+                shown(r.message_id),
                 opt(r.date),
                 opt(r.detector),
-                opt(r.location),
+                opt(r.location.as_deref().map(shown)),
                 opt(r.masked.map(str::to_string)),
                 opt(r.fingerprint.map(str::to_string)),
                 opt(r.confidence.map(|c| c.to_string())),
@@ -315,8 +318,8 @@ impl Printer for CsvPrinter<'_> {
         self.header()?;
         let mut row = vec![String::new(); CSV_COLUMNS.len()];
         row[0] = "source_error".into();
-        row[1] = source.into();
-        row[14] = error.into();
+        row[1] = summary::one_line(source);
+        row[14] = summary::one_line(error);
         self.out.write_record(&row)?;
         Ok(())
     }
