@@ -237,6 +237,7 @@ impl SmtpServer {
             .arg("--out")
             .arg(&out)
             .args(["--user", "alice@example.test", "--password", "smtp-secret-pass"])
+            .args(["--token", "smtp-oauth-token-123"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -350,4 +351,33 @@ fn smtp_submission_with_starttls_and_authentication() {
     assert!(all.contains("failed"), "{all}");
     assert!(!all.contains("wrong-secret-pass"), "{all}");
     assert_eq!(smtp.messages().len(), 1);
+
+    // XOAUTH2, as Office 365's smtp.office365.com takes it: a good token
+    // delivers, a bad one fails; neither is shown.
+    for (token, code, delivered) in [("smtp-oauth-token-123", 0, 2), ("bad-token-456", 1, 2)] {
+        let out = Command::cargo_bin("mailhygiene")
+            .expect("binary")
+            .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+            .env("SSL_CERT_FILE", d.ca_file())
+            .env_remove("MAILHYGIENE_SMTP_PASSWORD")
+            .env("MAILHYGIENE_SMTP_TOKEN", token)
+            .args(args)
+            .args([
+                "--again",
+                "--state",
+                &state.display().to_string(),
+                "--as-of",
+                "2026-11-25",
+            ])
+            .output()
+            .expect("runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(code), "{token}: {all}");
+        assert!(!all.contains(token), "{all}");
+        assert_eq!(smtp.messages().len(), delivered, "{token}");
+    }
 }

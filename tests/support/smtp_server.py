@@ -2,10 +2,12 @@
 required, AUTH PLAIN/LOGIN required after TLS, every accepted message
 written to a directory as an .eml file. Started by tests/remind.rs.
 
-usage: smtp_server.py --port N --cert PEM --key PEM --out DIR --user U --password P
+usage: smtp_server.py --port N --cert PEM --key PEM --out DIR --user U --password P [--token T]
+(--token: also AUTH XOAUTH2, as Office 365 takes it, for that user and token)
 Prints "ready" when it accepts connections; stops when stdin closes.
 """
 import argparse
+import base64
 import os
 import ssl
 import sys
@@ -23,6 +25,7 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--user", required=True)
     p.add_argument("--password", required=True)
+    p.add_argument("--token", default=None)
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
 
@@ -35,6 +38,23 @@ def main():
                 f.write(envelope.mail_from + "\n" + "\n".join(envelope.rcpt_tos) + "\n")
             os.rename(name + ".tmp", name + ".eml")
             return "250 Message accepted"
+
+        async def auth_XOAUTH2(self, server, args):
+            if a.token is None or len(args) < 2:
+                return AuthResult(success=False)
+            try:
+                payload = base64.b64decode(args[1]).decode()
+            except Exception:
+                return AuthResult(success=False)
+            expected = f"user={a.user}\x01auth=Bearer {a.token}\x01\x01"
+            if payload == expected:
+                return AuthResult(success=True)
+            # As Office 365 answers a bad token: a JSON error as a challenge,
+            # the client's empty reply, then the refusal.
+            await server.challenge_auth(
+                '{"status":"401","schemes":"bearer","scope":"https://outlook.office.com/SMTP.Send"}'
+            )
+            return AuthResult(success=False)
 
     def authenticator(server, session, envelope, mechanism, auth_data):
         if (
