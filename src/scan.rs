@@ -252,7 +252,65 @@ struct JobSink {
     tx: Sender<Vec<(usize, Work)>>,
     buffer: Vec<(usize, Work)>,
     source: usize,
+    in_flight: std::sync::Arc<InFlight>,
 }
+
+/// Bytes of message content handed on but not yet read by a worker. The
+/// queues bound how many messages wait, this bounds how many bytes: sixteen
+/// batches of 150 MiB messages would otherwise all fit.
+struct InFlight {
+    bytes: std::sync::Mutex<u64>,
+    freed: std::sync::Condvar,
+    limit: u64,
+}
+
+impl InFlight {
+    fn new(limit: u64) -> InFlight {
+        InFlight {
+            bytes: std::sync::Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+            limit,
+        }
+    }
+
+    /// Waits until `size` more bytes fit (one message always does).
+    fn reserve(&self, size: u64) {
+        let Ok(mut bytes) = self.bytes.lock() else {
+            return;
+        };
+        while *bytes > 0 && *bytes + size > self.limit {
+            bytes = match self.freed.wait(bytes) {
+                Ok(b) => b,
+                Err(_) => return,
+            };
+        }
+        *bytes += size;
+    }
+
+    fn release(&self, size: u64) {
+        if size == 0 {
+            return;
+        }
+        if let Ok(mut bytes) = self.bytes.lock() {
+            *bytes = bytes.saturating_sub(size);
+        }
+        self.freed.notify_all();
+    }
+}
+
+/// Bytes a job carries in memory.
+fn job_bytes(work: &Work) -> u64 {
+    match work {
+        Work::Read(Job {
+            content: Content::Bytes(b),
+            ..
+        }) => b.len() as u64,
+        _ => 0,
+    }
+}
+
+/// Bytes of content queued or being read at once, at most (or one message).
+const IN_FLIGHT_BYTES: u64 = 256 << 20;
 
 impl JobSink {
     /// Queues a message to read; false when the scan has stopped listening.
@@ -266,6 +324,15 @@ impl JobSink {
     }
 
     fn send(&mut self, work: Work) -> bool {
+        let size = job_bytes(&work);
+        if size > 0 {
+            // What this lister holds unsent must be on its way before it
+            // waits for room, or it would wait for itself.
+            if !self.flush() {
+                return false;
+            }
+            self.in_flight.reserve(size);
+        }
         self.buffer.push((self.source, work));
         if self.buffer.len() >= BATCH {
             return self.flush();
@@ -577,6 +644,9 @@ fn scan_jobs(
     // Deeper than the job queue: reports are small, and the workers should
     // not wait while the in-order stage writes to the store.
     let (result_tx, result_rx) = bounded::<(u64, Vec<(usize, Done)>)>(4 * CHANNEL_DEPTH / BATCH);
+    let in_flight = std::sync::Arc::new(InFlight::new(IN_FLIGHT_BYTES));
+    let in_flight_for_listers = in_flight.clone();
+    let in_flight = &*in_flight;
     std::thread::scope(|scope| {
         // Overlaps building the term automatons with listing the folders.
         if prepare_ahead {
@@ -587,6 +657,7 @@ fn scan_jobs(
                 tx: job_tx.clone(),
                 buffer: Vec::with_capacity(BATCH),
                 source,
+                in_flight: in_flight_for_listers.clone(),
             };
             list(&sink)
         });
@@ -602,10 +673,12 @@ fn scan_jobs(
                         let reports: Vec<(usize, Done)> = jobs
                             .into_iter()
                             .map(|(source, work)| {
+                                let size = job_bytes(&work);
                                 let done = match work {
                                     Work::Read(job) => Done::Read(Box::new(process(engine, job))),
                                     Work::Seen(sighting) => Done::Seen(sighting),
                                 };
+                                in_flight.release(size);
                                 progress
                                     .message_done(names.get(source).copied().unwrap_or_default());
                                 (source, done)
@@ -697,4 +770,29 @@ fn print_in_order(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_in_flight_is_bounded_but_one_message_always_passes() {
+        let gate = std::sync::Arc::new(InFlight::new(256));
+        gate.reserve(1000); // larger than the limit: alone, it passes
+        gate.release(1000);
+        gate.reserve(200);
+        let waiter = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                gate.reserve(100); // 300 > 256: waits for the release below
+                gate.release(100);
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!waiter.is_finished(), "reserved past the limit");
+        gate.release(200);
+        waiter.join().expect("went on once there was room");
+        assert_eq!(*gate.bytes.lock().expect("lock"), 0);
+    }
 }

@@ -1175,6 +1175,12 @@ async fn scan_folder(
                 // Never fetched: reported from its metadata alone.
                 None => Content::Unreadable(ProblemKind::MessageTooLarge),
                 Some(fetched) => match fetched.binary_search_by_key(&info.uid, |(uid, _)| *uid) {
+                    // The size the server announced is its word; the body
+                    // it sent is the fact.
+                    Ok(pos) if fetched[pos].1.len() as u64 > opts.max_message_bytes => {
+                        fetched[pos].1 = Vec::new();
+                        Content::Unreadable(ProblemKind::MessageTooLarge)
+                    }
                     Ok(pos) => Content::Bytes(std::mem::take(&mut fetched[pos].1)),
                     // Expunged since the metadata, or withheld: found out below.
                     Err(_) => {
