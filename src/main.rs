@@ -1042,10 +1042,6 @@ fn report_context(
 
 /// The state database: `--state`, else the config's `store`, else the
 /// default path.
-fn open_store(explicit: Option<&Path>, config: Option<&Config>) -> Result<SqliteStore> {
-    SqliteStore::open(&store_path(explicit, config)?).map_err(|e| usage(e.to_string()))
-}
-
 fn store_path(explicit: Option<&Path>, config: Option<&Config>) -> Result<PathBuf> {
     match explicit
         .map(Path::to_path_buf)
@@ -1081,7 +1077,14 @@ fn report_command(args: &ReportArgs) -> Result<u8> {
         .clone()
         .or(config.as_ref().and_then(|c| c.rules.clone()));
     let rules = load_rules(rules_dir.as_deref())?;
-    let store = open_store(args.state.as_deref(), config.as_ref())?;
+    let path = store_path(args.state.as_deref(), config.as_ref())?;
+    if !path.exists() {
+        return Err(usage(format!(
+            "no state database at {}: scan a mailbox first (or give --state FILE)",
+            path.display()
+        )));
+    }
+    let store = SqliteStore::open(&path).map_err(|e| usage(e.to_string()))?;
     let known: Vec<String> = store.mailboxes()?.into_iter().map(|m| m.source).collect();
     let sources = if args.sources.is_empty() {
         known

@@ -791,6 +791,12 @@ fn a_run_lock_keeps_two_runs_apart() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("another mailhygiene run"), "{stderr}");
     assert!(stderr.contains(&std::process::id().to_string()), "{stderr}");
+    // A report without any store is a usage error, not an empty report.
+    bin()
+        .args(["report", "--state"])
+        .arg(tmp.path().join("none.sqlite"))
+        .assert()
+        .code(2);
     // Reading needs no lock.
     let report = bin()
         .args(["report", "--state", &state_arg])
