@@ -37,12 +37,15 @@ struct Cli {
     command: Command,
 }
 
+/// What every command that prints findings takes: the rules, the date
+/// judged by, and how and where to print.
 #[derive(clap::Args, Debug, Clone)]
-struct ScanOptions {
-    /// Rules directory (retention rules and phrase lists); default: the rules built into this binary.
+struct Rendering {
+    /// Rules directory (retention rules, phrase lists, templates); default: the config's
+    /// `rules`, else the rules built into this binary.
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
-    /// The scan's "today" (YYYY-MM-DD); default: the current date.
+    /// The date judged by, "today" (YYYY-MM-DD); default: the current date.
     #[arg(long, value_name = "DATE")]
     as_of: Option<String>,
     /// Output format.
@@ -54,6 +57,12 @@ struct ScanOptions {
     /// Leave out findings below this confidence (0.0 to 1.0).
     #[arg(long, default_value_t = 0.0, value_name = "C")]
     min_confidence: f32,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ScanOptions {
+    #[command(flatten)]
+    render: Rendering,
     /// The 2032 check-digit rule for Norwegian numbers: auto follows the scan date.
     #[arg(long, value_enum, default_value_t = Rule2032Arg::Auto)]
     rule_2032: Rule2032Arg,
@@ -125,21 +134,8 @@ struct ReportArgs {
     /// Mailboxes to report, as they were scanned; default: every mailbox in the store.
     #[arg(value_name = "SOURCE")]
     sources: Vec<String>,
-    /// Rules directory; default: the config's `rules`, else the rules built into this binary.
-    #[arg(long, value_name = "DIR")]
-    rules: Option<PathBuf>,
-    /// The report's "today" (YYYY-MM-DD); default: the current date.
-    #[arg(long, value_name = "DATE")]
-    as_of: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
-    /// Write the report here instead of standard output.
-    #[arg(long, short, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// Leave out findings below this confidence (0.0 to 1.0).
-    #[arg(long, default_value_t = 0.0, value_name = "C")]
-    min_confidence: f32,
+    #[command(flatten)]
+    render: Rendering,
     /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
@@ -533,11 +529,11 @@ fn create_key_file(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn build_engine(options: &ScanOptions) -> Result<(Engine, ReportContext)> {
-    let as_of = parse_as_of(options.as_of.as_deref())?;
-    if !(0.0..=1.0).contains(&options.min_confidence) {
+    let as_of = parse_as_of(options.render.as_of.as_deref())?;
+    if !(0.0..=1.0).contains(&options.render.min_confidence) {
         bail!(usage("--min-confidence must be between 0.0 and 1.0"));
     }
-    let rules = load_rules(options.rules.as_deref())?;
+    let rules = load_rules(options.render.rules.as_deref())?;
     let fingerprinter = load_fingerprinter(options.fingerprint_key_file.as_deref())?;
     let mut settings = EngineSettings::new(as_of);
     settings.rule_2032 = match options.rule_2032 {
@@ -548,7 +544,7 @@ fn build_engine(options: &ScanOptions) -> Result<(Engine, ReportContext)> {
     settings.max_message_bytes = options.max_message_size;
     let ctx = ReportContext {
         as_of,
-        min_confidence: options.min_confidence,
+        min_confidence: options.render.min_confidence,
         ..ReportContext::default()
     };
     Ok((Engine::new(settings, rules, fingerprinter), ctx))
@@ -764,8 +760,8 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
     let config = load_config(args.config.as_deref())?.map(|(_, c)| c);
     let named = sources_to_scan(args, config.as_ref())?;
     let mut options = args.options.clone();
-    if options.rules.is_none() {
-        options.rules = config.as_ref().and_then(|c| c.rules.clone());
+    if options.render.rules.is_none() {
+        options.render.rules = config.as_ref().and_then(|c| c.rules.clone());
     }
     if options.fingerprint_key_file.is_none() {
         options.fingerprint_key_file = config.as_ref().and_then(|c| c.fingerprint_key_file.clone());
@@ -846,8 +842,8 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         .build()
         .context("starting worker threads")?;
     let as_of = ctx.as_of;
-    let format = options.format;
-    let output = options.output.clone();
+    let format = options.render.format;
+    let output = options.render.output.clone();
     let bar = (!quiet && io::stderr().is_terminal()).then(|| Bars {
         multi: indicatif::MultiProgress::new(),
         bars: Default::default(),
@@ -1068,11 +1064,12 @@ fn open_store_locked(
 
 fn report_command(args: &ReportArgs) -> Result<u8> {
     let config = load_config(args.config.as_deref())?.map(|(_, c)| c);
-    let as_of = parse_as_of(args.as_of.as_deref())?;
-    if !(0.0..=1.0).contains(&args.min_confidence) {
+    let as_of = parse_as_of(args.render.as_of.as_deref())?;
+    if !(0.0..=1.0).contains(&args.render.min_confidence) {
         bail!(usage("--min-confidence must be between 0.0 and 1.0"));
     }
     let rules_dir = args
+        .render
         .rules
         .clone()
         .or(config.as_ref().and_then(|c| c.rules.clone()));
@@ -1099,9 +1096,9 @@ fn report_command(args: &ReportArgs) -> Result<u8> {
         }
         args.sources.clone()
     };
-    let ctx = report_context(as_of, args.min_confidence, args.all, &store, &rules)?;
-    let out = open_output(args.output.as_deref())?;
-    let mut printer = report::printer(args.format, out, ctx);
+    let ctx = report_context(as_of, args.render.min_confidence, args.all, &store, &rules)?;
+    let out = open_output(args.render.output.as_deref())?;
+    let mut printer = report::printer(args.render.format, out, ctx);
     let rendered =
         mailhygiene::inventory::print(&store, &sources, &rules, as_of, None, printer.as_mut())?;
     Ok(rendered.exit_code())
@@ -1678,8 +1675,8 @@ fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {
     // on it, not a crash.
     let report = scan::process(&engine, mailhygiene::source::Job { meta, content });
     let incomplete = report.problems.iter().any(|p| p.kind.content_skipped());
-    let out = open_output(options.output.as_deref())?;
-    let mut printer = report::printer(options.format, out, ctx);
+    let out = open_output(options.render.output.as_deref())?;
+    let mut printer = report::printer(options.render.format, out, ctx);
     printer.message(file, &report)?;
     printer.finish()?;
     Ok(u8::from(incomplete))
