@@ -265,29 +265,72 @@ enum PdfText {
 
 /// The text of a PDF, read on a thread of its own with a time limit: the
 /// library has loops no limit of ours reaches, and the scan must not wait
-/// on one attachment for ever. A reader past its time is left to finish on
-/// its own (its result is dropped); the message is reported.
+/// on one attachment for ever. Each scanning thread keeps one reader thread
+/// (a thread per document cost more than some documents); a reader past its
+/// time is abandoned (it finishes on its own, its result dropped) and a
+/// fresh one serves the next document.
 fn pdf_text(bytes: &[u8], limit: std::time::Duration) -> PdfText {
-    let owned = bytes.to_vec();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("mailhygiene-pdf".into())
-        .spawn(move || {
-            // pdf-extract panics on some malformed documents; a panic in a
-            // third-party parser is bad input, not a reason to stop the run.
-            let result = std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(&owned));
-            let _ = tx.send(match result {
-                Ok(Ok(text)) => PdfText::Text(text),
-                Ok(Err(err)) if err.to_string().to_ascii_lowercase().contains("encrypt") => {
-                    PdfText::Encrypted
-                }
-                _ => PdfText::Corrupt,
-            });
-        });
-    if spawned.is_err() {
-        return PdfText::TooSlow;
+    thread_local! {
+        static READER: std::cell::RefCell<Option<PdfReader>> = const { std::cell::RefCell::new(None) };
     }
-    rx.recv_timeout(limit).unwrap_or(PdfText::TooSlow)
+    READER.with_borrow_mut(|slot| {
+        if slot.is_none() {
+            *slot = PdfReader::start();
+        }
+        let Some(reader) = slot.as_ref() else {
+            return PdfText::TooSlow;
+        };
+        let (reply, answer) = std::sync::mpsc::channel();
+        if reader.jobs.send((bytes.to_vec(), reply)).is_err() {
+            *slot = None;
+            return PdfText::Corrupt;
+        }
+        match answer.recv_timeout(limit) {
+            Ok(text) => text,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                *slot = None;
+                PdfText::TooSlow
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                *slot = None;
+                PdfText::Corrupt
+            }
+        }
+    })
+}
+
+/// A thread that reads PDFs one at a time for one scanning thread.
+struct PdfReader {
+    jobs: std::sync::mpsc::Sender<(Vec<u8>, std::sync::mpsc::Sender<PdfText>)>,
+}
+
+impl PdfReader {
+    fn start() -> Option<PdfReader> {
+        let (jobs, incoming) =
+            std::sync::mpsc::channel::<(Vec<u8>, std::sync::mpsc::Sender<PdfText>)>();
+        std::thread::Builder::new()
+            .name("mailhygiene-pdf".into())
+            .spawn(move || {
+                for (bytes, reply) in incoming {
+                    // pdf-extract panics on some malformed documents; a panic
+                    // in a third-party parser is bad input, not a reason to
+                    // stop the run.
+                    let result =
+                        std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(&bytes));
+                    let _ = reply.send(match result {
+                        Ok(Ok(text)) => PdfText::Text(text),
+                        Ok(Err(err))
+                            if err.to_string().to_ascii_lowercase().contains("encrypt") =>
+                        {
+                            PdfText::Encrypted
+                        }
+                        _ => PdfText::Corrupt,
+                    });
+                }
+            })
+            .ok()?;
+        Some(PdfReader { jobs })
+    }
 }
 
 /// An ASCII-armored OpenPGP message (possibly after some blank space).
@@ -555,7 +598,9 @@ impl<'a> Walker<'a> {
                 PartType::Text(text) => {
                     let text = self.read_ahead(base, part).unwrap_or(text);
                     // Inline PGP: what is encrypted cannot be read.
-                    if text.contains("-----BEGIN PGP MESSAGE-----") {
+                    if memchr::memmem::find(text.as_bytes(), b"-----BEGIN PGP MESSAGE-----")
+                        .is_some()
+                    {
                         self.problem(location.clone(), ProblemKind::Encrypted);
                     }
                     self.emit(&location, text);

@@ -23,13 +23,34 @@ pub enum Verdict {
 /// says) and sums what they produce, stopping as soon as a stream passes
 /// `per_stream` or the sum passes `per_document`.
 pub fn check(pdf: &[u8], per_stream: u64, per_document: u64) -> Verdict {
-    let mut total: u64 = 0;
+    // Deflate expands at most 1032 to 1: when even that bound stays within
+    // the limits (most documents), nothing needs inflating to know it.
+    let mut bound_total: u64 = 0;
+    let mut bounded = true;
+    for_each_flate_stream(pdf, |floods, data| {
+        let bound = (0..floods).fold(data.len() as u64, |n, _| n.saturating_mul(MAX_RATIO));
+        bound_total = bound_total.saturating_add(bound);
+        if bound > per_stream || bound_total > per_document {
+            bounded = false;
+        }
+        bounded
+    });
+    if bounded {
+        return Verdict::Within;
+    }
+    exact(pdf, per_stream, per_document)
+}
+
+/// The most a deflate stream can expand.
+const MAX_RATIO: u64 = 1032;
+
+/// Calls `f(flate filters, data)` for each stream with a FlateDecode
+/// filter, until it returns false.
+fn for_each_flate_stream(pdf: &[u8], mut f: impl FnMut(usize, &[u8]) -> bool) {
     let mut at = 0;
     while let Some(found) = memchr::memmem::find(&pdf[at..], b"stream") {
         let keyword = at + found;
         at = keyword + 6;
-        // `endstream` also contains the word; only `stream` after `>>` and
-        // before an end of line starts data.
         if keyword >= 3 && &pdf[keyword - 3..keyword] == b"end" {
             continue;
         }
@@ -45,47 +66,64 @@ pub fn check(pdf: &[u8], per_stream: u64, per_document: u64) -> Verdict {
             .windows(2)
             .rposition(|w| w == b"<<")
             .unwrap_or(0);
-        let dict = &pdf[dict_start..keyword];
-        let floods = flate_count(dict);
+        let floods = flate_count(&pdf[dict_start..keyword]);
         if floods == 0 {
             continue;
         }
         let end = memchr::memmem::find(&pdf[data..], b"endstream").map_or(pdf.len(), |e| data + e);
-        let limit = per_stream.min(per_document.saturating_sub(total));
-        let mut produced = pdf[data..end].to_vec();
-        // Every filter but the last must be kept to feed the next; the last
-        // is only counted.
-        for _ in 1..floods {
-            let mut out = Vec::new();
-            let mut reader = ZlibDecoder::new(&produced[..]).take(limit.saturating_add(1));
-            // A damaged stream is the library's to judge; only size matters here.
-            let _ = reader.read_to_end(&mut out);
-            if out.len() as u64 > limit {
-                return Verdict::TooLarge;
-            }
-            produced = out;
-        }
-        let mut reader = ZlibDecoder::new(&produced[..]).take(limit.saturating_add(1));
-        // Counted up to the first error too: a bomb with a damaged tail is
-        // still a bomb.
-        let mut size = 0u64;
-        let mut buf = [0u8; 64 << 10];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-        }
-        if size > limit {
-            return Verdict::TooLarge;
-        }
-        total += size;
-        if total > per_document {
-            return Verdict::TooLarge;
+        if !f(floods, &pdf[data..end]) {
+            return;
         }
         at = end;
     }
-    Verdict::Within
+}
+
+/// Inflates every Flate stream for real, counting.
+fn exact(pdf: &[u8], per_stream: u64, per_document: u64) -> Verdict {
+    let mut total: u64 = 0;
+    let mut verdict = Verdict::Within;
+    for_each_flate_stream(pdf, |floods, data| {
+        let limit = per_stream.min(per_document.saturating_sub(total));
+        match inflated_size(data, floods, limit) {
+            Some(size) if total + size <= per_document => {
+                total += size;
+                true
+            }
+            _ => {
+                verdict = Verdict::TooLarge;
+                false
+            }
+        }
+    });
+    verdict
+}
+
+/// What `data` inflates to through `floods` Flate filters, or `None` past
+/// `limit`. A damaged stream is the library's to judge: only size matters,
+/// counted up to the first error (a bomb with a damaged tail is a bomb).
+fn inflated_size(data: &[u8], floods: usize, limit: u64) -> Option<u64> {
+    let mut produced = data.to_vec();
+    // Every filter but the last must be kept to feed the next; the last is
+    // only counted.
+    for _ in 1..floods {
+        let mut out = Vec::new();
+        let mut reader = ZlibDecoder::new(&produced[..]).take(limit.saturating_add(1));
+        let _ = reader.read_to_end(&mut out);
+        if out.len() as u64 > limit {
+            return None;
+        }
+        produced = out;
+    }
+    let mut reader = ZlibDecoder::new(&produced[..]).take(limit.saturating_add(1));
+    let mut size = 0u64;
+    let mut buf = [0u8; 64 << 10];
+    while let Ok(n) = reader.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+    }
+    (size <= limit).then_some(size)
 }
 
 /// How many FlateDecode filters a stream dictionary names.
