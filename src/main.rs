@@ -1446,14 +1446,11 @@ fn remind_command(args: &RemindArgs) -> Result<u8> {
     let mut out = open_output(change.output.as_deref())?;
     let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
     for source in &named {
-        let record = store
-            .mailboxes()?
-            .into_iter()
-            .find(|m| m.source == source.given);
+        let record = mailboxes.iter().find(|m| m.source == source.given);
         let to = args
             .to
             .clone()
-            .or(record.as_ref().and_then(|m| m.address.clone()))
+            .or(record.and_then(|m| m.address.clone()))
             .unwrap_or_default();
         let mut emit = |status: &str, subject: &str, reason: &str| -> Result<()> {
             *counts.entry(status.to_string()).or_default() += 1;

@@ -135,10 +135,17 @@ pub fn run(
         // What the inventory already holds of a local source: those
         // messages are not read again (unless --full).
         let known = match (&state, imap.full, &group[0].spec) {
-            (Some(st), false, SourceSpec::Maildir(_) | SourceSpec::Mbox(_)) => st
-                .store
-                .known_local(&group[0].given)
-                .map_err(io::Error::other)?,
+            (Some(st), false, SourceSpec::Maildir(_) | SourceSpec::Mbox(_)) => {
+                let mut known = Known::new();
+                for (folder, key) in st
+                    .store
+                    .known_local(&group[0].given)
+                    .map_err(io::Error::other)?
+                {
+                    known.entry(folder).or_default().insert(key);
+                }
+                known
+            }
             _ => Default::default(),
         };
         // A rescan reads few messages or none: no automatons built ahead.
@@ -362,8 +369,13 @@ impl Drop for JobSink {
 /// What a lister reports when the source itself cannot be read.
 type ListResult = Result<(), String>;
 
-/// Local messages already in the inventory, as (folder, key).
-type Known = std::collections::HashSet<(String, String)>;
+/// Local messages already in the inventory: keys by folder, so a listed
+/// file is looked up without building a (folder, key) pair for it.
+type Known = std::collections::HashMap<String, std::collections::HashSet<String>>;
+
+fn is_known(known: &Known, folder: &str, key: &str) -> bool {
+    known.get(folder).is_some_and(|keys| keys.contains(key))
+}
 
 fn list_maildir(root: &Path, known: &Known, mut tx: JobSink) -> ListResult {
     let (folders, skipped) = maildir::folders_and_skipped(root)
@@ -383,7 +395,7 @@ fn list_maildir(root: &Path, known: &Known, mut tx: JobSink) -> ListResult {
         for (position, path) in files.into_iter().enumerate() {
             let mut job = maildir::job(&folder.name, path);
             let key = job.meta.local_key.clone().unwrap_or_default();
-            let sent = if known.contains(&(folder.name.clone(), key.clone())) {
+            let sent = if is_known(known, &folder.name, &key) {
                 tx.seen(Sighting::Present {
                     folder: folder.name.clone(),
                     key,
@@ -512,7 +524,7 @@ fn list_mbox_file(
         let job = job.map_err(|e| format!("error reading mbox {}: {e}", path.display()))?;
         any = true;
         let key = job.meta.local_key.clone().unwrap_or_default();
-        let sent = if known.contains(&(folder.to_string(), key.clone())) {
+        let sent = if is_known(known, folder, &key) {
             tx.seen(Sighting::Present {
                 folder: folder.to_string(),
                 key,

@@ -194,7 +194,7 @@ pub(crate) fn classify(err: async_imap::error::Error) -> ImapError {
         _ => return ImapError::Protocol("an unexpected reply from the server".into()),
     };
     if let Some(wait) = throttle_wait(&text) {
-        return ImapError::Throttled(wait);
+        return throttled(wait);
     }
     if text.contains("Server Unavailable") || text.contains("BYE") {
         return ImapError::Unavailable(text);
@@ -620,7 +620,7 @@ pub(crate) async fn uid_fetch(
                             .to_string(),
                     )
                 },
-                ImapError::Throttled,
+                throttled,
             ));
         };
         match resp.parsed() {
@@ -851,7 +851,7 @@ pub async fn scan_mailbox(
     tracing::debug!(known = done.len(), elapsed = ?started.elapsed(), "read known folders");
     let mut attempt = 0;
     let folder_list: Vec<Folder> = loop {
-        match folders(&mut session, opts.timeout).await.map_err(capped) {
+        match folders(&mut session, opts.timeout).await {
             Ok(list) => break list,
             Err(e) if e.is_transient() && attempt < opts.max_retries => {
                 attempt += 1;
@@ -921,7 +921,6 @@ async fn scan_folder_retrying(
             emit,
         )
         .await
-        .map_err(capped)
         {
             Ok(()) => return Ok(()),
             Err(e) if e.is_transient() && attempt < opts.max_retries => {
@@ -950,13 +949,23 @@ fn backoff(opts: &ImapOptions, attempt: u32, err: &ImapError) -> Duration {
     }
 }
 
-/// A throttling reply asking for longer than we wait becomes a failure of
-/// this mailbox (retried on the next run), not a sleep.
+/// A server's request to wait: waited out up to [`MAX_THROTTLE_WAIT`];
+/// asking for longer fails this mailbox (retried on the next run) instead
+/// of putting the scan to sleep. Every throttling reply is made here.
+fn throttled(asked: Duration) -> ImapError {
+    if asked > MAX_THROTTLE_WAIT {
+        ImapError::ThrottledTooLong(asked)
+    } else {
+        ImapError::Throttled(asked)
+    }
+}
+
+/// What a test can call with any error: throttling replies as [`throttled`]
+/// makes them.
+#[cfg(test)]
 fn capped(err: ImapError) -> ImapError {
     match err {
-        ImapError::Throttled(asked) if asked > MAX_THROTTLE_WAIT => {
-            ImapError::ThrottledTooLong(asked)
-        }
+        ImapError::Throttled(asked) => throttled(asked),
         other => other,
     }
 }
@@ -968,7 +977,7 @@ pub(crate) async fn connect_with_retry(
 ) -> Result<Session, ImapError> {
     let mut attempt = 0;
     loop {
-        match connect(url, credentials, opts).await.map_err(capped) {
+        match connect(url, credentials, opts).await {
             Ok(s) => return Ok(s),
             Err(e) if e.is_transient() && attempt < opts.max_retries => {
                 attempt += 1;
