@@ -335,3 +335,78 @@ fn a_connection_cut_mid_move_is_settled_by_the_rerun() {
         );
     }
 }
+
+/// The same for `undo`: the connection is cut right after the move back
+/// reaches the server; the rerun settles it and restores the rest, and
+/// nothing is moved twice.
+#[test]
+fn an_undo_cut_mid_move_is_settled_by_the_rerun() {
+    use support::proxy::{Fault, Proxy};
+    let d = mailbox(EXCHANGE);
+    let r = Run::new(&d);
+    let before = server_state(&d);
+    let files = message_files(&d);
+    // Connections: the scan (0) and the clean (1) never send this command;
+    // the undo's (2) is cut after it; the rerun's (3) passes. The undo moves
+    // Deleted Items' UIDs 1 to 12 back to INBOX in one command.
+    let proxy = Proxy::start(
+        d.imap_port,
+        Fault::DropAfterCommand {
+            pattern: "12 \"INBOX\"".to_string(),
+            times: 3,
+        },
+    );
+    let via = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let plain = ["--allow-plaintext"];
+    assert_eq!(
+        r.run(&[&["scan", via.as_str(), "--quiet"][..], &plain[..]].concat())
+            .0,
+        0
+    );
+    let (code, out, err) = r.run(
+        &[
+            &["clean", via.as_str(), "--apply", "--format", "jsonl"][..],
+            &plain[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let run = records(&out)[0]["run"]
+        .as_i64()
+        .expect("run id")
+        .to_string();
+    let (code, _, err) = r.run(&[&["undo", run.as_str(), "--apply"][..], &plain[..]].concat());
+    assert_eq!(code, 1, "the cut must be reported: {err}");
+    assert!(err.contains("run undo again"), "{err}");
+    let (code, out, err) = r.run(
+        &[
+            &["undo", run.as_str(), "--apply", "--format", "jsonl"][..],
+            &plain[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert_eq!(server_state(&d), before, "lost by the cut undo");
+    assert_eq!(message_files(&d), files, "doubled by the cut undo");
+}
+
+/// How many messages the server holds, copies included.
+fn message_files(d: &Dovecot) -> usize {
+    let mut n = 0;
+    let mut pending = vec![d.maildir(&ALICE)];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("maildir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path
+                .parent()
+                .and_then(|p| p.file_name())
+                .is_some_and(|n| n == "cur" || n == "new")
+            {
+                n += 1;
+            }
+        }
+    }
+    n
+}

@@ -361,6 +361,18 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
         let out = run(&["clean", &source, "--format", format]);
         assert!(out.contains("planned"), "{out}");
     }
+    // Applied, then undone: every record and log line of both.
+    let moved = run(&["clean", &source, "--format", "jsonl", "--apply"]);
+    let run_id = jsonl(moved.as_bytes())
+        .first()
+        .and_then(|r| r["run"].as_i64())
+        .expect("a clean run moved something")
+        .to_string();
+    for format in ["text", "jsonl"] {
+        run(&["undo", &run_id, "--format", format]);
+    }
+    let undone = run(&["undo", &run_id, "--format", "jsonl", "--apply"]);
+    assert!(undone.contains("\"moved\""), "{undone}");
     // The database itself (and its write-ahead log).
     for file in [state.clone(), tmp.path().join("state.sqlite-wal")] {
         if let Ok(bytes) = fs::read(&file) {
