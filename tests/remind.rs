@@ -381,3 +381,51 @@ fn smtp_submission_with_starttls_and_authentication() {
         assert_eq!(smtp.messages().len(), delivered, "{token}");
     }
 }
+
+/// A connection cut as the APPEND reaches the server: the run says it
+/// failed, and the rerun delivers exactly one reminder.
+#[test]
+fn a_connection_cut_during_the_append_then_a_rerun_delivers_once() {
+    use support::proxy::{Fault, Proxy};
+    let d = mailbox();
+    let state = d.dir.path().join("state.sqlite");
+    // Connections: the scan (0) passes, the reminder's (1) is cut after its
+    // APPEND line, the rerun's (2) passes.
+    let proxy = Proxy::start(
+        d.imap_port,
+        Fault::DropAfterCommand {
+            pattern: "APPEND".to_string(),
+            times: 2,
+        },
+    );
+    let via = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let plain = "--allow-plaintext";
+    assert_eq!(
+        run(
+            &d,
+            &state,
+            ALICE.password,
+            &["scan", &via, "--quiet", plain]
+        )
+        .0,
+        0
+    );
+    let remind = [
+        "remind",
+        via.as_str(),
+        "--apply",
+        "--format",
+        "jsonl",
+        plain,
+    ];
+    let (code, out, _) = run(&d, &state, ALICE.password, &remind);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(records(&out)[0]["status"], "failed");
+    let (code, out, err) = run(&d, &state, ALICE.password, &remind);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(records(&out)[0]["status"], "delivered");
+    assert_eq!(reminders_in_inbox(&d, &ALICE).len(), 1);
+    let (_, out, _) = run(&d, &state, ALICE.password, &remind);
+    assert_eq!(records(&out)[0]["status"], "already_sent");
+    assert_eq!(reminders_in_inbox(&d, &ALICE).len(), 1);
+}
