@@ -271,6 +271,12 @@ impl ProblemKind {
         }
     }
 
+    /// Whether the server may well give the content next time: such a
+    /// message stays in the next run's work instead of counting as read.
+    pub fn read_again(self) -> bool {
+        matches!(self, ProblemKind::NotReturned)
+    }
+
     /// Whether content went unscanned (as opposed to scanned with a caveat).
     pub fn content_skipped(self) -> bool {
         !matches!(self, ProblemKind::EncodingProblem)

@@ -536,6 +536,80 @@ fn exchange_throttling_is_waited_out() {
     records_are_unique(&records);
 }
 
+/// A message the server lists but whose content it does not send is
+/// recorded as not read (exit 1), never passed over, and read on the next
+/// run although the cursor has moved past it; after that it is not read
+/// again.
+#[test]
+fn a_withheld_message_is_reported_and_read_on_the_next_run() {
+    use support::proxy::{Fault, Proxy};
+    let d = server(None);
+    let env = [("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)];
+    let direct = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
+    let (_, reference, _) = scan(&d, &direct, &env, &["--allow-plaintext"]);
+    let proxy = Proxy::start(d.imap_port, Fault::Withhold { uid: 2, times: 1 });
+    let via = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let state = tempfile::tempdir().expect("state");
+    let db = state.path().join("state.db");
+    let args = [
+        "--allow-plaintext",
+        "--state",
+        db.to_str().expect("utf-8"),
+        "--changes-only",
+    ];
+    let (code, first, stderr) = scan(&d, &via, &env, &args);
+    assert_eq!(code, 1, "a withheld message must fail the run\n{stderr}");
+    let withheld: BTreeSet<(String, u64)> = first
+        .iter()
+        .filter(|r| r["type"] == "unreadable")
+        .map(|r| {
+            assert_eq!(r["problem"], "not_returned", "{r}");
+            (
+                r["folder"].as_str().unwrap_or_default().to_string(),
+                r["uid"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, u64)> =
+        [("INBOX".to_string(), 2), ("Prosjekter/2024".to_string(), 2)].into();
+    assert_eq!(withheld, expected, "{first:?}");
+    let of_withheld = |records: &[Value]| {
+        findings(records)
+            .into_iter()
+            .filter(|f| {
+                let uid = records
+                    .iter()
+                    .find(|r| r["message_id"] == f.2.as_str() && r["folder"] == f.1.as_str())
+                    .and_then(|r| r["uid"].as_u64());
+                uid == Some(2)
+            })
+            .count()
+    };
+    assert!(
+        of_withheld(&reference) > 1,
+        "the withheld messages have findings"
+    );
+    // The next run gets the content: only those messages are read, and what
+    // the mailbox holds is what a scan without the fault finds.
+    let (code, second, stderr) = scan(&d, &via, &env, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!second.is_empty());
+    assert!(
+        second
+            .iter()
+            .all(|r| r["uid"] == 2 && r["type"] != "unreadable"),
+        "only the withheld messages are read again: {second:?}"
+    );
+    let all = &args[..3];
+    let (code, whole, stderr) = scan(&d, &via, &env, all);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(findings(&whole), findings(&reference));
+    records_are_unique(&whole);
+    let (code, third, stderr) = scan(&d, &via, &env, &args);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(third.is_empty(), "read again: {third:?}");
+}
+
 /// A server that asks to wait for years is not waited for: the mailbox
 /// fails with a plain message (the scan's timeout would catch a sleep),
 /// and a host that does not resolve is not retried for a minute.

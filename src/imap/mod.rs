@@ -764,6 +764,42 @@ pub async fn metadata(
     Ok(infos)
 }
 
+/// The metadata of the messages `uids` that still exist, in UID order.
+async fn metadata_of(
+    session: &mut Session,
+    uids: &[u32],
+    timeout: Duration,
+) -> Result<Vec<MessageInfo>, ImapError> {
+    let set = uids
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let fetched = uid_fetch(
+        session,
+        &set,
+        "(UID FLAGS INTERNALDATE RFC822.SIZE)",
+        timeout,
+    )
+    .await?;
+    drain_unsolicited(session);
+    let asked: std::collections::HashSet<u32> = uids.iter().copied().collect();
+    let mut infos: Vec<MessageInfo> = fetched
+        .iter()
+        .filter_map(|f| {
+            Some(MessageInfo {
+                uid: f.uid.filter(|u| asked.contains(u))?,
+                flagged: f.flagged,
+                internal_date: f.internal_date,
+                size: u64::from(f.size.unwrap_or(0)),
+            })
+        })
+        .collect();
+    infos.sort_by_key(|i| i.uid);
+    infos.dedup_by_key(|i| i.uid);
+    Ok(infos)
+}
+
 /// Fetches the bodies of `uids` with `BODY.PEEK[]`, which never sets `\Seen`.
 pub async fn bodies(
     session: &mut Session,
@@ -828,12 +864,16 @@ pub async fn scan_mailbox(
     for folder in &known {
         let mut cursor = start.cursors.get(&folder.name).copied().unwrap_or_default();
         let stored = start.stored.get(&folder.name).copied().unwrap_or(0);
+        let unread = start
+            .unread
+            .get(&folder.name)
+            .map_or(&[][..], Vec::as_slice);
         match scan_folder_retrying(
             &mut session,
             (url, credentials),
             folder,
             &mut cursor,
-            stored,
+            (stored, unread),
             opts,
             emit,
         )
@@ -872,12 +912,16 @@ pub async fn scan_mailbox(
         }
         let mut cursor = start.cursors.get(&folder.name).copied().unwrap_or_default();
         let stored = start.stored.get(&folder.name).copied().unwrap_or(0);
+        let unread = start
+            .unread
+            .get(&folder.name)
+            .map_or(&[][..], Vec::as_slice);
         if let Err(e) = scan_folder_retrying(
             &mut session,
             (url, credentials),
             &folder,
             &mut cursor,
-            stored,
+            (stored, unread),
             opts,
             emit,
         )
@@ -903,7 +947,7 @@ async fn scan_folder_retrying(
     (url, credentials): (&ImapUrl, &Credentials),
     folder: &Folder,
     cursor: &mut Cursor,
-    stored: u64,
+    (stored, unread): (u64, &[u32]),
     opts: &ImapOptions,
     emit: &mut (dyn FnMut(Work) -> bool + Send),
 ) -> Result<(), ImapError> {
@@ -916,7 +960,7 @@ async fn scan_folder_retrying(
             (url, credentials),
             folder,
             cursor,
-            stored,
+            (stored, unread),
             opts,
             emit,
         )
@@ -1049,7 +1093,7 @@ async fn scan_folder(
     (url, credentials): (&ImapUrl, &Credentials),
     folder: &Folder,
     cursor: &mut Cursor,
-    stored: u64,
+    (stored, unread): (u64, &[u32]),
     opts: &ImapOptions,
     emit: &mut (dyn FnMut(Work) -> bool + Send),
 ) -> Result<(), ImapError> {
@@ -1064,17 +1108,35 @@ async fn scan_folder(
             last_uid: 0,
         };
     }
+    // Messages an earlier run could not read for a passing reason (the
+    // server withheld them) are read again, as long as the UIDs still mean
+    // the same messages.
+    let unread: Vec<u32> = if cursor.uid_validity == uid_validity && !opts.metadata_only {
+        unread
+            .iter()
+            .copied()
+            .filter(|u| *u <= cursor.last_uid)
+            .collect()
+    } else {
+        Vec::new()
+    };
     // Nothing new since the last run: not even the metadata is fetched.
     let nothing_new = status.exists == 0
         || status
             .uid_next
             .is_some_and(|next| next <= cursor.last_uid.saturating_add(1));
     let known_upto = cursor.last_uid;
-    let infos = if nothing_new {
+    let mut infos = if nothing_new {
         Vec::new()
     } else {
         metadata(session, cursor.last_uid, opts.timeout).await?
     };
+    let new_messages = infos.len() as u64;
+    if !unread.is_empty() && status.exists > 0 {
+        let again = metadata_of(session, &unread, opts.timeout).await?;
+        tracing::debug!(folder = %folder.name, asked = unread.len(), found = again.len(), "reading again what the server withheld before");
+        infos.splice(0..0, again);
+    }
     // What was read in earlier runs is not read again, but its flags may
     // have changed and some of it may be gone.
     let state = if opts.metadata_only {
@@ -1087,14 +1149,14 @@ async fn scan_folder(
                 uid_validity,
                 known_upto,
                 stored,
-                u64::from(status.exists).saturating_sub(infos.len() as u64),
+                u64::from(status.exists).saturating_sub(new_messages),
                 opts.timeout,
             )
             .await?,
         )
     };
     tracing::debug!(folder = %folder.name, elapsed = ?started.elapsed(), "flags refreshed");
-    if nothing_new {
+    if infos.is_empty() {
         if let Some(state) = state {
             emit(Work::Seen(state));
         }
@@ -1121,7 +1183,7 @@ async fn scan_folder(
             })) {
                 return Ok(());
             }
-            cursor.last_uid = info.uid;
+            cursor.last_uid = cursor.last_uid.max(info.uid);
         }
         return Ok(());
     }
@@ -1204,7 +1266,8 @@ async fn scan_folder(
             })) {
                 return Ok(());
             }
-            cursor.last_uid = info.uid;
+            // Messages read again lie below the cursor.
+            cursor.last_uid = cursor.last_uid.max(info.uid);
         }
     }
     drop(results);

@@ -116,6 +116,9 @@ pub struct Resume {
     /// Messages the inventory holds per folder: when the server has as many
     /// (besides new ones), none was expunged.
     pub stored: HashMap<String, u64>,
+    /// Per folder, the UIDs of messages the inventory holds as not read for
+    /// a reason that may pass (the server withheld the content): read again.
+    pub unread: HashMap<String, Vec<u32>>,
 }
 
 /// What a scan learns about messages it does not read: that they are still

@@ -577,6 +577,25 @@ impl Store for SqliteStore {
             let (folder, n) = row?;
             resume.stored.insert(folder, n.max(0) as u64);
         }
+        let again: Vec<&str> = ProblemKind::ALL
+            .into_iter()
+            .filter(|k| k.read_again())
+            .map(ProblemKind::as_str)
+            .collect();
+        // Problems are few and messages many: walk the problems (CROSS JOIN
+        // keeps SQLite from choosing the other order).
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT DISTINCT m.folder, m.uid FROM problems p CROSS JOIN messages m ON m.id = p.message \
+             WHERE m.mailbox = ?1 AND m.uid IS NOT NULL AND p.kind IN ({}) ORDER BY m.folder, m.uid",
+            again.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(",")
+        ))?;
+        let rows = stmt.query_map(params![mailbox], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+        })?;
+        for row in rows {
+            let (folder, uid) = row?;
+            resume.unread.entry(folder).or_default().push(uid);
+        }
         Ok(resume)
     }
 

@@ -25,6 +25,10 @@ pub enum Fault {
     /// out, then close both ends without relaying its answer: the client
     /// cannot know whether it happened. Plaintext IMAP only.
     DropAfterCommand { pattern: String, times: usize },
+    /// For the first `times` connections, take `uid` out of every body
+    /// fetch's UID set before the server sees it, so the reply lacks it as
+    /// a server that withholds a message's content would. Plaintext only.
+    Withhold { uid: u32, times: usize },
 }
 
 pub struct Proxy {
@@ -57,6 +61,10 @@ impl Proxy {
                             drop_after(client, server, &pattern)
                         }
                         Fault::DropAfterCommand { .. } => relay(client, server, None),
+                        Fault::Withhold { uid, times } if n < times => {
+                            withhold(client, server, uid)
+                        }
+                        Fault::Withhold { .. } => relay(client, server, None),
                     }
                 });
             }
@@ -183,6 +191,52 @@ fn drop_after(client: TcpStream, server: TcpStream, pattern: &str) {
             thread::sleep(std::time::Duration::from_millis(500));
             let _ = client.shutdown(Shutdown::Both);
             let _ = server.shutdown(Shutdown::Both);
+            break;
+        }
+    }
+    let _ = server.shutdown(Shutdown::Both);
+    let _ = downstream.join();
+}
+
+/// Relays line by line, rewriting `TAG UID FETCH set (... BODY.PEEK[])` so
+/// the set lacks `uid` (a UID no message has when nothing else is left).
+fn withhold(client: TcpStream, server: TcpStream, uid: u32) {
+    let mut c_write = client.try_clone().expect("clone");
+    let mut s_read = server.try_clone().expect("clone");
+    let downstream = thread::spawn(move || {
+        let _ = std::io::copy(&mut s_read, &mut c_write);
+        let _ = c_write.shutdown(Shutdown::Both);
+    });
+    let mut s_write = server.try_clone().expect("clone");
+    let mut reader = BufReader::new(client);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let words: Vec<&str> = line.splitn(5, ' ').collect();
+        let rewritten = match words.as_slice() {
+            [tag, u, fetch, set, items]
+                if u.eq_ignore_ascii_case("UID")
+                    && fetch.eq_ignore_ascii_case("FETCH")
+                    && items.to_ascii_uppercase().contains("BODY.PEEK[]") =>
+            {
+                let kept: Vec<&str> = set
+                    .split(',')
+                    .filter(|x| x.parse::<u32>() != Ok(uid))
+                    .collect();
+                let kept = if kept.is_empty() {
+                    "4294967000".to_string()
+                } else {
+                    kept.join(",")
+                };
+                format!("{tag} {u} {fetch} {kept} {items}")
+            }
+            _ => line.clone(),
+        };
+        if s_write.write_all(rewritten.as_bytes()).is_err() {
             break;
         }
     }
