@@ -175,10 +175,8 @@ pub fn to_inbox(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the IMAP runtime: {e}"))?;
-    runtime.block_on(async {
-        let mut session = WriteSession::open(url, credentials, opts)
-            .await
-            .map_err(|e| e.to_string())?;
+    crate::imap::run_guarded(&runtime, async {
+        let mut session = WriteSession::open(url, credentials, opts).await?;
         let inbox = Folder {
             server_name: "INBOX".into(),
             name: "INBOX".into(),
@@ -195,11 +193,11 @@ pub fn to_inbox(
             session.append("INBOX", "", message).await?;
             Ok(Outcome::Delivered)
         }
-        .await
-        .map_err(|e: crate::imap::ImapError| e.to_string());
+        .await;
         session.logout().await;
         result
     })
+    .map_err(|e: crate::imap::ImapError| e.to_string())
 }
 
 /// Submits `message` to an SMTP server, from `from` to `to`.

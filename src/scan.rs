@@ -443,15 +443,13 @@ fn list_imap(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the IMAP runtime: {e}"))?;
-    let failed = runtime
-        .block_on(crate::imap::scan_mailbox(
-            url,
-            &credentials,
-            &options,
-            start,
-            &mut |work| tx.send(work),
-        ))
-        .map_err(|e| e.to_string())?;
+    let failed = crate::imap::run_guarded(
+        &runtime,
+        crate::imap::scan_mailbox(url, &credentials, &options, start, &mut |work| {
+            tx.send(work)
+        }),
+    )
+    .map_err(|e| e.to_string())?;
     if failed.is_empty() {
         Ok(())
     } else {

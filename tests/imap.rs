@@ -252,6 +252,54 @@ fn one_failing_mailbox_does_not_stop_the_others() {
     );
 }
 
+/// A reply the IMAP library's parser panics on (found by fuzzing the FETCH
+/// reader: a response text after `[ALERT]` starting with a byte that is not
+/// UTF-8) costs that mailbox, named with a plain reason, and nothing else:
+/// the other mailbox is read, and the reply is not quoted anywhere.
+#[test]
+fn a_reply_that_crashes_the_imap_parser_costs_only_its_mailbox() {
+    use support::proxy::{Fault, Proxy};
+    let d = server(None);
+    let proxy = Proxy::start(
+        d.imap_port,
+        Fault::Inject {
+            pattern: "BODY.PEEK[]".into(),
+            reply: b"* OK [ALERT]\xd4 FETCH 01019012345 leaked?\r\n".to_vec(),
+        },
+    );
+    let hostile = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let direct = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
+    let (code, records, stderr) = scan(
+        &d,
+        &hostile,
+        &[("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)],
+        &[&direct, "--allow-plaintext"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let failed: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "source_error")
+        .collect();
+    assert_eq!(failed.len(), 1, "{records:?}");
+    assert_eq!(failed[0]["source"], hostile.as_str());
+    assert!(
+        failed[0].to_string().contains("cannot read"),
+        "{}",
+        failed[0]
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["type"] == "sensitive" && r["source"] == direct.as_str()),
+        "the other mailbox was not read: {stderr}"
+    );
+    let everything = format!("{records:?}{stderr}");
+    assert!(
+        !everything.contains("01019012345") && !everything.contains("leaked"),
+        "{everything}"
+    );
+}
+
 #[test]
 fn xoauth2_tokens_valid_expired_and_for_another_user() {
     let d = server(None);

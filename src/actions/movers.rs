@@ -19,7 +19,7 @@ macro_rules! on_session {
             .session
             .as_mut()
             .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))?;
-        runtime.block_on($call)?
+        crate::imap::run_guarded(runtime, $call)?
     }};
 }
 
@@ -123,8 +123,9 @@ impl ImapMover {
             .enable_all()
             .build()
             .map_err(|e| ActionError::Io(format!("cannot start the IMAP runtime: {e}")))?;
-        let mut session = runtime.block_on(WriteSession::open(url, credentials, opts))?;
-        let folders = runtime.block_on(session.folders())?;
+        let mut session =
+            crate::imap::run_guarded(&runtime, WriteSession::open(url, credentials, opts))?;
+        let folders = crate::imap::run_guarded(&runtime, session.folders())?;
         Ok(ImapMover {
             runtime,
             session: Some(session),

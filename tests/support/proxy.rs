@@ -29,6 +29,10 @@ pub enum Fault {
     /// fetch's UID set before the server sees it, so the reply lacks it as
     /// a server that withholds a message's content would. Plaintext only.
     Withhold { uid: u32, times: usize },
+    /// On every connection, answer the first client command containing
+    /// `pattern` with these bytes first (before the server sees it), as an
+    /// untagged reply. Plaintext only.
+    Inject { pattern: String, reply: Vec<u8> },
 }
 
 pub struct Proxy {
@@ -65,6 +69,9 @@ impl Proxy {
                             withhold(client, server, uid)
                         }
                         Fault::Withhold { .. } => relay(client, server, None),
+                        Fault::Inject { pattern, reply } => {
+                            inject(client, server, &pattern, &reply)
+                        }
                     }
                 });
             }
@@ -237,6 +244,43 @@ fn withhold(client: TcpStream, server: TcpStream, uid: u32) {
             _ => line.clone(),
         };
         if s_write.write_all(rewritten.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let _ = server.shutdown(Shutdown::Both);
+    let _ = downstream.join();
+}
+
+/// Relays line by line; before forwarding the first client line containing
+/// `pattern`, writes `reply` to the client (the server has answered every
+/// earlier command, so nothing interleaves).
+fn inject(client: TcpStream, server: TcpStream, pattern: &str, reply: &[u8]) {
+    let mut c_write = client.try_clone().expect("clone");
+    let mut s_read = server.try_clone().expect("clone");
+    let downstream = thread::spawn(move || {
+        let _ = std::io::copy(&mut s_read, &mut c_write);
+        let _ = c_write.shutdown(Shutdown::Both);
+    });
+    let mut to_client = client.try_clone().expect("clone");
+    let mut s_write = server.try_clone().expect("clone");
+    let mut reader = BufReader::new(client);
+    let mut line = String::new();
+    let mut done = false;
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if !done
+            && line
+                .to_ascii_uppercase()
+                .contains(&pattern.to_ascii_uppercase())
+        {
+            done = true;
+            let _ = to_client.write_all(reply);
+        }
+        if s_write.write_all(line.as_bytes()).is_err() {
             break;
         }
     }
