@@ -31,8 +31,18 @@
 //!   results are stored; a rescan fetches only what lies beyond it.
 //! - **stale-only scan**: staleness judged from IMAP metadata alone (flags,
 //!   dates, sizes), no message read.
+//! - **case**: an offboarding case: the documented reason, legal basis and
+//!   notice that make opening a leaver's mailbox lawful.
+//! - **plan**: one row per message of a case with a **decision**
+//!   (`handover`, `keep`, `delete`, `private`, `review`); the manager edits
+//!   it, but a message classified `private` is never handed over.
+//! - **handover**: copying a case's `handover` rows into the successor's
+//!   mailbox (or an export), once each.
+//! - **audit chain**: every action recorded in order, each entry hashing the
+//!   one before, so a changed, removed or reordered entry is detected.
 
 pub mod actions;
+pub mod audit;
 pub mod checksum;
 pub mod config;
 pub mod deliver;
@@ -43,6 +53,7 @@ pub mod fingerprint;
 pub mod imap;
 pub mod inventory;
 pub mod model;
+pub mod offboard;
 pub mod oauth;
 pub mod remind;
 pub mod report;

@@ -371,6 +371,17 @@ impl RuleSet {
         })
     }
 
+    /// The rule that governs a message (the highest priority whose
+    /// conditions hold, the first of equals), exemptions aside.
+    pub fn governing(&self, facts: &MessageFacts<'_>) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.conditions.holds(facts))
+            .max_by_key(|&(i, r)| (r.priority, std::cmp::Reverse(i)))
+            .map(|(_, r)| r)
+    }
+
     /// The verdict for one message received on `received`, judged on `as_of`.
     pub fn judge(
         &self,
@@ -378,13 +389,7 @@ impl RuleSet {
         received: DateTime<Utc>,
         as_of: NaiveDate,
     ) -> Option<Staleness> {
-        let rule = self
-            .rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.conditions.holds(facts))
-            .max_by_key(|&(i, r)| (r.priority, std::cmp::Reverse(i)))?
-            .1;
+        let rule = self.governing(facts)?;
         if (rule.exempt_flagged && facts.flagged)
             || (!rule.exempt.is_empty() && rule.exempt.holds(facts))
         {

@@ -1,0 +1,892 @@
+//! Offboarding a leaving employee: the case that makes access lawful, what
+//! the inventory says about the mailbox, and the plan the manager edits.
+//!
+//! Why it exists: e-postforskriften (FOR-2018-07-02-1108 §§ 2–4) lets an
+//! employer into an employee's mailbox only for a documented reason, with
+//! notice, leaving private mail alone. So a case records reason, legal
+//! basis and notice before anything is read; the report is metadata only;
+//! mail that looks private or union-related is classified `private` here,
+//! once, and no edited plan can turn it into a handover.
+//!
+//! Pure: it reads stored messages and a date, and writes to `io::Write`.
+
+use crate::inventory;
+use crate::model::{DetectorId, MessageReport};
+use crate::report::summary::{md, one_line};
+use crate::rules::{Retention, RuleSet};
+use crate::store::StoredMessage;
+use chrono::{Datelike, NaiveDate};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+
+/// Whether and when the employee was told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "notified", rename_all = "snake_case")]
+pub enum Notice {
+    /// Notified on this day.
+    On { date: NaiveDate },
+    /// Not notified, and why (e.g. unreachable): shown wherever the case is.
+    Not { why: String },
+}
+
+/// An offboarding case: the documented reason for opening a mailbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Case {
+    pub id: String,
+    /// The leaver's mailbox, as scanned.
+    pub source: String,
+    pub reason: String,
+    pub legal_basis: String,
+    pub notice: Notice,
+    pub successor: Option<String>,
+    pub leaving: Option<NaiveDate>,
+    /// Search terms declared up front: the only terms content previews may use.
+    pub terms: Vec<String>,
+    pub opened_by: String,
+    pub opened_at: String,
+}
+
+impl Case {
+    /// When the mailbox should be gone: `months` after leaving (or after
+    /// the case was opened, when no leaving date was given).
+    pub fn deletion_deadline(&self, months: u32) -> Option<NaiveDate> {
+        let from = self.leaving.or_else(|| {
+            chrono::DateTime::parse_from_rfc3339(&self.opened_at)
+                .ok()
+                .map(|d| d.date_naive())
+        })?;
+        from.checked_add_months(chrono::Months::new(months))
+    }
+}
+
+/// The decisions a plan row can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Copy to the successor.
+    Handover,
+    /// Retention requires keeping it (e.g. accounting).
+    Keep,
+    /// Past retention: goes through the journaled cleanup.
+    Delete,
+    /// Private or union-related: never handed over, never shown.
+    Private,
+    /// A person decides.
+    Review,
+}
+
+impl Decision {
+    pub const ALL: [Decision; 5] = [
+        Decision::Handover,
+        Decision::Keep,
+        Decision::Delete,
+        Decision::Private,
+        Decision::Review,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Handover => "handover",
+            Decision::Keep => "keep",
+            Decision::Delete => "delete",
+            Decision::Private => "private",
+            Decision::Review => "review",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Decision> {
+        Decision::ALL
+            .into_iter()
+            .find(|d| d.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+}
+
+/// Who is leaving, as far as the classification needs to know.
+#[derive(Debug, Clone, Default)]
+pub struct Leaver {
+    /// Lower-cased address.
+    pub address: Option<String>,
+    /// Lower-cased family name (the last word of the owner's name).
+    pub family_name: Option<String>,
+}
+
+impl Leaver {
+    pub fn new(owner: Option<&str>, address: Option<&str>) -> Leaver {
+        Leaver {
+            address: address.map(str::to_lowercase),
+            family_name: owner
+                .and_then(|o| o.split_whitespace().last())
+                .filter(|n| n.chars().count() > 1)
+                .map(str::to_lowercase),
+        }
+    }
+
+    fn domain(&self) -> Option<&str> {
+        self.address.as_deref()?.rsplit_once('@').map(|(_, d)| d)
+    }
+}
+
+/// Consumer webmail and ISP domains: mail with them is most likely personal.
+pub const CONSUMER_DOMAINS: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "hotmail.com",
+    "hotmail.no",
+    "outlook.com",
+    "live.com",
+    "live.no",
+    "msn.com",
+    "yahoo.com",
+    "yahoo.no",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "online.no",
+    "getmail.no",
+    "broadpark.no",
+    "altibox.no",
+    "frisurf.no",
+    "c2i.net",
+    "start.no",
+    "proton.me",
+    "protonmail.com",
+    "gmx.com",
+    "aol.com",
+];
+
+/// Norwegian trade unions and confederations: membership is GDPR art. 9
+/// data, and union correspondence is the employee's own business.
+pub const UNION_DOMAINS: &[&str] = &[
+    "lo.no",
+    "ys.no",
+    "unio.no",
+    "akademikerne.no",
+    "fagforbundet.no",
+    "fellesforbundet.no",
+    "handelogkontor.no",
+    "parat.no",
+    "delta.no",
+    "tekna.no",
+    "nito.no",
+    "econa.no",
+    "juristforbundet.no",
+    "legeforeningen.no",
+    "nsf.no",
+    "utdanningsforbundet.no",
+    "el-it.no",
+    "negotia.no",
+    "finansforbundet.no",
+    "lederne.no",
+    "samfunnsokonomene.no",
+    "forskerforbundet.no",
+    "psykologforeningen.no",
+    "politiets.no",
+    "fo.no",
+];
+
+/// Folder and subject words that mark mail as private.
+const PRIVATE_WORDS: &[&str] = &["privat", "private", "personal", "personlig"];
+
+fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or(address, |(_, d)| d)
+}
+
+fn in_domains(domain: &str, list: &[&str]) -> bool {
+    list.iter()
+        .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
+}
+
+/// The people a message was exchanged with: recipients of sent mail, the
+/// sender of received mail.
+pub fn correspondents<'a>(r: &'a MessageReport, leaver: &Leaver) -> Vec<&'a str> {
+    let sent = leaver
+        .address
+        .as_deref()
+        .is_some_and(|me| r.envelope.from.iter().any(|f| f == me));
+    let list = if sent {
+        &r.envelope.to
+    } else {
+        &r.envelope.from
+    };
+    list.iter()
+        .map(String::as_str)
+        .filter(|a| Some(*a) != leaver.address.as_deref())
+        .collect()
+}
+
+fn words(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}
+
+/// Why a message looks private or union-related, if it does.
+pub fn private_reason(r: &MessageReport, leaver: &Leaver) -> Option<String> {
+    let people = correspondents(r, leaver);
+    if let Some(d) = people
+        .iter()
+        .map(|a| domain_of(a))
+        .find(|d| in_domains(d, UNION_DOMAINS))
+    {
+        return Some(format!("union: correspondence with {d}"));
+    }
+    if r.findings.iter().any(|f| {
+        matches!(&f.detector, DetectorId::SpecialCategory(c) if c == "trade_union")
+    }) {
+        return Some("union: trade-union membership mentioned".into());
+    }
+    if r.meta
+        .folder
+        .split('/')
+        .any(|seg| words(seg).any(|w| PRIVATE_WORDS.contains(&w.as_str())))
+    {
+        return Some("private: in a private folder".into());
+    }
+    if words(&r.envelope.subject).any(|w| PRIVATE_WORDS.contains(&w.as_str())) {
+        return Some("private: the subject says so".into());
+    }
+    if let Some(d) = people
+        .iter()
+        .map(|a| domain_of(a))
+        .find(|d| in_domains(d, CONSUMER_DOMAINS))
+    {
+        return Some(format!("private: a personal address ({d})"));
+    }
+    if let Some(family) = &leaver.family_name {
+        let sent = people.len() != r.envelope.from.len() || r.envelope.from.is_empty();
+        if !sent && words(&r.envelope.from_name).any(|w| &w == family) {
+            return Some("private: a correspondent with the leaver's family name".into());
+        }
+    }
+    None
+}
+
+/// One row of the plan: a message and what to do with it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanRow {
+    pub message_id: String,
+    pub folder: String,
+    /// IMAP UID; `None` for local sources.
+    pub uid: Option<u32>,
+    /// The inventory's key of the message (UIDVALIDITY and UID, or the
+    /// local key): how the store finds it again.
+    #[serde(skip)]
+    pub key: String,
+    pub date: String,
+    pub from: String,
+    /// Masked as in every report.
+    pub subject: String,
+    pub decision: Decision,
+    pub why: String,
+}
+
+/// How recent mail must be to be handed over without review.
+pub const RECENT_MONTHS: u32 = 12;
+
+/// Decides one message. Private and union-related first (never handed
+/// over), then what retention requires, what is past it, what holds
+/// sensitive data (a person looks), and recent business mail (handed over).
+pub fn decide(
+    r: &MessageReport,
+    leaver: &Leaver,
+    rules: &RuleSet,
+    as_of: NaiveDate,
+) -> (Decision, String) {
+    if let Some(why) = private_reason(r, leaver) {
+        return (Decision::Private, why);
+    }
+    let facts = crate::rules::facts(&r.meta, &r.envelope, &r.findings);
+    let governing = rules.governing(&facts);
+    let judged = inventory::judge(rules, as_of, r.clone());
+    if let Some(rule) = governing
+        && matches!(rule.retention, Retention::MonthsAfterYearEnd(_))
+        && judged.stale.is_none()
+    {
+        return (
+            Decision::Keep,
+            format!("retention: {} ({})", rule.id, rule.retention),
+        );
+    }
+    if let Some(stale) = &judged.stale {
+        return (
+            Decision::Delete,
+            format!("past retention: {} ({} days old)", stale.rule, stale.age_days),
+        );
+    }
+    if !r.findings.is_empty() {
+        let mut detectors: Vec<String> =
+            r.findings.iter().map(|f| f.detector.to_string()).collect();
+        detectors.sort();
+        detectors.dedup();
+        return (
+            Decision::Review,
+            format!("sensitive data: {}", detectors.join(", ")),
+        );
+    }
+    let recent = r.date.is_some_and(|d| {
+        as_of
+            .checked_sub_months(chrono::Months::new(RECENT_MONTHS))
+            .is_some_and(|from| d.date_naive() >= from)
+    });
+    let people = correspondents(r, leaver);
+    if recent && !people.is_empty() {
+        let own = leaver.domain();
+        let external: Vec<&str> = people
+            .iter()
+            .map(|a| domain_of(a))
+            .filter(|d| Some(*d) != own)
+            .collect();
+        let why = match external.first() {
+            Some(d) => format!("recent business correspondence ({d})"),
+            None => "recent correspondence with colleagues".into(),
+        };
+        return (Decision::Handover, why);
+    }
+    (Decision::Review, "older mail: decide whether it is still needed".into())
+}
+
+/// The key the inventory files a message under.
+pub fn message_key(r: &MessageReport) -> String {
+    match (r.meta.uid_validity, r.meta.uid) {
+        (Some(v), Some(u)) => format!("{v}:{u}"),
+        _ => r.meta.local_key.clone().unwrap_or_default(),
+    }
+}
+
+/// The plan for a whole mailbox, in the inventory's order.
+pub fn plan(
+    messages: &[StoredMessage],
+    leaver: &Leaver,
+    rules: &RuleSet,
+    as_of: NaiveDate,
+) -> Vec<PlanRow> {
+    messages
+        .iter()
+        .map(|m| {
+            let r = &m.report;
+            let (decision, why) = decide(r, leaver, rules, as_of);
+            let private = decision == Decision::Private;
+            PlanRow {
+                message_id: r.envelope.message_id.clone(),
+                folder: r.meta.folder.clone(),
+                uid: r.meta.uid,
+                key: message_key(r),
+                date: r.date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+                // Private mail is counted, never shown.
+                from: if private {
+                    String::new()
+                } else {
+                    r.envelope.from.first().cloned().unwrap_or_default()
+                },
+                subject: if private {
+                    String::new()
+                } else {
+                    r.envelope.subject.clone()
+                },
+                decision,
+                // Which private signal matched says something about the
+                // mail itself; the kind is enough.
+                why: if private {
+                    why.split(':').next().unwrap_or("private").to_string()
+                } else {
+                    why
+                },
+            }
+        })
+        .collect()
+}
+
+pub const PLAN_HEADER: [&str; 8] = [
+    "message_id",
+    "folder",
+    "uid",
+    "date",
+    "from",
+    "subject",
+    "decision",
+    "why",
+];
+
+/// A cell a spreadsheet will not run as a formula: text from mail (a
+/// subject, a sender) is hostile, and `=HYPERLINK(...)` is a classic.
+pub fn spreadsheet_safe(s: &str) -> String {
+    let s = one_line(s);
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s,
+    }
+}
+
+/// Writes the plan as CSV with [`PLAN_HEADER`].
+pub fn write_plan(rows: &[PlanRow], out: impl Write) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(PLAN_HEADER)?;
+    for r in rows {
+        w.write_record([
+            spreadsheet_safe(&r.message_id),
+            spreadsheet_safe(&r.folder),
+            r.uid.map(|u| u.to_string()).unwrap_or_default(),
+            r.date.clone(),
+            spreadsheet_safe(&r.from),
+            spreadsheet_safe(&r.subject),
+            r.decision.as_str().to_string(),
+            spreadsheet_safe(&r.why),
+        ])?;
+    }
+    w.flush()
+}
+
+/// One row of an edited plan as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EditedRow {
+    /// 2 for the first row after the header: what a spreadsheet shows.
+    pub line: u64,
+    pub message_id: String,
+    pub folder: String,
+    pub uid: Option<u32>,
+    pub decision: Decision,
+}
+
+/// Reads an edited plan. Columns are found by their header names (a
+/// spreadsheet may reorder or add columns); a bad row is an error naming
+/// its line, so nothing is copied on a misread plan.
+pub fn read_plan(input: impl io::Read) -> Result<Vec<EditedRow>, String> {
+    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+    let header = r
+        .headers()
+        .map_err(|e| format!("cannot read the plan's header: {e}"))?
+        .clone();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim().trim_start_matches('\u{feff}') == name)
+            .ok_or_else(|| format!("the plan has no `{name}` column"))
+    };
+    let (mid, folder, uid, decision) = (
+        col("message_id")?,
+        col("folder")?,
+        col("uid")?,
+        col("decision")?,
+    );
+    let unquote = |s: &str| s.strip_prefix('\'').unwrap_or(s).to_string();
+    let mut rows = Vec::new();
+    for (i, record) in r.records().enumerate() {
+        let line = i as u64 + 2;
+        let record = record.map_err(|e| format!("plan line {line}: {e}"))?;
+        let get = |c: usize| record.get(c).unwrap_or("").trim();
+        let d = get(decision);
+        let decision = Decision::parse(d).ok_or_else(|| {
+            format!(
+                "plan line {line}: `{}` is not a decision (handover, keep, delete, private, review)",
+                one_line(d)
+            )
+        })?;
+        let uid = match get(uid) {
+            "" => None,
+            u => Some(
+                u.parse()
+                    .map_err(|_| format!("plan line {line}: `{}` is not a UID", one_line(u)))?,
+            ),
+        };
+        rows.push(EditedRow {
+            line,
+            message_id: unquote(get(mid)),
+            folder: unquote(get(folder)),
+            uid,
+            decision,
+        });
+    }
+    Ok(rows)
+}
+
+/// What the offboarding report says: metadata only.
+#[derive(Debug, Clone, Serialize)]
+pub struct OffboardReport {
+    pub case: Case,
+    pub owner: Option<String>,
+    pub as_of: NaiveDate,
+    pub deletion_deadline: Option<NaiveDate>,
+    pub messages: u64,
+    /// Messages per folder and year (private mail included in the counts).
+    pub volume: BTreeMap<String, BTreeMap<i32, u64>>,
+    /// Correspondents' domains with message counts, most first (private
+    /// mail left out).
+    pub domains: Vec<(String, u64)>,
+    /// External business domains with messages and the last date.
+    pub external: Vec<ExternalContact>,
+    /// The latest conversations (30 days before leaving or the as-of date).
+    pub recent: Vec<PlanRow>,
+    /// Messages retention requires keeping, by rule.
+    pub keep: BTreeMap<String, u64>,
+    /// Messages with sensitive data, by detector (private mail left out).
+    pub sensitive: BTreeMap<String, u64>,
+    /// Private and union-related messages: only a count per folder.
+    pub private_by_folder: BTreeMap<String, u64>,
+    pub decisions: BTreeMap<Decision, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExternalContact {
+    pub domain: String,
+    pub messages: u64,
+    pub last: String,
+}
+
+/// Builds the report from the stored messages and the plan made of them.
+pub fn report(
+    case: &Case,
+    owner: Option<&str>,
+    messages: &[StoredMessage],
+    rows: &[PlanRow],
+    leaver: &Leaver,
+    as_of: NaiveDate,
+    deadline_months: u32,
+) -> OffboardReport {
+    let mut volume: BTreeMap<String, BTreeMap<i32, u64>> = BTreeMap::new();
+    let mut domains: HashMap<String, u64> = HashMap::new();
+    let mut external: HashMap<String, (u64, String)> = HashMap::new();
+    let mut keep = BTreeMap::new();
+    let mut sensitive = BTreeMap::new();
+    let mut private_by_folder = BTreeMap::new();
+    let mut decisions = BTreeMap::new();
+    let mut recent = Vec::new();
+    let until = case.leaving.unwrap_or(as_of).min(as_of);
+    let from = until - chrono::Duration::days(30);
+    let own = leaver.domain().map(str::to_string);
+    for (m, row) in messages.iter().zip(rows) {
+        let r = &m.report;
+        let year = r.date.map_or(0, |d| d.year());
+        *volume
+            .entry(r.meta.folder.clone())
+            .or_default()
+            .entry(year)
+            .or_default() += 1;
+        *decisions.entry(row.decision).or_default() += 1;
+        if row.decision == Decision::Private {
+            *private_by_folder.entry(r.meta.folder.clone()).or_default() += 1;
+            continue;
+        }
+        if row.decision == Decision::Keep {
+            let rule = row
+                .why
+                .strip_prefix("retention: ")
+                .and_then(|w| w.split(' ').next())
+                .unwrap_or("retention")
+                .to_string();
+            *keep.entry(rule).or_default() += 1;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for f in &r.findings {
+            if seen.insert(f.detector.to_string()) {
+                *sensitive.entry(f.detector.to_string()).or_default() += 1;
+            }
+        }
+        let mut ds: Vec<&str> = correspondents(r, leaver)
+            .into_iter()
+            .map(domain_of)
+            .collect();
+        ds.sort_unstable();
+        ds.dedup();
+        for d in ds {
+            *domains.entry(d.to_string()).or_default() += 1;
+            if own.as_deref() != Some(d) && !in_domains(d, CONSUMER_DOMAINS) {
+                let e = external.entry(d.to_string()).or_default();
+                e.0 += 1;
+                if row.date > e.1 {
+                    e.1 = row.date.clone();
+                }
+            }
+        }
+        if r
+            .date
+            .is_some_and(|d| d.date_naive() >= from && d.date_naive() <= until)
+        {
+            recent.push(row.clone());
+        }
+    }
+    let mut domains: Vec<(String, u64)> = domains.into_iter().collect();
+    domains.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut external: Vec<ExternalContact> = external
+        .into_iter()
+        .map(|(domain, (messages, last))| ExternalContact {
+            domain,
+            messages,
+            last,
+        })
+        .collect();
+    external.sort_by(|a, b| b.messages.cmp(&a.messages).then(a.domain.cmp(&b.domain)));
+    recent.sort_by(|a, b| b.date.cmp(&a.date));
+    OffboardReport {
+        case: case.clone(),
+        owner: owner.map(str::to_string),
+        as_of,
+        deletion_deadline: case.deletion_deadline(deadline_months),
+        messages: messages.len() as u64,
+        volume,
+        domains,
+        external,
+        recent,
+        keep,
+        sensitive,
+        private_by_folder,
+        decisions,
+    }
+}
+
+const LIST_LIMIT: usize = 25;
+
+fn notice_text(n: &Notice) -> String {
+    match n {
+        Notice::On { date } => format!("notified {date}"),
+        Notice::Not { why } => format!("NOT notified: {}", one_line(why)),
+    }
+}
+
+/// The report as Markdown (also read as plain text).
+pub fn render_markdown(r: &OffboardReport, out: &mut dyn Write) -> io::Result<()> {
+    let c = &r.case;
+    writeln!(
+        out,
+        "# Offboarding case {}: {}",
+        md(&c.id),
+        md(r.owner.as_deref().unwrap_or(&c.source))
+    )?;
+    writeln!(out)?;
+    writeln!(out, "- Mailbox: {}", md(&c.source))?;
+    writeln!(out, "- Reason: {}", md(&c.reason))?;
+    writeln!(out, "- Legal basis: {}", md(&c.legal_basis))?;
+    writeln!(out, "- Employee: {}", md(&notice_text(&c.notice)))?;
+    if let Some(s) = &c.successor {
+        writeln!(out, "- Successor: {}", md(s))?;
+    }
+    if let Some(l) = c.leaving {
+        writeln!(out, "- Leaving: {l}")?;
+    }
+    if let Some(d) = r.deletion_deadline {
+        let passed = if d < r.as_of { " (PASSED)" } else { "" };
+        writeln!(out, "- Delete the mailbox by: {d}{passed}")?;
+    }
+    writeln!(
+        out,
+        "- Opened by {} at {}; report as of {}",
+        md(&c.opened_by),
+        md(&c.opened_at),
+        r.as_of
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "This report shows metadata only. Private and union-related mail is counted per folder and never shown or handed over."
+    )?;
+    writeln!(out)?;
+    writeln!(out, "## Decisions in the plan ({} messages)", r.messages)?;
+    writeln!(out)?;
+    for d in Decision::ALL {
+        writeln!(
+            out,
+            "- {}: {}",
+            d.as_str(),
+            r.decisions.get(&d).copied().unwrap_or(0)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Volume per folder and year")?;
+    writeln!(out)?;
+    writeln!(out, "| folder | year | messages |")?;
+    writeln!(out, "|---|---|---|")?;
+    for (folder, years) in &r.volume {
+        for (year, n) in years {
+            let year = if *year == 0 {
+                "undated".to_string()
+            } else {
+                year.to_string()
+            };
+            writeln!(out, "| {} | {year} | {n} |", md(folder))?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "## External business contacts")?;
+    writeln!(out)?;
+    if r.external.is_empty() {
+        writeln!(out, "None.")?;
+    }
+    for e in r.external.iter().take(LIST_LIMIT) {
+        writeln!(
+            out,
+            "- {}: {} messages, last {}",
+            md(&e.domain),
+            e.messages,
+            e.last
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Correspondents by domain")?;
+    writeln!(out)?;
+    for (d, n) in r.domains.iter().take(LIST_LIMIT) {
+        writeln!(out, "- {}: {n}", md(d))?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Recent and open conversations")?;
+    writeln!(out)?;
+    if r.recent.is_empty() {
+        writeln!(out, "None in the last 30 days.")?;
+    }
+    for row in r.recent.iter().take(LIST_LIMIT) {
+        writeln!(
+            out,
+            "- {} {} from {}: {} ({})",
+            row.date,
+            md(&row.folder),
+            md(&row.from),
+            md(&row.subject),
+            row.decision.as_str()
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Kept by retention rules")?;
+    writeln!(out)?;
+    if r.keep.is_empty() {
+        writeln!(out, "None.")?;
+    }
+    for (rule, n) in &r.keep {
+        writeln!(out, "- {}: {n}", md(rule))?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Sensitive personal data (messages, values never shown)")?;
+    writeln!(out)?;
+    if r.sensitive.is_empty() {
+        writeln!(out, "None.")?;
+    }
+    for (d, n) in &r.sensitive {
+        writeln!(out, "- {}: {n}", md(d))?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Private and union-related (count per folder only)")?;
+    writeln!(out)?;
+    if r.private_by_folder.is_empty() {
+        writeln!(out, "None.")?;
+    }
+    for (f, n) in &r.private_by_folder {
+        writeln!(out, "- {}: {n}", md(f))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Envelope, Finding, Location, MessageMeta};
+    use chrono::TimeZone;
+
+    fn message(folder: &str, from: &str, to: &str, subject: &str, date: (i32, u32, u32)) -> MessageReport {
+        MessageReport {
+            meta: MessageMeta {
+                uid: Some(1),
+                uid_validity: Some(7),
+                ..MessageMeta::local(folder, 100, "x")
+            },
+            envelope: Envelope {
+                message_id: "<m@x>".into(),
+                date_header: None,
+                from: vec![from.into()],
+                from_name: String::new(),
+                to: vec![to.into()],
+                subject: subject.into(),
+            },
+            date: Some(chrono::Utc.with_ymd_and_hms(date.0, date.1, date.2, 12, 0, 0).unwrap()),
+            findings: Vec::new(),
+            stale: None,
+            problems: Vec::new(),
+        }
+    }
+
+    fn leaver() -> Leaver {
+        Leaver::new(Some("Kari Nordmann"), Some("kari@firma.no"))
+    }
+
+    fn decision(r: &MessageReport) -> (Decision, String) {
+        let rules = RuleSet::embedded().expect("rules");
+        decide(r, &leaver(), &rules, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap())
+    }
+
+    #[test]
+    fn private_and_union_mail_is_recognised() {
+        let cases = [
+            message("INBOX", "tillitsvalgt@fagforbundet.no", "kari@firma.no", "Møte", (2026, 10, 1)),
+            message("INBOX", "kari@firma.no", "post@avd.parat.no", "Svar", (2026, 10, 1)),
+            message("Privat", "x@kunde.no", "kari@firma.no", "Hei", (2026, 10, 1)),
+            message("INBOX/Personal stuff", "x@kunde.no", "kari@firma.no", "Hei", (2026, 10, 1)),
+            message("INBOX", "x@kunde.no", "kari@firma.no", "PRIVAT: middag", (2026, 10, 1)),
+            message("INBOX", "mamma@gmail.com", "kari@firma.no", "Hei", (2026, 10, 1)),
+            message("Sent Items", "kari@firma.no", "venn@online.no", "Hei", (2026, 10, 1)),
+        ];
+        for c in &cases {
+            assert_eq!(decision(c).0, Decision::Private, "{:?}", c.meta.folder);
+        }
+        let mut family = message("INBOX", "per@kunde.no", "kari@firma.no", "Hei", (2026, 10, 1));
+        family.envelope.from_name = "Per Nordmann".into();
+        assert_eq!(decision(&family).0, Decision::Private);
+        let mut union = message("INBOX", "a@kunde.no", "kari@firma.no", "Hei", (2026, 10, 1));
+        union.findings.push(Finding {
+            detector: DetectorId::SpecialCategory("trade_union".into()),
+            location: Location::Body,
+            masked: String::new(),
+            fingerprint: String::new(),
+            confidence: 0.9,
+        });
+        assert_eq!(decision(&union).0, Decision::Private);
+        // Not private: a business word that merely contains the letters,
+        // a customer, a colleague.
+        for c in [
+            message("INBOX", "x@privatbanken-kunde.no", "kari@firma.no", "Privatøkonomi-kurs", (2026, 10, 1)),
+            message("INBOX", "ola@firma.no", "kari@firma.no", "Budsjett", (2026, 10, 1)),
+        ] {
+            assert_ne!(decision(&c).0, Decision::Private, "{:?}", c.envelope.subject);
+        }
+    }
+
+    #[test]
+    fn retention_business_and_review() {
+        let keep = message("Regnskap", "lev@leverandor.no", "kari@firma.no", "Faktura", (2025, 3, 1));
+        assert_eq!(decision(&keep).0, Decision::Keep, "{:?}", decision(&keep));
+        let business = message("INBOX", "lev@leverandor.no", "kari@firma.no", "Tilbud", (2026, 9, 1));
+        let (d, why) = decision(&business);
+        assert_eq!(d, Decision::Handover);
+        assert!(why.contains("leverandor.no"), "{why}");
+        let old = message("INBOX", "lev@leverandor.no", "kari@firma.no", "Tilbud", (2024, 9, 1));
+        assert_eq!(decision(&old).0, Decision::Delete, "{:?}", decision(&old));
+    }
+
+    #[test]
+    fn plans_round_trip_and_cells_are_not_formulas() {
+        let rules = RuleSet::embedded().expect("rules");
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let mut hostile = message("INBOX", "a@kunde.no", "kari@firma.no", "=HYPERLINK(\"http://x\")", (2026, 10, 1));
+        hostile.envelope.message_id = "<a,\"b\"\n@x>".into();
+        let stored = vec![
+            StoredMessage { source: "s".into(), report: hostile },
+            StoredMessage {
+                source: "s".into(),
+                report: message("Privat", "a@kunde.no", "kari@firma.no", "Min lege", (2026, 10, 1)),
+            },
+        ];
+        let rows = plan(&stored, &leaver(), &rules, as_of);
+        let mut out = Vec::new();
+        write_plan(&rows, &mut out).expect("writes");
+        let text = String::from_utf8(out.clone()).expect("utf-8");
+        assert!(text.starts_with("message_id,folder,uid,date,from,subject,decision,why\n"));
+        assert!(text.contains("'=HYPERLINK"), "{text}");
+        assert!(!text.contains("lege"), "a private subject is never shown: {text}");
+        assert_eq!(text.lines().count(), 3, "{text}");
+        let back = read_plan(&out[..]).expect("reads");
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0].decision, rows[0].decision);
+        assert_eq!(back[0].uid, Some(1));
+        assert_eq!(back[1].decision, Decision::Private);
+        assert_eq!(back[0].line, 2);
+        let bad = "message_id,folder,uid,date,from,subject,decision,why\n<a>,INBOX,1,,,,give away,\n";
+        let err = read_plan(bad.as_bytes()).expect_err("bad decision");
+        assert!(err.contains("line 2"), "{err}");
+    }
+}
