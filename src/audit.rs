@@ -113,11 +113,15 @@ pub fn chain(last: Option<(i64, &str)>, entry: NewEntry) -> AuditEntry {
 pub enum Broken {
     #[error("entry {seq} was changed (its hash does not match its contents)")]
     Changed { seq: i64 },
-    #[error("the entry before {seq} was removed or the entries were reordered (expected entry {expected})")]
+    #[error(
+        "the entry before {seq} was removed or the entries were reordered (expected entry {expected})"
+    )]
     Gap { seq: i64, expected: i64 },
     #[error("entry {seq} does not follow the one before it (removed, inserted or reordered)")]
     Unlinked { seq: i64 },
-    #[error("the chain ends at entry {last} but {head} entries were recorded: the last ones were removed")]
+    #[error(
+        "the chain ends at entry {last} but {head} entries were recorded: the last ones were removed"
+    )]
     Truncated { last: i64, head: i64 },
 }
 
@@ -231,10 +235,7 @@ mod tests {
         // The last entries cut off: only the head tells.
         let cut = &e[..3];
         assert_eq!(verify(cut, None), Ok(()));
-        assert_eq!(
-            verify(cut, h),
-            Err(Broken::Truncated { last: 3, head: 5 })
-        );
+        assert_eq!(verify(cut, h), Err(Broken::Truncated { last: 3, head: 5 }));
     }
 
     #[test]

@@ -253,6 +253,17 @@ enum Command {
     Undo(UndoArgs),
     /// Prepare or send the yearly reminder, one per mailbox (dry run without --apply).
     Remind(RemindArgs),
+    /// Open an offboarding case for a leaver's mailbox: a metadata report and a plan to edit (or --status).
+    Offboard(Box<cases_cli::OffboardArgs>),
+    /// Copy a case's `handover` rows to the successor (dry run without --apply).
+    Handover(cases_cli::HandoverArgs),
+    /// Find every message about a person (address, name, or an identifier on stdin); --export for an access request.
+    Subject(cases_cli::SubjectArgs),
+    /// Verify or show the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: cases_cli::AuditCommand,
+    },
     /// Scan one message file (an .eml), or standard input with `-`.
     Check {
         #[arg(value_name = "FILE")]
@@ -310,6 +321,8 @@ impl std::error::Error for UsageError {}
 fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
+
+mod cases_cli;
 
 fn main() -> ExitCode {
     // A panic message could quote input; print only where it happened.
@@ -370,6 +383,10 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Clean(args) => clean_command(&args),
         Command::Undo(args) => undo_command(&args),
         Command::Remind(args) => remind_command(&args),
+        Command::Offboard(args) => cases_cli::offboard_command(&args),
+        Command::Handover(args) => cases_cli::handover_command(&args),
+        Command::Subject(args) => cases_cli::subject_command(&args),
+        Command::Audit { command } => cases_cli::audit_command(&command),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => config_check(file.as_deref()),
@@ -555,16 +572,10 @@ fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
         Some(p) => {
             // Reports list people's mail (masked, but still): private from
             // the moment the file exists.
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            Box::new(io::BufWriter::new(options.open(p).map_err(|e| {
-                usage(format!("cannot write {}: {e}", p.display()))
-            })?))
+            Box::new(io::BufWriter::new(
+                mailhygiene::report::create_private(p)
+                    .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
+            ))
         }
         None => Box::new(io::BufWriter::new(io::stdout().lock())),
     })
@@ -1046,6 +1057,15 @@ fn store_path(explicit: Option<&Path>, config: Option<&Config>) -> Result<PathBu
         Some(p) => Ok(p),
         None => default_state_path(),
     }
+}
+
+/// The store for a command that only reads it (no run lock).
+fn open_store_read(explicit: Option<&Path>, config: Option<&Config>) -> Result<SqliteStore> {
+    let path = store_path(explicit, config)?;
+    if !path.exists() {
+        return Err(usage(format!("no store at {}: scan first", path.display())));
+    }
+    SqliteStore::open(&path).map_err(|e| usage(e.to_string()))
 }
 
 /// The store for a run that writes to it, with the run lock held: two runs

@@ -231,9 +231,10 @@ pub fn private_reason(r: &MessageReport, leaver: &Leaver) -> Option<String> {
     {
         return Some(format!("union: correspondence with {d}"));
     }
-    if r.findings.iter().any(|f| {
-        matches!(&f.detector, DetectorId::SpecialCategory(c) if c == "trade_union")
-    }) {
+    if r.findings
+        .iter()
+        .any(|f| matches!(&f.detector, DetectorId::SpecialCategory(c) if c == "trade_union"))
+    {
         return Some("union: trade-union membership mentioned".into());
     }
     if r.meta
@@ -311,7 +312,10 @@ pub fn decide(
     if let Some(stale) = &judged.stale {
         return (
             Decision::Delete,
-            format!("past retention: {} ({} days old)", stale.rule, stale.age_days),
+            format!(
+                "past retention: {} ({} days old)",
+                stale.rule, stale.age_days
+            ),
         );
     }
     if !r.findings.is_empty() {
@@ -343,7 +347,10 @@ pub fn decide(
         };
         return (Decision::Handover, why);
     }
-    (Decision::Review, "older mail: decide whether it is still needed".into())
+    (
+        Decision::Review,
+        "older mail: decide whether it is still needed".into(),
+    )
 }
 
 /// The key the inventory files a message under.
@@ -372,7 +379,10 @@ pub fn plan(
                 folder: r.meta.folder.clone(),
                 uid: r.meta.uid,
                 key: message_key(r),
-                date: r.date.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+                date: r
+                    .date
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
                 // Private mail is counted, never shown.
                 from: if private {
                     String::new()
@@ -598,8 +608,7 @@ pub fn report(
                 }
             }
         }
-        if r
-            .date
+        if r.date
             .is_some_and(|d| d.date_naive() >= from && d.date_naive() <= until)
         {
             recent.push(row.clone());
@@ -753,7 +762,10 @@ pub fn render_markdown(r: &OffboardReport, out: &mut dyn Write) -> io::Result<()
         writeln!(out, "- {}: {n}", md(rule))?;
     }
     writeln!(out)?;
-    writeln!(out, "## Sensitive personal data (messages, values never shown)")?;
+    writeln!(
+        out,
+        "## Sensitive personal data (messages, values never shown)"
+    )?;
     writeln!(out)?;
     if r.sensitive.is_empty() {
         writeln!(out, "None.")?;
@@ -779,7 +791,13 @@ mod tests {
     use crate::model::{Envelope, Finding, Location, MessageMeta};
     use chrono::TimeZone;
 
-    fn message(folder: &str, from: &str, to: &str, subject: &str, date: (i32, u32, u32)) -> MessageReport {
+    fn message(
+        folder: &str,
+        from: &str,
+        to: &str,
+        subject: &str,
+        date: (i32, u32, u32),
+    ) -> MessageReport {
         MessageReport {
             meta: MessageMeta {
                 uid: Some(1),
@@ -794,7 +812,11 @@ mod tests {
                 to: vec![to.into()],
                 subject: subject.into(),
             },
-            date: Some(chrono::Utc.with_ymd_and_hms(date.0, date.1, date.2, 12, 0, 0).unwrap()),
+            date: Some(
+                chrono::Utc
+                    .with_ymd_and_hms(date.0, date.1, date.2, 12, 0, 0)
+                    .unwrap(),
+            ),
             findings: Vec::new(),
             stale: None,
             problems: Vec::new(),
@@ -807,24 +829,77 @@ mod tests {
 
     fn decision(r: &MessageReport) -> (Decision, String) {
         let rules = RuleSet::embedded().expect("rules");
-        decide(r, &leaver(), &rules, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap())
+        decide(
+            r,
+            &leaver(),
+            &rules,
+            NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        )
     }
 
     #[test]
     fn private_and_union_mail_is_recognised() {
         let cases = [
-            message("INBOX", "tillitsvalgt@fagforbundet.no", "kari@firma.no", "Møte", (2026, 10, 1)),
-            message("INBOX", "kari@firma.no", "post@avd.parat.no", "Svar", (2026, 10, 1)),
-            message("Privat", "x@kunde.no", "kari@firma.no", "Hei", (2026, 10, 1)),
-            message("INBOX/Personal stuff", "x@kunde.no", "kari@firma.no", "Hei", (2026, 10, 1)),
-            message("INBOX", "x@kunde.no", "kari@firma.no", "PRIVAT: middag", (2026, 10, 1)),
-            message("INBOX", "mamma@gmail.com", "kari@firma.no", "Hei", (2026, 10, 1)),
-            message("Sent Items", "kari@firma.no", "venn@online.no", "Hei", (2026, 10, 1)),
+            message(
+                "INBOX",
+                "tillitsvalgt@fagforbundet.no",
+                "kari@firma.no",
+                "Møte",
+                (2026, 10, 1),
+            ),
+            message(
+                "INBOX",
+                "kari@firma.no",
+                "post@avd.parat.no",
+                "Svar",
+                (2026, 10, 1),
+            ),
+            message(
+                "Privat",
+                "x@kunde.no",
+                "kari@firma.no",
+                "Hei",
+                (2026, 10, 1),
+            ),
+            message(
+                "INBOX/Personal stuff",
+                "x@kunde.no",
+                "kari@firma.no",
+                "Hei",
+                (2026, 10, 1),
+            ),
+            message(
+                "INBOX",
+                "x@kunde.no",
+                "kari@firma.no",
+                "PRIVAT: middag",
+                (2026, 10, 1),
+            ),
+            message(
+                "INBOX",
+                "mamma@gmail.com",
+                "kari@firma.no",
+                "Hei",
+                (2026, 10, 1),
+            ),
+            message(
+                "Sent Items",
+                "kari@firma.no",
+                "venn@online.no",
+                "Hei",
+                (2026, 10, 1),
+            ),
         ];
         for c in &cases {
             assert_eq!(decision(c).0, Decision::Private, "{:?}", c.meta.folder);
         }
-        let mut family = message("INBOX", "per@kunde.no", "kari@firma.no", "Hei", (2026, 10, 1));
+        let mut family = message(
+            "INBOX",
+            "per@kunde.no",
+            "kari@firma.no",
+            "Hei",
+            (2026, 10, 1),
+        );
         family.envelope.from_name = "Per Nordmann".into();
         assert_eq!(decision(&family).0, Decision::Private);
         let mut union = message("INBOX", "a@kunde.no", "kari@firma.no", "Hei", (2026, 10, 1));
@@ -839,22 +914,57 @@ mod tests {
         // Not private: a business word that merely contains the letters,
         // a customer, a colleague.
         for c in [
-            message("INBOX", "x@privatbanken-kunde.no", "kari@firma.no", "Privatøkonomi-kurs", (2026, 10, 1)),
-            message("INBOX", "ola@firma.no", "kari@firma.no", "Budsjett", (2026, 10, 1)),
+            message(
+                "INBOX",
+                "x@privatbanken-kunde.no",
+                "kari@firma.no",
+                "Privatøkonomi-kurs",
+                (2026, 10, 1),
+            ),
+            message(
+                "INBOX",
+                "ola@firma.no",
+                "kari@firma.no",
+                "Budsjett",
+                (2026, 10, 1),
+            ),
         ] {
-            assert_ne!(decision(&c).0, Decision::Private, "{:?}", c.envelope.subject);
+            assert_ne!(
+                decision(&c).0,
+                Decision::Private,
+                "{:?}",
+                c.envelope.subject
+            );
         }
     }
 
     #[test]
     fn retention_business_and_review() {
-        let keep = message("Regnskap", "lev@leverandor.no", "kari@firma.no", "Faktura", (2025, 3, 1));
+        let keep = message(
+            "Regnskap",
+            "lev@leverandor.no",
+            "kari@firma.no",
+            "Faktura",
+            (2025, 3, 1),
+        );
         assert_eq!(decision(&keep).0, Decision::Keep, "{:?}", decision(&keep));
-        let business = message("INBOX", "lev@leverandor.no", "kari@firma.no", "Tilbud", (2026, 9, 1));
+        let business = message(
+            "INBOX",
+            "lev@leverandor.no",
+            "kari@firma.no",
+            "Tilbud",
+            (2026, 9, 1),
+        );
         let (d, why) = decision(&business);
         assert_eq!(d, Decision::Handover);
         assert!(why.contains("leverandor.no"), "{why}");
-        let old = message("INBOX", "lev@leverandor.no", "kari@firma.no", "Tilbud", (2024, 9, 1));
+        let old = message(
+            "INBOX",
+            "lev@leverandor.no",
+            "kari@firma.no",
+            "Tilbud",
+            (2024, 9, 1),
+        );
         assert_eq!(decision(&old).0, Decision::Delete, "{:?}", decision(&old));
     }
 
@@ -862,13 +972,28 @@ mod tests {
     fn plans_round_trip_and_cells_are_not_formulas() {
         let rules = RuleSet::embedded().expect("rules");
         let as_of = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-        let mut hostile = message("INBOX", "a@kunde.no", "kari@firma.no", "=HYPERLINK(\"http://x\")", (2026, 10, 1));
+        let mut hostile = message(
+            "INBOX",
+            "a@kunde.no",
+            "kari@firma.no",
+            "=HYPERLINK(\"http://x\")",
+            (2026, 10, 1),
+        );
         hostile.envelope.message_id = "<a,\"b\"\n@x>".into();
         let stored = vec![
-            StoredMessage { source: "s".into(), report: hostile },
             StoredMessage {
                 source: "s".into(),
-                report: message("Privat", "a@kunde.no", "kari@firma.no", "Min lege", (2026, 10, 1)),
+                report: hostile,
+            },
+            StoredMessage {
+                source: "s".into(),
+                report: message(
+                    "Privat",
+                    "a@kunde.no",
+                    "kari@firma.no",
+                    "Min lege",
+                    (2026, 10, 1),
+                ),
             },
         ];
         let rows = plan(&stored, &leaver(), &rules, as_of);
@@ -877,7 +1002,10 @@ mod tests {
         let text = String::from_utf8(out.clone()).expect("utf-8");
         assert!(text.starts_with("message_id,folder,uid,date,from,subject,decision,why\n"));
         assert!(text.contains("'=HYPERLINK"), "{text}");
-        assert!(!text.contains("lege"), "a private subject is never shown: {text}");
+        assert!(
+            !text.contains("lege"),
+            "a private subject is never shown: {text}"
+        );
         assert_eq!(text.lines().count(), 3, "{text}");
         let back = read_plan(&out[..]).expect("reads");
         assert_eq!(back.len(), 2);
@@ -885,7 +1013,8 @@ mod tests {
         assert_eq!(back[0].uid, Some(1));
         assert_eq!(back[1].decision, Decision::Private);
         assert_eq!(back[0].line, 2);
-        let bad = "message_id,folder,uid,date,from,subject,decision,why\n<a>,INBOX,1,,,,give away,\n";
+        let bad =
+            "message_id,folder,uid,date,from,subject,decision,why\n<a>,INBOX,1,,,,give away,\n";
         let err = read_plan(bad.as_bytes()).expect_err("bad decision");
         assert!(err.contains("line 2"), "{err}");
     }

@@ -9,6 +9,7 @@
 //! deleted permanently.
 
 pub mod clean;
+pub mod copiers;
 pub mod movers;
 
 use crate::imap::ImapError;

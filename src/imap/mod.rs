@@ -608,9 +608,12 @@ pub async fn examine(
 pub(crate) struct Fetched {
     pub(crate) uid: Option<u32>,
     pub(crate) flagged: bool,
-    internal_date: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) internal_date: Option<chrono::DateTime<chrono::Utc>>,
     size: Option<u32>,
-    body: Option<Vec<u8>>,
+    pub(crate) body: Option<Vec<u8>>,
+    /// The system flags a copy keeps (`\Seen`, `\Answered`, `\Flagged`,
+    /// `\Draft`); `\Deleted` and `\Recent` are not carried over.
+    pub(crate) kept_flags: Vec<&'static str>,
 }
 
 /// Runs a `UID FETCH` and reads its responses ourselves. The library's fetch
@@ -656,7 +659,15 @@ pub(crate) async fn uid_fetch(
                     match a {
                         AttributeValue::Uid(u) => f.uid = Some(*u),
                         AttributeValue::Flags(flags) => {
-                            f.flagged = flags.iter().any(|x| x.eq_ignore_ascii_case("\\Flagged"))
+                            for flag in flags {
+                                if let Some(kept) = ["\\Seen", "\\Answered", "\\Flagged", "\\Draft"]
+                                    .into_iter()
+                                    .find(|k| flag.eq_ignore_ascii_case(k))
+                                {
+                                    f.kept_flags.push(kept);
+                                }
+                            }
+                            f.flagged = f.kept_flags.contains(&"\\Flagged");
                         }
                         AttributeValue::InternalDate(d) => f.internal_date = internal_date(d),
                         AttributeValue::Rfc822Size(n) => f.size = Some(*n),

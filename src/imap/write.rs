@@ -33,6 +33,15 @@ pub struct WriteSession {
     selected: Option<(String, u32)>,
 }
 
+/// A message as stored in a mailbox, for copying it elsewhere unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Original {
+    pub uid: u32,
+    pub bytes: Vec<u8>,
+    pub internal_date: Option<chrono::DateTime<chrono::Utc>>,
+    pub flags: Vec<&'static str>,
+}
+
 /// Where moved messages landed: the destination's UIDVALIDITY and, per
 /// source UID, the new UID (from COPYUID, when the server says).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,6 +130,89 @@ impl WriteSession {
         let validity = mailbox.uid_validity.unwrap_or(0);
         self.selected = Some((folder.server_name.clone(), validity));
         Ok(validity)
+    }
+
+    /// Opens a folder read-only (EXAMINE): the leaver's side of a
+    /// handover is never changed. Returns its UIDVALIDITY.
+    pub async fn examine(&mut self, folder: &Folder) -> Result<u32, ImapError> {
+        self.selected = None;
+        let status = super::examine(&mut self.session, folder, self.timeout).await?;
+        Ok(status.uid_validity)
+    }
+
+    /// The messages `uids` of the open folder as they are stored: bytes,
+    /// INTERNALDATE and the flags a copy keeps (`BODY.PEEK[]`: unseen
+    /// stays unseen).
+    pub async fn originals(&mut self, uids: &[u32]) -> Result<Vec<Original>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetched = uid_fetch(
+            &mut self.session,
+            &uid_set(uids),
+            "(UID FLAGS INTERNALDATE BODY.PEEK[])",
+            self.timeout,
+        )
+        .await?;
+        drain_unsolicited(&mut self.session);
+        Ok(fetched
+            .into_iter()
+            .filter_map(|f| {
+                Some(Original {
+                    uid: f.uid?,
+                    bytes: f.body?,
+                    internal_date: f.internal_date,
+                    flags: f.kept_flags,
+                })
+            })
+            .collect())
+    }
+
+    /// UIDs in the selected folder that may be `bytes` already: same
+    /// Message-ID when it has one, else the same size.
+    pub async fn candidates(
+        &mut self,
+        message_id: &str,
+        size: usize,
+    ) -> Result<Vec<u32>, ImapError> {
+        if !message_id.is_empty() {
+            return self.search_message_id(message_id).await;
+        }
+        let query = format!(
+            "LARGER {} SMALLER {}",
+            size.saturating_sub(1),
+            size.saturating_add(1)
+        );
+        let uids = with_timeout(self.timeout, self.session.uid_search(query))
+            .await?
+            .map_err(classify)?;
+        drain_unsolicited(&mut self.session);
+        Ok(uids.into_iter().collect())
+    }
+
+    /// Appends a message with its original INTERNALDATE and flags.
+    pub async fn append_original(
+        &mut self,
+        server_name: &str,
+        original: &Original,
+    ) -> Result<(), ImapError> {
+        let flags = (!original.flags.is_empty()).then(|| format!("({})", original.flags.join(" ")));
+        let date = original
+            .internal_date
+            .map(|d| d.format("\"%d-%b-%Y %H:%M:%S +0000\"").to_string());
+        with_timeout(
+            self.timeout,
+            self.session.append(
+                server_name,
+                flags.as_deref(),
+                date.as_deref(),
+                &original.bytes,
+            ),
+        )
+        .await?
+        .map_err(classify)?;
+        drain_unsolicited(&mut self.session);
+        Ok(())
     }
 
     /// Which of `uids` are in the selected folder, and whether each is

@@ -51,9 +51,69 @@ fn decode_segment(encoded: &str) -> Option<String> {
     String::from_utf16(&units).ok()
 }
 
+/// Encodes a folder name in modified UTF-7, for commands that name a
+/// folder mailhygiene makes up (`Overført fra ...`).
+pub fn encode(name: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+    let mut out = String::with_capacity(name.len());
+    let mut pending: Vec<u16> = Vec::new();
+    let flush = |pending: &mut Vec<u16>, out: &mut String| {
+        if pending.is_empty() {
+            return;
+        }
+        out.push('&');
+        let (mut bits, mut nbits) = (0u32, 0);
+        for unit in pending.drain(..) {
+            bits = (bits << 16) | u32::from(unit);
+            nbits += 16;
+            while nbits >= 6 {
+                nbits -= 6;
+                out.push(ALPHABET[((bits >> nbits) & 63) as usize] as char);
+            }
+        }
+        if nbits > 0 {
+            out.push(ALPHABET[((bits << (6 - nbits)) & 63) as usize] as char);
+        }
+        out.push('-');
+    };
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut pending, &mut out);
+            if c == '&' {
+                out.push_str("&-");
+            } else {
+                out.push(c);
+            }
+        } else {
+            let mut buf = [0u16; 2];
+            pending.extend_from_slice(c.encode_utf16(&mut buf));
+        }
+    }
+    flush(&mut pending, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encodes_as_servers_do() {
+        assert_eq!(encode("Søppelpost"), "S&APg-ppelpost");
+        assert_eq!(encode("Overført fra Kari"), "Overf&APg-rt fra Kari");
+        assert_eq!(encode("A&B"), "A&-B");
+        assert_eq!(encode("台北"), "&U,BTFw-");
+        for name in [
+            "Søppelpost",
+            "Æ Ø Å æøå",
+            "😀 emoji",
+            "plain",
+            "&&",
+            "Überfällig",
+        ] {
+            assert_eq!(decode(&encode(name)), name);
+        }
+    }
 
     #[test]
     fn decodes_folder_names() {

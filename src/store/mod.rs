@@ -13,7 +13,9 @@
 
 pub mod sqlite;
 
+use crate::audit::{AuditEntry, NewEntry};
 use crate::model::MessageReport;
+use crate::offboard::{Case, Decision, PlanRow};
 use chrono::{DateTime, NaiveDate, Utc};
 pub use sqlite::SqliteStore;
 use std::collections::{HashMap, HashSet};
@@ -315,6 +317,52 @@ pub trait Store {
     fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
     fn set_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError>;
 
+    /// Records a case (once: a second call keeps the first reason and
+    /// notice) and its plan; a row once classified private stays private.
+    fn open_case(&mut self, case: &Case, rows: &[PlanRow]) -> Result<(), StoreError>;
+    fn case(&self, id: &str) -> Result<Option<Case>, StoreError>;
+    fn cases(&self) -> Result<Vec<Case>, StoreError>;
+    /// The plan as the case recorded it.
+    fn case_rows(&self, id: &str) -> Result<Vec<CaseRow>, StoreError>;
+    fn handovers(&self, case_id: &str) -> Result<Vec<HandoverRecord>, StoreError>;
+    /// Records a handover's intent or outcome, durably.
+    fn record_handover(&mut self, h: &HandoverRecord) -> Result<(), StoreError>;
+
+    /// Appends to the audit chain, durably; returns the chained entry.
+    fn append_audit(&mut self, entry: NewEntry) -> Result<AuditEntry, StoreError>;
+    /// The chain as stored, in stored order.
+    fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
+    /// The last entry appended (kept apart from the entries).
+    fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError>;
+
     /// Makes everything recorded so far durable.
     fn commit(&mut self) -> Result<(), StoreError>;
+}
+
+/// One row of a case's plan as the case recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRow {
+    pub folder: String,
+    pub key: String,
+    pub uid: Option<u32>,
+    pub message_id: String,
+    pub decision: Decision,
+    pub why: String,
+}
+
+/// A message handed over (or on its way) to a destination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoverRecord {
+    pub case_id: String,
+    pub folder: String,
+    pub key: String,
+    /// The destination as given (`imaps://...`, `maildir:PATH`).
+    pub destination: String,
+    pub message_id: String,
+    pub to_folder: String,
+    /// SHA-256 of the message as read from the leaver's mailbox.
+    pub content_hash: String,
+    /// `copying` (intent), `copied`, `already_there`.
+    pub status: String,
+    pub at: String,
 }

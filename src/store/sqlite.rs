@@ -7,13 +7,16 @@
 //! twice. Journal entries are committed on their own before the change they
 //! describe is made.
 
+use super::{CaseRow, HandoverRecord};
 use super::{
     Cursor, JournalEntry, JournalStatus, MailboxRecord, ReminderRecord, Resume, RunId, RunKind,
     RunRecord, Sighting, Store, StoreError, StoredMessage,
 };
+use crate::audit::{AuditEntry, NewEntry};
 use crate::model::{
     DetectorId, Envelope, Finding, Location, MessageMeta, MessageReport, Problem, ProblemKind,
 };
+use crate::offboard::{Case, Decision, Notice, PlanRow};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
@@ -161,6 +164,54 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE settings (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
+    );",
+    // 4: offboarding cases and their plans as first made (a row classified
+    // private stays private whatever an edited plan says), handovers, and
+    // the audit chain.
+    "CREATE TABLE cases (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        legal_basis TEXT NOT NULL,
+        notified TEXT NOT NULL,
+        notified_why TEXT,
+        successor TEXT,
+        leaving TEXT,
+        terms TEXT NOT NULL,
+        opened_by TEXT NOT NULL,
+        opened_at TEXT NOT NULL
+    );
+    CREATE TABLE case_rows (
+        case_id TEXT NOT NULL REFERENCES cases(id),
+        folder TEXT NOT NULL,
+        key TEXT NOT NULL,
+        uid INTEGER,
+        message_id TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        why TEXT NOT NULL,
+        PRIMARY KEY (case_id, folder, key)
+    );
+    CREATE TABLE handovers (
+        case_id TEXT NOT NULL,
+        folder TEXT NOT NULL,
+        key TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        to_folder TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        status TEXT NOT NULL,
+        at TEXT NOT NULL,
+        PRIMARY KEY (case_id, folder, key, destination)
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        case_id TEXT,
+        detail TEXT NOT NULL,
+        prev TEXT NOT NULL,
+        hash TEXT NOT NULL
     );",
 ];
 
@@ -1109,6 +1160,230 @@ impl Store for SqliteStore {
             params![name, value],
         )?;
         Ok(())
+    }
+
+    fn open_case(&mut self, case: &Case, rows: &[PlanRow]) -> Result<(), StoreError> {
+        let (notified, why) = match &case.notice {
+            Notice::On { date } => (date.to_string(), None),
+            Notice::Not { why } => ("none".to_string(), Some(why.clone())),
+        };
+        let terms = serde_json::to_string(&case.terms).unwrap_or_else(|_| "[]".into());
+        self.durably(|tx| {
+            tx.execute(
+                "INSERT INTO cases (id, source, reason, legal_basis, notified, notified_why, successor, leaving, terms, opened_by, opened_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (id) DO NOTHING",
+                params![
+                    case.id,
+                    case.source,
+                    case.reason,
+                    case.legal_basis,
+                    notified,
+                    why,
+                    case.successor,
+                    case.leaving.map(|d| d.to_string()),
+                    terms,
+                    case.opened_by,
+                    case.opened_at
+                ],
+            )?;
+            let mut insert = tx.prepare(
+                "INSERT INTO case_rows (case_id, folder, key, uid, message_id, decision, why)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (case_id, folder, key) DO UPDATE SET
+                   decision = CASE WHEN case_rows.decision = 'private' THEN 'private' ELSE excluded.decision END,
+                   why = CASE WHEN case_rows.decision = 'private' THEN case_rows.why ELSE excluded.why END,
+                   uid = excluded.uid, message_id = excluded.message_id",
+            )?;
+            for r in rows {
+                insert.execute(params![
+                    case.id,
+                    r.folder,
+                    r.key,
+                    r.uid,
+                    r.message_id,
+                    r.decision.as_str(),
+                    r.why
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn case(&self, id: &str) -> Result<Option<Case>, StoreError> {
+        Ok(self.cases()?.into_iter().find(|c| c.id == id))
+    }
+
+    fn cases(&self) -> Result<Vec<Case>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, source, reason, legal_basis, notified, notified_why, successor, leaving, terms, opened_by, opened_at
+             FROM cases ORDER BY opened_at, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let notified: String = r.get(4)?;
+            let notice = match NaiveDate::parse_from_str(&notified, "%Y-%m-%d") {
+                Ok(date) => Notice::On { date },
+                Err(_) => Notice::Not {
+                    why: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                },
+            };
+            Ok(Case {
+                id: r.get(0)?,
+                source: r.get(1)?,
+                reason: r.get(2)?,
+                legal_basis: r.get(3)?,
+                notice,
+                successor: r.get(6)?,
+                leaving: r
+                    .get::<_, Option<String>>(7)?
+                    .and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()),
+                terms: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
+                opened_by: r.get(9)?,
+                opened_at: r.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn case_rows(&self, id: &str) -> Result<Vec<CaseRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT folder, key, uid, message_id, decision, why FROM case_rows WHERE case_id = ?1 ORDER BY folder, uid, key",
+        )?;
+        let rows = stmt.query_map(params![id], |r| {
+            Ok(CaseRow {
+                folder: r.get(0)?,
+                key: r.get(1)?,
+                uid: r.get(2)?,
+                message_id: r.get(3)?,
+                decision: Decision::parse(&r.get::<_, String>(4)?).unwrap_or(Decision::Review),
+                why: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn handovers(&self, case_id: &str) -> Result<Vec<HandoverRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT case_id, folder, key, destination, message_id, to_folder, content_hash, status, at
+             FROM handovers WHERE case_id = ?1 ORDER BY folder, key",
+        )?;
+        let rows = stmt.query_map(params![case_id], |r| {
+            Ok(HandoverRecord {
+                case_id: r.get(0)?,
+                folder: r.get(1)?,
+                key: r.get(2)?,
+                destination: r.get(3)?,
+                message_id: r.get(4)?,
+                to_folder: r.get(5)?,
+                content_hash: r.get(6)?,
+                status: r.get(7)?,
+                at: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn record_handover(&mut self, h: &HandoverRecord) -> Result<(), StoreError> {
+        self.durably(|tx| {
+            tx.execute(
+                "INSERT INTO handovers (case_id, folder, key, destination, message_id, to_folder, content_hash, status, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (case_id, folder, key, destination) DO UPDATE SET
+                   to_folder = excluded.to_folder, content_hash = excluded.content_hash,
+                   status = excluded.status, at = excluded.at",
+                params![
+                    h.case_id,
+                    h.folder,
+                    h.key,
+                    h.destination,
+                    h.message_id,
+                    h.to_folder,
+                    h.content_hash,
+                    h.status,
+                    h.at
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn append_audit(&mut self, entry: NewEntry) -> Result<AuditEntry, StoreError> {
+        self.durably(|tx| {
+            let last: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            // The head kept apart from the entries is the longer memory:
+            // entries cut off the end must not be re-used as free numbers.
+            let head: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT value FROM settings WHERE name = 'audit_head'",
+                    [],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+                .and_then(|v| {
+                    let (seq, hash) = v.split_once(':')?;
+                    Some((seq.parse().ok()?, hash.to_string()))
+                });
+            let last = match (last, head) {
+                (Some(l), Some(h)) if h.0 > l.0 => Some(h),
+                (None, Some(h)) => Some(h),
+                (l, _) => l,
+            };
+            let e = crate::audit::chain(last.as_ref().map(|(s, h)| (*s, h.as_str())), entry);
+            tx.execute(
+                "INSERT INTO audit (seq, at, actor, action, case_id, detail, prev, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    e.seq,
+                    e.at,
+                    e.actor,
+                    e.action,
+                    e.case_id,
+                    e.detail.to_string(),
+                    e.prev,
+                    e.hash
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO settings (name, value) VALUES ('audit_head', ?1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![format!("{}:{}", e.seq, e.hash)],
+            )?;
+            Ok(e)
+        })
+    }
+
+    fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        // In stored (rowid) order: a reordering shows as a break.
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, at, actor, action, case_id, detail, prev, hash FROM audit ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AuditEntry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                case_id: r.get(4)?,
+                detail: serde_json::from_str(&r.get::<_, String>(5)?)
+                    .unwrap_or(serde_json::Value::Null),
+                prev: r.get(6)?,
+                hash: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        Ok(self.setting("audit_head")?.and_then(|v| {
+            let (seq, hash) = v.split_once(':')?;
+            Some((seq.parse().ok()?, hash.to_string()))
+        }))
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {

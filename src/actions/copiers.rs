@@ -1,0 +1,322 @@
+//! The edges of a handover: reading the leaver's messages as stored (IMAP
+//! EXAMINE and `BODY.PEEK[]`, or Maildir files) and putting copies into
+//! the successor's mailbox (IMAP APPEND with the original date and flags)
+//! or a Maildir export.
+
+use crate::handover::{Origin, Target, content_hash};
+use crate::imap::write::{Original, WriteSession};
+use crate::imap::{Credentials, Folder, ImapOptions, ImapUrl, ListedFolder, run_guarded};
+use crate::source::maildir;
+use crate::store::CaseRow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// One IMAP mailbox on a runtime of its own, for synchronous callers.
+pub struct ImapMailbox {
+    runtime: tokio::runtime::Runtime,
+    session: WriteSession,
+    folders: Vec<ListedFolder>,
+}
+
+impl ImapMailbox {
+    pub fn open(
+        url: &ImapUrl,
+        credentials: &Credentials,
+        opts: &ImapOptions,
+    ) -> Result<ImapMailbox, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the IMAP runtime: {e}"))?;
+        let mut session = run_guarded(&runtime, WriteSession::open(url, credentials, opts))
+            .map_err(|e| e.to_string())?;
+        let folders = run_guarded(&runtime, session.folders()).map_err(|e| e.to_string())?;
+        Ok(ImapMailbox {
+            runtime,
+            session,
+            folders,
+        })
+    }
+
+    fn folder(&self, name: &str) -> Option<Folder> {
+        self.folders
+            .iter()
+            .find(|f| f.folder.name == name)
+            .map(|f| f.folder.clone())
+    }
+
+    pub fn logout(self) {
+        let ImapMailbox {
+            runtime, session, ..
+        } = self;
+        runtime.block_on(session.logout());
+    }
+}
+
+impl Origin for ImapMailbox {
+    fn originals(
+        &mut self,
+        folder: &str,
+        rows: &[&CaseRow],
+    ) -> Result<HashMap<String, Original>, String> {
+        let Some(f) = self.folder(folder) else {
+            return Ok(HashMap::new());
+        };
+        let session = &mut self.session;
+        let validity =
+            run_guarded(&self.runtime, session.examine(&f)).map_err(|e| e.to_string())?;
+        // Only UIDs of the same UIDVALIDITY mean the same messages.
+        let wanted: HashMap<u32, &str> = rows
+            .iter()
+            .filter_map(|r| {
+                let (v, u) = r.key.split_once(':')?;
+                (v.parse::<u32>().ok()? == validity).then_some((u.parse().ok()?, r.key.as_str()))
+            })
+            .collect();
+        let uids: Vec<u32> = wanted.keys().copied().collect();
+        let originals =
+            run_guarded(&self.runtime, session.originals(&uids)).map_err(|e| e.to_string())?;
+        Ok(originals
+            .into_iter()
+            .filter_map(|o| Some((wanted.get(&o.uid)?.to_string(), o)))
+            .collect())
+    }
+}
+
+impl Target for ImapMailbox {
+    fn prepare(&mut self, folder: &str) -> Result<(), String> {
+        if self.folder(folder).is_some() {
+            return Ok(());
+        }
+        // `/` separates levels in our names; the server has its own
+        // separator, which a name must not otherwise hold.
+        let delimiter = self
+            .folders
+            .iter()
+            .map(|f| f.delimiter.as_str())
+            .find(|d| !d.is_empty())
+            .unwrap_or("/")
+            .to_string();
+        if delimiter != "/" && folder.contains(delimiter.as_str()) {
+            return Err(format!(
+                "the folder name {folder} holds the server's hierarchy separator `{delimiter}`: choose another with --folder"
+            ));
+        }
+        let server_name = crate::source::utf7::encode(folder).replace('/', &delimiter);
+        let session = &mut self.session;
+        run_guarded(&self.runtime, session.create(&server_name)).map_err(|e| e.to_string())?;
+        self.folders =
+            run_guarded(&self.runtime, self.session.folders()).map_err(|e| e.to_string())?;
+        self.folder(folder)
+            .map(|_| ())
+            .ok_or_else(|| format!("cannot create the folder {folder}"))
+    }
+
+    fn holds(
+        &mut self,
+        folder: &str,
+        message_id: &str,
+        original: &Original,
+        hash: &str,
+    ) -> Result<bool, String> {
+        let f = self
+            .folder(folder)
+            .ok_or_else(|| format!("the folder {folder} is gone"))?;
+        let session = &mut self.session;
+        run_guarded(&self.runtime, async {
+            session.select(&f).await?;
+            let candidates = session.candidates(message_id, original.bytes.len()).await?;
+            // Few candidates: usually none, or the one copy made before.
+            for chunk in candidates.chunks(20) {
+                for there in session.originals(chunk).await? {
+                    if content_hash(&there.bytes) == hash {
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(false)
+        })
+        .map_err(|e: crate::imap::ImapError| e.to_string())
+    }
+
+    fn put(&mut self, folder: &str, original: &Original, _hash: &str) -> Result<(), String> {
+        let f = self
+            .folder(folder)
+            .ok_or_else(|| format!("the folder {folder} is gone"))?;
+        let session = &mut self.session;
+        run_guarded(
+            &self.runtime,
+            session.append_original(&f.server_name, original),
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// A leaver's Maildir++ tree, read-only.
+pub struct MaildirOrigin {
+    folders: HashMap<String, PathBuf>,
+}
+
+impl MaildirOrigin {
+    pub fn open(root: &Path) -> Result<MaildirOrigin, String> {
+        let folders = maildir::folders(root)
+            .map_err(|e| format!("cannot read Maildir {}: {e}", root.display()))?
+            .into_iter()
+            .map(|f| (f.name, f.dir))
+            .collect();
+        Ok(MaildirOrigin { folders })
+    }
+}
+
+/// The flags a Maildir file name carries (`:2,FRS`), as IMAP flags.
+fn maildir_flags(name: &str) -> Vec<&'static str> {
+    let info = name.rsplit_once(":2,").map_or("", |(_, f)| f);
+    let mut flags = Vec::new();
+    for (letter, flag) in [
+        ('D', "\\Draft"),
+        ('F', "\\Flagged"),
+        ('R', "\\Answered"),
+        ('S', "\\Seen"),
+    ] {
+        if info.contains(letter) {
+            flags.push(flag);
+        }
+    }
+    flags
+}
+
+impl Origin for MaildirOrigin {
+    fn originals(
+        &mut self,
+        folder: &str,
+        rows: &[&CaseRow],
+    ) -> Result<HashMap<String, Original>, String> {
+        let Some(dir) = self.folders.get(folder) else {
+            return Ok(HashMap::new());
+        };
+        let wanted: std::collections::HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        let mut out = HashMap::new();
+        for sub in ["cur", "new"] {
+            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let key = maildir::unique_name(&name);
+                if !wanted.contains(key) {
+                    continue;
+                }
+                let path = entry.path();
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let internal_date = std::fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .map(chrono::DateTime::<chrono::Utc>::from);
+                out.insert(
+                    key.to_string(),
+                    Original {
+                        uid: 0,
+                        bytes,
+                        internal_date,
+                        flags: maildir_flags(&name),
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// An export as a Maildir++ tree: each copy a file named by its content
+/// hash, so a copy already there is found by name.
+pub struct MaildirTarget {
+    root: PathBuf,
+}
+
+impl MaildirTarget {
+    pub fn new(root: &Path) -> MaildirTarget {
+        MaildirTarget {
+            root: root.to_path_buf(),
+        }
+    }
+
+    fn dir(&self, folder: &str) -> PathBuf {
+        // Maildir++: `.A.B` for folder A/B; dots in names become `_`.
+        let name: Vec<String> = folder.split('/').map(|s| s.replace('.', "_")).collect();
+        self.root.join(format!(".{}", name.join(".")))
+    }
+}
+
+impl Target for MaildirTarget {
+    fn prepare(&mut self, folder: &str) -> Result<(), String> {
+        let dir = self.dir(folder);
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(|e| format!("cannot create {}: {e}", dir.join(sub).display()))?;
+        }
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(self.root.join(sub))
+                .map_err(|e| format!("cannot create {}: {e}", self.root.display()))?;
+        }
+        Ok(())
+    }
+
+    fn holds(
+        &mut self,
+        folder: &str,
+        _message_id: &str,
+        _original: &Original,
+        hash: &str,
+    ) -> Result<bool, String> {
+        let prefix = format!("{}.mailhygiene", &hash[..32.min(hash.len())]);
+        let cur = self.dir(folder).join("cur");
+        Ok(std::fs::read_dir(&cur)
+            .map_err(|e| format!("cannot list {}: {e}", cur.display()))?
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&prefix)))
+    }
+
+    fn put(&mut self, folder: &str, original: &Original, hash: &str) -> Result<(), String> {
+        use std::io::Write;
+        let dir = self.dir(folder);
+        let letters: String = [
+            ("\\Draft", 'D'),
+            ("\\Flagged", 'F'),
+            ("\\Answered", 'R'),
+            ("\\Seen", 'S'),
+        ]
+        .iter()
+        .filter(|(f, _)| original.flags.contains(f))
+        .map(|(_, l)| *l)
+        .collect();
+        let name = format!("{}.mailhygiene", &hash[..32.min(hash.len())]);
+        let tmp = dir.join("tmp").join(&name);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        file.write_all(&original.bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        if let Some(date) = original.internal_date {
+            let _ = file.set_modified(std::time::SystemTime::from(date));
+        }
+        drop(file);
+        let to = dir.join("cur").join(format!("{name}:2,{letters}"));
+        std::fs::rename(&tmp, &to).map_err(|e| format!("cannot write {}: {e}", to.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maildir_flags_become_imap_flags() {
+        assert_eq!(maildir_flags("123.abc:2,FS"), vec!["\\Flagged", "\\Seen"]);
+        assert!(maildir_flags("123.abc").is_empty());
+    }
+}

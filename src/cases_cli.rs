@@ -1,0 +1,849 @@
+//! The command layer of offboarding, handover, data-subject requests and
+//! the audit trail: arguments in, library calls, exit codes out.
+
+use crate::{
+    ChangeArgs, Result, load_config, load_fingerprinter, load_rules, open_output,
+    open_store_locked, parse_as_of, resolve_sources, usage,
+};
+use anyhow::Context;
+use mailhygiene::actions::ActionFormat;
+use mailhygiene::actions::copiers::{ImapMailbox, MaildirOrigin, MaildirTarget};
+use mailhygiene::audit::NewEntry;
+use mailhygiene::handover::{self, Checked, Origin, OutcomePrinter, Target};
+use mailhygiene::offboard::{self, Case, Decision, Leaver, Notice};
+use mailhygiene::scan::NamedSource;
+use mailhygiene::source::SourceSpec;
+use mailhygiene::store::{Store, StoredMessage};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Months after leaving by which the mailbox should be deleted.
+pub const DEFAULT_DELETION_MONTHS: u32 = 6;
+
+#[derive(clap::Args, Debug)]
+pub struct OffboardArgs {
+    /// The leaver's mailbox, as scanned.
+    #[arg(value_name = "SOURCE", required_unless_present = "status")]
+    source: Option<String>,
+    /// The case's id (e.g. a ticket number).
+    #[arg(long = "case", value_name = "ID", required_unless_present = "status")]
+    case_id: Option<String>,
+    /// Why the mailbox is opened (e-postforskriften § 2: running the business, or a suspected serious breach of duty).
+    #[arg(long, value_name = "TEXT", required_unless_present = "status")]
+    reason: Option<String>,
+    /// The legal basis relied on.
+    #[arg(long, value_name = "TEXT", required_unless_present = "status")]
+    legal_basis: Option<String>,
+    /// When the employee was notified (YYYY-MM-DD), or `none`.
+    #[arg(long, value_name = "DATE|none", required_unless_present = "status")]
+    notified: Option<String>,
+    /// Why the employee was not notified (required with --notified none).
+    #[arg(long, value_name = "TEXT")]
+    not_notified_because: Option<String>,
+    /// Who receives the handed-over mail.
+    #[arg(long, value_name = "ADDRESS")]
+    successor: Option<String>,
+    /// The leaving date (YYYY-MM-DD): the deletion deadline counts from it.
+    #[arg(long, value_name = "DATE")]
+    leaving: Option<String>,
+    /// A search term content previews may use, declared now (repeatable).
+    #[arg(long = "term", value_name = "TERM")]
+    terms: Vec<String>,
+    /// Write the plan (CSV, one row per message) to this new file.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
+    /// List the cases: what was handed over, what is pending, the deletion deadline.
+    #[arg(long)]
+    status: bool,
+    #[command(flatten)]
+    common: ChangeArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HandoverArgs {
+    /// The offboarding case.
+    #[arg(long = "case", value_name = "ID")]
+    case_id: String,
+    /// The plan, as edited by the manager.
+    #[arg(long, value_name = "FILE")]
+    plan: PathBuf,
+    /// Where to copy: imaps://SUCCESSOR@HOST, or maildir:PATH for an export.
+    #[arg(long, value_name = "DEST")]
+    to: String,
+    /// The folder to copy into; default: `Overført fra <leaver>`.
+    #[arg(long, value_name = "NAME")]
+    folder: Option<String>,
+    #[command(flatten)]
+    common: ChangeArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check the chain: exit 0 when intact, 1 naming the first entry that is not.
+    Verify {
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Print the audit trail.
+    Show {
+        /// Only this case's entries.
+        #[arg(long = "case", value_name = "ID")]
+        case_id: Option<String>,
+        #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+        format: ActionFormat,
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+#[group(id = "who", required = true, multiple = false)]
+pub struct SubjectArgs {
+    /// Messages sent by or to this address.
+    #[arg(long, value_name = "ADDR", group = "who")]
+    address: Option<String>,
+    /// Messages from a sender with this name.
+    #[arg(long, value_name = "TEXT", group = "who")]
+    name: Option<String>,
+    /// Messages holding the identifier read from standard input (never the command line).
+    #[arg(long, group = "who")]
+    identifier_stdin: bool,
+    /// Write the package for a right-of-access request here: index.json and the messages as .eml.
+    #[arg(long, value_name = "DIR")]
+    export: Option<PathBuf>,
+    #[command(flatten)]
+    common: ChangeArgs,
+}
+
+/// Appends to the audit chain; a failure to record is an error of the run.
+pub fn audit(
+    store: &mut dyn Store,
+    action: &str,
+    case_id: Option<&str>,
+    detail: serde_json::Value,
+) -> Result<()> {
+    store
+        .append_audit(NewEntry::new(chrono::Utc::now(), action, case_id, detail))
+        .context("cannot write the audit trail")?;
+    Ok(())
+}
+
+fn messages_of(store: &dyn Store, source: &str) -> Result<Vec<StoredMessage>> {
+    let mut out = Vec::new();
+    store.each_message(source, None, &mut |m| {
+        out.push(m);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn date_arg(name: &str, value: &str) -> Result<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| usage(format!("{name} {value}: expected YYYY-MM-DD")))
+}
+
+fn deletion_months(config: Option<&mailhygiene::config::Config>) -> u32 {
+    let _ = config;
+    DEFAULT_DELETION_MONTHS
+}
+
+pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
+    if args.status {
+        return status_command(args);
+    }
+    let (Some(source), Some(case_id), Some(reason), Some(basis), Some(notified)) = (
+        args.source.as_deref(),
+        args.case_id.as_deref(),
+        args.reason.as_deref(),
+        args.legal_basis.as_deref(),
+        args.notified.as_deref(),
+    ) else {
+        return Err(usage(
+            "offboard needs SOURCE, --case, --reason, --legal-basis and --notified",
+        ));
+    };
+    if reason.trim().is_empty() || basis.trim().is_empty() {
+        return Err(usage(
+            "a case needs a reason and a legal basis in words (e-postforskriften § 2)",
+        ));
+    }
+    let notice = if notified.eq_ignore_ascii_case("none") {
+        match args.not_notified_because.as_deref().map(str::trim) {
+            Some(why) if !why.is_empty() => Notice::Not {
+                why: why.to_string(),
+            },
+            _ => {
+                return Err(usage(
+                    "--notified none needs --not-notified-because TEXT (why the employee was not told)",
+                ));
+            }
+        }
+    } else {
+        Notice::On {
+            date: date_arg("--notified", notified)?,
+        }
+    };
+    let leaving = args
+        .leaving
+        .as_deref()
+        .map(|d| date_arg("--leaving", d))
+        .transpose()?;
+    let c = &args.common;
+    let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
+    let as_of = parse_as_of(c.as_of.as_deref())?;
+    let rules_dir = c
+        .rules
+        .clone()
+        .or(config.as_ref().and_then(|c| c.rules.clone()));
+    let rules = load_rules(rules_dir.as_deref())?;
+    let (mut store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
+    let mailbox = store
+        .mailboxes()?
+        .into_iter()
+        .find(|m| m.source == source)
+        .ok_or_else(|| {
+            usage(format!(
+                "{source} is not in the store {}: scan it first",
+                store.location()
+            ))
+        })?;
+    if let Some(existing) = store.case(case_id)?
+        && existing.source != source
+    {
+        return Err(usage(format!(
+            "case {case_id} is about {}, not {source}",
+            existing.source
+        )));
+    }
+    if let Some(plan) = &args.plan
+        && plan.exists()
+    {
+        return Err(usage(format!(
+            "{} exists (it may hold the manager's edits): choose another file",
+            plan.display()
+        )));
+    }
+    let case = Case {
+        id: case_id.to_string(),
+        source: source.to_string(),
+        reason: reason.to_string(),
+        legal_basis: basis.to_string(),
+        notice,
+        successor: args.successor.clone(),
+        leaving,
+        terms: args.terms.clone(),
+        opened_by: mailhygiene::audit::actor(),
+        opened_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let messages = messages_of(&store, source)?;
+    let leaver = Leaver::new(mailbox.owner.as_deref(), mailbox.address.as_deref());
+    let mut rows = offboard::plan(&messages, &leaver, &rules, as_of);
+    store.open_case(&case, &rows)?;
+    // What the case recorded first wins: a message once private stays so.
+    let case = store.case(case_id)?.unwrap_or(case);
+    let recorded: std::collections::HashMap<(String, String), Decision> = store
+        .case_rows(case_id)?
+        .into_iter()
+        .map(|r| ((r.folder, r.key), r.decision))
+        .collect();
+    for r in &mut rows {
+        if recorded.get(&(r.folder.clone(), r.key.clone())) == Some(&Decision::Private)
+            && r.decision != Decision::Private
+        {
+            r.decision = Decision::Private;
+            r.why = "private".into();
+            r.from.clear();
+            r.subject.clear();
+        }
+    }
+    if let Some(plan) = &args.plan {
+        let file = mailhygiene::report::create_private(plan)
+            .with_context(|| format!("cannot write the plan {}", plan.display()))?;
+        offboard::write_plan(&rows, std::io::BufWriter::new(file))
+            .with_context(|| format!("cannot write the plan {}", plan.display()))?;
+    }
+    let report = offboard::report(
+        &case,
+        mailbox.owner.as_deref(),
+        &messages,
+        &rows,
+        &leaver,
+        as_of,
+        deletion_months(config.as_ref()),
+    );
+    let mut out = open_output(c.output.as_deref())?;
+    // `--format text`: the report in Markdown (it reads as text too);
+    // `--format jsonl`: the same as one JSON document.
+    match c.format {
+        ActionFormat::Text => offboard::render_markdown(&report, &mut out)?,
+        ActionFormat::Jsonl => {
+            serde_json::to_writer(&mut out, &report)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    let counts: serde_json::Map<String, serde_json::Value> = report
+        .decisions
+        .iter()
+        .map(|(d, n)| (d.as_str().to_string(), (*n).into()))
+        .collect();
+    audit(
+        &mut store,
+        "case",
+        Some(case_id),
+        serde_json::json!({
+            "source": source,
+            "reason": case.reason,
+            "legal_basis": case.legal_basis,
+            "notice": case.notice,
+            "successor": case.successor,
+            "plan_file": args.plan.as_ref().map(|p| p.display().to_string()),
+            "messages": report.messages,
+            "decisions": counts,
+        }),
+    )?;
+    Ok(0)
+}
+
+fn status_command(args: &OffboardArgs) -> Result<u8> {
+    let c = &args.common;
+    let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
+    let as_of = parse_as_of(c.as_of.as_deref())?;
+    let (store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
+    let mut out = open_output(c.output.as_deref())?;
+    let mut overdue = false;
+    let cases: Vec<Case> = store
+        .cases()?
+        .into_iter()
+        .filter(|k| args.case_id.as_ref().is_none_or(|id| &k.id == id))
+        .collect();
+    if cases.is_empty() {
+        writeln!(out, "No offboarding cases.")?;
+    }
+    for case in cases {
+        let rows = store.case_rows(&case.id)?;
+        let done = store.handovers(&case.id)?;
+        let handed: std::collections::HashSet<(&str, &str)> = done
+            .iter()
+            .filter(|h| h.status == "copied" || h.status == "already_there")
+            .map(|h| (h.folder.as_str(), h.key.as_str()))
+            .collect();
+        let planned = rows.iter().filter(|r| r.decision == Decision::Handover);
+        let pending = planned
+            .clone()
+            .filter(|r| !handed.contains(&(r.folder.as_str(), r.key.as_str())))
+            .count();
+        let deadline = case.deletion_deadline(deletion_months(config.as_ref()));
+        let passed = deadline.is_some_and(|d| d < as_of);
+        overdue |= passed;
+        let notice = match &case.notice {
+            Notice::On { date } => format!("notified {date}"),
+            Notice::Not { why } => format!(
+                "not notified ({})",
+                mailhygiene::report::summary::one_line(why)
+            ),
+        };
+        writeln!(
+            out,
+            "case {}: {} ({}; opened {} by {})",
+            mailhygiene::report::summary::one_line(&case.id),
+            mailhygiene::report::summary::one_line(&case.source),
+            notice,
+            case.opened_at,
+            mailhygiene::report::summary::one_line(&case.opened_by)
+        )?;
+        writeln!(
+            out,
+            "  handed over: {} messages; planned for handover and not yet copied: {pending}; private: {}",
+            handed.len(),
+            rows.iter()
+                .filter(|r| r.decision == Decision::Private)
+                .count()
+        )?;
+        match deadline {
+            Some(d) if passed => writeln!(out, "  delete the mailbox by {d}: PASSED")?,
+            Some(d) => writeln!(out, "  delete the mailbox by {d}")?,
+            None => writeln!(out, "  deletion deadline: unknown (no leaving date)")?,
+        }
+    }
+    out.flush()?;
+    Ok(u8::from(overdue))
+}
+
+/// The IMAP or Maildir mailbox behind a source, for reading originals.
+fn origin_of(
+    source: &NamedSource,
+    allow_plaintext: bool,
+) -> std::result::Result<Box<dyn Origin>, String> {
+    match &source.spec {
+        SourceSpec::Maildir(path) => Ok(Box::new(MaildirOrigin::open(path)?)),
+        SourceSpec::Imap(url) => {
+            let credentials = source
+                .credentials
+                .clone()
+                .or_else(mailhygiene::imap::Credentials::from_env)
+                .ok_or("IMAP sources need MAILHYGIENE_IMAP_PASSWORD, MAILHYGIENE_IMAP_TOKEN, or an account in the configuration file")?;
+            Ok(Box::new(ImapMailbox::open(
+                url,
+                &credentials,
+                &crate::imap_options(allow_plaintext),
+            )?))
+        }
+        SourceSpec::Mbox(_) => Err("mbox exports are not read for handovers or exports yet".into()),
+    }
+}
+
+/// The destination's credentials: the configuration's account for it, else
+/// MAILHYGIENE_HANDOVER_PASSWORD / MAILHYGIENE_HANDOVER_TOKEN, else the
+/// scanner's own variables (one app can reach every mailbox on Office 365).
+fn handover_credentials(dest: &NamedSource) -> Option<mailhygiene::imap::Credentials> {
+    use mailhygiene::imap::Credentials;
+    dest.credentials
+        .clone()
+        .or_else(|| {
+            std::env::var("MAILHYGIENE_HANDOVER_TOKEN")
+                .ok()
+                .map(Credentials::Token)
+        })
+        .or_else(|| {
+            std::env::var("MAILHYGIENE_HANDOVER_PASSWORD")
+                .ok()
+                .map(Credentials::Password)
+        })
+        .or_else(Credentials::from_env)
+}
+
+pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
+    let c = &args.common;
+    let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
+    let (mut store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
+    let case = store.case(&args.case_id)?.ok_or_else(|| {
+        usage(format!(
+            "no case {} in the store: open it with `mailhygiene offboard`",
+            args.case_id
+        ))
+    })?;
+    let plan_file = std::fs::File::open(&args.plan)
+        .with_context(|| format!("cannot read the plan {}", args.plan.display()))?;
+    let edited = offboard::read_plan(plan_file)
+        .map_err(|e| usage(format!("{}: {e}", args.plan.display())))?;
+    let recorded = store.case_rows(&case.id)?;
+    let checked = handover::check(&edited, &recorded);
+    let owner = store
+        .mailboxes()?
+        .into_iter()
+        .find(|m| m.source == case.source)
+        .and_then(|m| m.owner.or(m.address));
+    // The leaver's name, else the address's local part: no `.` or `/`,
+    // which servers take for hierarchy separators.
+    let to_folder = args.folder.clone().unwrap_or_else(|| {
+        let who = owner.as_deref().unwrap_or(&case.source);
+        let who = who.split('@').next().unwrap_or(who);
+        format!("Overført fra {}", who.replace(['.', '/'], " ").trim())
+    });
+    let mut printer = OutcomePrinter::new(
+        open_output(c.output.as_deref())?,
+        c.format == ActionFormat::Jsonl,
+    );
+    let mut copy = Vec::new();
+    let mut refused = 0u64;
+    for item in checked {
+        let (row, status, why) = match item {
+            Checked::Copy(r) => {
+                copy.push(r);
+                continue;
+            }
+            Checked::Excluded { row, why } => (row, "excluded", why),
+            Checked::Unknown { row } => (row, "failed", "not a message of this case".to_string()),
+        };
+        refused += 1;
+        eprintln!(
+            "mailhygiene: plan line {}: {} {} {}: {status}: {why}",
+            row.line,
+            mailhygiene::report::summary::one_line(&row.folder),
+            row.uid.map(|u| format!("UID {u}")).unwrap_or_default(),
+            mailhygiene::report::summary::one_line(&row.message_id),
+        );
+        printer.record(&handover::Outcome {
+            kind: "handover",
+            source: case.source.clone(),
+            message_id: row.message_id,
+            folder: row.folder,
+            uid: row.uid,
+            to_folder: to_folder.clone(),
+            status,
+            reason: why,
+        })?;
+    }
+    if !c.apply {
+        for r in &copy {
+            printer.record(&handover::Outcome {
+                kind: "handover",
+                source: case.source.clone(),
+                message_id: r.message_id.clone(),
+                folder: r.folder.clone(),
+                uid: r.uid,
+                to_folder: to_folder.clone(),
+                status: "planned",
+                reason: String::new(),
+            })?;
+        }
+        printer.finish("dry run: nothing was copied; add --apply to do it")?;
+        return Ok(u8::from(refused > 0));
+    }
+    let source = resolve_sources(std::slice::from_ref(&case.source), None, config.as_ref())?
+        .into_iter()
+        .next()
+        .ok_or_else(|| usage("the case's mailbox cannot be resolved"))?;
+    let mut origin = origin_of(&source, c.allow_plaintext)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", case.source))?;
+    let mut target: Box<dyn Target> = if let Some(path) = args.to.strip_prefix("maildir:") {
+        Box::new(MaildirTarget::new(std::path::Path::new(path)))
+    } else {
+        let dest = resolve_sources(std::slice::from_ref(&args.to), None, config.as_ref())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| usage("--to cannot be resolved"))?;
+        let SourceSpec::Imap(url) = &dest.spec else {
+            return Err(usage("--to takes imaps://USER@HOST or maildir:PATH"));
+        };
+        let credentials = handover_credentials(&dest).ok_or_else(|| {
+            usage("the successor's mailbox needs MAILHYGIENE_HANDOVER_PASSWORD, MAILHYGIENE_HANDOVER_TOKEN, or an account in the configuration file")
+        })?;
+        Box::new(
+            ImapMailbox::open(url, &credentials, &crate::imap_options(c.allow_plaintext))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", args.to))?,
+        )
+    };
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    handover::copy(
+        &mut store,
+        origin.as_mut(),
+        target.as_mut(),
+        &handover::Run {
+            case_id: &case.id,
+            source: &case.source,
+            destination: &args.to,
+            to_folder: &to_folder,
+            at: &at,
+        },
+        &copy,
+        &mut printer,
+    )?;
+    let counts = printer.counts.clone();
+    audit(
+        &mut store,
+        "handover",
+        Some(&case.id),
+        serde_json::json!({
+            "source": case.source,
+            "to": args.to,
+            "to_folder": to_folder,
+            "counts": counts,
+        }),
+    )?;
+    let failed = counts.get("failed").copied().unwrap_or(0);
+    printer.finish(if failed > 0 {
+        "some messages were not copied: run handover again to finish"
+    } else {
+        "done"
+    })?;
+    Ok(u8::from(refused > 0 || failed > 0))
+}
+
+pub fn audit_command(command: &AuditCommand) -> Result<u8> {
+    match command {
+        AuditCommand::Verify { state, config } => {
+            let config = load_config(config.as_deref())?.map(|(_, c)| c);
+            let store = crate::open_store_read(state.as_deref(), config.as_ref())?;
+            let entries = store.audit_entries()?;
+            let head = store.audit_head()?;
+            match mailhygiene::audit::verify(&entries, head.as_ref().map(|(s, h)| (*s, h.as_str())))
+            {
+                Ok(()) => {
+                    println!("audit trail intact: {} entries", entries.len());
+                    Ok(0)
+                }
+                Err(broken) => {
+                    eprintln!("mailhygiene: the audit trail is broken: {broken}");
+                    Ok(1)
+                }
+            }
+        }
+        AuditCommand::Show {
+            case_id,
+            format,
+            state,
+            config,
+        } => {
+            let config = load_config(config.as_deref())?.map(|(_, c)| c);
+            let store = crate::open_store_read(state.as_deref(), config.as_ref())?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for e in store.audit_entries()? {
+                if case_id
+                    .as_ref()
+                    .is_some_and(|id| e.case_id.as_ref() != Some(id))
+                {
+                    continue;
+                }
+                match format {
+                    ActionFormat::Jsonl => {
+                        serde_json::to_writer(&mut out, &e)?;
+                        writeln!(out)?;
+                    }
+                    ActionFormat::Text => writeln!(
+                        out,
+                        "{:>5} {} {:<10} {:<8} {} {}",
+                        e.seq,
+                        e.at,
+                        mailhygiene::report::summary::one_line(&e.actor),
+                        e.action,
+                        e.case_id
+                            .as_deref()
+                            .map(mailhygiene::report::summary::one_line)
+                            .unwrap_or_default(),
+                        mailhygiene::report::summary::one_line(&e.detail.to_string())
+                    )?,
+                }
+            }
+            out.flush()?;
+            Ok(0)
+        }
+    }
+}
+
+/// Canonical forms an identifier typed by a person may take in the store:
+/// digits only (national IDs, accounts, cards), compact upper case (IBAN,
+/// HETU with its century sign).
+fn identifier_forms(raw: &str) -> Vec<String> {
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let compact: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_uppercase();
+    let alnum: String = compact
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let mut forms = vec![digits, compact, alnum];
+    forms.retain(|f| f.len() >= 6);
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
+    let c = &args.common;
+    let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
+    let (mut store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
+    let fingerprints: std::collections::HashSet<String> = if args.identifier_stdin {
+        let mut raw = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::io::stdin().lock(), 4096),
+            &mut raw,
+        )
+        .context("cannot read the identifier from standard input")?;
+        let forms = identifier_forms(raw.trim());
+        if forms.is_empty() {
+            return Err(usage(
+                "standard input holds no identifier (six or more digits or letters)",
+            ));
+        }
+        let fingerprinter = load_fingerprinter(None)?;
+        forms.iter().map(|f| fingerprinter.fingerprint(f)).collect()
+    } else {
+        Default::default()
+    };
+    let address = args.address.as_deref().map(str::to_lowercase);
+    let name = args.name.as_deref().map(str::to_lowercase);
+    let mut hits: Vec<StoredMessage> = Vec::new();
+    for mailbox in store.mailboxes()? {
+        for m in messages_of(&store, &mailbox.source)? {
+            let e = &m.report.envelope;
+            let hit = if let Some(a) = &address {
+                e.from.iter().chain(&e.to).any(|x| x == a)
+            } else if let Some(n) = &name {
+                e.from_name.to_lowercase().contains(n.as_str())
+            } else {
+                m.report
+                    .findings
+                    .iter()
+                    .any(|f| fingerprints.contains(&f.fingerprint))
+            };
+            if hit {
+                hits.push(m);
+            }
+        }
+    }
+    let mut out = open_output(c.output.as_deref())?;
+    let index: Vec<serde_json::Value> = hits
+        .iter()
+        .map(|m| {
+            let r = &m.report;
+            serde_json::json!({
+                "type": "subject_message",
+                "source": m.source,
+                "folder": r.meta.folder,
+                "uid": r.meta.uid,
+                "message_id": r.envelope.message_id,
+                "date": r.date.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                "from": r.envelope.from,
+                "to": r.envelope.to,
+                "subject": r.envelope.subject,
+                "findings": r.findings.iter().map(|f| serde_json::json!({
+                    "detector": f.detector.to_string(), "masked": f.masked, "fingerprint": f.fingerprint,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    for (m, v) in hits.iter().zip(&index) {
+        match c.format {
+            ActionFormat::Jsonl => {
+                serde_json::to_writer(&mut out, v)?;
+                writeln!(out)?;
+            }
+            ActionFormat::Text => {
+                let r = &m.report;
+                writeln!(
+                    out,
+                    "{} {} {} {} from {}: {}",
+                    r.date
+                        .map(|d| d.format("%Y-%m-%d").to_string())
+                        .unwrap_or_default(),
+                    mailhygiene::report::summary::one_line(&m.source),
+                    mailhygiene::report::summary::one_line(&r.meta.folder),
+                    mailhygiene::report::summary::one_line(&r.envelope.message_id),
+                    mailhygiene::report::summary::one_line(&r.envelope.from.join(", ")),
+                    mailhygiene::report::summary::one_line(&r.envelope.subject)
+                )?;
+            }
+        }
+    }
+    if c.format == ActionFormat::Text {
+        writeln!(out, "{} messages", hits.len())?;
+    }
+    out.flush()?;
+    let by = if address.is_some() {
+        "address"
+    } else if name.is_some() {
+        "name"
+    } else {
+        "identifier"
+    };
+    let mut failed = 0u64;
+    if let Some(dir) = &args.export {
+        failed = export(&hits, &index, dir, config.as_ref(), c.allow_plaintext)?;
+    }
+    audit(
+        &mut store,
+        if args.export.is_some() {
+            "export"
+        } else {
+            "subject"
+        },
+        None,
+        serde_json::json!({
+            "by": by,
+            "messages": hits.len(),
+            "export": args.export.as_ref().map(|d| d.display().to_string()),
+            "failed": failed,
+        }),
+    )?;
+    Ok(u8::from(failed > 0))
+}
+
+/// Writes `index.json` and each message as `.eml` (read from its mailbox,
+/// unchanged). Returns how many could not be read.
+fn export(
+    hits: &[StoredMessage],
+    index: &[serde_json::Value],
+    dir: &std::path::Path,
+    config: Option<&mailhygiene::config::Config>,
+    allow_plaintext: bool,
+) -> Result<u64> {
+    mailhygiene::report::create_private_dir(&dir.join("messages"))
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut files: Vec<Option<String>> = vec![None; hits.len()];
+    let mut failed = 0;
+    let mut by_source: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, m) in hits.iter().enumerate() {
+        by_source.entry(m.source.as_str()).or_default().push(i);
+    }
+    for (source, members) in by_source {
+        let opened = resolve_sources(&[source.to_string()], None, config)
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                s.into_iter()
+                    .next()
+                    .ok_or_else(|| "cannot resolve".to_string())
+            })
+            .and_then(|s| origin_of(&s, allow_plaintext));
+        let mut origin = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("mailhygiene: {source}: {e}");
+                failed += members.len() as u64;
+                continue;
+            }
+        };
+        let mut by_folder: std::collections::BTreeMap<
+            &str,
+            Vec<(usize, mailhygiene::store::CaseRow)>,
+        > = Default::default();
+        for i in members {
+            let r = &hits[i].report;
+            by_folder.entry(r.meta.folder.as_str()).or_default().push((
+                i,
+                mailhygiene::store::CaseRow {
+                    folder: r.meta.folder.clone(),
+                    key: offboard::message_key(r),
+                    uid: r.meta.uid,
+                    message_id: r.envelope.message_id.clone(),
+                    decision: Decision::Review,
+                    why: String::new(),
+                },
+            ));
+        }
+        for (folder, rows) in by_folder {
+            let refs: Vec<&mailhygiene::store::CaseRow> = rows.iter().map(|(_, r)| r).collect();
+            let mut found = match origin.originals(folder, &refs) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("mailhygiene: {source} {folder}: {e}");
+                    failed += rows.len() as u64;
+                    continue;
+                }
+            };
+            for (i, row) in &rows {
+                let Some(original) = found.remove(&row.key) else {
+                    failed += 1;
+                    continue;
+                };
+                let name = format!("messages/{:05}.eml", i + 1);
+                let mut f = mailhygiene::report::create_private(&dir.join(&name))?;
+                f.write_all(&original.bytes)?;
+                files[*i] = Some(name);
+            }
+        }
+    }
+    let entries: Vec<serde_json::Value> = index
+        .iter()
+        .zip(&files)
+        .map(|(v, f)| {
+            let mut v = v.clone();
+            v["file"] = f.clone().map_or(serde_json::Value::Null, Into::into);
+            v
+        })
+        .collect();
+    let mut f = mailhygiene::report::create_private(&dir.join("index.json"))?;
+    serde_json::to_writer_pretty(
+        &mut f,
+        &serde_json::json!({"messages": entries, "unreadable": failed}),
+    )?;
+    Ok(failed)
+}

@@ -1,0 +1,331 @@
+//! Handing a leaver's mail to the successor: the `handover` rows of an
+//! edited plan, checked against the plan the case recorded, copied once
+//! each into a folder of the successor's mailbox (or an export).
+//!
+//! Why the check: the manager edits the plan in a spreadsheet, and an edit
+//! must never hand over what the case classified as private. Why the
+//! content hash: a copy is recognised at its destination by Message-ID and
+//! the SHA-256 of its bytes, so a rerun after a dropped connection copies
+//! nothing twice, even when the store's record of the copy was lost.
+//!
+//! [`check`] is pure. [`copy`] drives an [`Origin`] (the leaver's mailbox,
+//! read-only) and a [`Target`] (IMAP APPEND, or Maildir files) and journals
+//! each copy in the store before and after.
+
+use crate::imap::write::Original;
+use crate::offboard::{Decision, EditedRow};
+use crate::store::{CaseRow, HandoverRecord, Store};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+
+/// What becomes of one row of the edited plan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checked {
+    /// To be copied: the case's record of the message.
+    Copy(CaseRow),
+    /// Marked `handover`, but the case classified it private: never copied.
+    Excluded { row: EditedRow, why: String },
+    /// Marked `handover`, but not a message of this case.
+    Unknown { row: EditedRow },
+}
+
+/// The `handover` rows of an edited plan, checked against the case's own
+/// plan. Rows with other decisions are not the handover's business.
+pub fn check(edited: &[EditedRow], recorded: &[CaseRow]) -> Vec<Checked> {
+    let by_uid: HashMap<(&str, u32), &CaseRow> = recorded
+        .iter()
+        .filter_map(|r| Some(((r.folder.as_str(), r.uid?), r)))
+        .collect();
+    let by_id: HashMap<(&str, &str), &CaseRow> = recorded
+        .iter()
+        .filter(|r| r.uid.is_none() && !r.message_id.is_empty())
+        .map(|r| ((r.folder.as_str(), r.message_id.as_str()), r))
+        .collect();
+    edited
+        .iter()
+        .filter(|e| e.decision == Decision::Handover)
+        .map(|e| {
+            let found = match e.uid {
+                Some(uid) => by_uid.get(&(e.folder.as_str(), uid)),
+                None => by_id.get(&(e.folder.as_str(), e.message_id.as_str())),
+            };
+            match found {
+                Some(r) if r.decision == Decision::Private => Checked::Excluded {
+                    row: e.clone(),
+                    why: "the case classified it private; it is never handed over".into(),
+                },
+                Some(r) => Checked::Copy((*r).clone()),
+                None => Checked::Unknown { row: e.clone() },
+            }
+        })
+        .collect()
+}
+
+/// SHA-256 of a message's bytes, hex.
+pub fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The leaver's mailbox, read-only.
+pub trait Origin {
+    /// The stored messages of `folder` with these inventory keys, by key.
+    /// Keys it cannot find are left out.
+    fn originals(
+        &mut self,
+        folder: &str,
+        rows: &[&CaseRow],
+    ) -> Result<HashMap<String, Original>, String>;
+}
+
+/// Where handed-over mail goes.
+pub trait Target {
+    /// Makes sure the folder exists.
+    fn prepare(&mut self, folder: &str) -> Result<(), String>;
+    /// Whether the folder already holds this message (Message-ID and
+    /// content hash).
+    fn holds(
+        &mut self,
+        folder: &str,
+        message_id: &str,
+        original: &Original,
+        hash: &str,
+    ) -> Result<bool, String>;
+    /// Copies the message in, with its date and flags.
+    fn put(&mut self, folder: &str, original: &Original, hash: &str) -> Result<(), String>;
+}
+
+/// One record of a handover run (`--format jsonl`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub source: String,
+    pub message_id: String,
+    pub folder: String,
+    pub uid: Option<u32>,
+    pub to_folder: String,
+    /// `planned`, `copied`, `already_there`, `excluded`, `failed`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+/// Writes outcomes as text or JSONL, counting statuses.
+pub struct OutcomePrinter<'w> {
+    out: Box<dyn Write + 'w>,
+    jsonl: bool,
+    pub counts: BTreeMap<&'static str, u64>,
+}
+
+impl<'w> OutcomePrinter<'w> {
+    pub fn new(out: Box<dyn Write + 'w>, jsonl: bool) -> OutcomePrinter<'w> {
+        OutcomePrinter {
+            out,
+            jsonl,
+            counts: BTreeMap::new(),
+        }
+    }
+
+    pub fn record(&mut self, o: &Outcome) -> io::Result<()> {
+        *self.counts.entry(o.status).or_default() += 1;
+        if self.jsonl {
+            serde_json::to_writer(&mut self.out, o)?;
+            return writeln!(self.out);
+        }
+        let uid = o.uid.map(|u| format!(" UID {u}")).unwrap_or_default();
+        let reason = if o.reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", crate::report::summary::one_line(&o.reason))
+        };
+        writeln!(
+            self.out,
+            "{:<13} {}{} {} -> {}{}",
+            o.status,
+            crate::report::summary::one_line(&o.folder),
+            uid,
+            crate::report::summary::one_line(&o.message_id),
+            crate::report::summary::one_line(&o.to_folder),
+            reason
+        )
+    }
+
+    pub fn finish(&mut self, note: &str) -> io::Result<()> {
+        if !self.jsonl {
+            let counts: Vec<String> = self
+                .counts
+                .iter()
+                .map(|(k, v)| format!("{v} {k}"))
+                .collect();
+            writeln!(self.out, "{}; {note}", counts.join(", "))?;
+        }
+        self.out.flush()
+    }
+}
+
+/// What a copy run needs to know.
+pub struct Run<'a> {
+    pub case_id: &'a str,
+    pub source: &'a str,
+    /// The destination as given (`imaps://...`, `maildir:PATH`).
+    pub destination: &'a str,
+    pub to_folder: &'a str,
+    pub at: &'a str,
+}
+
+/// Copies every row to the target, once: a copy already there (by
+/// Message-ID and content hash) is `already_there`. Each copy is journaled
+/// in the store as `copying` before and `copied` after. A failure of the
+/// origin or the target ends the run (the rest `failed`); rerunning it
+/// settles everything.
+pub fn copy(
+    store: &mut dyn Store,
+    origin: &mut dyn Origin,
+    target: &mut dyn Target,
+    run: &Run<'_>,
+    rows: &[CaseRow],
+    printer: &mut OutcomePrinter<'_>,
+) -> io::Result<()> {
+    let mut by_folder: BTreeMap<&str, Vec<&CaseRow>> = BTreeMap::new();
+    for r in rows {
+        by_folder.entry(r.folder.as_str()).or_default().push(r);
+    }
+    let outcome = |r: &CaseRow, status: &'static str, reason: String| Outcome {
+        kind: "handover",
+        source: run.source.to_string(),
+        message_id: r.message_id.clone(),
+        folder: r.folder.clone(),
+        uid: r.uid,
+        to_folder: run.to_folder.to_string(),
+        status,
+        reason,
+    };
+    let mut broken: Option<String> = None;
+    if let Err(e) = target.prepare(run.to_folder) {
+        broken = Some(e);
+    }
+    for (folder, rows) in by_folder {
+        if let Some(why) = &broken {
+            for r in rows {
+                printer.record(&outcome(r, "failed", why.clone()))?;
+            }
+            continue;
+        }
+        // Bounded batches: a folder of large messages is not held at once.
+        for batch in rows.chunks(50) {
+            if let Some(why) = &broken {
+                for r in batch {
+                    printer.record(&outcome(r, "failed", why.clone()))?;
+                }
+                continue;
+            }
+            let mut originals = match origin.originals(folder, batch) {
+                Ok(o) => o,
+                Err(e) => {
+                    broken = Some(e.clone());
+                    for r in batch {
+                        printer.record(&outcome(r, "failed", e.clone()))?;
+                    }
+                    continue;
+                }
+            };
+            for r in batch {
+                if let Some(why) = &broken {
+                    printer.record(&outcome(r, "failed", why.clone()))?;
+                    continue;
+                }
+                let Some(original) = originals.remove(&r.key) else {
+                    printer.record(&outcome(
+                        r,
+                        "failed",
+                        "no longer in the leaver's mailbox (or renumbered): scan it again".into(),
+                    ))?;
+                    continue;
+                };
+                let hash = content_hash(&original.bytes);
+                let mut record = HandoverRecord {
+                    case_id: run.case_id.to_string(),
+                    folder: r.folder.clone(),
+                    key: r.key.clone(),
+                    destination: run.destination.to_string(),
+                    message_id: r.message_id.clone(),
+                    to_folder: run.to_folder.to_string(),
+                    content_hash: hash.clone(),
+                    status: "copying".into(),
+                    at: run.at.to_string(),
+                };
+                let result = (|| -> Result<&'static str, String> {
+                    if target.holds(run.to_folder, &r.message_id, &original, &hash)? {
+                        return Ok("already_there");
+                    }
+                    store.record_handover(&record).map_err(|e| e.to_string())?;
+                    target.put(run.to_folder, &original, &hash)?;
+                    Ok("copied")
+                })();
+                match result {
+                    Ok(status) => {
+                        record.status = status.into();
+                        store.record_handover(&record).map_err(io::Error::other)?;
+                        printer.record(&outcome(r, status, String::new()))?;
+                    }
+                    Err(e) => {
+                        broken = Some(format!("{e}; run handover again to finish"));
+                        printer.record(&outcome(r, "failed", e))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case_row(folder: &str, uid: u32, decision: Decision) -> CaseRow {
+        CaseRow {
+            folder: folder.into(),
+            key: format!("7:{uid}"),
+            uid: Some(uid),
+            message_id: format!("<{uid}@x>"),
+            decision,
+            why: String::new(),
+        }
+    }
+
+    fn edited(folder: &str, uid: u32, decision: Decision) -> EditedRow {
+        EditedRow {
+            line: 2,
+            message_id: format!("<{uid}@x>"),
+            folder: folder.into(),
+            uid: Some(uid),
+            decision,
+        }
+    }
+
+    #[test]
+    fn an_edited_plan_cannot_hand_over_private_mail() {
+        let recorded = vec![
+            case_row("INBOX", 1, Decision::Handover),
+            case_row("INBOX", 2, Decision::Private),
+            case_row("INBOX", 3, Decision::Review),
+        ];
+        let plan = vec![
+            edited("INBOX", 1, Decision::Handover),
+            edited("INBOX", 2, Decision::Handover),
+            edited("INBOX", 3, Decision::Handover),
+            edited("INBOX", 4, Decision::Handover),
+            edited("INBOX", 5, Decision::Delete),
+        ];
+        let checked = check(&plan, &recorded);
+        assert_eq!(checked.len(), 4);
+        assert!(matches!(&checked[0], Checked::Copy(r) if r.uid == Some(1)));
+        assert!(matches!(&checked[1], Checked::Excluded { row, .. } if row.uid == Some(2)));
+        // The manager may hand over what the case left for review.
+        assert!(matches!(&checked[2], Checked::Copy(r) if r.uid == Some(3)));
+        assert!(matches!(&checked[3], Checked::Unknown { row } if row.uid == Some(4)));
+    }
+}
