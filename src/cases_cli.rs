@@ -691,6 +691,7 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
                 "folder": r.meta.folder,
                 "uid": r.meta.uid,
                 "message_id": r.envelope.message_id,
+                "key": offboard::message_key(r),
                 "date": r.date.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                 "from": r.envelope.from,
                 "to": r.envelope.to,
@@ -846,4 +847,94 @@ fn export(
         &serde_json::json!({"messages": entries, "unreadable": failed}),
     )?;
     Ok(failed)
+}
+
+/// The messages a person chose for deletion, for `clean`: the `delete` rows
+/// of a case's edited plan (rows the case classified private are left
+/// alone and named), or the records of a `subject` search. Returns how
+/// many rows were refused.
+pub fn chosen_for_clean(
+    store: &dyn Store,
+    sources: &[String],
+    case_id: Option<&str>,
+    plan: Option<&std::path::Path>,
+    messages: Option<&std::path::Path>,
+) -> Result<(Option<mailhygiene::actions::clean::Chosen>, u64)> {
+    use mailhygiene::actions::clean::Chosen;
+    if case_id.is_none() && messages.is_none() {
+        return Ok((None, 0));
+    }
+    let [source] = sources else {
+        return Err(usage("--case and --messages take exactly one SOURCE"));
+    };
+    let mut chosen = Chosen::default();
+    let mut refused = 0;
+    if let (Some(id), Some(plan)) = (case_id, plan) {
+        let case = store
+            .case(id)?
+            .ok_or_else(|| usage(format!("no case {id} in the store")))?;
+        if &case.source != source {
+            return Err(usage(format!(
+                "case {id} is about {}, not {source}",
+                case.source
+            )));
+        }
+        let file = std::fs::File::open(plan)
+            .with_context(|| format!("cannot read the plan {}", plan.display()))?;
+        let edited =
+            offboard::read_plan(file).map_err(|e| usage(format!("{}: {e}", plan.display())))?;
+        let recorded = store.case_rows(id)?;
+        let as_handover: Vec<offboard::EditedRow> = edited
+            .into_iter()
+            .filter(|r| r.decision == Decision::Delete)
+            .map(|r| offboard::EditedRow {
+                decision: Decision::Handover,
+                ..r
+            })
+            .collect();
+        for checked in handover::check(&as_handover, &recorded) {
+            match checked {
+                Checked::Copy(r) => {
+                    chosen.messages.insert((r.folder, r.key));
+                }
+                Checked::Excluded { row, .. } | Checked::Unknown { row } => {
+                    refused += 1;
+                    eprintln!(
+                        "mailhygiene: plan line {}: {} {}: not deleted (private, or not a message of this case)",
+                        row.line,
+                        mailhygiene::report::summary::one_line(&row.folder),
+                        mailhygiene::report::summary::one_line(&row.message_id)
+                    );
+                }
+            }
+        }
+        chosen.reason = format!("case:{id}");
+    }
+    if let Some(path) = messages {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| usage(format!("{} line {}: {e}", path.display(), i + 1)))?;
+            if v["source"].as_str() != Some(source.as_str()) {
+                continue;
+            }
+            let (Some(folder), Some(key)) = (v["folder"].as_str(), v["key"].as_str()) else {
+                return Err(usage(format!(
+                    "{} line {}: a record without folder and key (use `subject --format jsonl`)",
+                    path.display(),
+                    i + 1
+                )));
+            };
+            chosen
+                .messages
+                .insert((folder.to_string(), key.to_string()));
+        }
+        chosen.reason = "erasure".into();
+    }
+    Ok((Some(chosen), refused))
 }

@@ -190,6 +190,20 @@ struct CleanArgs {
     /// Only messages in folders matching this glob (`*` one level, `**` any depth; repeatable).
     #[arg(long = "folder", value_name = "GLOB")]
     folders: Vec<String>,
+    /// Instead of the rules: the `delete` rows of this offboarding case's plan (with --plan).
+    #[arg(
+        long = "case",
+        value_name = "ID",
+        requires = "plan",
+        conflicts_with = "messages"
+    )]
+    case_id: Option<String>,
+    /// The case's plan, as edited.
+    #[arg(long, value_name = "FILE", requires = "case_id")]
+    plan: Option<PathBuf>,
+    /// Instead of the rules: the messages listed in this file (`subject --format jsonl` output), for an erasure request.
+    #[arg(long, value_name = "FILE")]
+    messages: Option<PathBuf>,
     #[command(flatten)]
     change: ChangeArgs,
 }
@@ -942,6 +956,19 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         "incomplete"
     };
     store.finish_run(run_id, now, status, stats.messages)?;
+    cases_cli::audit(
+        &mut *store,
+        "scan",
+        None,
+        serde_json::json!({
+            "run": run_id,
+            "sources": sources,
+            "as_of": as_of.to_string(),
+            "messages_read": stats.messages,
+            "status": status,
+            "failed_sources": stats.failures.len(),
+        }),
+    )?;
     if let Some(bars) = bar {
         let _ = bars.multi.clear();
     }
@@ -1212,11 +1239,19 @@ fn clean_command(args: &CleanArgs) -> Result<u8> {
             return Err(usage(format!("--rule {rule}: no such retention rule")));
         }
     }
+    let named = resolve_sources(&args.sources, None, cx.config.as_ref())?;
+    let (chosen, refused) = cases_cli::chosen_for_clean(
+        &cx.store,
+        &args.sources,
+        args.case_id.as_deref(),
+        args.plan.as_deref(),
+        args.messages.as_deref(),
+    )?;
     let filter = Filter {
         rules: args.rules_only.clone(),
         folders,
+        chosen,
     };
-    let named = resolve_sources(&args.sources, None, cx.config.as_ref())?;
     let known: Vec<String> = cx
         .store
         .mailboxes()?
@@ -1288,7 +1323,7 @@ fn clean_command(args: &CleanArgs) -> Result<u8> {
             eprintln!("mailhygiene: {}: {e}", source.given);
         }
     }
-    finish_change(&mut cx, run, failed, "clean")
+    finish_change(&mut cx, run, failed + refused, "clean")
 }
 
 fn planned_record(source: &str, p: &Planned) -> mailhygiene::actions::MoveRecord {
@@ -1322,6 +1357,13 @@ fn finish_change(
             let moved = cx.printer.counts.get("moved").copied().unwrap_or(0);
             cx.store
                 .finish_run(run, chrono::Utc::now(), status, moved)?;
+            let counts = cx.printer.counts.clone();
+            cases_cli::audit(
+                &mut cx.store,
+                what,
+                None,
+                serde_json::json!({"run": run, "as_of": cx.as_of.to_string(), "status": status, "counts": counts, "sources_failed": failed}),
+            )?;
             if what == "clean" {
                 format!("run {run}: undo it with `mailhygiene undo {run} --apply`")
             } else {
@@ -1640,6 +1682,12 @@ fn remind_command(args: &RemindArgs) -> Result<u8> {
         };
         let delivered = counts.get("delivered").copied().unwrap_or(0);
         store.finish_run(run, chrono::Utc::now(), status, delivered)?;
+        cases_cli::audit(
+            &mut store,
+            "remind",
+            None,
+            serde_json::json!({"run": run, "status": status, "counts": counts}),
+        )?;
     }
     if change.format == ActionFormat::Text {
         let listed: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();

@@ -462,10 +462,12 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         .iter()
         .map(|r| r["action"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert!(
-        actions.contains(&"case".to_string()) && actions.contains(&"handover".to_string()),
-        "{actions:?}"
-    );
+    for want in ["scan", "case", "handover"] {
+        assert!(
+            actions.iter().any(|a| a == want),
+            "{want} missing: {actions:?}"
+        );
+    }
     assert!(records(&out).iter().all(|r| r["actor"] == "leder"));
     let (code, out, err) = run(&d, &state, &[], &["audit", "verify"], "");
     assert_eq!(code, 0, "{out}{err}");
@@ -529,6 +531,79 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
             "{text}"
         );
     }
+
+    // The plan's delete rows go through the journaled cleanup, undoably;
+    // an erasure request through the same path.
+    let plan_arg = plan.to_str().expect("utf-8");
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &[
+            "clean", &alice, "--case", "K-1", "--plan", plan_arg, "--format", "jsonl", "--apply",
+            plain,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let moved = records(&out);
+    assert_eq!(moved.len(), 1, "{out}");
+    assert_eq!(moved[0]["message_id"], "<8@offboard.test>");
+    assert_eq!(moved[0]["rule"], "case:K-1");
+    assert_eq!(moved[0]["status"], "moved");
+    let clean_run = moved[0]["run"].as_i64().expect("run").to_string();
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &["undo", &clean_run, "--format", "jsonl", "--apply", plain],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(records(&out)[0]["status"], "moved");
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &["scan", &alice, "--quiet", plain, "--as-of", "2026-11-25"],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, listed, _) = run(
+        &d,
+        &state,
+        &[],
+        &[
+            "subject",
+            "--address",
+            "gammel@leverandor.no",
+            "--format",
+            "jsonl",
+        ],
+        "",
+    );
+    let listed_file = d.dir.path().join("erase.jsonl");
+    std::fs::write(&listed_file, &listed).expect("write");
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &[
+            "clean",
+            &alice,
+            "--messages",
+            listed_file.to_str().expect("utf-8"),
+            "--format",
+            "jsonl",
+            plain,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let planned = records(&out);
+    assert_eq!(planned.len(), 1, "{out}");
+    assert_eq!(planned[0]["rule"], "erasure");
+    assert_eq!(planned[0]["status"], "planned");
 
     // Tampering with the trail is found.
     let conn = rusqlite::Connection::open(&state).expect("store");

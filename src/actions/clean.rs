@@ -18,6 +18,19 @@ const BATCH: usize = 100;
 pub struct Filter {
     pub rules: Vec<String>,
     pub folders: Vec<Regex>,
+    /// Messages chosen by a person instead of the rules (an offboarding
+    /// plan's `delete` rows, an erasure request), by folder and inventory
+    /// key, and the reason journaled for them. Flags do not protect them:
+    /// a person decided.
+    pub chosen: Option<Chosen>,
+}
+
+/// Messages chosen for deletion by a decision rather than by the rules.
+#[derive(Debug, Clone, Default)]
+pub struct Chosen {
+    pub messages: std::collections::HashSet<(String, String)>,
+    /// What is journaled as the rule: `case:K-1`, `erasure`.
+    pub reason: String,
 }
 
 /// One message a run means to move.
@@ -87,6 +100,13 @@ pub fn plan_clean(
     let mut plan = Vec::new();
     store.each_message(source, None, &mut |stored| {
         let r = inventory::judge(rules, as_of, stored.report);
+        if let Some(chosen) = &filter.chosen {
+            let key = (r.meta.folder.clone(), crate::offboard::message_key(&r));
+            if chosen.messages.contains(&key) && !is_trash(&r.meta.folder) {
+                plan.push(planned(&r, chosen.reason.clone()));
+            }
+            return Ok(());
+        }
         let Some(stale) = &r.stale else {
             return Ok(());
         };
@@ -98,26 +118,30 @@ pub fn plan_clean(
         {
             return Ok(());
         }
-        plan.push(Planned {
-            folder: r.meta.folder.clone(),
-            item: Item {
-                uid_validity: r.meta.uid_validity,
-                uid: r.meta.uid,
-                key: r.meta.local_key.clone(),
-                message_id: r.envelope.message_id.clone(),
-            },
-            rule: stale.rule.clone(),
-            to_folder: String::new(),
-            undoes: None,
-            date: r
-                .date
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_default(),
-            subject: r.envelope.subject.clone(),
-        });
+        plan.push(planned(&r, stale.rule.clone()));
         Ok(())
     })?;
     Ok(plan)
+}
+
+fn planned(r: &crate::model::MessageReport, rule: String) -> Planned {
+    Planned {
+        folder: r.meta.folder.clone(),
+        item: Item {
+            uid_validity: r.meta.uid_validity,
+            uid: r.meta.uid,
+            key: r.meta.local_key.clone(),
+            message_id: r.envelope.message_id.clone(),
+        },
+        rule,
+        to_folder: String::new(),
+        undoes: None,
+        date: r
+            .date
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
+        subject: r.envelope.subject.clone(),
+    }
 }
 
 /// The messages a clean run moved that are not back yet, and its source.
