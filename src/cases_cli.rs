@@ -49,6 +49,12 @@ pub struct OffboardArgs {
     /// A search term content previews may use, declared now (repeatable).
     #[arg(long = "term", value_name = "TERM")]
     terms: Vec<String>,
+    /// Write the notice letter to the employee (from the editable template notice.LANG.txt) to this file.
+    #[arg(long, value_name = "FILE")]
+    notice: Option<PathBuf>,
+    /// The notice letter's language.
+    #[arg(long, value_enum, default_value_t = mailhygiene::remind::Lang::Nb)]
+    language: mailhygiene::remind::Lang,
     /// Write the plan (CSV, one row per message) to this new file.
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
@@ -147,8 +153,9 @@ fn date_arg(name: &str, value: &str) -> Result<chrono::NaiveDate> {
 }
 
 fn deletion_months(config: Option<&mailhygiene::config::Config>) -> u32 {
-    let _ = config;
-    DEFAULT_DELETION_MONTHS
+    config
+        .and_then(|c| c.deletion_months)
+        .unwrap_or(DEFAULT_DELETION_MONTHS)
 }
 
 pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
@@ -266,6 +273,36 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         offboard::write_plan(&rows, std::io::BufWriter::new(file))
             .with_context(|| format!("cannot write the plan {}", plan.display()))?;
     }
+    if let Some(path) = &args.notice {
+        let templates = crate::load_templates(rules_dir.as_deref())?;
+        let deadline = case.deletion_deadline(deletion_months(config.as_ref()));
+        let comment_by = match &case.notice {
+            Notice::On { date } => *date + chrono::Duration::days(7),
+            Notice::Not { .. } => as_of + chrono::Duration::days(7),
+        };
+        let ctx = mailhygiene::remind::NoticeContext {
+            case_id: case.id.clone(),
+            employee: mailbox.owner.clone().unwrap_or_default(),
+            mailbox: mailbox
+                .address
+                .clone()
+                .unwrap_or_else(|| source.to_string()),
+            reason: case.reason.clone(),
+            legal_basis: case.legal_basis.clone(),
+            successor: case.successor.clone().unwrap_or_default(),
+            leaving: case.leaving.map(|d| d.to_string()).unwrap_or_default(),
+            comment_by: comment_by.to_string(),
+            delete_by: deadline.map(|d| d.to_string()).unwrap_or_default(),
+            sender: case.opened_by.clone(),
+        };
+        let (subject, body) = templates
+            .render_notice(args.language, &ctx)
+            .map_err(|e| usage(e.to_string()))?;
+        let mut f = mailhygiene::report::create_private(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        write!(f, "Subject: {subject}\n\n{body}")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let report = offboard::report(
         &case,
         mailbox.owner.as_deref(),
@@ -302,6 +339,7 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
             "notice": case.notice,
             "successor": case.successor,
             "plan_file": args.plan.as_ref().map(|p| p.display().to_string()),
+            "notice_letter": args.notice.as_ref().map(|p| p.display().to_string()),
             "messages": report.messages,
             "decisions": counts,
         }),

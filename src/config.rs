@@ -21,7 +21,16 @@ struct ConfigFile {
     #[serde(default)]
     limits: LimitsSpec,
     #[serde(default)]
+    offboarding: OffboardingSpec,
+    #[serde(default)]
     account: Vec<Spanned<AccountSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OffboardingSpec {
+    /// Months after leaving by which a leaver's mailbox is deleted.
+    deletion_months: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -130,6 +139,9 @@ pub struct Config {
     pub max_message_bytes: Option<u64>,
     pub connections: Option<usize>,
     pub connections_per_mailbox: Option<usize>,
+    /// `[offboarding] deletion_months`: how long after leaving a mailbox
+    /// may live (default 6).
+    pub deletion_months: Option<u32>,
     pub accounts: Vec<Account>,
 }
 
@@ -200,6 +212,7 @@ impl Config {
                 .connections_per_mailbox
                 .as_ref()
                 .map(|v| *v.get_ref()),
+            deletion_months: parsed.offboarding.deletion_months,
             accounts: Vec::new(),
         };
         if let Some(c) = &parsed.limits.connections_per_mailbox

@@ -26,6 +26,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../rules/templates/reminder.en.txt"),
     ),
     (
+        "notice.nb.txt",
+        include_str!("../rules/templates/notice.nb.txt"),
+    ),
+    (
+        "notice.en.txt",
+        include_str!("../rules/templates/notice.en.txt"),
+    ),
+    (
         "reminder.en.html",
         include_str!("../rules/templates/reminder.en.html"),
     ),
@@ -296,6 +304,9 @@ impl Templates {
             if let Err(e) = templates.render(lang, &sample) {
                 errors.push(e);
             }
+            if let Err(e) = templates.render_notice(lang, &NoticeContext::sample()) {
+                errors.push(e);
+            }
         }
         if errors.is_empty() {
             Ok(templates)
@@ -312,7 +323,7 @@ impl Templates {
             .unwrap_or_else(|| name.to_string())
     }
 
-    fn render_one(&self, name: &str, ctx: &ReminderContext) -> Result<String, TemplateError> {
+    fn render_one(&self, name: &str, ctx: &impl serde::Serialize) -> Result<String, TemplateError> {
         let error = |e: minijinja::Error| TemplateError {
             file: self.origin(name),
             line: e.line(),
@@ -346,6 +357,66 @@ impl Templates {
             text: body.trim_start_matches(['\r', '\n']).to_string(),
             html,
         })
+    }
+}
+
+/// What the notice letter to a leaving employee may use (all text; no
+/// detected value is ever among it).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NoticeContext {
+    pub case_id: String,
+    pub employee: String,
+    pub mailbox: String,
+    pub reason: String,
+    pub legal_basis: String,
+    pub successor: String,
+    pub leaving: String,
+    /// The last day to comment.
+    pub comment_by: String,
+    /// When the mailbox is deleted at the latest.
+    pub delete_by: String,
+    /// Who sends the notice.
+    pub sender: String,
+}
+
+impl NoticeContext {
+    fn sample() -> NoticeContext {
+        NoticeContext {
+            case_id: "K-1".into(),
+            employee: "Ola Nordmann".into(),
+            mailbox: "ola@example.test".into(),
+            reason: "Videre drift".into(),
+            legal_basis: "e-postforskriften § 2".into(),
+            successor: "kari@example.test".into(),
+            leaving: "2026-11-30".into(),
+            comment_by: "2026-11-20".into(),
+            delete_by: "2027-05-30".into(),
+            sender: "Leder".into(),
+        }
+    }
+}
+
+impl Templates {
+    /// Renders the notice letter in `lang`: (subject, text).
+    pub fn render_notice(
+        &self,
+        lang: Lang,
+        ctx: &NoticeContext,
+    ) -> Result<(String, String), TemplateError> {
+        let name = format!("notice.{}.txt", lang.code());
+        let text = self.render_one(&name, ctx)?;
+        let (first, body) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+        let Some(subject) = first.strip_prefix("Subject:") else {
+            return Err(TemplateError {
+                file: self.origin(&name),
+                line: Some(1),
+                message: "the first line must be `Subject: ...`".into(),
+            });
+        };
+        Ok((
+            subject.trim().to_string(),
+            body.trim_start_matches(['\r', '\n']).to_string(),
+        ))
     }
 }
 

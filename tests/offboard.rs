@@ -249,6 +249,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     assert_eq!(code, 2, "{err}");
 
     let plan = d.dir.path().join("plan.csv");
+    let notice = d.dir.path().join("varsel.txt");
     let (code, report, err) = run(
         &d,
         &state,
@@ -270,6 +271,8 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
             "bob@example.test",
             "--plan",
             plan.to_str().expect("utf-8"),
+            "--notice",
+            notice.to_str().expect("utf-8"),
             "--as-of",
             "2026-11-25",
         ],
@@ -294,6 +297,22 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         report.contains("Delete the mailbox by: 2027-05-30"),
         "{report}"
     );
+    let letter = std::fs::read_to_string(&notice).expect("notice letter");
+    assert!(
+        letter.starts_with("Subject: Varsel om innsyn i e-postkassen din (K-1)"),
+        "{letter}"
+    );
+    for said in [
+        "Videre drift av kundeforhold",
+        "e-postforskriften",
+        "bob@example.test",
+        "2027-05-30",
+        "2026-11-08",
+        "uttale deg",
+    ] {
+        assert!(letter.contains(said), "{said} missing:\n{letter}");
+    }
+    assert!(!letter.contains(PLANTED));
     let csv = std::fs::read_to_string(&plan).expect("plan");
     let header = csv.lines().next().expect("header");
     assert_eq!(
