@@ -7,7 +7,7 @@ use crate::{
 };
 use anyhow::Context;
 use mailhygiene::actions::ActionFormat;
-use mailhygiene::actions::copiers::{ImapMailbox, MaildirOrigin, MaildirTarget};
+use mailhygiene::actions::copiers::{ImapMailbox, MaildirOrigin, MaildirTarget, MboxTarget};
 use mailhygiene::audit::NewEntry;
 use mailhygiene::handover::{self, Checked, Origin, OutcomePrinter, Target};
 use mailhygiene::offboard::{self, Case, Decision, Leaver, Notice};
@@ -23,19 +23,19 @@ pub const DEFAULT_DELETION_MONTHS: u32 = 6;
 #[derive(clap::Args, Debug)]
 pub struct OffboardArgs {
     /// The leaver's mailbox, as scanned.
-    #[arg(value_name = "SOURCE", required_unless_present = "status")]
+    #[arg(value_name = "SOURCE", required_unless_present_any = ["status", "preview"])]
     source: Option<String>,
     /// The case's id (e.g. a ticket number).
     #[arg(long = "case", value_name = "ID", required_unless_present = "status")]
     case_id: Option<String>,
     /// Why the mailbox is opened (e-postforskriften § 2: running the business, or a suspected serious breach of duty).
-    #[arg(long, value_name = "TEXT", required_unless_present = "status")]
+    #[arg(long, value_name = "TEXT", required_unless_present_any = ["status", "preview"])]
     reason: Option<String>,
     /// The legal basis relied on.
-    #[arg(long, value_name = "TEXT", required_unless_present = "status")]
+    #[arg(long, value_name = "TEXT", required_unless_present_any = ["status", "preview"])]
     legal_basis: Option<String>,
     /// When the employee was notified (YYYY-MM-DD), or `none`.
-    #[arg(long, value_name = "DATE|none", required_unless_present = "status")]
+    #[arg(long, value_name = "DATE|none", required_unless_present_any = ["status", "preview"])]
     notified: Option<String>,
     /// Why the employee was not notified (required with --notified none).
     #[arg(long, value_name = "TEXT")]
@@ -58,6 +58,12 @@ pub struct OffboardArgs {
     /// Write the plan (CSV, one row per message) to this new file.
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
+    /// Show where a term declared in the case (--term) occurs in the leaver's mail (never in private mail); each preview is recorded.
+    #[arg(long, value_name = "TERM", requires = "case_id")]
+    preview: Option<String>,
+    /// At most this many messages previewed.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    limit: usize,
     /// List the cases: what was handed over, what is pending, the deletion deadline.
     #[arg(long)]
     status: bool,
@@ -161,6 +167,9 @@ fn deletion_months(config: Option<&mailhygiene::config::Config>) -> u32 {
 pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
     if args.status {
         return status_command(args);
+    }
+    if let Some(term) = &args.preview {
+        return preview_command(args, term);
     }
     let (Some(source), Some(case_id), Some(reason), Some(basis), Some(notified)) = (
         args.source.as_deref(),
@@ -541,13 +550,17 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", case.source))?;
     let mut target: Box<dyn Target> = if let Some(path) = args.to.strip_prefix("maildir:") {
         Box::new(MaildirTarget::new(std::path::Path::new(path)))
+    } else if let Some(path) = args.to.strip_prefix("mbox:") {
+        Box::new(MboxTarget::new(std::path::Path::new(path)))
     } else {
         let dest = resolve_sources(std::slice::from_ref(&args.to), None, config.as_ref())?
             .into_iter()
             .next()
             .ok_or_else(|| usage("--to cannot be resolved"))?;
         let SourceSpec::Imap(url) = &dest.spec else {
-            return Err(usage("--to takes imaps://USER@HOST or maildir:PATH"));
+            return Err(usage(
+                "--to takes imaps://USER@HOST, maildir:PATH or mbox:PATH",
+            ));
         };
         let credentials = handover_credentials(&dest).ok_or_else(|| {
             usage("the successor's mailbox needs MAILHYGIENE_HANDOVER_PASSWORD, MAILHYGIENE_HANDOVER_TOKEN, or an account in the configuration file")
@@ -692,7 +705,11 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
                 "standard input holds no identifier (six or more digits or letters)",
             ));
         }
-        let fingerprinter = load_fingerprinter(None)?;
+        let fingerprinter = load_fingerprinter(
+            config
+                .as_ref()
+                .and_then(|c| c.fingerprint_key_file.as_deref()),
+        )?;
         forms.iter().map(|f| fingerprinter.fingerprint(f)).collect()
     } else {
         Default::default()
@@ -975,4 +992,109 @@ pub fn chosen_for_clean(
         chosen.reason = "erasure".into();
     }
     Ok((Some(chosen), refused))
+}
+
+fn preview_command(args: &OffboardArgs, term: &str) -> Result<u8> {
+    let c = &args.common;
+    let case_id = args.case_id.as_deref().unwrap_or_default();
+    let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
+    let as_of = parse_as_of(c.as_of.as_deref())?;
+    let (mut store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
+    let case = store
+        .case(case_id)?
+        .ok_or_else(|| usage(format!("no case {case_id} in the store")))?;
+    // Only terms declared when the case was opened: a preview is not a
+    // search through an employee's mail.
+    if !case.terms.iter().any(|t| t.eq_ignore_ascii_case(term)) {
+        return Err(usage(format!(
+            "`{}` was not declared in case {case_id} (declared: {}); previews use only the case's --term list",
+            mailhygiene::report::summary::one_line(term),
+            if case.terms.is_empty() {
+                "none".to_string()
+            } else {
+                case.terms.join(", ")
+            }
+        )));
+    }
+    let rules_dir = c
+        .rules
+        .clone()
+        .or(config.as_ref().and_then(|c| c.rules.clone()));
+    let engine = mailhygiene::engine::Engine::new(
+        mailhygiene::engine::EngineSettings::new(as_of),
+        load_rules(rules_dir.as_deref())?,
+        load_fingerprinter(
+            config
+                .as_ref()
+                .and_then(|c| c.fingerprint_key_file.as_deref()),
+        )?,
+    );
+    let source = resolve_sources(std::slice::from_ref(&case.source), None, config.as_ref())?
+        .into_iter()
+        .next()
+        .ok_or_else(|| usage("the case's mailbox cannot be resolved"))?;
+    let mut origin = origin_of(&source, c.allow_plaintext)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", case.source))?;
+    let rows: Vec<mailhygiene::store::CaseRow> = store
+        .case_rows(case_id)?
+        .into_iter()
+        .filter(|r| r.decision != Decision::Private)
+        .collect();
+    let mut by_folder: std::collections::BTreeMap<&str, Vec<&mailhygiene::store::CaseRow>> =
+        Default::default();
+    for r in &rows {
+        by_folder.entry(r.folder.as_str()).or_default().push(r);
+    }
+    let mut out = open_output(c.output.as_deref())?;
+    let mut shown = 0usize;
+    'folders: for (folder, rows) in by_folder {
+        for batch in rows.chunks(50) {
+            let mut originals = origin
+                .originals(folder, batch)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", case.source))?;
+            for r in batch {
+                if shown >= args.limit {
+                    break 'folders;
+                }
+                let Some(original) = originals.remove(&r.key) else {
+                    continue;
+                };
+                let found = engine.previews(&original.bytes, term, 3);
+                if found.is_empty() {
+                    continue;
+                }
+                shown += 1;
+                let uid = r.uid.map(|u| format!(" UID {u}")).unwrap_or_default();
+                writeln!(
+                    out,
+                    "{}{} {}",
+                    mailhygiene::report::summary::one_line(folder),
+                    uid,
+                    mailhygiene::report::summary::one_line(&r.message_id)
+                )?;
+                for (location, snippet) in &found {
+                    writeln!(out, "  {location}: …{snippet}…")?;
+                }
+                audit(
+                    &mut store,
+                    "preview",
+                    Some(case_id),
+                    serde_json::json!({
+                        "term": term,
+                        "folder": r.folder,
+                        "uid": r.uid,
+                        "message_id": r.message_id,
+                        "places": found.len(),
+                    }),
+                )?;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "{shown} messages previewed for `{}`",
+        mailhygiene::report::summary::one_line(term)
+    )?;
+    out.flush()?;
+    Ok(0)
 }

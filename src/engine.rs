@@ -6,7 +6,7 @@ use crate::detect::identifiers::{IdentifierSettings, Rule2032};
 use crate::detect::{Detectors, MessageFindings};
 use crate::extract::{self, Limits};
 use crate::fingerprint::Fingerprinter;
-use crate::model::{MessageMeta, MessageReport, Problem, ProblemKind};
+use crate::model::{Location, MessageMeta, MessageReport, Problem, ProblemKind};
 use crate::rules::{self, RuleSet};
 use chrono::NaiveDate;
 
@@ -87,6 +87,54 @@ impl Engine {
         }
     }
 
+    /// Content previews for an offboarding case: up to `max` places where
+    /// `term` occurs in the message's text (subject, bodies, attachments),
+    /// each about 200 characters around it on one line, with every value
+    /// the detectors recognise masked. Only ever called with a term the
+    /// case declared beforehand.
+    pub fn previews(&self, raw: &[u8], term: &str, max: usize) -> Vec<(Location, String)> {
+        let needle = term.to_lowercase();
+        let mut out = Vec::new();
+        if needle.trim().is_empty() {
+            return out;
+        }
+        extract::extract(raw, &self.limits, &mut |location, text| {
+            if out.len() >= max {
+                return;
+            }
+            let lower = text.to_lowercase();
+            // Lower-casing can change lengths; search the lower-cased text
+            // and cut the original only where both agree on the bytes.
+            let same_lengths = lower.len() == text.len();
+            let source = if same_lengths { text } else { lower.as_str() };
+            let mut from = 0;
+            while out.len() < max {
+                let Some(pos) = lower[from..].find(&needle).map(|p| p + from) else {
+                    break;
+                };
+                let floor = |mut i: usize| {
+                    while !source.is_char_boundary(i) {
+                        i -= 1;
+                    }
+                    i
+                };
+                let start = floor(pos.saturating_sub(100));
+                let end = floor((pos + needle.len() + 100).min(source.len()));
+                let snippet = self.detectors.mask_text(&source[start..end]);
+                let snippet: String = snippet
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .collect();
+                out.push((
+                    location.clone(),
+                    snippet.split_whitespace().collect::<Vec<_>>().join(" "),
+                ));
+                from = pos + needle.len();
+            }
+        });
+        out
+    }
+
     /// The report for a message judged by its metadata alone (a stale-only
     /// scan): rules that look at content (sender, subject, findings) cannot
     /// match it.
@@ -115,5 +163,36 @@ impl Engine {
             kind,
         });
         report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_show_the_term_in_context_with_values_masked() {
+        let engine = Engine::new(
+            EngineSettings::new(NaiveDate::from_ymd_opt(2026, 11, 1).expect("date")),
+            RuleSet::embedded().expect("rules"),
+            Fingerprinter::new(b"preview-test-key-0123456789").expect("key"),
+        );
+        let raw = b"Subject: Kontrakt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHei,\r\nkontrakten med Leverand\xc3\xb8r AS er signert. Fnr 150765 00565 til l\xc3\xb8nn.\r\nHilsen\r\n";
+        let found = engine.previews(raw, "LEVERANDØR", 5);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, Location::Body);
+        let snippet = &found[0].1;
+        assert!(
+            snippet.contains("kontrakten med Leverandør AS"),
+            "{snippet}"
+        );
+        assert!(
+            !snippet.contains("00565") && !snippet.contains("150765"),
+            "{snippet}"
+        );
+        assert!(!snippet.contains('\n'));
+        assert!(engine.previews(raw, "ikke her", 5).is_empty());
+        assert!(engine.previews(raw, " ", 5).is_empty());
+        assert_eq!(engine.previews(b"\r\n\r\na a a a a a", "a", 3).len(), 3);
     }
 }

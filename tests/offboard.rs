@@ -273,6 +273,10 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
             plan.to_str().expect("utf-8"),
             "--notice",
             notice.to_str().expect("utf-8"),
+            "--term",
+            "rammeavtale",
+            "--term",
+            "middag",
             "--as-of",
             "2026-11-25",
         ],
@@ -297,6 +301,48 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         report.contains("Delete the mailbox by: 2027-05-30"),
         "{report}"
     );
+    // Previews: only declared terms, never private mail, each recorded.
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &[
+            "offboard",
+            "--case",
+            "K-1",
+            "--preview",
+            "rammeavtale",
+            plain,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("<1@offboard.test>") && out.contains("Tilbud på rammeavtale"),
+        "{out}"
+    );
+    assert!(out.contains("1 messages previewed"), "{out}");
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &["offboard", "--case", "K-1", "--preview", "Middag", plain],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("0 messages previewed") && !out.contains("<3@"),
+        "private mail previewed: {out}"
+    );
+    let (code, _, err) = run(
+        &d,
+        &state,
+        &[],
+        &["offboard", "--case", "K-1", "--preview", "lønn", plain],
+        "",
+    );
+    assert_eq!(code, 2, "an undeclared term: {err}");
+    assert!(err.contains("not declared"), "{err}");
     let letter = std::fs::read_to_string(&notice).expect("notice letter");
     assert!(
         letter.starts_with("Subject: Varsel om innsyn i e-postkassen din (K-1)"),
@@ -448,6 +494,52 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     );
     assert_eq!(handed_over(&d).values().map(Vec::len).sum::<usize>(), 3);
 
+    // Exports instead of a mailbox: Maildir and mbox, once each.
+    let export_dir = d.dir.path().join("export-maildir");
+    let export_mbox = d.dir.path().join("export.mbox");
+    for to in [
+        format!("maildir:{}", export_dir.display()),
+        format!("mbox:{}", export_mbox.display()),
+    ] {
+        for round in 0..2 {
+            let args = [
+                "handover",
+                "--case",
+                "K-1",
+                "--plan",
+                plan.to_str().expect("utf-8"),
+                "--to",
+                &to,
+                "--format",
+                "jsonl",
+                "--apply",
+                plain,
+            ];
+            let (_, out, err) = run(&d, &state, &[], &args, "");
+            let want = if round == 0 {
+                "copied"
+            } else {
+                "already_there"
+            };
+            assert_eq!(
+                records(&out).iter().filter(|r| r["status"] == want).count(),
+                3,
+                "{to} round {round}: {out}{err}"
+            );
+        }
+    }
+    let exported: Vec<_> = std::fs::read_dir(export_dir.join(".Overf&APg-rt fra alice").join("cur"))
+        .expect("export")
+        .flatten()
+        .collect();
+    assert_eq!(exported.len(), 3);
+    let mbox = std::fs::read_to_string(&export_mbox).expect("mbox");
+    assert_eq!(
+        mbox.matches("\nFrom mailhygiene-").count()
+            + usize::from(mbox.starts_with("From mailhygiene-")),
+        3
+    );
+
     let (code, out, err) = run(
         &d,
         &state,
@@ -481,7 +573,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         .iter()
         .map(|r| r["action"].as_str().unwrap_or_default().to_string())
         .collect();
-    for want in ["scan", "case", "handover"] {
+    for want in ["scan", "case", "preview", "handover"] {
         assert!(
             actions.iter().any(|a| a == want),
             "{want} missing: {actions:?}"

@@ -242,8 +242,12 @@ impl MaildirTarget {
     }
 
     fn dir(&self, folder: &str) -> PathBuf {
-        // Maildir++: `.A.B` for folder A/B; dots in names become `_`.
-        let name: Vec<String> = folder.split('/').map(|s| s.replace('.', "_")).collect();
+        // Maildir++: `.A.B` for folder A/B, names in modified UTF-7 as
+        // Dovecot writes them; dots in names become `_`.
+        let name: Vec<String> = folder
+            .split('/')
+            .map(|s| crate::source::utf7::encode(&s.replace('.', "_")))
+            .collect();
         self.root.join(format!(".{}", name.join(".")))
     }
 }
@@ -310,9 +314,134 @@ impl Target for MaildirTarget {
     }
 }
 
+/// An export as one mbox file (mboxrd: lines starting with `From ` or
+/// `>From ` in a message get one more `>`). Each copy's `From ` line names
+/// it by its content hash (`From mailhygiene-HASH DATE`), written with the
+/// message, so a copy already there is found even after a crash.
+pub struct MboxTarget {
+    path: PathBuf,
+    present: std::collections::HashSet<String>,
+}
+
+impl MboxTarget {
+    pub fn new(path: &Path) -> MboxTarget {
+        MboxTarget {
+            path: path.to_path_buf(),
+            present: Default::default(),
+        }
+    }
+
+    fn marker(hash: &str) -> String {
+        format!("mailhygiene-{}", &hash[..32.min(hash.len())])
+    }
+}
+
+impl Target for MboxTarget {
+    fn prepare(&mut self, _folder: &str) -> Result<(), String> {
+        use std::io::BufRead;
+        let file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("cannot read {}: {e}", self.path.display())),
+        };
+        for line in std::io::BufReader::new(file).split(b'\n') {
+            let line = line.map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+            if let Some(rest) = line.strip_prefix(b"From mailhygiene-") {
+                let hash: Vec<u8> = rest
+                    .iter()
+                    .take_while(|b| b.is_ascii_hexdigit())
+                    .copied()
+                    .collect();
+                self.present
+                    .insert(format!("mailhygiene-{}", String::from_utf8_lossy(&hash)));
+            }
+        }
+        Ok(())
+    }
+
+    fn holds(
+        &mut self,
+        _folder: &str,
+        _message_id: &str,
+        _original: &Original,
+        hash: &str,
+    ) -> Result<bool, String> {
+        Ok(self.present.contains(&MboxTarget::marker(hash)))
+    }
+
+    fn put(&mut self, _folder: &str, original: &Original, hash: &str) -> Result<(), String> {
+        use std::io::Write;
+        let date = original
+            .internal_date
+            .unwrap_or_else(|| chrono::DateTime::<chrono::Utc>::from(std::time::UNIX_EPOCH));
+        let mut out = format!(
+            "From {} {}\n",
+            MboxTarget::marker(hash),
+            date.format("%a %b %e %H:%M:%S %Y")
+        )
+        .into_bytes();
+        for line in original.bytes.split_inclusive(|b| *b == b'\n') {
+            let body = line.strip_suffix(b"\n").unwrap_or(line);
+            let body = body.strip_suffix(b"\r").unwrap_or(body);
+            let quoted = body
+                .iter()
+                .position(|b| *b != b'>')
+                .is_some_and(|i| body[i..].starts_with(b"From "));
+            if quoted {
+                out.push(b'>');
+            }
+            out.extend_from_slice(body);
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options
+            .open(&self.path)
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+        file.write_all(&out)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+        self.present.insert(MboxTarget::marker(hash));
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mbox_exports_are_quoted_and_found_again() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("export.mbox");
+        let original = Original {
+            uid: 1,
+            bytes: b"Subject: x\r\n\r\nFrom here\r\n>From there\r\nend\r\n".to_vec(),
+            internal_date: None,
+            flags: Vec::new(),
+        };
+        let hash = content_hash(&original.bytes);
+        let mut t = MboxTarget::new(&path);
+        t.prepare("x").expect("prepare");
+        assert!(!t.holds("x", "", &original, &hash).expect("holds"));
+        t.put("x", &original, &hash).expect("put");
+        let text = std::fs::read_to_string(&path).expect("mbox");
+        assert!(
+            text.starts_with(&format!("From mailhygiene-{} ", &hash[..32])),
+            "{text}"
+        );
+        assert!(text.contains("\n>From here\n>>From there\n"), "{text}");
+        // A new run (a new target) finds it in the file.
+        let mut again = MboxTarget::new(&path);
+        again.prepare("x").expect("prepare");
+        assert!(again.holds("x", "", &original, &hash).expect("holds"));
+    }
 
     #[test]
     fn maildir_flags_become_imap_flags() {
