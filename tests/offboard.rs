@@ -528,10 +528,11 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
             );
         }
     }
-    let exported: Vec<_> = std::fs::read_dir(export_dir.join(".Overf&APg-rt fra alice").join("cur"))
-        .expect("export")
-        .flatten()
-        .collect();
+    let exported: Vec<_> =
+        std::fs::read_dir(export_dir.join(".Overf&APg-rt fra alice").join("cur"))
+            .expect("export")
+            .flatten()
+            .collect();
     assert_eq!(exported.len(), 3);
     let mbox = std::fs::read_to_string(&export_mbox).expect("mbox");
     assert_eq!(
@@ -716,7 +717,34 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     assert_eq!(planned[0]["rule"], "erasure");
     assert_eq!(planned[0]["status"], "planned");
 
-    // Tampering with the trail is found.
+    // Tampering with the trail is found: a removed entry, a reordering, a
+    // changed entry (each on its own copy of the store).
+    let tampered = |name: &str, sql: &str| {
+        let copy = d.dir.path().join(name);
+        std::fs::copy(&state, &copy).expect("copy the store");
+        let conn = rusqlite::Connection::open(&copy).expect("store");
+        conn.execute_batch(sql).expect("tamper");
+        drop(conn);
+        run(&d, &copy, &[], &["audit", "verify"], "")
+    };
+    let (code, _, err) = tampered("removed.sqlite", "DELETE FROM audit WHERE seq = 3");
+    assert_eq!(code, 1);
+    assert!(err.contains("removed"), "{err}");
+    let (code, _, err) = tampered(
+        "reordered.sqlite",
+        "CREATE TEMP TABLE a AS SELECT * FROM audit WHERE seq = 2; CREATE TEMP TABLE b AS SELECT * FROM audit WHERE seq = 3; UPDATE audit SET at = (SELECT at FROM b), actor = (SELECT actor FROM b), action = (SELECT action FROM b), case_id = (SELECT case_id FROM b), detail = (SELECT detail FROM b), prev = (SELECT prev FROM b), hash = (SELECT hash FROM b) WHERE seq = 2; UPDATE audit SET at = (SELECT at FROM a), actor = (SELECT actor FROM a), action = (SELECT action FROM a), case_id = (SELECT case_id FROM a), detail = (SELECT detail FROM a), prev = (SELECT prev FROM a), hash = (SELECT hash FROM a) WHERE seq = 3;",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("entry 3") || err.contains("reordered"),
+        "{err}"
+    );
+    let (code, _, err) = tampered(
+        "cut.sqlite",
+        "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("removed"), "{err}");
     let conn = rusqlite::Connection::open(&state).expect("store");
     conn.execute("UPDATE audit SET detail = '{}' WHERE seq = 2", [])
         .expect("tamper");
