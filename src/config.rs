@@ -23,7 +23,16 @@ struct ConfigFile {
     #[serde(default)]
     offboarding: OffboardingSpec,
     #[serde(default)]
+    history: HistorySpec,
+    #[serde(default)]
     account: Vec<Spanned<AccountSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistorySpec {
+    /// Years of compliance snapshots kept.
+    keep_years: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +151,9 @@ pub struct Config {
     /// `[offboarding] deletion_months`: how long after leaving a mailbox
     /// may live (default 6).
     pub deletion_months: Option<u32>,
+    /// `[history] keep_years`: how long compliance snapshots are kept
+    /// (default 5).
+    pub keep_years: Option<u32>,
     pub accounts: Vec<Account>,
 }
 
@@ -213,6 +225,7 @@ impl Config {
                 .as_ref()
                 .map(|v| *v.get_ref()),
             deletion_months: parsed.offboarding.deletion_months,
+            keep_years: parsed.history.keep_years,
             accounts: Vec::new(),
         };
         if let Some(c) = &parsed.limits.connections_per_mailbox

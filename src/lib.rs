@@ -44,6 +44,7 @@
 pub mod actions;
 pub mod audit;
 pub mod checksum;
+pub mod compliance;
 pub mod config;
 pub mod deliver;
 pub mod detect;
@@ -51,6 +52,7 @@ pub mod engine;
 pub mod extract;
 pub mod fingerprint;
 pub mod handover;
+pub mod history;
 pub mod imap;
 pub mod inventory;
 pub mod model;

@@ -145,6 +145,24 @@ struct ReportArgs {
     /// List every message in the text and Markdown reports, not the first 25 of each list.
     #[arg(long)]
     all: bool,
+    /// The compliance officer's report over every mailbox (or --department): html, csv (-o DIR), json or markdown.
+    #[arg(long)]
+    compliance: bool,
+    /// Only the mailboxes of this department (with --compliance).
+    #[arg(long, value_name = "NAME", requires = "compliance")]
+    department: Option<String>,
+    /// Also deliver the compliance report: dir:PATH, or smtp (see --smtp, --to, --from).
+    #[arg(long, value_name = "HOW", requires = "compliance")]
+    deliver: Option<String>,
+    /// SMTP server for --deliver smtp: smtp://USER@HOST[:587] or smtps://USER@HOST[:465].
+    #[arg(long, value_name = "URL")]
+    smtp: Option<String>,
+    /// Recipient of a delivered compliance report.
+    #[arg(long, value_name = "ADDRESS")]
+    to: Option<String>,
+    /// Sender of a delivered compliance report.
+    #[arg(long, value_name = "ADDRESS")]
+    from: Option<String>,
 }
 
 /// What every command that changes a mailbox takes.
@@ -868,6 +886,11 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         .context("starting worker threads")?;
     let as_of = ctx.as_of;
     let format = options.render.format;
+    if !format.per_message() {
+        return Err(usage(
+            "--format html and json are for `report --compliance`",
+        ));
+    }
     let output = options.render.output.clone();
     let bar = (!quiet && io::stderr().is_terminal()).then(|| Bars {
         multi: indicatif::MultiProgress::new(),
@@ -956,6 +979,45 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         "incomplete"
     };
     store.finish_run(run_id, now, status, stats.messages)?;
+    // The compliance history: a snapshot per mailbox, the deviation
+    // register. A stale-only scan reads no content: it would count no
+    // sensitive data at all, so it leaves the history alone.
+    if !args.stale_only {
+        let records = store.mailboxes()?;
+        let scanned: Vec<(String, Option<String>, &str)> = named
+            .iter()
+            .map(|s| {
+                let failed = stats.failures.iter().any(|(f, _)| f == &s.given);
+                let address = records
+                    .iter()
+                    .find(|m| m.source == s.given)
+                    .and_then(|m| m.address.clone());
+                let status = if failed { "failed" } else { "complete" };
+                (s.given.clone(), address, status)
+            })
+            .collect();
+        let scanned: Vec<mailhygiene::history::Scanned<'_>> = scanned
+            .iter()
+            .map(|(source, address, status)| mailhygiene::history::Scanned {
+                source,
+                address: address.as_deref(),
+                status,
+            })
+            .collect();
+        mailhygiene::history::record(
+            &mut *store,
+            run_id,
+            &scanned,
+            &engine.rules,
+            as_of,
+            &now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            args.full,
+            config
+                .as_ref()
+                .and_then(|c| c.keep_years)
+                .unwrap_or(mailhygiene::history::KEEP_YEARS),
+        )?;
+    }
     cases_cli::audit(
         &mut *store,
         "scan",
@@ -1129,6 +1191,14 @@ fn report_command(args: &ReportArgs) -> Result<u8> {
         )));
     }
     let store = SqliteStore::open(&path).map_err(|e| usage(e.to_string()))?;
+    if args.compliance {
+        return compliance_report(args, &store, &rules, as_of, config.as_ref());
+    }
+    if !args.render.format.per_message() {
+        return Err(usage(
+            "--format html and json are for `report --compliance`",
+        ));
+    }
     let known: Vec<String> = store.mailboxes()?.into_iter().map(|m| m.source).collect();
     let sources = if args.sources.is_empty() {
         known
@@ -1149,6 +1219,162 @@ fn report_command(args: &ReportArgs) -> Result<u8> {
     let rendered =
         mailhygiene::inventory::print(&store, &sources, &rules, as_of, None, printer.as_mut())?;
     Ok(rendered.exit_code())
+}
+
+/// `report --compliance`: from the store alone, never a mailbox connection.
+fn compliance_report(
+    args: &ReportArgs,
+    store: &SqliteStore,
+    rules: &RuleSet,
+    as_of: NaiveDate,
+    config: Option<&Config>,
+) -> Result<u8> {
+    use mailhygiene::compliance;
+    let records = store.mailboxes()?;
+    let wanted: Vec<_> = records
+        .into_iter()
+        .filter(|m| args.sources.is_empty() || args.sources.contains(&m.source))
+        .filter(|m| {
+            args.department.as_ref().is_none_or(|d| {
+                m.department
+                    .as_deref()
+                    .is_some_and(|x| x.eq_ignore_ascii_case(d))
+            })
+        })
+        .collect();
+    let snapshots = store.snapshots()?;
+    let mut infos = Vec::new();
+    let mut all_reports = Vec::new();
+    for m in &wanted {
+        let mut reports = Vec::new();
+        store.each_message(&m.source, None, &mut |stored| {
+            reports.push(mailhygiene::inventory::judge(rules, as_of, stored.report));
+            Ok(())
+        })?;
+        let day = |s: &Option<String>| {
+            s.as_deref().and_then(|s| {
+                chrono::DateTime::parse_from_rfc3339(s)
+                    .ok()
+                    .map(|d| d.date_naive())
+                    .or_else(|| NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok())
+            })
+        };
+        infos.push(compliance::MailboxInfo {
+            source: m.source.clone(),
+            owner: m.owner.clone(),
+            address: m.address.clone(),
+            department: m.department.clone(),
+            // The date the last scan judged by (its --as-of), as the
+            // history knows it; a test or a late run scans "as of" a day.
+            last_scan: snapshots
+                .iter()
+                .filter(|s| s.snapshot.source == m.source)
+                .map(|s| s.snapshot.as_of)
+                .max()
+                .or_else(|| day(&m.last_scan)),
+            last_status: m.last_status.clone(),
+            last_error: m.last_error.clone(),
+        });
+        all_reports.push(reports);
+    }
+    let mailboxes: Vec<compliance::MailboxMessages<'_>> = infos
+        .iter()
+        .zip(&all_reports)
+        .map(|(info, reports)| compliance::MailboxMessages { info, reports })
+        .collect();
+    let history: Vec<compliance::Snapshot> = snapshots.into_iter().map(|s| s.snapshot).collect();
+    let report = compliance::build(
+        as_of,
+        args.department.as_deref(),
+        &mailboxes,
+        &history,
+        &store.deviations()?,
+    );
+    let rendered: Vec<(String, Vec<u8>)> = match args.render.format {
+        Format::Csv => compliance::render_csv(&report)?
+            .into_iter()
+            .map(|(n, b)| (n.to_string(), b))
+            .collect(),
+        format => {
+            let mut buf = Vec::new();
+            match format {
+                Format::Html => compliance::render_html(&report, &mut buf)?,
+                Format::Json | Format::Jsonl => compliance::render_json(&report, &mut buf)?,
+                _ => compliance::render_markdown(&report, &mut buf)?,
+            }
+            let ext = match format {
+                Format::Html => "html",
+                Format::Json | Format::Jsonl => "json",
+                _ => "md",
+            };
+            vec![(format!("compliance-{as_of}.{ext}"), buf)]
+        }
+    };
+    match (&args.render.output, args.render.format) {
+        (Some(dir), Format::Csv) => {
+            mailhygiene::report::create_private_dir(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for (name, bytes) in &rendered {
+                let mut f = mailhygiene::report::create_private(&dir.join(name))
+                    .with_context(|| format!("cannot write {}", dir.join(name).display()))?;
+                f.write_all(bytes)?;
+            }
+        }
+        (None, Format::Csv) => {
+            return Err(usage(
+                "the compliance report's CSV is one file per table: give -o DIR",
+            ));
+        }
+        (output, _) => {
+            let mut out = open_output(output.as_deref())?;
+            out.write_all(&rendered[0].1)?;
+            out.flush()?;
+        }
+    }
+    if let Some(how) = &args.deliver {
+        deliver_compliance(args, how, &rendered, as_of, config)?;
+    }
+    Ok(u8::from(!report.coverage.is_empty()))
+}
+
+/// Sends or files the compliance report (the reminder's delivery).
+fn deliver_compliance(
+    args: &ReportArgs,
+    how: &str,
+    rendered: &[(String, Vec<u8>)],
+    as_of: NaiveDate,
+    config: Option<&Config>,
+) -> Result<()> {
+    let _ = config;
+    if let Some(dir) = how.strip_prefix("dir:") {
+        let dir = Path::new(dir);
+        mailhygiene::report::create_private_dir(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        for (name, bytes) in rendered {
+            let path = dir.join(name);
+            if path.exists() {
+                return Err(usage(format!("{} exists: not overwritten", path.display())));
+            }
+            let mut f = mailhygiene::report::create_private(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            f.write_all(bytes)?;
+        }
+        return Ok(());
+    }
+    if how != "smtp" {
+        return Err(usage("--deliver takes dir:PATH or smtp"));
+    }
+    let (Some(smtp), Some(to), Some(from)) = (&args.smtp, &args.to, &args.from) else {
+        return Err(usage(
+            "--deliver smtp needs --smtp URL, --to ADDRESS and --from ADDRESS",
+        ));
+    };
+    let settings = mailhygiene::deliver::SmtpSettings::parse(smtp).map_err(usage)?;
+    let message = mailhygiene::compliance::mail(from, to, as_of, rendered)
+        .map_err(|e| anyhow::anyhow!("cannot build the report message: {e}"))?;
+    mailhygiene::deliver::by_smtp(&settings, from, to, &message)
+        .map_err(|e| anyhow::anyhow!("cannot deliver the report: {e}"))?;
+    Ok(())
 }
 
 /// IMAP settings for commands that connect (scan, clean, undo, remind).
@@ -1741,6 +1967,11 @@ fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {
     let report = scan::process(&engine, mailhygiene::source::Job { meta, content });
     let incomplete = report.problems.iter().any(|p| p.kind.content_skipped());
     let out = open_output(options.render.output.as_deref())?;
+    if !options.render.format.per_message() {
+        return Err(usage(
+            "--format html and json are for `report --compliance`",
+        ));
+    }
     let mut printer = report::printer(options.render.format, out, ctx);
     printer.message(file, &report)?;
     printer.finish()?;

@@ -24,6 +24,18 @@ pub enum Format {
     Csv,
     /// The cleanup report as Markdown, for mail or a wiki.
     Markdown,
+    /// One self-contained HTML page (`report --compliance` only).
+    Html,
+    /// One JSON document (`report --compliance` only).
+    Json,
+}
+
+impl Format {
+    /// Whether per-message reports (scan, check, report) can be written in
+    /// this format; html and json are the compliance report's.
+    pub fn per_message(self) -> bool {
+        !matches!(self, Format::Html | Format::Json)
+    }
 }
 
 /// Receives a run's results as they come.
@@ -101,7 +113,8 @@ pub fn printer<'w>(
             summary: Summary::new(ctx),
             render: summary::render_text,
         }),
-        Format::Markdown => Box::new(SummaryPrinter {
+        // Refused before a printer is asked for (see `Format::per_message`).
+        Format::Markdown | Format::Html | Format::Json => Box::new(SummaryPrinter {
             out,
             summary: Summary::new(ctx),
             render: summary::render_markdown,

@@ -14,6 +14,7 @@
 pub mod sqlite;
 
 use crate::audit::{AuditEntry, NewEntry};
+use crate::compliance::{Deviation, Snapshot};
 use crate::model::MessageReport;
 use crate::offboard::{Case, Decision, PlanRow};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -335,8 +336,31 @@ pub trait Store {
     /// The last entry appended (kept apart from the entries).
     fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError>;
 
+    /// Keeps a mailbox's snapshot for a run (the compliance history).
+    fn record_snapshot(&mut self, run: RunId, snap: &SnapshotRecord) -> Result<(), StoreError>;
+    /// Every snapshot kept, oldest first.
+    fn snapshots(&self) -> Result<Vec<SnapshotRecord>, StoreError>;
+    /// Forgets snapshots judged before `before`; how many.
+    fn prune_snapshots(&mut self, before: NaiveDate) -> Result<u64, StoreError>;
+    /// The deviation register, open and handled.
+    fn deviations(&self) -> Result<Vec<Deviation>, StoreError>;
+    /// Replaces a mailbox's part of the register.
+    fn save_deviations(&mut self, source: &str, list: &[Deviation]) -> Result<(), StoreError>;
+
     /// Makes everything recorded so far durable.
     fn commit(&mut self) -> Result<(), StoreError>;
+}
+
+/// A snapshot as the history keeps it: which run took it, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotRecord {
+    pub run: RunId,
+    pub taken_at: String,
+    /// A `--full` scan (or the first), not an incremental one.
+    pub full: bool,
+    /// `complete`, `incomplete`, `failed`.
+    pub status: String,
+    pub snapshot: Snapshot,
 }
 
 /// One row of a case's plan as the case recorded it.

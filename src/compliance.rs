@@ -1,0 +1,1207 @@
+//! The compliance officer's monthly report: where the organisation stands
+//! against its privacy policy, whether that is getting better, and which
+//! cases the deviation log must record.
+//!
+//! Why it exists apart from the cleanup report: that one speaks to one
+//! employee about one mailbox; this one counts across mailboxes and
+//! departments, compares with earlier months (snapshots taken at each
+//! scan, since deleted mail leaves no trace to count later), and drafts
+//! deviations (avvik) the way the policy's log asks for them.
+//!
+//! Pure: stored messages, snapshots and dates in; a [`ComplianceReport`]
+//! out, rendered by the printers in this module to any `io::Write`.
+
+use crate::model::{DetectorId, MessageReport};
+use crate::report::summary::{is_sent_folder, md, one_line};
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io::{self, Write};
+
+/// Messages and distinct values for one detector or category.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count {
+    pub messages: u64,
+    pub values: u64,
+}
+
+/// One mailbox as one scan left it: what the history keeps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub source: String,
+    pub as_of: NaiveDate,
+    pub messages: u64,
+    pub bytes: u64,
+    pub stale: u64,
+    pub stale_by_rule: BTreeMap<String, u64>,
+    pub oldest_stale: Option<NaiveDate>,
+    pub sensitive_messages: u64,
+    pub by_detector: BTreeMap<String, Count>,
+    pub unreadable: u64,
+}
+
+/// The policy's categories of personal data, most serious first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// GDPR art. 9 data (health, union membership, ...).
+    SpecialCategory,
+    /// National identity numbers.
+    NationalId,
+    /// Payment cards.
+    PaymentCard,
+    /// Bank accounts and IBANs: business data as often as personal.
+    Financial,
+}
+
+impl Category {
+    pub fn of(d: &DetectorId) -> Category {
+        match d {
+            DetectorId::SpecialCategory(_) => Category::SpecialCategory,
+            DetectorId::PaymentCard => Category::PaymentCard,
+            DetectorId::Iban | DetectorId::NoBankAccount => Category::Financial,
+            _ => Category::NationalId,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::SpecialCategory => "special categories (GDPR art. 9)",
+            Category::NationalId => "national identity numbers",
+            Category::PaymentCard => "payment cards",
+            Category::Financial => "bank accounts",
+        }
+    }
+
+    /// Whether the privacy policy forbids sending it by e-mail (a
+    /// deviation when found).
+    pub fn forbidden_by_mail(self) -> bool {
+        !matches!(self, Category::Financial)
+    }
+}
+
+/// The snapshot of one mailbox from its judged messages.
+pub fn snapshot<'a>(
+    source: &str,
+    as_of: NaiveDate,
+    reports: impl IntoIterator<Item = &'a MessageReport>,
+) -> Snapshot {
+    let mut s = Snapshot {
+        source: source.to_string(),
+        as_of,
+        ..Default::default()
+    };
+    let mut values: BTreeMap<String, HashSet<&str>> = BTreeMap::new();
+    for r in reports {
+        s.messages += 1;
+        s.bytes += r.meta.size;
+        if let Some(stale) = &r.stale {
+            s.stale += 1;
+            *s.stale_by_rule.entry(stale.rule.clone()).or_default() += 1;
+            let day = r.date.map(|d| d.date_naive());
+            if let Some(day) = day {
+                s.oldest_stale = Some(s.oldest_stale.map_or(day, |o| o.min(day)));
+            }
+        }
+        if !r.findings.is_empty() {
+            s.sensitive_messages += 1;
+        }
+        let mut seen = BTreeSet::new();
+        for f in &r.findings {
+            let id = f.detector.to_string();
+            if seen.insert(id.clone()) {
+                s.by_detector.entry(id.clone()).or_default().messages += 1;
+            }
+            if !f.fingerprint.is_empty() {
+                values.entry(id).or_default().insert(&f.fingerprint);
+            }
+        }
+        if r.problems.iter().any(|p| p.kind.content_skipped()) {
+            s.unreadable += 1;
+        }
+    }
+    for (id, v) in values {
+        s.by_detector.entry(id).or_default().values = v.len() as u64;
+    }
+    s
+}
+
+/// A draft for the deviation log (avvikslogg): one message holding data
+/// the policy says must not be sent by e-mail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Deviation {
+    /// Stable across reports: the mailbox, folder and message key hashed.
+    pub id: String,
+    pub source: String,
+    pub folder: String,
+    pub key: String,
+    pub message_id: String,
+    pub date: Option<NaiveDate>,
+    /// The system, as the log names it.
+    pub system: String,
+    /// The category of personal data (the most serious in the message).
+    pub category: String,
+    /// The kinds of data, by detector label.
+    pub kinds: Vec<String>,
+    /// Distinct values (identifiers) or 1 per special category.
+    pub count: u64,
+    /// `sent` by the mailbox's owner, or `received`.
+    pub direction: String,
+    /// Whether it went to or came from outside the organisation.
+    pub external: bool,
+    /// Masked, as in every report.
+    pub subject: String,
+    /// `open`, or `handled` once the message is gone from the mailbox.
+    pub status: String,
+    pub first_seen: NaiveDate,
+    pub handled_on: Option<NaiveDate>,
+    /// What was done, for the log; filled in by people.
+    pub action: String,
+}
+
+/// The system a source is, for the deviation log.
+pub fn system_of(source: &str) -> String {
+    if source.contains("office365.com") || source.contains("outlook.") {
+        "E-post (Exchange Online)".into()
+    } else if source.starts_with("imap") {
+        "E-post (IMAP)".into()
+    } else {
+        "E-post (lokal eksport)".into()
+    }
+}
+
+fn domain(a: &str) -> &str {
+    a.rsplit_once('@').map_or("", |(_, d)| d)
+}
+
+/// The deviations one mailbox holds now (`owner` its owner's address, to
+/// tell sent from received and inside from outside).
+pub fn deviations<'a>(
+    source: &str,
+    owner: Option<&str>,
+    as_of: NaiveDate,
+    reports: impl IntoIterator<Item = &'a MessageReport>,
+) -> Vec<Deviation> {
+    let own_domain = owner.map(domain).unwrap_or("");
+    let mut out = Vec::new();
+    for r in reports {
+        let forbidden: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| Category::of(&f.detector).forbidden_by_mail())
+            .collect();
+        let Some(category) = forbidden.iter().map(|f| Category::of(&f.detector)).min() else {
+            continue;
+        };
+        let sent = owner.is_some_and(|o| r.envelope.from.iter().any(|f| f == o))
+            || is_sent_folder(&r.meta.folder);
+        let others: Vec<&String> = if sent {
+            r.envelope.to.iter().collect()
+        } else {
+            r.envelope.from.iter().collect()
+        };
+        let external = !own_domain.is_empty()
+            && others.iter().any(|a| {
+                let d = domain(a);
+                !d.is_empty() && d != own_domain && !d.ends_with(&format!(".{own_domain}"))
+            });
+        let mut kinds: Vec<String> = forbidden
+            .iter()
+            .map(|f| crate::report::detector_label(&f.detector))
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        let key = crate::offboard::message_key(r);
+        let id = {
+            use sha2::Digest;
+            let h = sha2::Sha256::digest(format!("{source}\u{1f}{}\u{1f}{key}", r.meta.folder));
+            format!("AV-{}", &hex::encode(h)[..12])
+        };
+        out.push(Deviation {
+            id,
+            source: source.to_string(),
+            folder: r.meta.folder.clone(),
+            key,
+            message_id: r.envelope.message_id.clone(),
+            date: r.date.map(|d| d.date_naive()),
+            system: system_of(source),
+            category: category.label().to_string(),
+            kinds,
+            count: forbidden.len() as u64,
+            direction: if sent { "sent" } else { "received" }.into(),
+            external,
+            subject: r.envelope.subject.clone(),
+            status: "open".into(),
+            first_seen: as_of,
+            handled_on: None,
+            action: String::new(),
+        });
+    }
+    out
+}
+
+/// What the report knows of a mailbox besides its messages.
+#[derive(Debug, Clone, Default)]
+pub struct MailboxInfo {
+    pub source: String,
+    pub owner: Option<String>,
+    pub address: Option<String>,
+    pub department: Option<String>,
+    pub last_scan: Option<NaiveDate>,
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+}
+
+/// One mailbox's row.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailboxRow {
+    pub source: String,
+    pub owner: String,
+    pub department: String,
+    pub messages: u64,
+    pub stale: u64,
+    /// Stale messages per 100 messages, one decimal.
+    pub stale_share: f64,
+    pub oldest_stale: Option<NaiveDate>,
+    pub sensitive_messages: u64,
+    pub by_category: BTreeMap<String, Count>,
+    pub unreadable: u64,
+    pub last_scan: Option<NaiveDate>,
+    pub last_status: String,
+}
+
+/// One department's totals.
+#[derive(Debug, Clone, Serialize)]
+pub struct DepartmentRow {
+    pub department: String,
+    pub mailboxes: u64,
+    pub messages: u64,
+    pub stale: u64,
+    pub stale_share: f64,
+    pub sensitive_messages: u64,
+    pub deviations_open: u64,
+}
+
+/// A mailbox the report cannot vouch for.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageGap {
+    pub source: String,
+    pub owner: String,
+    /// `not_scanned` (not within the period), `failed`, `incomplete`.
+    pub problem: String,
+    pub detail: String,
+}
+
+/// One month of history, over the mailboxes reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendPoint {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub mailboxes: u64,
+    pub messages: u64,
+    pub stale: u64,
+    pub sensitive_messages: u64,
+}
+
+/// A message that carries the most risk.
+#[derive(Debug, Clone, Serialize)]
+pub struct RiskyMessage {
+    pub source: String,
+    pub owner: String,
+    pub folder: String,
+    pub date: Option<NaiveDate>,
+    pub subject: String,
+    pub identifiers: u64,
+    pub categories: Vec<String>,
+    pub direction: String,
+    pub external: bool,
+    pub why: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComplianceReport {
+    pub as_of: NaiveDate,
+    /// The period looked back on: a month before `as_of`.
+    pub period_start: NaiveDate,
+    pub department: Option<String>,
+    pub totals: Totals,
+    pub mailboxes: Vec<MailboxRow>,
+    pub departments: Vec<DepartmentRow>,
+    pub coverage: Vec<CoverageGap>,
+    pub trend: Vec<TrendPoint>,
+    /// Sensitive messages received within the period versus before it.
+    pub new_sensitive: u64,
+    pub old_sensitive: u64,
+    pub riskiest: Vec<RiskyMessage>,
+    pub deviations: Vec<Deviation>,
+    /// What IMAP cannot see (e.g. Exchange's online archive).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub mailboxes: u64,
+    pub messages: u64,
+    pub stale: u64,
+    pub stale_share: f64,
+    pub sensitive_messages: u64,
+    pub by_category: BTreeMap<String, Count>,
+    pub deviations_open: u64,
+    pub deviations_handled: u64,
+}
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        (part as f64 * 1000.0 / whole as f64).round() / 10.0
+    }
+}
+
+/// How many risky messages the report lists.
+pub const RISKIEST: usize = 25;
+
+/// One mailbox's judged messages, as the report reads them.
+pub struct MailboxMessages<'a> {
+    pub info: &'a MailboxInfo,
+    pub reports: &'a [MessageReport],
+}
+
+/// Builds the report. `deviations` is the register as the store keeps it
+/// (open and handled); `history` every snapshot kept.
+pub fn build(
+    as_of: NaiveDate,
+    department: Option<&str>,
+    mailboxes: &[MailboxMessages<'_>],
+    history: &[Snapshot],
+    deviations: &[Deviation],
+) -> ComplianceReport {
+    let period_start = as_of
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap_or(as_of);
+    let mut rows = Vec::new();
+    let mut coverage = Vec::new();
+    let mut riskiest = Vec::new();
+    let mut totals = Totals::default();
+    let (mut new_sensitive, mut old_sensitive) = (0, 0);
+    let included: HashSet<&str> = mailboxes.iter().map(|m| m.info.source.as_str()).collect();
+    for m in mailboxes {
+        let info = m.info;
+        let owner = info
+            .owner
+            .clone()
+            .or_else(|| info.address.clone())
+            .unwrap_or_default();
+        let snap = snapshot(&info.source, as_of, m.reports.iter());
+        let mut by_category: BTreeMap<String, Count> = BTreeMap::new();
+        let mut values: BTreeMap<String, HashSet<&str>> = BTreeMap::new();
+        for r in m.reports.iter() {
+            let cats: BTreeSet<Category> = r
+                .findings
+                .iter()
+                .map(|f| Category::of(&f.detector))
+                .collect();
+            for c in &cats {
+                by_category.entry(c.label().into()).or_default().messages += 1;
+            }
+            for f in r.findings.iter().filter(|f| !f.fingerprint.is_empty()) {
+                let c = Category::of(&f.detector).label().to_string();
+                values.entry(c).or_default().insert(f.fingerprint.as_str());
+            }
+            if !r.findings.is_empty() {
+                if r.date.is_some_and(|d| d.date_naive() >= period_start) {
+                    new_sensitive += 1;
+                } else {
+                    old_sensitive += 1;
+                }
+                let identifiers = r
+                    .findings
+                    .iter()
+                    .filter(|f| !f.fingerprint.is_empty())
+                    .count() as u64;
+                let special = cats.contains(&Category::SpecialCategory);
+                let dev = self::deviations(&info.source, info.address.as_deref(), as_of, [r]);
+                let (direction, external) =
+                    dev.first().map_or(("received".to_string(), false), |d| {
+                        (d.direction.clone(), d.external)
+                    });
+                let score =
+                    identifiers + if external { 20 } else { 0 } + if special { 10 } else { 0 };
+                if identifiers >= 10 || external || special {
+                    let mut why = Vec::new();
+                    if identifiers >= 10 {
+                        why.push(format!("{identifiers} identifiers in one message"));
+                    }
+                    if external && direction == "sent" {
+                        why.push("sent outside the organisation".to_string());
+                    } else if external {
+                        why.push("exchanged with outside the organisation".to_string());
+                    }
+                    if special {
+                        why.push("special-category data".to_string());
+                    }
+                    riskiest.push((
+                        score,
+                        RiskyMessage {
+                            source: info.source.clone(),
+                            owner: owner.clone(),
+                            folder: r.meta.folder.clone(),
+                            date: r.date.map(|d| d.date_naive()),
+                            subject: r.envelope.subject.clone(),
+                            identifiers,
+                            categories: cats.iter().map(|c| c.label().to_string()).collect(),
+                            direction,
+                            external,
+                            why: why.join("; "),
+                        },
+                    ));
+                }
+            }
+        }
+        // A special category has no value to count: each message is one.
+        for (c, n) in by_category.iter_mut() {
+            n.values = match values.get(c) {
+                Some(v) => v.len() as u64,
+                None => n.messages,
+            };
+        }
+        for (c, n) in &by_category {
+            let t = totals.by_category.entry(c.clone()).or_default();
+            t.messages += n.messages;
+            t.values += n.values;
+        }
+        totals.mailboxes += 1;
+        totals.messages += snap.messages;
+        totals.stale += snap.stale;
+        totals.sensitive_messages += snap.sensitive_messages;
+        let status = info.last_status.clone().unwrap_or_default();
+        match info.last_scan {
+            None => coverage.push(CoverageGap {
+                source: info.source.clone(),
+                owner: owner.clone(),
+                problem: "not_scanned".into(),
+                detail: "never scanned".into(),
+            }),
+            Some(d) if d < period_start => coverage.push(CoverageGap {
+                source: info.source.clone(),
+                owner: owner.clone(),
+                problem: "not_scanned".into(),
+                detail: format!("last scanned {d}, before the period"),
+            }),
+            _ => {}
+        }
+        if status == "failed" || status == "incomplete" {
+            coverage.push(CoverageGap {
+                source: info.source.clone(),
+                owner: owner.clone(),
+                problem: status.clone(),
+                detail: one_line(
+                    info.last_error
+                        .as_deref()
+                        .unwrap_or("some messages could not be read"),
+                ),
+            });
+        }
+        rows.push(MailboxRow {
+            source: info.source.clone(),
+            owner,
+            department: info.department.clone().unwrap_or_default(),
+            messages: snap.messages,
+            stale: snap.stale,
+            stale_share: share(snap.stale, snap.messages),
+            oldest_stale: snap.oldest_stale,
+            sensitive_messages: snap.sensitive_messages,
+            by_category,
+            unreadable: snap.unreadable,
+            last_scan: info.last_scan,
+            last_status: status,
+        });
+    }
+    totals.stale_share = share(totals.stale, totals.messages);
+    let deviations: Vec<Deviation> = deviations
+        .iter()
+        .filter(|d| included.contains(d.source.as_str()))
+        .cloned()
+        .collect();
+    totals.deviations_open = deviations.iter().filter(|d| d.status == "open").count() as u64;
+    totals.deviations_handled = deviations.len() as u64 - totals.deviations_open;
+    let mut departments: BTreeMap<String, DepartmentRow> = BTreeMap::new();
+    for r in &rows {
+        let name = if r.department.is_empty() {
+            "(none)".to_string()
+        } else {
+            r.department.clone()
+        };
+        let d = departments
+            .entry(name.clone())
+            .or_insert_with(|| DepartmentRow {
+                department: name,
+                mailboxes: 0,
+                messages: 0,
+                stale: 0,
+                stale_share: 0.0,
+                sensitive_messages: 0,
+                deviations_open: 0,
+            });
+        d.mailboxes += 1;
+        d.messages += r.messages;
+        d.stale += r.stale;
+        d.sensitive_messages += r.sensitive_messages;
+        d.deviations_open += deviations
+            .iter()
+            .filter(|x| x.source == r.source && x.status == "open")
+            .count() as u64;
+    }
+    for d in departments.values_mut() {
+        d.stale_share = share(d.stale, d.messages);
+    }
+    // The trend: per month, each mailbox's last snapshot in that month.
+    let mut latest: BTreeMap<(String, &str), &Snapshot> = BTreeMap::new();
+    for s in history
+        .iter()
+        .filter(|s| included.contains(s.source.as_str()) && s.as_of <= as_of)
+    {
+        let month = format!("{:04}-{:02}", s.as_of.year(), s.as_of.month());
+        let e = latest.entry((month, s.source.as_str())).or_insert(s);
+        if s.as_of >= e.as_of {
+            *e = s;
+        }
+    }
+    let mut trend: BTreeMap<String, TrendPoint> = BTreeMap::new();
+    for ((month, _), s) in latest {
+        let t = trend.entry(month.clone()).or_insert_with(|| TrendPoint {
+            month,
+            mailboxes: 0,
+            messages: 0,
+            stale: 0,
+            sensitive_messages: 0,
+        });
+        t.mailboxes += 1;
+        t.messages += s.messages;
+        t.stale += s.stale;
+        t.sensitive_messages += s.sensitive_messages;
+    }
+    riskiest.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.date.cmp(&a.1.date)));
+    ComplianceReport {
+        as_of,
+        period_start,
+        department: department.map(str::to_string),
+        totals,
+        mailboxes: rows,
+        departments: departments.into_values().collect(),
+        coverage,
+        trend: trend.into_values().collect(),
+        new_sensitive,
+        old_sensitive,
+        riskiest: riskiest.into_iter().take(RISKIEST).map(|(_, r)| r).collect(),
+        deviations,
+        notes: vec![
+            "Exchange Online's online archive (In-Place Archive) cannot be reached over IMAP: mail the retention policy moved there is not covered.".into(),
+        ],
+    }
+}
+
+/// Brings the deviation register up to date with what a mailbox holds now:
+/// new ones are opened, known ones keep their first date, and open ones
+/// whose message is gone are handled as of `as_of`.
+pub fn reconcile(
+    known: &[Deviation],
+    source: &str,
+    current: Vec<Deviation>,
+    as_of: NaiveDate,
+) -> Vec<Deviation> {
+    let now: BTreeMap<&str, &Deviation> = current.iter().map(|d| (d.id.as_str(), d)).collect();
+    let mut out = Vec::new();
+    for k in known.iter().filter(|k| k.source == source) {
+        let mut d = match now.get(k.id.as_str()) {
+            Some(c) => Deviation {
+                first_seen: k.first_seen,
+                action: k.action.clone(),
+                ..(*c).clone()
+            },
+            None if k.status == "open" => Deviation {
+                status: "handled".into(),
+                handled_on: Some(as_of),
+                ..k.clone()
+            },
+            None => k.clone(),
+        };
+        if d.status == "open" {
+            d.handled_on = None;
+        }
+        out.push(d);
+    }
+    let seen: HashSet<&str> = known
+        .iter()
+        .filter(|k| k.source == source)
+        .map(|k| k.id.as_str())
+        .collect();
+    out.extend(
+        current
+            .iter()
+            .filter(|c| !seen.contains(c.id.as_str()))
+            .cloned(),
+    );
+    out
+}
+
+// ---- printers -------------------------------------------------------------
+
+/// JSON, per `schemas/compliance-report.schema.json`.
+pub fn render_json(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, r)?;
+    writeln!(out)
+}
+
+fn date(d: Option<NaiveDate>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
+}
+
+/// Markdown, for mail or a wiki.
+pub fn render_markdown(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "# Compliance report {}", r.as_of)?;
+    writeln!(out)?;
+    if let Some(d) = &r.department {
+        writeln!(out, "Department: {}", md(d))?;
+        writeln!(out)?;
+    }
+    let t = &r.totals;
+    writeln!(
+        out,
+        "Period {} to {}. {} mailboxes, {} messages; {} overdue for cleanup ({} %); {} with sensitive personal data ({} received in the period, {} before); deviations: {} open, {} handled.",
+        r.period_start,
+        r.as_of,
+        t.mailboxes,
+        t.messages,
+        t.stale,
+        t.stale_share,
+        t.sensitive_messages,
+        r.new_sensitive,
+        r.old_sensitive,
+        t.deviations_open,
+        t.deviations_handled
+    )?;
+    writeln!(out)?;
+    for n in &r.notes {
+        writeln!(out, "> {}", md(n))?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Sensitive personal data by category")?;
+    writeln!(out)?;
+    writeln!(out, "| category | messages | distinct values |")?;
+    writeln!(out, "|---|---:|---:|")?;
+    for (c, n) in &t.by_category {
+        writeln!(out, "| {} | {} | {} |", md(c), n.messages, n.values)?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Departments")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| department | mailboxes | messages | overdue | % | sensitive | open deviations |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|---:|")?;
+    for d in &r.departments {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            md(&d.department),
+            d.mailboxes,
+            d.messages,
+            d.stale,
+            d.stale_share,
+            d.sensitive_messages,
+            d.deviations_open
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Mailboxes")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| mailbox | owner | department | messages | overdue | % | oldest overdue | sensitive | unreadable | last scan |"
+    )?;
+    writeln!(out, "|---|---|---|---:|---:|---:|---|---:|---:|---|")?;
+    for m in &r.mailboxes {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} {} |",
+            md(&m.source),
+            md(&m.owner),
+            md(&m.department),
+            m.messages,
+            m.stale,
+            m.stale_share,
+            date(m.oldest_stale),
+            m.sensitive_messages,
+            m.unreadable,
+            date(m.last_scan),
+            md(&m.last_status)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Coverage")?;
+    writeln!(out)?;
+    if r.coverage.is_empty() {
+        writeln!(
+            out,
+            "Every mailbox was scanned completely within the period."
+        )?;
+    }
+    for c in &r.coverage {
+        writeln!(
+            out,
+            "- {} ({}): {}: {}",
+            md(&c.source),
+            md(&c.owner),
+            c.problem,
+            md(&c.detail)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Trend")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| month | mailboxes | messages | overdue | sensitive |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|")?;
+    for p in &r.trend {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            p.month, p.mailboxes, p.messages, p.stale, p.sensitive_messages
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Riskiest messages")?;
+    writeln!(out)?;
+    for m in &r.riskiest {
+        writeln!(
+            out,
+            "- {} {} {} \"{}\": {}",
+            date(m.date),
+            md(&m.owner),
+            md(&m.folder),
+            md(&m.subject),
+            md(&m.why)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## Deviation drafts")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| id | status | system | category | kinds | count | direction | external | mailbox | folder | date |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---:|---|---|---|---|---|")?;
+    for d in &r.deviations {
+        writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            d.id,
+            d.status,
+            md(&d.system),
+            md(&d.category),
+            md(&d.kinds.join(", ")),
+            d.count,
+            d.direction,
+            if d.external { "yes" } else { "no" },
+            md(&d.source),
+            md(&d.folder),
+            date(d.date)
+        )?;
+    }
+    Ok(())
+}
+
+/// The CSV tables, by file name (one file per table).
+pub fn render_csv(r: &ComplianceReport) -> io::Result<Vec<(&'static str, Vec<u8>)>> {
+    use crate::offboard::spreadsheet_safe as cell;
+    let mut files = Vec::new();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "source",
+        "owner",
+        "department",
+        "messages",
+        "stale",
+        "stale_share",
+        "oldest_stale",
+        "sensitive_messages",
+        "unreadable",
+        "last_scan",
+        "last_status",
+    ])?;
+    for m in &r.mailboxes {
+        w.write_record([
+            cell(&m.source),
+            cell(&m.owner),
+            cell(&m.department),
+            m.messages.to_string(),
+            m.stale.to_string(),
+            m.stale_share.to_string(),
+            date(m.oldest_stale),
+            m.sensitive_messages.to_string(),
+            m.unreadable.to_string(),
+            date(m.last_scan),
+            cell(&m.last_status),
+        ])?;
+    }
+    files.push((
+        "mailboxes.csv",
+        w.into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?,
+    ));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "department",
+        "mailboxes",
+        "messages",
+        "stale",
+        "stale_share",
+        "sensitive_messages",
+        "deviations_open",
+    ])?;
+    for d in &r.departments {
+        w.write_record([
+            cell(&d.department),
+            d.mailboxes.to_string(),
+            d.messages.to_string(),
+            d.stale.to_string(),
+            d.stale_share.to_string(),
+            d.sensitive_messages.to_string(),
+            d.deviations_open.to_string(),
+        ])?;
+    }
+    files.push((
+        "departments.csv",
+        w.into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?,
+    ));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["source", "category", "messages", "values"])?;
+    for m in &r.mailboxes {
+        for (c, n) in &m.by_category {
+            w.write_record([
+                cell(&m.source),
+                cell(c),
+                n.messages.to_string(),
+                n.values.to_string(),
+            ])?;
+        }
+    }
+    files.push((
+        "categories.csv",
+        w.into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?,
+    ));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "month",
+        "mailboxes",
+        "messages",
+        "stale",
+        "sensitive_messages",
+    ])?;
+    for p in &r.trend {
+        w.write_record([
+            p.month.clone(),
+            p.mailboxes.to_string(),
+            p.messages.to_string(),
+            p.stale.to_string(),
+            p.sensitive_messages.to_string(),
+        ])?;
+    }
+    files.push((
+        "trend.csv",
+        w.into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?,
+    ));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["source", "problem", "detail"])?;
+    for c in &r.coverage {
+        w.write_record([cell(&c.source), cell(&c.problem), cell(&c.detail)])?;
+    }
+    files.push((
+        "coverage.csv",
+        w.into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?,
+    ));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "source",
+        "owner",
+        "folder",
+        "date",
+        "subject",
+        "identifiers",
+        "categories",
+        "direction",
+        "external",
+        "why",
+    ])?;
+    for m in &r.riskiest {
+        w.write_record([
+            cell(&m.source),
+            cell(&m.owner),
+            cell(&m.folder),
+            date(m.date),
+            cell(&m.subject),
+            m.identifiers.to_string(),
+            cell(&m.categories.join("; ")),
+            m.direction.clone(),
+            m.external.to_string(),
+            cell(&m.why),
+        ])?;
+    }
+    files.push((
+        "riskiest.csv",
+        w.into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?,
+    ));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "id",
+        "status",
+        "system",
+        "category",
+        "kinds",
+        "count",
+        "direction",
+        "external",
+        "source",
+        "folder",
+        "message_id",
+        "date",
+        "subject",
+        "first_seen",
+        "handled_on",
+        "action",
+    ])?;
+    for d in &r.deviations {
+        w.write_record([
+            d.id.clone(),
+            d.status.clone(),
+            cell(&d.system),
+            cell(&d.category),
+            cell(&d.kinds.join("; ")),
+            d.count.to_string(),
+            d.direction.clone(),
+            d.external.to_string(),
+            cell(&d.source),
+            cell(&d.folder),
+            cell(&d.message_id),
+            date(d.date),
+            cell(&d.subject),
+            d.first_seen.to_string(),
+            date(d.handled_on),
+            cell(&d.action),
+        ])?;
+    }
+    files.push((
+        "deviations.csv",
+        w.into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?,
+    ));
+    Ok(files)
+}
+
+fn h(s: &str) -> String {
+    html_escape::encode_text(&one_line(s)).into_owned()
+}
+
+/// A bar chart as inline SVG: one bar per (label, value), scaled to the
+/// largest, the value printed beside it.
+fn bars(title: &str, points: &[(String, u64)], color: &str) -> String {
+    let max = points.iter().map(|p| p.1).max().unwrap_or(0).max(1);
+    let height = 24 * points.len().max(1) + 30;
+    let mut svg = format!(
+        "<svg class=\"chart\" role=\"img\" aria-label=\"{}\" width=\"720\" height=\"{height}\" viewBox=\"0 0 720 {height}\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"0\" y=\"16\" class=\"t\">{}</text>",
+        h(title),
+        h(title)
+    );
+    for (i, (label, v)) in points.iter().enumerate() {
+        let y = 28 + i * 24;
+        let w = (*v as f64 / max as f64 * 400.0).round() as u64;
+        svg.push_str(&format!(
+            "<text x=\"0\" y=\"{}\" class=\"l\">{}</text><rect x=\"240\" y=\"{y}\" width=\"{w}\" height=\"18\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" class=\"v\">{v}</text>",
+            y + 14,
+            h(label),
+            250 + w,
+            y + 14
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// One self-contained HTML page: inline CSS and SVG, no script, no
+/// external asset, readable when printed to PDF.
+pub fn render_html(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<()> {
+    let t = &r.totals;
+    let mut page = String::new();
+    page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Compliance report ");
+    page.push_str(&r.as_of.to_string());
+    page.push_str("</title><style>
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#1a1a1a;max-width:1100px}
+h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;width:100%;font-size:.9em}th,td{border:1px solid #ddd;padding:4px 6px;text-align:left}
+td.n{text-align:right}th{background:#f3f3f3}.kpi{display:flex;gap:1em;flex-wrap:wrap}
+.kpi div{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;min-width:9em}.kpi b{display:block;font-size:1.5em}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}
+svg.chart text{font-size:12px;font-family:inherit}svg.chart .t{font-weight:bold}
+@media print{body{margin:0}h2{page-break-after:avoid}table{page-break-inside:auto}tr{page-break-inside:avoid}}
+</style></head><body>\n");
+    page.push_str(&format!("<h1>Compliance report {}</h1>\n", r.as_of));
+    if let Some(d) = &r.department {
+        page.push_str(&format!("<p>Department: {}</p>\n", h(d)));
+    }
+    page.push_str(&format!(
+        "<p>Period {} to {}.</p>\n",
+        r.period_start, r.as_of
+    ));
+    page.push_str("<div class=\"kpi\">");
+    for (id, label, value) in [
+        ("mailboxes", "mailboxes", t.mailboxes.to_string()),
+        ("messages", "messages", t.messages.to_string()),
+        ("stale", "overdue for cleanup", t.stale.to_string()),
+        ("stale-share", "% overdue", t.stale_share.to_string()),
+        (
+            "sensitive",
+            "messages with sensitive data",
+            t.sensitive_messages.to_string(),
+        ),
+        (
+            "deviations-open",
+            "open deviations",
+            t.deviations_open.to_string(),
+        ),
+    ] {
+        page.push_str(&format!("<div id=\"kpi-{id}\"><b>{value}</b>{label}</div>"));
+    }
+    page.push_str("</div>\n");
+    for n in &r.notes {
+        page.push_str(&format!("<p class=\"note\">{}</p>\n", h(n)));
+    }
+    page.push_str("<h2>Trend</h2>\n");
+    let stale: Vec<(String, u64)> = r.trend.iter().map(|p| (p.month.clone(), p.stale)).collect();
+    let sens: Vec<(String, u64)> = r
+        .trend
+        .iter()
+        .map(|p| (p.month.clone(), p.sensitive_messages))
+        .collect();
+    page.push_str(&bars("Overdue for cleanup, by month", &stale, "#c0504d"));
+    page.push_str(&bars(
+        "Messages with sensitive data, by month",
+        &sens,
+        "#4f81bd",
+    ));
+    page.push_str("<h2>Sensitive personal data by category</h2>\n");
+    let cats: Vec<(String, u64)> = t
+        .by_category
+        .iter()
+        .map(|(c, n)| (c.clone(), n.messages))
+        .collect();
+    page.push_str(&bars("Messages by category", &cats, "#9bbb59"));
+    page.push_str("<table><tr><th>category</th><th>messages</th><th>distinct values</th></tr>");
+    for (c, n) in &t.by_category {
+        page.push_str(&format!(
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            h(c),
+            n.messages,
+            n.values
+        ));
+    }
+    page.push_str("</table>\n<h2>Departments</h2>\n<table id=\"departments\"><tr><th>department</th><th>mailboxes</th><th>messages</th><th>overdue</th><th>%</th><th>sensitive</th><th>open deviations</th></tr>");
+    for d in &r.departments {
+        page.push_str(&format!("<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>", h(&d.department), d.mailboxes, d.messages, d.stale, d.stale_share, d.sensitive_messages, d.deviations_open));
+    }
+    page.push_str("</table>\n<h2>Mailboxes</h2>\n<table id=\"mailboxes\"><tr><th>mailbox</th><th>owner</th><th>department</th><th>messages</th><th>overdue</th><th>%</th><th>oldest overdue</th><th>sensitive</th><th>unreadable</th><th>last scan</th></tr>");
+    for m in &r.mailboxes {
+        page.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{} {}</td></tr>", h(&m.source), h(&m.owner), h(&m.department), m.messages, m.stale, m.stale_share, date(m.oldest_stale), m.sensitive_messages, m.unreadable, date(m.last_scan), h(&m.last_status)));
+    }
+    page.push_str("</table>\n<h2>Coverage</h2>\n");
+    if r.coverage.is_empty() {
+        page.push_str("<p>Every mailbox was scanned completely within the period.</p>\n");
+    } else {
+        page.push_str("<ul>");
+        for c in &r.coverage {
+            page.push_str(&format!(
+                "<li>{} ({}): {}: {}</li>",
+                h(&c.source),
+                h(&c.owner),
+                h(&c.problem),
+                h(&c.detail)
+            ));
+        }
+        page.push_str("</ul>\n");
+    }
+    page.push_str(&format!("<h2>Riskiest messages</h2>\n<p>{} received within the period, {} before it.</p><table><tr><th>date</th><th>owner</th><th>folder</th><th>subject</th><th>why</th></tr>", r.new_sensitive, r.old_sensitive));
+    for m in &r.riskiest {
+        page.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            date(m.date),
+            h(&m.owner),
+            h(&m.folder),
+            h(&m.subject),
+            h(&m.why)
+        ));
+    }
+    page.push_str("</table>\n<h2>Deviation drafts</h2>\n<table id=\"deviations\"><tr><th>id</th><th>status</th><th>system</th><th>category</th><th>kinds</th><th>count</th><th>direction</th><th>external</th><th>mailbox</th><th>date</th></tr>");
+    for d in &r.deviations {
+        page.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", d.id, h(&d.status), h(&d.system), h(&d.category), h(&d.kinds.join(", ")), d.count, d.direction, if d.external { "yes" } else { "no" }, h(&d.source), date(d.date)));
+    }
+    page.push_str("</table>\n</body></html>\n");
+    out.write_all(page.as_bytes())
+}
+
+/// The report as an e-mail: a short text and the rendered files attached
+/// (`Auto-Submitted`, `X-Mailhygiene-Kind: compliance-report`).
+pub fn mail(
+    from: &str,
+    to: &str,
+    as_of: NaiveDate,
+    files: &[(String, Vec<u8>)],
+) -> Result<Vec<u8>, String> {
+    use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+    use lettre::message::{Attachment, Message, MultiPart, SinglePart};
+    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(format!(
+        "The compliance report as of {as_of} is attached ({}).\n\nNo detected value appears in clear text in it.\n",
+        files
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )));
+    for (name, bytes) in files {
+        let kind = if name.ends_with(".html") {
+            "text/html; charset=utf-8"
+        } else if name.ends_with(".json") {
+            "application/json"
+        } else if name.ends_with(".csv") {
+            "text/csv; charset=utf-8"
+        } else {
+            "text/markdown; charset=utf-8"
+        };
+        let kind = ContentType::parse(kind).map_err(|e| e.to_string())?;
+        parts = parts.singlepart(Attachment::new(name.clone()).body(bytes.clone(), kind));
+    }
+    let mut msg = Message::builder()
+        .from(from.parse().map_err(|e| format!("sender {from}: {e}"))?)
+        .to(to.parse().map_err(|e| format!("recipient {to}: {e}"))?)
+        .subject(format!("Compliance report {as_of}"))
+        .multipart(parts)
+        .map_err(|e| e.to_string())?;
+    for (name, value) in [
+        ("Auto-Submitted", "auto-generated"),
+        ("X-Mailhygiene-Kind", "compliance-report"),
+    ] {
+        msg.headers_mut().insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str(name),
+            value.to_string(),
+        ));
+    }
+    Ok(msg.formatted())
+}
