@@ -1205,3 +1205,197 @@ pub fn mail(
     }
     Ok(msg.formatted())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Envelope, Finding, Location, MessageMeta, Staleness};
+    use chrono::TimeZone;
+
+    fn message(
+        folder: &str,
+        from: &str,
+        to: &str,
+        findings: &[(&str, &str)],
+        stale: bool,
+    ) -> MessageReport {
+        MessageReport {
+            meta: MessageMeta {
+                uid: Some(1),
+                uid_validity: Some(1),
+                ..MessageMeta::local(folder, 10, "x")
+            },
+            envelope: Envelope {
+                message_id: format!("<{folder}{from}@x>"),
+                date_header: None,
+                from: vec![from.into()],
+                from_name: String::new(),
+                to: vec![to.into()],
+                subject: "s".into(),
+            },
+            date: Some(chrono::Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).unwrap()),
+            findings: findings
+                .iter()
+                .map(|(d, fp)| Finding {
+                    detector: DetectorId::parse(d).expect("detector"),
+                    location: Location::Body,
+                    masked: String::new(),
+                    fingerprint: fp.to_string(),
+                    confidence: 0.9,
+                })
+                .collect(),
+            stale: stale.then(|| Staleness {
+                rule: "yearly-review".into(),
+                age_days: 400,
+            }),
+            problems: Vec::new(),
+        }
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn snapshots_count_messages_values_and_rules() {
+        let m = [
+            message(
+                "INBOX",
+                "a@x.no",
+                "me@firma.no",
+                &[("no.fodselsnummer", "f1"), ("no.fodselsnummer", "f2")],
+                true,
+            ),
+            message(
+                "INBOX",
+                "b@x.no",
+                "me@firma.no",
+                &[("no.fodselsnummer", "f1")],
+                false,
+            ),
+            message("INBOX", "c@x.no", "me@firma.no", &[], true),
+        ];
+        let s = snapshot("src", day("2026-11-01"), m.iter());
+        assert_eq!((s.messages, s.stale, s.sensitive_messages), (3, 2, 2));
+        assert_eq!(s.stale_by_rule["yearly-review"], 2);
+        assert_eq!(
+            s.by_detector["no.fodselsnummer"],
+            Count {
+                messages: 2,
+                values: 2
+            }
+        );
+        assert_eq!(s.oldest_stale, Some(day("2026-10-01")));
+    }
+
+    #[test]
+    fn deviations_tell_direction_and_outside_and_skip_bank_accounts() {
+        let m = [
+            message(
+                "Sent Items",
+                "me@firma.no",
+                "x@ekstern.no",
+                &[("no.fodselsnummer", "f1")],
+                false,
+            ),
+            message(
+                "INBOX",
+                "kollega@firma.no",
+                "me@firma.no",
+                &[("special_category.health", "")],
+                false,
+            ),
+            message(
+                "INBOX",
+                "bank@ekstern.no",
+                "me@firma.no",
+                &[("no.bank_account", "k1")],
+                false,
+            ),
+        ];
+        let d = deviations("src", Some("me@firma.no"), day("2026-11-01"), m.iter());
+        assert_eq!(d.len(), 2, "a bank account alone is not a deviation");
+        assert_eq!((d[0].direction.as_str(), d[0].external), ("sent", true));
+        assert_eq!(
+            (d[1].direction.as_str(), d[1].external),
+            ("received", false)
+        );
+        assert_eq!(d[1].category, Category::SpecialCategory.label());
+        assert!(d[0].id.starts_with("AV-") && d[0].id != d[1].id);
+    }
+
+    #[test]
+    fn the_register_keeps_first_dates_and_handles_what_is_gone() {
+        let m = [
+            message(
+                "INBOX",
+                "a@x.no",
+                "me@firma.no",
+                &[("no.fodselsnummer", "f1")],
+                false,
+            ),
+            message(
+                "Arkiv",
+                "b@x.no",
+                "me@firma.no",
+                &[("no.fodselsnummer", "f2")],
+                false,
+            ),
+        ];
+        let first = deviations("src", None, day("2026-10-01"), m.iter());
+        let register = reconcile(&[], "src", first.clone(), day("2026-10-01"));
+        assert_eq!(register.len(), 2);
+        // A month on, the first message is gone and a new one is there.
+        let later = deviations("src", None, day("2026-11-01"), m[1..].iter());
+        let register = reconcile(&register, "src", later, day("2026-11-01"));
+        let by_folder = |f: &str| register.iter().find(|d| d.folder == f).expect("kept");
+        assert_eq!(by_folder("INBOX").status, "handled");
+        assert_eq!(by_folder("INBOX").handled_on, Some(day("2026-11-01")));
+        assert_eq!(by_folder("Arkiv").status, "open");
+        assert_eq!(by_folder("Arkiv").first_seen, day("2026-10-01"));
+        // Another mailbox's register is not touched.
+        assert!(reconcile(&register, "other", Vec::new(), day("2026-12-01")).is_empty());
+    }
+
+    #[test]
+    fn shares_and_trends() {
+        assert_eq!(share(1, 3), 33.3);
+        assert_eq!(share(0, 0), 0.0);
+        let snap = |source: &str, d: &str, stale: u64| Snapshot {
+            source: source.into(),
+            as_of: day(d),
+            messages: 10,
+            stale,
+            ..Default::default()
+        };
+        let info = MailboxInfo {
+            source: "a".into(),
+            last_scan: Some(day("2026-11-20")),
+            ..Default::default()
+        };
+        let history = [
+            snap("a", "2026-10-01", 5),
+            snap("a", "2026-10-20", 4),
+            snap("a", "2026-11-20", 2),
+            snap("gone", "2026-11-20", 9),
+        ];
+        let r = build(
+            day("2026-11-30"),
+            None,
+            &[MailboxMessages {
+                info: &info,
+                reports: &[],
+            }],
+            &history,
+            &[],
+        );
+        let points: Vec<(String, u64)> =
+            r.trend.iter().map(|t| (t.month.clone(), t.stale)).collect();
+        assert_eq!(
+            points,
+            [("2026-10".to_string(), 4), ("2026-11".to_string(), 2)],
+            "last snapshot per month, only reported mailboxes"
+        );
+        assert!(r.coverage.is_empty());
+    }
+}

@@ -775,10 +775,24 @@ fn resolve_sources(
     }
     for given in args.sources {
         let spec = SourceSpec::parse(given).map_err(|e| usage(e.to_string()))?;
+        // The account for the server; where several share it (one per
+        // department, say), the one that lists this mailbox.
         let account = match &spec {
-            SourceSpec::Imap(url) => accounts
-                .iter()
-                .find(|a| a.host.eq_ignore_ascii_case(&url.host) && a.port == url.port),
+            SourceSpec::Imap(url) => {
+                let on_server: Vec<&&mailhygiene::config::Account> = accounts
+                    .iter()
+                    .filter(|a| a.host.eq_ignore_ascii_case(&url.host) && a.port == url.port)
+                    .collect();
+                on_server
+                    .iter()
+                    .find(|a| {
+                        a.all_mailboxes().is_ok_and(|m| {
+                            m.iter().any(|m| m.address.eq_ignore_ascii_case(&url.user))
+                        })
+                    })
+                    .or(on_server.first())
+                    .map(|a| **a)
+            }
             _ => None,
         };
         let credentials = account.map(|a| credentials_of(a)).transpose()?;
