@@ -795,7 +795,7 @@ fn resolve_sources(
             }
             _ => None,
         };
-        let credentials = account.map(|a| credentials_of(a)).transpose()?;
+        let credentials = account.map(&credentials_of).transpose()?;
         let mailbox = match (&spec, account) {
             (SourceSpec::Imap(url), Some(account)) => account.all_mailboxes().ok().and_then(|m| {
                 m.into_iter()
