@@ -1358,6 +1358,37 @@ mod tests {
     }
 
     #[test]
+    fn the_report_mail_attaches_every_file() {
+        let files = vec![
+            (
+                "compliance-2026-11-01.html".to_string(),
+                b"<p>x</p>".to_vec(),
+            ),
+            ("trend.csv".to_string(), b"month\n".to_vec()),
+        ];
+        let raw = mail(
+            "robot@firma.no",
+            "personvern@firma.no",
+            day("2026-11-01"),
+            &files,
+        )
+        .expect("builds");
+        use mail_parser::MimeHeaders;
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .expect("parses");
+        assert_eq!(parsed.subject(), Some("Compliance report 2026-11-01"));
+        let names: Vec<&str> = parsed
+            .attachments()
+            .filter_map(|a| a.attachment_name())
+            .collect();
+        assert_eq!(names, ["compliance-2026-11-01.html", "trend.csv"]);
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.contains("Auto-Submitted: auto-generated"));
+        assert!(text.contains("X-Mailhygiene-Kind: compliance-report"));
+    }
+
+    #[test]
     fn shares_and_trends() {
         assert_eq!(share(1, 3), 33.3);
         assert_eq!(share(0, 0), 0.0);

@@ -350,6 +350,33 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// Log lines for journald: `<priority>message fields`, no time (the
+/// journal adds its own), no colour.
+struct JournaldFormat;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for JournaldFormat
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let priority = match *event.metadata().level() {
+            tracing::Level::ERROR => 3,
+            tracing::Level::WARN => 4,
+            tracing::Level::INFO => 6,
+            _ => 7,
+        };
+        write!(writer, "<{priority}>")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
 fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
@@ -376,14 +403,41 @@ fn main() -> ExitCode {
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
         let ours =
             tracing_subscriber::filter::filter_fn(|meta| meta.target().starts_with("mailhygiene"));
+        // Under systemd (stderr to the journal) each line carries its
+        // priority as `<N>` and no timestamp: journald keeps its own.
+        let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+        let (plain, journald) = if journal {
+            (
+                None,
+                Some(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(io::stderr)
+                        .with_ansi(false)
+                        .event_format(JournaldFormat),
+                ),
+            )
+        } else {
+            (
+                Some(
+                    tracing_subscriber::fmt::layer()
+                        .with_writer(io::stderr)
+                        .with_target(false)
+                        .with_ansi(io::stderr().is_terminal()),
+                ),
+                None,
+            )
+        };
         tracing_subscriber::registry()
+            .with(plain.with_filter(filter).with_filter(ours))
             .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(io::stderr)
-                    .with_target(false)
-                    .with_ansi(io::stderr().is_terminal())
-                    .with_filter(filter)
-                    .with_filter(ours),
+                journald
+                    .with_filter(
+                        tracing_subscriber::EnvFilter::try_from_env("MAILHYGIENE_LOG")
+                            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                    )
+                    .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                        meta.target().starts_with("mailhygiene")
+                    })),
             )
             .init();
     }
@@ -1990,4 +2044,41 @@ fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {
     printer.message(file, &report)?;
     printer.finish()?;
     Ok(u8::from(incomplete))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every mailhygiene command in the shipped systemd units and cron
+    /// example parses: a renamed option must not break scheduled runs.
+    #[test]
+    fn the_shipped_schedules_use_commands_that_exist() {
+        let files = [
+            include_str!("../contrib/systemd/mailhygiene-monthly.service"),
+            include_str!("../contrib/systemd/mailhygiene-remind.service"),
+            include_str!("../contrib/cron/mailhygiene"),
+        ];
+        let mut checked = 0;
+        for text in files {
+            let joined = text.replace("\\\n", " ");
+            for part in joined.split("/usr/local/bin/mailhygiene ").skip(1) {
+                let command = part
+                    .split([';', '\'', '\n'])
+                    .next()
+                    .unwrap_or_default()
+                    .split("||")
+                    .next()
+                    .unwrap_or_default();
+                let args: Vec<&str> = std::iter::once("mailhygiene")
+                    .chain(command.split_whitespace())
+                    .collect();
+                if let Err(e) = Cli::try_parse_from(&args) {
+                    panic!("{args:?}: {e}");
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 7);
+    }
 }

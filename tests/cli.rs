@@ -861,3 +861,41 @@ fn control_characters_in_names_are_escaped_in_every_format() {
         }
     }
 }
+
+/// Under systemd (JOURNAL_STREAM set) log lines carry their priority for
+/// journald and no timestamp of their own.
+#[test]
+fn logs_suit_journald_under_systemd() {
+    let out = Command::cargo_bin("mailhygiene")
+        .expect("binary")
+        .env("JOURNAL_STREAM", "8:12345")
+        .env("MAILHYGIENE_LOG", "warn")
+        .env(
+            "MAILHYGIENE_FINGERPRINT_KEY",
+            "journald-test-key-0123456789",
+        )
+        .args([
+            "scan",
+            "mbox:/nonexistent/mailbox",
+            "--no-state",
+            "--quiet",
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let logged: Vec<&str> = stderr.lines().filter(|l| l.starts_with('<')).collect();
+    assert!(!logged.is_empty(), "{stderr}");
+    assert!(
+        logged
+            .iter()
+            .all(|l| l.starts_with("<3>") || l.starts_with("<4>")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Z ERROR") && !stderr.contains('\u{1b}'),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -430,6 +430,46 @@ fn two_scans_a_month_apart_make_the_report_the_officer_needs() {
         image.len()
     );
 
+    // Filed for the archive, never over an earlier copy.
+    let filed = dir.join("filed");
+    let deliver = format!("dir:{}", filed.display());
+    let (code, _, err) = run(
+        &d,
+        &config,
+        &[
+            "report",
+            "--compliance",
+            "--format",
+            "html",
+            "--as-of",
+            "2026-11-15",
+            "--deliver",
+            &deliver,
+            "-o",
+            "/dev/null",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(filed.join("compliance-2026-11-15.html").exists());
+    let (code, _, err) = run(
+        &d,
+        &config,
+        &[
+            "report",
+            "--compliance",
+            "--format",
+            "html",
+            "--as-of",
+            "2026-11-15",
+            "--deliver",
+            &deliver,
+            "-o",
+            "/dev/null",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not overwritten"), "{err}");
+
     // Never a clear value, in any format.
     let (_, markdown, _) = run(
         &d,
