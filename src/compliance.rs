@@ -15,7 +15,7 @@ use crate::model::{DetectorId, MessageReport};
 use crate::report::summary::{is_sent_folder, md, one_line};
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Write};
 
 /// Messages and distinct values for one detector or category.
@@ -37,6 +37,15 @@ pub struct Snapshot {
     pub oldest_stale: Option<NaiveDate>,
     pub sensitive_messages: u64,
     pub by_detector: BTreeMap<String, Count>,
+    /// By category of personal data (a message counted once per category;
+    /// a special category, having no value, counts a value per message).
+    #[serde(default)]
+    pub by_category: BTreeMap<String, Count>,
+    /// Sensitive messages received within the month before `as_of`, and before.
+    #[serde(default)]
+    pub new_sensitive: u64,
+    #[serde(default)]
+    pub old_sensitive: u64,
     pub unreadable: u64,
 }
 
@@ -92,6 +101,10 @@ pub fn snapshot<'a>(
         ..Default::default()
     };
     let mut values: BTreeMap<String, HashSet<&str>> = BTreeMap::new();
+    let mut category_values: BTreeMap<String, HashSet<&str>> = BTreeMap::new();
+    let period_start = as_of
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap_or(as_of);
     for r in reports {
         s.messages += 1;
         s.bytes += r.meta.size;
@@ -105,6 +118,25 @@ pub fn snapshot<'a>(
         }
         if !r.findings.is_empty() {
             s.sensitive_messages += 1;
+            if r.date.is_some_and(|d| d.date_naive() >= period_start) {
+                s.new_sensitive += 1;
+            } else {
+                s.old_sensitive += 1;
+            }
+        }
+        let categories: BTreeSet<Category> = r
+            .findings
+            .iter()
+            .map(|f| Category::of(&f.detector))
+            .collect();
+        for c in categories {
+            s.by_category.entry(c.label().into()).or_default().messages += 1;
+        }
+        for f in r.findings.iter().filter(|f| !f.fingerprint.is_empty()) {
+            category_values
+                .entry(Category::of(&f.detector).label().into())
+                .or_default()
+                .insert(&f.fingerprint);
         }
         let mut seen = BTreeSet::new();
         for f in &r.findings {
@@ -122,6 +154,11 @@ pub fn snapshot<'a>(
     }
     for (id, v) in values {
         s.by_detector.entry(id).or_default().values = v.len() as u64;
+    }
+    for (c, n) in s.by_category.iter_mut() {
+        n.values = category_values
+            .get(c)
+            .map_or(n.messages, |v| v.len() as u64);
     }
     s
 }
@@ -362,18 +399,21 @@ fn share(part: u64, whole: u64) -> f64 {
 /// How many risky messages the report lists.
 pub const RISKIEST: usize = 25;
 
-/// One mailbox's judged messages, as the report reads them.
-pub struct MailboxMessages<'a> {
+/// One mailbox as the report reads it: what the store knows of it, and
+/// its latest snapshot as of the report's date (taken from its messages
+/// when the history has none).
+pub struct MailboxState<'a> {
     pub info: &'a MailboxInfo,
-    pub reports: &'a [MessageReport],
+    pub snapshot: &'a Snapshot,
 }
 
-/// Builds the report. `deviations` is the register as the store keeps it
-/// (open and handled); `history` every snapshot kept.
+/// Builds the report from snapshots and the deviation register alone, so
+/// it costs the same for a hundred messages or ten million. `deviations`
+/// is the register (open and handled); `history` every snapshot kept.
 pub fn build(
     as_of: NaiveDate,
     department: Option<&str>,
-    mailboxes: &[MailboxMessages<'_>],
+    mailboxes: &[MailboxState<'_>],
     history: &[Snapshot],
     deviations: &[Deviation],
 ) -> ComplianceReport {
@@ -382,95 +422,26 @@ pub fn build(
         .unwrap_or(as_of);
     let mut rows = Vec::new();
     let mut coverage = Vec::new();
-    let mut riskiest = Vec::new();
     let mut totals = Totals::default();
     let (mut new_sensitive, mut old_sensitive) = (0, 0);
     let included: HashSet<&str> = mailboxes.iter().map(|m| m.info.source.as_str()).collect();
+    let mut owners: BTreeMap<&str, String> = BTreeMap::new();
     for m in mailboxes {
         let info = m.info;
+        let snap = m.snapshot;
         let owner = info
             .owner
             .clone()
             .or_else(|| info.address.clone())
             .unwrap_or_default();
-        let snap = snapshot(&info.source, as_of, m.reports.iter());
-        let mut by_category: BTreeMap<String, Count> = BTreeMap::new();
-        let mut values: BTreeMap<String, HashSet<&str>> = BTreeMap::new();
-        for r in m.reports.iter() {
-            let cats: BTreeSet<Category> = r
-                .findings
-                .iter()
-                .map(|f| Category::of(&f.detector))
-                .collect();
-            for c in &cats {
-                by_category.entry(c.label().into()).or_default().messages += 1;
-            }
-            for f in r.findings.iter().filter(|f| !f.fingerprint.is_empty()) {
-                let c = Category::of(&f.detector).label().to_string();
-                values.entry(c).or_default().insert(f.fingerprint.as_str());
-            }
-            if !r.findings.is_empty() {
-                if r.date.is_some_and(|d| d.date_naive() >= period_start) {
-                    new_sensitive += 1;
-                } else {
-                    old_sensitive += 1;
-                }
-                let identifiers = r
-                    .findings
-                    .iter()
-                    .filter(|f| !f.fingerprint.is_empty())
-                    .count() as u64;
-                let special = cats.contains(&Category::SpecialCategory);
-                let dev = self::deviations(&info.source, info.address.as_deref(), as_of, [r]);
-                let (direction, external) =
-                    dev.first().map_or(("received".to_string(), false), |d| {
-                        (d.direction.clone(), d.external)
-                    });
-                let score =
-                    identifiers + if external { 20 } else { 0 } + if special { 10 } else { 0 };
-                if identifiers >= 10 || external || special {
-                    let mut why = Vec::new();
-                    if identifiers >= 10 {
-                        why.push(format!("{identifiers} identifiers in one message"));
-                    }
-                    if external && direction == "sent" {
-                        why.push("sent outside the organisation".to_string());
-                    } else if external {
-                        why.push("exchanged with outside the organisation".to_string());
-                    }
-                    if special {
-                        why.push("special-category data".to_string());
-                    }
-                    riskiest.push((
-                        score,
-                        RiskyMessage {
-                            source: info.source.clone(),
-                            owner: owner.clone(),
-                            folder: r.meta.folder.clone(),
-                            date: r.date.map(|d| d.date_naive()),
-                            subject: r.envelope.subject.clone(),
-                            identifiers,
-                            categories: cats.iter().map(|c| c.label().to_string()).collect(),
-                            direction,
-                            external,
-                            why: why.join("; "),
-                        },
-                    ));
-                }
-            }
-        }
-        // A special category has no value to count: each message is one.
-        for (c, n) in by_category.iter_mut() {
-            n.values = match values.get(c) {
-                Some(v) => v.len() as u64,
-                None => n.messages,
-            };
-        }
-        for (c, n) in &by_category {
+        owners.insert(info.source.as_str(), owner.clone());
+        for (c, n) in &snap.by_category {
             let t = totals.by_category.entry(c.clone()).or_default();
             t.messages += n.messages;
             t.values += n.values;
         }
+        new_sensitive += snap.new_sensitive;
+        old_sensitive += snap.old_sensitive;
         totals.mailboxes += 1;
         totals.messages += snap.messages;
         totals.stale += snap.stale;
@@ -512,7 +483,7 @@ pub fn build(
             stale_share: share(snap.stale, snap.messages),
             oldest_stale: snap.oldest_stale,
             sensitive_messages: snap.sensitive_messages,
-            by_category,
+            by_category: snap.by_category.clone(),
             unreadable: snap.unreadable,
             last_scan: info.last_scan,
             last_status: status,
@@ -526,6 +497,10 @@ pub fn build(
         .collect();
     totals.deviations_open = deviations.iter().filter(|d| d.status == "open").count() as u64;
     totals.deviations_handled = deviations.len() as u64 - totals.deviations_open;
+    let mut open_by_source: BTreeMap<&str, u64> = BTreeMap::new();
+    for d in deviations.iter().filter(|d| d.status == "open") {
+        *open_by_source.entry(d.source.as_str()).or_default() += 1;
+    }
     let mut departments: BTreeMap<String, DepartmentRow> = BTreeMap::new();
     for r in &rows {
         let name = if r.department.is_empty() {
@@ -548,16 +523,13 @@ pub fn build(
         d.messages += r.messages;
         d.stale += r.stale;
         d.sensitive_messages += r.sensitive_messages;
-        d.deviations_open += deviations
-            .iter()
-            .filter(|x| x.source == r.source && x.status == "open")
-            .count() as u64;
+        d.deviations_open += open_by_source.get(r.source.as_str()).copied().unwrap_or(0);
     }
     for d in departments.values_mut() {
         d.stale_share = share(d.stale, d.messages);
     }
     // The trend: per month, each mailbox's last snapshot in that month.
-    let mut latest: BTreeMap<(String, &str), &Snapshot> = BTreeMap::new();
+    let mut latest: HashMap<(String, &str), &Snapshot> = HashMap::new();
     for s in history
         .iter()
         .filter(|s| included.contains(s.source.as_str()) && s.as_of <= as_of)
@@ -582,6 +554,54 @@ pub fn build(
         t.stale += s.stale;
         t.sensitive_messages += s.sensitive_messages;
     }
+    // The riskiest: open deviations that are lists, crossed the border, or
+    // hold special-category data, worst first.
+    let mut riskiest: Vec<(u64, RiskyMessage)> = deviations
+        .iter()
+        .filter(|d| d.status == "open")
+        .filter_map(|d| {
+            let special = d.category == Category::SpecialCategory.label();
+            let list = d.count >= 10;
+            if !(list || d.external || special) {
+                return None;
+            }
+            let mut why = Vec::new();
+            if list {
+                why.push(format!("{} identifiers in one message", d.count));
+            }
+            if d.external && d.direction == "sent" {
+                why.push("sent outside the organisation".to_string());
+            } else if d.external {
+                why.push("exchanged with outside the organisation".to_string());
+            }
+            if special {
+                why.push("special-category data".to_string());
+            }
+            let score = d.count.min(1000)
+                + if d.external { 20 } else { 0 }
+                + if d.external && d.direction == "sent" {
+                    20
+                } else {
+                    0
+                }
+                + if special { 10 } else { 0 };
+            Some((
+                score,
+                RiskyMessage {
+                    source: d.source.clone(),
+                    owner: owners.get(d.source.as_str()).cloned().unwrap_or_default(),
+                    folder: d.folder.clone(),
+                    date: d.date,
+                    subject: d.subject.clone(),
+                    identifiers: if special { 0 } else { d.count },
+                    categories: vec![d.category.clone()],
+                    direction: d.direction.clone(),
+                    external: d.external,
+                    why: why.join("; "),
+                },
+            ))
+        })
+        .collect();
     riskiest.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.date.cmp(&a.1.date)));
     ComplianceReport {
         as_of,
@@ -594,7 +614,11 @@ pub fn build(
         trend: trend.into_values().collect(),
         new_sensitive,
         old_sensitive,
-        riskiest: riskiest.into_iter().take(RISKIEST).map(|(_, r)| r).collect(),
+        riskiest: riskiest
+            .into_iter()
+            .take(RISKIEST)
+            .map(|(_, r)| r)
+            .collect(),
         deviations,
         notes: vec![
             "Exchange Online's online archive (In-Place Archive) cannot be reached over IMAP: mail the retention policy moved there is not covered.".into(),
@@ -1413,13 +1437,14 @@ mod tests {
         let r = build(
             day("2026-11-30"),
             None,
-            &[MailboxMessages {
+            &[MailboxState {
                 info: &info,
-                reports: &[],
+                snapshot: &history[2],
             }],
             &history,
             &[],
         );
+        assert_eq!(r.mailboxes[0].stale, 2, "the mailbox as its latest snapshot says");
         let points: Vec<(String, u64)> =
             r.trend.iter().map(|t| (t.month.clone(), t.stale)).collect();
         assert_eq!(

@@ -1311,14 +1311,38 @@ fn compliance_report(
         })
         .collect();
     let snapshots = store.snapshots()?;
+    let mut by_source: std::collections::HashMap<&str, Vec<&mailhygiene::store::SnapshotRecord>> =
+        std::collections::HashMap::new();
+    for s in &snapshots {
+        by_source
+            .entry(s.snapshot.source.as_str())
+            .or_default()
+            .push(s);
+    }
     let mut infos = Vec::new();
-    let mut all_reports = Vec::new();
+    let mut states = Vec::new();
     for m in &wanted {
-        let mut reports = Vec::new();
-        store.each_message(&m.source, None, &mut |stored| {
-            reports.push(mailhygiene::inventory::judge(rules, as_of, stored.report));
-            Ok(())
-        })?;
+        let own = by_source
+            .get(m.source.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        // The latest snapshot as of the date; a mailbox scanned before the
+        // history existed is judged from its messages once.
+        let latest = own
+            .iter()
+            .filter(|s| s.snapshot.as_of <= as_of)
+            .max_by_key(|s| (s.snapshot.as_of, s.run))
+            .map(|s| s.snapshot.clone());
+        let snapshot = match latest {
+            Some(s) => s,
+            None => {
+                let mut reports = Vec::new();
+                store.each_message(&m.source, None, &mut |stored| {
+                    reports.push(mailhygiene::inventory::judge(rules, as_of, stored.report));
+                    Ok(())
+                })?;
+                compliance::snapshot(&m.source, as_of, reports.iter())
+            }
+        };
         let day = |s: &Option<String>| {
             s.as_deref().and_then(|s| {
                 chrono::DateTime::parse_from_rfc3339(s)
@@ -1334,21 +1358,20 @@ fn compliance_report(
             department: m.department.clone(),
             // The date the last scan judged by (its --as-of), as the
             // history knows it; a test or a late run scans "as of" a day.
-            last_scan: snapshots
+            last_scan: own
                 .iter()
-                .filter(|s| s.snapshot.source == m.source)
                 .map(|s| s.snapshot.as_of)
                 .max()
                 .or_else(|| day(&m.last_scan)),
             last_status: m.last_status.clone(),
             last_error: m.last_error.clone(),
         });
-        all_reports.push(reports);
+        states.push(snapshot);
     }
-    let mailboxes: Vec<compliance::MailboxMessages<'_>> = infos
+    let mailboxes: Vec<compliance::MailboxState<'_>> = infos
         .iter()
-        .zip(&all_reports)
-        .map(|(info, reports)| compliance::MailboxMessages { info, reports })
+        .zip(&states)
+        .map(|(info, snapshot)| compliance::MailboxState { info, snapshot })
         .collect();
     let history: Vec<compliance::Snapshot> = snapshots.into_iter().map(|s| s.snapshot).collect();
     let report = compliance::build(
