@@ -1444,7 +1444,10 @@ mod tests {
             &history,
             &[],
         );
-        assert_eq!(r.mailboxes[0].stale, 2, "the mailbox as its latest snapshot says");
+        assert_eq!(
+            r.mailboxes[0].stale, 2,
+            "the mailbox as its latest snapshot says"
+        );
         let points: Vec<(String, u64)> =
             r.trend.iter().map(|t| (t.month.clone(), t.stale)).collect();
         assert_eq!(
