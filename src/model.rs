@@ -210,10 +210,13 @@ pub enum ProblemKind {
     InternalError,
     /// The server listed the message but did not return its content.
     NotReturned,
+    /// Exchange could not convert the item to MIME and sent a stand-in
+    /// ("Retrieval using the IMAP4 protocol failed ...") instead of it.
+    Unconvertible,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 12] = [
+    pub const ALL: [ProblemKind; 13] = [
         ProblemKind::Unparseable,
         ProblemKind::MessageTooLarge,
         ProblemKind::TooDeep,
@@ -226,6 +229,7 @@ impl ProblemKind {
         ProblemKind::Io,
         ProblemKind::InternalError,
         ProblemKind::NotReturned,
+        ProblemKind::Unconvertible,
     ];
 
     /// The kind as written in records (`message_too_large`).
@@ -243,6 +247,7 @@ impl ProblemKind {
             ProblemKind::Io => "io",
             ProblemKind::InternalError => "internal_error",
             ProblemKind::NotReturned => "not_returned",
+            ProblemKind::Unconvertible => "unconvertible",
         }
     }
 
@@ -268,13 +273,16 @@ impl ProblemKind {
                 "an internal error while reading this message (the run went on)"
             }
             ProblemKind::NotReturned => "the server did not return the message's content",
+            ProblemKind::Unconvertible => {
+                "the server could not convert this item to MIME and sent a stand-in; it is tried again next run"
+            }
         }
     }
 
     /// Whether the server may well give the content next time: such a
     /// message stays in the next run's work instead of counting as read.
     pub fn read_again(self) -> bool {
-        matches!(self, ProblemKind::NotReturned)
+        matches!(self, ProblemKind::NotReturned | ProblemKind::Unconvertible)
     }
 
     /// Whether content went unscanned (as opposed to scanned with a caveat).

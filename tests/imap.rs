@@ -220,6 +220,11 @@ fn wrong_passwords_are_explained_without_the_password() {
     );
     assert_eq!(code, 1);
     assert!(stderr.contains("login refused"), "{stderr}");
+    assert!(stderr.contains("wrong user name or password"), "{stderr}");
+    assert!(
+        !stderr.contains("code: None") && !stderr.contains("Some("),
+        "{stderr}"
+    );
     assert!(!stderr.contains("wrong-secret-xyz"));
     assert_eq!(records[0]["type"], "source_error");
     assert!(!records[0].to_string().contains("wrong-secret-xyz"));
@@ -656,6 +661,49 @@ fn a_withheld_message_is_reported_and_read_on_the_next_run() {
     let (code, third, stderr) = scan(&d, &via, &env, &args);
     assert_eq!(code, 0, "{stderr}");
     assert!(third.is_empty(), "read again: {third:?}");
+}
+
+/// Exchange's stand-in for an item it cannot convert to MIME is reported
+/// as unconvertible (exit 1), never scanned as if it were the message, and
+/// asked for again on the next run.
+#[test]
+fn exchange_conversion_stubs_are_reported_and_retried() {
+    let d = server(None);
+    let stub = b"From: Microsoft Exchange <postmaster@firma.no>\r\nSubject: Retrieval using the IMAP4 protocol failed for the following message: 3\r\nMessage-ID: <stub@firma.no>\r\n\r\nRetrieval using the IMAP4 protocol failed for the following message: 3\r\n\r\nThe server couldn't retrieve the following message:\r\n\r\nSubject: \"Referat\"\r\n";
+    d.deliver(
+        &ALICE,
+        ".Stub",
+        "1.s",
+        "S",
+        stub,
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000),
+    );
+    let env = [("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)];
+    let url = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
+    let state = tempfile::tempdir().expect("state");
+    let db = state.path().join("state.db");
+    let args = [
+        "--allow-plaintext",
+        "--state",
+        db.to_str().expect("utf-8"),
+        "--changes-only",
+    ];
+    for run in 0..2 {
+        let (code, records, stderr) = scan(&d, &url, &env, &args);
+        assert_eq!(code, 1, "run {run}: {stderr}");
+        let stubs: Vec<&Value> = records
+            .iter()
+            .filter(|r| r["folder"] == "Stub" && r["type"] == "unreadable")
+            .collect();
+        assert_eq!(stubs.len(), 1, "run {run}");
+        assert_eq!(stubs[0]["problem"], "unconvertible");
+        // Never scanned as if it were the message: no finding from it.
+        assert!(
+            !records
+                .iter()
+                .any(|r| r["folder"] == "Stub" && r["type"] == "sensitive")
+        );
+    }
 }
 
 /// A server that asks to wait for years is not waited for: the mailbox

@@ -203,7 +203,7 @@ pub const MAX_THROTTLE_WAIT: Duration = Duration::from_secs(600);
 pub(crate) fn classify(err: async_imap::error::Error) -> ImapError {
     use async_imap::error::Error;
     let text = match &err {
-        Error::No(t) | Error::Bad(t) => server_words(t),
+        Error::No(t) | Error::Bad(t) => server_words(&library_words(t)),
         Error::ConnectionLost => return ImapError::Unavailable("connection lost".into()),
         Error::Io(e) => return ImapError::Unavailable(format!("connection error: {}", e.kind())),
         Error::Parse(_) => {
@@ -231,6 +231,63 @@ pub(crate) fn classify(err: async_imap::error::Error) -> ImapError {
         };
     }
     ImapError::Refused(text)
+}
+
+/// The server's own words out of the IMAP library's debug rendering of a
+/// reply (`code: None, info: Some("...")`, `outcome: Outcome { ...
+/// information: Some("...") }`); other text as it is.
+fn library_words(text: &str) -> String {
+    for marker in ["info: Some(\"", "information: Some(\""] {
+        if let Some(start) = text.find(marker) {
+            let rest = &text[start + marker.len()..];
+            let mut out = String::new();
+            let mut chars = rest.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some(n) = chars.next() {
+                            out.push(n);
+                        }
+                    }
+                    '"' => return out,
+                    c => out.push(c),
+                }
+            }
+            return out;
+        }
+    }
+    if text.contains("info: None") || text.contains("information: None") {
+        return String::new();
+    }
+    text.to_string()
+}
+
+/// What a refused sign-in means, in sentences an administrator can act
+/// on (Exchange Online's replies and Dovecot's).
+pub fn explain_login(reply: &str) -> String {
+    let lower = reply.to_ascii_lowercase();
+    let why = if lower.contains("authenticate failed") {
+        "the server refused the OAuth2 token. For Office 365 check the tenant, the scope \
+         (https://outlook.office365.com/.default for an app, IMAP.AccessAsUser.All for a user), that \
+         the Exchange service principal was created with the enterprise application's object ID (not \
+         the app registration's), and that the app has FullAccess on this mailbox"
+    } else if lower.contains("login failed") {
+        "the server refused the password. On Exchange Online basic authentication is off: use \
+         OAuth2 (auth = \"client_credentials\" or \"device_code\")"
+    } else if lower.contains("authenticationfailed") || lower.contains("authentication failed") {
+        "wrong user name or password (or token)"
+    } else if lower.contains("authorizationfailed") || lower.contains("not authorized") {
+        "this user may not open the mailbox"
+    } else if lower.is_empty() {
+        "the server gave no reason"
+    } else {
+        return format!("the server said: {reply}");
+    };
+    if reply.is_empty() {
+        why.to_string()
+    } else {
+        format!("{why} (the server said: {reply})")
+    }
 }
 
 /// A server's reply text as we show it: one line, printable, at most 200
@@ -458,9 +515,16 @@ async fn read_greeting<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug>(
 
 fn auth_error(user: &str, err: async_imap::error::Error) -> ImapError {
     match classify(err) {
-        ImapError::Protocol(reason) | ImapError::Refused(reason) => ImapError::AuthFailed {
+        ImapError::Refused(reply) => ImapError::AuthFailed {
+            user: user.to_string(),
+            reason: explain_login(&reply),
+        },
+        ImapError::Protocol(reason) => ImapError::AuthFailed {
             user: user.to_string(),
             reason,
+        },
+        ImapError::NotConnected { .. } => ImapError::NotConnected {
+            user: format!(" {user}"),
         },
         other => other,
     }
@@ -799,6 +863,15 @@ pub async fn metadata(
     infos.sort_by_key(|i| i.uid);
     infos.dedup_by_key(|i| i.uid);
     Ok(infos)
+}
+
+/// Whether a fetched body is Exchange's stand-in for an item it cannot
+/// convert to MIME (a short message whose body says "Retrieval using the
+/// IMAP4 protocol failed for the following message"): scanning it would
+/// report the item clean.
+pub fn is_conversion_stub(body: &[u8]) -> bool {
+    const SAYS: &[u8] = b"Retrieval using the IMAP4 protocol failed for the following message";
+    body.len() < 64 * 1024 && memchr::memmem::find(body, SAYS).is_some()
 }
 
 /// The metadata of the messages `uids` that still exist, in UID order.
@@ -1351,6 +1424,11 @@ async fn scan_folder(
                         fetched[pos].1 = Vec::new();
                         Content::Unreadable(ProblemKind::MessageTooLarge)
                     }
+                    Ok(pos) if is_conversion_stub(&fetched[pos].1) => {
+                        fetched[pos].1 = Vec::new();
+                        tracing::warn!(folder = %folder.name, uid = info.uid, "the server could not convert the item to MIME");
+                        Content::Unreadable(ProblemKind::Unconvertible)
+                    }
                     Ok(pos) => Content::Bytes(std::mem::take(&mut fetched[pos].1)),
                     // Expunged since the metadata, or withheld: found out below.
                     Err(_) => {
@@ -1522,6 +1600,35 @@ mod tests {
                 Err(e) => assert!(!e.to_string().contains("01019012345"), "{e}"),
             }
         }
+    }
+
+    #[test]
+    fn sign_in_refusals_are_sentences() {
+        assert_eq!(
+            library_words(
+                r#"code: None, info: Some("[AUTHENTICATIONFAILED] Authentication failed.")"#
+            ),
+            "[AUTHENTICATIONFAILED] Authentication failed."
+        );
+        assert_eq!(
+            library_words(r#"outcome: Outcome { code: None, information: Some("LOGIN failed.") }"#),
+            "LOGIN failed."
+        );
+        assert_eq!(library_words("plain words"), "plain words");
+        let dovecot = explain_login("[AUTHENTICATIONFAILED] Authentication failed.");
+        assert!(
+            dovecot.starts_with("wrong user name or password"),
+            "{dovecot}"
+        );
+        assert!(explain_login("AUTHENTICATE failed.").contains("enterprise application"));
+        assert!(explain_login("LOGIN failed.").contains("basic authentication is off"));
+        let e = auth_error(
+            "ola@firma.no",
+            async_imap::error::Error::No(r#"code: None, info: Some("LOGIN failed.")"#.into()),
+        )
+        .to_string();
+        assert!(!e.contains("code:") && !e.contains("Some("), "{e}");
+        assert!(e.contains("OAuth2"), "{e}");
     }
 
     #[test]
