@@ -1192,6 +1192,7 @@ fn report_context(
                     report::MailboxName {
                         owner: m.owner,
                         address: m.address,
+                        not_mail: m.not_mail,
                     },
                 )
             })

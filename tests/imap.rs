@@ -45,7 +45,13 @@ fn server(capabilities: Option<&str>) -> Dovecot {
     for (folder, name, flags, fixture, when) in messages {
         d.deliver(&ALICE, folder, name, flags, &corpus(fixture), when);
     }
-    // Not mail: Exchange's Calendar folder is skipped.
+    // Not mail: Exchange's Calendar folder is skipped (with Contacts and
+    // Tasks beside it, the listing is Exchange's).
+    for empty in [".Contacts", ".Tasks"] {
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(d.maildir(&ALICE).join(empty).join(sub)).expect("mkdir");
+        }
+    }
     d.deliver(
         &ALICE,
         ".Calendar",
@@ -704,6 +710,91 @@ fn exchange_conversion_stubs_are_reported_and_retried() {
                 .any(|r| r["folder"] == "Stub" && r["type"] == "sensitive")
         );
     }
+}
+
+/// Exchange's non-mail folders (English or Norwegian, and the hidden
+/// Files folder) are skipped and named in the report; a folder that merely
+/// shares such a name on another server is read.
+#[test]
+fn non_mail_folders_are_skipped_only_on_exchange_and_named() {
+    let d = Dovecot::start(None);
+    let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+    let planted = corpus("plain-body.eml");
+    // Bob's mailbox looks like a Norwegian Exchange mailbox.
+    for folder in [
+        ".Kalender",
+        ".Kontakter",
+        ".Oppgaver",
+        ".Files",
+        ".Synkroniseringsproblemer.Konflikter",
+    ] {
+        d.deliver(&BOB, folder, "1.x", "S", &planted, when);
+    }
+    d.deliver(&BOB, "", "2.x", "S", &corpus("nordic.eml"), when);
+    // Alice's is a plain server's, with her own Logg and Notes folders.
+    for folder in [".Logg", ".Notes"] {
+        d.deliver(&ALICE, folder, "1.x", "S", &planted, when);
+    }
+    let state = tempfile::tempdir().expect("state");
+    let db = state.path().join("state.db");
+    let db_arg = db.to_str().expect("utf-8");
+    let bob = format!("imap://bob%40example.test@127.0.0.1:{}", d.imap_port);
+    let (code, records, stderr) = scan(
+        &d,
+        &bob,
+        &[("MAILHYGIENE_IMAP_PASSWORD", BOB.password)],
+        &["--allow-plaintext", "--state", db_arg],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let folders: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r["folder"].as_str())
+        .collect();
+    assert_eq!(folders, BTreeSet::from(["INBOX"]), "non-mail folders read");
+    let alice = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
+    let (code, records, stderr) = scan(
+        &d,
+        &alice,
+        &[("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)],
+        &["--allow-plaintext", "--state", db_arg],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let folders: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r["folder"].as_str())
+        .collect();
+    assert_eq!(
+        folders,
+        BTreeSet::from(["Logg", "Notes"]),
+        "a user's own folders skipped"
+    );
+    // The report names what it did not read, and the archive IMAP cannot reach.
+    let out = Command::cargo_bin("mailhygiene")
+        .expect("binary")
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .args([
+            "report",
+            &bob,
+            "--state",
+            db_arg,
+            "--as-of",
+            "2026-11-25",
+            "--format",
+            "markdown",
+        ])
+        .output()
+        .expect("runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "Kalender",
+        "Kontakter",
+        "Oppgaver",
+        "Files",
+        "Synkroniseringsproblemer/Konflikter",
+    ] {
+        assert!(report.contains(name), "{name} not named:\n{report}");
+    }
+    assert!(report.contains("online archive"), "{report}");
 }
 
 /// A server that asks to wait for years is not waited for: the mailbox

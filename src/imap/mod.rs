@@ -538,20 +538,46 @@ pub struct Folder {
     pub name: String,
 }
 
-/// Folders that hold no mail on Exchange (and their Norwegian names).
+/// Folders that hold no mail on Exchange (English and Norwegian names):
+/// calendars, contacts, tasks, notes, journals, conversation history, sync
+/// problems, the outbox, RSS feeds, and the hidden `Files` folder (every
+/// attachment again, without headers).
 const NON_MAIL: &[&str] = &[
     "calendar",
     "contacts",
     "tasks",
     "notes",
     "journal",
+    "conversation history",
+    "sync issues",
+    "outbox",
+    "rss feeds",
+    "rss subscriptions",
+    "files",
     "kalender",
     "kontakter",
     "oppgaver",
     "notater",
     "logg",
-    "conversation history",
-    "sync issues",
+    "samtalelogg",
+    "synkroniseringsproblemer",
+    "utboks",
+    "rss-feeder",
+    "filer",
+];
+
+/// The folders every Exchange mailbox has: when a listing holds at least
+/// three of them at the top level, it is Exchange's, and its non-mail
+/// folders are skipped. A user's own "Logg" or "Notes" on another server
+/// is read like any folder.
+const EXCHANGE_MARKERS: &[&str] = &[
+    "calendar",
+    "contacts",
+    "tasks",
+    "journal",
+    "kalender",
+    "kontakter",
+    "oppgaver",
 ];
 
 /// A folder as LIST describes it.
@@ -615,6 +641,21 @@ pub async fn list_folders(
             delimiter: delimiter.to_string(),
         });
     }
+    let tops: std::collections::HashSet<String> = out
+        .iter()
+        .filter(|f| !f.folder.name.contains('/'))
+        .map(|f| f.folder.name.to_lowercase())
+        .collect();
+    let exchange = EXCHANGE_MARKERS
+        .iter()
+        .filter(|m| tops.contains(**m))
+        .count()
+        >= 3;
+    if !exchange {
+        for f in &mut out {
+            f.non_mail = false;
+        }
+    }
     out.sort_by(|a, b| {
         (a.folder.name != "INBOX", &a.folder.name).cmp(&(b.folder.name != "INBOX", &b.folder.name))
     });
@@ -622,15 +663,23 @@ pub async fn list_folders(
     Ok(out)
 }
 
-/// Lists the folders to scan: everything selectable except non-mail folders
-/// (and their subfolders).
-pub async fn folders(session: &mut Session, timeout: Duration) -> Result<Vec<Folder>, ImapError> {
-    Ok(list_folders(session, timeout)
-        .await?
-        .into_iter()
-        .filter(|f| f.selectable && !f.non_mail)
-        .map(|f| f.folder)
-        .collect())
+/// Lists the folders to scan: everything selectable except Exchange's
+/// non-mail folders (and their subfolders), which are returned apart so
+/// reports can name them.
+pub async fn folders(
+    session: &mut Session,
+    timeout: Duration,
+) -> Result<(Vec<Folder>, Vec<String>), ImapError> {
+    let mut scan = Vec::new();
+    let mut skipped = Vec::new();
+    for f in list_folders(session, timeout).await? {
+        if f.non_mail {
+            skipped.push(f.folder.name);
+        } else if f.selectable {
+            scan.push(f.folder);
+        }
+    }
+    Ok((scan, skipped))
 }
 
 /// One message's metadata from `UID FETCH 1:* (UID FLAGS INTERNALDATE RFC822.SIZE)`.
@@ -1062,7 +1111,7 @@ pub async fn scan_mailbox(
     }
     tracing::debug!(known = done.len(), elapsed = ?started.elapsed(), "read known folders");
     let mut attempt = 0;
-    let folder_list: Vec<Folder> = loop {
+    let (folder_list, not_mail): (Vec<Folder>, Vec<String>) = loop {
         match folders(&mut session, opts.timeout).await {
             Ok(list) => break list,
             Err(e) if e.is_transient() && attempt < opts.max_retries => {
@@ -1107,6 +1156,7 @@ pub async fn scan_mailbox(
     }
     if !opts.metadata_only {
         emit(Work::Seen(Sighting::Folders { names }));
+        emit(Work::Seen(Sighting::NotMail { names: not_mail }));
     }
     let _ = with_timeout(Duration::from_secs(5), session.logout()).await;
     Ok(failed)

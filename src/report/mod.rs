@@ -65,6 +65,8 @@ pub struct ReportContext {
 pub struct MailboxName {
     pub owner: Option<String>,
     pub address: Option<String>,
+    /// Folders the last scan left out as not mail (Exchange's Calendar, ...).
+    pub not_mail: Vec<String>,
 }
 
 impl ReportContext {

@@ -351,6 +351,34 @@ impl Summary {
 
     /// The mailboxes this summary covers, named for a title: the owner and
     /// address where known, else the source.
+    /// What the report cannot speak for: folders left out as not mail,
+    /// and, for IMAP mailboxes, Exchange's online archive, which IMAP
+    /// cannot reach.
+    pub fn coverage_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let sources: std::collections::BTreeSet<&String> =
+            self.per_folder.keys().map(|(s, _)| s).collect();
+        let mut imap = false;
+        for source in sources {
+            imap |= source.starts_with("imap");
+            if let Some(m) = self.ctx.mailboxes.get(source.as_str())
+                && !m.not_mail.is_empty()
+            {
+                notes.push(format!(
+                    "{}: folders that hold no mail were not read: {}",
+                    self.ctx.mailbox_name(source),
+                    m.not_mail.join(", ")
+                ));
+            }
+        }
+        if imap {
+            notes.push(
+                "Exchange Online's online archive (In-Place Archive) cannot be reached over IMAP; mail the retention policy moved there is not in this report".into(),
+            );
+        }
+        notes
+    }
+
     pub fn mailbox_names(&self) -> Vec<String> {
         self.sources
             .iter()
@@ -469,6 +497,9 @@ pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
     )?;
     for (source, error) in &s.failed_sources {
         writeln!(out, "FAILED {}: {}", one_line(source), one_line(error))?;
+    }
+    for note in s.coverage_notes() {
+        writeln!(out, "Not covered: {}", one_line(&note))?;
     }
     if !s.per_folder.is_empty() {
         writeln!(out, "\nBy folder:")?;
@@ -627,6 +658,9 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
         count(s.stale, "message is", "messages are"),
         count(s.sensitive, "message", "messages")
     )?;
+    for note in s.coverage_notes() {
+        writeln!(out, "> Not covered: {}\n", md(&note))?;
+    }
     writeln!(out, "## What to do\n")?;
     writeln!(
         out,

@@ -108,6 +108,8 @@ pub struct MailboxRecord {
     pub last_status: Option<String>,
     /// Why the last scan failed, in our own words.
     pub last_error: Option<String>,
+    /// Folders the last scan left out because they hold no mail.
+    pub not_mail: Vec<String>,
 }
 
 /// Where earlier runs left an IMAP mailbox: per folder (by display name) the
@@ -152,6 +154,9 @@ pub enum Sighting {
     /// The folders the source has now (every folder the scan would read);
     /// the inventory forgets the others.
     Folders { names: Vec<String> },
+    /// Folders not read because they hold no mail (Exchange's Calendar,
+    /// Contacts, Files, ...), for reports to name.
+    NotMail { names: Vec<String> },
 }
 
 /// One message from the inventory: what a scan recorded, to be judged

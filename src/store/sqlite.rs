@@ -234,6 +234,8 @@ const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL
     );
     CREATE INDEX deviations_by_source ON deviations (source);",
+    // 6: the folders a scan left out as not mail, per mailbox.
+    "ALTER TABLE mailboxes ADD COLUMN not_mail TEXT",
 ];
 
 /// The lock a run that writes holds on its state file (`FILE.lock`, the
@@ -597,7 +599,7 @@ impl Store for SqliteStore {
 
     fn mailboxes(&self) -> Result<Vec<MailboxRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT source, owner, address, last_scan, last_status, last_error, department
+            "SELECT source, owner, address, last_scan, last_status, last_error, department, not_mail
              FROM mailboxes ORDER BY source",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -609,6 +611,10 @@ impl Store for SqliteStore {
                 last_status: r.get(4)?,
                 last_error: r.get(5)?,
                 department: r.get(6)?,
+                not_mail: r
+                    .get::<_, Option<String>>(7)?
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -799,6 +805,15 @@ impl Store for SqliteStore {
                         folder,
                         key
                     ])?;
+            }
+            Sighting::NotMail { names } => {
+                self.conn.execute(
+                    "UPDATE mailboxes SET not_mail = ?1 WHERE id = ?2",
+                    params![
+                        serde_json::to_string(names).unwrap_or_else(|_| "[]".into()),
+                        mailbox
+                    ],
+                )?;
             }
             Sighting::FolderListed { folder } => {
                 self.conn
