@@ -138,8 +138,15 @@ impl Engine {
     /// The report for a message judged by its metadata alone (a stale-only
     /// scan): rules that look at content (sender, subject, findings) cannot
     /// match it.
-    pub fn metadata_only(&self, meta: MessageMeta) -> MessageReport {
-        let envelope = Default::default();
+    pub fn metadata_only(
+        &self,
+        meta: MessageMeta,
+        sent: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> MessageReport {
+        let envelope = crate::model::Envelope {
+            date_header: sent,
+            ..Default::default()
+        };
         let stale = meta.received.and_then(|received| {
             let facts = rules::facts(&meta, &envelope, &[]);
             self.rules.judge(&facts, received, self.as_of)
@@ -157,7 +164,7 @@ impl Engine {
     /// The report for a message that could not be read at all (too large, an
     /// I/O error): still judged for staleness from its metadata.
     pub fn unreadable(&self, meta: MessageMeta, kind: ProblemKind) -> MessageReport {
-        let mut report = self.metadata_only(meta);
+        let mut report = self.metadata_only(meta, None);
         report.problems.push(Problem {
             location: crate::model::Location::Body,
             kind,

@@ -891,6 +891,7 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
                 .map(std::time::Duration::from_millis)
                 .unwrap_or(mailhygiene::imap::ImapOptions::default().initial_backoff),
             metadata_only: args.stale_only,
+            header_dates: args.stale_only && engine.rules.needs_sent_date(),
             connections_per_mailbox: args
                 .connections_per_mailbox
                 .or(config.as_ref().and_then(|c| c.connections_per_mailbox))

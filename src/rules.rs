@@ -54,6 +54,11 @@ struct RuleSpec {
     keep_after_year_end_months: Option<Spanned<i64>>,
     #[serde(default = "default_true")]
     exempt_flagged: bool,
+    /// Which date the rule ages a message by: `received` (the default),
+    /// `sent` (the `Date:` header), or `earlier` (the earlier of the two:
+    /// right after a migration, when every message was "received" then).
+    #[serde(default)]
+    date: Option<Spanned<String>>,
     #[serde(default, rename = "match")]
     conditions: ConditionSpec,
     #[serde(default)]
@@ -166,6 +171,30 @@ impl Conditions {
     }
 }
 
+/// The date a rule ages a message by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AgeBy {
+    /// When it arrived in the mailbox (INTERNALDATE, file time).
+    #[default]
+    Received,
+    /// Its `Date:` header (when it was written), else when it arrived.
+    Sent,
+    /// The earlier of the two: an imported or migrated mailbox, whose
+    /// "received" dates are all the day of the import.
+    Earlier,
+}
+
+impl AgeBy {
+    /// The date to age by, from when the message arrived and its header.
+    pub fn pick(self, received: DateTime<Utc>, sent: Option<DateTime<Utc>>) -> DateTime<Utc> {
+        match (self, sent) {
+            (AgeBy::Received, _) | (_, None) => received,
+            (AgeBy::Sent, Some(s)) => s,
+            (AgeBy::Earlier, Some(s)) => s.min(received),
+        }
+    }
+}
+
 /// One retention rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -174,6 +203,7 @@ pub struct Rule {
     pub priority: i64,
     pub retention: Retention,
     pub exempt_flagged: bool,
+    pub age_by: AgeBy,
     conditions: Conditions,
     exempt: Conditions,
     /// Where it was defined, for `rules check` listings.
@@ -371,6 +401,12 @@ impl RuleSet {
         })
     }
 
+    /// Whether any rule ages messages by their `Date:` header, so a
+    /// metadata-only scan must fetch it.
+    pub fn needs_sent_date(&self) -> bool {
+        self.rules.iter().any(|r| r.age_by != AgeBy::Received)
+    }
+
     /// The rule that governs a message (the highest priority whose
     /// conditions hold, the first of equals), exemptions aside.
     pub fn governing(&self, facts: &MessageFacts<'_>) -> Option<&Rule> {
@@ -395,7 +431,10 @@ impl RuleSet {
         {
             return None;
         }
-        let received_day = received.date_naive();
+        let received_day = rule
+            .age_by
+            .pick(received, facts.envelope.date_header)
+            .date_naive();
         rule.retention
             .expired(received_day, as_of)
             .then(|| Staleness {
@@ -413,6 +452,7 @@ fn default_yearly_review() -> Rule {
         priority: 0,
         retention: Retention::Days(365),
         exempt_flagged: true,
+        age_by: AgeBy::Received,
         conditions: Conditions::default(),
         exempt: Conditions::default(),
         origin: "(built-in default)".to_string(),
@@ -470,6 +510,15 @@ fn compile_rule(
             "give exactly one of max_age_days, max_age_months, keep_after_year_end_months",
         );
     }
+    let age_by = match spec.date.as_ref().map(|d| (d.get_ref().as_str(), d.span())) {
+        None | Some(("received", _)) => AgeBy::Received,
+        Some(("sent", _)) => AgeBy::Sent,
+        Some(("earlier", _)) => AgeBy::Earlier,
+        Some((_, span)) => {
+            ctx.error(span, "date", "must be received, sent or earlier");
+            AgeBy::Received
+        }
+    };
     let conditions = compile_conditions(&spec.conditions, "match", ctx);
     let exempt = compile_conditions(&spec.exempt, "exempt", ctx);
     if ctx.errors.len() > before {
@@ -484,6 +533,7 @@ fn compile_rule(
             .unwrap_or(if id == YEARLY_REVIEW { 0 } else { 10 }),
         retention: retention?,
         exempt_flagged: spec.exempt_flagged,
+        age_by,
         conditions,
         exempt,
         origin: format!("{}:{}", ctx.file, line),
@@ -603,6 +653,51 @@ mod tests {
         rules
             .judge(&facts, received, day(2026, 11, 25))
             .map(|s| s.rule)
+    }
+
+    #[test]
+    fn rules_age_by_the_date_they_name() {
+        let toml = |by: &str| {
+            format!("[[rule]]\nid = \"r\"\nmax_age_days = 365\ndate = \"{by}\"\npriority = 50\n")
+        };
+        // Imported last week, written three years ago.
+        let envelope = Envelope {
+            date_header: Some(at(2023, 10, 1)),
+            ..Envelope::default()
+        };
+        let facts = MessageFacts {
+            folder: "INBOX",
+            flagged: false,
+            envelope: &envelope,
+            findings: &[],
+        };
+        let received = at(2026, 11, 18);
+        let judge = |by: &str| {
+            set(&toml(by))
+                .expect("valid")
+                .judge(&facts, received, day(2026, 11, 25))
+                .map(|s| s.age_days)
+        };
+        assert_eq!(judge("received"), None);
+        assert!(judge("sent").is_some_and(|d| d > 1000));
+        assert!(judge("earlier").is_some_and(|d| d > 1000));
+        // No header: every choice falls back to when it arrived.
+        let bare = Envelope::default();
+        let facts = MessageFacts {
+            envelope: &bare,
+            ..facts
+        };
+        assert_eq!(
+            set(&toml("sent"))
+                .expect("valid")
+                .judge(&facts, received, day(2026, 11, 25)),
+            None
+        );
+        let err = set(&toml("written")).expect_err("bad choice");
+        assert!(
+            err[0].to_string().contains("received, sent or earlier"),
+            "{err:?}"
+        );
     }
 
     #[test]

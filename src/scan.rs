@@ -616,7 +616,7 @@ fn process_job(engine: &Engine, job: Job) -> MessageReport {
             }
         }),
         Content::Unreadable(kind) => engine.unreadable(meta, kind),
-        Content::MetadataOnly => engine.metadata_only(meta),
+        Content::MetadataOnly { sent } => engine.metadata_only(meta, sent),
     }
 }
 

@@ -797,6 +797,73 @@ fn non_mail_folders_are_skipped_only_on_exchange_and_named() {
     assert!(report.contains("online archive"), "{report}");
 }
 
+/// A migrated mailbox: every message "received" on the day of the import,
+/// written over ten years. Aged by arrival nothing is stale and the report
+/// says it looks imported; a rule that ages by the earlier date judges them
+/// by when they were written, in a stale-only scan (the `Date:` header
+/// fetched with the metadata) as in a full one.
+#[test]
+fn a_migrated_mailbox_is_recognised_and_judged_by_the_date_chosen() {
+    let d = Dovecot::start(None);
+    let imported = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_136_000); // 2026-11-20
+    for i in 0..25 {
+        let year = 2014 + i % 10;
+        let raw = format!(
+            "Message-ID: <m{i}@import.test>\r\nFrom: a@example.test\r\nSubject: Sak {i}\r\nDate: Mon, 3 Mar {year} 10:00:00 +0100\r\n\r\nHei\r\n"
+        );
+        d.deliver(&ALICE, "", &format!("{i}.m"), "S", raw.as_bytes(), imported);
+    }
+    let env = [("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)];
+    let url = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
+    let stale = |records: &[Value]| records.iter().filter(|r| r["type"] == "stale").count();
+    let (code, records, stderr) = scan(&d, &url, &env, &["--allow-plaintext", "--stale-only"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stale(&records), 0, "aged by arrival, nothing is old");
+    let (_, text, _) = {
+        let out = Command::cargo_bin("mailhygiene")
+            .expect("binary")
+            .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+            .env("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)
+            .env("XDG_STATE_HOME", d.dir.path())
+            .args([
+                "scan",
+                &url,
+                "--allow-plaintext",
+                "--quiet",
+                "--as-of",
+                "2025-11-25",
+            ])
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            (),
+        )
+    };
+    assert!(text.contains("looks like an import"), "{text}");
+    assert!(text.contains("2014 to 2023"), "{text}");
+    let rules = d.dir.path().join("rules");
+    std::fs::create_dir_all(&rules).expect("mkdir");
+    std::fs::write(
+        rules.join("retention.toml"),
+        "[[rule]]\nid = \"yearly-review\"\ndescription = \"Written more than a year ago\"\nmax_age_days = 365\ndate = \"earlier\"\n",
+    )
+    .expect("rules");
+    let rules_arg = rules.to_str().expect("utf-8");
+    for mode in [&["--stale-only"][..], &[][..]] {
+        let mut args = vec!["--allow-plaintext", "--rules", rules_arg];
+        args.extend_from_slice(mode);
+        let (code, records, stderr) = scan(&d, &url, &env, &args);
+        assert_eq!(code, 0, "{mode:?}: {stderr}");
+        assert_eq!(
+            stale(&records),
+            25,
+            "{mode:?}: judged by when they were written"
+        );
+    }
+}
+
 /// A server that asks to wait for years is not waited for: the mailbox
 /// fails with a plain message (the scan's timeout would catch a sleep),
 /// and a host that does not resolve is not retried for a minute.

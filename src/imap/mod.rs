@@ -80,6 +80,9 @@ pub struct ImapOptions {
     pub initial_backoff: Duration,
     /// Only the metadata (flags, dates, sizes): for the stale scan.
     pub metadata_only: bool,
+    /// With the metadata, each message's `Date:` header too
+    /// (`BODY.PEEK[HEADER.FIELDS (DATE)]`): when a rule ages by it.
+    pub header_dates: bool,
     /// Connections fetching one folder's bodies at once (1 to 8).
     pub connections_per_mailbox: usize,
 }
@@ -95,6 +98,7 @@ impl Default for ImapOptions {
             max_retries: 6,
             initial_backoff: Duration::from_millis(500),
             metadata_only: false,
+            header_dates: false,
             // One connection is fastest when the server shares the scanner's
             // cores (measured); raise it for remote servers such as Exchange.
             connections_per_mailbox: 1,
@@ -689,6 +693,8 @@ pub struct MessageInfo {
     pub flagged: bool,
     pub internal_date: Option<chrono::DateTime<chrono::Utc>>,
     pub size: u64,
+    /// The `Date:` header, when it was asked for.
+    pub sent: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What EXAMINE says about a folder.
@@ -881,6 +887,7 @@ pub fn internal_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 pub async fn metadata(
     session: &mut Session,
     after: u32,
+    header_dates: bool,
     timeout: Duration,
 ) -> Result<Vec<MessageInfo>, ImapError> {
     // No UID lies above the largest there can be.
@@ -888,13 +895,12 @@ pub async fn metadata(
         return Ok(Vec::new());
     };
     let range = format!("{first}:*");
-    let fetched = uid_fetch(
-        session,
-        &range,
-        "(UID FLAGS INTERNALDATE RFC822.SIZE)",
-        timeout,
-    )
-    .await?;
+    let items = if header_dates {
+        "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (DATE)])"
+    } else {
+        "(UID FLAGS INTERNALDATE RFC822.SIZE)"
+    };
+    let fetched = uid_fetch(session, &range, items, timeout).await?;
     drain_unsolicited(session);
     let mut infos: Vec<MessageInfo> = fetched
         .iter()
@@ -904,6 +910,7 @@ pub async fn metadata(
                 flagged: f.flagged,
                 internal_date: f.internal_date,
                 size: u64::from(f.size.unwrap_or(0)),
+                sent: f.body.as_deref().and_then(header_date),
             })
         })
         // `n:*` also returns the last message when n is past it.
@@ -951,12 +958,20 @@ async fn metadata_of(
                 flagged: f.flagged,
                 internal_date: f.internal_date,
                 size: u64::from(f.size.unwrap_or(0)),
+                sent: None,
             })
         })
         .collect();
     infos.sort_by_key(|i| i.uid);
     infos.dedup_by_key(|i| i.uid);
     Ok(infos)
+}
+
+/// The date in a fetched `Date:` header field (`Date: ...\r\n\r\n`).
+fn header_date(field: &[u8]) -> Option<chrono::DateTime<chrono::Utc>> {
+    let parsed = mail_parser::MessageParser::new().parse_headers(field)?;
+    let d = parsed.date()?;
+    chrono::DateTime::from_timestamp(d.to_timestamp(), 0)
 }
 
 /// Fetches the bodies of `uids` with `BODY.PEEK[]`, which never sets `\Seen`.
@@ -1004,7 +1019,7 @@ pub fn read_fetch_reply(reply: &[u8]) -> Result<FetchReading, ImapError> {
     run_guarded(&runtime, async move {
         let limit = Duration::from_secs(10);
         let mut session = answering(reply, limit).await?;
-        let infos = metadata(&mut session, 0, limit).await;
+        let infos = metadata(&mut session, 0, true, limit).await;
         let mut session = answering(reply, limit).await?;
         let bodies = bodies(&mut session, &[1, 2, 3], limit).await;
         Ok((
@@ -1351,7 +1366,7 @@ async fn scan_folder(
     let mut infos = if nothing_new {
         Vec::new()
     } else {
-        metadata(session, cursor.last_uid, opts.timeout).await?
+        metadata(session, cursor.last_uid, opts.header_dates, opts.timeout).await?
     };
     let new_messages = infos.len() as u64;
     if !unread.is_empty() && status.exists > 0 {
@@ -1401,7 +1416,7 @@ async fn scan_folder(
         for info in &infos {
             if !emit(Work::Read(Job {
                 meta: meta_of(info),
-                content: Content::MetadataOnly,
+                content: Content::MetadataOnly { sent: info.sent },
             })) {
                 return Ok(());
             }

@@ -125,7 +125,16 @@ pub struct Summary {
     pub failed_sources: Vec<(String, String)>,
     /// The sources seen, in order.
     pub sources: Vec<String>,
+    /// Per day messages arrived on: how many, and the range of their
+    /// `Date:` headers (the signature of an import).
+    arrivals: BTreeMap<chrono::NaiveDate, (u64, i64, i64)>,
 }
+
+/// An import is told by many messages arriving on one day whose `Date:`
+/// headers lie more than a year apart: at least this many...
+const IMPORT_MIN_MESSAGES: u64 = 20;
+/// ... and at least this share of the messages with both dates.
+const IMPORT_MIN_SHARE: f64 = 0.5;
 
 /// Folder names mail clients use for sent mail (Exchange in English and
 /// Norwegian, Gmail, Thunderbird, Apple Mail).
@@ -162,6 +171,7 @@ impl Summary {
             problems: Vec::new(),
             failed_sources: Vec::new(),
             sources: Vec::new(),
+            arrivals: BTreeMap::new(),
         }
     }
 
@@ -185,6 +195,16 @@ impl Summary {
             .filter(|f| f.confidence >= self.ctx.min_confidence)
             .collect();
         self.messages += 1;
+        if let (Some(received), Some(sent)) = (r.meta.received, r.envelope.date_header) {
+            let t = sent.timestamp();
+            let e = self
+                .arrivals
+                .entry(received.date_naive())
+                .or_insert((0, t, t));
+            e.0 += 1;
+            e.1 = e.1.min(t);
+            e.2 = e.2.max(t);
+        }
         let folder = self
             .per_folder
             .entry((source.to_string(), r.meta.folder.clone()))
@@ -379,6 +399,35 @@ impl Summary {
         notes
     }
 
+    /// Whether the mail looks imported or migrated: (day, messages that
+    /// arrived that day, first and last `Date:` year).
+    pub fn import_signature(&self) -> Option<(chrono::NaiveDate, u64, i32, i32)> {
+        let dated: u64 = self.arrivals.values().map(|a| a.0).sum();
+        let (day, &(n, first, last)) = self.arrivals.iter().max_by_key(|(_, a)| a.0)?;
+        let spread_days = (last - first) / 86_400;
+        let year = |t: i64| {
+            chrono::DateTime::from_timestamp(t, 0).map_or(0, |d| chrono::Datelike::year(&d))
+        };
+        (n >= IMPORT_MIN_MESSAGES
+            && n as f64 >= IMPORT_MIN_SHARE * dated as f64
+            && spread_days > 365)
+            .then(|| (*day, n, year(first), year(last)))
+    }
+
+    /// Notes for the reader: an import's signature, with what to do.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some((day, n, first, last)) = self.import_signature() {
+            notes.push(format!(
+                "{} arrived on {day} although they were written from {first} to {last}: this looks like an import or migration, \
+                 and ageing them by arrival makes old mail look new. Rules can age by the date a message was written: \
+                 `date = \"earlier\"` (or \"sent\") in rules/retention.toml",
+                count(n, "message", "messages")
+            ));
+        }
+        notes
+    }
+
     pub fn mailbox_names(&self) -> Vec<String> {
         self.sources
             .iter()
@@ -500,6 +549,9 @@ pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
     }
     for note in s.coverage_notes() {
         writeln!(out, "Not covered: {}", one_line(&note))?;
+    }
+    for note in s.notes() {
+        writeln!(out, "Note: {}", one_line(&note))?;
     }
     if !s.per_folder.is_empty() {
         writeln!(out, "\nBy folder:")?;
@@ -660,6 +712,9 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
     )?;
     for note in s.coverage_notes() {
         writeln!(out, "> Not covered: {}\n", md(&note))?;
+    }
+    for note in s.notes() {
+        writeln!(out, "> Note: {}\n", md(&note))?;
     }
     writeln!(out, "## What to do\n")?;
     writeln!(

@@ -76,8 +76,11 @@ pub enum Content {
     Bytes(Vec<u8>),
     /// Known only by its metadata: too large, or not readable.
     Unreadable(crate::model::ProblemKind),
-    /// Judged by its metadata alone (a stale-only scan): never read.
-    MetadataOnly,
+    /// Judged by its metadata alone (a stale-only scan): never read; its
+    /// `Date:` header when a rule ages by it.
+    MetadataOnly {
+        sent: Option<chrono::DateTime<chrono::Utc>>,
+    },
 }
 
 impl fmt::Debug for Content {
@@ -86,7 +89,7 @@ impl fmt::Debug for Content {
             Content::File(p) => write!(f, "File({})", p.display()),
             Content::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Content::Unreadable(kind) => write!(f, "Unreadable({kind:?})"),
-            Content::MetadataOnly => f.write_str("MetadataOnly"),
+            Content::MetadataOnly { .. } => f.write_str("MetadataOnly"),
         }
     }
 }
