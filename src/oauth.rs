@@ -160,6 +160,18 @@ fn explain(error: &str, description: &str) -> String {
         }
         "AADSTS65001" => "the app lacks admin consent for IMAP.AccessAsApp",
         "AADSTS70011" => "the scope is invalid for this flow",
+        "AADSTS7000218" => {
+            "public client flows are off for this app: the device-code flow needs \"Allow public client flows\" in the app registration's Authentication settings"
+        }
+        "AADSTS53003" => {
+            "Conditional Access blocked the sign-in; many tenants block the device-code flow by policy: use client_credentials, or ask for an exception"
+        }
+        "AADSTS700024" => {
+            "the client assertion is outside its validity window: check this machine's clock"
+        }
+        "AADSTS50076" | "AADSTS50079" => {
+            "multi-factor authentication is required: sign in with the device-code flow as a user who can complete MFA, or use client_credentials"
+        }
         _ => match error {
             "invalid_client" => "the client ID or secret is not accepted",
             "unauthorized_client" => {
@@ -524,6 +536,23 @@ mod tests {
         assert!(e.contains("AADSTS7000215"));
         assert!(!e.contains("secret=abc"));
         assert!(explain("invalid_grant", "").contains("sign in again"));
+        for (code, says) in [
+            ("AADSTS7000218", "Allow public client flows"),
+            ("AADSTS53003", "Conditional Access"),
+            ("AADSTS700016", "no app with this client ID"),
+            ("AADSTS700024", "clock"),
+            ("AADSTS50076", "multi-factor"),
+            ("AADSTS50079", "multi-factor"),
+            ("AADSTS65001", "consent"),
+            ("AADSTS90002", "tenant was not found"),
+        ] {
+            let e = explain(
+                "invalid_request",
+                &format!("{code}: something with user=ola@firma.no"),
+            );
+            assert!(e.contains(says) && e.contains(code), "{code}: {e}");
+            assert!(!e.contains("ola@firma.no"));
+        }
     }
 
     #[test]

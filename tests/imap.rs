@@ -864,6 +864,50 @@ fn a_migrated_mailbox_is_recognised_and_judged_by_the_date_chosen() {
     }
 }
 
+/// Exchange answers "User is authenticated but not connected" for a while
+/// after many connections: tried once more after a pause, the scan goes on;
+/// a second refusal is explained as a missing permission.
+#[test]
+fn authenticated_but_not_connected_is_tried_once_more() {
+    use support::proxy::{Fault, Proxy};
+    let d = server(None);
+    let env = [
+        ("MAILHYGIENE_IMAP_PASSWORD", ALICE.password),
+        ("MAILHYGIENE_IMAP_BACKOFF_MS", "50"),
+    ];
+    let refuse = |times| {
+        Proxy::start(
+            d.imap_port,
+            Fault::Refuse {
+                pattern: "LOGIN".into(),
+                reply: "User is authenticated but not connected.".into(),
+                times,
+            },
+        )
+    };
+    let once = refuse(1);
+    let via = format!("imap://alice%40example.test@127.0.0.1:{}", once.port);
+    let (code, records, stderr) = scan(&d, &via, &env, &["--allow-plaintext"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("trying once more"), "{stderr}");
+    assert!(records.iter().any(|r| r["type"] == "sensitive"));
+    let always = refuse(usize::MAX);
+    let via = format!("imap://alice%40example.test@127.0.0.1:{}", always.port);
+    let (code, records, _) = scan(&d, &via, &env, &["--allow-plaintext"]);
+    assert_eq!(code, 1);
+    let error = records
+        .iter()
+        .find(|r| r["type"] == "source_error")
+        .expect("a source error");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("FullAccess"),
+        "{error}"
+    );
+}
+
 /// A server that asks to wait for years is not waited for: the mailbox
 /// fails with a plain message (the scan's timeout would catch a sleep),
 /// and a host that does not resolve is not retried for a minute.

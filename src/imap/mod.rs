@@ -1257,9 +1257,18 @@ pub(crate) async fn connect_with_retry(
     opts: &ImapOptions,
 ) -> Result<Session, ImapError> {
     let mut attempt = 0;
+    let mut not_connected_seen = false;
     loop {
         match connect(url, credentials, opts).await {
             Ok(s) => return Ok(s),
+            // Exchange also says this for a while after many connections:
+            // once, after a pause, before it counts as a missing permission.
+            Err(e @ ImapError::NotConnected { .. }) if !not_connected_seen => {
+                not_connected_seen = true;
+                let wait = opts.initial_backoff.saturating_mul(4);
+                tracing::warn!(host = %url.host, ?wait, "{e}; trying once more after a pause");
+                tokio::time::sleep(wait).await;
+            }
             Err(e) if e.is_transient() && attempt < opts.max_retries => {
                 attempt += 1;
                 let wait = backoff(opts, attempt, &e);

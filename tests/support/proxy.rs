@@ -29,6 +29,14 @@ pub enum Fault {
     /// fetch's UID set before the server sees it, so the reply lacks it as
     /// a server that withholds a message's content would. Plaintext only.
     Withhold { uid: u32, times: usize },
+    /// For the first `times` connections, answer the first client command
+    /// containing `pattern` with `TAG NO reply` instead of passing it on.
+    /// Plaintext only.
+    Refuse {
+        pattern: String,
+        reply: String,
+        times: usize,
+    },
     /// On every connection, answer the first client command containing
     /// `pattern` with these bytes first (before the server sees it), as an
     /// untagged reply. Plaintext only.
@@ -72,6 +80,12 @@ impl Proxy {
                         Fault::Inject { pattern, reply } => {
                             inject(client, server, &pattern, &reply)
                         }
+                        Fault::Refuse {
+                            pattern,
+                            reply,
+                            times,
+                        } if n < times => refuse(client, server, &pattern, &reply),
+                        Fault::Refuse { .. } => relay(client, server, None),
                     }
                 });
             }
@@ -279,6 +293,44 @@ fn inject(client: TcpStream, server: TcpStream, pattern: &str, reply: &[u8]) {
         {
             done = true;
             let _ = to_client.write_all(reply);
+        }
+        if s_write.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let _ = server.shutdown(Shutdown::Both);
+    let _ = downstream.join();
+}
+
+/// Relays line by line; the first client line containing `pattern` is
+/// answered with `TAG NO reply` and not passed on.
+fn refuse(client: TcpStream, server: TcpStream, pattern: &str, reply: &str) {
+    let mut c_write = client.try_clone().expect("clone");
+    let mut s_read = server.try_clone().expect("clone");
+    let downstream = thread::spawn(move || {
+        let _ = std::io::copy(&mut s_read, &mut c_write);
+        let _ = c_write.shutdown(Shutdown::Both);
+    });
+    let mut to_client = client.try_clone().expect("clone");
+    let mut s_write = server.try_clone().expect("clone");
+    let mut reader = BufReader::new(client);
+    let mut line = String::new();
+    let mut done = false;
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if !done
+            && line
+                .to_ascii_uppercase()
+                .contains(&pattern.to_ascii_uppercase())
+        {
+            done = true;
+            let tag = line.split_whitespace().next().unwrap_or("*");
+            let _ = write!(to_client, "{tag} NO {reply}\r\n");
+            continue;
         }
         if s_write.write_all(line.as_bytes()).is_err() {
             break;
