@@ -134,11 +134,17 @@ fn run(d: &Dovecot, config: &Path, args: &[&str]) -> (i32, String, String) {
         .timeout(Duration::from_secs(120))
         .output()
         .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
+    let (stdout, stderr) = (
         String::from_utf8(out.stdout).expect("utf-8"),
         String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    );
+    // Every command's output and trace-level log: never a clear value.
+    for text in [&stdout, &stderr] {
+        for value in PLANTED {
+            assert!(!text.contains(value), "{args:?} leaked {value}");
+        }
+    }
+    (out.status.code().unwrap_or(-1), stdout, stderr)
 }
 
 /// Messages the per-message report marks stale, per source, at a date.

@@ -143,11 +143,18 @@ fn run(
         cmd.env(k, v);
     }
     let out = cmd.output().expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
+    let (stdout, stderr) = (
         String::from_utf8(out.stdout).expect("utf-8"),
         String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    );
+    // Every command's output and trace-level log: never a clear value.
+    for text in [&stdout, &stderr] {
+        assert!(
+            !text.contains(PLANTED) && !text.contains("150765 00565"),
+            "{args:?} leaked:\n{text}"
+        );
+    }
+    (out.status.code().unwrap_or(-1), stdout, stderr)
 }
 
 fn records(out: &str) -> Vec<Value> {
@@ -277,6 +284,8 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
             "rammeavtale",
             "--term",
             "middag",
+            "--term",
+            "fnr",
             "--as-of",
             "2026-11-25",
         ],
@@ -322,6 +331,19 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         "{out}"
     );
     assert!(out.contains("1 messages previewed"), "{out}");
+    // A preview next to an identifier shows it masked (run() checks).
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &["offboard", "--case", "K-1", "--preview", "fnr", plain],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("<6@offboard.test>") && out.contains("15*******65"),
+        "{out}"
+    );
     let (code, out, err) = run(
         &d,
         &state,
