@@ -194,35 +194,31 @@ impl Origin for MaildirOrigin {
         let Some(dir) = self.folders.get(folder) else {
             return Ok(HashMap::new());
         };
-        let wanted: std::collections::HashSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+        let files = maildir::files_by_key(dir).map_err(|e| e.to_string())?;
         let mut out = HashMap::new();
-        for sub in ["cur", "new"] {
-            let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
+        for row in rows {
+            let Some(path) = files.get(&row.key) else {
                 continue;
             };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let key = maildir::unique_name(&name);
-                if !wanted.contains(key) {
-                    continue;
-                }
-                let path = entry.path();
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-                let internal_date = std::fs::metadata(&path)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .map(chrono::DateTime::<chrono::Utc>::from);
-                out.insert(
-                    key.to_string(),
-                    Original {
-                        uid: 0,
-                        bytes,
-                        internal_date,
-                        flags: maildir_flags(&name),
-                    },
-                );
-            }
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let bytes =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let internal_date = std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(chrono::DateTime::<chrono::Utc>::from);
+            out.insert(
+                row.key.clone(),
+                Original {
+                    uid: 0,
+                    bytes,
+                    internal_date,
+                    flags: maildir_flags(&name),
+                },
+            );
         }
         Ok(out)
     }
@@ -441,6 +437,42 @@ mod tests {
         let mut again = MboxTarget::new(&path);
         again.prepare("x").expect("prepare");
         assert!(again.holds("x", "", &original, &hash).expect("holds"));
+    }
+
+    #[test]
+    fn a_maildir_origin_reads_messages_by_key_with_flags() {
+        let dir = tempfile::tempdir().expect("dir");
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        }
+        std::fs::write(
+            dir.path().join("cur/123.abc:2,FS"),
+            b"Subject: x\r\n\r\nhei\r\n",
+        )
+        .expect("write");
+        std::fs::write(dir.path().join("new/456.def"), b"Subject: y\r\n\r\n").expect("write");
+        let mut origin = MaildirOrigin::open(dir.path()).expect("opens");
+        let row = |key: &str| CaseRow {
+            folder: "INBOX".into(),
+            key: key.into(),
+            uid: None,
+            message_id: String::new(),
+            decision: crate::offboard::Decision::Handover,
+            why: String::new(),
+        };
+        let rows = [row("123.abc"), row("456.def"), row("789.gone")];
+        let refs: Vec<&CaseRow> = rows.iter().collect();
+        let found = origin.originals("INBOX", &refs).expect("reads");
+        assert_eq!(found.len(), 2);
+        assert_eq!(found["123.abc"].flags, vec!["\\Flagged", "\\Seen"]);
+        assert_eq!(found["123.abc"].bytes, b"Subject: x\r\n\r\nhei\r\n");
+        assert!(found["456.def"].flags.is_empty());
+        assert!(
+            origin
+                .originals("Nowhere", &refs)
+                .expect("reads")
+                .is_empty()
+        );
     }
 
     #[test]

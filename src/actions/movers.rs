@@ -317,30 +317,9 @@ impl MaildirMover {
             .ok_or_else(|| ActionError::Refused(format!("the folder {folder} no longer exists")))
     }
 
-    /// The files of a folder by key: (path, flagged).
+    /// The files of a folder by key.
     fn files(&self, folder: &str) -> Result<HashMap<String, PathBuf>, ActionError> {
-        let dir = self.dir(folder)?;
-        let mut out = HashMap::new();
-        for sub in ["cur", "new"] {
-            let entries = match std::fs::read_dir(dir.join(sub)) {
-                Ok(e) => e,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    return Err(ActionError::Io(format!(
-                        "cannot list {}: {e}",
-                        dir.join(sub).display()
-                    )));
-                }
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') {
-                    continue;
-                }
-                out.insert(maildir::unique_name(&name).to_string(), entry.path());
-            }
-        }
-        Ok(out)
+        maildir::files_by_key(self.dir(folder)?).map_err(|e| ActionError::Io(e.to_string()))
     }
 }
 

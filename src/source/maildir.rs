@@ -131,6 +131,32 @@ pub fn unique_name(file_name: &str) -> &str {
     file_name.split(':').next().unwrap_or(file_name)
 }
 
+/// A folder's message files by their unique name (see [`unique_name`]),
+/// from `cur/` and `new/`; a missing subdirectory is an empty one.
+pub fn files_by_key(dir: &Path) -> io::Result<std::collections::HashMap<String, PathBuf>> {
+    let mut out = std::collections::HashMap::new();
+    for sub in ["cur", "new"] {
+        let entries = match std::fs::read_dir(dir.join(sub)) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot list {}: {e}", dir.join(sub).display()),
+                ));
+            }
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            out.insert(unique_name(&name).to_string(), entry.path());
+        }
+    }
+    Ok(out)
+}
+
 /// Builds the job for one file. The file is not touched here: stat and read
 /// happen together in a worker ([`read`]), so the single listing thread only
 /// walks directories.
