@@ -6,6 +6,7 @@
 //! never in the file itself: only the name of an environment variable or a
 //! file that holds them.
 
+use crate::cloud::Cloud;
 use crate::imap::{ImapUrl, Security};
 use crate::rules::RuleError;
 use serde::Deserialize;
@@ -63,7 +64,13 @@ pub enum AuthKind {
 #[serde(deny_unknown_fields)]
 struct AccountSpec {
     name: Spanned<String>,
-    host: Spanned<String>,
+    /// The IMAP host; an Office 365 account may leave it to its cloud.
+    host: Option<Spanned<String>>,
+    /// The Microsoft cloud (global, us-government, us-dod, china): sets the
+    /// authority, the scopes and the IMAP and SMTP hosts together.
+    cloud: Option<Spanned<String>>,
+    /// The SMTP submission host for reports and reminders sent by SMTP.
+    smtp_host: Option<String>,
     port: Option<u16>,
     security: Option<Spanned<String>>,
     auth: Spanned<AuthKind>,
@@ -132,6 +139,11 @@ pub enum AccountAuth {
 pub struct Account {
     pub name: String,
     pub host: String,
+    /// The Microsoft cloud of an Office 365 account (`None`: another server).
+    pub cloud: Option<Cloud>,
+    /// Where this account's mail is submitted by SMTP (port 587,
+    /// STARTTLS), when known: set, or the cloud's.
+    pub smtp_host: Option<String>,
     pub port: u16,
     pub security: Security,
     pub auth: AccountAuth,
@@ -284,10 +296,34 @@ impl Config {
                 v.clone()
                     .ok_or_else(|| format!("`{key}` is required for this auth"))
             };
+            let cloud = match &a.cloud {
+                None => None,
+                Some(c) => match Cloud::parse(c.get_ref()) {
+                    Some(cloud) => Some(cloud),
+                    None => {
+                        errors.push(err(
+                            c.span(),
+                            "account.cloud",
+                            format!(
+                                "`{}`: use global, us-government, us-dod or china",
+                                c.get_ref()
+                            ),
+                        ));
+                        None
+                    }
+                },
+            };
+            // The OAuth2 flows are Microsoft's: such an account is in a
+            // Microsoft cloud, the global one unless it says otherwise.
+            let microsoft = matches!(
+                a.auth.get_ref(),
+                AuthKind::ClientCredentials | AuthKind::DeviceCode
+            );
+            let cloud = cloud.or(microsoft.then_some(Cloud::Global));
             let authority = a
                 .authority
                 .clone()
-                .unwrap_or_else(|| crate::oauth::DEFAULT_AUTHORITY.to_string());
+                .unwrap_or_else(|| cloud.unwrap_or_default().authority().to_string());
             let auth: Result<AccountAuth, String> = match a.auth.get_ref() {
                 AuthKind::Password => {
                     secret(&a.password_env, &a.password_file, "password").map(AccountAuth::Password)
@@ -354,9 +390,26 @@ impl Config {
                     format!("account `{name}` lists no mailboxes (mailboxes or mailboxes_file)"),
                 ));
             }
+            let host = match (&a.host, cloud) {
+                (Some(h), _) => h.get_ref().clone(),
+                (None, Some(cloud)) => cloud.imap_host().to_string(),
+                (None, None) => {
+                    errors.push(err(
+                        span.clone(),
+                        "account.host",
+                        format!("account `{name}` needs a host (or, for Office 365, a cloud)"),
+                    ));
+                    continue;
+                }
+            };
             config.accounts.push(Account {
                 name,
-                host: a.host.get_ref().clone(),
+                host,
+                cloud,
+                smtp_host: a
+                    .smtp_host
+                    .clone()
+                    .or_else(|| cloud.map(|c| c.smtp_host().to_string())),
                 port: a.port.unwrap_or(match security {
                     Security::Implicit => 993,
                     Security::StartTls => 143,
@@ -468,6 +521,7 @@ impl Account {
         let oauth = |tenant: &str, client_id: &str, authority: &str, flow: Flow| {
             TokenProvider::new(OAuthSettings {
                 authority: authority.to_string(),
+                cloud: self.cloud.unwrap_or_default(),
                 tenant: tenant.to_string(),
                 client_id: client_id.to_string(),
                 flow,
@@ -625,5 +679,40 @@ mailboxes = ["drift@example.test"]
 
         let bad = GOOD.replace("auth = \"password\"", "auth = \"kerberos\"");
         assert!(Config::parse("c.toml", &bad).is_err());
+    }
+
+    #[test]
+    fn a_cloud_sets_the_hosts_and_the_authority_together() {
+        let gov = GOOD.replace(
+            "host = \"outlook.office365.com\"\n",
+            "cloud = \"gcc-high\"\n",
+        );
+        let c = Config::parse("c.toml", &gov).expect("valid");
+        let firma = &c.accounts[0];
+        assert_eq!(firma.cloud, Some(Cloud::UsGovernment));
+        assert_eq!(firma.host, "outlook.office365.us");
+        assert_eq!(firma.smtp_host.as_deref(), Some("smtp.office365.us"));
+        assert!(matches!(
+            &firma.auth,
+            AccountAuth::ClientCredentials { authority, .. }
+                if authority == "https://login.microsoftonline.us"
+        ));
+        // An OAuth2 account without a cloud is in the global one.
+        let c = Config::parse("c.toml", GOOD).expect("valid");
+        assert_eq!(c.accounts[0].cloud, Some(Cloud::Global));
+        assert_eq!(
+            c.accounts[0].smtp_host.as_deref(),
+            Some("smtp.office365.com")
+        );
+        // Another server has neither, and must name its host.
+        assert_eq!(c.accounts[1].cloud, None);
+        assert_eq!(c.accounts[1].smtp_host, None);
+        let bad = GOOD.replace("host = \"imap.example.test\"\n", "");
+        let e = Config::parse("c.toml", &bad).expect_err("no host");
+        assert_eq!(e[0].key.as_deref(), Some("account.host"));
+        let bad = gov.replace("gcc-high", "germany");
+        let e = Config::parse("c.toml", &bad).expect_err("no such cloud");
+        assert_eq!(e[0].key.as_deref(), Some("account.cloud"));
+        assert!(e[0].message.contains("us-government"), "{}", e[0].message);
     }
 }

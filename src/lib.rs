@@ -44,6 +44,7 @@
 pub mod actions;
 pub mod audit;
 pub mod checksum;
+pub mod cloud;
 pub mod compliance;
 pub mod config;
 pub mod deliver;

@@ -317,11 +317,9 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum ConfigCommand {
-    /// Validate a configuration file: keys, accounts, and that each secret can be read.
-    Check {
-        #[arg(value_name = "FILE")]
-        file: Option<PathBuf>,
-    },
+    /// Validate a configuration file: keys, accounts, and that each secret can be read;
+    /// --online also signs in to every mailbox.
+    Check(config_cli::CheckArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -382,6 +380,7 @@ fn usage(message: impl Into<String>) -> anyhow::Error {
 }
 
 mod cases_cli;
+mod config_cli;
 
 fn main() -> ExitCode {
     // A panic message could quote input; print only where it happened.
@@ -474,8 +473,8 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Subject(args) => cases_cli::subject_command(&args),
         Command::Audit { command } => cases_cli::audit_command(&command),
         Command::Config {
-            command: ConfigCommand::Check { file },
-        } => config_check(file.as_deref()),
+            command: ConfigCommand::Check(args),
+        } => config_cli::check_command(&args),
         Command::Check { file, options } => check_command(&file, &options),
         Command::Rules {
             command: RulesCommand::Check { dir },
@@ -731,35 +730,6 @@ fn load_config(explicit: Option<&Path>) -> Result<Option<(PathBuf, Config)>> {
         usage(format!("invalid configuration:\n{}", listed.join("\n")))
     })?;
     Ok(Some((path, config)))
-}
-
-fn config_check(file: Option<&Path>) -> Result<u8> {
-    let Some((path, config)) = load_config(file)? else {
-        return Err(usage(
-            "no configuration file: give one, or create $XDG_CONFIG_HOME/mailhygiene/config.toml",
-        ));
-    };
-    let mut problems = Vec::new();
-    for account in &config.accounts {
-        if let Err(e) = account.check_secret() {
-            problems.push(format!("account {}: {e}", account.name));
-        }
-        match account.all_mailboxes() {
-            Ok(m) => println!(
-                "account {}: {} mailboxes on {}:{}",
-                account.name,
-                m.len(),
-                account.host,
-                account.port
-            ),
-            Err(e) => problems.push(format!("account {}: {e}", account.name)),
-        }
-    }
-    if !problems.is_empty() {
-        return Err(usage(problems.join("\n")));
-    }
-    println!("{}: OK", path.display());
-    Ok(0)
 }
 
 /// The sources to scan: those given, else every mailbox of the configured

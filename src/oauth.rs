@@ -13,12 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Microsoft's authority; configurable for sovereign clouds and tests.
-pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
-/// The scope of app-only IMAP access.
-pub const APP_SCOPE: &str = "https://outlook.office365.com/.default";
-/// The scope of delegated IMAP access, with a refresh token.
-pub const DELEGATED_SCOPE: &str = "https://outlook.office.com/IMAP.AccessAsUser.All offline_access";
 /// Renew this long before a token expires.
 const RENEW_MARGIN: Duration = Duration::from_secs(300);
 
@@ -61,7 +55,10 @@ impl fmt::Debug for Flow {
 
 #[derive(Debug, Clone)]
 pub struct OAuthSettings {
+    /// Where tokens are asked for: the cloud's, or a test's endpoint.
     pub authority: String,
+    /// Which cloud's Exchange the tokens are for (their scopes).
+    pub cloud: crate::cloud::Cloud,
     pub tenant: String,
     pub client_id: String,
     pub flow: Flow,
@@ -387,10 +384,11 @@ impl TokenProvider {
     /// The client-credentials grant; `proof` is the secret or the signed
     /// assertion.
     fn client_credentials(&self, proof: &[(&str, &str)]) -> Result<(String, u64), OAuthError> {
+        let scope = self.settings.cloud.app_scope();
         let mut form: Vec<(&str, &str)> = vec![
             ("grant_type", "client_credentials"),
             ("client_id", &self.settings.client_id),
-            ("scope", APP_SCOPE),
+            ("scope", &scope),
         ];
         form.extend_from_slice(proof);
         let (status, r) = self.post(&self.endpoint("token"), &form)?;
@@ -401,6 +399,7 @@ impl TokenProvider {
     /// A person's own mailbox: the stored refresh token if there is one,
     /// else a device-code sign-in.
     fn delegated(&self, refresh_file: &Path) -> Result<(String, u64), OAuthError> {
+        let scope = self.settings.cloud.delegated_scope();
         if let Ok(refresh) = std::fs::read_to_string(refresh_file) {
             let (status, r) = self.post(
                 &self.endpoint("token"),
@@ -408,7 +407,7 @@ impl TokenProvider {
                     ("grant_type", "refresh_token"),
                     ("client_id", &self.settings.client_id),
                     ("refresh_token", refresh.trim()),
-                    ("scope", DELEGATED_SCOPE),
+                    ("scope", &scope),
                 ],
             )?;
             match self.accept(status, r) {
@@ -432,11 +431,12 @@ impl TokenProvider {
 
     fn device_code(&self) -> Result<(String, u64, Option<String>), OAuthError> {
         let url = self.endpoint("devicecode");
+        let scope = self.settings.cloud.delegated_scope();
         let (status, body) = self.post_raw(
             &url,
             &[
                 ("client_id", self.settings.client_id.as_str()),
-                ("scope", DELEGATED_SCOPE),
+                ("scope", scope.as_str()),
             ],
         )?;
         let code: DeviceCodeResponse = match serde_json::from_str(&body) {
@@ -559,6 +559,7 @@ mod tests {
     fn plain_http_only_to_loopback() {
         let settings = |authority: &str| OAuthSettings {
             authority: authority.into(),
+            cloud: crate::cloud::Cloud::Global,
             tenant: "t".into(),
             client_id: "c".into(),
             flow: Flow::ClientCredentials {

@@ -1462,6 +1462,7 @@ fn tokens_are_cached_and_renewed_before_they_expire() {
         );
         let provider = TokenProvider::new(OAuthSettings {
             authority: format!("http://127.0.0.1:{}", endpoint.port),
+            cloud: mailhygiene::cloud::Cloud::Global,
             tenant: "t".into(),
             client_id: "app".into(),
             flow: Flow::ClientCredentials {

@@ -131,8 +131,9 @@ pub enum ImapError {
     #[error("login refused for {user}: {reason}")]
     AuthFailed { user: String, reason: String },
     #[error(
-        "authenticated but not connected to the mailbox{user}: the app lacks IMAP.AccessAsApp, \
-         its Exchange service principal, or FullAccess on this mailbox"
+        "authenticated but not connected to the mailbox{user}: an app lacks IMAP.AccessAsApp, \
+         its Exchange service principal, or FullAccess on this mailbox; a person's sign-in \
+         (device code) was made with another account than this mailbox's"
     )]
     NotConnected { user: String },
     #[error("the server is throttling: asked to wait {0:?}")]
@@ -271,8 +272,8 @@ fn library_words(text: &str) -> String {
 pub fn explain_login(reply: &str) -> String {
     let lower = reply.to_ascii_lowercase();
     let why = if lower.contains("authenticate failed") {
-        "the server refused the OAuth2 token. For Office 365 check the tenant, the scope \
-         (https://outlook.office365.com/.default for an app, IMAP.AccessAsUser.All for a user), that \
+        "the server refused the OAuth2 token. For Office 365 check the tenant, the cloud and its \
+         scope (Exchange's /.default for an app, IMAP.AccessAsUser.All for a user), that \
          the Exchange service principal was created with the enterprise application's object ID (not \
          the app registration's), and that the app has FullAccess on this mailbox"
     } else if lower.contains("login failed") {
@@ -413,6 +414,44 @@ impl async_imap::Authenticator for XOAuth2 {
         self.sent = true;
         std::mem::take(&mut self.payload)
     }
+}
+
+/// What signing in to one mailbox and opening its INBOX showed: what
+/// `config check --online` reports before a first scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub inbox_messages: u32,
+    /// `UID MOVE` (RFC 6851): `clean` and `undo` move in one step.
+    pub moves: bool,
+    /// UIDPLUS (RFC 4315): without MOVE, copy + expunge of only those UIDs.
+    pub uidplus: bool,
+}
+
+/// Signs in as a scan would (the same retries, including Exchange's
+/// passing "not connected"), reads the capabilities and opens INBOX
+/// read-only (EXAMINE); nothing else is read.
+pub async fn probe(
+    url: &ImapUrl,
+    credentials: &Credentials,
+    opts: &ImapOptions,
+) -> Result<Probe, ImapError> {
+    let mut session = connect_with_retry(url, credentials, opts).await?;
+    let caps = with_timeout(opts.timeout, session.capabilities())
+        .await?
+        .map_err(classify)?;
+    let (moves, uidplus) = (caps.has_str("MOVE"), caps.has_str("UIDPLUS"));
+    drain_unsolicited(&mut session);
+    let inbox = Folder {
+        server_name: "INBOX".into(),
+        name: "INBOX".into(),
+    };
+    let status = examine(&mut session, &inbox, opts.timeout).await?;
+    let _ = with_timeout(Duration::from_secs(5), session.logout()).await;
+    Ok(Probe {
+        inbox_messages: status.exists,
+        moves,
+        uidplus,
+    })
 }
 
 /// Connects, secures and authenticates one session.

@@ -101,6 +101,27 @@ impl TokenEndpoint {
         expires_in: i64,
         mint: fn(&str, i64) -> String,
     ) -> TokenEndpoint {
+        Self::start_for(
+            tenant,
+            client_id,
+            proof,
+            mailbox,
+            (expires_in, mint),
+            "https://outlook.office365.com/.default",
+        )
+    }
+
+    /// As `start_with`, for the cloud whose app scope is `app_scope`: a
+    /// client-credentials request asking for another scope is refused.
+    pub fn start_for(
+        tenant: &str,
+        client_id: &str,
+        proof: Proof,
+        mailbox: &str,
+        (expires_in, mint): (i64, fn(&str, i64) -> String),
+        app_scope: &str,
+    ) -> TokenEndpoint {
+        let app_scope = app_scope.to_string();
         let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
         let port = listener.local_addr().expect("addr").port();
         let requests = Arc::new(AtomicUsize::new(0));
@@ -175,8 +196,7 @@ impl TokenEndpoint {
                 } else if !path_ok {
                     (400, r#"{"error":"invalid_request","error_description":"AADSTS90002: Tenant not found."}"#.to_string())
                 } else if form.get("grant_type").map(String::as_str) != Some("client_credentials")
-                    || form.get("scope").map(String::as_str)
-                        != Some("https://outlook.office365.com/.default")
+                    || form.get("scope") != Some(&app_scope)
                 {
                     (400, r#"{"error":"unsupported_grant_type"}"#.to_string())
                 } else if form.get("client_id") != Some(&client_id) {
@@ -219,6 +239,41 @@ impl TokenEndpoint {
         });
         TokenEndpoint { port, requests }
     }
+}
+
+/// An endpoint that refuses every request as the identity platform does,
+/// with `error` and an `AADSTS…` description, at HTTP `status`.
+pub fn refusing(status: u16, error: &str, description: &str) -> TokenEndpoint {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = listener.local_addr().expect("addr").port();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    let json = serde_json::json!({ "error": error, "error_description": description }).to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0usize;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+                json.len()
+            );
+        }
+    });
+    TokenEndpoint { port, requests }
 }
 
 fn decode(v: &str) -> String {
