@@ -49,6 +49,10 @@ struct LimitsSpec {
     max_message_bytes: Option<Spanned<u64>>,
     connections: Option<Spanned<usize>>,
     connections_per_mailbox: Option<Spanned<usize>>,
+    /// The pace of each connection: `50/s`, `4MB/s` or `50/s,4MB/s`.
+    pace: Option<Spanned<String>>,
+    /// The pace of the whole run, across every mailbox.
+    total_pace: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +164,10 @@ pub struct Config {
     pub max_message_bytes: Option<u64>,
     pub connections: Option<usize>,
     pub connections_per_mailbox: Option<usize>,
+    /// `[limits] pace`: the most each connection asks for.
+    pub pace: Option<crate::imap::pace::Rate>,
+    /// `[limits] total_pace`: the most the whole run asks for.
+    pub total_pace: Option<crate::imap::pace::Rate>,
     /// `[offboarding] deletion_months`: how long after leaving a mailbox
     /// may live (default 6).
     pub deletion_months: Option<u32>,
@@ -236,10 +244,27 @@ impl Config {
                 .connections_per_mailbox
                 .as_ref()
                 .map(|v| *v.get_ref()),
+            pace: None,
+            total_pace: None,
             deletion_months: parsed.offboarding.deletion_months,
             keep_years: parsed.history.keep_years,
             accounts: Vec::new(),
         };
+        for (value, key, slot) in [
+            (&parsed.limits.pace, "limits.pace", &mut config.pace),
+            (
+                &parsed.limits.total_pace,
+                "limits.total_pace",
+                &mut config.total_pace,
+            ),
+        ] {
+            if let Some(v) = value {
+                match crate::imap::pace::Rate::parse(v.get_ref()) {
+                    Ok(rate) => *slot = Some(rate),
+                    Err(e) => errors.push(err(v.span(), key, e)),
+                }
+            }
+        }
         if let Some(c) = &parsed.limits.connections_per_mailbox
             && !(1..=MAX_CONNECTIONS_PER_MAILBOX).contains(c.get_ref())
         {
@@ -622,6 +647,8 @@ store = "/var/lib/mailhygiene/state.sqlite"
 [limits]
 connections = 16
 connections_per_mailbox = 4
+pace = "20/s"
+total_pace = "100/s,10MB/s"
 
 [[account]]
 name = "firma"
@@ -648,6 +675,8 @@ mailboxes = ["drift@example.test"]
         assert_eq!(c.accounts[0].port, 993);
         assert_eq!(c.accounts[1].port, 143);
         assert_eq!(c.connections_per_mailbox, Some(4));
+        assert_eq!(c.pace.and_then(|p| p.messages_per_second), Some(20.0));
+        assert_eq!(c.total_pace.and_then(|p| p.bytes_per_second), Some(10e6));
         assert!(matches!(
             c.accounts[0].auth,
             AccountAuth::ClientCredentials { .. }
@@ -667,6 +696,11 @@ mailboxes = ["drift@example.test"]
         let e = Config::parse("c.toml", &bad).expect_err("too many");
         assert_eq!(e[0].key.as_deref(), Some("limits.connections_per_mailbox"));
         assert_eq!(e[0].line, 5);
+
+        let bad = GOOD.replace("pace = \"20/s\"", "pace = \"20\"");
+        let e = Config::parse("c.toml", &bad).expect_err("no unit");
+        assert_eq!(e[0].key.as_deref(), Some("limits.pace"));
+        assert_eq!(e[0].line, 6);
 
         let bad = GOOD.replace("client_secret_env", "client_secret");
         let e = Config::parse("c.toml", &bad).expect_err("unknown key");

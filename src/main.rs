@@ -109,6 +109,14 @@ struct ScanArgs {
     /// config's limits.connections_per_mailbox, else 1.
     #[arg(long, value_name = "N")]
     connections_per_mailbox: Option<usize>,
+    /// The most each IMAP connection asks for: 50/s (messages), 4MB/s, or
+    /// 50/s,4MB/s; default: the config's limits.pace, else unlimited.
+    #[arg(long, value_name = "RATE", value_parser = mailhygiene::imap::pace::Rate::parse)]
+    pace: Option<mailhygiene::imap::pace::Rate>,
+    /// The most the whole run asks for, across every mailbox; default: the
+    /// config's limits.total_pace, else unlimited.
+    #[arg(long, value_name = "RATE", value_parser = mailhygiene::imap::pace::Rate::parse)]
+    total_pace: Option<mailhygiene::imap::pace::Rate>,
     /// Only judge staleness, from IMAP metadata (flags, dates, sizes); no message is read
     /// and the inventory is left as it is. Rules that look at senders, subjects or findings
     /// cannot apply.
@@ -866,6 +874,15 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
                 .connections_per_mailbox
                 .or(config.as_ref().and_then(|c| c.connections_per_mailbox))
                 .unwrap_or(mailhygiene::imap::ImapOptions::default().connections_per_mailbox),
+            pace: args
+                .pace
+                .or(config.as_ref().and_then(|c| c.pace))
+                .unwrap_or_default(),
+            total_pace: args
+                .total_pace
+                .or(config.as_ref().and_then(|c| c.total_pace))
+                .and_then(mailhygiene::imap::pace::Pacer::new)
+                .map(std::sync::Arc::new),
             ..Default::default()
         },
         credentials: mailhygiene::imap::Credentials::from_env(),
@@ -1164,6 +1181,7 @@ fn report_context(
                         owner: m.owner,
                         address: m.address,
                         not_mail: m.not_mail,
+                        waited: m.waited,
                     },
                 )
             })

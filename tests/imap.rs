@@ -582,8 +582,11 @@ fn exchange_throttling_is_waited_out() {
         },
     );
     let via = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let state = tempfile::tempdir().expect("state");
+    let db = state.path().join("state.sqlite");
+    let db_arg = db.to_str().expect("utf-8");
     let started = std::time::Instant::now();
-    let (code, records, stderr) = scan(&d, &via, &env, &["--allow-plaintext"]);
+    let (code, records, stderr) = scan(&d, &via, &env, &["--allow-plaintext", "--state", db_arg]);
     let elapsed = started.elapsed();
     assert_eq!(code, 0, "{stderr}");
     assert!(
@@ -593,6 +596,69 @@ fn exchange_throttling_is_waited_out() {
     assert!(stderr.contains("throttl"), "{stderr}");
     assert_eq!(findings(&records), findings(&reference));
     records_are_unique(&records);
+    // The report says how long the mailbox waited for the server.
+    let report = markdown_report(&via, db_arg);
+    assert!(
+        report.contains("the last scan waited 1 s for the server's throttling"),
+        "{report}"
+    );
+    assert!(!report.contains("configured pace"), "{report}");
+}
+
+fn markdown_report(source: &str, state: &str) -> String {
+    let out = Command::cargo_bin("mailhygiene")
+        .expect("binary")
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .args([
+            "report",
+            source,
+            "--state",
+            state,
+            "--as-of",
+            "2026-11-25",
+            "--format",
+            "markdown",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A pace spreads the requests out: 8 messages in three folders at 4
+/// messages a second take about 1.5 s on one connection (the first
+/// request goes at once), and the report says what the pace cost.
+#[test]
+fn a_pace_holds_the_scan_under_the_rate_and_is_reported() {
+    let d = server(None);
+    let env = [("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)];
+    let direct = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
+    let state = tempfile::tempdir().expect("state");
+    let db = state.path().join("state.sqlite");
+    let db_arg = db.to_str().expect("utf-8");
+    let (_, reference, _) = scan(&d, &direct, &env, &["--allow-plaintext"]);
+    let started = std::time::Instant::now();
+    let (code, records, stderr) = scan(
+        &d,
+        &direct,
+        &env,
+        &["--allow-plaintext", "--state", db_arg, "--pace", "4/s"],
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(findings(&records), findings(&reference));
+    // INBOX's 5 messages go at once; the next folders wait 1.25 s for them.
+    assert!(elapsed >= Duration::from_millis(1250), "{elapsed:?}");
+    let report = markdown_report(&direct, db_arg);
+    assert!(
+        report.contains("the last scan waited 2 s for the configured pace")
+            || report.contains("the last scan waited 1 s for the configured pace"),
+        "{report}"
+    );
+    // An unpaced rescan waits for nothing, and says nothing of it.
+    let (code, _, stderr) = scan(&d, &direct, &env, &["--allow-plaintext", "--state", db_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!markdown_report(&direct, db_arg).contains("waited"));
 }
 
 /// A message the server lists but whose content it does not send is

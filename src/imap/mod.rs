@@ -10,6 +10,7 @@
 //! or Exchange's throttling reply make the scanner wait, reconnect and resume
 //! after the last message it handed on, so nothing is missed or scanned twice.
 
+pub mod pace;
 pub mod url;
 pub mod write;
 
@@ -85,6 +86,14 @@ pub struct ImapOptions {
     pub header_dates: bool,
     /// Connections fetching one folder's bodies at once (1 to 8).
     pub connections_per_mailbox: usize,
+    /// The pace of each connection (unlimited by default).
+    pub pace: pace::Rate,
+    /// The pace of the whole run, shared by every connection to every
+    /// mailbox (`None`: unlimited).
+    pub total_pace: Option<std::sync::Arc<pace::Pacer>>,
+    /// Where one mailbox's waits are counted; `scan_mailbox` gives each
+    /// mailbox its own.
+    pub waits: std::sync::Arc<pace::Waits>,
 }
 
 impl Default for ImapOptions {
@@ -102,6 +111,9 @@ impl Default for ImapOptions {
             // One connection is fastest when the server shares the scanner's
             // cores (measured); raise it for remote servers such as Exchange.
             connections_per_mailbox: 1,
+            pace: pace::Rate::default(),
+            total_pace: None,
+            waits: Default::default(),
         }
     }
 }
@@ -1118,7 +1130,32 @@ pub async fn scan_mailbox(
     start: &Resume,
     emit: &mut (dyn FnMut(Work) -> bool + Send),
 ) -> Result<Vec<(String, String)>, ImapError> {
+    let opts = &ImapOptions {
+        waits: Default::default(),
+        ..opts.clone()
+    };
+    let result = scan_mailbox_folders(url, credentials, opts, start, emit).await;
+    // Also when the mailbox failed: a mailbox given up on because the server
+    // kept throttling is where the waits matter most.
+    let (throttled, paced) = opts.waits.totals();
+    if !throttled.is_zero() || !paced.is_zero() {
+        tracing::info!(host = %url.host, user = %url.user, ?throttled, ?paced, "waited");
+    }
+    emit(Work::Seen(Sighting::Waited { throttled, paced }));
+    result
+}
+
+async fn scan_mailbox_folders(
+    url: &ImapUrl,
+    credentials: &Credentials,
+    opts: &ImapOptions,
+    start: &Resume,
+    emit: &mut (dyn FnMut(Work) -> bool + Send),
+) -> Result<Vec<(String, String)>, ImapError> {
     let started = std::time::Instant::now();
+    // The first connection's pace holds across folders.
+    let pacer = pace::Pacer::new(opts.pace);
+    let pacer = pacer.as_ref();
     let mut session = connect_with_retry(url, credentials, opts).await?;
     tracing::debug!(host = %url.host, elapsed = ?started.elapsed(), "connected and authenticated");
     // Folders read before are opened before LIST: after a LIST in the same
@@ -1144,7 +1181,7 @@ pub async fn scan_mailbox(
             .get(&folder.name)
             .map_or(&[][..], Vec::as_slice);
         match scan_folder_retrying(
-            &mut session,
+            (&mut session, pacer),
             (url, credentials),
             folder,
             &mut cursor,
@@ -1172,7 +1209,7 @@ pub async fn scan_mailbox(
                 attempt += 1;
                 let wait = backoff(opts, attempt, &e);
                 tracing::warn!(host = %url.host, attempt, ?wait, "LIST failed, retrying: {e}");
-                tokio::time::sleep(wait).await;
+                pause(opts, wait, &e).await;
                 session = connect_with_retry(url, credentials, opts).await?;
             }
             Err(e) => return Err(e),
@@ -1192,7 +1229,7 @@ pub async fn scan_mailbox(
             .get(&folder.name)
             .map_or(&[][..], Vec::as_slice);
         if let Err(e) = scan_folder_retrying(
-            &mut session,
+            (&mut session, pacer),
             (url, credentials),
             &folder,
             &mut cursor,
@@ -1219,7 +1256,7 @@ pub async fn scan_mailbox(
 /// Scans one folder, reconnecting and resuming after transient faults up to
 /// the retry limit; the error that ended it otherwise.
 async fn scan_folder_retrying(
-    session: &mut Session,
+    (session, pacer): (&mut Session, Option<&pace::Pacer>),
     (url, credentials): (&ImapUrl, &Credentials),
     folder: &Folder,
     cursor: &mut Cursor,
@@ -1232,7 +1269,7 @@ async fn scan_folder_retrying(
     loop {
         let stored = if cursor.uid_validity == 0 { 0 } else { stored };
         match scan_folder(
-            session,
+            (session, pacer),
             (url, credentials),
             folder,
             cursor,
@@ -1253,12 +1290,21 @@ async fn scan_folder_retrying(
                 attempt += 1;
                 let wait = backoff(opts, attempt, &e);
                 tracing::warn!(folder = %folder.name, attempt, ?wait, "IMAP fault, resuming after UID {}: {e}", cursor.last_uid);
-                tokio::time::sleep(wait).await;
+                pause(opts, wait, &e).await;
                 *session = connect_with_retry(url, credentials, opts).await?;
             }
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Sleeps out a back-off; time the server asked for is counted as time
+/// spent throttled.
+async fn pause(opts: &ImapOptions, wait: Duration, err: &ImapError) {
+    if matches!(err, ImapError::Throttled(_)) {
+        opts.waits.add_throttled(wait);
+    }
+    tokio::time::sleep(wait).await;
 }
 
 fn backoff(opts: &ImapOptions, attempt: u32, err: &ImapError) -> Duration {
@@ -1312,7 +1358,7 @@ pub(crate) async fn connect_with_retry(
                 attempt += 1;
                 let wait = backoff(opts, attempt, &e);
                 tracing::warn!(host = %url.host, attempt, ?wait, "cannot connect, retrying: {e}");
-                tokio::time::sleep(wait).await;
+                pause(opts, wait, &e).await;
             }
             Err(e) => return Err(e),
         }
@@ -1374,7 +1420,7 @@ async fn refresh(
 }
 
 async fn scan_folder(
-    session: &mut Session,
+    (session, pacer): (&mut Session, Option<&pace::Pacer>),
     (url, credentials): (&ImapUrl, &Credentials),
     folder: &Folder,
     cursor: &mut Cursor,
@@ -1461,6 +1507,11 @@ async fn scan_folder(
         )
     };
     if opts.metadata_only {
+        // The metadata was the request; the pace holds back the next one.
+        let n = infos.len() as u64;
+        for p in pacer.into_iter().chain(opts.total_pace.as_deref()) {
+            p.wait(n, 0, &opts.waits).await;
+        }
         for info in &infos {
             if !emit(Work::Read(Job {
                 meta: meta_of(info),
@@ -1498,10 +1549,19 @@ async fn scan_folder(
             }
         }
     }
+    let n_sessions = 1 + extra.len();
     let sessions: Vec<futures::lock::Mutex<&mut Session>> = std::iter::once(&mut *session)
         .chain(extra.iter_mut())
         .map(futures::lock::Mutex::new)
         .collect();
+    // Each extra connection keeps its own pace, as the first does.
+    let extra_pacers: Vec<Option<pace::Pacer>> = (1..n_sessions)
+        .map(|_| pace::Pacer::new(opts.pace))
+        .collect();
+    let pacers: Vec<Option<&pace::Pacer>> = std::iter::once(pacer)
+        .chain(extra_pacers.iter().map(Option::as_ref))
+        .collect();
+    let pacers = &pacers;
     let n = sessions.len();
     let timeout = opts.timeout;
     // `buffered` keeps at most n steps in flight and yields them in order,
@@ -1516,6 +1576,10 @@ async fn scan_folder(
                     Step::Fetch(batch) => {
                         let uids: Vec<u32> = batch.iter().map(|b| b.uid).collect();
                         let mut session = cell.lock().await;
+                        let bytes: u64 = batch.iter().map(|b| b.size).sum();
+                        for p in pacers[i % n].into_iter().chain(opts.total_pace.as_deref()) {
+                            p.wait(uids.len() as u64, bytes, &opts.waits).await;
+                        }
                         let mut fetched = bodies(&mut session, &uids, timeout).await?;
                         fetched.sort_by_key(|(uid, _)| *uid);
                         Ok::<_, ImapError>((batch, Some(fetched)))

@@ -67,6 +67,19 @@ pub struct MailboxName {
     pub address: Option<String>,
     /// Folders the last scan left out as not mail (Exchange's Calendar, ...).
     pub not_mail: Vec<String>,
+    /// What the last scan waited for throttling and for the pace.
+    pub waited: crate::store::Waited,
+}
+
+/// A wait in words: "45 s", "3 min 20 s", "2 h 5 min".
+pub fn duration_words(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{} s", s.max(u64::from(d.subsec_millis() > 0))),
+        60..3600 if s.is_multiple_of(60) => format!("{} min", s / 60),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
 }
 
 impl ReportContext {
@@ -430,4 +443,24 @@ pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_words;
+    use std::time::Duration;
+
+    #[test]
+    fn waits_in_words() {
+        for (ms, words) in [
+            (0, "0 s"),
+            (300, "1 s"),
+            (45_000, "45 s"),
+            (120_000, "2 min"),
+            (200_000, "3 min 20 s"),
+            (7_500_000, "2 h 5 min"),
+        ] {
+            assert_eq!(duration_words(Duration::from_millis(ms)), words, "{ms}");
+        }
+    }
 }

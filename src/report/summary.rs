@@ -381,13 +381,34 @@ impl Summary {
         let mut imap = false;
         for source in sources {
             imap |= source.starts_with("imap");
-            if let Some(m) = self.ctx.mailboxes.get(source.as_str())
-                && !m.not_mail.is_empty()
-            {
+            let Some(m) = self.ctx.mailboxes.get(source.as_str()) else {
+                continue;
+            };
+            if !m.not_mail.is_empty() {
                 notes.push(format!(
                     "{}: folders that hold no mail were not read: {}",
                     self.ctx.mailbox_name(source),
                     m.not_mail.join(", ")
+                ));
+            }
+            let mut waits = Vec::new();
+            if !m.waited.throttled.is_zero() {
+                waits.push(format!(
+                    "{} for the server's throttling",
+                    super::duration_words(m.waited.throttled)
+                ));
+            }
+            if !m.waited.paced.is_zero() {
+                waits.push(format!(
+                    "{} for the configured pace",
+                    super::duration_words(m.waited.paced)
+                ));
+            }
+            if !waits.is_empty() {
+                notes.push(format!(
+                    "{}: the last scan waited {}",
+                    self.ctx.mailbox_name(source),
+                    waits.join(" and ")
                 ));
             }
         }

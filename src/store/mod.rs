@@ -110,6 +110,16 @@ pub struct MailboxRecord {
     pub last_error: Option<String>,
     /// Folders the last scan left out because they hold no mail.
     pub not_mail: Vec<String>,
+    /// What the last scan waited: for the server's throttling, and for the
+    /// configured pace.
+    pub waited: Waited,
+}
+
+/// Time one scan of a mailbox spent waiting, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Waited {
+    pub throttled: std::time::Duration,
+    pub paced: std::time::Duration,
 }
 
 /// Where earlier runs left an IMAP mailbox: per folder (by display name) the
@@ -157,6 +167,12 @@ pub enum Sighting {
     /// Folders not read because they hold no mail (Exchange's Calendar,
     /// Contacts, Files, ...), for reports to name.
     NotMail { names: Vec<String> },
+    /// How long the scan waited for the server's throttling and for the
+    /// configured pace.
+    Waited {
+        throttled: std::time::Duration,
+        paced: std::time::Duration,
+    },
 }
 
 /// One message from the inventory: what a scan recorded, to be judged

@@ -236,6 +236,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX deviations_by_source ON deviations (source);",
     // 6: the folders a scan left out as not mail, per mailbox.
     "ALTER TABLE mailboxes ADD COLUMN not_mail TEXT",
+    // 7: what the last scan of each mailbox waited, by cause.
+    "ALTER TABLE mailboxes ADD COLUMN throttled_ms INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE mailboxes ADD COLUMN paced_ms INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The lock a run that writes holds on its state file (`FILE.lock`, the
@@ -599,7 +602,8 @@ impl Store for SqliteStore {
 
     fn mailboxes(&self) -> Result<Vec<MailboxRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT source, owner, address, last_scan, last_status, last_error, department, not_mail
+            "SELECT source, owner, address, last_scan, last_status, last_error, department, not_mail,
+                    throttled_ms, paced_ms
              FROM mailboxes ORDER BY source",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -615,6 +619,10 @@ impl Store for SqliteStore {
                     .get::<_, Option<String>>(7)?
                     .and_then(|j| serde_json::from_str(&j).ok())
                     .unwrap_or_default(),
+                waited: crate::store::Waited {
+                    throttled: std::time::Duration::from_millis(r.get::<_, i64>(8)?.max(0) as u64),
+                    paced: std::time::Duration::from_millis(r.get::<_, i64>(9)?.max(0) as u64),
+                },
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -813,6 +821,13 @@ impl Store for SqliteStore {
                         serde_json::to_string(names).unwrap_or_else(|_| "[]".into()),
                         mailbox
                     ],
+                )?;
+            }
+            Sighting::Waited { throttled, paced } => {
+                let ms = |d: &std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+                self.conn.execute(
+                    "UPDATE mailboxes SET throttled_ms = ?1, paced_ms = ?2 WHERE id = ?3",
+                    params![ms(throttled), ms(paced), mailbox],
                 )?;
             }
             Sighting::FolderListed { folder } => {
