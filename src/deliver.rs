@@ -137,6 +137,56 @@ impl SmtpSettings {
     }
 }
 
+impl SmtpSettings {
+    /// A configured account's submission server (`--smtp account:NAME`):
+    /// its `smtp_host` (its cloud's by default; `HOST:PORT` allowed),
+    /// STARTTLS, signed in as `user` with the account's own credentials. An
+    /// app's token covers SMTP when the app also holds `SMTP.SendAsApp`; a
+    /// person's device-code sign-in asks for IMAP access only.
+    pub fn for_account(
+        account: &crate::config::Account,
+        user: &str,
+    ) -> Result<SmtpSettings, String> {
+        let Some(host) = &account.smtp_host else {
+            return Err(format!(
+                "account {} has no SMTP host: set smtp_host (or cloud) in its configuration",
+                account.name
+            ));
+        };
+        if matches!(account.auth, crate::config::AccountAuth::DeviceCode { .. }) {
+            return Err(format!(
+                "account {} signs in a person for IMAP only; use --smtp smtp://USER@{host} \
+                 with MAILHYGIENE_SMTP_TOKEN",
+                account.name
+            ));
+        }
+        let (host, port) = match host.rsplit_once(':') {
+            Some((h, p)) => (
+                h.to_string(),
+                p.parse()
+                    .map_err(|_| format!("smtp_host {host}: the port is not a number"))?,
+            ),
+            None => (host.clone(), 587),
+        };
+        let secret = match account.credentials()? {
+            crate::imap::Credentials::Password(p) => SmtpSecret::Password(p),
+            crate::imap::Credentials::Token(t) => SmtpSecret::Token(t),
+            crate::imap::Credentials::OAuth(provider) => SmtpSecret::Token(
+                provider
+                    .token()
+                    .map_err(|e| format!("no access token: {e}"))?,
+            ),
+        };
+        Ok(SmtpSettings {
+            host,
+            port,
+            implicit_tls: false,
+            user: Some(user.to_string()),
+            secret: Some(secret),
+        })
+    }
+}
+
 /// Writes `message` as `DIR/NAME.eml`, never over an existing file (that
 /// file is the reminder delivered before).
 pub fn to_dir(dir: &Path, name: &str, message: &[u8]) -> Result<Outcome, String> {

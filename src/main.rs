@@ -162,7 +162,8 @@ struct ReportArgs {
     /// Also deliver the compliance report: dir:PATH, or smtp (see --smtp, --to, --from).
     #[arg(long, value_name = "HOW", requires = "compliance")]
     deliver: Option<String>,
-    /// SMTP server for --deliver smtp: smtp://USER@HOST[:587] or smtps://USER@HOST[:465].
+    /// SMTP server for --deliver smtp: smtp://USER@HOST[:587] or smtps://USER@HOST[:465],
+    /// or account:NAME (a configured account's SMTP host and credentials).
     #[arg(long, value_name = "URL")]
     smtp: Option<String>,
     /// Recipient of a delivered compliance report.
@@ -258,7 +259,8 @@ struct RemindArgs {
     #[arg(long, value_name = "ADDRESS")]
     to: Option<String>,
     /// SMTP server for --deliver smtp: smtp://USER@HOST[:587] (STARTTLS) or smtps://USER@HOST[:465];
-    /// the secret from MAILHYGIENE_SMTP_PASSWORD or MAILHYGIENE_SMTP_TOKEN (XOAUTH2).
+    /// the secret from MAILHYGIENE_SMTP_PASSWORD or MAILHYGIENE_SMTP_TOKEN (XOAUTH2);
+    /// or account:NAME: a configured account's SMTP host (its cloud's) and credentials.
     #[arg(long, value_name = "URL")]
     smtp: Option<String>,
     #[command(flatten)]
@@ -1450,12 +1452,33 @@ fn deliver_compliance(
             "--deliver smtp needs --smtp URL, --to ADDRESS and --from ADDRESS",
         ));
     };
-    let settings = mailhygiene::deliver::SmtpSettings::parse(smtp).map_err(usage)?;
+    let settings = smtp_settings(smtp, from, config)?;
     let message = mailhygiene::compliance::mail(from, to, as_of, rendered)
         .map_err(|e| anyhow::anyhow!("cannot build the report message: {e}"))?;
     mailhygiene::deliver::by_smtp(&settings, from, to, &message)
         .map_err(|e| anyhow::anyhow!("cannot deliver the report: {e}"))?;
     Ok(())
+}
+
+/// The SMTP server of `--smtp`: a URL, or `account:NAME` for a configured
+/// account's own (its cloud's SMTP host and its credentials), sending as
+/// the address in `from`.
+fn smtp_settings(arg: &str, from: &str, config: Option<&Config>) -> Result<SmtpSettings> {
+    let Some(name) = arg.strip_prefix("account:") else {
+        return SmtpSettings::parse(arg).map_err(usage);
+    };
+    let account = config
+        .and_then(|c| c.accounts.iter().find(|a| a.name == name))
+        .ok_or_else(|| {
+            usage(format!(
+                "--smtp {arg}: no account named {name} in the configuration"
+            ))
+        })?;
+    let address = match (from.rfind('<'), from.ends_with('>')) {
+        (Some(open), true) => &from[open + 1..from.len() - 1],
+        _ => from,
+    };
+    SmtpSettings::for_account(account, address.trim()).map_err(|e| anyhow::anyhow!(e))
 }
 
 /// IMAP settings for commands that connect (scan, clean, undo, remind).
@@ -1772,7 +1795,11 @@ fn remind_command(args: &RemindArgs) -> Result<u8> {
     let templates = load_templates(rules_dir.as_deref())?;
     let delivery = Delivery::parse(&args.deliver).map_err(usage)?;
     let smtp = match (&delivery, &args.smtp) {
-        (Delivery::Smtp, Some(url)) => Some(SmtpSettings::parse(url).map_err(usage)?),
+        (Delivery::Smtp, Some(url)) => Some(smtp_settings(
+            url,
+            args.from.as_deref().unwrap_or_default(),
+            config.as_ref(),
+        )?),
         (Delivery::Smtp, None) => {
             return Err(usage("--deliver smtp needs --smtp smtp://USER@HOST[:PORT]"));
         }

@@ -380,6 +380,60 @@ fn smtp_submission_with_starttls_and_authentication() {
         assert!(!all.contains(token), "{all}");
         assert_eq!(smtp.messages().len(), delivered, "{token}");
     }
+
+    // `--smtp account:NAME`: the account's SMTP host and its own app token,
+    // fetched from the (local) identity platform for the account's cloud.
+    let endpoint = support::token_endpoint::TokenEndpoint::start_for(
+        "test-tenant",
+        "app-id",
+        support::token_endpoint::Proof::Secret("app-s3cret".into()),
+        ALICE.name,
+        (3600, |_, _| "smtp-oauth-token-123".to_string()),
+        "https://outlook.office365.us/.default",
+    );
+    let config = d.dir.path().join("smtp-account.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[account]]\nname = \"tenant\"\ncloud = \"us-government\"\n\
+             host = \"127.0.0.1\"\nsmtp_host = \"127.0.0.1:{}\"\n\
+             auth = \"client_credentials\"\nauthority = \"http://127.0.0.1:{}\"\n\
+             tenant = \"test-tenant\"\nclient_id = \"app-id\"\n\
+             client_secret_env = \"MH_TEST_CLIENT_SECRET\"\nmailboxes = [\"{}\"]\n",
+            smtp.port, endpoint.port, ALICE.name
+        ),
+    )
+    .expect("config");
+    let mut by_account = args.to_vec();
+    by_account[5] = "account:tenant";
+    let out = Command::cargo_bin("mailhygiene")
+        .expect("binary")
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("SSL_CERT_FILE", d.ca_file())
+        .env_remove("MAILHYGIENE_SMTP_PASSWORD")
+        .env_remove("MAILHYGIENE_SMTP_TOKEN")
+        .env("MH_TEST_CLIENT_SECRET", "app-s3cret")
+        .args(by_account)
+        .args(["--again", "--config", &config.display().to_string()])
+        .args([
+            "--state",
+            &state.display().to_string(),
+            "--as-of",
+            "2026-11-25",
+        ])
+        .output()
+        .expect("runs");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        !all.contains("app-s3cret") && !all.contains("smtp-oauth-token-123"),
+        "{all}"
+    );
+    assert_eq!(smtp.messages().len(), 3);
 }
 
 /// A connection cut as the APPEND reaches the server: the run says it
