@@ -86,9 +86,21 @@ impl Detectors {
     /// Scans one piece of text and adds what it holds to `acc`.
     pub fn scan(&self, text: &str, location: &Location, acc: &mut MessageFindings) {
         let text = normalise(text);
-        let tabular = matches!(location, Location::Attachment(path)
-            if path.last().is_some_and(|name| is_tabular(name)));
-        for hit in identifiers::find(&text, &self.settings, tabular) {
+        let file = match location {
+            Location::Attachment(path) => path.last().map(|n| n.to_ascii_lowercase()),
+            _ => None,
+        };
+        let tabular = file.as_deref().is_some_and(is_tabular);
+        // Tables as tables: a column's header labels its own cells (see
+        // `extract::table`).
+        let csv;
+        let records = if file.as_deref().is_some_and(|f| f.ends_with(".csv")) {
+            csv = crate::extract::table::csv_to_tabbed(&text);
+            crate::extract::table::as_records(&csv)
+        } else {
+            crate::extract::table::as_records(&text)
+        };
+        for hit in identifiers::find(&records, &self.settings, tabular) {
             let fingerprint = self.fingerprinter.fingerprint(&hit.canonical);
             let key = (hit.detector.clone(), fingerprint);
             if let Some(&at) = acc.seen.get(&key) {

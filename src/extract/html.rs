@@ -55,6 +55,84 @@ const BLOCK: &[&str] = &[
 /// Elements that separate cells on one line.
 const CELL: &[&str] = &["td", "th"];
 
+/// Tables open at once; deeper ones are read as plain blocks (a hostile
+/// page can nest a million).
+const MAX_TABLE_DEPTH: usize = 32;
+
+/// A table being read: its rows of cells so far. Cell text is written to
+/// the output as usual and moved into the cell when the cell ends, so text
+/// is never copied more than once per table.
+#[derive(Debug)]
+struct OpenTable {
+    /// Where the table's text starts in the output.
+    start: usize,
+    rows: Vec<Vec<String>>,
+    /// Where the open cell's text starts in the output.
+    cell: Option<usize>,
+    /// It holds another table: a layout, not data.
+    nested: bool,
+}
+
+impl OpenTable {
+    fn close_cell(&mut self, out: &mut String) {
+        if let Some(at) = self.cell.take() {
+            let text = out.split_off(at.min(out.len()));
+            match self.rows.last_mut() {
+                Some(row) => row.push(text),
+                None => self.rows.push(vec![text]),
+            }
+        }
+    }
+
+    /// Writes the finished table where it started: a data table (two rows
+    /// or more, a row of two cells or more, short cells, no table inside) as
+    /// one line per row with tab-separated cells, whatever paragraphs and
+    /// breaks the cells held (Outlook puts a `<p>` in every cell); a layout
+    /// table cell by cell, as it reads.
+    fn finish(mut self, out: &mut String) {
+        self.close_cell(out);
+        let stray = out.split_off(self.start.min(out.len()));
+        if !stray.trim().is_empty() {
+            self.rows.push(vec![stray]);
+        }
+        let data = !self.nested
+            && self.rows.len() >= 2
+            && self.rows.iter().any(|r| r.len() >= 2)
+            && self
+                .rows
+                .iter()
+                .flatten()
+                .all(|c| c.trim().chars().count() <= 400);
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        for row in &self.rows {
+            let single_lines = data || row.iter().all(|c| !c.trim().contains('\n'));
+            for (k, cell) in row.iter().enumerate() {
+                if k > 0 {
+                    out.push(if single_lines { '\t' } else { '\n' });
+                }
+                if data {
+                    let mut space = false;
+                    for word in cell.split(|c: char| c == '\n' || c == '\t' || c == ' ') {
+                        if word.is_empty() {
+                            continue;
+                        }
+                        if space {
+                            out.push(' ');
+                        }
+                        out.push_str(word);
+                        space = true;
+                    }
+                } else {
+                    out.push_str(cell.trim_matches(|c: char| c.is_ascii_whitespace()));
+                }
+            }
+            out.push('\n');
+        }
+    }
+}
+
 /// Converts HTML to the text a reader sees.
 pub fn to_text(html: &str) -> String {
     let bytes = html.as_bytes();
@@ -62,6 +140,7 @@ pub fn to_text(html: &str) -> String {
     let mut text_start = 0;
     let mut i = 0;
     let mut hidden_until: Option<String> = None;
+    let mut tables: Vec<OpenTable> = Vec::new();
     while i < bytes.len() {
         if bytes[i] != b'<' {
             i += 1;
@@ -96,6 +175,9 @@ pub fn to_text(html: &str) -> String {
                     if hidden_until.is_none() {
                         push_text(&mut out, &html[i..]);
                     }
+                    while let Some(t) = tables.pop() {
+                        t.finish(&mut out);
+                    }
                     return out;
                 }
             },
@@ -129,6 +211,43 @@ pub fn to_text(html: &str) -> String {
             hidden_until = Some(name);
             continue;
         }
+        match (name.as_str(), closing, tables.last_mut()) {
+            ("table", false, _) => {
+                if tables.len() < MAX_TABLE_DEPTH {
+                    if let Some(p) = tables.last_mut() {
+                        p.nested = true;
+                    }
+                    tables.push(OpenTable {
+                        start: out.len(),
+                        rows: Vec::new(),
+                        cell: None,
+                        nested: false,
+                    });
+                    continue;
+                }
+            }
+            ("table", true, Some(_)) => {
+                if let Some(t) = tables.pop() {
+                    t.finish(&mut out);
+                }
+                continue;
+            }
+            ("tr", _, Some(t)) => {
+                t.close_cell(&mut out);
+                if !closing {
+                    t.rows.push(Vec::new());
+                }
+                continue;
+            }
+            ("td" | "th", _, Some(t)) => {
+                t.close_cell(&mut out);
+                if !closing {
+                    t.cell = Some(out.len());
+                }
+                continue;
+            }
+            _ => {}
+        }
         if BLOCK.contains(&name.as_str()) {
             if !out.ends_with('\n') && !out.is_empty() {
                 out.push('\n');
@@ -144,6 +263,9 @@ pub fn to_text(html: &str) -> String {
     }
     if hidden_until.is_none() {
         push_text(&mut out, &html[text_start..]);
+    }
+    while let Some(t) = tables.pop() {
+        t.finish(&mut out);
     }
     out
 }
@@ -226,6 +348,17 @@ mod tests {
     }
 
     #[test]
+    fn deep_and_many_tables_stay_linear() {
+        // Nesting past the depth limit reads as blocks; every cell's text is
+        // moved once.
+        let deep = "<table><tr><td>x".repeat(100_000);
+        assert_eq!(to_text(&deep).matches('x').count(), 100_000);
+        let many = "<table><tr><td>a</td><td>1</td></tr><tr><td>b</td><td>2</td></tr></table>"
+            .repeat(50_000);
+        assert_eq!(to_text(&many).matches("a\t1\nb\t2\n").count(), 50_000);
+    }
+
+    #[test]
     fn conversion_table() {
         let cases = [
             (
@@ -240,7 +373,19 @@ mod tests {
             ("a<!-- 15076500565 -->b", "ab"),
             (
                 "<table><tr><td>fnr</td><td>15076500565</td></tr></table>",
-                "\tfnr\t15076500565",
+                "fnr\t15076500565",
+            ),
+            // Outlook's tables: a paragraph in every cell, one row a line.
+            (
+                "<table><tr><td><p>Navn</p></td><td><p>Fnr</p></td></tr>\
+                 <tr><td><p>Ola</p></td><td><p>150765<br>00565</p></td></tr></table>",
+                "Navn\tFnr\nOla\t150765 00565",
+            ),
+            // A layout table around everything reads as its content.
+            (
+                "<table><tr><td><p>Hei</p><table><tr><td>a</td><td>1</td></tr>\
+                 <tr><td>b</td><td>2</td></tr></table><p>Hilsen</p></td></tr></table>",
+                "Hei\na\t1\nb\t2\nHilsen",
             ),
             ("1 < 2 &amp; 3 > 2", "1 < 2 & 3 > 2"),
             ("<a href=\"x>y\">lenke</a>", "lenke"),

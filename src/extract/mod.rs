@@ -11,6 +11,7 @@ pub mod html;
 pub mod office;
 pub mod pdfguard;
 pub mod predecode;
+pub mod table;
 
 use crate::model::{Envelope, Location, Problem, ProblemKind};
 use chrono::{DateTime, Utc};

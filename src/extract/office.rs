@@ -55,19 +55,54 @@ impl Bounded {
 
 /// Text from a WordprocessingML part (document, header, footer, footnotes,
 /// comments) or a PresentationML slide.
+///
+/// A table reads as a table: one line per row, cells separated by tabs,
+/// the paragraphs inside a cell joined by spaces (see `extract::table`).
 pub fn wordprocessing_text(xml: &str, max: usize) -> Result<Bounded, XmlError> {
     let mut out = Bounded::new(max);
+    // Cells open around the current text (tables nest).
+    let mut in_cells = 0usize;
     walk(xml, |ev| match ev {
         XmlEvent::Text {
             in_text_element: true,
             text,
         } => out.push_str(text),
+        XmlEvent::Start("tc") => in_cells += 1,
+        XmlEvent::Start("tab") | XmlEvent::Empty("tab") if in_cells > 0 => out.push(' '),
         XmlEvent::Start("tab") | XmlEvent::Empty("tab") => out.push('\t'),
+        XmlEvent::Start("br" | "cr") | XmlEvent::Empty("br" | "cr") if in_cells > 0 => {
+            out.push(' ')
+        }
         XmlEvent::Start("br" | "cr") | XmlEvent::Empty("br" | "cr") => out.push('\n'),
-        XmlEvent::End("p" | "tc") => out.push('\n'),
+        XmlEvent::End("p") if in_cells > 0 => out.push(' '),
+        XmlEvent::End("p") => out.push('\n'),
+        XmlEvent::End("tc") => {
+            in_cells = in_cells.saturating_sub(1);
+            out.push('\t');
+        }
+        XmlEvent::End("tr") => out.push('\n'),
         _ => {}
     })?;
     Ok(out)
+}
+
+/// A cell's text on one line: the line breaks and tabs inside a cell
+/// (Alt+Enter in Excel) would otherwise split its row.
+fn push_cell(out: &mut Bounded, text: &str) {
+    // Piece by piece: past the limit each piece costs nothing, and a cell
+    // referenced a million times must not be copied a million times.
+    if out.cut {
+        return;
+    }
+    for (i, piece) in text.split(['\n', '\r', '\t']).enumerate() {
+        if out.cut {
+            return;
+        }
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(piece);
+    }
 }
 
 /// The shared strings table of a workbook, in index order.
@@ -106,7 +141,8 @@ pub fn worksheet_text(xml: &str, shared: &[String], max: usize) -> Result<Bounde
         XmlEvent::Text { text, .. } if in_value => value.push_str(text),
         XmlEvent::End("c") => {
             match cell_type.as_str() {
-                "s" => out.push_str(
+                "s" => push_cell(
+                    &mut out,
                     value
                         .trim()
                         .parse::<usize>()
@@ -114,7 +150,7 @@ pub fn worksheet_text(xml: &str, shared: &[String], max: usize) -> Result<Bounde
                         .and_then(|i| shared.get(i))
                         .map_or("", String::as_str),
                 ),
-                "inlineStr" | "str" | "e" | "b" => out.push_str(&value),
+                "inlineStr" | "str" | "e" | "b" => push_cell(&mut out, &value),
                 _ => out.push_str(&numeric_cell_text(value.trim())),
             }
             out.push('\t');
@@ -146,6 +182,7 @@ pub fn numeric_cell_text(raw: &str) -> String {
 /// Text of an OpenDocument `content.xml` (text, spreadsheet, presentation).
 pub fn opendocument_text(xml: &str, max: usize) -> Result<Bounded, XmlError> {
     let mut out = Bounded::new(max);
+    let mut in_cells = 0usize;
     walk_with_attrs(xml, |ev, attr| match ev {
         XmlEvent::Text { text, .. } => out.push_str(text),
         XmlEvent::Start("s") | XmlEvent::Empty("s") => {
@@ -154,10 +191,28 @@ pub fn opendocument_text(xml: &str, max: usize) -> Result<Bounded, XmlError> {
                 out.push(' ');
             }
         }
+        XmlEvent::Start("table-cell" | "covered-table-cell") => in_cells += 1,
+        // Empty cells, repeated: each keeps its column.
+        XmlEvent::Empty("table-cell" | "covered-table-cell") => {
+            let n = attr("number-columns-repeated")
+                .and_then(|c| c.parse::<usize>().ok())
+                .unwrap_or(1);
+            for _ in 0..n.min(64) {
+                out.push('\t');
+            }
+        }
+        XmlEvent::Start("tab") | XmlEvent::Empty("tab") if in_cells > 0 => out.push(' '),
         XmlEvent::Start("tab") | XmlEvent::Empty("tab") => out.push('\t'),
+        XmlEvent::Start("line-break") | XmlEvent::Empty("line-break") if in_cells > 0 => {
+            out.push(' ')
+        }
         XmlEvent::Start("line-break") | XmlEvent::Empty("line-break") => out.push('\n'),
+        XmlEvent::End("p" | "h") if in_cells > 0 => out.push(' '),
         XmlEvent::End("p" | "h") => out.push('\n'),
-        XmlEvent::End("table-cell") => out.push('\t'),
+        XmlEvent::End("table-cell" | "covered-table-cell") => {
+            in_cells = in_cells.saturating_sub(1);
+            out.push('\t');
+        }
         XmlEvent::End("table-row") => out.push('\n'),
         _ => {}
     })?;

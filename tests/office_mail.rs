@@ -1,0 +1,426 @@
+//! Detection on mail as offices write it, class by class, with documents
+//! generated here (synthetic identities only): employee lists as XLSX, ODS,
+//! CSV, Outlook HTML and Word tables in every column order, unlabelled
+//! windows-1252 exports, written forms Word, flowed text, calendars and RTF
+//! produce, and the look-alikes that must stay silent. Each case runs the
+//! real binary (`check`) and asserts every identifier found, with the
+//! keyword confidence where its column is headed as an ID column.
+
+use assert_cmd::Command;
+use base64::Engine as _;
+use serde_json::Value;
+use std::io::Write;
+
+const KEY: &str = "office-mail-test-key-0123456789";
+
+// ---------------------------------------------------------------- identities
+
+const W1: [u32; 9] = [3, 7, 6, 1, 8, 9, 4, 5, 2];
+const W2: [u32; 10] = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2];
+
+fn mod11(digits: &[u32], weights: &[u32]) -> Option<u32> {
+    let k = 11 - digits.iter().zip(weights).map(|(a, b)| a * b).sum::<u32>() % 11;
+    match k {
+        11 => Some(0),
+        10 => None,
+        k => Some(k),
+    }
+}
+
+/// The first valid fødselsnummer for a birth date (DDMMYY) from an
+/// individual number on (000–499: born in the 1900s).
+fn fnr(ddmmyy: &str, from: u32) -> String {
+    (from..500)
+        .find_map(|i| {
+            let nine = format!("{ddmmyy}{i:03}");
+            let d: Vec<u32> = nine.chars().filter_map(|c| c.to_digit(10)).collect();
+            let k1 = mod11(&d, &W1)?;
+            let mut d10 = d.clone();
+            d10.push(k1);
+            let k2 = mod11(&d10, &W2)?;
+            Some(format!("{nine}{k1}{k2}"))
+        })
+        .expect("a valid number")
+}
+
+/// A bank account number (MOD11 on ten digits) that is not a fødselsnummer.
+fn account(first: u64) -> String {
+    (first..)
+        .find_map(|n| {
+            let ten = format!("{n:010}");
+            let d: Vec<u32> = ten.chars().filter_map(|c| c.to_digit(10)).collect();
+            mod11(&d, &W2).map(|k| format!("{ten}{k}"))
+        })
+        .expect("an account")
+}
+
+struct Person {
+    name: &'static str,
+    fnr: String,
+    department: &'static str,
+    phone: &'static str,
+    start: &'static str,
+    account: String,
+}
+
+fn staff() -> Vec<Person> {
+    let names = [
+        ("Ola Nordmann", "150765", "Salg", "98765432", "01.02.2019"),
+        ("Kari Nordmann", "010190", "Lager", "91234567", "15.08.2020"),
+        ("Per Hansen", "230478", "Økonomi", "47112233", "03.01.2022"),
+        ("Lise Berg", "311299", "HR", "93334455", "12.12.2023"),
+    ];
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, (name, born, dept, phone, start))| Person {
+            name,
+            fnr: fnr(born, 100 + i as u32 * 37),
+            department: dept,
+            phone,
+            start,
+            account: account(1_503_000_000 + i as u64 * 7_919),
+        })
+        .collect()
+}
+
+/// The columns of an employee list, in some order; the ID column's header
+/// varies the way offices write it.
+#[derive(Clone, Copy, Debug)]
+enum Column {
+    Name,
+    Id(&'static str),
+    Department,
+    Phone,
+    Start,
+    Account,
+}
+
+impl Column {
+    fn header(self) -> &'static str {
+        match self {
+            Column::Name => "Navn",
+            Column::Id(h) => h,
+            Column::Department => "Avdeling",
+            Column::Phone => "Telefon",
+            Column::Start => "Startdato",
+            Column::Account => "Kontonummer",
+        }
+    }
+
+    fn value(self, p: &Person) -> String {
+        match self {
+            Column::Name => p.name.into(),
+            Column::Id(_) => p.fnr.clone(),
+            Column::Department => p.department.into(),
+            Column::Phone => p.phone.into(),
+            Column::Start => p.start.into(),
+            Column::Account => p.account.clone(),
+        }
+    }
+}
+
+/// Column orders seen in employee lists: the ID first, between, last, and
+/// after the phone and account columns whose headers used to label it.
+fn layouts() -> Vec<Vec<Column>> {
+    use Column::*;
+    vec![
+        vec![Name, Id("Fødselsnummer"), Department, Phone, Start],
+        vec![Id("Fnr"), Name, Phone, Department],
+        vec![Name, Department, Phone, Id("Personnummer")],
+        vec![Name, Phone, Account, Id("Fødselsnr.")],
+        vec![Phone, Name, Id("Personnr"), Account, Start],
+        vec![Account, Id("ID-nummer"), Name],
+    ]
+}
+
+fn table(columns: &[Column], people: &[Person]) -> Vec<Vec<String>> {
+    let mut rows = vec![columns.iter().map(|c| c.header().to_string()).collect()];
+    for p in people {
+        rows.push(columns.iter().map(|c| c.value(p)).collect());
+    }
+    rows
+}
+
+// ----------------------------------------------------------------- containers
+
+fn zip(files: &[(&str, String)]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in files {
+        zip.start_file(*name, options).expect("zip");
+        zip.write_all(content.as_bytes()).expect("zip");
+    }
+    zip.finish().expect("zip").into_inner()
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;")
+}
+
+/// XLSX as Excel writes it: text in shared strings, numbers as numeric
+/// cells (a fødselsnummer typed into a number cell loses its leading zero).
+fn xlsx(rows: &[Vec<String>]) -> Vec<u8> {
+    let mut shared: Vec<String> = Vec::new();
+    let mut sheet = String::from("<worksheet><sheetData>");
+    for (r, row) in rows.iter().enumerate() {
+        sheet.push_str(&format!("<row r=\"{}\">", r + 1));
+        for cell in row {
+            if cell.bytes().all(|b| b.is_ascii_digit()) && !cell.is_empty() {
+                let number: u64 = cell.parse().expect("digits");
+                sheet.push_str(&format!("<c><v>{number}</v></c>"));
+            } else {
+                shared.push(xml_escape(cell));
+                sheet.push_str(&format!("<c t=\"s\"><v>{}</v></c>", shared.len() - 1));
+            }
+        }
+        sheet.push_str("</row>");
+    }
+    sheet.push_str("</sheetData></worksheet>");
+    let sst: String = shared
+        .iter()
+        .map(|s| format!("<si><t>{s}</t></si>"))
+        .collect();
+    zip(&[
+        ("[Content_Types].xml", "<Types/>".into()),
+        (
+            "xl/workbook.xml",
+            "<workbook><sheets><sheet name=\"Ark1\"/></sheets></workbook>".into(),
+        ),
+        ("xl/sharedStrings.xml", format!("<sst>{sst}</sst>")),
+        ("xl/worksheets/sheet1.xml", sheet),
+    ])
+}
+
+/// ODS as LibreOffice writes it: a paragraph in every cell.
+fn ods(rows: &[Vec<String>]) -> Vec<u8> {
+    let mut body = String::from("<table:table table:name=\"Ark1\">");
+    for row in rows {
+        body.push_str("<table:table-row>");
+        for cell in row {
+            body.push_str(&format!(
+                "<table:table-cell office:value-type=\"string\"><text:p>{}</text:p></table:table-cell>",
+                xml_escape(cell)
+            ));
+        }
+        body.push_str(
+            "<table:table-cell table:number-columns-repeated=\"1020\"/></table:table-row>",
+        );
+    }
+    body.push_str("</table:table>");
+    let content = format!(
+        "<?xml version=\"1.0\"?><office:document-content \
+         xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" \
+         xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\" \
+         xmlns:text=\"urn:oasis:names:tc:opendocument:xmlns:text:1.0\">\
+         <office:body><office:spreadsheet>{body}</office:spreadsheet></office:body>\
+         </office:document-content>"
+    );
+    zip(&[
+        (
+            "mimetype",
+            "application/vnd.oasis.opendocument.spreadsheet".into(),
+        ),
+        ("content.xml", content),
+    ])
+}
+
+/// A Word table: every cell a paragraph of runs.
+fn docx(rows: &[Vec<String>]) -> Vec<u8> {
+    let mut body = String::from("<w:p><w:r><w:t>Ansatte per 1. desember</w:t></w:r></w:p><w:tbl>");
+    for row in rows {
+        body.push_str("<w:tr>");
+        for cell in row {
+            body.push_str(&format!(
+                "<w:tc><w:p><w:r><w:t>{}</w:t></w:r></w:p></w:tc>",
+                xml_escape(cell)
+            ));
+        }
+        body.push_str("</w:tr>");
+    }
+    body.push_str("</w:tbl>");
+    zip(&[
+        ("[Content_Types].xml", "<Types/>".into()),
+        (
+            "word/document.xml",
+            format!(
+                "<w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\"><w:body>{body}</w:body></w:document>"
+            ),
+        ),
+    ])
+}
+
+/// Outlook's HTML table: a `<p class=MsoNormal>` in every cell.
+fn outlook_html(rows: &[Vec<String>]) -> String {
+    let mut html = String::from(
+        "<html><body><p class=MsoNormal>Hei, her er listen:</p>\
+         <table class=MsoTableGrid border=1 cellspacing=0 cellpadding=0>",
+    );
+    for row in rows {
+        html.push_str("<tr>");
+        for cell in row {
+            html.push_str(&format!(
+                "<td width=120 valign=top style='padding:0cm 5.4pt'><p class=MsoNormal>{}<o:p></o:p></p></td>",
+                xml_escape(cell)
+            ));
+        }
+        html.push_str("</tr>\r\n");
+    }
+    html.push_str("</table><p class=MsoNormal>Hilsen HR</p></body></html>");
+    html
+}
+
+fn csv(rows: &[Vec<String>], delimiter: char) -> String {
+    rows.iter()
+        .map(|r| {
+            r.iter()
+                .map(|c| {
+                    if c.contains(delimiter) {
+                        format!("\"{c}\"")
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(&delimiter.to_string())
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+}
+
+fn with_attachment(name: &str, content_type: &str, bytes: &[u8]) -> Vec<u8> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).expect("ascii"))
+        .collect();
+    format!(
+        "Subject: Ansatte\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+         --b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSe vedlegg.\r\n\
+         --b\r\nContent-Type: {content_type}; name=\"{name}\"\r\n\
+         Content-Disposition: attachment; filename=\"{name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b--\r\n",
+        lines.join("\r\n")
+    )
+    .into_bytes()
+}
+
+fn html_message(html: &str) -> Vec<u8> {
+    format!(
+        "Subject: Ansatte\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\n{html}\r\n"
+    )
+    .into_bytes()
+}
+
+// ------------------------------------------------------------------- running
+
+/// The findings of one message: (detector, confidence) per finding.
+fn findings(message: &[u8]) -> Vec<Value> {
+    let out = Command::cargo_bin("mailhygiene")
+        .expect("binary")
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .args(["check", "-", "--format", "jsonl", "--as-of", "2026-11-25"])
+        .write_stdin(message.to_vec())
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .filter(|r: &Value| r["type"] == "sensitive")
+        .collect()
+}
+
+fn masked(value: &str, head: usize, tail: usize) -> String {
+    let n = value.chars().count();
+    value
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i < head || i >= n - tail { c } else { '*' })
+        .collect()
+}
+
+/// Every person's number found as a fødselsnummer with the keyword
+/// confidence; every account number as an account, never as a person's.
+fn assert_employee_list(what: &str, columns: &[Column], people: &[Person], found: &[Value]) {
+    for p in people {
+        let want = masked(&p.fnr, 2, 2);
+        let hit = found
+            .iter()
+            .find(|f| f["masked"] == want.as_str())
+            .unwrap_or_else(|| panic!("{what} {columns:?}: {} missed; found {found:?}", p.name));
+        assert_eq!(
+            hit["detector"], "no.fodselsnummer",
+            "{what} {columns:?}: {hit}"
+        );
+        assert_eq!(
+            hit["confidence"], 0.85,
+            "{what} {columns:?}: the ID column's header is its label: {hit}"
+        );
+        if columns.iter().any(|c| matches!(c, Column::Account)) {
+            let acct = masked(&p.account, 4, 2);
+            assert!(
+                found
+                    .iter()
+                    .any(|f| f["masked"] == acct.as_str() && f["detector"] == "no.bank_account"),
+                "{what} {columns:?}: account of {} not an account: {found:?}",
+                p.name
+            );
+        }
+    }
+    assert!(
+        found
+            .iter()
+            .all(|f| f["detector"] == "no.fodselsnummer" || f["detector"] == "no.bank_account"),
+        "{what} {columns:?}: {found:?}"
+    );
+}
+
+#[test]
+fn employee_lists_are_read_as_tables_in_every_container() {
+    let people = staff();
+    for columns in layouts() {
+        let rows = table(&columns, &people);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            (
+                "xlsx",
+                with_attachment(
+                    "ansatte.xlsx",
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    &xlsx(&rows),
+                ),
+            ),
+            (
+                "ods",
+                with_attachment(
+                    "ansatte.ods",
+                    "application/vnd.oasis.opendocument.spreadsheet",
+                    &ods(&rows),
+                ),
+            ),
+            (
+                "docx",
+                with_attachment(
+                    "ansatte.docx",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                    &docx(&rows),
+                ),
+            ),
+            (
+                "csv;",
+                with_attachment("ansatte.csv", "text/csv", csv(&rows, ';').as_bytes()),
+            ),
+            (
+                "csv,",
+                with_attachment("ansatte.csv", "text/csv", csv(&rows, ',').as_bytes()),
+            ),
+            ("outlook html", html_message(&outlook_html(&rows))),
+        ];
+        for (what, message) in cases {
+            assert_employee_list(what, &columns, &people, &findings(&message));
+        }
+    }
+}
