@@ -114,7 +114,7 @@ impl OpenTable {
                 }
                 if data {
                     let mut space = false;
-                    for word in cell.split(|c: char| c == '\n' || c == '\t' || c == ' ') {
+                    for word in cell.split(['\n', '\t', ' ']) {
                         if word.is_empty() {
                             continue;
                         }
@@ -211,20 +211,19 @@ pub fn to_text(html: &str) -> String {
             hidden_until = Some(name);
             continue;
         }
+        let depth = tables.len();
         match (name.as_str(), closing, tables.last_mut()) {
-            ("table", false, _) => {
-                if tables.len() < MAX_TABLE_DEPTH {
-                    if let Some(p) = tables.last_mut() {
-                        p.nested = true;
-                    }
-                    tables.push(OpenTable {
-                        start: out.len(),
-                        rows: Vec::new(),
-                        cell: None,
-                        nested: false,
-                    });
-                    continue;
+            ("table", false, parent) if depth < MAX_TABLE_DEPTH => {
+                if let Some(p) = parent {
+                    p.nested = true;
                 }
+                tables.push(OpenTable {
+                    start: out.len(),
+                    rows: Vec::new(),
+                    cell: None,
+                    nested: false,
+                });
+                continue;
             }
             ("table", true, Some(_)) => {
                 if let Some(t) = tables.pop() {
