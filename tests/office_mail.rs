@@ -424,3 +424,183 @@ fn employee_lists_are_read_as_tables_in_every_container() {
         }
     }
 }
+
+fn single(content_type: &str, cte: &str, body: &[u8]) -> Vec<u8> {
+    let mut m = format!(
+        "Subject: Utbetaling\r\nMIME-Version: 1.0\r\nContent-Type: {content_type}\r\n\
+         Content-Transfer-Encoding: {cte}\r\n\r\n"
+    )
+    .into_bytes();
+    m.extend_from_slice(body);
+    m.extend_from_slice(b"\r\n");
+    m
+}
+
+fn windows_1252(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| match c {
+            'ø' => 0xF8,
+            'å' => 0xE5,
+            'æ' => 0xE6,
+            'Ø' => 0xD8,
+            '\u{a0}' => 0xA0,
+            c if c.is_ascii() => c as u8,
+            c => panic!("not in the test's table: {c}"),
+        })
+        .collect()
+}
+
+fn quoted_printable(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .iter()
+        .flat_map(|&b| {
+            if b.is_ascii_alphanumeric() || b == b' ' || b == b'\n' || b == b'\r' {
+                vec![b]
+            } else {
+                format!("={b:02X}").into_bytes()
+            }
+        })
+        .collect()
+}
+
+fn found(message: &[u8], value: &str) -> Option<Value> {
+    let want = masked(value, 2, 2);
+    findings(message)
+        .into_iter()
+        .find(|f| f["masked"] == want.as_str() && f["detector"] == "no.fodselsnummer")
+}
+
+/// Exports from payroll and HR systems: Windows-1252 without a charset
+/// label, the digit groups separated by a no-break space (byte A0).
+#[test]
+fn unlabelled_windows_1252_with_no_break_spaces() {
+    let people = staff();
+    let nbsp = |n: &str| format!("{}\u{a0}{}", &n[..6], &n[6..]);
+    let report: String = people
+        .iter()
+        .map(|p| {
+            format!(
+                "Lønnsslipp for {}; fødselsnr {}; beløp 1 250,00\r\n",
+                p.name,
+                nbsp(&p.fnr)
+            )
+        })
+        .collect();
+    let bytes = windows_1252(&report);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("8bit body", single("text/plain", "8bit", &bytes)),
+        (
+            "us-ascii body",
+            single("text/plain; charset=us-ascii", "8bit", &bytes),
+        ),
+        (
+            "quoted-printable body",
+            single("text/plain", "quoted-printable", &quoted_printable(&bytes)),
+        ),
+        (
+            "text attachment",
+            with_attachment("lonn.txt", "text/plain", &bytes),
+        ),
+        (
+            "csv attachment",
+            with_attachment("lonn.csv", "text/csv", &bytes),
+        ),
+        (
+            "octet-stream .txt",
+            with_attachment("lonn.txt", "application/octet-stream", &bytes),
+        ),
+    ];
+    for (what, message) in cases {
+        for p in &people {
+            assert!(
+                found(&message, &p.fnr).is_some(),
+                "{what}: {} missed",
+                p.name
+            );
+        }
+    }
+}
+
+/// Written forms: Word's double space, a flowed soft break (delsp=yes) and
+/// an iCalendar fold at every place inside the number.
+#[test]
+fn written_forms_offices_produce() {
+    let n = staff().remove(0).fnr;
+    let word = format!(
+        "<p class=MsoNormal>Fnr {}<span style='mso-spacerun:yes'>&nbsp; </span>{}</p>",
+        &n[..6],
+        &n[6..]
+    );
+    assert!(found(&html_message(&word), &n).is_some(), "mso-spacerun");
+    assert!(
+        found(
+            &single(
+                "text/plain; charset=utf-8",
+                "8bit",
+                format!("Fnr {}  {}", &n[..6], &n[6..]).as_bytes()
+            ),
+            &n
+        )
+        .is_some(),
+        "two spaces in plain text"
+    );
+    for cut in 1..n.len() {
+        let flowed = format!(
+            "Hei, her er fødselsnummeret {} \r\n{} til Ola.",
+            &n[..cut],
+            &n[cut..]
+        );
+        let message = single(
+            "text/plain; charset=utf-8; format=flowed; delsp=yes",
+            "8bit",
+            flowed.as_bytes(),
+        );
+        assert!(found(&message, &n).is_some(), "flowed, cut after {cut}");
+        let line = format!("DESCRIPTION:Legetime for Ola Nordmann (fnr {n})");
+        let at = line.find(&n).expect("in line") + cut;
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n{}\r\n {}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            &line[..at],
+            &line[at..]
+        );
+        let part = single(
+            "text/calendar; charset=utf-8; method=REQUEST",
+            "8bit",
+            ics.as_bytes(),
+        );
+        assert!(
+            found(&part, &n).is_some(),
+            "calendar part, folded after {cut}"
+        );
+        let file = with_attachment("invitasjon.ics", "application/ics", ics.as_bytes());
+        assert!(
+            found(&file, &n).is_some(),
+            ".ics attachment, folded after {cut}"
+        );
+    }
+}
+
+/// Outlook's own calendar properties carry long numbers that are no one's.
+#[test]
+fn outlook_calendar_ids_are_not_personal_numbers() {
+    // Ids shaped like Danish CPR numbers (a real date, the modulus-11
+    // check passing), as the ids Exchange and add-ins write can be.
+    let ics = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nPRODID:Microsoft Exchange Server 2010\r\n\
+               BEGIN:VEVENT\r\nUID:040000008200E00074C5B7101A82E00800000000F0D1B2C3\r\n\
+               X-MICROSOFT-CDO-OWNERAPPTID:-1508651234\r\nX-MICROSOFT-CDO-INSTTYPE:150765-1018\r\n\
+               X-MICROSOFT-CDO-APPT-SEQUENCE:0\r\nX-MICROSOFT-CDO-BUSYSTATUS:TENTATIVE\r\n\
+               X-MS-OLK-CONFTYPE:0\r\nX-ENTOURAGE_UUID:210190-1001\r\nSEQUENCE:150765\r\n\
+               DTSTAMP:20261201T101500Z\r\nSUMMARY:Budsjettmøte\r\nLOCATION:Rom 4\r\n\
+               END:VEVENT\r\nEND:VCALENDAR\r\n";
+    for message in [
+        single(
+            "text/calendar; charset=utf-8; method=REQUEST",
+            "8bit",
+            ics.as_bytes(),
+        ),
+        with_attachment("invite.ics", "text/calendar", ics.as_bytes()),
+    ] {
+        let found = findings(&message);
+        assert!(found.is_empty(), "{found:?}");
+    }
+}

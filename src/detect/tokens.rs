@@ -151,6 +151,13 @@ fn is_glue(b: u8) -> bool {
 fn separator_at(bytes: &[u8], i: usize) -> Option<(Sep, usize)> {
     let b = *bytes.get(i)?;
     let (sep, next) = match b {
+        // Two spaces are one too: Word writes a space it must keep as a
+        // no-break space and a space (`mso-spacerun`).
+        b' ' if bytes.get(i + 1) == Some(&b' ')
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_digit) =>
+        {
+            (Sep::Space, i + 2)
+        }
         b' ' => {
             // A space, or indentation before a line break.
             let mut j = i;

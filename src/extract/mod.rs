@@ -7,6 +7,8 @@
 //! or a giant PDF from taking a run down; past a limit the part is reported as
 //! not scanned, never silently skipped.
 
+pub mod calendar;
+pub mod flowed;
 pub mod html;
 pub mod office;
 pub mod pdfguard;
@@ -174,6 +176,8 @@ enum Kind {
     Pdf,
     Email,
     Html,
+    /// iCalendar (`.ics`, `text/calendar`): unfolded, Outlook's ids left out.
+    Calendar,
     Text,
     /// A format with text we cannot read (legacy binary Office, TNEF,
     /// S/MIME signed data): reported.
@@ -236,6 +240,9 @@ fn sniff(name: &str, content_type: &str, bytes: &[u8]) -> Kind {
     }
     if ct == "text/html" || ext == "html" || ext == "htm" {
         return Kind::Html;
+    }
+    if ct == "text/calendar" || ct == "application/ics" || ext == "ics" {
+        return Kind::Calendar;
     }
     let text_ext = [
         "txt", "csv", "tsv", "json", "xml", "md", "log", "ics", "vcf", "rtf", "ini", "yaml", "yml",
@@ -357,6 +364,43 @@ pub fn decode_text(bytes: &[u8]) -> String {
             .0
             .into_owned(),
     }
+}
+
+/// A text part as its reader sees it: 8-bit text without a charset label
+/// (payroll and HR exports) read as Windows-1252 rather than with
+/// replacement characters where its `ø` and no-break spaces were; a
+/// calendar unfolded and stripped of Outlook's identifiers; flowed text
+/// (RFC 3676) with its soft breaks undone.
+fn as_written<'t>(
+    message: &Message<'_>,
+    part: &mail_parser::MessagePart<'_>,
+    content_type: &str,
+    name: Option<&str>,
+    text: &'t str,
+) -> std::borrow::Cow<'t, str> {
+    use std::borrow::Cow;
+    let ct = part.content_type();
+    let attribute = |key: &str| ct.and_then(|c| c.attribute(key));
+    let mut text: Cow<'t, str> = Cow::Borrowed(text);
+    let unlabelled = attribute("charset")
+        .is_none_or(|c| c.eq_ignore_ascii_case("us-ascii") || c.eq_ignore_ascii_case("ascii"));
+    if unlabelled && text.contains('\u{FFFD}') {
+        let bytes = lenient_body(message, part);
+        if std::str::from_utf8(&bytes).is_err() {
+            text = Cow::Owned(decode_text(&bytes));
+        }
+    }
+    let ext = name
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, e)| e.to_ascii_lowercase());
+    if content_type.eq_ignore_ascii_case("text/calendar") || ext.as_deref() == Some("ics") {
+        return Cow::Owned(calendar::text(&text));
+    }
+    if attribute("format").is_some_and(|f| f.eq_ignore_ascii_case("flowed")) {
+        let delsp = attribute("delsp").is_some_and(|d| d.eq_ignore_ascii_case("yes"));
+        return Cow::Owned(flowed::unflow(&text, delsp));
+    }
+    text
 }
 
 /// HTML parts of a `multipart/alternative` that also has a plain-text part:
@@ -604,7 +648,8 @@ impl<'a> Walker<'a> {
                     {
                         self.problem(location.clone(), ProblemKind::Encrypted);
                     }
-                    self.emit(&location, text);
+                    let text = as_written(message, part, &content_type, name.as_deref(), text);
+                    self.emit(&location, &text);
                 }
                 PartType::Html(html) => {
                     let html = self.read_ahead(base, part).unwrap_or(html);
@@ -666,6 +711,7 @@ impl<'a> Walker<'a> {
                 }
             }
             Kind::Html => self.emit(&location, &html::to_text(&decode_text(bytes))),
+            Kind::Calendar => self.emit(&location, &calendar::text(&decode_text(bytes))),
             Kind::Text => self.emit(&location, &decode_text(bytes)),
             Kind::Unsupported => self.problem(location, ProblemKind::UnsupportedFormat),
             Kind::Encrypted => self.problem(location, ProblemKind::Encrypted),

@@ -322,6 +322,13 @@ fn charset_text(content_type: Option<&[u8]>, content: &[u8]) -> Option<String> {
         Some(value) => parameter(value, b"charset")?,
         None => None,
     };
+    // 8-bit text without a charset (or mislabelled ASCII) that is not UTF-8
+    // is left to the extractor, which reads it as Windows-1252.
+    let unlabelled = charset
+        .is_none_or(|c| c.eq_ignore_ascii_case(b"us-ascii") || c.eq_ignore_ascii_case(b"ascii"));
+    if unlabelled && std::str::from_utf8(content).is_err() {
+        return None;
+    }
     let text = match charset.and_then(mail_parser::decoders::charsets::map::charset_decoder) {
         Some(decoder) => decoder(content),
         None => match std::str::from_utf8(content) {
