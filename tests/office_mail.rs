@@ -604,3 +604,92 @@ fn outlook_calendar_ids_are_not_personal_numbers() {
         assert!(found.is_empty(), "{found:?}");
     }
 }
+
+/// Test identities (Skatteetaten's Tenor: month + 80; Norsk helsenett:
+/// month + 65; FH-numbers: first digit 8 or 9) in IT mail about test users
+/// are neither a person's number nor a bank account; a real account label
+/// or the account's written form still makes one an account.
+#[test]
+fn test_identities_are_not_bank_accounts() {
+    let mut numbers = Vec::new();
+    for (day, month) in [("15", 7), ("01", 1), ("28", 12), ("55", 3)] {
+        for offset in [80, 65] {
+            numbers.push(fnr(&format!("{day}{:02}90", month + offset), 100));
+        }
+    }
+    numbers.push(fnr("850765", 100));
+    numbers.push(fnr("900101", 100));
+    let contexts = [
+        "Test account for Tenor: {n}",
+        "Testbruker i Tenor, account {n}, passord i Vault",
+        "Konto: {n} (syntetisk testperson)",
+        "Logg inn med testkonto. Konto {n}",
+        "NHN testmiljø: acct {n}",
+        "FH-nummer {n} brukes i testmiljøet",
+    ];
+    for n in &numbers {
+        for context in contexts {
+            let body = context.replace("{n}", n);
+            let found = findings(&single(
+                "text/plain; charset=utf-8",
+                "8bit",
+                body.as_bytes(),
+            ));
+            assert!(found.is_empty(), "{body}: {found:?}");
+        }
+        let labelled = format!("Kontonummer: {n}");
+        let found = findings(&single(
+            "text/plain; charset=utf-8",
+            "8bit",
+            labelled.as_bytes(),
+        ));
+        assert_eq!(found.len(), 1, "{labelled}: {found:?}");
+        assert_eq!(found[0]["detector"], "no.bank_account", "{labelled}");
+    }
+}
+
+/// `DDMMYY-NNNN` is a Danish CPR number and can also be a valid Finnish
+/// HETU (when its last digit is the HETU check character): the label
+/// decides.
+#[test]
+fn a_labelled_cpr_number_is_danish_not_finnish() {
+    const CHECK: &[u8; 31] = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
+    let both: Vec<String> = ["150765", "010190", "230478", "311299"]
+        .iter()
+        .flat_map(|date| {
+            (100..999u32).filter_map(move |n| {
+                let value: u64 = format!("{date}{n}").parse().ok()?;
+                let check = CHECK[(value % 31) as usize];
+                check
+                    .is_ascii_digit()
+                    .then(|| format!("{date}-{n}{}", check as char))
+            })
+        })
+        .step_by(7)
+        .take(12)
+        .collect();
+    assert_eq!(both.len(), 12);
+    for cpr in &both {
+        for context in [
+            "CPR-nr.: {n}",
+            "Dansk medarbejder, CPR {n}",
+            "cpr-nummer {n}",
+        ] {
+            let body = context.replace("{n}", cpr);
+            let found = findings(&single(
+                "text/plain; charset=utf-8",
+                "8bit",
+                body.as_bytes(),
+            ));
+            assert_eq!(found.len(), 1, "{body}: {found:?}");
+            assert_eq!(found[0]["detector"], "dk.cpr", "{body}");
+        }
+        let finnish = format!("HETU {cpr}");
+        let found = findings(&single(
+            "text/plain; charset=utf-8",
+            "8bit",
+            finnish.as_bytes(),
+        ));
+        assert_eq!(found[0]["detector"], "fi.hetu", "{finnish}");
+    }
+}

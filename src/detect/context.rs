@@ -119,6 +119,14 @@ impl Context {
         Some(cue)
     }
 
+    /// The label's own words (as `label` finds it).
+    pub fn label_word<'t>(&self, text: &'t str, start: usize) -> Option<&'t str> {
+        self.label(text, start)?;
+        let idx = self.hits.partition_point(|&(_, end, _)| end <= start);
+        let &(s, e, _) = self.hits.get(idx.checked_sub(1)?)?;
+        text.get(s..e)
+    }
+
     /// Whether a keyword with one of `cues` stands within the support reach of
     /// the span `start..end`.
     pub fn supports(&self, text: &str, start: usize, end: usize, cues: &[Cue]) -> bool {

@@ -109,6 +109,18 @@ impl<'t> LazyContext<'t> {
         self.around(start, end)
             .supports(self.text, start, end, cues)
     }
+
+    /// Whether the label before `start` is a bare "konto", "account" or
+    /// "acct" (a login account as often as a bank's).
+    pub fn label_is_generic_account(&self, start: usize) -> bool {
+        self.around(start, start)
+            .label_word(self.text, start)
+            .is_some_and(|w| {
+                ["konto", "account", "acct"]
+                    .iter()
+                    .any(|g| w.eq_ignore_ascii_case(g))
+            })
+    }
 }
 
 /// Finds every identifier in one normalised text.
@@ -259,7 +271,18 @@ fn norwegian_eleven(
         return None;
     }
     let labelled_id = label == Some(Cue::NationalId);
-    let labelled_account = matches!(label, Some(Cue::BankAccount | Cue::Iban));
+    let mut labelled_account = matches!(label, Some(Cue::BankAccount | Cue::Iban));
+    // A test identity (Tenor, Norsk helsenett, an FH-number) is a person's
+    // number in form; "account" or "konto" before it is a login account far
+    // more often than a bank's. Only the account's written form or a bank
+    // account's own label (kontonummer, account number) make it one.
+    if labelled_account
+        && !account_form
+        && is_test_identity(&d)
+        && ctx.label_is_generic_account(start)
+    {
+        labelled_account = false;
+    }
 
     if !labelled_id && (account_form || labelled_account) {
         let supported =
@@ -292,6 +315,15 @@ fn norwegian_eleven(
     }
 
     None
+}
+
+/// A synthetic identity in the national-ID form: both check digits, and
+/// the month of Skatteetaten's Tenor (+80) or Norsk helsenett (+65), or an
+/// FH-number (first digit 8 or 9).
+fn is_test_identity(d: &[u8; 11]) -> bool {
+    let month = u32::from(d[2]) * 10 + u32::from(d[3]);
+    checksum::no_national_id_classic(d)
+        && (d[0] >= 8 || (66..=77).contains(&month) || (81..=92).contains(&month))
 }
 
 /// `DD.MM.YYYY NNNNN`: the fødselsnummer is the date with a two-digit year
@@ -706,6 +738,15 @@ fn find_hetu(
         let valid_date = NaiveDate::from_ymd_opt((century + two(4)) as i32, two(2), two(0))
             .is_some_and(|date| date <= settings.as_of);
         if !valid_date {
+            continue;
+        }
+        // `DDMMYY-NNNN` is also the Danish and Swedish shape: where a label
+        // says which, the label decides.
+        let label = ctx.label(start);
+        let all_digits = s[6] == b'-' && s[10].is_ascii_digit();
+        if label == Some(Cue::NotPersonal)
+            || (all_digits && matches!(label, Some(Cue::Danish | Cue::Swedish)))
+        {
             continue;
         }
         let supported = ctx.supports(start, end, &[Cue::Finnish, Cue::NationalId]);
