@@ -73,6 +73,22 @@ fn xlsx_bomb() -> Vec<u8> {
     zip.finish().expect("zip").into_inner()
 }
 
+fn lzfu_bomb() -> Vec<u8> {
+    use mailhygiene::extract::tnef::fixtures;
+    let mut rtf = fixtures::compress_rtf(b"{\\rtf1 x}");
+    rtf[4..8].copy_from_slice(&(1u32 << 31).to_le_bytes());
+    fixtures::encode(None, &[(0x0102, 0x1009, rtf)], &[])
+}
+
+fn nested_tnef(depth: usize) -> Vec<u8> {
+    use mailhygiene::extract::tnef::fixtures;
+    let mut inner = fixtures::encode(Some("innerst"), &[], &[]);
+    for _ in 0..depth {
+        inner = fixtures::encode(Some("lag"), &[], &[("winmail.dat", &inner)]);
+    }
+    inner
+}
+
 fn pdf_bomb() -> Vec<u8> {
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
     z.write_all(&vec![b' '; 200 << 20]).expect("deflate");
@@ -203,7 +219,21 @@ fn every_hostile_case_finishes_and_is_reported() {
             "winmail.dat",
             "application/ms-tnef",
             b"\x78\x9f\x3e\x22\x01\x00".to_vec(),
-            "unsupported_format",
+            "corrupt",
+        ),
+        // A compressed RTF body that claims 2 GiB: refused before inflating.
+        (
+            "winmail.dat",
+            "application/ms-tnef",
+            lzfu_bomb(),
+            "decompression_limit",
+        ),
+        // TNEF in TNEF in TNEF...: the depth limit, not the stack.
+        (
+            "winmail.dat",
+            "application/ms-tnef",
+            nested_tnef(200),
+            "too_deep",
         ),
     ] {
         let (code, records) = check(

@@ -693,3 +693,159 @@ fn a_labelled_cpr_number_is_danish_not_finnish() {
         assert_eq!(found[0]["detector"], "fi.hetu", "{finnish}");
     }
 }
+
+/// An inner message (a multipart with a text body and an XLSX list) in
+/// every container Outlook and Exchange wrap mail in: TNEF with an RTF,
+/// HTML or plain body and attached files; opaque-signed S/MIME (DER and
+/// streamed BER, and one signed by openssl); RTF files and `text/rtf`
+/// bodies with the number split across runs and control words.
+#[test]
+fn outlooks_and_exchanges_containers_are_read() {
+    use mailhygiene::extract::{cms, tnef};
+    let people = staff();
+    let (ola, kari, per) = (&people[0].fnr, &people[1].fnr, &people[2].fnr);
+    // A no-break space as a code-page byte, and runs cutting the number.
+    let split = |n: &str| format!(r"{}\'a0{{\b {}}}\cf1 {}", &n[..6], &n[6..9], &n[9..]);
+    let rtf = format!(
+        "{{\\rtf1\\ansi\\ansicpg1252\\deff0{{\\fonttbl{{\\f0 Calibri;}}}}\\pard F\\'f8dselsnummer {}\\par\\pard Hilsen {{\\i HR}}\\par}}",
+        split(ola)
+    );
+    let list = xlsx(&table(
+        &[Column::Name, Column::Id("Fnr"), Column::Phone],
+        &people[1..2],
+    ));
+    let csv = format!("navn;fnr\r\nPer;{per}\r\n");
+
+    // TNEF: one with a compressed RTF body, one with an HTML body, one with
+    // only the plain body; each with the files.
+    let files: [(&str, &[u8]); 2] = [("liste.xlsx", &list), ("per.csv", csv.as_bytes())];
+    let bodies = [
+        (
+            None,
+            vec![(
+                0x0102u16,
+                0x1009u16,
+                tnef::fixtures::compress_rtf(rtf.as_bytes()),
+            )],
+        ),
+        (
+            None,
+            vec![(
+                0x0102,
+                0x1013,
+                format!("<p>Fnr {}&nbsp;{}</p>", &ola[..6], &ola[6..]).into_bytes(),
+            )],
+        ),
+        (Some(format!("Fnr {ola}")), vec![]),
+    ];
+    for (body, mapi) in bodies {
+        let stream = tnef::fixtures::encode(body.as_deref(), &mapi, &files);
+        for (name, ct) in [
+            ("winmail.dat", "application/ms-tnef"),
+            ("winmail.dat", "application/octet-stream"),
+        ] {
+            let message = with_attachment(name, ct, &stream);
+            for n in [ola, kari, per] {
+                assert!(
+                    found(&message, n).is_some(),
+                    "TNEF ({ct}): {n} missed: {:?}",
+                    findings(&message)
+                );
+            }
+        }
+    }
+
+    // Opaque-signed S/MIME: the whole message is the signed data.
+    let inner = String::from_utf8(with_attachment(
+        "liste.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        &list,
+    ))
+    .expect("ascii")
+    .replace("Se vedlegg.", &format!("Fnr {ola}"));
+    let inner = inner
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| format!("Content-Type: multipart/mixed; boundary=b\r\n\r\n{b}"))
+        .expect("body");
+    for streamed in [false, true] {
+        let der = cms::fixtures::signed(inner.as_bytes(), streamed);
+        let message = format!(
+            "Subject: Signert\r\nMIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\n\
+             Content-Disposition: attachment; filename=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(der)
+        );
+        for n in [ola, kari] {
+            assert!(
+                found(message.as_bytes(), n).is_some(),
+                "S/MIME (streamed {streamed}): {n} missed"
+            );
+        }
+    }
+    // openssl is a test dependency (.ci/run installs it).
+    let openssl_signed = openssl_sign(inner.as_bytes()).expect("openssl signs");
+    for n in [ola, kari] {
+        assert!(
+            found(&openssl_signed, n).is_some(),
+            "S/MIME by openssl: {n} missed"
+        );
+    }
+
+    // RTF as a file, and as a body part.
+    let file = with_attachment("brev.rtf", "application/rtf", rtf.as_bytes());
+    let body = single("text/rtf", "7bit", rtf.as_bytes());
+    for message in [file, body] {
+        assert!(
+            found(&message, ola).is_some(),
+            "RTF: {:?}",
+            findings(&message)
+        );
+    }
+}
+
+/// An opaque-signed message made by openssl (`cms -sign -nodetach`), with
+/// a self-signed key made for the test.
+fn openssl_sign(content: &[u8]) -> Option<Vec<u8>> {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Kari Nordmann",
+    ])?;
+    std::fs::write(dir.path().join("in.eml"), content).expect("write");
+    run(&[
+        "cms",
+        "-sign",
+        "-nodetach",
+        "-binary",
+        "-in",
+        "in.eml",
+        "-signer",
+        "cert.pem",
+        "-inkey",
+        "key.pem",
+        "-out",
+        "out.eml",
+    ])?;
+    let signed = std::fs::read(dir.path().join("out.eml")).expect("read");
+    let mut message = b"Subject: Signert av openssl\r\n".to_vec();
+    message.extend_from_slice(&signed);
+    Some(message)
+}

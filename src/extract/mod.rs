@@ -8,12 +8,15 @@
 //! not scanned, never silently skipped.
 
 pub mod calendar;
+pub mod cms;
 pub mod flowed;
 pub mod html;
 pub mod office;
 pub mod pdfguard;
 pub mod predecode;
+pub mod rtf;
 pub mod table;
+pub mod tnef;
 
 use crate::model::{Envelope, Location, Problem, ProblemKind};
 use chrono::{DateTime, Utc};
@@ -178,6 +181,12 @@ enum Kind {
     Html,
     /// iCalendar (`.ics`, `text/calendar`): unfolded, Outlook's ids left out.
     Calendar,
+    /// RTF: `.rtf` files, `text/rtf`.
+    Rtf,
+    /// Outlook's TNEF (`winmail.dat`): body and attached files inside.
+    Tnef,
+    /// Opaque-signed S/MIME: a MIME entity inside CMS SignedData.
+    SignedData,
     Text,
     /// A format with text we cannot read (legacy binary Office, TNEF,
     /// S/MIME signed data): reported.
@@ -214,7 +223,7 @@ fn sniff(name: &str, content_type: &str, bytes: &[u8]) -> Kind {
         || ext == "p7m"
     {
         return if ct.contains("signed-data") {
-            Kind::Unsupported
+            Kind::SignedData
         } else {
             Kind::Encrypted
         };
@@ -227,13 +236,17 @@ fn sniff(name: &str, content_type: &str, bytes: &[u8]) -> Kind {
     if is_pgp_message(bytes) || matches!(ext.as_str(), "pgp" | "gpg") {
         return Kind::Encrypted;
     }
-    // Outlook's TNEF container (winmail.dat): not read yet.
+    // Outlook's TNEF container (winmail.dat), by its signature too.
     if matches!(
         ct.as_str(),
         "application/ms-tnef" | "application/vnd.ms-tnef"
     ) || name.eq_ignore_ascii_case("winmail.dat")
+        || bytes.starts_with(&[0x78, 0x9F, 0x3E, 0x22])
     {
-        return Kind::Unsupported;
+        return Kind::Tnef;
+    }
+    if ct == "text/rtf" || ct == "application/rtf" || ext == "rtf" || bytes.starts_with(b"{\\rtf") {
+        return Kind::Rtf;
     }
     if ct == "message/rfc822" || ext == "eml" {
         return Kind::Email;
@@ -395,6 +408,14 @@ fn as_written<'t>(
         .map(|(_, e)| e.to_ascii_lowercase());
     if content_type.eq_ignore_ascii_case("text/calendar") || ext.as_deref() == Some("ics") {
         return Cow::Owned(calendar::text(&text));
+    }
+    if content_type.eq_ignore_ascii_case("text/rtf") || ext.as_deref() == Some("rtf") {
+        let read = rtf::read(text.as_bytes(), text.len().saturating_mul(2));
+        return Cow::Owned(if read.html {
+            html::to_text(&read.text)
+        } else {
+            read.text
+        });
     }
     if attribute("format").is_some_and(|f| f.eq_ignore_ascii_case("flowed")) {
         let delsp = attribute("delsp").is_some_and(|d| d.eq_ignore_ascii_case("yes"));
@@ -712,10 +733,84 @@ impl<'a> Walker<'a> {
             }
             Kind::Html => self.emit(&location, &html::to_text(&decode_text(bytes))),
             Kind::Calendar => self.emit(&location, &calendar::text(&decode_text(bytes))),
+            Kind::Rtf => self.rtf(bytes, &location),
+            Kind::Tnef => self.tnef(bytes, location, depth),
+            Kind::SignedData => {
+                let max = usize::try_from(self.limits.max_file_bytes).unwrap_or(usize::MAX);
+                match cms::signed_content(bytes, max) {
+                    Some(inner) => {
+                        self.file("signed.eml", "message/rfc822", &inner, location, depth + 1)
+                    }
+                    None => self.problem(location, ProblemKind::Corrupt),
+                }
+            }
             Kind::Text => self.emit(&location, &decode_text(bytes)),
             Kind::Unsupported => self.problem(location, ProblemKind::UnsupportedFormat),
             Kind::Encrypted => self.problem(location, ProblemKind::Encrypted),
             Kind::Opaque => {}
+        }
+    }
+
+    /// RTF as text (or, for Outlook's HTML in RTF, as that HTML's text),
+    /// within the text budget.
+    fn rtf(&mut self, bytes: &[u8], location: &Location) {
+        let left = self.limits.max_text_bytes.saturating_sub(self.text_used);
+        let read = rtf::read(bytes, left);
+        if read.html {
+            self.emit(location, &html::to_text(&read.text));
+        } else {
+            self.emit(location, &read.text);
+        }
+        if read.cut {
+            self.problem(location.clone(), ProblemKind::WorkLimit);
+        }
+    }
+
+    /// A TNEF container: its body (the HTML, else the RTF, else the plain
+    /// text: the same content in different forms) and its attached files.
+    fn tnef(&mut self, bytes: &[u8], location: Location, depth: usize) {
+        let max = usize::try_from(self.limits.max_file_bytes).unwrap_or(usize::MAX);
+        let t = match tnef::read(bytes, max) {
+            Ok(t) => t,
+            Err(tnef::TnefError::TooLarge) => {
+                self.problem(location, ProblemKind::DecompressionLimit);
+                return;
+            }
+            Err(_) => {
+                self.problem(location, ProblemKind::Corrupt);
+                return;
+            }
+        };
+        if let Some(html_body) = &t.html {
+            self.emit(&location, &html::to_text(&decode_text(html_body)));
+        } else if let Some(compressed) = &t.rtf_compressed {
+            match tnef::decompress_rtf(compressed, max) {
+                Ok(raw) => self.rtf(&raw, &location),
+                Err(tnef::TnefError::TooLarge) => {
+                    self.problem(location.clone(), ProblemKind::DecompressionLimit)
+                }
+                Err(_) => self.problem(location.clone(), ProblemKind::Corrupt),
+            }
+        } else if let Some(body) = &t.body {
+            self.emit(&location, body);
+        }
+        for (i, (raw_name, data)) in t.attachments.iter().enumerate() {
+            let name = raw_name
+                .as_deref()
+                .map(safe_name)
+                .unwrap_or_else(|| format!("attachment{i}"));
+            let inner = location.child(&name);
+            // The name is text a reader sees, as a MIME attachment's is.
+            if let Some(raw_name) = raw_name {
+                self.emit(&inner, raw_name);
+            }
+            self.file(
+                raw_name.as_deref().unwrap_or(&name),
+                "",
+                data,
+                inner,
+                depth + 1,
+            );
         }
     }
 
@@ -1040,7 +1135,8 @@ mod tests {
             (
                 "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\nContent-Disposition: attachment; filename=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\nMIAGCSqGSIb3DQEHAqCAMIACAQEx\r\n",
                 "attachment:smime.p7m",
-                ProblemKind::UnsupportedFormat,
+                // Read now: this one is cut short.
+                ProblemKind::Corrupt,
             ),
             (
                 "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=b\r\n\r\n--b\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n--b\r\nContent-Type: application/octet-stream; name=encrypted.asc\r\n\r\n-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA1234\r\n-----END PGP MESSAGE-----\r\n--b--\r\n",
@@ -1055,7 +1151,7 @@ mod tests {
             (
                 "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nHei\r\n--b\r\nContent-Type: application/ms-tnef; name=winmail.dat\r\nContent-Disposition: attachment; filename=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\neJ8+IgEAAQAAAAAA\r\n--b--\r\n",
                 "attachment:winmail.dat",
-                ProblemKind::UnsupportedFormat,
+                ProblemKind::Corrupt,
             ),
         ];
         for (raw, location, kind) in cases {
