@@ -891,6 +891,13 @@ mod tests {
             "My son is ill, working from home.",
             "I broke my arm skiing.",
             "I'm on medication for my blood pressure.",
+            // The vocabulary's personal frames, bokmål and nynorsk, inflected.
+            "Sønnen min har lungebetennelsen fortsatt.",
+            "Eg er sjukmeld med prolaps.",
+            "Kari har fått påvist leddgikt.",
+            "Jeg skal ta blodprøve i morgen tidlig.",
+            "Han står på blodtrykksmedisin.",
+            "Datteren vår fikk diabetes i fjor.",
         ] {
             assert!(health(personal), "{personal}");
         }
@@ -910,6 +917,13 @@ mod tests {
             "Sick with worry about the deadline!",
             "Our sick-leave policy is on the intranet.",
             "Mental health first aid course for managers.",
+            // Company health service routine and neutral mentions.
+            "Bedriftshelsetjenesten kommer på vernerunde torsdag; avtalen med BHT er fornyet.",
+            "Velkommen til foredrag om lungebetennelse og helse i kantina.",
+            "Kurs om diabetes for alle ansatte på torsdag.",
+            "Bedriftshelsetjenesten tilbyr blodprøve og helsesjekk til alle.",
+            "Prisen på antibiotika har steget.",
+            "Nasjonal statistikk over depresjon blant unge voksne.",
         ] {
             assert!(!health(routine), "{routine}");
         }

@@ -6,6 +6,7 @@
 
 pub mod context;
 pub mod identifiers;
+pub mod inflect;
 pub mod special;
 pub mod tokens;
 

@@ -40,6 +40,10 @@ pub struct CategorySpec {
     pub noisy: Vec<String>,
     #[serde(default)]
     pub traps: Vec<String>,
+    /// Terms built from sources: lemmas inflected, personal frames applied
+    /// (see `inflect`).
+    #[serde(default)]
+    pub vocabulary: Vec<super::inflect::VocabularySource>,
 }
 
 /// A phrase-list file: `[categories.<name>]` tables.
@@ -110,6 +114,17 @@ struct Term {
     id: usize,
     open_start: bool,
     open_end: bool,
+    /// A vocabulary term: its source's frames (an index into
+    /// `SpecialCategories::frames`) and the id its personal form counts as.
+    framed: Option<(usize, usize)>,
+}
+
+/// A vocabulary source's frames, folded: the words before a term that make
+/// it a personal statement (high) or a routine mention (nothing).
+#[derive(Debug, Clone, Default)]
+struct Frames {
+    personal: Vec<Vec<u8>>,
+    neutral: Vec<Vec<u8>>,
 }
 
 /// All categories, compiled.
@@ -121,6 +136,7 @@ pub struct SpecialCategories {
     exact: Matcher,
     exact_terms: Vec<Term>,
     patterns: Vec<(Regex, Term)>,
+    frames: Vec<Frames>,
 }
 
 /// Why a term could not be compiled.
@@ -136,6 +152,8 @@ pub enum TermError {
     MisplacedWildcard(String),
     #[error("the terms add up to {0} bytes; at most {MAX_TERM_BYTES} are allowed")]
     TooLarge(usize),
+    #[error("vocabulary: {0}")]
+    Vocabulary(String),
 }
 
 /// What one message showed of each category.
@@ -336,6 +354,7 @@ impl SpecialCategories {
             exact: Matcher::default(),
             exact_terms: Vec::new(),
             patterns: Vec::new(),
+            frames: Vec::new(),
         }
     }
 
@@ -346,6 +365,7 @@ impl SpecialCategories {
         let mut exact_pats: Vec<Vec<u8>> = Vec::new();
         let mut exact_terms = Vec::new();
         let mut patterns = Vec::new();
+        let mut frames: Vec<Frames> = Vec::new();
         for (ci, (name, spec)) in categories.iter().enumerate() {
             if name.is_empty()
                 || !name
@@ -362,53 +382,96 @@ impl SpecialCategories {
                 (None, &spec.traps),
             ];
             let mut id = 0;
-            for (tier, terms) in tiers {
-                for raw in terms {
-                    id += 1;
-                    let raw = raw.trim();
-                    if let Some(re) = raw.strip_prefix("re:") {
-                        // `\b` is an ASCII word boundary here: a Unicode one
-                        // forces the regex engine off its DFA on Norwegian
-                        // text, and every pattern runs over every message.
-                        let re = re.replace("\\b", "(?-u:\\b)");
-                        let regex = Regex::new(&re).map_err(|e| TermError::BadRegex {
-                            term: raw.to_string(),
-                            reason: e.to_string(),
-                        })?;
-                        let term = Term {
-                            category: ci,
-                            tier,
-                            id,
-                            open_start: true,
-                            open_end: true,
-                        };
-                        patterns.push((regex, term));
-                        continue;
-                    }
-                    let open_start = raw.starts_with('*');
-                    let open_end = raw.ends_with('*');
-                    let core = raw.trim_matches('*');
-                    if core.is_empty() {
-                        return Err(TermError::Empty);
-                    }
-                    if core.contains('*') {
-                        return Err(TermError::MisplacedWildcard(raw.to_string()));
-                    }
+            let mut add = |raw: &str,
+                           tier: Option<Tier>,
+                           id: usize,
+                           framed: Option<(usize, usize)>|
+             -> Result<(), TermError> {
+                let raw = raw.trim();
+                if let Some(re) = raw.strip_prefix("re:") {
+                    // `\b` is an ASCII word boundary here: a Unicode one
+                    // forces the regex engine off its DFA on Norwegian
+                    // text, and every pattern runs over every message.
+                    let re = re.replace("\\b", "(?-u:\\b)");
+                    let regex = Regex::new(&re).map_err(|e| TermError::BadRegex {
+                        term: raw.to_string(),
+                        reason: e.to_string(),
+                    })?;
                     let term = Term {
                         category: ci,
                         tier,
                         id,
-                        open_start,
-                        open_end,
+                        open_start: true,
+                        open_end: true,
+                        framed,
                     };
-                    if core.chars().any(char::is_uppercase) {
-                        // Matched on the text as written: exact-case terms
-                        // are single tokens (acronyms), not phrases.
-                        exact_pats.push(core.as_bytes().to_vec());
-                        exact_terms.push(term);
-                    } else {
-                        folded_pats.push(fold(core));
-                        folded_terms.push(term);
+                    patterns.push((regex, term));
+                    return Ok(());
+                }
+                let open_start = raw.starts_with('*');
+                let open_end = raw.ends_with('*');
+                let core = raw.trim_matches('*');
+                if core.is_empty() {
+                    return Err(TermError::Empty);
+                }
+                if core.contains('*') {
+                    return Err(TermError::MisplacedWildcard(raw.to_string()));
+                }
+                let term = Term {
+                    category: ci,
+                    tier,
+                    id,
+                    open_start,
+                    open_end,
+                    framed,
+                };
+                if core.chars().any(char::is_uppercase) {
+                    // Matched on the text as written: exact-case terms
+                    // are single tokens (acronyms), not phrases.
+                    exact_pats.push(core.as_bytes().to_vec());
+                    exact_terms.push(term);
+                } else {
+                    folded_pats.push(fold(core));
+                    folded_terms.push(term);
+                }
+                Ok(())
+            };
+            for (tier, terms) in tiers {
+                for raw in terms {
+                    id += 1;
+                    add(raw, tier, id, None)?;
+                }
+            }
+            // A lemma counts once however it is inflected: its bare forms
+            // share one id, its framed phrases another.
+            for source in &spec.vocabulary {
+                let bare_tier = match source.bare.as_deref() {
+                    None | Some("medium") => Tier::Medium,
+                    Some("noisy") => Tier::Noisy,
+                    Some(other) => {
+                        return Err(TermError::Vocabulary(format!(
+                            "source {}: bare = \"{other}\" (medium or noisy)",
+                            source.name
+                        )));
+                    }
+                };
+                let expanded = super::inflect::expand(source).map_err(TermError::Vocabulary)?;
+                let fold_all = |frames: &[String]| -> Result<Vec<Vec<u8>>, TermError> {
+                    Ok(super::inflect::frame_prefixes(frames)
+                        .map_err(TermError::Vocabulary)?
+                        .iter()
+                        .map(|p| fold(p))
+                        .collect())
+                };
+                frames.push(Frames {
+                    personal: fold_all(&source.frames)?,
+                    neutral: fold_all(&source.neutral)?,
+                });
+                let set = frames.len() - 1;
+                for lemma in expanded {
+                    id += 2;
+                    for form in &lemma {
+                        add(form, Some(bare_tier), id - 1, Some((set, id)))?;
                     }
                 }
             }
@@ -420,6 +483,7 @@ impl SpecialCategories {
             exact: Matcher::new(exact_pats)?,
             exact_terms,
             patterns,
+            frames,
         })
     }
 
@@ -479,7 +543,25 @@ impl SpecialCategories {
                 pos = m.start() + 1;
                 continue;
             }
-            record(term, location, evidence);
+            match term.framed {
+                Some((set, personal_id)) => {
+                    let frames = &self.frames[set];
+                    let before = &text[..m.start()];
+                    if frames.neutral.iter().any(|p| stands_before(before, p)) {
+                        // "kurs om diabetes": a routine mention.
+                    } else if frames.personal.iter().any(|p| stands_before(before, p)) {
+                        let personal = Term {
+                            tier: Some(Tier::High),
+                            id: personal_id,
+                            ..term.clone()
+                        };
+                        record(&personal, location, evidence);
+                    } else {
+                        record(term, location, evidence);
+                    }
+                }
+                None => record(term, location, evidence),
+            }
             pos = m.end();
         }
     }
@@ -513,6 +595,15 @@ impl SpecialCategories {
         }
         out
     }
+}
+
+/// Whether `words` (folded, ending in a space) end `before` as whole words
+/// (case-insensitively for ASCII: the exact-case matcher reads the text as
+/// written).
+fn stands_before(before: &[u8], words: &[u8]) -> bool {
+    before.len() >= words.len()
+        && before[before.len() - words.len()..].eq_ignore_ascii_case(words)
+        && !is_word_char(char_before(before, before.len() - words.len()))
 }
 
 fn record(term: &Term, location: &Location, evidence: &mut Evidence) {
@@ -661,6 +752,7 @@ mod tests {
                 medium: vec![],
                 noisy: vec![],
                 traps: vec![],
+                vocabulary: vec![],
             },
         );
         assert!(matches!(
