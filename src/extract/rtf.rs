@@ -10,6 +10,7 @@
 //! document properties) are skipped. Outlook's RTF that wraps HTML
 //! (`\fromhtml1`) is read back as that HTML. One pass, bounded output.
 
+use super::office::Bounded;
 use encoding_rs::Encoding;
 
 /// Destinations whose content a reader never sees.
@@ -63,7 +64,8 @@ pub struct RtfText {
 
 /// Reads RTF, producing at most `max` bytes of text.
 pub fn read(rtf: &[u8], max: usize) -> RtfText {
-    let mut out = RtfText::default();
+    let mut out = Bounded::new(max);
+    let mut html = false;
     let mut encoding: &'static Encoding = encoding_rs::WINDOWS_1252;
     // Code-page bytes are gathered and decoded together (a double-byte
     // character arrives as two `\'hh`).
@@ -77,10 +79,10 @@ pub fn read(rtf: &[u8], max: usize) -> RtfText {
     // Fallback characters still to skip after a `\u`.
     let mut to_skip = 0usize;
     let mut i = 0;
-    let flush = |pending: &mut Vec<u8>, out: &mut RtfText, encoding: &'static Encoding| {
+    let flush = |pending: &mut Vec<u8>, out: &mut Bounded, encoding: &'static Encoding| {
         if !pending.is_empty() {
             let (text, _, _) = encoding.decode(pending);
-            push(out, &text, max);
+            out.push_str(&text);
             pending.clear();
         }
     };
@@ -97,7 +99,7 @@ pub fn read(rtf: &[u8], max: usize) -> RtfText {
                 // `{\*\dest ...}`: a destination a reader may ignore.
                 if rtf[i..].starts_with(b"\\*\\") {
                     let (word, _, _) = control_word(rtf, i + 3);
-                    if !(out.html && word == "htmltag") {
+                    if !(html && word == "htmltag") {
                         state.skip = true;
                     }
                 }
@@ -134,7 +136,7 @@ pub fn read(rtf: &[u8], max: usize) -> RtfText {
                                 encoding = e;
                             }
                         }
-                        "fromhtml" => out.html = true,
+                        "fromhtml" => html = true,
                         "htmlrtf" => state.htmlrtf = param != Some(0),
                         "uc" => state.uc = param.unwrap_or(1).clamp(0, 16) as usize,
                         _ if state.skip || state.htmlrtf => {}
@@ -143,18 +145,17 @@ pub fn read(rtf: &[u8], max: usize) -> RtfText {
                             let code = param.unwrap_or(0);
                             let code = if code < 0 { code + 65_536 } else { code };
                             if let Some(c) = u32::try_from(code).ok().and_then(char::from_u32) {
-                                let mut buf = [0u8; 4];
-                                push(&mut out, c.encode_utf8(&mut buf), max);
+                                out.push(c);
                             }
                             to_skip = state.uc;
                         }
                         "par" | "line" | "sect" | "page" | "row" => {
                             flush(&mut pending, &mut out, encoding);
-                            push(&mut out, "\n", max);
+                            out.push('\n');
                         }
                         "tab" | "cell" => {
                             flush(&mut pending, &mut out, encoding);
-                            push(&mut out, "\t", max);
+                            out.push('\t');
                         }
                         "emdash" | "endash" => pending.push(b'-'),
                         "lquote" | "rquote" => pending.push(b'\''),
@@ -192,7 +193,7 @@ pub fn read(rtf: &[u8], max: usize) -> RtfText {
                         b'\\' | b'{' | b'}' => pending.push(next),
                         b'\n' | b'\r' => {
                             flush(&mut pending, &mut out, encoding);
-                            push(&mut out, "\n", max);
+                            out.push('\n');
                         }
                         // `\-` (optional hyphen) and the rest: nothing seen.
                         _ => {}
@@ -214,7 +215,11 @@ pub fn read(rtf: &[u8], max: usize) -> RtfText {
         }
     }
     flush(&mut pending, &mut out, encoding);
-    out
+    RtfText {
+        text: out.text,
+        html,
+        cut: out.cut,
+    }
 }
 
 /// A control word's name and parameter starting at `at` (just past the
@@ -239,20 +244,6 @@ fn control_word(rtf: &[u8], at: usize) -> (String, Option<i64>, usize) {
         j += 1;
     }
     (name, param, j)
-}
-
-fn push(out: &mut RtfText, text: &str, max: usize) {
-    let room = max.saturating_sub(out.text.len());
-    if text.len() <= room {
-        out.text.push_str(text);
-        return;
-    }
-    let mut end = room;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    out.text.push_str(&text[..end]);
-    out.cut = true;
 }
 
 #[cfg(test)]

@@ -448,11 +448,7 @@ pub async fn probe(
     opts: &ImapOptions,
 ) -> Result<Probe, ImapError> {
     let mut session = connect_with_retry(url, credentials, opts).await?;
-    let caps = with_timeout(opts.timeout, session.capabilities())
-        .await?
-        .map_err(classify)?;
-    let (moves, uidplus) = (caps.has_str("MOVE"), caps.has_str("UIDPLUS"));
-    drain_unsolicited(&mut session);
+    let (moves, uidplus) = move_capabilities(&mut session, opts.timeout).await?;
     let inbox = Folder {
         server_name: "INBOX".into(),
         name: "INBOX".into(),
@@ -464,6 +460,20 @@ pub async fn probe(
         moves,
         uidplus,
     })
+}
+
+/// Whether the server moves (`MOVE`, RFC 6851) and expunges by UID
+/// (`UIDPLUS`, RFC 4315): what `clean` and `undo` need.
+pub(crate) async fn move_capabilities(
+    session: &mut Session,
+    timeout: Duration,
+) -> Result<(bool, bool), ImapError> {
+    let caps = with_timeout(timeout, session.capabilities())
+        .await?
+        .map_err(classify)?;
+    let found = (caps.has_str("MOVE"), caps.has_str("UIDPLUS"));
+    drain_unsolicited(session);
+    Ok(found)
 }
 
 /// Connects, secures and authenticates one session.

@@ -90,14 +90,8 @@ impl WriteSession {
         opts: &ImapOptions,
     ) -> Result<WriteSession, ImapError> {
         let mut session = connect_with_retry(url, credentials, opts).await?;
-        let caps = with_timeout(opts.timeout, session.capabilities())
-            .await?
-            .map_err(classify)?;
-        let capabilities = WriteCapabilities {
-            moves: caps.has_str("MOVE"),
-            uidplus: caps.has_str("UIDPLUS"),
-        };
-        drain_unsolicited(&mut session);
+        let (moves, uidplus) = super::move_capabilities(&mut session, opts.timeout).await?;
+        let capabilities = WriteCapabilities { moves, uidplus };
         Ok(WriteSession {
             session,
             timeout: opts.timeout,

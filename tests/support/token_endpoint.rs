@@ -135,23 +135,9 @@ impl TokenEndpoint {
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
+                let Some((request_line, body)) = read_request(&stream) else {
                     continue;
-                }
-                let mut length = 0usize;
-                loop {
-                    let mut header = String::new();
-                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-                        break;
-                    }
-                    if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0u8; length];
-                let _ = reader.read_exact(&mut body);
+                };
                 let form: std::collections::HashMap<String, String> =
                     String::from_utf8_lossy(&body)
                         .split('&')
@@ -252,19 +238,9 @@ pub fn refusing(status: u16, error: &str, description: &str) -> TokenEndpoint {
     thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let mut length = 0usize;
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
+            if read_request(&stream).is_none() {
+                continue;
             }
-            let mut body = vec![0u8; length];
-            let _ = reader.read_exact(&mut body);
             counter.fetch_add(1, Ordering::SeqCst);
             let _ = write!(
                 stream,
@@ -274,6 +250,26 @@ pub fn refusing(status: u16, error: &str, description: &str) -> TokenEndpoint {
         }
     });
     TokenEndpoint { port, requests }
+}
+
+/// One HTTP request: its request line and body (by Content-Length).
+fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).ok()?;
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0u8; length];
+    let _ = reader.read_exact(&mut body);
+    Some((request_line, body))
 }
 
 fn decode(v: &str) -> String {
