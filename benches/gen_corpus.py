@@ -9,6 +9,10 @@ base64 bodies, multipart/alternative with HTML, newsletters, and (10%) an
 attachment: PDF, DOCX, XLSX, CSV or a zip. About 3% carry a synthetic
 fødselsnummer and 2% health wording. Folders: INBOX, Sendt, Arkiv/2023,
 Prosjekter/Kunde. File mtimes spread over three years. Deterministic per seed.
+
+With MH_BENCH_OFFICE=1 the mailbox is heavier in documents, as issue 11's
+independent corpus was: PDF, DOCX or XLSX attachments on 8% of messages,
+a third of them with a fødselsnummer inside the document.
 """
 import base64
 import io
@@ -63,9 +67,32 @@ def body_text(rng, i):
     return "\n\n".join(parts) + "\n\nHilsen\nOla Prøvesen\n"
 
 
+OFFICE = os.environ.get("MH_BENCH_OFFICE") == "1"
+
+
+def planted_fnr(rng):
+    for _ in range(20):
+        try:
+            return g.first_fnr("%02d%02d%02d" % (rng.randint(1, 28), rng.randint(1, 12), rng.randint(50, 99)),
+                               rng.randint(100, 400))
+        except ValueError:
+            continue
+    return "15076500565"
+
+
 def attachment(rng, i):
-    kind = rng.choice(["pdf", "docx", "xlsx", "csv", "zip"])
+    kind = rng.choice(["pdf", "docx", "xlsx"] if OFFICE else ["pdf", "docx", "xlsx", "csv", "zip"])
     line = "Referanse %d. %s" % (i, sentence(rng))
+    if OFFICE and rng.random() < 1 / 3:
+        line = "Fødselsnummer %s. %s" % (planted_fnr(rng), sentence(rng))
+        if kind == "xlsx":
+            return "ansatte.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", \
+                g.xlsx(["Navn", "Fnr", "Avdeling"], [[("s", 0), ("s", 1), ("s", 2)]] +
+                       [[("inline", "Ansatt %d" % r), ("n", planted_fnr(rng)), ("inline", rng.choice(WORDS))]
+                        for r in range(rng.randint(5, 40))])
+        if kind == "docx":
+            return "notat.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", \
+                g.docx([[paragraph(rng)] for _ in range(rng.randint(3, 12))] + [[line]])
     if kind == "pdf":
         return "rapport.pdf", "application/pdf", g.pdf([line, sentence(rng), sentence(rng)])
     if kind == "docx":
@@ -105,7 +132,7 @@ def message(rng, i):
         main = alt
     else:
         main = text_part
-    if rng.random() < 0.10:
+    if rng.random() < (0.08 if OFFICE else 0.10):
         name, ctype, data = attachment(rng, i)
         return headers + ('Content-Type: multipart/mixed; boundary="mix%d"\n\n--mix%d\n%s\n--mix%d\n'
                           'Content-Type: %s; name="%s"\nContent-Disposition: attachment; filename="%s"\n'
