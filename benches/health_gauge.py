@@ -69,7 +69,10 @@ def build(sources, rng):
         frames = source.get("frames", [])
         neutral = source.get("neutral", [])
         for lemma in lemmas(source):
-            if frames:
+            if frames and "English" in name:
+                frame = rng.choice(frames).replace("{}", lemma)
+                cases.append((name, True, "Hi,\n\nJust so you know: %s, so I'm working from home.\n\nBest, Kari" % frame))
+            elif frames:
                 frame = rng.choice(frames).replace("{}", lemma)
                 subject = rng.choice(SUBJECTS)
                 verb = "" if frame.split()[0] in ("har", "fikk", "bruker", "tar", "lider", "sliter", "går", "står", "skal", "må", "tok", "var") else "er "
@@ -81,7 +84,8 @@ def build(sources, rng):
             if neutral:
                 n = rng.choice(neutral).replace("{}", lemma)
                 cases.append((name, False, "%s\n\nVelkommen til %s torsdag kl. 12 i kantina.\n\n%s" % (
-                    rng.choice(OPENERS), n, rng.choice(CLOSERS))))
+                    rng.choice(OPENERS), n, rng.choice(CLOSERS))) if "English" not in name else
+                    (name, False, "Hi all,\n\nJoin us for %s on Thursday at noon.\n\nBest, HR" % n))
             cases.append((name, False, "%s\n\n%s\n%s\n\n%s" % (
                 rng.choice(OPENERS), rng.choice(NEUTRAL_ONLY).replace("{t}", lemma),
                 rng.choice(ROUTINE), rng.choice(CLOSERS))))

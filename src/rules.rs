@@ -898,6 +898,9 @@ mod tests {
             "Jeg skal ta blodprøve i morgen tidlig.",
             "Han står på blodtrykksmedisin.",
             "Datteren vår fikk diabetes i fjor.",
+            // A form in two sources knows both sources' frames.
+            "Just so you know: suffering from diabetes, working from home.",
+            "My son caught pneumonia last week.",
         ] {
             assert!(health(personal), "{personal}");
         }
@@ -924,6 +927,8 @@ mod tests {
             "Bedriftshelsetjenesten tilbyr blodprøve og helsesjekk til alle.",
             "Prisen på antibiotika har steget.",
             "Nasjonal statistikk over depresjon blant unge voksne.",
+            "Join our webinar on diabetes at noon.",
+            "A new study on the prevention of pneumonia in care homes.",
         ] {
             assert!(!health(routine), "{routine}");
         }

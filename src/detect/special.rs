@@ -116,7 +116,7 @@ struct Term {
     open_end: bool,
     /// A vocabulary term: its source's frames (an index into
     /// `SpecialCategories::frames`) and the id its personal form counts as.
-    framed: Option<(usize, usize)>,
+    framed: Option<(Vec<usize>, usize)>,
 }
 
 /// A vocabulary source's frames, folded: the words before a term that make
@@ -361,11 +361,15 @@ impl SpecialCategories {
     pub fn compile(categories: &BTreeMap<String, CategorySpec>) -> Result<Self, TermError> {
         let mut names = Vec::new();
         let mut folded_pats: Vec<Vec<u8>> = Vec::new();
-        let mut folded_terms = Vec::new();
+        let mut folded_terms: Vec<Term> = Vec::new();
         let mut exact_pats: Vec<Vec<u8>> = Vec::new();
-        let mut exact_terms = Vec::new();
+        let mut exact_terms: Vec<Term> = Vec::new();
         let mut patterns = Vec::new();
         let mut frames: Vec<Frames> = Vec::new();
+        let mut vocabulary_terms: std::collections::HashMap<
+            (usize, bool, Vec<u8>, bool, bool),
+            usize,
+        > = std::collections::HashMap::new();
         for (ci, (name, spec)) in categories.iter().enumerate() {
             if name.is_empty()
                 || !name
@@ -385,7 +389,7 @@ impl SpecialCategories {
             let mut add = |raw: &str,
                            tier: Option<Tier>,
                            id: usize,
-                           framed: Option<(usize, usize)>|
+                           framed: Option<(Vec<usize>, usize)>|
              -> Result<(), TermError> {
                 let raw = raw.trim();
                 if let Some(re) = raw.strip_prefix("re:") {
@@ -417,6 +421,34 @@ impl SpecialCategories {
                 if core.contains('*') {
                     return Err(TermError::MisplacedWildcard(raw.to_string()));
                 }
+                let exact = core.chars().any(char::is_uppercase);
+                let pattern = if exact {
+                    core.as_bytes().to_vec()
+                } else {
+                    fold(core)
+                };
+                // A form in several sources (`diabetes`, Norwegian and
+                // English) is one term that knows every source's frames.
+                if let Some((sets, _)) = &framed {
+                    let key = (ci, exact, pattern.clone(), open_start, open_end);
+                    if let Some(&at) = vocabulary_terms.get(&key) {
+                        let existing = if exact {
+                            &mut exact_terms[at]
+                        } else {
+                            &mut folded_terms[at]
+                        };
+                        if let Some((known, _)) = existing.framed.as_mut() {
+                            known.extend(sets.iter().copied());
+                        }
+                        return Ok(());
+                    }
+                    let at = if exact {
+                        exact_terms.len()
+                    } else {
+                        folded_terms.len()
+                    };
+                    vocabulary_terms.insert(key, at);
+                }
                 let term = Term {
                     category: ci,
                     tier,
@@ -425,13 +457,13 @@ impl SpecialCategories {
                     open_end,
                     framed,
                 };
-                if core.chars().any(char::is_uppercase) {
+                if exact {
                     // Matched on the text as written: exact-case terms
                     // are single tokens (acronyms), not phrases.
-                    exact_pats.push(core.as_bytes().to_vec());
+                    exact_pats.push(pattern);
                     exact_terms.push(term);
                 } else {
-                    folded_pats.push(fold(core));
+                    folded_pats.push(pattern);
                     folded_terms.push(term);
                 }
                 Ok(())
@@ -471,7 +503,7 @@ impl SpecialCategories {
                 for lemma in expanded {
                     id += 2;
                     for form in &lemma {
-                        add(form, Some(bare_tier), id - 1, Some((set, id)))?;
+                        add(form, Some(bare_tier), id - 1, Some((vec![set], id)))?;
                     }
                 }
             }
@@ -543,16 +575,22 @@ impl SpecialCategories {
                 pos = m.start() + 1;
                 continue;
             }
-            match term.framed {
-                Some((set, personal_id)) => {
-                    let frames = &self.frames[set];
+            match &term.framed {
+                Some((sets, personal_id)) => {
                     let before = &text[..m.start()];
-                    if frames.neutral.iter().any(|p| stands_before(before, p)) {
+                    let framed_by = |pick: fn(&Frames) -> &Vec<Vec<u8>>| {
+                        sets.iter().any(|&set| {
+                            pick(&self.frames[set])
+                                .iter()
+                                .any(|p| stands_before(before, p))
+                        })
+                    };
+                    if framed_by(|f| &f.neutral) {
                         // "kurs om diabetes": a routine mention.
-                    } else if frames.personal.iter().any(|p| stands_before(before, p)) {
+                    } else if framed_by(|f| &f.personal) {
                         let personal = Term {
                             tier: Some(Tier::High),
-                            id: personal_id,
+                            id: *personal_id,
                             ..term.clone()
                         };
                         record(&personal, location, evidence);
