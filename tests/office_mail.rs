@@ -317,21 +317,39 @@ fn html_message(html: &str) -> Vec<u8> {
 
 // ------------------------------------------------------------------- running
 
-/// The findings of one message: (detector, confidence) per finding.
-fn findings(message: &[u8]) -> Vec<Value> {
+/// One message through `check`, logging at trace level: its findings, and
+/// everything it wrote (stdout and stderr), for the no-leak checks.
+fn scan_output(message: &[u8]) -> (Vec<Value>, String) {
     let out = Command::cargo_bin("mailhygiene")
         .expect("binary")
         .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("MAILHYGIENE_LOG", "trace")
         .args(["check", "-", "--format", "jsonl", "--as-of", "2026-11-25"])
         .write_stdin(message.to_vec())
         .timeout(std::time::Duration::from_secs(60))
         .output()
         .expect("runs");
-    String::from_utf8_lossy(&out.stdout)
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let records = stdout
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON"))
         .filter(|r: &Value| r["type"] == "sensitive")
-        .collect()
+        .collect();
+    (records, stdout + &String::from_utf8_lossy(&out.stderr))
+}
+
+/// The findings of one message.
+fn findings(message: &[u8]) -> Vec<Value> {
+    scan_output(message).0
+}
+
+/// No clear value in anything the scan wrote, in any common written form.
+fn assert_not_leaked(value: &str, written: &str) {
+    let spaced = format!("{} {}", &value[..6], &value[6..]);
+    assert!(
+        !written.contains(value) && !written.contains(&spaced),
+        "{value} in the output"
+    );
 }
 
 fn masked(value: &str, head: usize, tail: usize) -> String {
@@ -420,7 +438,12 @@ fn employee_lists_are_read_as_tables_in_every_container() {
             ("outlook html", html_message(&outlook_html(&rows))),
         ];
         for (what, message) in cases {
-            assert_employee_list(what, &columns, &people, &findings(&message));
+            let (records, written) = scan_output(&message);
+            for p in &people {
+                assert_not_leaked(&p.fnr, &written);
+                assert_not_leaked(&p.account, &written);
+            }
+            assert_employee_list(what, &columns, &people, &records);
         }
     }
 }
@@ -465,7 +488,9 @@ fn quoted_printable(bytes: &[u8]) -> Vec<u8> {
 
 fn found(message: &[u8], value: &str) -> Option<Value> {
     let want = masked(value, 2, 2);
-    findings(message)
+    let (records, written) = scan_output(message);
+    assert_not_leaked(value, &written);
+    records
         .into_iter()
         .find(|f| f["masked"] == want.as_str() && f["detector"] == "no.fodselsnummer")
 }

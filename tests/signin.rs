@@ -41,7 +41,7 @@ fn check_online(d: &Dovecot, account: &str, env: &[(&str, &str)]) -> (i32, Strin
     let mut cmd = Command::cargo_bin("mailhygiene").expect("binary");
     cmd.env("SSL_CERT_FILE", d.ca_file())
         .env("MAILHYGIENE_IMAP_BACKOFF_MS", "50")
-        .env("RUST_LOG", "trace")
+        .env("MAILHYGIENE_LOG", "trace")
         .env_remove("SSL_CERT_DIR")
         .args(["config", "check", "--online", "--allow-plaintext"])
         .arg(&path)
