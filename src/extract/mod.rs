@@ -411,11 +411,7 @@ fn as_written<'t>(
     }
     if content_type.eq_ignore_ascii_case("text/rtf") || ext.as_deref() == Some("rtf") {
         let read = rtf::read(text.as_bytes(), text.len().saturating_mul(2));
-        return Cow::Owned(if read.html {
-            html::to_text(&read.text)
-        } else {
-            read.text
-        });
+        return Cow::Owned(read.readable().into_owned());
     }
     if attribute("format").is_some_and(|f| f.eq_ignore_ascii_case("flowed")) {
         let delsp = attribute("delsp").is_some_and(|d| d.eq_ignore_ascii_case("yes"));
@@ -756,11 +752,7 @@ impl<'a> Walker<'a> {
     fn rtf(&mut self, bytes: &[u8], location: &Location) {
         let left = self.limits.max_text_bytes.saturating_sub(self.text_used);
         let read = rtf::read(bytes, left);
-        if read.html {
-            self.emit(location, &html::to_text(&read.text));
-        } else {
-            self.emit(location, &read.text);
-        }
+        self.emit(location, &read.readable());
         if read.cut {
             self.problem(location.clone(), ProblemKind::WorkLimit);
         }

@@ -62,6 +62,17 @@ pub struct RtfText {
     pub cut: bool,
 }
 
+impl RtfText {
+    /// What a reader sees: the text, or the text of the wrapped HTML.
+    pub fn readable(&self) -> std::borrow::Cow<'_, str> {
+        if self.html {
+            std::borrow::Cow::Owned(super::html::to_text(&self.text))
+        } else {
+            std::borrow::Cow::Borrowed(&self.text)
+        }
+    }
+}
+
 /// Reads RTF, producing at most `max` bytes of text.
 pub fn read(rtf: &[u8], max: usize) -> RtfText {
     let mut out = Bounded::new(max);

@@ -132,20 +132,20 @@ pub fn read(bytes: &[u8], max: usize) -> Result<Tnef, TnefError> {
                 if let Some(done) = current.take() {
                     out.attachments.push(done);
                 }
-                current = Some((None, Vec::new()));
+                current = Some(Default::default());
             }
             (2, ATT_ATTACH_TITLE) => {
-                let slot = current.get_or_insert_with(|| (None, Vec::new()));
+                let slot = current.get_or_insert_default();
                 if slot.0.is_none() {
                     slot.0 = Some(string8(data));
                 }
             }
             (2, ATT_ATTACH_DATA) => {
                 spend(data.len(), &mut budget)?;
-                current.get_or_insert_with(|| (None, Vec::new())).1 = data.to_vec();
+                current.get_or_insert_default().1 = data.to_vec();
             }
             (2, ATT_ATTACHMENT) => {
-                let slot = current.get_or_insert_with(|| (None, Vec::new()));
+                let slot = current.get_or_insert_default();
                 for (prop, value) in properties(data)? {
                     match prop {
                         PR_ATTACH_LONG_FILENAME => slot.0 = Some(value.text()),
