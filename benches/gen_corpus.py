@@ -13,6 +13,9 @@ Prosjekter/Kunde. File mtimes spread over three years. Deterministic per seed.
 With MH_BENCH_OFFICE=1 the mailbox is heavier in documents, as issue 11's
 independent corpus was: PDF, DOCX or XLSX attachments on 8% of messages,
 a third of them with a fødselsnummer inside the document.
+MH_BENCH_OFFICE=real makes the same mailbox with documents as office
+programs write them (benches/real_documents.py: embedded fonts, several
+pages, styles; needs reportlab, python-docx and openpyxl from PyPI).
 """
 import base64
 import io
@@ -67,7 +70,9 @@ def body_text(rng, i):
     return "\n\n".join(parts) + "\n\nHilsen\nOla Prøvesen\n"
 
 
-OFFICE = os.environ.get("MH_BENCH_OFFICE") == "1"
+OFFICE = os.environ.get("MH_BENCH_OFFICE") in ("1", "real")
+# Documents as Word, Excel and PDF writers make them (benches/real_documents.py).
+REAL = os.environ.get("MH_BENCH_OFFICE") == "real"
 
 
 def planted_fnr(rng):
@@ -80,7 +85,36 @@ def planted_fnr(rng):
     return "15076500565"
 
 
+def real_attachment(rng, i):
+    import real_documents as rd
+    kind = rng.choice(["pdf", "docx", "xlsx"])
+    paragraphs = [paragraph(rng) for _ in range(rng.randint(3, 30))]
+    planted = rng.random() < 1 / 3
+    staff = [["Ansatt %d" % r, planted_fnr(rng) if planted else "%d" % (1000 + r), rng.choice(WORDS),
+              "9%02d %02d %03d" % (rng.randint(0, 99), rng.randint(0, 99), rng.randint(0, 999))]
+             for r in range(rng.randint(5, 40))]
+    header = ["Navn", "Fødselsnummer" if planted else "Ansattnr", "Avdeling", "Telefon"]
+    if kind == "pdf":
+        if planted and rng.random() < 0.5:
+            paragraphs.insert(rng.randrange(len(paragraphs)), "Fødselsnummer %s. %s" % (planted_fnr(rng), sentence(rng)))
+            return "rapport.pdf", "application/pdf", rd.pdf(rng, paragraphs)
+        return "rapport.pdf", "application/pdf", rd.pdf(rng, paragraphs, [header] + staff if planted or rng.random() < 0.3 else None)
+    if kind == "docx":
+        if planted and rng.random() < 0.5:
+            paragraphs.insert(rng.randrange(len(paragraphs)), "Fødselsnummer %s. %s" % (planted_fnr(rng), sentence(rng)))
+            return "notat.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", rd.docx(rng, paragraphs)
+        return "notat.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", \
+            rd.docx(rng, paragraphs, [header] + staff if planted or rng.random() < 0.3 else None)
+    rows = [[r[0], int(r[1]) if planted else int(r[1]), r[2], r[3]] for r in staff]
+    if not planted:
+        header = ["Navn", "Beløp", "Avdeling", "Telefon"]
+        rows = [[r[0], rng.randint(100, 99999), r[2], r[3]] for r in staff]
+    return "ansatte.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", rd.xlsx(rng, header, rows)
+
+
 def attachment(rng, i):
+    if REAL:
+        return real_attachment(rng, i)
     kind = rng.choice(["pdf", "docx", "xlsx"] if OFFICE else ["pdf", "docx", "xlsx", "csv", "zip"])
     line = "Referanse %d. %s" % (i, sentence(rng))
     if OFFICE and rng.random() < 1 / 3:

@@ -271,6 +271,16 @@ fn outlook_html(rows: &[Vec<String>]) -> String {
     html
 }
 
+/// The list as a word processor's PDF export draws it: cell by cell at
+/// column positions, in a font subset with a ToUnicode map.
+fn pdf_table(rows: &[Vec<String>]) -> Vec<u8> {
+    let rows: Vec<Vec<&str>> = rows
+        .iter()
+        .map(|r| r.iter().map(String::as_str).collect())
+        .collect();
+    mailhygiene::extract::pdf::fixtures::report(&["Oversikt over ansatte per avdeling."], &rows)
+}
+
 fn csv(rows: &[Vec<String>], delimiter: char) -> String {
     rows.iter()
         .map(|r| {
@@ -436,6 +446,10 @@ fn employee_lists_are_read_as_tables_in_every_container() {
                 with_attachment("ansatte.csv", "text/csv", csv(&rows, ',').as_bytes()),
             ),
             ("outlook html", html_message(&outlook_html(&rows))),
+            (
+                "pdf",
+                with_attachment("ansatte.pdf", "application/pdf", &pdf_table(&rows)),
+            ),
         ];
         for (what, message) in cases {
             let (records, written) = scan_output(&message);

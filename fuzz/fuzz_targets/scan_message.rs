@@ -12,7 +12,7 @@ fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         // libfuzzer-sys aborts on every panic, even one the engine catches
-        // on purpose (pdf-extract panics on some PDFs; the engine turns that
+        // on purpose (the PDF object parser panics on some PDFs; the engine turns that
         // into a "corrupt attachment" problem). Only panics that escape
         // scan_message are bugs, and those still abort at the FFI boundary.
         std::panic::set_hook(Box::new(|_| {}));

@@ -7,7 +7,6 @@
 //! is) and *support* (a keyword of the right kind anywhere within a few hundred
 //! characters, which raises confidence).
 
-use regex::Regex;
 use std::sync::LazyLock;
 
 /// What a context keyword says about a nearby number.
@@ -38,7 +37,11 @@ const SUPPORT_REACH: usize = 300;
 pub const WINDOW_BYTES: usize = SUPPORT_REACH * 4;
 
 // Order matters only for readability; classes are told apart by capture group.
-static KEYWORDS: LazyLock<Regex> = LazyLock::new(|| {
+/// One pattern per cue, in the order the cues are tried at a position (the
+/// first that matches wins, as in an alternation). A multi-pattern search
+/// says which pattern matched without resolving capture groups, which cost
+/// a backtracking pass per keyword and were a large share of a scan.
+static KEYWORDS: LazyLock<regex_automata::meta::Regex> = LazyLock::new(|| {
     let national = r"fødselsnummer(?:et)?|fødselsnr|fødselsnummer|f\.?\s?nr|fnr|personnummer(?:et)?|personnr|pers\.?\s?nr|pnr|d-?nummer(?:et)?|d-?nr|h-?nummer|id-?nummer|identitetsnummer|personal (?:id|identity) number|national (?:id|identity|identification) (?:no|number)|national id|social security|ssn|f(?:ø|o)dt|birth number";
     let swedish = r"samordningsnummer|svensk(?:t|e)?|swedish|sverige|sweden";
     let danish = r"cpr(?:-?(?:nr|nummer|number))?|dansk(?:e)?|danish|danmark|denmark";
@@ -47,12 +50,23 @@ static KEYWORDS: LazyLock<Regex> = LazyLock::new(|| {
     let card = r"kortnummer(?:et)?|kredittkort(?:et)?|bankkort(?:et)?|betalingskort(?:et)?|kort|card(?: number)?|credit card|debit card|visa|mastercard|master card|amex|american express|cvc|cvv|utløpsdato|expiry|exp";
     let iban = r"iban|bic|swift";
     let not_personal = r"kid(?:-?nummer|-?nr)?|faktura(?:nummer|nr)?|fakturanr|invoice(?: number| no)?|ordre(?:nummer|nr)?|order(?: number| no| id)?|bestilling(?:snummer|snr)?|booking(?:nummer|nr)?|sporing(?:snummer|snr)?|tracking(?: number| no)?|sendingsnummer|kolli|referanse(?:nummer|nr)?|ref\.?(?:nr)?|reference|saksnummer|saksnr|sak|case(?: number| no)?|ticket|billett(?:nummer)?|kundenummer|kundenr|customer(?: number| no| id)?|medlemsnummer|medlemsnr|member(?:ship)?(?: number| no)?|avtalenummer|avtalenr|polisenummer|polise|policy(?: number| no)?|tlf|telefon(?:nummer)?|mobil(?:nummer)?|phone|tel|fax|org\.?\s?nr|orgnr|organisasjonsnummer|organisation number|foretaksnummer|mva|serienummer|serial(?: number| no)?|artikkel(?:nummer|nr)?|varenummer|varenr|sku|ean|gtin|journalnummer|løpenummer|transaksjons(?:id|nummer)|transaction(?: id)?|ordrenr|kvitteringsnummer|receipt|bilagsnummer|bilagsnr|bilag|prosjektnummer|prosjektnr|pakkenummer|pakkenr|sendingsnr|lisensnummer|lisens|serial|vår ref|deres ref|hendelsesnummer|ticket(?: id)?|sak(?:s)?id|konto(?:nummer)?\s+for\s+kid";
-    let pattern = format!(
-        // ASCII word boundaries keep the regex on its fast engines; no keyword
-        // starts or ends with a non-ASCII letter.
-        r"(?i)(?-u:\b)(?:({national})|({swedish})|({danish})|({finnish})|({account})|({card})|({iban})|({not_personal}))(?-u:\b)"
-    );
-    Regex::new(&pattern).unwrap_or_else(|e| panic!("built-in keyword pattern is invalid: {e}"))
+    // ASCII word boundaries keep the regex on its fast engines; no keyword
+    // starts or ends with a non-ASCII letter.
+    let patterns: Vec<String> = [
+        national,
+        swedish,
+        danish,
+        finnish,
+        account,
+        card,
+        iban,
+        not_personal,
+    ]
+    .iter()
+    .map(|words| format!(r"(?i)(?-u:\b)(?:{words})(?-u:\b)"))
+    .collect();
+    regex_automata::meta::Regex::new_many(&patterns)
+        .unwrap_or_else(|e| panic!("built-in keyword pattern is invalid: {e}"))
 });
 
 /// Keyword hits in one text, found once and queried per number.
@@ -97,12 +111,8 @@ impl Context {
             Cue::NotPersonal,
         ];
         let hits = KEYWORDS
-            .captures_iter(text)
-            .filter_map(|caps| {
-                let whole = caps.get(0)?;
-                let cue = (1..=CUES.len()).find(|&i| caps.get(i).is_some())?;
-                Some((whole.start(), whole.end(), CUES[cue - 1]))
-            })
+            .find_iter(text)
+            .filter_map(|m| Some((m.start(), m.end(), *CUES.get(m.pattern().as_usize())?)))
             .collect();
         Context { hits }
     }

@@ -12,6 +12,7 @@ pub mod cms;
 pub mod flowed;
 pub mod html;
 pub mod office;
+pub mod pdf;
 pub mod pdfguard;
 pub mod predecode;
 pub mod rtf;
@@ -71,17 +72,18 @@ pub struct Extraction {
 pub fn extract(raw: &[u8], limits: &Limits, sink: &mut dyn FnMut(&Location, &str)) -> Extraction {
     let prepared = predecode::prepare(raw);
     match &prepared {
-        Some(p) => extract_parsed(&p.bytes, &p.texts, limits, sink),
-        None => extract_parsed(raw, &[], limits, sink),
+        Some(p) => extract_parsed(&p.bytes, &p.texts, &p.binaries, limits, sink),
+        None => extract_parsed(raw, &[], &[], limits, sink),
     }
 }
 
 /// Extraction of `raw` as mail-parser reads it, with `read_ahead` the text
-/// parts [`predecode::prepare`] has read (keyed by the offset of their
-/// emptied bodies).
+/// parts and `binaries` the base64 attachments [`predecode::prepare`] has
+/// read (keyed by the offset of their emptied bodies).
 fn extract_parsed(
     raw: &[u8],
     read_ahead: &[(usize, String)],
+    binaries: &[(usize, Vec<u8>)],
     limits: &Limits,
     sink: &mut dyn FnMut(&Location, &str),
 ) -> Extraction {
@@ -94,6 +96,8 @@ fn extract_parsed(
         decompressed: 0,
         read_ahead,
         read_ahead_used: vec![false; read_ahead.len()],
+        binaries,
+        binaries_used: vec![false; binaries.len()],
     };
     let parser = MessageParser::default();
     // mail-parser has debug assertions that malformed input can trip (found
@@ -120,6 +124,12 @@ fn extract_parsed(
     for (i, (_, text)) in read_ahead.iter().enumerate() {
         if !walker.read_ahead_used[i] {
             walker.emit(&Location::Body, text);
+        }
+    }
+    for (i, (_, data)) in binaries.iter().enumerate() {
+        if !walker.binaries_used[i] {
+            let location = Location::Body.child(&format!("part{i}"));
+            walker.file("", "", data, location, 0);
         }
     }
     Extraction {
@@ -170,6 +180,9 @@ struct Walker<'a> {
     /// Text parts of the top-level message read before parsing.
     read_ahead: &'a [(usize, String)],
     read_ahead_used: Vec<bool>,
+    /// Base64 attachments of the top-level message decoded before parsing.
+    binaries: &'a [(usize, Vec<u8>)],
+    binaries_used: Vec<bool>,
 }
 
 /// What a file looks like inside, from its first bytes, type and name.
@@ -275,22 +288,28 @@ fn sniff(name: &str, content_type: &str, bytes: &[u8]) -> Kind {
     Kind::Opaque
 }
 
-/// What the PDF library made of a document.
+/// Content-stream tokens read per PDF: about a second of work, far more
+/// than a thousand pages of office text need.
+const PDF_OPERATIONS: u64 = 50_000_000;
+
+/// What the PDF reader made of a document.
 enum PdfText {
-    Text(String),
+    /// The text, and whether a limit cut it short.
+    Text(String, bool),
     Encrypted,
     Corrupt,
     /// Still at work when its time was up.
     TooSlow,
 }
 
-/// The text of a PDF, read on a thread of its own with a time limit: the
-/// library has loops no limit of ours reaches, and the scan must not wait
-/// on one attachment for ever. Each scanning thread keeps one reader thread
+/// The text of a PDF, read on a thread of its own with a time limit: our
+/// reader counts its operations, but the object parser under it (lopdf) has
+/// loops no limit of ours reaches, and the scan must not wait on one
+/// attachment for ever. Each scanning thread keeps one reader thread
 /// (a thread per document cost more than some documents); a reader past its
 /// time is abandoned (it finishes on its own, its result dropped) and a
 /// fresh one serves the next document.
-fn pdf_text(bytes: &[u8], limit: std::time::Duration) -> PdfText {
+fn pdf_text(bytes: &[u8], limits: pdf::PdfLimits, limit: std::time::Duration) -> PdfText {
     thread_local! {
         static READER: std::cell::RefCell<Option<PdfReader>> = const { std::cell::RefCell::new(None) };
     }
@@ -302,7 +321,7 @@ fn pdf_text(bytes: &[u8], limit: std::time::Duration) -> PdfText {
             return PdfText::TooSlow;
         };
         let (reply, answer) = std::sync::mpsc::channel();
-        if reader.jobs.send((bytes.to_vec(), reply)).is_err() {
+        if reader.jobs.send((bytes.to_vec(), limits, reply)).is_err() {
             *slot = None;
             return PdfText::Corrupt;
         }
@@ -320,31 +339,27 @@ fn pdf_text(bytes: &[u8], limit: std::time::Duration) -> PdfText {
     })
 }
 
+/// A PDF to read, its limits, and where to send the answer.
+type PdfJob = (Vec<u8>, pdf::PdfLimits, std::sync::mpsc::Sender<PdfText>);
+
 /// A thread that reads PDFs one at a time for one scanning thread.
 struct PdfReader {
-    jobs: std::sync::mpsc::Sender<(Vec<u8>, std::sync::mpsc::Sender<PdfText>)>,
+    jobs: std::sync::mpsc::Sender<PdfJob>,
 }
 
 impl PdfReader {
     fn start() -> Option<PdfReader> {
-        let (jobs, incoming) =
-            std::sync::mpsc::channel::<(Vec<u8>, std::sync::mpsc::Sender<PdfText>)>();
+        let (jobs, incoming) = std::sync::mpsc::channel::<PdfJob>();
         std::thread::Builder::new()
             .name("mailhygiene-pdf".into())
             .spawn(move || {
-                for (bytes, reply) in incoming {
-                    // pdf-extract panics on some malformed documents; a panic
-                    // in a third-party parser is bad input, not a reason to
-                    // stop the run.
-                    let result =
-                        std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem(&bytes));
+                for (bytes, limits, reply) in incoming {
+                    // A panic in the object parser on a malformed document is
+                    // bad input, not a reason to stop the run.
+                    let result = std::panic::catch_unwind(|| pdf::read(&bytes, limits));
                     let _ = reply.send(match result {
-                        Ok(Ok(text)) => PdfText::Text(text),
-                        Ok(Err(err))
-                            if err.to_string().to_ascii_lowercase().contains("encrypt") =>
-                        {
-                            PdfText::Encrypted
-                        }
+                        Ok(Ok(read)) => PdfText::Text(read.text, read.cut),
+                        Ok(Err(pdf::PdfError::Encrypted)) => PdfText::Encrypted,
                         _ => PdfText::Corrupt,
                     });
                 }
@@ -585,6 +600,24 @@ impl<'a> Walker<'a> {
         Some(read_ahead[i].1.as_str())
     }
 
+    /// The attachment [`predecode::prepare`] decoded for a part of the
+    /// top-level message, whose body mail-parser then saw empty.
+    fn binary_ahead(
+        &mut self,
+        base: Option<&Location>,
+        part: &mail_parser::MessagePart<'_>,
+    ) -> Option<&'a [u8]> {
+        if base.is_some() {
+            return None;
+        }
+        let binaries = self.binaries;
+        let i = binaries
+            .iter()
+            .position(|(offset, _)| *offset == part.offset_body as usize)?;
+        self.binaries_used[i] = true;
+        Some(binaries[i].1.as_slice())
+    }
+
     /// Walks a message. `base` is `None` for the top-level message and the
     /// location of the forwarded message otherwise.
     fn message(&mut self, message: &Message<'_>, base: Option<&Location>, depth: usize) {
@@ -673,6 +706,7 @@ impl<'a> Walker<'a> {
                     self.emit(&location, &html::to_text(html));
                 }
                 PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
+                    let bytes = self.binary_ahead(base, part).unwrap_or(bytes);
                     let file_name = name.clone().unwrap_or_else(default_name);
                     let location = if is_attachment {
                         location
@@ -820,8 +854,19 @@ impl<'a> Walker<'a> {
             self.problem(location, ProblemKind::DecompressionLimit);
             return;
         }
-        match pdf_text(bytes, self.limits.pdf_time) {
-            PdfText::Text(text) => self.emit(&location, &text),
+        let limits = pdf::PdfLimits {
+            max_text: self.limits.max_text_bytes.saturating_sub(self.text_used),
+            max_stream: self.limits.max_file_bytes,
+            max_total: per_document,
+            max_operations: PDF_OPERATIONS,
+        };
+        match pdf_text(bytes, limits, self.limits.pdf_time) {
+            PdfText::Text(text, cut) => {
+                self.emit(&location, &text);
+                if cut {
+                    self.problem(location, ProblemKind::WorkLimit);
+                }
+            }
             PdfText::Encrypted => self.problem(location, ProblemKind::Encrypted),
             PdfText::Corrupt => self.problem(location, ProblemKind::Corrupt),
             PdfText::TooSlow => self.problem(location, ProblemKind::WorkLimit),
@@ -1045,8 +1090,14 @@ mod tests {
             None
         };
         let ex = match &prepared {
-            Some(p) => extract_parsed(&p.bytes, &p.texts, &Limits::default(), &mut sink),
-            None => extract_parsed(raw, &[], &Limits::default(), &mut sink),
+            Some(p) => extract_parsed(
+                &p.bytes,
+                &p.texts,
+                &p.binaries,
+                &Limits::default(),
+                &mut sink,
+            ),
+            None => extract_parsed(raw, &[], &[], &Limits::default(), &mut sink),
         };
         (out, format!("{:?} {:?}", ex.problems, ex.envelope))
     }

@@ -1,0 +1,303 @@
+//! CMaps: how a font's byte codes split into codes (`codespacerange`) and
+//! what text each code stands for (a `ToUnicode` map's `bfchar` and
+//! `bfrange`).
+//!
+//! Why our own: every font a word processor embeds carries a ToUnicode map,
+//! and reading them was most of the time a general-purpose parser spent on
+//! office PDFs. This reads only those sections, keeps ranges as ranges, and
+//! bounds what a hostile map can make it hold.
+
+use super::lexer::{Lexer, Token};
+use std::collections::HashMap;
+
+/// Ranges kept per map; a map with more is read up to here.
+const MAX_RANGES: usize = 1 << 16;
+/// Single mappings kept per map.
+const MAX_CHARS: usize = 1 << 16;
+/// UTF-16 units one code may stand for (ligatures are a few).
+const MAX_UNITS: usize = 64;
+
+/// A `ToUnicode` map (and, for an embedded encoding CMap, its code spaces).
+#[derive(Debug, Default)]
+pub struct CMap {
+    /// `(bytes, low, high)`: codes of that length in that range.
+    spaces: Vec<(usize, u32, u32)>,
+    chars: HashMap<u32, String>,
+    /// Sorted by low code: `(low, high, what low stands for)`.
+    ranges: Vec<(u32, u32, RangeTarget)>,
+}
+
+#[derive(Debug)]
+enum RangeTarget {
+    /// The text of the range's first code; later codes add to its last unit.
+    Start(Vec<u16>),
+    /// One text per code.
+    Each(Vec<String>),
+}
+
+fn code_of(bytes: &[u8]) -> Option<u32> {
+    if bytes.is_empty() || bytes.len() > 4 {
+        return None;
+    }
+    Some(bytes.iter().fold(0u32, |n, &b| n << 8 | u32::from(b)))
+}
+
+fn units(bytes: &[u8]) -> Vec<u16> {
+    bytes
+        .chunks(2)
+        .take(MAX_UNITS)
+        .map(|c| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]))
+        .collect()
+}
+
+fn text_of_units(units: &[u16]) -> String {
+    char::decode_utf16(units.iter().copied())
+        .map(|c| c.unwrap_or('\u{FFFD}'))
+        .collect()
+}
+
+/// What a `bfchar`/`bfrange` target means: UTF-16BE bytes, or (rarely) a
+/// glyph name.
+fn target_text(token: &Token<'_>) -> Option<String> {
+    match token {
+        Token::Str(bytes) => Some(text_of_units(&units(bytes))),
+        Token::Name(name) => super::encoding::glyph(name),
+        _ => None,
+    }
+}
+
+impl CMap {
+    /// Reads the code spaces and Unicode mappings of a CMap stream.
+    pub fn parse(bytes: &[u8]) -> CMap {
+        let mut map = CMap::default();
+        let mut lexer = Lexer::new(bytes);
+        let mut pending: Vec<Token<'_>> = Vec::new();
+        while let Some(token) = lexer.next() {
+            let Token::Word(word) = token else {
+                continue;
+            };
+            match word {
+                b"begincodespacerange" => {
+                    collect(&mut lexer, b"endcodespacerange", &mut pending);
+                    for pair in pending.chunks_exact(2) {
+                        if let (Token::Str(lo), Token::Str(hi)) = (&pair[0], &pair[1])
+                            && let (Some(l), Some(h)) = (code_of(lo), code_of(hi))
+                            && lo.len() == hi.len()
+                            && map.spaces.len() < 64
+                        {
+                            map.spaces.push((lo.len(), l, h));
+                        }
+                    }
+                }
+                b"beginbfchar" => {
+                    collect(&mut lexer, b"endbfchar", &mut pending);
+                    for pair in pending.chunks_exact(2) {
+                        let (Token::Str(code), target) = (&pair[0], &pair[1]) else {
+                            continue;
+                        };
+                        if let (Some(code), Some(text)) = (code_of(code), target_text(target))
+                            && map.chars.len() < MAX_CHARS
+                        {
+                            map.chars.insert(code, text);
+                        }
+                    }
+                }
+                b"beginbfrange" => map.bfrange(&mut lexer, &mut pending),
+                _ => {}
+            }
+        }
+        map.ranges.sort_by_key(|r| r.0);
+        map
+    }
+
+    fn bfrange<'a>(&mut self, lexer: &mut Lexer<'a>, pending: &mut Vec<Token<'a>>) {
+        pending.clear();
+        // Triples `<lo> <hi> <dst>` or `<lo> <hi> [<dst> ...]`.
+        let mut array: Option<Vec<String>> = None;
+        for token in lexer.by_ref() {
+            match token {
+                Token::Word(b"endbfrange") => break,
+                Token::ArrayStart => array = Some(Vec::new()),
+                Token::ArrayEnd => {
+                    if let Some(items) = array.take() {
+                        self.push_range(pending, RangeTarget::Each(items));
+                    }
+                }
+                token if array.is_some() => {
+                    if let (Some(items), Some(text)) = (array.as_mut(), target_text(&token))
+                        && items.len() < MAX_CHARS
+                    {
+                        items.push(text);
+                    }
+                }
+                Token::Str(bytes) if pending.len() == 2 => {
+                    self.push_range(pending, RangeTarget::Start(units(&bytes)));
+                }
+                token @ Token::Str(_) => pending.push(token),
+                _ => pending.clear(),
+            }
+        }
+    }
+
+    fn push_range(&mut self, pending: &mut Vec<Token<'_>>, target: RangeTarget) {
+        if let [Token::Str(lo), Token::Str(hi)] = pending.as_slice()
+            && let (Some(l), Some(h)) = (code_of(lo), code_of(hi))
+            && l <= h
+            && self.ranges.len() < MAX_RANGES
+        {
+            self.ranges.push((l, h, target));
+        }
+        pending.clear();
+    }
+
+    /// Whether the map says how codes split (an encoding CMap does).
+    pub fn has_code_spaces(&self) -> bool {
+        !self.spaces.is_empty()
+    }
+
+    /// The length of the code at the start of `bytes`: the code space it
+    /// falls in, else one byte.
+    pub fn code_length(&self, bytes: &[u8]) -> usize {
+        for len in 1..=4.min(bytes.len()) {
+            let Some(code) = code_of(&bytes[..len]) else {
+                break;
+            };
+            if self
+                .spaces
+                .iter()
+                .any(|&(n, lo, hi)| n == len && (lo..=hi).contains(&code))
+            {
+                return len;
+            }
+        }
+        1
+    }
+
+    /// Appends the text `code` stands for to `out`; false when the map has
+    /// none.
+    pub fn append(&self, code: u32, out: &mut String) -> bool {
+        if let Some(text) = self.chars.get(&code) {
+            out.push_str(text);
+            return true;
+        }
+        let i = self.ranges.partition_point(|r| r.0 <= code);
+        // Ranges may overlap in bad maps: look back over the few that start
+        // at or before the code.
+        for (lo, hi, target) in self.ranges[..i].iter().rev().take(8) {
+            if code > *hi {
+                continue;
+            }
+            let offset = code - lo;
+            match target {
+                RangeTarget::Start(units) => {
+                    let Some((last, head)) = units.split_last() else {
+                        return false;
+                    };
+                    let units = head
+                        .iter()
+                        .copied()
+                        .chain([last.wrapping_add(offset as u16)]);
+                    out.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
+                    return true;
+                }
+                RangeTarget::Each(items) => {
+                    return match items.get(offset as usize) {
+                        Some(text) => {
+                            out.push_str(text);
+                            true
+                        }
+                        None => false,
+                    };
+                }
+            }
+        }
+        false
+    }
+
+    #[cfg(test)]
+    fn text(&self, code: u32) -> Option<String> {
+        let mut out = String::new();
+        self.append(code, &mut out).then_some(out)
+    }
+}
+
+/// Collects the tokens up to `end` into `into`.
+fn collect<'a>(lexer: &mut Lexer<'a>, end: &[u8], into: &mut Vec<Token<'a>>) {
+    into.clear();
+    for token in lexer.by_ref() {
+        if token == Token::Word(end) {
+            return;
+        }
+        if into.len() < 2 * MAX_CHARS {
+            into.push(token);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAP: &[u8] = b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap
+/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def
+/CMapName /Adobe-Identity-UCS def /CMapType 2 def
+1 begincodespacerange <0000> <FFFF> endcodespacerange
+3 beginbfchar
+<0003> <0020>
+<0011> <00F8>
+<0020> <00660069>
+endbfchar
+2 beginbfrange
+<0013> <001C> <0030>
+<0040> <0042> [<0041> <00C5> /oslash]
+endbfrange
+endcmap CMapName currentdict /CMap defineresource pop end end";
+
+    #[test]
+    fn reads_chars_ranges_and_arrays() {
+        let map = CMap::parse(MAP);
+        assert_eq!(map.text(0x03).as_deref(), Some(" "));
+        assert_eq!(map.text(0x11).as_deref(), Some("ø"));
+        assert_eq!(map.text(0x20).as_deref(), Some("fi"));
+        // Digits 0-9 by a range.
+        let digits: String = (0x13..=0x1C).filter_map(|c| map.text(c)).collect();
+        assert_eq!(digits, "0123456789");
+        assert_eq!(map.text(0x40).as_deref(), Some("A"));
+        assert_eq!(map.text(0x41).as_deref(), Some("Å"));
+        assert_eq!(map.text(0x42).as_deref(), Some("ø"));
+        assert_eq!(map.text(0x1D), None);
+        assert_eq!(map.text(0x43), None);
+        assert_eq!(map.code_length(b"\x00\x13\x00"), 2);
+    }
+
+    #[test]
+    fn one_byte_spaces_and_mixed_lengths() {
+        let map = CMap::parse(b"2 begincodespacerange <00> <80> <8140> <9FFC> endcodespacerange");
+        assert!(map.has_code_spaces());
+        assert_eq!(map.code_length(b"\x41\x42"), 1);
+        assert_eq!(map.code_length(b"\x81\x40"), 2);
+        assert_eq!(map.code_length(b"\xF0"), 1);
+    }
+
+    #[test]
+    fn every_cut_and_flip_is_read_without_panic() {
+        for cut in 0..MAP.len() {
+            let _ = CMap::parse(&MAP[..cut]).text(0x13);
+        }
+        for i in 0..MAP.len() {
+            let mut bad = MAP.to_vec();
+            bad[i] ^= 0x5A;
+            let map = CMap::parse(&bad);
+            for code in 0..0x50 {
+                let _ = map.text(code);
+            }
+        }
+    }
+
+    #[test]
+    fn a_range_over_every_code_is_held_as_one_range() {
+        let map = CMap::parse(b"1 beginbfrange <0000> <FFFF> <0000> endbfrange");
+        assert_eq!(map.ranges.len(), 1);
+        assert_eq!(map.text(0x0041).as_deref(), Some("A"));
+    }
+}

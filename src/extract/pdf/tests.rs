@@ -1,0 +1,218 @@
+use super::fixtures::{self, Builder, Subset};
+use super::*;
+
+fn limits() -> PdfLimits {
+    PdfLimits {
+        max_text: 1 << 20,
+        max_stream: 1 << 24,
+        max_total: 1 << 25,
+        max_operations: 10_000_000,
+    }
+}
+
+fn text(pdf: &[u8]) -> String {
+    read(pdf, limits()).map(|r| r.text).unwrap_or_default()
+}
+
+#[test]
+fn a_word_processors_subset_font_reads_as_its_text() {
+    let pdf = fixtures::report(
+        &["Ansatt Kari Nordmann, fødselsnummer 150765 00565, begynner på mandag."],
+        &[],
+    );
+    let t = text(&pdf);
+    assert!(t.starts_with("Rapport\n"), "{t:?}");
+    assert!(
+        t.contains("Ansatt Kari Nordmann, fødselsnummer 150765 00565, begynner på mandag."),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn a_table_drawn_cell_by_cell_reads_as_tab_separated_rows() {
+    let pdf = fixtures::report(
+        &["Liste over ansatte."],
+        &[
+            vec!["Navn", "Fødselsnummer", "Telefon"],
+            vec!["Kari", "15076500565", "912 34 567"],
+            vec!["Ola", "01010012356", "987 65 432"],
+        ],
+    );
+    let t = text(&pdf);
+    assert!(
+        t.contains("Navn\tFødselsnummer\tTelefon\nKari\t15076500565\t912 34 567\nOla\t01010012356\t987 65 432"),
+        "{t:?}"
+    );
+}
+
+#[test]
+fn long_documents_keep_page_order_with_a_blank_line_between_pages() {
+    let paragraphs: Vec<String> = (0..60)
+        .map(|i| format!("Avsnitt nummer {i} her."))
+        .collect();
+    let refs: Vec<&str> = paragraphs.iter().map(String::as_str).collect();
+    let t = text(&fixtures::report(&refs, &[]));
+    let first = t.find("Avsnitt nummer 0 her.").unwrap_or(usize::MAX);
+    let last = t.find("Avsnitt nummer 59 her.").unwrap_or(0);
+    assert!(first < last, "{t:?}");
+    assert!(t.contains("her.\n\nAvsnitt"), "a page break: {t:?}");
+}
+
+/// A Type 1 font whose `/Differences` put the digits at codes where ASCII
+/// has letters: only the glyph names say what they are.
+#[test]
+fn differences_name_the_glyphs() {
+    let mut b = Builder::default();
+    let font = b.object(
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Type /Encoding /BaseEncoding /WinAnsiEncoding /Differences [65 /one /five /zero /seven /six /oslash] >> >>",
+    );
+    let content = b.stream(
+        "",
+        b"BT /F1 12 Tf 72 720 Td (Nr: ABCDEBCCBEB) Tj 0 -14 Td (p\\345 fF) Tj ET",
+        false,
+    );
+    let root = fixtures::pages(&mut b, font, &[content], "");
+    assert_eq!(text(&b.finish(root)), "Nr: 15076500565\npå fø");
+}
+
+#[test]
+fn kerning_is_not_a_space_and_a_word_gap_is() {
+    let mut b = Builder::default();
+    let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+    let content = b.stream(
+        "",
+        b"BT /F1 10 Tf 72 720 Td [(15)20(07)-30(65)] TJ [(00)-30(565)-300(neste)] TJ (!) Tj ET",
+        true,
+    );
+    let root = fixtures::pages(&mut b, font, &[content], "");
+    assert_eq!(text(&b.finish(root)), "15076500565 neste!");
+}
+
+#[test]
+fn text_in_form_xobjects_is_read_and_self_reference_ends() {
+    let mut b = Builder::default();
+    let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Times-Roman >>");
+    let form = b.reserve();
+    let form_body = b"BT /F1 9 Tf 0 0 Td (Bunntekst 15076500565) Tj ET /Fm1 Do";
+    b.set(
+        form,
+        format!(
+            "<< /Type /XObject /Subtype /Form /BBox [0 0 500 50] /Matrix [1 0 0 1 50 20] /Length {} >>\nstream\n{}\nendstream",
+            form_body.len(),
+            String::from_utf8_lossy(form_body)
+        ),
+    );
+    let content = b.stream(
+        "",
+        b"BT /F1 12 Tf 72 720 Td (Hoveddel) Tj ET q /Fm1 Do Q",
+        true,
+    );
+    let root = fixtures::pages(&mut b, font, &[content], &format!("/Fm1 {form} 0 R"));
+    let t = text(&b.finish(root));
+    assert!(t.starts_with("Hoveddel\nBunntekst 15076500565"), "{t:?}");
+    // The form draws itself: read to the depth limit, not forever.
+    assert_eq!(t.matches("Bunntekst").count(), content::MAX_FORM_DEPTH);
+}
+
+#[test]
+fn inline_images_are_skipped() {
+    let mut b = Builder::default();
+    let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+    let content = b.stream(
+        "",
+        b"q BI /W 4 /H 1 /BPC 8 /CS /G ID \x00(Tj) EI\xff EI Q BT /F1 12 Tf 72 720 Td (etter bildet) Tj ET",
+        true,
+    );
+    let root = fixtures::pages(&mut b, font, &[content], "");
+    assert_eq!(text(&b.finish(root)), "etter bildet");
+}
+
+#[test]
+fn a_stream_that_inflates_past_the_limit_is_cut_and_said() {
+    let mut b = Builder::default();
+    let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+    let mut big = b"BT /F1 12 Tf 72 720 Td (start) Tj ET\n".to_vec();
+    big.resize(4 << 20, b' ');
+    let content = b.stream("", &big, true);
+    let root = fixtures::pages(&mut b, font, &[content], "");
+    let pdf = b.finish(root);
+    let small = PdfLimits {
+        max_stream: 1 << 20,
+        ..limits()
+    };
+    let read = read(&pdf, small).map_err(|e| format!("{e:?}"));
+    assert!(matches!(read, Ok(PdfRead { cut: true, .. })), "{read:?}");
+}
+
+#[test]
+fn the_operation_budget_ends_a_long_document() {
+    let mut b = Builder::default();
+    let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+    let body = "BT /F1 12 Tf 72 720 Td (x) Tj ET\n".repeat(10_000);
+    let content = b.stream("", body.as_bytes(), true);
+    let root = fixtures::pages(&mut b, font, &[content], "");
+    let few = PdfLimits {
+        max_operations: 1_000,
+        ..limits()
+    };
+    let read = read(&b.finish(root), few).map_err(|e| format!("{e:?}"));
+    assert!(
+        matches!(&read, Ok(r) if r.cut && r.text.len() < 1_000),
+        "{read:?}"
+    );
+}
+
+#[test]
+fn the_text_budget_cuts_the_text() {
+    let paragraphs = vec!["ord ".repeat(50); 20];
+    let refs: Vec<&str> = paragraphs.iter().map(String::as_str).collect();
+    let pdf = fixtures::report(&refs, &[]);
+    let small = PdfLimits {
+        max_text: 100,
+        ..limits()
+    };
+    let read = read(&pdf, small).map_err(|e| format!("{e:?}"));
+    assert!(
+        matches!(&read, Ok(r) if r.cut && r.text.len() <= 100),
+        "{read:?}"
+    );
+}
+
+#[test]
+fn not_a_pdf_is_corrupt() {
+    assert_eq!(
+        read(b"%PDF-1.4\nnothing here", limits()).err(),
+        Some(PdfError::Corrupt)
+    );
+    assert_eq!(read(b"", limits()).err(), Some(PdfError::Corrupt));
+}
+
+#[test]
+fn every_truncation_and_byte_flip_of_a_report_reads_without_panic() {
+    let pdf = fixtures::report(
+        &["Fødselsnummer 15076500565 i teksten."],
+        &[vec!["Navn", "Fnr"], vec!["Kari", "15076500565"]],
+    );
+    for cut in (0..pdf.len()).step_by(7) {
+        let _ = read(&pdf[..cut], limits());
+    }
+    for i in (0..pdf.len()).step_by(3) {
+        let mut bad = pdf.clone();
+        bad[i] ^= 0x41;
+        let _ = read(&bad, limits());
+    }
+}
+
+#[test]
+fn a_subset_without_tounicode_of_a_ucs2_encoding_reads_its_codes() {
+    let mut b = Builder::default();
+    let cid = b.object("<< /Type /Font /Subtype /CIDFontType0 /BaseFont /X /DW 1000 >>");
+    let font = b.object(format!(
+        "<< /Type /Font /Subtype /Type0 /BaseFont /X /Encoding /UniJIS-UCS2-H /DescendantFonts [{cid} 0 R] >>"
+    ));
+    let content = b.stream("", b"BT /F1 12 Tf 72 720 Td <00F80031> Tj ET", true);
+    let root = fixtures::pages(&mut b, font, &[content], "");
+    assert_eq!(text(&b.finish(root)), "ø1");
+    // Subset's own width helper is what the fixtures lay cells out by.
+    assert_eq!(Subset::new(&["ab"]).width("ab", 10.0), 10.0);
+}
