@@ -901,8 +901,26 @@ mod tests {
             // A form in two sources knows both sources' frames.
             "Just so you know: suffering from diabetes, working from home.",
             "My son caught pneumonia last week.",
+            // Frames after the term.
+            "Epilepsi ble påvist hos meg i fjor.",
+            "Leddgikt er diagnostisert, så jeg trenger tilrettelegging.",
+            "Leddgikten vart diagnostisert i vår.",
+            "Blodprøven viste lav blodprosent.",
+            "MR-undersøkelsen var normal, heldigvis.",
         ] {
             assert!(health(personal), "{personal}");
+        }
+        // A topic line (a colon, or the topic's setting after the term) is
+        // routine even beside somebody's number, where a bare mention
+        // would count.
+        assert!(judged("Ansatt 15076500565 har diabetes.", true));
+        for topic in [
+            "Kurs: diabetes, torsdag kl 12.",
+            "Webinar: depresjon, onsdag.",
+            "Epilepsi på arbeidsplassen: lunsjmøte fredag.",
+            "Tema: leddgikt. Påmelding innen fredag.",
+        ] {
+            assert!(!judged(topic, true), "{topic}");
         }
         for routine in [
             "Vi minner om rutiner for sykmelding og egenmelding i personalhåndboka.",

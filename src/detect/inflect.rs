@@ -65,18 +65,22 @@ pub fn forms(lemma: &str, class: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// A source's frames as the words that stand before the term (`"har {}"`
-/// is `"har "`): a frame is matched by looking back from a term's match,
-/// so frames cost nothing in the term automaton however many there are.
-pub fn frame_prefixes(frames: &[String]) -> Result<Vec<String>, String> {
+/// A source's frames as the words that stand before and after the term
+/// (`"har {}"` is `("har ", "")`, `"{} er påvist"` is `("", " er påvist")`):
+/// a frame is matched by looking around a term's match, so frames cost
+/// nothing in the term automaton however many there are.
+pub fn frame_parts(frames: &[String]) -> Result<Vec<(String, String)>, String> {
     frames
         .iter()
-        .map(|frame| match frame.strip_suffix("{}") {
-            Some(prefix) if !prefix.contains("{}") && !prefix.trim().is_empty() => {
-                Ok(prefix.to_string())
+        .map(|frame| match frame.split_once("{}") {
+            Some((before, after))
+                if !after.contains("{}")
+                    && (!before.trim().is_empty() || !after.trim().is_empty()) =>
+            {
+                Ok((before.to_string(), after.to_string()))
             }
             _ => Err(format!(
-                "frame `{frame}`: write the words before the term, then {{}} (\"har {{}}\")"
+                "frame `{frame}`: write the words around the term with one {{}} where it goes (\"har {{}}\", \"{{}} er påvist\")"
             )),
         })
         .collect()
@@ -155,11 +159,19 @@ mod tests {
         assert_eq!(expanded[0][..2], ["leddgikt", "leddgikten"]);
         assert!(expanded[1].iter().all(|t| t.starts_with('*')));
         assert_eq!(
-            frame_prefixes(&source.frames).expect("prefixes"),
-            ["har ", "sjukmeld med "]
+            frame_parts(&source.frames).expect("parts"),
+            [("har ".to_string(), String::new()), ("sjukmeld med ".to_string(), String::new())]
         );
-        for bad in ["{} har", "har {} {}", "{}"] {
-            assert!(frame_prefixes(&[bad.to_string()]).is_err(), "{bad}");
+        assert_eq!(
+            frame_parts(&["{} er påvist".to_string(), "har fått {} påvist".to_string()])
+                .expect("parts"),
+            [
+                (String::new(), " er påvist".to_string()),
+                ("har fått ".to_string(), " påvist".to_string())
+            ]
+        );
+        for bad in ["har {} {}", "{}", " {} ", "har"] {
+            assert!(frame_parts(&[bad.to_string()]).is_err(), "{bad}");
         }
         for bad in ["leddgikt", "a*b:m", ":m"] {
             let s = VocabularySource {

@@ -119,13 +119,17 @@ struct Term {
     framed: Option<(Vec<usize>, usize)>,
 }
 
-/// A vocabulary source's frames, folded: the words before a term that make
-/// it a personal statement (high) or a routine mention (nothing).
+/// A vocabulary source's frames, folded: the words before and after a term
+/// that make it a personal statement (high) or a routine mention (nothing).
 #[derive(Debug, Clone, Default)]
 struct Frames {
-    personal: Vec<Vec<u8>>,
-    neutral: Vec<Vec<u8>>,
+    personal: Vec<Frame>,
+    neutral: Vec<Frame>,
 }
+
+/// The words before the term (ending in a space) and after it (starting
+/// with one); either may be empty.
+type Frame = (Vec<u8>, Vec<u8>);
 
 /// All categories, compiled.
 #[derive(Debug, Clone)]
@@ -488,11 +492,11 @@ impl SpecialCategories {
                     }
                 };
                 let expanded = super::inflect::expand(source).map_err(TermError::Vocabulary)?;
-                let fold_all = |frames: &[String]| -> Result<Vec<Vec<u8>>, TermError> {
-                    Ok(super::inflect::frame_prefixes(frames)
+                let fold_all = |frames: &[String]| -> Result<Vec<Frame>, TermError> {
+                    Ok(super::inflect::frame_parts(frames)
                         .map_err(TermError::Vocabulary)?
                         .iter()
-                        .map(|p| fold(p))
+                        .map(|(before, after)| (fold_side(before), fold_side(after)))
                         .collect())
                 };
                 frames.push(Frames {
@@ -578,11 +582,13 @@ impl SpecialCategories {
             match &term.framed {
                 Some((sets, personal_id)) => {
                     let before = &text[..m.start()];
-                    let framed_by = |pick: fn(&Frames) -> &Vec<Vec<u8>>| {
+                    let after = &text[m.end()..];
+                    let framed_by = |pick: fn(&Frames) -> &Vec<Frame>| {
                         sets.iter().any(|&set| {
-                            pick(&self.frames[set])
-                                .iter()
-                                .any(|p| stands_before(before, p))
+                            pick(&self.frames[set]).iter().any(|(pre, post)| {
+                                (pre.is_empty() || stands_before(before, pre))
+                                    && (post.is_empty() || stands_after(after, post))
+                            })
                         })
                     };
                     if framed_by(|f| &f.neutral) {
@@ -642,6 +648,31 @@ fn stands_before(before: &[u8], words: &[u8]) -> bool {
     before.len() >= words.len()
         && before[before.len() - words.len()..].eq_ignore_ascii_case(words)
         && !is_word_char(char_before(before, before.len() - words.len()))
+}
+
+/// Whether `words` (folded, starting with a space) begin `after` as whole
+/// words.
+fn stands_after(after: &[u8], words: &[u8]) -> bool {
+    after.len() >= words.len()
+        && after[..words.len()].eq_ignore_ascii_case(words)
+        && !is_word_char(char_after(after, words.len()))
+}
+
+/// One side of a frame as the folded text has it, keeping the space that
+/// joins it to the term (folding would trim it).
+fn fold_side(words: &str) -> Vec<u8> {
+    if words.trim().is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if words.starts_with(char::is_whitespace) {
+        out.push(b' ');
+    }
+    out.extend(fold(words.trim()));
+    if words.ends_with(char::is_whitespace) {
+        out.push(b' ');
+    }
+    out
 }
 
 fn record(term: &Term, location: &Location, evidence: &mut Evidence) {
