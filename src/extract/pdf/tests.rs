@@ -216,3 +216,35 @@ fn a_subset_without_tounicode_of_a_ucs2_encoding_reads_its_codes() {
     // Subset's own width helper is what the fixtures lay cells out by.
     assert_eq!(Subset::new(&["ab"]).width("ab", 10.0), 10.0);
 }
+
+/// Writes the fixtures as the PDF fuzzer's seeds:
+/// `cargo test --lib write_pdf_fuzz_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn write_pdf_fuzz_seeds() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/pdf_reader");
+    std::fs::create_dir_all(&dir).expect("seed dir");
+    let report = fixtures::report(
+        &["Fødselsnummer 15076500565 i teksten, kerning og ord."],
+        &[vec!["Navn", "Fnr", "Telefon"], vec!["Kari", "15076500565", "912 34 567"]],
+    );
+    let mut b = Builder::default();
+    let font = b.object(
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Differences [65 /one /five /zero /oslash] >> >>",
+    );
+    let form = b.stream(
+        "/Type /XObject /Subtype /Form /BBox [0 0 9 9]",
+        b"BT /F1 9 Tf (ABC) Tj ET /Fm1 Do",
+        false,
+    );
+    let content = b.stream(
+        "",
+        b"q 1 0 0 1 5 5 cm BT /F1 12 Tf 72 720 Td [(AB)-20(C)-300(D)] TJ T* (x) ' 1 2 (y) \" ET BI /W 1 ID \x00 EI Q /Fm1 Do",
+        true,
+    );
+    let root = fixtures::pages(&mut b, font, &[content], &format!("/Fm1 {form} 0 R"));
+    for (name, pdf) in [("report.pdf", report), ("forms-and-operators.pdf", b.finish(root))] {
+        assert!(read(&pdf, limits()).is_ok(), "{name}");
+        std::fs::write(dir.join(name), pdf).expect("seed");
+    }
+}
