@@ -8,7 +8,10 @@
 //!
 //! `cargo bench --bench imap` (needs dovecot-imapd, as the tests do).
 //! Sizes: MH_BENCH_METADATA (default 100000), MH_BENCH_CONTENT (default 20000).
-//! MH_BENCH_INVENTORY=0 skips the inventory part.
+//! MH_BENCH_INVENTORY=0 skips the inventory part. MH_BENCH_CORPUS=DIR fills
+//! the content-scan mailbox with the messages of a Maildir instead (e.g. the
+//! attachment-heavy one `MH_BENCH_OFFICE=real benches/gen_corpus.py` makes),
+//! up to MH_BENCH_CONTENT of them.
 
 #[path = "../tests/support/dovecot.rs"]
 mod dovecot;
@@ -203,6 +206,50 @@ fn best_of_pairs(
     (best_a, best_b)
 }
 
+/// Copies up to `count` messages of a Maildir (every folder) into the
+/// user's INBOX, keeping their flags and mtimes.
+fn fill_from(d: &Dovecot, user: &User, corpus: &Path, count: usize) {
+    let cur = d.maildir(user).join("cur");
+    std::fs::create_dir_all(&cur).expect("mkdir");
+    let mut files = Vec::new();
+    let mut dirs = vec![corpus.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.parent().is_some_and(|p| p.ends_with("cur") || p.ends_with("new")) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    for (i, from) in files.iter().take(count).enumerate() {
+        let flags = from
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.rsplit_once(":2,"))
+            .map_or("S", |(_, f)| f)
+            .to_string();
+        let to = cur.join(format!("{}.M{i}P1.bench:2,{flags}", 1_700_000_000 + i));
+        std::fs::copy(from, &to).expect("copy");
+        if let Ok(when) = std::fs::metadata(from).and_then(|m| m.modified()) {
+            let _ = std::fs::File::options()
+                .write(true)
+                .open(&to)
+                .and_then(|f| f.set_modified(when));
+        }
+    }
+    Command::new("chown")
+        .args(["-R", "5000:5000"])
+        .arg(d.maildir(user))
+        .status()
+        .expect("chown");
+}
+
 /// Rounds of each timing; the best is reported.
 const ROUNDS: usize = 5;
 
@@ -212,7 +259,10 @@ fn main() {
     let d = Dovecot::start(None);
     let t = Instant::now();
     fill(&d, &ALICE, metadata_count);
-    fill(&d, &BOB, content_count);
+    match std::env::var("MH_BENCH_CORPUS") {
+        Ok(dir) => fill_from(&d, &BOB, Path::new(&dir), content_count),
+        Err(_) => fill(&d, &BOB, content_count),
+    }
     println!(
         "filled {metadata_count} + {content_count} messages in {:?}",
         t.elapsed()
