@@ -160,7 +160,10 @@ mod tests {
         assert!(expanded[1].iter().all(|t| t.starts_with('*')));
         assert_eq!(
             frame_parts(&source.frames).expect("parts"),
-            [("har ".to_string(), String::new()), ("sjukmeld med ".to_string(), String::new())]
+            [
+                ("har ".to_string(), String::new()),
+                ("sjukmeld med ".to_string(), String::new())
+            ]
         );
         assert_eq!(
             frame_parts(&["{} er påvist".to_string(), "har fått {} påvist".to_string()])

@@ -194,6 +194,24 @@ struct Walker<'a> {
     binaries_used: Vec<bool>,
 }
 
+/// What was read ahead for `part` (keyed by its body's offset), marked
+/// used; only parts of the top-level message (`base` is `None`) were.
+fn claim<'a, T>(
+    items: &'a [(usize, T)],
+    used: &mut [bool],
+    base: Option<&Location>,
+    part: &mail_parser::MessagePart<'_>,
+) -> Option<&'a T> {
+    if base.is_some() {
+        return None;
+    }
+    let i = items
+        .iter()
+        .position(|(offset, _)| *offset == part.offset_body as usize)?;
+    used[i] = true;
+    Some(&items[i].1)
+}
+
 /// What a file looks like inside, from its first bytes, type and name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -598,15 +616,8 @@ impl<'a> Walker<'a> {
         base: Option<&Location>,
         part: &mail_parser::MessagePart<'_>,
     ) -> Option<&'a str> {
-        if base.is_some() {
-            return None;
-        }
         let read_ahead = self.read_ahead;
-        let i = read_ahead
-            .iter()
-            .position(|(offset, _)| *offset == part.offset_body as usize)?;
-        self.read_ahead_used[i] = true;
-        Some(read_ahead[i].1.as_str())
+        claim(read_ahead, &mut self.read_ahead_used, base, part).map(String::as_str)
     }
 
     /// The attachment [`predecode::prepare`] decoded for a part of the
@@ -616,15 +627,8 @@ impl<'a> Walker<'a> {
         base: Option<&Location>,
         part: &mail_parser::MessagePart<'_>,
     ) -> Option<&'a [u8]> {
-        if base.is_some() {
-            return None;
-        }
         let binaries = self.binaries;
-        let i = binaries
-            .iter()
-            .position(|(offset, _)| *offset == part.offset_body as usize)?;
-        self.binaries_used[i] = true;
-        Some(binaries[i].1.as_slice())
+        claim(binaries, &mut self.binaries_used, base, part).map(Vec::as_slice)
     }
 
     /// Walks a message. `base` is `None` for the top-level message and the

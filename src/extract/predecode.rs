@@ -599,7 +599,8 @@ enum State {
     FirstHex(u8),
 }
 
-fn hex(b: u8) -> Option<u8> {
+/// The value of a hexadecimal digit (either case).
+pub(crate) fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'A'..=b'F' => Some(b - b'A' + 10),

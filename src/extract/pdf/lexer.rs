@@ -4,6 +4,7 @@
 //! slice of the input where it can be, and malformed input ends a token, it
 //! never stops the reader.
 
+use crate::extract::predecode::hex as hex_value;
 use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,15 +39,6 @@ fn is_delimiter(b: u8) -> bool {
 
 fn is_regular(b: u8) -> bool {
     !is_space(b) && !is_delimiter(b)
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 impl<'a> Lexer<'a> {

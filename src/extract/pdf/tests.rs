@@ -226,7 +226,10 @@ fn write_pdf_fuzz_seeds() {
     std::fs::create_dir_all(&dir).expect("seed dir");
     let report = fixtures::report(
         &["Fødselsnummer 15076500565 i teksten, kerning og ord."],
-        &[vec!["Navn", "Fnr", "Telefon"], vec!["Kari", "15076500565", "912 34 567"]],
+        &[
+            vec!["Navn", "Fnr", "Telefon"],
+            vec!["Kari", "15076500565", "912 34 567"],
+        ],
     );
     let mut b = Builder::default();
     let font = b.object(
@@ -243,7 +246,10 @@ fn write_pdf_fuzz_seeds() {
         true,
     );
     let root = fixtures::pages(&mut b, font, &[content], &format!("/Fm1 {form} 0 R"));
-    for (name, pdf) in [("report.pdf", report), ("forms-and-operators.pdf", b.finish(root))] {
+    for (name, pdf) in [
+        ("report.pdf", report),
+        ("forms-and-operators.pdf", b.finish(root)),
+    ] {
         assert!(read(&pdf, limits()).is_ok(), "{name}");
         std::fs::write(dir.join(name), pdf).expect("seed");
     }
