@@ -33,9 +33,20 @@ impl Base {
 
     /// The character of `code` in this encoding, if it is text.
     pub fn char(self, code: u8) -> Option<char> {
+        // Every font of a document asks for all 256 codes: the tables are
+        // made once.
+        static WIN_ANSI: std::sync::OnceLock<[Option<char>; 256]> = std::sync::OnceLock::new();
+        static MAC_ROMAN: std::sync::OnceLock<[Option<char>; 256]> = std::sync::OnceLock::new();
+        let table = |encoding: &'static encoding_rs::Encoding| {
+            std::array::from_fn(|code| single(encoding, code as u8))
+        };
         match self {
-            Base::WinAnsi => single(encoding_rs::WINDOWS_1252, code),
-            Base::MacRoman => single(encoding_rs::MACINTOSH, code),
+            Base::WinAnsi => {
+                WIN_ANSI.get_or_init(|| table(encoding_rs::WINDOWS_1252))[usize::from(code)]
+            }
+            Base::MacRoman => {
+                MAC_ROMAN.get_or_init(|| table(encoding_rs::MACINTOSH))[usize::from(code)]
+            }
             Base::Standard => standard(code),
             Base::Symbol => None,
         }

@@ -21,7 +21,7 @@ pub struct Font {
 enum Codes {
     /// One byte per code, its text looked up ahead (ToUnicode first, then
     /// the encoding's differences, then its base encoding).
-    Simple(Box<[Box<str>; 256]>),
+    Simple(Box<[Text; 256]>),
     /// Codes split by code spaces (two bytes for `Identity-H`); text by the
     /// ToUnicode map, or the code itself when the encoding is UCS-2.
     Composite {
@@ -29,6 +29,27 @@ enum Codes {
         to_unicode: Option<CMap>,
         ucs2: bool,
     },
+}
+
+/// What one code of a simple font reads as: mostly one character, a few
+/// (ligatures, some ToUnicode entries) more.
+#[derive(Debug, Clone, Default)]
+enum Text {
+    #[default]
+    Nothing,
+    Char(char),
+    Str(Box<str>),
+}
+
+impl Text {
+    fn of(s: &str) -> Text {
+        let mut chars = s.chars();
+        match (chars.next(), chars.next()) {
+            (None, _) => Text::Nothing,
+            (Some(c), None) => Text::Char(c),
+            _ => Text::Str(s.into()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -170,9 +191,15 @@ impl Font {
     pub fn each_code(&self, bytes: &[u8], out: &mut impl FnMut(&str, f32, bool)) {
         match &self.codes {
             Codes::Simple(table) => {
+                let mut buf = [0u8; 4];
                 for &b in bytes {
                     let width = self.widths.of(u32::from(b)) * self.width_scale;
-                    out(&table[usize::from(b)], width, b == b' ');
+                    let text: &str = match &table[usize::from(b)] {
+                        Text::Nothing => "",
+                        Text::Char(c) => c.encode_utf8(&mut buf),
+                        Text::Str(s) => s,
+                    };
+                    out(text, width, b == b' ');
                 }
             }
             Codes::Composite {
@@ -356,22 +383,19 @@ fn simple_table(
     base: Base,
     differences: &[(u8, Vec<u8>)],
     to_unicode: Option<&CMap>,
-) -> Box<[Box<str>; 256]> {
-    let mut table: Box<[Box<str>; 256]> = Box::new(std::array::from_fn(|_| Box::from("")));
-    for code in 0..=255u8 {
-        if let Some(c) = base.char(code) {
-            table[usize::from(code)] = c.to_string().into_boxed_str();
-        }
-    }
+) -> Box<[Text; 256]> {
+    let mut table: Box<[Text; 256]> = Box::new(std::array::from_fn(|code| {
+        base.char(code as u8).map_or(Text::Nothing, Text::Char)
+    }));
     for (code, name) in differences {
-        table[usize::from(*code)] = encoding::glyph(name).unwrap_or_default().into_boxed_str();
+        table[usize::from(*code)] = Text::of(&encoding::glyph(name).unwrap_or_default());
     }
     if let Some(map) = to_unicode {
         let mut text = String::new();
         for code in 0..=255u8 {
             text.clear();
             if map.append(u32::from(code), &mut text) {
-                table[usize::from(code)] = text.as_str().into();
+                table[usize::from(code)] = Text::of(&text);
             }
         }
     }
