@@ -4,7 +4,10 @@
 # generated Maildir, plus peak memory at two mailbox sizes.
 #
 # usage: benches/compare.sh [COUNT] [WORKDIR]     (default 10000, /tmp/mailhygiene-bench)
-# Installs ripgrep, hyperfine, GNU time and python-stdnum when missing.
+# MH_BENCH_OFFICE=1 (small documents on 8% of messages) or =real (documents
+# as office programs write them: embedded fonts, styles) picks the corpus.
+# Installs ripgrep, hyperfine, GNU time and python-stdnum when missing (and
+# reportlab, python-docx, openpyxl for the real documents).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-10000}
@@ -14,9 +17,12 @@ if ! need rg || ! need hyperfine || [ ! -x /usr/bin/time ]; then
   apt-get update -qq && apt-get install -y -qq ripgrep hyperfine time >/dev/null
 fi
 python3 -c 'import stdnum' 2>/dev/null || pip install -q python-stdnum
+if [ "${MH_BENCH_OFFICE:-}" = real ]; then
+  python3 -c 'import reportlab, docx, openpyxl' 2>/dev/null || pip install -q reportlab python-docx openpyxl
+fi
 
 mkdir -p "$work"
-corpus="$work/maildir-$count"
+corpus="$work/maildir-$count${MH_BENCH_OFFICE:+-office-$MH_BENCH_OFFICE}"
 [ -d "$corpus" ] || python3 benches/gen_corpus.py "$count" "$corpus"
 cargo build --release --quiet
 bin=$PWD/target/release/mailhygiene

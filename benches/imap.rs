@@ -221,7 +221,10 @@ fn fill_from(d: &Dovecot, user: &User, corpus: &Path, count: usize) {
             let path = entry.path();
             if path.is_dir() {
                 dirs.push(path);
-            } else if path.parent().is_some_and(|p| p.ends_with("cur") || p.ends_with("new")) {
+            } else if path
+                .parent()
+                .is_some_and(|p| p.ends_with("cur") || p.ends_with("new"))
+            {
                 files.push(path);
             }
         }

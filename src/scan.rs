@@ -658,9 +658,11 @@ fn scan_jobs(
     let in_flight_for_listers = in_flight.clone();
     let in_flight = &*in_flight;
     std::thread::scope(|scope| {
-        // Overlaps building the term automatons with listing the folders.
+        // Overlaps building the term automatons and the identifier
+        // patterns with listing the folders.
         if prepare_ahead {
             scope.spawn(|| engine.detectors.special.prepare());
+            scope.spawn(crate::detect::identifiers::prepare);
         }
         let lister = scope.spawn(move || {
             let sink = move |source: usize| JobSink {

@@ -37,6 +37,11 @@ const SUPPORT_REACH: usize = 300;
 pub const WINDOW_BYTES: usize = SUPPORT_REACH * 4;
 
 // Order matters only for readability; classes are told apart by capture group.
+/// Builds the keyword search now (see [`super::identifiers::prepare`]).
+pub fn prepare() {
+    LazyLock::force(&KEYWORDS);
+}
+
 /// One pattern per cue, in the order the cues are tried at a position (the
 /// first that matches wins, as in an alternation). A multi-pattern search
 /// says which pattern matched without resolving capture groups, which cost

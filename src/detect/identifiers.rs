@@ -697,6 +697,14 @@ pub fn known_card_issuer(digits: &str) -> bool {
     }
 }
 
+/// Builds the identifier detectors' patterns now rather than at the first
+/// message (where a second scanning thread would wait for the first).
+pub fn prepare() {
+    LazyLock::force(&HETU);
+    LazyLock::force(&IBAN);
+    super::context::prepare();
+}
+
 static HETU: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y]")
         .unwrap_or_else(|e| panic!("built-in HETU pattern is invalid: {e}"))

@@ -254,3 +254,22 @@ fn write_pdf_fuzz_seeds() {
         std::fs::write(dir.join(name), pdf).expect("seed");
     }
 }
+
+/// A PDF another program wrote (reportlab: TrueType subsets with their own
+/// one-byte codes and ToUnicode maps, a table drawn with grid lines), kept
+/// as the fuzzer's seed.
+#[test]
+fn a_pdf_written_by_reportlab_reads_as_its_text() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/seeds/pdf_reader/reportlab-table.pdf");
+    let pdf = std::fs::read(path).expect("seed");
+    let t = text(&pdf);
+    assert!(
+        t.contains("Fødselsnummer 15076500565 står her. Kari Nordmann, Blåbærveien 3."),
+        "{t:?}"
+    );
+    assert!(
+        t.contains("Navn\tFødselsnummer\nKari\t15076500565"),
+        "{t:?}"
+    );
+}
