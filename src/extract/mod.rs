@@ -1115,6 +1115,46 @@ mod tests {
         (out, format!("{:?} {:?}", ex.problems, ex.envelope))
     }
 
+    /// A PDF locked by a user password is an `encrypted` problem of its
+    /// attachment, not a corrupt one, and nothing of it is read.
+    #[test]
+    fn a_password_locked_pdf_is_reported_encrypted() {
+        let pdf = std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/pdf/user-locked.pdf"),
+        )
+        .expect("fixture");
+        let b64 = base64_lines(&pdf);
+        let raw = format!(
+            "Subject: lønn\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nVedlagt.\n--b\nContent-Type: application/pdf; name=lonn.pdf\nContent-Disposition: attachment; filename=lonn.pdf\nContent-Transfer-Encoding: base64\n\n{b64}\n--b--\n"
+        );
+        let mut pieces = Vec::new();
+        let ex = extract(
+            raw.as_bytes(),
+            &Limits::default(),
+            &mut |loc: &Location, t: &str| pieces.push((loc.to_string(), t.to_string())),
+        );
+        assert!(
+            ex.problems
+                .iter()
+                .any(|p| p.kind == ProblemKind::Encrypted
+                    && p.location.to_string().contains("lonn.pdf")),
+            "{:?}",
+            ex.problems
+        );
+        assert!(pieces.iter().all(|(_, t)| !t.contains("15076500565")));
+    }
+
+    fn base64_lines(bytes: &[u8]) -> String {
+        use base64::Engine as _;
+        let s = base64::engine::general_purpose::STANDARD.encode(bytes);
+        s.as_bytes()
+            .chunks(76)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     #[test]
     fn reading_text_parts_ahead_changes_nothing_on_the_fixture_corpus() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus");

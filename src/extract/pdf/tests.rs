@@ -273,3 +273,30 @@ fn a_pdf_written_by_reportlab_reads_as_its_text() {
         "{t:?}"
     );
 }
+
+fn encrypted_fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pdf")
+        .join(name);
+    std::fs::read(path).expect("fixture")
+}
+
+/// A user password keeps the text out of reach: reported, nothing read.
+/// An owner password alone (empty user password, AES-256 or the older RC4)
+/// restricts printing or copying, not opening: the text is read as any
+/// reader would show it.
+#[test]
+fn encrypted_pdfs_are_read_when_anyone_may_open_them() {
+    assert_eq!(
+        read(&encrypted_fixture("user-locked.pdf"), limits()).err(),
+        Some(PdfError::Encrypted)
+    );
+    for name in ["owner-only.pdf", "owner-only-rc4.pdf"] {
+        let t = text(&encrypted_fixture(name));
+        assert!(
+            t.contains("Fødselsnummer 15076500565 i teksten"),
+            "{name}: {t:?}"
+        );
+        assert!(t.contains("Kari\t15076500565\t912 34 567"), "{name}: {t:?}");
+    }
+}
