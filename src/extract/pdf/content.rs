@@ -36,6 +36,10 @@ fn translate(m: &Matrix, tx: f32, ty: f32) -> Matrix {
 
 /// Operand stack depth kept; more is malformed and dropped.
 const MAX_OPERANDS: usize = 64;
+/// Items kept of one array operand (a `TJ` line is a few hundred); the
+/// rest are read past, so a stream of one huge array cannot make the
+/// reader hold a copy of it many times its size.
+pub const MAX_ARRAY_ITEMS: usize = 1 << 16;
 /// Nested `q` kept.
 const MAX_SAVED: usize = 256;
 /// Form XObjects inside each other.
@@ -171,12 +175,22 @@ impl<'r, 'd> Run<'r, 'd> {
                 Token::ArrayEnd if nested == 0 => return Some(items),
                 Token::ArrayEnd => nested -= 1,
                 Token::ArrayStart => nested += 1,
-                Token::Number(n) if nested == 0 => items.push(Operand::Number(n)),
-                Token::Str(s) if nested == 0 => items.push(Operand::Str(s)),
+                Token::Number(n) if nested == 0 && items.len() < MAX_ARRAY_ITEMS => {
+                    items.push(Operand::Number(n))
+                }
+                Token::Str(s) if nested == 0 && items.len() < MAX_ARRAY_ITEMS => {
+                    items.push(Operand::Str(s))
+                }
                 _ => {}
             }
         }
         Some(items)
+    }
+
+    /// How many items [`Run::array`] keeps of the array at the lexer.
+    #[cfg(test)]
+    pub fn array_for_tests(&mut self, lexer: &mut Lexer<'_>) -> Option<usize> {
+        self.array(lexer).map(|items| items.len())
     }
 
     fn skip_dictionary(&mut self, lexer: &mut Lexer<'_>) -> bool {

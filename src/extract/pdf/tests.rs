@@ -300,3 +300,41 @@ fn encrypted_pdfs_are_read_when_anyone_may_open_them() {
         assert!(t.contains("Kari\t15076500565\t912 34 567"), "{name}: {t:?}");
     }
 }
+
+/// One array of millions of numbers (a small compressed stream) is read
+/// past, not held: the reader keeps a bounded part of it and goes on.
+#[test]
+fn a_huge_array_operand_is_read_past() {
+    let mut b = Builder::default();
+    let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+    let mut body = b"BT /F1 12 Tf 72 720 Td [".to_vec();
+    body.extend(b"1 ".repeat(4_000_000));
+    body.extend(b"(etter) ] TJ ET BT /F1 12 Tf 72 700 Td (neste linje) Tj ET");
+    let content = b.stream("", &body, true);
+    let root = fixtures::pages(&mut b, font, &[content], "");
+    let t = text(&b.finish(root));
+    assert!(t.contains("neste linje"), "{t:?}");
+}
+
+#[test]
+fn an_array_operand_keeps_a_bounded_number_of_items() {
+    let doc = lopdf::Document::new();
+    let mut reader = Reader {
+        doc: &doc,
+        streams: Streams {
+            max_stream: 1 << 20,
+            left: 1 << 20,
+            cut: false,
+        },
+        fonts: HashMap::new(),
+        fallback: None,
+        out: Bounded::new(1 << 10),
+        pen: None,
+        operations_left: 10_000_000,
+    };
+    let body = "1 ".repeat(200_000) + "]";
+    let mut lexer = lexer::Lexer::new(body.as_bytes());
+    let mut run = content::Run::new(&mut reader, None, [1.0, 0.0, 0.0, 1.0, 0.0, 0.0], 0);
+    let items = run.array_for_tests(&mut lexer);
+    assert_eq!(items, Some(content::MAX_ARRAY_ITEMS));
+}
