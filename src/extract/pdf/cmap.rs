@@ -14,12 +14,18 @@ use std::collections::HashMap;
 const MAX_RANGES: usize = 1 << 16;
 /// Single mappings kept per map.
 const MAX_CHARS: usize = 1 << 16;
+/// Texts kept in all the `bfrange` arrays of one map together (every code
+/// of a two-byte font is 65,536): a map of many long arrays cannot make
+/// the reader hold more than this.
+const MAX_ARRAY_TEXTS: usize = 1 << 16;
 /// UTF-16 units one code may stand for (ligatures are a few).
 const MAX_UNITS: usize = 64;
 
 /// A `ToUnicode` map (and, for an embedded encoding CMap, its code spaces).
 #[derive(Debug, Default)]
 pub struct CMap {
+    /// Texts held in `RangeTarget::Each` arrays, all ranges together.
+    array_texts: usize,
     /// `(bytes, low, high)`: codes of that length in that range.
     spaces: Vec<(usize, u32, u32)>,
     chars: HashMap<u32, String>,
@@ -124,10 +130,11 @@ impl CMap {
                     }
                 }
                 token if array.is_some() => {
-                    if let (Some(items), Some(text)) = (array.as_mut(), target_text(&token))
-                        && items.len() < MAX_CHARS
+                    if self.array_texts < MAX_ARRAY_TEXTS
+                        && let (Some(items), Some(text)) = (array.as_mut(), target_text(&token))
                     {
                         items.push(text);
+                        self.array_texts += 1;
                     }
                 }
                 Token::Str(bytes) if pending.len() == 2 => {
@@ -292,6 +299,31 @@ endcmap CMapName currentdict /CMap defineresource pop end end";
                 let _ = map.text(code);
             }
         }
+    }
+
+    #[test]
+    fn many_long_range_arrays_hold_a_bounded_number_of_texts() {
+        let mut map = String::from("1 beginbfrange\n");
+        let items = "<0041> ".repeat(1000);
+        for r in 0..200u32 {
+            map.push_str(&format!(
+                "<{:04X}> <{:04X}> [{items}]\n",
+                r * 1000,
+                r * 1000 + 999
+            ));
+        }
+        map.push_str("endbfrange");
+        let parsed = CMap::parse(map.as_bytes());
+        let held: usize = parsed
+            .ranges
+            .iter()
+            .map(|(_, _, t)| match t {
+                RangeTarget::Each(items) => items.len(),
+                RangeTarget::Start(_) => 0,
+            })
+            .sum();
+        assert_eq!(held, MAX_ARRAY_TEXTS);
+        assert_eq!(parsed.text(5).as_deref(), Some("A"));
     }
 
     #[test]

@@ -25,8 +25,8 @@ enum Codes {
     /// Codes split by code spaces (two bytes for `Identity-H`); text by the
     /// ToUnicode map, or the code itself when the encoding is UCS-2.
     Composite {
-        spaces: Option<CMap>,
-        to_unicode: Option<CMap>,
+        spaces: Option<Box<CMap>>,
+        to_unicode: Option<Box<CMap>>,
         ucs2: bool,
     },
 }
@@ -280,7 +280,8 @@ fn composite(
             let first = first.max(0.0) as u32;
             match items[i + 1] {
                 Object::Array(list) => {
-                    for (k, w) in list.iter().take(1 << 16).enumerate() {
+                    let room = (1usize << 16).saturating_sub(ranges.len());
+                    for (k, w) in list.iter().take(room).enumerate() {
                         if let Some(w) = number(resolve(doc, w)) {
                             let code = first.saturating_add(k as u32);
                             ranges.push((code, code, w));
@@ -302,8 +303,8 @@ fn composite(
     ranges.sort_by_key(|r| r.0);
     Font {
         codes: Codes::Composite {
-            spaces,
-            to_unicode,
+            spaces: spaces.map(Box::new),
+            to_unicode: to_unicode.map(Box::new),
             ucs2,
         },
         widths: Widths::Cid { ranges, default },
