@@ -8,8 +8,9 @@
 //! reads as one), a smaller gap a space.
 
 use super::Reader;
-use super::font::{self, Font};
+use super::font::Font;
 use super::lexer::{Lexer, Token};
+use super::{get, number, resolve};
 use lopdf::{Dictionary, Object};
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -413,20 +414,20 @@ impl<'r, 'd> Run<'r, 'd> {
         let Some(resources) = self.resources else {
             return;
         };
-        let Ok(xobjects) = font::get(doc, resources, b"XObject").as_dict() else {
+        let Ok(xobjects) = get(doc, resources, b"XObject").as_dict() else {
             return;
         };
-        let Object::Stream(stream) = font::get(doc, xobjects, name) else {
+        let Object::Stream(stream) = get(doc, xobjects, name) else {
             return;
         };
-        if font::get(doc, &stream.dict, b"Subtype").as_name().ok() != Some(b"Form") {
+        if get(doc, &stream.dict, b"Subtype").as_name().ok() != Some(b"Form") {
             return;
         }
-        let matrix = match font::get(doc, &stream.dict, b"Matrix") {
+        let matrix = match get(doc, &stream.dict, b"Matrix") {
             Object::Array(m) if m.len() == 6 => {
                 let mut out = IDENTITY;
                 for (o, v) in out.iter_mut().zip(m) {
-                    *o = font::number(font::resolve(doc, v)).unwrap_or(0.0);
+                    *o = number(resolve(doc, v)).unwrap_or(0.0);
                 }
                 out
             }
@@ -435,7 +436,7 @@ impl<'r, 'd> Run<'r, 'd> {
         let Some(content) = self.reader.streams.decode(stream) else {
             return;
         };
-        let resources = font::get(doc, &stream.dict, b"Resources")
+        let resources = get(doc, &stream.dict, b"Resources")
             .as_dict()
             .ok()
             .or(self.resources);

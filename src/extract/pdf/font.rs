@@ -3,9 +3,9 @@
 //! that gaps between strings can be told apart: a space, a table cell, a new
 //! line).
 
-use super::Streams;
 use super::cmap::CMap;
 use super::encoding::{self, Base};
+use super::{Streams, get, number, resolve};
 use lopdf::{Dictionary, Document, Object};
 
 /// A font, read once per document.
@@ -64,36 +64,6 @@ enum Widths {
         ranges: Vec<(u32, u32, f32)>,
         default: f32,
     },
-}
-
-/// Resolves a reference (a few levels at most).
-pub fn resolve<'d>(doc: &'d Document, object: &'d Object) -> &'d Object {
-    let mut object = object;
-    for _ in 0..8 {
-        match object {
-            Object::Reference(id) => match doc.get_object(*id) {
-                Ok(next) => object = next,
-                Err(_) => return &Object::Null,
-            },
-            _ => return object,
-        }
-    }
-    &Object::Null
-}
-
-pub fn get<'d>(doc: &'d Document, dict: &'d Dictionary, key: &[u8]) -> &'d Object {
-    match dict.get(key) {
-        Ok(object) => resolve(doc, object),
-        Err(_) => &Object::Null,
-    }
-}
-
-pub fn number(object: &Object) -> Option<f32> {
-    match object {
-        Object::Integer(i) => Some(*i as f32),
-        Object::Real(r) if r.is_finite() => Some(*r),
-        _ => None,
-    }
 }
 
 impl Font {

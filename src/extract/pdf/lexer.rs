@@ -149,25 +149,9 @@ impl<'a> Lexer<'a> {
 
     fn hex(&mut self) -> Cow<'a, [u8]> {
         self.at += 1; // <
-        let mut out = Vec::new();
-        let mut high: Option<u8> = None;
-        while let Some(&b) = self.bytes.get(self.at) {
-            self.at += 1;
-            if b == b'>' {
-                break;
-            }
-            let Some(v) = hex_value(b) else {
-                continue;
-            };
-            match high.take() {
-                Some(h) => out.push(h << 4 | v),
-                None => high = Some(v),
-            }
-        }
-        if let Some(h) = high {
-            out.push(h << 4);
-        }
-        Cow::Owned(out)
+        let (bytes, used) = hex_string(&self.bytes[self.at..]);
+        self.at += used;
+        Cow::Owned(bytes)
     }
 
     fn name(&mut self) -> Cow<'a, [u8]> {
@@ -210,6 +194,33 @@ impl<'a> Lexer<'a> {
             None => Token::Word(word),
         }
     }
+}
+
+/// Hex digits up to a `>` (white space and stray bytes skipped, an odd
+/// last digit padded with 0), as both a `<…>` string and the
+/// `ASCIIHexDecode` filter write them; and the bytes read, the `>`
+/// included.
+pub fn hex_string(data: &[u8]) -> (Vec<u8>, usize) {
+    let mut out = Vec::with_capacity(data.len() / 2);
+    let mut high: Option<u8> = None;
+    let mut used = data.len();
+    for (i, &b) in data.iter().enumerate() {
+        if b == b'>' {
+            used = i + 1;
+            break;
+        }
+        let Some(v) = hex_value(b) else {
+            continue;
+        };
+        match high.take() {
+            Some(h) => out.push(h << 4 | v),
+            None => high = Some(v),
+        }
+    }
+    if let Some(h) = high {
+        out.push(h << 4);
+    }
+    (out, used)
 }
 
 /// A PDF number (`12`, `-3.5`, `.5`, `+4.`), or `None` for anything else.

@@ -116,25 +116,58 @@ pub fn read(bytes: &[u8], limits: PdfLimits) -> Result<PdfRead, PdfError> {
     })
 }
 
+/// Resolves a reference (a few levels at most); a missing object or a
+/// longer chain is `Null`, as a missing entry is.
+pub fn resolve<'d>(doc: &'d Document, object: &'d Object) -> &'d Object {
+    let mut object = object;
+    for _ in 0..8 {
+        match object {
+            Object::Reference(id) => match doc.get_object(*id) {
+                Ok(next) => object = next,
+                Err(_) => return &Object::Null,
+            },
+            _ => return object,
+        }
+    }
+    &Object::Null
+}
+
+/// A dictionary entry, resolved; `Null` when absent.
+pub fn get<'d>(doc: &'d Document, dict: &'d Dictionary, key: &[u8]) -> &'d Object {
+    match dict.get(key) {
+        Ok(object) => resolve(doc, object),
+        Err(_) => &Object::Null,
+    }
+}
+
+/// A number object as `f32` (finite only).
+pub fn number(object: &Object) -> Option<f32> {
+    match object {
+        Object::Integer(i) => Some(*i as f32),
+        Object::Real(r) if r.is_finite() => Some(*r),
+        _ => None,
+    }
+}
+
 /// A page attribute, from the page or the page tree above it.
 fn inherited<'d>(doc: &'d Document, page: &'d Dictionary, key: &[u8]) -> Option<&'d Object> {
     let mut node = page;
     for _ in 0..32 {
         if let Ok(value) = node.get(key) {
-            return Some(font::resolve(doc, value));
+            return Some(resolve(doc, value));
         }
-        node = font::get(doc, node, b"Parent").as_dict().ok()?;
+        node = get(doc, node, b"Parent").as_dict().ok()?;
     }
     None
 }
 
 fn page_contents<'d>(doc: &'d Document, page: &'d Dictionary) -> Vec<&'d Stream> {
-    match font::get(doc, page, b"Contents") {
+    match get(doc, page, b"Contents") {
         Object::Stream(s) => vec![s],
         Object::Array(items) => items
             .iter()
             .take(4096)
-            .filter_map(|o| font::resolve(doc, o).as_stream().ok())
+            .filter_map(|o| resolve(doc, o).as_stream().ok())
             .collect(),
         _ => Vec::new(),
     }
@@ -175,7 +208,7 @@ impl Streams {
             let limit = self.max_stream.min(self.left);
             let decoded = match filter.as_slice() {
                 b"FlateDecode" | b"Fl" if !predicted => inflate(&data, limit),
-                b"ASCIIHexDecode" | b"AHx" => Some(ascii_hex(&data)),
+                b"ASCIIHexDecode" | b"AHx" => Some(lexer::hex_string(&data).0),
                 b"ASCII85Decode" | b"A85" => ascii85(&data),
                 _ => None,
             };
@@ -217,27 +250,6 @@ fn inflate(data: &[u8], limit: u64) -> Option<Vec<u8>> {
             }
         }
     }
-}
-
-fn ascii_hex(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() / 2);
-    let mut high: Option<u8> = None;
-    for &b in data {
-        if b == b'>' {
-            break;
-        }
-        let Some(v) = (b as char).to_digit(16) else {
-            continue;
-        };
-        match high.take() {
-            Some(h) => out.push(h << 4 | v as u8),
-            None => high = Some(v as u8),
-        }
-    }
-    if let Some(h) = high {
-        out.push(h << 4);
-    }
-    out
 }
 
 fn ascii85(data: &[u8]) -> Option<Vec<u8>> {
@@ -332,13 +344,13 @@ impl<'d> Reader<'d> {
     /// The font a `Tf` names in `resources`, read once per document.
     fn font(&mut self, resources: Option<&'d Dictionary>, name: &[u8]) -> Option<Rc<Font>> {
         let doc = self.doc;
-        let fonts = font::get(doc, resources?, b"Font").as_dict().ok()?;
+        let fonts = get(doc, resources?, b"Font").as_dict().ok()?;
         let entry = fonts.get(name).ok()?;
         if let Object::Reference(id) = entry {
             if let Some(font) = self.fonts.get(id) {
                 return Some(font.clone());
             }
-            let dict = font::resolve(doc, entry).as_dict().ok()?;
+            let dict = resolve(doc, entry).as_dict().ok()?;
             let font = Rc::new(Font::read(doc, dict, &mut self.streams));
             if self.fonts.len() < 4096 {
                 self.fonts.insert(*id, font.clone());

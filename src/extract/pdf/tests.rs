@@ -10,6 +10,17 @@ fn limits() -> PdfLimits {
     }
 }
 
+const HELVETICA: &str = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>";
+
+/// One page drawn by `content` (compressed when asked) with `font` as `/F1`.
+fn one_page(font: &str, content: &[u8], compress: bool) -> Vec<u8> {
+    let mut b = Builder::default();
+    let font = b.object(font);
+    let content = b.stream("", content, compress);
+    let root = fixtures::pages(&mut b, font, &[content], "");
+    b.finish(root)
+}
+
 fn text(pdf: &[u8]) -> String {
     read(pdf, limits()).map(|r| r.text).unwrap_or_default()
 }
@@ -62,30 +73,22 @@ fn long_documents_keep_page_order_with_a_blank_line_between_pages() {
 /// has letters: only the glyph names say what they are.
 #[test]
 fn differences_name_the_glyphs() {
-    let mut b = Builder::default();
-    let font = b.object(
+    let pdf = one_page(
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Type /Encoding /BaseEncoding /WinAnsiEncoding /Differences [65 /one /five /zero /seven /six /oslash] >> >>",
-    );
-    let content = b.stream(
-        "",
         b"BT /F1 12 Tf 72 720 Td (Nr: ABCDEBCCBEB) Tj 0 -14 Td (p\\345 fF) Tj ET",
         false,
     );
-    let root = fixtures::pages(&mut b, font, &[content], "");
-    assert_eq!(text(&b.finish(root)), "Nr: 15076500565\npå fø");
+    assert_eq!(text(&pdf), "Nr: 15076500565\npå fø");
 }
 
 #[test]
 fn kerning_is_not_a_space_and_a_word_gap_is() {
-    let mut b = Builder::default();
-    let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
-    let content = b.stream(
-        "",
+    let pdf = one_page(
+        HELVETICA,
         b"BT /F1 10 Tf 72 720 Td [(15)20(07)-30(65)] TJ [(00)-30(565)-300(neste)] TJ (!) Tj ET",
         true,
     );
-    let root = fixtures::pages(&mut b, font, &[content], "");
-    assert_eq!(text(&b.finish(root)), "15076500565 neste!");
+    assert_eq!(text(&pdf), "15076500565 neste!");
 }
 
 #[test]
@@ -116,26 +119,19 @@ fn text_in_form_xobjects_is_read_and_self_reference_ends() {
 
 #[test]
 fn inline_images_are_skipped() {
-    let mut b = Builder::default();
-    let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
-    let content = b.stream(
-        "",
+    let pdf = one_page(
+        HELVETICA,
         b"q BI /W 4 /H 1 /BPC 8 /CS /G ID \x00(Tj) EI\xff EI Q BT /F1 12 Tf 72 720 Td (etter bildet) Tj ET",
         true,
     );
-    let root = fixtures::pages(&mut b, font, &[content], "");
-    assert_eq!(text(&b.finish(root)), "etter bildet");
+    assert_eq!(text(&pdf), "etter bildet");
 }
 
 #[test]
 fn a_stream_that_inflates_past_the_limit_is_cut_and_said() {
-    let mut b = Builder::default();
-    let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
     let mut big = b"BT /F1 12 Tf 72 720 Td (start) Tj ET\n".to_vec();
     big.resize(4 << 20, b' ');
-    let content = b.stream("", &big, true);
-    let root = fixtures::pages(&mut b, font, &[content], "");
-    let pdf = b.finish(root);
+    let pdf = one_page(HELVETICA, &big, true);
     let small = PdfLimits {
         max_stream: 1 << 20,
         ..limits()
@@ -146,16 +142,13 @@ fn a_stream_that_inflates_past_the_limit_is_cut_and_said() {
 
 #[test]
 fn the_operation_budget_ends_a_long_document() {
-    let mut b = Builder::default();
-    let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
     let body = "BT /F1 12 Tf 72 720 Td (x) Tj ET\n".repeat(10_000);
-    let content = b.stream("", body.as_bytes(), true);
-    let root = fixtures::pages(&mut b, font, &[content], "");
+    let pdf = one_page(HELVETICA, body.as_bytes(), true);
     let few = PdfLimits {
         max_operations: 1_000,
         ..limits()
     };
-    let read = read(&b.finish(root), few).map_err(|e| format!("{e:?}"));
+    let read = read(&pdf, few).map_err(|e| format!("{e:?}"));
     assert!(
         matches!(&read, Ok(r) if r.cut && r.text.len() < 1_000),
         "{read:?}"
@@ -305,14 +298,10 @@ fn encrypted_pdfs_are_read_when_anyone_may_open_them() {
 /// past, not held: the reader keeps a bounded part of it and goes on.
 #[test]
 fn a_huge_array_operand_is_read_past() {
-    let mut b = Builder::default();
-    let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
     let mut body = b"BT /F1 12 Tf 72 720 Td [".to_vec();
     body.extend(b"1 ".repeat(4_000_000));
     body.extend(b"(etter) ] TJ ET BT /F1 12 Tf 72 700 Td (neste linje) Tj ET");
-    let content = b.stream("", &body, true);
-    let root = fixtures::pages(&mut b, font, &[content], "");
-    let t = text(&b.finish(root));
+    let t = text(&one_page(HELVETICA, &body, true));
     assert!(t.contains("neste linje"), "{t:?}");
 }
 
