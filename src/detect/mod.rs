@@ -8,6 +8,7 @@ pub mod context;
 pub mod identifiers;
 pub mod inflect;
 pub mod special;
+mod term_search;
 pub mod tokens;
 
 use crate::fingerprint::{Fingerprinter, mask};

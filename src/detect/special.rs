@@ -12,8 +12,8 @@
 //! also inside compounds (`langtidssykmeldt`); a term with capital letters
 //! (`DPS`) matches in that case only; `re:` starts a regular expression.
 
+use super::term_search::{TermSearch, char_after, char_before, is_word_char};
 use crate::model::Location;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::Regex;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -57,50 +57,13 @@ pub struct PhraseFile {
 /// builder can represent, so building it cannot fail once this is checked.
 const MAX_TERM_BYTES: usize = 1 << 20;
 
-/// One term automaton (full DFA, leftmost-longest), built on first use or
-/// ahead of it by [`SpecialCategories::prepare`]: it takes some ten
-/// milliseconds to build, which a scan overlaps with listing its folders
-/// instead of spending before it starts.
-#[derive(Debug, Clone, Default)]
-struct Matcher {
-    patterns: Vec<Vec<u8>>,
-    built: std::sync::OnceLock<Option<AhoCorasick>>,
-}
-
-impl Matcher {
-    fn new(patterns: Vec<Vec<u8>>) -> Result<Matcher, TermError> {
-        let bytes = patterns.iter().map(Vec::len).sum();
-        if bytes > MAX_TERM_BYTES {
-            return Err(TermError::TooLarge(bytes));
-        }
-        Ok(Matcher {
-            patterns,
-            built: std::sync::OnceLock::new(),
-        })
-    }
-
-    fn get(&self) -> Option<&AhoCorasick> {
-        self.built
-            .get_or_init(|| {
-                if self.patterns.is_empty() {
-                    return None;
-                }
-                let built = AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::LeftmostLongest)
-                    // A few hundred terms: a full DFA is about a megabyte
-                    // and the fastest to search.
-                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-                    .build(&self.patterns);
-                match built {
-                    Ok(ac) => Some(ac),
-                    Err(e) => {
-                        // Unreachable within MAX_TERM_BYTES; said loudly if not.
-                        tracing::error!("special-category terms could not be compiled: {e}");
-                        None
-                    }
-                }
-            })
-            .as_ref()
+/// The terms of one search, within the size its automaton can be built
+/// at: so building it cannot fail once this is checked.
+fn bounded(terms: Vec<(Vec<u8>, bool)>) -> Result<TermSearch, TermError> {
+    let search = TermSearch::new(terms);
+    match search.total_bytes() {
+        bytes if bytes > MAX_TERM_BYTES => Err(TermError::TooLarge(bytes)),
+        _ => Ok(search),
     }
 }
 
@@ -112,7 +75,6 @@ struct Term {
     tier: Option<Tier>,
     /// Index of the distinct term within its category, to count distinct terms.
     id: usize,
-    open_start: bool,
     open_end: bool,
     /// A vocabulary term: its source's frames (an index into
     /// `SpecialCategories::frames`) and the id its personal form counts as.
@@ -135,9 +97,9 @@ type Frame = (Vec<u8>, Vec<u8>);
 #[derive(Debug, Clone)]
 pub struct SpecialCategories {
     names: Vec<String>,
-    folded: Matcher,
+    folded: TermSearch,
     folded_terms: Vec<Term>,
-    exact: Matcher,
+    exact: TermSearch,
     exact_terms: Vec<Term>,
     patterns: Vec<(Regex, Term)>,
     frames: Vec<Frames>,
@@ -183,34 +145,6 @@ pub struct CategoryFinding {
     pub category: String,
     pub location: Location,
     pub confidence: f32,
-}
-
-fn is_word_char(c: Option<char>) -> bool {
-    c.is_some_and(char::is_alphanumeric)
-}
-
-/// The character ending just before byte `at` of UTF-8 text.
-fn char_before(text: &[u8], at: usize) -> Option<char> {
-    let mut start = at.checked_sub(1)?;
-    while start > 0 && (text[start] & 0xC0) == 0x80 {
-        start -= 1;
-    }
-    std::str::from_utf8(&text[start..at]).ok()?.chars().next()
-}
-
-/// The character starting at byte `at` of UTF-8 text.
-fn char_after(text: &[u8], at: usize) -> Option<char> {
-    let first = *text.get(at)?;
-    let len = match first {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
-    };
-    std::str::from_utf8(text.get(at..at + len)?)
-        .ok()?
-        .chars()
-        .next()
 }
 
 /// Lowercases and collapses whitespace runs to one space, so multi-word terms
@@ -353,9 +287,9 @@ impl SpecialCategories {
     pub fn empty() -> Self {
         SpecialCategories {
             names: Vec::new(),
-            folded: Matcher::default(),
+            folded: TermSearch::default(),
             folded_terms: Vec::new(),
-            exact: Matcher::default(),
+            exact: TermSearch::default(),
             exact_terms: Vec::new(),
             patterns: Vec::new(),
             frames: Vec::new(),
@@ -364,9 +298,9 @@ impl SpecialCategories {
 
     pub fn compile(categories: &BTreeMap<String, CategorySpec>) -> Result<Self, TermError> {
         let mut names = Vec::new();
-        let mut folded_pats: Vec<Vec<u8>> = Vec::new();
+        let mut folded_pats: Vec<(Vec<u8>, bool)> = Vec::new();
         let mut folded_terms: Vec<Term> = Vec::new();
-        let mut exact_pats: Vec<Vec<u8>> = Vec::new();
+        let mut exact_pats: Vec<(Vec<u8>, bool)> = Vec::new();
         let mut exact_terms: Vec<Term> = Vec::new();
         let mut patterns = Vec::new();
         let mut frames: Vec<Frames> = Vec::new();
@@ -409,7 +343,6 @@ impl SpecialCategories {
                         category: ci,
                         tier,
                         id,
-                        open_start: true,
                         open_end: true,
                         framed,
                     };
@@ -457,17 +390,16 @@ impl SpecialCategories {
                     category: ci,
                     tier,
                     id,
-                    open_start,
                     open_end,
                     framed,
                 };
                 if exact {
                     // Matched on the text as written: exact-case terms
                     // are single tokens (acronyms), not phrases.
-                    exact_pats.push(pattern);
+                    exact_pats.push((pattern, open_start));
                     exact_terms.push(term);
                 } else {
-                    folded_pats.push(pattern);
+                    folded_pats.push((pattern, open_start));
                     folded_terms.push(term);
                 }
                 Ok(())
@@ -514,9 +446,9 @@ impl SpecialCategories {
         }
         Ok(SpecialCategories {
             names,
-            folded: Matcher::new(folded_pats)?,
+            folded: bounded(folded_pats)?,
             folded_terms,
-            exact: Matcher::new(exact_pats)?,
+            exact: bounded(exact_pats)?,
             exact_terms,
             patterns,
             frames,
@@ -525,8 +457,8 @@ impl SpecialCategories {
 
     /// Builds the term automatons now rather than at the first message.
     pub fn prepare(&self) {
-        self.folded.get();
-        self.exact.get();
+        self.folded.prepare();
+        self.exact.prepare();
     }
 
     pub fn category_names(&self) -> &[String] {
@@ -540,23 +472,25 @@ impl SpecialCategories {
         }
         FOLDED.with_borrow_mut(|folded| {
             fold_into(text, folded);
-            if let Some(ac) = self.folded.get() {
-                self.collect(ac, &self.folded_terms, folded, location, evidence);
-            }
+            self.collect(&self.folded, &self.folded_terms, folded, location, evidence);
             for (regex, term) in &self.patterns {
                 if regex.is_match(folded) {
                     record(term, location, evidence);
                 }
             }
         });
-        if let Some(ac) = self.exact.get() {
-            self.collect(ac, &self.exact_terms, text.as_bytes(), location, evidence);
-        }
+        self.collect(
+            &self.exact,
+            &self.exact_terms,
+            text.as_bytes(),
+            location,
+            evidence,
+        );
     }
 
     fn collect(
         &self,
-        ac: &AhoCorasick,
+        search: &TermSearch,
         terms: &[Term],
         text: &[u8],
         location: &Location,
@@ -566,23 +500,25 @@ impl SpecialCategories {
         // covers ("psykisk helse" is not also "helse"); but a match rejected
         // at a word boundary must not hide a later one ("er syk" cut short in
         // "er sykmeldt" must not hide "sykmeldt"), so the search then resumes
-        // one byte on instead of after it.
+        // one byte on instead of after it. A term that must begin a word is
+        // only looked for where one begins (see `term_search`).
+        let Some(mut finder) = search.finder(text) else {
+            return;
+        };
         let mut pos = 0;
         while pos < text.len() {
-            let Some(m) = ac.find(aho_corasick::Input::new(text).span(pos..text.len())) else {
+            let Some(m) = finder.find_from(pos) else {
                 break;
             };
-            let term = &terms[m.pattern().as_usize()];
-            let cut_start = !term.open_start && is_word_char(char_before(text, m.start()));
-            let cut_end = !term.open_end && is_word_char(char_after(text, m.end()));
-            if cut_start || cut_end {
-                pos = m.start() + 1;
+            let term = &terms[m.pattern];
+            if !term.open_end && is_word_char(char_after(text, m.end)) {
+                pos = m.start + 1;
                 continue;
             }
             match &term.framed {
                 Some((sets, personal_id)) => {
-                    let before = &text[..m.start()];
-                    let after = &text[m.end()..];
+                    let before = &text[..m.start];
+                    let after = &text[m.end..];
                     let framed_by = |pick: fn(&Frames) -> &Vec<Frame>| {
                         sets.iter().any(|&set| {
                             pick(&self.frames[set]).iter().any(|(pre, post)| {
@@ -606,7 +542,7 @@ impl SpecialCategories {
                 }
                 None => record(term, location, evidence),
             }
-            pos = m.end();
+            pos = m.end;
         }
     }
 
