@@ -411,13 +411,62 @@ fn charset_text(content_type: Option<&[u8]>, content: &[u8]) -> Option<String> {
         return None;
     }
     let text = match charset.and_then(mail_parser::decoders::charsets::map::charset_decoder) {
-        Some(decoder) => decoder(content),
+        Some(decoder) => latin1(decoder, content).unwrap_or_else(|| decoder(content)),
         None => match std::str::from_utf8(content) {
             Ok(text) => text.to_string(),
             Err(_) => String::from_utf8_lossy(content).into_owned(),
         },
     };
     (!text.contains('\0')).then_some(text)
+}
+
+/// mail-parser's decoder for ISO-8859-1 and Windows-1252 (it reads both as
+/// Windows-1252), and the character it makes of each byte.
+type SingleByte = (fn(&[u8]) -> String, [char; 256]);
+
+static LATIN1: std::sync::LazyLock<Option<SingleByte>> = std::sync::LazyLock::new(|| {
+    let decoder = mail_parser::decoders::charsets::map::charset_decoder(b"iso-8859-1")?;
+    let mut table = ['\0'; 256];
+    for (byte, slot) in (0..=255u8).zip(table.iter_mut()) {
+        let text = decoder(&[byte]);
+        let mut chars = text.chars();
+        *slot = chars.next()?;
+        if chars.next().is_some() {
+            return None;
+        }
+    }
+    // Runs of ASCII are copied whole: only if ASCII reads as itself.
+    table
+        .iter()
+        .take(128)
+        .zip(0..128u8)
+        .all(|(&c, b)| c == char::from(b))
+        .then_some((decoder, table))
+});
+
+/// Text in the Latin-1 family as mail-parser's own decoder makes it (its
+/// table, read from that decoder), with runs of ASCII copied whole instead
+/// of a character at a time: `None` for any other decoder. Most Norwegian
+/// mail that is not UTF-8 is ISO-8859-1 or Windows-1252.
+fn latin1(decoder: fn(&[u8]) -> String, content: &[u8]) -> Option<String> {
+    let (known, table) = LATIN1.as_ref()?;
+    if !std::ptr::fn_addr_eq(decoder, *known) {
+        return None;
+    }
+    let mut text = String::with_capacity(content.len() + content.len() / 8);
+    let mut rest = content;
+    while !rest.is_empty() {
+        let ascii = rest
+            .iter()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        text.push_str(std::str::from_utf8(&rest[..ascii]).ok()?);
+        if let Some(&byte) = rest.get(ascii) {
+            text.push(table[usize::from(byte)]);
+        }
+        rest = rest.get(ascii + 1..).unwrap_or_default();
+    }
+    Some(text)
 }
 
 /// A parameter of a header value: `Some(None)` when absent, `None` when it
@@ -734,6 +783,36 @@ fn decode_with(body: &[u8], lenient: bool) -> Option<Decoded> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latin1_text_is_decoded_as_mail_parser_decodes_it() {
+        use mail_parser::decoders::charsets::map::charset_decoder;
+        let all: Vec<u8> = (0..=255u8)
+            .chain(b"Bl\xe5b\xe6rsyltet\xf8y \x80\x81\x9f".iter().copied())
+            .collect();
+        for label in [
+            &b"iso-8859-1"[..],
+            b"ISO-8859-1",
+            b"windows-1252",
+            b"latin1",
+            b"cp1252",
+        ] {
+            let decoder = charset_decoder(label).expect("a decoder");
+            // The fast path is taken, not just agreed with.
+            let fast = latin1(decoder, &all).expect("the Latin-1 family's decoder");
+            assert_eq!(fast, decoder(&all));
+        }
+        let other = charset_decoder(b"iso-8859-2").expect("a decoder");
+        assert!(latin1(other, b"x").is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn latin1_equals_mail_parser_on_any_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let decoder = mail_parser::decoders::charsets::map::charset_decoder(b"windows-1252").expect("a decoder");
+            proptest::prop_assert_eq!(latin1(decoder, &bytes), Some(decoder(&bytes)));
+        }
+    }
     use mail_parser::{MessageParser, PartType};
 
     /// Every part as mail-parser reads it (kind, text or bytes, encoding
