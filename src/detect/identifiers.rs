@@ -8,7 +8,7 @@
 //! context label decide, and without a label we prefer silence over noise.
 
 use super::context::{Context, Cue};
-use super::tokens::{Phrase, Sep, Window, phrases};
+use super::tokens::{Phrase, Sep, Window, count_digits_up_to, phrases_of_at_least};
 use crate::checksum;
 use crate::model::DetectorId;
 use chrono::{Datelike, NaiveDate};
@@ -129,7 +129,7 @@ impl<'t> LazyContext<'t> {
 pub fn find(text: &str, settings: &IdentifierSettings, tabular: bool) -> Vec<Hit> {
     let mut hits = Vec::new();
     // Nothing below can match with fewer than nine digits in the text.
-    if text.bytes().filter(u8::is_ascii_digit).take(9).count() < 9 {
+    if count_digits_up_to(text.as_bytes(), 9) < 9 {
         return hits;
     }
     let ctx = LazyContext::new(text);
@@ -145,10 +145,7 @@ pub fn find(text: &str, settings: &IdentifierSettings, tabular: bool) -> Vec<Hit
         hits.push(hit);
     }
 
-    for phrase in phrases(text) {
-        if phrase.groups.iter().map(|g| g.len()).sum::<usize>() < 9 {
-            continue;
-        }
+    for phrase in phrases_of_at_least(text, 9) {
         classify_phrase(text, &phrase, settings, &ctx, &taken, tabular, &mut hits);
     }
     hits

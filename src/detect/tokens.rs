@@ -198,22 +198,33 @@ fn newline_at(bytes: &[u8], i: usize) -> Option<(Sep, usize)> {
 
 /// Finds every number phrase in `text`.
 pub fn phrases(text: &str) -> Vec<Phrase> {
+    phrases_of_at_least(text, 0)
+}
+
+/// The number phrases of `text` with at least `digits` digits in all. The
+/// shorter ones (dates, amounts, phone extensions: most of them) are never
+/// built.
+pub fn phrases_of_at_least(text: &str, digits: usize) -> Vec<Phrase> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
+    let mut groups = Vec::new();
+    let mut seps = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        if !bytes[i].is_ascii_digit() {
-            i += 1;
-            continue;
+    loop {
+        i = next_digit(bytes, i);
+        if i == bytes.len() {
+            break;
         }
         let glued_left = i > 0 && is_glue(bytes[i - 1]);
-        let mut groups = Vec::new();
-        let mut seps = Vec::new();
+        groups.clear();
+        seps.clear();
+        let mut count = 0;
         loop {
             let start = i;
             while i < bytes.len() && bytes[i].is_ascii_digit() {
                 i += 1;
             }
+            count += i - start;
             groups.push(Group { start, end: i });
             match separator_at(bytes, i) {
                 Some((sep, next)) => {
@@ -223,15 +234,48 @@ pub fn phrases(text: &str) -> Vec<Phrase> {
                 None => break,
             }
         }
+        if count < digits {
+            continue;
+        }
         let glued_right = i < bytes.len() && is_glue(bytes[i]);
         out.push(Phrase {
-            groups,
-            seps,
+            groups: groups.clone(),
+            seps: seps.clone(),
             glued_left,
             glued_right,
         });
     }
     out
+}
+
+/// The first ASCII digit at or after `from`, or the end. Sixteen bytes at a
+/// time without an early exit, which the compiler vectorises: most text
+/// is not digits.
+fn next_digit(bytes: &[u8], from: usize) -> usize {
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 16) {
+        if chunk.iter().fold(false, |any, b| any | b.is_ascii_digit()) {
+            break;
+        }
+        i += 16;
+    }
+    bytes
+        .get(i..)
+        .and_then(|rest| rest.iter().position(u8::is_ascii_digit))
+        .map_or(bytes.len(), |p| i + p)
+}
+
+/// How many ASCII digits `bytes` has, counting only until there are
+/// `enough` (in steps of 64 bytes, which the compiler vectorises).
+pub fn count_digits_up_to(bytes: &[u8], enough: usize) -> usize {
+    let mut count = 0;
+    for chunk in bytes.chunks(64) {
+        count += chunk.iter().filter(|b| b.is_ascii_digit()).count();
+        if count >= enough {
+            break;
+        }
+    }
+    count
 }
 
 #[cfg(test)]
@@ -240,6 +284,38 @@ mod tests {
 
     fn lens(p: &Phrase) -> Vec<usize> {
         p.groups.iter().map(Group::len).collect()
+    }
+
+    #[test]
+    fn digits_are_found_wherever_they_are() {
+        for len in 0..70 {
+            for at in 0..=len {
+                let mut text = "x".repeat(len);
+                if at < len {
+                    text.replace_range(at..at + 1, "7");
+                }
+                let want = if at < len { at } else { len };
+                assert_eq!(next_digit(text.as_bytes(), 0), want, "{len} {at}");
+                assert_eq!(next_digit(text.as_bytes(), at.min(len)), want);
+                let digits = usize::from(at < len);
+                assert_eq!(count_digits_up_to(text.as_bytes(), 9), digits);
+            }
+        }
+        let digits = "1a".repeat(200);
+        assert_eq!(count_digits_up_to(digits.as_bytes(), 9), 32);
+        assert_eq!(count_digits_up_to(digits.as_bytes(), 1000), 200);
+    }
+
+    #[test]
+    fn short_phrases_are_left_out_on_request() {
+        let text = "12 kr, 34 567 i fjor; fnr 01019012345 og rom 9";
+        assert_eq!(phrases(text).len(), 4);
+        let long = phrases_of_at_least(text, 5);
+        assert_eq!(
+            long.iter().map(lens).collect::<Vec<_>>(),
+            vec![vec![2, 3], vec![11]]
+        );
+        assert_eq!(phrases_of_at_least(text, 12), vec![]);
     }
 
     #[test]
