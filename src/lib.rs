@@ -16,6 +16,9 @@
 //!   the interface contract (`no.fodselsnummer`, `special_category.health`).
 //! - **canonical value**: the normalised form of a detected value (digits only
 //!   for numbers); it exists only inside the detectors.
+//! - **term**: a special-category phrase from the rules (high, medium or
+//!   noisy evidence, or a trap that consumes a match); it begins a word
+//!   unless written `*term` (**open-start**, found inside compounds).
 //! - **masked**: a rendering of the value that hides most of it.
 //! - **fingerprint**: HMAC-SHA256 of the canonical value with the
 //!   installation's secret key; how one value is tracked across messages.
