@@ -659,5 +659,39 @@ mod tests {
                 }
             }
         }
+
+        /// Any text (every script, controls, combining marks), with terms
+        /// cut out of it so that some are found: the same as the
+        /// definition, and no panic wherever a step or a character falls.
+        #[test]
+        fn any_text_equals_the_reference(
+            text in "\\PC{0,120}|(?s).{0,120}",
+            cuts in proptest::collection::vec((0usize..120, 1usize..12, proptest::bool::ANY), 1..70),
+        ) {
+            let boundaries: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+            let t: Vec<(Vec<u8>, bool)> = cuts
+                .iter()
+                .filter_map(|&(at, len, open)| {
+                    let start = *boundaries.get(at % boundaries.len())?;
+                    let end = *boundaries.iter().find(|&&b| b >= start + len)?;
+                    Some((text.as_bytes()[start..end].to_vec(), open))
+                })
+                .collect();
+            prop_assume!(!t.is_empty());
+            let text = text.as_bytes();
+            for search in both(&t) {
+                let mut finder = search.finder(text).expect("built");
+                let mut at = 0;
+                loop {
+                    let got = finder.find_from(at);
+                    let want = reference(&t, text, at);
+                    prop_assert_eq!(got.map(|m| (m.start, m.end)), want.map(|m| (m.start, m.end)));
+                    match got {
+                        Some(m) => at = m.end,
+                        None => break,
+                    }
+                }
+            }
+        }
     }
 }
