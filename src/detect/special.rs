@@ -287,9 +287,9 @@ impl SpecialCategories {
     pub fn empty() -> Self {
         SpecialCategories {
             names: Vec::new(),
-            folded: TermSearch::default(),
+            folded: TermSearch::new(Vec::new()),
             folded_terms: Vec::new(),
-            exact: TermSearch::default(),
+            exact: TermSearch::new(Vec::new()),
             exact_terms: Vec::new(),
             patterns: Vec::new(),
             frames: Vec::new(),

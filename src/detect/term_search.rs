@@ -49,7 +49,7 @@ impl TermMatch {
 
 /// The terms of one search, and its structures, built on first use or
 /// ahead of it (`prepare`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TermSearch {
     patterns: Vec<Vec<u8>>,
     open_start: Vec<bool>,
