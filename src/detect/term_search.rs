@@ -45,6 +45,15 @@ impl TermMatch {
             end: m.end(),
         }
     }
+
+    /// A match of an automaton over some of the terms (`ids`: their
+    /// numbers among all).
+    fn among(m: aho_corasick::Match, ids: &[usize]) -> TermMatch {
+        TermMatch {
+            pattern: ids[m.pattern().as_usize()],
+            ..TermMatch::from_ac(m)
+        }
+    }
 }
 
 /// The terms of one search, and its structures, built on first use or
@@ -68,8 +77,6 @@ enum Built {
 struct Few {
     /// Every term, unanchored, leftmost-longest.
     all: AhoCorasick,
-    /// Which patterns may begin inside a word.
-    open_start: Vec<bool>,
     /// The open-start terms, anchored, for where the leftmost match may
     /// not begin (pattern numbers among all).
     open: Option<(AhoCorasick, Vec<usize>)>,
@@ -227,7 +234,6 @@ impl TermSearch {
             };
             return Ok(Built::Few(Few {
                 all: leftmost_longest().build(&self.patterns)?,
-                open_start: self.open_start.clone(),
                 open,
             }));
         }
@@ -252,10 +258,9 @@ impl TermSearch {
     pub fn finder<'a>(&'a self, text: &'a [u8]) -> Option<Finder<'a>> {
         Some(Finder {
             built: self.built()?,
+            open_start: &self.open_start,
             text,
-            open_from: 0,
-            open_next: None,
-            open_known: false,
+            open: None,
         })
     }
 }
@@ -264,10 +269,11 @@ impl TermSearch {
 /// text with many terms is not searched again from each of them.
 pub struct Finder<'a> {
     built: &'a Built,
+    /// Which patterns may begin inside a word.
+    open_start: &'a [bool],
     text: &'a [u8],
-    open_from: usize,
-    open_next: Option<TermMatch>,
-    open_known: bool,
+    /// The last open-start search: where it started, what it found.
+    open: Option<(usize, Option<TermMatch>)>,
 }
 
 fn anchored_at(ac: &AhoCorasick, text: &[u8], at: usize) -> Option<aho_corasick::Match> {
@@ -283,7 +289,7 @@ impl Finder<'_> {
     /// longest there. `from` must not decrease between calls.
     pub fn find_from(&mut self, from: usize) -> Option<TermMatch> {
         match self.built {
-            Built::Few(few) => few.find_from(self.text, from),
+            Built::Few(few) => few.find_from(self.text, from, self.open_start),
             Built::Many(many) => {
                 let open = self.open_match(many, from);
                 many.find_before(self.text, from, open)
@@ -295,39 +301,36 @@ impl Finder<'_> {
         let (ac, ids) = many.open.as_ref()?;
         // The remembered match stands for every `from` up to its start: no
         // open-start term begins between the search's start and it.
-        let stale = !self.open_known
-            || from < self.open_from
-            || self.open_next.is_some_and(|m| m.start < from);
-        if stale {
-            self.open_next = ac
-                .find(Input::new(self.text).span(from..self.text.len()))
-                .map(|m| TermMatch {
-                    pattern: ids[m.pattern().as_usize()],
-                    ..TermMatch::from_ac(m)
-                });
-            self.open_from = from;
-            self.open_known = true;
+        match self.open {
+            Some((searched_from, found))
+                if searched_from <= from && found.is_none_or(|m| m.start >= from) =>
+            {
+                found
+            }
+            _ => {
+                let found = ac
+                    .find(Input::new(self.text).span(from..self.text.len()))
+                    .map(|m| TermMatch::among(m, ids));
+                self.open = Some((from, found));
+                found
+            }
         }
-        self.open_next
     }
 }
 
 impl Few {
-    fn find_from(&self, text: &[u8], mut from: usize) -> Option<TermMatch> {
+    fn find_from(&self, text: &[u8], mut from: usize, open_start: &[bool]) -> Option<TermMatch> {
         while from < text.len() {
             let m = self.all.find(Input::new(text).span(from..text.len()))?;
             let m = TermMatch::from_ac(m);
-            if self.open_start[m.pattern] || begins_word(text, m.start) {
+            if open_start[m.pattern] || begins_word(text, m.start) {
                 return Some(m);
             }
             // Inside a word only an open-start term may begin.
             if let Some((ac, ids)) = &self.open
                 && let Some(open) = anchored_at(ac, text, m.start)
             {
-                return Some(TermMatch {
-                    pattern: ids[open.pattern().as_usize()],
-                    ..TermMatch::from_ac(open)
-                });
+                return Some(TermMatch::among(open, ids));
             }
             from = m.start + 1;
         }
@@ -492,6 +495,25 @@ mod tests {
         })
     }
 
+    /// Every match from `from` on, each search starting where the last
+    /// match ended, as `collect` walks a text.
+    fn found_all(search: &TermSearch, text: &[u8], from: usize) -> Vec<TermMatch> {
+        let mut finder = search.finder(text).expect("built");
+        std::iter::successors(finder.find_from(from), |m| finder.find_from(m.end)).collect()
+    }
+
+    /// The same walk by the definition.
+    fn reference_all(terms: &[(Vec<u8>, bool)], text: &[u8], from: usize) -> Vec<TermMatch> {
+        std::iter::successors(reference(terms, text, from), |m| {
+            reference(terms, text, m.end)
+        })
+        .collect()
+    }
+
+    fn places(matches: Vec<TermMatch>) -> Vec<(usize, usize)> {
+        matches.iter().map(|m| (m.start, m.end)).collect()
+    }
+
     /// Both ways of searching: by one automaton and by word starts.
     fn both(terms: &[(Vec<u8>, bool)]) -> [TermSearch; 2] {
         [0, usize::MAX].map(|few| TermSearch {
@@ -582,13 +604,10 @@ mod tests {
         let t = terms(&["*itt", "syk"]);
         let text = b"syk fitt syk fitt syk";
         for search in both(&t) {
-            let mut finder = search.finder(text).expect("built");
-            let mut at = 0;
-            let mut found = Vec::new();
-            while let Some(m) = finder.find_from(at) {
-                found.push((m.pattern, m.start));
-                at = m.end;
-            }
+            let found: Vec<_> = found_all(&search, text, 0)
+                .iter()
+                .map(|m| (m.pattern, m.start))
+                .collect();
             assert_eq!(found, vec![(1, 0), (0, 5), (1, 9), (0, 14), (1, 18)]);
         }
     }
@@ -644,19 +663,9 @@ mod tests {
                 .find(|&i| i == text.len() || (text[i] & 0xC0) != 0x80)
                 .unwrap_or(0);
             for search in both(&t) {
-                let mut finder = search.finder(text).expect("built");
-                let mut at = from;
-                loop {
-                    let got = finder.find_from(at);
-                    let want = reference(&t, text, at);
-                    // Same place and length; of equal terms listed twice,
-                    // either number is right.
-                    prop_assert_eq!(got.map(|m| (m.start, m.end)), want.map(|m| (m.start, m.end)));
-                    match got {
-                        Some(m) => at = m.end,
-                        None => break,
-                    }
-                }
+                // Same places and lengths; of equal terms listed twice,
+                // either number is right.
+                prop_assert_eq!(places(found_all(&search, text, from)), places(reference_all(&t, text, from)));
             }
         }
 
@@ -680,17 +689,7 @@ mod tests {
             prop_assume!(!t.is_empty());
             let text = text.as_bytes();
             for search in both(&t) {
-                let mut finder = search.finder(text).expect("built");
-                let mut at = 0;
-                loop {
-                    let got = finder.find_from(at);
-                    let want = reference(&t, text, at);
-                    prop_assert_eq!(got.map(|m| (m.start, m.end)), want.map(|m| (m.start, m.end)));
-                    match got {
-                        Some(m) => at = m.end,
-                        None => break,
-                    }
-                }
+                prop_assert_eq!(places(found_all(&search, text, 0)), places(reference_all(&t, text, 0)));
             }
         }
     }
