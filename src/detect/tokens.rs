@@ -269,13 +269,18 @@ fn next_digit(bytes: &[u8], from: usize) -> usize {
 /// `enough` (in steps of 64 bytes, which the compiler vectorises).
 pub fn count_digits_up_to(bytes: &[u8], enough: usize) -> usize {
     let mut count = 0;
-    for chunk in bytes.chunks(64) {
-        count += chunk.iter().filter(|b| b.is_ascii_digit()).count();
+    let mut chunks = bytes.chunks_exact(64);
+    for chunk in &mut chunks {
+        // Counted in a byte (at most 64): the compiler keeps the whole
+        // chunk in vector registers, where a `usize` count made it widen
+        // every lane.
+        let digits: u8 = chunk.iter().map(|&b| u8::from(b.is_ascii_digit())).sum();
+        count += usize::from(digits);
         if count >= enough {
-            break;
+            return count;
         }
     }
-    count
+    count + chunks.remainder().iter().filter(|b| b.is_ascii_digit()).count()
 }
 
 #[cfg(test)]
