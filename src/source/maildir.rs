@@ -186,7 +186,7 @@ pub fn read(
     buffer: &mut Vec<u8>,
 ) -> io::Result<bool> {
     use std::io::Read;
-    let mut file = fs::File::open(path)?;
+    let file = fs::File::open(path)?;
     let stat = file.metadata()?;
     meta.size = stat.len();
     meta.received = stat.modified().ok().map(DateTime::<Utc>::from);
@@ -194,19 +194,13 @@ pub fn read(
         return Ok(false);
     }
     // Maildir files are written once and renamed into place, so the size
-    // from fstat is the size: one read of exactly that many bytes, instead of
-    // read_to_end's extra read to meet the end. A file that shrank meanwhile
-    // is read again to its end.
+    // from fstat is the size: reads of at most that many bytes into room
+    // reserved for them, which ends without read_to_end's extra read to meet
+    // the end of the file, and without zeroing the buffer first. A file
+    // that shrank meanwhile is read to its end.
     buffer.clear();
-    buffer.resize(stat.len() as usize, 0);
-    if let Err(e) = file.read_exact(buffer) {
-        if e.kind() != io::ErrorKind::UnexpectedEof {
-            return Err(e);
-        }
-        buffer.clear();
-        std::io::Seek::rewind(&mut file)?;
-        file.read_to_end(buffer)?;
-    }
+    buffer.reserve_exact(stat.len() as usize);
+    file.take(stat.len()).read_to_end(buffer)?;
     Ok(true)
 }
 
