@@ -275,7 +275,6 @@ impl FileContext<'_> {
 /// Converts a folder glob (`Arkiv/*`, `**/Regnskap`) to a regex: `*` within
 /// one folder level, `**` across levels, case-insensitive for `INBOX` as IMAP
 /// requires and for everything else as people expect.
-/// A folder glob (`*` one level, `**` any depth) as a case-insensitive regex.
 pub fn folder_glob(glob: &str) -> Result<Regex, regex::Error> {
     RegexBuilder::new(&folder_glob_pattern(glob))
         .case_insensitive(true)
@@ -554,20 +553,34 @@ fn compile_conditions(spec: &ConditionSpec, table: &str, ctx: &mut FileContext<'
             .collect(),
         ..Conditions::default()
     };
-    let mut patterns = Vec::new();
-    for glob in &spec.folders {
-        match folder_glob(glob.get_ref()) {
-            Ok(_) => patterns.push(format!("(?:{})", folder_glob_pattern(glob.get_ref()))),
-            Err(e) => ctx.error(glob.span(), &format!("{table}.folders"), e.to_string()),
-        }
-    }
+    // Globs are escaped into patterns that always parse, so the one
+    // combined regex is all that is built (building each glob's own regex
+    // first, to check it, was most of the start-up of a scan). Only if the
+    // combination fails, a size limit, are the globs built one by one to say
+    // which one it was.
+    let patterns: Vec<String> = spec
+        .folders
+        .iter()
+        .map(|glob| format!("(?:{})", folder_glob_pattern(glob.get_ref())))
+        .collect();
     if !patterns.is_empty() {
         match RegexBuilder::new(&patterns.join("|"))
             .case_insensitive(true)
             .build()
         {
             Ok(r) => out.folders = Some(r),
-            Err(e) => ctx.error(0..0, &format!("{table}.folders"), e.to_string()),
+            Err(e) => {
+                let mut named = false;
+                for glob in &spec.folders {
+                    if let Err(e) = folder_glob(glob.get_ref()) {
+                        ctx.error(glob.span(), &format!("{table}.folders"), e.to_string());
+                        named = true;
+                    }
+                }
+                if !named {
+                    ctx.error(0..0, &format!("{table}.folders"), e.to_string());
+                }
+            }
         }
     }
     if let Some(subject) = &spec.subject {
@@ -835,6 +848,17 @@ mod tests {
                 .expect_err("bad id");
         assert_eq!(errs[0].key.as_deref(), Some("match.detectors"));
         assert_eq!(errs[0].line, 3);
+
+        // A glob past the regex size limit is named by its own line, though
+        // only the globs' combination is built when all is well.
+        let huge = "?".repeat(200_000);
+        let errs = set(&format!(
+            "[[rule]]\nid = \"x\"\nmax_age_days = 1\n\n[rule.match]\nfolders = [\n  \"Arkiv\",\n  \"{huge}\",\n]\n"
+        ))
+        .expect_err("glob too big");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].line, 8);
+        assert_eq!(errs[0].key.as_deref(), Some("match.folders"));
 
         let errs = set("[[rule]]\nid = \"x\"\n").expect_err("no retention");
         assert!(errs[0].message.contains("exactly one"));
