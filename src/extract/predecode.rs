@@ -293,10 +293,10 @@ fn binary_part(raw: &[u8], head: &Head, end: usize, ancestors: &[&[u8]], edits: 
 }
 
 /// Base64 as writers wrap it (whole groups, padding only at the end),
-/// decoded by the vectorised decoder; `None` for anything else, which
+/// decoded by a vectorised decoder (AVX2 or SSE4.1 where the processor has
+/// them, found at run time); `None` for anything else, which
 /// [`decode_base64`] reads as mail-parser would.
 fn fast_base64(body: &[u8]) -> Option<Vec<u8>> {
-    use base64::Engine as _;
     let mut compact = Vec::with_capacity(body.len());
     let mut at = 0;
     while at < body.len() {
@@ -312,9 +312,7 @@ fn fast_base64(body: &[u8]) -> Option<Vec<u8>> {
     if padding > 2 || memchr::memchr(b'=', &compact[..compact.len() - padding]).is_some() {
         return None;
     }
-    base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .ok()
+    base64_simd::STANDARD.decode_to_vec(&compact).ok()
 }
 
 /// Values of the base64 alphabet; `SKIP` for the white space mail-parser
