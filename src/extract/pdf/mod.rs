@@ -235,15 +235,20 @@ impl Streams {
 /// Inflates zlib data, stopping one byte past `limit`. A stream cut off
 /// before its end (common in real PDFs) gives what it has.
 fn inflate(data: &[u8], limit: u64) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut decoder = flate2::read::ZlibDecoder::new(data).take(limit.saturating_add(1));
+    // The `bufread` decoders read the slice in place (the `read` ones copy
+    // it through a zeroed 32 KiB buffer of their own, per stream), and room
+    // for the usual ratio is made at once rather than grown a doubling at
+    // a time.
+    let room = |limit: u64| (data.len().saturating_mul(4)).min(limit as usize);
+    let mut out = Vec::with_capacity(room(limit));
+    let mut decoder = flate2::bufread::ZlibDecoder::new(data).take(limit.saturating_add(1));
     match decoder.read_to_end(&mut out) {
         Ok(_) => Some(out),
         Err(_) if !out.is_empty() => Some(out),
         Err(_) => {
             // Some writers leave out the zlib header: raw deflate.
-            let mut out = Vec::new();
-            let mut raw = flate2::read::DeflateDecoder::new(data).take(limit.saturating_add(1));
+            let mut out = Vec::with_capacity(room(limit));
+            let mut raw = flate2::bufread::DeflateDecoder::new(data).take(limit.saturating_add(1));
             match raw.read_to_end(&mut out) {
                 Ok(_) => Some(out),
                 Err(_) => (!out.is_empty()).then_some(out),
