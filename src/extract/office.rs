@@ -36,7 +36,12 @@ impl Bounded {
         }
         let room = self.max.saturating_sub(self.text.len());
         if s.len() <= room {
-            self.text.push_str(s);
+            // A PDF's text arrives a character at a time: one byte is
+            // pushed as the ASCII character it is, without a copy call.
+            match s.as_bytes() {
+                &[b] => self.text.push(char::from(b)),
+                _ => self.text.push_str(s),
+            }
             return;
         }
         let mut end = room;
