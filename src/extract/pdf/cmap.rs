@@ -8,7 +8,6 @@
 //! bounds what a hostile map can make it hold.
 
 use super::lexer::{Lexer, Token};
-use std::collections::HashMap;
 
 /// Ranges kept per map; a map with more is read up to here.
 const MAX_RANGES: usize = 1 << 16;
@@ -22,15 +21,31 @@ const MAX_ARRAY_TEXTS: usize = 1 << 16;
 const MAX_UNITS: usize = 64;
 
 /// A `ToUnicode` map (and, for an embedded encoding CMap, its code spaces).
+///
+/// The texts of single mappings and range arrays are kept one after another
+/// in one string, and the mappings as a sorted list pointing into it: a map
+/// is read for every font of every PDF, and a string and a hash-table entry
+/// per code were most of the work of reading it.
 #[derive(Debug, Default)]
 pub struct CMap {
     /// Texts held in `RangeTarget::Each` arrays, all ranges together.
     array_texts: usize,
     /// `(bytes, low, high)`: codes of that length in that range.
     spaces: Vec<(usize, u32, u32)>,
-    chars: HashMap<u32, String>,
+    /// Every text the map's `bfchar` entries and range arrays stand for.
+    texts: String,
+    /// `bfchar` entries: the code and where its text is in `texts`. Sorted
+    /// by code once the map is read, one entry per code (the last written).
+    chars: Vec<(u32, Span)>,
     /// Sorted by low code: `(low, high, what low stands for)`.
     ranges: Vec<(u32, u32, RangeTarget)>,
+}
+
+/// Where a text is in [`CMap::texts`].
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
 }
 
 #[derive(Debug)]
@@ -38,7 +53,7 @@ enum RangeTarget {
     /// The text of the range's first code; later codes add to its last unit.
     Start(Vec<u16>),
     /// One text per code.
-    Each(Vec<String>),
+    Each(Vec<Span>),
 }
 
 fn code_of(bytes: &[u8]) -> Option<u32> {
@@ -56,20 +71,24 @@ fn units(bytes: &[u8]) -> Vec<u16> {
         .collect()
 }
 
-fn text_of_units(units: &[u16]) -> String {
-    char::decode_utf16(units.iter().copied())
-        .map(|c| c.unwrap_or('\u{FFFD}'))
-        .collect()
-}
-
-/// What a `bfchar`/`bfrange` target means: UTF-16BE bytes, or (rarely) a
-/// glyph name.
-fn target_text(token: &Token<'_>) -> Option<String> {
+/// Appends what a `bfchar`/`bfrange` target means to `texts`: UTF-16BE
+/// bytes, or (rarely) a glyph name. `None` when the token is neither, or
+/// the map's texts are past what a span can address.
+fn push_target(token: &Token<'_>, texts: &mut String) -> Option<Span> {
+    let start = u32::try_from(texts.len()).ok()?;
     match token {
-        Token::Str(bytes) => Some(text_of_units(&units(bytes))),
-        Token::Name(name) => super::encoding::glyph(name),
-        _ => None,
+        Token::Str(bytes) => {
+            let units = bytes
+                .chunks(2)
+                .take(MAX_UNITS)
+                .map(|c| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]));
+            texts.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
+        }
+        Token::Name(name) => texts.push_str(&super::encoding::glyph(name)?),
+        _ => return None,
     }
+    let end = u32::try_from(texts.len()).ok()?;
+    Some(Span { start, end })
 }
 
 impl CMap {
@@ -101,10 +120,11 @@ impl CMap {
                         let (Token::Str(code), target) = (&pair[0], &pair[1]) else {
                             continue;
                         };
-                        if let (Some(code), Some(text)) = (code_of(code), target_text(target))
+                        if let Some(code) = code_of(code)
                             && map.chars.len() < MAX_CHARS
+                            && let Some(span) = push_target(target, &mut map.texts)
                         {
-                            map.chars.insert(code, text);
+                            map.chars.push((code, span));
                         }
                     }
                 }
@@ -113,13 +133,18 @@ impl CMap {
             }
         }
         map.ranges.sort_by_key(|r| r.0);
+        // A code mapped twice means its last mapping, as in a dictionary:
+        // newest first, a stable sort, and the first of each code kept.
+        map.chars.reverse();
+        map.chars.sort_by_key(|&(code, _)| code);
+        map.chars.dedup_by_key(|&mut (code, _)| code);
         map
     }
 
     fn bfrange<'a>(&mut self, lexer: &mut Lexer<'a>, pending: &mut Vec<Token<'a>>) {
         pending.clear();
         // Triples `<lo> <hi> <dst>` or `<lo> <hi> [<dst> ...]`.
-        let mut array: Option<Vec<String>> = None;
+        let mut array: Option<Vec<Span>> = None;
         for token in lexer.by_ref() {
             match token {
                 Token::Word(b"endbfrange") => break,
@@ -131,9 +156,10 @@ impl CMap {
                 }
                 token if array.is_some() => {
                     if self.array_texts < MAX_ARRAY_TEXTS
-                        && let (Some(items), Some(text)) = (array.as_mut(), target_text(&token))
+                        && let Some(items) = array.as_mut()
+                        && let Some(span) = push_target(&token, &mut self.texts)
                     {
-                        items.push(text);
+                        items.push(span);
                         self.array_texts += 1;
                     }
                 }
@@ -183,9 +209,8 @@ impl CMap {
     /// Appends the text `code` stands for to `out`; false when the map has
     /// none.
     pub fn append(&self, code: u32, out: &mut String) -> bool {
-        if let Some(text) = self.chars.get(&code) {
-            out.push_str(text);
-            return true;
+        if let Ok(i) = self.chars.binary_search_by_key(&code, |&(c, _)| c) {
+            return self.push_text(self.chars[i].1, out);
         }
         let i = self.ranges.partition_point(|r| r.0 <= code);
         // Ranges may overlap in bad maps: look back over the few that start
@@ -208,17 +233,23 @@ impl CMap {
                     return true;
                 }
                 RangeTarget::Each(items) => {
-                    return match items.get(offset as usize) {
-                        Some(text) => {
-                            out.push_str(text);
-                            true
-                        }
-                        None => false,
-                    };
+                    return items
+                        .get(offset as usize)
+                        .is_some_and(|&span| self.push_text(span, out));
                 }
             }
         }
         false
+    }
+
+    fn push_text(&self, span: Span, out: &mut String) -> bool {
+        match self.texts.get(span.start as usize..span.end as usize) {
+            Some(text) => {
+                out.push_str(text);
+                true
+            }
+            None => false,
+        }
     }
 
     #[cfg(test)]
@@ -275,6 +306,17 @@ endcmap CMapName currentdict /CMap defineresource pop end end";
         assert_eq!(map.text(0x1D), None);
         assert_eq!(map.text(0x43), None);
         assert_eq!(map.code_length(b"\x00\x13\x00"), 2);
+    }
+
+    #[test]
+    fn a_code_mapped_twice_stands_for_its_last_mapping() {
+        let map = CMap::parse(
+            b"3 beginbfchar <0005> <0041> <0003> <0042> <0005> <00E6> endbfchar
+              1 beginbfchar <0003> /oslash endbfchar",
+        );
+        assert_eq!(map.text(0x05).as_deref(), Some("æ"));
+        assert_eq!(map.text(0x03).as_deref(), Some("ø"));
+        assert_eq!(map.text(0x04), None);
     }
 
     #[test]
