@@ -117,7 +117,11 @@ pub fn printer<'w>(
     ctx: ReportContext,
 ) -> Box<dyn Printer + 'w> {
     match format {
-        Format::Jsonl => Box::new(JsonlPrinter { out, ctx }),
+        Format::Jsonl => Box::new(JsonlPrinter {
+            out,
+            ctx,
+            line: Vec::new(),
+        }),
         Format::Csv => Box::new(CsvPrinter {
             out: csv::Writer::from_writer(out),
             ctx,
@@ -246,13 +250,19 @@ struct SourceErrorRecord<'a> {
 struct JsonlPrinter<'w> {
     out: Box<dyn Write + 'w>,
     ctx: ReportContext,
+    /// One line is written into this first and handed on in one call:
+    /// serde_json writes a line in dozens of small pieces, each a call
+    /// through `dyn Write` when made on `out` directly.
+    line: Vec<u8>,
 }
 
 impl Printer for JsonlPrinter<'_> {
     fn message(&mut self, source: &str, report: &MessageReport) -> io::Result<()> {
         for record in Record::all(source, report, self.ctx.min_confidence) {
-            serde_json::to_writer(&mut self.out, &record)?;
-            self.out.write_all(b"\n")?;
+            self.line.clear();
+            serde_json::to_writer(&mut self.line, &record)?;
+            self.line.push(b'\n');
+            self.out.write_all(&self.line)?;
         }
         Ok(())
     }
