@@ -95,17 +95,41 @@ pub fn snapshot<'a>(
     as_of: NaiveDate,
     reports: impl IntoIterator<Item = &'a MessageReport>,
 ) -> Snapshot {
-    let mut s = Snapshot {
-        source: source.to_string(),
-        as_of,
-        ..Default::default()
-    };
-    let mut values: BTreeMap<String, HashSet<&str>> = BTreeMap::new();
-    let mut category_values: BTreeMap<String, HashSet<&str>> = BTreeMap::new();
-    let period_start = as_of
-        .checked_sub_months(chrono::Months::new(1))
-        .unwrap_or(as_of);
+    let mut builder = SnapshotBuilder::new(source, as_of);
     for r in reports {
+        builder.add(r);
+    }
+    builder.finish()
+}
+
+/// A snapshot taken one message at a time, so a mailbox is counted as the
+/// store hands its messages over, without holding them all: what it keeps
+/// grows with the distinct values found, not with the mailbox.
+pub struct SnapshotBuilder {
+    snapshot: Snapshot,
+    values: BTreeMap<String, HashSet<String>>,
+    category_values: BTreeMap<String, HashSet<String>>,
+    period_start: NaiveDate,
+}
+
+impl SnapshotBuilder {
+    pub fn new(source: &str, as_of: NaiveDate) -> SnapshotBuilder {
+        SnapshotBuilder {
+            snapshot: Snapshot {
+                source: source.to_string(),
+                as_of,
+                ..Default::default()
+            },
+            values: BTreeMap::new(),
+            category_values: BTreeMap::new(),
+            period_start: as_of
+                .checked_sub_months(chrono::Months::new(1))
+                .unwrap_or(as_of),
+        }
+    }
+
+    pub fn add(&mut self, r: &MessageReport) {
+        let s = &mut self.snapshot;
         s.messages += 1;
         s.bytes += r.meta.size;
         if let Some(stale) = &r.stale {
@@ -118,7 +142,7 @@ pub fn snapshot<'a>(
         }
         if !r.findings.is_empty() {
             s.sensitive_messages += 1;
-            if r.date.is_some_and(|d| d.date_naive() >= period_start) {
+            if r.date.is_some_and(|d| d.date_naive() >= self.period_start) {
                 s.new_sensitive += 1;
             } else {
                 s.old_sensitive += 1;
@@ -133,10 +157,13 @@ pub fn snapshot<'a>(
             s.by_category.entry(c.label().into()).or_default().messages += 1;
         }
         for f in r.findings.iter().filter(|f| !f.fingerprint.is_empty()) {
-            category_values
+            let values = self
+                .category_values
                 .entry(Category::of(&f.detector).label().into())
-                .or_default()
-                .insert(&f.fingerprint);
+                .or_default();
+            if !values.contains(&f.fingerprint) {
+                values.insert(f.fingerprint.clone());
+            }
         }
         let mut seen = BTreeSet::new();
         for f in &r.findings {
@@ -145,22 +172,30 @@ pub fn snapshot<'a>(
                 s.by_detector.entry(id.clone()).or_default().messages += 1;
             }
             if !f.fingerprint.is_empty() {
-                values.entry(id).or_default().insert(&f.fingerprint);
+                let values = self.values.entry(id).or_default();
+                if !values.contains(&f.fingerprint) {
+                    values.insert(f.fingerprint.clone());
+                }
             }
         }
         if r.problems.iter().any(|p| p.kind.content_skipped()) {
             s.unreadable += 1;
         }
     }
-    for (id, v) in values {
-        s.by_detector.entry(id).or_default().values = v.len() as u64;
+
+    pub fn finish(self) -> Snapshot {
+        let mut s = self.snapshot;
+        for (id, v) in self.values {
+            s.by_detector.entry(id).or_default().values = v.len() as u64;
+        }
+        for (c, n) in s.by_category.iter_mut() {
+            n.values = self
+                .category_values
+                .get(c)
+                .map_or(n.messages, |v| v.len() as u64);
+        }
+        s
     }
-    for (c, n) in s.by_category.iter_mut() {
-        n.values = category_values
-            .get(c)
-            .map_or(n.messages, |v| v.len() as u64);
-    }
-    s
 }
 
 /// A draft for the deviation log (avvikslogg): one message holding data
@@ -219,62 +254,70 @@ pub fn deviations<'a>(
     as_of: NaiveDate,
     reports: impl IntoIterator<Item = &'a MessageReport>,
 ) -> Vec<Deviation> {
+    reports
+        .into_iter()
+        .filter_map(|r| deviation(source, owner, as_of, r))
+        .collect()
+}
+
+/// The deviation one message is, if it holds data the policy forbids
+/// sending by e-mail.
+pub fn deviation(
+    source: &str,
+    owner: Option<&str>,
+    as_of: NaiveDate,
+    r: &MessageReport,
+) -> Option<Deviation> {
     let own_domain = owner.map(domain).unwrap_or("");
-    let mut out = Vec::new();
-    for r in reports {
-        let forbidden: Vec<_> = r
-            .findings
-            .iter()
-            .filter(|f| Category::of(&f.detector).forbidden_by_mail())
-            .collect();
-        let Some(category) = forbidden.iter().map(|f| Category::of(&f.detector)).min() else {
-            continue;
-        };
-        let sent = owner.is_some_and(|o| r.envelope.from.iter().any(|f| f == o))
-            || is_sent_folder(&r.meta.folder);
-        let others: Vec<&String> = if sent {
-            r.envelope.to.iter().collect()
-        } else {
-            r.envelope.from.iter().collect()
-        };
-        let external = !own_domain.is_empty()
-            && others.iter().any(|a| {
-                let d = domain(a);
-                !d.is_empty() && d != own_domain && !d.ends_with(&format!(".{own_domain}"))
-            });
-        let mut kinds: Vec<String> = forbidden
-            .iter()
-            .map(|f| crate::report::detector_label(&f.detector))
-            .collect();
-        kinds.sort();
-        kinds.dedup();
-        let key = crate::offboard::message_key(r);
-        let id = {
-            use sha2::Digest;
-            let h = sha2::Sha256::digest(format!("{source}\u{1f}{}\u{1f}{key}", r.meta.folder));
-            format!("AV-{}", &hex::encode(h)[..12])
-        };
-        out.push(Deviation {
-            id,
-            source: source.to_string(),
-            folder: r.meta.folder.clone(),
-            key,
-            message_id: r.envelope.message_id.clone(),
-            date: r.date.map(|d| d.date_naive()),
-            system: system_of(source),
-            category: category.label().to_string(),
-            kinds,
-            count: forbidden.len() as u64,
-            direction: if sent { "sent" } else { "received" }.into(),
-            external,
-            subject: r.envelope.subject.clone(),
-            status: "open".into(),
-            first_seen: as_of,
-            handled_on: None,
-            action: String::new(),
+    let forbidden: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| Category::of(&f.detector).forbidden_by_mail())
+        .collect();
+    let category = forbidden.iter().map(|f| Category::of(&f.detector)).min()?;
+    let sent = owner.is_some_and(|o| r.envelope.from.iter().any(|f| f == o))
+        || is_sent_folder(&r.meta.folder);
+    let others: Vec<&String> = if sent {
+        r.envelope.to.iter().collect()
+    } else {
+        r.envelope.from.iter().collect()
+    };
+    let external = !own_domain.is_empty()
+        && others.iter().any(|a| {
+            let d = domain(a);
+            !d.is_empty() && d != own_domain && !d.ends_with(&format!(".{own_domain}"))
         });
-    }
-    out
+    let mut kinds: Vec<String> = forbidden
+        .iter()
+        .map(|f| crate::report::detector_label(&f.detector))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    let key = crate::offboard::message_key(r);
+    let id = {
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(format!("{source}\u{1f}{}\u{1f}{key}", r.meta.folder));
+        format!("AV-{}", &hex::encode(h)[..12])
+    };
+    Some(Deviation {
+        id,
+        source: source.to_string(),
+        folder: r.meta.folder.clone(),
+        key,
+        message_id: r.envelope.message_id.clone(),
+        date: r.date.map(|d| d.date_naive()),
+        system: system_of(source),
+        category: category.label().to_string(),
+        kinds,
+        count: forbidden.len() as u64,
+        direction: if sent { "sent" } else { "received" }.into(),
+        external,
+        subject: r.envelope.subject.clone(),
+        status: "open".into(),
+        first_seen: as_of,
+        handled_on: None,
+        action: String::new(),
+    })
 }
 
 /// What the report knows of a mailbox besides its messages.

@@ -5,9 +5,8 @@
 //! Why at scan time: a report made later cannot count mail that was
 //! deleted in between, and "is it getting better?" needs those counts.
 
-use crate::compliance::{self, Snapshot};
+use crate::compliance::{self, SnapshotBuilder};
 use crate::inventory;
-use crate::model::MessageReport;
 use crate::rules::RuleSet;
 use crate::store::{RunId, SnapshotRecord, Store, StoreError};
 use chrono::NaiveDate;
@@ -43,12 +42,18 @@ pub fn record(
         if s.status == "failed" {
             continue;
         }
-        let mut reports: Vec<MessageReport> = Vec::new();
+        // One message at a time as the store hands them over: a mailbox of
+        // a hundred thousand messages held whole here was most of a
+        // scan's peak memory.
+        let mut counted = SnapshotBuilder::new(s.source, as_of);
+        let mut current = Vec::new();
         store.each_message(s.source, None, &mut |m| {
-            reports.push(inventory::judge(rules, as_of, m.report));
+            let report = inventory::judge(rules, as_of, m.report);
+            counted.add(&report);
+            current.extend(compliance::deviation(s.source, s.address, as_of, &report));
             Ok(())
         })?;
-        let snapshot: Snapshot = compliance::snapshot(s.source, as_of, reports.iter());
+        let snapshot = counted.finish();
         store.record_snapshot(
             run,
             &SnapshotRecord {
@@ -59,7 +64,6 @@ pub fn record(
                 snapshot,
             },
         )?;
-        let current = compliance::deviations(s.source, s.address, as_of, reports.iter());
         let register = compliance::reconcile(&known, s.source, current, as_of);
         store.save_deviations(s.source, &register)?;
     }

@@ -1333,12 +1333,12 @@ fn compliance_report(
         let snapshot = match latest {
             Some(s) => s,
             None => {
-                let mut reports = Vec::new();
+                let mut counted = compliance::SnapshotBuilder::new(&m.source, as_of);
                 store.each_message(&m.source, None, &mut |stored| {
-                    reports.push(mailhygiene::inventory::judge(rules, as_of, stored.report));
+                    counted.add(&mailhygiene::inventory::judge(rules, as_of, stored.report));
                     Ok(())
                 })?;
-                compliance::snapshot(&m.source, as_of, reports.iter())
+                counted.finish()
             }
         };
         let day = |s: &Option<String>| {
