@@ -280,7 +280,12 @@ pub fn count_digits_up_to(bytes: &[u8], enough: usize) -> usize {
             return count;
         }
     }
-    count + chunks.remainder().iter().filter(|b| b.is_ascii_digit()).count()
+    count
+        + chunks
+            .remainder()
+            .iter()
+            .filter(|b| b.is_ascii_digit())
+            .count()
 }
 
 #[cfg(test)]
