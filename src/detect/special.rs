@@ -102,6 +102,12 @@ pub struct SpecialCategories {
     exact: TermSearch,
     exact_terms: Vec<Term>,
     patterns: Vec<(Regex, Term)>,
+    /// All the patterns as one alternation, asked first: it matches where
+    /// any of them does, in one pass over the text with one prefilter
+    /// (three passes, one per pattern, were 4% of a scan), and most texts
+    /// match none. `None` when there are no patterns or the alternation
+    /// is past the size limit (then each is asked).
+    any_pattern: Option<Regex>,
     frames: Vec<Frames>,
 }
 
@@ -292,6 +298,7 @@ impl SpecialCategories {
             exact: TermSearch::new(Vec::new()),
             exact_terms: Vec::new(),
             patterns: Vec::new(),
+            any_pattern: None,
             frames: Vec::new(),
         }
     }
@@ -444,6 +451,16 @@ impl SpecialCategories {
                 }
             }
         }
+        let any_pattern = match patterns.as_slice() {
+            [] | [_] => None,
+            several => {
+                let alternation: Vec<String> = several
+                    .iter()
+                    .map(|(regex, _)| format!("(?:{})", regex.as_str()))
+                    .collect();
+                Regex::new(&alternation.join("|")).ok()
+            }
+        };
         Ok(SpecialCategories {
             names,
             folded: bounded(folded_pats)?,
@@ -451,6 +468,7 @@ impl SpecialCategories {
             exact: bounded(exact_pats)?,
             exact_terms,
             patterns,
+            any_pattern,
             frames,
         })
     }
@@ -473,9 +491,15 @@ impl SpecialCategories {
         FOLDED.with_borrow_mut(|folded| {
             fold_into(text, folded);
             self.collect(&self.folded, &self.folded_terms, folded, location, evidence);
-            for (regex, term) in &self.patterns {
-                if regex.is_match(folded) {
-                    record(term, location, evidence);
+            if self
+                .any_pattern
+                .as_ref()
+                .is_none_or(|any| any.is_match(folded))
+            {
+                for (regex, term) in &self.patterns {
+                    if regex.is_match(folded) {
+                        record(term, location, evidence);
+                    }
                 }
             }
         });
@@ -669,6 +693,42 @@ mod tests {
         assert_eq!(judge("Ring fastlegen", true), Some(0.7));
         assert_eq!(judge("Fastlegen sier han er syk", false), Some(0.7));
         assert_eq!(judge("syk", false), None);
+    }
+
+    /// Several patterns are asked through their alternation first: each is
+    /// still found on its own, in its own category, and none where none is.
+    #[test]
+    fn each_pattern_is_found_through_the_alternation() {
+        let toml = r#"
+            [categories.health]
+            high = ["re:\\bdiagnose\\w*:? [a-z][0-9]{2}"]
+            [categories.trade_union]
+            high = ["re:\\bmedlem (av|i) [a-zæøå]+forbundet\\b"]
+            [categories.political_opinion]
+            high = ["re:\\bstemte på (rødt|sv)\\b"]
+        "#;
+        let file: PhraseFile = toml::from_str(toml).expect("valid test phrases");
+        let cats = SpecialCategories::compile(&file.categories).expect("compiles");
+        assert!(cats.any_pattern.is_some());
+        let found = |text: &str| {
+            let mut ev = Evidence::default();
+            cats.scan(text, &Location::Body, &mut ev);
+            let mut names: Vec<String> = cats
+                .judge(&ev, false)
+                .into_iter()
+                .map(|f| f.category)
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(found("Diagnose: F32 ble satt i mai"), ["health"]);
+        assert_eq!(found("Jeg er medlem av Fagforbundet."), ["trade_union"]);
+        assert_eq!(found("Hun stemte på Rødt i fjor"), ["political_opinion"]);
+        assert_eq!(
+            found("medlem i Fagforbundet, og stemte på SV"),
+            ["political_opinion", "trade_union"]
+        );
+        assert!(found("Diagnosen er ikke klar; medlem av styret; stemte over").is_empty());
     }
 
     #[test]
