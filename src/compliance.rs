@@ -157,13 +157,12 @@ impl SnapshotBuilder {
             s.by_category.entry(c.label().into()).or_default().messages += 1;
         }
         for f in r.findings.iter().filter(|f| !f.fingerprint.is_empty()) {
-            let values = self
-                .category_values
-                .entry(Category::of(&f.detector).label().into())
-                .or_default();
-            if !values.contains(&f.fingerprint) {
-                values.insert(f.fingerprint.clone());
-            }
+            remember(
+                self.category_values
+                    .entry(Category::of(&f.detector).label().into())
+                    .or_default(),
+                &f.fingerprint,
+            );
         }
         let mut seen = BTreeSet::new();
         for f in &r.findings {
@@ -172,10 +171,7 @@ impl SnapshotBuilder {
                 s.by_detector.entry(id.clone()).or_default().messages += 1;
             }
             if !f.fingerprint.is_empty() {
-                let values = self.values.entry(id).or_default();
-                if !values.contains(&f.fingerprint) {
-                    values.insert(f.fingerprint.clone());
-                }
+                remember(self.values.entry(id).or_default(), &f.fingerprint);
             }
         }
         if r.problems.iter().any(|p| p.kind.content_skipped()) {
@@ -195,6 +191,13 @@ impl SnapshotBuilder {
                 .map_or(n.messages, |v| v.len() as u64);
         }
         s
+    }
+}
+
+/// Adds a distinct value, copying it only the first time it is seen.
+fn remember(values: &mut HashSet<String>, value: &str) {
+    if !values.contains(value) {
+        values.insert(value.to_string());
     }
 }
 

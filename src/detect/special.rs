@@ -659,16 +659,22 @@ fn record(term: &Term, location: &Location, evidence: &mut Evidence) {
 mod tests {
     use super::*;
 
+    /// Categories compiled from a phrase file written in the test.
+    fn compiled(toml: &str) -> SpecialCategories {
+        let file: PhraseFile = toml::from_str(toml).expect("valid test phrases");
+        SpecialCategories::compile(&file.categories).expect("compiles")
+    }
+
     fn health() -> SpecialCategories {
-        let toml = r#"
+        compiled(
+            r#"
             [categories.health]
             high = ["*sykmeld*", "legeerklæring*", "diagnosed with", "DPS", "re:(?i)\\bdiagnose\\w*:? [A-TV-Z][0-9]{2}"]
             medium = ["fastlege*", "tilrettelegging*", "innlagt"]
             noisy = ["behandling", "syk", "NAV"]
             traps = ["behandling av personopplysninger"]
-        "#;
-        let file: PhraseFile = toml::from_str(toml).expect("valid test phrases");
-        SpecialCategories::compile(&file.categories).expect("compiles")
+        "#,
+        )
     }
 
     fn judge(text: &str, has_id: bool) -> Option<f32> {
@@ -707,8 +713,7 @@ mod tests {
             [categories.political_opinion]
             high = ["re:\\bstemte på (rødt|sv)\\b"]
         "#;
-        let file: PhraseFile = toml::from_str(toml).expect("valid test phrases");
-        let cats = SpecialCategories::compile(&file.categories).expect("compiles");
+        let cats = compiled(toml);
         assert!(cats.any_pattern.is_some());
         let found = |text: &str| {
             let mut ev = Evidence::default();
@@ -744,14 +749,9 @@ mod tests {
     #[test]
     fn an_earlier_shorter_term_does_not_hide_a_longer_one() {
         // "er syk" starts first but is cut by a letter; "*sykmeld*" must count.
-        let cats = SpecialCategories::compile(
-            &toml::from_str::<PhraseFile>(
-                "[categories.health]\nhigh = [\"er syk\", \"*sykmeld*\"]\nnoisy = [\"helse\"]\nmedium = [\"psykisk helse\"]",
-            )
-            .expect("valid")
-            .categories,
-        )
-        .expect("compiles");
+        let cats = compiled(
+            "[categories.health]\nhigh = [\"er syk\", \"*sykmeld*\"]\nnoisy = [\"helse\"]\nmedium = [\"psykisk helse\"]",
+        );
         let mut ev = Evidence::default();
         cats.scan("Jeg er sykmeldt.", &Location::Body, &mut ev);
         assert_eq!(cats.judge(&ev, false).len(), 1);

@@ -248,21 +248,9 @@ pub fn phrases_of_at_least(text: &str, digits: usize) -> Vec<Phrase> {
     out
 }
 
-/// The first ASCII digit at or after `from`, or the end. Sixteen bytes at a
-/// time without an early exit, which the compiler vectorises: most text
-/// is not digits.
+/// The first ASCII digit at or after `from`, or the end.
 fn next_digit(bytes: &[u8], from: usize) -> usize {
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 16) {
-        if chunk.iter().fold(false, |any, b| any | b.is_ascii_digit()) {
-            break;
-        }
-        i += 16;
-    }
-    bytes
-        .get(i..)
-        .and_then(|rest| rest.iter().position(u8::is_ascii_digit))
-        .map_or(bytes.len(), |p| i + p)
+    crate::extract::predecode::first_byte_where(bytes, from, |b| b.is_ascii_digit())
 }
 
 /// How many ASCII digits `bytes` has, counting only until there are

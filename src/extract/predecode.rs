@@ -495,7 +495,7 @@ fn latin1(decoder: fn(&[u8]) -> String, content: &[u8]) -> Option<String> {
     let mut text = Vec::with_capacity(content.len() + content.len() / 8);
     let mut rest = content;
     while !rest.is_empty() {
-        let ascii = ascii_prefix(rest);
+        let ascii = first_byte_where(rest, 0, |b| !b.is_ascii());
         text.extend_from_slice(&rest[..ascii]);
         if let Some(&byte) = rest.get(ascii) {
             let mut utf8 = [0; 4];
@@ -508,19 +508,22 @@ fn latin1(decoder: fn(&[u8]) -> String, content: &[u8]) -> Option<String> {
     String::from_utf8(text).ok()
 }
 
-/// How many bytes at the start of `bytes` are ASCII: sixteen at a time
-/// without an early exit, which the compiler vectorises.
-fn ascii_prefix(bytes: &[u8]) -> usize {
-    let mut i = 0;
+/// The first byte at or after `from` for which `wanted` holds, or the end
+/// of `bytes`: sixteen bytes at a time without an early exit inside a step,
+/// which the compiler vectorises. For runs that are long in most text (no
+/// digit, no byte outside ASCII).
+#[inline]
+pub(crate) fn first_byte_where(bytes: &[u8], from: usize, wanted: impl Fn(u8) -> bool) -> usize {
+    let mut i = from;
     while let Some(chunk) = bytes.get(i..i + 16) {
-        if chunk.iter().fold(false, |any, b| any | !b.is_ascii()) {
+        if chunk.iter().fold(false, |any, &b| any | wanted(b)) {
             break;
         }
         i += 16;
     }
     bytes
         .get(i..)
-        .and_then(|rest| rest.iter().position(|b| !b.is_ascii()))
+        .and_then(|rest| rest.iter().position(|&b| wanted(b)))
         .map_or(bytes.len(), |p| i + p)
 }
 
@@ -871,7 +874,10 @@ mod tests {
                 }
                 assert_eq!(latin1(decoder, &bytes), Some(decoder(&bytes)), "{len} {at}");
             }
-            assert_eq!(ascii_prefix(&b"x".repeat(len)), len);
+            assert_eq!(
+                first_byte_where(&b"x".repeat(len), 0, |b| !b.is_ascii()),
+                len
+            );
         }
     }
 
