@@ -63,12 +63,18 @@ fn code_of(bytes: &[u8]) -> Option<u32> {
     Some(bytes.iter().fold(0u32, |n, &b| n << 8 | u32::from(b)))
 }
 
-fn units(bytes: &[u8]) -> Vec<u16> {
+/// UTF-16BE bytes as units, at most `MAX_UNITS` (an odd last byte is the
+/// high half of a unit).
+fn units(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
     bytes
         .chunks(2)
         .take(MAX_UNITS)
         .map(|c| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]))
-        .collect()
+}
+
+/// Appends UTF-16 units as text, a lone surrogate as U+FFFD.
+fn push_units(units: impl IntoIterator<Item = u16>, out: &mut String) {
+    out.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
 }
 
 /// Appends what a `bfchar`/`bfrange` target means to `texts`: UTF-16BE
@@ -77,13 +83,7 @@ fn units(bytes: &[u8]) -> Vec<u16> {
 fn push_target(token: &Token<'_>, texts: &mut String) -> Option<Span> {
     let start = u32::try_from(texts.len()).ok()?;
     match token {
-        Token::Str(bytes) => {
-            let units = bytes
-                .chunks(2)
-                .take(MAX_UNITS)
-                .map(|c| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]));
-            texts.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
-        }
+        Token::Str(bytes) => push_units(units(bytes), texts),
         Token::Name(name) => texts.push_str(&super::encoding::glyph(name)?),
         _ => return None,
     }
@@ -164,7 +164,7 @@ impl CMap {
                     }
                 }
                 Token::Str(bytes) if pending.len() == 2 => {
-                    self.push_range(pending, RangeTarget::Start(units(&bytes)));
+                    self.push_range(pending, RangeTarget::Start(units(&bytes).collect()));
                 }
                 token @ Token::Str(_) => pending.push(token),
                 _ => pending.clear(),
@@ -229,7 +229,7 @@ impl CMap {
                         .iter()
                         .copied()
                         .chain([last.wrapping_add(offset as u16)]);
-                    out.extend(char::decode_utf16(units).map(|c| c.unwrap_or('\u{FFFD}')));
+                    push_units(units, out);
                     return true;
                 }
                 RangeTarget::Each(items) => {
