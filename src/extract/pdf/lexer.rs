@@ -21,9 +21,13 @@ pub enum Token<'a> {
     DictEnd,
 }
 
+#[derive(Clone)]
 pub struct Lexer<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// Numbers come out as `Number`; off, they stay `Word`s for a reader
+    /// that tells integers from reals (the object syntax does).
+    numbers: bool,
 }
 
 fn is_space(b: u8) -> bool {
@@ -43,7 +47,31 @@ fn is_regular(b: u8) -> bool {
 
 impl<'a> Lexer<'a> {
     pub fn new(bytes: &'a [u8]) -> Lexer<'a> {
-        Lexer { bytes, at: 0 }
+        Lexer {
+            bytes,
+            at: 0,
+            numbers: true,
+        }
+    }
+
+    /// A lexer from `at` that leaves numbers as words.
+    pub fn words_at(bytes: &'a [u8], at: usize) -> Lexer<'a> {
+        Lexer {
+            bytes,
+            at: at.min(bytes.len()),
+            numbers: false,
+        }
+    }
+
+    /// Where the next token would start looking.
+    pub fn offset(&self) -> usize {
+        self.at
+    }
+
+    /// The next byte after white space and comments, not consumed.
+    pub fn peek_byte(&mut self) -> Option<u8> {
+        self.skip_space_and_comments();
+        self.bytes.get(self.at).copied()
     }
 
     /// Skips the data of an inline image (after its `ID`): up to and past an
@@ -189,6 +217,9 @@ impl<'a> Lexer<'a> {
             self.at += 1;
         }
         let word = &self.bytes[start..self.at];
+        if !self.numbers {
+            return Token::Word(word);
+        }
         match number(word) {
             Some(n) => Token::Number(n),
             None => Token::Word(word),
@@ -223,8 +254,46 @@ pub fn hex_string(data: &[u8]) -> (Vec<u8>, usize) {
     (out, used)
 }
 
+/// The value of a short plain decimal (`-12.5`, `.5`, `600.0977`, `4.`:
+/// a sign, at most seven digits, at most one point) exactly as
+/// `str::parse::<f32>` gives it, without its general machinery: seven
+/// digits and every power of ten up to 10^7 are exact in an `f32`, so one
+/// division rounds the quotient as the full algorithm rounds the decimal.
+/// `None` for any other word. Numbers fill content streams and font
+/// widths; this is most of them.
+pub fn short_decimal(word: &[u8]) -> Option<f32> {
+    const POWERS: [f32; 8] = [1.0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7];
+    let (negative, body) = match word.split_first()? {
+        (b'-', rest) => (true, rest),
+        (b'+', rest) => (false, rest),
+        _ => (false, word),
+    };
+    let mut mantissa = 0u32;
+    let mut digits = 0usize;
+    let mut point = None;
+    for (i, &b) in body.iter().enumerate() {
+        match b {
+            b'0'..=b'9' if digits < 7 => {
+                mantissa = mantissa * 10 + u32::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if point.is_none() => point = Some(i),
+            _ => return None,
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let scale = point.map_or(0, |p| body.len() - p - 1);
+    let value = mantissa as f32 / POWERS[scale];
+    Some(if negative { -value } else { value })
+}
+
 /// A PDF number (`12`, `-3.5`, `.5`, `+4.`), or `None` for anything else.
 fn number(word: &[u8]) -> Option<f32> {
+    if let Some(n) = short_decimal(word) {
+        return Some(n);
+    }
     let first = *word.first()?;
     if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
         return None;
@@ -347,6 +416,72 @@ e)"
         assert_eq!(seen.last(), Some(&Token::Word(b"Tj")));
         assert!(seen.contains(&string(b"after")));
         assert!(seen.contains(&Token::Word(b"Q")));
+    }
+
+    #[test]
+    fn short_decimals_are_the_standard_parse() {
+        for word in [
+            "0",
+            "-0",
+            "+0",
+            "7",
+            "12",
+            "-3.5",
+            ".5",
+            "-.5",
+            "+4.",
+            "4.",
+            "600.0977",
+            "0.1",
+            "9999999",
+            "-999999.9",
+            "0.000001",
+            "1234.567",
+            "314.1592",
+            "0000001",
+        ] {
+            let expected: f32 = word.trim_start_matches('+').parse().unwrap_or(f32::NAN);
+            let got = short_decimal(word.as_bytes());
+            assert_eq!(got.map(f32::to_bits), Some(expected.to_bits()), "{word}");
+        }
+        // Longer, or not plain: left to the full parse.
+        for word in [
+            "12345678",
+            "3.1415926",
+            "1e5",
+            ".",
+            "-",
+            "1.2.3",
+            "--5",
+            "+-5",
+            "",
+            "1,5",
+        ] {
+            assert_eq!(short_decimal(word.as_bytes()), None, "{word}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn short_decimals_round_as_the_standard_parse_does(
+            whole in 0u32..10_000_000, point in 0usize..8, negative: bool
+        ) {
+            let digits = whole.to_string();
+            let point = point.min(digits.len());
+            let word = format!(
+                "{}{}.{}",
+                if negative { "-" } else { "" },
+                &digits[..digits.len() - point],
+                &digits[digits.len() - point..]
+            );
+            if let Ok(expected) = word.parse::<f32>() {
+                proptest::prop_assert_eq!(
+                    short_decimal(word.as_bytes()).map(f32::to_bits),
+                    Some(expected.to_bits()),
+                    "{}", word
+                );
+            }
+        }
     }
 
     #[test]

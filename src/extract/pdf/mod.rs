@@ -19,6 +19,7 @@ mod content;
 mod encoding;
 mod font;
 mod lexer;
+mod objects;
 
 use crate::extract::office::Bounded;
 use font::Font;
@@ -45,7 +46,7 @@ pub struct PdfLimits {
 pub enum PdfError {
     /// Encrypted with a password we do not have.
     Encrypted,
-    /// Not a PDF lopdf can open, or without pages.
+    /// Not a PDF we or lopdf can open, or without pages.
     Corrupt,
 }
 
@@ -58,7 +59,10 @@ pub struct PdfRead {
 
 /// Reads the text of every page, in page order.
 pub fn read(bytes: &[u8], limits: PdfLimits) -> Result<PdfRead, PdfError> {
-    let doc = Document::load_mem(bytes).map_err(|_| PdfError::Corrupt)?;
+    let doc = match objects::load(bytes) {
+        Some(doc) => doc,
+        None => Document::load_mem(bytes).map_err(|_| PdfError::Corrupt)?,
+    };
     // lopdf opens a document with the empty user password itself (a
     // document anyone can open, restricted at most in printing or copying);
     // one still marked encrypted needs a password.
