@@ -26,6 +26,9 @@ const MAX_DEPTH: usize = 100;
 /// Where an in-use object starts, by object number (generation, offset).
 type Entries = BTreeMap<u32, (u16, u32)>;
 
+/// A table line's in-use object (offset, generation).
+type InUse = (u32, u16);
+
 /// The document, or `None` when it is not plain enough for this loader.
 pub fn load(bytes: &[u8]) -> Option<Document> {
     let start = memchr::memmem::find(bytes, b"%PDF-")?;
@@ -205,7 +208,7 @@ fn section_header(bytes: &[u8]) -> Option<(usize, &[u8])> {
 
 /// `offset generation n` or `f`, ended by ` \r`, ` \n` or `\r\n`; an
 /// in-use entry whose generation does not fit is passed over, as lopdf does.
-fn table_entry(bytes: &[u8]) -> Option<(Option<(u32, u16)>, &[u8])> {
+fn table_entry(bytes: &[u8]) -> Option<(Option<InUse>, &[u8])> {
     let (offset, rest) = unsigned_prefix::<u32>(bytes)?;
     let (generation, rest) = unsigned_prefix::<u32>(rest.strip_prefix(b" ")?)?;
     let rest = rest.strip_prefix(b" ")?;
