@@ -330,8 +330,9 @@ enum PdfText {
 }
 
 /// The text of a PDF, read on a thread of its own with a time limit: our
-/// reader counts its operations, but the object parser under it (lopdf) has
-/// loops no limit of ours reaches, and the scan must not wait on one
+/// reader counts its operations, but the object parser under it (lopdf, for
+/// files not plain enough for our own loader) has loops no limit of ours
+/// reaches, and the scan must not wait on one
 /// attachment for ever. Each scanning thread keeps one reader thread
 /// (a thread per document cost more than some documents); a reader past its
 /// time is abandoned (it finishes on its own, its result dropped) and a

@@ -3,10 +3,11 @@
 //! that gaps between strings can be told apart: a space, a table cell, a new
 //! line).
 
-use super::cmap::CMap;
+use super::cmap::{self, CMap};
 use super::encoding::{self, Base};
 use super::{Streams, get, number, resolve};
 use lopdf::{Dictionary, Document, Object};
+use std::rc::Rc;
 
 /// A font, read once per document.
 #[derive(Debug)]
@@ -25,8 +26,8 @@ enum Codes {
     /// Codes split by code spaces (two bytes for `Identity-H`); text by the
     /// ToUnicode map, or the code itself when the encoding is UCS-2.
     Composite {
-        spaces: Option<Box<CMap>>,
-        to_unicode: Option<Box<CMap>>,
+        spaces: Option<Rc<CMap>>,
+        to_unicode: Option<Rc<CMap>>,
         ucs2: bool,
     },
 }
@@ -84,7 +85,7 @@ impl Font {
     pub fn read(doc: &Document, dict: &Dictionary, streams: &mut Streams) -> Font {
         let subtype = get(doc, dict, b"Subtype").as_name().unwrap_or(b"");
         let to_unicode = match get(doc, dict, b"ToUnicode") {
-            Object::Stream(s) => streams.decode(s).map(|bytes| CMap::parse(&bytes)),
+            Object::Stream(s) => cmap::read(s, streams),
             _ => None,
         };
         if subtype == b"Type0" {
@@ -150,7 +151,7 @@ impl Font {
         };
         let widths = simple_widths(doc, dict, descriptor, base_font, width_scale);
         Font {
-            codes: Codes::Simple(simple_table(base, &differences, to_unicode.as_ref())),
+            codes: Codes::Simple(simple_table(base, &differences, to_unicode.as_deref())),
             widths,
             width_scale,
         }
@@ -211,7 +212,7 @@ impl Font {
 fn composite(
     doc: &Document,
     dict: &Dictionary,
-    to_unicode: Option<CMap>,
+    to_unicode: Option<Rc<CMap>>,
     streams: &mut Streams,
 ) -> Font {
     let (spaces, ucs2) = match get(doc, dict, b"Encoding") {
@@ -222,10 +223,7 @@ fn composite(
             (None, ucs2)
         }
         Object::Stream(s) => (
-            streams
-                .decode(s)
-                .map(|bytes| CMap::parse(&bytes))
-                .filter(CMap::has_code_spaces),
+            cmap::read(s, streams).filter(|map| map.has_code_spaces()),
             false,
         ),
         _ => (None, false),
@@ -273,8 +271,8 @@ fn composite(
     ranges.sort_by_key(|r| r.0);
     Font {
         codes: Codes::Composite {
-            spaces: spaces.map(Box::new),
-            to_unicode: to_unicode.map(Box::new),
+            spaces,
+            to_unicode,
             ucs2,
         },
         widths: Widths::Cid { ranges, default },

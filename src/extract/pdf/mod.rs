@@ -236,6 +236,26 @@ impl Streams {
     }
 }
 
+impl Streams {
+    /// Charges the budgets for a stream decoded before (to `len` bytes) as
+    /// [`Streams::decode`] would; false, and the document marked cut, where
+    /// decoding it would have stopped.
+    fn charge(&mut self, filtered: bool, len: usize) -> bool {
+        let len = len as u64;
+        let limit = if filtered {
+            self.max_stream.min(self.left)
+        } else {
+            self.left
+        };
+        if len > limit {
+            self.cut = true;
+            return false;
+        }
+        self.left -= len;
+        true
+    }
+}
+
 /// Inflates zlib data, stopping one byte past `limit`. A stream cut off
 /// before its end (common in real PDFs) gives what it has.
 fn inflate(data: &[u8], limit: u64) -> Option<Vec<u8>> {

@@ -327,3 +327,69 @@ fn an_array_operand_keeps_a_bounded_number_of_items() {
     let items = run.array_for_tests(&mut lexer);
     assert_eq!(items, Some(content::MAX_ARRAY_ITEMS));
 }
+
+/// A page showing `(ABC)` in a simple font whose ToUnicode map (made by
+/// `map`) reads `A` as `X`.
+fn mapped_page(map: impl FnOnce(&mut Builder, &[u8]) -> usize) -> Vec<u8> {
+    let cmap = b"/CIDInit /ProcSet findresource begin 12 dict begin begincmap\n\
+        1 begincodespacerange <00> <FF> endcodespacerange\n\
+        1 beginbfchar <41> <0058> endbfchar\n\
+        endcmap CMapName currentdict /CMap defineresource pop end end";
+    let mut b = Builder::default();
+    let to_unicode = map(&mut b, cmap);
+    let font = b.object(format!(
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode {to_unicode} 0 R >>"
+    ));
+    let content = b.stream("", b"BT /F1 12 Tf 72 700 Td (ABC) Tj ET", true);
+    let root = fixtures::pages(&mut b, font, &[content], "");
+    b.finish(root)
+}
+
+/// Each PDF read in turn on a fresh thread, whose kept font maps start
+/// empty.
+fn read_in_turn(pdfs: Vec<(Vec<u8>, PdfLimits)>) -> Vec<Result<(String, bool), PdfError>> {
+    std::thread::spawn(move || {
+        pdfs.iter()
+            .map(|(pdf, limits)| read(pdf, *limits).map(|r| (r.text, r.cut)))
+            .collect()
+    })
+    .join()
+    .unwrap_or_default()
+}
+
+#[test]
+fn a_font_map_kept_from_an_earlier_document_reads_as_it_would_alone() {
+    let pdf = mapped_page(|b, cmap| b.stream("", cmap, true));
+    assert_eq!(text(&pdf).trim(), "XBC");
+    // Every total budget from nothing to plenty: the map's decoded size is
+    // charged to the second document as decoding it would be.
+    for max_total in (0..400).step_by(7) {
+        let tight = PdfLimits {
+            max_total,
+            ..limits()
+        };
+        let alone = read_in_turn(vec![(pdf.clone(), tight)]);
+        let after = read_in_turn(vec![(pdf.clone(), limits()), (pdf.clone(), tight)]);
+        assert_eq!(after.get(1), alone.first(), "max_total {max_total}");
+    }
+}
+
+#[test]
+fn a_font_map_is_kept_for_the_same_bytes_read_the_same_way_only() {
+    let compressed = mapped_page(|b, cmap| b.stream("", cmap, true));
+    // The same compressed bytes, but no filter named: not a map at all.
+    let unnamed = mapped_page(|b, cmap| {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = std::io::Write::write_all(&mut z, cmap);
+        b.stream("", &z.finish().unwrap_or_default(), false)
+    });
+    let read = read_in_turn(vec![(compressed, limits()), (unnamed.clone(), limits())]);
+    let alone = read_in_turn(vec![(unnamed, limits())]);
+    assert_eq!(read.get(1), alone.first());
+    assert_eq!(
+        alone
+            .first()
+            .map(|r| r.as_ref().map(|(t, _)| t.trim().to_string())),
+        Some(Ok("ABC".to_string()))
+    );
+}
