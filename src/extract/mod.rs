@@ -700,7 +700,7 @@ impl<'a> Walker<'a> {
             match &part.body {
                 // A text part that decodes to NULs is UTF-16 without a charset
                 // label (Excel's "Unicode text" export): decode it by its BOM.
-                PartType::Text(text) if text.contains('\0') => {
+                PartType::Text(text) if predecode::has_nul(text.as_bytes()) => {
                     let bytes = lenient_body(message, part);
                     self.emit(&location, &decode_text(&bytes));
                 }

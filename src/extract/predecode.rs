@@ -424,10 +424,16 @@ fn charset_text<'c>(
         return Err(content);
     }
     let text = latin1(decoder, &content).unwrap_or_else(|| decoder(&content));
-    if text.contains('\0') {
+    if has_nul(text.as_bytes()) {
         return Err(content);
     }
     Ok(text)
+}
+
+/// A NUL byte anywhere: `str::contains('\0')` searches a word at a time,
+/// this a vector at a time, and it runs over every text part.
+pub fn has_nul(bytes: &[u8]) -> bool {
+    memchr::memchr(0, bytes).is_some()
 }
 
 /// UTF-8 text, or text with no charset: validated once, and content decoded
@@ -440,19 +446,19 @@ fn utf8_text(content: Cow<'_, [u8]>, unlabelled: bool) -> Result<String, Cow<'_,
             return Err(content);
         }
         let text = String::from_utf8_lossy(&content).into_owned();
-        if text.contains('\0') {
+        if has_nul(text.as_bytes()) {
             return Err(content);
         }
         Ok(text)
     }
     match content {
         Cow::Owned(bytes) => match String::from_utf8(bytes) {
-            Ok(text) if text.contains('\0') => Err(Cow::Owned(text.into_bytes())),
+            Ok(text) if has_nul(text.as_bytes()) => Err(Cow::Owned(text.into_bytes())),
             Ok(text) => Ok(text),
             Err(e) => lossy(Cow::Owned(e.into_bytes()), unlabelled),
         },
         Cow::Borrowed(bytes) => match std::str::from_utf8(bytes) {
-            Ok(text) if text.contains('\0') => Err(Cow::Borrowed(bytes)),
+            Ok(text) if has_nul(text.as_bytes()) => Err(Cow::Borrowed(bytes)),
             Ok(text) => Ok(text.to_owned()),
             Err(_) => lossy(Cow::Borrowed(bytes), unlabelled),
         },
