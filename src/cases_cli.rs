@@ -716,9 +716,12 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
     };
     let address = args.address.as_deref().map(str::to_lowercase);
     let name = args.name.as_deref().map(str::to_lowercase);
+    // Only the hits are kept: a mailbox's stored messages are read one at
+    // a time, not gathered first (a shared mailbox holds hundreds of
+    // thousands).
     let mut hits: Vec<StoredMessage> = Vec::new();
     for mailbox in store.mailboxes()? {
-        for m in messages_of(&store, &mailbox.source)? {
+        store.each_message(&mailbox.source, None, &mut |m| {
             let e = &m.report.envelope;
             let hit = if let Some(a) = &address {
                 e.from.iter().chain(&e.to).any(|x| x == a)
@@ -733,7 +736,8 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
             if hit {
                 hits.push(m);
             }
-        }
+            Ok(())
+        })?;
     }
     let mut out = open_output(c.output.as_deref())?;
     let index: Vec<serde_json::Value> = hits

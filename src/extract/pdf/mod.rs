@@ -19,7 +19,8 @@ mod content;
 mod encoding;
 mod font;
 mod lexer;
-mod objects;
+#[doc(hidden)]
+pub mod objects;
 
 use crate::extract::office::Bounded;
 use font::Font;
