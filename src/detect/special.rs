@@ -238,8 +238,10 @@ fn fold_non_ascii_in_place(text: &str, out: &mut [u8]) -> bool {
 
 /// Collapses every run of spaces to one, moving the text between runs down.
 fn collapse_spaces(buf: &mut Vec<u8>) {
-    let pair = memchr::memmem::Finder::new(b"  ");
-    let Some(first) = pair.find(buf) else {
+    // Built once: building a searcher per text cost more than the search.
+    static PAIR: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"  "));
+    let Some(first) = PAIR.find(buf) else {
         return;
     };
     let mut write = first + 1;
@@ -249,7 +251,7 @@ fn collapse_spaces(buf: &mut Vec<u8>) {
             read += 1;
         }
         // Up to and including the first space of the next run.
-        let end = pair.find(&buf[read..]).map_or(buf.len(), |p| read + p + 1);
+        let end = PAIR.find(&buf[read..]).map_or(buf.len(), |p| read + p + 1);
         buf.copy_within(read..end, write);
         write += end - read;
         read = end;

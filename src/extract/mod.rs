@@ -707,9 +707,13 @@ impl<'a> Walker<'a> {
                 PartType::Text(text) => {
                     let text = self.read_ahead(base, part).unwrap_or(text);
                     // Inline PGP: what is encrypted cannot be read.
-                    if memchr::memmem::find(text.as_bytes(), b"-----BEGIN PGP MESSAGE-----")
-                        .is_some()
-                    {
+                    // One searcher for the run: building memchr's searcher
+                    // for each part cost more than most parts' search.
+                    static PGP: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+                        std::sync::LazyLock::new(|| {
+                            memchr::memmem::Finder::new(b"-----BEGIN PGP MESSAGE-----")
+                        });
+                    if PGP.find(text.as_bytes()).is_some() {
                         self.problem(location.clone(), ProblemKind::Encrypted);
                     }
                     let text = as_written(message, part, &content_type, name.as_deref(), text);

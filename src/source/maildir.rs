@@ -168,7 +168,9 @@ pub fn job(folder: &str, path: PathBuf) -> Job {
     let meta = MessageMeta {
         flagged: flagged(&file_name),
         local_key: Some(unique_name(&file_name).to_string()),
-        ..MessageMeta::local(folder, 0, path.display().to_string())
+        // `to_string_lossy` is what `display` writes, without the
+        // formatting machinery, for every message listed.
+        ..MessageMeta::local(folder, 0, path.to_string_lossy().into_owned())
     };
     Job {
         meta,
