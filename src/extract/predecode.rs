@@ -302,8 +302,20 @@ fn binary_part(raw: &[u8], head: &Head, end: usize, ancestors: &[&[u8]], edits: 
 /// [`decode_base64`] reads as mail-parser would.
 fn fast_base64(body: &[u8]) -> Option<Vec<u8>> {
     let mut compact = Vec::with_capacity(body.len());
+    // Writers wrap at one width: a line as long as the first (its line end
+    // included) is taken without searching for its end. A line that is
+    // really shorter leaves white space inside what is copied, which the
+    // decoder refuses, and the careful reader has it.
+    let stride = memchr::memchr(b'\n', body).map_or(0, |p| p + 1);
     let mut at = 0;
     while at < body.len() {
+        if let Some(line) = body.get(at..at + stride)
+            && line.last() == Some(&b'\n')
+        {
+            compact.extend_from_slice(line.trim_ascii_end());
+            at += stride;
+            continue;
+        }
         let line_end = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |p| at + p);
         let line = body[at..line_end].trim_ascii_end();
         compact.extend_from_slice(line);
@@ -1109,6 +1121,14 @@ mod tests {
             "SGVpIHDDpSBkZWd=",
             "SGVp=IHDDpSBkZWc=",
             "",
+            // Wrapped at one width, and lines that break it: shorter with a
+            // line end where the width's would be, longer, CRLF mixed with
+            // LF, trailing blanks.
+            "SGVpIHDD\npSBkZWMg\nZGVnIGhl\naSBkdQ==\n",
+            "SGVpIH\nDD\nAAA\nBBBB\n",
+            "SGVp\nIHDDpSBkZWc=\n",
+            "SGVpIHDD \r\npSBkZWMg \r\nZGVn\r\n",
+            "SGVpIHDD\r\npSBkZWMg\nZGVnIGhl\r\naSBkdQ==",
         ] {
             for ct in ["application/pdf", "image/png; name=a.png"] {
                 let raw = format!(
