@@ -256,7 +256,7 @@ def main():
             with open(os.path.join(tmp, "cur", "%d.q:2,S" % i), "wb") as f:
                 f.write(raw)
         env = dict(os.environ, MAILHYGIENE_FINGERPRINT_KEY=KEY)
-        out = subprocess.run([binary, "scan", "maildir:" + tmp, "--format", "jsonl", "--quiet", "--as-of", "2026-11-25"],
+        out = subprocess.run([binary, "scan", "maildir:" + tmp, "--no-state", "--format", "jsonl", "--quiet", "--as-of", "2026-11-25"],
                              capture_output=True, env=env, check=False)
     text = out.stdout.decode()
     found_ids = {}
