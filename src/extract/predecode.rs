@@ -767,8 +767,26 @@ fn decode_with(body: &[u8], lenient: bool) -> Option<Decoded> {
     let mut i = 0;
     while i < body.len() {
         if state == State::Plain {
-            let run_end =
-                memchr::memchr3(b'=', b'\n', b'\r', &body[i..]).map_or(body.len(), |p| i + p);
+            // An escape (`=C3`, most of them in Norwegian text) at once:
+            // what the three steps below would do with it.
+            if body[i] == b'='
+                && let Some(&[high, low]) = body.get(i + 1..i + 3)
+                && let (Some(h), Some(l)) = (hex(high), hex(low))
+            {
+                out.push(h << 4 | l);
+                trailing_space = 0;
+                last = low;
+                ended_line = false;
+                i += 3;
+                continue;
+            }
+            // A run of plain bytes; none when this one is special (the
+            // search would find it here, at the cost of setting one up).
+            let run_end = if matches!(body[i], b'=' | b'\n' | b'\r') {
+                i
+            } else {
+                memchr::memchr3(b'=', b'\n', b'\r', &body[i..]).map_or(body.len(), |p| i + p)
+            };
             if run_end > i {
                 let run = &body[i..run_end];
                 out.extend_from_slice(run);
