@@ -103,6 +103,9 @@ struct Many {
 /// office text); asked second, the longer hash costs only there.
 #[derive(Debug, Clone)]
 struct TermStarts {
+    /// Some term begins with an ASCII byte that is not a letter or digit
+    /// (then a word start is looked at even where such a byte stands).
+    separator_first: bool,
     /// The first sixteen bytes of terms of sixteen or more.
     longer: Box<[u64; 1024]>,
     /// The first eight bytes of terms of sixteen or more.
@@ -149,6 +152,10 @@ fn pair_index(b0: u8, b1: u8) -> usize {
 impl TermStarts {
     fn new(patterns: &[Vec<u8>]) -> TermStarts {
         let mut starts = TermStarts {
+            separator_first: patterns.iter().any(|p| {
+                p.first()
+                    .is_some_and(|b| b.is_ascii() && !b.is_ascii_alphanumeric())
+            }),
             longer: Box::new([0; 1024]),
             longer_head: Box::new([0; 1024]),
             long: Box::new([0; 1024]),
@@ -400,8 +407,20 @@ impl Many {
         let mut base = from.saturating_sub(1);
         while base + 1 < limit {
             let end = (base + 64).min(limit - 1);
-            let (separators, non_ascii) = byte_classes(&text[base..end]);
-            let mut candidates = separators | non_ascii;
+            let classes = byte_classes(&text[base..end]);
+            let non_ascii = classes.non_ascii;
+            // A place after a separator or a non-ASCII byte, unless the byte
+            // there cannot begin a term: a continuation byte never does, a
+            // separator only if some term begins with one. (Bit `i + 1` is
+            // the byte at the place bit `i` stands for; the last place's
+            // byte is the next block's, and stays a place.)
+            let cannot_begin = classes.continuation
+                | if self.starts.separator_first {
+                    0
+                } else {
+                    classes.separators
+                };
+            let mut candidates = (classes.separators | non_ascii) & !(cannot_begin >> 1);
             while candidates != 0 {
                 let i = candidates.trailing_zeros();
                 candidates &= candidates - 1;
@@ -430,11 +449,11 @@ impl Many {
 }
 
 /// For up to 64 bytes: bit `i` set where byte `i` is ASCII but not a letter
-/// or digit, and where it is non-ASCII. Eight bytes at a time in one word
-/// (this looks at every byte of every text).
-fn byte_classes(bytes: &[u8]) -> (u64, u64) {
-    let mut separators = 0u64;
-    let mut non_ascii = 0u64;
+/// or digit, where it is non-ASCII, and where it is a UTF-8 continuation
+/// byte. Eight bytes at a time in one word (this looks at every byte of
+/// every text).
+fn byte_classes(bytes: &[u8]) -> Classes {
+    let mut classes = Classes::default();
     for (k, chunk) in bytes.chunks(8).enumerate() {
         let word = match chunk.first_chunk::<8>() {
             Some(eight) => u64::from_le_bytes(*eight),
@@ -445,21 +464,31 @@ fn byte_classes(bytes: &[u8]) -> (u64, u64) {
                 u64::from_le_bytes(eight)
             }
         };
-        let (s, n) = classes8(word);
-        separators |= u64::from(s) << (8 * k);
-        non_ascii |= u64::from(n) << (8 * k);
+        let c = classes8(word);
+        classes.separators |= u64::from(c.separators) << (8 * k);
+        classes.non_ascii |= u64::from(c.non_ascii) << (8 * k);
+        classes.continuation |= u64::from(c.continuation) << (8 * k);
     }
-    (separators, non_ascii)
+    classes
+}
+
+/// What [`byte_classes`] finds in up to 64 bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Classes {
+    separators: u64,
+    non_ascii: u64,
+    continuation: u64,
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
-/// Eight bytes (little-endian in one word): which are ASCII separators and
-/// which non-ASCII, one bit each. Each byte's comparisons are additions
-/// into its own high bit, which cannot carry into the next byte since the
-/// high bits are cleared first.
-fn classes8(word: u64) -> (u8, u8) {
+/// Eight bytes (little-endian in one word): which are ASCII separators,
+/// which non-ASCII, and which UTF-8 continuation bytes (`10xxxxxx`), one
+/// bit each. Each byte's comparisons are additions into its own high bit,
+/// which cannot carry into the next byte since the high bits are cleared
+/// first.
+fn classes8(word: u64) -> Classes8 {
     let low = word & !HIGH;
     let at_least = |bytes: u64, value: u8| bytes + u64::from(0x80 - value) * ONES;
     let folded = low | (0x20 * ONES);
@@ -467,7 +496,21 @@ fn classes8(word: u64) -> (u8, u8) {
     let digit = at_least(low, b'0') & !at_least(low, b'9' + 1);
     let non_ascii = word & HIGH;
     let separator = !(non_ascii | letter | digit) & HIGH;
-    (high_bits(separator), high_bits(non_ascii))
+    // Bit 6 of each byte moved up to its bit 7.
+    let continuation = non_ascii & !(word << 1);
+    Classes8 {
+        separators: high_bits(separator),
+        non_ascii: high_bits(non_ascii),
+        continuation: high_bits(continuation),
+    }
+}
+
+/// What [`classes8`] finds in eight bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Classes8 {
+    separators: u8,
+    non_ascii: u8,
+    continuation: u8,
 }
 
 /// The high bit of each of eight bytes, gathered into one byte (bit `i`
@@ -622,24 +665,31 @@ mod tests {
             for at in 0..8 {
                 let mut eight = [b'a'; 8];
                 eight[at] = b;
-                let (separators, non_ascii) = classes8(u64::from_le_bytes(eight));
+                let c = classes8(u64::from_le_bytes(eight));
                 let separator = b.is_ascii() && !b.is_ascii_alphanumeric();
-                assert_eq!(separators, u8::from(separator) << at, "{b:#x} at {at}");
-                assert_eq!(non_ascii, u8::from(!b.is_ascii()) << at, "{b:#x} at {at}");
+                assert_eq!(c.separators, u8::from(separator) << at, "{b:#x} at {at}");
+                assert_eq!(c.non_ascii, u8::from(!b.is_ascii()) << at, "{b:#x} at {at}");
+                let continuation = b & 0xC0 == 0x80;
+                assert_eq!(
+                    c.continuation,
+                    u8::from(continuation) << at,
+                    "{b:#x} at {at}"
+                );
             }
         }
         let text: Vec<u8> = (0..64u8)
             .map(|i| if i % 3 == 0 { b' ' } else { 0xC3 })
             .collect();
-        let (separators, non_ascii) = byte_classes(&text[..61]);
+        let classes = byte_classes(&text[..61]);
         assert_eq!(
-            separators,
+            classes.separators,
             (0..61).filter(|i| i % 3 == 0).fold(0, |m, i| m | 1 << i)
         );
         assert_eq!(
-            non_ascii,
+            classes.non_ascii,
             (0..61).filter(|i| i % 3 != 0).fold(0, |m, i| m | 1 << i)
         );
+        assert_eq!(classes.continuation, 0, "0xC3 is a lead byte");
     }
 
     #[test]
