@@ -276,7 +276,8 @@ fn collect<'a>(lexer: &mut Lexer<'a>, end: &[u8], into: &mut Vec<Token<'a>>) {
 
 /// Maps kept per thread for the documents that follow (see [`read`]).
 const KEPT_MAPS: usize = 32;
-/// A map from a stream larger than this (decoded) is not kept.
+/// A map from a stream larger than this (as written or decoded) is not
+/// kept.
 const KEPT_MAP_BYTES: usize = 1 << 18;
 
 /// A map read before: the stream it was read from and what it decoded to.
@@ -318,7 +319,7 @@ pub fn read(stream: &lopdf::Stream, streams: &mut super::Streams) -> Option<Rc<C
     }
     let bytes = streams.decode(stream)?;
     let map = Rc::new(CMap::parse(&bytes));
-    if bytes.len() <= KEPT_MAP_BYTES {
+    if bytes.len() <= KEPT_MAP_BYTES && stream.content.len() <= KEPT_MAP_BYTES {
         KEPT.with_borrow_mut(|(kept, next)| {
             let entry = Kept {
                 content: stream.content.clone(),

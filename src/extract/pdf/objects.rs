@@ -58,7 +58,14 @@ pub fn load(bytes: &[u8]) -> Option<Document> {
     }
 
     let mut objects = BTreeMap::new();
+    // An offset listed twice holds the same object: read once (a table of
+    // many entries pointing at one large object must not cost its size
+    // each time).
+    let mut read = HashSet::new();
     for &(_, offset) in entries.values() {
+        if !read.insert(offset) {
+            continue;
+        }
         let (id, object) = indirect_object(file, offset as usize, &entries)?;
         if let Object::Stream(stream) = &object
             && stream.dict.has_type(b"ObjStm")
@@ -645,8 +652,29 @@ mod tests {
         assert_eq!(text.trim(), "Ny");
     }
 
+    #[test]
+    fn an_offset_listed_twice_reads_as_lopdf_reads_it() {
+        let mut pdf = varied();
+        let first_xref = pdf_startxref(&pdf);
+        let font = memchr::memmem::find(&pdf, b"6 0 obj").unwrap_or(0);
+        let xref = pdf.len();
+        pdf.extend_from_slice(
+            format!(
+                "xref\n8 1\n{font:010} 00000 n \ntrailer\n<< /Size 9 /Root 1 0 R /Prev {first_xref} >>\nstartxref\n{xref}\n%%EOF\n"
+            )
+            .as_bytes(),
+        );
+        let doc = same_as_lopdf(&pdf);
+        assert_eq!(doc.max_id, 8);
+        assert!(doc.get_dictionary((6, 0)).is_ok());
+    }
+
     fn pdf_startxref(pdf: &[u8]) -> usize {
-        let at = memchr::memmem::rfind(pdf, b"startxref\n").unwrap_or(0) + 10;
+        let mut at = memchr::memmem::rfind(pdf, b"startxref").unwrap_or(0) + 9;
+        at += pdf[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
         let end = at + pdf[at..].iter().take_while(|b| b.is_ascii_digit()).count();
         std::str::from_utf8(&pdf[at..end])
             .ok()
