@@ -227,20 +227,20 @@ impl Streams {
             }
             data = std::borrow::Cow::Owned(decoded);
         }
-        let used = data.len() as u64;
-        if used > self.left {
-            self.cut = true;
+        // What is left of the document's budget, as for a stream kept
+        // from an earlier document (every filter's own limit is met).
+        if !self.charge(false, data.len()) {
             return None;
         }
-        self.left -= used;
         Some(data.into_owned())
     }
 }
 
 impl Streams {
-    /// Charges the budgets for a stream decoded before (to `len` bytes) as
-    /// [`Streams::decode`] would; false, and the document marked cut, where
-    /// decoding it would have stopped.
+    /// Charges the budgets for `len` decoded bytes as [`Streams::decode`]
+    /// does (`filtered`: through one filter, whose output is held to the
+    /// per-stream limit too); false, and the document marked cut, where
+    /// decoding would stop.
     fn charge(&mut self, filtered: bool, len: usize) -> bool {
         let len = len as u64;
         let limit = if filtered {

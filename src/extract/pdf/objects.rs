@@ -116,15 +116,16 @@ fn xref_start(file: &[u8]) -> Option<usize> {
     let mut rest = &file[at + b"startxref".len()..];
     rest = rest.strip_prefix(b" ").unwrap_or(rest);
     rest = eol(rest)?;
-    rest = trim_start(rest, b' ');
+    rest = skip_while(rest, |b| b == b' ');
     let (value, after) = integer_prefix(rest)?;
-    let after = eol(trim_start(after, b' '))?;
+    let after = eol(skip_while(after, |b| b == b' '))?;
     after.starts_with(b"%%EOF").then_some(())?;
     usize::try_from(value).ok().filter(|&v| v <= file.len())
 }
 
-fn trim_start(bytes: &[u8], b: u8) -> &[u8] {
-    let n = bytes.iter().take_while(|&&c| c == b).count();
+/// `bytes` past its leading bytes for which `skip` holds.
+fn skip_while(bytes: &[u8], skip: impl Fn(u8) -> bool) -> &[u8] {
+    let n = bytes.iter().take_while(|&&c| skip(c)).count();
     &bytes[n..]
 }
 
@@ -252,7 +253,7 @@ fn indirect_object(file: &[u8], offset: usize, entries: &Entries) -> Option<(Obj
     let Some(keyword) = rest[after_space..].strip_prefix(b"stream") else {
         return Some((id, Object::Dictionary(dict)));
     };
-    let keyword = trim_start_tabs_spaces(keyword);
+    let keyword = skip_while(keyword, |b| b == b' ' || b == b'\t');
     // "stream" not followed by a line end: lopdf takes the dictionary alone
     // only when its stream reading fails for that reason; rarer than worth
     // following, so lopdf reads such a file.
@@ -268,14 +269,6 @@ fn indirect_object(file: &[u8], offset: usize, entries: &Entries) -> Option<(Obj
     let after = eol(after).unwrap_or(after);
     after.starts_with(b"endstream").then_some(())?;
     Some((id, Object::Stream(Stream::new(dict, data.to_vec()))))
-}
-
-fn trim_start_tabs_spaces(bytes: &[u8]) -> &[u8] {
-    let n = bytes
-        .iter()
-        .take_while(|&&c| c == b' ' || c == b'\t')
-        .count();
-    &bytes[n..]
 }
 
 /// The file from `at` past white space and comments.
@@ -351,10 +344,7 @@ fn value(file: &[u8], lexer: &mut Lexer<'_>, depth: usize) -> Option<Object> {
             _ => return None,
         },
         Token::Name(name) => {
-            let raw = &file[start + 1..lexer.offset()];
-            if raw.contains(&b'#') && !escapes_complete(raw) {
-                return None;
-            }
+            escapes_complete(&file[start + 1..lexer.offset()]).then_some(())?;
             Object::Name(name.into_owned())
         }
         Token::ArrayStart => {
@@ -375,10 +365,7 @@ fn value(file: &[u8], lexer: &mut Lexer<'_>, depth: usize) -> Option<Object> {
                 match lexer.next()? {
                     Token::DictEnd => break,
                     Token::Name(key) => {
-                        let raw = &file[at + 1..lexer.offset()];
-                        if raw.contains(&b'#') && !escapes_complete(raw) {
-                            return None;
-                        }
+                        escapes_complete(&file[at + 1..lexer.offset()]).then_some(())?;
                         let item = value(file, lexer, depth + 1)?;
                         dict.set(key.into_owned(), item);
                     }
@@ -438,8 +425,12 @@ fn nesting_within_limit(literal: &[u8]) -> bool {
     true
 }
 
-/// Every `#` in a name followed by two hex digits.
+/// Every `#` in a name (as written, after its `/`) followed by two hex
+/// digits.
 fn escapes_complete(raw: &[u8]) -> bool {
+    if !raw.contains(&b'#') {
+        return true;
+    }
     raw.iter().enumerate().all(|(i, &b)| {
         b != b'#'
             || (raw.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
@@ -459,6 +450,9 @@ fn word_value(file: &[u8], word: &[u8], lexer: &mut Lexer<'_>) -> Option<Object>
         let mut ahead = lexer.clone();
         if let Some(Token::Word(generation)) = next(file, &mut ahead)
             && let Some(generation) = unsigned::<u16>(generation)
+            // Most integers are not references: an `R` is looked for
+            // before a token is read for it.
+            && ahead.peek_byte() == Some(b'R')
             && next(file, &mut ahead) == Some(Token::Word(b"R"))
         {
             *lexer = ahead;
