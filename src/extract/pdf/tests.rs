@@ -393,3 +393,25 @@ fn a_font_map_is_kept_for_the_same_bytes_read_the_same_way_only() {
         Some(Ok("ABC".to_string()))
     );
 }
+
+#[test]
+fn a_font_map_through_two_filters_reads_as_it_would_alone() {
+    // Inflated, the stream is hex text twice the map's size; the hex then
+    // halves it. A per-stream limit between the two sizes stops decoding
+    // at the first filter, so a kept map must not stand in for it.
+    let pdf = mapped_page(|b, cmap| {
+        let hex: String = cmap.iter().map(|b| format!("{b:02X}")).collect();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        let _ = std::io::Write::write_all(&mut z, hex.as_bytes());
+        let zipped = z.finish().unwrap_or_default();
+        b.stream("/Filter [/FlateDecode /ASCIIHexDecode]", &zipped, false)
+    });
+    assert_eq!(text(&pdf).trim(), "XBC");
+    let tight = PdfLimits {
+        max_stream: 300,
+        ..limits()
+    };
+    let alone = read_in_turn(vec![(pdf.clone(), tight)]);
+    let after = read_in_turn(vec![(pdf.clone(), limits()), (pdf, tight)]);
+    assert_eq!(after.get(1), alone.first());
+}
