@@ -57,15 +57,22 @@ pub fn load(bytes: &[u8]) -> Option<Document> {
         return None;
     }
 
+    // An offset listed twice holds the same object: it is read once (a
+    // table of many entries pointing at one large object must not cost its
+    // size each time), and put in where its last listing would put it, for
+    // lopdf keeps what the last entry read says under a number that several
+    // objects' headers claim.
+    let mut last_listed = std::collections::HashMap::new();
+    for (position, &(_, offset)) in entries.values().enumerate() {
+        last_listed.insert(offset, position);
+    }
+    let mut offsets: Vec<(usize, u32)> = last_listed
+        .into_iter()
+        .map(|(offset, position)| (position, offset))
+        .collect();
+    offsets.sort_unstable();
     let mut objects = BTreeMap::new();
-    // An offset listed twice holds the same object: read once (a table of
-    // many entries pointing at one large object must not cost its size
-    // each time).
-    let mut read = HashSet::new();
-    for &(_, offset) in entries.values() {
-        if !read.insert(offset) {
-            continue;
-        }
+    for (_, offset) in offsets {
         let (id, object) = indirect_object(file, offset as usize, &entries)?;
         if let Object::Stream(stream) = &object
             && stream.dict.has_type(b"ObjStm")
@@ -661,6 +668,16 @@ mod tests {
         let doc = same_as_lopdf(&pdf);
         assert_eq!(doc.max_id, 8);
         assert!(doc.get_dictionary((6, 0)).is_ok());
+    }
+
+    /// Found by the `pdf_objects` fuzz target: an offset listed again after
+    /// another object claiming the same number was read must win again.
+    #[test]
+    fn the_last_listing_of_an_offset_decides_as_in_lopdf() {
+        let pdf = include_bytes!(
+            "../../../fuzz/regressions/pdf_objects/crash-dd5a475db0dde4ac9100e37c9bc2e10ad36eda2a"
+        );
+        same_as_lopdf(pdf);
     }
 
     fn pdf_startxref(pdf: &[u8]) -> usize {
