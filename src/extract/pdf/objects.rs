@@ -455,15 +455,25 @@ fn word_value(file: &[u8], word: &[u8], lexer: &mut Lexer<'_>) -> Option<Object>
     }
     if let Some(number) = unsigned::<u32>(word) {
         let mut ahead = lexer.clone();
-        if let Some(Token::Word(generation)) = next(file, &mut ahead)
-            && let Some(generation) = unsigned::<u16>(generation)
+        if let Some(Token::Word(second)) = next(file, &mut ahead) {
+            // lopdf's reference wants no space before its `R` and no
+            // delimiter after it: `4 0R` and `4 0 RA` are references to it
+            // where nothing has to follow, so such a file is its to read.
+            let digits = second.iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits > 0 && second.get(digits) == Some(&b'R') {
+                return None;
+            }
             // Most integers are not references: an `R` is looked for
             // before a token is read for it.
-            && ahead.peek_byte() == Some(b'R')
-            && next(file, &mut ahead) == Some(Token::Word(b"R"))
-        {
-            *lexer = ahead;
-            return Some(Object::Reference((number, generation)));
+            if let Some(generation) = unsigned::<u16>(second)
+                && ahead.peek_byte() == Some(b'R')
+            {
+                if next(file, &mut ahead) != Some(Token::Word(b"R")) {
+                    return None;
+                }
+                *lexer = ahead;
+                return Some(Object::Reference((number, generation)));
+            }
         }
     }
     if let Some((integer, [])) = integer_prefix(word) {
@@ -678,6 +688,28 @@ mod tests {
             "../../../fuzz/regressions/pdf_objects/crash-dd5a475db0dde4ac9100e37c9bc2e10ad36eda2a"
         );
         same_as_lopdf(pdf);
+    }
+
+    /// Also found by the fuzzer: `4 0 RA` and `4 0R` are references to
+    /// lopdf where nothing has to follow them; they are left to it.
+    #[test]
+    fn a_reference_run_into_other_bytes_is_left_to_lopdf() {
+        let pdf = include_bytes!(
+            "../../../fuzz/regressions/pdf_objects/crash-292ba3b94d1adff41b29be93f28fe6689af31858"
+        );
+        assert!(load(pdf).is_none());
+        let with = |body: &str| {
+            let mut b = Builder::default();
+            let font = b.object("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+            b.object(body);
+            let content = b.stream("", b"BT /F1 9 Tf (Hei) Tj ET", false);
+            let root = fixtures::pages(&mut b, font, &[content], "");
+            b.finish(root)
+        };
+        same_as_lopdf(&with("1 0 R"));
+        for body in ["1 0 RA", "1 0R", "1 0R5"] {
+            assert!(load(&with(body)).is_none(), "{body}");
+        }
     }
 
     fn pdf_startxref(pdf: &[u8]) -> usize {
