@@ -67,6 +67,9 @@ pub struct OffboardArgs {
     /// List the cases: what was handed over, what is pending, the deletion deadline.
     #[arg(long)]
     status: bool,
+    /// Change an existing case's reason, legal basis, notice, successor or leaving date (old and new values are audited).
+    #[arg(long)]
+    amend: bool,
     #[command(flatten)]
     common: ChangeArgs,
 }
@@ -79,9 +82,12 @@ pub struct HandoverArgs {
     /// The plan, as edited by the manager.
     #[arg(long, value_name = "FILE")]
     plan: PathBuf,
-    /// Where to copy: imaps://SUCCESSOR@HOST, or maildir:PATH for an export.
+    /// Where to copy; default: the case's successor, on the leaver's server. Anything else (another mailbox, maildir:PATH or mbox:PATH for an export) needs --reason.
     #[arg(long, value_name = "DEST")]
-    to: String,
+    to: Option<String>,
+    /// Why the mail goes somewhere other than the case's successor (recorded in the audit trail).
+    #[arg(long, value_name = "TEXT")]
+    reason: Option<String>,
     /// The folder to copy into; default: `Overført fra <leaver>`.
     #[arg(long, value_name = "NAME")]
     folder: Option<String>,
@@ -127,6 +133,12 @@ pub struct SubjectArgs {
     /// Write the package for a right-of-access request here: index.json and the messages as .eml.
     #[arg(long, value_name = "DIR")]
     export: Option<PathBuf>,
+    /// Include messages an offboarding case classified private (needs --reason; audited).
+    #[arg(long)]
+    include_private: bool,
+    /// Why private messages are included.
+    #[arg(long, value_name = "TEXT", requires = "include_private")]
+    reason: Option<String>,
     #[command(flatten)]
     common: ChangeArgs,
 }
@@ -151,6 +163,49 @@ fn messages_of(store: &dyn Store, source: &str) -> Result<Vec<StoredMessage>> {
         Ok(())
     })?;
     Ok(out)
+}
+
+/// The leaver's personal-domain correspondents that at least two other
+/// mailboxes in the store also correspond with: business (a sole trader
+/// on gmail.com), not family. Only those few addresses are counted, one
+/// stored message at a time.
+fn shared_personal(
+    store: &dyn Store,
+    source: &str,
+    messages: &[StoredMessage],
+    leaver: &Leaver,
+) -> Result<std::collections::HashSet<String>> {
+    let mut wanted: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
+    for m in messages {
+        for a in offboard::correspondents(&m.report, leaver) {
+            if offboard::is_personal_address(a) {
+                wanted.entry(a.to_string()).or_default();
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(Default::default());
+    }
+    for mailbox in store.mailboxes()? {
+        if mailbox.source == source {
+            continue;
+        }
+        let other = Leaver::new(mailbox.owner.as_deref(), mailbox.address.as_deref());
+        store.each_message(&mailbox.source, None, &mut |m| {
+            for a in offboard::correspondents(&m.report, &other) {
+                if let Some(seen) = wanted.get_mut(a) {
+                    seen.insert(mailbox.source.clone());
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(wanted
+        .into_iter()
+        .filter(|(_, boxes)| boxes.len() >= 2)
+        .map(|(a, _)| a)
+        .collect())
 }
 
 fn date_arg(name: &str, value: &str) -> Result<chrono::NaiveDate> {
@@ -227,7 +282,8 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
                 store.location()
             ))
         })?;
-    if let Some(existing) = store.case(case_id)?
+    let existing = store.case(case_id)?;
+    if let Some(existing) = &existing
         && existing.source != source
     {
         return Err(usage(format!(
@@ -243,7 +299,7 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
             plan.display()
         )));
     }
-    let case = Case {
+    let mut case = Case {
         id: case_id.to_string(),
         source: source.to_string(),
         reason: reason.to_string(),
@@ -255,9 +311,52 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         opened_by: mailhygiene::audit::actor(),
         opened_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
+    // A case is the documented reason for opening a mailbox: rerunning it
+    // with other facts must not pass silently.
+    let mut amended = None;
+    if let Some(existing) = &existing {
+        let changes = offboard::case_changes(existing, &case);
+        if !changes.is_empty() && !args.amend {
+            let names: Vec<&str> = changes.iter().map(|c| c.field).collect();
+            return Err(usage(format!(
+                "case {case_id} exists with another {}: add --amend to change it (old and new values are recorded in the audit trail), or use another --case",
+                names.join(", ")
+            )));
+        }
+        // What the case was opened with stays: its terms, who and when,
+        // and a successor or leaving date not given again.
+        case.successor = case.successor.take().or(existing.successor.clone());
+        case.leaving = case.leaving.or(existing.leaving);
+        case.terms = existing.terms.clone();
+        case.opened_by = existing.opened_by.clone();
+        case.opened_at = existing.opened_at.clone();
+        if !changes.is_empty() {
+            store.amend_case(&case)?;
+            amended = Some(changes);
+        }
+    }
+    if let Some(changes) = &amended {
+        audit(
+            &mut store,
+            "amend",
+            Some(case_id),
+            serde_json::json!({
+                "source": source,
+                "changes": changes.iter().map(|c| serde_json::json!({
+                    "field": c.field, "old": c.old, "new": c.new,
+                })).collect::<Vec<_>>(),
+            }),
+        )?;
+    }
     let messages = messages_of(&store, source)?;
     let leaver = Leaver::new(mailbox.owner.as_deref(), mailbox.address.as_deref());
-    let mut rows = offboard::plan(&messages, &leaver, &rules, as_of);
+    let mut classifier = offboard::Classifier::new(leaver, &rules);
+    classifier.representatives = config
+        .as_ref()
+        .map(|c| c.union_representatives.iter().cloned().collect())
+        .unwrap_or_default();
+    classifier.shared_personal = shared_personal(&store, source, &messages, &classifier.leaver)?;
+    let mut rows = offboard::plan(&messages, &classifier, &rules, as_of);
     store.open_case(&case, &rows)?;
     // What the case recorded first wins: a message once private stays so.
     let case = store.case(case_id)?.unwrap_or(case);
@@ -277,10 +376,19 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         }
     }
     if let Some(plan) = &args.plan {
-        let file = mailhygiene::report::create_private(plan)
+        let mut file = mailhygiene::report::create_private(plan)
             .with_context(|| format!("cannot write the plan {}", plan.display()))?;
-        offboard::write_plan(&rows, std::io::BufWriter::new(file))
-            .with_context(|| format!("cannot write the plan {}", plan.display()))?;
+        if plan
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
+        {
+            let bytes = mailhygiene::plan_xlsx::write(&case, &rows)
+                .map_err(|e| anyhow::anyhow!("cannot make the plan spreadsheet: {e}"))?;
+            file.write_all(&bytes)
+        } else {
+            offboard::write_plan(&case, &rows, std::io::BufWriter::new(file))
+        }
+        .with_context(|| format!("cannot write the plan {}", plan.display()))?;
     }
     if let Some(path) = &args.notice {
         let templates = crate::load_templates(rules_dir.as_deref())?;
@@ -317,7 +425,7 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         mailbox.owner.as_deref(),
         &messages,
         &rows,
-        &leaver,
+        &classifier.leaver,
         as_of,
         deletion_months(config.as_ref()),
     );
@@ -464,6 +572,50 @@ fn handover_credentials(dest: &NamedSource) -> Option<mailhygiene::imap::Credent
         .or_else(Credentials::from_env)
 }
 
+/// Reads an edited plan: CSV (any of the separators a spreadsheet writes),
+/// or `.xlsx`.
+fn read_plan_file(path: &std::path::Path) -> Result<Vec<offboard::EditedRow>> {
+    let is_xlsx = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+    let rows = if is_xlsx {
+        mailhygiene::plan_xlsx::read(path)
+    } else {
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("cannot read the plan {}", path.display()))?;
+        offboard::read_plan(file)
+    };
+    rows.map_err(|e| usage(format!("{}: {e}", path.display())))
+}
+
+/// The successor's mailbox on the leaver's server: the leaver's source
+/// with the successor's address as its user.
+fn successor_source(leaver_source: &str, successor: &str) -> Option<String> {
+    let (scheme, rest) = leaver_source.split_once("://")?;
+    if !scheme.starts_with("imap") || !successor.contains('@') {
+        return None;
+    }
+    let (_, host) = rest.rsplit_once('@')?;
+    Some(format!(
+        "{scheme}://{}@{host}",
+        successor.trim().to_lowercase().replace('@', "%40")
+    ))
+}
+
+/// Whether a destination is this address's IMAP mailbox.
+fn destination_is(destination: &str, address: &str) -> bool {
+    let Some((scheme, rest)) = destination.split_once("://") else {
+        return false;
+    };
+    if !scheme.starts_with("imap") {
+        return false;
+    }
+    rest.rsplit_once('@').is_some_and(|(user, _)| {
+        user.replace("%40", "@")
+            .eq_ignore_ascii_case(address.trim())
+    })
+}
+
 pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
     let c = &args.common;
     let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
@@ -474,12 +626,42 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
             args.case_id
         ))
     })?;
-    let plan_file = std::fs::File::open(&args.plan)
-        .with_context(|| format!("cannot read the plan {}", args.plan.display()))?;
-    let edited = offboard::read_plan(plan_file)
-        .map_err(|e| usage(format!("{}: {e}", args.plan.display())))?;
+    let edited = read_plan_file(&args.plan)?;
     let recorded = store.case_rows(&case.id)?;
-    let checked = handover::check(&edited, &recorded);
+    let checked = handover::check(&edited, &recorded, &case, Decision::Handover)
+        .map_err(|e| usage(format!("{}: {e}", args.plan.display())))?;
+    // The case is the boundary: its successor, unless a reason says
+    // otherwise (and the audit trail keeps it).
+    let destination = match (&args.to, &case.successor) {
+        (Some(to), _) => to.clone(),
+        (None, Some(successor)) => successor_source(&case.source, successor).ok_or_else(|| {
+            usage(format!(
+                "cannot tell where {successor}'s mailbox is from {}: give --to imaps://USER@HOST",
+                case.source
+            ))
+        })?,
+        (None, None) => {
+            return Err(usage(format!(
+                "case {} names no successor: give --to DEST and --reason TEXT",
+                case.id
+            )));
+        }
+    };
+    let to_successor = case
+        .successor
+        .as_deref()
+        .is_some_and(|s| destination_is(&destination, s));
+    let other_reason = args
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if !to_successor && other_reason.is_none() {
+        return Err(usage(format!(
+            "{destination} is not the case's successor ({}): give --reason TEXT to copy there (recorded in the audit trail)",
+            case.successor.as_deref().unwrap_or("none named")
+        )));
+    }
     let owner = store
         .mailboxes()?
         .into_iter()
@@ -505,7 +687,7 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
                 continue;
             }
             Checked::Excluded { row, why } => (row, "excluded", why),
-            Checked::Unknown { row } => (row, "failed", "not a message of this case".to_string()),
+            Checked::Unknown { row, why } => (row, "failed", why),
         };
         refused += 1;
         eprintln!(
@@ -548,12 +730,12 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
         .ok_or_else(|| usage("the case's mailbox cannot be resolved"))?;
     let mut origin = origin_of(&source, c.allow_plaintext)
         .map_err(|e| anyhow::anyhow!("{}: {e}", case.source))?;
-    let mut target: Box<dyn Target> = if let Some(path) = args.to.strip_prefix("maildir:") {
+    let mut target: Box<dyn Target> = if let Some(path) = destination.strip_prefix("maildir:") {
         Box::new(MaildirTarget::new(std::path::Path::new(path)))
-    } else if let Some(path) = args.to.strip_prefix("mbox:") {
+    } else if let Some(path) = destination.strip_prefix("mbox:") {
         Box::new(MboxTarget::new(std::path::Path::new(path)))
     } else {
-        let dest = resolve_sources(std::slice::from_ref(&args.to), None, config.as_ref())?
+        let dest = resolve_sources(std::slice::from_ref(&destination), None, config.as_ref())?
             .into_iter()
             .next()
             .ok_or_else(|| usage("--to cannot be resolved"))?;
@@ -567,7 +749,7 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
         })?;
         Box::new(
             ImapMailbox::open(url, &credentials, &crate::imap_options(c.allow_plaintext))
-                .map_err(|e| anyhow::anyhow!("{}: {e}", args.to))?,
+                .map_err(|e| anyhow::anyhow!("{destination}: {e}"))?,
         )
     };
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -578,7 +760,7 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
         &handover::Run {
             case_id: &case.id,
             source: &case.source,
-            destination: &args.to,
+            destination: &destination,
             to_folder: &to_folder,
             at: &at,
         },
@@ -592,7 +774,9 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
         Some(&case.id),
         serde_json::json!({
             "source": case.source,
-            "to": args.to,
+            "to": destination,
+            "to_successor": to_successor,
+            "reason": other_reason,
             "to_folder": to_folder,
             "counts": counts,
         }),
@@ -667,31 +851,93 @@ pub fn audit_command(command: &AuditCommand) -> Result<u8> {
     }
 }
 
-/// Canonical forms an identifier typed by a person may take in the store:
-/// digits only (national IDs, accounts, cards), compact upper case (IBAN,
-/// HETU with its century sign).
-fn identifier_forms(raw: &str) -> Vec<String> {
+/// The canonical values an identifier typed by a person stands for, each
+/// passing its checksum: what the detectors would have fingerprinted. An
+/// identifier that passes none is a typo, and searching for it would
+/// answer "0 messages" as if the person were not there.
+fn valid_identifiers(raw: &str, as_of: chrono::NaiveDate) -> Vec<String> {
+    use mailhygiene::checksum;
+    use mailhygiene::detect::identifiers::{self, IdentifierSettings, Rule2032};
+    let settings = IdentifierSettings {
+        as_of,
+        rule_2032: Rule2032::Auto.enabled(as_of),
+    };
+    let text = mailhygiene::detect::normalise(raw);
+    let mut out: Vec<String> = identifiers::find(&text, &settings, false)
+        .into_iter()
+        .map(|h| h.canonical)
+        .collect();
     let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let only_digits = raw
+        .chars()
+        .all(|c| c.is_ascii_digit() || c.is_whitespace() || matches!(c, '-' | '.'));
+    if only_digits {
+        if let Some(d) = checksum::digits::<11>(digits.as_bytes())
+            && checksum::no_bank_account(&d)
+        {
+            out.push(digits.clone());
+        }
+        if (13..=19).contains(&digits.len()) && checksum::luhn(digits.as_bytes()) {
+            out.push(digits.clone());
+        }
+    }
     let compact: String = raw
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_uppercase();
-    let alnum: String = compact
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
+    if compact.len() >= 15 && checksum::iban(&compact) {
+        out.push(compact);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A name search must name a person: two words at least, or the whole
+/// name of a mailbox's owner. `--name a` would match nearly everyone.
+fn whole_name(name: &str, owners: &[String]) -> bool {
+    let words: Vec<String> = name
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
         .collect();
-    let mut forms = vec![digits, compact, alnum];
-    forms.retain(|f| f.len() >= 6);
-    forms.sort();
-    forms.dedup();
-    forms
+    words.len() >= 2
+        || (!words.is_empty()
+            && owners
+                .iter()
+                .any(|o| o.trim().eq_ignore_ascii_case(name.trim())))
+}
+
+/// Whether a sender's name holds these words, in order and whole.
+fn name_matches(from_name: &str, wanted: &[String]) -> bool {
+    let words: Vec<String> = from_name
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    !wanted.is_empty() && words.windows(wanted.len()).any(|w| w == wanted)
 }
 
 pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
     let c = &args.common;
     let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
+    let as_of = parse_as_of(c.as_of.as_deref())?;
+    if args.include_private && args.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(usage(
+            "--include-private needs --reason TEXT (recorded in the audit trail)",
+        ));
+    }
     let (mut store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
+    // The search is only as good as the key: the store's fingerprints must
+    // be this key's, and no key is made here.
+    let fingerprinter = load_fingerprinter(
+        config
+            .as_ref()
+            .and_then(|c| c.fingerprint_key_file.as_deref()),
+        crate::KeyFile::MustExist,
+    )?;
+    crate::same_fingerprint_key(&store, &fingerprinter)?;
     let fingerprints: std::collections::HashSet<String> = if args.identifier_stdin {
         let mut raw = String::new();
         std::io::Read::read_to_string(
@@ -699,23 +945,51 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
             &mut raw,
         )
         .context("cannot read the identifier from standard input")?;
-        let forms = identifier_forms(raw.trim());
-        if forms.is_empty() {
+        let values = valid_identifiers(raw.trim(), as_of);
+        if values.is_empty() {
             return Err(usage(
-                "standard input holds no identifier (six or more digits or letters)",
+                "standard input is not a valid fødselsnummer, D-number, H-number, bank account, card number, IBAN or Nordic ID number: check the digits",
             ));
         }
-        let fingerprinter = load_fingerprinter(
-            config
-                .as_ref()
-                .and_then(|c| c.fingerprint_key_file.as_deref()),
-        )?;
-        forms.iter().map(|f| fingerprinter.fingerprint(f)).collect()
+        values
+            .iter()
+            .map(|f| fingerprinter.fingerprint(f))
+            .collect()
     } else {
         Default::default()
     };
-    let address = args.address.as_deref().map(str::to_lowercase);
-    let name = args.name.as_deref().map(str::to_lowercase);
+    let address = args.address.as_deref().map(|a| a.trim().to_lowercase());
+    let owners: Vec<String> = store
+        .mailboxes()?
+        .into_iter()
+        .filter_map(|m| m.owner)
+        .collect();
+    let name: Option<Vec<String>> = match args.name.as_deref() {
+        Some(n) if !whole_name(n, &owners) => {
+            return Err(usage(format!(
+                "--name `{}`: give a whole name (first and family name), not a part of one",
+                mailhygiene::report::summary::one_line(n)
+            )));
+        }
+        Some(n) => Some(
+            n.split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect(),
+        ),
+        None => None,
+    };
+    // Mail an offboarding case classified private is the employee's own:
+    // not exported on anyone's request unless someone says why.
+    let mut private: std::collections::HashSet<(String, String, String)> = Default::default();
+    for case in store.cases()? {
+        for r in store.case_rows(&case.id)? {
+            if r.decision == Decision::Private {
+                private.insert((case.source.clone(), r.folder, r.key));
+            }
+        }
+    }
+    let mut left_out = 0u64;
     // Only the hits are kept: a mailbox's stored messages are read one at
     // a time, not gathered first (a shared mailbox holds hundreds of
     // thousands).
@@ -726,14 +1000,24 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
             let hit = if let Some(a) = &address {
                 e.from.iter().chain(&e.to).any(|x| x == a)
             } else if let Some(n) = &name {
-                e.from_name.to_lowercase().contains(n.as_str())
+                name_matches(&e.from_name, n)
             } else {
                 m.report
                     .findings
                     .iter()
                     .any(|f| fingerprints.contains(&f.fingerprint))
             };
-            if hit {
+            if !hit {
+                return Ok(());
+            }
+            let at = (
+                m.source.clone(),
+                m.report.meta.folder.clone(),
+                offboard::message_key(&m.report),
+            );
+            if !args.include_private && private.contains(&at) {
+                left_out += 1;
+            } else {
                 hits.push(m);
             }
             Ok(())
@@ -788,12 +1072,21 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
         writeln!(out, "{} messages", hits.len())?;
     }
     out.flush()?;
-    let by = if address.is_some() {
-        "address"
-    } else if name.is_some() {
-        "name"
+    if left_out > 0 {
+        eprintln!(
+            "mailhygiene: {left_out} messages an offboarding case classified private were left out; --include-private --reason TEXT includes them"
+        );
+    }
+    // What was searched for, as a fingerprint: the audit trail shows that
+    // a search was made and for whom it can be matched, never the value.
+    let (by, searched): (&str, Vec<String>) = if let Some(a) = &address {
+        ("address", vec![fingerprinter.fingerprint(a)])
+    } else if let Some(n) = &name {
+        ("name", vec![fingerprinter.fingerprint(&n.join(" "))])
     } else {
-        "identifier"
+        let mut f: Vec<String> = fingerprints.iter().cloned().collect();
+        f.sort();
+        ("identifier", f)
     };
     let mut failed = 0u64;
     if let Some(dir) = &args.export {
@@ -809,7 +1102,10 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
         None,
         serde_json::json!({
             "by": by,
+            "fingerprints": searched,
             "messages": hits.len(),
+            "private_left_out": left_out,
+            "include_private": args.include_private.then(|| args.reason.clone()),
             "export": args.export.as_ref().map(|d| d.display().to_string()),
             "failed": failed,
         }),
@@ -938,30 +1234,22 @@ pub fn chosen_for_clean(
                 case.source
             )));
         }
-        let file = std::fs::File::open(plan)
-            .with_context(|| format!("cannot read the plan {}", plan.display()))?;
-        let edited =
-            offboard::read_plan(file).map_err(|e| usage(format!("{}: {e}", plan.display())))?;
+        let edited = read_plan_file(plan)?;
         let recorded = store.case_rows(id)?;
-        let as_handover: Vec<offboard::EditedRow> = edited
-            .into_iter()
-            .filter(|r| r.decision == Decision::Delete)
-            .map(|r| offboard::EditedRow {
-                decision: Decision::Handover,
-                ..r
-            })
-            .collect();
-        for checked in handover::check(&as_handover, &recorded) {
+        let checked = handover::check(&edited, &recorded, &case, Decision::Delete)
+            .map_err(|e| usage(format!("{}: {e}", plan.display())))?;
+        for checked in checked {
             match checked {
                 Checked::Copy(r) => {
                     chosen.messages.insert((r.folder, r.key));
                 }
-                Checked::Excluded { row, .. } | Checked::Unknown { row } => {
+                Checked::Excluded { row, why } | Checked::Unknown { row, why } => {
                     refused += 1;
                     eprintln!(
-                        "mailhygiene: plan line {}: {} {}: not deleted (private, or not a message of this case)",
+                        "mailhygiene: plan line {}: {} {} {}: not deleted: {why}",
                         row.line,
                         mailhygiene::report::summary::one_line(&row.folder),
+                        row.uid.map(|u| format!("UID {u}")).unwrap_or_default(),
                         mailhygiene::report::summary::one_line(&row.message_id)
                     );
                 }
@@ -972,6 +1260,9 @@ pub fn chosen_for_clean(
     if let Some(path) = messages {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
+        // (folder, key) -> (line, Message-ID) as the record names them.
+        let mut listed: std::collections::BTreeMap<(String, String), (usize, String)> =
+            Default::default();
         for (i, line) in text
             .lines()
             .enumerate()
@@ -982,16 +1273,47 @@ pub fn chosen_for_clean(
             if v["source"].as_str() != Some(source.as_str()) {
                 continue;
             }
-            let (Some(folder), Some(key)) = (v["folder"].as_str(), v["key"].as_str()) else {
+            let (Some(folder), Some(key), Some(message_id)) = (
+                v["folder"].as_str(),
+                v["key"].as_str(),
+                v["message_id"].as_str(),
+            ) else {
                 return Err(usage(format!(
-                    "{} line {}: a record without folder and key (use `subject --format jsonl`)",
+                    "{} line {}: a record without folder, key and message_id (use `subject --format jsonl`)",
                     path.display(),
                     i + 1
                 )));
             };
-            chosen
-                .messages
-                .insert((folder.to_string(), key.to_string()));
+            listed
+                .entry((folder.to_string(), key.to_string()))
+                .or_insert((i + 1, message_id.to_string()));
+        }
+        // Each record must still be the message the store holds there: an
+        // edited line, or a list from before the mailbox changed, is
+        // refused, never taken for whatever sits at that key now.
+        let mut stored: std::collections::HashMap<(String, String), String> = Default::default();
+        store.each_message(source, None, &mut |m| {
+            let at = (
+                m.report.meta.folder.clone(),
+                offboard::message_key(&m.report),
+            );
+            if listed.contains_key(&at) {
+                stored.insert(at, m.report.envelope.message_id.clone());
+            }
+            Ok(())
+        })?;
+        for (at, (line, message_id)) in listed {
+            if stored.get(&at) == Some(&message_id) {
+                chosen.messages.insert(at);
+            } else {
+                refused += 1;
+                eprintln!(
+                    "mailhygiene: {} line {line}: {} {}: not deleted: the store holds no such message there (scan again and repeat the search)",
+                    path.display(),
+                    mailhygiene::report::summary::one_line(&at.0),
+                    mailhygiene::report::summary::one_line(&message_id)
+                );
+            }
         }
         chosen.reason = "erasure".into();
     }
@@ -1031,6 +1353,7 @@ fn preview_command(args: &OffboardArgs, term: &str) -> Result<u8> {
             config
                 .as_ref()
                 .and_then(|c| c.fingerprint_key_file.as_deref()),
+            crate::KeyFile::MustExist,
         )?,
     );
     let source = resolve_sources(std::slice::from_ref(&case.source), None, config.as_ref())?

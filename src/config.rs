@@ -41,6 +41,9 @@ struct HistorySpec {
 struct OffboardingSpec {
     /// Months after leaving by which a leaver's mailbox is deleted.
     deletion_months: Option<u32>,
+    /// The union's local representatives among the staff (addresses).
+    #[serde(default)]
+    union_representatives: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +174,10 @@ pub struct Config {
     /// `[offboarding] deletion_months`: how long after leaving a mailbox
     /// may live (default 6).
     pub deletion_months: Option<u32>,
+    /// `[offboarding] union_representatives`: colleagues who are the
+    /// union's local representatives; their mail with a leaver is
+    /// union-related (lower-cased addresses).
+    pub union_representatives: Vec<String>,
     /// `[history] keep_years`: how long compliance snapshots are kept
     /// (default 5).
     pub keep_years: Option<u32>,
@@ -247,6 +254,12 @@ impl Config {
             pace: None,
             total_pace: None,
             deletion_months: parsed.offboarding.deletion_months,
+            union_representatives: parsed
+                .offboarding
+                .union_representatives
+                .iter()
+                .map(|a| a.trim().to_lowercase())
+                .collect(),
             keep_years: parsed.history.keep_years,
             accounts: Vec::new(),
         };

@@ -23,17 +23,53 @@ use std::io::{self, Write};
 /// What becomes of one row of the edited plan.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Checked {
-    /// To be copied: the case's record of the message.
+    /// Chosen (to be copied, or deleted): the case's record of the message.
     Copy(CaseRow),
-    /// Marked `handover`, but the case classified it private: never copied.
+    /// Chosen, but the case classified it private: never acted on.
     Excluded { row: EditedRow, why: String },
-    /// Marked `handover`, but not a message of this case.
-    Unknown { row: EditedRow },
+    /// Chosen, but not provably the message the case recorded there: a row
+    /// of another case, a UID changed by an edit, another Message-ID.
+    Unknown { row: EditedRow, why: String },
 }
 
-/// The `handover` rows of an edited plan, checked against the case's own
-/// plan. Rows with other decisions are not the handover's business.
-pub fn check(edited: &[EditedRow], recorded: &[CaseRow]) -> Vec<Checked> {
+/// Why a whole plan is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanMismatch {
+    #[error(
+        "this plan was made for case {found}, not case {case}: use the plan `offboard --case {case} --plan FILE` wrote"
+    )]
+    OtherCase { case: String, found: String },
+}
+
+/// The rows of an edited plan marked `wanted` (handover, or delete),
+/// checked against the case's own record. Each row must be the message the
+/// case recorded: by its row key where the plan has one, and its folder,
+/// UID and Message-ID must be that message's; anything else is refused,
+/// never guessed. A row given twice counts once. A plan none of whose keys
+/// belong to the case is refused whole.
+pub fn check(
+    edited: &[EditedRow],
+    recorded: &[CaseRow],
+    case: &crate::offboard::Case,
+    wanted: Decision,
+) -> Result<Vec<Checked>, PlanMismatch> {
+    let by_ref: HashMap<String, &CaseRow> = recorded
+        .iter()
+        .map(|r| {
+            (
+                crate::offboard::row_ref(case, &r.folder, &r.key, &r.message_id),
+                r,
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = edited.iter().filter_map(|e| e.row_ref.as_deref()).collect();
+    if !refs.is_empty() && !refs.iter().any(|r| by_ref.contains_key(*r)) {
+        let found = refs[0].rsplit_once('/').map_or(refs[0], |(c, _)| c);
+        return Err(PlanMismatch::OtherCase {
+            case: case.id.clone(),
+            found: found.to_string(),
+        });
+    }
     let by_uid: HashMap<(&str, u32), &CaseRow> = recorded
         .iter()
         .filter_map(|r| Some(((r.folder.as_str(), r.uid?), r)))
@@ -43,24 +79,61 @@ pub fn check(edited: &[EditedRow], recorded: &[CaseRow]) -> Vec<Checked> {
         .filter(|r| r.uid.is_none() && !r.message_id.is_empty())
         .map(|r| ((r.folder.as_str(), r.message_id.as_str()), r))
         .collect();
-    edited
-        .iter()
-        .filter(|e| e.decision == Decision::Handover)
-        .map(|e| {
-            let found = match e.uid {
+    let mut seen: std::collections::HashSet<(&str, &str)> = Default::default();
+    let mut out = Vec::new();
+    for e in edited.iter().filter(|e| e.decision == wanted) {
+        let found = match &e.row_ref {
+            Some(key) => by_ref.get(key.as_str()),
+            None => match e.uid {
                 Some(uid) => by_uid.get(&(e.folder.as_str(), uid)),
                 None => by_id.get(&(e.folder.as_str(), e.message_id.as_str())),
-            };
-            match found {
-                Some(r) if r.decision == Decision::Private => Checked::Excluded {
-                    row: e.clone(),
-                    why: "the case classified it private; it is never handed over".into(),
+            },
+        };
+        let Some(r) = found else {
+            out.push(Checked::Unknown {
+                row: e.clone(),
+                why: if e.row_ref.is_some() {
+                    "its row key is not one of this case's".into()
+                } else {
+                    "not a message of this case".into()
                 },
-                Some(r) => Checked::Copy((*r).clone()),
-                None => Checked::Unknown { row: e.clone() },
-            }
-        })
-        .collect()
+            });
+            continue;
+        };
+        if r.decision == Decision::Private {
+            out.push(Checked::Excluded {
+                row: e.clone(),
+                why:
+                    "the case classified it private; it is never handed over or deleted from a plan"
+                        .into(),
+            });
+            continue;
+        }
+        // The row's visible cells must still describe the recorded message:
+        // sorting one column in a spreadsheet moves UIDs between rows.
+        let why = if e.folder != r.folder {
+            Some(format!("its folder is not {}", r.folder))
+        } else if e.uid != r.uid {
+            Some("its UID is not the one the case recorded for this row".to_string())
+        } else if e.message_id != r.message_id {
+            Some(
+                "its message_id is not the message the case recorded at this folder and UID".into(),
+            )
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            out.push(Checked::Unknown {
+                row: e.clone(),
+                why,
+            });
+            continue;
+        }
+        if seen.insert((r.folder.as_str(), r.key.as_str())) {
+            out.push(Checked::Copy((*r).clone()));
+        }
+    }
+    Ok(out)
 }
 
 /// SHA-256 of a message's bytes, hex.
@@ -284,6 +357,22 @@ pub fn copy(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::offboard::{Case, Notice, row_ref};
+
+    fn case(id: &str) -> Case {
+        Case {
+            id: id.into(),
+            source: "imaps://kari%40firma.no@host".into(),
+            reason: "drift".into(),
+            legal_basis: "§ 2".into(),
+            notice: Notice::Not { why: "x".into() },
+            successor: None,
+            leaving: None,
+            terms: Vec::new(),
+            opened_by: "leder".into(),
+            opened_at: "2026-11-01T10:00:00Z".into(),
+        }
+    }
 
     fn case_row(folder: &str, uid: u32, decision: Decision) -> CaseRow {
         CaseRow {
@@ -296,36 +385,104 @@ mod tests {
         }
     }
 
-    fn edited(folder: &str, uid: u32, decision: Decision) -> EditedRow {
+    /// A row as the plan writes it for `c`, marked `decision`.
+    fn edited(c: &Case, folder: &str, uid: u32, decision: Decision) -> EditedRow {
         EditedRow {
             line: 2,
             message_id: format!("<{uid}@x>"),
             folder: folder.into(),
             uid: Some(uid),
             decision,
+            row_ref: Some(row_ref(
+                c,
+                folder,
+                &format!("7:{uid}"),
+                &format!("<{uid}@x>"),
+            )),
         }
+    }
+
+    fn recorded() -> Vec<CaseRow> {
+        vec![
+            case_row("INBOX", 1, Decision::Handover),
+            case_row("INBOX", 2, Decision::Private),
+            case_row("INBOX", 3, Decision::Review),
+            case_row("INBOX", 6, Decision::Handover),
+        ]
     }
 
     #[test]
     fn an_edited_plan_cannot_hand_over_private_mail() {
-        let recorded = vec![
-            case_row("INBOX", 1, Decision::Handover),
-            case_row("INBOX", 2, Decision::Private),
-            case_row("INBOX", 3, Decision::Review),
-        ];
+        let c = case("K-1");
         let plan = vec![
-            edited("INBOX", 1, Decision::Handover),
-            edited("INBOX", 2, Decision::Handover),
-            edited("INBOX", 3, Decision::Handover),
-            edited("INBOX", 4, Decision::Handover),
-            edited("INBOX", 5, Decision::Delete),
+            edited(&c, "INBOX", 1, Decision::Handover),
+            edited(&c, "INBOX", 2, Decision::Handover),
+            edited(&c, "INBOX", 3, Decision::Handover),
+            edited(&c, "INBOX", 4, Decision::Handover),
+            edited(&c, "INBOX", 5, Decision::Delete),
         ];
-        let checked = check(&plan, &recorded);
+        let checked = check(&plan, &recorded(), &c, Decision::Handover).expect("this case's plan");
         assert_eq!(checked.len(), 4);
         assert!(matches!(&checked[0], Checked::Copy(r) if r.uid == Some(1)));
         assert!(matches!(&checked[1], Checked::Excluded { row, .. } if row.uid == Some(2)));
         // The manager may hand over what the case left for review.
         assert!(matches!(&checked[2], Checked::Copy(r) if r.uid == Some(3)));
-        assert!(matches!(&checked[3], Checked::Unknown { row } if row.uid == Some(4)));
+        assert!(matches!(&checked[3], Checked::Unknown { row, .. } if row.uid == Some(4)));
+    }
+
+    /// Sorting one column swaps two rows' UIDs: both rows are refused, and
+    /// neither message is taken for the other.
+    #[test]
+    fn a_swapped_uid_is_refused() {
+        let c = case("K-1");
+        let mut a = edited(&c, "INBOX", 1, Decision::Handover);
+        let mut b = edited(&c, "INBOX", 6, Decision::Handover);
+        (a.uid, b.uid) = (b.uid, a.uid);
+        let checked = check(&[a, b], &recorded(), &c, Decision::Handover).expect("same case");
+        assert_eq!(checked.len(), 2);
+        assert!(
+            checked
+                .iter()
+                .all(|x| matches!(x, Checked::Unknown { why, .. } if why.contains("UID"))),
+            "{checked:?}"
+        );
+        // The same without row keys (an older plan): the Message-ID
+        // recorded at that UID is another, so both are refused too.
+        let mut a = edited(&c, "INBOX", 1, Decision::Handover);
+        let mut b = edited(&c, "INBOX", 6, Decision::Handover);
+        (a.uid, b.uid) = (b.uid, a.uid);
+        a.row_ref = None;
+        b.row_ref = None;
+        let checked = check(&[a, b], &recorded(), &c, Decision::Handover).expect("same case");
+        assert!(
+            checked
+                .iter()
+                .all(|x| matches!(x, Checked::Unknown { why, .. } if why.contains("message_id"))),
+            "{checked:?}"
+        );
+    }
+
+    #[test]
+    fn another_cases_plan_is_refused_whole_and_duplicates_count_once() {
+        let other = case("K-2");
+        let plan = vec![edited(&other, "INBOX", 1, Decision::Handover)];
+        let err = check(&plan, &recorded(), &case("K-1"), Decision::Handover)
+            .expect_err("another case's plan");
+        assert_eq!(
+            err,
+            PlanMismatch::OtherCase {
+                case: "K-1".into(),
+                found: "K-2".into()
+            }
+        );
+        let c = case("K-1");
+        let row = edited(&c, "INBOX", 1, Decision::Handover);
+        let checked =
+            check(&[row.clone(), row], &recorded(), &c, Decision::Handover).expect("same case");
+        assert_eq!(checked.len(), 1, "{checked:?}");
+        // Delete rows are chosen the same way for `clean --case`.
+        let del = edited(&c, "INBOX", 6, Decision::Delete);
+        let checked = check(&[del], &recorded(), &c, Decision::Delete).expect("same case");
+        assert!(matches!(&checked[..], [Checked::Copy(r)] if r.uid == Some(6)));
     }
 }

@@ -62,6 +62,7 @@ pub mod inventory;
 pub mod model;
 pub mod oauth;
 pub mod offboard;
+pub mod plan_xlsx;
 pub mod remind;
 pub mod report;
 pub mod rules;

@@ -565,7 +565,16 @@ fn load_rules(dir: Option<&Path>) -> Result<RuleSet> {
 
 /// The installation's fingerprint secret: the environment, a named file, or
 /// a key generated on first use in the user's config directory.
-fn load_fingerprinter(explicit: Option<&Path>) -> Result<Fingerprinter> {
+/// Whether a missing default key file may be made now: only by `scan`,
+/// the command that starts a store. Any other command making one would
+/// search or print under a key no store was made with, and say nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyFile {
+    CreateIfMissing,
+    MustExist,
+}
+
+fn load_fingerprinter(explicit: Option<&Path>, missing: KeyFile) -> Result<Fingerprinter> {
     let key: Vec<u8> = if let Ok(k) = std::env::var("MAILHYGIENE_FINGERPRINT_KEY") {
         k.into_bytes()
     } else if let Some(path) = explicit {
@@ -574,8 +583,13 @@ fn load_fingerprinter(explicit: Option<&Path>) -> Result<Fingerprinter> {
         let path = default_key_path()?;
         if path.exists() {
             read_key_file(&path)?
-        } else {
+        } else if missing == KeyFile::CreateIfMissing {
             create_key_file(&path)?
+        } else {
+            return Err(usage(format!(
+                "no fingerprint key at {}: `mailhygiene scan` makes one on its first run; or set MAILHYGIENE_FINGERPRINT_KEY or `fingerprint_key_file` in the configuration",
+                path.display()
+            )));
         }
     };
     Fingerprinter::new(&key).map_err(|e| usage(format!("fingerprint key: {e}")))
@@ -646,13 +660,13 @@ fn create_key_file(path: &Path) -> Result<Vec<u8>> {
     Ok(key.into_bytes())
 }
 
-fn build_engine(options: &ScanOptions) -> Result<(Engine, ReportContext)> {
+fn build_engine(options: &ScanOptions, missing: KeyFile) -> Result<(Engine, ReportContext)> {
     let as_of = parse_as_of(options.render.as_of.as_deref())?;
     if !(0.0..=1.0).contains(&options.render.min_confidence) {
         bail!(usage("--min-confidence must be between 0.0 and 1.0"));
     }
     let rules = load_rules(options.render.rules.as_deref())?;
-    let fingerprinter = load_fingerprinter(options.fingerprint_key_file.as_deref())?;
+    let fingerprinter = load_fingerprinter(options.fingerprint_key_file.as_deref(), missing)?;
     let mut settings = EngineSettings::new(as_of);
     settings.rule_2032 = match options.rule_2032 {
         Rule2032Arg::Auto => Rule2032::Auto,
@@ -867,7 +881,7 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         options.max_message_size = options.max_message_size.min(max);
     }
     let options = &options;
-    let (engine, ctx) = build_engine(options)?;
+    let (engine, ctx) = build_engine(options, KeyFile::CreateIfMissing)?;
     let imap = scan::ImapSettings {
         options: mailhygiene::imap::ImapOptions {
             allow_plaintext_loopback: args.allow_plaintext,
@@ -1132,19 +1146,31 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
 /// would look like two. The store keeps a check value (a fingerprint of a
 /// fixed text, which reveals nothing about the key) and refuses another key.
 fn check_fingerprint_key(store: &mut SqliteStore, engine: &Engine) -> Result<()> {
-    const NAME: &str = "fingerprint_key_check";
+    if same_fingerprint_key(store, &engine.detectors.fingerprinter)? {
+        return Ok(());
+    }
     let check = engine
         .detectors
         .fingerprinter
         .fingerprint("mailhygiene fingerprint key check");
-    match store.setting(NAME)? {
+    Ok(store.set_setting(FINGERPRINT_KEY_CHECK, &check)?)
+}
+
+const FINGERPRINT_KEY_CHECK: &str = "fingerprint_key_check";
+
+/// Whether the store's fingerprints were made with this key: `Ok(true)`
+/// when they were, `Ok(false)` when the store has none yet, an error
+/// naming the problem when another key made them.
+fn same_fingerprint_key(store: &dyn Store, fingerprinter: &Fingerprinter) -> Result<bool> {
+    let check = fingerprinter.fingerprint("mailhygiene fingerprint key check");
+    match store.setting(FINGERPRINT_KEY_CHECK)? {
         Some(stored) if stored != check => Err(usage(format!(
             "the state database {} holds fingerprints made with another fingerprint key; \
              scan with that key, or give a new --state",
             store.location()
         ))),
-        Some(_) => Ok(()),
-        None => Ok(store.set_setting(NAME, &check)?),
+        Some(_) => Ok(true),
+        None => Ok(false),
     }
 }
 
@@ -2049,7 +2075,7 @@ fn remind_command(args: &RemindArgs) -> Result<u8> {
 }
 
 fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {
-    let (engine, ctx) = build_engine(options)?;
+    let (engine, ctx) = build_engine(options, KeyFile::MustExist)?;
     // Read no more than the size limit allows (stdin included); one byte
     // more tells that the message is larger.
     let limit = engine.max_message_bytes;

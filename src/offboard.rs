@@ -17,7 +17,7 @@ use crate::rules::{Retention, RuleSet};
 use crate::store::StoredMessage;
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Write};
 
 /// Whether and when the employee was told.
@@ -58,6 +58,49 @@ impl Case {
         })?;
         from.checked_add_months(chrono::Months::new(months))
     }
+}
+
+/// One fact of a case that a rerun of `offboard` would change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseChange {
+    pub field: &'static str,
+    pub old: String,
+    pub new: String,
+}
+
+/// What differs between a recorded case and the same case given again:
+/// reason, legal basis, notice, and a successor or leaving date that was
+/// given (leaving one out is not a change).
+pub fn case_changes(old: &Case, new: &Case) -> Vec<CaseChange> {
+    let notice = |n: &Notice| match n {
+        Notice::On { date } => date.to_string(),
+        Notice::Not { why } => format!("none ({why})"),
+    };
+    let date = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut differs = |field: &'static str, old: String, new: String| {
+        if old != new {
+            out.push(CaseChange { field, old, new });
+        }
+    };
+    differs("reason", old.reason.clone(), new.reason.clone());
+    differs(
+        "legal basis",
+        old.legal_basis.clone(),
+        new.legal_basis.clone(),
+    );
+    differs("notice", notice(&old.notice), notice(&new.notice));
+    if new.successor.is_some() {
+        differs(
+            "successor",
+            old.successor.clone().unwrap_or_default(),
+            new.successor.clone().unwrap_or_default(),
+        );
+    }
+    if new.leaving.is_some() {
+        differs("leaving date", date(old.leaving), date(new.leaving));
+    }
+    out
 }
 
 /// The decisions a plan row can hold.
@@ -107,23 +150,72 @@ impl Decision {
 pub struct Leaver {
     /// Lower-cased address.
     pub address: Option<String>,
+    /// The leaver's own name as lower-cased words (`alice`, `haugen`):
+    /// never a private signal, it is on every message they sent.
+    pub name: Vec<String>,
     /// Lower-cased family name (the last word of the owner's name).
     pub family_name: Option<String>,
 }
 
 impl Leaver {
     pub fn new(owner: Option<&str>, address: Option<&str>) -> Leaver {
+        let name: Vec<String> = owner.map(|o| words(o).collect()).unwrap_or_default();
         Leaver {
             address: address.map(str::to_lowercase),
-            family_name: owner
-                .and_then(|o| o.split_whitespace().last())
-                .filter(|n| n.chars().count() > 1)
-                .map(str::to_lowercase),
+            family_name: name
+                .last()
+                .filter(|n| name.len() > 1 && n.chars().count() > 1)
+                .cloned(),
+            name,
         }
     }
 
-    fn domain(&self) -> Option<&str> {
+    /// The company's domain: the leaver's own.
+    pub fn domain(&self) -> Option<&str> {
         self.address.as_deref()?.rsplit_once('@').map(|(_, d)| d)
+    }
+
+    /// Whether the leaver sent this message: their address among the
+    /// senders, or (when the store has no address) their whole name as the
+    /// sender's name.
+    pub fn sent(&self, r: &MessageReport) -> bool {
+        match &self.address {
+            Some(me) => r.envelope.from.iter().any(|f| f == me),
+            None => {
+                !self.name.is_empty()
+                    && words(&r.envelope.from_name).collect::<Vec<_>>() == self.name
+            }
+        }
+    }
+}
+
+/// Everything the classification knows beyond the message itself.
+#[derive(Debug, Clone, Default)]
+pub struct Classifier {
+    pub leaver: Leaver,
+    /// Trade-union domains (`rules/unions.toml`, lower case).
+    pub union_domains: Vec<String>,
+    /// `[offboarding] union_representatives`: colleagues who are the
+    /// union's local representatives (lower-cased addresses).
+    pub representatives: HashSet<String>,
+    /// Personal-domain addresses that other mailboxes in the store also
+    /// correspond with: a sole trader on gmail.com the whole office buys
+    /// from is business, not family.
+    pub shared_personal: HashSet<String>,
+}
+
+impl Classifier {
+    /// A classifier with the rules' union list.
+    pub fn new(leaver: Leaver, rules: &RuleSet) -> Classifier {
+        Classifier {
+            leaver,
+            union_domains: rules
+                .unions
+                .iter()
+                .flat_map(|u| u.domains.iter().cloned())
+                .collect(),
+            ..Classifier::default()
+        }
     }
 }
 
@@ -155,36 +247,6 @@ pub const CONSUMER_DOMAINS: &[&str] = &[
     "aol.com",
 ];
 
-/// Norwegian trade unions and confederations: membership is GDPR art. 9
-/// data, and union correspondence is the employee's own business.
-pub const UNION_DOMAINS: &[&str] = &[
-    "lo.no",
-    "ys.no",
-    "unio.no",
-    "akademikerne.no",
-    "fagforbundet.no",
-    "fellesforbundet.no",
-    "handelogkontor.no",
-    "parat.no",
-    "delta.no",
-    "tekna.no",
-    "nito.no",
-    "econa.no",
-    "juristforbundet.no",
-    "legeforeningen.no",
-    "nsf.no",
-    "utdanningsforbundet.no",
-    "el-it.no",
-    "negotia.no",
-    "finansforbundet.no",
-    "lederne.no",
-    "samfunnsokonomene.no",
-    "forskerforbundet.no",
-    "psykologforeningen.no",
-    "politiets.no",
-    "fo.no",
-];
-
 /// Folder and subject words that mark mail as private.
 const PRIVATE_WORDS: &[&str] = &["privat", "private", "personal", "personlig"];
 
@@ -192,19 +254,25 @@ fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map_or(address, |(_, d)| d)
 }
 
-fn in_domains(domain: &str, list: &[&str]) -> bool {
-    list.iter()
-        .any(|d| domain == *d || domain.ends_with(&format!(".{d}")))
+fn in_domains<S: AsRef<str>>(domain: &str, list: &[S]) -> bool {
+    list.iter().any(|d| {
+        let d = d.as_ref();
+        domain == d
+            || domain
+                .strip_suffix(d)
+                .is_some_and(|head| head.ends_with('.'))
+    })
+}
+
+/// Whether an address is at a consumer webmail or ISP domain.
+pub fn is_personal_address(address: &str) -> bool {
+    in_domains(domain_of(address), CONSUMER_DOMAINS)
 }
 
 /// The people a message was exchanged with: recipients of sent mail, the
-/// sender of received mail.
+/// sender of received mail; never the leaver.
 pub fn correspondents<'a>(r: &'a MessageReport, leaver: &Leaver) -> Vec<&'a str> {
-    let sent = leaver
-        .address
-        .as_deref()
-        .is_some_and(|me| r.envelope.from.iter().any(|f| f == me));
-    let list = if sent {
+    let list = if leaver.sent(r) {
         &r.envelope.to
     } else {
         &r.envelope.from
@@ -221,43 +289,82 @@ fn words(s: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
-/// Why a message looks private or union-related, if it does.
-pub fn private_reason(r: &MessageReport, leaver: &Leaver) -> Option<String> {
+/// What the classification makes of a message before retention has its say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sensitivity {
+    /// Union-related: GDPR art. 9 data, never handed over or shown.
+    Union(String),
+    /// Private: never handed over or shown.
+    Private(String),
+    /// Looks private by one signal, business by another: a person decides.
+    Review(String),
+}
+
+/// Why a message looks private or union-related, if it does. Doubt stays
+/// private: a false private costs the manager a review, a missed one
+/// exposes a person.
+pub fn sensitivity(r: &MessageReport, c: &Classifier) -> Option<Sensitivity> {
+    let leaver = &c.leaver;
     let people = correspondents(r, leaver);
     if let Some(d) = people
         .iter()
         .map(|a| domain_of(a))
-        .find(|d| in_domains(d, UNION_DOMAINS))
+        .find(|d| in_domains(d, &c.union_domains))
     {
-        return Some(format!("union: correspondence with {d}"));
+        return Some(Sensitivity::Union(format!("correspondence with {d}")));
+    }
+    if people.iter().any(|a| c.representatives.contains(*a)) {
+        return Some(Sensitivity::Union(
+            "correspondence with a union representative".into(),
+        ));
     }
     if r.findings
         .iter()
         .any(|f| matches!(&f.detector, DetectorId::SpecialCategory(c) if c == "trade_union"))
     {
-        return Some("union: trade-union membership mentioned".into());
+        return Some(Sensitivity::Union(
+            "trade-union membership mentioned".into(),
+        ));
     }
     if r.meta
         .folder
         .split('/')
         .any(|seg| words(seg).any(|w| PRIVATE_WORDS.contains(&w.as_str())))
     {
-        return Some("private: in a private folder".into());
+        return Some(Sensitivity::Private("in a private folder".into()));
     }
     if words(&r.envelope.subject).any(|w| PRIVATE_WORDS.contains(&w.as_str())) {
-        return Some("private: the subject says so".into());
+        return Some(Sensitivity::Private("the subject says so".into()));
     }
-    if let Some(d) = people
-        .iter()
-        .map(|a| domain_of(a))
-        .find(|d| in_domains(d, CONSUMER_DOMAINS))
+    if let Some(a) = people.iter().find(|a| is_personal_address(a)) {
+        if c.shared_personal.contains(*a) {
+            return Some(Sensitivity::Review(
+                "a personal address colleagues also do business with".into(),
+            ));
+        }
+        return Some(Sensitivity::Private(format!(
+            "a personal address ({})",
+            domain_of(a)
+        )));
+    }
+    // A correspondent sharing the leaver's family name may be family; not
+    // on sent mail (the name in From: is the leaver's own) and not a
+    // colleague on the company's domain (common surnames are shared by
+    // half the staff).
+    if let Some(family) = &leaver.family_name
+        && !leaver.sent(r)
     {
-        return Some(format!("private: a personal address ({d})"));
-    }
-    if let Some(family) = &leaver.family_name {
-        let sent = people.len() != r.envelope.from.len() || r.envelope.from.is_empty();
-        if !sent && words(&r.envelope.from_name).any(|w| &w == family) {
-            return Some("private: a correspondent with the leaver's family name".into());
+        let own = leaver.domain();
+        let sender_outside = r
+            .envelope
+            .from
+            .first()
+            .is_none_or(|a| Some(domain_of(a)) != own);
+        let name: Vec<String> = words(&r.envelope.from_name).collect();
+        if sender_outside && name != leaver.name && name.iter().any(|w| w == family) {
+            return Some(Sensitivity::Private(
+                "a correspondent with the leaver's family name".into(),
+            ));
         }
     }
     None
@@ -290,12 +397,18 @@ pub const RECENT_MONTHS: u32 = 12;
 /// sensitive data (a person looks), and recent business mail (handed over).
 pub fn decide(
     r: &MessageReport,
-    leaver: &Leaver,
+    classifier: &Classifier,
     rules: &RuleSet,
     as_of: NaiveDate,
 ) -> (Decision, String) {
-    if let Some(why) = private_reason(r, leaver) {
-        return (Decision::Private, why);
+    let leaver = &classifier.leaver;
+    match sensitivity(r, classifier) {
+        Some(Sensitivity::Union(why)) => return (Decision::Private, format!("union: {why}")),
+        Some(Sensitivity::Private(why)) => return (Decision::Private, format!("private: {why}")),
+        // Personal by its address, business by who else writes to it: a
+        // person decides, and nothing is deleted or handed over unseen.
+        Some(Sensitivity::Review(why)) => return (Decision::Review, why),
+        None => {}
     }
     let facts = crate::rules::facts(&r.meta, &r.envelope, &r.findings);
     let governing = rules.governing(&facts);
@@ -364,7 +477,7 @@ pub fn message_key(r: &MessageReport) -> String {
 /// The plan for a whole mailbox, in the inventory's order.
 pub fn plan(
     messages: &[StoredMessage],
-    leaver: &Leaver,
+    classifier: &Classifier,
     rules: &RuleSet,
     as_of: NaiveDate,
 ) -> Vec<PlanRow> {
@@ -372,7 +485,7 @@ pub fn plan(
         .iter()
         .map(|m| {
             let r = &m.report;
-            let (decision, why) = decide(r, leaver, rules, as_of);
+            let (decision, why) = decide(r, classifier, rules, as_of);
             let private = decision == Decision::Private;
             PlanRow {
                 message_id: r.envelope.message_id.clone(),
@@ -395,19 +508,18 @@ pub fn plan(
                     r.envelope.subject.clone()
                 },
                 decision,
-                // Which private signal matched says something about the
-                // mail itself; the kind is enough.
-                why: if private {
-                    why.split(':').next().unwrap_or("private").to_string()
-                } else {
-                    why
-                },
+                // Which signal matched (a union, a family name) says
+                // something about the mail itself, and union membership is
+                // art. 9 data: a private row says `private` and no more.
+                why: if private { "private".to_string() } else { why },
             }
         })
         .collect()
 }
 
-pub const PLAN_HEADER: [&str; 8] = [
+/// The plan's columns: the contract's eight, then `row`, the key that
+/// binds a row to the message its case recorded.
+pub const PLAN_HEADER: [&str; 9] = [
     "message_id",
     "folder",
     "uid",
@@ -416,6 +528,7 @@ pub const PLAN_HEADER: [&str; 8] = [
     "subject",
     "decision",
     "why",
+    "row",
 ];
 
 /// A cell a spreadsheet will not run as a formula: text from mail (a
@@ -428,21 +541,68 @@ pub fn spreadsheet_safe(s: &str) -> String {
     }
 }
 
+/// The opaque key of one plan row: `CASE/DIGEST`, where the digest covers
+/// the case (its id and when it was opened), the message's folder, its
+/// inventory key and its Message-ID. A row whose UID was changed, a row of
+/// another case, a row of the same case reopened later: none match. It
+/// shows nothing of a private row (whose other cells are blank) that the
+/// case does not already know.
+pub fn row_ref(case: &Case, folder: &str, key: &str, message_id: &str) -> String {
+    let mut h = <sha2::Sha256 as sha2::Digest>::new();
+    for part in [
+        "mailhygiene plan row",
+        &case.id,
+        &case.opened_at,
+        folder,
+        key,
+        message_id,
+    ] {
+        sha2::Digest::update(&mut h, part.as_bytes());
+        sha2::Digest::update(&mut h, [0u8]);
+    }
+    let digest = sha2::Digest::finalize(h);
+    format!("{}/{}", case.id, hex::encode(&digest[..10]))
+}
+
+/// The cells of one row as written, in [`PLAN_HEADER`]'s order. A private
+/// row keeps only its folder, UID, decision and key: no Message-ID, date,
+/// sender or subject (the report promises a count per folder only).
+pub fn plan_cells(case: &Case, r: &PlanRow) -> [String; 9] {
+    let private = r.decision == Decision::Private;
+    let blank_if_private = |s: &str| {
+        if private {
+            String::new()
+        } else {
+            spreadsheet_safe(s)
+        }
+    };
+    [
+        blank_if_private(&r.message_id),
+        spreadsheet_safe(&r.folder),
+        r.uid.map(|u| u.to_string()).unwrap_or_default(),
+        if private {
+            String::new()
+        } else {
+            r.date.clone()
+        },
+        blank_if_private(&r.from),
+        blank_if_private(&r.subject),
+        r.decision.as_str().to_string(),
+        if private {
+            "private".into()
+        } else {
+            spreadsheet_safe(&r.why)
+        },
+        row_ref(case, &r.folder, &r.key, &r.message_id),
+    ]
+}
+
 /// Writes the plan as CSV with [`PLAN_HEADER`].
-pub fn write_plan(rows: &[PlanRow], out: impl Write) -> io::Result<()> {
+pub fn write_plan(case: &Case, rows: &[PlanRow], out: impl Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(PLAN_HEADER)?;
     for r in rows {
-        w.write_record([
-            spreadsheet_safe(&r.message_id),
-            spreadsheet_safe(&r.folder),
-            r.uid.map(|u| u.to_string()).unwrap_or_default(),
-            r.date.clone(),
-            spreadsheet_safe(&r.from),
-            spreadsheet_safe(&r.subject),
-            r.decision.as_str().to_string(),
-            spreadsheet_safe(&r.why),
-        ])?;
+        w.write_record(plan_cells(case, r))?;
     }
     w.flush()
 }
@@ -456,17 +616,64 @@ pub struct EditedRow {
     pub folder: String,
     pub uid: Option<u32>,
     pub decision: Decision,
+    /// The row's key ([`row_ref`]), when the plan has the `row` column.
+    pub row_ref: Option<String>,
 }
 
-/// Reads an edited plan. Columns are found by their header names (a
+/// The separator a spreadsheet saved the plan with: Excel with Norwegian
+/// regional settings writes `;`, others `,` or tab. The header decides:
+/// the separator that splits it into a `message_id` column.
+fn plan_separator(header_line: &str) -> u8 {
+    [b',', b';', b'\t']
+        .into_iter()
+        .find(|&sep| {
+            header_line
+                .split(sep as char)
+                .any(|h| h.trim().trim_matches('"') == "message_id")
+        })
+        .unwrap_or(b',')
+}
+
+/// Reads an edited plan: CSV separated by `,`, `;` or tab, with or without
+/// a byte-order mark. Columns are found by their header names (a
 /// spreadsheet may reorder or add columns); a bad row is an error naming
 /// its line, so nothing is copied on a misread plan.
-pub fn read_plan(input: impl io::Read) -> Result<Vec<EditedRow>, String> {
-    let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+pub fn read_plan(mut input: impl io::Read) -> Result<Vec<EditedRow>, String> {
+    let mut bytes = Vec::new();
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the plan: {e}"))?;
+    let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let first_line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+    let separator = plan_separator(&String::from_utf8_lossy(first_line));
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .delimiter(separator)
+        .from_reader(text);
     let header = r
         .headers()
         .map_err(|e| format!("cannot read the plan's header: {e}"))?
         .clone();
+    let cells: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    let mut rows = Vec::new();
+    for (i, record) in r.records().enumerate() {
+        let line = i as u64 + 2;
+        let record = record.map_err(|e| format!("plan line {line}: {e}"))?;
+        let values: Vec<String> = record.iter().map(str::to_string).collect();
+        if values.iter().all(|v| v.trim().is_empty()) {
+            continue;
+        }
+        rows.push((line, values));
+    }
+    edited_rows(&cells, rows)
+}
+
+/// Plan rows from a table of cells, by column name: shared by the CSV and
+/// the spreadsheet reader.
+pub fn edited_rows(
+    header: &[String],
+    rows: Vec<(u64, Vec<String>)>,
+) -> Result<Vec<EditedRow>, String> {
     let col = |name: &str| {
         header
             .iter()
@@ -479,12 +686,11 @@ pub fn read_plan(input: impl io::Read) -> Result<Vec<EditedRow>, String> {
         col("uid")?,
         col("decision")?,
     );
+    let row_col = col("row").ok();
     let unquote = |s: &str| s.strip_prefix('\'').unwrap_or(s).to_string();
-    let mut rows = Vec::new();
-    for (i, record) in r.records().enumerate() {
-        let line = i as u64 + 2;
-        let record = record.map_err(|e| format!("plan line {line}: {e}"))?;
-        let get = |c: usize| record.get(c).unwrap_or("").trim();
+    let mut out = Vec::new();
+    for (line, record) in rows {
+        let get = |c: usize| record.get(c).map_or("", |s| s.trim());
         let d = get(decision);
         let decision = Decision::parse(d).ok_or_else(|| {
             format!(
@@ -495,19 +701,25 @@ pub fn read_plan(input: impl io::Read) -> Result<Vec<EditedRow>, String> {
         let uid = match get(uid) {
             "" => None,
             u => Some(
-                u.parse()
+                // A spreadsheet may store a UID as a number: `12.0`.
+                u.strip_suffix(".0")
+                    .unwrap_or(u)
+                    .parse()
                     .map_err(|_| format!("plan line {line}: `{}` is not a UID", one_line(u)))?,
             ),
         };
-        rows.push(EditedRow {
+        out.push(EditedRow {
             line,
             message_id: unquote(get(mid)),
             folder: unquote(get(folder)),
             uid,
             decision,
+            row_ref: row_col
+                .map(|c| get(c).to_string())
+                .filter(|s| !s.is_empty()),
         });
     }
-    Ok(rows)
+    Ok(out)
 }
 
 /// What the offboarding report says: metadata only.
@@ -831,7 +1043,7 @@ mod tests {
         let rules = RuleSet::embedded().expect("rules");
         decide(
             r,
-            &leaver(),
+            &Classifier::new(leaver(), &rules),
             &rules,
             NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
         )
@@ -850,7 +1062,7 @@ mod tests {
             message(
                 "INBOX",
                 "kari@firma.no",
-                "post@avd.parat.no",
+                "post@avd.parat.com",
                 "Svar",
                 (2026, 10, 1),
             ),
@@ -996,11 +1208,11 @@ mod tests {
                 ),
             },
         ];
-        let rows = plan(&stored, &leaver(), &rules, as_of);
+        let rows = plan(&stored, &Classifier::new(leaver(), &rules), &rules, as_of);
         let mut out = Vec::new();
-        write_plan(&rows, &mut out).expect("writes");
+        write_plan(&test_case(), &rows, &mut out).expect("writes");
         let text = String::from_utf8(out.clone()).expect("utf-8");
-        assert!(text.starts_with("message_id,folder,uid,date,from,subject,decision,why\n"));
+        assert!(text.starts_with("message_id,folder,uid,date,from,subject,decision,why,row\n"));
         assert!(text.contains("'=HYPERLINK"), "{text}");
         assert!(
             !text.contains("lege"),
@@ -1013,9 +1225,236 @@ mod tests {
         assert_eq!(back[0].uid, Some(1));
         assert_eq!(back[1].decision, Decision::Private);
         assert_eq!(back[0].line, 2);
+        // The private row: nothing but its folder, UID, decision and key.
+        let private_line = text.lines().nth(2).expect("private row");
+        assert!(
+            private_line.starts_with(",Privat,1,,,,private,private,K-1/"),
+            "{private_line}"
+        );
+        assert_eq!(back[1].message_id, "");
+        assert_eq!(
+            back[1].row_ref.as_deref(),
+            Some(row_ref(&test_case(), "Privat", "7:1", "<m@x>").as_str())
+        );
         let bad =
             "message_id,folder,uid,date,from,subject,decision,why\n<a>,INBOX,1,,,,give away,\n";
         let err = read_plan(bad.as_bytes()).expect_err("bad decision");
         assert!(err.contains("line 2"), "{err}");
+    }
+
+    fn test_case() -> Case {
+        Case {
+            id: "K-1".into(),
+            source: "imaps://kari%40firma.no@host".into(),
+            reason: "drift".into(),
+            legal_basis: "§ 2".into(),
+            notice: Notice::Not { why: "x".into() },
+            successor: None,
+            leaving: None,
+            terms: Vec::new(),
+            opened_by: "leder".into(),
+            opened_at: "2026-11-01T10:00:00Z".into(),
+        }
+    }
+
+    /// Sent mail carries the leaver's own name in From:; colleagues share
+    /// her family name. Neither makes business mail private.
+    #[test]
+    fn the_leavers_own_name_and_colleagues_surnames_are_not_private() {
+        let rules = RuleSet::embedded().expect("rules");
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let c = Classifier::new(
+            Leaver::new(Some("Alice Haugen"), Some("alice@firma.no")),
+            &rules,
+        );
+        let mut business = 0;
+        let mut private = 0;
+        for i in 0..400u32 {
+            let day = (2026, 1 + i % 10, 1 + i % 28);
+            let mut m = match i % 4 {
+                // Sent by Alice to one customer.
+                0 => {
+                    let mut m = message(
+                        "Sendte elementer",
+                        "alice@firma.no",
+                        &format!("kontakt@kunde{}.no", i % 37),
+                        "Re: Tilbud",
+                        day,
+                    );
+                    m.envelope.from_name = "Alice Haugen".into();
+                    m
+                }
+                // Sent by Alice to one colleague.
+                1 => {
+                    let mut m = message(
+                        "Sent Items",
+                        "alice@firma.no",
+                        &format!("kollega{}@firma.no", i % 13),
+                        "Budsjett",
+                        day,
+                    );
+                    m.envelope.from_name = "Alice Haugen".into();
+                    m
+                }
+                // From a colleague who shares her family name.
+                2 => {
+                    let mut m = message(
+                        "INBOX",
+                        &format!("per{}@firma.no", i % 5),
+                        "alice@firma.no",
+                        "Møtereferat",
+                        day,
+                    );
+                    m.envelope.from_name = format!("Per{} Haugen", i % 5);
+                    m
+                }
+                // From a supplier.
+                _ => {
+                    let mut m = message(
+                        "INBOX",
+                        &format!("salg@leverandor{}.no", i % 11),
+                        "alice@firma.no",
+                        "Ordrebekreftelse",
+                        day,
+                    );
+                    m.envelope.from_name = "Salg".into();
+                    m
+                }
+            };
+            m.meta.uid = Some(i + 1);
+            business += 1;
+            if decide(&m, &c, &rules, as_of).0 == Decision::Private {
+                private += 1;
+            }
+        }
+        assert!(
+            private * 50 <= business,
+            "{private} of {business} business messages private"
+        );
+        // Without an address in the store, her whole name still marks
+        // her own sent mail.
+        let by_name = Classifier::new(Leaver::new(Some("Alice Haugen"), None), &rules);
+        let mut sent = message(
+            "Sent",
+            "alice@firma.no",
+            "x@kunde.no",
+            "Tilbud",
+            (2026, 10, 1),
+        );
+        sent.envelope.from_name = "Alice Haugen".into();
+        assert_ne!(decide(&sent, &by_name, &rules, as_of).0, Decision::Private);
+        // A relative outside the company is still private.
+        let mut family = message(
+            "INBOX",
+            "ola@kunde.no",
+            "alice@firma.no",
+            "Hei",
+            (2026, 10, 1),
+        );
+        family.envelope.from_name = "Ola Haugen".into();
+        assert_eq!(decide(&family, &c, &rules, as_of).0, Decision::Private);
+    }
+
+    #[test]
+    fn union_mail_from_every_source_is_private() {
+        let rules = RuleSet::embedded().expect("rules");
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let mut c = Classifier::new(
+            Leaver::new(Some("Alice Haugen"), Some("alice@firma.no")),
+            &rules,
+        );
+        c.representatives.insert("tv@firma.no".into());
+        for (from, to) in [
+            // A union whose domain is not under .no, and one not named
+            // after itself.
+            ("medlem@parat.com", "alice@firma.no"),
+            ("post@hk.no", "alice@firma.no"),
+            ("region@elogit.no", "alice@firma.no"),
+            // The local representative, both ways.
+            ("tv@firma.no", "alice@firma.no"),
+            ("alice@firma.no", "tv@firma.no"),
+        ] {
+            let m = message("INBOX", from, to, "Lokale forhandlinger", (2026, 10, 1));
+            let (d, why) = decide(&m, &c, &rules, as_of);
+            assert_eq!(d, Decision::Private, "{from} -> {to}: {why}");
+            assert!(why.starts_with("union"), "{why}");
+        }
+        // The dues notice: a trade-union finding from the shipped phrases.
+        let text =
+            "Medlemskontingenten til forbundet trekkes over lønn fra januar. Medlemsnummer 448812.";
+        let mut evidence = crate::detect::special::Evidence::default();
+        rules
+            .special
+            .scan(text, &crate::model::Location::Body, &mut evidence);
+        let found = rules.special.judge(&evidence, false);
+        assert!(
+            found.iter().any(|f| f.category == "trade_union"),
+            "{found:?}"
+        );
+        let text = "Innkalling til klubbmøte i Fagforbundet: lokale lønnsforhandlinger.";
+        let mut evidence = crate::detect::special::Evidence::default();
+        rules
+            .special
+            .scan(text, &crate::model::Location::Body, &mut evidence);
+        let found = rules.special.judge(&evidence, false);
+        assert!(
+            found.iter().any(|f| f.category == "trade_union"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_personal_address_colleagues_do_business_with_is_review() {
+        let rules = RuleSet::embedded().expect("rules");
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let mut c = Classifier::new(
+            Leaver::new(Some("Alice Haugen"), Some("alice@firma.no")),
+            &rules,
+        );
+        let m = message(
+            "INBOX",
+            "snekker.ola@gmail.com",
+            "alice@firma.no",
+            "Faktura",
+            (2026, 10, 1),
+        );
+        assert_eq!(decide(&m, &c, &rules, as_of).0, Decision::Private);
+        c.shared_personal.insert("snekker.ola@gmail.com".into());
+        assert_eq!(decide(&m, &c, &rules, as_of).0, Decision::Review);
+    }
+
+    #[test]
+    fn plans_from_norwegian_spreadsheets_are_read() {
+        let comma = "message_id,folder,uid,date,from,subject,decision,why,row\n<a@x>,INBOX,3,,,,handover,,K-1/ab\n";
+        let semicolon = "\u{feff}message_id;folder;uid;date;from;subject;decision;why;row\r\n<a@x>;INBOX;3;;;\"Re; tilbud\";handover;;K-1/ab\r\n";
+        let tab = "\u{feff}message_id\tfolder\tuid\tdate\tfrom\tsubject\tdecision\twhy\trow\n<a@x>\tINBOX\t3\t\t\t\thandover\t\tK-1/ab\n";
+        let no_row = "message_id;folder;uid;decision\n<a@x>;INBOX;3;handover\n";
+        let want = EditedRow {
+            line: 2,
+            message_id: "<a@x>".into(),
+            folder: "INBOX".into(),
+            uid: Some(3),
+            decision: Decision::Handover,
+            row_ref: Some("K-1/ab".into()),
+        };
+        for text in [comma, semicolon, tab] {
+            assert_eq!(read_plan(text.as_bytes()).expect(text), vec![want.clone()]);
+        }
+        let back = read_plan(no_row.as_bytes()).expect("no row column");
+        assert_eq!(back[0].row_ref, None);
+        assert_eq!(back[0].uid, Some(3));
+    }
+
+    #[test]
+    fn rerunning_a_case_with_other_facts_is_a_change() {
+        let old = test_case();
+        let mut new = test_case();
+        assert!(case_changes(&old, &new).is_empty());
+        new.reason = "annen".into();
+        new.notice = Notice::On {
+            date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+        };
+        let fields: Vec<&str> = case_changes(&old, &new).iter().map(|c| c.field).collect();
+        assert_eq!(fields, ["reason", "notice"]);
     }
 }

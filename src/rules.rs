@@ -27,6 +27,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "special_categories.toml",
         include_str!("../rules/special_categories.toml"),
     ),
+    ("unions.toml", include_str!("../rules/unions.toml")),
 ];
 
 /// The id of the default rule, fixed by the interface contract.
@@ -39,6 +40,21 @@ struct RulesFile {
     rule: Vec<Spanned<RuleSpec>>,
     #[serde(default)]
     categories: BTreeMap<String, Spanned<CategorySpec>>,
+    #[serde(default)]
+    union: Vec<Spanned<UnionSpec>>,
+}
+
+/// A trade union or confederation and the domains it mails from
+/// (`rules/unions.toml`): offboarding classifies mail with them private.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UnionSpec {
+    pub names: Vec<String>,
+    #[serde(default)]
+    pub short: Vec<String>,
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub confederation: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -224,6 +240,8 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
     pub categories: BTreeMap<String, CategorySpec>,
     pub special: SpecialCategories,
+    /// Trade unions: the built-in list and any a rules directory adds.
+    pub unions: Vec<UnionSpec>,
 }
 
 /// A problem in a rules file, located for its author.
@@ -314,6 +332,7 @@ impl RuleSet {
         let mut errors = Vec::new();
         let mut rules: Vec<Rule> = Vec::new();
         let mut categories: BTreeMap<String, CategorySpec> = BTreeMap::new();
+        let mut unions: Vec<UnionSpec> = Vec::new();
         for (file, content) in files {
             let mut ctx = FileContext {
                 file,
@@ -374,6 +393,27 @@ impl RuleSet {
                         }
                         categories.insert(name, spec.into_inner());
                     }
+                    for spec in parsed.union {
+                        let span = spec.span();
+                        let u = spec.into_inner();
+                        let bad = u.domains.iter().find(|d| {
+                            d.is_empty()
+                                || !d.contains('.')
+                                || d.contains(['@', '/', ' '])
+                                || d.chars().any(|c| c.is_uppercase())
+                        });
+                        if let Some(d) = bad {
+                            ctx.error(
+                                span,
+                                "union.domains",
+                                format!("`{d}` is not a lower-case mail domain (firma.no)"),
+                            );
+                        } else if u.domains.is_empty() || u.names.is_empty() {
+                            ctx.error(span, "union", "a union needs names and domains");
+                        } else if !unions.contains(&u) {
+                            unions.push(u);
+                        }
+                    }
                 }
             }
             errors.extend(ctx.errors);
@@ -393,10 +433,21 @@ impl RuleSet {
                 message: e.to_string(),
             }]
         })?;
+        // The built-in list always applies: a rules directory of its own
+        // adds unions, it cannot forget one by leaving the file out.
+        if let Ok(builtin) = toml::from_str::<RulesFile>(include_str!("../rules/unions.toml")) {
+            for u in builtin.union {
+                let u = u.into_inner();
+                if !unions.contains(&u) {
+                    unions.push(u);
+                }
+            }
+        }
         Ok(RuleSet {
             rules,
             categories,
             special,
+            unions,
         })
     }
 

@@ -342,6 +342,9 @@ pub trait Store {
     /// Records a case (once: a second call keeps the first reason and
     /// notice) and its plan; a row once classified private stays private.
     fn open_case(&mut self, case: &Case, rows: &[PlanRow]) -> Result<(), StoreError>;
+    /// Replaces a recorded case's reason, legal basis, notice, successor
+    /// and leaving date (`offboard --amend`; the caller audits the change).
+    fn amend_case(&mut self, case: &Case) -> Result<(), StoreError>;
     fn case(&self, id: &str) -> Result<Option<Case>, StoreError>;
     fn cases(&self) -> Result<Vec<Case>, StoreError>;
     /// The plan as the case recorded it.

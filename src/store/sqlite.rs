@@ -1261,6 +1261,29 @@ impl Store for SqliteStore {
         })
     }
 
+    fn amend_case(&mut self, case: &Case) -> Result<(), StoreError> {
+        let (notified, why) = match &case.notice {
+            Notice::On { date } => (date.to_string(), None),
+            Notice::Not { why } => ("none".to_string(), Some(why.clone())),
+        };
+        self.durably(|tx| {
+            tx.execute(
+                "UPDATE cases SET reason = ?2, legal_basis = ?3, notified = ?4, notified_why = ?5,
+                   successor = ?6, leaving = ?7 WHERE id = ?1",
+                params![
+                    case.id,
+                    case.reason,
+                    case.legal_basis,
+                    notified,
+                    why,
+                    case.successor,
+                    case.leaving.map(|d| d.to_string()),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
     fn case(&self, id: &str) -> Result<Option<Case>, StoreError> {
         Ok(self.cases()?.into_iter().find(|c| c.id == id))
     }
