@@ -125,3 +125,80 @@ pub fn read(path: &Path) -> Result<Vec<EditedRow>, String> {
         .collect();
     edited_rows(&header, body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::offboard::{Notice, row_ref};
+
+    fn case() -> Case {
+        Case {
+            id: "K-9".into(),
+            source: "maildir:/x".into(),
+            reason: "drift".into(),
+            legal_basis: "§ 2".into(),
+            notice: Notice::Not { why: "x".into() },
+            successor: None,
+            leaving: None,
+            terms: Vec::new(),
+            opened_by: "leder".into(),
+            opened_at: "2026-11-01T10:00:00Z".into(),
+        }
+    }
+
+    fn row(uid: u32, decision: Decision) -> PlanRow {
+        PlanRow {
+            message_id: format!("<{uid}@x>"),
+            folder: "INBOX".into(),
+            uid: Some(uid),
+            key: format!("7:{uid}"),
+            date: "2026-10-01".into(),
+            from: "a@kunde.no".into(),
+            subject: "=SUM(A1)".into(),
+            decision,
+            why: "recent business correspondence".into(),
+        }
+    }
+
+    /// Written, read back: the same rows, keys and lines; a private row
+    /// shows nothing but folder, UID, decision and key.
+    #[test]
+    fn a_spreadsheet_plan_reads_back_as_written() {
+        let c = case();
+        let rows = vec![row(3, Decision::Handover), row(4, Decision::Private)];
+        let bytes = write(&c, &rows).expect("writes");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("plan.xlsx");
+        std::fs::write(&path, &bytes).expect("save");
+        let back = read(&path).expect("reads");
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0].line, 2);
+        assert_eq!(back[0].message_id, "<3@x>");
+        assert_eq!(back[0].uid, Some(3));
+        assert_eq!(back[0].decision, Decision::Handover);
+        assert_eq!(
+            back[0].row_ref.as_deref(),
+            Some(row_ref(&c, "INBOX", "7:3", "<3@x>").as_str())
+        );
+        assert_eq!(back[1].message_id, "");
+        assert_eq!(back[1].decision, Decision::Private);
+        // The drop-down, the protection and the one unlocked cell style
+        // are in the sheet's XML.
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("zip");
+        let mut sheet = String::new();
+        std::io::Read::read_to_string(
+            &mut zip.by_name("xl/worksheets/sheet1.xml").expect("sheet"),
+            &mut sheet,
+        )
+        .expect("xml");
+        assert!(sheet.contains("<sheetProtection"), "{sheet}");
+        assert!(sheet.contains("<dataValidation "), "{sheet}");
+        assert!(
+            sheet.contains("handover,keep,delete,private,review"),
+            "{sheet}"
+        );
+        // Not a spreadsheet at all: an error, not a panic.
+        std::fs::write(&path, b"message_id,folder\n").expect("save");
+        assert!(read(&path).is_err());
+    }
+}

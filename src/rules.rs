@@ -1035,4 +1035,39 @@ mod tests {
         assert!(Retention::Months(12).expired(day(2025, 11, 24), day(2025 + 1, 11, 25)));
         assert!(!Retention::Months(12).expired(day(2025, 11, 25), day(2026, 11, 25)));
     }
+
+    /// The shipped union list is valid and has the domains unions really
+    /// mail from (Parat is parat.com, Handel og Kontor hk.no); a rules
+    /// directory of its own adds to it and cannot lose it.
+    #[test]
+    fn union_domains_ship_and_are_added_to() {
+        let rules = RuleSet::embedded().expect("the shipped rules must be valid");
+        let domains: Vec<&str> = rules
+            .unions
+            .iter()
+            .flat_map(|u| u.domains.iter().map(String::as_str))
+            .collect();
+        for d in [
+            "lo.no",
+            "parat.com",
+            "hk.no",
+            "elogit.no",
+            "fagforbundet.no",
+            "tekna.no",
+        ] {
+            assert!(domains.contains(&d), "{d} missing");
+        }
+        assert!(!domains.contains(&"handelogkontor.no"));
+        let own = set("[[union]]\nnames = [\"Klubben\"]\ndomains = [\"klubb.example\"]\n")
+            .expect("valid");
+        let own_domains: Vec<&str> = own
+            .unions
+            .iter()
+            .flat_map(|u| u.domains.iter().map(String::as_str))
+            .collect();
+        assert!(own_domains.contains(&"klubb.example") && own_domains.contains(&"parat.com"));
+        let errs =
+            set("[[union]]\nnames = [\"X\"]\ndomains = [\"X@y.no\"]\n").expect_err("bad domain");
+        assert_eq!(errs[0].key.as_deref(), Some("union.domains"));
+    }
 }

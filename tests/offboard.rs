@@ -385,7 +385,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     let header = csv.lines().next().expect("header");
     assert_eq!(
         header,
-        "message_id,folder,uid,date,from,subject,decision,why"
+        "message_id,folder,uid,date,from,subject,decision,why,row"
     );
     for hidden in [
         "Middag",
@@ -406,9 +406,6 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     let expected = [
         ("1", "handover"),
         ("2", "handover"),
-        ("3", "private"),
-        ("4", "private"),
-        ("5", "private"),
         ("6", "delete"),
         ("7", "keep"),
         ("8", "delete"),
@@ -416,12 +413,30 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     for (id, want) in expected {
         assert_eq!(decision(id), want, "message {id}:\n{csv}");
     }
-    // The manager's edit: the private message 3 and message 6 (due for
-    // deletion) become handovers.
+    // Private rows (3, 4 and 5) show neither Message-ID, date, sender,
+    // subject nor which signal made them private: only `private`.
+    for id in ["3", "4", "5"] {
+        assert!(!csv.contains(&format!("<{id}@")), "{id} shown:\n{csv}");
+    }
+    let private_rows: Vec<&str> = csv.lines().filter(|l| l.contains(",private,")).collect();
+    assert_eq!(private_rows.len(), 3, "{csv}");
+    for row in &private_rows {
+        let cells: Vec<&str> = row.split(',').collect();
+        assert_eq!(cells[0], "", "{row}");
+        assert_eq!(&cells[3..8], ["", "", "", "private", "private"], "{row}");
+        assert!(cells[8].starts_with("K-1/"), "{row}");
+    }
+    // The manager's edit: the first private row (in INBOX) and message 6
+    // (due for deletion) become handovers.
+    let first_private = private_rows
+        .iter()
+        .find(|l| l.starts_with(",INBOX,"))
+        .expect("a private row in INBOX")
+        .to_string();
     let edited: String = csv
         .lines()
         .map(|l| {
-            if l.starts_with("<3@") || l.starts_with("<6@") {
+            if l == first_private || l.starts_with("<6@") {
                 let mut cells: Vec<&str> = l.split(',').collect();
                 cells[6] = "handover";
                 cells.join(",")
@@ -480,9 +495,10 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     let recs = records(&out);
     let excluded: Vec<&Value> = recs.iter().filter(|r| r["status"] == "excluded").collect();
     assert_eq!(excluded.len(), 1, "{out}");
-    assert_eq!(excluded[0]["message_id"], "<3@offboard.test>");
+    // Named by its plan line, never by what it is.
+    assert_eq!(excluded[0]["message_id"], "");
     assert!(
-        err.contains("<3@offboard.test>") && err.contains("excluded"),
+        err.contains("plan line") && err.contains("excluded") && !err.contains("<3@"),
         "{err}"
     );
     assert!(recs.iter().all(|r| r["status"] != "failed"), "{out}");
@@ -532,6 +548,8 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
                 plan.to_str().expect("utf-8"),
                 "--to",
                 &to,
+                "--reason",
+                "arkivkopi til saksarkivet",
                 "--format",
                 "jsonl",
                 "--apply",
@@ -774,4 +792,351 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     let (code, _, err) = run(&d, &state, &[], &["audit", "verify"], "");
     assert_eq!(code, 1);
     assert!(err.contains("entry 2"), "{err}");
+}
+
+/// The plan's row keys against what a spreadsheet does to a plan: UIDs
+/// swapped by a sort, another case's plan, a row given twice, Excel's
+/// Norwegian CSV (`;`, BOM, CRLF), an `.xlsx` edited by a script. Then the
+/// case as a boundary (successor, amendments) and subject requests that
+/// cannot answer wrongly.
+#[test]
+fn plans_bound_to_their_case_and_subject_requests_that_cannot_answer_wrongly() {
+    let d = mailbox();
+    let state = d.dir.path().join("state.sqlite");
+    let alice = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
+    let bob = format!("imap://bob%40example.test@127.0.0.1:{}", d.imap_port);
+    let plain = "--allow-plaintext";
+    let path = |name: &str| d.dir.path().join(name).to_str().expect("utf-8").to_string();
+    let (code, _, err) = run(
+        &d,
+        &state,
+        &[],
+        &["scan", &alice, "--quiet", plain, "--as-of", "2026-11-25"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let before = d.snapshot(&ALICE);
+    let open = |case: &str, plan: &str, reason: &str, extra: &[&str]| {
+        let mut args = vec![
+            "offboard",
+            &alice,
+            "--case",
+            case,
+            "--reason",
+            reason,
+            "--legal-basis",
+            "e-postforskriften § 2 første ledd bokstav a",
+            "--notified",
+            "2026-11-01",
+            "--successor",
+            "bob@example.test",
+            "--as-of",
+            "2026-11-25",
+        ];
+        if !plan.is_empty() {
+            args.extend(["--plan", plan]);
+        }
+        args.extend(extra);
+        run(&d, &state, &[], &args, "")
+    };
+    let (plan2, plan3, plan_xlsx) = (path("k2.csv"), path("k3.csv"), path("k4.xlsx"));
+    for (case, plan) in [("K-2", &plan2), ("K-3", &plan3), ("K-4", &plan_xlsx)] {
+        let (code, _, err) = open(case, plan, "Videre drift", &[]);
+        assert_eq!(code, 0, "{case}: {err}");
+    }
+    let csv = std::fs::read_to_string(&plan2).expect("plan");
+    let line_of = |id: &str| {
+        csv.lines()
+            .find(|l| l.starts_with(&format!("<{id}@offboard.test>")))
+            .unwrap_or_else(|| panic!("no row for {id}:\n{csv}"))
+            .to_string()
+    };
+    let header = csv.lines().next().expect("header").to_string();
+    let handover = |plan: &str, extra: &[&str]| {
+        let mut args = vec![
+            "handover", "--case", "K-2", "--plan", plan, "--format", "jsonl", "--apply", plain,
+        ];
+        args.extend(extra);
+        run(&d, &state, &[], &args, "")
+    };
+    let to_bob = ["--to", bob.as_str()];
+
+    // Two UIDs swapped (a sort of one column): both rows refused by line,
+    // nothing copied.
+    let (one, two) = (line_of("1"), line_of("2"));
+    let mut c1: Vec<String> = one.split(',').map(str::to_string).collect();
+    let mut c2: Vec<String> = two.split(',').map(str::to_string).collect();
+    std::mem::swap(&mut c1[2], &mut c2[2]);
+    assert_ne!(c1[2], c2[2], "two different UIDs");
+    let swapped = path("swapped.csv");
+    std::fs::write(
+        &swapped,
+        format!("{header}\n{}\n{}\n", c1.join(","), c2.join(",")),
+    )
+    .expect("write");
+    let (code, out, err) = handover(&swapped, &to_bob);
+    assert_eq!(code, 1, "{out}{err}");
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2, "{out}");
+    assert!(recs.iter().all(|r| r["status"] == "failed"), "{out}");
+    assert!(
+        err.contains("plan line 2") && err.contains("plan line 3"),
+        "{err}"
+    );
+    assert!(handed_over(&d).is_empty(), "copied on a swapped plan");
+
+    // Another case's plan of the same mailbox: refused whole.
+    let (code, out, err) = handover(&plan3, &to_bob);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("case K-3") && err.contains("not case K-2"),
+        "{err}"
+    );
+    assert!(handed_over(&d).is_empty());
+
+    // A row given twice: copied once, one record.
+    let twice = path("twice.csv");
+    std::fs::write(&twice, format!("{header}\n{one}\n{one}\n")).expect("write");
+    let (code, out, err) = handover(&twice, &[]);
+    assert_eq!(
+        code, 0,
+        "the successor is the default destination: {out}{err}"
+    );
+    let recs = records(&out);
+    assert_eq!(recs.len(), 1, "{out}");
+    assert_eq!(recs[0]["status"], "copied");
+    let there = handed_over(&d);
+    assert_eq!(
+        there.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["<1@offboard.test>"]
+    );
+
+    // Excel with Norwegian regional settings: `;`, a BOM, CRLF. The whole
+    // plan as written; the handover rows are 1 and 2.
+    let norwegian = path("excel.csv");
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    for l in csv.lines() {
+        bytes.extend(l.replace(',', ";").as_bytes());
+        bytes.extend(b"\r\n");
+    }
+    std::fs::write(&norwegian, bytes).expect("write");
+    let (code, out, err) = handover(&norwegian, &to_bob);
+    assert_eq!(code, 0, "{out}{err}");
+    let statuses: BTreeMap<String, String> = records(&out)
+        .iter()
+        .map(|r| {
+            (
+                r["message_id"].as_str().unwrap_or_default().to_string(),
+                r["status"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(statuses["<1@offboard.test>"], "already_there", "{out}");
+    assert_eq!(statuses["<2@offboard.test>"], "copied", "{out}");
+    assert_eq!(statuses.len(), 2, "{out}");
+    let there = handed_over(&d);
+    assert_eq!(
+        there.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["<1@offboard.test>", "<2@offboard.test>"]
+    );
+    assert!(there.values().all(|c| c.len() == 1), "{there:?}");
+
+    // Anywhere but the successor needs a reason.
+    let export = format!("maildir:{}", path("arkiv"));
+    let (code, _, err) = handover(&plan2, &["--to", &export]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not the case's successor"), "{err}");
+
+    // The .xlsx plan, edited by a script that ignores the sheet's
+    // protection: message 2 kept, every private row set to handover.
+    let script = r#"
+import sys, openpyxl
+book = openpyxl.load_workbook(sys.argv[1])
+sheet = book.active
+cols = {c.value: i for i, c in enumerate(sheet[1])}
+for row in sheet.iter_rows(min_row=2):
+    if row[cols["message_id"]].value == "<2@offboard.test>":
+        row[cols["decision"]].value = "keep"
+    elif row[cols["decision"]].value == "private":
+        row[cols["decision"]].value = "handover"
+book.save(sys.argv[1])
+"#;
+    let status = std::process::Command::new("python3")
+        .args(["-c", script, &plan_xlsx])
+        .status()
+        .expect("python3 with openpyxl");
+    assert!(status.success(), "the editing script failed");
+    let exported = path("k4-export");
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &[
+            "handover",
+            "--case",
+            "K-4",
+            "--plan",
+            &plan_xlsx,
+            "--to",
+            &format!("maildir:{exported}"),
+            "--reason",
+            "kopi til saksarkivet",
+            "--format",
+            "jsonl",
+            "--apply",
+            plain,
+        ],
+        "",
+    );
+    assert_eq!(code, 1, "the private rows fail the run: {out}{err}");
+    let recs = records(&out);
+    let copied: Vec<&str> = recs
+        .iter()
+        .filter(|r| r["status"] == "copied")
+        .map(|r| r["message_id"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(copied, ["<1@offboard.test>"], "{out}");
+    assert_eq!(
+        recs.iter().filter(|r| r["status"] == "excluded").count(),
+        3,
+        "{out}"
+    );
+
+    // The case is the boundary: rerun with another reason is refused,
+    // --amend records old and new.
+    let (code, _, err) = open("K-2", "", "En annen grunn", &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--amend") && err.contains("reason"), "{err}");
+    let (code, _, err) = open("K-2", "", "En annen grunn", &["--amend"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, audit, _) = run(&d, &state, &[], &["audit", "show", "--format", "jsonl"], "");
+    let amend: Vec<Value> = records(&audit)
+        .into_iter()
+        .filter(|r| r["action"] == "amend")
+        .collect();
+    assert_eq!(amend.len(), 1, "{audit}");
+    assert_eq!(amend[0]["detail"]["changes"][0]["old"], "Videre drift");
+    assert_eq!(amend[0]["detail"]["changes"][0]["new"], "En annen grunn");
+
+    // Subject requests: a typo in the identifier, another key, half a
+    // name: refused, not "0 messages".
+    let typo = "15076500566\n";
+    let (code, out, err) = run(&d, &state, &[], &["subject", "--identifier-stdin"], typo);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("check the digits"), "{err}");
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[(
+            "MAILHYGIENE_FINGERPRINT_KEY",
+            "another-key-0123456789abcdef",
+        )],
+        &["subject", "--identifier-stdin"],
+        "15076500565\n",
+    );
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("another fingerprint key"), "{err}");
+    let (code, _, err) = run(&d, &state, &[], &["subject", "--name", "a"], "");
+    assert_eq!(code, 2, "{err}");
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &["subject", "--identifier-stdin", "--format", "jsonl"],
+        "150765 00565\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(records(&out).len(), 1, "{out}");
+    let (_, audit, _) = run(&d, &state, &[], &["audit", "show", "--format", "jsonl"], "");
+    let search = records(&audit)
+        .into_iter()
+        .rev()
+        .find(|r| r["action"] == "subject")
+        .expect("the search is audited");
+    assert_eq!(search["detail"]["by"], "identifier");
+    assert_eq!(
+        search["detail"]["fingerprints"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0),
+        1,
+        "{search}"
+    );
+    // Private mail in an open case is not handed out on a request unless
+    // someone says why.
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &[
+            "subject",
+            "--address",
+            "mamma@gmail.com",
+            "--format",
+            "jsonl",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.trim().is_empty(), "{out}");
+    assert!(
+        err.contains("1 messages an offboarding case classified private"),
+        "{err}"
+    );
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &[
+            "subject",
+            "--address",
+            "mamma@gmail.com",
+            "--include-private",
+            "--reason",
+            "innsynskrav fra den ansatte selv",
+            "--format",
+            "jsonl",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(records(&out).len(), 1, "{out}");
+
+    // Right after a cleanup, the moved message is found where it is now.
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &[
+            "clean", &alice, "--case", "K-2", "--plan", &plan2, "--format", "jsonl", "--apply",
+            plain,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let moved: Vec<Value> = records(&out)
+        .into_iter()
+        .filter(|r| r["status"] == "moved")
+        .collect();
+    assert!(!moved.is_empty(), "{out}");
+    let clean_err = err;
+    let (code, out, err) = run(
+        &d,
+        &state,
+        &[],
+        &[
+            "subject",
+            "--address",
+            "gammel@leverandor.no",
+            "--format",
+            "jsonl",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let found = records(&out);
+    assert_eq!(found.len(), 1, "{out}{clean_err}");
+    assert_eq!(found[0]["folder"], moved[0]["to_folder"], "{out}");
+    assert_ne!(found[0]["folder"], "INBOX", "{out}");
+    let _ = before;
 }

@@ -507,10 +507,24 @@ mod tests {
         assert!(root.join(".Deleted Items/cur/1.x:2,S").exists());
         assert!(!root.join("cur/1.x:2,S").exists());
         assert!(root.join(".Arkiv/cur/3.x:2,F").exists());
-        assert_eq!(
-            store.counts(source).expect("counts").0,
-            2,
-            "moved mail leaves the inventory"
+        // Moved mail is recorded where it landed, not forgotten: a search
+        // right after the cleanup finds it in Deleted Items.
+        assert_eq!(store.counts(source).expect("counts").0, 3);
+        let mut folders = Vec::new();
+        store
+            .each_message(source, None, &mut |m| {
+                folders.push((
+                    m.report.meta.folder.clone(),
+                    m.report.meta.local_key.clone(),
+                ));
+                Ok(())
+            })
+            .expect("reads");
+        assert!(
+            folders
+                .iter()
+                .any(|(f, k)| f == "Deleted Items" && k.as_deref() == Some("1.x")),
+            "{folders:?}"
         );
 
         // Undo: back where it came from, flags intact; a second undo does nothing.
@@ -533,6 +547,17 @@ mod tests {
         )
         .expect("undoes");
         assert!(root.join("cur/1.x:2,S").exists());
+        // And the inventory follows it back.
+        let mut back = Vec::new();
+        store
+            .each_message(source, None, &mut |m| {
+                if m.report.meta.local_key.as_deref() == Some("1.x") {
+                    back.push(m.report.meta.folder.clone());
+                }
+                Ok(())
+            })
+            .expect("reads");
+        assert_eq!(back, ["INBOX"]);
         assert!(plan_undo(&store, clean_run).expect("again").1.is_empty());
         assert!(
             plan_undo(&store, undo_run).is_err(),

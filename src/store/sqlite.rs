@@ -324,6 +324,56 @@ fn split_lines(s: &str) -> Vec<String> {
     }
 }
 
+/// Keeps the inventory true after a move: the message is recorded at its
+/// new folder and key (COPYUID's UIDVALIDITY and UID, or the new file
+/// name), so a search right after a cleanup or an undo finds it where it
+/// is. A move whose new place the server did not say leaves the record
+/// for the next scan to settle.
+fn follow_move(tx: &rusqlite::Transaction<'_>, e: &JournalEntry) -> Result<(), StoreError> {
+    // The inventory's key: the UID, or the local file's key.
+    let old_key = match (e.uid, &e.local_key) {
+        (Some(u), _) => u.to_string(),
+        (None, Some(k)) => k.clone(),
+        (None, None) => return Ok(()),
+    };
+    let (new_key, validity, uid) = match (e.dest_uid_validity, e.dest_uid, &e.dest_key) {
+        (Some(v), Some(u), _) => (u.to_string(), Some(v), Some(u)),
+        (_, _, Some(k)) => (k.clone(), None, None),
+        _ => return Ok(()),
+    };
+    let mailbox: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM mailboxes WHERE source = ?1",
+            params![e.source],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(mailbox) = mailbox else {
+        return Ok(());
+    };
+    let moved: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM messages WHERE mailbox = ?1 AND folder = ?2 AND key = ?3",
+            params![mailbox, e.folder, old_key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(moved) = moved else {
+        return Ok(());
+    };
+    // A scan may already have seen the message at its new place.
+    tx.execute(
+        "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND key = ?3",
+        params![mailbox, e.to_folder, new_key],
+    )?;
+    tx.execute(
+        "UPDATE messages SET folder = ?2, key = ?3, uid_validity = ?4, uid = ?5, server_folder = NULL
+         WHERE id = ?1",
+        params![moved, e.to_folder, new_key, validity, uid],
+    )?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed, mode 0600 from the start) and migrates the
     /// database.
@@ -1128,6 +1178,9 @@ impl Store for SqliteStore {
                 now,
                 e.id
             ])?;
+                if e.status == JournalStatus::Moved {
+                    follow_move(tx, e)?;
+                }
             }
             Ok(())
         })
