@@ -10,6 +10,7 @@ use mailhygiene::actions::ActionFormat;
 use mailhygiene::actions::copiers::{ImapMailbox, MaildirOrigin, MaildirTarget, MboxTarget};
 use mailhygiene::audit::NewEntry;
 use mailhygiene::handover::{self, Checked, Origin, OutcomePrinter, Target};
+use mailhygiene::imap::url::ImapUrl;
 use mailhygiene::offboard::{self, Case, Decision, Leaver, Notice};
 use mailhygiene::scan::NamedSource;
 use mailhygiene::source::SourceSpec;
@@ -165,49 +166,6 @@ fn messages_of(store: &dyn Store, source: &str) -> Result<Vec<StoredMessage>> {
     Ok(out)
 }
 
-/// The leaver's personal-domain correspondents that at least two other
-/// mailboxes in the store also correspond with: business (a sole trader
-/// on gmail.com), not family. Only those few addresses are counted, one
-/// stored message at a time.
-fn shared_personal(
-    store: &dyn Store,
-    source: &str,
-    messages: &[StoredMessage],
-    leaver: &Leaver,
-) -> Result<std::collections::HashSet<String>> {
-    let mut wanted: std::collections::HashMap<String, std::collections::HashSet<String>> =
-        Default::default();
-    for m in messages {
-        for a in offboard::correspondents(&m.report, leaver) {
-            if offboard::is_personal_address(a) {
-                wanted.entry(a.to_string()).or_default();
-            }
-        }
-    }
-    if wanted.is_empty() {
-        return Ok(Default::default());
-    }
-    for mailbox in store.mailboxes()? {
-        if mailbox.source == source {
-            continue;
-        }
-        let other = Leaver::new(mailbox.owner.as_deref(), mailbox.address.as_deref());
-        store.each_message(&mailbox.source, None, &mut |m| {
-            for a in offboard::correspondents(&m.report, &other) {
-                if let Some(seen) = wanted.get_mut(a) {
-                    seen.insert(mailbox.source.clone());
-                }
-            }
-            Ok(())
-        })?;
-    }
-    Ok(wanted
-        .into_iter()
-        .filter(|(_, boxes)| boxes.len() >= 2)
-        .map(|(a, _)| a)
-        .collect())
-}
-
 fn date_arg(name: &str, value: &str) -> Result<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
         .map_err(|_| usage(format!("{name} {value}: expected YYYY-MM-DD")))
@@ -355,7 +313,8 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         .as_ref()
         .map(|c| c.union_representatives.iter().cloned().collect())
         .unwrap_or_default();
-    classifier.shared_personal = shared_personal(&store, source, &messages, &classifier.leaver)?;
+    classifier.shared_personal =
+        offboard::shared_personal(&store, source, &messages, &classifier.leaver)?;
     let mut rows = offboard::plan(&messages, &classifier, &rules, as_of);
     store.open_case(&case, &rows)?;
     // What the case recorded first wins: a message once private stays so.
@@ -588,32 +547,18 @@ fn read_plan_file(path: &std::path::Path) -> Result<Vec<offboard::EditedRow>> {
     rows.map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
-/// The successor's mailbox on the leaver's server: the leaver's source
-/// with the successor's address as its user.
+/// The successor's mailbox on the leaver's server: the leaver's IMAP
+/// source with the successor's address as its user.
 fn successor_source(leaver_source: &str, successor: &str) -> Option<String> {
-    let (scheme, rest) = leaver_source.split_once("://")?;
-    if !scheme.starts_with("imap") || !successor.contains('@') {
-        return None;
-    }
-    let (_, host) = rest.rsplit_once('@')?;
-    Some(format!(
-        "{scheme}://{}@{host}",
-        successor.trim().to_lowercase().replace('@', "%40")
-    ))
+    let url = ImapUrl::parse(leaver_source).ok()?;
+    let user = successor.trim().to_lowercase();
+    user.contains('@')
+        .then(|| ImapUrl { user, ..url }.to_string())
 }
 
 /// Whether a destination is this address's IMAP mailbox.
 fn destination_is(destination: &str, address: &str) -> bool {
-    let Some((scheme, rest)) = destination.split_once("://") else {
-        return false;
-    };
-    if !scheme.starts_with("imap") {
-        return false;
-    }
-    rest.rsplit_once('@').is_some_and(|(user, _)| {
-        user.replace("%40", "@")
-            .eq_ignore_ascii_case(address.trim())
-    })
+    ImapUrl::parse(destination).is_ok_and(|u| u.user.eq_ignore_ascii_case(address.trim()))
 }
 
 pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
@@ -867,27 +812,15 @@ fn valid_identifiers(raw: &str, as_of: chrono::NaiveDate) -> Vec<String> {
         .into_iter()
         .map(|h| h.canonical)
         .collect();
+    // A bare account number: the detector wants a label next to one (most
+    // 11-digit runs in mail are not accounts); typed here, the request is
+    // the label.
     let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
-    let only_digits = raw
-        .chars()
-        .all(|c| c.is_ascii_digit() || c.is_whitespace() || matches!(c, '-' | '.'));
-    if only_digits {
-        if let Some(d) = checksum::digits::<11>(digits.as_bytes())
-            && checksum::no_bank_account(&d)
-        {
-            out.push(digits.clone());
-        }
-        if (13..=19).contains(&digits.len()) && checksum::luhn(digits.as_bytes()) {
-            out.push(digits.clone());
-        }
-    }
-    let compact: String = raw
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_uppercase();
-    if compact.len() >= 15 && checksum::iban(&compact) {
-        out.push(compact);
+    if out.is_empty()
+        && let Some(d) = checksum::digits::<11>(digits.as_bytes())
+        && checksum::no_bank_account(&d)
+    {
+        out.push(digits);
     }
     out.sort();
     out.dedup();
@@ -897,13 +830,9 @@ fn valid_identifiers(raw: &str, as_of: chrono::NaiveDate) -> Vec<String> {
 /// A name search must name a person: two words at least, or the whole
 /// name of a mailbox's owner. `--name a` would match nearly everyone.
 fn whole_name(name: &str, owners: &[String]) -> bool {
-    let words: Vec<String> = name
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    words.len() >= 2
-        || (!words.is_empty()
+    let words = offboard::words(name).count();
+    words >= 2
+        || (words == 1
             && owners
                 .iter()
                 .any(|o| o.trim().eq_ignore_ascii_case(name.trim())))
@@ -911,11 +840,7 @@ fn whole_name(name: &str, owners: &[String]) -> bool {
 
 /// Whether a sender's name holds these words, in order and whole.
 fn name_matches(from_name: &str, wanted: &[String]) -> bool {
-    let words: Vec<String> = from_name
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+    let words: Vec<String> = offboard::words(from_name).collect();
     !wanted.is_empty() && words.windows(wanted.len()).any(|w| w == wanted)
 }
 
@@ -971,12 +896,7 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
                 mailhygiene::report::summary::one_line(n)
             )));
         }
-        Some(n) => Some(
-            n.split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .map(str::to_lowercase)
-                .collect(),
-        ),
+        Some(n) => Some(offboard::words(n).collect()),
         None => None,
     };
     // Mail an offboarding case classified private is the employee's own:

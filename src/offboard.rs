@@ -14,7 +14,7 @@ use crate::inventory;
 use crate::model::{DetectorId, MessageReport};
 use crate::report::summary::{md, one_line};
 use crate::rules::{Retention, RuleSet};
-use crate::store::StoredMessage;
+use crate::store::{Store, StoreError, StoredMessage};
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -101,6 +101,25 @@ pub fn case_changes(old: &Case, new: &Case) -> Vec<CaseChange> {
         differs("leaving date", date(old.leaving), date(new.leaving));
     }
     out
+}
+
+#[cfg(test)]
+impl Case {
+    /// A case with fixed facts, for unit tests of plans and handovers.
+    pub(crate) fn for_tests(id: &str) -> Case {
+        Case {
+            id: id.into(),
+            source: "imaps://kari%40firma.no@host".into(),
+            reason: "drift".into(),
+            legal_basis: "§ 2".into(),
+            notice: Notice::Not { why: "x".into() },
+            successor: None,
+            leaving: None,
+            terms: Vec::new(),
+            opened_by: "leder".into(),
+            opened_at: "2026-11-01T10:00:00Z".into(),
+        }
+    }
 }
 
 /// The decisions a plan row can hold.
@@ -219,6 +238,48 @@ impl Classifier {
     }
 }
 
+/// The leaver's personal-domain correspondents that at least two other
+/// mailboxes in the store also correspond with: business (a sole trader
+/// on gmail.com), not family. Only those few addresses are counted, one
+/// stored message at a time.
+pub fn shared_personal(
+    store: &dyn Store,
+    source: &str,
+    messages: &[StoredMessage],
+    leaver: &Leaver,
+) -> Result<HashSet<String>, StoreError> {
+    let mut wanted: HashMap<String, HashSet<String>> = HashMap::new();
+    for m in messages {
+        for a in correspondents(&m.report, leaver) {
+            if is_personal_address(a) {
+                wanted.entry(a.to_string()).or_default();
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(HashSet::new());
+    }
+    for mailbox in store.mailboxes()? {
+        if mailbox.source == source {
+            continue;
+        }
+        let other = Leaver::new(mailbox.owner.as_deref(), mailbox.address.as_deref());
+        store.each_message(&mailbox.source, None, &mut |m| {
+            for a in correspondents(&m.report, &other) {
+                if let Some(seen) = wanted.get_mut(a) {
+                    seen.insert(mailbox.source.clone());
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(wanted
+        .into_iter()
+        .filter(|(_, boxes)| boxes.len() >= 2)
+        .map(|(a, _)| a)
+        .collect())
+}
+
 /// Consumer webmail and ISP domains: mail with them is most likely personal.
 pub const CONSUMER_DOMAINS: &[&str] = &[
     "gmail.com",
@@ -283,7 +344,8 @@ pub fn correspondents<'a>(r: &'a MessageReport, leaver: &Leaver) -> Vec<&'a str>
         .collect()
 }
 
-fn words(s: &str) -> impl Iterator<Item = String> + '_ {
+/// The lower-cased words of a name or subject: how names are compared.
+pub fn words(s: &str) -> impl Iterator<Item = String> + '_ {
     s.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
@@ -1243,18 +1305,7 @@ mod tests {
     }
 
     fn test_case() -> Case {
-        Case {
-            id: "K-1".into(),
-            source: "imaps://kari%40firma.no@host".into(),
-            reason: "drift".into(),
-            legal_basis: "§ 2".into(),
-            notice: Notice::Not { why: "x".into() },
-            successor: None,
-            leaving: None,
-            terms: Vec::new(),
-            opened_by: "leder".into(),
-            opened_at: "2026-11-01T10:00:00Z".into(),
-        }
+        Case::for_tests("K-1")
     }
 
     /// Sent mail carries the leaver's own name in From:; colleagues share
@@ -1379,28 +1430,22 @@ mod tests {
             assert_eq!(d, Decision::Private, "{from} -> {to}: {why}");
             assert!(why.starts_with("union"), "{why}");
         }
-        // The dues notice: a trade-union finding from the shipped phrases.
-        let text =
-            "Medlemskontingenten til forbundet trekkes over lønn fra januar. Medlemsnummer 448812.";
-        let mut evidence = crate::detect::special::Evidence::default();
-        rules
-            .special
-            .scan(text, &crate::model::Location::Body, &mut evidence);
-        let found = rules.special.judge(&evidence, false);
-        assert!(
-            found.iter().any(|f| f.category == "trade_union"),
-            "{found:?}"
-        );
-        let text = "Innkalling til klubbmøte i Fagforbundet: lokale lønnsforhandlinger.";
-        let mut evidence = crate::detect::special::Evidence::default();
-        rules
-            .special
-            .scan(text, &crate::model::Location::Body, &mut evidence);
-        let found = rules.special.judge(&evidence, false);
-        assert!(
-            found.iter().any(|f| f.category == "trade_union"),
-            "{found:?}"
-        );
+        // The dues notice and a club's notice: trade-union findings from
+        // the shipped phrases.
+        for text in [
+            "Medlemskontingenten til forbundet trekkes over lønn fra januar. Medlemsnummer 448812.",
+            "Innkalling til klubbmøte i Fagforbundet: lokale lønnsforhandlinger.",
+        ] {
+            let mut evidence = crate::detect::special::Evidence::default();
+            rules
+                .special
+                .scan(text, &crate::model::Location::Body, &mut evidence);
+            let found = rules.special.judge(&evidence, false);
+            assert!(
+                found.iter().any(|f| f.category == "trade_union"),
+                "{text}: {found:?}"
+            );
+        }
     }
 
     #[test]

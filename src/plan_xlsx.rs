@@ -129,22 +129,7 @@ pub fn read(path: &Path) -> Result<Vec<EditedRow>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::offboard::{Notice, row_ref};
-
-    fn case() -> Case {
-        Case {
-            id: "K-9".into(),
-            source: "maildir:/x".into(),
-            reason: "drift".into(),
-            legal_basis: "§ 2".into(),
-            notice: Notice::Not { why: "x".into() },
-            successor: None,
-            leaving: None,
-            terms: Vec::new(),
-            opened_by: "leder".into(),
-            opened_at: "2026-11-01T10:00:00Z".into(),
-        }
-    }
+    use crate::offboard::row_ref;
 
     fn row(uid: u32, decision: Decision) -> PlanRow {
         PlanRow {
@@ -164,7 +149,7 @@ mod tests {
     /// shows nothing but folder, UID, decision and key.
     #[test]
     fn a_spreadsheet_plan_reads_back_as_written() {
-        let c = case();
+        let c = Case::for_tests("K-9");
         let rows = vec![row(3, Decision::Handover), row(4, Decision::Private)];
         let bytes = write(&c, &rows).expect("writes");
         let dir = tempfile::tempdir().expect("dir");

@@ -324,6 +324,14 @@ fn split_lines(s: &str) -> Vec<String> {
     }
 }
 
+/// A notice as the `cases` table keeps it: the date, or `none` and why.
+fn notice_columns(notice: &Notice) -> (String, Option<String>) {
+    match notice {
+        Notice::On { date } => (date.to_string(), None),
+        Notice::Not { why } => ("none".to_string(), Some(why.clone())),
+    }
+}
+
 /// Keeps the inventory true after a move: the message is recorded at its
 /// new folder and key (COPYUID's UIDVALIDITY and UID, or the new file
 /// name), so a search right after a cleanup or an undo finds it where it
@@ -1267,10 +1275,7 @@ impl Store for SqliteStore {
     }
 
     fn open_case(&mut self, case: &Case, rows: &[PlanRow]) -> Result<(), StoreError> {
-        let (notified, why) = match &case.notice {
-            Notice::On { date } => (date.to_string(), None),
-            Notice::Not { why } => ("none".to_string(), Some(why.clone())),
-        };
+        let (notified, why) = notice_columns(&case.notice);
         let terms = serde_json::to_string(&case.terms).unwrap_or_else(|_| "[]".into());
         self.durably(|tx| {
             tx.execute(
@@ -1315,10 +1320,7 @@ impl Store for SqliteStore {
     }
 
     fn amend_case(&mut self, case: &Case) -> Result<(), StoreError> {
-        let (notified, why) = match &case.notice {
-            Notice::On { date } => (date.to_string(), None),
-            Notice::Not { why } => ("none".to_string(), Some(why.clone())),
-        };
+        let (notified, why) = notice_columns(&case.notice);
         self.durably(|tx| {
             tx.execute(
                 "UPDATE cases SET reason = ?2, legal_basis = ?3, notified = ?4, notified_why = ?5,
