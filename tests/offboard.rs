@@ -802,6 +802,28 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
 #[test]
 fn plans_bound_to_their_case_and_subject_requests_that_cannot_answer_wrongly() {
     let d = mailbox();
+    // A value in a subject and a sender's name: it must reach no plan, CSV
+    // or spreadsheet, in clear or in a spreadsheet's own encoding.
+    const IN_SUBJECT: &str = "03039110015";
+    d.deliver(
+        &ALICE,
+        "",
+        "9",
+        "S",
+        format!(
+            "Message-ID: <9@offboard.test>\r\nFrom: Kunde {IN_SUBJECT} <per@leverandor.no>\r\nTo: Alice Nordmann <alice@example.test>\r\nSubject: Fnr {IN_SUBJECT} til lønn\r\nDate: Mon, 1 Jun 2026 10:00:00 +0000\r\n\r\nSe emnet.\r\n"
+        )
+        .as_bytes(),
+        at(RECENT),
+    );
+    let leaks = |what: &str, text: &str| {
+        for form in [IN_SUBJECT, "030391 10015", PLANTED] {
+            assert!(
+                !text.contains(form),
+                "{what} holds a value in clear:\n{text}"
+            );
+        }
+    };
     let state = d.dir.path().join("state.sqlite");
     let alice = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
     let bob = format!("imap://bob%40example.test@127.0.0.1:{}", d.imap_port);
@@ -845,6 +867,23 @@ fn plans_bound_to_their_case_and_subject_requests_that_cannot_answer_wrongly() {
         assert_eq!(code, 0, "{case}: {err}");
     }
     let csv = std::fs::read_to_string(&plan2).expect("plan");
+    leaks("the CSV plan", &csv);
+    assert!(
+        csv.contains("<9@offboard.test>"),
+        "the message is in the plan:\n{csv}"
+    );
+    // Every part of the spreadsheet, decompressed.
+    let mut book =
+        zip::ZipArchive::new(std::fs::File::open(&plan_xlsx).expect("xlsx")).expect("zip");
+    let mut shown = false;
+    for i in 0..book.len() {
+        let mut part = book.by_index(i).expect("part");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut part, &mut text).expect("xml part");
+        leaks(&format!("the .xlsx plan's part {i}"), &text);
+        shown |= text.contains("&lt;9@offboard.test&gt;") || text.contains("<9@offboard.test>");
+    }
+    assert!(shown, "the message is in the spreadsheet");
     let line_of = |id: &str| {
         csv.lines()
             .find(|l| l.starts_with(&format!("<{id}@offboard.test>")))
@@ -1138,5 +1177,7 @@ book.save(sys.argv[1])
     assert_eq!(found.len(), 1, "{out}{clean_err}");
     assert_eq!(found[0]["folder"], moved[0]["to_folder"], "{out}");
     assert_ne!(found[0]["folder"], "INBOX", "{out}");
+    let (_, audit, _) = run(&d, &state, &[], &["audit", "show", "--format", "jsonl"], "");
+    leaks("the audit trail", &audit);
     let _ = before;
 }
