@@ -901,14 +901,7 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
     };
     // Mail an offboarding case classified private is the employee's own:
     // not exported on anyone's request unless someone says why.
-    let mut private: std::collections::HashSet<(String, String, String)> = Default::default();
-    for case in store.cases()? {
-        for r in store.case_rows(&case.id)? {
-            if r.decision == Decision::Private {
-                private.insert((case.source.clone(), r.folder, r.key));
-            }
-        }
-    }
+    let private = store.private_case_messages()?;
     let mut left_out = 0u64;
     // Only the hits are kept: a mailbox's stored messages are read one at
     // a time, not gathered first (a shared mailbox holds hundreds of

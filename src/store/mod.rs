@@ -349,6 +349,9 @@ pub trait Store {
     fn cases(&self) -> Result<Vec<Case>, StoreError>;
     /// The plan as the case recorded it.
     fn case_rows(&self, id: &str) -> Result<Vec<CaseRow>, StoreError>;
+    /// Every message any case classified private, as (source, folder,
+    /// inventory key): what subject requests leave out unless asked.
+    fn private_case_messages(&self) -> Result<HashSet<(String, String, String)>, StoreError>;
     fn handovers(&self, case_id: &str) -> Result<Vec<HandoverRecord>, StoreError>;
     /// Records a handover's intent or outcome, durably.
     fn record_handover(&mut self, h: &HandoverRecord) -> Result<(), StoreError>;

@@ -1391,6 +1391,15 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    fn private_case_messages(&self) -> Result<HashSet<(String, String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT c.source, r.folder, r.key FROM case_rows r JOIN cases c ON c.id = r.case_id
+             WHERE r.decision = 'private'",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn handovers(&self, case_id: &str) -> Result<Vec<HandoverRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT case_id, folder, key, destination, message_id, to_folder, content_hash, status, at
