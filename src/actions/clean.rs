@@ -229,14 +229,9 @@ pub fn settle(
             entry.dest_uid = d.uid;
             entry.dest_key = d.key.clone();
         }
+        // A `moved` outcome also moves the message's record in the
+        // inventory (the store's journal_outcomes).
         store.journal_outcomes(std::slice::from_ref(&entry))?;
-        if status == JournalStatus::Moved && entry.undoes.is_none() {
-            let key = entry.uid.map_or_else(
-                || entry.local_key.clone().unwrap_or_default(),
-                |u| u.to_string(),
-            );
-            store.forget(source, &[(entry.folder.clone(), key)])?;
-        }
         printer
             .record(&MoveRecord {
                 kind: "move",
@@ -365,7 +360,6 @@ pub fn apply(
             let found: Vec<Found> = movable.iter().map(|(_, f)| f.clone()).collect();
             match mover.move_items(&folder, &found, &to) {
                 Ok(dests) => {
-                    let mut forget = Vec::new();
                     for (entry, dest) in entries.iter_mut().zip(dests) {
                         let Dest {
                             uid_validity,
@@ -376,16 +370,8 @@ pub fn apply(
                         entry.dest_uid_validity = uid_validity;
                         entry.dest_uid = uid;
                         entry.dest_key = key;
-                        forget.push((
-                            entry.folder.clone(),
-                            entry.uid.map_or_else(
-                                || entry.local_key.clone().unwrap_or_default(),
-                                |u| u.to_string(),
-                            ),
-                        ));
                     }
                     store.journal_outcomes(&entries)?;
-                    store.forget(source, &forget)?;
                     for (p, _) in &movable {
                         out(printer, p.record(source, run, "moved", ""))?;
                     }

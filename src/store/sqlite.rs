@@ -335,8 +335,8 @@ fn notice_columns(notice: &Notice) -> (String, Option<String>) {
 /// Keeps the inventory true after a move: the message is recorded at its
 /// new folder and key (COPYUID's UIDVALIDITY and UID, or the new file
 /// name), so a search right after a cleanup or an undo finds it where it
-/// is. A move whose new place the server did not say leaves the record
-/// for the next scan to settle.
+/// is. A move whose new place the server did not say takes the message
+/// out of its old folder's record; the next scan finds it where it is.
 fn follow_move(tx: &rusqlite::Transaction<'_>, e: &JournalEntry) -> Result<(), StoreError> {
     // The inventory's key: the UID, or the local file's key.
     let old_key = match (e.uid, &e.local_key) {
@@ -344,10 +344,10 @@ fn follow_move(tx: &rusqlite::Transaction<'_>, e: &JournalEntry) -> Result<(), S
         (None, Some(k)) => k.clone(),
         (None, None) => return Ok(()),
     };
-    let (new_key, validity, uid) = match (e.dest_uid_validity, e.dest_uid, &e.dest_key) {
-        (Some(v), Some(u), _) => (u.to_string(), Some(v), Some(u)),
-        (_, _, Some(k)) => (k.clone(), None, None),
-        _ => return Ok(()),
+    let new_place = match (e.dest_uid_validity, e.dest_uid, &e.dest_key) {
+        (Some(v), Some(u), _) => Some((u.to_string(), Some(v), Some(u))),
+        (_, _, Some(k)) => Some((k.clone(), None, None)),
+        _ => None,
     };
     let mailbox: Option<i64> = tx
         .query_row(
@@ -367,6 +367,10 @@ fn follow_move(tx: &rusqlite::Transaction<'_>, e: &JournalEntry) -> Result<(), S
         )
         .optional()?;
     let Some(moved) = moved else {
+        return Ok(());
+    };
+    let Some((new_key, validity, uid)) = new_place else {
+        tx.execute("DELETE FROM messages WHERE id = ?1", params![moved])?;
         return Ok(());
     };
     // A scan may already have seen the message at its new place.
