@@ -79,6 +79,7 @@ fn main() {
                 findings,
                 stale: None,
                 problems: Vec::new(),
+                signals: Default::default(),
             };
             store.record(run, &source, &report).expect("record");
             reports.push(report);

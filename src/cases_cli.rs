@@ -315,6 +315,8 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         .unwrap_or_default();
     classifier.shared_personal =
         offboard::shared_personal(&store, source, &messages, &classifier.leaver)?;
+    classifier.own_organisations =
+        offboard::own_organisations(messages.iter().map(|m| &m.report), &classifier.leaver);
     let mut rows = offboard::plan(&messages, &classifier, &rules, as_of);
     store.open_case(&case, &rows)?;
     // What the case recorded first wins: a message once private stays so.

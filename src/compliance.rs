@@ -1319,6 +1319,7 @@ mod tests {
                 age_days: 400,
             }),
             problems: Vec::new(),
+            signals: Default::default(),
         }
     }
 

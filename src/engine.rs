@@ -6,7 +6,7 @@ use crate::detect::identifiers::{IdentifierSettings, Rule2032};
 use crate::detect::{Detectors, MessageFindings};
 use crate::extract::{self, Limits};
 use crate::fingerprint::Fingerprinter;
-use crate::model::{Location, MessageMeta, MessageReport, Problem, ProblemKind};
+use crate::model::{Location, MessageMeta, MessageReport, Problem, ProblemKind, TextSignals};
 use crate::rules::{self, RuleSet};
 use chrono::NaiveDate;
 
@@ -66,6 +66,7 @@ impl Engine {
         let extraction = extract::extract(raw, &self.limits, &mut |location, text| {
             self.detectors.scan(text, location, &mut acc);
         });
+        let signals = self.detectors.signals(&acc);
         let findings = self.detectors.finish(acc);
         let mut envelope = extraction.envelope;
         // The subject is kept and shown (people find mail by it), so it is
@@ -84,6 +85,7 @@ impl Engine {
             findings,
             stale,
             problems: extraction.problems,
+            signals,
         }
     }
 
@@ -158,6 +160,7 @@ impl Engine {
             findings: Vec::new(),
             stale,
             problems: Vec::new(),
+            signals: TextSignals::default(),
         }
     }
 
@@ -201,5 +204,44 @@ mod tests {
         assert!(engine.previews(raw, "ikke her", 5).is_empty());
         assert!(engine.previews(raw, " ", 5).is_empty());
         assert_eq!(engine.previews(b"\r\n\r\na a a a a a", "a", 3).len(), 3);
+    }
+
+    #[test]
+    fn signals_are_read_from_the_whole_text() {
+        let engine = Engine::new(
+            EngineSettings::new(NaiveDate::from_ymd_opt(2026, 11, 1).expect("date")),
+            RuleSet::embedded().expect("rules"),
+            Fingerprinter::new(b"signals-test-key-0123456789").expect("key"),
+        );
+        let scan = |raw: &[u8]| {
+            engine
+                .scan_message(MessageMeta::local("INBOX", 1, "x"), raw)
+                .signals
+        };
+        let plain = scan(b"Subject: Tilbud\r\n\r\nHei, her er tilbudet.\r\n");
+        assert_eq!(
+            plain,
+            TextSignals {
+                read: true,
+                organisations: Vec::new(),
+                union_terms: false
+            }
+        );
+        let signed =
+            scan(b"Subject: Tilbud\r\n\r\nHilsen\r\nSnekker Ola\r\nOrg.nr. 921 760 515\r\n");
+        assert!(!signed.union_terms, "{signed:?}");
+        let fingerprint = Fingerprinter::new(b"signals-test-key-0123456789")
+            .expect("key")
+            .fingerprint("921760515");
+        assert_eq!(signed.organisations, [fingerprint]);
+        // One weak term, in the subject: no finding, but a signal.
+        let termed = scan(b"Subject: Tariff neste uke\r\n\r\nHei\r\n");
+        assert!(termed.union_terms, "{termed:?}");
+        assert!(
+            !engine
+                .metadata_only(MessageMeta::local("INBOX", 1, "x"), None)
+                .signals
+                .read
+        );
     }
 }

@@ -393,6 +393,53 @@ pub struct MessageReport {
     pub findings: Vec<Finding>,
     pub stale: Option<Staleness>,
     pub problems: Vec<Problem>,
+    /// What the text showed beyond findings, for the offboarding judgement.
+    pub signals: TextSignals,
+}
+
+/// Facts about a message's text that are not findings (nothing is masked
+/// or reported) but that the offboarding classification weighs: whether a
+/// personal address writes like a business, whether a representative's
+/// mail touches union matters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextSignals {
+    /// The text was read for these signals. False for a message stored
+    /// before they existed, read for metadata only, or unreadable: then
+    /// nothing is known and [`TextSignals::may_mention_union`] says yes.
+    pub read: bool,
+    /// Keyed fingerprints of the labelled, checksum-valid Norwegian
+    /// organisation numbers in the text ("Org.nr", "NO … MVA"), at most
+    /// [`TextSignals::MAX_ORGANISATIONS`]: a business's signature. Kept as
+    /// fingerprints so the company's own number (in every quoted
+    /// signature) can be told from a supplier's without storing either.
+    pub organisations: Vec<String>,
+    /// Any trade-union term at any tier, even one too weak for a finding.
+    pub union_terms: bool,
+}
+
+impl TextSignals {
+    pub const MAX_ORGANISATIONS: usize = 4;
+
+    /// Doubt stays private: unknown text may mention the union.
+    pub fn may_mention_union(&self) -> bool {
+        !self.read || self.union_terms
+    }
+
+    /// The store's compact form of the flags: one bit each.
+    pub fn flag_bits(&self) -> i64 {
+        i64::from(self.read) | (i64::from(self.union_terms) << 1)
+    }
+
+    pub fn from_store(bits: i64, organisations: &str) -> TextSignals {
+        TextSignals {
+            read: bits & 1 != 0,
+            union_terms: bits & 2 != 0,
+            organisations: organisations
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        }
+    }
 }
 
 impl MessageReport {

@@ -221,6 +221,10 @@ pub struct Classifier {
     /// correspond with: a sole trader on gmail.com the whole office buys
     /// from is business, not family.
     pub shared_personal: HashSet<String>,
+    /// Fingerprints of the company's own organisation numbers: those in
+    /// mail the company's people sent. Every quoted signature carries one,
+    /// so only another number marks a personal address as a business.
+    pub own_organisations: HashSet<String>,
 }
 
 impl Classifier {
@@ -236,6 +240,22 @@ impl Classifier {
             ..Classifier::default()
         }
     }
+}
+
+/// The organisation numbers (fingerprints) in mail sent from the
+/// company's domain, the leaver's own included: the company's own.
+pub fn own_organisations<'a>(
+    messages: impl IntoIterator<Item = &'a MessageReport>,
+    leaver: &Leaver,
+) -> HashSet<String> {
+    let Some(own) = leaver.domain() else {
+        return HashSet::new();
+    };
+    messages
+        .into_iter()
+        .filter(|r| leaver.sent(r) || r.envelope.from.iter().any(|a| domain_of(a) == own))
+        .flat_map(|r| r.signals.organisations.iter().cloned())
+        .collect()
 }
 
 /// The leaver's personal-domain correspondents that at least two other
@@ -375,7 +395,7 @@ pub fn sensitivity(r: &MessageReport, c: &Classifier) -> Option<Sensitivity> {
     {
         return Some(Sensitivity::Union(format!("correspondence with {d}")));
     }
-    if people.iter().any(|a| c.representatives.contains(*a)) {
+    if people.iter().any(|a| c.representatives.contains(*a)) && !plainly_team_business(r, c) {
         return Some(Sensitivity::Union(
             "correspondence with a union representative".into(),
         ));
@@ -404,6 +424,15 @@ pub fn sensitivity(r: &MessageReport, c: &Classifier) -> Option<Sensitivity> {
                 "a personal address colleagues also do business with".into(),
             ));
         }
+        if r.signals
+            .organisations
+            .iter()
+            .any(|o| !c.own_organisations.contains(o))
+        {
+            return Some(Sensitivity::Review(
+                "a personal address, with an organisation number in the message".into(),
+            ));
+        }
         return Some(Sensitivity::Private(format!(
             "a personal address ({})",
             domain_of(a)
@@ -430,6 +459,36 @@ pub fn sensitivity(r: &MessageReport, c: &Classifier) -> Option<Sensitivity> {
         }
     }
     None
+}
+
+/// Whether a union representative's message is plainly ordinary
+/// business: it went between at least two other colleagues on the
+/// company's domain besides the leaver and the representatives (a team's
+/// mail, not a conversation between the two), and its subject and text
+/// showed no trade-union term at all, not even one too weak for a finding.
+/// Text not read for terms (stored before they were recorded) is doubt.
+fn plainly_team_business(r: &MessageReport, c: &Classifier) -> bool {
+    let Some(own) = c.leaver.domain() else {
+        return false;
+    };
+    if r.signals.may_mention_union() {
+        return false;
+    }
+    let mut colleagues: Vec<&str> = r
+        .envelope
+        .from
+        .iter()
+        .chain(&r.envelope.to)
+        .map(String::as_str)
+        .filter(|a| {
+            domain_of(a) == own
+                && Some(*a) != c.leaver.address.as_deref()
+                && !c.representatives.contains(*a)
+        })
+        .collect();
+    colleagues.sort_unstable();
+    colleagues.dedup();
+    colleagues.len() >= 2
 }
 
 /// One row of the plan: a message and what to do with it.
@@ -1062,7 +1121,7 @@ pub fn render_markdown(r: &OffboardReport, out: &mut dyn Write) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Envelope, Finding, Location, MessageMeta};
+    use crate::model::{Envelope, Finding, Location, MessageMeta, TextSignals};
     use chrono::TimeZone;
 
     fn message(
@@ -1094,6 +1153,11 @@ mod tests {
             findings: Vec::new(),
             stale: None,
             problems: Vec::new(),
+            // Read, and nothing union-like or business-like in it.
+            signals: TextSignals {
+                read: true,
+                ..TextSignals::default()
+            },
         }
     }
 
@@ -1449,6 +1513,56 @@ mod tests {
     }
 
     #[test]
+    fn a_representatives_team_mail_without_union_terms_is_business() {
+        let rules = RuleSet::embedded().expect("rules");
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let mut c = Classifier::new(
+            Leaver::new(Some("Alice Haugen"), Some("alice@firma.no")),
+            &rules,
+        );
+        c.representatives.insert("tv@firma.no".into());
+        let mut team = message(
+            "INBOX",
+            "tv@firma.no",
+            "alice@firma.no",
+            "Tilbud Q3",
+            (2026, 10, 1),
+        );
+        team.envelope
+            .to
+            .extend(["per@firma.no".into(), "kari@firma.no".into()]);
+        assert_eq!(decide(&team, &c, &rules, as_of).0, Decision::Handover);
+        // What keeps it union: any union term in the text, text not read
+        // for terms, one colleague only, colleagues outside the company.
+        let mut termed = team.clone();
+        termed.signals.union_terms = true;
+        let mut unread = team.clone();
+        unread.signals = TextSignals::default();
+        let mut two = team.clone();
+        two.envelope.to.truncate(2);
+        let mut outside = team.clone();
+        outside.envelope.to = vec![
+            "alice@firma.no".into(),
+            "a@kunde.no".into(),
+            "b@kunde.no".into(),
+        ];
+        let mut other_rep = team.clone();
+        c.representatives.insert("kari@firma.no".into());
+        other_rep.envelope.to.truncate(2);
+        other_rep.envelope.to.push("kari@firma.no".into());
+        for (what, m) in [
+            ("union terms", &termed),
+            ("unread", &unread),
+            ("one colleague", &two),
+            ("outside", &outside),
+            ("another representative", &other_rep),
+        ] {
+            let (d, why) = decide(m, &c, &rules, as_of);
+            assert_eq!(d, Decision::Private, "{what}: {why}");
+        }
+    }
+
+    #[test]
     fn a_personal_address_colleagues_do_business_with_is_review() {
         let rules = RuleSet::embedded().expect("rules");
         let as_of = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
@@ -1464,6 +1578,26 @@ mod tests {
             (2026, 10, 1),
         );
         assert_eq!(decide(&m, &c, &rules, as_of).0, Decision::Private);
+        // A sole trader's signature names an organisation number; a
+        // relative's reply quotes only the company's own (known from mail
+        // the company sent).
+        let mut signed = m.clone();
+        signed.signals.organisations = vec!["supplier".into()];
+        let mut quoting = m.clone();
+        quoting.signals.organisations = vec!["company".into()];
+        let mut colleague = message(
+            "INBOX",
+            "per@firma.no",
+            "alice@firma.no",
+            "Møte",
+            (2026, 9, 1),
+        );
+        colleague.signals.organisations = vec!["company".into()];
+        c.own_organisations = own_organisations([&colleague, &signed, &quoting], &c.leaver);
+        assert_eq!(c.own_organisations, HashSet::from(["company".to_string()]));
+        let (d, why) = decide(&signed, &c, &rules, as_of);
+        assert_eq!(d, Decision::Review, "{why}");
+        assert_eq!(decide(&quoting, &c, &rules, as_of).0, Decision::Private);
         c.shared_personal.insert("snekker.ola@gmail.com".into());
         assert_eq!(decide(&m, &c, &rules, as_of).0, Decision::Review);
     }

@@ -12,7 +12,7 @@ mod term_search;
 pub mod tokens;
 
 use crate::fingerprint::{Fingerprinter, mask};
-use crate::model::{DetectorId, Finding, Location};
+use crate::model::{DetectorId, Finding, Location, TextSignals};
 use identifiers::IdentifierSettings;
 use special::{Evidence, SpecialCategories};
 use std::borrow::Cow;
@@ -35,6 +35,7 @@ pub struct MessageFindings {
     /// each repeat.
     seen: HashMap<(DetectorId, String), usize>,
     evidence: Evidence,
+    organisations: Vec<String>,
 }
 
 /// Maps the look-alike spaces, dashes and invisible characters people (and
@@ -124,6 +125,35 @@ impl Detectors {
             acc.seen.insert(key, acc.findings.len() - 1);
         }
         self.special.scan(&text, location, &mut acc.evidence);
+        // A business signs in the body, near the top of its own message
+        // (above any quote): the first 16 KB of a body part is where to look,
+        // and all a scan pays for a signal that is not a finding.
+        if acc.organisations.len() < TextSignals::MAX_ORGANISATIONS
+            && matches!(location, Location::Body)
+        {
+            let mut head = text.len().min(16 << 10);
+            while !text.is_char_boundary(head) {
+                head -= 1;
+            }
+            for number in identifiers::organisation_numbers(&text[..head]) {
+                let fingerprint = self.fingerprinter.fingerprint(&number);
+                if !acc.organisations.contains(&fingerprint)
+                    && acc.organisations.len() < TextSignals::MAX_ORGANISATIONS
+                {
+                    acc.organisations.push(fingerprint);
+                }
+            }
+        }
+    }
+
+    /// What the message's text showed beyond findings (see
+    /// [`TextSignals`]); asked before [`Detectors::finish`].
+    pub fn signals(&self, acc: &MessageFindings) -> TextSignals {
+        TextSignals {
+            read: true,
+            organisations: acc.organisations.clone(),
+            union_terms: self.special.mentions(&acc.evidence, "trade_union"),
+        }
     }
 
     /// `text` (a subject, a file name) with every identifier the detectors

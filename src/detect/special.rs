@@ -572,6 +572,16 @@ impl SpecialCategories {
         }
     }
 
+    /// Whether the message showed any term of `category`, at any tier:
+    /// weaker than a finding, for judgements where doubt must count.
+    pub fn mentions(&self, evidence: &Evidence, category: &str) -> bool {
+        self.names
+            .iter()
+            .position(|n| n == category)
+            .and_then(|ci| evidence.per_category.get(&ci))
+            .is_some_and(|ev| !ev.high.is_empty() || !ev.medium.is_empty() || !ev.noisy.is_empty())
+    }
+
     /// Decides, per category, whether the message contains it.
     /// `has_person_identifier` is the second signal a medium term may lean on.
     pub fn judge(&self, evidence: &Evidence, has_person_identifier: bool) -> Vec<CategoryFinding> {

@@ -955,6 +955,7 @@ mod tests {
                 age_days: i as i64,
             }),
             problems: Vec::new(),
+            signals: Default::default(),
         }
     }
 

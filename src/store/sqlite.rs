@@ -16,6 +16,7 @@ use crate::audit::{AuditEntry, NewEntry};
 use crate::compliance::Deviation;
 use crate::model::{
     DetectorId, Envelope, Finding, Location, MessageMeta, MessageReport, Problem, ProblemKind,
+    TextSignals,
 };
 use crate::offboard::{Case, Decision, Notice, PlanRow};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -239,6 +240,11 @@ const MIGRATIONS: &[&str] = &[
     // 7: what the last scan of each mailbox waited, by cause.
     "ALTER TABLE mailboxes ADD COLUMN throttled_ms INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE mailboxes ADD COLUMN paced_ms INTEGER NOT NULL DEFAULT 0;",
+    // 8: what each message's text showed beyond findings (TextSignals: its
+    // flags as bits, organisation fingerprints space-separated). 0 for
+    // messages stored before: not read, so unknown.
+    "ALTER TABLE messages ADD COLUMN signals INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE messages ADD COLUMN organisations TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The lock a run that writes holds on its state file (`FILE.lock`, the
@@ -795,8 +801,8 @@ impl Store for SqliteStore {
         // lookup per message would cost as much as the insert.
         let insert = "INSERT INTO messages (mailbox, folder, key, uid_validity, uid, position, server_folder,
                    message_id, received, date_header, size, flagged, sender, sender_name, recipients,
-                   subject, read_run, seen_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17)
+                   subject, read_run, seen_run, signals, organisations)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18, ?19)
                  ON CONFLICT (mailbox, folder, key) DO NOTHING";
         let values = params![
             mailbox,
@@ -816,6 +822,8 @@ impl Store for SqliteStore {
             join_lines(&env.to),
             env.subject,
             run,
+            report.signals.flag_bits(),
+            report.signals.organisations.join(" "),
         ];
         if self.conn.prepare_cached(insert)?.execute(values)? == 0 {
             // Read before: replaced, with its findings and problems.
@@ -1070,7 +1078,7 @@ impl Store for SqliteStore {
         }
         let mut stmt = self.conn.prepare(
             "SELECT id, folder, key, uid_validity, uid, position, server_folder, message_id, received,
-                    date_header, size, flagged, sender, sender_name, recipients, subject
+                    date_header, size, flagged, sender, sender_name, recipients, subject, signals, organisations
              FROM messages WHERE mailbox = ?1 AND (?2 IS NULL OR read_run = ?2)
              ORDER BY folder != 'INBOX', folder, position, key",
         )?;
@@ -1108,6 +1116,7 @@ impl Store for SqliteStore {
                 findings: findings.remove(&id).unwrap_or_default(),
                 stale: None,
                 problems: problems.remove(&id).unwrap_or_default(),
+                signals: TextSignals::from_store(r.get(16)?, &r.get::<_, String>(17)?),
             };
             visit(StoredMessage {
                 source: source.to_string(),
@@ -1669,6 +1678,11 @@ mod tests {
                 location: Location::Attachment(vec!["a.zip".into(), "b.doc".into()]),
                 kind: ProblemKind::UnsupportedFormat,
             }],
+            signals: TextSignals {
+                read: true,
+                organisations: vec!["cd".repeat(32), "ef".repeat(32)],
+                union_terms: true,
+            },
         }
     }
 
