@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use mailhygiene::actions::clean::{self as cleanup, Filter, Planned};
+use mailhygiene::actions::clean::{self as cleanup, Filter, FlaggedPolicy, Planned};
 use mailhygiene::actions::movers::{ImapMover, MaildirMover, Mover, TRASH_NAMES};
 use mailhygiene::actions::{ActionFormat, MovePrinter};
 use mailhygiene::config::Config;
@@ -282,6 +282,19 @@ struct UndoArgs {
     change: ChangeArgs,
 }
 
+#[derive(clap::Args, Debug)]
+struct RunsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+    /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Rule2032Arg {
     Auto,
@@ -299,6 +312,8 @@ enum Command {
     Clean(CleanArgs),
     /// Move a clean run's messages back where they came from (dry run without --apply).
     Undo(UndoArgs),
+    /// List the clean and undo runs: what each moved, whether it finished, what undid what.
+    Runs(RunsArgs),
     /// Prepare or send the yearly reminder, one per mailbox (dry run without --apply).
     Remind(RemindArgs),
     /// Open an offboarding case for a leaver's mailbox: a metadata report and a plan to edit (or --status).
@@ -483,6 +498,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Report(args) => report_command(&args),
         Command::Clean(args) => clean_command(&args),
         Command::Undo(args) => undo_command(&args),
+        Command::Runs(args) => runs_command(&args),
         Command::Remind(args) => remind_command(&args),
         Command::Offboard(args) => cases_cli::offboard_command(&args),
         Command::Handover(args) => cases_cli::handover_command(&args),
@@ -1630,12 +1646,16 @@ fn clean_command(args: &CleanArgs) -> Result<u8> {
         }
     }
     let run = if args.change.apply {
-        Some(
-            cx.store
-                .begin_run(RunKind::Clean, cx.as_of, chrono::Utc::now())?,
-        )
+        Some(begin_change_run(&mut cx, RunKind::Clean)?)
     } else {
         None
+    };
+    // A person chose these messages (an erasure, a case's `delete` rows):
+    // a flag does not keep them, and the record says it was there.
+    let flagged = if filter.chosen.is_some() {
+        FlaggedPolicy::MoveAndSay
+    } else {
+        FlaggedPolicy::Keep
     };
     let mut failed = 0;
     for source in &named {
@@ -1666,7 +1686,7 @@ fn clean_command(args: &CleanArgs) -> Result<u8> {
                 mover.as_mut(),
                 run,
                 &source.given,
-                true,
+                flagged,
                 &mut cx.printer,
                 |store, mover| {
                     let mut plan =
@@ -1685,7 +1705,63 @@ fn clean_command(args: &CleanArgs) -> Result<u8> {
             eprintln!("mailhygiene: {}: {e}", source.given);
         }
     }
-    finish_change(&mut cx, run, failed + refused, "clean")
+    finish_change(&mut cx, &args.change, run, failed + refused, "clean")
+}
+
+/// Starts a `clean` or `undo` run: takes over every earlier run of its kind
+/// that never finished (a crash, Ctrl-C), so what they moved is settled now
+/// and undone with this run, and says so.
+fn begin_change_run(cx: &mut ChangeContext<'_>, kind: RunKind) -> Result<i64> {
+    let run = cx.store.begin_run(kind, cx.as_of, chrono::Utc::now())?;
+    for old in cx.store.adopt_interrupted(run, kind)? {
+        cases_cli::audit(
+            &mut cx.store,
+            "interrupted",
+            None,
+            serde_json::json!({"run": old, "kind": kind.as_str(), "adopted_by": run}),
+        )?;
+        eprintln!(
+            "mailhygiene: run {old} ({}) was interrupted; run {run} settles what it left{}",
+            kind.as_str(),
+            if kind == RunKind::Clean {
+                " and its undo restores both"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(run)
+}
+
+/// The options a printed hint repeats so it works as printed: the state
+/// and configuration the command ran with.
+fn same_store_args(change: &ChangeArgs) -> String {
+    let mut out = String::new();
+    if let Some(config) = &change.config {
+        out.push_str(&format!(
+            " --config {}",
+            shell_word(&config.display().to_string())
+        ));
+    }
+    if let Some(state) = &change.state {
+        out.push_str(&format!(
+            " --state {}",
+            shell_word(&state.display().to_string())
+        ));
+    }
+    out
+}
+
+/// A word a POSIX shell reads back as itself.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 fn planned_record(source: &str, p: &Planned) -> mailhygiene::actions::MoveRecord {
@@ -1707,6 +1783,7 @@ fn planned_record(source: &str, p: &Planned) -> mailhygiene::actions::MoveRecord
 
 fn finish_change(
     cx: &mut ChangeContext<'_>,
+    change: &ChangeArgs,
     run: Option<i64>,
     failed: u64,
     what: &str,
@@ -1727,7 +1804,21 @@ fn finish_change(
                 serde_json::json!({"run": run, "as_of": cx.as_of.to_string(), "status": status, "counts": counts, "sources_failed": failed}),
             )?;
             if what == "clean" {
-                format!("run {run}: undo it with `mailhygiene undo {run} --apply`")
+                let series = cx.store.series(run)?;
+                let took_over = if series.len() > 1 {
+                    let earlier: Vec<String> = series
+                        .iter()
+                        .filter(|r| **r != run)
+                        .map(i64::to_string)
+                        .collect();
+                    format!(" (with interrupted run {})", earlier.join(", "))
+                } else {
+                    String::new()
+                };
+                format!(
+                    "run {run}{took_over}: undo it with `mailhygiene undo {run} --apply{}`",
+                    same_store_args(change)
+                )
             } else {
                 format!("run {run}: scan the mailbox to bring the inventory up to date")
             }
@@ -1740,51 +1831,64 @@ fn finish_change(
 
 fn undo_command(args: &UndoArgs) -> Result<u8> {
     let mut cx = change_context(&args.change)?;
-    let (source_given, plan) =
-        cleanup::plan_undo(&cx.store, args.run).map_err(|e| usage(e.to_string()))?;
-    let named = resolve_sources(
-        std::slice::from_ref(&source_given),
-        None,
-        cx.config.as_ref(),
-    )?;
-    let Some(source) = named.first() else {
-        return Err(usage(format!("cannot read the source {source_given}")));
-    };
+    let plan = cleanup::plan_undo(&cx.store, args.run).map_err(|e| usage(e.to_string()))?;
     let run = if args.change.apply {
-        Some(
-            cx.store
-                .begin_run(RunKind::Undo, cx.as_of, chrono::Utc::now())?,
-        )
+        Some(begin_change_run(&mut cx, RunKind::Undo)?)
     } else {
         None
     };
+    // Each mailbox of the run through its own connection; one that cannot
+    // be reached is reported and its entries wait, never tried elsewhere.
     let mut failed = 0;
-    let outcome = (|| -> std::result::Result<(), String> {
-        let Some(run) = run else {
-            for p in &plan {
-                cx.printer
-                    .record(&planned_record(&source.given, p))
+    for (source_given, planned) in &plan {
+        let outcome = (|| -> std::result::Result<(), String> {
+            let named =
+                resolve_sources(std::slice::from_ref(source_given), None, cx.config.as_ref())
                     .map_err(|e| e.to_string())?;
-            }
-            return Ok(());
-        };
-        let mut mover = open_mover(source, args.change.allow_plaintext)?;
-        cleanup::settle_and_apply(
-            &mut cx.store,
-            mover.as_mut(),
-            run,
-            &source.given,
-            false,
-            &mut cx.printer,
-            |store, _| Ok(cleanup::plan_undo(store, args.run)?.1),
-        )
-        .map_err(|e| format!("{e}; what was journaled is settled when you run undo again"))
-    })();
-    if let Err(e) = outcome {
-        failed += 1;
-        eprintln!("mailhygiene: {}: {e}", source.given);
+            let source = named
+                .first()
+                .ok_or_else(|| format!("cannot read the source {source_given}"))?;
+            let Some(run) = run else {
+                for p in planned {
+                    cx.printer
+                        .record(&planned_record(&source.given, p))
+                        .map_err(|e| e.to_string())?;
+                }
+                return Ok(());
+            };
+            let mut mover = open_mover(source, args.change.allow_plaintext)?;
+            cleanup::settle_and_apply(
+                &mut cx.store,
+                mover.as_mut(),
+                run,
+                &source.given,
+                FlaggedPolicy::Ignore,
+                &mut cx.printer,
+                |store, _| {
+                    Ok(cleanup::plan_undo(store, args.run)?
+                        .into_iter()
+                        .find(|(s, _)| s == source_given)
+                        .map(|(_, p)| p)
+                        .unwrap_or_default())
+                },
+            )
+            .map_err(|e| format!("{e}; what was journaled is settled when you run undo again"))
+        })();
+        if let Err(e) = outcome {
+            failed += 1;
+            eprintln!("mailhygiene: {source_given}: {e}");
+        }
     }
-    finish_change(&mut cx, run, failed, "undo")
+    finish_change(&mut cx, &args.change, run, failed, "undo")
+}
+
+fn runs_command(args: &RunsArgs) -> Result<u8> {
+    let config = load_config(args.config.as_deref())?.map(|(_, c)| c);
+    let store = open_store_read(args.state.as_deref(), config.as_ref())?;
+    let runs = store.run_summaries(&[RunKind::Clean, RunKind::Undo])?;
+    let mut out = io::stdout().lock();
+    mailhygiene::actions::runs::write_runs(&runs, args.format, &mut out)?;
+    Ok(0)
 }
 
 /// The reminder templates: the shipped ones, replaced by those in the rules

@@ -8,7 +8,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
-use support::dovecot::{ALICE, Dovecot};
+use support::dovecot::{ALICE, BOB, Dovecot};
 
 const KEY: &str = "clean-test-key-0123456789";
 const AS_OF: &str = "2026-11-25";
@@ -72,6 +72,13 @@ impl Run<'_> {
     }
 
     fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--state", &self.state, "--as-of", AS_OF]);
+        self.as_printed(&all)
+    }
+
+    /// Runs exactly these arguments (a hint the tool printed).
+    fn as_printed(&self, args: &[&str]) -> (i32, String, String) {
         let out = Command::cargo_bin("mailhygiene")
             .expect("binary")
             .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
@@ -80,7 +87,6 @@ impl Run<'_> {
             .env("SSL_CERT_FILE", self.d.ca_file())
             .env_remove("MAILHYGIENE_IMAP_TOKEN")
             .args(args)
-            .args(["--state", &self.state, "--as-of", AS_OF])
             .timeout(Duration::from_secs(120))
             .output()
             .expect("runs");
@@ -105,7 +111,12 @@ fn records(out: &str) -> Vec<Value> {
 /// Every message on the server: (folder, Message-ID, flags), as Dovecot
 /// keeps them (flags in the file name).
 fn server_state(d: &Dovecot) -> BTreeSet<(String, String, String)> {
-    let root = d.maildir(&ALICE);
+    state_of(d, &ALICE)
+}
+
+/// The same for any user.
+fn state_of(d: &Dovecot, user: &support::dovecot::User) -> BTreeSet<(String, String, String)> {
+    let root = d.maildir(user);
     let mut out = BTreeSet::new();
     let mut dirs = vec![(String::from("INBOX"), root.clone())];
     for entry in std::fs::read_dir(&root).expect("maildir").flatten() {
@@ -409,4 +420,347 @@ fn message_files(d: &Dovecot) -> usize {
         }
     }
     n
+}
+
+/// A config naming both test users, each with its own password file.
+fn two_mailbox_config(d: &Dovecot) -> String {
+    let secrets = d.dir.path().join("secrets");
+    std::fs::create_dir_all(&secrets).expect("mkdir");
+    std::fs::write(secrets.join("alice"), ALICE.password).expect("write");
+    std::fs::write(secrets.join("bob"), BOB.password).expect("write");
+    let config = d.dir.path().join("config.toml");
+    let mut text = String::new();
+    for (name, user) in [("alice", &ALICE), ("bob", &BOB)] {
+        text.push_str(&format!(
+            "[[account]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\nauth = \"password\"\npassword_file = \"{}\"\nmailboxes = [\"{}\"]\n\n",
+            d.imaps_port,
+            secrets.join(name).display(),
+            user.name
+        ));
+    }
+    std::fs::write(&config, text).expect("config");
+    config.display().to_string()
+}
+
+/// One clean over two mailboxes (whose Deleted Items folders, made in the
+/// same second, share a UIDVALIDITY) is undone by one command, each entry
+/// through its own mailbox's connection, message by message.
+#[test]
+fn a_clean_over_two_mailboxes_is_undone_in_one_command() {
+    let d = mailbox(EXCHANGE);
+    for i in 0..5 {
+        d.deliver(
+            &BOB,
+            "",
+            &format!("b{i}.old"),
+            "S",
+            &message(&format!("bob{i}")),
+            old(),
+        );
+    }
+    let r = Run::new(&d);
+    let config = two_mailbox_config(&d);
+    let before = (state_of(&d, &ALICE), state_of(&d, &BOB));
+    let (code, _, err) = r.run(&["scan", "--config", &config, "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let alice = url(&d);
+    let bob = format!("imaps://bob%40example.test@127.0.0.1:{}", d.imaps_port);
+    let (code, out, err) = r.run(&["clean", &alice, &bob, "--config", &config, "--apply"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert_eq!(
+        ids_in(&state_of(&d, &BOB), "Deleted Items").len(),
+        5,
+        "{out}"
+    );
+    assert_eq!(
+        ids_in(&state_of(&d, &ALICE), "Deleted Items"),
+        due_ids(),
+        "{out}"
+    );
+    let hint = out
+        .lines()
+        .find_map(|l| {
+            l.split_once("undo it with `")
+                .map(|(_, h)| h.trim_end_matches('`').to_string())
+        })
+        .unwrap_or_else(|| panic!("no undo hint:\n{out}"));
+    assert!(
+        hint.contains("--config"),
+        "the hint repeats the config: {hint}"
+    );
+    let args: Vec<&str> = hint.split_whitespace().skip(1).collect();
+    let (code, out, err) = r.as_printed(&args);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(!out.contains("renumbered"), "{out}");
+    assert_eq!((state_of(&d, &ALICE), state_of(&d, &BOB)), before, "{out}");
+}
+
+/// A clean killed in the middle of a move (the command reached the server,
+/// the answer never came back) leaves its run `running`. The next clean
+/// takes it over, says so, and the one undo it prints restores everything
+/// both moved; `runs` shows the series.
+#[test]
+fn an_interrupted_clean_is_undone_by_the_one_printed_undo() {
+    use support::proxy::{Fault, Proxy};
+    let d = mailbox(EXCHANGE);
+    let r = Run::new(&d);
+    let before = server_state(&d);
+    let proxy = Proxy::start(
+        d.imap_port,
+        Fault::StallAfterCommand {
+            pattern: "UID MOVE".into(),
+            // The scan passes (it never moves); the clean's stalls.
+            times: 2,
+        },
+    );
+    let via = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let (code, _, err) = r.run(&["scan", &via, "--quiet", "--allow-plaintext"]);
+    assert_eq!(code, 0, "{err}");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mailhygiene"))
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)
+        .env_remove("MAILHYGIENE_IMAP_TOKEN")
+        .args([
+            "clean",
+            &via,
+            "--apply",
+            "--allow-plaintext",
+            "--state",
+            &r.state,
+            "--as-of",
+            AS_OF,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let waited = std::time::Instant::now();
+    while !proxy.stalled.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "the clean never moved"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("reaped");
+    // The first folder's move happened on the server; the journal only
+    // knows the intent.
+    let moved = ids_in(&server_state(&d), "Deleted Items");
+    assert!(
+        !moved.is_empty() && moved.is_subset(&due_ids()),
+        "{moved:?}"
+    );
+    let (code, out, err) = r.run(&["clean", &via, "--apply", "--allow-plaintext"]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(err.contains("run 2 (clean) was interrupted"), "{err}");
+    assert!(out.contains("run 3 (with interrupted run 2)"), "{out}");
+    let hint = out
+        .lines()
+        .find_map(|l| {
+            l.split_once("undo it with `")
+                .map(|(_, h)| h.trim_end_matches('`').to_string())
+        })
+        .unwrap_or_else(|| panic!("no undo hint:\n{out}"));
+    assert!(hint.contains("--state"), "{hint}");
+    let (code, runs, err) = r.as_printed(&["runs", "--format", "jsonl", "--state", &r.state]);
+    assert_eq!(code, 0, "{err}");
+    let listed = records(&runs);
+    assert_eq!(listed.len(), 2, "{runs}");
+    assert_eq!(listed[0]["status"], "interrupted", "{runs}");
+    assert_eq!(listed[0]["adopted_by"], 3, "{runs}");
+    assert_eq!(listed[0]["counts"]["moved"], moved.len(), "{runs}");
+    assert_eq!(
+        listed[1]["counts"]["moved"],
+        due_ids().len() - moved.len(),
+        "{runs}"
+    );
+    // The hint, exactly as printed (plus the proxy's plaintext flag).
+    let mut args: Vec<&str> = hint.split_whitespace().skip(1).collect();
+    args.push("--allow-plaintext");
+    let (code, out, err) = r.as_printed(&args);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert_eq!(server_state(&d), before, "{out}");
+    let (_, runs, _) = r.as_printed(&["runs", "--state", &r.state]);
+    assert!(runs.contains("undone by run 4"), "{runs}");
+}
+
+/// Without MOVE: the server copies, then refuses to expunge. The outcome is
+/// journaled `unknown`, not a plain failure, and the rerun removes the
+/// originals once their copies are proven: nothing is copied twice.
+#[test]
+fn a_refused_expunge_after_copy_is_settled_without_copying_again() {
+    use support::proxy::{Fault, Proxy};
+    let d = mailbox(NO_MOVE);
+    let r = Run::new(&d);
+    let proxy = Proxy::start(
+        d.imap_port,
+        Fault::Refuse {
+            pattern: "UID EXPUNGE".into(),
+            reply: "Expunge not allowed now".into(),
+            times: 2,
+        },
+    );
+    let via = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let (code, _, err) = r.run(&["scan", &via, "--quiet", "--allow-plaintext"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = r.run(&[
+        "clean",
+        &via,
+        "--apply",
+        "--allow-plaintext",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(code, 1, "{err}\n{out}");
+    assert!(out.contains("not removed"), "{out}");
+    let (code, out, err) = r.run(&[
+        "clean",
+        &via,
+        "--apply",
+        "--allow-plaintext",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let state = server_state(&d);
+    let trash: Vec<String> = state
+        .iter()
+        .filter(|(f, _, _)| f == "Deleted Items")
+        .map(|(_, id, _)| id.clone())
+        .collect();
+    assert_eq!(
+        trash.len(),
+        due_ids().len(),
+        "copied twice: {trash:?}\n{out}"
+    );
+    assert_eq!(trash.into_iter().collect::<BTreeSet<_>>(), due_ids());
+    assert!(ids_in(&state, "INBOX").is_disjoint(&due_ids()), "{state:?}");
+}
+
+/// Settling an interrupted COPY-fallback move finds, in Deleted Items, a
+/// different message with the same Message-ID (a list copy). It is not
+/// proof: the original is not expunged on its strength, the record says
+/// `unsure`, and the message's own content is never lost.
+#[test]
+fn a_lookalike_in_deleted_items_is_not_proof() {
+    use support::proxy::{Fault, Proxy};
+    let d = Dovecot::start(Some(NO_MOVE));
+    d.deliver(&ALICE, "", "m.old", "S", &message("list"), old());
+    let r = Run::new(&d);
+    let proxy = Proxy::start(
+        d.imap_port,
+        Fault::DropAfterCommand {
+            pattern: "UID COPY".into(),
+            times: 2,
+        },
+    );
+    let via = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
+    let (code, _, err) = r.run(&["scan", &via, "--quiet", "--allow-plaintext"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = r.run(&["clean", &via, "--apply", "--allow-plaintext"]);
+    assert_eq!(code, 1, "{err}");
+    // Our copy goes; a list's copy of the same message arrives instead
+    // (same Message-ID, other content and date).
+    let trash = d.maildir(&ALICE).join(".Deleted Items");
+    for sub in ["cur", "new"] {
+        for f in std::fs::read_dir(trash.join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            std::fs::remove_file(f.path()).expect("remove");
+        }
+    }
+    let lookalike = b"Message-ID: <list@clean.test>\r\nFrom: Liste <liste@example.test>\r\nSubject: [liste] Sak list\r\n\r\nEn annen kopi, med listens bunntekst.\r\n";
+    d.deliver(&ALICE, ".Deleted Items", "l.copy", "S", lookalike, recent());
+    let (code, out, err) = r.run(&[
+        "clean",
+        &via,
+        "--apply",
+        "--allow-plaintext",
+        "--format",
+        "jsonl",
+    ]);
+    assert!(code == 0 || code == 1, "{err}");
+    let settled: Vec<Value> = records(&out)
+        .into_iter()
+        .filter(|r| r["run"] == 2)
+        .collect();
+    assert_eq!(settled.len(), 1, "{out}");
+    assert_eq!(settled[0]["status"], "unsure", "{out}");
+    // The original's content is still on the server (in INBOX, or moved
+    // properly by this run), and the lookalike is untouched.
+    let root = d.maildir(&ALICE);
+    let mut bodies = Vec::new();
+    for dir in [root.clone(), trash] {
+        for sub in ["cur", "new"] {
+            for f in std::fs::read_dir(dir.join(sub))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                bodies.push(std::fs::read_to_string(f.path()).expect("read"));
+            }
+        }
+    }
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("Hei, dette gjelder sak list.")),
+        "the original is gone: {bodies:?}"
+    );
+    assert!(
+        bodies.iter().any(|b| b.contains("listens bunntekst")),
+        "{bodies:?}"
+    );
+}
+
+/// An erasure chooses a message; the owner's flag does not keep it, and
+/// the record says it was flagged.
+#[test]
+fn an_erasure_moves_a_flagged_message_and_says_so() {
+    let d = mailbox(EXCHANGE);
+    d.deliver(
+        &ALICE,
+        "",
+        "p.flag",
+        "FS",
+        b"Message-ID: <person@clean.test>\r\nFrom: Per Person <per.person@example.test>\r\nSubject: Om meg\r\nDate: Mon, 1 Jun 2026 10:00:00 +0000\r\n\r\nHei.\r\n",
+        recent(),
+    );
+    let r = Run::new(&d);
+    let (code, _, err) = r.run(&["scan", &url(&d), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, found, err) = r.run(&[
+        "subject",
+        "--address",
+        "per.person@example.test",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let list = d.dir.path().join("erasure.jsonl");
+    std::fs::write(&list, &found).expect("write");
+    let (code, out, err) = r.run(&[
+        "clean",
+        &url(&d),
+        "--messages",
+        list.to_str().expect("utf-8"),
+        "--apply",
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let moved = records(&out);
+    assert_eq!(moved.len(), 1, "{out}");
+    assert_eq!(moved[0]["status"], "moved", "{out}");
+    assert!(
+        moved[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("flagged"),
+        "{out}"
+    );
+    assert!(ids_in(&server_state(&d), "Deleted Items").contains("<person@clean.test>"));
 }

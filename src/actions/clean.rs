@@ -2,7 +2,7 @@
 //! batch by batch through a [`Mover`] with the journal written around every
 //! change.
 
-use super::movers::{Dest, Found, Item, Mover, Whereabouts, is_trash};
+use super::movers::{Dest, Found, Item, Mover, Outcome, Whereabouts, is_trash};
 use super::{ActionError, MovePrinter, MoveRecord};
 use crate::inventory;
 use crate::rules::RuleSet;
@@ -84,8 +84,22 @@ impl Planned {
             dest_key: None,
             flagged: false,
             undoes: self.undoes,
+            size: self.item.size,
+            received: self.item.received,
         }
     }
+}
+
+/// What a run does with a message flagged since the plan was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlaggedPolicy {
+    /// The rules chose it; the owner's flag says keep it.
+    Keep,
+    /// A person chose it (an erasure, a case's `delete` rows): moved, and
+    /// the record says it was flagged.
+    MoveAndSay,
+    /// Flags do not matter (an undo puts messages back as they were).
+    Ignore,
 }
 
 /// The messages of `source` the rules mark due as of `as_of`: never a
@@ -132,6 +146,8 @@ fn planned(r: &crate::model::MessageReport, rule: String) -> Planned {
             uid: r.meta.uid,
             key: r.meta.local_key.clone(),
             message_id: r.envelope.message_id.clone(),
+            size: Some(r.meta.size),
+            received: r.meta.received,
         },
         rule,
         to_folder: String::new(),
@@ -144,8 +160,13 @@ fn planned(r: &crate::model::MessageReport, rule: String) -> Planned {
     }
 }
 
-/// The messages a clean run moved that are not back yet, and its source.
-pub fn plan_undo(store: &dyn Store, run: RunId) -> Result<(String, Vec<Planned>), ActionError> {
+/// The messages a clean run moved that are not back yet, per mailbox (in
+/// the order the run met them), with every run it took over after an
+/// interruption: one undo restores the whole series.
+pub fn plan_undo(
+    store: &dyn Store,
+    run: RunId,
+) -> Result<Vec<(String, Vec<Planned>)>, ActionError> {
     let record = store
         .run(run)?
         .ok_or_else(|| ActionError::Refused(format!("there is no run {run} in the store")))?;
@@ -155,31 +176,41 @@ pub fn plan_undo(store: &dyn Store, run: RunId) -> Result<(String, Vec<Planned>)
             record.kind.as_str()
         )));
     }
-    let journal = store.journal_of_run(run)?;
-    let undone = store.undone(run)?;
-    let source = journal
-        .first()
-        .map(|e| e.source.clone())
-        .ok_or_else(|| ActionError::Refused(format!("run {run} moved nothing")))?;
-    let plan = journal
-        .into_iter()
-        .filter(|e| e.status == JournalStatus::Moved && !undone.contains(&e.id))
-        .map(|e| Planned {
-            folder: e.to_folder.clone(),
-            item: Item {
-                uid_validity: e.dest_uid_validity,
-                uid: e.dest_uid,
-                key: e.dest_key.clone(),
-                message_id: e.message_id.clone(),
-            },
-            rule: e.rule.clone(),
-            to_folder: e.folder.clone(),
-            undoes: Some(e.id),
-            date: String::new(),
-            subject: String::new(),
-        })
-        .collect();
-    Ok((source, plan))
+    let mut per_source: Vec<(String, Vec<Planned>)> = Vec::new();
+    let mut any = false;
+    for member in store.series(run)? {
+        let undone = store.undone(member)?;
+        for e in store.journal_of_run(member)? {
+            any = true;
+            if e.status != JournalStatus::Moved || undone.contains(&e.id) {
+                continue;
+            }
+            let p = Planned {
+                folder: e.to_folder.clone(),
+                item: Item {
+                    uid_validity: e.dest_uid_validity,
+                    uid: e.dest_uid,
+                    key: e.dest_key.clone(),
+                    message_id: e.message_id.clone(),
+                    size: e.size,
+                    received: e.received,
+                },
+                rule: e.rule.clone(),
+                to_folder: e.folder.clone(),
+                undoes: Some(e.id),
+                date: String::new(),
+                subject: String::new(),
+            };
+            match per_source.iter_mut().find(|(s, _)| *s == e.source) {
+                Some((_, list)) => list.push(p),
+                None => per_source.push((e.source.clone(), vec![p])),
+            }
+        }
+    }
+    if !any {
+        return Err(ActionError::Refused(format!("run {run} moved nothing")));
+    }
+    Ok(per_source)
 }
 
 /// Settles what interrupted runs left at `intent`: each message is looked
@@ -188,10 +219,14 @@ pub fn plan_undo(store: &dyn Store, run: RunId) -> Result<(String, Vec<Planned>)
 pub fn settle(
     store: &mut dyn Store,
     mover: &mut dyn Mover,
+    run: RunId,
     source: &str,
     printer: &mut MovePrinter<'_>,
 ) -> Result<(), ActionError> {
     for mut entry in store.unfinished(source)? {
+        // This run continues the one that left the entry open: one undo
+        // of this run covers both.
+        store.adopt(entry.run, run)?;
         let (status, reason, dest) = match mover.locate(&entry)? {
             Whereabouts::AtDest(dest) => (
                 JournalStatus::Moved,
@@ -211,6 +246,15 @@ pub fn settle(
                     None,
                 ),
             },
+            Whereabouts::Unsure(why) => {
+                entry.status = JournalStatus::Unsure;
+                entry.reason = format!("{why}; the original was left alone");
+                store.journal_outcomes(std::slice::from_ref(&entry))?;
+                printer
+                    .record(&settled_record(source, &entry, "unsure"))
+                    .map_err(|e| ActionError::Io(e.to_string()))?;
+                continue;
+            }
             Whereabouts::AtSource => (
                 JournalStatus::Failed,
                 "interrupted before it moved; planned again if still due",
@@ -232,28 +276,33 @@ pub fn settle(
         // A `moved` outcome also moves the message's record in the
         // inventory (the store's journal_outcomes).
         store.journal_outcomes(std::slice::from_ref(&entry))?;
+        let shown = match status {
+            JournalStatus::Moved => "moved",
+            JournalStatus::Failed => "failed",
+            _ => "skipped",
+        };
         printer
-            .record(&MoveRecord {
-                kind: "move",
-                source: source.to_string(),
-                folder: entry.folder.clone(),
-                uid: entry.uid,
-                message_id: entry.message_id.clone(),
-                to_folder: entry.to_folder.clone(),
-                rule: entry.rule.clone(),
-                status: match status {
-                    JournalStatus::Moved => "moved",
-                    JournalStatus::Failed => "failed",
-                    _ => "skipped",
-                },
-                run: entry.run,
-                reason: entry.reason.clone(),
-                date: String::new(),
-                subject: String::new(),
-            })
+            .record(&settled_record(source, &entry, shown))
             .map_err(|e| ActionError::Io(e.to_string()))?;
     }
     Ok(())
+}
+
+fn settled_record(source: &str, entry: &JournalEntry, status: &'static str) -> MoveRecord {
+    MoveRecord {
+        kind: "move",
+        source: source.to_string(),
+        folder: entry.folder.clone(),
+        uid: entry.uid,
+        message_id: entry.message_id.clone(),
+        to_folder: entry.to_folder.clone(),
+        rule: entry.rule.clone(),
+        status,
+        run: entry.run,
+        reason: entry.reason.clone(),
+        date: String::new(),
+        subject: String::new(),
+    }
 }
 
 /// One mailbox of a `clean` or `undo` run: settles what an interrupted run
@@ -264,17 +313,17 @@ pub fn settle_and_apply(
     mover: &mut dyn Mover,
     run: RunId,
     source: &str,
-    skip_flagged: bool,
+    flagged: FlaggedPolicy,
     printer: &mut MovePrinter<'_>,
     plan: impl FnOnce(&dyn Store, &mut dyn Mover) -> Result<Vec<Planned>, ActionError>,
 ) -> Result<(), ActionError> {
-    settle(store, mover, source, printer)?;
+    settle(store, mover, run, source, printer)?;
     let plan = plan(store, mover)?;
-    apply(store, mover, run, source, &plan, skip_flagged, printer)
+    apply(store, mover, run, source, &plan, flagged, printer)
 }
 
 /// Applies a plan: per folder and batch, re-checks each message (still
-/// there, same UIDVALIDITY, not flagged when `skip_flagged`), journals the
+/// there, same UIDVALIDITY, flagged as `flagged` says), journals the
 /// intent, moves, journals the outcome. A fault whose outcome is unknown
 /// stops the run with the intents open for the next run to settle.
 pub fn apply(
@@ -283,7 +332,7 @@ pub fn apply(
     run: RunId,
     source: &str,
     plan: &[Planned],
-    skip_flagged: bool,
+    flagged: FlaggedPolicy,
     printer: &mut MovePrinter<'_>,
 ) -> Result<(), ActionError> {
     let out = |printer: &mut MovePrinter<'_>, r: MoveRecord| {
@@ -326,7 +375,7 @@ pub fn apply(
                 } else {
                     match &found {
                         None => Some("no longer in the folder"),
-                        Some(f) if skip_flagged && f.flagged => {
+                        Some(f) if flagged == FlaggedPolicy::Keep && f.flagged => {
                             Some("flagged since the scan: kept")
                         }
                         Some(_) => None,
@@ -359,24 +408,61 @@ pub fn apply(
             store.journal_intents(&mut entries)?;
             let found: Vec<Found> = movable.iter().map(|(_, f)| f.clone()).collect();
             match mover.move_items(&folder, &found, &to) {
-                Ok(dests) => {
-                    for (entry, dest) in entries.iter_mut().zip(dests) {
-                        let Dest {
+                Ok(outcomes) => {
+                    let mut shown = Vec::with_capacity(entries.len());
+                    for ((entry, outcome), (_, f)) in entries.iter_mut().zip(outcomes).zip(&movable)
+                    {
+                        let (status, reason, dest) = match outcome {
+                            Outcome::Moved(dest) => {
+                                let said = if f.flagged && flagged == FlaggedPolicy::MoveAndSay {
+                                    "flagged, moved because the request chose it"
+                                } else {
+                                    ""
+                                };
+                                (JournalStatus::Moved, said.to_string(), Some(dest))
+                            }
+                            Outcome::Unknown { dest, why } => (
+                                JournalStatus::Unknown,
+                                format!("{why}; looked at again on the next run"),
+                                dest,
+                            ),
+                            Outcome::Failed(why) => (JournalStatus::Failed, why, None),
+                        };
+                        entry.status = status;
+                        entry.reason = reason.clone();
+                        if let Some(Dest {
                             uid_validity,
                             uid,
                             key,
-                        } = dest;
-                        entry.status = JournalStatus::Moved;
-                        entry.dest_uid_validity = uid_validity;
-                        entry.dest_uid = uid;
-                        entry.dest_key = key;
+                        }) = dest
+                        {
+                            entry.dest_uid_validity = uid_validity;
+                            entry.dest_uid = uid;
+                            entry.dest_key = key;
+                        }
+                        shown.push((
+                            match status {
+                                JournalStatus::Moved => "moved",
+                                _ => "failed",
+                            },
+                            reason,
+                        ));
                     }
                     store.journal_outcomes(&entries)?;
-                    for (p, _) in &movable {
-                        out(printer, p.record(source, run, "moved", ""))?;
+                    for ((p, _), (status, reason)) in movable.iter().zip(shown) {
+                        out(printer, p.record(source, run, status, &reason))?;
                     }
                 }
-                Err(e) if e.outcome_unknown() => return Err(e),
+                Err(e) if e.outcome_unknown() => {
+                    // The connection broke during the command: whether it
+                    // happened is for the next run to find out.
+                    for entry in entries.iter_mut() {
+                        entry.status = JournalStatus::Unknown;
+                        entry.reason = format!("{e}; looked at again on the next run");
+                    }
+                    store.journal_outcomes(&entries)?;
+                    return Err(e);
+                }
                 Err(e) => {
                     let why = e.to_string();
                     for entry in entries.iter_mut() {
@@ -482,7 +568,7 @@ mod tests {
                 clean_run,
                 source,
                 &plan,
-                true,
+                FlaggedPolicy::Keep,
                 &mut printer,
             )
             .expect("applies");
@@ -514,7 +600,9 @@ mod tests {
         );
 
         // Undo: back where it came from, flags intact; a second undo does nothing.
-        let (undo_source, undo_plan) = plan_undo(&store, clean_run).expect("undo plan");
+        let mut per_source = plan_undo(&store, clean_run).expect("undo plan");
+        assert_eq!(per_source.len(), 1);
+        let (undo_source, undo_plan) = per_source.remove(0);
         assert_eq!(undo_source, source);
         assert_eq!(undo_plan.len(), 1);
         let undo_run = store
@@ -528,7 +616,7 @@ mod tests {
             undo_run,
             source,
             &undo_plan,
-            false,
+            FlaggedPolicy::Ignore,
             &mut printer,
         )
         .expect("undoes");
@@ -544,10 +632,103 @@ mod tests {
             })
             .expect("reads");
         assert_eq!(back, ["INBOX"]);
-        assert!(plan_undo(&store, clean_run).expect("again").1.is_empty());
+        assert!(
+            plan_undo(&store, clean_run)
+                .expect("again")
+                .iter()
+                .all(|(_, p)| p.is_empty())
+        );
         assert!(
             plan_undo(&store, undo_run).is_err(),
             "an undo run is not undone"
+        );
+    }
+
+    /// One refused rename in the middle of a batch is that file's failure:
+    /// the files before and after it are moved and journaled as moved, so
+    /// an undo finds every one of them.
+    #[test]
+    fn a_maildir_batch_reports_each_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        for sub in [
+            "cur",
+            "new",
+            "tmp",
+            ".Deleted Items/cur",
+            ".Deleted Items/new",
+            ".Deleted Items/tmp",
+        ] {
+            std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        }
+        for name in ["1.x:2,S", "2.x:2,S", "3.x:2,S"] {
+            std::fs::write(
+                root.join("cur").join(name),
+                format!("Message-ID: <{name}@t>\r\n\r\nhei\r\n"),
+            )
+            .expect("write");
+        }
+        // Someone else's file already sits where the second would go.
+        std::fs::write(root.join(".Deleted Items/cur/2.x:2,S"), "other").expect("write");
+        let mut mover = MaildirMover::open(root).expect("mover");
+        let plan: Vec<Planned> = ["1.x", "2.x", "3.x"]
+            .iter()
+            .map(|key| Planned {
+                folder: "INBOX".into(),
+                item: Item {
+                    uid_validity: None,
+                    uid: None,
+                    key: Some(key.to_string()),
+                    message_id: format!("<{key}@t>"),
+                    size: None,
+                    received: None,
+                },
+                rule: "test".into(),
+                to_folder: "Deleted Items".into(),
+                undoes: None,
+                date: String::new(),
+                subject: String::new(),
+            })
+            .collect();
+        let mut store = SqliteStore::open_in_memory().expect("store");
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+        let run = store
+            .begin_run(RunKind::Clean, as_of, Utc::now())
+            .expect("run");
+        let mut out = Vec::new();
+        {
+            let mut printer =
+                MovePrinter::new(Box::new(&mut out), super::super::ActionFormat::Jsonl);
+            apply(
+                &mut store,
+                &mut mover,
+                run,
+                "maildir:t",
+                &plan,
+                FlaggedPolicy::Keep,
+                &mut printer,
+            )
+            .expect("applies");
+        }
+        let statuses: Vec<(Option<String>, JournalStatus)> = store
+            .journal_of_run(run)
+            .expect("journal")
+            .into_iter()
+            .map(|e| (e.local_key, e.status))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                (Some("1.x".to_string()), JournalStatus::Moved),
+                (Some("2.x".to_string()), JournalStatus::Failed),
+                (Some("3.x".to_string()), JournalStatus::Moved),
+            ]
+        );
+        assert!(root.join("cur/2.x:2,S").exists());
+        assert!(root.join(".Deleted Items/cur/3.x:2,S").exists());
+        assert_eq!(
+            std::fs::read_to_string(root.join(".Deleted Items/cur/2.x:2,S")).expect("read"),
+            "other"
         );
     }
 }

@@ -11,6 +11,7 @@
 pub mod clean;
 pub mod copiers;
 pub mod movers;
+pub mod runs;
 
 use crate::imap::ImapError;
 use serde::Serialize;

@@ -3,7 +3,7 @@
 //! (UIDs and COPYUID, file names and flags) into the [`Mover`] vocabulary.
 
 use super::ActionError;
-use crate::imap::write::WriteSession;
+use crate::imap::write::{Identity, WriteSession};
 use crate::imap::{Credentials, Folder, ImapOptions, ImapUrl, ListedFolder};
 use crate::source::maildir;
 use crate::store::JournalEntry;
@@ -47,6 +47,24 @@ pub struct Item {
     pub uid: Option<u32>,
     pub key: Option<String>,
     pub message_id: String,
+    /// Size and INTERNALDATE as the inventory knew them: what proves a
+    /// message found again by Message-ID is this one.
+    pub size: Option<u64>,
+    pub received: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What happened to one message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Moved(Dest),
+    /// The change began but did not finish (copied, the original not
+    /// removed): looked at again on the next run, before anything else.
+    Unknown {
+        dest: Option<Dest>,
+        why: String,
+    },
+    /// Nothing changed for this message.
+    Failed(String),
 }
 
 /// A message as it is now.
@@ -77,10 +95,16 @@ pub struct Dest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Whereabouts {
     AtSource,
+    /// At its destination, proven the same message.
     AtDest(Dest),
     /// Copied but not yet removed from the source (an interrupted COPY
-    /// fallback).
+    /// fallback); the copy is proven the same message, so the original may
+    /// be removed.
     Both(Dest),
+    /// A message with its Message-ID is at the destination but is not
+    /// provably it (another size or date, or nothing to compare): the
+    /// original, if still there, is left alone.
+    Unsure(String),
     Gone,
 }
 
@@ -92,17 +116,19 @@ pub trait Mover {
     fn ensure_trash(&mut self) -> Result<String, ActionError>;
     /// What `folder` holds of `items` now.
     fn inspect(&mut self, folder: &str, items: &[Item]) -> Result<Inspection, ActionError>;
-    /// Moves found items from `folder` to `to`; where each landed.
+    /// Moves found items from `folder` to `to`: per item (same order),
+    /// what happened. An error means nothing is known to have changed
+    /// (when [`ActionError::outcome_unknown`], it may have).
     fn move_items(
         &mut self,
         folder: &str,
         items: &[Found],
         to: &str,
-    ) -> Result<Vec<Dest>, ActionError>;
+    ) -> Result<Vec<Outcome>, ActionError>;
     /// Where a journaled, unfinished move stands.
     fn locate(&mut self, entry: &JournalEntry) -> Result<Whereabouts, ActionError>;
     /// Removes the source copy of a move whose copy is already at its
-    /// destination.
+    /// destination, proven by [`Mover::locate`] (`Whereabouts::Both`).
     fn remove_source(&mut self, entry: &JournalEntry) -> Result<(), ActionError>;
 }
 
@@ -232,49 +258,92 @@ impl Mover for ImapMover {
         folder: &str,
         items: &[Found],
         to: &str,
-    ) -> Result<Vec<Dest>, ActionError> {
+    ) -> Result<Vec<Outcome>, ActionError> {
         let to_server = self.folder(to)?.server_name;
         self.select(folder)?;
         let uids: Vec<u32> = items.iter().filter_map(|f| f.uid).collect();
-        let landed = on_session!(self, |session| session.move_uids(&uids, &to_server));
-        Ok(items
-            .iter()
-            .map(|f| Dest {
-                uid_validity: landed.uid_validity,
-                uid: f.uid.and_then(|u| landed.uids.get(&u).copied()),
-                key: None,
-            })
-            .collect())
+        let moves = self.session.as_ref().is_some_and(|s| s.capabilities.moves);
+        let landed = if moves {
+            on_session!(self, |session| session.move_uids(&uids, &to_server))
+        } else {
+            on_session!(self, |session| session.copy_uids(&uids, &to_server))
+        };
+        let dests = items.iter().map(|f| Dest {
+            uid_validity: landed.uid_validity,
+            uid: f.uid.and_then(|u| landed.uids.get(&u).copied()),
+            key: None,
+        });
+        if moves {
+            return Ok(dests.map(Outcome::Moved).collect());
+        }
+        // Copied: from here on an error leaves two copies, which the next
+        // run settles (proving the copy before removing the original).
+        let removed = self
+            .session
+            .as_mut()
+            .ok_or_else(|| ActionError::Io("the IMAP session is closed".into()))
+            .and_then(|session| {
+                crate::imap::run_guarded(&self.runtime, session.expunge_uids(&uids))
+                    .map_err(ActionError::from)
+            });
+        Ok(match removed {
+            Ok(()) => dests.map(Outcome::Moved).collect(),
+            Err(e) => dests
+                .map(|d| Outcome::Unknown {
+                    dest: Some(d),
+                    why: format!("copied to {to}, but the original was not removed ({e})"),
+                })
+                .collect(),
+        })
     }
 
     fn locate(&mut self, entry: &JournalEntry) -> Result<Whereabouts, ActionError> {
-        let at_source = match entry.uid {
-            Some(uid) => {
-                let validity = self.select(&entry.folder)?;
-                if entry.uid_validity.is_some_and(|v| v != validity) {
-                    false
-                } else {
-                    on_session!(self, |session| session.flags(&[uid])).contains_key(&uid)
-                }
+        // The original: at its UID (same UIDVALIDITY), or, for a message
+        // whose UID the server never said, one provably it.
+        let validity = self.select(&entry.folder)?;
+        let source: Option<Identity> = match entry.uid {
+            Some(uid) if entry.uid_validity.is_none_or(|v| v == validity) => {
+                on_session!(self, |session| session.identities(&[uid]))
+                    .into_iter()
+                    .next()
             }
-            None => !self
-                .find_by_message_id(&entry.folder, &entry.message_id)?
-                .is_empty(),
+            Some(_) => None,
+            None => {
+                let uids = self.find_by_message_id(&entry.folder, &entry.message_id)?;
+                self.select(&entry.folder)?;
+                on_session!(self, |session| session.identities(&uids))
+                    .into_iter()
+                    .find(|i| proves(i, entry, None))
+            }
         };
-        let at_dest = self
-            .find_by_message_id(&entry.to_folder, &entry.message_id)?
-            .first()
-            .copied();
-        let validity = self.select(&entry.to_folder)?;
-        let dest = at_dest.map(|uid| Dest {
-            uid_validity: Some(validity),
-            uid: Some(uid),
-            key: None,
-        });
-        Ok(match (at_source, dest) {
-            (true, None) => Whereabouts::AtSource,
+        // The copy: at the UID the server reported, else any message with
+        // the Message-ID; either counts only when proven.
+        let dest_validity = self.select(&entry.to_folder)?;
+        let candidates = match entry.dest_uid {
+            Some(uid) if entry.dest_uid_validity.is_none_or(|v| v == dest_validity) => vec![uid],
+            _ => self.find_by_message_id(&entry.to_folder, &entry.message_id)?,
+        };
+        self.select(&entry.to_folder)?;
+        let found = on_session!(self, |session| session.identities(&candidates));
+        let lookalike = found
+            .iter()
+            .any(|i| !i.message_id.is_empty() && i.message_id == entry.message_id);
+        let dest = found
+            .iter()
+            .find(|i| proves(i, entry, source.as_ref()))
+            .map(|i| Dest {
+                uid_validity: Some(dest_validity),
+                uid: Some(i.uid),
+                key: None,
+            });
+        Ok(match (source.is_some(), dest) {
             (true, Some(d)) => Whereabouts::Both(d),
             (false, Some(d)) => Whereabouts::AtDest(d),
+            (_, None) if lookalike => Whereabouts::Unsure(format!(
+                "{} holds a message with this Message-ID that is not provably it (size or date differ, or nothing to compare)",
+                entry.to_folder
+            )),
+            (true, None) => Whereabouts::AtSource,
             (false, None) => Whereabouts::Gone,
         })
     }
@@ -289,6 +358,27 @@ impl Mover for ImapMover {
         on_session!(self, |session| session.expunge_uids(&[uid]));
         Ok(())
     }
+}
+
+/// Whether `found` is provably the journaled message: the exact Message-ID
+/// (not a substring), and the size and INTERNALDATE the journal recorded
+/// (or, for an older entry without them, the original's own). Nothing to
+/// compare proves nothing.
+pub fn proves(found: &Identity, entry: &JournalEntry, original: Option<&Identity>) -> bool {
+    if found.message_id.is_empty() || found.message_id != entry.message_id {
+        return false;
+    }
+    let size = entry
+        .size
+        .or_else(|| original.and_then(|o| o.size).map(u64::from));
+    let date = entry
+        .received
+        .or_else(|| original.and_then(|o| o.internal_date));
+    if size.is_none() && date.is_none() {
+        return false;
+    }
+    size.is_none_or(|s| found.size.map(u64::from) == Some(s))
+        && date.is_none_or(|d| found.internal_date.map(|f| f.timestamp()) == Some(d.timestamp()))
 }
 
 /// A Maildir++ tree: moves are renames into the other folder's `cur/` or
@@ -376,38 +466,40 @@ impl Mover for MaildirMover {
         folder: &str,
         items: &[Found],
         to: &str,
-    ) -> Result<Vec<Dest>, ActionError> {
+    ) -> Result<Vec<Outcome>, ActionError> {
         let files = self.files(folder)?;
         let to_dir = self.dir(to)?.clone();
-        let mut out = Vec::with_capacity(items.len());
-        for item in items {
-            let key = item.key.clone().unwrap_or_default();
-            let Some(path) = files.get(&key) else {
-                return Err(ActionError::Refused(format!(
-                    "{key} is no longer in {folder}"
-                )));
-            };
-            let sub = path
-                .parent()
-                .and_then(|p| p.file_name())
-                .map(|s| s.to_os_string())
-                .unwrap_or_else(|| "cur".into());
-            let target = to_dir.join(sub).join(path.file_name().unwrap_or_default());
-            if target.exists() {
-                return Err(ActionError::Refused(format!(
-                    "{} already exists; not overwritten",
-                    target.display()
-                )));
-            }
-            std::fs::rename(path, &target)
-                .map_err(|e| ActionError::Io(format!("cannot move {}: {e}", path.display())))?;
-            out.push(Dest {
-                uid_validity: None,
-                uid: None,
-                key: Some(key),
-            });
-        }
-        Ok(out)
+        // Each rename stands alone: one refused file is that file's
+        // failure, and every file moved before or after it is recorded.
+        Ok(items
+            .iter()
+            .map(|item| {
+                let key = item.key.clone().unwrap_or_default();
+                let Some(path) = files.get(&key) else {
+                    return Outcome::Failed(format!("{key} is no longer in {folder}"));
+                };
+                let sub = path
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|s| s.to_os_string())
+                    .unwrap_or_else(|| "cur".into());
+                let target = to_dir.join(sub).join(path.file_name().unwrap_or_default());
+                if target.exists() {
+                    return Outcome::Failed(format!(
+                        "{} already exists; not overwritten",
+                        target.display()
+                    ));
+                }
+                match std::fs::rename(path, &target) {
+                    Ok(()) => Outcome::Moved(Dest {
+                        uid_validity: None,
+                        uid: None,
+                        key: Some(key),
+                    }),
+                    Err(e) => Outcome::Failed(format!("cannot move {}: {e}", path.display())),
+                }
+            })
+            .collect())
     }
 
     fn locate(&mut self, entry: &JournalEntry) -> Result<Whereabouts, ActionError> {

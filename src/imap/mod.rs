@@ -789,7 +789,7 @@ pub(crate) struct Fetched {
     pub(crate) uid: Option<u32>,
     pub(crate) flagged: bool,
     pub(crate) internal_date: Option<chrono::DateTime<chrono::Utc>>,
-    size: Option<u32>,
+    pub(crate) size: Option<u32>,
     pub(crate) body: Option<Vec<u8>>,
     /// The system flags a copy keeps (`\Seen`, `\Answered`, `\Flagged`,
     /// `\Draft`); `\Deleted` and `\Recent` are not carried over.

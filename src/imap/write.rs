@@ -42,6 +42,36 @@ pub struct Original {
     pub flags: Vec<&'static str>,
 }
 
+/// What tells one stored message from another with the same Message-ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    /// The Message-ID header's value, unfolded and trimmed; empty if none.
+    pub message_id: String,
+    pub size: Option<u32>,
+    pub internal_date: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The Message-ID value in a `HEADER.FIELDS (MESSAGE-ID)` reply.
+pub fn message_id_of(header: &[u8]) -> String {
+    let text = String::from_utf8_lossy(header);
+    let mut value: Option<String> = None;
+    for line in text.split("\r\n").flat_map(|l| l.split('\n')) {
+        match &mut value {
+            Some(v) if line.starts_with([' ', '\t']) => v.push_str(line.trim()),
+            Some(_) => break,
+            None => {
+                if let Some((name, rest)) = line.split_once(':')
+                    && name.trim().eq_ignore_ascii_case("message-id")
+                {
+                    value = Some(rest.trim().to_string());
+                }
+            }
+        }
+    }
+    value.unwrap_or_default()
+}
+
 /// Where moved messages landed: the destination's UIDVALIDITY and, per
 /// source UID, the new UID (from COPYUID, when the server says).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -238,10 +268,18 @@ impl WriteSession {
         if uids.is_empty() {
             return Ok(Landed::default());
         }
-        let set = uid_set(uids);
-        let to = quote(to)?;
-        if self.capabilities.moves {
-            return self.tagged(&format!("UID MOVE {set} {to}")).await;
+        if !self.capabilities.moves {
+            return Err(ImapError::Refused("the server does not offer MOVE".into()));
+        }
+        self.tagged(&format!("UID MOVE {} {}", uid_set(uids), quote(to)?))
+            .await
+    }
+
+    /// Copies `uids` of the selected folder to `to` (the first half of a
+    /// move without MOVE; COPY is all or nothing).
+    pub async fn copy_uids(&mut self, uids: &[u32], to: &str) -> Result<Landed, ImapError> {
+        if uids.is_empty() {
+            return Ok(Landed::default());
         }
         if !self.capabilities.uidplus {
             return Err(ImapError::Refused(
@@ -250,9 +288,36 @@ impl WriteSession {
                     .into(),
             ));
         }
-        let landed = self.tagged(&format!("UID COPY {set} {to}")).await?;
-        self.expunge_uids(uids).await?;
-        Ok(landed)
+        self.tagged(&format!("UID COPY {} {}", uid_set(uids), quote(to)?))
+            .await
+    }
+
+    /// What identifies `uids` of the selected folder: the exact Message-ID
+    /// header, RFC822.SIZE and INTERNALDATE. A `SEARCH HEADER` match is a
+    /// substring match; this is what proves a copy is the message.
+    pub async fn identities(&mut self, uids: &[u32]) -> Result<Vec<Identity>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetched = uid_fetch(
+            &mut self.session,
+            &uid_set(uids),
+            "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+            self.timeout,
+        )
+        .await?;
+        drain_unsolicited(&mut self.session);
+        Ok(fetched
+            .into_iter()
+            .filter_map(|f| {
+                Some(Identity {
+                    uid: f.uid?,
+                    message_id: f.body.as_deref().map(message_id_of).unwrap_or_default(),
+                    size: f.size,
+                    internal_date: f.internal_date,
+                })
+            })
+            .collect())
     }
 
     /// Marks `uids` `\Deleted` and expunges exactly them (UIDPLUS).

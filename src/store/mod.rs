@@ -90,6 +90,23 @@ pub struct RunRecord {
     pub as_of: NaiveDate,
     pub started: String,
     pub status: String,
+    pub finished: Option<String>,
+    /// The run that found this one interrupted and took over what it left:
+    /// undoing that run undoes this one too.
+    pub adopted_by: Option<RunId>,
+}
+
+/// A `clean` or `undo` run as `mailhygiene runs` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub record: RunRecord,
+    /// Journal entries by status.
+    pub counts: std::collections::BTreeMap<String, u64>,
+    pub sources: Vec<String>,
+    /// For an undo run: the clean runs whose moves it reversed.
+    pub undoes: Vec<RunId>,
+    /// For a clean run: the undo runs that reversed some of its moves.
+    pub undone_by: Vec<RunId>,
 }
 
 /// A mailbox the inventory describes, and how its last scan went.
@@ -207,6 +224,11 @@ pub struct JournalEntry {
     pub flagged: bool,
     /// For an undo: the clean run entry it reverses.
     pub undoes: Option<i64>,
+    /// The message's size and INTERNALDATE (or receipt time) as the
+    /// inventory knew them: with the exact Message-ID, what proves that a
+    /// copy found later is this message and not another with its id.
+    pub size: Option<u64>,
+    pub received: Option<DateTime<Utc>>,
 }
 
 /// Where one journaled change stands.
@@ -218,6 +240,14 @@ pub enum JournalStatus {
     Moved,
     Skipped,
     Failed,
+    /// An error came after the change began (a copy made, the original not
+    /// yet removed; a connection lost mid-command): the next run looks
+    /// where the message is before doing anything else.
+    Unknown,
+    /// A message like it was found where it was going, but not provably
+    /// this one (another with the same Message-ID): the original was left
+    /// alone and the user told.
+    Unsure,
 }
 
 impl JournalStatus {
@@ -227,6 +257,8 @@ impl JournalStatus {
             JournalStatus::Moved => "moved",
             JournalStatus::Skipped => "skipped",
             JournalStatus::Failed => "failed",
+            JournalStatus::Unknown => "unknown",
+            JournalStatus::Unsure => "unsure",
         }
     }
 
@@ -236,6 +268,8 @@ impl JournalStatus {
             "moved" => JournalStatus::Moved,
             "skipped" => JournalStatus::Skipped,
             "failed" => JournalStatus::Failed,
+            "unknown" => JournalStatus::Unknown,
+            "unsure" => JournalStatus::Unsure,
             _ => return None,
         })
     }
@@ -328,8 +362,21 @@ pub trait Store {
     fn journal_of_run(&self, run: RunId) -> Result<Vec<JournalEntry>, StoreError>;
     /// Ids of a run's entries that a later undo moved back.
     fn undone(&self, run: RunId) -> Result<HashSet<i64>, StoreError>;
-    /// Entries of a source (any run) still at `intent`: what a crash left.
+    /// Entries of a source (any run) still at `intent` or `unknown`: what a
+    /// crash or a half-done change left.
     fn unfinished(&self, source: &str) -> Result<Vec<JournalEntry>, StoreError>;
+    /// Marks every other run of `kind` still `running` as `interrupted` and
+    /// adopted by `run` (the caller holds the run lock, so none of them is
+    /// alive); returns their ids.
+    fn adopt_interrupted(&mut self, run: RunId, kind: RunKind) -> Result<Vec<RunId>, StoreError>;
+    /// Records that `by` took over what `run` left (it settled entries
+    /// `run` left open), unless another run already did or the two are of
+    /// different kinds; whether it was adopted now.
+    fn adopt(&mut self, run: RunId, by: RunId) -> Result<bool, StoreError>;
+    /// `run` and every run it adopted, directly or through another.
+    fn series(&self, run: RunId) -> Result<Vec<RunId>, StoreError>;
+    /// The runs of these kinds, oldest first, with what they did.
+    fn run_summaries(&self, kinds: &[RunKind]) -> Result<Vec<RunSummary>, StoreError>;
 
     fn reminder(&self, source: &str, period: &str) -> Result<Option<ReminderRecord>, StoreError>;
     fn record_reminder(&mut self, reminder: &ReminderRecord) -> Result<(), StoreError>;

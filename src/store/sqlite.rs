@@ -7,7 +7,7 @@
 //! twice. Journal entries are committed on their own before the change they
 //! describe is made.
 
-use super::{CaseRow, HandoverRecord, SnapshotRecord};
+use super::{CaseRow, HandoverRecord, RunSummary, SnapshotRecord};
 use super::{
     Cursor, JournalEntry, JournalStatus, MailboxRecord, ReminderRecord, Resume, RunId, RunKind,
     RunRecord, Sighting, Store, StoreError, StoredMessage,
@@ -245,6 +245,12 @@ const MIGRATIONS: &[&str] = &[
     // messages stored before: not read, so unknown.
     "ALTER TABLE messages ADD COLUMN signals INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE messages ADD COLUMN organisations TEXT NOT NULL DEFAULT '';",
+    // 9: proof of identity for journaled moves (size and INTERNALDATE as
+    // the inventory knew them), and the run that took over an interrupted
+    // one.
+    "ALTER TABLE journal ADD COLUMN size INTEGER;
+     ALTER TABLE journal ADD COLUMN received INTEGER;
+     ALTER TABLE runs ADD COLUMN adopted_by INTEGER;",
 ];
 
 /// The lock a run that writes holds on its state file (`FILE.lock`, the
@@ -551,6 +557,28 @@ impl SqliteStore {
         result
     }
 
+    /// A run's row (`RUN_COLUMNS`); `None` for a kind or date this build
+    /// does not know.
+    fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<RunRecord>> {
+        let kind: String = r.get(1)?;
+        let as_of: String = r.get(2)?;
+        let (Some(kind), Ok(as_of)) = (
+            RunKind::parse(&kind),
+            NaiveDate::parse_from_str(&as_of, "%Y-%m-%d"),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(RunRecord {
+            id: r.get(0)?,
+            kind,
+            as_of,
+            started: r.get(3)?,
+            status: r.get(4)?,
+            finished: r.get(5)?,
+            adopted_by: r.get(6)?,
+        }))
+    }
+
     fn journal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JournalEntry> {
         Ok(JournalEntry {
             id: r.get(0)?,
@@ -570,11 +598,15 @@ impl SqliteStore {
             dest_key: r.get(14)?,
             flagged: r.get(15)?,
             undoes: r.get(16)?,
+            size: r.get::<_, Option<i64>>(17)?.map(|n| n.max(0) as u64),
+            received: from_ts(r.get(18)?),
         })
     }
 }
 
-const JOURNAL_COLUMNS: &str = "id, run, source, folder, uid_validity, uid, local_key, message_id, to_folder, rule, status, reason, dest_uid_validity, dest_uid, dest_key, flagged, undoes";
+const RUN_COLUMNS: &str = "id, kind, as_of, started_at, status, finished_at, adopted_by";
+
+const JOURNAL_COLUMNS: &str = "id, run, source, folder, uid_validity, uid, local_key, message_id, to_folder, rule, status, reason, dest_uid_validity, dest_uid, dest_key, flagged, undoes, size, received";
 
 impl Store for SqliteStore {
     fn location(&self) -> &str {
@@ -614,28 +646,109 @@ impl Store for SqliteStore {
         Ok(self
             .conn
             .query_row(
-                "SELECT id, kind, as_of, started_at, status FROM runs WHERE id = ?1",
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
                 params![run],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                },
+                SqliteStore::run_row,
             )
             .optional()?
-            .and_then(|(id, kind, as_of, started, status)| {
-                Some(RunRecord {
-                    id,
-                    kind: RunKind::parse(&kind)?,
-                    as_of: NaiveDate::parse_from_str(&as_of, "%Y-%m-%d").ok()?,
-                    started,
-                    status,
-                })
-            }))
+            .flatten())
+    }
+
+    fn adopt_interrupted(&mut self, run: RunId, kind: RunKind) -> Result<Vec<RunId>, StoreError> {
+        self.commit()?;
+        let ids: Vec<RunId> = self
+            .conn
+            .prepare("SELECT id FROM runs WHERE kind = ?1 AND status = 'running' AND id != ?2")?
+            .query_map(params![kind.as_str(), run], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        self.conn.execute(
+            "UPDATE runs SET status = 'interrupted', adopted_by = ?1
+             WHERE kind = ?2 AND status = 'running' AND id != ?1",
+            params![run, kind.as_str()],
+        )?;
+        Ok(ids)
+    }
+
+    fn adopt(&mut self, run: RunId, by: RunId) -> Result<bool, StoreError> {
+        if run == by {
+            return Ok(false);
+        }
+        self.commit()?;
+        Ok(self.conn.execute(
+            "UPDATE runs SET adopted_by = ?2 WHERE id = ?1 AND adopted_by IS NULL
+               AND kind = (SELECT kind FROM runs WHERE id = ?2)",
+            params![run, by],
+        )? > 0)
+    }
+
+    fn series(&self, run: RunId) -> Result<Vec<RunId>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "WITH RECURSIVE s(id) AS (SELECT ?1 UNION SELECT runs.id FROM runs JOIN s ON runs.adopted_by = s.id)
+             SELECT id FROM s ORDER BY id",
+        )?;
+        let ids = stmt.query_map(params![run], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
+    fn run_summaries(&self, kinds: &[RunKind]) -> Result<Vec<RunSummary>, StoreError> {
+        let mut out = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"))?;
+        let rows = stmt.query_map([], SqliteStore::run_row)?;
+        for record in rows {
+            let Some(record) = record? else { continue };
+            if !kinds.contains(&record.kind) {
+                continue;
+            }
+            out.push(RunSummary {
+                record,
+                counts: Default::default(),
+                sources: Vec::new(),
+                undoes: Vec::new(),
+                undone_by: Vec::new(),
+            });
+        }
+        let index: HashMap<RunId, usize> = out
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.record.id, i))
+            .collect();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT run, status, count(*) FROM journal GROUP BY run, status")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            if let Some(&i) = index.get(&r.get::<_, i64>(0)?) {
+                out[i]
+                    .counts
+                    .insert(r.get(1)?, r.get::<_, i64>(2)?.max(0) as u64);
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT run, source FROM journal ORDER BY run, source")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            if let Some(&i) = index.get(&r.get::<_, i64>(0)?) {
+                out[i].sources.push(r.get(1)?);
+            }
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT u.run, c.run FROM journal u JOIN journal c ON u.undoes = c.id
+             WHERE u.status = 'moved' ORDER BY u.run, c.run",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (undo, clean): (i64, i64) = (r.get(0)?, r.get(1)?);
+            if let Some(&i) = index.get(&undo) {
+                out[i].undoes.push(clean);
+            }
+            if let Some(&i) = index.get(&clean) {
+                out[i].undone_by.push(undo);
+            }
+        }
+        Ok(out)
     }
 
     fn register_mailbox(&mut self, m: &MailboxRecord) -> Result<(), StoreError> {
@@ -1154,8 +1267,9 @@ impl Store for SqliteStore {
         for e in entries.iter_mut() {
             tx.prepare_cached(
                 "INSERT INTO journal (run, source, folder, uid_validity, uid, local_key, message_id, to_folder,
-                   rule, status, reason, dest_uid_validity, dest_uid, dest_key, flagged, undoes, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                   rule, status, reason, dest_uid_validity, dest_uid, dest_key, flagged, undoes, updated_at,
+                   size, received)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
             )?
             .execute(params![
                 e.run,
@@ -1174,7 +1288,9 @@ impl Store for SqliteStore {
                 e.dest_key,
                 e.flagged,
                 e.undoes,
-                now
+                now,
+                e.size.map(|n| n as i64),
+                ts(e.received),
             ])?;
             e.id = tx.last_insert_rowid();
         }
@@ -1226,7 +1342,8 @@ impl Store for SqliteStore {
 
     fn unfinished(&self, source: &str) -> Result<Vec<JournalEntry>, StoreError> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {JOURNAL_COLUMNS} FROM journal WHERE source = ?1 AND status = 'intent' ORDER BY id"
+            "SELECT {JOURNAL_COLUMNS} FROM journal WHERE source = ?1 AND status IN ('intent', 'unknown')
+             ORDER BY id"
         ))?;
         let rows = stmt.query_map(params![source], SqliteStore::journal_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1881,9 +1998,15 @@ mod tests {
             dest_key: None,
             flagged: false,
             undoes: None,
+            size: Some(1234),
+            received: DateTime::<Utc>::from_timestamp(1_700_000_000, 0),
         }];
         s.journal_intents(&mut entries).expect("intent");
         assert!(entries[0].id > 0);
+        assert_eq!(s.unfinished("imap").expect("unfinished"), entries);
+        // A change begun but not finished stays open for the next run.
+        entries[0].status = JournalStatus::Unknown;
+        s.journal_outcomes(&entries).expect("outcome");
         assert_eq!(s.unfinished("imap").expect("unfinished"), entries);
         entries[0].status = JournalStatus::Moved;
         entries[0].dest_uid = Some(9);
@@ -1895,6 +2018,40 @@ mod tests {
             s.run(run).expect("run").expect("exists").kind,
             RunKind::Clean
         );
+        // The run never finished (Ctrl-C); the next clean takes it over,
+        // and that one in turn by a third: one series, undone together.
+        let second = s
+            .begin_run(RunKind::Clean, date(), Utc::now())
+            .expect("run");
+        let scan = s.begin_run(RunKind::Scan, date(), Utc::now()).expect("run");
+        assert_eq!(
+            s.adopt_interrupted(second, RunKind::Clean).expect("adopt"),
+            [run]
+        );
+        let third = s
+            .begin_run(RunKind::Clean, date(), Utc::now())
+            .expect("run");
+        assert_eq!(
+            s.adopt_interrupted(third, RunKind::Clean).expect("adopt"),
+            [second]
+        );
+        assert!(
+            s.adopt_interrupted(third, RunKind::Clean)
+                .expect("again")
+                .is_empty()
+        );
+        assert_eq!(s.series(third).expect("series"), [run, second, third]);
+        assert_eq!(s.series(second).expect("series"), [run, second]);
+        let first = s.run(run).expect("run").expect("exists");
+        assert_eq!(
+            (first.status.as_str(), first.adopted_by),
+            ("interrupted", Some(second))
+        );
+        assert_eq!(s.run(scan).expect("run").expect("exists").status, "running");
+        let listed = s.run_summaries(&[RunKind::Clean]).expect("summaries");
+        assert_eq!(listed.len(), 3);
+        assert_eq!(listed[0].counts.get("moved"), Some(&1));
+        assert_eq!(listed[0].sources, ["imap"]);
 
         assert_eq!(s.reminder("imap", "2026").expect("reminder"), None);
         let sent = ReminderRecord {

@@ -41,11 +41,19 @@ pub enum Fault {
     /// `pattern` with these bytes first (before the server sees it), as an
     /// untagged reply. Plaintext only.
     Inject { pattern: String, reply: Vec<u8> },
+    /// For the first `times` connections, pass the first client command
+    /// containing `pattern` to the server, then relay nothing more either
+    /// way and keep the connection open, as a client killed in the middle
+    /// of its run would see it; [`Proxy::stalled`] is set then.
+    StallAfterCommand { pattern: String, times: usize },
 }
 
 pub struct Proxy {
     pub port: u16,
     pub connections: Arc<AtomicUsize>,
+    /// Set when a [`Fault::StallAfterCommand`] connection reached its
+    /// command.
+    pub stalled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxy {
@@ -54,11 +62,14 @@ impl Proxy {
         let port = listener.local_addr().expect("addr").port();
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();
+        let stalled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stall_flag = stalled.clone();
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
                 let n = counter.fetch_add(1, Ordering::SeqCst);
                 let fault = fault.clone();
+                let stall_flag = stall_flag.clone();
                 thread::spawn(move || {
                     let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else {
                         return;
@@ -86,12 +97,79 @@ impl Proxy {
                             times,
                         } if n < times => refuse(client, server, &pattern, &reply),
                         Fault::Refuse { .. } => relay(client, server, None),
+                        Fault::StallAfterCommand { pattern, times } if n < times => {
+                            stall_after(client, server, &pattern, &stall_flag)
+                        }
+                        Fault::StallAfterCommand { .. } => relay(client, server, None),
                     }
                 });
             }
         });
-        Proxy { port, connections }
+        Proxy {
+            port,
+            connections,
+            stalled,
+        }
     }
+}
+
+/// Relays line by line; after forwarding the first client line containing
+/// `pattern`, relays nothing more and holds both ends open until the client
+/// goes away.
+fn stall_after(
+    client: TcpStream,
+    server: TcpStream,
+    pattern: &str,
+    stalled: &std::sync::atomic::AtomicBool,
+) {
+    let mut c_write = client.try_clone().expect("clone");
+    let mut s_read = server.try_clone().expect("clone");
+    let hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hold_down = hold.clone();
+    let downstream = thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match s_read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if hold_down.load(Ordering::SeqCst) {
+                continue;
+            }
+            if c_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    let mut s_write = server.try_clone().expect("clone");
+    let mut reader = BufReader::new(client.try_clone().expect("clone"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if hold.load(Ordering::SeqCst) {
+            continue;
+        }
+        let hit = line
+            .to_ascii_uppercase()
+            .contains(&pattern.to_ascii_uppercase());
+        if hit {
+            hold.store(true, Ordering::SeqCst);
+        }
+        if s_write.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+        if hit {
+            // Give the server time to carry it out before anyone looks.
+            thread::sleep(std::time::Duration::from_millis(300));
+            stalled.store(true, Ordering::SeqCst);
+        }
+    }
+    let _ = server.shutdown(Shutdown::Both);
+    let _ = downstream.join();
 }
 
 /// Copies both ways; server-to-client stops (and both ends close) after
