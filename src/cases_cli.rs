@@ -145,6 +145,14 @@ pub struct SubjectArgs {
 }
 
 /// Appends to the audit chain; a failure to record is an error of the run.
+/// The SHA-256 of a file as read now (a plan as it was applied), for the
+/// audit trail: which edit of a plan a run followed.
+pub fn file_digest(path: &std::path::Path) -> Result<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex::encode(sha2::Sha256::digest(&bytes)))
+}
+
 pub fn audit(
     store: &mut dyn Store,
     action: &str,
@@ -700,6 +708,24 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
         )
     };
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    // Recorded before the first copy: a crash mid-handover leaves an entry
+    // saying it began.
+    let plan_digest = file_digest(&args.plan)?;
+    audit(
+        &mut store,
+        "handover",
+        Some(&case.id),
+        serde_json::json!({
+            "phase": "started",
+            "source": case.source,
+            "to": destination,
+            "to_successor": to_successor,
+            "reason": other_reason,
+            "to_folder": to_folder,
+            "plan_sha256": plan_digest,
+            "rows": copy.len(),
+        }),
+    )?;
     handover::copy(
         &mut store,
         origin.as_mut(),
@@ -720,11 +746,13 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
         "handover",
         Some(&case.id),
         serde_json::json!({
+            "phase": "finished",
             "source": case.source,
             "to": destination,
             "to_successor": to_successor,
             "reason": other_reason,
             "to_folder": to_folder,
+            "plan_sha256": plan_digest,
             "counts": counts,
         }),
     )?;
@@ -742,12 +770,38 @@ pub fn audit_command(command: &AuditCommand) -> Result<u8> {
         AuditCommand::Verify { state, config } => {
             let config = load_config(config.as_deref())?.map(|(_, c)| c);
             let store = crate::open_store_read(state.as_deref(), config.as_ref())?;
+            // The chain is keyed: checking it takes the installation's key.
+            let key = crate::load_fingerprinter(
+                config
+                    .as_ref()
+                    .and_then(|c| c.fingerprint_key_file.as_deref()),
+                crate::KeyFile::MustExist,
+            )?
+            .audit_key();
             let entries = store.audit_entries()?;
             let head = store.audit_head()?;
-            match mailhygiene::audit::verify(&entries, head.as_ref().map(|(s, h)| (*s, h.as_str())))
-            {
-                Ok(()) => {
-                    println!("audit trail intact: {} entries", entries.len());
+            let anchor = store.audit_anchor()?;
+            match mailhygiene::audit::verify(
+                &entries,
+                head.as_ref().map(|(s, h)| (*s, h.as_str())),
+                &key,
+                anchor.as_ref(),
+            ) {
+                Ok(done) => {
+                    print!("audit trail intact: {} entries", done.entries);
+                    if done.legacy > 0 {
+                        print!(
+                            " ({} from before the chain was keyed, checked as they were made)",
+                            done.legacy
+                        );
+                    }
+                    if done.unanchored > 0 {
+                        print!(
+                            " ({} not in the anchor log: written when a run stopped between the two)",
+                            done.unanchored
+                        );
+                    }
+                    println!();
                     Ok(0)
                 }
                 Err(broken) => {

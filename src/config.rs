@@ -26,7 +26,16 @@ struct ConfigFile {
     #[serde(default)]
     history: HistorySpec,
     #[serde(default)]
+    audit: AuditSpec,
+    #[serde(default)]
     account: Vec<Spanned<AccountSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditSpec {
+    /// The append-only log each audit entry's hash is also written to.
+    anchor: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,6 +183,10 @@ pub struct Config {
     /// `[offboarding] deletion_months`: how long after leaving a mailbox
     /// may live (default 6).
     pub deletion_months: Option<u32>,
+    /// `[audit] anchor`: the append-only log outside the database each
+    /// audit entry's hash is written to (default: beside the store,
+    /// `STORE.audit.log`).
+    pub audit_anchor: Option<PathBuf>,
     /// `[offboarding] union_representatives`: colleagues who are the
     /// union's local representatives; their mail with a leaver is
     /// union-related (lower-cased addresses).
@@ -261,6 +274,7 @@ impl Config {
                 .map(|a| a.trim().to_lowercase())
                 .collect(),
             keep_years: parsed.history.keep_years,
+            audit_anchor: parsed.audit.anchor.as_deref().map(expand),
             accounts: Vec::new(),
         };
         for (value, key, slot) in [

@@ -59,6 +59,12 @@ impl Engine {
         }
     }
 
+    /// The key the audit chain is made with, from the installation's key
+    /// this engine fingerprints with.
+    pub fn audit_key(&self) -> crate::audit::AuditKey {
+        self.detectors.fingerprinter.audit_key()
+    }
+
     /// Scans one message. Never panics on malformed input; what could not be
     /// read is in the report's problems.
     pub fn scan_message(&self, meta: MessageMeta, raw: &[u8]) -> MessageReport {

@@ -39,6 +39,21 @@ impl Fingerprinter {
         Ok(Fingerprinter { keyed })
     }
 
+    /// A secret for another purpose derived from the installation's key
+    /// (HMAC of a label no canonical value has), so one key file serves
+    /// fingerprints and the audit chain without either revealing the other.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        let mut mac = self.keyed.clone();
+        mac.update(b"\x00mailhygiene-derive\x00");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The key the audit chain is made with.
+    pub fn audit_key(&self) -> crate::audit::AuditKey {
+        crate::audit::AuditKey::new(self.derive("audit-chain-v1"))
+    }
+
     /// Lowercase hex HMAC-SHA256 of the canonical value.
     pub fn fingerprint(&self, canonical: &str) -> String {
         let mut mac = self.keyed.clone();

@@ -948,7 +948,9 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
     let (mut store, _lock) = if args.stale_only || args.no_state {
         (None, None)
     } else {
-        let (store, lock) = open_store_locked(args.state.as_deref(), config.as_ref(), args.wait)?;
+        let (mut store, lock) =
+            open_store_locked(args.state.as_deref(), config.as_ref(), args.wait)?;
+        store.set_audit_key(engine.audit_key());
         (Some(store), Some(lock))
     };
     if named
@@ -1013,6 +1015,25 @@ fn scan_command(args: &ScanArgs) -> Result<u8> {
         printer.finish()?;
         if let Some(bars) = bar {
             let _ = bars.multi.clear();
+        }
+        // A one-off scan keeps nothing, but that it was made is recorded
+        // in the audit trail of the store it would have used, when there
+        // is one (it does not make a store to say so).
+        if store_path(args.state.as_deref(), config.as_ref()).is_ok_and(|p| p.exists()) {
+            let mut trail = open_store_read(args.state.as_deref(), config.as_ref())?;
+            trail.set_audit_key(engine.audit_key());
+            cases_cli::audit(
+                &mut trail,
+                "scan",
+                None,
+                serde_json::json!({
+                    "one_off": true,
+                    "stale_only": args.stale_only,
+                    "sources": named.iter().map(|s| s.given.clone()).collect::<Vec<_>>(),
+                    "messages_read": stats.messages,
+                    "failed_sources": stats.failures.len(),
+                }),
+            )?;
         }
         return Ok(stats.exit_code() as u8);
     };
@@ -1262,7 +1283,22 @@ fn open_store_read(explicit: Option<&Path>, config: Option<&Config>) -> Result<S
     if !path.exists() {
         return Err(usage(format!("no store at {}: scan first", path.display())));
     }
-    SqliteStore::open(&path).map_err(|e| usage(e.to_string()))
+    let mut store = SqliteStore::open(&path).map_err(|e| usage(e.to_string()))?;
+    give_audit_key(&mut store, config);
+    Ok(store)
+}
+
+/// Gives the store the key its audit chain is made with, when the
+/// installation's key can be read (a command that then appends to the
+/// trail without it is refused, naming the key).
+fn give_audit_key(store: &mut SqliteStore, config: Option<&Config>) {
+    let explicit = config.and_then(|c| c.fingerprint_key_file.as_deref());
+    if let Ok(fingerprinter) = load_fingerprinter(explicit, KeyFile::MustExist) {
+        store.set_audit_key(fingerprinter.audit_key());
+    }
+    if let Some(anchor) = config.and_then(|c| c.audit_anchor.clone()) {
+        store.set_audit_anchor(anchor);
+    }
 }
 
 /// The store for a run that writes to it, with the run lock held: two runs
@@ -1275,7 +1311,8 @@ fn open_store_locked(
 ) -> Result<(SqliteStore, mailhygiene::store::sqlite::RunLock)> {
     let path = store_path(explicit, config)?;
     let lock = mailhygiene::store::sqlite::RunLock::acquire(&path, wait)?;
-    let store = SqliteStore::open(&path).map_err(|e| usage(e.to_string()))?;
+    let mut store = SqliteStore::open(&path).map_err(|e| usage(e.to_string()))?;
+    give_audit_key(&mut store, config);
     Ok((store, lock))
 }
 
@@ -1464,6 +1501,19 @@ fn compliance_report(
     }
     if let Some(how) = &args.deliver {
         deliver_compliance(args, how, &rendered, as_of, config)?;
+        let mut trail = open_store_read(args.state.as_deref(), config)?;
+        cases_cli::audit(
+            &mut trail,
+            "report",
+            None,
+            serde_json::json!({
+                "compliance": true,
+                "as_of": as_of.to_string(),
+                "deliver": how.split(':').next().unwrap_or_default(),
+                "to": args.to,
+                "files": rendered.len(),
+            }),
+        )?;
     }
     Ok(u8::from(!report.coverage.is_empty()))
 }
@@ -1575,6 +1625,10 @@ fn open_mover(
 
 /// What `clean` and `undo` both set up: config, rules, store, printer.
 struct ChangeContext<'w> {
+    /// What the audit entries of this run say besides counts: the case, the
+    /// run undone, the plan's digest, the mailboxes.
+    case_id: Option<String>,
+    audit_detail: serde_json::Map<String, serde_json::Value>,
     config: Option<Config>,
     rules: RuleSet,
     store: SqliteStore,
@@ -1594,6 +1648,8 @@ fn change_context(args: &ChangeArgs) -> Result<ChangeContext<'static>> {
     let (store, lock) = open_store_locked(args.state.as_deref(), config.as_ref(), args.wait)?;
     let printer = MovePrinter::new(open_output(args.output.as_deref())?, args.format);
     Ok(ChangeContext {
+        case_id: None,
+        audit_detail: Default::default(),
         config,
         rules,
         store,
@@ -1618,6 +1674,18 @@ fn clean_command(args: &CleanArgs) -> Result<u8> {
         }
     }
     let named = resolve_sources(&args.sources, None, cx.config.as_ref())?;
+    cx.case_id = args.case_id.clone();
+    cx.audit_detail
+        .insert("sources".into(), serde_json::json!(args.sources));
+    for (name, file) in [
+        ("plan_sha256", &args.plan),
+        ("messages_sha256", &args.messages),
+    ] {
+        if let Some(path) = file {
+            cx.audit_detail
+                .insert(name.into(), cases_cli::file_digest(path)?.into());
+        }
+    }
     let (chosen, refused) = cases_cli::chosen_for_clean(
         &cx.store,
         &args.sources,
@@ -1713,6 +1781,17 @@ fn clean_command(args: &CleanArgs) -> Result<u8> {
 /// and undone with this run, and says so.
 fn begin_change_run(cx: &mut ChangeContext<'_>, kind: RunKind) -> Result<i64> {
     let run = cx.store.begin_run(kind, cx.as_of, chrono::Utc::now())?;
+    // Before any change: a run that dies leaves an entry saying it began.
+    let mut detail = cx.audit_detail.clone();
+    detail.insert("phase".into(), "started".into());
+    detail.insert("run".into(), run.into());
+    detail.insert("as_of".into(), cx.as_of.to_string().into());
+    cases_cli::audit(
+        &mut cx.store,
+        kind.as_str(),
+        cx.case_id.as_deref(),
+        serde_json::Value::Object(detail),
+    )?;
     for old in cx.store.adopt_interrupted(run, kind)? {
         cases_cli::audit(
             &mut cx.store,
@@ -1797,11 +1876,23 @@ fn finish_change(
             cx.store
                 .finish_run(run, chrono::Utc::now(), status, moved)?;
             let counts = cx.printer.counts.clone();
+            let mut detail = cx.audit_detail.clone();
+            for (k, v) in [
+                ("phase", serde_json::json!("finished")),
+                ("run", serde_json::json!(run)),
+                ("series", serde_json::json!(cx.store.series(run)?)),
+                ("as_of", serde_json::json!(cx.as_of.to_string())),
+                ("status", serde_json::json!(status)),
+                ("counts", serde_json::json!(counts)),
+                ("sources_failed", serde_json::json!(failed)),
+            ] {
+                detail.insert(k.into(), v);
+            }
             cases_cli::audit(
                 &mut cx.store,
                 what,
-                None,
-                serde_json::json!({"run": run, "as_of": cx.as_of.to_string(), "status": status, "counts": counts, "sources_failed": failed}),
+                cx.case_id.as_deref(),
+                serde_json::Value::Object(detail),
             )?;
             if what == "clean" {
                 let series = cx.store.series(run)?;
@@ -1832,6 +1923,16 @@ fn finish_change(
 fn undo_command(args: &UndoArgs) -> Result<u8> {
     let mut cx = change_context(&args.change)?;
     let plan = cleanup::plan_undo(&cx.store, args.run).map_err(|e| usage(e.to_string()))?;
+    // The run undone, with every interrupted run it took over.
+    cx.audit_detail.insert("undoes".into(), args.run.into());
+    cx.audit_detail.insert(
+        "undoes_series".into(),
+        serde_json::json!(cx.store.series(args.run)?),
+    );
+    cx.audit_detail.insert(
+        "sources".into(),
+        serde_json::json!(plan.iter().map(|(s, _)| s).collect::<Vec<_>>()),
+    );
     let run = if args.change.apply {
         Some(begin_change_run(&mut cx, RunKind::Undo)?)
     } else {
@@ -1971,7 +2072,14 @@ fn remind_command(args: &RemindArgs) -> Result<u8> {
         .unwrap_or_else(|| chrono::Datelike::year(&as_of).to_string());
     let named = resolve_sources(&sources, None, config.as_ref())?;
     let run = if change.apply {
-        Some(store.begin_run(RunKind::Remind, as_of, chrono::Utc::now())?)
+        let run = store.begin_run(RunKind::Remind, as_of, chrono::Utc::now())?;
+        cases_cli::audit(
+            &mut store,
+            "remind",
+            None,
+            serde_json::json!({"phase": "started", "run": run, "sources": named.iter().map(|s| s.given.clone()).collect::<Vec<_>>()}),
+        )?;
+        Some(run)
     } else {
         None
     };
@@ -2156,7 +2264,7 @@ fn remind_command(args: &RemindArgs) -> Result<u8> {
             &mut store,
             "remind",
             None,
-            serde_json::json!({"run": run, "status": status, "counts": counts}),
+            serde_json::json!({"phase": "finished", "run": run, "status": status, "counts": counts}),
         )?;
     }
     if change.format == ActionFormat::Text {

@@ -785,6 +785,96 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("removed"), "{err}");
+    // A script with only the store: entry 2 says something else, and every
+    // hash after it and the head are recomputed the way an unkeyed chain
+    // is made; or the last entries are cut and the head set back. The
+    // anchor log beside the store is copied as it is.
+    let rewritten = |name: &str, cut_last: bool| {
+        use sha2::Digest;
+        let copy = d.dir.path().join(name);
+        std::fs::copy(&state, &copy).expect("copy the store");
+        let anchor = format!("{}.audit.log", state.display());
+        std::fs::copy(&anchor, format!("{}.audit.log", copy.display())).expect("copy the log");
+        let conn = rusqlite::Connection::open(&copy).expect("store");
+        if cut_last {
+            conn.execute(
+                "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+                [],
+            )
+            .expect("cut");
+            conn.execute(
+                "UPDATE settings SET value = (SELECT seq || ':' || hash FROM audit ORDER BY seq DESC LIMIT 1)
+                 WHERE name = 'audit_head'",
+                [],
+            )
+            .expect("head");
+            drop(conn);
+            return run(&d, &copy, &[], &["audit", "verify"], "");
+        } else {
+            conn.execute(
+                "UPDATE audit SET detail = '{\"moved\":12}' WHERE seq = 2",
+                [],
+            )
+            .expect("rewrite");
+        }
+        type Row = (i64, String, String, String, Option<String>, String, String);
+        let rows: Vec<Row> = conn
+            .prepare("SELECT seq, at, actor, action, case_id, detail, prev FROM audit ORDER BY seq")
+            .expect("select")
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let mut prev = "0".repeat(64);
+        for (seq, at, actor, action, case_id, detail, _) in rows {
+            let mut h = sha2::Sha256::new();
+            for part in [
+                prev.as_str(),
+                &seq.to_string(),
+                &at,
+                &actor,
+                &action,
+                case_id.as_deref().unwrap_or("\u{0}"),
+                &detail,
+            ] {
+                h.update(part.as_bytes());
+                h.update([0x1f]);
+            }
+            let hash = hex::encode(h.finalize());
+            conn.execute(
+                "UPDATE audit SET prev = ?1, hash = ?2 WHERE seq = ?3",
+                rusqlite::params![prev, hash, seq],
+            )
+            .expect("rechain");
+            conn.execute(
+                "UPDATE settings SET value = ?1 WHERE name = 'audit_head'",
+                [format!("{seq}:{hash}")],
+            )
+            .expect("head");
+            prev = hash;
+        }
+        drop(conn);
+        run(&d, &copy, &[], &["audit", "verify"], "")
+    };
+    let (code, _, err) = rewritten("rechained.sqlite", false);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("entry 1") || err.contains("entry 2"), "{err}");
+    let (code, _, err) = rewritten("shortened.sqlite", true);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("anchor log names entry") && err.contains("removed"),
+        "{err}"
+    );
     let conn = rusqlite::Connection::open(&state).expect("store");
     conn.execute("UPDATE audit SET detail = '{}' WHERE seq = 2", [])
         .expect("tamper");

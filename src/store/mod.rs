@@ -403,8 +403,14 @@ pub trait Store {
     /// Records a handover's intent or outcome, durably.
     fn record_handover(&mut self, h: &HandoverRecord) -> Result<(), StoreError>;
 
-    /// Appends to the audit chain, durably; returns the chained entry.
+    /// The key audit entries are chained with (see [`crate::audit`]); until
+    /// it is given, appending to the trail is refused.
+    fn set_audit_key(&mut self, key: crate::audit::AuditKey);
+    /// Appends to the audit chain, durably, keyed, and to the anchor log
+    /// outside the database; returns the chained entry.
     fn append_audit(&mut self, entry: NewEntry) -> Result<AuditEntry, StoreError>;
+    /// What the anchor log outside the database holds for this store.
+    fn audit_anchor(&self) -> Result<Option<crate::audit::Anchor>, StoreError>;
     /// The chain as stored, in stored order.
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
     /// The last entry appended (kept apart from the entries).

@@ -309,6 +309,10 @@ pub struct SqliteStore {
     /// Mailbox ids by source: messages name their mailbox by number, which
     /// keeps rows and the key index small.
     ids: std::cell::RefCell<HashMap<String, i64>>,
+    audit_key: Option<crate::audit::AuditKey>,
+    /// The append-only log outside the database each audit entry's hash
+    /// also goes to: `FILE.audit.log` beside a store file; none in memory.
+    anchor: Option<std::path::PathBuf>,
 }
 
 /// Messages per transaction: large enough to be fast, small enough that a
@@ -470,12 +474,75 @@ impl SqliteStore {
                 }
             }
         }
+        let anchor =
+            (path != ":memory:").then(|| std::path::PathBuf::from(format!("{path}.audit.log")));
         Ok(SqliteStore {
             conn,
             path,
             pending: 0,
             ids: Default::default(),
+            audit_key: None,
+            anchor,
         })
+    }
+
+    /// Writes the audit anchor somewhere else than beside the store (the
+    /// configuration's `[audit] anchor`).
+    pub fn set_audit_anchor(&mut self, path: std::path::PathBuf) {
+        self.anchor = Some(path);
+    }
+
+    /// This store's identity in a shared anchor log: made once, at random.
+    fn store_id(&self) -> Result<String, StoreError> {
+        self.conn.execute(
+            "INSERT INTO settings (name, value) VALUES ('store_id', lower(hex(randomblob(16))))
+             ON CONFLICT (name) DO NOTHING",
+            [],
+        )?;
+        Ok(self.setting("store_id")?.unwrap_or_default())
+    }
+
+    /// Appends lines to the anchor log: created private, opened for
+    /// appending only, never through a symbolic link; syslog gets the same
+    /// line where `/dev/log` exists.
+    fn anchor_lines(&self, lines: &[String]) -> Result<(), StoreError> {
+        let Some(path) = &self.anchor else {
+            return Ok(());
+        };
+        let mut text = String::new();
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = options.open(path)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_data()
+        };
+        write().map_err(|e| {
+            StoreError::Invalid(format!(
+                "cannot write the audit anchor log {}: {e}",
+                path.display()
+            ))
+        })?;
+        #[cfg(unix)]
+        for l in lines {
+            if let Ok(socket) = std::os::unix::net::UnixDatagram::unbound() {
+                let _ = socket.send_to(
+                    format!("<110>mailhygiene[{}]: audit {l}", std::process::id()).as_bytes(),
+                    "/dev/log",
+                );
+            }
+        }
+        Ok(())
     }
 
     pub fn schema_version(&self) -> Result<usize, StoreError> {
@@ -1575,8 +1642,37 @@ impl Store for SqliteStore {
         })
     }
 
+    fn set_audit_key(&mut self, key: crate::audit::AuditKey) {
+        self.audit_key = Some(key);
+    }
+
+    fn audit_anchor(&self) -> Result<Option<crate::audit::Anchor>, StoreError> {
+        let Some(path) = &self.anchor else {
+            return Ok(None);
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(StoreError::Invalid(format!(
+                    "cannot read the audit anchor log {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let id = self.setting("store_id")?.unwrap_or_default();
+        Ok(crate::audit::Anchor::parse(&text, &id))
+    }
+
     fn append_audit(&mut self, entry: NewEntry) -> Result<AuditEntry, StoreError> {
-        self.durably(|tx| {
+        let key = self.audit_key.clone().ok_or_else(|| {
+            StoreError::Invalid(
+                "the audit trail needs the installation's key, which was not loaded".into(),
+            )
+        })?;
+        let store = self.store_id()?;
+        let anchored = self.audit_anchor()?.is_some();
+        let e = self.durably(|tx| {
             let last: Option<(i64, String)> = tx
                 .query_row(
                     "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
@@ -1602,7 +1698,7 @@ impl Store for SqliteStore {
                 (None, Some(h)) => Some(h),
                 (l, _) => l,
             };
-            let e = crate::audit::chain(last.as_ref().map(|(s, h)| (*s, h.as_str())), entry);
+            let e = crate::audit::chain(last.as_ref().map(|(s, h)| (*s, h.as_str())), entry, &key);
             tx.execute(
                 "INSERT INTO audit (seq, at, actor, action, case_id, detail, prev, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -1623,7 +1719,17 @@ impl Store for SqliteStore {
                 params![format!("{}:{}", e.seq, e.hash)],
             )?;
             Ok(e)
-        })
+        })?;
+        // After the commit: a crash between the two leaves an entry the log
+        // does not name (harmless: nobody without the key can make one),
+        // never a logged entry the store lacks.
+        let mut lines = Vec::new();
+        if !anchored {
+            lines.push(crate::audit::Anchor::header(&store, e.seq - 1));
+        }
+        lines.push(crate::audit::Anchor::line(&store, &e));
+        self.anchor_lines(&lines)?;
+        Ok(e)
     }
 
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
