@@ -1091,6 +1091,8 @@ fn export(
     config: Option<&mailhygiene::config::Config>,
     allow_plaintext: bool,
 ) -> Result<u64> {
+    mailhygiene::report::create_empty_private_dir(dir)
+        .map_err(|e| usage(format!("--export {}: {e}", dir.display())))?;
     mailhygiene::report::create_private_dir(&dir.join("messages"))
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let mut files: Vec<Option<String>> = vec![None; hits.len()];

@@ -191,7 +191,8 @@ impl SmtpSettings {
 /// file is the reminder delivered before).
 pub fn to_dir(dir: &Path, name: &str, message: &[u8]) -> Result<Outcome, String> {
     use std::io::Write;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    crate::report::create_private_dir(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join(format!("{name}.eml"));
     if path.exists() {
         return Ok(Outcome::AlreadyThere);
@@ -199,11 +200,7 @@ pub fn to_dir(dir: &Path, name: &str, message: &[u8]) -> Result<Outcome, String>
     // Written under a temporary name and renamed, so a pipeline watching
     // the directory never picks up half a message.
     let tmp = dir.join(format!(".{name}.eml.tmp"));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
+    let mut file = crate::report::create_private(&tmp)
         .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     file.write_all(message)
         .and_then(|()| file.sync_all())

@@ -250,13 +250,14 @@ impl MaildirTarget {
 
 impl Target for MaildirTarget {
     fn prepare(&mut self, folder: &str) -> Result<(), String> {
+        // Another person's mail: folders only its owner can read.
         let dir = self.dir(folder);
         for sub in ["cur", "new", "tmp"] {
-            std::fs::create_dir_all(dir.join(sub))
+            crate::report::create_private_dir(&dir.join(sub))
                 .map_err(|e| format!("cannot create {}: {e}", dir.join(sub).display()))?;
         }
         for sub in ["cur", "new", "tmp"] {
-            std::fs::create_dir_all(self.root.join(sub))
+            crate::report::create_private_dir(&self.root.join(sub))
                 .map_err(|e| format!("cannot create {}: {e}", self.root.display()))?;
         }
         Ok(())
@@ -292,11 +293,7 @@ impl Target for MaildirTarget {
         .collect();
         let name = format!("{}.mailhygiene", &hash[..32.min(hash.len())]);
         let tmp = dir.join("tmp").join(&name);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
+        let mut file = crate::report::create_private(&tmp)
             .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
         file.write_all(&original.bytes)
             .and_then(|()| file.sync_all())
@@ -395,11 +392,22 @@ impl Target for MboxTarget {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
         }
-        let mut file = options
-            .open(&self.path)
-            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+        let mut file = options.open(&self.path).map_err(|e| {
+            format!(
+                "cannot write {} (a symbolic link is not followed): {e}",
+                self.path.display()
+            )
+        })?;
+        // An mbox that existed before is ours to append to, and private
+        // from now on.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("cannot make {} private: {e}", self.path.display()))?;
+        }
         file.write_all(&out)
             .and_then(|()| file.sync_all())
             .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;

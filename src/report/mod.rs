@@ -430,21 +430,49 @@ pub fn detector_label(id: &DetectorId) -> String {
     }
 }
 
-/// Creates (or replaces) a file readable by its owner only, from the moment
-/// it exists: reports, plans and exports describe people's mail.
+/// Creates a file readable by its owner only, from the moment it exists:
+/// reports, plans and exports describe people's mail. The file is made
+/// new (an older file of that name is replaced, never reused with its
+/// mode), exclusively, and never through a symbolic link: a link placed
+/// where a report goes is refused, not followed.
 pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::io::{Error, ErrorKind};
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "it is a symbolic link; not written through it",
+            ));
+        }
+        Ok(m) if m.is_file() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "it exists and is not a regular file",
+            ));
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     options.open(path)
 }
 
-/// Creates a directory (and its parents) readable by its owner only.
+/// Creates a directory (and its parents) readable by its owner only; an
+/// existing directory is used as it is, a symbolic link is refused.
 pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is a symbolic link; not written through it",
+        ));
+    }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -455,10 +483,58 @@ pub fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
     builder.create(path)
 }
 
+/// Creates a directory for an export: private, and new or empty. Files of
+/// an earlier export (or anything else) are never mixed into this one.
+pub fn create_empty_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    create_private_dir(path)?;
+    if std::fs::read_dir(path)?.next().is_some() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "the directory is not empty; give a new or empty one",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::duration_words;
     use std::time::Duration;
+
+    #[cfg(unix)]
+    #[test]
+    fn files_for_people_are_private_new_and_never_through_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("report.html");
+        // An older file someone made readable: replaced, not reused.
+        std::fs::write(&path, "old").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        drop(super::create_private(&path).expect("creates"));
+        let meta = std::fs::metadata(&path).expect("meta");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(meta.len(), 0);
+        // A link where the report goes: refused, its target untouched.
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "keep").expect("write");
+        let link = dir.path().join("link.html");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        assert!(super::create_private(&link).is_err());
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep");
+        // Directories: private, and an export needs an empty one.
+        let out = dir.path().join("export");
+        super::create_empty_private_dir(&out).expect("new");
+        assert_eq!(
+            std::fs::metadata(&out).expect("meta").permissions().mode() & 0o777,
+            0o700
+        );
+        super::create_empty_private_dir(&out).expect("empty is fine");
+        std::fs::write(out.join("index.json"), "{}").expect("write");
+        assert!(super::create_empty_private_dir(&out).is_err());
+        let dir_link = dir.path().join("dir-link");
+        std::os::unix::fs::symlink(&out, &dir_link).expect("symlink");
+        assert!(super::create_private_dir(&dir_link).is_err());
+    }
 
     #[test]
     fn waits_in_words() {
