@@ -205,7 +205,9 @@ fn remember(values: &mut HashSet<String>, value: &str) {
 /// the policy says must not be sent by e-mail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Deviation {
-    /// Stable across reports: the mailbox, folder and message key hashed.
+    /// Stable across reports and moves: the mailbox and the message's
+    /// identity (its Message-ID; folder and key for a message without one)
+    /// hashed.
     pub id: String,
     pub source: String,
     pub folder: String,
@@ -226,12 +228,34 @@ pub struct Deviation {
     pub external: bool,
     /// Masked, as in every report.
     pub subject: String,
-    /// `open`, or `handled` once the message is gone from the mailbox.
+    /// `open`; `in_deleted_items` while the message sits in Deleted Items
+    /// (the data is still in the mailbox); `handled` once it has left the
+    /// mailbox.
     pub status: String,
     pub first_seen: NaiveDate,
     pub handled_on: Option<NaiveDate>,
     /// What was done, for the log; filled in by people.
     pub action: String,
+}
+
+/// A deviation's status while its message is in the mailbox.
+pub const OPEN: &str = "open";
+/// While its message sits in Deleted Items: moved, not gone.
+pub const IN_DELETED_ITEMS: &str = "in_deleted_items";
+/// Once its message has left the mailbox.
+pub const HANDLED: &str = "handled";
+
+/// A deviation's id: the mailbox and the message's identity, so a message
+/// moved between folders (a cleanup to Deleted Items) stays one deviation.
+/// A message without a Message-ID is known by its folder and key.
+pub fn deviation_id(source: &str, message_id: &str, folder: &str, key: &str) -> String {
+    use sha2::Digest;
+    let identity = if message_id.trim().is_empty() {
+        format!("{source}\u{1f}{folder}\u{1f}{key}")
+    } else {
+        format!("{source}\u{1f}{}", message_id.trim())
+    };
+    format!("AV-{}", &hex::encode(sha2::Sha256::digest(identity))[..12])
 }
 
 /// The system a source is, for the deviation log.
@@ -257,9 +281,27 @@ pub fn deviations<'a>(
     as_of: NaiveDate,
     reports: impl IntoIterator<Item = &'a MessageReport>,
 ) -> Vec<Deviation> {
-    reports
+    // One message in two folders (a copy kept in Deleted Items, a list
+    // copy) is one deviation: where it is still in use, if anywhere.
+    let mut by_id: BTreeMap<String, Deviation> = BTreeMap::new();
+    let mut order = Vec::new();
+    for d in reports
         .into_iter()
         .filter_map(|r| deviation(source, owner, as_of, r))
+    {
+        match by_id.get(&d.id) {
+            Some(kept) if kept.status == OPEN || d.status != OPEN => {}
+            _ => {
+                if !by_id.contains_key(&d.id) {
+                    order.push(d.id.clone());
+                }
+                by_id.insert(d.id.clone(), d);
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|id| by_id.remove(&id))
         .collect()
 }
 
@@ -297,11 +339,7 @@ pub fn deviation(
     kinds.sort();
     kinds.dedup();
     let key = crate::offboard::message_key(r);
-    let id = {
-        use sha2::Digest;
-        let h = sha2::Sha256::digest(format!("{source}\u{1f}{}\u{1f}{key}", r.meta.folder));
-        format!("AV-{}", &hex::encode(h)[..12])
-    };
+    let id = deviation_id(source, &r.envelope.message_id, &r.meta.folder, &key);
     Some(Deviation {
         id,
         source: source.to_string(),
@@ -316,7 +354,12 @@ pub fn deviation(
         direction: if sent { "sent" } else { "received" }.into(),
         external,
         subject: r.envelope.subject.clone(),
-        status: "open".into(),
+        status: if crate::actions::movers::is_trash(&r.meta.folder) {
+            IN_DELETED_ITEMS
+        } else {
+            OPEN
+        }
+        .into(),
         first_seen: as_of,
         handled_on: None,
         action: String::new(),
@@ -430,7 +473,10 @@ pub struct Totals {
     pub stale_share: f64,
     pub sensitive_messages: u64,
     pub by_category: BTreeMap<String, Count>,
+    /// Not handled: open, or in Deleted Items.
     pub deviations_open: u64,
+    /// Of the open ones, those whose message sits in Deleted Items.
+    pub deviations_in_deleted_items: u64,
     pub deviations_handled: u64,
 }
 
@@ -541,10 +587,15 @@ pub fn build(
         .filter(|d| included.contains(d.source.as_str()))
         .cloned()
         .collect();
-    totals.deviations_open = deviations.iter().filter(|d| d.status == "open").count() as u64;
+    // Data in Deleted Items is still in the mailbox: not handled.
+    totals.deviations_open = deviations.iter().filter(|d| d.status != HANDLED).count() as u64;
     totals.deviations_handled = deviations.len() as u64 - totals.deviations_open;
+    totals.deviations_in_deleted_items = deviations
+        .iter()
+        .filter(|d| d.status == IN_DELETED_ITEMS)
+        .count() as u64;
     let mut open_by_source: BTreeMap<&str, u64> = BTreeMap::new();
-    for d in deviations.iter().filter(|d| d.status == "open") {
+    for d in deviations.iter().filter(|d| d.status != HANDLED) {
         *open_by_source.entry(d.source.as_str()).or_default() += 1;
     }
     let mut departments: BTreeMap<String, DepartmentRow> = BTreeMap::new();
@@ -604,7 +655,7 @@ pub fn build(
     // hold special-category data, worst first.
     let mut riskiest: Vec<(u64, RiskyMessage)> = deviations
         .iter()
-        .filter(|d| d.status == "open")
+        .filter(|d| d.status == OPEN)
         .filter_map(|d| {
             let special = d.category == Category::SpecialCategory.label();
             let list = d.count >= 10;
@@ -673,44 +724,58 @@ pub fn build(
 }
 
 /// Brings the deviation register up to date with what a mailbox holds now:
-/// new ones are opened, known ones keep their first date, and open ones
-/// whose message is gone are handled as of `as_of`.
+/// new ones are opened, known ones keep their first date and the action
+/// people wrote, follow their message between folders (in Deleted Items:
+/// `in_deleted_items`), and are `handled` as of `as_of` only once the
+/// message has left the mailbox. An entry made under an older id (folder
+/// and key) is recognised by its Message-ID and carried over, not counted
+/// twice.
 pub fn reconcile(
     known: &[Deviation],
     source: &str,
     current: Vec<Deviation>,
     as_of: NaiveDate,
 ) -> Vec<Deviation> {
-    let now: BTreeMap<&str, &Deviation> = current.iter().map(|d| (d.id.as_str(), d)).collect();
-    let mut out = Vec::new();
+    let identity = |d: &Deviation| -> String {
+        if d.message_id.trim().is_empty() {
+            d.id.clone()
+        } else {
+            format!("mid:{}", d.message_id.trim())
+        }
+    };
+    let mut now: BTreeMap<String, &Deviation> = BTreeMap::new();
+    for c in &current {
+        now.entry(identity(c)).or_insert(c);
+    }
+    let mut out: Vec<Deviation> = Vec::new();
+    let mut carried: HashSet<String> = HashSet::new();
     for k in known.iter().filter(|k| k.source == source) {
-        let mut d = match now.get(k.id.as_str()) {
-            Some(c) => Deviation {
-                first_seen: k.first_seen,
-                action: k.action.clone(),
-                ..(*c).clone()
-            },
-            None if k.status == "open" => Deviation {
-                status: "handled".into(),
+        let who = identity(k);
+        let d = match now.get(&who) {
+            // Known twice (an older id and the new one): kept once.
+            Some(_) if carried.contains(&who) => continue,
+            Some(c) => {
+                carried.insert(who);
+                Deviation {
+                    first_seen: k.first_seen.min(c.first_seen),
+                    action: k.action.clone(),
+                    handled_on: None,
+                    ..(*c).clone()
+                }
+            }
+            None if k.status != HANDLED => Deviation {
+                status: HANDLED.into(),
                 handled_on: Some(as_of),
                 ..k.clone()
             },
             None => k.clone(),
         };
-        if d.status == "open" {
-            d.handled_on = None;
-        }
         out.push(d);
     }
-    let seen: HashSet<&str> = known
-        .iter()
-        .filter(|k| k.source == source)
-        .map(|k| k.id.as_str())
-        .collect();
     out.extend(
         current
             .iter()
-            .filter(|c| !seen.contains(c.id.as_str()))
+            .filter(|c| !carried.contains(&identity(c)))
             .cloned(),
     );
     out
@@ -722,6 +787,14 @@ pub fn reconcile(
 pub fn render_json(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, r)?;
     writeln!(out)
+}
+
+/// A deviation's status as a person reads it.
+fn status_words(status: &str) -> &str {
+    match status {
+        IN_DELETED_ITEMS => "moved to Deleted Items",
+        other => other,
+    }
 }
 
 fn date(d: Option<NaiveDate>) -> String {
@@ -739,7 +812,7 @@ pub fn render_markdown(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<
     let t = &r.totals;
     writeln!(
         out,
-        "Period {} to {}. {} mailboxes, {} messages; {} overdue for cleanup ({} %); {} with sensitive personal data ({} received in the period, {} before); deviations: {} open, {} handled.",
+        "Period {} to {}. {} mailboxes, {} messages; {} overdue for cleanup ({} %); {} with sensitive personal data ({} received in the period, {} before); deviations: {} open ({} of them moved to Deleted Items, still in the mailbox), {} handled.",
         r.period_start,
         r.as_of,
         t.mailboxes,
@@ -750,6 +823,7 @@ pub fn render_markdown(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<
         r.new_sensitive,
         r.old_sensitive,
         t.deviations_open,
+        t.deviations_in_deleted_items,
         t.deviations_handled
     )?;
     writeln!(out)?;
@@ -1221,7 +1295,7 @@ svg.chart text{font-size:12px;font-family:inherit}svg.chart .t{font-weight:bold}
     }
     page.push_str("</table>\n<h2>Deviation drafts</h2>\n<table id=\"deviations\"><tr><th>id</th><th>status</th><th>system</th><th>category</th><th>kinds</th><th>count</th><th>direction</th><th>external</th><th>mailbox</th><th>date</th></tr>");
     for d in &r.deviations {
-        page.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", d.id, h(&d.status), h(&d.system), h(&d.category), h(&d.kinds.join(", ")), d.count, d.direction, if d.external { "yes" } else { "no" }, h(&d.source), date(d.date)));
+        page.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", d.id, h(status_words(&d.status)), h(&d.system), h(&d.category), h(&d.kinds.join(", ")), d.count, d.direction, if d.external { "yes" } else { "no" }, h(&d.source), date(d.date)));
     }
     page.push_str("</table>\n</body></html>\n");
     out.write_all(page.as_bytes())
@@ -1426,6 +1500,70 @@ mod tests {
         assert_eq!(by_folder("Arkiv").first_seen, day("2026-10-01"));
         // Another mailbox's register is not touched.
         assert!(reconcile(&register, "other", Vec::new(), day("2026-12-01")).is_empty());
+    }
+
+    /// A cleanup moves a message to Deleted Items: the same deviation, not
+    /// handled (the data is still in the mailbox), counted once; handled
+    /// only when it has left the mailbox. An entry made under the old id
+    /// (folder and key) is carried over, not counted twice.
+    #[test]
+    fn the_register_follows_a_message_into_deleted_items_and_counts_it_once() {
+        let inbox = message(
+            "INBOX",
+            "a@x.no",
+            "me@firma.no",
+            &[("no.fodselsnummer", "f1")],
+            false,
+        );
+        let mut trashed = inbox.clone();
+        trashed.meta.folder = "Deleted Items".into();
+        trashed.meta.uid = Some(9);
+        let first = reconcile(
+            &[],
+            "src",
+            deviations("src", None, day("2026-10-01"), [&inbox]),
+            day("2026-10-01"),
+        );
+        assert_eq!(first.len(), 1);
+        let moved = reconcile(
+            &first,
+            "src",
+            deviations("src", None, day("2026-11-01"), [&trashed]),
+            day("2026-11-01"),
+        );
+        assert_eq!(moved.len(), 1, "{moved:?}");
+        assert_eq!(
+            (moved[0].status.as_str(), moved[0].handled_on),
+            (IN_DELETED_ITEMS, None)
+        );
+        assert_eq!(
+            (moved[0].id.as_str(), moved[0].first_seen),
+            (first[0].id.as_str(), day("2026-10-01"))
+        );
+        // Both copies at once (a copy left in Deleted Items): one deviation,
+        // open where it is still in use.
+        let both = deviations("src", None, day("2026-11-01"), [&trashed, &inbox]);
+        assert_eq!(both.len(), 1);
+        assert_eq!(both[0].status, OPEN);
+        let gone = reconcile(&moved, "src", Vec::new(), day("2026-12-01"));
+        assert_eq!(
+            (gone[0].status.as_str(), gone[0].handled_on),
+            (HANDLED, Some(day("2026-12-01")))
+        );
+        // A register from before: the same message under a folder-and-key id.
+        let mut legacy = first[0].clone();
+        legacy.id = "AV-000000000000".into();
+        legacy.action = "Varslet personvernombudet".into();
+        let carried = reconcile(
+            &[legacy],
+            "src",
+            deviations("src", None, day("2026-11-01"), [&trashed]),
+            day("2026-11-01"),
+        );
+        assert_eq!(carried.len(), 1, "{carried:?}");
+        assert_eq!(carried[0].id, first[0].id);
+        assert_eq!(carried[0].action, "Varslet personvernombudet");
+        assert_eq!(carried[0].status, IN_DELETED_ITEMS);
     }
 
     #[test]

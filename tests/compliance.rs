@@ -540,3 +540,80 @@ fn coverage_names_mailboxes_not_scanned_in_the_period() {
                 .contains("2026-08-01")
     }));
 }
+
+/// Scan, an erasure that moves the messages holding forbidden data to
+/// Deleted Items, scan again, report: each deviation appears once, and
+/// none is `handled` while its message sits in Deleted Items (the data is
+/// still in the mailbox).
+#[test]
+fn a_deviation_in_deleted_items_is_counted_once_and_not_handled() {
+    let (d, config) = setup();
+    let (code, _, err) = run(&d, &config, &["scan", "--quiet", "--as-of", "2026-10-15"]);
+    assert_eq!(code, 0, "{err}");
+    let alice = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
+    let mut found = String::new();
+    for address in ["kunde@ekstern.no", "regnskap@ekstern.no"] {
+        let (code, out, err) = run(
+            &d,
+            &config,
+            &["subject", "--address", address, "--format", "jsonl"],
+        );
+        assert_eq!(code, 0, "{err}");
+        found.push_str(&out);
+    }
+    let list = d.dir.path().join("erasure.jsonl");
+    std::fs::write(&list, &found).expect("write");
+    let (code, out, err) = run(
+        &d,
+        &config,
+        &[
+            "clean",
+            &alice,
+            "--messages",
+            list.to_str().expect("utf-8"),
+            "--apply",
+            "--as-of",
+            "2026-11-15",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 moved"), "{out}");
+    let (code, _, err) = run(&d, &config, &["scan", "--quiet", "--as-of", "2026-11-15"]);
+    assert_eq!(code, 0, "{err}");
+    let json_path = d.dir.path().join("after-clean.json");
+    let (code, _, err) = run(
+        &d,
+        &config,
+        &[
+            "report",
+            "--compliance",
+            "--format",
+            "json",
+            "--as-of",
+            "2026-11-15",
+            "-o",
+            json_path.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).expect("json")).expect("JSON");
+    let deviations = report["deviations"].as_array().expect("deviations");
+    let alices: Vec<&Value> = deviations
+        .iter()
+        .filter(|x| x["source"] == alice.as_str())
+        .collect();
+    let ids: BTreeSet<&str> = alices.iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(alices.len(), 2, "{report:#}");
+    assert_eq!(ids.len(), 2, "a deviation counted twice: {report:#}");
+    for x in &alices {
+        assert_eq!(x["status"], "in_deleted_items", "{x:#}");
+        assert_eq!(x["folder"], "Deleted Items", "{x:#}");
+        assert_eq!(x["handled_on"], Value::Null, "{x:#}");
+    }
+    assert_eq!(
+        report["totals"]["deviations_in_deleted_items"], 2,
+        "{report:#}"
+    );
+    assert_eq!(report["totals"]["deviations_handled"], 0, "{report:#}");
+}

@@ -445,12 +445,12 @@ pub fn create_private(path: &std::path::Path) -> std::io::Result<std::fs::File> 
             ));
         }
         Ok(m) if m.is_file() => std::fs::remove_file(path)?,
-        Ok(_) => {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "it exists and is not a regular file",
-            ));
+        Ok(m) if m.is_dir() => {
+            return Err(Error::new(ErrorKind::InvalidInput, "it is a directory"));
         }
+        // A device or a pipe (`-o /dev/null`, a FIFO a pipeline reads):
+        // written to as it is, nothing is created.
+        Ok(_) => return std::fs::OpenOptions::new().write(true).open(path),
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
