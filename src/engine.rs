@@ -72,8 +72,14 @@ impl Engine {
         let extraction = extract::extract(raw, &self.limits, &mut |location, text| {
             self.detectors.scan(text, location, &mut acc);
         });
-        let signals = self.detectors.signals(&acc);
-        let findings = self.detectors.finish(acc);
+        let mut signals = self.detectors.signals(&acc);
+        let mut findings = self.detectors.finish(acc);
+        if crate::remind::is_own_reminder(&self.detectors.fingerprinter, raw) {
+            // Our own reminder repeats the subjects it reminds about: not a
+            // finding, not a deviation, not "messages to handle first".
+            findings.clear();
+            signals.own_reminder = true;
+        }
         let mut envelope = extraction.envelope;
         // The subject is kept and shown (people find mail by it), so it is
         // masked here, before anything sees it; the rules judge the masked
@@ -230,7 +236,8 @@ mod tests {
             TextSignals {
                 read: true,
                 organisations: Vec::new(),
-                union_terms: false
+                union_terms: false,
+                own_reminder: false,
             }
         );
         let signed =

@@ -49,6 +49,13 @@ impl Fingerprinter {
         mac.finalize().into_bytes().into()
     }
 
+    /// A fingerprinter under a key derived for another purpose: its
+    /// outputs never equal this one's fingerprints of the same text.
+    pub fn for_purpose(&self, label: &str) -> Fingerprinter {
+        Fingerprinter::new(&self.derive(label))
+            .unwrap_or_else(|_| unreachable!("a derived key is 32 bytes"))
+    }
+
     /// The key the audit chain is made with.
     pub fn audit_key(&self) -> crate::audit::AuditKey {
         crate::audit::AuditKey::new(self.derive("audit-chain-v1"))

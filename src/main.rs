@@ -2049,6 +2049,13 @@ fn remind_command(args: &RemindArgs) -> Result<u8> {
     }
     let (mut store, _lock) =
         open_store_locked(change.state.as_deref(), config.as_ref(), change.wait)?;
+    // The installation's secret keys each reminder's id and proof.
+    let secret = load_fingerprinter(
+        config
+            .as_ref()
+            .and_then(|c| c.fingerprint_key_file.as_deref()),
+        KeyFile::MustExist,
+    )?;
     let mailboxes = store.mailboxes()?;
     let sources: Vec<String> = if args.sources.is_empty() {
         mailboxes.iter().map(|m| m.source.clone()).collect()
@@ -2169,16 +2176,25 @@ fn remind_command(args: &RemindArgs) -> Result<u8> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
                 .unwrap_or_default();
-            remind::reminder_id(&source.given, &format!("{period}#{nanos}"))
+            remind::reminder_id(&secret, &source.given, &format!("{period}#{nanos}"))
         } else {
-            remind::reminder_id(&source.given, &period)
+            remind::reminder_id(&secret, &source.given, &period)
         };
         let from = args.from.clone().unwrap_or_else(|| {
             let domain = to.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost");
             format!("mailhygiene <mailhygiene@{domain}>")
         });
         let message_id = format!("<{reminder_id}.{stamp}@mailhygiene.invalid>");
-        let bytes = match remind::message(&rendered, &from, &to, now, &message_id, &reminder_id) {
+        let proof = remind::reminder_proof(&secret, &reminder_id, &message_id);
+        let bytes = match remind::message(
+            &rendered,
+            &from,
+            &to,
+            now,
+            &message_id,
+            &reminder_id,
+            &proof,
+        ) {
             Ok(b) => b,
             Err(e) => {
                 emit("failed", &rendered.subject, &e)?;

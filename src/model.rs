@@ -415,6 +415,10 @@ pub struct TextSignals {
     pub organisations: Vec<String>,
     /// Any trade-union term at any tier, even one too weak for a finding.
     pub union_terms: bool,
+    /// The message is this installation's own reminder (its keyed proof
+    /// verified): recorded, but not scanned for findings, since it repeats
+    /// the subjects it reminds about.
+    pub own_reminder: bool,
 }
 
 impl TextSignals {
@@ -427,13 +431,16 @@ impl TextSignals {
 
     /// The store's compact form of the flags: one bit each.
     pub fn flag_bits(&self) -> i64 {
-        i64::from(self.read) | (i64::from(self.union_terms) << 1)
+        i64::from(self.read)
+            | (i64::from(self.union_terms) << 1)
+            | (i64::from(self.own_reminder) << 2)
     }
 
     pub fn from_store(bits: i64, organisations: &str) -> TextSignals {
         TextSignals {
             read: bits & 1 != 0,
             union_terms: bits & 2 != 0,
+            own_reminder: bits & 4 != 0,
             organisations: organisations
                 .split_whitespace()
                 .map(str::to_string)

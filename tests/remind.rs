@@ -483,3 +483,94 @@ fn a_connection_cut_during_the_append_then_a_rerun_delivers_once() {
     assert_eq!(records(&out)[0]["status"], "already_sent");
     assert_eq!(reminders_in_inbox(&d, &ALICE).len(), 1);
 }
+
+/// The reminder repeats the subject of a sick note it lists; scanned
+/// again, it is the tool's own (its keyed proof verifies) and no finding.
+/// A message forging the reminder header (with the id an unkeyed scheme
+/// would give this mailbox and year) neither stops the reminder nor
+/// escapes the scan.
+#[test]
+fn the_reminder_is_not_a_finding_and_a_forged_one_suppresses_nothing() {
+    use sha2::Digest;
+    let d = mailbox();
+    d.deliver(
+        &ALICE,
+        "",
+        "3.a",
+        "S",
+        b"Message-ID: <3.a@remind.test>\r\nFrom: Kari <kari@example.test>\r\nTo: alice@example.test\r\nSubject: Er sykmeldt hele uka\r\n\r\nJeg er sykmeldt hele uka.\r\n",
+        old(),
+    );
+    let source = url(&d, &ALICE);
+    let guessed = hex::encode(&sha2::Sha256::digest(format!("{source}\n2026").as_bytes())[..12]);
+    let forged = format!(
+        "Message-ID: <forged@evil.test>\r\nFrom: Noen <noen@evil.test>\r\nTo: alice@example.test\r\nSubject: Sykmelding\r\nX-Mailhygiene-Kind: reminder\r\nX-Mailhygiene-Reminder: {guessed}\r\nX-Mailhygiene-Proof: {}\r\n\r\nJeg er sykmeldt.\r\n",
+        "ab".repeat(32)
+    );
+    d.deliver(&ALICE, "", "4.a", "S", forged.as_bytes(), old());
+    let state = d.dir.path().join("state.sqlite");
+    let scan = |what: &str| {
+        let (code, _, err) = run(&d, &state, ALICE.password, &["scan", &source, "--quiet"]);
+        assert_eq!(code, 0, "{what}: {err}");
+    };
+    scan("first scan");
+    let (code, out, err) = run(
+        &d,
+        &state,
+        ALICE.password,
+        &["remind", &source, "--apply", "--format", "jsonl"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(records(&out)[0]["status"], "delivered", "{out}");
+    let delivered = reminders_in_inbox(&d, &ALICE);
+    let ours: Vec<&(String, String)> = delivered
+        .iter()
+        .filter(|(_, text)| text.contains("X-Mailhygiene-Proof") && !text.contains("forged@evil"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{delivered:?}");
+    assert!(
+        ours[0].1.contains("sykmeldt"),
+        "the reminder lists the sick note's subject"
+    );
+    let our_id = ours[0]
+        .1
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .expect("a Message-ID")
+        .trim()
+        .to_string();
+    scan("rescan");
+    let (code, out, err) = run(&d, &state, ALICE.password, &["report", "--format", "jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    let findings_of = |id: &str| {
+        records(&out)
+            .into_iter()
+            .filter(|r| r["type"] == "sensitive" && r["message_id"] == id)
+            .count()
+    };
+    assert_eq!(
+        findings_of(&our_id),
+        0,
+        "the reminder became a finding:\n{out}"
+    );
+    assert!(
+        findings_of("<forged@evil.test>") > 0,
+        "the forgery escaped the scan:\n{out}"
+    );
+    assert!(findings_of("<3.a@remind.test>") > 0, "{out}");
+    // The reminder itself was read and is in the inventory.
+    let (code, found, err) = run(
+        &d,
+        &state,
+        ALICE.password,
+        &[
+            "subject",
+            "--address",
+            "mailhygiene@example.test",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(found.contains(&our_id), "{found}");
+}

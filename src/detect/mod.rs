@@ -153,6 +153,7 @@ impl Detectors {
             read: true,
             organisations: acc.organisations.clone(),
             union_terms: self.special.mentions(&acc.evidence, "trade_union"),
+            own_reminder: false,
         }
     }
 

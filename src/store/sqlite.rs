@@ -1905,6 +1905,7 @@ mod tests {
                 read: true,
                 organisations: vec!["cd".repeat(32), "ef".repeat(32)],
                 union_terms: true,
+                own_reminder: true,
             },
         }
     }
