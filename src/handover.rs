@@ -158,12 +158,61 @@ pub trait Origin {
     ) -> Result<HashMap<String, Original>, String>;
 }
 
+/// What a server keeps of a message when it stores it its own way:
+/// Exchange Online renders fresh MIME on every fetch (headers refolded,
+/// boundaries and transfer encodings changed), so the destination's bytes
+/// never prove a copy is there. Its Message-ID, INTERNALDATE, sender and
+/// subject (decoded, whitespace folded) survive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    pub message_id: String,
+    pub internal_date: Option<i64>,
+    pub from: String,
+    pub subject: String,
+}
+
+impl Kept {
+    /// From a message's header block (or the whole message) and the
+    /// INTERNALDATE the mailbox gives it.
+    pub fn of(raw: &[u8], internal_date: Option<chrono::DateTime<chrono::Utc>>) -> Kept {
+        let parsed = mail_parser::MessageParser::default().parse_headers(raw);
+        let folded = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let (message_id, from, subject) = parsed
+            .as_ref()
+            .map(|m| {
+                (
+                    m.message_id().unwrap_or_default().trim().to_string(),
+                    m.from()
+                        .and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .unwrap_or_default()
+                        .to_ascii_lowercase(),
+                    folded(m.subject().unwrap_or_default()),
+                )
+            })
+            .unwrap_or_default();
+        Kept {
+            message_id,
+            internal_date: internal_date.map(|d| d.timestamp()),
+            from,
+            subject,
+        }
+    }
+
+    /// Whether `there` is a copy of this message: every kept property
+    /// equal, and enough of them known to tell messages apart.
+    pub fn same_as(&self, there: &Kept) -> bool {
+        (!self.message_id.is_empty() || self.internal_date.is_some()) && self == there
+    }
+}
+
 /// Where handed-over mail goes.
 pub trait Target {
     /// Makes sure the folder exists.
     fn prepare(&mut self, folder: &str) -> Result<(), String>;
-    /// Whether the folder already holds this message (Message-ID and
-    /// content hash).
+    /// Whether the folder already holds this message: by what the
+    /// destination keeps of it ([`Kept`]) where it renders messages anew,
+    /// by the content hash where it keeps the bytes (files).
     fn holds(
         &mut self,
         folder: &str,
@@ -364,6 +413,29 @@ pub fn copy(
 mod tests {
     use super::*;
     use crate::offboard::{Case, row_ref};
+
+    /// What Exchange does to a message it renders again: headers refolded,
+    /// the subject re-encoded, the body in another transfer encoding. The
+    /// copy is still recognised; another message with its Message-ID is not.
+    #[test]
+    fn a_copy_is_known_by_what_the_server_keeps() {
+        let at = chrono::DateTime::<chrono::Utc>::from_timestamp(1_788_000_000, 0);
+        let original = b"Message-ID: <a@x>\r\nFrom: Per Kunde <Per@Leverandor.no>\r\nSubject: Tilbud p\xc3\xa5 rammeavtale\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nVedlagt.\r\n";
+        let rendered = b"Subject: =?utf-8?q?Tilbud_p=C3=A5?=\r\n rammeavtale\r\nFrom: \"Per Kunde\"\r\n <per@leverandor.no>\r\nMessage-ID:\r\n <a@x>\r\n\r\n";
+        let kept = Kept::of(original, at);
+        assert_eq!(kept.subject, "Tilbud på rammeavtale");
+        assert!(kept.same_as(&Kept::of(rendered, at)));
+        // Another message under the same Message-ID (a list copy), or the
+        // same one on another date, is not the copy.
+        let list =
+            b"Message-ID: <a@x>\r\nFrom: liste@example.test\r\nSubject: [liste] Tilbud\r\n\r\n";
+        assert!(!kept.same_as(&Kept::of(list, at)));
+        let later = chrono::DateTime::<chrono::Utc>::from_timestamp(1_788_000_060, 0);
+        assert!(!kept.same_as(&Kept::of(rendered, later)));
+        // Nothing to tell messages apart by: never the same.
+        let bare = Kept::of(b"Subject: x\r\n\r\n", None);
+        assert!(!bare.same_as(&bare.clone()));
+    }
 
     fn case(id: &str) -> Case {
         Case::for_tests(id)

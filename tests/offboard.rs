@@ -1556,3 +1556,95 @@ fn a_leaver_configured_by_name_keeps_business_mail_and_union_mail_apart() {
         assert!(!csv.contains(shown), "{shown} shown in the plan:\n{csv}");
     }
 }
+
+/// Exchange stores an appended message its own way and renders fresh MIME
+/// on every fetch. A handover rerun through a proxy that does the same
+/// (headers refolded, the body re-encoded, boundaries renamed) recognises
+/// every copy made before by what the server keeps, and copies nothing.
+#[test]
+fn a_handover_rerun_against_a_re_rendering_server_copies_nothing() {
+    use support::proxy::{Fault, Proxy, render_anew};
+    // The proxy's rendering does change the bytes a client sees.
+    let sample =
+        b"Message-ID: <x@y>\r\nSubject: Tilbud p\xc3\xa5 rammeavtale\r\n\r\nVedlagt tilbudet.\r\n";
+    assert_ne!(render_anew(sample), sample.to_vec());
+    let d = mailbox();
+    let state = d.dir.path().join("state.sqlite");
+    let alice = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
+    let plain = "--allow-plaintext";
+    let (code, _, err) = run(
+        &d,
+        &state,
+        &[],
+        &["scan", &alice, "--quiet", plain, "--as-of", "2026-11-25"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let plan = d.dir.path().join("k5.csv");
+    let (code, _, err) = run(
+        &d,
+        &state,
+        &[],
+        &[
+            "offboard",
+            &alice,
+            "--case",
+            "K-5",
+            "--reason",
+            "Videre drift",
+            "--legal-basis",
+            "e-postforskriften § 2 første ledd bokstav a",
+            "--notified",
+            "2026-11-01",
+            "--successor",
+            "bob@example.test",
+            "--as-of",
+            "2026-11-25",
+            "--plan",
+            plan.to_str().expect("utf-8"),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let handover = |to: &str| {
+        run(
+            &d,
+            &state,
+            &[],
+            &[
+                "handover",
+                "--case",
+                "K-5",
+                "--plan",
+                plan.to_str().expect("utf-8"),
+                "--to",
+                to,
+                "--format",
+                "jsonl",
+                "--apply",
+                plain,
+            ],
+            "",
+        )
+    };
+    let bob = format!("imap://bob%40example.test@127.0.0.1:{}", d.imap_port);
+    let (code, out, err) = handover(&bob);
+    assert_eq!(code, 0, "{out}{err}");
+    let copied = records(&out)
+        .iter()
+        .filter(|r| r["status"] == "copied")
+        .count();
+    assert!(copied >= 2, "{out}");
+    let before = handed_over(&d);
+    let proxy = Proxy::start(d.imap_port, Fault::Rerender);
+    let via = format!("imap://bob%40example.test@127.0.0.1:{}", proxy.port);
+    let (code, out, err) = handover(&via);
+    assert_eq!(code, 0, "{out}{err}");
+    let statuses: Vec<String> = records(&out)
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(statuses.len(), copied, "{out}");
+    assert!(statuses.iter().all(|s| s == "already_there"), "{out}");
+    assert_eq!(handed_over(&d), before, "copied again");
+}

@@ -3,7 +3,7 @@
 //! the successor's mailbox (IMAP APPEND with the original date and flags)
 //! or a Maildir export.
 
-use crate::handover::{Origin, Target, content_hash};
+use crate::handover::{Kept, Origin, Target};
 use crate::imap::write::{Original, WriteSession};
 use crate::imap::{Credentials, Folder, ImapOptions, ImapUrl, ListedFolder, run_guarded};
 use crate::source::maildir;
@@ -117,19 +117,24 @@ impl Target for ImapMailbox {
         folder: &str,
         message_id: &str,
         original: &Original,
-        hash: &str,
+        _hash: &str,
     ) -> Result<bool, String> {
         let f = self
             .folder(folder)
             .ok_or_else(|| format!("the folder {folder} is gone"))?;
+        // A server may store the copy its own way and render new bytes on
+        // every fetch (Exchange): what it keeps is compared, never bytes.
+        let wanted = Kept::of(&original.bytes, original.internal_date);
         let session = &mut self.session;
         run_guarded(&self.runtime, async {
             session.select(&f).await?;
-            let candidates = session.candidates(message_id, original.bytes.len()).await?;
+            let candidates = session
+                .candidates(message_id, original.internal_date)
+                .await?;
             // Few candidates: usually none, or the one copy made before.
             for chunk in candidates.chunks(20) {
-                for there in session.originals(chunk).await? {
-                    if content_hash(&there.bytes) == hash {
+                for (header, date) in session.kept_headers(chunk).await? {
+                    if wanted.same_as(&Kept::of(&header, date)) {
                         return Ok(true);
                     }
                 }
@@ -430,7 +435,7 @@ mod tests {
             internal_date: None,
             flags: Vec::new(),
         };
-        let hash = content_hash(&original.bytes);
+        let hash = crate::handover::content_hash(&original.bytes);
         let mut t = MboxTarget::new(&path);
         t.prepare("x").expect("prepare");
         assert!(!t.holds("x", "", &original, &hash).expect("holds"));

@@ -192,26 +192,49 @@ impl WriteSession {
             .collect())
     }
 
-    /// UIDs in the selected folder that may be `bytes` already: same
-    /// Message-ID when it has one, else the same size.
+    /// UIDs in the selected folder that may be a copy of a message: the
+    /// same Message-ID (a substring match: the caller compares exactly),
+    /// or, for a message without one, the same INTERNALDATE day.
     pub async fn candidates(
         &mut self,
         message_id: &str,
-        size: usize,
+        internal_date: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Vec<u32>, ImapError> {
         if !message_id.is_empty() {
             return self.search_message_id(message_id).await;
         }
-        let query = format!(
-            "LARGER {} SMALLER {}",
-            size.saturating_sub(1),
-            size.saturating_add(1)
-        );
+        let Some(date) = internal_date else {
+            return Ok(Vec::new());
+        };
+        let query = format!("ON {}", date.format("%-d-%b-%Y"));
         let uids = with_timeout(self.timeout, self.session.uid_search(query))
             .await?
             .map_err(classify)?;
         drain_unsolicited(&mut self.session);
         Ok(uids.into_iter().collect())
+    }
+
+    /// What the server keeps of `uids` of the selected folder: their
+    /// Message-ID, sender and subject headers and INTERNALDATE.
+    pub async fn kept_headers(
+        &mut self,
+        uids: &[u32],
+    ) -> Result<Vec<(Vec<u8>, Option<chrono::DateTime<chrono::Utc>>)>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetched = uid_fetch(
+            &mut self.session,
+            &uid_set(uids),
+            "(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT)])",
+            self.timeout,
+        )
+        .await?;
+        drain_unsolicited(&mut self.session);
+        Ok(fetched
+            .into_iter()
+            .map(|f| (f.body.unwrap_or_default(), f.internal_date))
+            .collect())
     }
 
     /// Appends a message with its original INTERNALDATE and flags.

@@ -46,6 +46,11 @@ pub enum Fault {
     /// way and keep the connection open, as a client killed in the middle
     /// of its run would see it; [`Proxy::stalled`] is set then.
     StallAfterCommand { pattern: String, times: usize },
+    /// On every connection, render every message the server sends (each
+    /// literal of a reply) anew, as Exchange Online does: headers
+    /// refolded, a single-part body re-encoded as base64, a multipart
+    /// boundary renamed. Plaintext only.
+    Rerender,
 }
 
 pub struct Proxy {
@@ -101,6 +106,7 @@ impl Proxy {
                             stall_after(client, server, &pattern, &stall_flag)
                         }
                         Fault::StallAfterCommand { .. } => relay(client, server, None),
+                        Fault::Rerender => rerender(client, server),
                     }
                 });
             }
@@ -416,4 +422,122 @@ fn refuse(client: TcpStream, server: TcpStream, pattern: &str, reply: &str) {
     }
     let _ = server.shutdown(Shutdown::Both);
     let _ = downstream.join();
+}
+
+/// Relays the client as it is; every literal the server sends (`{N}` at
+/// the end of a line, then N bytes) is rendered anew and sent with its new
+/// length.
+fn rerender(client: TcpStream, server: TcpStream) {
+    let (mut c_read, mut s_write) = (
+        client.try_clone().expect("clone"),
+        server.try_clone().expect("clone"),
+    );
+    let upstream = thread::spawn(move || {
+        let _ = std::io::copy(&mut c_read, &mut s_write);
+        let _ = s_write.shutdown(Shutdown::Write);
+    });
+    let mut reader = BufReader::new(server);
+    let mut c_write = client;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let literal = line.strip_suffix(b"}\r\n").and_then(|head| {
+            let open = head.iter().rposition(|b| *b == b'{')?;
+            let n: usize = std::str::from_utf8(&head[open + 1..]).ok()?.parse().ok()?;
+            Some((open, n))
+        });
+        let Some((open, n)) = literal else {
+            if c_write.write_all(&line).is_err() {
+                break;
+            }
+            continue;
+        };
+        let mut body = vec![0u8; n];
+        if reader.read_exact(&mut body).is_err() {
+            break;
+        }
+        let rendered = render_anew(&body);
+        let mut out = line[..open].to_vec();
+        out.extend_from_slice(format!("{{{}}}\r\n", rendered.len()).as_bytes());
+        out.extend_from_slice(&rendered);
+        if c_write.write_all(&out).is_err() {
+            break;
+        }
+    }
+    let _ = c_write.shutdown(Shutdown::Both);
+    let _ = upstream.join();
+}
+
+/// A message (or a header block) as a server that stores its own form
+/// would give it back.
+pub fn render_anew(raw: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let (head, body) = match text.find("\r\n\r\n") {
+        Some(i) => (text[..i].to_string(), Some(text[i + 4..].to_string())),
+        None => (text.trim_end_matches("\r\n").to_string(), None),
+    };
+    // Unfold, then fold every header after its first word.
+    let mut fields: Vec<String> = Vec::new();
+    for l in head.split("\r\n") {
+        if l.starts_with([' ', '\t']) {
+            if let Some(last) = fields.last_mut() {
+                last.push_str(l);
+            }
+        } else if !l.is_empty() {
+            fields.push(l.to_string());
+        }
+    }
+    let boundary = fields.iter().find_map(|f| {
+        let lower = f.to_ascii_lowercase();
+        let at = lower.find("boundary=")? + "boundary=".len();
+        Some(
+            f[at..]
+                .trim_matches(|c| c == '"' || c == ';' || c == ' ')
+                .to_string(),
+        )
+    });
+    let multipart = boundary.is_some();
+    let mut out = String::new();
+    for f in &fields {
+        if !multipart
+            && body.is_some()
+            && f.to_ascii_lowercase()
+                .starts_with("content-transfer-encoding:")
+        {
+            continue;
+        }
+        let f = match &boundary {
+            Some(b) => f.replace(b.as_str(), &format!("{b}_r")),
+            None => f.clone(),
+        };
+        match f.split_once(": ") {
+            Some((name, value)) if value.contains(' ') => {
+                let (a, b) = value.split_once(' ').unwrap_or((value, ""));
+                out.push_str(&format!("{name}: {a}\r\n {b}\r\n"));
+            }
+            Some((name, value)) => out.push_str(&format!("{name}:\r\n {value}\r\n")),
+            None => out.push_str(&format!("{f}\r\n")),
+        }
+    }
+    let Some(body) = body else {
+        out.push_str("\r\n");
+        return out.into_bytes();
+    };
+    if let Some(b) = &boundary {
+        out.push_str("\r\n");
+        out.push_str(&body.replace(b.as_str(), &format!("{b}_r")));
+    } else {
+        use base64::Engine;
+        out.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(body.as_bytes());
+        for chunk in encoded.as_bytes().chunks(76) {
+            out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            out.push_str("\r\n");
+        }
+    }
+    out.into_bytes()
 }
