@@ -429,7 +429,12 @@ fn two_mailbox_config(d: &Dovecot) -> String {
     std::fs::write(secrets.join("alice"), ALICE.password).expect("write");
     std::fs::write(secrets.join("bob"), BOB.password).expect("write");
     let config = d.dir.path().join("config.toml");
-    let mut text = String::new();
+    // The same store the runs name with --state: a one-off scan (which
+    // takes no --state) records itself there.
+    let mut text = format!(
+        "store = \"{}\"\n\n",
+        d.dir.path().join("state.sqlite").display()
+    );
     for (name, user) in [("alice", &ALICE), ("bob", &BOB)] {
         text.push_str(&format!(
             "[[account]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\nauth = \"password\"\npassword_file = \"{}\"\nmailboxes = [\"{}\"]\n\n",
@@ -493,6 +498,53 @@ fn a_clean_over_two_mailboxes_is_undone_in_one_command() {
     assert_eq!(code, 0, "{err}\n{out}");
     assert!(!out.contains("renumbered"), "{out}");
     assert_eq!((state_of(&d, &ALICE), state_of(&d, &BOB)), before, "{out}");
+    // The trail: each run's started entry before its finished one, the
+    // undo naming the run it undid; a one-off scan is an entry too.
+    let (code, _, err) =
+        r.as_printed(&["scan", &alice, "--no-state", "--quiet", "--config", &config]);
+    assert_eq!(code, 0, "{err}");
+    let (code, trail, err) = r.as_printed(&[
+        "audit", "show", "--format", "jsonl", "--state", &r.state, "--config", &config,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let entries = records(&trail);
+    let phases: Vec<(String, String)> = entries
+        .iter()
+        .filter(|e| e["action"] == "clean" || e["action"] == "undo")
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_string(),
+                e["detail"]["phase"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            ("clean".to_string(), "started".to_string()),
+            ("clean".to_string(), "finished".to_string()),
+            ("undo".to_string(), "started".to_string()),
+            ("undo".to_string(), "finished".to_string()),
+        ],
+        "{trail}"
+    );
+    let undo = entries
+        .iter()
+        .find(|e| e["action"] == "undo")
+        .expect("an undo entry");
+    assert_eq!(undo["detail"]["undoes"], 2, "{trail}");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "scan" && e["detail"]["one_off"] == true),
+        "{trail}"
+    );
+    let (code, _, err) =
+        r.as_printed(&["audit", "verify", "--state", &r.state, "--config", &config]);
+    assert_eq!(code, 0, "{err}");
 }
 
 /// A clean killed in the middle of a move (the command reached the server,
