@@ -14,40 +14,13 @@
 use crate::model::{DetectorId, MessageReport};
 use crate::report::summary::{is_sent_folder, md, one_line};
 use chrono::{Datelike, NaiveDate};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Write};
 
-/// Messages and distinct values for one detector or category.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Count {
-    pub messages: u64,
-    pub values: u64,
-}
-
-/// One mailbox as one scan left it: what the history keeps.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub source: String,
-    pub as_of: NaiveDate,
-    pub messages: u64,
-    pub bytes: u64,
-    pub stale: u64,
-    pub stale_by_rule: BTreeMap<String, u64>,
-    pub oldest_stale: Option<NaiveDate>,
-    pub sensitive_messages: u64,
-    pub by_detector: BTreeMap<String, Count>,
-    /// By category of personal data (a message counted once per category;
-    /// a special category, having no value, counts a value per message).
-    #[serde(default)]
-    pub by_category: BTreeMap<String, Count>,
-    /// Sensitive messages received within the month before `as_of`, and before.
-    #[serde(default)]
-    pub new_sensitive: u64,
-    #[serde(default)]
-    pub old_sensitive: u64,
-    pub unreadable: u64,
-}
+pub use crate::register::{
+    Count, Deviation, HANDLED, IN_DELETED_ITEMS, OPEN, Snapshot, deviation_id,
+};
 
 /// The policy's categories of personal data, most serious first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -201,63 +174,6 @@ fn remember(values: &mut HashSet<String>, value: &str) {
     }
 }
 
-/// A draft for the deviation log (avvikslogg): one message holding data
-/// the policy says must not be sent by e-mail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Deviation {
-    /// Stable across reports and moves: the mailbox and the message's
-    /// identity (its Message-ID; folder and key for a message without one)
-    /// hashed.
-    pub id: String,
-    pub source: String,
-    pub folder: String,
-    pub key: String,
-    pub message_id: String,
-    pub date: Option<NaiveDate>,
-    /// The system, as the log names it.
-    pub system: String,
-    /// The category of personal data (the most serious in the message).
-    pub category: String,
-    /// The kinds of data, by detector label.
-    pub kinds: Vec<String>,
-    /// Distinct values (identifiers) or 1 per special category.
-    pub count: u64,
-    /// `sent` by the mailbox's owner, or `received`.
-    pub direction: String,
-    /// Whether it went to or came from outside the organisation.
-    pub external: bool,
-    /// Masked, as in every report.
-    pub subject: String,
-    /// `open`; `in_deleted_items` while the message sits in Deleted Items
-    /// (the data is still in the mailbox); `handled` once it has left the
-    /// mailbox.
-    pub status: String,
-    pub first_seen: NaiveDate,
-    pub handled_on: Option<NaiveDate>,
-    /// What was done, for the log; filled in by people.
-    pub action: String,
-}
-
-/// A deviation's status while its message is in the mailbox.
-pub const OPEN: &str = "open";
-/// While its message sits in Deleted Items: moved, not gone.
-pub const IN_DELETED_ITEMS: &str = "in_deleted_items";
-/// Once its message has left the mailbox.
-pub const HANDLED: &str = "handled";
-
-/// A deviation's id: the mailbox and the message's identity, so a message
-/// moved between folders (a cleanup to Deleted Items) stays one deviation.
-/// A message without a Message-ID is known by its folder and key.
-pub fn deviation_id(source: &str, message_id: &str, folder: &str, key: &str) -> String {
-    use sha2::Digest;
-    let identity = if message_id.trim().is_empty() {
-        format!("{source}\u{1f}{folder}\u{1f}{key}")
-    } else {
-        format!("{source}\u{1f}{}", message_id.trim())
-    };
-    format!("AV-{}", &hex::encode(sha2::Sha256::digest(identity))[..12])
-}
-
 /// The system a source is, for the deviation log.
 pub fn system_of(source: &str) -> String {
     if source.contains("office365.com") || source.contains("outlook.") {
@@ -338,7 +254,7 @@ pub fn deviation(
         .collect();
     kinds.sort();
     kinds.dedup();
-    let key = crate::offboard::message_key(r);
+    let key = crate::model::message_key(r);
     let id = deviation_id(source, &r.envelope.message_id, &r.meta.folder, &key);
     Some(Deviation {
         id,
@@ -354,7 +270,7 @@ pub fn deviation(
         direction: if sent { "sent" } else { "received" }.into(),
         external,
         subject: r.envelope.subject.clone(),
-        status: if crate::actions::movers::is_trash(&r.meta.folder) {
+        status: if crate::model::is_trash(&r.meta.folder) {
             IN_DELETED_ITEMS
         } else {
             OPEN
@@ -962,7 +878,7 @@ pub fn render_markdown(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<
 
 /// The CSV tables, by file name (one file per table).
 pub fn render_csv(r: &ComplianceReport) -> io::Result<Vec<(&'static str, Vec<u8>)>> {
-    use crate::offboard::spreadsheet_safe as cell;
+    use crate::report::spreadsheet_safe as cell;
     let mut files = Vec::new();
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([

@@ -197,9 +197,7 @@ pub struct Config {
     pub accounts: Vec<Account>,
 }
 
-/// The most connections to one mailbox: Exchange's undocumented limit is
-/// reported at 10–20; stay well below.
-pub const MAX_CONNECTIONS_PER_MAILBOX: usize = 8;
+pub use crate::imap::MAX_CONNECTIONS_PER_MAILBOX;
 
 fn expand(path: &str) -> PathBuf {
     match path.strip_prefix("~/") {

@@ -74,7 +74,7 @@ impl Engine {
         });
         let mut signals = self.detectors.signals(&acc);
         let mut findings = self.detectors.finish(acc);
-        if crate::remind::is_own_reminder(&self.detectors.fingerprinter, raw) {
+        if crate::own_mail::is_own_reminder(&self.detectors.fingerprinter, raw) {
             // Our own reminder repeats the subjects it reminds about: not a
             // finding, not a deviation, not "messages to handle first".
             findings.clear();

@@ -46,6 +46,7 @@
 
 pub mod actions;
 pub mod audit;
+pub mod case;
 pub mod checksum;
 pub mod cloud;
 pub mod compliance;
@@ -62,7 +63,9 @@ pub mod inventory;
 pub mod model;
 pub mod oauth;
 pub mod offboard;
+pub mod own_mail;
 pub mod plan_xlsx;
+pub mod register;
 pub mod remind;
 pub mod report;
 pub mod rules;

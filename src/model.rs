@@ -383,6 +383,30 @@ pub struct Staleness {
     pub age_days: i64,
 }
 
+/// Names of the folder deleted mail goes to, in the order they are looked
+/// for (Exchange in English and Norwegian, then common others).
+pub const TRASH_NAMES: &[&str] = &[
+    "Deleted Items",
+    "Slettede elementer",
+    "Trash",
+    "Deleted Messages",
+    "Papirkurv",
+];
+
+/// Whether a folder is where deleted mail goes (never cleaned itself).
+pub fn is_trash(folder: &str) -> bool {
+    TRASH_NAMES.iter().any(|t| t.eq_ignore_ascii_case(folder))
+}
+
+/// The key a case and the deviation register file a message under: the
+/// folder's UIDVALIDITY and the UID, or the local key.
+pub fn message_key(r: &MessageReport) -> String {
+    match (r.meta.uid_validity, r.meta.uid) {
+        (Some(v), Some(u)) => format!("{v}:{u}"),
+        _ => r.meta.local_key.clone().unwrap_or_default(),
+    }
+}
+
 /// Everything we learnt about one message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageReport {

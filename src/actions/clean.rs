@@ -115,7 +115,7 @@ pub fn plan_clean(
     store.each_message(source, None, &mut |stored| {
         let r = inventory::judge(rules, as_of, stored.report);
         if let Some(chosen) = &filter.chosen {
-            let key = (r.meta.folder.clone(), crate::offboard::message_key(&r));
+            let key = (r.meta.folder.clone(), crate::model::message_key(&r));
             if chosen.messages.contains(&key) && !is_trash(&r.meta.folder) {
                 plan.push(planned(&r, chosen.reason.clone()));
             }

@@ -23,20 +23,7 @@ macro_rules! on_session {
     }};
 }
 
-/// Names of the folder deleted mail goes to, in the order they are looked
-/// for (Exchange in English and Norwegian, then common others).
-pub const TRASH_NAMES: &[&str] = &[
-    "Deleted Items",
-    "Slettede elementer",
-    "Trash",
-    "Deleted Messages",
-    "Papirkurv",
-];
-
-/// Whether a folder is where deleted mail goes (never cleaned itself).
-pub fn is_trash(folder: &str) -> bool {
-    TRASH_NAMES.iter().any(|t| t.eq_ignore_ascii_case(folder))
-}
+pub use crate::model::{TRASH_NAMES, is_trash};
 
 /// One message to act on, as the inventory or the journal knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,7 +11,9 @@
 //! after the last message it handed on, so nothing is missed or scanned twice.
 
 pub mod pace;
-pub mod url;
+/// Where an IMAP mailbox is: kept with the other source specs (a source
+/// names its mailbox without depending on the IMAP client).
+pub use crate::source::imap_url as url;
 pub mod write;
 
 use crate::model::{MessageMeta, ProblemKind};
@@ -28,6 +30,10 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
 pub use url::{ImapUrl, Security};
+
+/// The most connections to one mailbox: Exchange's undocumented limit is
+/// reported at 10–20; stay well below.
+pub const MAX_CONNECTIONS_PER_MAILBOX: usize = 8;
 
 /// How the scanner proves who it is. Never printed: `Debug` is redacted.
 #[derive(Clone)]
@@ -1540,7 +1546,7 @@ async fn scan_folder(
     // server reads and sends messages while we parse the previous batch.
     let wanted = opts
         .connections_per_mailbox
-        .clamp(1, crate::config::MAX_CONNECTIONS_PER_MAILBOX)
+        .clamp(1, MAX_CONNECTIONS_PER_MAILBOX)
         .min(batches);
     // Opened together: opening a folder can cost the server as much as a
     // batch of bodies.

@@ -430,6 +430,16 @@ pub fn detector_label(id: &DetectorId) -> String {
     }
 }
 
+/// A cell a spreadsheet will not run as a formula: text from mail (a
+/// subject, a sender) is hostile, and `=HYPERLINK(...)` is a classic.
+pub fn spreadsheet_safe(s: &str) -> String {
+    let s = summary::one_line(s);
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s,
+    }
+}
+
 /// Creates a file readable by its owner only, from the moment it exists:
 /// reports, plans and exports describe people's mail. The file is made
 /// new (an older file of that name is replaced, never reused with its

@@ -2,6 +2,7 @@
 //! [`MessageMeta`] plus bytes. This is an I/O edge: files are opened
 //! read-only and nothing here ever writes to a mailbox.
 
+pub mod imap_url;
 pub mod maildir;
 pub mod mbox;
 pub mod utf7;
@@ -16,7 +17,7 @@ pub enum SourceSpec {
     Maildir(PathBuf),
     Mbox(PathBuf),
     /// `imaps://USER@HOST[:PORT]` or `imap://USER@HOST[:PORT]`.
-    Imap(crate::imap::ImapUrl),
+    Imap(imap_url::ImapUrl),
 }
 
 impl SourceSpec {
@@ -34,10 +35,10 @@ impl SourceSpec {
             return Ok(SourceSpec::Mbox(expand_home(path)));
         }
         if s.starts_with("imaps://") || s.starts_with("imap://") {
-            return crate::imap::ImapUrl::parse(s)
+            return imap_url::ImapUrl::parse(s)
                 .map(SourceSpec::Imap)
                 .map_err(|e| match e {
-                    crate::imap::url::UrlError::SecretInUrl => SourceError::SecretInUrl,
+                    imap_url::UrlError::SecretInUrl => SourceError::SecretInUrl,
                     other => SourceError::BadImapUrl(other.to_string()),
                 });
         }

@@ -14,9 +14,9 @@
 pub mod sqlite;
 
 use crate::audit::{AuditEntry, NewEntry};
-use crate::compliance::{Deviation, Snapshot};
+use crate::case::{Case, Decision, PlanRow};
 use crate::model::MessageReport;
-use crate::offboard::{Case, Decision, PlanRow};
+use crate::register::{Deviation, Snapshot};
 use chrono::{DateTime, NaiveDate, Utc};
 pub use sqlite::SqliteStore;
 use std::collections::{HashMap, HashSet};

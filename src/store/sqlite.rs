@@ -13,12 +13,12 @@ use super::{
     RunRecord, Sighting, Store, StoreError, StoredMessage,
 };
 use crate::audit::{AuditEntry, NewEntry};
-use crate::compliance::Deviation;
+use crate::case::{Case, Decision, Notice, PlanRow};
 use crate::model::{
     DetectorId, Envelope, Finding, Location, MessageMeta, MessageReport, Problem, ProblemKind,
     TextSignals,
 };
-use crate::offboard::{Case, Decision, Notice, PlanRow};
+use crate::register::Deviation;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
