@@ -1,0 +1,441 @@
+//! What every command shares: keys, configuration, rules, stores and
+//! output files, resolved the same way everywhere.
+
+use crate::*;
+
+pub(crate) fn parse_as_of(as_of: Option<&str>) -> Result<NaiveDate> {
+    match as_of {
+        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| usage(format!("--as-of `{s}`: expected a date as YYYY-MM-DD"))),
+        None => Ok(chrono::Local::now().date_naive()),
+    }
+}
+
+pub(crate) fn load_rules(dir: Option<&Path>) -> Result<RuleSet> {
+    let result = match dir {
+        None => RuleSet::embedded(),
+        Some(dir) => {
+            let mut files = Vec::new();
+            let entries = std::fs::read_dir(dir).map_err(|e| {
+                usage(format!(
+                    "cannot read rules directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            for entry in entries {
+                let path = entry?.path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    let content = std::fs::read_to_string(&path)
+                        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+                    files.push((path.display().to_string(), content));
+                }
+            }
+            if files.is_empty() {
+                return Err(usage(format!("{}: no .toml rules files", dir.display())));
+            }
+            files.sort();
+            RuleSet::parse(&files)
+        }
+    };
+    result.map_err(|errors: Vec<RuleError>| {
+        let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        usage(format!("invalid rules:\n{}", listed.join("\n")))
+    })
+}
+
+/// The installation's fingerprint secret: the environment, a named file, or
+/// a key generated on first use in the user's config directory.
+/// Whether a missing default key file may be made now: only by `scan`,
+/// the command that starts a store. Any other command making one would
+/// search or print under a key no store was made with, and say nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyFile {
+    CreateIfMissing,
+    MustExist,
+}
+
+pub(crate) fn load_fingerprinter(
+    explicit: Option<&Path>,
+    missing: KeyFile,
+) -> Result<Fingerprinter> {
+    let key: Vec<u8> = if let Ok(k) = std::env::var("MAILHYGIENE_FINGERPRINT_KEY") {
+        k.into_bytes()
+    } else if let Some(path) = explicit {
+        read_key_file(path)?
+    } else {
+        let path = default_key_path()?;
+        if path.exists() {
+            read_key_file(&path)?
+        } else if missing == KeyFile::CreateIfMissing {
+            create_key_file(&path)?
+        } else {
+            return Err(usage(format!(
+                "no fingerprint key at {}: `mailhygiene scan` makes one on its first run; or set MAILHYGIENE_FINGERPRINT_KEY or `fingerprint_key_file` in the configuration",
+                path.display()
+            )));
+        }
+    };
+    Fingerprinter::new(&key).map_err(|e| usage(format!("fingerprint key: {e}")))
+}
+
+pub(crate) fn read_key_file(path: &Path) -> Result<Vec<u8>> {
+    let content = std::fs::read(path).map_err(|e| {
+        usage(format!(
+            "cannot read fingerprint key {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(content.trim_ascii().to_vec())
+}
+
+/// `$VAR/mailhygiene/FILE`, or under `$HOME/HOME_DEFAULT` (the XDG base
+/// directory rule); `hint` tells what to do when neither is set.
+pub(crate) fn xdg_file(var: &str, home_default: &str, file: &str, hint: &str) -> Result<PathBuf> {
+    let base = std::env::var_os(var)
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(home_default)))
+        .ok_or_else(|| usage(format!("no HOME or {var}: {hint}")))?;
+    Ok(base.join("mailhygiene").join(file))
+}
+
+pub(crate) fn default_state_path() -> Result<PathBuf> {
+    xdg_file(
+        "XDG_STATE_HOME",
+        ".local/state",
+        "state.sqlite",
+        "give --state FILE",
+    )
+}
+
+pub(crate) fn default_key_path() -> Result<PathBuf> {
+    xdg_file(
+        "XDG_CONFIG_HOME",
+        ".config",
+        "fingerprint.key",
+        "set MAILHYGIENE_FINGERPRINT_KEY",
+    )
+}
+
+pub(crate) fn create_key_file(path: &Path) -> Result<Vec<u8>> {
+    let mut random = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut random))
+        .context("reading random bytes for a new fingerprint key")?;
+    let key = hex::encode(random);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(key.as_bytes())?;
+    eprintln!(
+        "mailhygiene: created a fingerprint key at {} (keep it: fingerprints from different keys do not match)",
+        path.display()
+    );
+    Ok(key.into_bytes())
+}
+
+pub(crate) fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) => {
+            // Reports list people's mail (masked, but still): private from
+            // the moment the file exists.
+            Box::new(io::BufWriter::new(
+                mailhygiene::report::create_private(p)
+                    .map_err(|e| usage(format!("cannot write {}: {e}", p.display())))?,
+            ))
+        }
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    })
+}
+
+pub(crate) fn load_config(explicit: Option<&Path>) -> Result<Option<(PathBuf, Config)>> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let base = std::env::var_os("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+            match base.map(|b| b.join("mailhygiene/config.toml")) {
+                Some(p) if p.exists() => p,
+                _ => return Ok(None),
+            }
+        }
+    };
+    let content = std::fs::read_to_string(&path)
+        .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+    let config = Config::parse(&path.display().to_string(), &content).map_err(|errors| {
+        let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        usage(format!("invalid configuration:\n{}", listed.join("\n")))
+    })?;
+    Ok(Some((path, config)))
+}
+
+/// Sources as given (with their account's credentials and owner), else
+/// every mailbox of the configured accounts (or of one account).
+pub(crate) fn resolve_sources(
+    sources: &[String],
+    account: Option<&String>,
+    config: Option<&Config>,
+) -> Result<Vec<NamedSource>> {
+    struct Picked<'a> {
+        sources: &'a [String],
+        account: Option<String>,
+    }
+    let args = Picked {
+        sources,
+        account: account.cloned(),
+    };
+    let accounts: Vec<&mailhygiene::config::Account> = config
+        .map(|c| {
+            c.accounts
+                .iter()
+                .filter(|a| args.account.as_ref().is_none_or(|n| &a.name == n))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(name) = &args.account
+        && accounts.is_empty()
+    {
+        return Err(usage(format!(
+            "no account named {name} in the configuration"
+        )));
+    }
+    let credentials_of = |account: &mailhygiene::config::Account| {
+        account
+            .credentials()
+            .map_err(|e| usage(format!("account {}: {e}", account.name)))
+    };
+    let mut named = Vec::new();
+    if args.sources.is_empty() {
+        if accounts.is_empty() {
+            return Err(usage(
+                "nothing to scan: give a SOURCE, or a configuration file with accounts",
+            ));
+        }
+        for account in accounts {
+            let credentials = credentials_of(account)?;
+            let mailboxes = account
+                .all_mailboxes()
+                .map_err(|e| usage(format!("account {}: {e}", account.name)))?;
+            for mailbox in mailboxes {
+                let url = account.url(&mailbox.address);
+                named.push(NamedSource {
+                    given: url.to_string(),
+                    spec: SourceSpec::Imap(url),
+                    credentials: Some(credentials.clone()),
+                    mailbox: Some(mailbox),
+                });
+            }
+        }
+        return Ok(named);
+    }
+    for given in args.sources {
+        let spec = SourceSpec::parse(given).map_err(|e| usage(e.to_string()))?;
+        // The account for the server; where several share it (one per
+        // department, say), the one that lists this mailbox.
+        let account = match &spec {
+            SourceSpec::Imap(url) => {
+                let on_server: Vec<&&mailhygiene::config::Account> = accounts
+                    .iter()
+                    .filter(|a| a.host.eq_ignore_ascii_case(&url.host) && a.port == url.port)
+                    .collect();
+                on_server
+                    .iter()
+                    .find(|a| {
+                        a.all_mailboxes().is_ok_and(|m| {
+                            m.iter().any(|m| m.address.eq_ignore_ascii_case(&url.user))
+                        })
+                    })
+                    .or(on_server.first())
+                    .map(|a| **a)
+            }
+            _ => None,
+        };
+        let credentials = account.map(&credentials_of).transpose()?;
+        let mailbox = match (&spec, account) {
+            (SourceSpec::Imap(url), Some(account)) => account.all_mailboxes().ok().and_then(|m| {
+                m.into_iter()
+                    .find(|m| m.address.eq_ignore_ascii_case(&url.user))
+            }),
+            _ => None,
+        };
+        named.push(NamedSource {
+            given: given.clone(),
+            spec,
+            credentials,
+            mailbox,
+        });
+    }
+    Ok(named)
+}
+
+pub(crate) const FINGERPRINT_KEY_CHECK: &str = "fingerprint_key_check";
+
+/// Whether the store's fingerprints were made with this key: `Ok(true)`
+/// when they were, `Ok(false)` when the store has none yet, an error
+/// naming the problem when another key made them.
+pub(crate) fn same_fingerprint_key(
+    store: &dyn Store,
+    fingerprinter: &Fingerprinter,
+) -> Result<bool> {
+    let check = fingerprinter.fingerprint("mailhygiene fingerprint key check");
+    match store.setting(FINGERPRINT_KEY_CHECK)? {
+        Some(stored) if stored != check => Err(usage(format!(
+            "the state database {} holds fingerprints made with another fingerprint key; \
+             scan with that key, or give a new --state",
+            store.location()
+        ))),
+        Some(_) => Ok(true),
+        None => Ok(false),
+    }
+}
+
+/// What a report needs besides the messages: who owns each mailbox (from
+/// the store) and each rule in words.
+pub(crate) fn report_context(
+    as_of: NaiveDate,
+    min_confidence: f32,
+    list_all: bool,
+    store: &dyn Store,
+    rules: &RuleSet,
+) -> Result<ReportContext> {
+    Ok(ReportContext {
+        as_of,
+        min_confidence,
+        list_all,
+        mailboxes: store
+            .mailboxes()?
+            .into_iter()
+            .map(|m| {
+                (
+                    m.source,
+                    report::MailboxName {
+                        owner: m.owner,
+                        address: m.address,
+                        not_mail: m.not_mail,
+                        waited: m.waited,
+                    },
+                )
+            })
+            .collect(),
+        rules: rules
+            .rules
+            .iter()
+            .map(|r| (r.id.clone(), r.description.clone()))
+            .collect(),
+    })
+}
+
+/// The state database: `--state`, else the config's `store`, else the
+/// default path.
+pub(crate) fn store_path(explicit: Option<&Path>, config: Option<&Config>) -> Result<PathBuf> {
+    match explicit
+        .map(Path::to_path_buf)
+        .or(config.and_then(|c| c.store.clone()))
+    {
+        Some(p) => Ok(p),
+        None => default_state_path(),
+    }
+}
+
+/// The store for a command that only reads it (no run lock).
+pub(crate) fn open_store_read(
+    explicit: Option<&Path>,
+    config: Option<&Config>,
+) -> Result<SqliteStore> {
+    let path = store_path(explicit, config)?;
+    if !path.exists() {
+        return Err(usage(format!("no store at {}: scan first", path.display())));
+    }
+    let mut store = SqliteStore::open(&path).map_err(|e| usage(e.to_string()))?;
+    give_audit_key(&mut store, config);
+    Ok(store)
+}
+
+/// Gives the store the key its audit chain is made with, when the
+/// installation's key can be read (a command that then appends to the
+/// trail without it is refused, naming the key).
+pub(crate) fn give_audit_key(store: &mut SqliteStore, config: Option<&Config>) {
+    let explicit = config.and_then(|c| c.fingerprint_key_file.as_deref());
+    if let Ok(fingerprinter) = load_fingerprinter(explicit, KeyFile::MustExist) {
+        store.set_audit_key(fingerprinter.audit_key());
+    }
+    if let Some(anchor) = config.and_then(|c| c.audit_anchor.clone()) {
+        store.set_audit_anchor(anchor);
+    }
+}
+
+/// The store for a run that writes to it, with the run lock held: two runs
+/// never overlap on one store. The second waits (`--wait`) or stops with
+/// a message saying which run holds it.
+pub(crate) fn open_store_locked(
+    explicit: Option<&Path>,
+    config: Option<&Config>,
+    wait: bool,
+) -> Result<(SqliteStore, mailhygiene::store::sqlite::RunLock)> {
+    let path = store_path(explicit, config)?;
+    let lock = mailhygiene::store::sqlite::RunLock::acquire(&path, wait)?;
+    let mut store = SqliteStore::open(&path).map_err(|e| usage(e.to_string()))?;
+    give_audit_key(&mut store, config);
+    Ok((store, lock))
+}
+
+/// The SMTP server of `--smtp`: a URL, or `account:NAME` for a configured
+/// account's own (its cloud's SMTP host and its credentials), sending as
+/// the address in `from`.
+pub(crate) fn smtp_settings(
+    arg: &str,
+    from: &str,
+    config: Option<&Config>,
+) -> Result<SmtpSettings> {
+    let Some(name) = arg.strip_prefix("account:") else {
+        return SmtpSettings::parse(arg).map_err(usage);
+    };
+    let account = config
+        .and_then(|c| c.accounts.iter().find(|a| a.name == name))
+        .ok_or_else(|| {
+            usage(format!(
+                "--smtp {arg}: no account named {name} in the configuration"
+            ))
+        })?;
+    let address = match (from.rfind('<'), from.ends_with('>')) {
+        (Some(open), true) => &from[open + 1..from.len() - 1],
+        _ => from,
+    };
+    SmtpSettings::for_account(account, address.trim()).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// IMAP settings for commands that connect (scan, clean, undo, remind).
+pub(crate) fn imap_options(allow_plaintext: bool) -> mailhygiene::imap::ImapOptions {
+    mailhygiene::imap::ImapOptions {
+        allow_plaintext_loopback: allow_plaintext,
+        initial_backoff: std::env::var("MAILHYGIENE_IMAP_BACKOFF_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(std::time::Duration::from_millis)
+            .unwrap_or(mailhygiene::imap::ImapOptions::default().initial_backoff),
+        ..Default::default()
+    }
+}
+
+/// The reminder templates: the shipped ones, replaced by those in the rules
+/// directory's `templates/`.
+pub(crate) fn load_templates(rules_dir: Option<&Path>) -> Result<Templates> {
+    let dir = rules_dir.map(|d| d.join("templates"));
+    Templates::load(dir.as_deref()).map_err(|errors| {
+        let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        usage(format!(
+            "invalid reminder templates:\n{}",
+            listed.join("\n")
+        ))
+    })
+}

@@ -1,0 +1,454 @@
+//! `scan` and `check`: read mailboxes (or one message) into reports and
+//! the store.
+
+use crate::*;
+
+pub(crate) fn build_engine(
+    options: &ScanOptions,
+    missing: KeyFile,
+) -> Result<(Engine, ReportContext)> {
+    let as_of = parse_as_of(options.render.as_of.as_deref())?;
+    if !(0.0..=1.0).contains(&options.render.min_confidence) {
+        bail!(usage("--min-confidence must be between 0.0 and 1.0"));
+    }
+    let rules = load_rules(options.render.rules.as_deref())?;
+    let fingerprinter = load_fingerprinter(options.fingerprint_key_file.as_deref(), missing)?;
+    let mut settings = EngineSettings::new(as_of);
+    settings.rule_2032 = match options.rule_2032 {
+        Rule2032Arg::Auto => Rule2032::Auto,
+        Rule2032Arg::On => Rule2032::On,
+        Rule2032Arg::Off => Rule2032::Off,
+    };
+    settings.max_message_bytes = options.max_message_size;
+    let ctx = ReportContext {
+        as_of,
+        min_confidence: options.render.min_confidence,
+        ..ReportContext::default()
+    };
+    Ok((Engine::new(settings, rules, fingerprinter), ctx))
+}
+
+/// A progress line per source (per mailbox when several are scanned at once).
+pub(crate) struct Bars {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::HashMap<String, ProgressBar>>,
+}
+
+impl Bars {
+    fn bar(&self, source: &str) -> Option<ProgressBar> {
+        let mut bars = self.bars.lock().ok()?;
+        Some(
+            bars.entry(source.to_string())
+                .or_insert_with(|| {
+                    let bar = self.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} {pos:>7} messages ({per_sec}) {wide_msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.set_message(source.to_string());
+                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                    bar
+                })
+                .clone(),
+        )
+    }
+}
+
+impl Progress for Bars {
+    fn message_done(&self, source: &str) {
+        if let Some(bar) = self.bar(source) {
+            bar.inc(1);
+        }
+    }
+    fn source_started(&self, source: &str) {
+        let _ = self.bar(source);
+    }
+    fn source_finished(&self, source: &str) {
+        if let Some(bar) = self.bar(source) {
+            bar.finish();
+        }
+    }
+}
+
+/// The sources to scan: those given, else every mailbox of the configured
+/// accounts. IMAP sources on an account's server use its credentials.
+pub(crate) fn sources_to_scan(
+    args: &ScanArgs,
+    config: Option<&Config>,
+) -> Result<Vec<NamedSource>> {
+    resolve_sources(&args.sources, args.account.as_ref(), config)
+}
+
+pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
+    let config = load_config(args.config.as_deref())?.map(|(_, c)| c);
+    let named = sources_to_scan(args, config.as_ref())?;
+    let mut options = args.options.clone();
+    if options.render.rules.is_none() {
+        options.render.rules = config.as_ref().and_then(|c| c.rules.clone());
+    }
+    if options.fingerprint_key_file.is_none() {
+        options.fingerprint_key_file = config.as_ref().and_then(|c| c.fingerprint_key_file.clone());
+    }
+    if let Some(max) = config.as_ref().and_then(|c| c.max_message_bytes) {
+        options.max_message_size = options.max_message_size.min(max);
+    }
+    let options = &options;
+    let (engine, ctx) = build_engine(options, KeyFile::CreateIfMissing)?;
+    let imap = scan::ImapSettings {
+        options: mailhygiene::imap::ImapOptions {
+            allow_plaintext_loopback: args.allow_plaintext,
+            initial_backoff: std::env::var("MAILHYGIENE_IMAP_BACKOFF_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(std::time::Duration::from_millis)
+                .unwrap_or(mailhygiene::imap::ImapOptions::default().initial_backoff),
+            metadata_only: args.stale_only,
+            header_dates: args.stale_only && engine.rules.needs_sent_date(),
+            connections_per_mailbox: args
+                .connections_per_mailbox
+                .or(config.as_ref().and_then(|c| c.connections_per_mailbox))
+                .unwrap_or(mailhygiene::imap::ImapOptions::default().connections_per_mailbox),
+            pace: args
+                .pace
+                .or(config.as_ref().and_then(|c| c.pace))
+                .unwrap_or_default(),
+            total_pace: args
+                .total_pace
+                .or(config.as_ref().and_then(|c| c.total_pace))
+                .and_then(mailhygiene::imap::pace::Pacer::new)
+                .map(std::sync::Arc::new),
+            ..Default::default()
+        },
+        credentials: mailhygiene::imap::Credentials::from_env(),
+        // A stale-only scan reads every message's metadata and must not move
+        // the cursors of the content scan.
+        full: args.full || args.stale_only,
+        parallel_mailboxes: args
+            .parallel
+            .or(config.as_ref().and_then(|c| c.connections))
+            .unwrap_or(4)
+            .max(1),
+    };
+    if args
+        .connections_per_mailbox
+        .is_some_and(|n| !(1..=mailhygiene::config::MAX_CONNECTIONS_PER_MAILBOX).contains(&n))
+    {
+        return Err(usage(format!(
+            "--connections-per-mailbox must be 1 to {}",
+            mailhygiene::config::MAX_CONNECTIONS_PER_MAILBOX
+        )));
+    }
+    if args.stale_only && named.iter().any(|s| !matches!(s.spec, SourceSpec::Imap(_))) {
+        return Err(usage("--stale-only applies to IMAP sources"));
+    }
+    let (mut store, _lock) = if args.stale_only || args.no_state {
+        (None, None)
+    } else {
+        let (mut store, lock) =
+            open_store_locked(args.state.as_deref(), config.as_ref(), args.wait)?;
+        store.set_audit_key(engine.audit_key());
+        (Some(store), Some(lock))
+    };
+    if named
+        .iter()
+        .any(|s| matches!(s.spec, SourceSpec::Imap(_)) && s.credentials.is_none())
+        && imap.credentials.is_none()
+    {
+        return Err(usage(
+            "IMAP sources need MAILHYGIENE_IMAP_PASSWORD, MAILHYGIENE_IMAP_TOKEN, or an account in the configuration file",
+        ));
+    }
+    if args.allow_plaintext {
+        for s in &named {
+            if let SourceSpec::Imap(url) = &s.spec
+                && (url.security != mailhygiene::imap::Security::StartTls || !url.is_loopback())
+            {
+                return Err(usage(format!(
+                    "--allow-plaintext applies to imap:// on a loopback address only, not {}",
+                    s.given
+                )));
+            }
+        }
+    }
+    let (threads, quiet) = (args.threads, args.quiet);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .thread_name(|i| format!("mailhygiene-worker-{i}"))
+        .build()
+        .context("starting worker threads")?;
+    let as_of = ctx.as_of;
+    let format = options.render.format;
+    if !format.per_message() {
+        return Err(usage(
+            "--format html and json are for `report --compliance`",
+        ));
+    }
+    let output = options.render.output.clone();
+    let bar = (!quiet && io::stderr().is_terminal()).then(|| Bars {
+        multi: indicatif::MultiProgress::new(),
+        bars: Default::default(),
+    });
+    let progress: &dyn Progress = match &bar {
+        Some(b) => b,
+        None => &Silent,
+    };
+    let Some(store) = store.as_mut() else {
+        // A stale-only or --no-state scan prints as it reads and keeps nothing.
+        let out = open_output(output.as_deref())?;
+        let mut printer = report::printer(format, out, ctx);
+        let stats = scan::run(
+            &engine,
+            &named,
+            &pool,
+            Some(printer.as_mut()),
+            progress,
+            &imap,
+            None,
+        )?;
+        for (source, error) in &stats.failures {
+            printer.source_failed(source, error)?;
+        }
+        printer.finish()?;
+        if let Some(bars) = bar {
+            let _ = bars.multi.clear();
+        }
+        // A one-off scan keeps nothing, but that it was made is recorded
+        // in the audit trail of the store it would have used, when there
+        // is one (it does not make a store to say so).
+        if store_path(args.state.as_deref(), config.as_ref()).is_ok_and(|p| p.exists()) {
+            let mut trail = open_store_read(args.state.as_deref(), config.as_ref())?;
+            trail.set_audit_key(engine.audit_key());
+            cases_cli::audit(
+                &mut trail,
+                "scan",
+                None,
+                serde_json::json!({
+                    "one_off": true,
+                    "stale_only": args.stale_only,
+                    "sources": named.iter().map(|s| s.given.clone()).collect::<Vec<_>>(),
+                    "messages_read": stats.messages,
+                    "failed_sources": stats.failures.len(),
+                }),
+            )?;
+        }
+        return Ok(stats.exit_code() as u8);
+    };
+    check_fingerprint_key(store, &engine)?;
+    for s in &named {
+        store.register_mailbox(&mailbox_record(s))?;
+    }
+    let sources: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
+    // When this run reads every message of every mailbox (a first scan, or
+    // --full), what it reads is the whole inventory: it is printed as it is
+    // read, in the order the store would give, instead of read back after.
+    let mut fresh = true;
+    for s in &sources {
+        fresh &= store.counts(s)?.0 == 0;
+    }
+    // Mailboxes scanned in parallel interleave as they are read: those are
+    // read back from the store, mailbox by mailbox.
+    let imap_sources = named
+        .iter()
+        .filter(|s| matches!(s.spec, SourceSpec::Imap(_)))
+        .count();
+    let stream = (fresh || args.full) && imap_sources <= 1;
+    let ctx = report_context(
+        ctx.as_of,
+        ctx.min_confidence,
+        args.all,
+        &*store,
+        &engine.rules,
+    )?;
+    let out = open_output(output.as_deref())?;
+    let mut printer = report::printer(format, out, ctx);
+    let run_id = store.begin_run(RunKind::Scan, as_of, chrono::Utc::now())?;
+    let stats = scan::run(
+        &engine,
+        &named,
+        &pool,
+        stream.then_some(printer.as_mut()),
+        progress,
+        &imap,
+        Some(scan::StateSink {
+            store: &mut *store,
+            run: run_id,
+        }),
+    )?;
+    let now = chrono::Utc::now();
+    for s in &named {
+        let failure = stats.failures.iter().find(|(f, _)| f == &s.given);
+        let status = if failure.is_some() {
+            "failed"
+        } else {
+            "complete"
+        };
+        store.mailbox_scanned(&s.given, now, status, failure.map(|(_, e)| e.as_str()))?;
+    }
+    let status = if stats.exit_code() == 0 {
+        "complete"
+    } else {
+        "incomplete"
+    };
+    store.finish_run(run_id, now, status, stats.messages)?;
+    // The compliance history: a snapshot per mailbox, the deviation
+    // register. A stale-only scan reads no content: it would count no
+    // sensitive data at all, so it leaves the history alone.
+    if !args.stale_only {
+        let records = store.mailboxes()?;
+        let scanned: Vec<(String, Option<String>, &str)> = named
+            .iter()
+            .map(|s| {
+                let failed = stats.failures.iter().any(|(f, _)| f == &s.given);
+                let address = records
+                    .iter()
+                    .find(|m| m.source == s.given)
+                    .and_then(|m| m.address.clone());
+                let status = if failed { "failed" } else { "complete" };
+                (s.given.clone(), address, status)
+            })
+            .collect();
+        let scanned: Vec<mailhygiene::history::Scanned<'_>> = scanned
+            .iter()
+            .map(|(source, address, status)| mailhygiene::history::Scanned {
+                source,
+                address: address.as_deref(),
+                status,
+            })
+            .collect();
+        mailhygiene::history::record(
+            &mut *store,
+            run_id,
+            &scanned,
+            &engine.rules,
+            as_of,
+            &now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            args.full,
+            config
+                .as_ref()
+                .and_then(|c| c.keep_years)
+                .unwrap_or(mailhygiene::history::KEEP_YEARS),
+        )?;
+    }
+    cases_cli::audit(
+        &mut *store,
+        "scan",
+        None,
+        serde_json::json!({
+            "run": run_id,
+            "sources": sources,
+            "as_of": as_of.to_string(),
+            "messages_read": stats.messages,
+            "status": status,
+            "failed_sources": stats.failures.len(),
+        }),
+    )?;
+    if let Some(bars) = bar {
+        let _ = bars.multi.clear();
+    }
+    tracing::info!(?stats, "scan finished");
+    let rendered_code = if stream {
+        // As `inventory::print` reports them: after the messages, in source order.
+        for s in &sources {
+            if let Some((_, error)) = stats.failures.iter().find(|(f, _)| f == s) {
+                printer.source_failed(s, error)?;
+            }
+        }
+        printer.finish()?;
+        0
+    } else {
+        mailhygiene::inventory::print(
+            &*store,
+            &sources,
+            &engine.rules,
+            as_of,
+            args.changes_only.then_some(run_id),
+            printer.as_mut(),
+        )?
+        .exit_code()
+    };
+    if stats.incomplete_messages > 0 {
+        eprintln!(
+            "mailhygiene: {} messages could not be fully read (listed in the report)",
+            stats.incomplete_messages
+        );
+    }
+    Ok((stats.exit_code() as u8).max(rendered_code))
+}
+
+/// Fingerprints in one store must come from one key, or the same value
+/// would look like two. The store keeps a check value (a fingerprint of a
+/// fixed text, which reveals nothing about the key) and refuses another key.
+pub(crate) fn check_fingerprint_key(store: &mut SqliteStore, engine: &Engine) -> Result<()> {
+    if same_fingerprint_key(store, &engine.detectors.fingerprinter)? {
+        return Ok(());
+    }
+    let check = engine
+        .detectors
+        .fingerprinter
+        .fingerprint("mailhygiene fingerprint key check");
+    Ok(store.set_setting(FINGERPRINT_KEY_CHECK, &check)?)
+}
+
+/// What the store keeps about a mailbox besides its messages: its owner
+/// (from the configuration) and address (the configuration's, or an IMAP
+/// user that is one).
+pub(crate) fn mailbox_record(source: &NamedSource) -> MailboxRecord {
+    let address = match (&source.mailbox, &source.spec) {
+        (Some(m), _) => Some(m.address.clone()),
+        (None, SourceSpec::Imap(url)) if url.user.contains('@') => Some(url.user.clone()),
+        _ => None,
+    };
+    MailboxRecord {
+        source: source.given.clone(),
+        address,
+        owner: source.mailbox.as_ref().and_then(|m| m.owner.clone()),
+        department: source.mailbox.as_ref().and_then(|m| m.department.clone()),
+        ..MailboxRecord::default()
+    }
+}
+
+pub(crate) fn check_command(file: &str, options: &ScanOptions) -> Result<u8> {
+    let (engine, ctx) = build_engine(options, KeyFile::MustExist)?;
+    // Read no more than the size limit allows (stdin included); one byte
+    // more tells that the message is larger.
+    let limit = engine.max_message_bytes;
+    let mut bytes = Vec::new();
+    let read = if file == "-" {
+        io::stdin()
+            .lock()
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .context("reading standard input")
+    } else {
+        std::fs::File::open(file)
+            .map_err(|e| usage(format!("cannot read {file}: {e}")))?
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {file}"))
+    };
+    read?;
+    // A message's age comes from its `Date:` header here, from a file and
+    // from standard input alike (a file's time is when it was saved).
+    let meta = MessageMeta::local("", bytes.len() as u64, file);
+    let content = if bytes.len() as u64 > limit {
+        mailhygiene::source::Content::Unreadable(mailhygiene::model::ProblemKind::MessageTooLarge)
+    } else {
+        mailhygiene::source::Content::Bytes(bytes)
+    };
+    // The same guard as a scan: a panic reading the message is a problem
+    // on it, not a crash.
+    let report = scan::process(&engine, mailhygiene::source::Job { meta, content });
+    let incomplete = report.problems.iter().any(|p| p.kind.content_skipped());
+    let out = open_output(options.render.output.as_deref())?;
+    if !options.render.format.per_message() {
+        return Err(usage(
+            "--format html and json are for `report --compliance`",
+        ));
+    }
+    let mut printer = report::printer(options.render.format, out, ctx);
+    printer.message(file, &report)?;
+    printer.finish()?;
+    Ok(u8::from(incomplete))
+}
