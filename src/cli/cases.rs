@@ -2,8 +2,8 @@
 //! the audit trail: arguments in, library calls, exit codes out.
 
 use crate::{
-    ChangeArgs, Result, load_config, load_fingerprinter, load_rules, open_output,
-    open_store_locked, parse_as_of, resolve_sources, usage,
+    Result, load_config, load_fingerprinter, load_rules, open_output, open_store_locked,
+    parse_as_of, resolve_sources, usage,
 };
 use anyhow::Context;
 use mailhygiene::actions::ActionFormat;
@@ -72,7 +72,37 @@ pub struct OffboardArgs {
     #[arg(long)]
     amend: bool,
     #[command(flatten)]
-    common: ChangeArgs,
+    common: CaseArgs,
+}
+
+/// What `offboard` runs with: it opens cases and writes plans and reports,
+/// but changes no mailbox, so it has no `--apply`.
+#[derive(clap::Args, Debug)]
+pub struct CaseArgs {
+    /// What "due" means: the date to judge by (YYYY-MM-DD); default: today.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+    /// Write the records here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Rules directory; default: the config's `rules`, else the built-in rules.
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
+    /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
+    #[arg(long)]
+    allow_plaintext: bool,
+    /// When another run holds the state database, wait for it instead of stopping.
+    #[arg(long)]
+    wait: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -93,7 +123,34 @@ pub struct HandoverArgs {
     #[arg(long, value_name = "NAME")]
     folder: Option<String>,
     #[command(flatten)]
-    common: ChangeArgs,
+    common: CopyArgs,
+}
+
+/// What `handover` runs with: it copies into a mailbox (`--apply`) and
+/// judges nothing, so it takes no rules and no date.
+#[derive(clap::Args, Debug)]
+pub struct CopyArgs {
+    /// Make the changes; without it, print what would be done.
+    #[arg(long)]
+    apply: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+    /// Write the records here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
+    #[arg(long)]
+    allow_plaintext: bool,
+    /// When another run holds the state database, wait for it instead of stopping.
+    #[arg(long)]
+    wait: bool,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -141,10 +198,37 @@ pub struct SubjectArgs {
     #[arg(long, value_name = "TEXT", requires = "include_private")]
     reason: Option<String>,
     #[command(flatten)]
-    common: ChangeArgs,
+    common: SearchArgs,
 }
 
-/// Appends to the audit chain; a failure to record is an error of the run.
+/// What a search reads with: it changes nothing, so it has no `--apply`
+/// and no rules (the stored judgements are not asked).
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// The date identifiers are checked against (the 2032 rule for
+    /// fødselsnummer; YYYY-MM-DD); default: today.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    format: ActionFormat,
+    /// Write the records here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Allow imap:// without TLS, to a loopback address only (for --export from a local bridge or tests).
+    #[arg(long)]
+    allow_plaintext: bool,
+    /// When another run holds the state database, wait for it instead of stopping.
+    #[arg(long)]
+    wait: bool,
+}
+
 /// The SHA-256 of a file as read now (a plan as it was applied), for the
 /// audit trail: which edit of a plan a run followed.
 pub fn file_digest(path: &std::path::Path) -> Result<String> {
@@ -153,6 +237,7 @@ pub fn file_digest(path: &std::path::Path) -> Result<String> {
     Ok(hex::encode(sha2::Sha256::digest(&bytes)))
 }
 
+/// Appends to the audit chain; a failure to record is an error of the run.
 pub fn audit(
     store: &mut dyn Store,
     action: &str,
