@@ -14,7 +14,7 @@
 
 use crate::imap::write::Original;
 use crate::offboard::{Decision, EditedRow};
-use crate::store::{CaseRow, HandoverRecord, Store};
+use crate::store::{CaseRow, HandoverRecord, HandoverStatus, Store};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -381,22 +381,22 @@ pub fn copy(
                     message_id: r.message_id.clone(),
                     to_folder: run.to_folder.to_string(),
                     content_hash: hash.clone(),
-                    status: "copying".into(),
+                    status: HandoverStatus::Copying,
                     at: run.at.to_string(),
                 };
-                let result = (|| -> Result<&'static str, String> {
+                let result = (|| -> Result<HandoverStatus, String> {
                     if target.holds(run.to_folder, &r.message_id, &original, &hash)? {
-                        return Ok("already_there");
+                        return Ok(HandoverStatus::AlreadyThere);
                     }
                     store.record_handover(&record).map_err(|e| e.to_string())?;
                     target.put(run.to_folder, &original, &hash)?;
-                    Ok("copied")
+                    Ok(HandoverStatus::Copied)
                 })();
                 match result {
                     Ok(status) => {
-                        record.status = status.into();
+                        record.status = status;
                         store.record_handover(&record).map_err(io::Error::other)?;
-                        printer.record(&outcome(r, status, String::new()))?;
+                        printer.record(&outcome(r, status.as_str(), String::new()))?;
                     }
                     Err(e) => {
                         broken = Some(format!("{e}; run handover again to finish"));

@@ -67,19 +67,41 @@ pub struct Deviation {
     /// `open`; `in_deleted_items` while the message sits in Deleted Items
     /// (the data is still in the mailbox); `handled` once it has left the
     /// mailbox.
-    pub status: String,
+    pub status: DeviationStatus,
     pub first_seen: NaiveDate,
     pub handled_on: Option<NaiveDate>,
     /// What was done, for the log; filled in by people.
     pub action: String,
 }
 
-/// A deviation's status while its message is in the mailbox.
-pub const OPEN: &str = "open";
-/// While its message sits in Deleted Items: moved, not gone.
-pub const IN_DELETED_ITEMS: &str = "in_deleted_items";
-/// Once its message has left the mailbox.
-pub const HANDLED: &str = "handled";
+/// Where a deviation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviationStatus {
+    /// Its message is in the mailbox.
+    Open,
+    /// Its message sits in Deleted Items: moved, not gone (the data is
+    /// still in the mailbox).
+    InDeletedItems,
+    /// Its message has left the mailbox.
+    Handled,
+}
+
+impl DeviationStatus {
+    /// The one textual form (JSON, CSV, the store).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviationStatus::Open => "open",
+            DeviationStatus::InDeletedItems => "in_deleted_items",
+            DeviationStatus::Handled => "handled",
+        }
+    }
+
+    /// Not handled: the data is still in the mailbox.
+    pub fn is_open(self) -> bool {
+        self != DeviationStatus::Handled
+    }
+}
 
 /// A deviation's id: the mailbox and the message's identity, so a message
 /// moved between folders (a cleanup to Deleted Items) stays one deviation.

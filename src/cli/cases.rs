@@ -538,7 +538,7 @@ fn status_command(args: &OffboardArgs) -> Result<u8> {
         let done = store.handovers(&case.id)?;
         let handed: std::collections::HashSet<(&str, &str)> = done
             .iter()
-            .filter(|h| h.status == "copied" || h.status == "already_there")
+            .filter(|h| h.status.done())
             .map(|h| (h.folder.as_str(), h.key.as_str()))
             .collect();
         let planned = rows.iter().filter(|r| r.decision == Decision::Handover);

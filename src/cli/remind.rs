@@ -1,6 +1,7 @@
 //! `remind`: the yearly reminder, planned or delivered.
 
 use crate::*;
+use mailhygiene::store::ReminderStatus;
 
 /// One reminder record (the contract's `reminder` record).
 #[derive(serde::Serialize)]
@@ -141,7 +142,11 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
             continue;
         }
         let prior = store.reminder(&source.given, &period)?;
-        if prior.as_ref().is_some_and(|p| p.status == "delivered") && !args.again {
+        if prior
+            .as_ref()
+            .is_some_and(|p| p.status == ReminderStatus::Delivered)
+            && !args.again
+        {
             emit("already_sent", "", "")?;
             continue;
         }
@@ -198,7 +203,9 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
                 continue;
             }
         };
-        if prior.as_ref().is_some_and(|p| p.status == "sending")
+        if prior
+            .as_ref()
+            .is_some_and(|p| p.status == ReminderStatus::Sending)
             && matches!(delivery, Delivery::Smtp)
             && !args.again
         {
@@ -215,7 +222,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
             run,
             method: delivery.name().to_string(),
             recipient: to.clone(),
-            status: "sending".into(),
+            status: ReminderStatus::Sending,
             at: chrono::Utc::now().to_rfc3339(),
         };
         store.record_reminder(&entry)?;
@@ -248,7 +255,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
         };
         match outcome {
             Ok(result) => {
-                entry.status = "delivered".into();
+                entry.status = ReminderStatus::Delivered;
                 entry.at = chrono::Utc::now().to_rfc3339();
                 store.record_reminder(&entry)?;
                 let status = match result {
@@ -258,7 +265,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
                 emit(status, &rendered.subject, "")?;
             }
             Err(e) => {
-                entry.status = "failed".into();
+                entry.status = ReminderStatus::Failed;
                 store.record_reminder(&entry)?;
                 emit("failed", &rendered.subject, &e)?;
             }

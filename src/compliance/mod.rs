@@ -18,9 +18,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Write};
 
-pub use crate::register::{
-    Count, Deviation, HANDLED, IN_DELETED_ITEMS, OPEN, Snapshot, deviation_id,
-};
+pub use crate::register::{Count, Deviation, DeviationStatus, Snapshot, deviation_id};
 
 /// The policy's categories of personal data, most serious first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -206,7 +204,8 @@ pub fn deviations<'a>(
         .filter_map(|r| deviation(source, owner, as_of, r))
     {
         match by_id.get(&d.id) {
-            Some(kept) if kept.status == OPEN || d.status != OPEN => {}
+            Some(kept)
+                if kept.status == DeviationStatus::Open || d.status != DeviationStatus::Open => {}
             _ => {
                 if !by_id.contains_key(&d.id) {
                     order.push(d.id.clone());
@@ -271,11 +270,10 @@ pub fn deviation(
         external,
         subject: r.envelope.subject.clone(),
         status: if crate::model::is_trash(&r.meta.folder) {
-            IN_DELETED_ITEMS
+            DeviationStatus::InDeletedItems
         } else {
-            OPEN
-        }
-        .into(),
+            DeviationStatus::Open
+        },
         first_seen: as_of,
         handled_on: None,
         action: String::new(),
@@ -504,14 +502,14 @@ pub fn build(
         .cloned()
         .collect();
     // Data in Deleted Items is still in the mailbox: not handled.
-    totals.deviations_open = deviations.iter().filter(|d| d.status != HANDLED).count() as u64;
+    totals.deviations_open = deviations.iter().filter(|d| d.status.is_open()).count() as u64;
     totals.deviations_handled = deviations.len() as u64 - totals.deviations_open;
     totals.deviations_in_deleted_items = deviations
         .iter()
-        .filter(|d| d.status == IN_DELETED_ITEMS)
+        .filter(|d| d.status == DeviationStatus::InDeletedItems)
         .count() as u64;
     let mut open_by_source: BTreeMap<&str, u64> = BTreeMap::new();
-    for d in deviations.iter().filter(|d| d.status != HANDLED) {
+    for d in deviations.iter().filter(|d| d.status.is_open()) {
         *open_by_source.entry(d.source.as_str()).or_default() += 1;
     }
     let mut departments: BTreeMap<String, DepartmentRow> = BTreeMap::new();
@@ -571,7 +569,7 @@ pub fn build(
     // hold special-category data, worst first.
     let mut riskiest: Vec<(u64, RiskyMessage)> = deviations
         .iter()
-        .filter(|d| d.status == OPEN)
+        .filter(|d| d.status == DeviationStatus::Open)
         .filter_map(|d| {
             let special = d.category == Category::SpecialCategory.label();
             let list = d.count >= 10;
@@ -679,8 +677,8 @@ pub fn reconcile(
                     ..(*c).clone()
                 }
             }
-            None if k.status != HANDLED => Deviation {
-                status: HANDLED.into(),
+            None if k.status.is_open() => Deviation {
+                status: DeviationStatus::Handled,
                 handled_on: Some(as_of),
                 ..k.clone()
             },
@@ -847,9 +845,9 @@ mod tests {
         let later = deviations("src", None, day("2026-11-01"), m[1..].iter());
         let register = reconcile(&register, "src", later, day("2026-11-01"));
         let by_folder = |f: &str| register.iter().find(|d| d.folder == f).expect("kept");
-        assert_eq!(by_folder("INBOX").status, "handled");
+        assert_eq!(by_folder("INBOX").status, DeviationStatus::Handled);
         assert_eq!(by_folder("INBOX").handled_on, Some(day("2026-11-01")));
-        assert_eq!(by_folder("Arkiv").status, "open");
+        assert_eq!(by_folder("Arkiv").status, DeviationStatus::Open);
         assert_eq!(by_folder("Arkiv").first_seen, day("2026-10-01"));
         // Another mailbox's register is not touched.
         assert!(reconcile(&register, "other", Vec::new(), day("2026-12-01")).is_empty());
@@ -886,8 +884,8 @@ mod tests {
         );
         assert_eq!(moved.len(), 1, "{moved:?}");
         assert_eq!(
-            (moved[0].status.as_str(), moved[0].handled_on),
-            (IN_DELETED_ITEMS, None)
+            (moved[0].status, moved[0].handled_on),
+            (DeviationStatus::InDeletedItems, None)
         );
         assert_eq!(
             (moved[0].id.as_str(), moved[0].first_seen),
@@ -897,11 +895,11 @@ mod tests {
         // open where it is still in use.
         let both = deviations("src", None, day("2026-11-01"), [&trashed, &inbox]);
         assert_eq!(both.len(), 1);
-        assert_eq!(both[0].status, OPEN);
+        assert_eq!(both[0].status, DeviationStatus::Open);
         let gone = reconcile(&moved, "src", Vec::new(), day("2026-12-01"));
         assert_eq!(
-            (gone[0].status.as_str(), gone[0].handled_on),
-            (HANDLED, Some(day("2026-12-01")))
+            (gone[0].status, gone[0].handled_on),
+            (DeviationStatus::Handled, Some(day("2026-12-01")))
         );
         // A register from before: the same message under a folder-and-key id.
         let mut legacy = first[0].clone();
@@ -916,7 +914,7 @@ mod tests {
         assert_eq!(carried.len(), 1, "{carried:?}");
         assert_eq!(carried[0].id, first[0].id);
         assert_eq!(carried[0].action, "Varslet personvernombudet");
-        assert_eq!(carried[0].status, IN_DELETED_ITEMS);
+        assert_eq!(carried[0].status, DeviationStatus::InDeletedItems);
     }
 
     #[test]

@@ -10,10 +10,10 @@ pub fn render_json(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<()> 
 }
 
 /// A deviation's status as a person reads it.
-fn status_words(status: &str) -> &str {
+fn status_words(status: DeviationStatus) -> &'static str {
     match status {
-        IN_DELETED_ITEMS => "moved to Deleted Items",
-        other => other,
+        DeviationStatus::InDeletedItems => "moved to Deleted Items",
+        other => other.as_str(),
     }
 }
 
@@ -165,7 +165,7 @@ pub fn render_markdown(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             d.id,
-            d.status,
+            d.status.as_str(),
             md(&d.system),
             md(&d.category),
             md(&d.kinds.join(", ")),
@@ -347,7 +347,7 @@ pub fn render_csv(r: &ComplianceReport) -> io::Result<Vec<(&'static str, Vec<u8>
     for d in &r.deviations {
         w.write_record([
             d.id.clone(),
-            d.status.clone(),
+            d.status.as_str().to_string(),
             cell(&d.system),
             cell(&d.category),
             cell(&d.kinds.join("; ")),
@@ -515,7 +515,7 @@ svg.chart text{font-size:12px;font-family:inherit}svg.chart .t{font-weight:bold}
     }
     page.push_str("</table>\n<h2>Deviation drafts</h2>\n<table id=\"deviations\"><tr><th>id</th><th>status</th><th>system</th><th>category</th><th>kinds</th><th>count</th><th>direction</th><th>external</th><th>mailbox</th><th>date</th></tr>");
     for d in &r.deviations {
-        page.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", d.id, h(status_words(&d.status)), h(&d.system), h(&d.category), h(&d.kinds.join(", ")), d.count, d.direction, if d.external { "yes" } else { "no" }, h(&d.source), date(d.date)));
+        page.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", d.id, h(status_words(d.status)), h(&d.system), h(&d.category), h(&d.kinds.join(", ")), d.count, d.direction, if d.external { "yes" } else { "no" }, h(&d.source), date(d.date)));
     }
     page.push_str("</table>\n</body></html>\n");
     out.write_all(page.as_bytes())

@@ -283,9 +283,37 @@ pub struct ReminderRecord {
     pub run: RunId,
     pub method: String,
     pub recipient: String,
-    /// `sending` (journaled before delivery) or `delivered`.
-    pub status: String,
+    pub status: ReminderStatus,
     pub at: String,
+}
+
+/// Where one mailbox's reminder for one period stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReminderStatus {
+    /// Journaled before delivery: a run that stops here may have delivered.
+    Sending,
+    Delivered,
+    Failed,
+}
+
+impl ReminderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReminderStatus::Sending => "sending",
+            ReminderStatus::Delivered => "delivered",
+            ReminderStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReminderStatus> {
+        [
+            ReminderStatus::Sending,
+            ReminderStatus::Delivered,
+            ReminderStatus::Failed,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
 }
 
 /// The one interface every workflow uses to read and change the state.
@@ -466,7 +494,41 @@ pub struct HandoverRecord {
     pub to_folder: String,
     /// SHA-256 of the message as read from the leaver's mailbox.
     pub content_hash: String,
-    /// `copying` (intent), `copied`, `already_there`.
-    pub status: String,
+    pub status: HandoverStatus,
     pub at: String,
+}
+
+/// Where one handed-over message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoverStatus {
+    /// About to be copied (journaled before the copy).
+    Copying,
+    Copied,
+    /// The destination already held it.
+    AlreadyThere,
+}
+
+impl HandoverStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoverStatus::Copying => "copying",
+            HandoverStatus::Copied => "copied",
+            HandoverStatus::AlreadyThere => "already_there",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HandoverStatus> {
+        [
+            HandoverStatus::Copying,
+            HandoverStatus::Copied,
+            HandoverStatus::AlreadyThere,
+        ]
+        .into_iter()
+        .find(|h| h.as_str() == s)
+    }
+
+    /// The message is in the successor's mailbox.
+    pub fn done(self) -> bool {
+        self != HandoverStatus::Copying
+    }
 }

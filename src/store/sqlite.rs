@@ -7,7 +7,7 @@
 //! twice. Journal entries are committed on their own before the change they
 //! describe is made.
 
-use super::{CaseRow, HandoverRecord, RunSummary, SnapshotRecord};
+use super::{CaseRow, HandoverRecord, HandoverStatus, ReminderStatus, RunSummary, SnapshotRecord};
 use super::{
     Cursor, JournalEntry, JournalStatus, MailboxRecord, ReminderRecord, Resume, RunId, RunKind,
     RunRecord, Sighting, Store, StoreError, StoredMessage,
@@ -1430,7 +1430,10 @@ impl Store for SqliteStore {
                         run: r.get(2)?,
                         method: r.get(3)?,
                         recipient: r.get(4)?,
-                        status: r.get(5)?,
+                        // An unknown word is read as the doubtful case: it
+                        // may have been sent.
+                        status: ReminderStatus::parse(&r.get::<_, String>(5)?)
+                            .unwrap_or(ReminderStatus::Sending),
                         at: r.get(6)?,
                     })
                 },
@@ -1445,7 +1448,7 @@ impl Store for SqliteStore {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (source, period) DO UPDATE SET run = excluded.run, method = excluded.method,
                recipient = excluded.recipient, status = excluded.status, at = excluded.at",
-            params![m.source, m.period, m.run, m.method, m.recipient, m.status, m.at],
+            params![m.source, m.period, m.run, m.method, m.recipient, m.status.as_str(), m.at],
         )?;
         Ok(())
     }
@@ -1611,7 +1614,8 @@ impl Store for SqliteStore {
                 message_id: r.get(4)?,
                 to_folder: r.get(5)?,
                 content_hash: r.get(6)?,
-                status: r.get(7)?,
+                status: HandoverStatus::parse(&r.get::<_, String>(7)?)
+                    .unwrap_or(HandoverStatus::Copying),
                 at: r.get(8)?,
             })
         })?;
@@ -1634,7 +1638,7 @@ impl Store for SqliteStore {
                     h.message_id,
                     h.to_folder,
                     h.content_hash,
-                    h.status,
+                    h.status.as_str(),
                     h.at
                 ],
             )?;
@@ -1843,7 +1847,7 @@ impl Store for SqliteStore {
                 insert.execute(params![
                     d.id,
                     d.source,
-                    d.status,
+                    d.status.as_str(),
                     serde_json::to_string(d).unwrap_or_else(|_| "{}".into())
                 ])?;
             }
@@ -2167,7 +2171,7 @@ mod tests {
             run,
             method: "imap".into(),
             recipient: "ola@example.test".into(),
-            status: "delivered".into(),
+            status: ReminderStatus::Delivered,
             at: "2026-11-25T00:00:00+00:00".into(),
         };
         s.record_reminder(&sent).expect("records");
