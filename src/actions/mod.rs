@@ -9,6 +9,7 @@
 //! deleted permanently.
 
 pub mod clean;
+pub mod cleanup;
 pub mod copiers;
 pub mod movers;
 pub mod runs;

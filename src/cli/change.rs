@@ -2,6 +2,7 @@
 //! journal, as commands.
 
 use crate::*;
+use mailhygiene::actions::cleanup;
 
 /// The edge that moves messages of one source.
 pub(crate) fn open_mover(
@@ -31,6 +32,25 @@ pub(crate) fn open_mover(
             "an mbox file is an export, not a mailbox: clean works on IMAP mailboxes and Maildirs"
                 .into(),
         ),
+    }
+}
+
+/// The edge of one of the named sources, as the cleanup workflow asks for
+/// it: an mbox export is never changed, anything else that cannot be
+/// opened is unreachable now.
+fn open_named(
+    named: &[NamedSource],
+    given: &str,
+    allow_plaintext: bool,
+) -> std::result::Result<Box<dyn Mover>, cleanup::OpenFailure> {
+    let source = named.iter().find(|s| s.given == given).ok_or_else(|| {
+        cleanup::OpenFailure::Unreachable(format!("cannot read the source {given}"))
+    })?;
+    let opened = open_mover(source, allow_plaintext);
+    match (&source.spec, opened) {
+        (_, Ok(mover)) => Ok(mover),
+        (SourceSpec::Mbox(_), Err(why)) => Err(cleanup::OpenFailure::Unsupported(why)),
+        (_, Err(why)) => Err(cleanup::OpenFailure::Unreachable(why)),
     }
 }
 
@@ -129,61 +149,22 @@ pub(crate) fn clean_command(args: &CleanArgs) -> Result<u8> {
     } else {
         None
     };
-    // A person chose these messages (an erasure, a case's `delete` rows):
-    // a flag does not keep them, and the record says it was there.
-    let flagged = if filter.chosen.is_some() {
-        FlaggedPolicy::MoveAndSay
-    } else {
-        FlaggedPolicy::Keep
-    };
-    let mut failed = 0;
-    for source in &named {
-        let outcome = (|| -> std::result::Result<(), String> {
-            let Some(run) = run else {
-                // A dry run reads the inventory; the mailbox is only asked
-                // what its Deleted Items folder is called.
-                let mut plan =
-                    cleanup::plan_clean(&cx.store, &source.given, &cx.rules, cx.as_of, &filter)
-                        .map_err(|e| e.to_string())?;
-                let trash = match open_mover(source, args.change.allow_plaintext) {
-                    Ok(mut m) => m.find_trash().map_err(|e| e.to_string())?,
-                    Err(e) if matches!(source.spec, SourceSpec::Mbox(_)) => return Err(e),
-                    Err(_) => None,
-                };
-                let to = trash.unwrap_or_else(|| TRASH_NAMES[0].to_string());
-                for p in &mut plan {
-                    p.to_folder = to.clone();
-                    cx.printer
-                        .record(&planned_record(&source.given, p))
-                        .map_err(|e| e.to_string())?;
-                }
-                return Ok(());
-            };
-            let mut mover = open_mover(source, args.change.allow_plaintext)?;
-            cleanup::settle_and_apply(
-                &mut cx.store,
-                mover.as_mut(),
-                run,
-                &source.given,
-                flagged,
-                &mut cx.printer,
-                |store, mover| {
-                    let mut plan =
-                        cleanup::plan_clean(store, &source.given, &cx.rules, cx.as_of, &filter)?;
-                    let trash = mover.ensure_trash()?;
-                    for p in &mut plan {
-                        p.to_folder = trash.clone();
-                    }
-                    Ok(plan)
-                },
-            )
-            .map_err(|e| format!("{e}; what was journaled is settled when you run clean again"))
-        })();
-        if let Err(e) = outcome {
-            failed += 1;
-            eprintln!("mailhygiene: {}: {e}", source.given);
-        }
+    let allow_plaintext = args.change.allow_plaintext;
+    let mut open = |given: &str| open_named(&named, given, allow_plaintext);
+    let failed = cleanup::clean(
+        &mut cx.store,
+        run,
+        &args.sources,
+        &cx.rules,
+        cx.as_of,
+        &filter,
+        &mut open,
+        &mut cx.printer,
+    )?;
+    for (source, why) in &failed {
+        eprintln!("mailhygiene: {source}: {why}");
     }
+    let failed = failed.len() as u64;
     finish_change(&mut cx, &args.change, run, failed + refused, "clean")
 }
 
@@ -191,7 +172,8 @@ pub(crate) fn clean_command(args: &CleanArgs) -> Result<u8> {
 /// that never finished (a crash, Ctrl-C), so what they moved is settled now
 /// and undone with this run, and says so.
 pub(crate) fn begin_change_run(cx: &mut ChangeContext<'_>, kind: RunKind) -> Result<i64> {
-    let run = cx.store.begin_run(kind, cx.as_of, chrono::Utc::now())?;
+    let (run, adopted) =
+        mailhygiene::actions::cleanup::begin(&mut cx.store, kind, cx.as_of, chrono::Utc::now())?;
     // Before any change: a run that dies leaves an entry saying it began.
     let mut detail = cx.audit_detail.clone();
     detail.insert("phase".into(), "started".into());
@@ -203,7 +185,7 @@ pub(crate) fn begin_change_run(cx: &mut ChangeContext<'_>, kind: RunKind) -> Res
         cx.case_id.as_deref(),
         serde_json::Value::Object(detail),
     )?;
-    for old in cx.store.adopt_interrupted(run, kind)? {
+    for old in adopted {
         cases_cli::audit(
             &mut cx.store,
             "interrupted",
@@ -251,23 +233,6 @@ pub(crate) fn shell_word(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
-    }
-}
-
-pub(crate) fn planned_record(source: &str, p: &Planned) -> mailhygiene::actions::MoveRecord {
-    mailhygiene::actions::MoveRecord {
-        kind: "move",
-        source: source.to_string(),
-        folder: p.folder.clone(),
-        uid: p.item.uid,
-        message_id: p.item.message_id.clone(),
-        to_folder: p.to_folder.clone(),
-        rule: p.rule.clone(),
-        status: "planned",
-        run: 0,
-        reason: String::new(),
-        date: p.date.clone(),
-        subject: p.subject.clone(),
     }
 }
 
@@ -333,7 +298,8 @@ pub(crate) fn finish_change(
 
 pub(crate) fn undo_command(args: &UndoArgs) -> Result<u8> {
     let mut cx = change_context(&args.change)?;
-    let plan = cleanup::plan_undo(&cx.store, args.run).map_err(|e| usage(e.to_string()))?;
+    let plan = mailhygiene::actions::clean::plan_undo(&cx.store, args.run)
+        .map_err(|e| usage(e.to_string()))?;
     // The run undone, with every interrupted run it took over.
     cx.audit_detail.insert("undoes".into(), args.run.into());
     cx.audit_detail.insert(
@@ -351,46 +317,19 @@ pub(crate) fn undo_command(args: &UndoArgs) -> Result<u8> {
     };
     // Each mailbox of the run through its own connection; one that cannot
     // be reached is reported and its entries wait, never tried elsewhere.
-    let mut failed = 0;
-    for (source_given, planned) in &plan {
-        let outcome = (|| -> std::result::Result<(), String> {
-            let named =
-                resolve_sources(std::slice::from_ref(source_given), None, cx.config.as_ref())
-                    .map_err(|e| e.to_string())?;
-            let source = named
-                .first()
-                .ok_or_else(|| format!("cannot read the source {source_given}"))?;
-            let Some(run) = run else {
-                for p in planned {
-                    cx.printer
-                        .record(&planned_record(&source.given, p))
-                        .map_err(|e| e.to_string())?;
-                }
-                return Ok(());
-            };
-            let mut mover = open_mover(source, args.change.allow_plaintext)?;
-            cleanup::settle_and_apply(
-                &mut cx.store,
-                mover.as_mut(),
-                run,
-                &source.given,
-                FlaggedPolicy::Ignore,
-                &mut cx.printer,
-                |store, _| {
-                    Ok(cleanup::plan_undo(store, args.run)?
-                        .into_iter()
-                        .find(|(s, _)| s == source_given)
-                        .map(|(_, p)| p)
-                        .unwrap_or_default())
-                },
-            )
-            .map_err(|e| format!("{e}; what was journaled is settled when you run undo again"))
-        })();
-        if let Err(e) = outcome {
-            failed += 1;
-            eprintln!("mailhygiene: {source_given}: {e}");
-        }
+    let allow_plaintext = args.change.allow_plaintext;
+    let config = cx.config.clone();
+    let mut open = |given: &str| {
+        let named = resolve_sources(&[given.to_string()], None, config.as_ref())
+            .map_err(|e| cleanup::OpenFailure::Unreachable(e.to_string()))?;
+        open_named(&named, given, allow_plaintext)
+    };
+    let failed = cleanup::undo(&mut cx.store, run, args.run, &mut open, &mut cx.printer)
+        .map_err(|e| usage(e.to_string()))?;
+    for (source, why) in &failed {
+        eprintln!("mailhygiene: {source}: {why}");
     }
+    let failed = failed.len() as u64;
     finish_change(&mut cx, &args.change, run, failed, "undo")
 }
 

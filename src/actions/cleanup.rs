@@ -1,0 +1,291 @@
+//! The cleanup as a workflow over the store: `clean` and `undo` across the
+//! mailboxes of a run, each mailbox through its own edge, one mailbox's
+//! failure recorded and the run going on. The command layer gives it the
+//! store, a way to open each mailbox's edge (it knows credentials and TLS)
+//! and a printer; everything else is here, testable without the binary.
+
+use super::clean::{self, Filter, FlaggedPolicy, Planned};
+use super::movers::{Mover, TRASH_NAMES};
+use super::{ActionError, MovePrinter, MoveRecord};
+use crate::rules::RuleSet;
+use crate::store::{RunId, RunKind, Store, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// Why a mailbox's edge could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenFailure {
+    /// This kind of source is never changed (an mbox export): refused even
+    /// in a dry run.
+    Unsupported(String),
+    /// Not reachable now (network, credentials): a dry run plans without it.
+    Unreachable(String),
+}
+
+impl std::fmt::Display for OpenFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenFailure::Unsupported(why) | OpenFailure::Unreachable(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Opens the edge that moves one mailbox's messages.
+pub type OpenMover<'a> = dyn FnMut(&str) -> Result<Box<dyn Mover>, OpenFailure> + 'a;
+
+/// The mailboxes that failed, with why; the others were done.
+pub type Failures = Vec<(String, String)>;
+
+/// Starts a `clean` or `undo` run and takes over every earlier run of its
+/// kind that never finished (a crash, Ctrl-C): what they left is settled by
+/// this one, and undoing this one undoes them. Returns the run and the runs
+/// taken over.
+pub fn begin(
+    store: &mut dyn Store,
+    kind: RunKind,
+    as_of: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<(RunId, Vec<RunId>), StoreError> {
+    let run = store.begin_run(kind, as_of, now)?;
+    let adopted = store.adopt_interrupted(run, kind)?;
+    Ok((run, adopted))
+}
+
+/// A planned move as printed by a dry run.
+pub fn planned_record(source: &str, p: &Planned) -> MoveRecord {
+    MoveRecord {
+        kind: "move",
+        source: source.to_string(),
+        folder: p.folder.clone(),
+        uid: p.item.uid,
+        message_id: p.item.message_id.clone(),
+        to_folder: p.to_folder.clone(),
+        rule: p.rule.clone(),
+        status: "planned",
+        run: 0,
+        reason: String::new(),
+        date: p.date.clone(),
+        subject: p.subject.clone(),
+    }
+}
+
+/// `clean` over `sources`: with a run, per mailbox, settle what an earlier
+/// run left, plan what is due (or chosen) and move it to Deleted Items;
+/// without one (a dry run), print the plan, asking each mailbox only what
+/// its Deleted Items folder is called.
+#[allow(clippy::too_many_arguments)]
+pub fn clean(
+    store: &mut dyn Store,
+    run: Option<RunId>,
+    sources: &[String],
+    rules: &RuleSet,
+    as_of: NaiveDate,
+    filter: &Filter,
+    open: &mut OpenMover<'_>,
+    printer: &mut MovePrinter<'_>,
+) -> Result<Failures, ActionError> {
+    // A person chose these messages (an erasure, a case's `delete` rows):
+    // a flag does not keep them, and the record says it was there.
+    let flagged = if filter.chosen.is_some() {
+        FlaggedPolicy::MoveAndSay
+    } else {
+        FlaggedPolicy::Keep
+    };
+    let mut failed = Failures::new();
+    for source in sources {
+        let outcome = (|| -> Result<(), String> {
+            let Some(run) = run else {
+                let mut plan = clean::plan_clean(store, source, rules, as_of, filter)
+                    .map_err(|e| e.to_string())?;
+                let trash = match open(source) {
+                    Ok(mut m) => m.find_trash().map_err(|e| e.to_string())?,
+                    Err(OpenFailure::Unsupported(why)) => return Err(why),
+                    Err(OpenFailure::Unreachable(_)) => None,
+                };
+                let to = trash.unwrap_or_else(|| TRASH_NAMES[0].to_string());
+                for p in &mut plan {
+                    p.to_folder = to.clone();
+                    printer
+                        .record(&planned_record(source, p))
+                        .map_err(|e| e.to_string())?;
+                }
+                return Ok(());
+            };
+            let mut mover = open(source).map_err(|e| e.to_string())?;
+            clean::settle_and_apply(
+                store,
+                mover.as_mut(),
+                run,
+                source,
+                flagged,
+                printer,
+                |store, mover| {
+                    let mut plan = clean::plan_clean(store, source, rules, as_of, filter)?;
+                    let trash = mover.ensure_trash()?;
+                    for p in &mut plan {
+                        p.to_folder = trash.clone();
+                    }
+                    Ok(plan)
+                },
+            )
+            .map_err(|e| format!("{e}; what was journaled is settled when you run clean again"))
+        })();
+        if let Err(why) = outcome {
+            failed.push((source.clone(), why));
+        }
+    }
+    Ok(failed)
+}
+
+/// `undo` of a clean run (with the interrupted runs it took over): each
+/// mailbox of the run through its own edge; one that cannot be opened is
+/// reported and its entries wait, never tried through another.
+pub fn undo(
+    store: &mut dyn Store,
+    run: Option<RunId>,
+    undone: RunId,
+    open: &mut OpenMover<'_>,
+    printer: &mut MovePrinter<'_>,
+) -> Result<Failures, ActionError> {
+    let plan = clean::plan_undo(store, undone)?;
+    let mut failed = Failures::new();
+    for (source, planned) in &plan {
+        let outcome = (|| -> Result<(), String> {
+            let Some(run) = run else {
+                for p in planned {
+                    printer
+                        .record(&planned_record(source, p))
+                        .map_err(|e| e.to_string())?;
+                }
+                return Ok(());
+            };
+            let mut mover = open(source).map_err(|e| e.to_string())?;
+            clean::settle_and_apply(
+                store,
+                mover.as_mut(),
+                run,
+                source,
+                FlaggedPolicy::Ignore,
+                printer,
+                |store, _| {
+                    Ok(clean::plan_undo(store, undone)?
+                        .into_iter()
+                        .find(|(s, _)| s == source)
+                        .map(|(_, p)| p)
+                        .unwrap_or_default())
+                },
+            )
+            .map_err(|e| format!("{e}; what was journaled is settled when you run undo again"))
+        })();
+        if let Err(why) = outcome {
+            failed.push((source.clone(), why));
+        }
+    }
+    Ok(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ActionFormat;
+    use super::super::movers::MaildirMover;
+    use super::*;
+    use crate::store::SqliteStore;
+
+    /// Two Maildirs cleaned in one run and undone in one call, through the
+    /// library alone; a third mailbox that cannot be opened fails alone.
+    #[test]
+    fn a_run_over_several_mailboxes_is_cleaned_and_undone_mailbox_by_mailbox() {
+        let dirs: Vec<tempfile::TempDir> =
+            (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_577_880_000);
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+        let rules = RuleSet::embedded().expect("rules");
+        let engine = crate::engine::Engine::new(
+            crate::engine::EngineSettings::new(as_of),
+            rules.clone(),
+            crate::fingerprint::Fingerprinter::new(b"cleanup-test-key-0123").expect("key"),
+        );
+        let mut store = SqliteStore::open_in_memory().expect("store");
+        let scan = store
+            .begin_run(RunKind::Scan, as_of, Utc::now())
+            .expect("run");
+        let mut sources = Vec::new();
+        for (n, dir) in dirs.iter().enumerate() {
+            for sub in ["cur", "new", "tmp"] {
+                std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+            }
+            let file = dir.path().join(format!("cur/{n}.x:2,S"));
+            std::fs::write(
+                &file,
+                format!("Message-ID: <{n}@t>\r\nSubject: gammel\r\n\r\nhei\r\n"),
+            )
+            .expect("write");
+            std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .expect("open")
+                .set_modified(old)
+                .expect("mtime");
+            let source = format!("maildir:{}", dir.path().display());
+            for folder in crate::source::maildir::folders(dir.path()).expect("folders") {
+                for path in crate::source::maildir::message_files(&folder).expect("files") {
+                    let job = crate::source::maildir::job(&folder.name, path.clone());
+                    let mut meta = job.meta;
+                    let mut buf = Vec::new();
+                    crate::source::maildir::read(&path, &mut meta, 1 << 20, &mut buf)
+                        .expect("read");
+                    store
+                        .record(scan, &source, &engine.scan_message(meta, &buf))
+                        .expect("record");
+                }
+            }
+            sources.push(source);
+        }
+        let mut open = |source: &str| -> Result<Box<dyn Mover>, OpenFailure> {
+            let path = source.strip_prefix("maildir:").unwrap_or(source);
+            MaildirMover::open(std::path::Path::new(path))
+                .map(|m| Box::new(m) as Box<dyn Mover>)
+                .map_err(|e| OpenFailure::Unreachable(e.to_string()))
+        };
+        let (run, adopted) = begin(&mut store, RunKind::Clean, as_of, Utc::now()).expect("run");
+        assert!(adopted.is_empty());
+        let mut with_gone = sources.clone();
+        with_gone.push("maildir:/nonexistent/mailhygiene-test".into());
+        let mut sink = Vec::new();
+        let failed = {
+            let mut printer = MovePrinter::new(Box::new(&mut sink), ActionFormat::Jsonl);
+            clean(
+                &mut store,
+                Some(run),
+                &with_gone,
+                &rules,
+                as_of,
+                &Filter::default(),
+                &mut open,
+                &mut printer,
+            )
+            .expect("cleans")
+        };
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].0, "maildir:/nonexistent/mailhygiene-test");
+        for (n, dir) in dirs.iter().enumerate() {
+            assert!(
+                dir.path()
+                    .join(format!(".Deleted Items/cur/{n}.x:2,S"))
+                    .exists()
+            );
+        }
+        let (undo_run, _) = begin(&mut store, RunKind::Undo, as_of, Utc::now()).expect("run");
+        let mut sink = Vec::new();
+        let failed = {
+            let mut printer = MovePrinter::new(Box::new(&mut sink), ActionFormat::Jsonl);
+            undo(&mut store, Some(undo_run), run, &mut open, &mut printer).expect("undoes")
+        };
+        assert!(failed.is_empty(), "{failed:?}");
+        for (n, dir) in dirs.iter().enumerate() {
+            assert!(
+                dir.path().join(format!("cur/{n}.x:2,S")).exists(),
+                "mailbox {n} restored"
+            );
+        }
+    }
+}
