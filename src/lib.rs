@@ -67,6 +67,7 @@ pub mod own_mail;
 pub mod plan_xlsx;
 pub mod register;
 pub mod remind;
+pub mod reminders;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -21,7 +21,7 @@ use mailhygiene::detect::identifiers::Rule2032;
 use mailhygiene::engine::{Engine, EngineSettings};
 use mailhygiene::fingerprint::Fingerprinter;
 use mailhygiene::model::MessageMeta;
-use mailhygiene::remind::{self, Lang, Templates};
+use mailhygiene::remind::{Lang, Templates};
 use mailhygiene::report::{self, Format, ReportContext};
 use mailhygiene::rules::{RuleError, RuleSet};
 use mailhygiene::scan::{self, NamedSource, Progress, Silent};

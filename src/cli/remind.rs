@@ -1,7 +1,6 @@
 //! `remind`: the yearly reminder, planned or delivered.
 
 use crate::*;
-use mailhygiene::store::ReminderStatus;
 
 /// One reminder record (the contract's `reminder` record).
 #[derive(serde::Serialize)]
@@ -90,152 +89,32 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
     };
     let mut out = open_output(change.output.as_deref())?;
     let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
-    for source in &named {
-        let record = mailboxes.iter().find(|m| m.source == source.given);
-        let to = args
-            .to
-            .clone()
-            .or(record.and_then(|m| m.address.clone()))
-            .unwrap_or_default();
-        let mut emit = |status: &str, subject: &str, reason: &str| -> Result<()> {
-            *counts.entry(status.to_string()).or_default() += 1;
-            match change.format {
-                ActionFormat::Jsonl => {
-                    serde_json::to_writer(
-                        &mut out,
-                        &ReminderOut {
-                            kind: "reminder",
-                            source: &source.given,
-                            to: &to,
-                            status,
-                            period: &period,
-                            subject,
-                            reason,
-                        },
-                    )?;
-                    out.write_all(b"\n")?;
-                }
-                ActionFormat::Text => {
-                    let why = if reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({reason})")
-                    };
-                    writeln!(
-                        out,
-                        "{status:<13} {} -> {} via {}: {}{why}",
-                        report::summary::one_line(&source.given),
-                        report::summary::one_line(&to),
-                        delivery.name(),
-                        report::summary::one_line(subject)
-                    )?;
-                }
-            }
-            Ok(())
-        };
-        if to.is_empty() {
-            emit(
-                "failed",
-                "",
-                "the store has no address for this mailbox: give --to, or a config entry",
-            )?;
-            continue;
-        }
-        let prior = store.reminder(&source.given, &period)?;
-        if prior
-            .as_ref()
-            .is_some_and(|p| p.status == ReminderStatus::Delivered)
-            && !args.again
-        {
-            emit("already_sent", "", "")?;
-            continue;
-        }
-        let mut summary = report::Summary::new(report_context(as_of, 0.0, true, &store, &rules)?);
-        mailhygiene::inventory::print(
-            &store,
-            std::slice::from_ref(&source.given),
-            &rules,
-            as_of,
-            None,
-            &mut summary,
-        )?;
-        let clean_command = format!("mailhygiene clean {} --apply", source.given);
-        let ctx = remind::context(&summary, &source.given, &period, clean_command);
-        let rendered = templates
-            .render(args.lang, &ctx)
-            .map_err(|e| usage(format!("reminder template: {e}")))?;
-        let Some(run) = run else {
-            emit("planned", &rendered.subject, "")?;
-            continue;
-        };
-        let now = std::time::SystemTime::now();
-        let stamp = now
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        let reminder_id = if args.again {
-            let nanos = now
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default();
-            remind::reminder_id(&secret, &source.given, &format!("{period}#{nanos}"))
-        } else {
-            remind::reminder_id(&secret, &source.given, &period)
-        };
-        let from = args.from.clone().unwrap_or_else(|| {
-            let domain = to.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost");
-            format!("mailhygiene <mailhygiene@{domain}>")
-        });
-        let message_id = format!("<{reminder_id}.{stamp}@mailhygiene.invalid>");
-        let proof = remind::reminder_proof(&secret, &reminder_id, &message_id);
-        let bytes = match remind::message(
-            &rendered,
-            &from,
-            &to,
-            now,
-            &message_id,
-            &reminder_id,
-            &proof,
-        ) {
-            Ok(b) => b,
-            Err(e) => {
-                emit("failed", &rendered.subject, &e)?;
-                continue;
-            }
-        };
-        if prior
-            .as_ref()
-            .is_some_and(|p| p.status == ReminderStatus::Sending)
-            && matches!(delivery, Delivery::Smtp)
-            && !args.again
-        {
-            emit(
-                "failed",
-                &rendered.subject,
-                "an earlier run was interrupted while sending it, so it may have arrived: check, then use --again",
-            )?;
-            continue;
-        }
-        let mut entry = mailhygiene::store::ReminderRecord {
-            source: source.given.clone(),
-            period: period.clone(),
-            run,
-            method: delivery.name().to_string(),
-            recipient: to.clone(),
-            status: ReminderStatus::Sending,
-            at: chrono::Utc::now().to_rfc3339(),
-        };
-        store.record_reminder(&entry)?;
-        let outcome = match &delivery {
-            Delivery::Dir(dir) => {
-                let name = format!("reminder-{period}-{reminder_id}");
-                deliver::to_dir(dir, &name, &bytes)
-            }
-            Delivery::Smtp => match &smtp {
-                Some(settings) => deliver::by_smtp(settings, &from, &to, &bytes),
-                None => Err("no SMTP server".to_string()),
-            },
-            Delivery::Imap => match &source.spec {
+    let settings = mailhygiene::reminders::Settings {
+        templates: &templates,
+        rules: &rules,
+        secret: &secret,
+        lang: args.lang,
+        as_of,
+        period: &period,
+        again: args.again,
+        from: args.from.as_deref(),
+        to: args.to.as_deref(),
+        method: delivery.name(),
+        unsure_after_interruption: matches!(delivery, Delivery::Smtp),
+    };
+    // The delivery edges: a directory, SMTP, or the mailbox's own INBOX
+    // with the scan's credentials.
+    let mut send = |o: &mailhygiene::reminders::Outgoing<'_>| match &delivery {
+        Delivery::Dir(dir) => deliver::to_dir(dir, &o.name, o.bytes),
+        Delivery::Smtp => match &smtp {
+            Some(settings) => deliver::by_smtp(settings, o.from, o.to, o.bytes),
+            None => Err("no SMTP server".to_string()),
+        },
+        Delivery::Imap => {
+            let Some(source) = named.iter().find(|s| s.given == o.source) else {
+                return Err(format!("cannot read the source {}", o.source));
+            };
+            match &source.spec {
                 SourceSpec::Imap(url) => match source
                     .credentials
                     .clone()
@@ -245,32 +124,67 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
                         url,
                         &credentials,
                         &imap_options(change.allow_plaintext),
-                        &reminder_id,
-                        &bytes,
+                        o.reminder_id,
+                        o.bytes,
                     ),
                     None => Err("IMAP delivery needs MAILHYGIENE_IMAP_PASSWORD, MAILHYGIENE_IMAP_TOKEN, or an account in the configuration file".to_string()),
                 },
                 _ => Err("IMAP delivery needs an IMAP mailbox; use --deliver dir:PATH or smtp".to_string()),
-            },
-        };
-        match outcome {
-            Ok(result) => {
-                entry.status = ReminderStatus::Delivered;
-                entry.at = chrono::Utc::now().to_rfc3339();
-                store.record_reminder(&entry)?;
-                let status = match result {
-                    deliver::Outcome::Delivered => "delivered",
-                    deliver::Outcome::AlreadyThere => "already_sent",
-                };
-                emit(status, &rendered.subject, "")?;
-            }
-            Err(e) => {
-                entry.status = ReminderStatus::Failed;
-                store.record_reminder(&entry)?;
-                emit("failed", &rendered.subject, &e)?;
             }
         }
-    }
+    };
+    let context = report_context(as_of, 0.0, true, &store, &rules)?;
+    let mut emit = |r: &mailhygiene::reminders::Sent| -> std::io::Result<()> {
+        *counts.entry(r.status.to_string()).or_default() += 1;
+        match change.format {
+            ActionFormat::Jsonl => {
+                serde_json::to_writer(
+                    &mut out,
+                    &ReminderOut {
+                        kind: "reminder",
+                        source: &r.source,
+                        to: &r.to,
+                        status: r.status,
+                        period: &period,
+                        subject: &r.subject,
+                        reason: &r.reason,
+                    },
+                )?;
+                out.write_all(b"\n")
+            }
+            ActionFormat::Text => {
+                let why = if r.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", r.reason)
+                };
+                writeln!(
+                    out,
+                    "{:<13} {} -> {} via {}: {}{why}",
+                    r.status,
+                    report::summary::one_line(&r.source),
+                    report::summary::one_line(&r.to),
+                    delivery.name(),
+                    report::summary::one_line(&r.subject)
+                )
+            }
+        }
+    };
+    let given: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
+    mailhygiene::reminders::remind(
+        &mut store,
+        run,
+        &given,
+        &context,
+        &settings,
+        &mut send,
+        &std::time::SystemTime::now,
+        &mut emit,
+    )
+    .map_err(|e| match e {
+        mailhygiene::reminders::RemindError::Template(_) => usage(e.to_string()),
+        other => anyhow::Error::new(other),
+    })?;
     let failed = counts.get("failed").copied().unwrap_or(0);
     if let Some(run) = run {
         let status = if failed == 0 {
