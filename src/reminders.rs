@@ -278,7 +278,7 @@ mod tests {
             ..Default::default()
         };
         let clock = || std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000);
-        let mut outcome = |refuse: bool, store: &mut SqliteStore| {
+        let outcome = |refuse: bool, store: &mut SqliteStore| {
             let run = store
                 .begin_run(RunKind::Remind, as_of, chrono::Utc::now())
                 .expect("run");
