@@ -15,6 +15,7 @@ use mailhygiene::offboard::{self, Case, Decision, Leaver, Notice};
 use mailhygiene::scan::NamedSource;
 use mailhygiene::source::SourceSpec;
 use mailhygiene::store::{Store, StoredMessage};
+use mailhygiene::subject;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -937,54 +938,6 @@ pub fn audit_command(command: &AuditCommand) -> Result<u8> {
     }
 }
 
-/// The canonical values an identifier typed by a person stands for, each
-/// passing its checksum: what the detectors would have fingerprinted. An
-/// identifier that passes none is a typo, and searching for it would
-/// answer "0 messages" as if the person were not there.
-fn valid_identifiers(raw: &str, as_of: chrono::NaiveDate) -> Vec<String> {
-    use mailhygiene::checksum;
-    use mailhygiene::detect::identifiers::{self, IdentifierSettings, Rule2032};
-    let settings = IdentifierSettings {
-        as_of,
-        rule_2032: Rule2032::Auto.enabled(as_of),
-    };
-    let text = mailhygiene::detect::normalise(raw);
-    let mut out: Vec<String> = identifiers::find(&text, &settings, false)
-        .into_iter()
-        .map(|h| h.canonical)
-        .collect();
-    // A bare account number: the detector wants a label next to one (most
-    // 11-digit runs in mail are not accounts); typed here, the request is
-    // the label.
-    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
-    if out.is_empty()
-        && let Some(d) = checksum::digits::<11>(digits.as_bytes())
-        && checksum::no_bank_account(&d)
-    {
-        out.push(digits);
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// A name search must name a person: two words at least, or the whole
-/// name of a mailbox's owner. `--name a` would match nearly everyone.
-fn whole_name(name: &str, owners: &[String]) -> bool {
-    let words = offboard::words(name).count();
-    words >= 2
-        || (words == 1
-            && owners
-                .iter()
-                .any(|o| o.trim().eq_ignore_ascii_case(name.trim())))
-}
-
-/// Whether a sender's name holds these words, in order and whole.
-fn name_matches(from_name: &str, wanted: &[String]) -> bool {
-    let words: Vec<String> = offboard::words(from_name).collect();
-    !wanted.is_empty() && words.windows(wanted.len()).any(|w| w == wanted)
-}
-
 pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
     let c = &args.common;
     let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
@@ -1011,7 +964,7 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
             &mut raw,
         )
         .context("cannot read the identifier from standard input")?;
-        let values = valid_identifiers(raw.trim(), as_of);
+        let values = subject::valid_identifiers(raw.trim(), as_of);
         if values.is_empty() {
             return Err(usage(
                 "standard input is not a valid fødselsnummer, D-number, H-number, bank account, card number, IBAN or Nordic ID number: check the digits",
@@ -1031,7 +984,7 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
         .filter_map(|m| m.owner)
         .collect();
     let name: Option<Vec<String>> = match args.name.as_deref() {
-        Some(n) if !whole_name(n, &owners) => {
+        Some(n) if !subject::whole_name(n, &owners) => {
             return Err(usage(format!(
                 "--name `{}`: give a whole name (first and family name), not a part of one",
                 mailhygiene::report::summary::one_line(n)
@@ -1040,65 +993,14 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
         Some(n) => Some(offboard::words(n).collect()),
         None => None,
     };
-    // Mail an offboarding case classified private is the employee's own:
-    // not exported on anyone's request unless someone says why.
-    let private = store.private_case_messages()?;
-    let mut left_out = 0u64;
-    // Only the hits are kept: a mailbox's stored messages are read one at
-    // a time, not gathered first (a shared mailbox holds hundreds of
-    // thousands).
-    let mut hits: Vec<StoredMessage> = Vec::new();
-    for mailbox in store.mailboxes()? {
-        store.each_message(&mailbox.source, None, &mut |m| {
-            let e = &m.report.envelope;
-            let hit = if let Some(a) = &address {
-                e.from.iter().chain(&e.to).any(|x| x == a)
-            } else if let Some(n) = &name {
-                name_matches(&e.from_name, n)
-            } else {
-                m.report
-                    .findings
-                    .iter()
-                    .any(|f| fingerprints.contains(&f.fingerprint))
-            };
-            if !hit {
-                return Ok(());
-            }
-            let at = (
-                m.source.clone(),
-                m.report.meta.folder.clone(),
-                offboard::message_key(&m.report),
-            );
-            if !args.include_private && private.contains(&at) {
-                left_out += 1;
-            } else {
-                hits.push(m);
-            }
-            Ok(())
-        })?;
-    }
+    let query = match (&address, &name) {
+        (Some(a), _) => subject::Query::Address(a.clone()),
+        (None, Some(n)) => subject::Query::Name(n.clone()),
+        (None, None) => subject::Query::Fingerprints(fingerprints.clone()),
+    };
+    let subject::Found { hits, left_out } = subject::search(&store, &query, args.include_private)?;
     let mut out = open_output(c.output.as_deref())?;
-    let index: Vec<serde_json::Value> = hits
-        .iter()
-        .map(|m| {
-            let r = &m.report;
-            serde_json::json!({
-                "type": "subject_message",
-                "source": m.source,
-                "folder": r.meta.folder,
-                "uid": r.meta.uid,
-                "message_id": r.envelope.message_id,
-                "key": offboard::message_key(r),
-                "date": r.date.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                "from": r.envelope.from,
-                "to": r.envelope.to,
-                "subject": r.envelope.subject,
-                "findings": r.findings.iter().map(|f| serde_json::json!({
-                    "detector": f.detector.to_string(), "masked": f.masked, "fingerprint": f.fingerprint,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let index: Vec<serde_json::Value> = hits.iter().map(subject::index_record).collect();
     for (m, v) in hits.iter().zip(&index) {
         match c.format {
             ActionFormat::Jsonl => {
