@@ -74,3 +74,4 @@ pub mod scan;
 pub mod source;
 pub mod store;
 pub mod subject;
+pub mod templates;
