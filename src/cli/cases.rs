@@ -11,7 +11,7 @@ use mailhygiene::actions::copiers::{ImapMailbox, MaildirOrigin, MaildirTarget, M
 use mailhygiene::audit::NewEntry;
 use mailhygiene::handover::{self, Checked, Origin, OutcomePrinter, Target};
 use mailhygiene::imap::url::ImapUrl;
-use mailhygiene::offboard::{self, Case, Decision, Leaver, Notice};
+use mailhygiene::offboard::{self, Case, Decision, Notice};
 use mailhygiene::scan::NamedSource;
 use mailhygiene::source::SourceSpec;
 use mailhygiene::store::{Store, StoredMessage};
@@ -251,15 +251,6 @@ pub fn audit(
     Ok(())
 }
 
-fn messages_of(store: &dyn Store, source: &str) -> Result<Vec<StoredMessage>> {
-    let mut out = Vec::new();
-    store.each_message(source, None, &mut |m| {
-        out.push(m);
-        Ok(())
-    })?;
-    Ok(out)
-}
-
 fn date_arg(name: &str, value: &str) -> Result<chrono::NaiveDate> {
     chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
         .map_err(|_| usage(format!("{name} {value}: expected YYYY-MM-DD")))
@@ -324,25 +315,6 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         .or(config.as_ref().and_then(|c| c.rules.clone()));
     let rules = load_rules(rules_dir.as_deref())?;
     let (mut store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
-    let mailbox = store
-        .mailboxes()?
-        .into_iter()
-        .find(|m| m.source == source)
-        .ok_or_else(|| {
-            usage(format!(
-                "{source} is not in the store {}: scan it first",
-                store.location()
-            ))
-        })?;
-    let existing = store.case(case_id)?;
-    if let Some(existing) = &existing
-        && existing.source != source
-    {
-        return Err(usage(format!(
-            "case {case_id} is about {}, not {source}",
-            existing.source
-        )));
-    }
     if let Some(plan) = &args.plan
         && plan.exists()
     {
@@ -351,7 +323,7 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
             plan.display()
         )));
     }
-    let mut case = Case {
+    let case = Case {
         id: case_id.to_string(),
         source: source.to_string(),
         reason: reason.to_string(),
@@ -363,30 +335,23 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         opened_by: mailhygiene::audit::actor(),
         opened_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    // A case is the documented reason for opening a mailbox: rerunning it
-    // with other facts must not pass silently.
-    let mut amended = None;
-    if let Some(existing) = &existing {
-        let changes = offboard::case_changes(existing, &case);
-        if !changes.is_empty() && !args.amend {
-            let names: Vec<&str> = changes.iter().map(|c| c.field).collect();
-            return Err(usage(format!(
-                "case {case_id} exists with another {}: add --amend to change it (old and new values are recorded in the audit trail), or use another --case",
-                names.join(", ")
-            )));
-        }
-        // What the case was opened with stays: its terms, who and when,
-        // and a successor or leaving date not given again.
-        case.successor = case.successor.take().or(existing.successor.clone());
-        case.leaving = case.leaving.or(existing.leaving);
-        case.terms = existing.terms.clone();
-        case.opened_by = existing.opened_by.clone();
-        case.opened_at = existing.opened_at.clone();
-        if !changes.is_empty() {
-            store.amend_case(&case)?;
-            amended = Some(changes);
-        }
-    }
+    let representatives = config
+        .as_ref()
+        .map(|c| c.union_representatives.iter().cloned().collect())
+        .unwrap_or_default();
+    let offboard::Opened {
+        case,
+        rows,
+        messages,
+        mailbox,
+        leaver,
+        amended,
+    } = offboard::open_case(&mut store, case, args.amend, &rules, as_of, representatives).map_err(
+        |e| match e {
+            offboard::CaseError::Store(e) => anyhow::Error::new(e),
+            other => usage(other.to_string()),
+        },
+    )?;
     if let Some(changes) = &amended {
         audit(
             &mut store,
@@ -399,36 +364,6 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
                 })).collect::<Vec<_>>(),
             }),
         )?;
-    }
-    let messages = messages_of(&store, source)?;
-    let leaver = Leaver::new(mailbox.owner.as_deref(), mailbox.address.as_deref());
-    let mut classifier = offboard::Classifier::new(leaver, &rules);
-    classifier.representatives = config
-        .as_ref()
-        .map(|c| c.union_representatives.iter().cloned().collect())
-        .unwrap_or_default();
-    classifier.shared_personal =
-        offboard::shared_personal(&store, source, &messages, &classifier.leaver)?;
-    classifier.own_organisations =
-        offboard::own_organisations(messages.iter().map(|m| &m.report), &classifier.leaver);
-    let mut rows = offboard::plan(&messages, &classifier, &rules, as_of);
-    store.open_case(&case, &rows)?;
-    // What the case recorded first wins: a message once private stays so.
-    let case = store.case(case_id)?.unwrap_or(case);
-    let recorded: std::collections::HashMap<(String, String), Decision> = store
-        .case_rows(case_id)?
-        .into_iter()
-        .map(|r| ((r.folder, r.key), r.decision))
-        .collect();
-    for r in &mut rows {
-        if recorded.get(&(r.folder.clone(), r.key.clone())) == Some(&Decision::Private)
-            && r.decision != Decision::Private
-        {
-            r.decision = Decision::Private;
-            r.why = "private".into();
-            r.from.clear();
-            r.subject.clear();
-        }
     }
     if let Some(plan) = &args.plan {
         let mut file = mailhygiene::report::create_private(plan)
@@ -447,26 +382,8 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
     }
     if let Some(path) = &args.notice {
         let templates = crate::load_templates(rules_dir.as_deref())?;
-        let deadline = case.deletion_deadline(deletion_months(config.as_ref()));
-        let comment_by = match &case.notice {
-            Notice::On { date } => *date + chrono::Duration::days(7),
-            Notice::Not { .. } => as_of + chrono::Duration::days(7),
-        };
-        let ctx = mailhygiene::remind::NoticeContext {
-            case_id: case.id.clone(),
-            employee: mailbox.owner.clone().unwrap_or_default(),
-            mailbox: mailbox
-                .address
-                .clone()
-                .unwrap_or_else(|| source.to_string()),
-            reason: case.reason.clone(),
-            legal_basis: case.legal_basis.clone(),
-            successor: case.successor.clone().unwrap_or_default(),
-            leaving: case.leaving.map(|d| d.to_string()).unwrap_or_default(),
-            comment_by: comment_by.to_string(),
-            delete_by: deadline.map(|d| d.to_string()).unwrap_or_default(),
-            sender: case.opened_by.clone(),
-        };
+        let ctx =
+            offboard::notice_context(&case, &mailbox, as_of, deletion_months(config.as_ref()));
         let (subject, body) = templates
             .render_notice(args.language, &ctx)
             .map_err(|e| usage(e.to_string()))?;
@@ -480,7 +397,7 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         mailbox.owner.as_deref(),
         &messages,
         &rows,
-        &classifier.leaver,
+        &leaver,
         as_of,
         deletion_months(config.as_ref()),
     );

@@ -471,9 +471,11 @@ pub fn plan(
         .collect()
 }
 
+mod open;
 mod plan_file;
 mod report;
 
+pub use open::{CaseError, Opened, notice_context, open_case};
 pub use plan_file::{
     EditedRow, PLAN_HEADER, edited_rows, plan_cells, read_plan, row_ref, write_plan,
 };

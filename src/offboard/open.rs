@@ -1,0 +1,253 @@
+//! Opening (or rerunning) a case as a workflow over the store: the case
+//! checked against what the store recorded (another mailbox refused, other
+//! facts refused unless amended, what it was opened with kept), the
+//! leaver's mail classified and planned, and the plan held to what the case
+//! first recorded (a message once private stays private).
+
+use super::*;
+use crate::store::MailboxRecord;
+
+/// Why a case cannot be opened as given: each a usage error, nothing
+/// changed.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error("{mailbox} is not in the store {store}: scan it first")]
+    NotInStore { mailbox: String, store: String },
+    #[error("case {case} is about {recorded}, not {given}")]
+    OtherMailbox {
+        case: String,
+        recorded: String,
+        given: String,
+    },
+    #[error(
+        "case {case} exists with another {fields}: add --amend to change it (old and new values are recorded in the audit trail), or use another --case"
+    )]
+    NeedsAmend { case: String, fields: String },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// A case opened: as the store keeps it, with its plan and what the
+/// report and the notice need.
+pub struct Opened {
+    pub case: Case,
+    pub rows: Vec<PlanRow>,
+    pub messages: Vec<StoredMessage>,
+    pub mailbox: MailboxRecord,
+    pub leaver: Leaver,
+    /// What an `--amend` changed, for the audit trail.
+    pub amended: Option<Vec<CaseChange>>,
+}
+
+/// Opens `case` (or reruns it) over the store and plans its mailbox.
+pub fn open_case(
+    store: &mut dyn Store,
+    mut case: Case,
+    amend: bool,
+    rules: &RuleSet,
+    as_of: NaiveDate,
+    representatives: HashSet<String>,
+) -> Result<Opened, CaseError> {
+    let mailbox = store
+        .mailboxes()?
+        .into_iter()
+        .find(|m| m.source == case.source)
+        .ok_or_else(|| CaseError::NotInStore {
+            mailbox: case.source.clone(),
+            store: store.location().to_string(),
+        })?;
+    let existing = store.case(&case.id)?;
+    let mut amended = None;
+    if let Some(existing) = &existing {
+        if existing.source != case.source {
+            return Err(CaseError::OtherMailbox {
+                case: case.id.clone(),
+                recorded: existing.source.clone(),
+                given: case.source.clone(),
+            });
+        }
+        // A case is the documented reason for opening a mailbox: rerunning
+        // it with other facts must not pass silently.
+        let changes = case_changes(existing, &case);
+        if !changes.is_empty() && !amend {
+            let names: Vec<&str> = changes.iter().map(|c| c.field).collect();
+            return Err(CaseError::NeedsAmend {
+                case: case.id.clone(),
+                fields: names.join(", "),
+            });
+        }
+        // What the case was opened with stays: its terms, who and when,
+        // and a successor or leaving date not given again.
+        case.successor = case.successor.take().or(existing.successor.clone());
+        case.leaving = case.leaving.or(existing.leaving);
+        case.terms = existing.terms.clone();
+        case.opened_by = existing.opened_by.clone();
+        case.opened_at = existing.opened_at.clone();
+        if !changes.is_empty() {
+            store.amend_case(&case)?;
+            amended = Some(changes);
+        }
+    }
+    let mut messages = Vec::new();
+    store.each_message(&case.source, None, &mut |m| {
+        messages.push(m);
+        Ok(())
+    })?;
+    let leaver = Leaver::new(mailbox.owner.as_deref(), mailbox.address.as_deref());
+    let mut classifier = Classifier::new(leaver, rules);
+    classifier.representatives = representatives;
+    classifier.shared_personal =
+        shared_personal(store, &case.source, &messages, &classifier.leaver)?;
+    classifier.own_organisations =
+        own_organisations(messages.iter().map(|m| &m.report), &classifier.leaver);
+    let mut rows = plan(&messages, &classifier, rules, as_of);
+    store.open_case(&case, &rows)?;
+    // What the case recorded first wins: a message once private stays so.
+    let case = store.case(&case.id)?.unwrap_or(case);
+    let recorded: HashMap<(String, String), Decision> = store
+        .case_rows(&case.id)?
+        .into_iter()
+        .map(|r| ((r.folder, r.key), r.decision))
+        .collect();
+    for r in &mut rows {
+        if recorded.get(&(r.folder.clone(), r.key.clone())) == Some(&Decision::Private)
+            && r.decision != Decision::Private
+        {
+            r.decision = Decision::Private;
+            r.why = "private".into();
+            r.from.clear();
+            r.subject.clear();
+        }
+    }
+    Ok(Opened {
+        case,
+        rows,
+        messages,
+        mailbox,
+        leaver: classifier.leaver,
+        amended,
+    })
+}
+
+/// What the notice letter to the employee says of a case: the comment
+/// deadline a week after notice (or after `as_of`, not notified), the
+/// deletion deadline `deletion_months` after leaving.
+pub fn notice_context(
+    case: &Case,
+    mailbox: &MailboxRecord,
+    as_of: NaiveDate,
+    deletion_months: u32,
+) -> crate::templates::NoticeContext {
+    let deadline = case.deletion_deadline(deletion_months);
+    let comment_by = match &case.notice {
+        Notice::On { date } => *date + chrono::Duration::days(7),
+        Notice::Not { .. } => as_of + chrono::Duration::days(7),
+    };
+    crate::templates::NoticeContext {
+        case_id: case.id.clone(),
+        employee: mailbox.owner.clone().unwrap_or_default(),
+        mailbox: mailbox
+            .address
+            .clone()
+            .unwrap_or_else(|| case.source.clone()),
+        reason: case.reason.clone(),
+        legal_basis: case.legal_basis.clone(),
+        successor: case.successor.clone().unwrap_or_default(),
+        leaving: case.leaving.map(|d| d.to_string()).unwrap_or_default(),
+        comment_by: comment_by.to_string(),
+        delete_by: deadline.map(|d| d.to_string()).unwrap_or_default(),
+        sender: case.opened_by.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{RunKind, SqliteStore};
+
+    /// A case over the library alone: opened and planned; rerun with other
+    /// facts refused unless amended; another mailbox refused; an unknown
+    /// mailbox refused.
+    #[test]
+    fn a_case_is_opened_planned_and_held_to_its_facts() {
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+        let rules = RuleSet::embedded().expect("rules");
+        let mut store = SqliteStore::open_in_memory().expect("store");
+        store
+            .register_mailbox(&MailboxRecord {
+                source: "src".into(),
+                owner: Some("Alice Haugen".into()),
+                address: Some("alice@firma.no".into()),
+                ..Default::default()
+            })
+            .expect("mailbox");
+        let run = store
+            .begin_run(RunKind::Scan, as_of, chrono::Utc::now())
+            .expect("run");
+        let mut business = crate::model::MessageReport {
+            meta: crate::model::MessageMeta {
+                uid: Some(1),
+                uid_validity: Some(7),
+                received: chrono::DateTime::<chrono::Utc>::from_timestamp(1_788_000_000, 0),
+                ..crate::model::MessageMeta::local("INBOX", 10, "")
+            },
+            envelope: crate::model::Envelope {
+                message_id: "<1@t>".into(),
+                from: vec!["kunde@kunde.no".into()],
+                to: vec!["alice@firma.no".into()],
+                subject: "Tilbud".into(),
+                ..Default::default()
+            },
+            date: chrono::DateTime::<chrono::Utc>::from_timestamp(1_788_000_000, 0),
+            findings: Vec::new(),
+            stale: None,
+            problems: Vec::new(),
+            signals: crate::model::TextSignals {
+                read: true,
+                ..Default::default()
+            },
+        };
+        store.record(run, "src", &business).expect("record");
+        business.meta.uid = Some(2);
+        business.envelope.message_id = "<2@t>".into();
+        business.envelope.from = vec!["mamma@gmail.com".into()];
+        store.record(run, "src", &business).expect("record");
+        let mut case = Case::for_tests("K-1");
+        case.source = "src".into();
+        let opened = open_case(
+            &mut store,
+            case.clone(),
+            false,
+            &rules,
+            as_of,
+            HashSet::new(),
+        )
+        .expect("opens");
+        let decisions: Vec<Decision> = opened.rows.iter().map(|r| r.decision).collect();
+        assert_eq!(decisions, [Decision::Handover, Decision::Private]);
+        assert!(opened.amended.is_none());
+        let mut other = case.clone();
+        other.reason = "Mistanke om brudd".into();
+        assert!(matches!(
+            open_case(
+                &mut store,
+                other.clone(),
+                false,
+                &rules,
+                as_of,
+                HashSet::new()
+            ),
+            Err(CaseError::NeedsAmend { .. })
+        ));
+        let amended =
+            open_case(&mut store, other, true, &rules, as_of, HashSet::new()).expect("amends");
+        assert_eq!(amended.amended.map(|c| c.len()), Some(1));
+        assert_eq!(amended.case.reason, "Mistanke om brudd");
+        let mut elsewhere = case.clone();
+        elsewhere.source = "other".into();
+        assert!(matches!(
+            open_case(&mut store, elsewhere, false, &rules, as_of, HashSet::new()),
+            Err(CaseError::NotInStore { .. })
+        ));
+    }
+}
