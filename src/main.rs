@@ -26,7 +26,7 @@ use mailhygiene::report::{self, Format, ReportContext};
 use mailhygiene::rules::{RuleError, RuleSet};
 use mailhygiene::scan::{self, NamedSource, Progress, Silent};
 use mailhygiene::source::SourceSpec;
-use mailhygiene::store::{MailboxRecord, RunKind, SqliteStore, Store};
+use mailhygiene::store::{MailboxRecord, RunKind, Store, StoreUrl};
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +41,9 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where the state lives, for any command: sqlite:PATH (`--state FILE` is sqlite:FILE); else MAILHYGIENE_STORE, the config's `store`, the default file.
+    #[arg(long, value_name = "URL", global = true)]
+    store: Option<String>,
 }
 
 /// What every command that prints findings takes: the rules, the date
@@ -500,6 +503,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<u8> {
+    if let Some(url) = &cli.store {
+        let url = StoreUrl::parse(url).map_err(|e| usage(format!("--store: {e}")))?;
+        let _ = STORE_FLAG.set(url);
+    }
     match cli.command {
         Command::Scan(args) => scan_command(&args),
         Command::Report(args) => report_command(&args),

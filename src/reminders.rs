@@ -228,7 +228,7 @@ pub fn remind(
 mod tests {
     use super::*;
     use crate::model::{MessageMeta, MessageReport};
-    use crate::store::{MailboxRecord, RunKind, SqliteStore};
+    use crate::store::{MailboxRecord, RunKind};
 
     /// Once per period, journaled around the delivery, through the library
     /// alone: delivered, then already sent; a refused delivery is `failed`
@@ -239,7 +239,7 @@ mod tests {
         let rules = RuleSet::embedded().expect("rules");
         let templates = Templates::load(None).expect("templates");
         let secret = Fingerprinter::new(b"reminders-test-key-01").expect("key");
-        let mut store = SqliteStore::open_in_memory().expect("store");
+        let mut store = crate::store::for_tests();
         let source = "maildir:/tmp/kari".to_string();
         store
             .register_mailbox(&MailboxRecord {
@@ -278,7 +278,7 @@ mod tests {
             ..Default::default()
         };
         let clock = || std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000);
-        let outcome = |refuse: bool, store: &mut SqliteStore| {
+        let outcome = |refuse: bool, store: &mut dyn crate::store::Store| {
             let run = store
                 .begin_run(RunKind::Remind, as_of, chrono::Utc::now())
                 .expect("run");
@@ -307,7 +307,7 @@ mod tests {
             .expect("reminds");
             (records, sent)
         };
-        let (records, _) = outcome(true, &mut store);
+        let (records, _) = outcome(true, store.as_mut());
         assert_eq!(records, ["failed"]);
         assert_eq!(
             store
@@ -316,11 +316,11 @@ mod tests {
                 .map(|r| r.status),
             Some(ReminderStatus::Failed)
         );
-        let (records, sent) = outcome(false, &mut store);
+        let (records, sent) = outcome(false, store.as_mut());
         assert_eq!(records, ["delivered"]);
         assert_eq!(sent.len(), 1);
         assert!(crate::own_mail::is_own_reminder(&secret, &sent[0]));
-        let (records, sent) = outcome(false, &mut store);
+        let (records, sent) = outcome(false, store.as_mut());
         assert_eq!(records, ["already_sent"]);
         assert!(sent.is_empty());
     }

@@ -138,7 +138,7 @@ pub fn name_matches(from_name: &str, wanted: &[String]) -> bool {
 mod tests {
     use super::*;
     use crate::model::{Envelope, Finding, Location, MessageMeta, MessageReport};
-    use crate::store::{RunKind, SqliteStore};
+    use crate::store::RunKind;
 
     fn message(uid: u32, from: &str, name: &str, fingerprint: &str) -> MessageReport {
         MessageReport {
@@ -172,7 +172,7 @@ mod tests {
     /// through the library alone.
     #[test]
     fn a_request_finds_the_persons_messages_and_no_others() {
-        let mut store = SqliteStore::open_in_memory().expect("store");
+        let mut store = crate::store::for_tests();
         let as_of = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
         let run = store
             .begin_run(RunKind::Scan, as_of, chrono::Utc::now())
@@ -184,7 +184,7 @@ mod tests {
             store.record(run, "src", &m).expect("record");
         }
         let ids = |q: Query| -> Vec<String> {
-            search(&store, &q, false)
+            search(store.as_ref(), &q, false)
                 .expect("search")
                 .hits
                 .into_iter()

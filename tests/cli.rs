@@ -899,3 +899,82 @@ fn logs_suit_journald_under_systemd() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// The store is named by URL the same way for every command: `--store
+/// sqlite:PATH`, or `MAILHYGIENE_STORE`; `--state FILE` is `sqlite:FILE`;
+/// naming it twice, or a backend this build lacks, is a usage error.
+#[test]
+fn the_store_is_named_by_url_for_every_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let maildir = dir.path().join("mail");
+    let n = fixture_maildir(&maildir);
+    let source = format!("maildir:{}", maildir.display());
+    let path = dir.path().join("by-url.sqlite");
+    let url = format!("sqlite:{}", path.display());
+    let out = bin()
+        .args([
+            "scan",
+            &source,
+            "--quiet",
+            "--store",
+            &url,
+            "--as-of",
+            "2026-11-25",
+        ])
+        .output()
+        .expect("runs");
+    // 1: the corpus holds messages that cannot be fully read, on purpose.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(path.exists(), "the store was made where the URL says");
+    // The same store through the environment, and as --state.
+    let by_env = bin()
+        .env("MAILHYGIENE_STORE", &url)
+        .args(["report", "--format", "jsonl", "--as-of", "2026-11-25"])
+        .output()
+        .expect("runs");
+    let by_state = bin()
+        .args([
+            "report",
+            "--format",
+            "jsonl",
+            "--as-of",
+            "2026-11-25",
+            "--state",
+        ])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(by_env.status.code(), by_state.status.code());
+    assert!(
+        matches!(by_env.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&by_env.stderr)
+    );
+    assert_eq!(by_env.stdout, by_state.stdout);
+    assert!(
+        jsonl(&by_env.stdout).len() >= n / 2,
+        "the report read the store"
+    );
+    for (args, what) in [
+        (
+            vec!["report", "--store", &url, "--state", "x.sqlite"],
+            "twice",
+        ),
+        (
+            vec!["report", "--store", "postgresql://mh@127.0.0.1/mh"],
+            "postgresql",
+        ),
+    ] {
+        let out = bin().args(&args).output().expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

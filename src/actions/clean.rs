@@ -484,7 +484,6 @@ pub fn apply(
 mod tests {
     use super::super::movers::MaildirMover;
     use super::*;
-    use crate::store::SqliteStore;
     use chrono::Utc;
 
     #[test]
@@ -513,7 +512,7 @@ mod tests {
                 .set_modified(old)
                 .expect("mtime");
         }
-        let mut store = SqliteStore::open_in_memory().expect("store");
+        let mut store = crate::store::for_tests();
         let rules = RuleSet::embedded().expect("rules");
         let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
         let source = "maildir:test";
@@ -536,7 +535,8 @@ mod tests {
                 store.record(scan_run, source, &report).expect("record");
             }
         }
-        let plan = plan_clean(&store, source, &rules, as_of, &Filter::default()).expect("plan");
+        let plan =
+            plan_clean(store.as_ref(), source, &rules, as_of, &Filter::default()).expect("plan");
         let ids: Vec<&str> = plan.iter().map(|p| p.item.message_id.as_str()).collect();
         assert_eq!(ids, vec!["<a@t>", "<c@t>"], "flagged mail is never planned");
 
@@ -563,7 +563,7 @@ mod tests {
             let mut printer =
                 MovePrinter::new(Box::new(&mut out), super::super::ActionFormat::Jsonl);
             apply(
-                &mut store,
+                store.as_mut(),
                 &mut mover,
                 clean_run,
                 source,
@@ -600,7 +600,7 @@ mod tests {
         );
 
         // Undo: back where it came from, flags intact; a second undo does nothing.
-        let mut per_source = plan_undo(&store, clean_run).expect("undo plan");
+        let mut per_source = plan_undo(store.as_ref(), clean_run).expect("undo plan");
         assert_eq!(per_source.len(), 1);
         let (undo_source, undo_plan) = per_source.remove(0);
         assert_eq!(undo_source, source);
@@ -611,7 +611,7 @@ mod tests {
         let mut sink = Vec::new();
         let mut printer = MovePrinter::new(Box::new(&mut sink), super::super::ActionFormat::Jsonl);
         apply(
-            &mut store,
+            store.as_mut(),
             &mut mover,
             undo_run,
             source,
@@ -633,13 +633,13 @@ mod tests {
             .expect("reads");
         assert_eq!(back, ["INBOX"]);
         assert!(
-            plan_undo(&store, clean_run)
+            plan_undo(store.as_ref(), clean_run)
                 .expect("again")
                 .iter()
                 .all(|(_, p)| p.is_empty())
         );
         assert!(
-            plan_undo(&store, undo_run).is_err(),
+            plan_undo(store.as_ref(), undo_run).is_err(),
             "an undo run is not undone"
         );
     }
@@ -690,7 +690,7 @@ mod tests {
                 subject: String::new(),
             })
             .collect();
-        let mut store = SqliteStore::open_in_memory().expect("store");
+        let mut store = crate::store::for_tests();
         let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
         let run = store
             .begin_run(RunKind::Clean, as_of, Utc::now())
@@ -700,7 +700,7 @@ mod tests {
             let mut printer =
                 MovePrinter::new(Box::new(&mut out), super::super::ActionFormat::Jsonl);
             apply(
-                &mut store,
+                store.as_mut(),
                 &mut mover,
                 run,
                 "maildir:t",

@@ -188,7 +188,6 @@ mod tests {
     use super::super::ActionFormat;
     use super::super::movers::MaildirMover;
     use super::*;
-    use crate::store::SqliteStore;
 
     /// Two Maildirs cleaned in one run and undone in one call, through the
     /// library alone; a third mailbox that cannot be opened fails alone.
@@ -204,7 +203,7 @@ mod tests {
             rules.clone(),
             crate::fingerprint::Fingerprinter::new(b"cleanup-test-key-0123").expect("key"),
         );
-        let mut store = SqliteStore::open_in_memory().expect("store");
+        let mut store = crate::store::for_tests();
         let scan = store
             .begin_run(RunKind::Scan, as_of, Utc::now())
             .expect("run");
@@ -246,7 +245,7 @@ mod tests {
                 .map(|m| Box::new(m) as Box<dyn Mover>)
                 .map_err(|e| OpenFailure::Unreachable(e.to_string()))
         };
-        let (run, adopted) = begin(&mut store, RunKind::Clean, as_of, Utc::now()).expect("run");
+        let (run, adopted) = begin(store.as_mut(), RunKind::Clean, as_of, Utc::now()).expect("run");
         assert!(adopted.is_empty());
         let mut with_gone = sources.clone();
         with_gone.push("maildir:/nonexistent/mailhygiene-test".into());
@@ -254,7 +253,7 @@ mod tests {
         let failed = {
             let mut printer = MovePrinter::new(Box::new(&mut sink), ActionFormat::Jsonl);
             clean(
-                &mut store,
+                store.as_mut(),
                 Some(run),
                 &with_gone,
                 &rules,
@@ -274,11 +273,11 @@ mod tests {
                     .exists()
             );
         }
-        let (undo_run, _) = begin(&mut store, RunKind::Undo, as_of, Utc::now()).expect("run");
+        let (undo_run, _) = begin(store.as_mut(), RunKind::Undo, as_of, Utc::now()).expect("run");
         let mut sink = Vec::new();
         let failed = {
             let mut printer = MovePrinter::new(Box::new(&mut sink), ActionFormat::Jsonl);
-            undo(&mut store, Some(undo_run), run, &mut open, &mut printer).expect("undoes")
+            undo(store.as_mut(), Some(undo_run), run, &mut open, &mut printer).expect("undoes")
         };
         assert!(failed.is_empty(), "{failed:?}");
         for (n, dir) in dirs.iter().enumerate() {

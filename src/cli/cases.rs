@@ -346,15 +346,21 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         mailbox,
         leaver,
         amended,
-    } = offboard::open_case(&mut store, case, args.amend, &rules, as_of, representatives).map_err(
-        |e| match e {
-            offboard::CaseError::Store(e) => anyhow::Error::new(e),
-            other => usage(other.to_string()),
-        },
-    )?;
+    } = offboard::open_case(
+        store.as_mut(),
+        case,
+        args.amend,
+        &rules,
+        as_of,
+        representatives,
+    )
+    .map_err(|e| match e {
+        offboard::CaseError::Store(e) => anyhow::Error::new(e),
+        other => usage(other.to_string()),
+    })?;
     if let Some(changes) = &amended {
         audit(
-            &mut store,
+            store.as_mut(),
             "amend",
             Some(case_id),
             serde_json::json!({
@@ -418,7 +424,7 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         .map(|(d, n)| (d.as_str().to_string(), (*n).into()))
         .collect();
     audit(
-        &mut store,
+        store.as_mut(),
         "case",
         Some(case_id),
         serde_json::json!({
@@ -715,7 +721,7 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
     // saying it began.
     let plan_digest = file_digest(&args.plan)?;
     audit(
-        &mut store,
+        store.as_mut(),
         "handover",
         Some(&case.id),
         serde_json::json!({
@@ -730,7 +736,7 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
         }),
     )?;
     handover::copy(
-        &mut store,
+        store.as_mut(),
         origin.as_mut(),
         target.as_mut(),
         &handover::Run {
@@ -745,7 +751,7 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
     )?;
     let counts = printer.counts.clone();
     audit(
-        &mut store,
+        store.as_mut(),
         "handover",
         Some(&case.id),
         serde_json::json!({
@@ -873,7 +879,7 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
             .and_then(|c| c.fingerprint_key_file.as_deref()),
         crate::KeyFile::MustExist,
     )?;
-    crate::same_fingerprint_key(&store, &fingerprinter)?;
+    crate::same_fingerprint_key(store.as_ref(), &fingerprinter)?;
     let fingerprints: std::collections::HashSet<String> = if args.identifier_stdin {
         let mut raw = String::new();
         std::io::Read::read_to_string(
@@ -915,7 +921,8 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
         (None, Some(n)) => subject::Query::Name(n.clone()),
         (None, None) => subject::Query::Fingerprints(fingerprints.clone()),
     };
-    let subject::Found { hits, left_out } = subject::search(&store, &query, args.include_private)?;
+    let subject::Found { hits, left_out } =
+        subject::search(store.as_ref(), &query, args.include_private)?;
     let mut out = open_output(c.output.as_deref())?;
     let index: Vec<serde_json::Value> = hits.iter().map(subject::index_record).collect();
     for (m, v) in hits.iter().zip(&index) {
@@ -966,7 +973,7 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
         failed = export(&hits, &index, dir, config.as_ref(), c.allow_plaintext)?;
     }
     audit(
-        &mut store,
+        store.as_mut(),
         if args.export.is_some() {
             "export"
         } else {
@@ -1278,7 +1285,7 @@ fn preview_command(args: &OffboardArgs, term: &str) -> Result<u8> {
                     writeln!(out, "  {location}: …{snippet}…")?;
                 }
                 audit(
-                    &mut store,
+                    store.as_mut(),
                     "preview",
                     Some(case_id),
                     serde_json::json!({

@@ -62,8 +62,8 @@ pub(crate) struct ChangeContext<'w> {
     audit_detail: serde_json::Map<String, serde_json::Value>,
     config: Option<Config>,
     rules: RuleSet,
-    store: SqliteStore,
-    _lock: mailhygiene::store::sqlite::RunLock,
+    store: Box<dyn Store>,
+    _lock: mailhygiene::store::RunGuard,
     printer: MovePrinter<'w>,
     as_of: NaiveDate,
 }
@@ -118,7 +118,7 @@ pub(crate) fn clean_command(args: &CleanArgs) -> Result<u8> {
         }
     }
     let (chosen, refused) = cases_cli::chosen_for_clean(
-        &cx.store,
+        cx.store.as_ref(),
         &args.sources,
         args.case_id.as_deref(),
         args.plan.as_deref(),
@@ -152,7 +152,7 @@ pub(crate) fn clean_command(args: &CleanArgs) -> Result<u8> {
     let allow_plaintext = args.change.allow_plaintext;
     let mut open = |given: &str| open_named(&named, given, allow_plaintext);
     let failed = cleanup::clean(
-        &mut cx.store,
+        cx.store.as_mut(),
         run,
         &args.sources,
         &cx.rules,
@@ -172,22 +172,26 @@ pub(crate) fn clean_command(args: &CleanArgs) -> Result<u8> {
 /// that never finished (a crash, Ctrl-C), so what they moved is settled now
 /// and undone with this run, and says so.
 pub(crate) fn begin_change_run(cx: &mut ChangeContext<'_>, kind: RunKind) -> Result<i64> {
-    let (run, adopted) =
-        mailhygiene::actions::cleanup::begin(&mut cx.store, kind, cx.as_of, chrono::Utc::now())?;
+    let (run, adopted) = mailhygiene::actions::cleanup::begin(
+        cx.store.as_mut(),
+        kind,
+        cx.as_of,
+        chrono::Utc::now(),
+    )?;
     // Before any change: a run that dies leaves an entry saying it began.
     let mut detail = cx.audit_detail.clone();
     detail.insert("phase".into(), "started".into());
     detail.insert("run".into(), run.into());
     detail.insert("as_of".into(), cx.as_of.to_string().into());
     cases_cli::audit(
-        &mut cx.store,
+        cx.store.as_mut(),
         kind.as_str(),
         cx.case_id.as_deref(),
         serde_json::Value::Object(detail),
     )?;
     for old in adopted {
         cases_cli::audit(
-            &mut cx.store,
+            cx.store.as_mut(),
             "interrupted",
             None,
             serde_json::json!({"run": old, "kind": kind.as_str(), "adopted_by": run}),
@@ -265,7 +269,7 @@ pub(crate) fn finish_change(
                 detail.insert(k.into(), v);
             }
             cases_cli::audit(
-                &mut cx.store,
+                cx.store.as_mut(),
                 what,
                 cx.case_id.as_deref(),
                 serde_json::Value::Object(detail),
@@ -298,7 +302,7 @@ pub(crate) fn finish_change(
 
 pub(crate) fn undo_command(args: &UndoArgs) -> Result<u8> {
     let mut cx = change_context(&args.change)?;
-    let plan = mailhygiene::actions::clean::plan_undo(&cx.store, args.run)
+    let plan = mailhygiene::actions::clean::plan_undo(cx.store.as_ref(), args.run)
         .map_err(|e| usage(e.to_string()))?;
     // The run undone, with every interrupted run it took over.
     cx.audit_detail.insert("undoes".into(), args.run.into());
@@ -324,7 +328,7 @@ pub(crate) fn undo_command(args: &UndoArgs) -> Result<u8> {
             .map_err(|e| cleanup::OpenFailure::Unreachable(e.to_string()))?;
         open_named(&named, given, allow_plaintext)
     };
-    let failed = cleanup::undo(&mut cx.store, run, args.run, &mut open, &mut cx.printer)
+    let failed = cleanup::undo(cx.store.as_mut(), run, args.run, &mut open, &mut cx.printer)
         .map_err(|e| usage(e.to_string()))?;
     for (source, why) in &failed {
         eprintln!("mailhygiene: {source}: {why}");

@@ -335,15 +335,39 @@ pub(crate) fn report_context(
     })
 }
 
-/// The state database: `--state`, else the config's `store`, else the
-/// default path.
-pub(crate) fn store_path(explicit: Option<&Path>, config: Option<&Config>) -> Result<PathBuf> {
-    match explicit
-        .map(Path::to_path_buf)
-        .or(config.and_then(|c| c.store.clone()))
+/// `--store URL`, given to any command (set once, before it runs).
+pub(crate) static STORE_FLAG: std::sync::OnceLock<StoreUrl> = std::sync::OnceLock::new();
+
+/// Where the state lives: `--store URL` or `--state FILE` (that is
+/// `sqlite:FILE`), else
+/// `MAILHYGIENE_STORE`, else the config's `store`, else the default file.
+pub(crate) fn store_url(explicit: Option<&Path>, config: Option<&Config>) -> Result<StoreUrl> {
+    match (explicit, STORE_FLAG.get()) {
+        (Some(_), Some(_)) => {
+            return Err(usage(
+                "--state FILE and --store URL name the store twice: give one",
+            ));
+        }
+        (Some(path), None) => return Ok(StoreUrl::Sqlite(path.to_path_buf())),
+        (None, Some(url)) => return Ok(url.clone()),
+        (None, None) => {}
+    }
+    if let Ok(url) = std::env::var("MAILHYGIENE_STORE")
+        && !url.trim().is_empty()
     {
-        Some(p) => Ok(p),
-        None => default_state_path(),
+        return StoreUrl::parse(&url).map_err(|e| usage(format!("MAILHYGIENE_STORE: {e}")));
+    }
+    if let Some(store) = config.and_then(|c| c.store.clone()) {
+        return StoreUrl::parse(&store.to_string_lossy())
+            .map_err(|e| usage(format!("store in the configuration: {e}")));
+    }
+    Ok(StoreUrl::Sqlite(default_state_path()?))
+}
+
+fn open_options(config: Option<&Config>, lock: Option<bool>) -> mailhygiene::store::OpenOptions {
+    mailhygiene::store::OpenOptions {
+        lock,
+        audit_anchor: config.and_then(|c| c.audit_anchor.clone()),
     }
 }
 
@@ -351,26 +375,24 @@ pub(crate) fn store_path(explicit: Option<&Path>, config: Option<&Config>) -> Re
 pub(crate) fn open_store_read(
     explicit: Option<&Path>,
     config: Option<&Config>,
-) -> Result<SqliteStore> {
-    let path = store_path(explicit, config)?;
-    if !path.exists() {
-        return Err(usage(format!("no store at {}: scan first", path.display())));
+) -> Result<Box<dyn Store>> {
+    let url = store_url(explicit, config)?;
+    if !url.exists() {
+        return Err(usage(format!("no store at {url}: scan first")));
     }
-    let mut store = SqliteStore::open(&path).map_err(|e| usage(e.to_string()))?;
-    give_audit_key(&mut store, config);
+    let (mut store, _) = mailhygiene::store::open(&url, &open_options(config, None))
+        .map_err(|e| usage(e.to_string()))?;
+    give_audit_key(store.as_mut(), config);
     Ok(store)
 }
 
 /// Gives the store the key its audit chain is made with, when the
 /// installation's key can be read (a command that then appends to the
 /// trail without it is refused, naming the key).
-pub(crate) fn give_audit_key(store: &mut SqliteStore, config: Option<&Config>) {
+pub(crate) fn give_audit_key(store: &mut dyn Store, config: Option<&Config>) {
     let explicit = config.and_then(|c| c.fingerprint_key_file.as_deref());
     if let Ok(fingerprinter) = load_fingerprinter(explicit, KeyFile::MustExist) {
         store.set_audit_key(fingerprinter.audit_key());
-    }
-    if let Some(anchor) = config.and_then(|c| c.audit_anchor.clone()) {
-        store.set_audit_anchor(anchor);
     }
 }
 
@@ -381,12 +403,16 @@ pub(crate) fn open_store_locked(
     explicit: Option<&Path>,
     config: Option<&Config>,
     wait: bool,
-) -> Result<(SqliteStore, mailhygiene::store::sqlite::RunLock)> {
-    let path = store_path(explicit, config)?;
-    let lock = mailhygiene::store::sqlite::RunLock::acquire(&path, wait)?;
-    let mut store = SqliteStore::open(&path).map_err(|e| usage(e.to_string()))?;
-    give_audit_key(&mut store, config);
-    Ok((store, lock))
+) -> Result<(Box<dyn Store>, mailhygiene::store::RunGuard)> {
+    let url = store_url(explicit, config)?;
+    let (mut store, guard) = mailhygiene::store::open(&url, &open_options(config, Some(wait)))
+        .map_err(|e| match e {
+            e @ mailhygiene::store::StoreError::Busy { .. } => anyhow::Error::new(e),
+            other => usage(other.to_string()),
+        })?;
+    give_audit_key(store.as_mut(), config);
+    let guard = guard.ok_or_else(|| anyhow::anyhow!("the store gave no run lock"))?;
+    Ok((store, guard))
 }
 
 /// The SMTP server of `--smtp`: a URL, or `account:NAME` for a configured

@@ -78,7 +78,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
     let run = if change.apply {
         let run = store.begin_run(RunKind::Remind, as_of, chrono::Utc::now())?;
         cases_cli::audit(
-            &mut store,
+            store.as_mut(),
             "remind",
             None,
             serde_json::json!({"phase": "started", "run": run, "sources": named.iter().map(|s| s.given.clone()).collect::<Vec<_>>()}),
@@ -133,7 +133,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
             }
         }
     };
-    let context = report_context(as_of, 0.0, true, &store, &rules)?;
+    let context = report_context(as_of, 0.0, true, store.as_ref(), &rules)?;
     let mut emit = |r: &mailhygiene::reminders::Sent| -> std::io::Result<()> {
         *counts.entry(r.status.to_string()).or_default() += 1;
         match change.format {
@@ -172,7 +172,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
     };
     let given: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
     mailhygiene::reminders::remind(
-        &mut store,
+        store.as_mut(),
         run,
         &given,
         &context,
@@ -195,7 +195,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
         let delivered = counts.get("delivered").copied().unwrap_or(0);
         store.finish_run(run, chrono::Utc::now(), status, delivered)?;
         cases_cli::audit(
-            &mut store,
+            store.as_mut(),
             "remind",
             None,
             serde_json::json!({"phase": "finished", "run": run, "status": status, "counts": counts}),

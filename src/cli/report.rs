@@ -15,16 +15,16 @@ pub(crate) fn report_command(args: &ReportArgs) -> Result<u8> {
         .clone()
         .or(config.as_ref().and_then(|c| c.rules.clone()));
     let rules = load_rules(rules_dir.as_deref())?;
-    let path = store_path(args.state.as_deref(), config.as_ref())?;
-    if !path.exists() {
+    let url = store_url(args.state.as_deref(), config.as_ref())?;
+    if !url.exists() {
         return Err(usage(format!(
-            "no state database at {}: scan a mailbox first (or give --state FILE)",
-            path.display()
+            "no state database at {url}: scan a mailbox first (or give --state FILE)"
         )));
     }
-    let store = SqliteStore::open(&path).map_err(|e| usage(e.to_string()))?;
+    let (store, _) =
+        mailhygiene::store::open(&url, &Default::default()).map_err(|e| usage(e.to_string()))?;
     if args.compliance {
-        return compliance_report(args, &store, &rules, as_of, config.as_ref());
+        return compliance_report(args, store.as_ref(), &rules, as_of, config.as_ref());
     }
     if !args.render.format.per_message() {
         return Err(usage(
@@ -45,18 +45,30 @@ pub(crate) fn report_command(args: &ReportArgs) -> Result<u8> {
         }
         args.sources.clone()
     };
-    let ctx = report_context(as_of, args.render.min_confidence, args.all, &store, &rules)?;
+    let ctx = report_context(
+        as_of,
+        args.render.min_confidence,
+        args.all,
+        store.as_ref(),
+        &rules,
+    )?;
     let out = open_output(args.render.output.as_deref())?;
     let mut printer = report::printer(args.render.format, out, ctx);
-    let rendered =
-        mailhygiene::inventory::print(&store, &sources, &rules, as_of, None, printer.as_mut())?;
+    let rendered = mailhygiene::inventory::print(
+        store.as_ref(),
+        &sources,
+        &rules,
+        as_of,
+        None,
+        printer.as_mut(),
+    )?;
     Ok(rendered.exit_code())
 }
 
 /// `report --compliance`: from the store alone, never a mailbox connection.
 pub(crate) fn compliance_report(
     args: &ReportArgs,
-    store: &SqliteStore,
+    store: &dyn Store,
     rules: &RuleSet,
     as_of: NaiveDate,
     config: Option<&Config>,
@@ -190,7 +202,7 @@ pub(crate) fn compliance_report(
         deliver_compliance(args, how, &rendered, as_of, config)?;
         let mut trail = open_store_read(args.state.as_deref(), config)?;
         cases_cli::audit(
-            &mut trail,
+            trail.as_mut(),
             "report",
             None,
             serde_json::json!({

@@ -217,11 +217,11 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
         // A one-off scan keeps nothing, but that it was made is recorded
         // in the audit trail of the store it would have used, when there
         // is one (it does not make a store to say so).
-        if store_path(args.state.as_deref(), config.as_ref()).is_ok_and(|p| p.exists()) {
+        if store_url(args.state.as_deref(), config.as_ref()).is_ok_and(|u| u.exists()) {
             let mut trail = open_store_read(args.state.as_deref(), config.as_ref())?;
             trail.set_audit_key(engine.audit_key());
             cases_cli::audit(
-                &mut trail,
+                trail.as_mut(),
                 "scan",
                 None,
                 serde_json::json!({
@@ -235,7 +235,7 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
         }
         return Ok(stats.exit_code() as u8);
     };
-    check_fingerprint_key(store, &engine)?;
+    check_fingerprint_key(store.as_mut(), &engine)?;
     for s in &named {
         store.register_mailbox(&mailbox_record(s))?;
     }
@@ -258,7 +258,7 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
         ctx.as_of,
         ctx.min_confidence,
         args.all,
-        &*store,
+        store.as_ref(),
         &engine.rules,
     )?;
     let out = open_output(output.as_deref())?;
@@ -272,7 +272,7 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
         progress,
         &imap,
         Some(scan::StateSink {
-            store: &mut *store,
+            store: store.as_mut(),
             run: run_id,
         }),
     )?;
@@ -318,7 +318,7 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
             })
             .collect();
         mailhygiene::history::record(
-            &mut *store,
+            store.as_mut(),
             run_id,
             &scanned,
             &engine.rules,
@@ -332,7 +332,7 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
         )?;
     }
     cases_cli::audit(
-        &mut *store,
+        store.as_mut(),
         "scan",
         None,
         serde_json::json!({
@@ -359,7 +359,7 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
         0
     } else {
         mailhygiene::inventory::print(
-            &*store,
+            store.as_ref(),
             &sources,
             &engine.rules,
             as_of,
@@ -380,7 +380,7 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
 /// Fingerprints in one store must come from one key, or the same value
 /// would look like two. The store keeps a check value (a fingerprint of a
 /// fixed text, which reveals nothing about the key) and refuses another key.
-pub(crate) fn check_fingerprint_key(store: &mut SqliteStore, engine: &Engine) -> Result<()> {
+pub(crate) fn check_fingerprint_key(store: &mut dyn Store, engine: &Engine) -> Result<()> {
     if same_fingerprint_key(store, &engine.detectors.fingerprinter)? {
         return Ok(());
     }

@@ -163,7 +163,7 @@ pub fn notice_context(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{RunKind, SqliteStore};
+    use crate::store::RunKind;
 
     /// A case over the library alone: opened and planned; rerun with other
     /// facts refused unless amended; another mailbox refused; an unknown
@@ -172,7 +172,7 @@ mod tests {
     fn a_case_is_opened_planned_and_held_to_its_facts() {
         let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
         let rules = RuleSet::embedded().expect("rules");
-        let mut store = SqliteStore::open_in_memory().expect("store");
+        let mut store = crate::store::for_tests();
         store
             .register_mailbox(&MailboxRecord {
                 source: "src".into(),
@@ -215,7 +215,7 @@ mod tests {
         let mut case = Case::for_tests("K-1");
         case.source = "src".into();
         let opened = open_case(
-            &mut store,
+            store.as_mut(),
             case.clone(),
             false,
             &rules,
@@ -230,7 +230,7 @@ mod tests {
         other.reason = "Mistanke om brudd".into();
         assert!(matches!(
             open_case(
-                &mut store,
+                store.as_mut(),
                 other.clone(),
                 false,
                 &rules,
@@ -240,13 +240,20 @@ mod tests {
             Err(CaseError::NeedsAmend { .. })
         ));
         let amended =
-            open_case(&mut store, other, true, &rules, as_of, HashSet::new()).expect("amends");
+            open_case(store.as_mut(), other, true, &rules, as_of, HashSet::new()).expect("amends");
         assert_eq!(amended.amended.map(|c| c.len()), Some(1));
         assert_eq!(amended.case.reason, "Mistanke om brudd");
         let mut elsewhere = case.clone();
         elsewhere.source = "other".into();
         assert!(matches!(
-            open_case(&mut store, elsewhere, false, &rules, as_of, HashSet::new()),
+            open_case(
+                store.as_mut(),
+                elsewhere,
+                false,
+                &rules,
+                as_of,
+                HashSet::new()
+            ),
             Err(CaseError::NotInStore { .. })
         ));
     }

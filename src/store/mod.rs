@@ -25,8 +25,9 @@ use std::collections::{HashMap, HashSet};
 pub enum StoreError {
     #[error("state database {path}: {reason}")]
     Open { path: String, reason: String },
+    /// The backend's own failure, in its words.
     #[error("state database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Backend(String),
     #[error(
         "state database {path} has schema version {found}, newer than this mailhygiene ({known}); upgrade mailhygiene"
     )]
@@ -41,6 +42,97 @@ pub enum StoreError {
         "another mailhygiene run (process {holder}) is using the state database {path}; nothing was done. Run again when it has finished, or give --wait to wait for it"
     )]
     Busy { path: String, holder: String },
+}
+
+/// Where the state lives, as a URL: `sqlite:PATH` (a bare path is the
+/// same). The one place a command names a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreUrl {
+    Sqlite(std::path::PathBuf),
+}
+
+impl StoreUrl {
+    pub fn parse(s: &str) -> Result<StoreUrl, StoreError> {
+        let s = s.trim();
+        if let Some(path) = s.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err(StoreError::Invalid(
+                    "sqlite: needs a path (sqlite:PATH)".into(),
+                ));
+            }
+            return Ok(StoreUrl::Sqlite(path.into()));
+        }
+        if s.starts_with("postgresql://") || s.starts_with("postgres://") {
+            return Err(StoreError::Invalid(
+                "a PostgreSQL store is not available in this version; use sqlite:PATH".into(),
+            ));
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            return Err(StoreError::Invalid(format!(
+                "unknown store {scheme}://: expected sqlite:PATH"
+            )));
+        }
+        Ok(StoreUrl::Sqlite(s.into()))
+    }
+
+    /// Whether a store is there already (a command that only reads needs one).
+    pub fn exists(&self) -> bool {
+        match self {
+            StoreUrl::Sqlite(path) => path.exists(),
+        }
+    }
+}
+
+impl std::fmt::Display for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreUrl::Sqlite(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// A run's hold on its store: two runs that write never overlap. Released
+/// when dropped.
+pub struct RunGuard {
+    _held: Box<dyn std::any::Any>,
+}
+
+/// How a store is opened.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Take the run lock (waiting for it when `Some(true)`); `None` reads
+    /// without it.
+    pub lock: Option<bool>,
+    /// Where the audit anchor log goes, instead of the backend's default.
+    pub audit_anchor: Option<std::path::PathBuf>,
+}
+
+/// Opens the store at `url`, with the run lock when asked.
+pub fn open(
+    url: &StoreUrl,
+    options: &OpenOptions,
+) -> Result<(Box<dyn Store>, Option<RunGuard>), StoreError> {
+    match url {
+        StoreUrl::Sqlite(path) => {
+            let guard = match options.lock {
+                Some(wait) => Some(RunGuard {
+                    _held: Box::new(sqlite::RunLock::acquire(path, wait)?),
+                }),
+                None => None,
+            };
+            let mut store = SqliteStore::open(path)?;
+            if let Some(anchor) = &options.audit_anchor {
+                store.set_audit_anchor(anchor.clone());
+            }
+            Ok((Box::new(store), guard))
+        }
+    }
+}
+
+/// A store for tests: every workflow's tests take it from here, so a
+/// second backend runs the same tests by changing this one function.
+pub fn for_tests() -> Box<dyn Store> {
+    Box::new(SqliteStore::open_in_memory().expect("an in-memory store opens"))
 }
 
 /// Where a folder's scan stands.
@@ -530,5 +622,49 @@ impl HandoverStatus {
     /// The message is in the successor's mailbox.
     pub fn done(self) -> bool {
         self != HandoverStatus::Copying
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::*;
+
+    #[test]
+    fn store_urls_name_their_backend() {
+        assert_eq!(
+            StoreUrl::parse("sqlite:/var/lib/mh/state.sqlite").expect("sqlite"),
+            StoreUrl::Sqlite("/var/lib/mh/state.sqlite".into())
+        );
+        assert_eq!(
+            StoreUrl::parse("state.sqlite").expect("a bare path"),
+            StoreUrl::Sqlite("state.sqlite".into())
+        );
+        for refused in ["sqlite:", "postgresql://mh@db/mh", "mysql://x/y"] {
+            assert!(StoreUrl::parse(refused).is_err(), "{refused}");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = StoreUrl::Sqlite(dir.path().join("s.sqlite"));
+        assert!(!url.exists());
+        let (store, guard) = open(
+            &url,
+            &OpenOptions {
+                lock: Some(false),
+                audit_anchor: None,
+            },
+        )
+        .expect("opens");
+        assert!(guard.is_some() && url.exists());
+        assert!(store.mailboxes().expect("reads").is_empty());
+        // A second writer is refused while the first holds the lock.
+        assert!(matches!(
+            open(
+                &url,
+                &OpenOptions {
+                    lock: Some(false),
+                    audit_anchor: None
+                }
+            ),
+            Err(StoreError::Busy { .. })
+        ));
     }
 }

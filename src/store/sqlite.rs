@@ -1871,6 +1871,12 @@ impl Drop for SqliteStore {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Backend(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
