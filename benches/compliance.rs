@@ -10,8 +10,9 @@
 use chrono::{NaiveDate, TimeZone, Utc};
 use mailhygiene::compliance::{self, Snapshot};
 use mailhygiene::model::{DetectorId, Envelope, Finding, Location, MessageMeta, MessageReport};
+use mailhygiene::store::prelude::*;
 use mailhygiene::store::sqlite::SqliteStore;
-use mailhygiene::store::{MailboxRecord, RunKind, SnapshotRecord, Store};
+use mailhygiene::store::{MailboxRecord, RunKind, SnapshotRecord};
 use std::time::{Duration, Instant};
 
 fn env(name: &str, default: usize) -> usize {

@@ -44,6 +44,14 @@ pub enum StoreError {
     Busy { path: String, holder: String },
 }
 
+/// Every concern's trait, for code that calls a store's methods on a
+/// concrete store type (`use mailhygiene::store::prelude::*`).
+pub mod prelude {
+    pub use super::{
+        AuditTrail, Cases, History, Inventory, Journal, Reminders, Runs, Settings, Store,
+    };
+}
+
 /// Where the state lives, as a URL: `sqlite:PATH` (a bare path is the
 /// same). The one place a command names a backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -408,11 +416,8 @@ impl ReminderStatus {
     }
 }
 
-/// The one interface every workflow uses to read and change the state.
-pub trait Store {
-    /// Where the state lives, for messages.
-    fn location(&self) -> &str;
-
+/// Runs: begun, finished, taken over after an interruption, listed.
+pub trait Runs {
     fn begin_run(
         &mut self,
         kind: RunKind,
@@ -427,7 +432,22 @@ pub trait Store {
         messages: u64,
     ) -> Result<(), StoreError>;
     fn run(&self, run: RunId) -> Result<Option<RunRecord>, StoreError>;
+    /// Marks every other run of `kind` still `running` as `interrupted` and
+    /// adopted by `run` (the caller holds the run lock, so none of them is
+    /// alive); returns their ids.
+    fn adopt_interrupted(&mut self, run: RunId, kind: RunKind) -> Result<Vec<RunId>, StoreError>;
+    /// Records that `by` took over what `run` left (it settled entries
+    /// `run` left open), unless another run already did or the two are of
+    /// different kinds; whether it was adopted now.
+    fn adopt(&mut self, run: RunId, by: RunId) -> Result<bool, StoreError>;
+    /// `run` and every run it adopted, directly or through another.
+    fn series(&self, run: RunId) -> Result<Vec<RunId>, StoreError>;
+    /// The runs of these kinds, oldest first, with what they did.
+    fn run_summaries(&self, kinds: &[RunKind]) -> Result<Vec<RunSummary>, StoreError>;
+}
 
+/// The inventory: mailboxes and every message a scan saw, with where each scan stands.
+pub trait Inventory {
     /// Adds a mailbox (or updates its owner and address).
     fn register_mailbox(&mut self, mailbox: &MailboxRecord) -> Result<(), StoreError>;
     /// Records how a scan of a mailbox ended.
@@ -440,13 +460,11 @@ pub trait Store {
     ) -> Result<(), StoreError>;
     /// Every mailbox in the store, by source.
     fn mailboxes(&self) -> Result<Vec<MailboxRecord>, StoreError>;
-
     /// Where the IMAP scans of a source stopped.
     fn resume(&self, source: &str) -> Result<Resume, StoreError>;
     /// The local messages of a source already in the inventory, as
     /// (folder, key).
     fn known_local(&self, source: &str) -> Result<HashSet<(String, String)>, StoreError>;
-
     /// Stores one message read in `run`, replacing what was stored for it,
     /// and (IMAP) moves its folder's cursor past it in the same transaction.
     fn record(
@@ -460,7 +478,6 @@ pub trait Store {
     /// Removes messages from the inventory (moved away by `clean`):
     /// (folder, key) pairs.
     fn forget(&mut self, source: &str, messages: &[(String, String)]) -> Result<(), StoreError>;
-
     /// Visits every stored message of `source` in listing order (folder,
     /// then position). `read_in` limits it to messages read in that run.
     fn each_message(
@@ -471,7 +488,12 @@ pub trait Store {
     ) -> Result<(), StoreError>;
     /// Counts for tests and benchmarks: (messages, findings, problems).
     fn counts(&self, source: &str) -> Result<(u64, u64, u64), StoreError>;
+    /// Makes everything recorded so far durable.
+    fn commit(&mut self) -> Result<(), StoreError>;
+}
 
+/// The journal of changes to mailboxes: intents and outcomes.
+pub trait Journal {
     /// Journals changes before they are made, durably, in one transaction;
     /// sets each entry's id.
     fn journal_intents(&mut self, entries: &mut [JournalEntry]) -> Result<(), StoreError>;
@@ -485,27 +507,10 @@ pub trait Store {
     /// Entries of a source (any run) still at `intent` or `unknown`: what a
     /// crash or a half-done change left.
     fn unfinished(&self, source: &str) -> Result<Vec<JournalEntry>, StoreError>;
-    /// Marks every other run of `kind` still `running` as `interrupted` and
-    /// adopted by `run` (the caller holds the run lock, so none of them is
-    /// alive); returns their ids.
-    fn adopt_interrupted(&mut self, run: RunId, kind: RunKind) -> Result<Vec<RunId>, StoreError>;
-    /// Records that `by` took over what `run` left (it settled entries
-    /// `run` left open), unless another run already did or the two are of
-    /// different kinds; whether it was adopted now.
-    fn adopt(&mut self, run: RunId, by: RunId) -> Result<bool, StoreError>;
-    /// `run` and every run it adopted, directly or through another.
-    fn series(&self, run: RunId) -> Result<Vec<RunId>, StoreError>;
-    /// The runs of these kinds, oldest first, with what they did.
-    fn run_summaries(&self, kinds: &[RunKind]) -> Result<Vec<RunSummary>, StoreError>;
+}
 
-    fn reminder(&self, source: &str, period: &str) -> Result<Option<ReminderRecord>, StoreError>;
-    fn record_reminder(&mut self, reminder: &ReminderRecord) -> Result<(), StoreError>;
-
-    /// A named setting of the store (e.g. which fingerprint key made its
-    /// fingerprints: a check value, never the key).
-    fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
-    fn set_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError>;
-
+/// Offboarding cases, their plans and handovers.
+pub trait Cases {
     /// Records a case (once: a second call keeps the first reason and
     /// notice) and its plan; a row once classified private stays private.
     fn open_case(&mut self, case: &Case, rows: &[PlanRow]) -> Result<(), StoreError>;
@@ -522,7 +527,10 @@ pub trait Store {
     fn handovers(&self, case_id: &str) -> Result<Vec<HandoverRecord>, StoreError>;
     /// Records a handover's intent or outcome, durably.
     fn record_handover(&mut self, h: &HandoverRecord) -> Result<(), StoreError>;
+}
 
+/// The audit trail: keyed, chained, anchored outside the store.
+pub trait AuditTrail {
     /// The key audit entries are chained with (see [`crate::audit`]); until
     /// it is given, appending to the trail is refused.
     fn set_audit_key(&mut self, key: crate::audit::AuditKey);
@@ -535,7 +543,10 @@ pub trait Store {
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
     /// The last entry appended (kept apart from the entries).
     fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError>;
+}
 
+/// The compliance history: snapshots and the deviation register.
+pub trait History {
     /// Keeps a mailbox's snapshot for a run (the compliance history).
     fn record_snapshot(&mut self, run: RunId, snap: &SnapshotRecord) -> Result<(), StoreError>;
     /// Every snapshot kept, oldest first.
@@ -546,9 +557,33 @@ pub trait Store {
     fn deviations(&self) -> Result<Vec<Deviation>, StoreError>;
     /// Replaces a mailbox's part of the register.
     fn save_deviations(&mut self, source: &str, list: &[Deviation]) -> Result<(), StoreError>;
+}
 
-    /// Makes everything recorded so far durable.
-    fn commit(&mut self) -> Result<(), StoreError>;
+/// Reminders sent, per mailbox and period.
+pub trait Reminders {
+    fn reminder(&self, source: &str, period: &str) -> Result<Option<ReminderRecord>, StoreError>;
+    fn record_reminder(&mut self, reminder: &ReminderRecord) -> Result<(), StoreError>;
+}
+
+/// Where the store is, and the few settings it keeps (the key check, the audit head).
+pub trait Settings {
+    /// Where the state lives, for messages.
+    fn location(&self) -> &str;
+    /// A named setting of the store (e.g. which fingerprint key made its
+    /// fingerprints: a check value, never the key).
+    fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    fn set_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError>;
+}
+
+/// The one interface every workflow uses to read and change the state.
+pub trait Store:
+    Runs + Inventory + Journal + Cases + AuditTrail + History + Reminders + Settings
+{
+}
+
+impl<T> Store for T where
+    T: Runs + Inventory + Journal + Cases + AuditTrail + History + Reminders + Settings
+{
 }
 
 /// A snapshot as the history keeps it: which run took it, and how.
