@@ -342,9 +342,9 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
     let offboard::Opened {
         case,
         rows,
-        messages,
+        report: counted,
         mailbox,
-        leaver,
+        leaver: _,
         amended,
     } = offboard::open_case(
         store.as_mut(),
@@ -398,12 +398,9 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         write!(f, "Subject: {subject}\n\n{body}")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let report = offboard::report(
+    let report = counted.finish(
         &case,
         mailbox.owner.as_deref(),
-        &messages,
-        &rows,
-        &leaver,
         as_of,
         deletion_months(config.as_ref()),
     );

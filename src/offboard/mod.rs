@@ -128,14 +128,33 @@ pub fn shared_personal(
     messages: &[StoredMessage],
     leaver: &Leaver,
 ) -> Result<HashSet<String>, StoreError> {
-    let mut wanted: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut candidates = HashSet::new();
     for m in messages {
-        for a in correspondents(&m.report, leaver) {
-            if is_personal_address(a) {
-                wanted.entry(a.to_string()).or_default();
-            }
+        personal_correspondents(&m.report, leaver, &mut candidates);
+    }
+    shared_among_others(store, source, candidates)
+}
+
+/// Adds the message's correspondents at consumer domains to `into`.
+pub fn personal_correspondents(r: &MessageReport, leaver: &Leaver, into: &mut HashSet<String>) {
+    for a in correspondents(r, leaver) {
+        if is_personal_address(a) && !into.contains(a) {
+            into.insert(a.to_string());
         }
     }
+}
+
+/// Of `candidates` (the leaver's personal-domain correspondents), those
+/// that at least two other mailboxes in the store also correspond with.
+pub fn shared_among_others(
+    store: &dyn Store,
+    source: &str,
+    candidates: HashSet<String>,
+) -> Result<HashSet<String>, StoreError> {
+    let mut wanted: HashMap<String, HashSet<String>> = candidates
+        .into_iter()
+        .map(|a| (a, HashSet::new()))
+        .collect();
     if wanted.is_empty() {
         return Ok(HashSet::new());
     }
@@ -437,8 +456,19 @@ pub fn plan(
 ) -> Vec<PlanRow> {
     messages
         .iter()
-        .map(|m| {
-            let r = &m.report;
+        .map(|m| plan_row(&m.report, classifier, rules, as_of))
+        .collect()
+}
+
+/// One message's row of the plan.
+pub fn plan_row(
+    r: &MessageReport,
+    classifier: &Classifier,
+    rules: &RuleSet,
+    as_of: NaiveDate,
+) -> PlanRow {
+    {
+        {
             let (decision, why) = decide(r, classifier, rules, as_of);
             let private = decision == Decision::Private;
             PlanRow {
@@ -467,8 +497,8 @@ pub fn plan(
                 // art. 9 data: a private row says `private` and no more.
                 why: if private { "private".to_string() } else { why },
             }
-        })
-        .collect()
+        }
+    }
 }
 
 mod open;
@@ -479,7 +509,7 @@ pub use open::{CaseError, Opened, notice_context, open_case};
 pub use plan_file::{
     EditedRow, PLAN_HEADER, edited_rows, plan_cells, read_plan, row_ref, write_plan,
 };
-pub use report::{ExternalContact, OffboardReport, render_markdown, report};
+pub use report::{ExternalContact, OffboardReport, ReportBuilder, render_markdown, report};
 
 #[cfg(test)]
 mod tests {

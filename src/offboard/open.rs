@@ -32,7 +32,8 @@ pub enum CaseError {
 pub struct Opened {
     pub case: Case,
     pub rows: Vec<PlanRow>,
-    pub messages: Vec<StoredMessage>,
+    /// The report, counted as the plan was made.
+    pub report: ReportBuilder,
     pub mailbox: MailboxRecord,
     pub leaver: Leaver,
     /// What an `--amend` changed, for the audit trail.
@@ -88,41 +89,61 @@ pub fn open_case(
             amended = Some(changes);
         }
     }
-    let mut messages = Vec::new();
+    // The mailbox is read twice, one message at a time, never held: first
+    // for what the classification needs from all of it (the company's own
+    // organisation numbers, the leaver's personal-domain correspondents),
+    // then to plan and count each message.
+    let leaver = Leaver::new(mailbox.owner.as_deref(), mailbox.address.as_deref());
+    let own_domain = leaver.domain().map(str::to_string);
+    let mut own_organisations = HashSet::new();
+    let mut candidates = HashSet::new();
     store.each_message(&case.source, None, &mut |m| {
-        messages.push(m);
+        let r = &m.report;
+        if leaver.sent(r)
+            || own_domain
+                .as_deref()
+                .is_some_and(|own| r.envelope.from.iter().any(|a| domain_of(a) == own))
+        {
+            own_organisations.extend(r.signals.organisations.iter().cloned());
+        }
+        personal_correspondents(r, &leaver, &mut candidates);
         Ok(())
     })?;
-    let leaver = Leaver::new(mailbox.owner.as_deref(), mailbox.address.as_deref());
     let mut classifier = Classifier::new(leaver, rules);
     classifier.representatives = representatives;
-    classifier.shared_personal =
-        shared_personal(store, &case.source, &messages, &classifier.leaver)?;
-    classifier.own_organisations =
-        own_organisations(messages.iter().map(|m| &m.report), &classifier.leaver);
-    let mut rows = plan(&messages, &classifier, rules, as_of);
-    store.open_case(&case, &rows)?;
+    classifier.own_organisations = own_organisations;
+    classifier.shared_personal = shared_among_others(store, &case.source, candidates)?;
     // What the case recorded first wins: a message once private stays so.
-    let case = store.case(&case.id)?.unwrap_or(case);
-    let recorded: HashMap<(String, String), Decision> = store
-        .case_rows(&case.id)?
-        .into_iter()
-        .map(|r| ((r.folder, r.key), r.decision))
-        .collect();
-    for r in &mut rows {
-        if recorded.get(&(r.folder.clone(), r.key.clone())) == Some(&Decision::Private)
-            && r.decision != Decision::Private
+    let recorded: HashMap<(String, String), Decision> = match &existing {
+        Some(_) => store
+            .case_rows(&case.id)?
+            .into_iter()
+            .map(|r| ((r.folder, r.key), r.decision))
+            .collect(),
+        None => HashMap::new(),
+    };
+    let mut rows = Vec::new();
+    let mut report = ReportBuilder::new(&case, &classifier.leaver, as_of);
+    store.each_message(&case.source, None, &mut |m| {
+        let mut row = plan_row(&m.report, &classifier, rules, as_of);
+        if recorded.get(&(row.folder.clone(), row.key.clone())) == Some(&Decision::Private)
+            && row.decision != Decision::Private
         {
-            r.decision = Decision::Private;
-            r.why = "private".into();
-            r.from.clear();
-            r.subject.clear();
+            row.decision = Decision::Private;
+            row.why = "private".into();
+            row.from.clear();
+            row.subject.clear();
         }
-    }
+        report.add(&m.report, &row);
+        rows.push(row);
+        Ok(())
+    })?;
+    store.open_case(&case, &rows)?;
+    let case = store.case(&case.id)?.unwrap_or(case);
     Ok(Opened {
         case,
         rows,
-        messages,
+        report,
         mailbox,
         leaver: classifier.leaver,
         amended,

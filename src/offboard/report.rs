@@ -46,29 +46,67 @@ pub fn report(
     as_of: NaiveDate,
     deadline_months: u32,
 ) -> OffboardReport {
-    let mut volume: BTreeMap<String, BTreeMap<i32, u64>> = BTreeMap::new();
-    let mut domains: HashMap<String, u64> = HashMap::new();
-    let mut external: HashMap<String, (u64, String)> = HashMap::new();
-    let mut keep = BTreeMap::new();
-    let mut sensitive = BTreeMap::new();
-    let mut private_by_folder = BTreeMap::new();
-    let mut decisions = BTreeMap::new();
-    let mut recent = Vec::new();
-    let until = case.leaving.unwrap_or(as_of).min(as_of);
-    let from = until - chrono::Duration::days(30);
-    let own = leaver.domain().map(str::to_string);
+    let mut builder = ReportBuilder::new(case, leaver, as_of);
     for (m, row) in messages.iter().zip(rows) {
-        let r = &m.report;
+        builder.add(&m.report, row);
+    }
+    builder.finish(case, owner, as_of, deadline_months)
+}
+
+/// The report counted one message at a time, so a mailbox is reported as
+/// the store hands its messages over, without holding them.
+#[derive(Debug, Clone)]
+pub struct ReportBuilder {
+    volume: BTreeMap<String, BTreeMap<i32, u64>>,
+    domains: HashMap<String, u64>,
+    external: HashMap<String, (u64, String)>,
+    keep: BTreeMap<String, u64>,
+    sensitive: BTreeMap<String, u64>,
+    private_by_folder: BTreeMap<String, u64>,
+    decisions: BTreeMap<Decision, u64>,
+    recent: Vec<PlanRow>,
+    messages: u64,
+    from: NaiveDate,
+    until: NaiveDate,
+    leaver: Leaver,
+}
+
+impl ReportBuilder {
+    pub fn new(case: &Case, leaver: &Leaver, as_of: NaiveDate) -> ReportBuilder {
+        let until = case.leaving.unwrap_or(as_of).min(as_of);
+        ReportBuilder {
+            volume: BTreeMap::new(),
+            domains: HashMap::new(),
+            external: HashMap::new(),
+            keep: BTreeMap::new(),
+            sensitive: BTreeMap::new(),
+            private_by_folder: BTreeMap::new(),
+            decisions: BTreeMap::new(),
+            recent: Vec::new(),
+            messages: 0,
+            from: until - chrono::Duration::days(30),
+            until,
+            leaver: leaver.clone(),
+        }
+    }
+
+    /// Counts one message with its plan row.
+    pub fn add(&mut self, r: &MessageReport, row: &PlanRow) {
+        self.messages += 1;
         let year = r.date.map_or(0, |d| d.year());
-        *volume
+        *self
+            .volume
             .entry(r.meta.folder.clone())
             .or_default()
             .entry(year)
             .or_default() += 1;
-        *decisions.entry(row.decision).or_default() += 1;
+        *self.decisions.entry(row.decision).or_default() += 1;
         if row.decision == Decision::Private {
-            *private_by_folder.entry(r.meta.folder.clone()).or_default() += 1;
-            continue;
+            *self
+                .private_by_folder
+                .entry(r.meta.folder.clone())
+                .or_default() += 1;
+            return;
         }
         if row.decision == Decision::Keep {
             let rule = row
@@ -77,24 +115,25 @@ pub fn report(
                 .and_then(|w| w.split(' ').next())
                 .unwrap_or("retention")
                 .to_string();
-            *keep.entry(rule).or_default() += 1;
+            *self.keep.entry(rule).or_default() += 1;
         }
         let mut seen = std::collections::HashSet::new();
         for f in &r.findings {
             if seen.insert(f.detector.to_string()) {
-                *sensitive.entry(f.detector.to_string()).or_default() += 1;
+                *self.sensitive.entry(f.detector.to_string()).or_default() += 1;
             }
         }
-        let mut ds: Vec<&str> = correspondents(r, leaver)
+        let own = self.leaver.domain().map(str::to_string);
+        let mut ds: Vec<&str> = correspondents(r, &self.leaver)
             .into_iter()
             .map(domain_of)
             .collect();
         ds.sort_unstable();
         ds.dedup();
         for d in ds {
-            *domains.entry(d.to_string()).or_default() += 1;
+            *self.domains.entry(d.to_string()).or_default() += 1;
             if own.as_deref() != Some(d) && !in_domains(d, CONSUMER_DOMAINS) {
-                let e = external.entry(d.to_string()).or_default();
+                let e = self.external.entry(d.to_string()).or_default();
                 e.0 += 1;
                 if row.date > e.1 {
                     e.1 = row.date.clone();
@@ -102,37 +141,48 @@ pub fn report(
             }
         }
         if r.date
-            .is_some_and(|d| d.date_naive() >= from && d.date_naive() <= until)
+            .is_some_and(|d| d.date_naive() >= self.from && d.date_naive() <= self.until)
         {
-            recent.push(row.clone());
+            self.recent.push(row.clone());
         }
     }
-    let mut domains: Vec<(String, u64)> = domains.into_iter().collect();
-    domains.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut external: Vec<ExternalContact> = external
-        .into_iter()
-        .map(|(domain, (messages, last))| ExternalContact {
-            domain,
-            messages,
-            last,
-        })
-        .collect();
-    external.sort_by(|a, b| b.messages.cmp(&a.messages).then(a.domain.cmp(&b.domain)));
-    recent.sort_by(|a, b| b.date.cmp(&a.date));
-    OffboardReport {
-        case: case.clone(),
-        owner: owner.map(str::to_string),
-        as_of,
-        deletion_deadline: case.deletion_deadline(deadline_months),
-        messages: messages.len() as u64,
-        volume,
-        domains,
-        external,
-        recent,
-        keep,
-        sensitive,
-        private_by_folder,
-        decisions,
+
+    pub fn finish(
+        self,
+        case: &Case,
+        owner: Option<&str>,
+        as_of: NaiveDate,
+        deadline_months: u32,
+    ) -> OffboardReport {
+        let mut domains: Vec<(String, u64)> = self.domains.into_iter().collect();
+        domains.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut external: Vec<ExternalContact> = self
+            .external
+            .into_iter()
+            .map(|(domain, (messages, last))| ExternalContact {
+                domain,
+                messages,
+                last,
+            })
+            .collect();
+        external.sort_by(|a, b| b.messages.cmp(&a.messages).then(a.domain.cmp(&b.domain)));
+        let mut recent = self.recent;
+        recent.sort_by(|a, b| b.date.cmp(&a.date));
+        OffboardReport {
+            case: case.clone(),
+            owner: owner.map(str::to_string),
+            as_of,
+            deletion_deadline: case.deletion_deadline(deadline_months),
+            messages: self.messages,
+            volume: self.volume,
+            domains,
+            external,
+            recent,
+            keep: self.keep,
+            sensitive: self.sensitive,
+            private_by_folder: self.private_by_folder,
+            decisions: self.decisions,
+        }
     }
 }
 
