@@ -493,25 +493,14 @@ mod tests {
         for sub in ["cur", "new", "tmp", ".Arkiv/cur"] {
             std::fs::create_dir_all(root.join(sub)).expect("mkdir");
         }
-        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_577_880_000);
-        for (path, id) in [
-            ("cur/1.x:2,S", "a"),
-            ("cur/2.x:2,FS", "b"),
-            (".Arkiv/cur/3.x:2,", "c"),
-        ] {
-            let file = root.join(path);
-            std::fs::write(
-                &file,
-                format!("Message-ID: <{id}@t>\r\nSubject: {id}\r\n\r\nhei\r\n"),
-            )
-            .expect("write");
-            std::fs::File::options()
-                .write(true)
-                .open(&file)
-                .expect("open")
-                .set_modified(old)
-                .expect("mtime");
-        }
+        super::super::test_support::write_old(
+            root,
+            &[
+                ("cur/1.x:2,S", "a"),
+                ("cur/2.x:2,FS", "b"),
+                (".Arkiv/cur/3.x:2,", "c"),
+            ],
+        );
         let mut store = crate::store::for_tests();
         let rules = RuleSet::embedded().expect("rules");
         let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
@@ -525,16 +514,7 @@ mod tests {
         let scan_run = store
             .begin_run(RunKind::Scan, as_of, Utc::now())
             .expect("run");
-        for folder in crate::source::maildir::folders(root).expect("folders") {
-            for path in crate::source::maildir::message_files(&folder).expect("files") {
-                let job = crate::source::maildir::job(&folder.name, path.clone());
-                let mut meta = job.meta;
-                let mut buf = Vec::new();
-                crate::source::maildir::read(&path, &mut meta, 1 << 20, &mut buf).expect("read");
-                let report = engine.scan_message(meta, &buf);
-                store.record(scan_run, source, &report).expect("record");
-            }
-        }
+        super::super::test_support::record_maildir(store.as_mut(), &engine, scan_run, root, source);
         let plan =
             plan_clean(store.as_ref(), source, &rules, as_of, &Filter::default()).expect("plan");
         let ids: Vec<&str> = plan.iter().map(|p| p.item.message_id.as_str()).collect();

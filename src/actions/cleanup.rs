@@ -68,6 +68,37 @@ pub fn planned_record(source: &str, p: &Planned) -> MoveRecord {
     }
 }
 
+fn print_planned(
+    printer: &mut MovePrinter<'_>,
+    source: &str,
+    plan: &[Planned],
+) -> Result<(), String> {
+    for p in plan {
+        printer
+            .record(&planned_record(source, p))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// One mailbox of a run through its own edge: settle, plan, apply. Why it
+/// failed, if it did, in words that say a rerun settles what was begun.
+#[allow(clippy::too_many_arguments)]
+fn settle_and_apply(
+    store: &mut dyn Store,
+    open: &mut OpenMover<'_>,
+    run: RunId,
+    source: &str,
+    flagged: FlaggedPolicy,
+    printer: &mut MovePrinter<'_>,
+    command: &str,
+    plan: impl FnOnce(&dyn Store, &mut dyn Mover) -> Result<Vec<Planned>, ActionError>,
+) -> Result<(), String> {
+    let mut mover = open(source).map_err(|e| e.to_string())?;
+    clean::settle_and_apply(store, mover.as_mut(), run, source, flagged, printer, plan)
+        .map_err(|e| format!("{e}; what was journaled is settled when you run {command} again"))
+}
+
 /// `clean` over `sources`: with a run, per mailbox, settle what an earlier
 /// run left, plan what is due (or chosen) and move it to Deleted Items;
 /// without one (a dry run), print the plan, asking each mailbox only what
@@ -104,20 +135,17 @@ pub fn clean(
                 let to = trash.unwrap_or_else(|| TRASH_NAMES[0].to_string());
                 for p in &mut plan {
                     p.to_folder = to.clone();
-                    printer
-                        .record(&planned_record(source, p))
-                        .map_err(|e| e.to_string())?;
                 }
-                return Ok(());
+                return print_planned(printer, source, &plan);
             };
-            let mut mover = open(source).map_err(|e| e.to_string())?;
-            clean::settle_and_apply(
+            settle_and_apply(
                 store,
-                mover.as_mut(),
+                open,
                 run,
                 source,
                 flagged,
                 printer,
+                "clean",
                 |store, mover| {
                     let mut plan = clean::plan_clean(store, source, rules, as_of, filter)?;
                     let trash = mover.ensure_trash()?;
@@ -127,7 +155,6 @@ pub fn clean(
                     Ok(plan)
                 },
             )
-            .map_err(|e| format!("{e}; what was journaled is settled when you run clean again"))
         })();
         if let Err(why) = outcome {
             failed.push((source.clone(), why));
@@ -151,21 +178,16 @@ pub fn undo(
     for (source, planned) in &plan {
         let outcome = (|| -> Result<(), String> {
             let Some(run) = run else {
-                for p in planned {
-                    printer
-                        .record(&planned_record(source, p))
-                        .map_err(|e| e.to_string())?;
-                }
-                return Ok(());
+                return print_planned(printer, source, planned);
             };
-            let mut mover = open(source).map_err(|e| e.to_string())?;
-            clean::settle_and_apply(
+            settle_and_apply(
                 store,
-                mover.as_mut(),
+                open,
                 run,
                 source,
                 FlaggedPolicy::Ignore,
                 printer,
+                "undo",
                 |store, _| {
                     Ok(clean::plan_undo(store, undone)?
                         .into_iter()
@@ -174,7 +196,6 @@ pub fn undo(
                         .unwrap_or_default())
                 },
             )
-            .map_err(|e| format!("{e}; what was journaled is settled when you run undo again"))
         })();
         if let Err(why) = outcome {
             failed.push((source.clone(), why));
@@ -195,7 +216,6 @@ mod tests {
     fn a_run_over_several_mailboxes_is_cleaned_and_undone_mailbox_by_mailbox() {
         let dirs: Vec<tempfile::TempDir> =
             (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
-        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_577_880_000);
         let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
         let rules = RuleSet::embedded().expect("rules");
         let engine = crate::engine::Engine::new(
@@ -212,31 +232,18 @@ mod tests {
             for sub in ["cur", "new", "tmp"] {
                 std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
             }
-            let file = dir.path().join(format!("cur/{n}.x:2,S"));
-            std::fs::write(
-                &file,
-                format!("Message-ID: <{n}@t>\r\nSubject: gammel\r\n\r\nhei\r\n"),
-            )
-            .expect("write");
-            std::fs::File::options()
-                .write(true)
-                .open(&file)
-                .expect("open")
-                .set_modified(old)
-                .expect("mtime");
+            super::super::test_support::write_old(
+                dir.path(),
+                &[(&format!("cur/{n}.x:2,S"), &n.to_string())],
+            );
             let source = format!("maildir:{}", dir.path().display());
-            for folder in crate::source::maildir::folders(dir.path()).expect("folders") {
-                for path in crate::source::maildir::message_files(&folder).expect("files") {
-                    let job = crate::source::maildir::job(&folder.name, path.clone());
-                    let mut meta = job.meta;
-                    let mut buf = Vec::new();
-                    crate::source::maildir::read(&path, &mut meta, 1 << 20, &mut buf)
-                        .expect("read");
-                    store
-                        .record(scan, &source, &engine.scan_message(meta, &buf))
-                        .expect("record");
-                }
-            }
+            super::super::test_support::record_maildir(
+                store.as_mut(),
+                &engine,
+                scan,
+                dir.path(),
+                &source,
+            );
             sources.push(source);
         }
         let mut open = |source: &str| -> Result<Box<dyn Mover>, OpenFailure> {

@@ -14,6 +14,59 @@ pub mod copiers;
 pub mod movers;
 pub mod runs;
 
+/// What the cleanup tests share: old mail written into a Maildir, and a
+/// Maildir recorded in a store as a scan would.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::engine::Engine;
+    use crate::store::{RunId, Store};
+    use std::path::Path;
+
+    /// Writes `Message-ID: <id@t>` messages at these paths below `root`,
+    /// received on 2020-01-01 (due for every yearly rule).
+    pub fn write_old(root: &Path, files: &[(&str, &str)]) {
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_577_880_000);
+        for (path, id) in files {
+            let file = root.join(path);
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).expect("mkdir");
+            }
+            std::fs::write(
+                &file,
+                format!("Message-ID: <{id}@t>\r\nSubject: {id}\r\n\r\nhei\r\n"),
+            )
+            .expect("write");
+            std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .expect("open")
+                .set_modified(old)
+                .expect("mtime");
+        }
+    }
+
+    /// Records every message of the Maildir at `root` as `source`.
+    pub fn record_maildir(
+        store: &mut dyn Store,
+        engine: &Engine,
+        run: RunId,
+        root: &Path,
+        source: &str,
+    ) {
+        for folder in crate::source::maildir::folders(root).expect("folders") {
+            for path in crate::source::maildir::message_files(&folder).expect("files") {
+                let job = crate::source::maildir::job(&folder.name, path.clone());
+                let mut meta = job.meta;
+                let mut buf = Vec::new();
+                crate::source::maildir::read(&path, &mut meta, 1 << 20, &mut buf).expect("read");
+                store
+                    .record(run, source, &engine.scan_message(meta, &buf))
+                    .expect("record");
+            }
+        }
+    }
+}
+
 use crate::imap::ImapError;
 use serde::Serialize;
 use std::io::{self, Write};
