@@ -117,7 +117,7 @@ fn main() {
             .mailbox_scanned(&source, Utc::now(), "complete", None)
             .expect("scanned");
     }
-    store.commit().expect("commit");
+    store.flush().expect("commit");
     drop(store);
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     println!(

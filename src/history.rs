@@ -70,5 +70,5 @@ pub fn record(
     if let Some(before) = as_of.checked_sub_months(chrono::Months::new(12 * keep_years)) {
         store.prune_snapshots(before)?;
     }
-    store.commit()
+    store.flush()
 }

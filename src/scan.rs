@@ -205,7 +205,7 @@ pub fn run(
         }
     }
     if let Some(state) = state.as_mut() {
-        state.store.commit().map_err(io::Error::other)?;
+        state.store.flush().map_err(io::Error::other)?;
     }
     Ok(stats)
 }

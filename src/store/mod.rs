@@ -489,7 +489,7 @@ pub trait Inventory {
     /// Counts for tests and benchmarks: (messages, findings, problems).
     fn counts(&self, source: &str) -> Result<(u64, u64, u64), StoreError>;
     /// Makes everything recorded so far durable.
-    fn commit(&mut self) -> Result<(), StoreError>;
+    fn flush(&mut self) -> Result<(), StoreError>;
 }
 
 /// The journal of changes to mailboxes: intents and outcomes.

@@ -4,7 +4,7 @@ use super::*;
 
 impl History for SqliteStore {
     fn record_snapshot(&mut self, run: RunId, snap: &SnapshotRecord) -> Result<(), StoreError> {
-        self.commit()?;
+        self.flush()?;
         let data = serde_json::to_string(&snap.snapshot).unwrap_or_else(|_| "{}".into());
         self.conn.execute(
             "INSERT INTO snapshots (run, source, as_of, taken_at, full, status, data)
@@ -52,7 +52,7 @@ impl History for SqliteStore {
         Ok(out)
     }
     fn prune_snapshots(&mut self, before: NaiveDate) -> Result<u64, StoreError> {
-        self.commit()?;
+        self.flush()?;
         Ok(self.conn.execute(
             "DELETE FROM snapshots WHERE as_of < ?1",
             params![before.to_string()],

@@ -21,7 +21,7 @@ impl Inventory for SqliteStore {
         status: &str,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.commit()?;
+        self.flush()?;
         self.conn.execute(
             "INSERT INTO mailboxes (source, last_scan, last_status, last_error) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (source) DO UPDATE SET
@@ -376,7 +376,7 @@ impl Inventory for SqliteStore {
                 )?
                 .execute(params![mailbox, folder, key])?;
         }
-        self.commit()
+        self.flush()
     }
     fn each_message(
         &self,
@@ -503,7 +503,7 @@ impl Inventory for SqliteStore {
             )?,
         ))
     }
-    fn commit(&mut self) -> Result<(), StoreError> {
+    fn flush(&mut self) -> Result<(), StoreError> {
         if self.pending > 0 {
             self.conn.execute_batch("COMMIT")?;
             self.pending = 0;

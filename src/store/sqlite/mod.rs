@@ -572,7 +572,7 @@ impl SqliteStore {
 
     fn maybe_commit(&mut self) -> Result<(), StoreError> {
         if self.pending >= COMMIT_EVERY {
-            self.commit()?;
+            self.flush()?;
         }
         Ok(())
     }
@@ -620,7 +620,7 @@ impl SqliteStore {
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.commit()?;
+        self.flush()?;
         self.conn.pragma_update(None, "synchronous", "FULL")?;
         let result = (|| {
             let tx = self
@@ -688,7 +688,7 @@ const JOURNAL_COLUMNS: &str = "id, run, source, folder, uid_validity, uid, local
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         // Whatever was recorded is kept; an error here has nowhere to go.
-        let _ = self.commit();
+        let _ = self.flush();
     }
 }
 
@@ -764,7 +764,7 @@ mod tests {
             s.record(run, "imaps://a@h", &report("INBOX", uid, 7))
                 .expect("records");
         }
-        s.commit().expect("commit");
+        s.flush().expect("flush");
         assert_eq!(
             s.resume("imaps://a@h").expect("resume").cursors["INBOX"],
             Cursor {
@@ -776,7 +776,7 @@ mod tests {
         // UIDVALIDITY changed: old results go, the cursor starts over.
         s.record(run, "imaps://a@h", &report("INBOX", 1, 8))
             .expect("records");
-        s.commit().expect("commit");
+        s.flush().expect("flush");
         assert_eq!(
             s.resume("imaps://a@h").expect("resume").cursors["INBOX"],
             Cursor {
@@ -837,8 +837,8 @@ mod tests {
             },
         )
         .expect("folders");
-        s.commit().expect("commit");
-        s.commit().expect("commit");
+        s.flush().expect("flush");
+        s.flush().expect("flush");
         let now: Vec<(String, Option<u32>, bool)> = stored(&s, "imap")
             .into_iter()
             .map(|r| (r.meta.folder, r.meta.uid, r.meta.flagged))
@@ -900,7 +900,7 @@ mod tests {
             },
         )
         .expect("listed");
-        s.commit().expect("commit");
+        s.flush().expect("flush");
         let keys: Vec<(Option<String>, bool)> = stored(&s, "maildir:x")
             .into_iter()
             .map(|r| (r.meta.local_key, r.meta.flagged))
@@ -1056,7 +1056,7 @@ mod tests {
         let run = s.begin_run(RunKind::Scan, date(), Utc::now()).expect("run");
         s.record(run, "src", &report("INBOX", 43, 7))
             .expect("records");
-        s.commit().expect("commit");
+        s.flush().expect("flush");
         assert_eq!(
             s.resume("src").expect("resume").server_names["INBOX"],
             "INBOX"

@@ -28,7 +28,7 @@ impl Reminders for SqliteStore {
             .optional()?)
     }
     fn record_reminder(&mut self, m: &ReminderRecord) -> Result<(), StoreError> {
-        self.commit()?;
+        self.flush()?;
         self.conn.execute(
             "INSERT INTO reminders (source, period, run, method, recipient, status, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)

@@ -9,7 +9,7 @@ impl Runs for SqliteStore {
         as_of: NaiveDate,
         started: DateTime<Utc>,
     ) -> Result<RunId, StoreError> {
-        self.commit()?;
+        self.flush()?;
         self.conn.execute(
             "INSERT INTO runs (started_at, as_of, kind) VALUES (?1, ?2, ?3)",
             params![started.to_rfc3339(), as_of.to_string(), kind.as_str()],
@@ -23,7 +23,7 @@ impl Runs for SqliteStore {
         status: &str,
         messages: u64,
     ) -> Result<(), StoreError> {
-        self.commit()?;
+        self.flush()?;
         self.conn.execute(
             "UPDATE runs SET finished_at = ?1, status = ?2, messages = ?3 WHERE id = ?4",
             params![finished.to_rfc3339(), status, messages as i64, run],
@@ -42,7 +42,7 @@ impl Runs for SqliteStore {
             .flatten())
     }
     fn adopt_interrupted(&mut self, run: RunId, kind: RunKind) -> Result<Vec<RunId>, StoreError> {
-        self.commit()?;
+        self.flush()?;
         let ids: Vec<RunId> = self
             .conn
             .prepare("SELECT id FROM runs WHERE kind = ?1 AND status = 'running' AND id != ?2")?
@@ -59,7 +59,7 @@ impl Runs for SqliteStore {
         if run == by {
             return Ok(false);
         }
-        self.commit()?;
+        self.flush()?;
         Ok(self.conn.execute(
             "UPDATE runs SET adopted_by = ?2 WHERE id = ?1 AND adopted_by IS NULL
                AND kind = (SELECT kind FROM runs WHERE id = ?2)",

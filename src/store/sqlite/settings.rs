@@ -17,7 +17,7 @@ impl Settings for SqliteStore {
             .optional()?)
     }
     fn set_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
-        self.commit()?;
+        self.flush()?;
         self.conn.execute(
             "INSERT INTO settings (name, value) VALUES (?1, ?2)
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
