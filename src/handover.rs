@@ -158,6 +158,105 @@ pub trait Origin {
     ) -> Result<HashMap<String, Original>, String>;
 }
 
+/// Where a handover copies to, decided from the case and what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// `imaps://USER@HOST`, `maildir:PATH` or `mbox:PATH`.
+    pub to: String,
+    /// Whether it is the case's successor's mailbox.
+    pub to_successor: bool,
+    /// Why it goes elsewhere, when it does (audited).
+    pub reason: Option<String>,
+    /// The folder copies go into.
+    pub folder: String,
+}
+
+/// Why a destination is refused: nothing is copied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DestinationError {
+    #[error(
+        "cannot tell where {successor}'s mailbox is from {leaver}: give --to imaps://USER@HOST"
+    )]
+    SuccessorUnknown { successor: String, leaver: String },
+    #[error("case {case} names no successor: give --to DEST and --reason TEXT")]
+    NoSuccessor { case: String },
+    #[error(
+        "{to} is not the case's successor ({successor}): give --reason TEXT to copy there (recorded in the audit trail)"
+    )]
+    NotTheSuccessor { to: String, successor: String },
+}
+
+/// The case is the boundary: its successor's mailbox (on the leaver's
+/// server) unless `to` says otherwise, and then only with a reason. The
+/// folder is `folder`, else `Overført fra <leaver>` (the leaver's name, else
+/// the address's local part; no `.` or `/`, which servers take for
+/// hierarchy separators).
+pub fn destination(
+    case: &crate::offboard::Case,
+    to: Option<&str>,
+    reason: Option<&str>,
+    folder: Option<&str>,
+    owner: Option<&str>,
+) -> Result<Destination, DestinationError> {
+    let to = match (to, &case.successor) {
+        (Some(to), _) => to.to_string(),
+        (None, Some(successor)) => successor_source(&case.source, successor).ok_or_else(|| {
+            DestinationError::SuccessorUnknown {
+                successor: successor.clone(),
+                leaver: case.source.clone(),
+            }
+        })?,
+        (None, None) => {
+            return Err(DestinationError::NoSuccessor {
+                case: case.id.clone(),
+            });
+        }
+    };
+    let to_successor = case
+        .successor
+        .as_deref()
+        .is_some_and(|s| destination_is(&to, s));
+    let reason = reason
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string);
+    if !to_successor && reason.is_none() {
+        return Err(DestinationError::NotTheSuccessor {
+            to,
+            successor: case
+                .successor
+                .clone()
+                .unwrap_or_else(|| "none named".into()),
+        });
+    }
+    let folder = folder.map(str::to_string).unwrap_or_else(|| {
+        let who = owner.unwrap_or(&case.source);
+        let who = who.split('@').next().unwrap_or(who);
+        format!("Overført fra {}", who.replace(['.', '/'], " ").trim())
+    });
+    Ok(Destination {
+        to,
+        to_successor,
+        reason,
+        folder,
+    })
+}
+
+/// The successor's mailbox on the leaver's server: the leaver's URL with
+/// the successor's address as the user.
+pub fn successor_source(leaver_source: &str, successor: &str) -> Option<String> {
+    let url = crate::imap::ImapUrl::parse(leaver_source).ok()?;
+    let user = successor.trim().to_lowercase();
+    user.contains('@')
+        .then(|| crate::imap::ImapUrl { user, ..url }.to_string())
+}
+
+/// Whether a destination is this address's IMAP mailbox.
+pub fn destination_is(destination: &str, address: &str) -> bool {
+    crate::imap::ImapUrl::parse(destination)
+        .is_ok_and(|u| u.user.eq_ignore_ascii_case(address.trim()))
+}
+
 /// What a server keeps of a message when it stores it its own way:
 /// Exchange Online renders fresh MIME on every fetch (headers refolded,
 /// boundaries and transfer encodings changed), so the destination's bytes
@@ -413,6 +512,48 @@ pub fn copy(
 mod tests {
     use super::*;
     use crate::offboard::{Case, row_ref};
+
+    /// The case is the boundary: the successor by default, elsewhere only
+    /// with a reason; the folder named after the leaver.
+    #[test]
+    fn a_handover_goes_to_the_successor_unless_a_reason_says_otherwise() {
+        let mut case = Case::for_tests("K-1");
+        case.successor = Some("Bob@firma.no".into());
+        let d = destination(&case, None, None, None, Some("Kari Nordmann")).expect("successor");
+        assert_eq!(d.to, "imaps://bob%40firma.no@host:993");
+        assert!(d.to_successor && d.reason.is_none());
+        assert_eq!(d.folder, "Overført fra Kari Nordmann");
+        let elsewhere = "maildir:/srv/arkiv";
+        assert!(matches!(
+            destination(&case, Some(elsewhere), Some("  "), None, None),
+            Err(DestinationError::NotTheSuccessor { .. })
+        ));
+        let d = destination(
+            &case,
+            Some(elsewhere),
+            Some("arkivkopi"),
+            Some("Arkiv"),
+            None,
+        )
+        .expect("with a reason");
+        assert_eq!(
+            (d.to_successor, d.reason.as_deref(), d.folder.as_str()),
+            (false, Some("arkivkopi"), "Arkiv")
+        );
+        // No owner known: the address's local part, dots made spaces.
+        case.source = "imaps://kari.nordmann%40firma.no@host".into();
+        assert_eq!(
+            destination(&case, None, None, None, Some("kari.nordmann@firma.no"))
+                .expect("ok")
+                .folder,
+            "Overført fra kari nordmann"
+        );
+        case.successor = None;
+        assert!(matches!(
+            destination(&case, None, None, None, None),
+            Err(DestinationError::NoSuccessor { .. })
+        ));
+    }
 
     /// What Exchange does to a message it renders again: headers refolded,
     /// the subject re-encoded, the body in another transfer encoding. The

@@ -10,7 +10,6 @@ use mailhygiene::actions::ActionFormat;
 use mailhygiene::actions::copiers::{ImapMailbox, MaildirOrigin, MaildirTarget, MboxTarget};
 use mailhygiene::audit::NewEntry;
 use mailhygiene::handover::{self, Checked, Origin, OutcomePrinter, Target};
-use mailhygiene::imap::url::ImapUrl;
 use mailhygiene::offboard::{self, Case, Decision, Notice};
 use mailhygiene::scan::NamedSource;
 use mailhygiene::source::SourceSpec;
@@ -563,20 +562,6 @@ fn read_plan_file(path: &std::path::Path) -> Result<Vec<offboard::EditedRow>> {
     rows.map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
-/// The successor's mailbox on the leaver's server: the leaver's IMAP
-/// source with the successor's address as its user.
-fn successor_source(leaver_source: &str, successor: &str) -> Option<String> {
-    let url = ImapUrl::parse(leaver_source).ok()?;
-    let user = successor.trim().to_lowercase();
-    user.contains('@')
-        .then(|| ImapUrl { user, ..url }.to_string())
-}
-
-/// Whether a destination is this address's IMAP mailbox.
-fn destination_is(destination: &str, address: &str) -> bool {
-    ImapUrl::parse(destination).is_ok_and(|u| u.user.eq_ignore_ascii_case(address.trim()))
-}
-
 pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
     let c = &args.common;
     let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
@@ -591,50 +576,24 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
     let recorded = store.case_rows(&case.id)?;
     let checked = handover::check(&edited, &recorded, &case, Decision::Handover)
         .map_err(|e| usage(format!("{}: {e}", args.plan.display())))?;
-    // The case is the boundary: its successor, unless a reason says
-    // otherwise (and the audit trail keeps it).
-    let destination = match (&args.to, &case.successor) {
-        (Some(to), _) => to.clone(),
-        (None, Some(successor)) => successor_source(&case.source, successor).ok_or_else(|| {
-            usage(format!(
-                "cannot tell where {successor}'s mailbox is from {}: give --to imaps://USER@HOST",
-                case.source
-            ))
-        })?,
-        (None, None) => {
-            return Err(usage(format!(
-                "case {} names no successor: give --to DEST and --reason TEXT",
-                case.id
-            )));
-        }
-    };
-    let to_successor = case
-        .successor
-        .as_deref()
-        .is_some_and(|s| destination_is(&destination, s));
-    let other_reason = args
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    if !to_successor && other_reason.is_none() {
-        return Err(usage(format!(
-            "{destination} is not the case's successor ({}): give --reason TEXT to copy there (recorded in the audit trail)",
-            case.successor.as_deref().unwrap_or("none named")
-        )));
-    }
     let owner = store
         .mailboxes()?
         .into_iter()
         .find(|m| m.source == case.source)
         .and_then(|m| m.owner.or(m.address));
-    // The leaver's name, else the address's local part: no `.` or `/`,
-    // which servers take for hierarchy separators.
-    let to_folder = args.folder.clone().unwrap_or_else(|| {
-        let who = owner.as_deref().unwrap_or(&case.source);
-        let who = who.split('@').next().unwrap_or(who);
-        format!("Overført fra {}", who.replace(['.', '/'], " ").trim())
-    });
+    let handover::Destination {
+        to: destination,
+        to_successor,
+        reason: other_reason,
+        folder: to_folder,
+    } = handover::destination(
+        &case,
+        args.to.as_deref(),
+        args.reason.as_deref(),
+        args.folder.as_deref(),
+        owner.as_deref(),
+    )
+    .map_err(|e| usage(e.to_string()))?;
     let mut printer = OutcomePrinter::new(
         open_output(c.output.as_deref())?,
         c.format == ActionFormat::Jsonl,
