@@ -134,6 +134,85 @@ pub fn name_matches(from_name: &str, wanted: &[String]) -> bool {
     !wanted.is_empty() && words.windows(wanted.len()).any(|w| w == wanted)
 }
 
+/// An erasure request as the store can act on it: the records of a
+/// `subject --format jsonl` list for one mailbox, each checked against the
+/// message the store holds at its folder and key now.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Erasure {
+    /// (folder, inventory key) of every message to move.
+    pub chosen: HashSet<(String, String)>,
+    /// Records refused: (line, folder, Message-ID) of a message the store no
+    /// longer holds there (an edited line, a list from before the mailbox
+    /// changed): never taken for whatever sits at that key now.
+    pub refused: Vec<(usize, String, String)>,
+}
+
+/// Why an erasure list cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ErasureError {
+    #[error("line {line}: {why}")]
+    BadLine { line: usize, why: String },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// Reads an erasure list (`subject --format jsonl` records) for `source`:
+/// records of other mailboxes are passed over, each of this one's must
+/// still name the message the store holds there.
+pub fn erasure(store: &dyn Store, source: &str, list: &str) -> Result<Erasure, ErasureError> {
+    // (folder, key) -> (line, Message-ID) as the record names them.
+    let mut listed: std::collections::BTreeMap<(String, String), (usize, String)> =
+        Default::default();
+    for (i, line) in list
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| ErasureError::BadLine {
+                line: i + 1,
+                why: e.to_string(),
+            })?;
+        if v["source"].as_str() != Some(source) {
+            continue;
+        }
+        let (Some(folder), Some(key), Some(message_id)) = (
+            v["folder"].as_str(),
+            v["key"].as_str(),
+            v["message_id"].as_str(),
+        ) else {
+            return Err(ErasureError::BadLine {
+                line: i + 1,
+                why: "a record without folder, key and message_id (use `subject --format jsonl`)"
+                    .into(),
+            });
+        };
+        listed
+            .entry((folder.to_string(), key.to_string()))
+            .or_insert((i + 1, message_id.to_string()));
+    }
+    let mut stored: std::collections::HashMap<(String, String), String> = Default::default();
+    store.each_message(source, None, &mut |m| {
+        let at = (
+            m.report.meta.folder.clone(),
+            crate::model::message_key(&m.report),
+        );
+        if listed.contains_key(&at) {
+            stored.insert(at, m.report.envelope.message_id.clone());
+        }
+        Ok(())
+    })?;
+    let mut out = Erasure::default();
+    for (at, (line, message_id)) in listed {
+        if stored.get(&at) == Some(&message_id) {
+            out.chosen.insert(at);
+        } else {
+            out.refused.push((line, at.0, message_id));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +287,29 @@ mod tests {
         assert!(whole_name("Kari", &["Kari".to_string()]));
         assert_eq!(valid_identifiers("150765 00565", as_of), ["15076500565"]);
         assert!(valid_identifiers("150765 00566", as_of).is_empty());
+        // An erasure list: the search's own record is taken, an edited one
+        // refused by its line, another mailbox's passed over.
+        let found = search(
+            store.as_ref(),
+            &Query::Address("ola@kunde.no".into()),
+            false,
+        )
+        .expect("search");
+        let mut list = index_record(&found.hits[0]).to_string() + "\n";
+        list += &index_record(&found.hits[0])
+            .to_string()
+            .replace("<1@t>", "<9@t>")
+            .replace("\"key\":\"1:1\"", "\"key\":\"1:2\"");
+        list += "\n{\"source\":\"other\",\"folder\":\"INBOX\",\"key\":\"1:1\",\"message_id\":\"<1@t>\"}\n";
+        let e = erasure(store.as_ref(), "src", &list).expect("reads");
+        assert_eq!(
+            e.chosen,
+            HashSet::from([("INBOX".to_string(), "1:1".to_string())])
+        );
+        assert_eq!(e.refused, [(2, "INBOX".to_string(), "<9@t>".to_string())]);
+        assert!(matches!(
+            erasure(store.as_ref(), "src", "not json\n"),
+            Err(ErasureError::BadLine { line: 1, .. })
+        ));
     }
 }

@@ -1098,61 +1098,20 @@ pub fn chosen_for_clean(
     if let Some(path) = messages {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        // (folder, key) -> (line, Message-ID) as the record names them.
-        let mut listed: std::collections::BTreeMap<(String, String), (usize, String)> =
-            Default::default();
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let v: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| usage(format!("{} line {}: {e}", path.display(), i + 1)))?;
-            if v["source"].as_str() != Some(source.as_str()) {
-                continue;
-            }
-            let (Some(folder), Some(key), Some(message_id)) = (
-                v["folder"].as_str(),
-                v["key"].as_str(),
-                v["message_id"].as_str(),
-            ) else {
-                return Err(usage(format!(
-                    "{} line {}: a record without folder, key and message_id (use `subject --format jsonl`)",
-                    path.display(),
-                    i + 1
-                )));
-            };
-            listed
-                .entry((folder.to_string(), key.to_string()))
-                .or_insert((i + 1, message_id.to_string()));
-        }
-        // Each record must still be the message the store holds there: an
-        // edited line, or a list from before the mailbox changed, is
-        // refused, never taken for whatever sits at that key now.
-        let mut stored: std::collections::HashMap<(String, String), String> = Default::default();
-        store.each_message(source, None, &mut |m| {
-            let at = (
-                m.report.meta.folder.clone(),
-                offboard::message_key(&m.report),
-            );
-            if listed.contains_key(&at) {
-                stored.insert(at, m.report.envelope.message_id.clone());
-            }
-            Ok(())
+        let erasure = subject::erasure(store, source, &text).map_err(|e| match e {
+            subject::ErasureError::Store(e) => anyhow::Error::new(e),
+            other => usage(format!("{}: {other}", path.display())),
         })?;
-        for (at, (line, message_id)) in listed {
-            if stored.get(&at) == Some(&message_id) {
-                chosen.messages.insert(at);
-            } else {
-                refused += 1;
-                eprintln!(
-                    "mailhygiene: {} line {line}: {} {}: not deleted: the store holds no such message there (scan again and repeat the search)",
-                    path.display(),
-                    mailhygiene::report::summary::one_line(&at.0),
-                    mailhygiene::report::summary::one_line(&message_id)
-                );
-            }
+        for (line, folder, message_id) in &erasure.refused {
+            refused += 1;
+            eprintln!(
+                "mailhygiene: {} line {line}: {} {}: not deleted: the store holds no such message there (scan again and repeat the search)",
+                path.display(),
+                mailhygiene::report::summary::one_line(folder),
+                mailhygiene::report::summary::one_line(message_id)
+            );
         }
+        chosen.messages.extend(erasure.chosen);
         chosen.reason = "erasure".into();
     }
     Ok((Some(chosen), refused))
