@@ -12,6 +12,7 @@
 //! read-only) and a [`Target`] (IMAP APPEND, or Maildir files) and journals
 //! each copy in the store before and after.
 
+use crate::actions::ActionError;
 use crate::imap::write::Original;
 use crate::offboard::{Decision, EditedRow};
 use crate::store::{CaseRow, HandoverRecord, HandoverStatus, Store};
@@ -155,7 +156,7 @@ pub trait Origin {
         &mut self,
         folder: &str,
         rows: &[&CaseRow],
-    ) -> Result<HashMap<String, Original>, String>;
+    ) -> Result<HashMap<String, Original>, ActionError>;
 }
 
 /// Where a handover copies to, decided from the case and what was asked.
@@ -308,7 +309,7 @@ impl Kept {
 /// Where handed-over mail goes.
 pub trait Target {
     /// Makes sure the folder exists.
-    fn prepare(&mut self, folder: &str) -> Result<(), String>;
+    fn prepare(&mut self, folder: &str) -> Result<(), ActionError>;
     /// Whether the folder already holds this message: by what the
     /// destination keeps of it ([`Kept`]) where it renders messages anew,
     /// by the content hash where it keeps the bytes (files).
@@ -318,9 +319,9 @@ pub trait Target {
         message_id: &str,
         original: &Original,
         hash: &str,
-    ) -> Result<bool, String>;
+    ) -> Result<bool, ActionError>;
     /// Copies the message in, with its date and flags.
-    fn put(&mut self, folder: &str, original: &Original, hash: &str) -> Result<(), String>;
+    fn put(&mut self, folder: &str, original: &Original, hash: &str) -> Result<(), ActionError>;
 }
 
 /// One record of a handover run (`--format jsonl`).
@@ -431,7 +432,7 @@ pub fn copy(
     };
     let mut broken: Option<String> = None;
     if let Err(e) = target.prepare(run.to_folder) {
-        broken = Some(e);
+        broken = Some(e.to_string());
     }
     for (folder, rows) in by_folder {
         if let Some(why) = &broken {
@@ -451,6 +452,7 @@ pub fn copy(
             let mut originals = match origin.originals(folder, batch) {
                 Ok(o) => o,
                 Err(e) => {
+                    let e = e.to_string();
                     broken = Some(e.clone());
                     for r in batch {
                         printer.record(&outcome(r, "failed", e.clone()))?;
@@ -483,11 +485,11 @@ pub fn copy(
                     status: HandoverStatus::Copying,
                     at: run.at.to_string(),
                 };
-                let result = (|| -> Result<HandoverStatus, String> {
+                let result = (|| -> Result<HandoverStatus, ActionError> {
                     if target.holds(run.to_folder, &r.message_id, &original, &hash)? {
                         return Ok(HandoverStatus::AlreadyThere);
                     }
-                    store.record_handover(&record).map_err(|e| e.to_string())?;
+                    store.record_handover(&record)?;
                     target.put(run.to_folder, &original, &hash)?;
                     Ok(HandoverStatus::Copied)
                 })();
@@ -499,7 +501,7 @@ pub fn copy(
                     }
                     Err(e) => {
                         broken = Some(format!("{e}; run handover again to finish"));
-                        printer.record(&outcome(r, "failed", e))?;
+                        printer.record(&outcome(r, "failed", e.to_string()))?;
                     }
                 }
             }

@@ -3,6 +3,7 @@
 //! the successor's mailbox (IMAP APPEND with the original date and flags)
 //! or a Maildir export.
 
+use super::ActionError;
 use crate::handover::{Kept, Origin, Target};
 use crate::imap::write::{Original, WriteSession};
 use crate::imap::{Credentials, Folder, ImapOptions, ImapUrl, ListedFolder, run_guarded};
@@ -58,13 +59,13 @@ impl Origin for ImapMailbox {
         &mut self,
         folder: &str,
         rows: &[&CaseRow],
-    ) -> Result<HashMap<String, Original>, String> {
+    ) -> Result<HashMap<String, Original>, ActionError> {
         let Some(f) = self.folder(folder) else {
             return Ok(HashMap::new());
         };
         let session = &mut self.session;
         let validity =
-            run_guarded(&self.runtime, session.examine(&f)).map_err(|e| e.to_string())?;
+            run_guarded(&self.runtime, session.examine(&f)).map_err(ActionError::from)?;
         // Only UIDs of the same UIDVALIDITY mean the same messages.
         let wanted: HashMap<u32, &str> = rows
             .iter()
@@ -75,7 +76,7 @@ impl Origin for ImapMailbox {
             .collect();
         let uids: Vec<u32> = wanted.keys().copied().collect();
         let originals =
-            run_guarded(&self.runtime, session.originals(&uids)).map_err(|e| e.to_string())?;
+            run_guarded(&self.runtime, session.originals(&uids)).map_err(ActionError::from)?;
         Ok(originals
             .into_iter()
             .filter_map(|o| Some((wanted.get(&o.uid)?.to_string(), o)))
@@ -84,7 +85,7 @@ impl Origin for ImapMailbox {
 }
 
 impl Target for ImapMailbox {
-    fn prepare(&mut self, folder: &str) -> Result<(), String> {
+    fn prepare(&mut self, folder: &str) -> Result<(), ActionError> {
         if self.folder(folder).is_some() {
             return Ok(());
         }
@@ -98,18 +99,18 @@ impl Target for ImapMailbox {
             .unwrap_or("/")
             .to_string();
         if delimiter != "/" && folder.contains(delimiter.as_str()) {
-            return Err(format!(
+            return Err(ActionError::Refused(format!(
                 "the folder name {folder} holds the server's hierarchy separator `{delimiter}`: choose another with --folder"
-            ));
+            )));
         }
         let server_name = crate::source::utf7::encode(folder).replace('/', &delimiter);
         let session = &mut self.session;
-        run_guarded(&self.runtime, session.create(&server_name)).map_err(|e| e.to_string())?;
+        run_guarded(&self.runtime, session.create(&server_name)).map_err(ActionError::from)?;
         self.folders =
-            run_guarded(&self.runtime, self.session.folders()).map_err(|e| e.to_string())?;
+            run_guarded(&self.runtime, self.session.folders()).map_err(ActionError::from)?;
         self.folder(folder)
             .map(|_| ())
-            .ok_or_else(|| format!("cannot create the folder {folder}"))
+            .ok_or_else(|| ActionError::Refused(format!("cannot create the folder {folder}")))
     }
 
     fn holds(
@@ -118,10 +119,10 @@ impl Target for ImapMailbox {
         message_id: &str,
         original: &Original,
         _hash: &str,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ActionError> {
         let f = self
             .folder(folder)
-            .ok_or_else(|| format!("the folder {folder} is gone"))?;
+            .ok_or_else(|| ActionError::Refused(format!("the folder {folder} is gone")))?;
         // A server may store the copy its own way and render new bytes on
         // every fetch (Exchange): what it keeps is compared, never bytes.
         let wanted = Kept::of(&original.bytes, original.internal_date);
@@ -141,19 +142,19 @@ impl Target for ImapMailbox {
             }
             Ok(false)
         })
-        .map_err(|e: crate::imap::ImapError| e.to_string())
+        .map_err(|e: crate::imap::ImapError| ActionError::from(e))
     }
 
-    fn put(&mut self, folder: &str, original: &Original, _hash: &str) -> Result<(), String> {
+    fn put(&mut self, folder: &str, original: &Original, _hash: &str) -> Result<(), ActionError> {
         let f = self
             .folder(folder)
-            .ok_or_else(|| format!("the folder {folder} is gone"))?;
+            .ok_or_else(|| ActionError::Refused(format!("the folder {folder} is gone")))?;
         let session = &mut self.session;
         run_guarded(
             &self.runtime,
             session.append_original(&f.server_name, original),
         )
-        .map_err(|e| e.to_string())
+        .map_err(ActionError::from)
     }
 }
 
@@ -195,11 +196,11 @@ impl Origin for MaildirOrigin {
         &mut self,
         folder: &str,
         rows: &[&CaseRow],
-    ) -> Result<HashMap<String, Original>, String> {
+    ) -> Result<HashMap<String, Original>, ActionError> {
         let Some(dir) = self.folders.get(folder) else {
             return Ok(HashMap::new());
         };
-        let files = maildir::files_by_key(dir).map_err(|e| e.to_string())?;
+        let files = maildir::files_by_key(dir).map_err(|e| ActionError::Io(e.to_string()))?;
         let mut out = HashMap::new();
         for row in rows {
             let Some(path) = files.get(&row.key) else {
@@ -209,8 +210,8 @@ impl Origin for MaildirOrigin {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let bytes =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let bytes = std::fs::read(path)
+                .map_err(|e| ActionError::Io(format!("cannot read {}: {e}", path.display())))?;
             let internal_date = std::fs::metadata(path)
                 .and_then(|m| m.modified())
                 .ok()
@@ -254,16 +255,18 @@ impl MaildirTarget {
 }
 
 impl Target for MaildirTarget {
-    fn prepare(&mut self, folder: &str) -> Result<(), String> {
+    fn prepare(&mut self, folder: &str) -> Result<(), ActionError> {
         // Another person's mail: folders only its owner can read.
         let dir = self.dir(folder);
         for sub in ["cur", "new", "tmp"] {
-            crate::report::create_private_dir(&dir.join(sub))
-                .map_err(|e| format!("cannot create {}: {e}", dir.join(sub).display()))?;
+            crate::report::create_private_dir(&dir.join(sub)).map_err(|e| {
+                ActionError::Io(format!("cannot create {}: {e}", dir.join(sub).display()))
+            })?;
         }
         for sub in ["cur", "new", "tmp"] {
-            crate::report::create_private_dir(&self.root.join(sub))
-                .map_err(|e| format!("cannot create {}: {e}", self.root.display()))?;
+            crate::report::create_private_dir(&self.root.join(sub)).map_err(|e| {
+                ActionError::Io(format!("cannot create {}: {e}", self.root.display()))
+            })?;
         }
         Ok(())
     }
@@ -274,16 +277,16 @@ impl Target for MaildirTarget {
         _message_id: &str,
         _original: &Original,
         hash: &str,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ActionError> {
         let prefix = format!("{}.mailhygiene", &hash[..32.min(hash.len())]);
         let cur = self.dir(folder).join("cur");
         Ok(std::fs::read_dir(&cur)
-            .map_err(|e| format!("cannot list {}: {e}", cur.display()))?
+            .map_err(|e| ActionError::Io(format!("cannot list {}: {e}", cur.display())))?
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with(&prefix)))
     }
 
-    fn put(&mut self, folder: &str, original: &Original, hash: &str) -> Result<(), String> {
+    fn put(&mut self, folder: &str, original: &Original, hash: &str) -> Result<(), ActionError> {
         use std::io::Write;
         let dir = self.dir(folder);
         let letters: String = [
@@ -299,16 +302,17 @@ impl Target for MaildirTarget {
         let name = format!("{}.mailhygiene", &hash[..32.min(hash.len())]);
         let tmp = dir.join("tmp").join(&name);
         let mut file = crate::report::create_private(&tmp)
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            .map_err(|e| ActionError::Io(format!("cannot write {}: {e}", tmp.display())))?;
         file.write_all(&original.bytes)
             .and_then(|()| file.sync_all())
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+            .map_err(|e| ActionError::Io(format!("cannot write {}: {e}", tmp.display())))?;
         if let Some(date) = original.internal_date {
             let _ = file.set_modified(std::time::SystemTime::from(date));
         }
         drop(file);
         let to = dir.join("cur").join(format!("{name}:2,{letters}"));
-        std::fs::rename(&tmp, &to).map_err(|e| format!("cannot write {}: {e}", to.display()))
+        std::fs::rename(&tmp, &to)
+            .map_err(|e| ActionError::Io(format!("cannot write {}: {e}", to.display())))
     }
 }
 
@@ -335,15 +339,22 @@ impl MboxTarget {
 }
 
 impl Target for MboxTarget {
-    fn prepare(&mut self, _folder: &str) -> Result<(), String> {
+    fn prepare(&mut self, _folder: &str) -> Result<(), ActionError> {
         use std::io::BufRead;
         let file = match std::fs::File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(format!("cannot read {}: {e}", self.path.display())),
+            Err(e) => {
+                return Err(ActionError::Io(format!(
+                    "cannot read {}: {e}",
+                    self.path.display()
+                )));
+            }
         };
         for line in std::io::BufReader::new(file).split(b'\n') {
-            let line = line.map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+            let line = line.map_err(|e| {
+                ActionError::Io(format!("cannot read {}: {e}", self.path.display()))
+            })?;
             if let Some(rest) = line.strip_prefix(b"From mailhygiene-") {
                 let hash: Vec<u8> = rest
                     .iter()
@@ -363,11 +374,11 @@ impl Target for MboxTarget {
         _message_id: &str,
         _original: &Original,
         hash: &str,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ActionError> {
         Ok(self.present.contains(&MboxTarget::marker(hash)))
     }
 
-    fn put(&mut self, _folder: &str, original: &Original, hash: &str) -> Result<(), String> {
+    fn put(&mut self, _folder: &str, original: &Original, hash: &str) -> Result<(), ActionError> {
         use std::io::Write;
         let date = original
             .internal_date
@@ -400,10 +411,10 @@ impl Target for MboxTarget {
             options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
         }
         let mut file = options.open(&self.path).map_err(|e| {
-            format!(
+            ActionError::Io(format!(
                 "cannot write {} (a symbolic link is not followed): {e}",
                 self.path.display()
-            )
+            ))
         })?;
         // An mbox that existed before is ours to append to, and private
         // from now on.
@@ -411,11 +422,13 @@ impl Target for MboxTarget {
         {
             use std::os::unix::fs::PermissionsExt;
             file.set_permissions(std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| format!("cannot make {} private: {e}", self.path.display()))?;
+                .map_err(|e| {
+                    ActionError::Io(format!("cannot make {} private: {e}", self.path.display()))
+                })?;
         }
         file.write_all(&out)
             .and_then(|()| file.sync_all())
-            .map_err(|e| format!("cannot write {}: {e}", self.path.display()))?;
+            .map_err(|e| ActionError::Io(format!("cannot write {}: {e}", self.path.display())))?;
         self.present.insert(MboxTarget::marker(hash));
         Ok(())
     }
