@@ -121,9 +121,9 @@ pub struct MoveRecord {
 /// How `clean` and `undo` print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ActionFormat {
-    /// A line per message and a summary.
+    /// For people: a line each, and a summary.
     Text,
-    /// One JSON record per message (the contract's `move` record).
+    /// One JSON record each (the contract's records: `move`, `handover`, `run`, ...).
     Jsonl,
 }
 
