@@ -12,7 +12,7 @@
 //! read-only) and a [`Target`] (IMAP APPEND, or Maildir files) and journals
 //! each copy in the store before and after.
 
-use crate::actions::ActionError;
+use crate::action_error::ActionError;
 use crate::imap::write::Original;
 use crate::offboard::{Decision, EditedRow};
 use crate::store::{CaseRow, HandoverRecord, HandoverStatus, Store};

@@ -44,6 +44,7 @@
 //! - **audit chain**: every action recorded in order, each entry hashing the
 //!   one before, so a changed, removed or reordered entry is detected.
 
+pub mod action_error;
 pub mod actions;
 pub mod audit;
 pub mod case;

@@ -67,33 +67,10 @@ pub(crate) mod test_support {
     }
 }
 
-use crate::imap::ImapError;
 use serde::Serialize;
 use std::io::{self, Write};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ActionError {
-    /// The mailbox could not be reached or the connection broke: what was
-    /// journaled as intended is settled by the next run.
-    #[error("{0}")]
-    Imap(#[from] ImapError),
-    #[error("{0}")]
-    Io(String),
-    /// Refused before anything changed.
-    #[error("{0}")]
-    Refused(String),
-    #[error("{0}")]
-    Store(#[from] crate::store::StoreError),
-}
-
-impl ActionError {
-    /// Whether the change may have happened without our knowing (so its
-    /// intent must stay open for the next run to settle).
-    pub fn outcome_unknown(&self) -> bool {
-        matches!(self, ActionError::Imap(e) if e.is_transient() || matches!(e, ImapError::Protocol(_)))
-            || matches!(self, ActionError::Io(_))
-    }
-}
+pub use crate::action_error::ActionError;
 
 /// One message of a `clean` or `undo`, as printed (the contract's record).
 #[derive(Debug, Clone, Serialize, PartialEq)]
