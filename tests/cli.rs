@@ -354,6 +354,8 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
             "the reminder lists masked values: {text}"
         );
         assert_no_leak("reminder", &text);
+        // Its headers too (the keyed id and proof), as delivered.
+        assert_no_leak("reminder as delivered", &String::from_utf8_lossy(&raw));
         delivered += 1;
     }
     assert_eq!(delivered, 2);
@@ -382,6 +384,32 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
             );
         }
     }
+    // The outputs that take no date: the runs list, the audit trail in both
+    // formats, and the audit's anchor log beside the store.
+    for args in [
+        vec!["runs"],
+        vec!["runs", "--format", "jsonl"],
+        vec!["audit", "show"],
+        vec!["audit", "show", "--format", "jsonl"],
+    ] {
+        let out = bin()
+            .env("MAILHYGIENE_LOG", "trace")
+            .args(&args)
+            .args(["--state", &state_arg])
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{args:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.len() > 40, "{args:?}: {stdout}");
+        assert_no_leak(&format!("{args:?} stdout"), &stdout);
+        assert_no_leak(
+            &format!("{args:?} stderr"),
+            &String::from_utf8_lossy(&out.stderr),
+        );
+    }
+    let anchor = fs::read_to_string(format!("{state_arg}.audit.log")).expect("the anchor log");
+    assert!(anchor.lines().count() > 3, "{anchor}");
+    assert_no_leak("the audit anchor log", &anchor);
 }
 
 /// `report` renders from the store what `scan` printed as it read: the

@@ -139,6 +139,7 @@ pub fn open(
 
 /// A store for tests: every workflow's tests take it from here, so a
 /// second backend runs the same tests by changing this one function.
+#[cfg(test)]
 pub fn for_tests() -> Box<dyn Store> {
     Box::new(SqliteStore::open_in_memory().expect("an in-memory store opens"))
 }
