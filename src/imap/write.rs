@@ -164,21 +164,24 @@ impl WriteSession {
         Ok(status.uid_validity)
     }
 
+    /// `UID FETCH` of `uids` (nothing asked when there are none), read and
+    /// checked by us, unsolicited replies set aside.
+    async fn fetch(&mut self, uids: &[u32], items: &str) -> Result<Vec<super::Fetched>, ImapError> {
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetched = uid_fetch(&mut self.session, &uid_set(uids), items, self.timeout).await?;
+        drain_unsolicited(&mut self.session);
+        Ok(fetched)
+    }
+
     /// The messages `uids` of the open folder as they are stored: bytes,
     /// INTERNALDATE and the flags a copy keeps (`BODY.PEEK[]`: unseen
     /// stays unseen).
     pub async fn originals(&mut self, uids: &[u32]) -> Result<Vec<Original>, ImapError> {
-        if uids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let fetched = uid_fetch(
-            &mut self.session,
-            &uid_set(uids),
-            "(UID FLAGS INTERNALDATE BODY.PEEK[])",
-            self.timeout,
-        )
-        .await?;
-        drain_unsolicited(&mut self.session);
+        let fetched = self
+            .fetch(uids, "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+            .await?;
         Ok(fetched
             .into_iter()
             .filter_map(|f| {
@@ -220,17 +223,12 @@ impl WriteSession {
         &mut self,
         uids: &[u32],
     ) -> Result<Vec<(Vec<u8>, Option<chrono::DateTime<chrono::Utc>>)>, ImapError> {
-        if uids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let fetched = uid_fetch(
-            &mut self.session,
-            &uid_set(uids),
-            "(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT)])",
-            self.timeout,
-        )
-        .await?;
-        drain_unsolicited(&mut self.session);
+        let fetched = self
+            .fetch(
+                uids,
+                "(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT)])",
+            )
+            .await?;
         Ok(fetched
             .into_iter()
             .map(|f| (f.body.unwrap_or_default(), f.internal_date))
@@ -265,17 +263,7 @@ impl WriteSession {
     /// Which of `uids` are in the selected folder, and whether each is
     /// flagged.
     pub async fn flags(&mut self, uids: &[u32]) -> Result<HashMap<u32, bool>, ImapError> {
-        if uids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let fetched = uid_fetch(
-            &mut self.session,
-            &uid_set(uids),
-            "(UID FLAGS)",
-            self.timeout,
-        )
-        .await?;
-        drain_unsolicited(&mut self.session);
+        let fetched = self.fetch(uids, "(UID FLAGS)").await?;
         Ok(fetched
             .into_iter()
             .filter_map(|f| Some((f.uid?, f.flagged)))
@@ -319,17 +307,12 @@ impl WriteSession {
     /// header, RFC822.SIZE and INTERNALDATE. A `SEARCH HEADER` match is a
     /// substring match; this is what proves a copy is the message.
     pub async fn identities(&mut self, uids: &[u32]) -> Result<Vec<Identity>, ImapError> {
-        if uids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let fetched = uid_fetch(
-            &mut self.session,
-            &uid_set(uids),
-            "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
-            self.timeout,
-        )
-        .await?;
-        drain_unsolicited(&mut self.session);
+        let fetched = self
+            .fetch(
+                uids,
+                "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+            )
+            .await?;
         Ok(fetched
             .into_iter()
             .filter_map(|f| {
