@@ -102,37 +102,16 @@ impl Classifier {
     }
 }
 
-/// The organisation numbers (fingerprints) in mail sent from the
-/// company's domain, the leaver's own included: the company's own.
-pub fn own_organisations<'a>(
-    messages: impl IntoIterator<Item = &'a MessageReport>,
-    leaver: &Leaver,
-) -> HashSet<String> {
+/// Adds the organisation numbers of a message the company's people sent
+/// (the leaver, or anyone on the company's domain) to `into`. With no
+/// company domain known, nothing.
+pub fn company_organisations(r: &MessageReport, leaver: &Leaver, into: &mut HashSet<String>) {
     let Some(own) = leaver.domain() else {
-        return HashSet::new();
+        return;
     };
-    messages
-        .into_iter()
-        .filter(|r| leaver.sent(r) || r.envelope.from.iter().any(|a| domain_of(a) == own))
-        .flat_map(|r| r.signals.organisations.iter().cloned())
-        .collect()
-}
-
-/// The leaver's personal-domain correspondents that at least two other
-/// mailboxes in the store also correspond with: business (a sole trader
-/// on gmail.com), not family. Only those few addresses are counted, one
-/// stored message at a time.
-pub fn shared_personal(
-    store: &dyn Store,
-    source: &str,
-    messages: &[StoredMessage],
-    leaver: &Leaver,
-) -> Result<HashSet<String>, StoreError> {
-    let mut candidates = HashSet::new();
-    for m in messages {
-        personal_correspondents(&m.report, leaver, &mut candidates);
+    if leaver.sent(r) || r.envelope.from.iter().any(|a| domain_of(a) == own) {
+        into.extend(r.signals.organisations.iter().cloned());
     }
-    shared_among_others(store, source, candidates)
 }
 
 /// Adds the message's correspondents at consumer domains to `into`.
@@ -509,7 +488,7 @@ pub use open::{CaseError, Opened, notice_context, open_case};
 pub use plan_file::{
     EditedRow, PLAN_HEADER, edited_rows, plan_cells, read_plan, row_ref, write_plan,
 };
-pub use report::{ExternalContact, OffboardReport, ReportBuilder, render_markdown, report};
+pub use report::{ExternalContact, OffboardReport, ReportBuilder, render_markdown};
 
 #[cfg(test)]
 mod tests {
@@ -986,7 +965,9 @@ mod tests {
             (2026, 9, 1),
         );
         colleague.signals.organisations = vec!["company".into()];
-        c.own_organisations = own_organisations([&colleague, &signed, &quoting], &c.leaver);
+        for m in [&colleague, &signed, &quoting] {
+            company_organisations(m, &c.leaver, &mut c.own_organisations);
+        }
         assert_eq!(c.own_organisations, HashSet::from(["company".to_string()]));
         let (d, why) = decide(&signed, &c, &rules, as_of);
         assert_eq!(d, Decision::Review, "{why}");

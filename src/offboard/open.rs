@@ -94,19 +94,11 @@ pub fn open_case(
     // organisation numbers, the leaver's personal-domain correspondents),
     // then to plan and count each message.
     let leaver = Leaver::new(mailbox.owner.as_deref(), mailbox.address.as_deref());
-    let own_domain = leaver.domain().map(str::to_string);
     let mut own_organisations = HashSet::new();
     let mut candidates = HashSet::new();
     store.each_message(&case.source, None, &mut |m| {
-        let r = &m.report;
-        if leaver.sent(r)
-            || own_domain
-                .as_deref()
-                .is_some_and(|own| r.envelope.from.iter().any(|a| domain_of(a) == own))
-        {
-            own_organisations.extend(r.signals.organisations.iter().cloned());
-        }
-        personal_correspondents(r, &leaver, &mut candidates);
+        company_organisations(&m.report, &leaver, &mut own_organisations);
+        personal_correspondents(&m.report, &leaver, &mut candidates);
         Ok(())
     })?;
     let mut classifier = Classifier::new(leaver, rules);

@@ -36,23 +36,6 @@ pub struct ExternalContact {
     pub last: String,
 }
 
-/// Builds the report from the stored messages and the plan made of them.
-pub fn report(
-    case: &Case,
-    owner: Option<&str>,
-    messages: &[StoredMessage],
-    rows: &[PlanRow],
-    leaver: &Leaver,
-    as_of: NaiveDate,
-    deadline_months: u32,
-) -> OffboardReport {
-    let mut builder = ReportBuilder::new(case, leaver, as_of);
-    for (m, row) in messages.iter().zip(rows) {
-        builder.add(&m.report, row);
-    }
-    builder.finish(case, owner, as_of, deadline_months)
-}
-
 /// The report counted one message at a time, so a mailbox is reported as
 /// the store hands its messages over, without holding them.
 #[derive(Debug, Clone)]
