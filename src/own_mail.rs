@@ -27,20 +27,19 @@ pub fn reminder_proof(secret: &Fingerprinter, reminder_id: &str, message_id: &st
 /// `X-Mailhygiene-Kind: reminder` with an id and a proof that verifies
 /// against its Message-ID. A forged or copied-over header does not.
 pub fn is_own_reminder(secret: &Fingerprinter, raw: &[u8]) -> bool {
-    // Most mail has no such header: a byte search decides that cheaply.
+    // The header block only (a reminder's headers are short), and most
+    // mail has no such header: a byte search there decides it cheaply.
     let window = &raw[..raw.len().min(64 << 10)];
+    let end = memchr::memmem::find(window, b"\r\n\r\n")
+        .or_else(|| memchr::memmem::find(window, b"\n\n"))
+        .unwrap_or(window.len());
     if !["ygiene-Proof", "ygiene-proof", "YGIENE-PROOF"]
         .iter()
-        .any(|n| memchr::memmem::find(window, n.as_bytes()).is_some())
+        .any(|n| memchr::memmem::find(&window[..end], n.as_bytes()).is_some())
     {
         return false;
     }
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n"))
-        .unwrap_or(raw.len().min(64 << 10));
-    let head = String::from_utf8_lossy(&raw[..end.min(64 << 10)]);
+    let head = String::from_utf8_lossy(&window[..end]);
     let mut fields: std::collections::HashMap<String, String> = Default::default();
     let mut last: Option<String> = None;
     for line in head.split('\n').map(|l| l.trim_end_matches('\r')) {
