@@ -192,27 +192,14 @@ struct ChangeArgs {
     /// What "due" means: the date to judge by (YYYY-MM-DD); default: today.
     #[arg(long, value_name = "DATE")]
     as_of: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
-    format: ActionFormat,
-    /// Write the records here instead of standard output.
-    #[arg(long, short, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
     /// Rules directory; default: the config's `rules`, else the built-in rules.
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
     /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
     #[arg(long)]
     allow_plaintext: bool,
-    /// When another run holds the state database, wait for it instead of stopping.
-    #[arg(long)]
-    wait: bool,
+    #[command(flatten)]
+    job: JobArgs,
 }
 
 #[derive(clap::Args, Debug)]

@@ -2,8 +2,8 @@
 //! the audit trail: arguments in, library calls, exit codes out.
 
 use crate::{
-    Result, load_config, load_fingerprinter, load_rules, open_output, open_store_locked,
-    parse_as_of, resolve_sources, usage,
+    JobArgs, Result, load_config, load_fingerprinter, load_rules, parse_as_of, resolve_sources,
+    usage,
 };
 use anyhow::Context;
 use mailhygiene::actions::ActionFormat;
@@ -82,27 +82,14 @@ pub struct CaseArgs {
     /// What "due" means: the date to judge by (YYYY-MM-DD); default: today.
     #[arg(long, value_name = "DATE")]
     as_of: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
-    format: ActionFormat,
-    /// Write the records here instead of standard output.
-    #[arg(long, short, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
     /// Rules directory; default: the config's `rules`, else the built-in rules.
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
     /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
     #[arg(long)]
     allow_plaintext: bool,
-    /// When another run holds the state database, wait for it instead of stopping.
-    #[arg(long)]
-    wait: bool,
+    #[command(flatten)]
+    job: JobArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -133,24 +120,11 @@ pub struct CopyArgs {
     /// Make the changes; without it, print what would be done.
     #[arg(long)]
     apply: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
-    format: ActionFormat,
-    /// Write the records here instead of standard output.
-    #[arg(long, short, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
     /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
     #[arg(long)]
     allow_plaintext: bool,
-    /// When another run holds the state database, wait for it instead of stopping.
-    #[arg(long)]
-    wait: bool,
+    #[command(flatten)]
+    job: JobArgs,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -209,24 +183,11 @@ pub struct SearchArgs {
     /// fødselsnummer; YYYY-MM-DD); default: today.
     #[arg(long, value_name = "DATE")]
     as_of: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
-    format: ActionFormat,
-    /// Write the records here instead of standard output.
-    #[arg(long, short, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
     /// Allow imap:// without TLS, to a loopback address only (for --export from a local bridge or tests).
     #[arg(long)]
     allow_plaintext: bool,
-    /// When another run holds the state database, wait for it instead of stopping.
-    #[arg(long)]
-    wait: bool,
+    #[command(flatten)]
+    job: JobArgs,
 }
 
 /// The SHA-256 of a file as read now (a plan as it was applied), for the
@@ -306,14 +267,14 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         .map(|d| date_arg("--leaving", d))
         .transpose()?;
     let c = &args.common;
-    let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
+    let config = c.job.load_config()?;
     let as_of = parse_as_of(c.as_of.as_deref())?;
     let rules_dir = c
         .rules
         .clone()
         .or(config.as_ref().and_then(|c| c.rules.clone()));
     let rules = load_rules(rules_dir.as_deref())?;
-    let (mut store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
+    let (mut store, _lock) = c.job.open_store_locked(config.as_ref())?;
     if let Some(plan) = &args.plan
         && plan.exists()
     {
@@ -403,10 +364,10 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         as_of,
         deletion_months(config.as_ref()),
     );
-    let mut out = open_output(c.output.as_deref())?;
+    let mut out = c.job.open_output()?;
     // `--format text`: the report in Markdown (it reads as text too);
     // `--format jsonl`: the same as one JSON document.
-    match c.format {
+    match c.job.format {
         ActionFormat::Text => offboard::render_markdown(&report, &mut out)?,
         ActionFormat::Jsonl => {
             serde_json::to_writer(&mut out, &report)?;
@@ -440,10 +401,10 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
 
 fn status_command(args: &OffboardArgs) -> Result<u8> {
     let c = &args.common;
-    let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
+    let config = c.job.load_config()?;
     let as_of = parse_as_of(c.as_of.as_deref())?;
-    let (store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
-    let mut out = open_output(c.output.as_deref())?;
+    let (store, _lock) = c.job.open_store_locked(config.as_ref())?;
+    let mut out = c.job.open_output()?;
     let mut overdue = false;
     let cases: Vec<Case> = store
         .cases()?
@@ -564,8 +525,8 @@ fn read_plan_file(path: &std::path::Path) -> Result<Vec<offboard::EditedRow>> {
 
 pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
     let c = &args.common;
-    let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
-    let (mut store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
+    let config = c.job.load_config()?;
+    let (mut store, _lock) = c.job.open_store_locked(config.as_ref())?;
     let case = store.case(&args.case_id)?.ok_or_else(|| {
         usage(format!(
             "no case {} in the store: open it with `mailhygiene offboard`",
@@ -594,10 +555,8 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
         owner.as_deref(),
     )
     .map_err(|e| usage(e.to_string()))?;
-    let mut printer = OutcomePrinter::new(
-        open_output(c.output.as_deref())?,
-        c.format == ActionFormat::Jsonl,
-    );
+    let mut printer =
+        OutcomePrinter::new(c.job.open_output()?, c.job.format == ActionFormat::Jsonl);
     let mut copy = Vec::new();
     let mut refused = 0u64;
     for item in checked {
@@ -819,14 +778,14 @@ pub fn audit_command(command: &AuditCommand) -> Result<u8> {
 
 pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
     let c = &args.common;
-    let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
+    let config = c.job.load_config()?;
     let as_of = parse_as_of(c.as_of.as_deref())?;
     if args.include_private && args.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
         return Err(usage(
             "--include-private needs --reason TEXT (recorded in the audit trail)",
         ));
     }
-    let (mut store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
+    let (mut store, _lock) = c.job.open_store_locked(config.as_ref())?;
     // The search is only as good as the key: the store's fingerprints must
     // be this key's, and no key is made here.
     let fingerprinter = load_fingerprinter(
@@ -879,10 +838,10 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
     };
     let subject::Found { hits, left_out } =
         subject::search(store.as_ref(), &query, args.include_private)?;
-    let mut out = open_output(c.output.as_deref())?;
+    let mut out = c.job.open_output()?;
     let index: Vec<serde_json::Value> = hits.iter().map(subject::index_record).collect();
     for (m, v) in hits.iter().zip(&index) {
-        match c.format {
+        match c.job.format {
             ActionFormat::Jsonl => {
                 serde_json::to_writer(&mut out, v)?;
                 writeln!(out)?;
@@ -904,7 +863,7 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
             }
         }
     }
-    if c.format == ActionFormat::Text {
+    if c.job.format == ActionFormat::Text {
         writeln!(out, "{} messages", hits.len())?;
     }
     out.flush()?;
@@ -1120,9 +1079,9 @@ pub fn chosen_for_clean(
 fn preview_command(args: &OffboardArgs, term: &str) -> Result<u8> {
     let c = &args.common;
     let case_id = args.case_id.as_deref().unwrap_or_default();
-    let config = load_config(c.config.as_deref())?.map(|(_, c)| c);
+    let config = c.job.load_config()?;
     let as_of = parse_as_of(c.as_of.as_deref())?;
-    let (mut store, _lock) = open_store_locked(c.state.as_deref(), config.as_ref(), c.wait)?;
+    let (mut store, _lock) = c.job.open_store_locked(config.as_ref())?;
     let case = store
         .case(case_id)?
         .ok_or_else(|| usage(format!("no case {case_id} in the store")))?;
@@ -1169,7 +1128,7 @@ fn preview_command(args: &OffboardArgs, term: &str) -> Result<u8> {
     for r in &rows {
         by_folder.entry(r.folder.as_str()).or_default().push(r);
     }
-    let mut out = open_output(c.output.as_deref())?;
+    let mut out = c.job.open_output()?;
     let mut shown = 0usize;
     'folders: for (folder, rows) in by_folder {
         for batch in rows.chunks(50) {

@@ -69,15 +69,15 @@ pub(crate) struct ChangeContext<'w> {
 }
 
 pub(crate) fn change_context(args: &ChangeArgs) -> Result<ChangeContext<'static>> {
-    let config = load_config(args.config.as_deref())?.map(|(_, c)| c);
+    let config = args.job.load_config()?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     let rules_dir = args
         .rules
         .clone()
         .or(config.as_ref().and_then(|c| c.rules.clone()));
     let rules = load_rules(rules_dir.as_deref())?;
-    let (store, lock) = open_store_locked(args.state.as_deref(), config.as_ref(), args.wait)?;
-    let printer = MovePrinter::new(open_output(args.output.as_deref())?, args.format);
+    let (store, lock) = args.job.open_store_locked(config.as_ref())?;
+    let printer = MovePrinter::new(args.job.open_output()?, args.job.format);
     Ok(ChangeContext {
         case_id: None,
         audit_detail: Default::default(),
@@ -213,13 +213,13 @@ pub(crate) fn begin_change_run(cx: &mut ChangeContext<'_>, kind: RunKind) -> Res
 /// and configuration the command ran with.
 pub(crate) fn same_store_args(change: &ChangeArgs) -> String {
     let mut out = String::new();
-    if let Some(config) = &change.config {
+    if let Some(config) = &change.job.config {
         out.push_str(&format!(
             " --config {}",
             shell_word(&config.display().to_string())
         ));
     }
-    if let Some(state) = &change.state {
+    if let Some(state) = &change.job.state {
         out.push_str(&format!(
             " --state {}",
             shell_word(&state.display().to_string())

@@ -465,3 +465,47 @@ pub(crate) fn load_templates(rules_dir: Option<&Path>) -> Result<Templates> {
         ))
     })
 }
+
+/// What every job that opens the state database for a run takes: where
+/// the state and configuration are, whether to wait for another run, and
+/// where and how the records are written. Flattened into the change,
+/// case, copy and search arguments so the flags read and resolve the same
+/// everywhere.
+#[derive(clap::Args, Debug)]
+pub(crate) struct JobArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ActionFormat::Text)]
+    pub(crate) format: ActionFormat,
+    /// Write the records here instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// The state database; default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) state: Option<PathBuf>,
+    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// When another run holds the state database, wait for it instead of stopping.
+    #[arg(long)]
+    pub(crate) wait: bool,
+}
+
+impl JobArgs {
+    /// The configuration of `--config`, or the default one when it exists.
+    pub(crate) fn load_config(&self) -> Result<Option<Config>> {
+        Ok(load_config(self.config.as_deref())?.map(|(_, c)| c))
+    }
+
+    /// The store of `--state` (or the config's), with the run lock held.
+    pub(crate) fn open_store_locked(
+        &self,
+        config: Option<&Config>,
+    ) -> Result<(Box<dyn Store>, mailhygiene::store::RunGuard)> {
+        open_store_locked(self.state.as_deref(), config, self.wait)
+    }
+
+    /// Where the records go: `--output`, else standard output.
+    pub(crate) fn open_output(&self) -> Result<Box<dyn Write>> {
+        open_output(self.output.as_deref())
+    }
+}

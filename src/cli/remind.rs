@@ -19,7 +19,7 @@ pub(crate) struct ReminderOut<'a> {
 
 pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
     let change = &args.change;
-    let config = load_config(change.config.as_deref())?.map(|(_, c)| c);
+    let config = change.job.load_config()?;
     let as_of = parse_as_of(change.as_of.as_deref())?;
     let rules_dir = change
         .rules
@@ -44,8 +44,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
             "--deliver smtp needs --from (the address the server lets you send as)",
         ));
     }
-    let (mut store, _lock) =
-        open_store_locked(change.state.as_deref(), config.as_ref(), change.wait)?;
+    let (mut store, _lock) = change.job.open_store_locked(config.as_ref())?;
     // The installation's secret keys each reminder's id and proof.
     let secret = load_fingerprinter(
         config
@@ -87,7 +86,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
     } else {
         None
     };
-    let mut out = open_output(change.output.as_deref())?;
+    let mut out = change.job.open_output()?;
     let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
     let settings = mailhygiene::reminders::Settings {
         templates: &templates,
@@ -136,7 +135,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
     let context = report_context(as_of, 0.0, true, store.as_ref(), &rules)?;
     let mut emit = |r: &mailhygiene::reminders::Sent| -> std::io::Result<()> {
         *counts.entry(r.status.to_string()).or_default() += 1;
-        match change.format {
+        match change.job.format {
             ActionFormat::Jsonl => {
                 serde_json::to_writer(
                     &mut out,
@@ -201,7 +200,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
             serde_json::json!({"phase": "finished", "run": run, "status": status, "counts": counts}),
         )?;
     }
-    if change.format == ActionFormat::Text {
+    if change.job.format == ActionFormat::Text {
         let listed: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         writeln!(
             out,
