@@ -66,6 +66,7 @@ pub mod oauth;
 pub mod offboard;
 pub mod own_mail;
 pub mod plan_xlsx;
+pub mod preview;
 pub mod register;
 pub mod remind;
 pub mod reminders;

@@ -8,6 +8,7 @@
 //! those messages are now, so nothing is moved twice. Nothing is ever
 //! deleted permanently.
 
+pub mod chosen;
 pub mod clean;
 pub mod cleanup;
 pub mod copiers;

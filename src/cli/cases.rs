@@ -9,11 +9,13 @@ use anyhow::Context;
 use mailhygiene::actions::ActionFormat;
 use mailhygiene::actions::copiers::{ImapMailbox, MaildirOrigin, MaildirTarget, MboxTarget};
 use mailhygiene::audit::NewEntry;
-use mailhygiene::handover::{self, Checked, Origin, OutcomePrinter, Target};
-use mailhygiene::offboard::{self, Case, Decision, Notice};
+use mailhygiene::handover::{
+    self, HandoverError, MailboxError, Mailboxes, Origin, OutcomePrinter, Target,
+};
+use mailhygiene::offboard::{self, Case, Notice};
 use mailhygiene::scan::NamedSource;
 use mailhygiene::source::SourceSpec;
-use mailhygiene::store::{Store, StoredMessage};
+use mailhygiene::store::Store;
 use mailhygiene::subject;
 use std::io::Write;
 use std::path::PathBuf;
@@ -305,7 +307,7 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         report: counted,
         mailbox,
         leaver: _,
-        amended,
+        amended: _,
     } = offboard::open_case(
         store.as_mut(),
         case,
@@ -316,21 +318,9 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
     )
     .map_err(|e| match e {
         offboard::CaseError::Store(e) => anyhow::Error::new(e),
+        e @ offboard::CaseError::Audit(_) => anyhow::Error::new(e),
         other => usage(other.to_string()),
     })?;
-    if let Some(changes) = &amended {
-        audit(
-            store.as_mut(),
-            "amend",
-            Some(case_id),
-            serde_json::json!({
-                "source": source,
-                "changes": changes.iter().map(|c| serde_json::json!({
-                    "field": c.field, "old": c.old, "new": c.new,
-                })).collect::<Vec<_>>(),
-            }),
-        )?;
-    }
     if let Some(plan) = &args.plan {
         let mut file = mailhygiene::report::create_private(plan)
             .with_context(|| format!("cannot write the plan {}", plan.display()))?;
@@ -375,27 +365,20 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         }
     }
     out.flush()?;
-    let counts: serde_json::Map<String, serde_json::Value> = report
-        .decisions
-        .iter()
-        .map(|(d, n)| (d.as_str().to_string(), (*n).into()))
-        .collect();
-    audit(
+    offboard::record_opened(
         store.as_mut(),
-        "case",
-        Some(case_id),
-        serde_json::json!({
-            "source": source,
-            "reason": case.reason,
-            "legal_basis": case.legal_basis,
-            "notice": case.notice,
-            "successor": case.successor,
-            "plan_file": args.plan.as_ref().map(|p| p.display().to_string()),
-            "notice_letter": args.notice.as_ref().map(|p| p.display().to_string()),
-            "messages": report.messages,
-            "decisions": counts,
-        }),
-    )?;
+        &case,
+        &report,
+        args.plan
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .as_deref(),
+        args.notice
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .as_deref(),
+    )
+    .context("cannot write the audit trail")?;
     Ok(0)
 }
 
@@ -405,31 +388,18 @@ fn status_command(args: &OffboardArgs) -> Result<u8> {
     let as_of = parse_as_of(c.as_of.as_deref())?;
     let (store, _lock) = c.job.open_store_locked(config.as_ref())?;
     let mut out = c.job.open_output()?;
-    let mut overdue = false;
-    let cases: Vec<Case> = store
-        .cases()?
-        .into_iter()
-        .filter(|k| args.case_id.as_ref().is_none_or(|id| &k.id == id))
-        .collect();
+    let cases = offboard::status(
+        store.as_ref(),
+        args.case_id.as_deref(),
+        as_of,
+        deletion_months(config.as_ref()),
+    )?;
     if cases.is_empty() {
         writeln!(out, "No offboarding cases.")?;
     }
-    for case in cases {
-        let rows = store.case_rows(&case.id)?;
-        let done = store.handovers(&case.id)?;
-        let handed: std::collections::HashSet<(&str, &str)> = done
-            .iter()
-            .filter(|h| h.status.done())
-            .map(|h| (h.folder.as_str(), h.key.as_str()))
-            .collect();
-        let planned = rows.iter().filter(|r| r.decision == Decision::Handover);
-        let pending = planned
-            .clone()
-            .filter(|r| !handed.contains(&(r.folder.as_str(), r.key.as_str())))
-            .count();
-        let deadline = case.deletion_deadline(deletion_months(config.as_ref()));
-        let passed = deadline.is_some_and(|d| d < as_of);
-        overdue |= passed;
+    let overdue = cases.iter().any(|s| s.overdue);
+    for status in cases {
+        let case = &status.case;
         let notice = match &case.notice {
             Notice::On { date } => format!("notified {date}"),
             Notice::Not { why } => format!(
@@ -448,14 +418,11 @@ fn status_command(args: &OffboardArgs) -> Result<u8> {
         )?;
         writeln!(
             out,
-            "  handed over: {} messages; planned for handover and not yet copied: {pending}; private: {}",
-            handed.len(),
-            rows.iter()
-                .filter(|r| r.decision == Decision::Private)
-                .count()
+            "  handed over: {} messages; planned for handover and not yet copied: {}; private: {}",
+            status.handed_over, status.pending, status.private
         )?;
-        match deadline {
-            Some(d) if passed => writeln!(out, "  delete the mailbox by {d}: PASSED")?,
+        match status.deletion_deadline {
+            Some(d) if status.overdue => writeln!(out, "  delete the mailbox by {d}: PASSED")?,
             Some(d) => writeln!(out, "  delete the mailbox by {d}")?,
             None => writeln!(out, "  deletion deadline: unknown (no leaving date)")?,
         }
@@ -523,170 +490,109 @@ fn read_plan_file(path: &std::path::Path) -> Result<Vec<offboard::EditedRow>> {
     rows.map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
+/// The mailboxes a job opens, from the configuration's accounts and the
+/// environment's credentials.
+pub struct ConfiguredMailboxes<'a> {
+    pub config: Option<&'a mailhygiene::config::Config>,
+    pub allow_plaintext: bool,
+}
+
+impl ConfiguredMailboxes<'_> {
+    fn resolve(&self, name: &str) -> std::result::Result<NamedSource, MailboxError> {
+        resolve_sources(&[name.to_string()], None, self.config)
+            .map_err(|e| MailboxError::Unusable(format!("{e:#}")))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| MailboxError::Unusable(format!("{name} cannot be resolved")))
+    }
+}
+
+impl Mailboxes for ConfiguredMailboxes<'_> {
+    fn origin(&mut self, source: &str) -> std::result::Result<Box<dyn Origin>, MailboxError> {
+        let source = self.resolve(source)?;
+        origin_of(&source, self.allow_plaintext).map_err(MailboxError::Unreachable)
+    }
+
+    fn target(&mut self, destination: &str) -> std::result::Result<Box<dyn Target>, MailboxError> {
+        if let Some(path) = destination.strip_prefix("maildir:") {
+            return Ok(Box::new(MaildirTarget::new(std::path::Path::new(path))));
+        }
+        if let Some(path) = destination.strip_prefix("mbox:") {
+            return Ok(Box::new(MboxTarget::new(std::path::Path::new(path))));
+        }
+        let dest = self.resolve(destination)?;
+        let SourceSpec::Imap(url) = &dest.spec else {
+            return Err(MailboxError::Unusable(
+                "--to takes imaps://USER@HOST, maildir:PATH or mbox:PATH".into(),
+            ));
+        };
+        let credentials = handover_credentials(&dest).ok_or_else(|| {
+            MailboxError::Unusable("the successor's mailbox needs MAILHYGIENE_HANDOVER_PASSWORD, MAILHYGIENE_HANDOVER_TOKEN, or an account in the configuration file".into())
+        })?;
+        Ok(Box::new(
+            ImapMailbox::open(
+                url,
+                &credentials,
+                &crate::imap_options(self.allow_plaintext),
+            )
+            .map_err(MailboxError::Unreachable)?,
+        ))
+    }
+}
+
+/// A job's error as the command reports it: what the user must change is a
+/// usage error (exit status 2).
+fn job_error(e: HandoverError, plan: &std::path::Path) -> anyhow::Error {
+    match e {
+        HandoverError::NoCase(_) | HandoverError::Destination(_) => usage(e.to_string()),
+        HandoverError::Plan(e) => usage(format!("{}: {e}", plan.display())),
+        HandoverError::Mailbox {
+            error: MailboxError::Unusable(m),
+            ..
+        } => usage(m),
+        other => anyhow::Error::new(other),
+    }
+}
+
 pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
     let c = &args.common;
     let config = c.job.load_config()?;
     let (mut store, _lock) = c.job.open_store_locked(config.as_ref())?;
-    let case = store.case(&args.case_id)?.ok_or_else(|| {
-        usage(format!(
-            "no case {} in the store: open it with `mailhygiene offboard`",
-            args.case_id
-        ))
-    })?;
-    let edited = read_plan_file(&args.plan)?;
-    let recorded = store.case_rows(&case.id)?;
-    let checked = handover::check(&edited, &recorded, &case, Decision::Handover)
-        .map_err(|e| usage(format!("{}: {e}", args.plan.display())))?;
-    let owner = store
-        .mailboxes()?
-        .into_iter()
-        .find(|m| m.source == case.source)
-        .and_then(|m| m.owner.or(m.address));
-    let handover::Destination {
-        to: destination,
-        to_successor,
-        reason: other_reason,
-        folder: to_folder,
-    } = handover::destination(
-        &case,
-        args.to.as_deref(),
-        args.reason.as_deref(),
-        args.folder.as_deref(),
-        owner.as_deref(),
-    )
-    .map_err(|e| usage(e.to_string()))?;
+    let plan = read_plan_file(&args.plan)?;
+    let plan_sha256 = file_digest(&args.plan)?;
     let mut printer =
         OutcomePrinter::new(c.job.open_output()?, c.job.format == ActionFormat::Jsonl);
-    let mut copy = Vec::new();
-    let mut refused = 0u64;
-    for item in checked {
-        let (row, status, why) = match item {
-            Checked::Copy(r) => {
-                copy.push(r);
-                continue;
-            }
-            Checked::Excluded { row, why } => (row, "excluded", why),
-            Checked::Unknown { row, why } => (row, "failed", why),
-        };
-        refused += 1;
-        eprintln!(
-            "mailhygiene: plan line {}: {} {} {}: {status}: {why}",
-            row.line,
-            mailhygiene::report::summary::one_line(&row.folder),
-            row.uid.map(|u| format!("UID {u}")).unwrap_or_default(),
-            mailhygiene::report::summary::one_line(&row.message_id),
-        );
-        printer.record(&handover::Outcome {
-            kind: "handover",
-            source: case.source.clone(),
-            message_id: row.message_id,
-            folder: row.folder,
-            uid: row.uid,
-            to_folder: to_folder.clone(),
-            status,
-            reason: why,
-        })?;
-    }
-    if !c.apply {
-        for r in &copy {
-            printer.record(&handover::Outcome {
-                kind: "handover",
-                source: case.source.clone(),
-                message_id: r.message_id.clone(),
-                folder: r.folder.clone(),
-                uid: r.uid,
-                to_folder: to_folder.clone(),
-                status: "planned",
-                reason: String::new(),
-            })?;
-        }
-        printer.finish("dry run: nothing was copied; add --apply to do it")?;
-        return Ok(u8::from(refused > 0));
-    }
-    let source = resolve_sources(std::slice::from_ref(&case.source), None, config.as_ref())?
-        .into_iter()
-        .next()
-        .ok_or_else(|| usage("the case's mailbox cannot be resolved"))?;
-    let mut origin = origin_of(&source, c.allow_plaintext)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", case.source))?;
-    let mut target: Box<dyn Target> = if let Some(path) = destination.strip_prefix("maildir:") {
-        Box::new(MaildirTarget::new(std::path::Path::new(path)))
-    } else if let Some(path) = destination.strip_prefix("mbox:") {
-        Box::new(MboxTarget::new(std::path::Path::new(path)))
-    } else {
-        let dest = resolve_sources(std::slice::from_ref(&destination), None, config.as_ref())?
-            .into_iter()
-            .next()
-            .ok_or_else(|| usage("--to cannot be resolved"))?;
-        let SourceSpec::Imap(url) = &dest.spec else {
-            return Err(usage(
-                "--to takes imaps://USER@HOST, maildir:PATH or mbox:PATH",
-            ));
-        };
-        let credentials = handover_credentials(&dest).ok_or_else(|| {
-            usage("the successor's mailbox needs MAILHYGIENE_HANDOVER_PASSWORD, MAILHYGIENE_HANDOVER_TOKEN, or an account in the configuration file")
-        })?;
-        Box::new(
-            ImapMailbox::open(url, &credentials, &crate::imap_options(c.allow_plaintext))
-                .map_err(|e| anyhow::anyhow!("{destination}: {e}"))?,
-        )
-    };
-    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    // Recorded before the first copy: a crash mid-handover leaves an entry
-    // saying it began.
-    let plan_digest = file_digest(&args.plan)?;
-    audit(
+    let settled = handover::hand_over(
         store.as_mut(),
-        "handover",
-        Some(&case.id),
-        serde_json::json!({
-            "phase": "started",
-            "source": case.source,
-            "to": destination,
-            "to_successor": to_successor,
-            "reason": other_reason,
-            "to_folder": to_folder,
-            "plan_sha256": plan_digest,
-            "rows": copy.len(),
-        }),
-    )?;
-    handover::copy(
-        store.as_mut(),
-        origin.as_mut(),
-        target.as_mut(),
-        &handover::Run {
-            case_id: &case.id,
-            source: &case.source,
-            destination: &destination,
-            to_folder: &to_folder,
-            at: &at,
+        &mut ConfiguredMailboxes {
+            config: config.as_ref(),
+            allow_plaintext: c.allow_plaintext,
         },
-        &copy,
+        &handover::Request {
+            case_id: &args.case_id,
+            plan: &plan,
+            plan_sha256: &plan_sha256,
+            to: args.to.as_deref(),
+            reason: args.reason.as_deref(),
+            folder: args.folder.as_deref(),
+            apply: c.apply,
+        },
         &mut printer,
-    )?;
-    let counts = printer.counts.clone();
-    audit(
-        store.as_mut(),
-        "handover",
-        Some(&case.id),
-        serde_json::json!({
-            "phase": "finished",
-            "source": case.source,
-            "to": destination,
-            "to_successor": to_successor,
-            "reason": other_reason,
-            "to_folder": to_folder,
-            "plan_sha256": plan_digest,
-            "counts": counts,
-        }),
-    )?;
-    let failed = counts.get("failed").copied().unwrap_or(0);
-    printer.finish(if failed > 0 {
-        "some messages were not copied: run handover again to finish"
-    } else {
-        "done"
-    })?;
-    Ok(u8::from(refused > 0 || failed > 0))
+        &mut |r| eprintln!("{}", refusal(r.row, r.status, r.why)),
+    )
+    .map_err(|e| job_error(e, &args.plan))?;
+    Ok(u8::from(settled.refused > 0 || settled.failed > 0))
+}
+
+/// A plan row not acted on, as the user reads it on standard error.
+fn refusal(row: &offboard::EditedRow, status: &str, why: &str) -> String {
+    format!(
+        "mailhygiene: plan line {}: {} {} {}: {status}: {why}",
+        row.line,
+        mailhygiene::report::summary::one_line(&row.folder),
+        row.uid.map(|u| format!("UID {u}")).unwrap_or_default(),
+        mailhygiene::report::summary::one_line(&row.message_id),
+    )
 }
 
 pub fn audit_command(command: &AuditCommand) -> Result<u8> {
@@ -836,8 +742,8 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
         (None, Some(n)) => subject::Query::Name(n.clone()),
         (None, None) => subject::Query::Fingerprints(fingerprints.clone()),
     };
-    let subject::Found { hits, left_out } =
-        subject::search(store.as_ref(), &query, args.include_private)?;
+    let found = subject::search(store.as_ref(), &query, args.include_private)?;
+    let (hits, left_out) = (&found.hits, found.left_out);
     let mut out = c.job.open_output()?;
     let index: Vec<serde_json::Value> = hits.iter().map(subject::index_record).collect();
     for (m, v) in hits.iter().zip(&index) {
@@ -872,139 +778,50 @@ pub fn subject_command(args: &SubjectArgs) -> Result<u8> {
             "mailhygiene: {left_out} messages an offboarding case classified private were left out; --include-private --reason TEXT includes them"
         );
     }
-    // What was searched for, as a fingerprint: the audit trail shows that
-    // a search was made and for whom it can be matched, never the value.
-    let (by, searched): (&str, Vec<String>) = if let Some(a) = &address {
-        ("address", vec![fingerprinter.fingerprint(a)])
-    } else if let Some(n) = &name {
-        ("name", vec![fingerprinter.fingerprint(&n.join(" "))])
-    } else {
-        let mut f: Vec<String> = fingerprints.iter().cloned().collect();
-        f.sort();
-        ("identifier", f)
-    };
     let mut failed = 0u64;
     if let Some(dir) = &args.export {
-        failed = export(&hits, &index, dir, config.as_ref(), c.allow_plaintext)?;
+        let mut mailboxes = ConfiguredMailboxes {
+            config: config.as_ref(),
+            allow_plaintext: c.allow_plaintext,
+        };
+        failed = subject::export(
+            hits,
+            &index,
+            dir,
+            &mut mailboxes,
+            &mut |source, folder, e| match folder {
+                Some(folder) => eprintln!("mailhygiene: {source} {folder}: {e}"),
+                None => eprintln!("mailhygiene: {source}: {e}"),
+            },
+        )
+        .map_err(|e| match e {
+            subject::ExportError::Directory(e) => usage(format!("--export {}: {e}", dir.display())),
+            other => anyhow::Error::new(other),
+        })?;
     }
-    audit(
+    // What was searched for, as a fingerprint: the audit trail shows that
+    // a search was made and for whom it can be matched, never the value.
+    let export_dir = args.export.as_ref().map(|d| d.display().to_string());
+    subject::record(
         store.as_mut(),
-        if args.export.is_some() {
-            "export"
-        } else {
-            "subject"
+        &fingerprinter,
+        &subject::Recorded {
+            query: &query,
+            found: &found,
+            include_private: args
+                .include_private
+                .then_some(args.reason.as_deref())
+                .flatten(),
+            export: export_dir.as_deref().map(|d| (d, failed)),
         },
-        None,
-        serde_json::json!({
-            "by": by,
-            "fingerprints": searched,
-            "messages": hits.len(),
-            "private_left_out": left_out,
-            "include_private": args.include_private.then(|| args.reason.clone()),
-            "export": args.export.as_ref().map(|d| d.display().to_string()),
-            "failed": failed,
-        }),
-    )?;
+    )
+    .context("cannot write the audit trail")?;
     Ok(u8::from(failed > 0))
 }
 
-/// Writes `index.json` and each message as `.eml` (read from its mailbox,
-/// unchanged). Returns how many could not be read.
-fn export(
-    hits: &[StoredMessage],
-    index: &[serde_json::Value],
-    dir: &std::path::Path,
-    config: Option<&mailhygiene::config::Config>,
-    allow_plaintext: bool,
-) -> Result<u64> {
-    mailhygiene::report::create_empty_private_dir(dir)
-        .map_err(|e| usage(format!("--export {}: {e}", dir.display())))?;
-    mailhygiene::report::create_private_dir(&dir.join("messages"))
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut files: Vec<Option<String>> = vec![None; hits.len()];
-    let mut failed = 0;
-    let mut by_source: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
-    for (i, m) in hits.iter().enumerate() {
-        by_source.entry(m.source.as_str()).or_default().push(i);
-    }
-    for (source, members) in by_source {
-        let opened = resolve_sources(&[source.to_string()], None, config)
-            .map_err(|e| e.to_string())
-            .and_then(|s| {
-                s.into_iter()
-                    .next()
-                    .ok_or_else(|| "cannot resolve".to_string())
-            })
-            .and_then(|s| origin_of(&s, allow_plaintext));
-        let mut origin = match opened {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("mailhygiene: {source}: {e}");
-                failed += members.len() as u64;
-                continue;
-            }
-        };
-        let mut by_folder: std::collections::BTreeMap<
-            &str,
-            Vec<(usize, mailhygiene::store::CaseRow)>,
-        > = Default::default();
-        for i in members {
-            let r = &hits[i].report;
-            by_folder.entry(r.meta.folder.as_str()).or_default().push((
-                i,
-                mailhygiene::store::CaseRow {
-                    folder: r.meta.folder.clone(),
-                    key: offboard::message_key(r),
-                    uid: r.meta.uid,
-                    message_id: r.envelope.message_id.clone(),
-                    decision: Decision::Review,
-                    why: String::new(),
-                },
-            ));
-        }
-        for (folder, rows) in by_folder {
-            let refs: Vec<&mailhygiene::store::CaseRow> = rows.iter().map(|(_, r)| r).collect();
-            let mut found = match origin.originals(folder, &refs) {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("mailhygiene: {source} {folder}: {e}");
-                    failed += rows.len() as u64;
-                    continue;
-                }
-            };
-            for (i, row) in &rows {
-                let Some(original) = found.remove(&row.key) else {
-                    failed += 1;
-                    continue;
-                };
-                let name = format!("messages/{:05}.eml", i + 1);
-                let mut f = mailhygiene::report::create_private(&dir.join(&name))?;
-                f.write_all(&original.bytes)?;
-                files[*i] = Some(name);
-            }
-        }
-    }
-    let entries: Vec<serde_json::Value> = index
-        .iter()
-        .zip(&files)
-        .map(|(v, f)| {
-            let mut v = v.clone();
-            v["file"] = f.clone().map_or(serde_json::Value::Null, Into::into);
-            v
-        })
-        .collect();
-    let mut f = mailhygiene::report::create_private(&dir.join("index.json"))?;
-    serde_json::to_writer_pretty(
-        &mut f,
-        &serde_json::json!({"messages": entries, "unreadable": failed}),
-    )?;
-    Ok(failed)
-}
-
-/// The messages a person chose for deletion, for `clean`: the `delete` rows
-/// of a case's edited plan (rows the case classified private are left
-/// alone and named), or the records of a `subject` search. Returns how
-/// many rows were refused.
+/// The messages a person chose for deletion, for `clean` (see
+/// [`mailhygiene::actions::chosen`]): the files read, refused rows named on
+/// standard error. Returns how many rows were refused.
 pub fn chosen_for_clean(
     store: &dyn Store,
     sources: &[String],
@@ -1012,92 +829,75 @@ pub fn chosen_for_clean(
     plan: Option<&std::path::Path>,
     messages: Option<&std::path::Path>,
 ) -> Result<(Option<mailhygiene::actions::clean::Chosen>, u64)> {
-    use mailhygiene::actions::clean::Chosen;
+    use mailhygiene::actions::chosen::{self, Choice, ChoiceError, NotChosen};
     if case_id.is_none() && messages.is_none() {
         return Ok((None, 0));
     }
     let [source] = sources else {
         return Err(usage("--case and --messages take exactly one SOURCE"));
     };
-    let mut chosen = Chosen::default();
-    let mut refused = 0;
-    if let (Some(id), Some(plan)) = (case_id, plan) {
-        let case = store
-            .case(id)?
-            .ok_or_else(|| usage(format!("no case {id} in the store")))?;
-        if &case.source != source {
-            return Err(usage(format!(
-                "case {id} is about {}, not {source}",
-                case.source
-            )));
-        }
-        let edited = read_plan_file(plan)?;
-        let recorded = store.case_rows(id)?;
-        let checked = handover::check(&edited, &recorded, &case, Decision::Delete)
-            .map_err(|e| usage(format!("{}: {e}", plan.display())))?;
-        for checked in checked {
-            match checked {
-                Checked::Copy(r) => {
-                    chosen.messages.insert((r.folder, r.key));
-                }
-                Checked::Excluded { row, why } | Checked::Unknown { row, why } => {
-                    refused += 1;
-                    eprintln!(
-                        "mailhygiene: plan line {}: {} {} {}: not deleted: {why}",
-                        row.line,
-                        mailhygiene::report::summary::one_line(&row.folder),
-                        row.uid.map(|u| format!("UID {u}")).unwrap_or_default(),
-                        mailhygiene::report::summary::one_line(&row.message_id)
-                    );
-                }
-            }
-        }
-        chosen.reason = format!("case:{id}");
-    }
-    if let Some(path) = messages {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let erasure = subject::erasure(store, source, &text).map_err(|e| match e {
-            subject::ErasureError::Store(e) => anyhow::Error::new(e),
-            other => usage(format!("{}: {other}", path.display())),
-        })?;
-        for (line, folder, message_id) in &erasure.refused {
-            refused += 1;
-            eprintln!(
+    let edited = match (case_id, plan) {
+        (Some(id), Some(plan)) => Some((id, read_plan_file(plan)?)),
+        _ => None,
+    };
+    let list = messages
+        .map(|path| {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+        })
+        .transpose()?;
+    let choice = Choice {
+        source,
+        case: edited.as_ref().map(|(id, rows)| (*id, rows.as_slice())),
+        erasure: list.as_deref(),
+    };
+    let shown =
+        |p: Option<&std::path::Path>| p.map(|p| p.display().to_string()).unwrap_or_default();
+    let (chosen, refused) = chosen::chosen(store, &choice).map_err(|e| match e {
+        ChoiceError::Store(e) => anyhow::Error::new(e),
+        ChoiceError::Plan(e) => usage(format!("{}: {e}", shown(plan))),
+        ChoiceError::List { .. } => usage(format!("{}: {e}", shown(messages))),
+        other => usage(other.to_string()),
+    })?;
+    for r in &refused {
+        match r {
+            NotChosen::PlanRow { row, why } => eprintln!(
+                "mailhygiene: plan line {}: {} {} {}: not deleted: {why}",
+                row.line,
+                mailhygiene::report::summary::one_line(&row.folder),
+                row.uid.map(|u| format!("UID {u}")).unwrap_or_default(),
+                mailhygiene::report::summary::one_line(&row.message_id)
+            ),
+            NotChosen::Listed {
+                line,
+                folder,
+                message_id,
+            } => eprintln!(
                 "mailhygiene: {} line {line}: {} {}: not deleted: the store holds no such message there (scan again and repeat the search)",
-                path.display(),
+                shown(messages),
                 mailhygiene::report::summary::one_line(folder),
                 mailhygiene::report::summary::one_line(message_id)
-            );
+            ),
         }
-        chosen.messages.extend(erasure.chosen);
-        chosen.reason = "erasure".into();
     }
-    Ok((Some(chosen), refused))
+    Ok((Some(chosen), refused.len() as u64))
 }
 
 fn preview_command(args: &OffboardArgs, term: &str) -> Result<u8> {
+    use mailhygiene::preview::{self, PreviewError};
     let c = &args.common;
     let case_id = args.case_id.as_deref().unwrap_or_default();
     let config = c.job.load_config()?;
     let as_of = parse_as_of(c.as_of.as_deref())?;
     let (mut store, _lock) = c.job.open_store_locked(config.as_ref())?;
-    let case = store
-        .case(case_id)?
-        .ok_or_else(|| usage(format!("no case {case_id} in the store")))?;
-    // Only terms declared when the case was opened: a preview is not a
-    // search through an employee's mail.
-    if !case.terms.iter().any(|t| t.eq_ignore_ascii_case(term)) {
-        return Err(usage(format!(
-            "`{}` was not declared in case {case_id} (declared: {}); previews use only the case's --term list",
-            mailhygiene::report::summary::one_line(term),
-            if case.terms.is_empty() {
-                "none".to_string()
-            } else {
-                case.terms.join(", ")
-            }
-        )));
-    }
+    let failed = |e: PreviewError| match e {
+        PreviewError::NoCase(_) | PreviewError::Undeclared { .. } => usage(e.to_string()),
+        PreviewError::Mailbox {
+            error: MailboxError::Unusable(m),
+            ..
+        } => usage(m),
+        other => anyhow::Error::new(other),
+    };
+    let case = preview::declared(store.as_ref(), case_id, term).map_err(failed)?;
     let rules_dir = c
         .rules
         .clone()
@@ -1112,72 +912,19 @@ fn preview_command(args: &OffboardArgs, term: &str) -> Result<u8> {
             crate::KeyFile::MustExist,
         )?,
     );
-    let source = resolve_sources(std::slice::from_ref(&case.source), None, config.as_ref())?
-        .into_iter()
-        .next()
-        .ok_or_else(|| usage("the case's mailbox cannot be resolved"))?;
-    let mut origin = origin_of(&source, c.allow_plaintext)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", case.source))?;
-    let rows: Vec<mailhygiene::store::CaseRow> = store
-        .case_rows(case_id)?
-        .into_iter()
-        .filter(|r| r.decision != Decision::Private)
-        .collect();
-    let mut by_folder: std::collections::BTreeMap<&str, Vec<&mailhygiene::store::CaseRow>> =
-        Default::default();
-    for r in &rows {
-        by_folder.entry(r.folder.as_str()).or_default().push(r);
-    }
     let mut out = c.job.open_output()?;
-    let mut shown = 0usize;
-    'folders: for (folder, rows) in by_folder {
-        for batch in rows.chunks(50) {
-            let mut originals = origin
-                .originals(folder, batch)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", case.source))?;
-            for r in batch {
-                if shown >= args.limit {
-                    break 'folders;
-                }
-                let Some(original) = originals.remove(&r.key) else {
-                    continue;
-                };
-                let found = engine.previews(&original.bytes, term, 3);
-                if found.is_empty() {
-                    continue;
-                }
-                shown += 1;
-                let uid = r.uid.map(|u| format!(" UID {u}")).unwrap_or_default();
-                writeln!(
-                    out,
-                    "{}{} {}",
-                    mailhygiene::report::summary::one_line(folder),
-                    uid,
-                    mailhygiene::report::summary::one_line(&r.message_id)
-                )?;
-                for (location, snippet) in &found {
-                    writeln!(out, "  {location}: …{snippet}…")?;
-                }
-                audit(
-                    store.as_mut(),
-                    "preview",
-                    Some(case_id),
-                    serde_json::json!({
-                        "term": term,
-                        "folder": r.folder,
-                        "uid": r.uid,
-                        "message_id": r.message_id,
-                        "places": found.len(),
-                    }),
-                )?;
-            }
-        }
-    }
-    writeln!(
-        out,
-        "{shown} messages previewed for `{}`",
-        mailhygiene::report::summary::one_line(term)
-    )?;
-    out.flush()?;
+    preview::preview(
+        store.as_mut(),
+        &case,
+        term,
+        args.limit,
+        &engine,
+        &mut ConfiguredMailboxes {
+            config: config.as_ref(),
+            allow_plaintext: c.allow_plaintext,
+        },
+        &mut out,
+    )
+    .map_err(failed)?;
     Ok(0)
 }

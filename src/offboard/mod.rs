@@ -484,7 +484,7 @@ mod open;
 mod plan_file;
 mod report;
 
-pub use open::{CaseError, Opened, notice_context, open_case};
+pub use open::{CaseError, CaseStatus, Opened, notice_context, open_case, record_opened, status};
 pub use plan_file::{
     EditedRow, PLAN_HEADER, edited_rows, plan_cells, read_plan, row_ref, write_plan,
 };

@@ -23,6 +23,8 @@ pub enum CaseError {
         "case {case} exists with another {fields}: add --amend to change it (old and new values are recorded in the audit trail), or use another --case"
     )]
     NeedsAmend { case: String, fields: String },
+    #[error("cannot write the audit trail: {0}")]
+    Audit(StoreError),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -86,6 +88,18 @@ pub fn open_case(
         case.opened_at = existing.opened_at.clone();
         if !changes.is_empty() {
             store.amend_case(&case)?;
+            store
+                .audit(
+                    "amend",
+                    Some(&case.id),
+                    serde_json::json!({
+                        "source": case.source,
+                        "changes": changes.iter().map(|c| serde_json::json!({
+                            "field": c.field, "old": c.old, "new": c.new,
+                        })).collect::<Vec<_>>(),
+                    }),
+                )
+                .map_err(CaseError::Audit)?;
             amended = Some(changes);
         }
     }
@@ -142,6 +156,96 @@ pub fn open_case(
     })
 }
 
+/// Records in the audit trail that a case was opened (or rerun): its
+/// documented reason and basis, the notice, where the plan and the letter
+/// were written, and what the plan decided, counted.
+pub fn record_opened(
+    store: &mut dyn Store,
+    case: &Case,
+    report: &OffboardReport,
+    plan_file: Option<&str>,
+    notice_letter: Option<&str>,
+) -> Result<(), StoreError> {
+    let counts: serde_json::Map<String, serde_json::Value> = report
+        .decisions
+        .iter()
+        .map(|(d, n)| (d.as_str().to_string(), (*n).into()))
+        .collect();
+    store.audit(
+        "case",
+        Some(&case.id),
+        serde_json::json!({
+            "source": case.source,
+            "reason": case.reason,
+            "legal_basis": case.legal_basis,
+            "notice": case.notice,
+            "successor": case.successor,
+            "plan_file": plan_file,
+            "notice_letter": notice_letter,
+            "messages": report.messages,
+            "decisions": counts,
+        }),
+    )?;
+    Ok(())
+}
+
+/// Where a case stands, for `offboard --status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseStatus {
+    pub case: Case,
+    /// Messages copied to the successor (or found there already).
+    pub handed_over: usize,
+    /// Rows planned `handover` and not yet copied.
+    pub pending: usize,
+    /// Rows classified private.
+    pub private: usize,
+    /// When the mailbox should be deleted, if the leaving date is known.
+    pub deletion_deadline: Option<NaiveDate>,
+    /// The deadline is before `as_of`.
+    pub overdue: bool,
+}
+
+/// Every case (or the one named), with what is handed over, pending and
+/// private, and its deletion deadline `deletion_months` after leaving.
+pub fn status(
+    store: &dyn Store,
+    only: Option<&str>,
+    as_of: NaiveDate,
+    deletion_months: u32,
+) -> Result<Vec<CaseStatus>, StoreError> {
+    let mut out = Vec::new();
+    for case in store.cases()? {
+        if only.is_some_and(|id| id != case.id) {
+            continue;
+        }
+        let rows = store.case_rows(&case.id)?;
+        let done = store.handovers(&case.id)?;
+        let handed: HashSet<(&str, &str)> = done
+            .iter()
+            .filter(|h| h.status.done())
+            .map(|h| (h.folder.as_str(), h.key.as_str()))
+            .collect();
+        let pending = rows
+            .iter()
+            .filter(|r| r.decision == Decision::Handover)
+            .filter(|r| !handed.contains(&(r.folder.as_str(), r.key.as_str())))
+            .count();
+        let deadline = case.deletion_deadline(deletion_months);
+        out.push(CaseStatus {
+            handed_over: handed.len(),
+            pending,
+            private: rows
+                .iter()
+                .filter(|r| r.decision == Decision::Private)
+                .count(),
+            deletion_deadline: deadline,
+            overdue: deadline.is_some_and(|d| d < as_of),
+            case,
+        });
+    }
+    Ok(out)
+}
+
 /// What the notice letter to the employee says of a case: the comment
 /// deadline a week after notice (or after `as_of`, not notified), the
 /// deletion deadline `deletion_months` after leaving.
@@ -186,6 +290,7 @@ mod tests {
         let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
         let rules = RuleSet::embedded().expect("rules");
         let mut store = crate::store::for_tests();
+        store.set_audit_key(crate::audit::AuditKey::new([7; 32]));
         store
             .register_mailbox(&MailboxRecord {
                 source: "src".into(),
@@ -256,6 +361,12 @@ mod tests {
             open_case(store.as_mut(), other, true, &rules, as_of, HashSet::new()).expect("amends");
         assert_eq!(amended.amended.map(|c| c.len()), Some(1));
         assert_eq!(amended.case.reason, "Mistanke om brudd");
+        // The amendment is in the audit trail, old and new value.
+        let trail = store.audit_entries().expect("trail");
+        let amend: Vec<_> = trail.iter().filter(|e| e.action == "amend").collect();
+        assert_eq!(amend.len(), 1, "{trail:?}");
+        assert_eq!(amend[0].detail["changes"][0]["field"], "reason");
+        assert_eq!(amend[0].detail["changes"][0]["new"], "Mistanke om brudd");
         let mut elsewhere = case.clone();
         elsewhere.source = "other".into();
         assert!(matches!(

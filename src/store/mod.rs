@@ -544,6 +544,15 @@ pub trait AuditTrail {
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
     /// The last entry appended (kept apart from the entries).
     fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError>;
+    /// Appends an entry stamped now: what every workflow records.
+    fn audit(
+        &mut self,
+        action: &str,
+        case_id: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Result<AuditEntry, StoreError> {
+        self.append_audit(NewEntry::new(chrono::Utc::now(), action, case_id, detail))
+    }
 }
 
 /// The compliance history: snapshots and the deviation register.

@@ -3,6 +3,10 @@
 //! with the mail an offboarding case classified private left out unless
 //! asked for. Reads the store one message at a time and keeps only hits.
 
+mod export;
+
+pub use self::export::{ExportError, export};
+
 use crate::store::{Store, StoreError, StoredMessage};
 use std::collections::HashSet;
 
@@ -16,6 +20,63 @@ pub enum Query {
     Name(Vec<String>),
     /// Messages holding a value with one of these fingerprints.
     Fingerprints(HashSet<String>),
+}
+
+impl Query {
+    /// How the audit trail names the search: by what, and the fingerprints
+    /// it can be matched with (never the value searched for).
+    pub fn audited(
+        &self,
+        fingerprinter: &crate::fingerprint::Fingerprinter,
+    ) -> (&'static str, Vec<String>) {
+        match self {
+            Query::Address(a) => ("address", vec![fingerprinter.fingerprint(a)]),
+            Query::Name(n) => ("name", vec![fingerprinter.fingerprint(&n.join(" "))]),
+            Query::Fingerprints(f) => {
+                let mut f: Vec<String> = f.iter().cloned().collect();
+                f.sort();
+                ("identifier", f)
+            }
+        }
+    }
+}
+
+/// A request as the audit trail records it.
+pub struct Recorded<'a> {
+    pub query: &'a Query,
+    pub found: &'a Found,
+    /// `--include-private`'s reason, when private mail was included.
+    pub include_private: Option<&'a str>,
+    /// Where a copy was exported, and how many messages could not be read.
+    pub export: Option<(&'a str, u64)>,
+}
+
+/// Records a search (`subject`) or an export (`export`) in the audit trail:
+/// that it was made, for whom as fingerprints, and how much it found.
+pub fn record(
+    store: &mut dyn Store,
+    fingerprinter: &crate::fingerprint::Fingerprinter,
+    request: &Recorded<'_>,
+) -> Result<(), StoreError> {
+    let (by, searched) = request.query.audited(fingerprinter);
+    store.audit(
+        if request.export.is_some() {
+            "export"
+        } else {
+            "subject"
+        },
+        None,
+        serde_json::json!({
+            "by": by,
+            "fingerprints": searched,
+            "messages": request.found.hits.len(),
+            "private_left_out": request.found.left_out,
+            "include_private": request.include_private,
+            "export": request.export.map(|(dir, _)| dir),
+            "failed": request.export.map_or(0, |(_, failed)| failed),
+        }),
+    )?;
+    Ok(())
 }
 
 /// What a search found.

@@ -10,7 +10,12 @@
 //!
 //! [`check`] is pure. [`copy`] drives an [`Origin`] (the leaver's mailbox,
 //! read-only) and a [`Target`] (IMAP APPEND, or Maildir files) and journals
-//! each copy in the store before and after.
+//! each copy in the store before and after. [`hand_over`] (in `run`) is the
+//! whole job: check, destination, audit, copy.
+
+mod run;
+
+pub use run::{HandoverError, MailboxError, Mailboxes, Refused, Request, Settled, hand_over};
 
 use crate::action_error::ActionError;
 use crate::imap::write::Original;
