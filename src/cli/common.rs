@@ -278,25 +278,15 @@ pub(crate) fn resolve_sources(
     Ok(named)
 }
 
-pub(crate) const FINGERPRINT_KEY_CHECK: &str = "fingerprint_key_check";
-
-/// Whether the store's fingerprints were made with this key: `Ok(true)`
-/// when they were, `Ok(false)` when the store has none yet, an error
-/// naming the problem when another key made them.
+/// Whether the store's fingerprints were made with this key (see
+/// [`mailhygiene::scan::stateful::same_fingerprint_key`]); another key is a
+/// usage error.
 pub(crate) fn same_fingerprint_key(
     store: &dyn Store,
     fingerprinter: &Fingerprinter,
 ) -> Result<bool> {
-    let check = fingerprinter.fingerprint("mailhygiene fingerprint key check");
-    match store.setting(FINGERPRINT_KEY_CHECK)? {
-        Some(stored) if stored != check => Err(usage(format!(
-            "the state database {} holds fingerprints made with another fingerprint key; \
-             scan with that key, or give a new --state",
-            store.location()
-        ))),
-        Some(_) => Ok(true),
-        None => Ok(false),
-    }
+    mailhygiene::scan::stateful::same_fingerprint_key(store, fingerprinter)
+        .map_err(crate::stateful_error)
 }
 
 /// What a report needs besides the messages: who owns each mailbox (from

@@ -2,6 +2,7 @@
 //! the store.
 
 use crate::*;
+use mailhygiene::scan::stateful;
 
 pub(crate) fn build_engine(
     options: &ScanOptions,
@@ -220,40 +221,19 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
         if store_url(args.state.as_deref(), config.as_ref()).is_ok_and(|u| u.exists()) {
             let mut trail = open_store_read(args.state.as_deref(), config.as_ref())?;
             trail.set_audit_key(engine.audit_key());
-            cases_cli::audit(
-                trail.as_mut(),
-                "scan",
-                None,
-                serde_json::json!({
-                    "one_off": true,
-                    "stale_only": args.stale_only,
-                    "sources": named.iter().map(|s| s.given.clone()).collect::<Vec<_>>(),
-                    "messages_read": stats.messages,
-                    "failed_sources": stats.failures.len(),
-                }),
-            )?;
+            stateful::record_one_off(trail.as_mut(), &named, args.stale_only, &stats)
+                .map_err(stateful_error)?;
         }
         return Ok(stats.exit_code() as u8);
     };
-    check_fingerprint_key(store.as_mut(), &engine)?;
-    for s in &named {
-        store.register_mailbox(&mailbox_record(s))?;
-    }
+    let stream = stateful::prepare(
+        store.as_mut(),
+        &engine.detectors.fingerprinter,
+        &named,
+        args.full,
+    )
+    .map_err(stateful_error)?;
     let sources: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
-    // When this run reads every message of every mailbox (a first scan, or
-    // --full), what it reads is the whole inventory: it is printed as it is
-    // read, in the order the store would give, instead of read back after.
-    let mut fresh = true;
-    for s in &sources {
-        fresh &= store.counts(s)?.0 == 0;
-    }
-    // Mailboxes scanned in parallel interleave as they are read: those are
-    // read back from the store, mailbox by mailbox.
-    let imap_sources = named
-        .iter()
-        .filter(|s| matches!(s.spec, SourceSpec::Imap(_)))
-        .count();
-    let stream = (fresh || args.full) && imap_sources <= 1;
     let ctx = report_context(
         ctx.as_of,
         ctx.min_confidence,
@@ -263,87 +243,29 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
     )?;
     let out = open_output(output.as_deref())?;
     let mut printer = report::printer(format, out, ctx);
-    let run_id = store.begin_run(RunKind::Scan, as_of, chrono::Utc::now())?;
-    let stats = scan::run(
+    let stateful::Finished {
+        run: run_id,
+        stats,
+        status: _,
+    } = stateful::scan_into(
+        store.as_mut(),
         &engine,
         &named,
         &pool,
         stream.then_some(printer.as_mut()),
         progress,
         &imap,
-        Some(scan::StateSink {
-            store: store.as_mut(),
-            run: run_id,
-        }),
-    )?;
-    let now = chrono::Utc::now();
-    for s in &named {
-        let failure = stats.failures.iter().find(|(f, _)| f == &s.given);
-        let status = if failure.is_some() {
-            "failed"
-        } else {
-            "complete"
-        };
-        store.mailbox_scanned(&s.given, now, status, failure.map(|(_, e)| e.as_str()))?;
-    }
-    let status = if stats.exit_code() == 0 {
-        "complete"
-    } else {
-        "incomplete"
-    };
-    store.finish_run(run_id, now, status, stats.messages)?;
-    // The compliance history: a snapshot per mailbox, the deviation
-    // register. A stale-only scan reads no content: it would count no
-    // sensitive data at all, so it leaves the history alone.
-    if !args.stale_only {
-        let records = store.mailboxes()?;
-        let scanned: Vec<(String, Option<String>, &str)> = named
-            .iter()
-            .map(|s| {
-                let failed = stats.failures.iter().any(|(f, _)| f == &s.given);
-                let address = records
-                    .iter()
-                    .find(|m| m.source == s.given)
-                    .and_then(|m| m.address.clone());
-                let status = if failed { "failed" } else { "complete" };
-                (s.given.clone(), address, status)
-            })
-            .collect();
-        let scanned: Vec<mailhygiene::history::Scanned<'_>> = scanned
-            .iter()
-            .map(|(source, address, status)| mailhygiene::history::Scanned {
-                source,
-                address: address.as_deref(),
-                status,
-            })
-            .collect();
-        mailhygiene::history::record(
-            store.as_mut(),
-            run_id,
-            &scanned,
-            &engine.rules,
+        &stateful::Keeping {
             as_of,
-            &now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            args.full,
-            config
+            full: args.full,
+            stale_only: args.stale_only,
+            keep_years: config
                 .as_ref()
                 .and_then(|c| c.keep_years)
                 .unwrap_or(mailhygiene::history::KEEP_YEARS),
-        )?;
-    }
-    cases_cli::audit(
-        store.as_mut(),
-        "scan",
-        None,
-        serde_json::json!({
-            "run": run_id,
-            "sources": sources,
-            "as_of": as_of.to_string(),
-            "messages_read": stats.messages,
-            "status": status,
-            "failed_sources": stats.failures.len(),
-        }),
-    )?;
+        },
+    )
+    .map_err(stateful_error)?;
     if let Some(bars) = bar {
         let _ = bars.multi.clear();
     }
@@ -377,35 +299,12 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
     Ok((stats.exit_code() as u8).max(rendered_code))
 }
 
-/// Fingerprints in one store must come from one key, or the same value
-/// would look like two. The store keeps a check value (a fingerprint of a
-/// fixed text, which reveals nothing about the key) and refuses another key.
-pub(crate) fn check_fingerprint_key(store: &mut dyn Store, engine: &Engine) -> Result<()> {
-    if same_fingerprint_key(store, &engine.detectors.fingerprinter)? {
-        return Ok(());
-    }
-    let check = engine
-        .detectors
-        .fingerprinter
-        .fingerprint("mailhygiene fingerprint key check");
-    Ok(store.set_setting(FINGERPRINT_KEY_CHECK, &check)?)
-}
-
-/// What the store keeps about a mailbox besides its messages: its owner
-/// (from the configuration) and address (the configuration's, or an IMAP
-/// user that is one).
-pub(crate) fn mailbox_record(source: &NamedSource) -> MailboxRecord {
-    let address = match (&source.mailbox, &source.spec) {
-        (Some(m), _) => Some(m.address.clone()),
-        (None, SourceSpec::Imap(url)) if url.user.contains('@') => Some(url.user.clone()),
-        _ => None,
-    };
-    MailboxRecord {
-        source: source.given.clone(),
-        address,
-        owner: source.mailbox.as_ref().and_then(|m| m.owner.clone()),
-        department: source.mailbox.as_ref().and_then(|m| m.department.clone()),
-        ..MailboxRecord::default()
+/// A stateful scan's error as the command reports it: a store made under
+/// another fingerprint key is the user's to fix (exit status 2).
+pub(crate) fn stateful_error(e: stateful::StatefulError) -> anyhow::Error {
+    match e {
+        stateful::StatefulError::OtherKey { .. } => usage(e.to_string()),
+        other => anyhow::Error::new(other),
     }
 }
 

@@ -11,6 +11,8 @@
 //! flagged, and what is gone. Channels between the stages are bounded, so
 //! memory does not grow with the mailbox.
 
+pub mod stateful;
+
 use crate::engine::Engine;
 use crate::model::{MessageReport, ProblemKind};
 use crate::report::Printer;

@@ -1,0 +1,329 @@
+//! A scan that keeps state: the store's fingerprint key checked, the
+//! mailboxes registered, one run recorded around [`super::run`], each
+//! mailbox's outcome, the compliance history taken, and the scan written to
+//! the audit trail. The command layer prints what it read.
+
+use super::{ImapSettings, NamedSource, Progress, RunStats, StateSink};
+use crate::engine::Engine;
+use crate::fingerprint::Fingerprinter;
+use crate::report::Printer;
+use crate::source::SourceSpec;
+use crate::store::{MailboxRecord, RunId, RunKind, Store, StoreError};
+use chrono::NaiveDate;
+
+/// The store setting holding a fingerprint of a fixed text under the
+/// store's fingerprint key: it tells a key apart and reveals nothing of it.
+pub const FINGERPRINT_KEY_CHECK: &str = "fingerprint_key_check";
+
+/// Why a stateful scan did not run, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StatefulError {
+    #[error(
+        "the state database {location} holds fingerprints made with another fingerprint key; scan with that key, or give a new --state"
+    )]
+    OtherKey { location: String },
+    #[error("cannot write the audit trail: {0}")]
+    Audit(StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Whether the store's fingerprints were made with this key: `Ok(true)`
+/// when they were, `Ok(false)` when the store has none yet,
+/// [`StatefulError::OtherKey`] when another key made them (the same value
+/// would look like two).
+pub fn same_fingerprint_key(
+    store: &dyn Store,
+    fingerprinter: &Fingerprinter,
+) -> Result<bool, StatefulError> {
+    let check = fingerprinter.fingerprint("mailhygiene fingerprint key check");
+    match store.setting(FINGERPRINT_KEY_CHECK)? {
+        Some(stored) if stored != check => Err(StatefulError::OtherKey {
+            location: store.location().to_string(),
+        }),
+        Some(_) => Ok(true),
+        None => Ok(false),
+    }
+}
+
+/// What the store keeps about a mailbox besides its messages: its owner
+/// (from the configuration) and address (the configuration's, or an IMAP
+/// user that is one).
+pub fn mailbox_record(source: &NamedSource) -> MailboxRecord {
+    let address = match (&source.mailbox, &source.spec) {
+        (Some(m), _) => Some(m.address.clone()),
+        (None, SourceSpec::Imap(url)) if url.user.contains('@') => Some(url.user.clone()),
+        _ => None,
+    };
+    MailboxRecord {
+        source: source.given.clone(),
+        address,
+        owner: source.mailbox.as_ref().and_then(|m| m.owner.clone()),
+        department: source.mailbox.as_ref().and_then(|m| m.department.clone()),
+        ..MailboxRecord::default()
+    }
+}
+
+/// Readies the store for a scan of `named`: the key checked (and set on
+/// first use), the mailboxes registered. Returns whether the run can print
+/// as it reads: it reads every message of the inventory (a first scan, or
+/// `full`) from at most one IMAP mailbox at a time (several interleave).
+pub fn prepare(
+    store: &mut dyn Store,
+    fingerprinter: &Fingerprinter,
+    named: &[NamedSource],
+    full: bool,
+) -> Result<bool, StatefulError> {
+    if !same_fingerprint_key(store, fingerprinter)? {
+        let check = fingerprinter.fingerprint("mailhygiene fingerprint key check");
+        store.set_setting(FINGERPRINT_KEY_CHECK, &check)?;
+    }
+    for s in named {
+        store.register_mailbox(&mailbox_record(s))?;
+    }
+    let mut fresh = true;
+    for s in named {
+        fresh &= store.counts(&s.given)?.0 == 0;
+    }
+    let imap_sources = named
+        .iter()
+        .filter(|s| matches!(s.spec, SourceSpec::Imap(_)))
+        .count();
+    Ok((fresh || full) && imap_sources <= 1)
+}
+
+/// How the scan is kept.
+pub struct Keeping {
+    pub as_of: NaiveDate,
+    /// Every message read again (`--full`), not only what is new.
+    pub full: bool,
+    /// Metadata only: it counts no sensitive data, so the compliance
+    /// history is left alone.
+    pub stale_only: bool,
+    /// Snapshots older than this are forgotten.
+    pub keep_years: u32,
+}
+
+/// A stateful scan as it ended.
+pub struct Finished {
+    pub run: RunId,
+    pub stats: RunStats,
+    /// `complete`, or `incomplete` when something went unread.
+    pub status: &'static str,
+}
+
+/// Scans `named` into the store as one run (see the module's
+/// documentation); `printer`, when given, gets each message as it is read
+/// (what [`prepare`] allowed).
+#[allow(clippy::too_many_arguments)]
+pub fn scan_into(
+    store: &mut dyn Store,
+    engine: &Engine,
+    named: &[NamedSource],
+    pool: &rayon::ThreadPool,
+    printer: Option<&mut dyn Printer>,
+    progress: &dyn Progress,
+    imap: &ImapSettings,
+    keeping: &Keeping,
+) -> Result<Finished, StatefulError> {
+    let as_of = keeping.as_of;
+    let run = store.begin_run(RunKind::Scan, as_of, chrono::Utc::now())?;
+    let stats = super::run(
+        engine,
+        named,
+        pool,
+        printer,
+        progress,
+        imap,
+        Some(StateSink {
+            store: &mut *store,
+            run,
+        }),
+    )?;
+    let now = chrono::Utc::now();
+    let failure = |s: &NamedSource| stats.failures.iter().find(|(f, _)| f == &s.given);
+    for s in named {
+        let failed = failure(s);
+        let status = if failed.is_some() {
+            "failed"
+        } else {
+            "complete"
+        };
+        store.mailbox_scanned(&s.given, now, status, failed.map(|(_, e)| e.as_str()))?;
+    }
+    let status = if stats.exit_code() == 0 {
+        "complete"
+    } else {
+        "incomplete"
+    };
+    store.finish_run(run, now, status, stats.messages)?;
+    // The compliance history: a snapshot per mailbox, the deviation
+    // register. A stale-only scan reads no content: it would count no
+    // sensitive data at all, so it leaves the history alone.
+    if !keeping.stale_only {
+        let records = store.mailboxes()?;
+        let addresses: Vec<Option<String>> = named
+            .iter()
+            .map(|s| {
+                records
+                    .iter()
+                    .find(|m| m.source == s.given)
+                    .and_then(|m| m.address.clone())
+            })
+            .collect();
+        let scanned: Vec<crate::history::Scanned<'_>> = named
+            .iter()
+            .zip(&addresses)
+            .map(|(s, address)| crate::history::Scanned {
+                source: &s.given,
+                address: address.as_deref(),
+                status: if failure(s).is_some() {
+                    "failed"
+                } else {
+                    "complete"
+                },
+            })
+            .collect();
+        crate::history::record(
+            store,
+            run,
+            &scanned,
+            &engine.rules,
+            as_of,
+            &now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            keeping.full,
+            keeping.keep_years,
+        )?;
+    }
+    store
+        .audit(
+            "scan",
+            None,
+            serde_json::json!({
+                "run": run,
+                "sources": named.iter().map(|s| s.given.as_str()).collect::<Vec<_>>(),
+                "as_of": as_of.to_string(),
+                "messages_read": stats.messages,
+                "status": status,
+                "failed_sources": stats.failures.len(),
+            }),
+        )
+        .map_err(StatefulError::Audit)?;
+    Ok(Finished { run, stats, status })
+}
+
+/// Records in the audit trail that a one-off scan (`--no-state`,
+/// `--stale-only`) was made: it keeps nothing, but reading mailboxes is
+/// recorded where the installation's trail is.
+pub fn record_one_off(
+    store: &mut dyn Store,
+    named: &[NamedSource],
+    stale_only: bool,
+    stats: &RunStats,
+) -> Result<(), StatefulError> {
+    store
+        .audit(
+            "scan",
+            None,
+            serde_json::json!({
+                "one_off": true,
+                "stale_only": stale_only,
+                "sources": named.iter().map(|s| s.given.as_str()).collect::<Vec<_>>(),
+                "messages_read": stats.messages,
+                "failed_sources": stats.failures.len(),
+            }),
+        )
+        .map_err(StatefulError::Audit)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleSet;
+
+    /// The job without the binary: a first scan records every message and
+    /// prints as it reads, a rescan reads nothing new and may not; each run
+    /// is recorded, snapshotted and audited; a store made under another
+    /// fingerprint key is refused before anything is read.
+    #[test]
+    fn a_stateful_scan_records_its_run_history_and_audit() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("mail");
+        crate::actions::test_support::write_old(
+            &root,
+            &[
+                ("cur/1:2,S", "a"),
+                ("cur/2:2,S", "b"),
+                (".Arkiv/cur/3:2,", "c"),
+            ],
+        );
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+        let engine = Engine::new(
+            crate::engine::EngineSettings::new(as_of),
+            RuleSet::embedded().expect("rules"),
+            Fingerprinter::new(b"test-key-0123456789").expect("key"),
+        );
+        let given = format!("maildir:{}", root.display());
+        let named = [NamedSource {
+            spec: SourceSpec::parse(&given).expect("source"),
+            given: given.clone(),
+            credentials: None,
+            mailbox: None,
+        }];
+        let mut store = crate::store::for_tests();
+        store.set_audit_key(engine.audit_key());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        let keeping = Keeping {
+            as_of,
+            full: false,
+            stale_only: false,
+            keep_years: 5,
+        };
+        let mut read = Vec::new();
+        for _ in 0..2 {
+            let stream = prepare(
+                store.as_mut(),
+                &engine.detectors.fingerprinter,
+                &named,
+                false,
+            )
+            .expect("prepared");
+            let finished = scan_into(
+                store.as_mut(),
+                &engine,
+                &named,
+                &pool,
+                None,
+                &super::super::Silent,
+                &ImapSettings::default(),
+                &keeping,
+            )
+            .expect("scanned");
+            assert_eq!(finished.status, "complete");
+            read.push((stream, finished.stats.messages));
+        }
+        assert_eq!(read, [(true, 3), (false, 0)]);
+        assert_eq!(store.counts(&given).expect("counts").0, 3);
+        assert_eq!(store.snapshots().expect("history").len(), 2);
+        let trail = store.audit_entries().expect("trail");
+        assert_eq!(trail.len(), 2);
+        assert!(
+            trail
+                .iter()
+                .all(|e| e.action == "scan" && e.detail["status"] == "complete")
+        );
+        assert_eq!(trail[0].detail["messages_read"], 3);
+
+        let other = Fingerprinter::new(b"another-key-0123456789").expect("key");
+        assert!(matches!(
+            prepare(store.as_mut(), &other, &named, false),
+            Err(StatefulError::OtherKey { .. })
+        ));
+    }
+}
