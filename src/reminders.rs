@@ -65,10 +65,80 @@ pub enum RemindError {
     /// A template that does not render: the run stops before sending.
     #[error("reminder template: {0}")]
     Template(String),
+    #[error("cannot write the audit trail: {0}")]
+    Audit(StoreError),
     #[error("{0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+/// A reminder run as it ended: its id (none for a dry run) and the
+/// mailboxes counted by status (`delivered`, `already_sent`, `failed`, ...).
+#[derive(Debug, Default)]
+pub struct Reminded {
+    pub run: Option<RunId>,
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+/// [`remind`] as a whole job: with `apply`, a `remind` run is begun and
+/// audited before the first message and finished and audited after the
+/// last (`incomplete` when any failed); without, a dry run.
+#[allow(clippy::too_many_arguments)]
+pub fn remind_as_run(
+    store: &mut dyn Store,
+    apply: bool,
+    sources: &[String],
+    context: &ReportContext,
+    s: &Settings<'_>,
+    deliver: &mut Deliver<'_>,
+    clock: &dyn Fn() -> SystemTime,
+    emit: &mut dyn FnMut(&Sent) -> std::io::Result<()>,
+) -> Result<Reminded, RemindError> {
+    let mut reminded = Reminded::default();
+    if apply {
+        let run = store.begin_run(crate::store::RunKind::Remind, s.as_of, chrono::Utc::now())?;
+        store
+            .audit(
+                "remind",
+                None,
+                serde_json::json!({"phase": "started", "run": run, "sources": sources}),
+            )
+            .map_err(RemindError::Audit)?;
+        reminded.run = Some(run);
+    }
+    let counts = &mut reminded.counts;
+    remind(
+        store,
+        reminded.run,
+        sources,
+        context,
+        s,
+        deliver,
+        clock,
+        &mut |sent| {
+            *counts.entry(sent.status.to_string()).or_default() += 1;
+            emit(sent)
+        },
+    )?;
+    if let Some(run) = reminded.run {
+        let failed = reminded.counts.get("failed").copied().unwrap_or(0);
+        let status = if failed == 0 {
+            "complete"
+        } else {
+            "incomplete"
+        };
+        let delivered = reminded.counts.get("delivered").copied().unwrap_or(0);
+        store.finish_run(run, chrono::Utc::now(), status, delivered)?;
+        store
+            .audit(
+                "remind",
+                None,
+                serde_json::json!({"phase": "finished", "run": run, "status": status, "counts": reminded.counts}),
+            )
+            .map_err(RemindError::Audit)?;
+    }
+    Ok(reminded)
 }
 
 /// Reminds each of `sources`: without a run (a dry run) says what each
@@ -278,10 +348,8 @@ mod tests {
             ..Default::default()
         };
         let clock = || std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000);
-        let outcome = |refuse: bool, store: &mut dyn crate::store::Store| {
-            let run = store
-                .begin_run(RunKind::Remind, as_of, chrono::Utc::now())
-                .expect("run");
+        store.set_audit_key(crate::audit::AuditKey::new([3; 32]));
+        let outcome = |apply: bool, refuse: bool, store: &mut dyn crate::store::Store| {
             let mut sent: Vec<Vec<u8>> = Vec::new();
             let mut records = Vec::new();
             let mut deliver = |o: &Outgoing<'_>| {
@@ -291,9 +359,9 @@ mod tests {
                 sent.push(o.bytes.to_vec());
                 Ok(deliver::Outcome::Delivered)
             };
-            remind(
+            let reminded = remind_as_run(
                 store,
-                Some(run),
+                apply,
                 std::slice::from_ref(&source),
                 &context,
                 &settings,
@@ -305,6 +373,22 @@ mod tests {
                 },
             )
             .expect("reminds");
+            let status = reminded
+                .run
+                .map(|run| store.run(run).expect("run").expect("recorded").status);
+            let counted: u64 = reminded.counts.values().sum();
+            assert_eq!(counted, records.len() as u64);
+            (records, sent, status)
+        };
+        // A dry run: no run, nothing sent, nothing journaled or audited.
+        let (records, sent, status) = outcome(false, false, store.as_mut());
+        assert_eq!((records.len(), sent.len(), status), (1, 0, None));
+        assert!(store.audit_entries().expect("trail").is_empty());
+        assert_eq!(store.reminder(&source, "2026").expect("journal"), None);
+        let outcome = |refuse, store: &mut dyn crate::store::Store| {
+            let (records, sent, status) = outcome(true, refuse, store);
+            let expected = if refuse { "incomplete" } else { "complete" };
+            assert_eq!(status.as_deref(), Some(expected));
             (records, sent)
         };
         let (records, _) = outcome(true, store.as_mut());
@@ -323,5 +407,14 @@ mod tests {
         let (records, sent) = outcome(false, store.as_mut());
         assert_eq!(records, ["already_sent"]);
         assert!(sent.is_empty());
+        // Each applied run audited before and after.
+        let phases: Vec<String> = store
+            .audit_entries()
+            .expect("trail")
+            .iter()
+            .filter(|e| e.action == "remind")
+            .map(|e| e.detail["phase"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(phases, ["started", "finished"].repeat(3));
     }
 }

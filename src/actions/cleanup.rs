@@ -50,6 +50,86 @@ pub fn begin(
     Ok((run, adopted))
 }
 
+/// What the audit trail records of a change run besides its phase and
+/// run: the sources, the digest of a plan or list it followed, the run it
+/// undoes.
+pub type AuditDetail = serde_json::Map<String, serde_json::Value>;
+
+/// Why a change run could not be begun or finished as recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RunRecordError {
+    #[error("cannot write the audit trail: {0}")]
+    Audit(StoreError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// [`begin`], audited before any change (a run that dies leaves an entry
+/// saying it began), and each run taken over audited as `interrupted`.
+pub fn begin_audited(
+    store: &mut dyn Store,
+    kind: RunKind,
+    as_of: NaiveDate,
+    case_id: Option<&str>,
+    detail: &AuditDetail,
+) -> Result<(RunId, Vec<RunId>), RunRecordError> {
+    let (run, adopted) = begin(store, kind, as_of, Utc::now())?;
+    let mut detail = detail.clone();
+    detail.insert("phase".into(), "started".into());
+    detail.insert("run".into(), run.into());
+    detail.insert("as_of".into(), as_of.to_string().into());
+    store
+        .audit(kind.as_str(), case_id, serde_json::Value::Object(detail))
+        .map_err(RunRecordError::Audit)?;
+    for old in &adopted {
+        store
+            .audit(
+                "interrupted",
+                None,
+                serde_json::json!({"run": old, "kind": kind.as_str(), "adopted_by": run}),
+            )
+            .map_err(RunRecordError::Audit)?;
+    }
+    Ok((run, adopted))
+}
+
+/// Finishes a change run: `complete` unless `incomplete`, the moved count
+/// kept, and the audit entry with every status counted. Returns the run's
+/// series (it and the interrupted runs it took over).
+#[allow(clippy::too_many_arguments)]
+pub fn finish_audited(
+    store: &mut dyn Store,
+    kind: RunKind,
+    run: RunId,
+    as_of: NaiveDate,
+    case_id: Option<&str>,
+    detail: &AuditDetail,
+    counts: &std::collections::BTreeMap<&'static str, u64>,
+    incomplete: bool,
+    sources_failed: u64,
+) -> Result<Vec<RunId>, RunRecordError> {
+    let status = if incomplete { "incomplete" } else { "complete" };
+    let moved = counts.get("moved").copied().unwrap_or(0);
+    store.finish_run(run, Utc::now(), status, moved)?;
+    let series = store.series(run)?;
+    let mut detail = detail.clone();
+    for (k, v) in [
+        ("phase", serde_json::json!("finished")),
+        ("run", serde_json::json!(run)),
+        ("series", serde_json::json!(series)),
+        ("as_of", serde_json::json!(as_of.to_string())),
+        ("status", serde_json::json!(status)),
+        ("counts", serde_json::json!(counts)),
+        ("sources_failed", serde_json::json!(sources_failed)),
+    ] {
+        detail.insert(k.into(), v);
+    }
+    store
+        .audit(kind.as_str(), case_id, serde_json::Value::Object(detail))
+        .map_err(RunRecordError::Audit)?;
+    Ok(series)
+}
+
 /// A planned move as printed by a dry run.
 pub fn planned_record(source: &str, p: &Planned) -> MoveRecord {
     MoveRecord {
@@ -209,6 +289,62 @@ mod tests {
     use super::super::ActionFormat;
     use super::super::movers::MaildirMover;
     use super::*;
+
+    /// A change run is audited before any change and after the last; a run
+    /// that never finished is taken over by the next, audited as
+    /// `interrupted`, and belongs to its series.
+    #[test]
+    fn change_runs_are_bracketed_in_the_audit_trail() {
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+        let mut store = crate::store::for_tests();
+        store.set_audit_key(crate::audit::AuditKey::new([5; 32]));
+        let mut detail = AuditDetail::new();
+        detail.insert("sources".into(), serde_json::json!(["maildir:/a"]));
+        let (crashed, adopted) =
+            begin_audited(store.as_mut(), RunKind::Clean, as_of, Some("K-1"), &detail)
+                .expect("begun");
+        assert!(adopted.is_empty());
+        let (run, adopted) =
+            begin_audited(store.as_mut(), RunKind::Clean, as_of, Some("K-1"), &detail)
+                .expect("begun");
+        assert_eq!(adopted, [crashed]);
+        let counts = [("moved", 3), ("failed", 1)].into_iter().collect();
+        let series = finish_audited(
+            store.as_mut(),
+            RunKind::Clean,
+            run,
+            as_of,
+            Some("K-1"),
+            &detail,
+            &counts,
+            true,
+            0,
+        )
+        .expect("finished");
+        assert_eq!(series.len(), 2);
+        assert!(series.contains(&crashed) && series.contains(&run));
+        let record = store.run(run).expect("run").expect("recorded");
+        assert_eq!(record.status, "incomplete");
+        let trail = store.audit_entries().expect("trail");
+        let seen: Vec<(&str, &str)> = trail
+            .iter()
+            .map(|e| (e.action.as_str(), e.detail["phase"].as_str().unwrap_or("-")))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("clean", "started"),
+                ("clean", "started"),
+                ("interrupted", "-"),
+                ("clean", "finished")
+            ]
+        );
+        let finished = &trail[3];
+        assert_eq!(finished.case_id.as_deref(), Some("K-1"));
+        assert_eq!(finished.detail["counts"]["moved"], 3);
+        assert_eq!(finished.detail["sources"][0], "maildir:/a");
+        assert_eq!(finished.detail["status"], "incomplete");
+    }
 
     /// Two Maildirs cleaned in one run and undone in one call, through the
     /// library alone; a third mailbox that cannot be opened fails alone.

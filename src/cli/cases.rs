@@ -8,7 +8,6 @@ use crate::{
 use anyhow::Context;
 use mailhygiene::actions::ActionFormat;
 use mailhygiene::actions::copiers::{ImapMailbox, MaildirOrigin, MaildirTarget, MboxTarget};
-use mailhygiene::audit::NewEntry;
 use mailhygiene::handover::{
     self, HandoverError, MailboxError, Mailboxes, Origin, OutcomePrinter, Target,
 };
@@ -198,19 +197,6 @@ pub fn file_digest(path: &std::path::Path) -> Result<String> {
     use sha2::Digest;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(hex::encode(sha2::Sha256::digest(&bytes)))
-}
-
-/// Appends to the audit chain; a failure to record is an error of the run.
-pub fn audit(
-    store: &mut dyn Store,
-    action: &str,
-    case_id: Option<&str>,
-    detail: serde_json::Value,
-) -> Result<()> {
-    store
-        .append_audit(NewEntry::new(chrono::Utc::now(), action, case_id, detail))
-        .context("cannot write the audit trail")?;
-    Ok(())
 }
 
 fn date_arg(name: &str, value: &str) -> Result<chrono::NaiveDate> {

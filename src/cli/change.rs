@@ -172,30 +172,15 @@ pub(crate) fn clean_command(args: &CleanArgs) -> Result<u8> {
 /// that never finished (a crash, Ctrl-C), so what they moved is settled now
 /// and undone with this run, and says so.
 pub(crate) fn begin_change_run(cx: &mut ChangeContext<'_>, kind: RunKind) -> Result<i64> {
-    let (run, adopted) = mailhygiene::actions::cleanup::begin(
+    let (run, adopted) = cleanup::begin_audited(
         cx.store.as_mut(),
         kind,
         cx.as_of,
-        chrono::Utc::now(),
-    )?;
-    // Before any change: a run that dies leaves an entry saying it began.
-    let mut detail = cx.audit_detail.clone();
-    detail.insert("phase".into(), "started".into());
-    detail.insert("run".into(), run.into());
-    detail.insert("as_of".into(), cx.as_of.to_string().into());
-    cases_cli::audit(
-        cx.store.as_mut(),
-        kind.as_str(),
         cx.case_id.as_deref(),
-        serde_json::Value::Object(detail),
-    )?;
+        &cx.audit_detail,
+    )
+    .map_err(anyhow::Error::new)?;
     for old in adopted {
-        cases_cli::audit(
-            cx.store.as_mut(),
-            "interrupted",
-            None,
-            serde_json::json!({"run": old, "kind": kind.as_str(), "adopted_by": run}),
-        )?;
         eprintln!(
             "mailhygiene: run {old} ({}) was interrupted; run {run} settles what it left{}",
             kind.as_str(),
@@ -251,31 +236,24 @@ pub(crate) fn finish_change(
     let code = u8::from(failed > 0 || moved_failed > 0);
     let note = match run {
         Some(run) => {
-            let status = if code == 0 { "complete" } else { "incomplete" };
-            let moved = cx.printer.counts.get("moved").copied().unwrap_or(0);
-            cx.store
-                .finish_run(run, chrono::Utc::now(), status, moved)?;
-            let counts = cx.printer.counts.clone();
-            let mut detail = cx.audit_detail.clone();
-            for (k, v) in [
-                ("phase", serde_json::json!("finished")),
-                ("run", serde_json::json!(run)),
-                ("series", serde_json::json!(cx.store.series(run)?)),
-                ("as_of", serde_json::json!(cx.as_of.to_string())),
-                ("status", serde_json::json!(status)),
-                ("counts", serde_json::json!(counts)),
-                ("sources_failed", serde_json::json!(failed)),
-            ] {
-                detail.insert(k.into(), v);
-            }
-            cases_cli::audit(
+            let kind = if what == "clean" {
+                RunKind::Clean
+            } else {
+                RunKind::Undo
+            };
+            let series = cleanup::finish_audited(
                 cx.store.as_mut(),
-                what,
+                kind,
+                run,
+                cx.as_of,
                 cx.case_id.as_deref(),
-                serde_json::Value::Object(detail),
-            )?;
+                &cx.audit_detail,
+                &cx.printer.counts,
+                code != 0,
+                failed,
+            )
+            .map_err(anyhow::Error::new)?;
             if what == "clean" {
-                let series = cx.store.series(run)?;
                 let took_over = if series.len() > 1 {
                     let earlier: Vec<String> = series
                         .iter()

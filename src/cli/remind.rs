@@ -74,20 +74,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
         .clone()
         .unwrap_or_else(|| chrono::Datelike::year(&as_of).to_string());
     let named = resolve_sources(&sources, None, config.as_ref())?;
-    let run = if change.apply {
-        let run = store.begin_run(RunKind::Remind, as_of, chrono::Utc::now())?;
-        cases_cli::audit(
-            store.as_mut(),
-            "remind",
-            None,
-            serde_json::json!({"phase": "started", "run": run, "sources": named.iter().map(|s| s.given.clone()).collect::<Vec<_>>()}),
-        )?;
-        Some(run)
-    } else {
-        None
-    };
     let mut out = change.job.open_output()?;
-    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
     let settings = mailhygiene::reminders::Settings {
         templates: &templates,
         rules: &rules,
@@ -134,7 +121,6 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
     };
     let context = report_context(as_of, 0.0, true, store.as_ref(), &rules)?;
     let mut emit = |r: &mailhygiene::reminders::Sent| -> std::io::Result<()> {
-        *counts.entry(r.status.to_string()).or_default() += 1;
         match change.job.format {
             ActionFormat::Jsonl => {
                 serde_json::to_writer(
@@ -170,9 +156,9 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
         }
     };
     let given: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
-    mailhygiene::reminders::remind(
+    let mailhygiene::reminders::Reminded { run, counts } = mailhygiene::reminders::remind_as_run(
         store.as_mut(),
-        run,
+        change.apply,
         &given,
         &context,
         &settings,
@@ -185,21 +171,6 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
         other => anyhow::Error::new(other),
     })?;
     let failed = counts.get("failed").copied().unwrap_or(0);
-    if let Some(run) = run {
-        let status = if failed == 0 {
-            "complete"
-        } else {
-            "incomplete"
-        };
-        let delivered = counts.get("delivered").copied().unwrap_or(0);
-        store.finish_run(run, chrono::Utc::now(), status, delivered)?;
-        cases_cli::audit(
-            store.as_mut(),
-            "remind",
-            None,
-            serde_json::json!({"phase": "finished", "run": run, "status": status, "counts": counts}),
-        )?;
-    }
     if change.job.format == ActionFormat::Text {
         let listed: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
         writeln!(

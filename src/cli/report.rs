@@ -74,89 +74,15 @@ pub(crate) fn compliance_report(
     config: Option<&Config>,
 ) -> Result<u8> {
     use mailhygiene::compliance;
-    let records = store.mailboxes()?;
-    let wanted: Vec<_> = records
-        .into_iter()
-        .filter(|m| args.sources.is_empty() || args.sources.contains(&m.source))
-        .filter(|m| {
-            args.department.as_ref().is_none_or(|d| {
-                m.department
-                    .as_deref()
-                    .is_some_and(|x| x.eq_ignore_ascii_case(d))
-            })
-        })
-        .collect();
-    let snapshots = store.snapshots()?;
-    let mut by_source: std::collections::HashMap<&str, Vec<&mailhygiene::store::SnapshotRecord>> =
-        std::collections::HashMap::new();
-    for s in &snapshots {
-        by_source
-            .entry(s.snapshot.source.as_str())
-            .or_default()
-            .push(s);
-    }
-    let mut infos = Vec::new();
-    let mut states = Vec::new();
-    for m in &wanted {
-        let own = by_source
-            .get(m.source.as_str())
-            .map_or(&[][..], Vec::as_slice);
-        // The latest snapshot as of the date; a mailbox scanned before the
-        // history existed is judged from its messages once.
-        let latest = own
-            .iter()
-            .filter(|s| s.snapshot.as_of <= as_of)
-            .max_by_key(|s| (s.snapshot.as_of, s.run))
-            .map(|s| s.snapshot.clone());
-        let snapshot = match latest {
-            Some(s) => s,
-            None => {
-                let mut counted = compliance::SnapshotBuilder::new(&m.source, as_of);
-                store.each_message(&m.source, None, &mut |stored| {
-                    counted.add(&mailhygiene::inventory::judge(rules, as_of, stored.report));
-                    Ok(())
-                })?;
-                counted.finish()
-            }
-        };
-        let day = |s: &Option<String>| {
-            s.as_deref().and_then(|s| {
-                chrono::DateTime::parse_from_rfc3339(s)
-                    .ok()
-                    .map(|d| d.date_naive())
-                    .or_else(|| NaiveDate::parse_from_str(s.get(..10)?, "%Y-%m-%d").ok())
-            })
-        };
-        infos.push(compliance::MailboxInfo {
-            source: m.source.clone(),
-            owner: m.owner.clone(),
-            address: m.address.clone(),
-            department: m.department.clone(),
-            // The date the last scan judged by (its --as-of), as the
-            // history knows it; a test or a late run scans "as of" a day.
-            last_scan: own
-                .iter()
-                .map(|s| s.snapshot.as_of)
-                .max()
-                .or_else(|| day(&m.last_scan)),
-            last_status: m.last_status.clone(),
-            last_error: m.last_error.clone(),
-        });
-        states.push(snapshot);
-    }
-    let mailboxes: Vec<compliance::MailboxState<'_>> = infos
-        .iter()
-        .zip(&states)
-        .map(|(info, snapshot)| compliance::MailboxState { info, snapshot })
-        .collect();
-    let history: Vec<compliance::Snapshot> = snapshots.into_iter().map(|s| s.snapshot).collect();
-    let report = compliance::build(
+    let report = compliance::gather(
+        store,
+        rules,
         as_of,
-        args.department.as_deref(),
-        &mailboxes,
-        &history,
-        &store.deviations()?,
-    );
+        &compliance::Scope {
+            sources: &args.sources,
+            department: args.department.as_deref(),
+        },
+    )?;
     let rendered: Vec<(String, Vec<u8>)> = match args.render.format {
         Format::Csv => compliance::render_csv(&report)?
             .into_iter()
@@ -201,18 +127,14 @@ pub(crate) fn compliance_report(
     if let Some(how) = &args.deliver {
         deliver_compliance(args, how, &rendered, as_of, config)?;
         let mut trail = open_store_read(args.state.as_deref(), config)?;
-        cases_cli::audit(
+        compliance::record_delivery(
             trail.as_mut(),
-            "report",
-            None,
-            serde_json::json!({
-                "compliance": true,
-                "as_of": as_of.to_string(),
-                "deliver": how.split(':').next().unwrap_or_default(),
-                "to": args.to,
-                "files": rendered.len(),
-            }),
-        )?;
+            as_of,
+            how,
+            args.to.as_deref(),
+            rendered.len(),
+        )
+        .context("cannot write the audit trail")?;
     }
     Ok(u8::from(!report.coverage.is_empty()))
 }

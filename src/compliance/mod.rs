@@ -695,8 +695,11 @@ pub fn reconcile(
     out
 }
 
+mod gather;
 mod mail;
 mod render;
+
+pub use gather::{Scope, gather, record_delivery};
 
 pub use mail::mail;
 pub use render::{render_csv, render_html, render_json, render_markdown};
