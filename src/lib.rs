@@ -4,7 +4,8 @@
 //! The crate is a pure core (extraction, detectors, rules, reports: bytes and
 //! time in, findings out) with thin edges that do I/O (Maildir and mbox
 //! readers, the IMAP client, OAuth2, the SQLite state, the configuration
-//! file, the parallel scan runner, the CLI in `main.rs`).
+//! file, the parallel scan runner), workflows over the store (one module per
+//! job: see `ARCHITECTURE.md`), and the CLI in `main.rs` and `src/cli/`.
 //!
 //! # Glossary
 //! - **source**: what to scan, as named on the command line (`maildir:PATH`,
