@@ -5,7 +5,7 @@
 //! Why at scan time: a report made later cannot count mail that was
 //! deleted in between, and "is it getting better?" needs those counts.
 
-use crate::compliance::{self, SnapshotBuilder};
+use crate::compliance;
 use crate::inventory;
 use crate::rules::RuleSet;
 use crate::store::{RunId, SnapshotRecord, Store, StoreError};
@@ -22,6 +22,37 @@ pub struct Scanned<'a> {
     pub status: &'a str,
 }
 
+/// A mailbox's snapshot as of `as_of`, and its deviations as they stand.
+///
+/// What changed since the last history is judged first (new messages,
+/// changed flags, moved messages, other rules: `version` is the rules'
+/// judgement version); the counts are then a query, and only the messages
+/// with findings are read, for their categories, distinct values and
+/// deviations. A rescan that found nothing new costs what its sensitive
+/// messages cost, not the mailbox; the result is what judging every
+/// message as of the date gives (tested against it).
+pub fn snapshot_of(
+    store: &mut dyn Store,
+    source: &str,
+    address: Option<&str>,
+    rules: &RuleSet,
+    version: i64,
+    as_of: NaiveDate,
+) -> Result<(compliance::Snapshot, Vec<compliance::Deviation>), StoreError> {
+    store.judge_stored(source, version, &mut |r| {
+        inventory::judgement(rules, version, r)
+    })?;
+    let counts = store.stored_counts(source, version, as_of)?;
+    let mut counted = compliance::SnapshotBuilder::from_counts(source, as_of, counts);
+    let mut current = Vec::new();
+    store.each_sensitive(source, &mut |m| {
+        counted.add_findings(&m.report);
+        current.extend(compliance::deviation(source, address, as_of, &m.report));
+        Ok(())
+    })?;
+    Ok((counted.finish(), current))
+}
+
 /// Snapshots each mailbox and reconciles its deviations; forgets snapshots
 /// older than `keep_years` before `as_of`.
 #[allow(clippy::too_many_arguments)]
@@ -36,24 +67,15 @@ pub fn record(
     keep_years: u32,
 ) -> Result<(), StoreError> {
     let known = store.deviations()?;
+    let version = store.judgement_version(&rules.digest)?;
     for s in scanned {
         // A failed scan read nothing new: its counts would be the last
         // run's, and a gone message cannot be told from an unread one.
         if s.status == "failed" {
             continue;
         }
-        // One message at a time as the store hands them over: a mailbox of
-        // a hundred thousand messages held whole here was most of a
-        // scan's peak memory.
-        let mut counted = SnapshotBuilder::new(s.source, as_of);
-        let mut current = Vec::new();
-        store.each_message(s.source, None, &mut |m| {
-            let report = inventory::judge(rules, as_of, m.report);
-            counted.add(&report);
-            current.extend(compliance::deviation(s.source, s.address, as_of, &report));
-            Ok(())
-        })?;
-        let snapshot = counted.finish();
+        let (snapshot, current) =
+            snapshot_of(store, s.source, s.address, rules, version, as_of)?;
         store.record_snapshot(
             run,
             &SnapshotRecord {
@@ -65,10 +87,234 @@ pub fn record(
             },
         )?;
         let register = compliance::reconcile(&known, s.source, current, as_of);
-        store.save_deviations(s.source, &register)?;
+        // Unchanged (the usual rescan): nothing to write.
+        let before: Vec<&crate::register::Deviation> =
+            known.iter().filter(|d| d.source == s.source).collect();
+        if register.len() != before.len() || register.iter().zip(&before).any(|(a, b)| a != *b) {
+            store.save_deviations(s.source, &register)?;
+        }
     }
     if let Some(before) = as_of.checked_sub_months(chrono::Months::new(12 * keep_years)) {
         store.prune_snapshots(before)?;
     }
     store.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        DetectorId, Envelope, Finding, Location, MessageMeta, MessageReport, Problem, ProblemKind,
+        TextSignals,
+    };
+    use crate::store::{RunKind, Sighting};
+    use chrono::{DateTime, Utc};
+
+    /// What judging every message as of the date gives: the reference the
+    /// incremental history must equal.
+    fn judged_whole(
+        store: &dyn Store,
+        source: &str,
+        address: Option<&str>,
+        rules: &RuleSet,
+        as_of: NaiveDate,
+    ) -> (compliance::Snapshot, Vec<compliance::Deviation>) {
+        let mut counted = compliance::SnapshotBuilder::new(source, as_of);
+        let mut current = Vec::new();
+        store
+            .each_message(source, None, &mut |m| {
+                let report = inventory::judge(rules, as_of, m.report);
+                counted.add(&report);
+                current.extend(compliance::deviation(source, address, as_of, &report));
+                Ok(())
+            })
+            .expect("read");
+        current.sort_by(|a, b| a.id.cmp(&b.id));
+        (counted.finish(), current)
+    }
+
+    /// A small deterministic generator: the same mailbox every run.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    fn message(g: &mut Lcg, i: usize) -> MessageReport {
+        let folders = [
+            "INBOX",
+            "Sendte elementer",
+            "Webskjema",
+            "Ordre",
+            "Regnskap",
+            "Regnskap/Avtaler",
+            "Slettede elementer",
+            "Arkiv/2020",
+        ];
+        let folder = folders[g.next(folders.len() as u64) as usize];
+        let base = DateTime::<Utc>::from_timestamp(1_420_070_400, 0).expect("2015");
+        let received = (g.next(10) > 0)
+            .then(|| base + chrono::TimeDelta::days(g.next(4300) as i64));
+        let date_header = (g.next(3) > 0).then(|| {
+            received.unwrap_or(base) - chrono::TimeDelta::days(g.next(40) as i64)
+        });
+        let detectors = [
+            "no.fodselsnummer",
+            "no.bank_account",
+            "payment_card",
+            "special_category.health",
+            "special_category.trade_union",
+        ];
+        let mut findings = Vec::new();
+        if g.next(4) == 0 {
+            for _ in 0..=g.next(3) {
+                let d = detectors[g.next(detectors.len() as u64) as usize];
+                let special = d.starts_with("special_category.");
+                findings.push(Finding {
+                    detector: DetectorId::parse(d).expect("detector"),
+                    location: if g.next(2) == 0 { Location::Body } else { Location::Subject },
+                    masked: "**".into(),
+                    fingerprint: if special {
+                        String::new()
+                    } else {
+                        format!("fp{}", g.next(7))
+                    },
+                    confidence: 0.9,
+                });
+            }
+        }
+        let problems = match g.next(9) {
+            0 => vec![Problem {
+                location: Location::Attachment(vec!["a.pdf".into()]),
+                kind: ProblemKind::Corrupt,
+            }],
+            1 => vec![Problem {
+                location: Location::Body,
+                kind: ProblemKind::EncodingProblem,
+            }],
+            _ => Vec::new(),
+        };
+        let mut meta = MessageMeta::local(folder, 100 + g.next(5000), "x");
+        meta.local_key = Some(format!("k{i}"));
+        meta.received = received;
+        meta.flagged = g.next(5) == 0;
+        meta.position = i as u64;
+        MessageReport {
+            date: received.or(date_header),
+            meta,
+            envelope: Envelope {
+                message_id: format!("<m{}@t>", g.next(200)),
+                date_header,
+                from: vec![
+                    ["kari@firma.no", "ordre@nettbutikk.no", "ola@kunde.no"][g.next(3) as usize]
+                        .into(),
+                ],
+                to: vec!["kari@firma.no".into()],
+                subject: ["Ordre 123", "Hei", "Skjema: kontakt"][g.next(3) as usize].into(),
+                ..Envelope::default()
+            },
+            findings,
+            stale: None,
+            problems,
+            signals: TextSignals::default(),
+        }
+    }
+
+    /// The history counted from stored judgements and the sensitive
+    /// messages equals judging every message again, on many dates, after
+    /// flags change (by a rescan, with its position too), messages go and
+    /// come, and the rules change.
+    #[test]
+    fn incremental_history_equals_judging_every_message() {
+        let mut g = Lcg(7);
+        let source = "maildir:/kari";
+        let address = Some("kari@firma.no");
+        let rules = RuleSet::embedded().expect("rules");
+        let mut store = crate::store::for_tests();
+        let run = store
+            .begin_run(RunKind::Scan, NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"), Utc::now())
+            .expect("run");
+        let version = store.judgement_version(&rules.digest).expect("version");
+        // Half judged as a scan judges them, half left to the history.
+        for i in 0..400 {
+            let m = message(&mut g, i);
+            let judged = (i % 2 == 0).then(|| inventory::judgement(&rules, version, &m));
+            store.record_judged(run, source, &m, judged.as_ref()).expect("record");
+        }
+        store.flush().expect("flush");
+        let dates = ["2016-03-01", "2019-12-31", "2024-06-10", "2026-11-25", "2031-01-01"];
+        let check = |store: &mut Box<dyn Store>, rules: &RuleSet, version: i64| {
+            for day in dates {
+                let as_of: NaiveDate = day.parse().expect("date");
+                let (snapshot, mut deviations) =
+                    snapshot_of(store.as_mut(), source, address, rules, version, as_of)
+                        .expect("incremental");
+                deviations.sort_by(|a, b| a.id.cmp(&b.id));
+                let (whole, whole_deviations) =
+                    judged_whole(store.as_ref(), source, address, rules, as_of);
+                assert_eq!(snapshot, whole, "as of {day}");
+                assert_eq!(deviations, whole_deviations, "as of {day}");
+            }
+        };
+        check(&mut store, &rules, version);
+        let before = snapshot_of(store.as_mut(), source, address, &rules, version, "2026-11-25".parse().expect("d"))
+            .expect("s")
+            .0;
+        assert!(before.stale > 50 && before.sensitive_messages > 20 && before.unreadable > 10, "{before:?}");
+
+        // A rescan: flags flipped on some, others gone, new ones read.
+        let run2 = store
+            .begin_run(RunKind::Scan, NaiveDate::from_ymd_opt(2026, 2, 1).expect("d"), Utc::now())
+            .expect("run");
+        let mut known = store.known_local(source).expect("known");
+        let mut flipped = 0;
+        for (folder, keys) in &mut known {
+            let mut gone = Vec::new();
+            for (key, state) in keys.iter() {
+                match g.next(10) {
+                    0 => {
+                        flipped += 1;
+                        store
+                            .sighting(
+                                run2,
+                                source,
+                                &Sighting::Present {
+                                    folder: folder.clone(),
+                                    key: key.clone(),
+                                    flagged: !state.flagged,
+                                    position: state.position,
+                                },
+                            )
+                            .expect("flag");
+                    }
+                    1 => gone.push(key.clone()),
+                    _ => {}
+                }
+            }
+            store
+                .sighting(run2, source, &Sighting::FolderListed { folder: folder.clone(), gone })
+                .expect("gone");
+        }
+        assert!(flipped > 10);
+        for i in 400..450 {
+            store.record(run2, source, &message(&mut g, i)).expect("record");
+        }
+        store.flush().expect("flush");
+        check(&mut store, &rules, version);
+
+        // Other rules (a stricter yearly review): judged again under them.
+        let files: Vec<(String, String)> = crate::rules::EMBEDDED
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.replace("max_age_days = 365", "max_age_days = 200")))
+            .collect();
+        let stricter = RuleSet::parse(&files).expect("rules");
+        assert_ne!(stricter.digest, rules.digest);
+        let v2 = store.judgement_version(&stricter.digest).expect("version");
+        assert_ne!(v2, version);
+        check(&mut store, &stricter, v2);
+        // And back: the first rules' version judges everything again too.
+        check(&mut store, &rules, version);
+    }
 }

@@ -11,7 +11,7 @@
 use crate::model::MessageReport;
 use crate::report::Printer;
 use crate::rules::{self, RuleSet};
-use crate::store::{RunId, Store, StoreError};
+use crate::store::{Judgement, RunId, Store, StoreError};
 use chrono::NaiveDate;
 
 /// Judges a stored message's staleness as of `as_of`.
@@ -21,6 +21,19 @@ pub fn judge(rules: &RuleSet, as_of: NaiveDate, mut report: MessageReport) -> Me
         rules.judge(&facts, received, as_of)
     });
     report
+}
+
+/// A message's judgement for every date at once, as the store keeps it.
+pub fn judgement(rules: &RuleSet, version: i64, r: &MessageReport) -> Judgement {
+    let facts = crate::rules::facts(&r.meta, &r.envelope, &r.findings);
+    Judgement {
+        version,
+        stale: r
+            .date
+            .and_then(|received| rules.stale_from(&facts, received))
+            .map(|(rule, day)| (rule.to_string(), day)),
+        unreadable: r.problems.iter().any(|p| p.kind.content_skipped()),
+    }
 }
 
 /// What a rendering covered, for the exit status.

@@ -120,6 +120,19 @@ impl Retention {
         };
         limit.is_some_and(|limit| as_of > limit)
     }
+
+    /// The first day on which a message received on `received` is past
+    /// retention (it stays so after): what [`Retention::expired`] says for
+    /// every as-of date at once. `None` when no representable day is.
+    pub fn expires_on(self, received: NaiveDate) -> Option<NaiveDate> {
+        let limit = match self {
+            Retention::Days(d) => received.checked_add_signed(chrono::TimeDelta::try_days(d)?),
+            Retention::Months(m) => received.checked_add_months(Months::new(m)),
+            Retention::MonthsAfterYearEnd(m) => NaiveDate::from_ymd_opt(received.year(), 12, 31)
+                .and_then(|end| end.checked_add_months(Months::new(m))),
+        };
+        limit?.succ_opt()
+    }
 }
 
 impl fmt::Display for Retention {
@@ -242,6 +255,10 @@ pub struct RuleSet {
     pub special: SpecialCategories,
     /// Trade unions: the built-in list and any a rules directory adds.
     pub unions: Vec<UnionSpec>,
+    /// SHA-256 of the rules files (names and contents) and this version of
+    /// the program: two rule sets with one digest judge alike, so what one
+    /// judged and stored holds for the other.
+    pub digest: String,
 }
 
 /// A problem in a rules file, located for its author.
@@ -443,11 +460,24 @@ impl RuleSet {
                 }
             }
         }
+        let digest = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(env!("CARGO_PKG_VERSION").as_bytes());
+            for (file, content) in files {
+                h.update([0u8]);
+                h.update(file.as_bytes());
+                h.update([0u8]);
+                h.update(content.as_bytes());
+            }
+            hex::encode(h.finalize())
+        };
         Ok(RuleSet {
             rules,
             categories,
             special,
             unions,
+            digest,
         })
     }
 
@@ -466,6 +496,30 @@ impl RuleSet {
             .filter(|(_, r)| r.conditions.holds(facts))
             .max_by_key(|&(i, r)| (r.priority, std::cmp::Reverse(i)))
             .map(|(_, r)| r)
+    }
+
+    /// When a message becomes stale, whatever the date it is judged on: the
+    /// governing rule and the first as-of date on which [`RuleSet::judge`]
+    /// calls it stale (and every later one). `None`: never stale under
+    /// these rules (no rule, exempt, or past every representable date).
+    /// What lets the compliance history count stale mail by a query instead
+    /// of judging every message again each day.
+    pub fn stale_from(
+        &self,
+        facts: &MessageFacts<'_>,
+        received: DateTime<Utc>,
+    ) -> Option<(&str, NaiveDate)> {
+        let rule = self.governing(facts)?;
+        if (rule.exempt_flagged && facts.flagged)
+            || (!rule.exempt.is_empty() && rule.exempt.holds(facts))
+        {
+            return None;
+        }
+        let received_day = rule
+            .age_by
+            .pick(received, facts.envelope.date_header)
+            .date_naive();
+        Some((rule.id.as_str(), rule.retention.expires_on(received_day)?))
     }
 
     /// The verdict for one message received on `received`, judged on `as_of`.
@@ -717,6 +771,55 @@ mod tests {
         rules
             .judge(&facts, received, day(2026, 11, 25))
             .map(|s| s.rule)
+    }
+
+    proptest::proptest! {
+        /// `stale_from` says for every as-of date at once what `judge` says
+        /// for one: stale exactly from that day on, under the same rule,
+        /// for the embedded rules, every retention kind, flags and folders.
+        #[test]
+        fn stale_from_agrees_with_judge_on_every_date(
+            received_days in 0i64..4000,
+            sent_offset in proptest::option::of(-400i64..400),
+            as_of_days in 0i64..6000,
+            folder in proptest::sample::select(vec!["INBOX", "Sendte elementer", "Webskjema", "Regnskap", "Ordre", "Slettede elementer"]),
+            flagged: bool,
+        ) {
+            let rules = RuleSet::embedded().expect("rules");
+            let base = day(2014, 1, 1);
+            let received = Utc.from_utc_datetime(
+                &(base + chrono::TimeDelta::days(received_days)).and_hms_opt(12, 0, 0).expect("time"),
+            );
+            let envelope = Envelope {
+                from: vec!["ordre@nettbutikk.no".to_string()],
+                subject: "Ordre 123".into(),
+                date_header: sent_offset.map(|o| received + chrono::TimeDelta::days(o)),
+                ..Envelope::default()
+            };
+            let facts = MessageFacts { folder, flagged, envelope: &envelope, findings: &[] };
+            let as_of = base + chrono::TimeDelta::days(as_of_days);
+            let judged = rules.judge(&facts, received, as_of).map(|s| s.rule);
+            let from = rules.stale_from(&facts, received);
+            let predicted = from.filter(|(_, d)| as_of >= *d).map(|(rule, _)| rule.to_string());
+            proptest::prop_assert_eq!(judged, predicted);
+        }
+    }
+
+    #[test]
+    fn the_day_retention_expires_is_the_first_expired_day() {
+        for retention in [
+            Retention::Days(60),
+            Retention::Days(365),
+            Retention::Months(12),
+            Retention::MonthsAfterYearEnd(66),
+        ] {
+            for received in [day(2024, 2, 29), day(2025, 12, 31), day(2026, 1, 31)] {
+                let first = retention.expires_on(received).expect("a day");
+                assert!(retention.expired(received, first), "{retention} {received}");
+                assert!(!retention.expired(received, first.pred_opt().expect("day")));
+            }
+        }
+        assert_eq!(Retention::Days(i64::MAX).expires_on(day(2026, 1, 1)), None);
     }
 
     #[test]

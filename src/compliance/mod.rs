@@ -99,6 +99,25 @@ impl SnapshotBuilder {
         }
     }
 
+    /// A snapshot started from counts the store gave by a query (every
+    /// message counted, judged as of the date): only the messages with
+    /// findings are added after, with [`SnapshotBuilder::add_findings`].
+    pub fn from_counts(
+        source: &str,
+        as_of: NaiveDate,
+        counts: crate::store::StoredCounts,
+    ) -> SnapshotBuilder {
+        let mut b = SnapshotBuilder::new(source, as_of);
+        let s = &mut b.snapshot;
+        s.messages = counts.messages;
+        s.bytes = counts.bytes;
+        s.stale = counts.stale;
+        s.stale_by_rule = counts.stale_by_rule;
+        s.oldest_stale = counts.oldest_stale;
+        s.unreadable = counts.unreadable;
+        b
+    }
+
     pub fn add(&mut self, r: &MessageReport) {
         let s = &mut self.snapshot;
         s.messages += 1;
@@ -111,6 +130,16 @@ impl SnapshotBuilder {
                 s.oldest_stale = Some(s.oldest_stale.map_or(day, |o| o.min(day)));
             }
         }
+        if r.problems.iter().any(|p| p.kind.content_skipped()) {
+            s.unreadable += 1;
+        }
+        self.add_findings(r);
+    }
+
+    /// What a message's findings add: sensitive messages (new or old),
+    /// messages and distinct values per category and per detector.
+    pub fn add_findings(&mut self, r: &MessageReport) {
+        let s = &mut self.snapshot;
         if !r.findings.is_empty() {
             s.sensitive_messages += 1;
             if r.date.is_some_and(|d| d.date_naive() >= self.period_start) {
@@ -144,9 +173,6 @@ impl SnapshotBuilder {
             if !f.fingerprint.is_empty() {
                 remember(self.values.entry(id).or_default(), &f.fingerprint);
             }
-        }
-        if r.problems.iter().any(|p| p.kind.content_skipped()) {
-            s.unreadable += 1;
         }
     }
 

@@ -79,6 +79,10 @@ pub struct ImapSettings {
 pub struct StateSink<'s> {
     pub store: &'s mut dyn Store,
     pub run: crate::store::RunId,
+    /// Store each message read with its judgement under this version of
+    /// the engine's rules ([`crate::store::History::judgement_version`]),
+    /// so the history need not read it again.
+    pub judge_version: Option<i64>,
 }
 
 /// A source, the text it was given as, and (for IMAP sources from the
@@ -116,6 +120,7 @@ pub fn run(
             || sources
                 .iter()
                 .any(|s| !matches!(s.spec, SourceSpec::Imap(_))),
+        judge_version: state.as_ref().and_then(|s| s.judge_version),
     };
     let mut i = 0;
     while i < sources.len() {
@@ -138,15 +143,9 @@ pub fn run(
         // messages are not read again (unless --full).
         let known = match (&state, imap.full, &group[0].spec) {
             (Some(st), false, SourceSpec::Maildir(_) | SourceSpec::Mbox(_)) => {
-                let mut known = Known::new();
-                for (folder, key) in st
-                    .store
+                st.store
                     .known_local(&group[0].given)
                     .map_err(io::Error::other)?
-                {
-                    known.entry(folder).or_default().insert(key);
-                }
-                known
             }
             _ => Default::default(),
         };
@@ -373,10 +372,41 @@ type ListResult = Result<(), String>;
 
 /// Local messages already in the inventory: keys by folder, so a listed
 /// file is looked up without building a (folder, key) pair for it.
-type Known = std::collections::HashMap<String, std::collections::HashSet<String>>;
+type Known = crate::store::KnownLocal;
 
-fn is_known(known: &Known, folder: &str, key: &str) -> bool {
-    known.get(folder).is_some_and(|keys| keys.contains(key))
+/// A folder's listing compared with what the inventory holds of it: which
+/// known messages were seen, so the rest can be named gone at its end.
+struct FolderCheck<'k> {
+    known: Option<&'k std::collections::HashMap<String, crate::store::KnownMessage>>,
+    seen: std::collections::HashSet<&'k str>,
+}
+
+impl<'k> FolderCheck<'k> {
+    fn new(known: &'k Known, folder: &str) -> FolderCheck<'k> {
+        FolderCheck {
+            known: known.get(folder),
+            seen: std::collections::HashSet::new(),
+        }
+    }
+
+    /// `None`: not in the inventory (read it). `Some(None)`: held as it is
+    /// now (nothing to say). `Some(Some(..))`: held with another flag or
+    /// place (say so).
+    fn check(&mut self, key: &str, flagged: bool, position: u64) -> Option<bool> {
+        let (stored_key, state) = self.known?.get_key_value(key)?;
+        self.seen.insert(stored_key.as_str());
+        Some(state.flagged != flagged || state.position != position)
+    }
+
+    /// The known keys not seen in the listing.
+    fn gone(&self) -> Vec<String> {
+        self.known
+            .into_iter()
+            .flat_map(|keys| keys.keys())
+            .filter(|k| !self.seen.contains(k.as_str()))
+            .cloned()
+            .collect()
+    }
 }
 
 fn list_maildir(root: &Path, known: &Known, mut tx: JobSink) -> ListResult {
@@ -394,19 +424,24 @@ fn list_maildir(root: &Path, known: &Known, mut tx: JobSink) -> ListResult {
                 continue;
             }
         };
+        // Only what differs from the inventory is sent: a rescan of an
+        // unchanged folder writes nothing.
+        let mut check = FolderCheck::new(known, &folder.name);
         for (position, path) in files.into_iter().enumerate() {
             let mut job = maildir::job(&folder.name, path);
             let key = job.meta.local_key.clone().unwrap_or_default();
-            let sent = if is_known(known, &folder.name, &key) {
-                tx.seen(Sighting::Present {
+            let sent = match check.check(&key, job.meta.flagged, position as u64) {
+                Some(false) => true,
+                Some(true) => tx.seen(Sighting::Present {
                     folder: folder.name.clone(),
                     key,
                     flagged: job.meta.flagged,
                     position: position as u64,
-                })
-            } else {
-                job.meta.position = position as u64;
-                tx.push(job)
+                }),
+                None => {
+                    job.meta.position = position as u64;
+                    tx.push(job)
+                }
             };
             if !sent {
                 return Ok(()); // the consumer stopped (output closed)
@@ -414,6 +449,7 @@ fn list_maildir(root: &Path, known: &Known, mut tx: JobSink) -> ListResult {
         }
         tx.seen(Sighting::FolderListed {
             folder: folder.name.clone(),
+            gone: check.gone(),
         });
     }
     tx.seen(Sighting::Folders {
@@ -520,19 +556,20 @@ fn list_mbox_file(
         engine.max_message_bytes,
     );
     let mut any = false;
+    let mut check = FolderCheck::new(known, folder);
     for job in reader {
         let job = job.map_err(|e| format!("error reading mbox {}: {e}", path.display()))?;
         any = true;
         let key = job.meta.local_key.clone().unwrap_or_default();
-        let sent = if is_known(known, folder, &key) {
-            tx.seen(Sighting::Present {
+        let sent = match check.check(&key, job.meta.flagged, job.meta.position) {
+            Some(false) => true,
+            Some(true) => tx.seen(Sighting::Present {
                 folder: folder.to_string(),
                 key,
                 flagged: job.meta.flagged,
                 position: job.meta.position,
-            })
-        } else {
-            tx.push(job)
+            }),
+            None => tx.push(job),
         };
         if !sent {
             return Ok(());
@@ -543,6 +580,7 @@ fn list_mbox_file(
     }
     tx.seen(Sighting::FolderListed {
         folder: folder.to_string(),
+        gone: check.gone(),
     });
     Ok(())
 }
@@ -632,6 +670,10 @@ struct Workers<'a> {
     /// will be read (a first scan). A rescan reads few or none, and a
     /// worker builds them on first use.
     prepare_ahead: bool,
+    /// Judge each message read for every date at once, under this
+    /// judgement version, for the store (see [`crate::store::Judgement`]):
+    /// done here, on the pool, not on the in-order stage.
+    judge_version: Option<i64>,
 }
 
 /// Runs a group of sources through the pipeline, printing in listing
@@ -649,6 +691,7 @@ fn scan_jobs(
         pool,
         progress,
         prepare_ahead,
+        judge_version,
     } = *workers;
     let names: Vec<&str> = sources.iter().map(|s| s.given.as_str()).collect();
     let names = &names;
@@ -689,7 +732,13 @@ fn scan_jobs(
                             .map(|(source, work)| {
                                 let size = job_bytes(&work);
                                 let done = match work {
-                                    Work::Read(job) => Done::Read(Box::new(process(engine, job))),
+                                    Work::Read(job) => {
+                                        let report = process(engine, job);
+                                        let judged = judge_version.map(|v| {
+                                            crate::inventory::judgement(&engine.rules, v, &report)
+                                        });
+                                        Done::Read(Box::new(report), judged)
+                                    }
                                     Work::Seen(sighting) => Done::Seen(sighting),
                                 };
                                 in_flight.release(size);
@@ -718,7 +767,7 @@ fn scan_jobs(
 
 /// What the workers hand back, in listing order.
 enum Done {
-    Read(Box<MessageReport>),
+    Read(Box<MessageReport>, Option<crate::store::Judgement>),
     Seen(Sighting),
 }
 
@@ -752,7 +801,7 @@ fn print_in_order(
             next += 1;
             for (index, done) in reports {
                 let source = names.get(index).copied().unwrap_or_default();
-                let report = match done {
+                let (report, judged) = match done {
                     Done::Seen(sighting) => {
                         if let Some(state) = state.as_deref_mut() {
                             state
@@ -762,7 +811,7 @@ fn print_in_order(
                         }
                         continue;
                     }
-                    Done::Read(report) => report,
+                    Done::Read(report, judged) => (report, judged),
                 };
                 stats.messages += 1;
                 stats.findings += report.findings.len() as u64;
@@ -777,7 +826,7 @@ fn print_in_order(
                 if let Some(state) = state.as_deref_mut() {
                     state
                         .store
-                        .record(state.run, source, &report)
+                        .record_judged(state.run, source, &report, judged.as_ref())
                         .map_err(io::Error::other)?;
                 }
             }

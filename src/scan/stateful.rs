@@ -130,6 +130,7 @@ pub fn scan_into(
 ) -> Result<Finished, StatefulError> {
     let as_of = keeping.as_of;
     let run = store.begin_run(RunKind::Scan, as_of, chrono::Utc::now())?;
+    let judge_version = Some(store.judgement_version(&engine.rules.digest)?);
     let stats = super::run(
         engine,
         named,
@@ -140,6 +141,7 @@ pub fn scan_into(
         Some(StateSink {
             store: &mut *store,
             run,
+            judge_version,
         }),
     )?;
     let now = chrono::Utc::now();

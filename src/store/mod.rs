@@ -254,6 +254,46 @@ pub struct Resume {
     pub unread: HashMap<String, Vec<u32>>,
 }
 
+/// A message's judgement that does not depend on the date it is judged
+/// on, stored with it so counts for any date are a query: see
+/// [`crate::rules::RuleSet::stale_from`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    /// Which rules made it ([`History::judgement_version`]).
+    pub version: i64,
+    /// The governing rule and the first day the message is stale.
+    pub stale: Option<(String, NaiveDate)>,
+    /// A part of it went unscanned.
+    pub unreadable: bool,
+}
+
+/// Counts of a mailbox that a query gives for any date, from the stored
+/// judgements.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredCounts {
+    pub messages: u64,
+    pub bytes: u64,
+    pub stale: u64,
+    pub stale_by_rule: std::collections::BTreeMap<String, u64>,
+    /// The day the oldest stale message is dated (received, else written).
+    pub oldest_stale: Option<NaiveDate>,
+    pub unreadable: u64,
+    /// Messages not judged under the version asked for (0 after
+    /// [`History::judge_stored`]).
+    pub unjudged: u64,
+}
+
+/// A local message as the inventory holds it, for a rescan to compare with
+/// what it lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownMessage {
+    pub flagged: bool,
+    pub position: u64,
+}
+
+/// The local messages of a source in the inventory: folder -> key -> state.
+pub type KnownLocal = HashMap<String, HashMap<String, KnownMessage>>;
+
 /// What a scan learns about messages it does not read: that they are still
 /// there, with which flags, and what is gone.
 #[derive(Debug, Clone, PartialEq)]
@@ -265,9 +305,9 @@ pub enum Sighting {
         flagged: bool,
         position: u64,
     },
-    /// A local folder was listed completely: its messages not seen in this
-    /// run are gone.
-    FolderListed { folder: String },
+    /// A local folder was listed completely: these keys the inventory held
+    /// (from [`Inventory::known_local`]) are no longer there.
+    FolderListed { folder: String, gone: Vec<String> },
     /// An IMAP folder as it is now, for the messages up to `upto` (those
     /// above were read in this run): which UIDs exist (`None`: all that the
     /// inventory holds) and which are flagged. A different UIDVALIDITY
@@ -463,9 +503,10 @@ pub trait Inventory {
     fn mailboxes(&self) -> Result<Vec<MailboxRecord>, StoreError>;
     /// Where the IMAP scans of a source stopped.
     fn resume(&self, source: &str) -> Result<Resume, StoreError>;
-    /// The local messages of a source already in the inventory, as
-    /// (folder, key).
-    fn known_local(&self, source: &str) -> Result<HashSet<(String, String)>, StoreError>;
+    /// The local messages of a source already in the inventory, by folder
+    /// and key, with the flag and place they were recorded with: a rescan
+    /// reports only what differs.
+    fn known_local(&self, source: &str) -> Result<KnownLocal, StoreError>;
     /// Stores one message read in `run`, replacing what was stored for it,
     /// and (IMAP) moves its folder's cursor past it in the same transaction.
     fn record(
@@ -473,6 +514,17 @@ pub trait Inventory {
         run: RunId,
         source: &str,
         report: &MessageReport,
+    ) -> Result<(), StoreError> {
+        self.record_judged(run, source, report, None)
+    }
+    /// [`Inventory::record`] with the message's judgement made as it was
+    /// read (so the history need not read it again).
+    fn record_judged(
+        &mut self,
+        run: RunId,
+        source: &str,
+        report: &MessageReport,
+        judgement: Option<&Judgement>,
     ) -> Result<(), StoreError>;
     /// Applies what a scan saw without reading: flags, presence, gone.
     fn sighting(&mut self, run: RunId, source: &str, seen: &Sighting) -> Result<(), StoreError>;
@@ -485,6 +537,14 @@ pub trait Inventory {
         &self,
         source: &str,
         read_in: Option<RunId>,
+        visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
+    ) -> Result<(), StoreError>;
+    /// The messages of a source that hold findings, one at a time, in the
+    /// order [`Inventory::each_message`] gives them: what the compliance
+    /// history and the deviation register need beyond counts.
+    fn each_sensitive(
+        &self,
+        source: &str,
         visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
     ) -> Result<(), StoreError>;
     /// Counts for tests and benchmarks: (messages, findings, problems).
@@ -567,6 +627,27 @@ pub trait History {
     fn deviations(&self) -> Result<Vec<Deviation>, StoreError>;
     /// Replaces a mailbox's part of the register.
     fn save_deviations(&mut self, source: &str, list: &[Deviation]) -> Result<(), StoreError>;
+    /// The id judgements made under the rules with this digest are stored
+    /// by (made on first use).
+    fn judgement_version(&mut self, digest: &str) -> Result<i64, StoreError>;
+    /// Judges with `judge` each message of `source` not judged under
+    /// `version` (new or re-flagged since, or judged under other rules) and
+    /// stores the judgements; returns how many. Reads those messages only,
+    /// a batch at a time.
+    fn judge_stored(
+        &mut self,
+        source: &str,
+        version: i64,
+        judge: &mut dyn FnMut(&MessageReport) -> Judgement,
+    ) -> Result<u64, StoreError>;
+    /// A mailbox's counts as of `as_of` from the stored judgements, by a
+    /// query: nothing is read into the process.
+    fn stored_counts(
+        &self,
+        source: &str,
+        version: i64,
+        as_of: NaiveDate,
+    ) -> Result<StoredCounts, StoreError>;
 }
 
 /// Reminders sent, per mailbox and period.

@@ -71,6 +71,34 @@ impl History for SqliteStore {
         }
         Ok(out)
     }
+    fn judgement_version(&mut self, digest: &str) -> Result<i64, StoreError> {
+        self.flush()?;
+        self.conn.execute(
+            "INSERT INTO judgements (digest) VALUES (?1) ON CONFLICT (digest) DO NOTHING",
+            params![digest],
+        )?;
+        Ok(self.conn.query_row(
+            "SELECT id FROM judgements WHERE digest = ?1",
+            params![digest],
+            |r| r.get(0),
+        )?)
+    }
+    fn judge_stored(
+        &mut self,
+        source: &str,
+        version: i64,
+        judge: &mut dyn FnMut(&MessageReport) -> Judgement,
+    ) -> Result<u64, StoreError> {
+        self.judge_batches(source, version, judge)
+    }
+    fn stored_counts(
+        &self,
+        source: &str,
+        version: i64,
+        as_of: NaiveDate,
+    ) -> Result<StoredCounts, StoreError> {
+        self.counts_by_query(source, version, as_of)
+    }
     fn save_deviations(&mut self, source: &str, list: &[Deviation]) -> Result<(), StoreError> {
         self.durably(|tx| {
             tx.execute("DELETE FROM deviations WHERE source = ?1", params![source])?;
@@ -88,5 +116,102 @@ impl History for SqliteStore {
             }
             Ok(())
         })
+    }
+}
+
+impl SqliteStore {
+    /// `judge_stored` and `stored_counts` of the [`History`] trait.
+    pub(super) fn judge_batches(
+        &mut self,
+        source: &str,
+        version: i64,
+        judge: &mut dyn FnMut(&MessageReport) -> Judgement,
+    ) -> Result<u64, StoreError> {
+        self.flush()?;
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(0);
+        };
+        let mut judged = 0u64;
+        let mut after = 0i64;
+        loop {
+            // A batch read, then written: the reader is done before the
+            // writes begin, and memory holds one batch.
+            let mut batch: Vec<(i64, Judgement)> = Vec::new();
+            self.messages_where(
+                source,
+                super::inventory::Which::Unjudged(version, after),
+                &mut |id, m| {
+                    batch.push((id, judge(&m.report)));
+                    Ok(())
+                },
+            )?;
+            let Some(&(last, _)) = batch.last() else {
+                break;
+            };
+            after = last;
+            judged += batch.len() as u64;
+            self.durably(|tx| {
+                let mut update = tx.prepare_cached(
+                    "UPDATE messages SET judged = ?2, stale_rule = ?3, stale_from = ?4, unreadable = ?5
+                     WHERE id = ?1 AND mailbox = ?6",
+                )?;
+                for (id, j) in &batch {
+                    update.execute(params![
+                        id,
+                        j.version,
+                        j.stale.as_ref().map(|(rule, _)| rule.as_str()),
+                        j.stale.as_ref().map(|(_, day)| day.to_string()),
+                        j.unreadable,
+                        mailbox
+                    ])?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(judged)
+    }
+
+    pub(super) fn counts_by_query(
+        &self,
+        source: &str,
+        version: i64,
+        as_of: NaiveDate,
+    ) -> Result<StoredCounts, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(StoredCounts::default());
+        };
+        let as_of = as_of.to_string();
+        let mut counts = self.conn.query_row(
+            "SELECT count(*), coalesce(sum(size), 0),
+                    coalesce(sum(stale_from <= ?2), 0),
+                    min(CASE WHEN stale_from <= ?2 THEN coalesce(received, date_header) END),
+                    coalesce(sum(unreadable), 0),
+                    coalesce(sum(judged IS NOT ?3), 0)
+             FROM messages WHERE mailbox = ?1",
+            params![mailbox, as_of, version],
+            |r| {
+                Ok(StoredCounts {
+                    messages: r.get::<_, i64>(0)?.max(0) as u64,
+                    bytes: r.get::<_, i64>(1)?.max(0) as u64,
+                    stale: r.get::<_, i64>(2)?.max(0) as u64,
+                    oldest_stale: from_ts(r.get(3)?).map(|d| d.date_naive()),
+                    unreadable: r.get::<_, i64>(4)?.max(0) as u64,
+                    unjudged: r.get::<_, i64>(5)?.max(0) as u64,
+                    ..StoredCounts::default()
+                })
+            },
+        )?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT stale_rule, count(*) FROM messages
+             WHERE mailbox = ?1 AND stale_from <= ?2 GROUP BY stale_rule",
+        )?;
+        let mut rows = stmt.query(params![mailbox, as_of])?;
+        while let Some(r) = rows.next()? {
+            let rule: Option<String> = r.get(0)?;
+            counts
+                .stale_by_rule
+                .insert(rule.unwrap_or_default(), r.get::<_, i64>(1)?.max(0) as u64);
+        }
+        Ok(counts)
     }
 }

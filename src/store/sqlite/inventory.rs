@@ -114,21 +114,35 @@ impl Inventory for SqliteStore {
         }
         Ok(resume)
     }
-    fn known_local(&self, source: &str) -> Result<HashSet<(String, String)>, StoreError> {
+    fn known_local(&self, source: &str) -> Result<KnownLocal, StoreError> {
         let Some(mailbox) = self.lookup(source)? else {
-            return Ok(HashSet::new());
+            return Ok(KnownLocal::new());
         };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT folder, key FROM messages WHERE mailbox = ?1 AND uid IS NULL")?;
-        let rows = stmt.query_map(params![mailbox], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut stmt = self.conn.prepare(
+            "SELECT folder, key, flagged, position FROM messages WHERE mailbox = ?1 AND uid IS NULL",
+        )?;
+        let mut rows = stmt.query(params![mailbox])?;
+        let mut known = KnownLocal::new();
+        while let Some(r) = rows.next()? {
+            let folder: String = r.get(0)?;
+            let state = KnownMessage {
+                flagged: r.get(2)?,
+                position: r.get::<_, i64>(3)?.max(0) as u64,
+            };
+            let keys = match known.get_mut(&folder) {
+                Some(keys) => keys,
+                None => known.entry(folder).or_default(),
+            };
+            keys.insert(r.get(1)?, state);
+        }
+        Ok(known)
     }
-    fn record(
+    fn record_judged(
         &mut self,
         run: RunId,
         source: &str,
         report: &MessageReport,
+        judgement: Option<&Judgement>,
     ) -> Result<(), StoreError> {
         self.in_transaction()?;
         let mailbox = self.mailbox_id(source)?;
@@ -161,8 +175,9 @@ impl Inventory for SqliteStore {
         // lookup per message would cost as much as the insert.
         let insert = "INSERT INTO messages (mailbox, folder, key, uid_validity, uid, position, server_folder,
                    message_id, received, date_header, size, flagged, sender, sender_name, recipients,
-                   subject, read_run, seen_run, signals, organisations)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18, ?19)
+                   subject, read_run, seen_run, signals, organisations, judged, stale_rule, stale_from, unreadable)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18, ?19,
+                         ?20, ?21, ?22, ?23)
                  ON CONFLICT (mailbox, folder, key) DO NOTHING";
         let values = params![
             mailbox,
@@ -184,6 +199,10 @@ impl Inventory for SqliteStore {
             run,
             report.signals.flag_bits(),
             report.signals.organisations.join(" "),
+            judgement.map(|j| j.version),
+            judgement.and_then(|j| j.stale.as_ref().map(|(rule, _)| rule.as_str())),
+            judgement.and_then(|j| j.stale.as_ref().map(|(_, day)| day.to_string())),
+            judgement.is_some_and(|j| j.unreadable),
         ];
         if self.conn.prepare_cached(insert)?.execute(values)? == 0 {
             // Read before: replaced, with its findings and problems.
@@ -231,7 +250,8 @@ impl Inventory for SqliteStore {
             } => {
                 self.conn
                     .prepare_cached(
-                        "UPDATE messages SET flagged = ?1, position = ?2, seen_run = ?3
+                        "UPDATE messages SET judged = CASE WHEN flagged = ?1 THEN judged END,
+                           flagged = ?1, position = ?2, seen_run = ?3
                          WHERE mailbox = ?4 AND folder = ?5 AND key = ?6",
                     )?
                     .execute(params![
@@ -259,12 +279,14 @@ impl Inventory for SqliteStore {
                     params![ms(throttled), ms(paced), mailbox],
                 )?;
             }
-            Sighting::FolderListed { folder } => {
-                self.conn
-                    .prepare_cached(
-                        "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND seen_run != ?3",
-                    )?
-                    .execute(params![mailbox, folder, run])?;
+            Sighting::FolderListed { folder, gone } => {
+                for key in gone {
+                    self.conn
+                        .prepare_cached(
+                            "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND key = ?3",
+                        )?
+                        .execute(params![mailbox, folder, key])?;
+                }
             }
             Sighting::FolderState {
                 folder,
@@ -302,14 +324,14 @@ impl Inventory for SqliteStore {
                         for (id, uid) in &was_flagged {
                             if !flagged.contains(uid) {
                                 self.conn
-                                    .prepare_cached("UPDATE messages SET flagged = 0, seen_run = ?1 WHERE id = ?2")?
+                                    .prepare_cached("UPDATE messages SET flagged = 0, judged = NULL, seen_run = ?1 WHERE id = ?2")?
                                     .execute(params![run, id])?;
                             }
                         }
                         for uid in &flagged {
                             self.conn
                                 .prepare_cached(
-                                    "UPDATE messages SET flagged = 1, seen_run = ?1
+                                    "UPDATE messages SET flagged = 1, judged = NULL, seen_run = ?1
                                      WHERE mailbox = ?2 AND folder = ?3 AND key = ?4 AND NOT flagged",
                                 )?
                                 .execute(params![run, mailbox, folder, uid.to_string()])?;
@@ -335,7 +357,7 @@ impl Inventory for SqliteStore {
                             } else if flagged.contains(&uid) != was_flagged {
                                 self.conn
                                     .prepare_cached(
-                                        "UPDATE messages SET flagged = ?1, seen_run = ?2 WHERE id = ?3",
+                                        "UPDATE messages SET flagged = ?1, judged = NULL, seen_run = ?2 WHERE id = ?3",
                                     )?
                                     .execute(params![!was_flagged, run, id])?;
                             }
@@ -384,6 +406,106 @@ impl Inventory for SqliteStore {
         read_in: Option<RunId>,
         visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
+        let which = match read_in {
+            Some(run) => Which::ReadIn(run),
+            None => Which::All,
+        };
+        self.messages_where(source, which, &mut |_, m| visit(m))
+    }
+    fn each_sensitive(
+        &self,
+        source: &str,
+        visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        self.messages_where(source, Which::Sensitive, &mut |_, m| visit(m))
+    }
+    fn counts(&self, source: &str) -> Result<(u64, u64, u64), StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok((0, 0, 0));
+        };
+        let count = |sql: &str| -> Result<u64, StoreError> {
+            Ok(self
+                .conn
+                .query_row(sql, params![mailbox], |r| r.get::<_, i64>(0))?
+                .max(0) as u64)
+        };
+        Ok((
+            count("SELECT count(*) FROM messages WHERE mailbox = ?1")?,
+            count(
+                "SELECT count(*) FROM findings f JOIN messages m ON m.id = f.message WHERE m.mailbox = ?1",
+            )?,
+            count(
+                "SELECT count(*) FROM problems p JOIN messages m ON m.id = p.message WHERE m.mailbox = ?1",
+            )?,
+        ))
+    }
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending > 0 {
+            self.conn.execute_batch("COMMIT")?;
+            self.pending = 0;
+        }
+        Ok(())
+    }
+}
+
+/// Which messages [`SqliteStore::messages_where`] reads; conditions on the
+/// messages table as `m`, with `?2` and `?3` as their parameters.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Which {
+    All,
+    /// Read (not only seen) in this run.
+    ReadIn(RunId),
+    /// Holding at least one finding.
+    Sensitive,
+    /// Not judged under this judgement version, with ids above the second
+    /// value, the first few hundred by id.
+    Unjudged(i64, i64),
+}
+
+impl Which {
+    fn condition(self) -> &'static str {
+        match self {
+            Which::All => "?2 IS NULL AND ?3 IS NULL",
+            Which::ReadIn(_) => "m.read_run = ?2 AND ?3 IS NULL",
+            Which::Sensitive => {
+                "EXISTS (SELECT 1 FROM findings x WHERE x.message = m.id) AND ?2 IS NULL AND ?3 IS NULL"
+            }
+            Which::Unjudged(..) => {
+                "m.judged IS NOT ?2 AND m.id IN (SELECT id FROM messages u WHERE u.mailbox = ?1 AND u.judged IS NOT ?2 AND u.id > ?3 ORDER BY u.id LIMIT 512)"
+            }
+        }
+    }
+    fn order(self) -> &'static str {
+        match self {
+            Which::Unjudged(..) => "ORDER BY m.id",
+            _ => "ORDER BY folder != 'INBOX', folder, position, key",
+        }
+    }
+    fn first(self) -> Option<i64> {
+        match self {
+            Which::All | Which::Sensitive => None,
+            Which::ReadIn(run) => Some(run),
+            Which::Unjudged(version, _) => Some(version),
+        }
+    }
+    fn second(self) -> Option<i64> {
+        match self {
+            Which::Unjudged(_, after) => Some(after),
+            _ => None,
+        }
+    }
+}
+
+impl SqliteStore {
+    /// The messages of `source` that `which` selects, in the order a scan
+    /// reads them (by id for judging), each with its row id; findings and
+    /// problems are read for the same messages only.
+    pub(super) fn messages_where(
+        &self,
+        source: &str,
+        which: Which,
+        visit: &mut dyn FnMut(i64, StoredMessage) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
         let Some(mailbox) = self.lookup(source)? else {
             return Ok(());
         };
@@ -391,12 +513,13 @@ impl Inventory for SqliteStore {
         // then stream the messages in one ordered pass.
         let mut findings: HashMap<i64, Vec<Finding>> = HashMap::new();
         {
-            let mut stmt = self.conn.prepare(
+            let mut stmt = self.conn.prepare(&format!(
                 "SELECT f.message, f.detector, f.location, f.masked, f.fingerprint, f.confidence
                  FROM findings f JOIN messages m ON m.id = f.message
-                 WHERE m.mailbox = ?1 ORDER BY f.rowid",
-            )?;
-            let mut rows = stmt.query(params![mailbox])?;
+                 WHERE m.mailbox = ?1 AND {} ORDER BY f.rowid",
+                which.condition()
+            ))?;
+            let mut rows = stmt.query(params![mailbox, which.first(), which.second()])?;
             while let Some(r) = rows.next()? {
                 let (Some(detector), Some(location)) = (
                     DetectorId::parse(&r.get::<_, String>(1)?),
@@ -415,11 +538,12 @@ impl Inventory for SqliteStore {
         }
         let mut problems: HashMap<i64, Vec<Problem>> = HashMap::new();
         {
-            let mut stmt = self.conn.prepare(
+            let mut stmt = self.conn.prepare(&format!(
                 "SELECT p.message, p.location, p.kind FROM problems p JOIN messages m ON m.id = p.message
-                 WHERE m.mailbox = ?1 ORDER BY p.rowid",
-            )?;
-            let mut rows = stmt.query(params![mailbox])?;
+                 WHERE m.mailbox = ?1 AND {} ORDER BY p.rowid",
+                which.condition()
+            ))?;
+            let mut rows = stmt.query(params![mailbox, which.first(), which.second()])?;
             while let Some(r) = rows.next()? {
                 let (Some(location), Some(kind)) = (
                     Location::parse(&r.get::<_, String>(1)?),
@@ -433,13 +557,14 @@ impl Inventory for SqliteStore {
                     .push(Problem { location, kind });
             }
         }
-        let mut stmt = self.conn.prepare(
-            "SELECT id, folder, key, uid_validity, uid, position, server_folder, message_id, received,
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT m.id, folder, key, uid_validity, uid, position, server_folder, message_id, received,
                     date_header, size, flagged, sender, sender_name, recipients, subject, signals, organisations
-             FROM messages WHERE mailbox = ?1 AND (?2 IS NULL OR read_run = ?2)
-             ORDER BY folder != 'INBOX', folder, position, key",
-        )?;
-        let mut rows = stmt.query(params![mailbox, read_in])?;
+             FROM messages m WHERE mailbox = ?1 AND {} {}",
+            which.condition(),
+            which.order()
+        ))?;
+        let mut rows = stmt.query(params![mailbox, which.first(), which.second()])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
             let uid: Option<u32> = r.get(4)?;
@@ -475,38 +600,14 @@ impl Inventory for SqliteStore {
                 problems: problems.remove(&id).unwrap_or_default(),
                 signals: TextSignals::from_store(r.get(16)?, &r.get::<_, String>(17)?),
             };
-            visit(StoredMessage {
-                source: source.to_string(),
-                report,
-            })
+            visit(
+                id,
+                StoredMessage {
+                    source: source.to_string(),
+                    report,
+                },
+            )
             .map_err(|e| StoreError::Invalid(format!("writing the report: {e}")))?;
-        }
-        Ok(())
-    }
-    fn counts(&self, source: &str) -> Result<(u64, u64, u64), StoreError> {
-        let Some(mailbox) = self.lookup(source)? else {
-            return Ok((0, 0, 0));
-        };
-        let count = |sql: &str| -> Result<u64, StoreError> {
-            Ok(self
-                .conn
-                .query_row(sql, params![mailbox], |r| r.get::<_, i64>(0))?
-                .max(0) as u64)
-        };
-        Ok((
-            count("SELECT count(*) FROM messages WHERE mailbox = ?1")?,
-            count(
-                "SELECT count(*) FROM findings f JOIN messages m ON m.id = f.message WHERE m.mailbox = ?1",
-            )?,
-            count(
-                "SELECT count(*) FROM problems p JOIN messages m ON m.id = p.message WHERE m.mailbox = ?1",
-            )?,
-        ))
-    }
-    fn flush(&mut self) -> Result<(), StoreError> {
-        if self.pending > 0 {
-            self.conn.execute_batch("COMMIT")?;
-            self.pending = 0;
         }
         Ok(())
     }
