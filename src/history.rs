@@ -74,8 +74,7 @@ pub fn record(
         if s.status == "failed" {
             continue;
         }
-        let (snapshot, current) =
-            snapshot_of(store, s.source, s.address, rules, version, as_of)?;
+        let (snapshot, current) = snapshot_of(store, s.source, s.address, rules, version, as_of)?;
         store.record_snapshot(
             run,
             &SnapshotRecord {
@@ -137,7 +136,10 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self, n: u64) -> u64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (self.0 >> 33) % n
         }
     }
@@ -155,11 +157,10 @@ mod tests {
         ];
         let folder = folders[g.next(folders.len() as u64) as usize];
         let base = DateTime::<Utc>::from_timestamp(1_420_070_400, 0).expect("2015");
-        let received = (g.next(10) > 0)
-            .then(|| base + chrono::TimeDelta::days(g.next(4300) as i64));
-        let date_header = (g.next(3) > 0).then(|| {
-            received.unwrap_or(base) - chrono::TimeDelta::days(g.next(40) as i64)
-        });
+        let received =
+            (g.next(10) > 0).then(|| base + chrono::TimeDelta::days(g.next(4300) as i64));
+        let date_header = (g.next(3) > 0)
+            .then(|| received.unwrap_or(base) - chrono::TimeDelta::days(g.next(40) as i64));
         let detectors = [
             "no.fodselsnummer",
             "no.bank_account",
@@ -174,7 +175,11 @@ mod tests {
                 let special = d.starts_with("special_category.");
                 findings.push(Finding {
                     detector: DetectorId::parse(d).expect("detector"),
-                    location: if g.next(2) == 0 { Location::Body } else { Location::Subject },
+                    location: if g.next(2) == 0 {
+                        Location::Body
+                    } else {
+                        Location::Subject
+                    },
                     masked: "**".into(),
                     fingerprint: if special {
                         String::new()
@@ -234,17 +239,29 @@ mod tests {
         let rules = RuleSet::embedded().expect("rules");
         let mut store = crate::store::for_tests();
         let run = store
-            .begin_run(RunKind::Scan, NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"), Utc::now())
+            .begin_run(
+                RunKind::Scan,
+                NaiveDate::from_ymd_opt(2026, 1, 1).expect("d"),
+                Utc::now(),
+            )
             .expect("run");
         let version = store.judgement_version(&rules.digest).expect("version");
         // Half judged as a scan judges them, half left to the history.
         for i in 0..400 {
             let m = message(&mut g, i);
             let judged = (i % 2 == 0).then(|| inventory::judgement(&rules, version, &m));
-            store.record_judged(run, source, &m, judged.as_ref()).expect("record");
+            store
+                .record_judged(run, source, &m, judged.as_ref())
+                .expect("record");
         }
         store.flush().expect("flush");
-        let dates = ["2016-03-01", "2019-12-31", "2024-06-10", "2026-11-25", "2031-01-01"];
+        let dates = [
+            "2016-03-01",
+            "2019-12-31",
+            "2024-06-10",
+            "2026-11-25",
+            "2031-01-01",
+        ];
         let check = |store: &mut Box<dyn Store>, rules: &RuleSet, version: i64| {
             for day in dates {
                 let as_of: NaiveDate = day.parse().expect("date");
@@ -259,14 +276,28 @@ mod tests {
             }
         };
         check(&mut store, &rules, version);
-        let before = snapshot_of(store.as_mut(), source, address, &rules, version, "2026-11-25".parse().expect("d"))
-            .expect("s")
-            .0;
-        assert!(before.stale > 50 && before.sensitive_messages > 20 && before.unreadable > 10, "{before:?}");
+        let before = snapshot_of(
+            store.as_mut(),
+            source,
+            address,
+            &rules,
+            version,
+            "2026-11-25".parse().expect("d"),
+        )
+        .expect("s")
+        .0;
+        assert!(
+            before.stale > 50 && before.sensitive_messages > 20 && before.unreadable > 10,
+            "{before:?}"
+        );
 
         // A rescan: flags flipped on some, others gone, new ones read.
         let run2 = store
-            .begin_run(RunKind::Scan, NaiveDate::from_ymd_opt(2026, 2, 1).expect("d"), Utc::now())
+            .begin_run(
+                RunKind::Scan,
+                NaiveDate::from_ymd_opt(2026, 2, 1).expect("d"),
+                Utc::now(),
+            )
             .expect("run");
         let mut known = store.known_local(source).expect("known");
         let mut flipped = 0;
@@ -294,12 +325,21 @@ mod tests {
                 }
             }
             store
-                .sighting(run2, source, &Sighting::FolderListed { folder: folder.clone(), gone })
+                .sighting(
+                    run2,
+                    source,
+                    &Sighting::FolderListed {
+                        folder: folder.clone(),
+                        gone,
+                    },
+                )
                 .expect("gone");
         }
         assert!(flipped > 10);
         for i in 400..450 {
-            store.record(run2, source, &message(&mut g, i)).expect("record");
+            store
+                .record(run2, source, &message(&mut g, i))
+                .expect("record");
         }
         store.flush().expect("flush");
         check(&mut store, &rules, version);
@@ -307,7 +347,12 @@ mod tests {
         // Other rules (a stricter yearly review): judged again under them.
         let files: Vec<(String, String)> = crate::rules::EMBEDDED
             .iter()
-            .map(|(n, c)| (n.to_string(), c.replace("max_age_days = 365", "max_age_days = 200")))
+            .map(|(n, c)| {
+                (
+                    n.to_string(),
+                    c.replace("max_age_days = 365", "max_age_days = 200"),
+                )
+            })
             .collect();
         let stricter = RuleSet::parse(&files).expect("rules");
         assert_ne!(stricter.digest, rules.digest);
@@ -315,6 +360,25 @@ mod tests {
         assert_ne!(v2, version);
         check(&mut store, &stricter, v2);
         // And back: the first rules' version judges everything again too.
+        check(&mut store, &rules, version);
+        // A scan under the stricter rules that stopped before its history
+        // left their judgements behind: the next history under the first
+        // rules does not take them for its own.
+        let run3 = store
+            .begin_run(
+                RunKind::Scan,
+                NaiveDate::from_ymd_opt(2026, 3, 1).expect("d"),
+                Utc::now(),
+            )
+            .expect("run");
+        for i in 450..470 {
+            let m = message(&mut g, i);
+            let judged = inventory::judgement(&stricter, v2, &m);
+            store
+                .record_judged(run3, source, &m, Some(&judged))
+                .expect("record");
+        }
+        store.flush().expect("flush");
         check(&mut store, &rules, version);
     }
 }

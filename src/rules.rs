@@ -785,7 +785,9 @@ mod tests {
             folder in proptest::sample::select(vec!["INBOX", "Sendte elementer", "Webskjema", "Regnskap", "Ordre", "Slettede elementer"]),
             flagged: bool,
         ) {
-            let rules = RuleSet::embedded().expect("rules");
+            static RULES: std::sync::LazyLock<RuleSet> =
+                std::sync::LazyLock::new(|| RuleSet::embedded().expect("rules"));
+            let rules = &*RULES;
             let base = day(2014, 1, 1);
             let received = Utc.from_utc_datetime(
                 &(base + chrono::TimeDelta::days(received_days)).and_hms_opt(12, 0, 0).expect("time"),

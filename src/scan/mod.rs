@@ -142,11 +142,10 @@ pub fn run(
         // What the inventory already holds of a local source: those
         // messages are not read again (unless --full).
         let known = match (&state, imap.full, &group[0].spec) {
-            (Some(st), false, SourceSpec::Maildir(_) | SourceSpec::Mbox(_)) => {
-                st.store
-                    .known_local(&group[0].given)
-                    .map_err(io::Error::other)?
-            }
+            (Some(st), false, SourceSpec::Maildir(_) | SourceSpec::Mbox(_)) => st
+                .store
+                .known_local(&group[0].given)
+                .map_err(io::Error::other)?,
             _ => Default::default(),
         };
         // A rescan reads few messages or none: no automatons built ahead.

@@ -85,7 +85,7 @@ pub fn prepare(
     }
     let mut fresh = true;
     for s in named {
-        fresh &= store.counts(&s.given)?.0 == 0;
+        fresh &= !store.holds_messages(&s.given)?;
     }
     let imap_sources = named
         .iter()

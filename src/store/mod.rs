@@ -549,6 +549,9 @@ pub trait Inventory {
     ) -> Result<(), StoreError>;
     /// Counts for tests and benchmarks: (messages, findings, problems).
     fn counts(&self, source: &str) -> Result<(u64, u64, u64), StoreError>;
+    /// Whether the inventory holds any message of the source (cheaper than
+    /// counting them).
+    fn holds_messages(&self, source: &str) -> Result<bool, StoreError>;
     /// Makes everything recorded so far durable.
     fn flush(&mut self) -> Result<(), StoreError>;
 }

@@ -131,6 +131,27 @@ impl SqliteStore {
         let Some(mailbox) = self.lookup(source)? else {
             return Ok(0);
         };
+        // Judged under other rules (or mixed): all of it again, once.
+        let judged_with: Option<i64> = self.conn.query_row(
+            "SELECT judged_with FROM mailboxes WHERE id = ?1",
+            params![mailbox],
+            |r| r.get(0),
+        )?;
+        if judged_with != Some(version) {
+            self.durably(|tx| {
+                tx.execute(
+                    "UPDATE messages SET judged = NULL
+                     WHERE mailbox = ?1 AND judged IS NOT NULL AND judged != ?2",
+                    params![mailbox, version],
+                )?;
+                tx.execute(
+                    "UPDATE mailboxes SET judged_with = ?2 WHERE id = ?1",
+                    params![mailbox, version],
+                )?;
+                Ok(())
+            })?;
+            self.judged_with.insert(mailbox, Some(version));
+        }
         let mut judged = 0u64;
         let mut after = 0i64;
         loop {
@@ -181,36 +202,36 @@ impl SqliteStore {
             return Ok(StoredCounts::default());
         };
         let as_of = as_of.to_string();
-        let mut counts = self.conn.query_row(
-            "SELECT count(*), coalesce(sum(size), 0),
-                    coalesce(sum(stale_from <= ?2), 0),
-                    min(CASE WHEN stale_from <= ?2 THEN coalesce(received, date_header) END),
-                    coalesce(sum(unreadable), 0),
-                    coalesce(sum(judged IS NOT ?3), 0)
-             FROM messages WHERE mailbox = ?1",
-            params![mailbox, as_of, version],
-            |r| {
-                Ok(StoredCounts {
-                    messages: r.get::<_, i64>(0)?.max(0) as u64,
-                    bytes: r.get::<_, i64>(1)?.max(0) as u64,
-                    stale: r.get::<_, i64>(2)?.max(0) as u64,
-                    oldest_stale: from_ts(r.get(3)?).map(|d| d.date_naive()),
-                    unreadable: r.get::<_, i64>(4)?.max(0) as u64,
-                    unjudged: r.get::<_, i64>(5)?.max(0) as u64,
-                    ..StoredCounts::default()
-                })
-            },
-        )?;
+        // One pass over the mailbox, grouped by rule and whether stale.
+        let mut counts = StoredCounts::default();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT stale_rule, count(*) FROM messages
-             WHERE mailbox = ?1 AND stale_from <= ?2 GROUP BY stale_rule",
+            "SELECT stale_rule, stale_from <= ?2, count(*), coalesce(sum(size), 0),
+                    min(coalesce(received, date_header)), coalesce(sum(unreadable), 0),
+                    coalesce(sum(judged IS NOT ?3), 0)
+             FROM messages WHERE mailbox = ?1 GROUP BY 1, 2",
         )?;
-        let mut rows = stmt.query(params![mailbox, as_of])?;
+        let mut rows = stmt.query(params![mailbox, as_of, version])?;
+        let count = |v: i64| v.max(0) as u64;
         while let Some(r) = rows.next()? {
             let rule: Option<String> = r.get(0)?;
-            counts
-                .stale_by_rule
-                .insert(rule.unwrap_or_default(), r.get::<_, i64>(1)?.max(0) as u64);
+            let stale: Option<bool> = r.get(1)?;
+            let n = count(r.get(2)?);
+            counts.messages += n;
+            counts.bytes += count(r.get(3)?);
+            counts.unreadable += count(r.get(5)?);
+            counts.unjudged += count(r.get(6)?);
+            if stale == Some(true) {
+                counts.stale += n;
+                *counts
+                    .stale_by_rule
+                    .entry(rule.unwrap_or_default())
+                    .or_default() += n;
+                let oldest = from_ts(r.get(4)?).map(|d| d.date_naive());
+                counts.oldest_stale = match (counts.oldest_stale, oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
         }
         Ok(counts)
     }

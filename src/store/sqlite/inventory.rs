@@ -169,6 +169,9 @@ impl Inventory for SqliteStore {
                 )?
                 .execute(params![source, meta.folder, validity, uid, run, meta.server_folder])?;
         }
+        if let Some(j) = judgement {
+            self.note_judged(mailbox, j.version)?;
+        }
         let key = meta.key();
         let env = &report.envelope;
         // Insert first: on a first scan there is nothing to replace, and a
@@ -217,8 +220,8 @@ impl Inventory for SqliteStore {
         for f in &report.findings {
             self.conn
                 .prepare_cached(
-                    "INSERT INTO findings (message, detector, location, masked, fingerprint, confidence)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO findings (message, detector, location, masked, fingerprint, confidence, mailbox)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
                 .execute(params![
                     id,
@@ -226,15 +229,16 @@ impl Inventory for SqliteStore {
                     f.location.to_string(),
                     f.masked,
                     f.fingerprint,
-                    f64::from(f.confidence)
+                    f64::from(f.confidence),
+                    mailbox
                 ])?;
         }
         for p in &report.problems {
             self.conn
                 .prepare_cached(
-                    "INSERT INTO problems (message, location, kind) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO problems (message, location, kind, mailbox) VALUES (?1, ?2, ?3, ?4)",
                 )?
-                .execute(params![id, p.location.to_string(), p.kind.as_str()])?;
+                .execute(params![id, p.location.to_string(), p.kind.as_str(), mailbox])?;
         }
         self.maybe_commit()
     }
@@ -439,6 +443,16 @@ impl Inventory for SqliteStore {
             )?,
         ))
     }
+    fn holds_messages(&self, source: &str) -> Result<bool, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(false);
+        };
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE mailbox = ?1)",
+            params![mailbox],
+            |r| r.get(0),
+        )?)
+    }
     fn flush(&mut self) -> Result<(), StoreError> {
         if self.pending > 0 {
             self.conn.execute_batch("COMMIT")?;
@@ -457,27 +471,42 @@ pub(super) enum Which {
     ReadIn(RunId),
     /// Holding at least one finding.
     Sensitive,
-    /// Not judged under this judgement version, with ids above the second
-    /// value, the first few hundred by id.
+    /// Not judged (under the mailbox's judgement version, the first value),
+    /// with ids above the second, the first few hundred by id.
     Unjudged(i64, i64),
 }
 
 impl Which {
+    /// The messages' condition, the mailbox included (how it is written
+    /// decides which index drives the query).
     fn condition(self) -> &'static str {
         match self {
-            Which::All => "?2 IS NULL AND ?3 IS NULL",
-            Which::ReadIn(_) => "m.read_run = ?2 AND ?3 IS NULL",
+            Which::All => "m.mailbox = ?1 AND ?2 IS NULL AND ?3 IS NULL",
+            Which::ReadIn(_) => "m.mailbox = ?1 AND m.read_run = ?2 AND ?3 IS NULL",
+            // Driven by the mailbox's findings, not its messages.
             Which::Sensitive => {
-                "EXISTS (SELECT 1 FROM findings x WHERE x.message = m.id) AND ?2 IS NULL AND ?3 IS NULL"
+                "+m.mailbox = ?1 AND m.id IN (SELECT x.message FROM findings x WHERE x.mailbox = ?1) AND ?2 IS NULL AND ?3 IS NULL"
             }
+            // Driven by the index of what is not judged.
             Which::Unjudged(..) => {
-                "m.judged IS NOT ?2 AND m.id IN (SELECT id FROM messages u WHERE u.mailbox = ?1 AND u.judged IS NOT ?2 AND u.id > ?3 ORDER BY u.id LIMIT 512)"
+                "m.mailbox = ?1 AND m.judged IS NULL AND m.id > ?3 AND ?2 IS NOT NULL"
+            }
+        }
+    }
+    /// The condition on the messages of findings and problems already
+    /// chosen by mailbox.
+    fn part_condition(self) -> &'static str {
+        match self {
+            Which::All | Which::Sensitive => "?2 IS NULL AND ?3 IS NULL",
+            Which::ReadIn(_) => "m.read_run = ?2 AND ?3 IS NULL",
+            Which::Unjudged(..) => {
+                "m.id IN (SELECT u.id FROM messages u WHERE u.mailbox = ?1 AND u.judged IS NULL AND u.id > ?3 ORDER BY u.id LIMIT 512) AND ?2 IS NOT NULL"
             }
         }
     }
     fn order(self) -> &'static str {
         match self {
-            Which::Unjudged(..) => "ORDER BY m.id",
+            Which::Unjudged(..) => "ORDER BY m.id LIMIT 512",
             _ => "ORDER BY folder != 'INBOX', folder, position, key",
         }
     }
@@ -516,8 +545,8 @@ impl SqliteStore {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT f.message, f.detector, f.location, f.masked, f.fingerprint, f.confidence
                  FROM findings f JOIN messages m ON m.id = f.message
-                 WHERE m.mailbox = ?1 AND {} ORDER BY f.rowid",
-                which.condition()
+                 WHERE f.mailbox = ?1 AND {} ORDER BY f.rowid",
+                which.part_condition()
             ))?;
             let mut rows = stmt.query(params![mailbox, which.first(), which.second()])?;
             while let Some(r) = rows.next()? {
@@ -540,8 +569,8 @@ impl SqliteStore {
         {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT p.message, p.location, p.kind FROM problems p JOIN messages m ON m.id = p.message
-                 WHERE m.mailbox = ?1 AND {} ORDER BY p.rowid",
-                which.condition()
+                 WHERE p.mailbox = ?1 AND {} ORDER BY p.rowid",
+                which.part_condition()
             ))?;
             let mut rows = stmt.query(params![mailbox, which.first(), which.second()])?;
             while let Some(r) = rows.next()? {
@@ -560,7 +589,7 @@ impl SqliteStore {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT m.id, folder, key, uid_validity, uid, position, server_folder, message_id, received,
                     date_header, size, flagged, sender, sender_name, recipients, subject, signals, organisations
-             FROM messages m WHERE mailbox = ?1 AND {} {}",
+             FROM messages m WHERE {} {}",
             which.condition(),
             which.order()
         ))?;

@@ -9,11 +9,11 @@
 
 use super::{AuditTrail, Cases, History, Inventory, Journal, Reminders, Runs, Settings};
 use super::{CaseRow, HandoverRecord, HandoverStatus, ReminderStatus, RunSummary, SnapshotRecord};
-use super::{Judgement, KnownLocal, KnownMessage, StoredCounts};
 use super::{
     Cursor, JournalEntry, JournalStatus, MailboxRecord, ReminderRecord, Resume, RunId, RunKind,
     RunRecord, Sighting, StoreError, StoredMessage,
 };
+use super::{Judgement, KnownLocal, KnownMessage, StoredCounts};
 use crate::audit::{AuditEntry, NewEntry};
 use crate::case::{Case, Decision, Notice, PlanRow};
 use crate::model::{
@@ -264,14 +264,25 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE runs ADD COLUMN adopted_by INTEGER;",
     // 10: each message's staleness for every date at once (its governing
     // rule and the first day it is stale) and whether it went partly
-    // unread, judged under the rules of `judgements.digest`; NULL until
-    // judged. What lets the compliance history count by a query.
+    // unread, judged under the rules of `judgements.digest` (a mailbox's
+    // `judged_with`); NULL until judged, and only those indexed. Findings
+    // and problems by mailbox, and messages by the run that read them: what
+    // lets the compliance history count by a query and a rescan read only
+    // what it needs.
     "ALTER TABLE messages ADD COLUMN judged INTEGER;
      ALTER TABLE messages ADD COLUMN stale_rule TEXT;
      ALTER TABLE messages ADD COLUMN stale_from TEXT;
      ALTER TABLE messages ADD COLUMN unreadable INTEGER NOT NULL DEFAULT 0;
-     CREATE INDEX messages_by_judgement ON messages (mailbox, judged);
-     CREATE TABLE judgements (id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE);",
+     CREATE INDEX messages_to_judge ON messages (mailbox, id) WHERE judged IS NULL;
+     CREATE INDEX messages_by_read_run ON messages (mailbox, read_run);
+     CREATE TABLE judgements (id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE);
+     ALTER TABLE mailboxes ADD COLUMN judged_with INTEGER;
+     ALTER TABLE findings ADD COLUMN mailbox INTEGER;
+     UPDATE findings SET mailbox = (SELECT m.mailbox FROM messages m WHERE m.id = findings.message);
+     CREATE INDEX findings_by_mailbox ON findings (mailbox, message);
+     ALTER TABLE problems ADD COLUMN mailbox INTEGER;
+     UPDATE problems SET mailbox = (SELECT m.mailbox FROM messages m WHERE m.id = problems.message);
+     CREATE INDEX problems_by_mailbox ON problems (mailbox, message);",
 ];
 
 /// The lock a run that writes holds on its state file (`FILE.lock`, the
@@ -330,6 +341,9 @@ pub struct SqliteStore {
     /// Mailbox ids by source: messages name their mailbox by number, which
     /// keeps rows and the key index small.
     ids: std::cell::RefCell<HashMap<String, i64>>,
+    /// Mailboxes known to hold judgements of one version only (their
+    /// `judged_with`), as this process last wrote or read it.
+    judged_with: HashMap<i64, Option<i64>>,
     audit_key: Option<crate::audit::AuditKey>,
     /// The append-only log outside the database each audit entry's hash
     /// also goes to: `FILE.audit.log` beside a store file; none in memory.
@@ -503,6 +517,7 @@ impl SqliteStore {
             path,
             pending: 0,
             ids: Default::default(),
+            judged_with: HashMap::new(),
             audit_key: None,
             anchor,
         })
@@ -615,6 +630,29 @@ impl SqliteStore {
             .execute(params![source])?;
         self.lookup(source)?
             .ok_or_else(|| StoreError::Invalid(format!("cannot add the mailbox {source}")))
+    }
+
+    /// Keeps `mailboxes.judged_with` true: a judgement of another version
+    /// stored in a mailbox makes it mixed (NULL) until the history judges
+    /// it again under one.
+    fn note_judged(&mut self, mailbox: i64, version: i64) -> Result<(), StoreError> {
+        let known = match self.judged_with.get(&mailbox) {
+            Some(v) => *v,
+            None => self.conn.query_row(
+                "SELECT judged_with FROM mailboxes WHERE id = ?1",
+                params![mailbox],
+                |r| r.get(0),
+            )?,
+        };
+        if known.is_some() && known != Some(version) {
+            self.conn
+                .prepare_cached("UPDATE mailboxes SET judged_with = NULL WHERE id = ?1")?
+                .execute(params![mailbox])?;
+            self.judged_with.insert(mailbox, None);
+        } else {
+            self.judged_with.insert(mailbox, known);
+        }
+        Ok(())
     }
 
     fn delete_folder(&self, mailbox: i64, folder: &str) -> Result<(), StoreError> {
