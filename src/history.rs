@@ -331,6 +331,7 @@ mod tests {
                     &Sighting::FolderListed {
                         folder: folder.clone(),
                         gone,
+                        stamp: None,
                     },
                 )
                 .expect("gone");

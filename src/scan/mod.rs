@@ -141,12 +141,49 @@ pub fn run(
         }
         // What the inventory already holds of a local source: those
         // messages are not read again (unless --full).
-        let known = match (&state, imap.full, &group[0].spec) {
-            (Some(st), false, SourceSpec::Maildir(_) | SourceSpec::Mbox(_)) => st
+        // A Maildir folder whose stamp matches the one stored at its last
+        // complete listing is as the inventory holds it: not listed at all,
+        // and its messages not loaded. A rescan of an unchanged mailbox
+        // costs a stat per folder.
+        let mut unchanged = std::collections::HashSet::new();
+        let mut stamps = std::collections::HashMap::new();
+        let known = match (&state, &group[0].spec) {
+            (Some(st), SourceSpec::Maildir(path)) => {
+                let now = std::time::SystemTime::now();
+                let stored = st
+                    .store
+                    .folder_stamps(&group[0].given)
+                    .map_err(io::Error::other)?;
+                for folder in maildir::folders(path).unwrap_or_default() {
+                    let stamp = maildir::folder_stamp(&folder, now);
+                    if !imap.full && stamp.is_some() && stamp.as_ref() == stored.get(&folder.name) {
+                        unchanged.insert(folder.name.clone());
+                    }
+                    stamps.insert(folder.name, stamp);
+                }
+                if imap.full {
+                    Default::default()
+                } else {
+                    let changed: Vec<&str> = stamps
+                        .keys()
+                        .filter(|f| !unchanged.contains(*f))
+                        .map(String::as_str)
+                        .collect();
+                    st.store
+                        .known_local_in(&group[0].given, &changed)
+                        .map_err(io::Error::other)?
+                }
+            }
+            (Some(st), SourceSpec::Mbox(_)) if !imap.full => st
                 .store
                 .known_local(&group[0].given)
                 .map_err(io::Error::other)?,
             _ => Default::default(),
+        };
+        let listing = MaildirListing {
+            known: &known,
+            unchanged: &unchanged,
+            stamps: &stamps,
         };
         // A rescan reads few messages or none: no automatons built ahead.
         let local_workers = Workers {
@@ -160,7 +197,7 @@ pub fn run(
                 &mut printer,
                 &mut stats,
                 state.as_mut(),
-                |sink| vec![list_maildir(path, &known, sink(0))],
+                |sink| vec![list_maildir(path, &listing, sink(0))],
             )?,
             SourceSpec::Mbox(path) => scan_jobs(
                 &local_workers,
@@ -408,11 +445,24 @@ impl<'k> FolderCheck<'k> {
     }
 }
 
-fn list_maildir(root: &Path, known: &Known, mut tx: JobSink) -> ListResult {
+/// What a Maildir listing compares with: the inventory's messages of the
+/// folders to list, the folders to pass over, and each folder's stamp
+/// taken before listing.
+struct MaildirListing<'a> {
+    known: &'a Known,
+    unchanged: &'a std::collections::HashSet<String>,
+    stamps: &'a std::collections::HashMap<String, Option<String>>,
+}
+
+fn list_maildir(root: &Path, listing: &MaildirListing<'_>, mut tx: JobSink) -> ListResult {
+    let known = listing.known;
     let (folders, skipped) = maildir::folders_and_skipped(root)
         .map_err(|e| format!("cannot read Maildir {}: {e}", root.display()))?;
     let mut failed = skipped;
     for folder in &folders {
+        if listing.unchanged.contains(&folder.name) {
+            continue;
+        }
         let files = match maildir::message_files(folder) {
             Ok(f) => f,
             Err(e) => {
@@ -449,6 +499,7 @@ fn list_maildir(root: &Path, known: &Known, mut tx: JobSink) -> ListResult {
         tx.seen(Sighting::FolderListed {
             folder: folder.name.clone(),
             gone: check.gone(),
+            stamp: listing.stamps.get(&folder.name).cloned().flatten(),
         });
     }
     tx.seen(Sighting::Folders {
@@ -580,6 +631,7 @@ fn list_mbox_file(
     tx.seen(Sighting::FolderListed {
         folder: folder.to_string(),
         gone: check.gone(),
+        stamp: None,
     });
     Ok(())
 }

@@ -329,3 +329,144 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod stamp_tests {
+    use super::*;
+    use crate::rules::RuleSet;
+    use std::path::Path;
+
+    fn age(dir: &Path, secs: u64) {
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_000 - secs);
+        std::fs::File::open(dir)
+            .and_then(|d| d.set_modified(when))
+            .expect("set the directory's time");
+    }
+
+    /// A folder whose files are as they were at its last complete listing
+    /// is passed over (a file slipped in with the folder's time put back is
+    /// not seen: the proof it was not listed); a change the folder's time
+    /// shows (a message added, a flag changed by renaming) is listed and
+    /// recorded; a folder changed too recently to judge is always listed.
+    #[test]
+    fn an_unchanged_maildir_folder_is_not_listed_again() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("mail");
+        crate::actions::test_support::write_old(
+            &root,
+            &[
+                ("cur/1:2,S", "a"),
+                (".Arkiv/cur/2:2,", "b"),
+                (".Arkiv/cur/3:2,", "c"),
+            ],
+        );
+        for sub in [
+            "cur",
+            "new",
+            "tmp",
+            ".Arkiv/cur",
+            ".Arkiv/new",
+            ".Arkiv/tmp",
+        ] {
+            std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        }
+        let settle = || {
+            for sub in ["cur", "new", ".Arkiv/cur", ".Arkiv/new"] {
+                age(&root.join(sub), 3600);
+            }
+        };
+        settle();
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+        let engine = Engine::new(
+            crate::engine::EngineSettings::new(as_of),
+            RuleSet::embedded().expect("rules"),
+            Fingerprinter::new(b"test-key-0123456789").expect("key"),
+        );
+        let given = format!("maildir:{}", root.display());
+        let named = [NamedSource {
+            spec: SourceSpec::parse(&given).expect("source"),
+            given: given.clone(),
+            credentials: None,
+            mailbox: None,
+        }];
+        let mut store = crate::store::for_tests();
+        store.set_audit_key(engine.audit_key());
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        let scan = |store: &mut Box<dyn Store>| {
+            prepare(
+                store.as_mut(),
+                &engine.detectors.fingerprinter,
+                &named,
+                false,
+            )
+            .expect("prepared");
+            scan_into(
+                store.as_mut(),
+                &engine,
+                &named,
+                &pool,
+                None,
+                &super::super::Silent,
+                &ImapSettings::default(),
+                &Keeping {
+                    as_of,
+                    full: false,
+                    stale_only: false,
+                    keep_years: 5,
+                },
+            )
+            .expect("scanned")
+            .stats
+            .messages
+        };
+        let held = |store: &dyn Store| store.counts(&given).expect("counts").0;
+        assert_eq!(scan(&mut store), 3);
+        assert_eq!(store.folder_stamps(&given).expect("stamps").len(), 2);
+
+        // Slipped in behind the folder's back: passed over.
+        crate::actions::test_support::write_old(&root, &[(".Arkiv/cur/4:2,", "d")]);
+        settle();
+        assert_eq!(scan(&mut store), 0);
+        assert_eq!(held(store.as_ref()), 3);
+
+        // Added the ordinary way (the folder's time moves): read.
+        crate::actions::test_support::write_old(&root, &[(".Arkiv/cur/5:2,", "e")]);
+        age(&root.join(".Arkiv/cur"), 1800);
+        assert_eq!(scan(&mut store), 2, "d and e");
+        assert_eq!(held(store.as_ref()), 5);
+
+        // A flag changed by renaming, and a message removed, in INBOX.
+        std::fs::rename(root.join("cur/1:2,S"), root.join("cur/1:2,FS")).expect("flag");
+        std::fs::remove_file(root.join(".Arkiv/cur/2:2,")).expect("remove");
+        age(&root.join("cur"), 900);
+        age(&root.join(".Arkiv/cur"), 900);
+        assert_eq!(scan(&mut store), 0);
+        assert_eq!(held(store.as_ref()), 4);
+        let mut flagged = Vec::new();
+        store
+            .each_message(&given, None, &mut |m| {
+                flagged.push((m.report.envelope.message_id.clone(), m.report.meta.flagged));
+                Ok(())
+            })
+            .expect("read");
+        assert!(
+            flagged.contains(&("<a@t>".to_string(), true)),
+            "{flagged:?}"
+        );
+        assert!(!flagged.iter().any(|(id, _)| id == "<b@t>"));
+
+        // Changed just now: no stamp is trusted, the folder is listed.
+        std::fs::remove_file(root.join(".Arkiv/cur/3:2,")).expect("remove");
+        assert_eq!(scan(&mut store), 0);
+        assert_eq!(held(store.as_ref()), 3);
+        assert!(
+            !store
+                .folder_stamps(&given)
+                .expect("stamps")
+                .contains_key("Arkiv")
+        );
+    }
+}

@@ -89,6 +89,31 @@ pub fn folders_and_skipped(root: &Path) -> io::Result<(Vec<Folder>, Vec<String>)
     Ok((out, skipped))
 }
 
+/// What says a folder's files are as they were: the modification times of
+/// its `cur/` and `new/` (a file added, removed or renamed for a flag
+/// changes them). `None` when either changed within the last two seconds
+/// before `now`, too recently to tell a later change in the same tick from
+/// this one; the folder is then listed every time until it settles.
+pub fn folder_stamp(folder: &Folder, now: std::time::SystemTime) -> Option<String> {
+    let settled = now.checked_sub(std::time::Duration::from_secs(2))?;
+    let mut parts = Vec::with_capacity(2);
+    for sub in ["cur", "new"] {
+        match fs::metadata(folder.dir.join(sub)) {
+            Ok(meta) => {
+                let modified = meta.modified().ok()?;
+                if modified > settled {
+                    return None;
+                }
+                let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+                parts.push(since.as_nanos().to_string());
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => parts.push("-".into()),
+            Err(_) => return None,
+        }
+    }
+    Some(parts.join(":"))
+}
+
 /// Message files of one folder, sorted by name for a stable order.
 pub fn message_files(folder: &Folder) -> io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();

@@ -306,8 +306,15 @@ pub enum Sighting {
         position: u64,
     },
     /// A local folder was listed completely: these keys the inventory held
-    /// (from [`Inventory::known_local`]) are no longer there.
-    FolderListed { folder: String, gone: Vec<String> },
+    /// (from [`Inventory::known_local`]) are no longer there, and the
+    /// folder's stamp as it was before the listing (when it can be
+    /// trusted), for the next scan to pass over the folder if it still
+    /// matches ([`Inventory::folder_stamps`]).
+    FolderListed {
+        folder: String,
+        gone: Vec<String>,
+        stamp: Option<String>,
+    },
     /// An IMAP folder as it is now, for the messages up to `upto` (those
     /// above were read in this run): which UIDs exist (`None`: all that the
     /// inventory holds) and which are flagged. A different UIDVALIDITY
@@ -507,6 +514,11 @@ pub trait Inventory {
     /// and key, with the flag and place they were recorded with: a rescan
     /// reports only what differs.
     fn known_local(&self, source: &str) -> Result<KnownLocal, StoreError>;
+    /// [`Inventory::known_local`] for these folders only.
+    fn known_local_in(&self, source: &str, folders: &[&str]) -> Result<KnownLocal, StoreError>;
+    /// Each local folder's stamp as of its last complete listing: a folder
+    /// whose stamp is unchanged is as the inventory holds it.
+    fn folder_stamps(&self, source: &str) -> Result<HashMap<String, String>, StoreError>;
     /// Stores one message read in `run`, replacing what was stored for it,
     /// and (IMAP) moves its folder's cursor past it in the same transaction.
     fn record(

@@ -137,6 +137,40 @@ impl Inventory for SqliteStore {
         }
         Ok(known)
     }
+    fn known_local_in(&self, source: &str, folders: &[&str]) -> Result<KnownLocal, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(KnownLocal::new());
+        };
+        let mut known = KnownLocal::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, flagged, position FROM messages
+             WHERE mailbox = ?1 AND folder = ?2 AND uid IS NULL",
+        )?;
+        for folder in folders {
+            let keys = known.entry(folder.to_string()).or_default();
+            let mut rows = stmt.query(params![mailbox, folder])?;
+            while let Some(r) = rows.next()? {
+                keys.insert(
+                    r.get(0)?,
+                    KnownMessage {
+                        flagged: r.get(1)?,
+                        position: r.get::<_, i64>(2)?.max(0) as u64,
+                    },
+                );
+            }
+        }
+        Ok(known)
+    }
+    fn folder_stamps(&self, source: &str) -> Result<HashMap<String, String>, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(HashMap::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT folder, stamp FROM folder_stamps WHERE mailbox = ?1")?;
+        let rows = stmt.query_map(params![mailbox], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
     fn record_judged(
         &mut self,
         run: RunId,
@@ -283,7 +317,11 @@ impl Inventory for SqliteStore {
                     params![ms(throttled), ms(paced), mailbox],
                 )?;
             }
-            Sighting::FolderListed { folder, gone } => {
+            Sighting::FolderListed {
+                folder,
+                gone,
+                stamp,
+            } => {
                 for key in gone {
                     self.conn
                         .prepare_cached(
@@ -291,6 +329,21 @@ impl Inventory for SqliteStore {
                         )?
                         .execute(params![mailbox, folder, key])?;
                 }
+                match stamp {
+                    Some(stamp) => self
+                        .conn
+                        .prepare_cached(
+                            "INSERT INTO folder_stamps (mailbox, folder, stamp) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (mailbox, folder) DO UPDATE SET stamp = excluded.stamp",
+                        )?
+                        .execute(params![mailbox, folder, stamp])?,
+                    None => self
+                        .conn
+                        .prepare_cached(
+                            "DELETE FROM folder_stamps WHERE mailbox = ?1 AND folder = ?2",
+                        )?
+                        .execute(params![mailbox, folder])?,
+                };
             }
             Sighting::FolderState {
                 folder,
@@ -374,7 +427,8 @@ impl Inventory for SqliteStore {
                 let stored: Vec<String> = {
                     let mut stmt = self.conn.prepare_cached(
                         "SELECT DISTINCT folder FROM messages WHERE mailbox = ?1
-                         UNION SELECT folder FROM cursors WHERE source = ?2",
+                         UNION SELECT folder FROM cursors WHERE source = ?2
+                         UNION SELECT folder FROM folder_stamps WHERE mailbox = ?1",
                     )?;
                     let rows = stmt.query_map(params![mailbox, source], |r| r.get(0))?;
                     rows.collect::<Result<_, _>>()?

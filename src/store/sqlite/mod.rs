@@ -268,7 +268,8 @@ const MIGRATIONS: &[&str] = &[
     // `judged_with`); NULL until judged, and only those indexed. Findings
     // and problems by mailbox, and messages by the run that read them: what
     // lets the compliance history count by a query and a rescan read only
-    // what it needs.
+    // what it needs; local folders' stamps, so an unchanged one is not
+    // listed at all.
     "ALTER TABLE messages ADD COLUMN judged INTEGER;
      ALTER TABLE messages ADD COLUMN stale_rule TEXT;
      ALTER TABLE messages ADD COLUMN stale_from TEXT;
@@ -282,7 +283,13 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX findings_by_mailbox ON findings (mailbox, message);
      ALTER TABLE problems ADD COLUMN mailbox INTEGER;
      UPDATE problems SET mailbox = (SELECT m.mailbox FROM messages m WHERE m.id = problems.message);
-     CREATE INDEX problems_by_mailbox ON problems (mailbox, message);",
+     CREATE INDEX problems_by_mailbox ON problems (mailbox, message);
+     CREATE TABLE folder_stamps (
+         mailbox INTEGER NOT NULL REFERENCES mailboxes(id),
+         folder TEXT NOT NULL,
+         stamp TEXT NOT NULL,
+         PRIMARY KEY (mailbox, folder)
+     );",
 ];
 
 /// The lock a run that writes holds on its state file (`FILE.lock`, the
@@ -659,6 +666,9 @@ impl SqliteStore {
         self.conn
             .prepare_cached("DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2")?
             .execute(params![mailbox, folder])?;
+        self.conn
+            .prepare_cached("DELETE FROM folder_stamps WHERE mailbox = ?1 AND folder = ?2")?
+            .execute(params![mailbox, folder])?;
         Ok(())
     }
 
@@ -948,6 +958,7 @@ mod tests {
             &Sighting::FolderListed {
                 folder: "INBOX".into(),
                 gone: vec!["a".into()],
+                stamp: None,
             },
         )
         .expect("listed");
