@@ -485,7 +485,10 @@ impl SqliteStore {
         // and fewer checkpoints keep the writing off the scan's path.
         conn.pragma_update(None, "cache_size", -16_384)?;
         conn.pragma_update(None, "wal_autocheckpoint", 8_192)?;
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Sorts larger than the cache (a report's order over a large
+        // mailbox) spill to a temporary file, not to memory: memory stays
+        // flat however large the mailbox.
+        conn.pragma_update(None, "temp_store", "FILE")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let version = usize::try_from(version).unwrap_or(usize::MAX);
         if version > MIGRATIONS.len() {
