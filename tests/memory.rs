@@ -26,7 +26,7 @@ fn message(i: usize) -> MessageReport {
     meta.position = i as u64;
     meta.received =
         chrono::DateTime::from_timestamp(1_420_070_400 + (i as i64 % 3_600) * 86_400, 0);
-    let findings = if i % 20 == 0 {
+    let findings = if i.is_multiple_of(20) {
         vec![Finding {
             detector: DetectorId::parse("no.fodselsnummer").expect("detector"),
             location: Location::Body,
