@@ -1,7 +1,7 @@
-//! Reports and searches stream from the store: a 100,000-message store is
-//! reported, searched and summarised for compliance by the real binary with
-//! its peak resident memory measured (GNU time) and held under the issue's
-//! 100 MB. A command that gathered the mailbox in memory (about 1–2 KB a
+//! Reports, searches and plans stream from the store: a 100,000-message
+//! store is reported, searched, summarised for compliance and offboarded by
+//! the real binary with its peak resident memory measured (GNU time) and
+//! held under the 100 MB. A command that gathered the mailbox in memory (about 1–2 KB a
 //! message as reports) would pass that bound.
 //!
 //! The store is written through the library, as a scan writes it, so the
@@ -156,6 +156,28 @@ fn a_hundred_thousand_message_store_is_reported_in_flat_memory() {
     assert!(code == 0 || code == 1, "exit {code}");
     assert!(lines > 0);
     assert!(rss <= LIMIT_KB, "report --compliance: peak RSS {rss} KB");
-    // `offboard` still keeps its plan rows in memory while it writes them
-    // (about 100 MB at this size): see the state-scale issue's note.
+
+    let plan = dir.path().join("plan.csv");
+    let (code, _, rss) = measured(&[
+        "offboard",
+        source,
+        "--state",
+        state,
+        "--case",
+        "M-1",
+        "--reason",
+        "Kari slutter",
+        "--legal-basis",
+        "e-postforskriften § 2",
+        "--notified",
+        "2026-11-01",
+        "--plan",
+        plan.to_str().expect("utf-8 path"),
+        as_of[0],
+        as_of[1],
+    ]);
+    assert_eq!(code, 0);
+    let rows = std::fs::read_to_string(&plan).expect("plan").lines().count();
+    assert_eq!(rows, MESSAGES + 1, "a plan row per message, and the header");
+    assert!(rss <= LIMIT_KB, "offboard: peak RSS {rss} KB");
 }

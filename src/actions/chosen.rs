@@ -147,7 +147,9 @@ mod tests {
             plan_row(2, Decision::Private),
             plan_row(3, Decision::Delete),
         ];
-        store.open_case(&case, &rows).expect("case");
+        store
+            .open_case(&case, &mut rows.iter().cloned().map(Ok))
+            .expect("case");
         let mut plan: Vec<EditedRow> = rows
             .iter()
             .enumerate()

@@ -314,11 +314,13 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
         {
-            let bytes = mailhygiene::plan_xlsx::write(&case, &rows)
+            // The workbook is made in memory (the spreadsheet writer's
+            // way); CSV plans are written a row at a time.
+            let bytes = mailhygiene::plan_xlsx::write(&case, &rows.to_vec()?)
                 .map_err(|e| anyhow::anyhow!("cannot make the plan spreadsheet: {e}"))?;
             file.write_all(&bytes)
         } else {
-            offboard::write_plan(&case, &rows, std::io::BufWriter::new(file))
+            offboard::write_plan(&case, rows.iter()?, std::io::BufWriter::new(file))
         }
         .with_context(|| format!("cannot write the plan {}", plan.display()))?;
     }

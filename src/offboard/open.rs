@@ -33,7 +33,8 @@ pub enum CaseError {
 /// report and the notice need.
 pub struct Opened {
     pub case: Case,
-    pub rows: Vec<PlanRow>,
+    /// The plan, in message order, on disk.
+    pub rows: PlanRows,
     /// The report, counted as the plan was made.
     pub report: ReportBuilder,
     pub mailbox: MailboxRecord,
@@ -128,7 +129,8 @@ pub fn open_case(
             .collect(),
         None => HashMap::new(),
     };
-    let mut rows = Vec::new();
+    let mut rows = PlanRows::new()
+        .map_err(|e| StoreError::Invalid(format!("cannot keep the plan's rows on disk: {e}")))?;
     let mut report = ReportBuilder::new(&case, &classifier.leaver, as_of);
     store.each_message(&case.source, None, &mut |m| {
         let mut row = plan_row(&m.report, &classifier, rules, as_of);
@@ -141,10 +143,14 @@ pub fn open_case(
             row.subject.clear();
         }
         report.add(&m.report, &row);
-        rows.push(row);
-        Ok(())
+        rows.push(&row)
     })?;
-    store.open_case(&case, &rows)?;
+    let spilled = |e: std::io::Error| StoreError::Invalid(format!("the plan's rows on disk: {e}"));
+    rows.close().map_err(spilled)?;
+    store.open_case(
+        &case,
+        &mut rows.iter().map_err(spilled)?.map(|r| r.map_err(spilled)),
+    )?;
     let case = store.case(&case.id)?.unwrap_or(case);
     Ok(Opened {
         case,
@@ -341,7 +347,13 @@ mod tests {
             HashSet::new(),
         )
         .expect("opens");
-        let decisions: Vec<Decision> = opened.rows.iter().map(|r| r.decision).collect();
+        let decisions: Vec<Decision> = opened
+            .rows
+            .to_vec()
+            .expect("rows")
+            .iter()
+            .map(|r| r.decision)
+            .collect();
         assert_eq!(decisions, [Decision::Handover, Decision::Private]);
         assert!(opened.amended.is_none());
         let mut other = case.clone();

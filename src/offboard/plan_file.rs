@@ -74,12 +74,16 @@ pub fn plan_cells(case: &Case, r: &PlanRow) -> [String; 9] {
     ]
 }
 
-/// Writes the plan as CSV with [`PLAN_HEADER`].
-pub fn write_plan(case: &Case, rows: &[PlanRow], out: impl Write) -> io::Result<()> {
+/// Writes the plan as CSV with [`PLAN_HEADER`], a row at a time.
+pub fn write_plan(
+    case: &Case,
+    rows: impl IntoIterator<Item = io::Result<PlanRow>>,
+    out: impl Write,
+) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(PLAN_HEADER)?;
     for r in rows {
-        w.write_record(plan_cells(case, r))?;
+        w.write_record(plan_cells(case, &r?))?;
     }
     w.flush()
 }

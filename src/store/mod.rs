@@ -589,7 +589,12 @@ pub trait Journal {
 pub trait Cases {
     /// Records a case (once: a second call keeps the first reason and
     /// notice) and its plan; a row once classified private stays private.
-    fn open_case(&mut self, case: &Case, rows: &[PlanRow]) -> Result<(), StoreError>;
+    /// The rows come one at a time (a large plan is never whole in memory).
+    fn open_case(
+        &mut self,
+        case: &Case,
+        rows: &mut dyn Iterator<Item = Result<PlanRow, StoreError>>,
+    ) -> Result<(), StoreError>;
     /// Replaces a recorded case's reason, legal basis, notice, successor
     /// and leaving date (`offboard --amend`; the caller audits the change).
     fn amend_case(&mut self, case: &Case) -> Result<(), StoreError>;

@@ -3,7 +3,11 @@
 use super::*;
 
 impl Cases for SqliteStore {
-    fn open_case(&mut self, case: &Case, rows: &[PlanRow]) -> Result<(), StoreError> {
+    fn open_case(
+        &mut self,
+        case: &Case,
+        rows: &mut dyn Iterator<Item = Result<PlanRow, StoreError>>,
+    ) -> Result<(), StoreError> {
         let (notified, why) = notice_columns(&case.notice);
         let terms = serde_json::to_string(&case.terms).unwrap_or_else(|_| "[]".into());
         self.durably(|tx| {
@@ -34,6 +38,7 @@ impl Cases for SqliteStore {
                    uid = excluded.uid, message_id = excluded.message_id",
             )?;
             for r in rows {
+                let r = r?;
                 insert.execute(params![
                     case.id,
                     r.folder,
