@@ -53,6 +53,52 @@ pub fn snapshot_of(
     Ok((counted.finish(), current))
 }
 
+/// Brings a mailbox's part of the deviation register up to date with its
+/// deviations as they stand, what [`compliance::reconcile`] does, without
+/// reading the register into memory: each current deviation is matched by
+/// identity with what the register holds (keeping when it was first seen and
+/// the action noted; an unchanged one is not written), and the open ones no
+/// longer current are marked handled as of `as_of`.
+pub fn reconcile_register(
+    store: &mut dyn Store,
+    source: &str,
+    current: Vec<compliance::Deviation>,
+    as_of: NaiveDate,
+) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    for c in compliance::one_per_message(current) {
+        let who = crate::register::identity(&c);
+        seen.insert(who.clone());
+        let known = store.deviations_with_identity(source, &who)?;
+        let merged = match known.first() {
+            Some(k) => compliance::Deviation {
+                first_seen: k.first_seen.min(c.first_seen),
+                action: k.action.clone(),
+                handled_on: None,
+                ..c
+            },
+            None => c,
+        };
+        if let [only] = known.as_slice()
+            && *only == merged
+        {
+            continue;
+        }
+        let replacing: Vec<String> = known.into_iter().map(|k| k.id).collect();
+        store.put_deviation(&merged, &replacing)?;
+    }
+    let mut gone = Vec::new();
+    store.each_deviation_head(source, &mut |id, identity, open| {
+        if open && !seen.contains(identity) {
+            gone.push(id.to_string());
+        }
+    })?;
+    if !gone.is_empty() {
+        store.handle_deviations(&gone, as_of)?;
+    }
+    store.flush()
+}
+
 /// Snapshots each mailbox and reconciles its deviations; forgets snapshots
 /// older than `keep_years` before `as_of`.
 #[allow(clippy::too_many_arguments)]
@@ -66,7 +112,6 @@ pub fn record(
     full: bool,
     keep_years: u32,
 ) -> Result<(), StoreError> {
-    let known = store.deviations()?;
     let version = store.judgement_version(&rules.digest)?;
     for s in scanned {
         // A failed scan read nothing new: its counts would be the last
@@ -85,13 +130,7 @@ pub fn record(
                 snapshot,
             },
         )?;
-        let register = compliance::reconcile(&known, s.source, current, as_of);
-        // Unchanged (the usual rescan): nothing to write.
-        let before: Vec<&crate::register::Deviation> =
-            known.iter().filter(|d| d.source == s.source).collect();
-        if register.len() != before.len() || register.iter().zip(&before).any(|(a, b)| a != *b) {
-            store.save_deviations(s.source, &register)?;
-        }
+        reconcile_register(store, s.source, current, as_of)?;
     }
     if let Some(before) = as_of.checked_sub_months(chrono::Months::new(12 * keep_years)) {
         store.prune_snapshots(before)?;
@@ -265,9 +304,37 @@ mod tests {
         let check = |store: &mut Box<dyn Store>, rules: &RuleSet, version: i64| {
             for day in dates {
                 let as_of: NaiveDate = day.parse().expect("date");
-                let (snapshot, mut deviations) =
+                let register = |store: &dyn Store| {
+                    let mut r: Vec<compliance::Deviation> = store
+                        .deviations()
+                        .expect("register")
+                        .into_iter()
+                        .filter(|d| d.source == source)
+                        .collect();
+                    r.sort_by(|a, b| a.id.cmp(&b.id));
+                    r
+                };
+                let known = register(store.as_ref());
+                let (snapshot, current) =
                     snapshot_of(store.as_mut(), source, address, rules, version, as_of)
                         .expect("incremental");
+                // The register as reconciling it whole gives, and as the
+                // store reconciles it one deviation at a time.
+                let mut expected = compliance::reconcile(
+                    &known,
+                    source,
+                    compliance::one_per_message(current.clone()),
+                    as_of,
+                );
+                expected.sort_by(|a, b| a.id.cmp(&b.id));
+                reconcile_register(store.as_mut(), source, current.clone(), as_of)
+                    .expect("reconciled");
+                let got = register(store.as_ref());
+                assert_eq!(got.len(), expected.len(), "register as of {day}");
+                if let Some((a, b)) = got.iter().zip(&expected).find(|(a, b)| a != b) {
+                    panic!("register as of {day}: {a:?} where {b:?}");
+                }
+                let mut deviations = current;
                 deviations.sort_by(|a, b| a.id.cmp(&b.id));
                 let (whole, whole_deviations) =
                     judged_whole(store.as_ref(), source, address, rules, as_of);

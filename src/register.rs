@@ -103,6 +103,16 @@ impl DeviationStatus {
     }
 }
 
+/// What tells one deviation of a mailbox's register from another across
+/// scans: its message's Message-ID, or (a message without one) its id.
+pub fn identity(d: &Deviation) -> String {
+    if d.message_id.trim().is_empty() {
+        d.id.clone()
+    } else {
+        format!("mid:{}", d.message_id.trim())
+    }
+}
+
 /// A deviation's id: the mailbox and the message's identity, so a message
 /// moved between folders (a cleanup to Deleted Items) stays one deviation.
 /// A message without a Message-ID is known by its folder and key.

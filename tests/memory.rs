@@ -177,7 +177,10 @@ fn a_hundred_thousand_message_store_is_reported_in_flat_memory() {
         as_of[1],
     ]);
     assert_eq!(code, 0);
-    let rows = std::fs::read_to_string(&plan).expect("plan").lines().count();
+    let rows = std::fs::read_to_string(&plan)
+        .expect("plan")
+        .lines()
+        .count();
     assert_eq!(rows, MESSAGES + 1, "a plan row per message, and the header");
     assert!(rss <= LIMIT_KB, "offboard: peak RSS {rss} KB");
 }

@@ -663,26 +663,47 @@ pub fn build(
     }
 }
 
+/// One deviation per message: copies of one message (one Message-ID in two
+/// folders) are one entry of the register, the copy still in the mailbox
+/// proper standing for it over one in Deleted Items, else the first.
+pub fn one_per_message(current: Vec<Deviation>) -> Vec<Deviation> {
+    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut out: Vec<Deviation> = Vec::with_capacity(current.len());
+    for c in current {
+        let who = crate::register::identity(&c);
+        match at.get(&who) {
+            Some(&i) => {
+                if out[i].status == DeviationStatus::InDeletedItems
+                    && c.status == DeviationStatus::Open
+                {
+                    out[i] = c;
+                }
+            }
+            None => {
+                at.insert(who, out.len());
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 /// Brings the deviation register up to date with what a mailbox holds now:
 /// new ones are opened, known ones keep their first date and the action
 /// people wrote, follow their message between folders (in Deleted Items:
 /// `in_deleted_items`), and are `handled` as of `as_of` only once the
 /// message has left the mailbox. An entry made under an older id (folder
 /// and key) is recognised by its Message-ID and carried over, not counted
-/// twice.
+/// twice. The store's
+/// [`crate::history::reconcile_register`] does the same one deviation at
+/// a time.
 pub fn reconcile(
     known: &[Deviation],
     source: &str,
     current: Vec<Deviation>,
     as_of: NaiveDate,
 ) -> Vec<Deviation> {
-    let identity = |d: &Deviation| -> String {
-        if d.message_id.trim().is_empty() {
-            d.id.clone()
-        } else {
-            format!("mid:{}", d.message_id.trim())
-        }
-    };
+    let identity = crate::register::identity;
     let mut now: BTreeMap<String, &Deviation> = BTreeMap::new();
     for c in &current {
         now.entry(identity(c)).or_insert(c);
@@ -732,6 +753,40 @@ pub use render::{render_csv, render_html, render_json, render_markdown};
 
 #[cfg(test)]
 mod tests {
+    /// Copies of one message are one entry; the copy still in the mailbox
+    /// proper stands for it, whichever folder comes first.
+    #[test]
+    fn copies_of_a_message_are_one_deviation() {
+        let d = |folder: &str, status: DeviationStatus| Deviation {
+            id: "AV-1".into(),
+            source: "s".into(),
+            folder: folder.into(),
+            key: folder.into(),
+            message_id: "<a@x>".into(),
+            date: None,
+            system: String::new(),
+            category: String::new(),
+            kinds: Vec::new(),
+            count: 1,
+            direction: "received".into(),
+            external: false,
+            subject: String::new(),
+            status,
+            first_seen: NaiveDate::from_ymd_opt(2026, 1, 1).expect("date"),
+            handled_on: None,
+            action: String::new(),
+        };
+        let one = one_per_message(vec![
+            d("Deleted Items", DeviationStatus::InDeletedItems),
+            d("INBOX", DeviationStatus::Open),
+            d("Arkiv", DeviationStatus::Open),
+        ]);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].folder, "INBOX");
+        let trash_only = one_per_message(vec![d("Deleted Items", DeviationStatus::InDeletedItems)]);
+        assert_eq!(trash_only[0].status, DeviationStatus::InDeletedItems);
+    }
+
     use super::*;
     use crate::model::{Envelope, Finding, Location, MessageMeta, Staleness};
     use chrono::TimeZone;

@@ -647,6 +647,23 @@ pub trait History {
     fn deviations(&self) -> Result<Vec<Deviation>, StoreError>;
     /// Replaces a mailbox's part of the register.
     fn save_deviations(&mut self, source: &str, list: &[Deviation]) -> Result<(), StoreError>;
+    /// A mailbox's deviations with this identity
+    /// ([`crate::register::identity`]), by id.
+    fn deviations_with_identity(
+        &self,
+        source: &str,
+        identity: &str,
+    ) -> Result<Vec<Deviation>, StoreError>;
+    /// Puts a deviation in the register in place of these (by id).
+    fn put_deviation(&mut self, d: &Deviation, replacing: &[String]) -> Result<(), StoreError>;
+    /// Each deviation of a mailbox as (id, identity, open), one at a time.
+    fn each_deviation_head(
+        &self,
+        source: &str,
+        visit: &mut dyn FnMut(&str, &str, bool),
+    ) -> Result<(), StoreError>;
+    /// Marks these deviations handled on `on`.
+    fn handle_deviations(&mut self, ids: &[String], on: NaiveDate) -> Result<(), StoreError>;
     /// The id judgements made under the rules with this digest are stored
     /// by (made on first use).
     fn judgement_version(&mut self, digest: &str) -> Result<i64, StoreError>;

@@ -71,6 +71,77 @@ impl History for SqliteStore {
         }
         Ok(out)
     }
+    fn deviations_with_identity(
+        &self,
+        source: &str,
+        identity: &str,
+    ) -> Result<Vec<Deviation>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT data FROM deviations WHERE source = ?1 AND identity = ?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![source, identity], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Ok(d) = serde_json::from_str(&row?) {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+    fn put_deviation(&mut self, d: &Deviation, replacing: &[String]) -> Result<(), StoreError> {
+        self.in_transaction()?;
+        for id in replacing {
+            self.conn
+                .prepare_cached("DELETE FROM deviations WHERE id = ?1")?
+                .execute(params![id])?;
+        }
+        insert_deviation(&self.conn, d)?;
+        self.maybe_commit()
+    }
+    fn each_deviation_head(
+        &self,
+        source: &str,
+        visit: &mut dyn FnMut(&str, &str, bool),
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, identity, status FROM deviations WHERE source = ?1 ORDER BY id",
+        )?;
+        let mut rows = stmt.query(params![source])?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let identity: Option<String> = r.get(1)?;
+            let status: String = r.get(2)?;
+            let open = status != crate::register::DeviationStatus::Handled.as_str();
+            visit(&id, identity.as_deref().unwrap_or(&id), open);
+        }
+        Ok(())
+    }
+    fn handle_deviations(&mut self, ids: &[String], on: NaiveDate) -> Result<(), StoreError> {
+        self.flush()?;
+        self.durably(|tx| {
+            for id in ids {
+                let data: Option<String> = tx
+                    .query_row(
+                        "SELECT data FROM deviations WHERE id = ?1",
+                        params![id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let Some(d) = data.and_then(|d| serde_json::from_str::<Deviation>(&d).ok()) else {
+                    continue;
+                };
+                insert_deviation(
+                    tx,
+                    &Deviation {
+                        status: crate::register::DeviationStatus::Handled,
+                        handled_on: Some(on),
+                        ..d
+                    },
+                )?;
+            }
+            Ok(())
+        })
+    }
     fn judgement_version(&mut self, digest: &str) -> Result<i64, StoreError> {
         self.flush()?;
         self.conn.execute(
@@ -102,17 +173,8 @@ impl History for SqliteStore {
     fn save_deviations(&mut self, source: &str, list: &[Deviation]) -> Result<(), StoreError> {
         self.durably(|tx| {
             tx.execute("DELETE FROM deviations WHERE source = ?1", params![source])?;
-            let mut insert = tx.prepare(
-                "INSERT INTO deviations (id, source, status, data) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (id) DO UPDATE SET source = excluded.source, status = excluded.status, data = excluded.data",
-            )?;
             for d in list {
-                insert.execute(params![
-                    d.id,
-                    d.source,
-                    d.status.as_str(),
-                    serde_json::to_string(d).unwrap_or_else(|_| "{}".into())
-                ])?;
+                insert_deviation(tx, d)?;
             }
             Ok(())
         })
@@ -235,4 +297,21 @@ impl SqliteStore {
         }
         Ok(counts)
     }
+}
+
+/// Writes one deviation of the register (replacing one with its id).
+fn insert_deviation(conn: &rusqlite::Connection, d: &Deviation) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO deviations (id, source, status, data, identity) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (id) DO UPDATE SET source = excluded.source, status = excluded.status,
+           data = excluded.data, identity = excluded.identity",
+    )?
+    .execute(params![
+        d.id,
+        d.source,
+        d.status.as_str(),
+        serde_json::to_string(d).unwrap_or_else(|_| "{}".into()),
+        crate::register::identity(d)
+    ])?;
+    Ok(())
 }

@@ -284,6 +284,8 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE problems ADD COLUMN mailbox INTEGER;
      UPDATE problems SET mailbox = (SELECT m.mailbox FROM messages m WHERE m.id = problems.message);
      CREATE INDEX problems_by_mailbox ON problems (mailbox, message);
+     ALTER TABLE deviations ADD COLUMN identity TEXT;
+     CREATE INDEX deviations_by_identity ON deviations (source, identity);
      CREATE TABLE folder_stamps (
          mailbox INTEGER NOT NULL REFERENCES mailboxes(id),
          folder TEXT NOT NULL,
@@ -445,6 +447,31 @@ fn follow_move(tx: &rusqlite::Transaction<'_>, e: &JournalEntry) -> Result<(), S
     Ok(())
 }
 
+/// Deviations registered before schema 10 get their identity (computed by
+/// the same function as new ones, so a later scan finds them).
+fn fill_deviation_identities(conn: &Connection) -> Result<(), StoreError> {
+    let missing: Vec<(String, String)> = {
+        let mut stmt = conn.prepare("SELECT id, data FROM deviations WHERE identity IS NULL")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    if missing.is_empty() {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for (id, data) in &missing {
+        let identity = serde_json::from_str::<Deviation>(data)
+            .map(|d| crate::register::identity(&d))
+            .unwrap_or_else(|_| id.clone());
+        conn.execute(
+            "UPDATE deviations SET identity = ?2 WHERE id = ?1",
+            params![id, identity],
+        )?;
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed, mode 0600 from the start) and migrates the
     /// database.
@@ -520,6 +547,7 @@ impl SqliteStore {
                 }
             }
         }
+        fill_deviation_identities(&conn)?;
         let anchor =
             (path != ":memory:").then(|| std::path::PathBuf::from(format!("{path}.audit.log")));
         Ok(SqliteStore {
