@@ -663,9 +663,17 @@ pub fn build(
     }
 }
 
+/// Of two copies of one message, whether `c` stands for it rather than
+/// `chosen`: a copy still in the mailbox proper over one in Deleted Items,
+/// else the first by folder and key (so the choice does not depend on the
+/// order copies are met in).
+pub fn stands_for_message(c: &Deviation, chosen: (DeviationStatus, &str, &str)) -> bool {
+    let rank = |s: DeviationStatus| u8::from(s != DeviationStatus::Open);
+    (rank(c.status), c.folder.as_str(), c.key.as_str()) < (rank(chosen.0), chosen.1, chosen.2)
+}
+
 /// One deviation per message: copies of one message (one Message-ID in two
-/// folders) are one entry of the register, the copy still in the mailbox
-/// proper standing for it over one in Deleted Items, else the first.
+/// folders) are one entry of the register ([`stands_for_message`] chooses).
 pub fn one_per_message(current: Vec<Deviation>) -> Vec<Deviation> {
     let mut at: HashMap<String, usize> = HashMap::new();
     let mut out: Vec<Deviation> = Vec::with_capacity(current.len());
@@ -673,9 +681,8 @@ pub fn one_per_message(current: Vec<Deviation>) -> Vec<Deviation> {
         let who = crate::register::identity(&c);
         match at.get(&who) {
             Some(&i) => {
-                if out[i].status == DeviationStatus::InDeletedItems
-                    && c.status == DeviationStatus::Open
-                {
+                let o = &out[i];
+                if stands_for_message(&c, (o.status, &o.folder, &o.key)) {
                     out[i] = c;
                 }
             }
@@ -695,7 +702,7 @@ pub fn one_per_message(current: Vec<Deviation>) -> Vec<Deviation> {
 /// message has left the mailbox. An entry made under an older id (folder
 /// and key) is recognised by its Message-ID and carried over, not counted
 /// twice. The store's
-/// [`crate::history::reconcile_register`] does the same one deviation at
+/// [`crate::history::RegisterUpdate`] does the same one deviation at
 /// a time.
 pub fn reconcile(
     known: &[Deviation],

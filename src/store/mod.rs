@@ -551,13 +551,16 @@ pub trait Inventory {
         read_in: Option<RunId>,
         visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
     ) -> Result<(), StoreError>;
-    /// The messages of a source that hold findings, one at a time, in the
-    /// order [`Inventory::each_message`] gives them: what the compliance
-    /// history and the deviation register need beyond counts.
-    fn each_sensitive(
+    /// The next few hundred messages of a source that hold findings, after
+    /// the one with row id `after` (0: from the first), in row order, each
+    /// with its row id: what the compliance history and the deviation
+    /// register need beyond counts, a batch at a time so the caller can
+    /// write between batches.
+    fn sensitive_batch(
         &self,
         source: &str,
-        visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
+        after: i64,
+        visit: &mut dyn FnMut(i64, StoredMessage) -> std::io::Result<()>,
     ) -> Result<(), StoreError>;
     /// Counts for tests and benchmarks: (messages, findings, problems).
     fn counts(&self, source: &str) -> Result<(u64, u64, u64), StoreError>;

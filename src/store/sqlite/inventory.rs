@@ -470,12 +470,13 @@ impl Inventory for SqliteStore {
         };
         self.messages_where(source, which, &mut |_, m| visit(m))
     }
-    fn each_sensitive(
+    fn sensitive_batch(
         &self,
         source: &str,
-        visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
+        after: i64,
+        visit: &mut dyn FnMut(i64, StoredMessage) -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
-        self.messages_where(source, Which::Sensitive, &mut |_, m| visit(m))
+        self.messages_where(source, Which::Sensitive(after), visit)
     }
     fn counts(&self, source: &str) -> Result<(u64, u64, u64), StoreError> {
         let Some(mailbox) = self.lookup(source)? else {
@@ -523,8 +524,9 @@ pub(super) enum Which {
     All,
     /// Read (not only seen) in this run.
     ReadIn(RunId),
-    /// Holding at least one finding.
-    Sensitive,
+    /// Holding at least one finding, with ids above this, the first few
+    /// hundred by id.
+    Sensitive(i64),
     /// Not judged (under the mailbox's judgement version, the first value),
     /// with ids above the second, the first few hundred by id.
     Unjudged(i64, i64),
@@ -538,8 +540,8 @@ impl Which {
             Which::All => "m.mailbox = ?1 AND ?2 IS NULL AND ?3 IS NULL",
             Which::ReadIn(_) => "m.mailbox = ?1 AND m.read_run = ?2 AND ?3 IS NULL",
             // Driven by the mailbox's findings, not its messages.
-            Which::Sensitive => {
-                "+m.mailbox = ?1 AND m.id IN (SELECT x.message FROM findings x WHERE x.mailbox = ?1) AND ?2 IS NULL AND ?3 IS NULL"
+            Which::Sensitive(_) => {
+                "+m.mailbox = ?1 AND m.id IN (SELECT DISTINCT x.message FROM findings x WHERE x.mailbox = ?1 AND x.message > ?3 ORDER BY x.message LIMIT 512) AND ?2 IS NULL"
             }
             // Driven by the index of what is not judged.
             Which::Unjudged(..) => {
@@ -551,7 +553,10 @@ impl Which {
     /// chosen by mailbox.
     fn part_condition(self) -> &'static str {
         match self {
-            Which::All | Which::Sensitive => "?2 IS NULL AND ?3 IS NULL",
+            Which::All => "?2 IS NULL AND ?3 IS NULL",
+            Which::Sensitive(_) => {
+                "m.id IN (SELECT DISTINCT x.message FROM findings x WHERE x.mailbox = ?1 AND x.message > ?3 ORDER BY x.message LIMIT 512) AND ?2 IS NULL"
+            }
             Which::ReadIn(_) => "m.read_run = ?2 AND ?3 IS NULL",
             Which::Unjudged(..) => {
                 "m.id IN (SELECT u.id FROM messages u WHERE u.mailbox = ?1 AND u.judged IS NULL AND u.id > ?3 ORDER BY u.id LIMIT 512) AND ?2 IS NOT NULL"
@@ -561,19 +566,20 @@ impl Which {
     fn order(self) -> &'static str {
         match self {
             Which::Unjudged(..) => "ORDER BY m.id LIMIT 512",
+            Which::Sensitive(_) => "ORDER BY m.id",
             _ => "ORDER BY folder != 'INBOX', folder, position, key",
         }
     }
     fn first(self) -> Option<i64> {
         match self {
-            Which::All | Which::Sensitive => None,
+            Which::All | Which::Sensitive(_) => None,
             Which::ReadIn(run) => Some(run),
             Which::Unjudged(version, _) => Some(version),
         }
     }
     fn second(self) -> Option<i64> {
         match self {
-            Which::Unjudged(_, after) => Some(after),
+            Which::Unjudged(_, after) | Which::Sensitive(after) => Some(after),
             _ => None,
         }
     }
