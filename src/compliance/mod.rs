@@ -760,8 +760,8 @@ pub use render::{render_csv, render_html, render_json, render_markdown};
 
 #[cfg(test)]
 mod tests {
-    /// Copies of one message are one entry; the copy still in the mailbox
-    /// proper stands for it, whichever folder comes first.
+    /// Copies of one message are one entry; a copy still in the mailbox
+    /// proper stands for it, the same one whatever order they are met in.
     #[test]
     fn copies_of_a_message_are_one_deviation() {
         let d = |folder: &str, status: DeviationStatus| Deviation {
@@ -783,13 +783,17 @@ mod tests {
             handled_on: None,
             action: String::new(),
         };
-        let one = one_per_message(vec![
+        let copies = vec![
             d("Deleted Items", DeviationStatus::InDeletedItems),
             d("INBOX", DeviationStatus::Open),
             d("Arkiv", DeviationStatus::Open),
-        ]);
+        ];
+        let one = one_per_message(copies.clone());
         assert_eq!(one.len(), 1);
-        assert_eq!(one[0].folder, "INBOX");
+        assert_eq!(one[0].folder, "Arkiv");
+        // Met in another order: the same choice.
+        let reversed = one_per_message(copies.into_iter().rev().collect());
+        assert_eq!(reversed, one);
         let trash_only = one_per_message(vec![d("Deleted Items", DeviationStatus::InDeletedItems)]);
         assert_eq!(trash_only[0].status, DeviationStatus::InDeletedItems);
     }
