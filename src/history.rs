@@ -62,9 +62,7 @@ pub fn snapshot_and_register(
             break;
         };
         after = last;
-        for d in batch {
-            register.offer(store, d)?;
-        }
+        register.offer(store, batch)?;
     }
     register.finish(store)?;
     Ok(counted.finish())
@@ -93,36 +91,55 @@ impl<'a> RegisterUpdate<'a> {
         }
     }
 
+    /// Reconciles a batch of current deviations (the register is asked
+    /// once per batch).
     pub fn offer(
         &mut self,
         store: &mut dyn Store,
-        c: compliance::Deviation,
+        batch: Vec<compliance::Deviation>,
     ) -> Result<(), StoreError> {
-        let who = crate::register::identity(&c);
-        if let Some((status, folder, key)) = self.chosen.get(&who)
-            && !compliance::stands_for_message(&c, (*status, folder, key))
-        {
-            return Ok(());
+        let identities: Vec<String> = batch.iter().map(crate::register::identity).collect();
+        let mut known = store.register_entries(self.source, &identities)?;
+        for (c, who) in batch.into_iter().zip(identities) {
+            if let Some((status, folder, key)) = self.chosen.get(&who)
+                && !compliance::stands_for_message(&c, (*status, folder, key))
+            {
+                continue;
+            }
+            self.chosen
+                .insert(who.clone(), (c.status, c.folder.clone(), c.key.clone()));
+            let entries = known.remove(&who).unwrap_or_default();
+            let merged = match entries.first() {
+                Some(k) => compliance::Deviation {
+                    first_seen: k.first_seen.min(c.first_seen),
+                    action: k.action.clone(),
+                    handled_on: None,
+                    ..c
+                },
+                None => c,
+            };
+            let digest = crate::register::entry_digest(&merged);
+            if let [only] = entries.as_slice()
+                && only.id == merged.id
+                && only.digest == digest
+            {
+                known.insert(who, entries);
+                continue;
+            }
+            let replacing: Vec<String> = entries.into_iter().map(|k| k.id).collect();
+            store.put_deviation(&merged, &replacing)?;
+            // A later copy in this batch is matched against what was put.
+            known.insert(
+                who,
+                vec![crate::store::RegisterEntry {
+                    id: merged.id.clone(),
+                    first_seen: merged.first_seen,
+                    action: merged.action.clone(),
+                    digest,
+                }],
+            );
         }
-        self.chosen
-            .insert(who.clone(), (c.status, c.folder.clone(), c.key.clone()));
-        let known = store.deviations_with_identity(self.source, &who)?;
-        let merged = match known.first() {
-            Some(k) => compliance::Deviation {
-                first_seen: k.first_seen.min(c.first_seen),
-                action: k.action.clone(),
-                handled_on: None,
-                ..c
-            },
-            None => c,
-        };
-        if let [only] = known.as_slice()
-            && *only == merged
-        {
-            return Ok(());
-        }
-        let replacing: Vec<String> = known.into_iter().map(|k| k.id).collect();
-        store.put_deviation(&merged, &replacing)
+        Ok(())
     }
 
     pub fn finish(self, store: &mut dyn Store) -> Result<(), StoreError> {

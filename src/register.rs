@@ -113,6 +113,14 @@ pub fn identity(d: &Deviation) -> String {
     }
 }
 
+/// A digest of everything a register entry says: two entries with one
+/// digest are the same entry.
+pub fn entry_digest(d: &Deviation) -> String {
+    use sha2::Digest;
+    let json = serde_json::to_vec(d).unwrap_or_default();
+    hex::encode(&sha2::Sha256::digest(&json)[..16])
+}
+
 /// A deviation's id: the mailbox and the message's identity, so a message
 /// moved between folders (a cleanup to Deleted Items) stays one deviation.
 /// A message without a Message-ID is known by its folder and key.

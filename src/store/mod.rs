@@ -254,6 +254,18 @@ pub struct Resume {
     pub unread: HashMap<String, Vec<u32>>,
 }
 
+/// A deviation as the register holds it, for reconciling: its id, what a
+/// later scan must keep (when first seen, the action people noted), and a
+/// digest of the whole entry ([`crate::register::entry_digest`]) to tell an
+/// unchanged one without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterEntry {
+    pub id: String,
+    pub first_seen: NaiveDate,
+    pub action: String,
+    pub digest: String,
+}
+
 /// A message's judgement that does not depend on the date it is judged
 /// on, stored with it so counts for any date are a query: see
 /// [`crate::rules::RuleSet::stale_from`].
@@ -650,13 +662,14 @@ pub trait History {
     fn deviations(&self) -> Result<Vec<Deviation>, StoreError>;
     /// Replaces a mailbox's part of the register.
     fn save_deviations(&mut self, source: &str, list: &[Deviation]) -> Result<(), StoreError>;
-    /// A mailbox's deviations with this identity
-    /// ([`crate::register::identity`]), by id.
-    fn deviations_with_identity(
+    /// What the register holds of a mailbox's deviations with these
+    /// identities ([`crate::register::identity`]): per identity, its
+    /// entries by id, as much as reconciling needs (not the whole entry).
+    fn register_entries(
         &self,
         source: &str,
-        identity: &str,
-    ) -> Result<Vec<Deviation>, StoreError>;
+        identities: &[String],
+    ) -> Result<HashMap<String, Vec<RegisterEntry>>, StoreError>;
     /// Puts a deviation in the register in place of these (by id).
     fn put_deviation(&mut self, d: &Deviation, replacing: &[String]) -> Result<(), StoreError>;
     /// Each deviation of a mailbox as (id, identity, open), one at a time.

@@ -71,20 +71,32 @@ impl History for SqliteStore {
         }
         Ok(out)
     }
-    fn deviations_with_identity(
+    fn register_entries(
         &self,
         source: &str,
-        identity: &str,
-    ) -> Result<Vec<Deviation>, StoreError> {
+        identities: &[String],
+    ) -> Result<HashMap<String, Vec<RegisterEntry>>, StoreError> {
+        let mut out: HashMap<String, Vec<RegisterEntry>> = HashMap::new();
+        if identities.is_empty() {
+            return Ok(out);
+        }
+        let wanted = serde_json::to_string(identities).unwrap_or_else(|_| "[]".into());
         let mut stmt = self.conn.prepare_cached(
-            "SELECT data FROM deviations WHERE source = ?1 AND identity = ?2 ORDER BY id",
+            "SELECT identity, id, first_seen, action, digest FROM deviations
+             WHERE source = ?1 AND identity IN (SELECT value FROM json_each(?2))
+             ORDER BY id",
         )?;
-        let rows = stmt.query_map(params![source, identity], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for row in rows {
-            if let Ok(d) = serde_json::from_str(&row?) {
-                out.push(d);
-            }
+        let mut rows = stmt.query(params![source, wanted])?;
+        while let Some(r) = rows.next()? {
+            let first_seen: Option<String> = r.get(2)?;
+            out.entry(r.get(0)?).or_default().push(RegisterEntry {
+                id: r.get(1)?,
+                first_seen: first_seen
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(NaiveDate::MIN),
+                action: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                digest: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            });
         }
         Ok(out)
     }
@@ -302,16 +314,21 @@ impl SqliteStore {
 /// Writes one deviation of the register (replacing one with its id).
 fn insert_deviation(conn: &rusqlite::Connection, d: &Deviation) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO deviations (id, source, status, data, identity) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO deviations (id, source, status, data, identity, first_seen, action, digest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (id) DO UPDATE SET source = excluded.source, status = excluded.status,
-           data = excluded.data, identity = excluded.identity",
+           data = excluded.data, identity = excluded.identity, first_seen = excluded.first_seen,
+           action = excluded.action, digest = excluded.digest",
     )?
     .execute(params![
         d.id,
         d.source,
         d.status.as_str(),
         serde_json::to_string(d).unwrap_or_else(|_| "{}".into()),
-        crate::register::identity(d)
+        crate::register::identity(d),
+        d.first_seen.to_string(),
+        d.action,
+        crate::register::entry_digest(d)
     ])?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use super::{
     Cursor, JournalEntry, JournalStatus, MailboxRecord, ReminderRecord, Resume, RunId, RunKind,
     RunRecord, Sighting, StoreError, StoredMessage,
 };
-use super::{Judgement, KnownLocal, KnownMessage, StoredCounts};
+use super::{Judgement, KnownLocal, KnownMessage, RegisterEntry, StoredCounts};
 use crate::audit::{AuditEntry, NewEntry};
 use crate::case::{Case, Decision, Notice, PlanRow};
 use crate::model::{
@@ -285,6 +285,9 @@ const MIGRATIONS: &[&str] = &[
      UPDATE problems SET mailbox = (SELECT m.mailbox FROM messages m WHERE m.id = problems.message);
      CREATE INDEX problems_by_mailbox ON problems (mailbox, message);
      ALTER TABLE deviations ADD COLUMN identity TEXT;
+     ALTER TABLE deviations ADD COLUMN first_seen TEXT;
+     ALTER TABLE deviations ADD COLUMN action TEXT;
+     ALTER TABLE deviations ADD COLUMN digest TEXT;
      CREATE INDEX deviations_by_identity ON deviations (source, identity);
      CREATE TABLE folder_stamps (
          mailbox INTEGER NOT NULL REFERENCES mailboxes(id),
@@ -460,13 +463,23 @@ fn fill_deviation_identities(conn: &Connection) -> Result<(), StoreError> {
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
     for (id, data) in &missing {
-        let identity = serde_json::from_str::<Deviation>(data)
-            .map(|d| crate::register::identity(&d))
-            .unwrap_or_else(|_| id.clone());
-        conn.execute(
-            "UPDATE deviations SET identity = ?2 WHERE id = ?1",
-            params![id, identity],
-        )?;
+        match serde_json::from_str::<Deviation>(data) {
+            Ok(d) => conn.execute(
+                "UPDATE deviations SET identity = ?2, first_seen = ?3, action = ?4, digest = ?5
+                 WHERE id = ?1",
+                params![
+                    id,
+                    crate::register::identity(&d),
+                    d.first_seen.to_string(),
+                    d.action,
+                    crate::register::entry_digest(&d)
+                ],
+            )?,
+            Err(_) => conn.execute(
+                "UPDATE deviations SET identity = ?1 WHERE id = ?1",
+                params![id],
+            )?,
+        };
     }
     conn.execute_batch("COMMIT")?;
     Ok(())
