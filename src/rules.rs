@@ -509,6 +509,18 @@ impl RuleSet {
         facts: &MessageFacts<'_>,
         received: DateTime<Utc>,
     ) -> Option<(&str, NaiveDate)> {
+        let (rule, received_day) = self.aged_by(facts, received)?;
+        Some((rule.id.as_str(), rule.retention.expires_on(received_day)?))
+    }
+
+    /// The rule that can make a message stale (governing and not exempted)
+    /// and the day its age counts from: what [`RuleSet::judge`] and
+    /// [`RuleSet::stale_from`] share.
+    fn aged_by(
+        &self,
+        facts: &MessageFacts<'_>,
+        received: DateTime<Utc>,
+    ) -> Option<(&Rule, NaiveDate)> {
         let rule = self.governing(facts)?;
         if (rule.exempt_flagged && facts.flagged)
             || (!rule.exempt.is_empty() && rule.exempt.holds(facts))
@@ -519,7 +531,7 @@ impl RuleSet {
             .age_by
             .pick(received, facts.envelope.date_header)
             .date_naive();
-        Some((rule.id.as_str(), rule.retention.expires_on(received_day)?))
+        Some((rule, received_day))
     }
 
     /// The verdict for one message received on `received`, judged on `as_of`.
@@ -529,16 +541,7 @@ impl RuleSet {
         received: DateTime<Utc>,
         as_of: NaiveDate,
     ) -> Option<Staleness> {
-        let rule = self.governing(facts)?;
-        if (rule.exempt_flagged && facts.flagged)
-            || (!rule.exempt.is_empty() && rule.exempt.holds(facts))
-        {
-            return None;
-        }
-        let received_day = rule
-            .age_by
-            .pick(received, facts.envelope.date_header)
-            .date_naive();
+        let (rule, received_day) = self.aged_by(facts, received)?;
         rule.retention
             .expired(received_day, as_of)
             .then(|| Staleness {

@@ -245,6 +245,101 @@ pub fn record_one_off(
 mod tests {
     use super::*;
     use crate::rules::RuleSet;
+    use std::path::{Path, PathBuf};
+
+    /// A Maildir scanned into an in-memory store, as `scan --state` does.
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        given: String,
+        engine: Engine,
+        named: Vec<NamedSource>,
+        store: Box<dyn Store>,
+        pool: rayon::ThreadPool,
+    }
+
+    impl Fixture {
+        fn new(files: &[(&str, &str)]) -> Fixture {
+            let dir = tempfile::tempdir().expect("tmp");
+            let root = dir.path().join("mail");
+            crate::actions::test_support::write_old(&root, files);
+            for sub in [
+                "cur",
+                "new",
+                "tmp",
+                ".Arkiv/cur",
+                ".Arkiv/new",
+                ".Arkiv/tmp",
+            ] {
+                std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+            }
+            let engine = Engine::new(
+                crate::engine::EngineSettings::new(as_of()),
+                RuleSet::embedded().expect("rules"),
+                Fingerprinter::new(b"test-key-0123456789").expect("key"),
+            );
+            let given = format!("maildir:{}", root.display());
+            let named = vec![NamedSource {
+                spec: SourceSpec::parse(&given).expect("source"),
+                given: given.clone(),
+                credentials: None,
+                mailbox: None,
+            }];
+            let mut store = crate::store::for_tests();
+            store.set_audit_key(engine.audit_key());
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .expect("pool");
+            Fixture {
+                _dir: dir,
+                root,
+                given,
+                engine,
+                named,
+                store,
+                pool,
+            }
+        }
+
+        /// One stateful scan: whether it could print as it read, and how
+        /// many messages it read.
+        fn scan(&mut self) -> (bool, u64) {
+            let stream = prepare(
+                self.store.as_mut(),
+                &self.engine.detectors.fingerprinter,
+                &self.named,
+                false,
+            )
+            .expect("prepared");
+            let finished = scan_into(
+                self.store.as_mut(),
+                &self.engine,
+                &self.named,
+                &self.pool,
+                None,
+                &super::super::Silent,
+                &ImapSettings::default(),
+                &Keeping {
+                    as_of: as_of(),
+                    full: false,
+                    stale_only: false,
+                    keep_years: 5,
+                },
+            )
+            .expect("scanned");
+            assert_eq!(finished.status, "complete");
+            (stream, finished.stats.messages)
+        }
+
+        fn held(&self) -> u64 {
+            self.store.counts(&self.given).expect("counts").0
+        }
+    }
+
+    fn as_of() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 25).expect("date")
+    }
 
     /// The job without the binary: a first scan records every message and
     /// prints as it reads, a rescan reads nothing new and may not; each run
@@ -252,68 +347,16 @@ mod tests {
     /// fingerprint key is refused before anything is read.
     #[test]
     fn a_stateful_scan_records_its_run_history_and_audit() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let root = dir.path().join("mail");
-        crate::actions::test_support::write_old(
-            &root,
-            &[
-                ("cur/1:2,S", "a"),
-                ("cur/2:2,S", "b"),
-                (".Arkiv/cur/3:2,", "c"),
-            ],
-        );
-        let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
-        let engine = Engine::new(
-            crate::engine::EngineSettings::new(as_of),
-            RuleSet::embedded().expect("rules"),
-            Fingerprinter::new(b"test-key-0123456789").expect("key"),
-        );
-        let given = format!("maildir:{}", root.display());
-        let named = [NamedSource {
-            spec: SourceSpec::parse(&given).expect("source"),
-            given: given.clone(),
-            credentials: None,
-            mailbox: None,
-        }];
-        let mut store = crate::store::for_tests();
-        store.set_audit_key(engine.audit_key());
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("pool");
-        let keeping = Keeping {
-            as_of,
-            full: false,
-            stale_only: false,
-            keep_years: 5,
-        };
-        let mut read = Vec::new();
-        for _ in 0..2 {
-            let stream = prepare(
-                store.as_mut(),
-                &engine.detectors.fingerprinter,
-                &named,
-                false,
-            )
-            .expect("prepared");
-            let finished = scan_into(
-                store.as_mut(),
-                &engine,
-                &named,
-                &pool,
-                None,
-                &super::super::Silent,
-                &ImapSettings::default(),
-                &keeping,
-            )
-            .expect("scanned");
-            assert_eq!(finished.status, "complete");
-            read.push((stream, finished.stats.messages));
-        }
+        let mut f = Fixture::new(&[
+            ("cur/1:2,S", "a"),
+            ("cur/2:2,S", "b"),
+            (".Arkiv/cur/3:2,", "c"),
+        ]);
+        let read = [f.scan(), f.scan()];
         assert_eq!(read, [(true, 3), (false, 0)]);
-        assert_eq!(store.counts(&given).expect("counts").0, 3);
-        assert_eq!(store.snapshots().expect("history").len(), 2);
-        let trail = store.audit_entries().expect("trail");
+        assert_eq!(f.held(), 3);
+        assert_eq!(f.store.snapshots().expect("history").len(), 2);
+        let trail = f.store.audit_entries().expect("trail");
         assert_eq!(trail.len(), 2);
         assert!(
             trail
@@ -324,17 +367,10 @@ mod tests {
 
         let other = Fingerprinter::new(b"another-key-0123456789").expect("key");
         assert!(matches!(
-            prepare(store.as_mut(), &other, &named, false),
+            prepare(f.store.as_mut(), &other, &f.named, false),
             Err(StatefulError::OtherKey { .. })
         ));
     }
-}
-
-#[cfg(test)]
-mod stamp_tests {
-    use super::*;
-    use crate::rules::RuleSet;
-    use std::path::Path;
 
     fn age(dir: &Path, secs: u64) {
         let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_790_000_000 - secs);
@@ -350,104 +386,43 @@ mod stamp_tests {
     /// recorded; a folder changed too recently to judge is always listed.
     #[test]
     fn an_unchanged_maildir_folder_is_not_listed_again() {
-        let dir = tempfile::tempdir().expect("tmp");
-        let root = dir.path().join("mail");
-        crate::actions::test_support::write_old(
-            &root,
-            &[
-                ("cur/1:2,S", "a"),
-                (".Arkiv/cur/2:2,", "b"),
-                (".Arkiv/cur/3:2,", "c"),
-            ],
-        );
-        for sub in [
-            "cur",
-            "new",
-            "tmp",
-            ".Arkiv/cur",
-            ".Arkiv/new",
-            ".Arkiv/tmp",
-        ] {
-            std::fs::create_dir_all(root.join(sub)).expect("mkdir");
-        }
+        let mut f = Fixture::new(&[
+            ("cur/1:2,S", "a"),
+            (".Arkiv/cur/2:2,", "b"),
+            (".Arkiv/cur/3:2,", "c"),
+        ]);
+        let root = f.root.clone();
         let settle = || {
             for sub in ["cur", "new", ".Arkiv/cur", ".Arkiv/new"] {
                 age(&root.join(sub), 3600);
             }
         };
         settle();
-        let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
-        let engine = Engine::new(
-            crate::engine::EngineSettings::new(as_of),
-            RuleSet::embedded().expect("rules"),
-            Fingerprinter::new(b"test-key-0123456789").expect("key"),
-        );
-        let given = format!("maildir:{}", root.display());
-        let named = [NamedSource {
-            spec: SourceSpec::parse(&given).expect("source"),
-            given: given.clone(),
-            credentials: None,
-            mailbox: None,
-        }];
-        let mut store = crate::store::for_tests();
-        store.set_audit_key(engine.audit_key());
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("pool");
-        let scan = |store: &mut Box<dyn Store>| {
-            prepare(
-                store.as_mut(),
-                &engine.detectors.fingerprinter,
-                &named,
-                false,
-            )
-            .expect("prepared");
-            scan_into(
-                store.as_mut(),
-                &engine,
-                &named,
-                &pool,
-                None,
-                &super::super::Silent,
-                &ImapSettings::default(),
-                &Keeping {
-                    as_of,
-                    full: false,
-                    stale_only: false,
-                    keep_years: 5,
-                },
-            )
-            .expect("scanned")
-            .stats
-            .messages
-        };
-        let held = |store: &dyn Store| store.counts(&given).expect("counts").0;
-        assert_eq!(scan(&mut store), 3);
-        assert_eq!(store.folder_stamps(&given).expect("stamps").len(), 2);
+        assert_eq!(f.scan().1, 3);
+        assert_eq!(f.store.folder_stamps(&f.given).expect("stamps").len(), 2);
 
         // Slipped in behind the folder's back: passed over.
         crate::actions::test_support::write_old(&root, &[(".Arkiv/cur/4:2,", "d")]);
         settle();
-        assert_eq!(scan(&mut store), 0);
-        assert_eq!(held(store.as_ref()), 3);
+        assert_eq!(f.scan().1, 0);
+        assert_eq!(f.held(), 3);
 
         // Added the ordinary way (the folder's time moves): read.
         crate::actions::test_support::write_old(&root, &[(".Arkiv/cur/5:2,", "e")]);
         age(&root.join(".Arkiv/cur"), 1800);
-        assert_eq!(scan(&mut store), 2, "d and e");
-        assert_eq!(held(store.as_ref()), 5);
+        assert_eq!(f.scan().1, 2, "d and e");
+        assert_eq!(f.held(), 5);
 
         // A flag changed by renaming, and a message removed, in INBOX.
         std::fs::rename(root.join("cur/1:2,S"), root.join("cur/1:2,FS")).expect("flag");
         std::fs::remove_file(root.join(".Arkiv/cur/2:2,")).expect("remove");
         age(&root.join("cur"), 900);
         age(&root.join(".Arkiv/cur"), 900);
-        assert_eq!(scan(&mut store), 0);
-        assert_eq!(held(store.as_ref()), 4);
+        assert_eq!(f.scan().1, 0);
+        assert_eq!(f.held(), 4);
         let mut flagged = Vec::new();
-        store
-            .each_message(&given, None, &mut |m| {
+        f.store
+            .each_message(&f.given, None, &mut |m| {
                 flagged.push((m.report.envelope.message_id.clone(), m.report.meta.flagged));
                 Ok(())
             })
@@ -460,11 +435,11 @@ mod stamp_tests {
 
         // Changed just now: no stamp is trusted, the folder is listed.
         std::fs::remove_file(root.join(".Arkiv/cur/3:2,")).expect("remove");
-        assert_eq!(scan(&mut store), 0);
-        assert_eq!(held(store.as_ref()), 3);
+        assert_eq!(f.scan().1, 0);
+        assert_eq!(f.held(), 3);
         assert!(
-            !store
-                .folder_stamps(&given)
+            !f.store
+                .folder_stamps(&f.given)
                 .expect("stamps")
                 .contains_key("Arkiv")
         );
