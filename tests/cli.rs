@@ -848,8 +848,15 @@ fn a_run_lock_keeps_two_runs_apart() {
         std::thread::sleep(Duration::from_millis(500));
         drop(held);
     });
-    assert_eq!(scan(&["--wait"]).status.code(), Some(0));
+    let waited = scan(&["--wait"]);
+    assert_eq!(waited.status.code(), Some(0));
     releaser.join().expect("released");
+    // It said what it waited for, and for whom.
+    let stderr = String::from_utf8_lossy(&waited.stderr);
+    assert!(
+        stderr.contains("waiting for the run") && stderr.contains(&std::process::id().to_string()),
+        "{stderr}"
+    );
 }
 
 /// Names from mail are shown, never acted on: a folder name, subject,

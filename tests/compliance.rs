@@ -332,6 +332,25 @@ fn two_scans_a_month_apart_make_the_report_the_officer_needs() {
     let only: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(only["mailboxes"].as_array().map(Vec::len), Some(1));
     assert_eq!(only["totals"]["deviations_handled"], 1);
+    // A department no mailbox belongs to (a typo) is an error naming the
+    // ones there are, not an empty report.
+    let (code, out, err) = run(
+        &d,
+        &config,
+        &[
+            "report",
+            "--compliance",
+            "--format",
+            "json",
+            "--as-of",
+            "2026-11-15",
+            "--department",
+            "Finans",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("Finans") && err.contains("Økonomi"), "{err}");
 
     // The schema holds for the JSON and every CSV table.
     let csv_dir = dir.join("csv");

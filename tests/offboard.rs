@@ -310,6 +310,37 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         report.contains("Delete the mailbox by: 2027-05-30"),
         "{report}"
     );
+    // The notice letter is never written over (it may be the one sent):
+    // rerun with the same --notice and a new plan, refused, letter intact.
+    let letter = std::fs::read(&notice).expect("notice");
+    let (code, _, err) = run(
+        &d,
+        &state,
+        &[],
+        &[
+            "offboard",
+            &alice,
+            "--case",
+            "K-1",
+            "--reason",
+            "Videre drift av kundeforhold",
+            "--legal-basis",
+            "e-postforskriften § 2 første ledd bokstav a",
+            "--notified",
+            "2026-11-01",
+            "--plan",
+            d.dir.path().join("plan-2.csv").to_str().expect("utf-8"),
+            "--notice",
+            notice.to_str().expect("utf-8"),
+            "--as-of",
+            "2026-11-25",
+        ],
+        "",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("varsel.txt exists"), "{err}");
+    assert_eq!(std::fs::read(&notice).expect("notice"), letter);
+    assert!(!d.dir.path().join("plan-2.csv").exists());
     // Previews: only declared terms, never private mail, each recorded.
     let (code, out, err) = run(
         &d,

@@ -271,6 +271,14 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
             plan.display()
         )));
     }
+    if let Some(notice) = &args.notice
+        && notice.exists()
+    {
+        return Err(usage(format!(
+            "{} exists (it may be the letter the employee was given): choose another file",
+            notice.display()
+        )));
+    }
     let case = Case {
         id: case_id.to_string(),
         source: source.to_string(),

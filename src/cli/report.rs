@@ -74,6 +74,26 @@ pub(crate) fn compliance_report(
     config: Option<&Config>,
 ) -> Result<u8> {
     use mailhygiene::compliance;
+    if let Some(wanted) = args.department.as_deref() {
+        let mut known: Vec<String> = store
+            .mailboxes()?
+            .into_iter()
+            .filter_map(|m| m.department)
+            .collect();
+        known.sort();
+        known.dedup();
+        if !known.iter().any(|d| d.eq_ignore_ascii_case(wanted)) {
+            return Err(usage(format!(
+                "--department {}: no mailbox in the store belongs to it (departments: {})",
+                mailhygiene::report::summary::one_line(wanted),
+                if known.is_empty() {
+                    "none; give each mailbox one in the configuration".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+    }
     let report = compliance::gather(
         store,
         rules,

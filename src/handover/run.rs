@@ -128,7 +128,16 @@ pub fn hand_over(
         printer.record(&outcome(&case, &destination, row, status, why))?;
     }
     if !request.apply {
+        // What an earlier run copied to this destination is not planned
+        // again: a dry run after the handover says so.
+        let done: std::collections::HashMap<(String, String), String> = store
+            .handovers(&case.id)?
+            .into_iter()
+            .filter(|h| h.status.done() && h.destination == destination.to)
+            .map(|h| ((h.folder, h.key), h.at))
+            .collect();
         for r in &copy {
+            let earlier = done.get(&(r.folder.clone(), r.key.clone()));
             printer.record(&Outcome {
                 kind: "handover",
                 source: case.source.clone(),
@@ -136,8 +145,14 @@ pub fn hand_over(
                 folder: r.folder.clone(),
                 uid: r.uid,
                 to_folder: destination.folder.clone(),
-                status: "planned",
-                reason: String::new(),
+                status: if earlier.is_some() {
+                    "already_there"
+                } else {
+                    "planned"
+                },
+                reason: earlier
+                    .map(|at| format!("copied by an earlier run ({at})"))
+                    .unwrap_or_default(),
             })?;
         }
         printer.finish("dry run: nothing was copied; add --apply to do it")?;
@@ -441,6 +456,23 @@ mod tests {
             );
             assert_eq!(copies(&target).len(), 1, "round {round}");
         }
+        // A dry run now plans nothing again: the row was copied.
+        let mut out = Vec::new();
+        let mut printer = OutcomePrinter::new(Box::new(&mut out), true);
+        hand_over(
+            store.as_mut(),
+            &mut Local { reachable: false },
+            &request(&plan, &to, false),
+            &mut printer,
+            &mut |_| {},
+        )
+        .expect("dry run");
+        drop(printer);
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(
+            text.contains("\"status\":\"already_there\"") && !text.contains("\"planned\""),
+            "{text}"
+        );
         let copied = std::fs::read_to_string(&copies(&target)[0]).expect("copy");
         assert!(copied.contains("<tilbud@t>") && !copied.contains("middag"));
         let trail = store.audit_entries().expect("trail");

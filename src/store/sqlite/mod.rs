@@ -325,7 +325,21 @@ impl RunLock {
         }
         let mut file = options.open(&path).map_err(|e| err(e.to_string()))?;
         if wait {
-            file.lock().map_err(|e| err(e.to_string()))?;
+            // Said once, when it has to wait: a scheduled run that seems to
+            // hang is waiting for another, and for which.
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    eprintln!(
+                        "mailhygiene: waiting for the run that uses {} (process {}) to finish",
+                        state.display(),
+                        holder.trim()
+                    );
+                    file.lock().map_err(|e| err(e.to_string()))?;
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(err(e.to_string())),
+            }
         } else if let Err(e) = file.try_lock() {
             return Err(match e {
                 std::fs::TryLockError::WouldBlock => {
