@@ -163,6 +163,23 @@ mod tests {
         );
         let en = t.render(Lang::En, &ctx).expect("en");
         assert!(en.subject.starts_with("Yearly review"));
+        // The lists say how much of what is due they show.
+        let mut many = sample_context();
+        many.due = 158;
+        let nb_many = t.render(Lang::Nb, &many).expect("nb");
+        assert!(
+            nb_many.text.contains("De eldste (1 av 158 som bør ryddes)")
+                && nb_many.html.contains("De største (1 av 158)"),
+            "{}",
+            nb_many.text
+        );
+        let en_many = t.render(Lang::En, &many).expect("en");
+        assert!(
+            en_many.text.contains("The oldest (1 of 158 due)")
+                && en_many.html.contains("The largest (1 of 158)"),
+            "{}",
+            en_many.text
+        );
         let secret = Fingerprinter::new(b"reminder-test-key-0123").expect("key");
         let id = reminder_id(&secret, "src", "2026");
         let raw = message(
