@@ -36,6 +36,42 @@ pub fn judgement(rules: &RuleSet, version: i64, r: &MessageReport) -> Judgement 
     }
 }
 
+/// What a report needs besides the messages: who owns each mailbox (from
+/// the store) and each rule in words.
+pub fn report_context(
+    as_of: NaiveDate,
+    min_confidence: f32,
+    list_all: bool,
+    store: &dyn Store,
+    rules: &RuleSet,
+) -> Result<crate::report::ReportContext, StoreError> {
+    Ok(crate::report::ReportContext {
+        as_of,
+        min_confidence,
+        list_all,
+        mailboxes: store
+            .mailboxes()?
+            .into_iter()
+            .map(|m| {
+                (
+                    m.source,
+                    crate::report::MailboxName {
+                        owner: m.owner,
+                        address: m.address,
+                        not_mail: m.not_mail,
+                        waited: m.waited,
+                    },
+                )
+            })
+            .collect(),
+        rules: rules
+            .rules
+            .iter()
+            .map(|r| (r.id.clone(), r.description.clone()))
+            .collect(),
+    })
+}
+
 /// What a rendering covered, for the exit status.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Rendered {

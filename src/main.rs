@@ -189,17 +189,10 @@ struct ChangeArgs {
     /// Make the changes; without it, print what would be done.
     #[arg(long)]
     apply: bool,
-    /// What "due" means: the date to judge by (YYYY-MM-DD); default: today.
-    #[arg(long, value_name = "DATE")]
-    as_of: Option<String>,
-    /// Rules directory; default: the config's `rules`, else the built-in rules.
-    #[arg(long, value_name = "DIR")]
-    rules: Option<PathBuf>,
-    /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
-    #[arg(long)]
-    allow_plaintext: bool,
+    /// `--as-of`, `--rules`, `--allow-plaintext` and the job's flags, as
+    /// for the commands that change no mailbox.
     #[command(flatten)]
-    job: JobArgs,
+    case: cases_cli::CaseArgs,
 }
 
 #[derive(clap::Args, Debug)]

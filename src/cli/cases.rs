@@ -82,15 +82,15 @@ pub struct OffboardArgs {
 pub struct CaseArgs {
     /// What "due" means: the date to judge by (YYYY-MM-DD); default: today.
     #[arg(long, value_name = "DATE")]
-    as_of: Option<String>,
+    pub(crate) as_of: Option<String>,
     /// Rules directory; default: the config's `rules`, else the built-in rules.
     #[arg(long, value_name = "DIR")]
-    rules: Option<PathBuf>,
+    pub(crate) rules: Option<PathBuf>,
     /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
     #[arg(long)]
-    allow_plaintext: bool,
+    pub(crate) allow_plaintext: bool,
     #[command(flatten)]
-    job: JobArgs,
+    pub(crate) job: JobArgs,
 }
 
 #[derive(clap::Args, Debug)]

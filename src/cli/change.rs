@@ -68,7 +68,8 @@ pub(crate) struct ChangeContext<'w> {
     as_of: NaiveDate,
 }
 
-pub(crate) fn change_context(args: &ChangeArgs) -> Result<ChangeContext<'static>> {
+pub(crate) fn change_context(change: &ChangeArgs) -> Result<ChangeContext<'static>> {
+    let args = &change.case;
     let config = args.job.load_config()?;
     let as_of = parse_as_of(args.as_of.as_deref())?;
     let rules_dir = args
@@ -149,7 +150,7 @@ pub(crate) fn clean_command(args: &CleanArgs) -> Result<u8> {
     } else {
         None
     };
-    let allow_plaintext = args.change.allow_plaintext;
+    let allow_plaintext = args.change.case.allow_plaintext;
     let mut open = |given: &str| open_named(&named, given, allow_plaintext);
     let failed = cleanup::clean(
         cx.store.as_mut(),
@@ -198,13 +199,13 @@ pub(crate) fn begin_change_run(cx: &mut ChangeContext<'_>, kind: RunKind) -> Res
 /// and configuration the command ran with.
 pub(crate) fn same_store_args(change: &ChangeArgs) -> String {
     let mut out = String::new();
-    if let Some(config) = &change.job.config {
+    if let Some(config) = &change.case.job.config {
         out.push_str(&format!(
             " --config {}",
             shell_word(&config.display().to_string())
         ));
     }
-    if let Some(state) = &change.job.state {
+    if let Some(state) = &change.case.job.state {
         out.push_str(&format!(
             " --state {}",
             shell_word(&state.display().to_string())
@@ -299,7 +300,7 @@ pub(crate) fn undo_command(args: &UndoArgs) -> Result<u8> {
     };
     // Each mailbox of the run through its own connection; one that cannot
     // be reached is reported and its entries wait, never tried elsewhere.
-    let allow_plaintext = args.change.allow_plaintext;
+    let allow_plaintext = args.change.case.allow_plaintext;
     let config = cx.config.clone();
     let mut open = |given: &str| {
         let named = resolve_sources(&[given.to_string()], None, config.as_ref())

@@ -289,42 +289,6 @@ pub(crate) fn same_fingerprint_key(
         .map_err(crate::stateful_error)
 }
 
-/// What a report needs besides the messages: who owns each mailbox (from
-/// the store) and each rule in words.
-pub(crate) fn report_context(
-    as_of: NaiveDate,
-    min_confidence: f32,
-    list_all: bool,
-    store: &dyn Store,
-    rules: &RuleSet,
-) -> Result<ReportContext> {
-    Ok(ReportContext {
-        as_of,
-        min_confidence,
-        list_all,
-        mailboxes: store
-            .mailboxes()?
-            .into_iter()
-            .map(|m| {
-                (
-                    m.source,
-                    report::MailboxName {
-                        owner: m.owner,
-                        address: m.address,
-                        not_mail: m.not_mail,
-                        waited: m.waited,
-                    },
-                )
-            })
-            .collect(),
-        rules: rules
-            .rules
-            .iter()
-            .map(|r| (r.id.clone(), r.description.clone()))
-            .collect(),
-    })
-}
-
 /// `--store URL`, given to any command (set once, before it runs).
 pub(crate) static STORE_FLAG: std::sync::OnceLock<StoreUrl> = std::sync::OnceLock::new();
 

@@ -18,7 +18,7 @@ pub(crate) struct ReminderOut<'a> {
 }
 
 pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
-    let change = &args.change;
+    let change = &args.change.case;
     let config = change.job.load_config()?;
     let as_of = parse_as_of(change.as_of.as_deref())?;
     let rules_dir = change
@@ -119,7 +119,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
             }
         }
     };
-    let context = report_context(as_of, 0.0, true, store.as_ref(), &rules)?;
+    let context = mailhygiene::inventory::report_context(as_of, 0.0, true, store.as_ref(), &rules)?;
     let mut emit = |r: &mailhygiene::reminders::Sent| -> std::io::Result<()> {
         match change.job.format {
             ActionFormat::Jsonl => {
@@ -158,7 +158,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
     let given: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
     let mailhygiene::reminders::Reminded { run, counts } = mailhygiene::reminders::remind_as_run(
         store.as_mut(),
-        change.apply,
+        args.change.apply,
         &given,
         &context,
         &settings,

@@ -45,7 +45,7 @@ pub(crate) fn report_command(args: &ReportArgs) -> Result<u8> {
         }
         args.sources.clone()
     };
-    let ctx = report_context(
+    let ctx = mailhygiene::inventory::report_context(
         as_of,
         args.render.min_confidence,
         args.all,

@@ -234,7 +234,7 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
     )
     .map_err(stateful_error)?;
     let sources: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
-    let ctx = report_context(
+    let ctx = mailhygiene::inventory::report_context(
         ctx.as_of,
         ctx.min_confidence,
         args.all,
