@@ -241,10 +241,7 @@ impl Summary {
         let listed = || ListedMessage {
             source: source.to_string(),
             folder: r.meta.folder.clone(),
-            date: r
-                .date
-                .map(|d| d.format("%Y-%m-%d").to_string())
-                .unwrap_or_else(|| "unknown".into()),
+            date: r.date.map(day).unwrap_or_else(|| "unknown".into()),
             message_id: r.envelope.message_id.clone(),
             sent: is_sent_folder(&r.meta.folder)
                 || owner.is_some_and(|o| o.eq_ignore_ascii_case(&from)),
@@ -276,8 +273,18 @@ impl Summary {
                 .or_insert((0, 0));
             entry.0 += 1;
             entry.1 = entry.1.max(stale.age_days);
-            keep_top(&mut self.oldest, listed(), limit, |m| m.age_days as f64);
-            keep_top(&mut self.largest, listed(), limit, |m| m.size as f64);
+            // Most due messages are neither among the oldest nor the
+            // largest: only those that are get listed (built).
+            keep_top(
+                &mut self.oldest,
+                stale.age_days as f64,
+                listed,
+                limit,
+                |m| m.age_days as f64,
+            );
+            keep_top(&mut self.largest, r.meta.size as f64, listed, limit, |m| {
+                m.size as f64
+            });
         }
         if !findings.is_empty() {
             let item = listed();
@@ -288,7 +295,8 @@ impl Summary {
             for kind in seen_detectors {
                 keep_top(
                     self.by_kind.entry(kind.clone()).or_default(),
-                    item.clone(),
+                    f64::from(item.severity),
+                    || item.clone(),
                     LIST_LIMIT,
                     |m| f64::from(m.severity),
                 );
@@ -298,10 +306,7 @@ impl Summary {
             if self.ctx.list_all || self.problems.len() < PROBLEMS_KEPT {
                 self.problems.push(ListedProblem {
                     folder: r.meta.folder.clone(),
-                    date: r
-                        .date
-                        .map(|d| d.format("%Y-%m-%d").to_string())
-                        .unwrap_or_else(|| "unknown".into()),
+                    date: r.date.map(day).unwrap_or_else(|| "unknown".into()),
                     subject: r.envelope.subject.clone(),
                     message_id: r.envelope.message_id.clone(),
                     location: p.location.to_string(),
@@ -458,20 +463,32 @@ impl Summary {
 }
 
 /// Keeps the `n` highest-ranked items, in rank order, first come first kept
-/// among equals. Binary search keeps it O(log n) per item to find the place.
+/// among equals. Binary search keeps it O(log n) per item to find the place;
+/// an item is made (`make`) only when it is kept.
 fn keep_top(
     list: &mut Vec<ListedMessage>,
-    item: ListedMessage,
+    rank: f64,
+    make: impl FnOnce() -> ListedMessage,
     n: usize,
     key: impl Fn(&ListedMessage) -> f64,
 ) {
-    let k = key(&item);
-    let pos = list.partition_point(|m| key(m) >= k);
+    let pos = list.partition_point(|m| key(m) >= rank);
     if pos < n {
-        list.insert(pos, item);
+        list.insert(pos, make());
         if list.len() > n {
             list.truncate(n);
         }
+    }
+}
+
+/// A day as `2024-06-10`, as `%Y-%m-%d` writes it (without parsing a
+/// format per message: a report writes one per listed message).
+fn day(d: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Datelike;
+    if (0..=9999).contains(&d.year()) {
+        format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
+    } else {
+        d.format("%Y-%m-%d").to_string()
     }
 }
 
@@ -1014,6 +1031,22 @@ mod tests {
         let mut out = Vec::new();
         render_markdown(&all, &mut out).expect("renders");
         assert!(!String::from_utf8(out).expect("utf-8").contains(" shown;"));
+    }
+
+    #[test]
+    fn a_day_reads_as_the_strftime_format_would_write_it() {
+        for t in [
+            0i64,
+            -62_135_596_800, // 0001-01-01
+            -62_198_755_200, // year 0
+            -62_230_291_200, // year -1
+            253_402_300_799, // 9999-12-31
+            253_402_300_800, // 10000-01-01
+            1_718_000_000,
+        ] {
+            let d = chrono::DateTime::from_timestamp(t, 0).expect("in range");
+            assert_eq!(day(d), d.format("%Y-%m-%d").to_string(), "{t}");
+        }
     }
 
     #[test]

@@ -276,30 +276,33 @@ impl SqliteStore {
             return Ok(StoredCounts::default());
         };
         let as_of = as_of.to_string();
-        // One pass over the mailbox, grouped by rule and whether stale.
+        // One pass over the covering index `messages_counted`, grouped by
+        // its own order (the rule): whether stale is counted inside, so
+        // nothing is sorted.
         let mut counts = StoredCounts::default();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT stale_rule, stale_from <= ?2, count(*), coalesce(sum(size), 0),
-                    min(coalesce(received, date_header)), coalesce(sum(unreadable), 0),
-                    coalesce(sum(judged IS NOT ?3), 0)
-             FROM messages WHERE mailbox = ?1 GROUP BY 1, 2",
+            "SELECT stale_rule, count(*), coalesce(sum(stale_from <= ?2), 0),
+                    coalesce(sum(size), 0),
+                    min(CASE WHEN stale_from <= ?2 THEN coalesce(received, date_header) END),
+                    coalesce(sum(unreadable), 0), coalesce(sum(judged IS NOT ?3), 0)
+             FROM messages INDEXED BY messages_counted
+             WHERE mailbox = ?1 GROUP BY stale_rule",
         )?;
         let mut rows = stmt.query(params![mailbox, as_of, version])?;
         let count = |v: i64| v.max(0) as u64;
         while let Some(r) = rows.next()? {
             let rule: Option<String> = r.get(0)?;
-            let stale: Option<bool> = r.get(1)?;
-            let n = count(r.get(2)?);
-            counts.messages += n;
+            counts.messages += count(r.get(1)?);
+            let stale = count(r.get(2)?);
             counts.bytes += count(r.get(3)?);
             counts.unreadable += count(r.get(5)?);
             counts.unjudged += count(r.get(6)?);
-            if stale == Some(true) {
-                counts.stale += n;
+            if stale > 0 {
+                counts.stale += stale;
                 *counts
                     .stale_by_rule
                     .entry(rule.unwrap_or_default())
-                    .or_default() += n;
+                    .or_default() += stale;
                 let oldest = from_ts(r.get(4)?).map(|d| d.date_naive());
                 counts.oldest_stale = match (counts.oldest_stale, oldest) {
                     (Some(a), Some(b)) => Some(a.min(b)),

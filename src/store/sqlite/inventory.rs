@@ -563,6 +563,16 @@ impl Which {
             }
         }
     }
+    /// The messages table with the index each selection is read through:
+    /// the planner cannot tell that a run read few messages, and would
+    /// walk the whole mailbox in order to skip the rest.
+    fn table(self) -> &'static str {
+        match self {
+            Which::All => "messages m INDEXED BY messages_in_order",
+            Which::ReadIn(_) => "messages m INDEXED BY messages_by_read_run",
+            Which::Sensitive(_) | Which::Unjudged(..) => "messages m",
+        }
+    }
     fn order(self) -> &'static str {
         match self {
             Which::Unjudged(..) => "ORDER BY m.id LIMIT 512",
@@ -649,7 +659,8 @@ impl SqliteStore {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT m.id, folder, key, uid_validity, uid, position, server_folder, message_id, received,
                     date_header, size, flagged, sender, sender_name, recipients, subject, signals, organisations
-             FROM messages m WHERE {} {}",
+             FROM {} WHERE {} {}",
+            which.table(),
             which.condition(),
             which.order()
         ))?;

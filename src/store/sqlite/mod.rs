@@ -295,6 +295,14 @@ const MIGRATIONS: &[&str] = &[
          stamp TEXT NOT NULL,
          PRIMARY KEY (mailbox, folder)
      );",
+    // 11: what the compliance history counts, as an index that covers its
+    // query and is ordered by its grouping (a rescan reads a fifth of the
+    // bytes the message rows hold and sorts nothing), and the order a
+    // report lists a mailbox in (INBOX first, then by folder, as read), so
+    // a report streams its rows instead of sorting them all.
+    "CREATE INDEX messages_counted ON messages
+         (mailbox, stale_rule, stale_from, judged, size, received, date_header, unreadable);
+     CREATE INDEX messages_in_order ON messages (mailbox, folder != 'INBOX', folder, position, key);",
 ];
 
 /// The lock a run that writes holds on its state file (`FILE.lock`, the
@@ -378,7 +386,7 @@ pub struct SqliteStore {
 
 /// Messages per transaction: large enough to be fast, small enough that a
 /// crash loses little work.
-const COMMIT_EVERY: usize = 2048;
+const COMMIT_EVERY: usize = 8192;
 
 fn ts(d: Option<DateTime<Utc>>) -> Option<i64> {
     d.map(|d| d.timestamp())
