@@ -103,44 +103,71 @@ pub(crate) fn compliance_report(
             department: args.department.as_deref(),
         },
     )?;
-    let rendered: Vec<(String, Vec<u8>)> = match args.render.format {
-        Format::Csv => compliance::render_csv(&report)?
-            .into_iter()
-            .map(|(n, b)| (n.to_string(), b))
-            .collect(),
-        format => {
-            let mut buf = Vec::new();
-            match format {
-                Format::Html => compliance::render_html(&report, &mut buf)?,
-                Format::Json | Format::Jsonl => compliance::render_json(&report, &mut buf)?,
-                _ => compliance::render_markdown(&report, &mut buf)?,
-            }
-            let ext = match format {
-                Format::Html => "html",
-                Format::Json | Format::Jsonl => "json",
-                _ => "md",
-            };
-            vec![(format!("compliance-{as_of}.{ext}"), buf)]
-        }
+    let register = compliance::Register { store };
+    let format = args.render.format;
+    let name = |ext: &str| format!("compliance-{as_of}.{ext}");
+    let ext = match format {
+        Format::Html => "html",
+        Format::Json | Format::Jsonl => "json",
+        _ => "md",
     };
-    match (&args.render.output, args.render.format) {
+    let render = |out: &mut dyn Write| match format {
+        Format::Html => compliance::render_html(&report, &register, out),
+        Format::Json | Format::Jsonl => compliance::render_json(&report, &register, out),
+        _ => compliance::render_markdown(&report, &register, out),
+    };
+    if format == Format::Csv && args.render.output.is_none() {
+        return Err(usage(
+            "the compliance report's CSV is one file per table: give -o DIR",
+        ));
+    }
+    // Written as the register is read (it may be larger than memory should
+    // hold); a delivery needs the files whole, and has them rendered once.
+    let rendered: Vec<(String, Vec<u8>)> = if args.deliver.is_some() {
+        if format == Format::Csv {
+            let mut files: Vec<(String, Vec<u8>)> = compliance::render_csv(&report)?
+                .into_iter()
+                .map(|(n, b)| (n.to_string(), b))
+                .collect();
+            let mut last = Vec::new();
+            compliance::render_deviations_csv(&report, &register, &mut last)?;
+            files.push((compliance::DEVIATIONS_CSV.to_string(), last));
+            files
+        } else {
+            let mut buf = Vec::new();
+            render(&mut buf)?;
+            vec![(name(ext), buf)]
+        }
+    } else {
+        Vec::new()
+    };
+    match (&args.render.output, format) {
         (Some(dir), Format::Csv) => {
             mailhygiene::report::create_private_dir(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
-            for (name, bytes) in &rendered {
-                let mut f = mailhygiene::report::create_private(&dir.join(name))
-                    .with_context(|| format!("cannot write {}", dir.join(name).display()))?;
-                f.write_all(bytes)?;
+            let create = |name: &str| {
+                mailhygiene::report::create_private(&dir.join(name))
+                    .with_context(|| format!("cannot write {}", dir.join(name).display()))
+            };
+            if rendered.is_empty() {
+                for (name, bytes) in compliance::render_csv(&report)? {
+                    create(name)?.write_all(&bytes)?;
+                }
+                let mut f = io::BufWriter::new(create(compliance::DEVIATIONS_CSV)?);
+                compliance::render_deviations_csv(&report, &register, &mut f)?;
+                f.flush()?;
+            } else {
+                for (name, bytes) in &rendered {
+                    create(name)?.write_all(bytes)?;
+                }
             }
-        }
-        (None, Format::Csv) => {
-            return Err(usage(
-                "the compliance report's CSV is one file per table: give -o DIR",
-            ));
         }
         (output, _) => {
             let mut out = open_output(output.as_deref())?;
-            out.write_all(&rendered[0].1)?;
+            match rendered.first() {
+                Some((_, bytes)) => out.write_all(bytes)?,
+                None => render(&mut out)?,
+            }
             out.flush()?;
         }
     }

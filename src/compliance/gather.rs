@@ -3,7 +3,9 @@
 //! latest snapshot as of the date, the whole history for the trends, and
 //! the deviation register.
 
-use super::{ComplianceReport, MailboxInfo, MailboxState, Snapshot, SnapshotBuilder, build};
+use super::{
+    ComplianceReport, DeviationStream, MailboxInfo, MailboxState, Snapshot, SnapshotBuilder, build,
+};
 use crate::rules::RuleSet;
 use crate::store::{SnapshotRecord, Store, StoreError};
 use chrono::NaiveDate;
@@ -98,13 +100,31 @@ pub fn gather(
         .map(|(info, snapshot)| MailboxState { info, snapshot })
         .collect();
     let history: Vec<Snapshot> = snapshots.into_iter().map(|s| s.snapshot).collect();
-    Ok(build(
+    build(
         as_of,
         scope.department,
         &mailboxes,
         &history,
-        &store.deviations()?,
-    ))
+        &Register { store },
+    )
+    .map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// The deviation register as a report reads it: from the store, one
+/// deviation at a time, each time it is listed.
+pub struct Register<'a> {
+    pub store: &'a dyn Store,
+}
+
+impl DeviationStream for Register<'_> {
+    fn each(
+        &self,
+        visit: &mut dyn FnMut(&super::Deviation) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.store
+            .each_deviation(&mut |d| visit(&d))
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
 }
 
 /// Records in the audit trail that a compliance report was delivered (how,

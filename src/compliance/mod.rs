@@ -400,7 +400,6 @@ pub struct ComplianceReport {
     pub new_sensitive: u64,
     pub old_sensitive: u64,
     pub riskiest: Vec<RiskyMessage>,
-    pub deviations: Vec<Deviation>,
     /// What IMAP cannot see (e.g. Exchange's online archive).
     pub notes: Vec<String>,
 }
@@ -439,16 +438,31 @@ pub struct MailboxState<'a> {
     pub snapshot: &'a Snapshot,
 }
 
+/// The deviations a report covers, met one at a time (the register can be
+/// larger than memory should hold): the report counts them once when it is
+/// built and lists them again when it is rendered.
+pub trait DeviationStream {
+    /// Visits each deviation, in the register's order (source, id).
+    fn each(&self, visit: &mut dyn FnMut(&Deviation) -> io::Result<()>) -> io::Result<()>;
+}
+
+impl DeviationStream for Vec<Deviation> {
+    fn each(&self, visit: &mut dyn FnMut(&Deviation) -> io::Result<()>) -> io::Result<()> {
+        self.iter().try_for_each(visit)
+    }
+}
+
 /// Builds the report from snapshots and the deviation register alone, so
 /// it costs the same for a hundred messages or ten million. `deviations`
-/// is the register (open and handled); `history` every snapshot kept.
+/// is the register (open and handled; those of mailboxes outside the
+/// report are passed over); `history` every snapshot kept.
 pub fn build(
     as_of: NaiveDate,
     department: Option<&str>,
     mailboxes: &[MailboxState<'_>],
     history: &[Snapshot],
-    deviations: &[Deviation],
-) -> ComplianceReport {
+    deviations: &dyn DeviationStream,
+) -> io::Result<ComplianceReport> {
     let period_start = as_of
         .checked_sub_months(chrono::Months::new(1))
         .unwrap_or(as_of);
@@ -522,22 +536,28 @@ pub fn build(
         });
     }
     totals.stale_share = share(totals.stale, totals.messages);
-    let deviations: Vec<Deviation> = deviations
-        .iter()
-        .filter(|d| included.contains(d.source.as_str()))
-        .cloned()
-        .collect();
-    // Data in Deleted Items is still in the mailbox: not handled.
-    totals.deviations_open = deviations.iter().filter(|d| d.status.is_open()).count() as u64;
-    totals.deviations_handled = deviations.len() as u64 - totals.deviations_open;
-    totals.deviations_in_deleted_items = deviations
-        .iter()
-        .filter(|d| d.status == DeviationStatus::InDeletedItems)
-        .count() as u64;
-    let mut open_by_source: BTreeMap<&str, u64> = BTreeMap::new();
-    for d in deviations.iter().filter(|d| d.status.is_open()) {
-        *open_by_source.entry(d.source.as_str()).or_default() += 1;
-    }
+    // One pass over the register: the counts, and the riskiest few.
+    let mut open_by_source: BTreeMap<String, u64> = BTreeMap::new();
+    let mut riskiest: Vec<(u64, RiskyMessage)> = Vec::new();
+    deviations.each(&mut |d| {
+        if !included.contains(d.source.as_str()) {
+            return Ok(());
+        }
+        // Data in Deleted Items is still in the mailbox: not handled.
+        if d.status.is_open() {
+            totals.deviations_open += 1;
+            *open_by_source.entry(d.source.clone()).or_default() += 1;
+        } else {
+            totals.deviations_handled += 1;
+        }
+        if d.status == DeviationStatus::InDeletedItems {
+            totals.deviations_in_deleted_items += 1;
+        }
+        if let Some(risky) = risky(d, &owners) {
+            keep_riskiest(&mut riskiest, risky);
+        }
+        Ok(())
+    })?;
     let mut departments: BTreeMap<String, DepartmentRow> = BTreeMap::new();
     for r in &rows {
         let name = if r.department.is_empty() {
@@ -560,7 +580,7 @@ pub fn build(
         d.messages += r.messages;
         d.stale += r.stale;
         d.sensitive_messages += r.sensitive_messages;
-        d.deviations_open += open_by_source.get(r.source.as_str()).copied().unwrap_or(0);
+        d.deviations_open += open_by_source.get(&r.source).copied().unwrap_or(0);
     }
     for d in departments.values_mut() {
         d.stale_share = share(d.stale, d.messages);
@@ -591,56 +611,7 @@ pub fn build(
         t.stale += s.stale;
         t.sensitive_messages += s.sensitive_messages;
     }
-    // The riskiest: open deviations that are lists, crossed the border, or
-    // hold special-category data, worst first.
-    let mut riskiest: Vec<(u64, RiskyMessage)> = deviations
-        .iter()
-        .filter(|d| d.status == DeviationStatus::Open)
-        .filter_map(|d| {
-            let special = d.category == Category::SpecialCategory.label();
-            let list = d.count >= 10;
-            if !(list || d.external || special) {
-                return None;
-            }
-            let mut why = Vec::new();
-            if list {
-                why.push(format!("{} identifiers in one message", d.count));
-            }
-            if d.external && d.direction == "sent" {
-                why.push("sent outside the organisation".to_string());
-            } else if d.external {
-                why.push("exchanged with outside the organisation".to_string());
-            }
-            if special {
-                why.push("special-category data".to_string());
-            }
-            let score = d.count.min(1000)
-                + if d.external { 20 } else { 0 }
-                + if d.external && d.direction == "sent" {
-                    20
-                } else {
-                    0
-                }
-                + if special { 10 } else { 0 };
-            Some((
-                score,
-                RiskyMessage {
-                    source: d.source.clone(),
-                    owner: owners.get(d.source.as_str()).cloned().unwrap_or_default(),
-                    folder: d.folder.clone(),
-                    date: d.date,
-                    subject: d.subject.clone(),
-                    identifiers: if special { 0 } else { d.count },
-                    categories: vec![d.category.clone()],
-                    direction: d.direction.clone(),
-                    external: d.external,
-                    why: why.join("; "),
-                },
-            ))
-        })
-        .collect();
-    riskiest.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.date.cmp(&a.1.date)));
-    ComplianceReport {
+    Ok(ComplianceReport {
         as_of,
         period_start,
         department: department.map(str::to_string),
@@ -656,10 +627,71 @@ pub fn build(
             .take(RISKIEST)
             .map(|(_, r)| r)
             .collect(),
-        deviations,
         notes: vec![
             "Exchange Online's online archive (In-Place Archive) cannot be reached over IMAP: mail the retention policy moved there is not covered.".into(),
         ],
+    })
+}
+
+/// An open deviation the report lists among the riskiest (a list, across
+/// the border, or special-category data), with its score; `None` for the
+/// rest.
+fn risky(d: &Deviation, owners: &BTreeMap<&str, String>) -> Option<(u64, RiskyMessage)> {
+    if d.status != DeviationStatus::Open {
+        return None;
+    }
+    let special = d.category == Category::SpecialCategory.label();
+    let list = d.count >= 10;
+    if !(list || d.external || special) {
+        return None;
+    }
+    let mut why = Vec::new();
+    if list {
+        why.push(format!("{} identifiers in one message", d.count));
+    }
+    if d.external && d.direction == "sent" {
+        why.push("sent outside the organisation".to_string());
+    } else if d.external {
+        why.push("exchanged with outside the organisation".to_string());
+    }
+    if special {
+        why.push("special-category data".to_string());
+    }
+    let score = d.count.min(1000)
+        + if d.external { 20 } else { 0 }
+        + if d.external && d.direction == "sent" {
+            20
+        } else {
+            0
+        }
+        + if special { 10 } else { 0 };
+    Some((
+        score,
+        RiskyMessage {
+            source: d.source.clone(),
+            owner: owners.get(d.source.as_str()).cloned().unwrap_or_default(),
+            folder: d.folder.clone(),
+            date: d.date,
+            subject: d.subject.clone(),
+            identifiers: if special { 0 } else { d.count },
+            categories: vec![d.category.clone()],
+            direction: d.direction.clone(),
+            external: d.external,
+            why: why.join("; "),
+        },
+    ))
+}
+
+/// Keeps the [`RISKIEST`] worst, worst first (highest score, then latest
+/// date), the earlier met first among equals: what a stable sort of all of
+/// them and a cut would keep, holding no more than the cut.
+fn keep_riskiest(list: &mut Vec<(u64, RiskyMessage)>, item: (u64, RiskyMessage)) {
+    let pos = list.partition_point(|(score, m)| {
+        *score > item.0 || (*score == item.0 && m.date >= item.1.date)
+    });
+    if pos < RISKIEST {
+        list.insert(pos, item);
+        list.truncate(RISKIEST);
     }
 }
 
@@ -753,10 +785,12 @@ mod gather;
 mod mail;
 mod render;
 
-pub use gather::{Scope, gather, record_delivery};
+pub use gather::{Register, Scope, gather, record_delivery};
 
 pub use mail::mail;
-pub use render::{render_csv, render_html, render_json, render_markdown};
+pub use render::{
+    DEVIATIONS_CSV, render_csv, render_deviations_csv, render_html, render_json, render_markdown,
+};
 
 #[cfg(test)]
 mod tests {
@@ -840,6 +874,43 @@ mod tests {
             }),
             problems: Vec::new(),
             signals: Default::default(),
+        }
+    }
+
+    proptest::proptest! {
+        /// The riskiest kept one at a time are what sorting them all
+        /// (stably: worst score, then latest date) and cutting keeps.
+        #[test]
+        fn the_riskiest_kept_as_met_are_the_sorted_cut(
+            items in proptest::collection::vec((0u64..5, proptest::option::of(0u32..6)), 0..80)
+        ) {
+            let risky: Vec<(u64, RiskyMessage)> = items
+                .iter()
+                .enumerate()
+                .map(|(i, (score, d))| {
+                    (*score, RiskyMessage {
+                        source: i.to_string(),
+                        owner: String::new(),
+                        folder: String::new(),
+                        date: d.map(|d| day("2026-01-01") + chrono::Days::new(d.into())),
+                        subject: String::new(),
+                        identifiers: 0,
+                        categories: Vec::new(),
+                        direction: String::new(),
+                        external: false,
+                        why: String::new(),
+                    })
+                })
+                .collect();
+            let mut kept = Vec::new();
+            for r in risky.clone() {
+                keep_riskiest(&mut kept, r);
+            }
+            let mut sorted = risky;
+            sorted.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.date.cmp(&a.1.date)));
+            sorted.truncate(RISKIEST);
+            let ids = |l: &[(u64, RiskyMessage)]| l.iter().map(|(_, m)| m.source.clone()).collect::<Vec<_>>();
+            proptest::prop_assert_eq!(ids(&kept), ids(&sorted));
         }
     }
 
@@ -1073,8 +1144,9 @@ mod tests {
                 snapshot: &history[2],
             }],
             &history,
-            &[],
-        );
+            &Vec::new(),
+        )
+        .expect("built");
         assert_eq!(
             r.mailboxes[0].stale, 2,
             "the mailbox as its latest snapshot says"

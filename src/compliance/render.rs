@@ -3,10 +3,89 @@
 
 use super::*;
 
-/// JSON, per `schemas/compliance-report.schema.json`.
-pub fn render_json(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, r)?;
+/// JSON, per `schemas/compliance-report.schema.json`; the deviations are
+/// written as they are read.
+pub fn render_json(
+    r: &ComplianceReport,
+    deviations: &dyn DeviationStream,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    /// The report's fields in its order, `deviations` streamed in place.
+    #[derive(Serialize)]
+    struct Whole<'a> {
+        as_of: NaiveDate,
+        period_start: NaiveDate,
+        department: &'a Option<String>,
+        totals: &'a Totals,
+        mailboxes: &'a [MailboxRow],
+        departments: &'a [DepartmentRow],
+        coverage: &'a [CoverageGap],
+        trend: &'a [TrendPoint],
+        new_sensitive: u64,
+        old_sensitive: u64,
+        riskiest: &'a [RiskyMessage],
+        deviations: Listed<'a>,
+        notes: &'a [String],
+    }
+    struct Listed<'a> {
+        report: &'a ComplianceReport,
+        deviations: &'a dyn DeviationStream,
+    }
+    impl Serialize for Listed<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::{Error, SerializeSeq};
+            let mut seq = serializer.serialize_seq(None)?;
+            let mut failed = None;
+            let read = each_listed(self.report, self.deviations, &mut |d| {
+                seq.serialize_element(d).map_err(|e| {
+                    let message = e.to_string();
+                    failed = Some(e);
+                    io::Error::other(message)
+                })
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            read.map_err(S::Error::custom)?;
+            seq.end()
+        }
+    }
+    let whole = Whole {
+        as_of: r.as_of,
+        period_start: r.period_start,
+        department: &r.department,
+        totals: &r.totals,
+        mailboxes: &r.mailboxes,
+        departments: &r.departments,
+        coverage: &r.coverage,
+        trend: &r.trend,
+        new_sensitive: r.new_sensitive,
+        old_sensitive: r.old_sensitive,
+        riskiest: &r.riskiest,
+        deviations: Listed {
+            report: r,
+            deviations,
+        },
+        notes: &r.notes,
+    };
+    serde_json::to_writer_pretty(&mut *out, &whole)?;
     writeln!(out)
+}
+
+/// Each deviation of the report's mailboxes, in the register's order.
+fn each_listed(
+    r: &ComplianceReport,
+    deviations: &dyn DeviationStream,
+    visit: &mut dyn FnMut(&Deviation) -> io::Result<()>,
+) -> io::Result<()> {
+    let included: HashSet<&str> = r.mailboxes.iter().map(|m| m.source.as_str()).collect();
+    deviations.each(&mut |d| {
+        if included.contains(d.source.as_str()) {
+            visit(d)
+        } else {
+            Ok(())
+        }
+    })
 }
 
 /// A deviation's status as a person reads it.
@@ -22,7 +101,11 @@ fn date(d: Option<NaiveDate>) -> String {
 }
 
 /// Markdown, for mail or a wiki.
-pub fn render_markdown(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<()> {
+pub fn render_markdown(
+    r: &ComplianceReport,
+    deviations: &dyn DeviationStream,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(out, "# Compliance report {}", r.as_of)?;
     writeln!(out)?;
     if let Some(d) = &r.department {
@@ -160,7 +243,7 @@ pub fn render_markdown(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<
         "| id | status | system | category | kinds | count | direction | external | mailbox | folder | date |"
     )?;
     writeln!(out, "|---|---|---|---|---|---:|---|---|---|---|---|")?;
-    for d in &r.deviations {
+    each_listed(r, deviations, &mut |d| {
         writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -175,12 +258,12 @@ pub fn render_markdown(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<
             md(&d.source),
             md(&d.folder),
             date(d.date)
-        )?;
-    }
-    Ok(())
+        )
+    })
 }
 
-/// The CSV tables, by file name (one file per table).
+/// The CSV tables but the last, by file name (one file per table); the
+/// last is [`render_deviations_csv`].
 pub fn render_csv(r: &ComplianceReport) -> io::Result<Vec<(&'static str, Vec<u8>)>> {
     use crate::report::spreadsheet_safe as cell;
     let mut files = Vec::new();
@@ -325,7 +408,21 @@ pub fn render_csv(r: &ComplianceReport) -> io::Result<Vec<(&'static str, Vec<u8>
         w.into_inner()
             .map_err(|e| io::Error::other(e.to_string()))?,
     ));
-    let mut w = csv::Writer::from_writer(Vec::new());
+    Ok(files)
+}
+
+/// The last CSV table, `deviations.csv` (the register can be large: it is
+/// written as it is read).
+pub const DEVIATIONS_CSV: &str = "deviations.csv";
+
+/// Writes [`DEVIATIONS_CSV`].
+pub fn render_deviations_csv(
+    r: &ComplianceReport,
+    deviations: &dyn DeviationStream,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    use crate::report::spreadsheet_safe as cell;
+    let mut w = csv::Writer::from_writer(out);
     w.write_record([
         "id",
         "status",
@@ -344,7 +441,7 @@ pub fn render_csv(r: &ComplianceReport) -> io::Result<Vec<(&'static str, Vec<u8>
         "handled_on",
         "action",
     ])?;
-    for d in &r.deviations {
+    each_listed(r, deviations, &mut |d| {
         w.write_record([
             d.id.clone(),
             d.status.as_str().to_string(),
@@ -362,14 +459,10 @@ pub fn render_csv(r: &ComplianceReport) -> io::Result<Vec<(&'static str, Vec<u8>
             d.first_seen.to_string(),
             date(d.handled_on),
             cell(&d.action),
-        ])?;
-    }
-    files.push((
-        "deviations.csv",
-        w.into_inner()
-            .map_err(|e| io::Error::other(e.to_string()))?,
-    ));
-    Ok(files)
+        ])
+        .map_err(io::Error::other)
+    })?;
+    w.flush()
 }
 
 fn h(s: &str) -> String {
@@ -403,7 +496,11 @@ fn bars(title: &str, points: &[(String, u64)], color: &str) -> String {
 
 /// One self-contained HTML page: inline CSS and SVG, no script, no
 /// external asset, readable when printed to PDF.
-pub fn render_html(r: &ComplianceReport, out: &mut dyn Write) -> io::Result<()> {
+pub fn render_html(
+    r: &ComplianceReport,
+    deviations: &dyn DeviationStream,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let t = &r.totals;
     let mut page = String::new();
     page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Compliance report ");
@@ -514,9 +611,22 @@ svg.chart text{font-size:12px;font-family:inherit}svg.chart .t{font-weight:bold}
         ));
     }
     page.push_str("</table>\n<h2>Deviation drafts</h2>\n<table id=\"deviations\"><tr><th>id</th><th>status</th><th>system</th><th>category</th><th>kinds</th><th>count</th><th>direction</th><th>external</th><th>mailbox</th><th>date</th></tr>");
-    for d in &r.deviations {
-        page.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", d.id, h(status_words(d.status)), h(&d.system), h(&d.category), h(&d.kinds.join(", ")), d.count, d.direction, if d.external { "yes" } else { "no" }, h(&d.source), date(d.date)));
-    }
-    page.push_str("</table>\n</body></html>\n");
-    out.write_all(page.as_bytes())
+    out.write_all(page.as_bytes())?;
+    each_listed(r, deviations, &mut |d| {
+        write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            d.id,
+            h(status_words(d.status)),
+            h(&d.system),
+            h(&d.category),
+            h(&d.kinds.join(", ")),
+            d.count,
+            d.direction,
+            if d.external { "yes" } else { "no" },
+            h(&d.source),
+            date(d.date)
+        )
+    })?;
+    out.write_all(b"</table>\n</body></html>\n")
 }

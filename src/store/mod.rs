@@ -658,8 +658,21 @@ pub trait History {
     fn snapshots(&self) -> Result<Vec<SnapshotRecord>, StoreError>;
     /// Forgets snapshots judged before `before`; how many.
     fn prune_snapshots(&mut self, before: NaiveDate) -> Result<u64, StoreError>;
-    /// The deviation register, open and handled.
-    fn deviations(&self) -> Result<Vec<Deviation>, StoreError>;
+    /// The deviation register, open and handled, in (source, id) order.
+    fn deviations(&self) -> Result<Vec<Deviation>, StoreError> {
+        let mut all = Vec::new();
+        self.each_deviation(&mut |d| {
+            all.push(d);
+            Ok(())
+        })?;
+        Ok(all)
+    }
+    /// Each deviation of the register in (source, id) order, one at a
+    /// time: what a report lists without holding the register.
+    fn each_deviation(
+        &self,
+        visit: &mut dyn FnMut(Deviation) -> std::io::Result<()>,
+    ) -> Result<(), StoreError>;
     /// Replaces a mailbox's part of the register.
     fn save_deviations(&mut self, source: &str, list: &[Deviation]) -> Result<(), StoreError>;
     /// What the register holds of a mailbox's deviations with these

@@ -58,18 +58,20 @@ impl History for SqliteStore {
             params![before.to_string()],
         )? as u64)
     }
-    fn deviations(&self) -> Result<Vec<Deviation>, StoreError> {
+    fn each_deviation(
+        &self,
+        visit: &mut dyn FnMut(Deviation) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT data FROM deviations ORDER BY source, id")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        let mut out = Vec::new();
-        for row in rows {
-            if let Ok(d) = serde_json::from_str(&row?) {
-                out.push(d);
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            if let Ok(d) = serde_json::from_str(&r.get::<_, String>(0)?) {
+                visit(d).map_err(|e| StoreError::Invalid(format!("writing the report: {e}")))?;
             }
         }
-        Ok(out)
+        Ok(())
     }
     fn register_entries(
         &self,
