@@ -11,6 +11,7 @@
 //! masked rendering and the fingerprint, subjects are masked by the engine
 //! before they arrive.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::audit::{AuditEntry, NewEntry};

@@ -619,40 +619,12 @@ impl SqliteStore {
         let Some(path) = &self.anchor else {
             return Ok(());
         };
-        let mut text = String::new();
-        for l in lines {
-            text.push_str(l);
-            text.push('\n');
-        }
-        let mut options = std::fs::OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
-        }
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = options.open(path)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_data()
-        };
-        write().map_err(|e| {
+        crate::audit::append_anchor_lines(path, lines).map_err(|e| {
             StoreError::Invalid(format!(
                 "cannot write the audit anchor log {}: {e}",
                 path.display()
             ))
-        })?;
-        #[cfg(unix)]
-        for l in lines {
-            if let Ok(socket) = std::os::unix::net::UnixDatagram::unbound() {
-                let _ = socket.send_to(
-                    format!("<110>mailhygiene[{}]: audit {l}", std::process::id()).as_bytes(),
-                    "/dev/log",
-                );
-            }
-        }
-        Ok(())
+        })
     }
 
     pub fn schema_version(&self) -> Result<usize, StoreError> {

@@ -1,0 +1,350 @@
+//! The PostgreSQL store against a private server the test starts (Debian's
+//! `postgresql`, `initdb` in a temporary directory): each concern built so
+//! far behaves as the SQLite store does (the same checks run on both), and
+//! the guarantees several writers need hold with several processes'
+//! worth of connections.
+
+use super::private_server::{PASSWORD, Postgres, USER};
+use super::*;
+use crate::audit::AuditKey;
+use std::path::Path;
+
+fn password_file(dir: &Path) -> PasswordSource {
+    use std::os::unix::fs::PermissionsExt;
+    let file = dir.join("password");
+    std::fs::write(&file, PASSWORD).expect("password file");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    PasswordSource {
+        env: None,
+        file: Some(file),
+    }
+}
+
+/// A connector to a fresh database of `server`.
+fn fresh(server: &Postgres, dir: &Path) -> Connector {
+    let db = server.create_database("t");
+    Connector::new(
+        Target::parse(&server.url(&db)).expect("url"),
+        &password_file(dir),
+    )
+    .expect("connector")
+}
+
+fn key() -> AuditKey {
+    AuditKey::new([7; 32])
+}
+
+fn entry(run: RunId, n: u32) -> JournalEntry {
+    JournalEntry {
+        id: 0,
+        run,
+        source: "imaps://kari@mail.test".into(),
+        folder: "INBOX".into(),
+        uid_validity: Some(u32::MAX),
+        uid: Some(n),
+        local_key: None,
+        message_id: format!("<{n}@t>"),
+        to_folder: "Deleted Items".into(),
+        rule: "yearly-review".into(),
+        status: JournalStatus::Intent,
+        reason: String::new(),
+        dest_uid_validity: None,
+        dest_uid: None,
+        dest_key: None,
+        flagged: n.is_multiple_of(2),
+        undoes: None,
+        size: Some(1234),
+        received: DateTime::<Utc>::from_timestamp(1_700_000_000, 0),
+    }
+}
+
+/// What both stores must do alike: settings, runs and their adoption, the
+/// journal (intents, outcomes, what is unfinished, what an undo reversed),
+/// run summaries and the audit chain. Returns what was observed, so the two
+/// stores' observations can be compared whole.
+fn observe<S: Settings + Runs + Journal + AuditTrail>(s: &mut S) -> Vec<String> {
+    let mut seen = Vec::new();
+    let day = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+    let at = DateTime::<Utc>::from_timestamp(1_764_000_000, 0).expect("time");
+    assert_eq!(s.setting("missing").expect("setting"), None);
+    s.set_setting("k", "one").expect("set");
+    s.set_setting("k", "two").expect("set again");
+    seen.push(format!("{:?}", s.setting("k").expect("setting")));
+
+    let first = s.begin_run(RunKind::Clean, day, at).expect("run");
+    let second = s.begin_run(RunKind::Clean, day, at).expect("run");
+    let scan = s.begin_run(RunKind::Scan, day, at).expect("run");
+    seen.push(format!("{:?}", s.adopt_interrupted(second, RunKind::Clean)));
+    seen.push(format!("{:?}", s.adopt(first, scan)));
+    seen.push(format!("{:?}", s.adopt(first, second)));
+    seen.push(format!("{:?}", s.series(second)));
+    s.finish_run(second, at, "complete", 3).expect("finish");
+    seen.push(format!("{:?}", s.run(second).expect("run")));
+    seen.push(format!("{:?}", s.run(9999).expect("no run")));
+
+    let mut entries: Vec<JournalEntry> = (1..=3).map(|n| entry(second, n)).collect();
+    s.journal_intents(&mut entries).expect("intents");
+    assert!(entries.iter().all(|e| e.id > 0), "ids are set");
+    entries[0].status = JournalStatus::Moved;
+    entries[0].dest_uid_validity = Some(7);
+    entries[0].dest_uid = Some(70);
+    entries[1].status = JournalStatus::Failed;
+    entries[1].reason = "the server said no".into();
+    s.journal_outcomes(&entries[..2]).expect("outcomes");
+    seen.push(format!("{:?}", s.journal_of_run(second).expect("journal")));
+    seen.push(format!(
+        "{:?}",
+        s.unfinished("imaps://kari@mail.test").expect("unfinished")
+    ));
+    let undo = s.begin_run(RunKind::Undo, day, at).expect("undo run");
+    let mut back = vec![JournalEntry {
+        undoes: Some(entries[0].id),
+        ..entry(undo, 1)
+    }];
+    s.journal_intents(&mut back).expect("undo intent");
+    back[0].status = JournalStatus::Moved;
+    s.journal_outcomes(&back).expect("undo outcome");
+    seen.push(format!("{:?}", s.undone(second).expect("undone")));
+    let summaries = s
+        .run_summaries(&[RunKind::Clean, RunKind::Undo])
+        .expect("summaries");
+    for r in &summaries {
+        seen.push(format!(
+            "{} {:?} {:?} {:?} {:?} {:?}",
+            r.record.id, r.record.kind, r.counts, r.sources, r.undoes, r.undone_by
+        ));
+    }
+
+    assert!(
+        s.append_audit(NewEntry::new(at, "scan", None, serde_json::json!({})))
+            .is_err(),
+        "no key, no entry"
+    );
+    s.set_audit_key(key());
+    for i in 0..3 {
+        s.append_audit(NewEntry::new(
+            at,
+            "clean",
+            Some("SAK-1"),
+            serde_json::json!({ "n": i }),
+        ))
+        .expect("audit");
+    }
+    let chain = s.audit_entries().expect("entries");
+    let head = s.audit_head().expect("head");
+    seen.push(format!("{chain:?} {head:?}"));
+    let verified = crate::audit::verify(
+        &chain,
+        head.as_ref().map(|(n, h)| (*n, h.as_str())),
+        &key(),
+        s.audit_anchor().expect("anchor").as_ref(),
+    )
+    .expect("the chain verifies");
+    seen.push(format!("{verified:?}"));
+    seen
+}
+
+#[test]
+fn the_store_behaves_as_the_sqlite_store_does() {
+    let server = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut pg = PostgresStore::open(&fresh(&server, dir.path())).expect("opens");
+    pg.set_audit_anchor(dir.path().join("pg.anchor"));
+    let mut lite = crate::store::SqliteStore::open(&dir.path().join("s.sqlite")).expect("sqlite");
+    let observed_pg = observe(&mut pg);
+    let observed_lite = observe(&mut lite);
+    // The audit entries carry the actor and each store's own anchor; the
+    // rest must match line for line.
+    assert_eq!(observed_pg.len(), observed_lite.len());
+    for (p, l) in observed_pg.iter().zip(&observed_lite) {
+        assert_eq!(p, l);
+    }
+    assert_eq!(
+        pg.schema_version().expect("version"),
+        schema::MIGRATIONS.len()
+    );
+}
+
+#[test]
+fn processes_that_start_at_once_migrate_once_and_share_one_audit_chain() {
+    let server = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let connector = std::sync::Arc::new(fresh(&server, dir.path()));
+    // Eight openers at once on an empty database: each migration applied
+    // once, every opener sees the whole schema.
+    let openers: Vec<_> = (0..8)
+        .map(|_| {
+            let c = connector.clone();
+            std::thread::spawn(move || {
+                PostgresStore::open(&c)
+                    .and_then(|s| s.schema_version())
+                    .expect("opens while others migrate")
+            })
+        })
+        .collect();
+    for o in openers {
+        assert_eq!(o.join().expect("thread"), schema::MIGRATIONS.len());
+    }
+    let mut check = connector.connect().expect("session");
+    let applied: i64 = check
+        .query_one("SELECT count(*) FROM mailhygiene_schema", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(applied as usize, schema::MIGRATIONS.len());
+
+    // Four writers appending at once make one chain: no fork, no gap (and
+    // the anchor log they share names every entry).
+    let anchor = dir.path().join("audit.anchor");
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let c = connector.clone();
+            let anchor = anchor.clone();
+            std::thread::spawn(move || {
+                let mut s = PostgresStore::open(&c).expect("opens");
+                s.set_audit_key(key());
+                s.set_audit_anchor(anchor);
+                for i in 0..25 {
+                    s.append_audit(NewEntry::new(
+                        Utc::now(),
+                        "scan",
+                        None,
+                        serde_json::json!({ "writer": w, "i": i }),
+                    ))
+                    .expect("appends");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let mut s = PostgresStore::open(&connector).expect("opens");
+    s.set_audit_anchor(anchor);
+    let chain = s.audit_entries().expect("entries");
+    assert_eq!(chain.len(), 100);
+    let seqs: Vec<i64> = chain.iter().map(|e| e.seq).collect();
+    assert_eq!(
+        seqs,
+        (1..=100).collect::<Vec<i64>>(),
+        "stored in chain order"
+    );
+    let head = s.audit_head().expect("head");
+    crate::audit::verify(
+        &chain,
+        head.as_ref().map(|(n, h)| (*n, h.as_str())),
+        &key(),
+        s.audit_anchor().expect("anchor").as_ref(),
+    )
+    .expect("one unbroken chain");
+}
+
+#[test]
+fn the_run_lock_is_held_across_hosts_and_released_with_its_session() {
+    let server = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let connector = std::sync::Arc::new(fresh(&server, dir.path()));
+    PostgresStore::open(&connector).expect("migrated");
+    let held = RunLock::acquire(&connector, false).expect("the first run locks");
+    match RunLock::acquire(&connector, false) {
+        Err(StoreError::Busy { path, holder }) => {
+            assert!(
+                path.starts_with("postgresql://mailhygiene@127.0.0.1:"),
+                "{path}"
+            );
+            assert!(
+                holder.contains(&format!("mailhygiene pid {}", std::process::id())),
+                "the holder is named: {holder}"
+            );
+        }
+        other => panic!("a second run must be refused, got {:?}", other.map(|_| ())),
+    }
+    // A waiting run gets the lock when the first lets go.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let c = connector.clone();
+    let waiter = std::thread::spawn(move || {
+        let lock = RunLock::acquire(&c, true).expect("waits, then locks");
+        tx.send(()).expect("send");
+        drop(lock);
+    });
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(500))
+            .is_err(),
+        "the waiter waits while the lock is held"
+    );
+    drop(held);
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the waiter got the lock");
+    waiter.join().expect("waiter");
+    RunLock::acquire(&connector, false).expect("free again");
+}
+
+#[test]
+fn connections_are_refused_in_words_without_secrets() {
+    let server = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = server.create_database("t");
+    // The Unix socket works as loopback does.
+    let socket = Connector::new(
+        Target::parse(&server.socket_url(&db)).expect("socket url"),
+        &password_file(dir.path()),
+    )
+    .expect("connector");
+    PostgresStore::open(&socket).expect("over the socket");
+    // A wrong password: the server's words, never the password.
+    use std::os::unix::fs::PermissionsExt;
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "not-the-password-4711").expect("write");
+    std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let e = PostgresStore::open(
+        &Connector::new(
+            Target::parse(&server.url(&db)).expect("url"),
+            &PasswordSource {
+                env: None,
+                file: Some(wrong),
+            },
+        )
+        .expect("connector"),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(e.contains("password authentication failed"), "{e}");
+    assert!(!e.contains("4711") && !e.contains(PASSWORD), "{e}");
+    // TLS asked for (a CA file given) from a server without it: refused,
+    // never a silent fallback to plaintext.
+    let ca = dir.path().join("ca.pem");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+    std::fs::write(&ca, cert.cert.pem()).expect("ca");
+    let e = PostgresStore::open(
+        &Connector::new(
+            Target::parse(&format!(
+                "{}?sslrootcert={}",
+                server.url(&db),
+                ca.display().to_string().replace('/', "%2F")
+            ))
+            .expect("url"),
+            &password_file(dir.path()),
+        )
+        .expect("connector"),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(e.to_lowercase().contains("tls"), "{e}");
+    // A database that is not there.
+    let e = PostgresStore::open(
+        &Connector::new(
+            Target::parse(&server.url("no_such_db")).expect("url"),
+            &password_file(dir.path()),
+        )
+        .expect("connector"),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        e.contains("no_such_db") && e.contains("does not exist"),
+        "{e}"
+    );
+    let _ = USER;
+}
