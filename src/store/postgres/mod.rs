@@ -16,6 +16,7 @@
 //! journal. The inventory, cases, history and reminders follow; until they
 //! exist a command cannot name a PostgreSQL store (see [`super::StoreUrl`]).
 
+mod cases;
 pub mod schema;
 pub mod target;
 
@@ -529,7 +530,7 @@ impl Runs for PostgresStore {
             }
         }
         for r in db.query(
-            "SELECT DISTINCT run, source FROM journal ORDER BY run, source",
+            "SELECT DISTINCT run, source COLLATE \"C\" FROM journal ORDER BY 1, 2",
             &[],
         )? {
             if let Some(&i) = index.get(&r.get::<_, i64>(0)) {

@@ -62,7 +62,9 @@ fn entry(run: RunId, n: u32) -> JournalEntry {
 /// journal (intents, outcomes, what is unfinished, what an undo reversed),
 /// run summaries and the audit chain. Returns what was observed, so the two
 /// stores' observations can be compared whole.
-fn observe<S: Settings + Runs + Journal + AuditTrail>(s: &mut S) -> Vec<String> {
+fn observe<S: Settings + Runs + Journal + AuditTrail + Cases + Reminders>(
+    s: &mut S,
+) -> Vec<String> {
     let mut seen = Vec::new();
     let day = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
     let at = DateTime::<Utc>::from_timestamp(1_764_000_000, 0).expect("time");
@@ -115,6 +117,7 @@ fn observe<S: Settings + Runs + Journal + AuditTrail>(s: &mut S) -> Vec<String> 
         ));
     }
 
+    observe_cases(s, &mut seen);
     assert!(
         s.append_audit(NewEntry::new(at, "scan", None, serde_json::json!({})))
             .is_err(),
@@ -142,6 +145,112 @@ fn observe<S: Settings + Runs + Journal + AuditTrail>(s: &mut S) -> Vec<String> 
     .expect("the chain verifies");
     seen.push(format!("{verified:?}"));
     seen
+}
+
+/// Cases (a private row stays private when a plan is recorded again),
+/// their rows in order (a local row without a UID first), handovers and
+/// reminders.
+fn observe_cases<S: Cases + Reminders>(s: &mut S, seen: &mut Vec<String>) {
+    use crate::case::{Case, Decision, Notice, PlanRow};
+    let case = Case {
+        id: "SAK-1".into(),
+        source: "imaps://kari@mail.test".into(),
+        reason: "sluttet".into(),
+        legal_basis: "arbeidsmiljøloven".into(),
+        notice: Notice::On {
+            date: NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"),
+        },
+        successor: Some("ola@firma.test".into()),
+        leaving: None,
+        terms: vec!["tilbud".into()],
+        opened_by: "leder".into(),
+        opened_at: "2026-11-25T10:00:00Z".into(),
+    };
+    let row = |folder: &str, uid: Option<u32>, key: &str, decision: Decision| PlanRow {
+        message_id: format!("<{key}@t>"),
+        folder: folder.into(),
+        uid,
+        key: key.into(),
+        date: "2026-01-01".into(),
+        from: "x@y.test".into(),
+        subject: "s".into(),
+        decision,
+        why: format!("{decision:?}"),
+    };
+    let rows = [
+        row("INBOX", Some(9), "v:9", Decision::Handover),
+        row("INBOX", None, "local-b", Decision::Private),
+        row("Arkiv", Some(2), "v:2", Decision::Keep),
+        row("INBOX", Some(10), "v:10", Decision::Delete),
+    ];
+    s.open_case(&case, &mut rows.clone().into_iter().map(Ok))
+        .expect("case");
+    let again = [row("INBOX", None, "local-b", Decision::Handover)];
+    s.open_case(
+        &Case {
+            reason: "another reason is not taken".into(),
+            ..case.clone()
+        },
+        &mut again.into_iter().map(Ok),
+    )
+    .expect("again");
+    seen.push(format!("{:?}", s.cases().expect("cases")));
+    seen.push(format!("{:?}", s.case_rows("SAK-1").expect("rows")));
+    let mut private: Vec<_> = s
+        .private_case_messages()
+        .expect("private")
+        .into_iter()
+        .collect();
+    private.sort();
+    seen.push(format!("{private:?}"));
+    s.amend_case(&Case {
+        notice: Notice::Not {
+            why: "på ferie".into(),
+        },
+        ..case.clone()
+    })
+    .expect("amend");
+    seen.push(format!("{:?}", s.case("SAK-1").expect("case")));
+    for (key, status) in [
+        ("v:9", HandoverStatus::Copying),
+        ("v:9", HandoverStatus::Copied),
+        ("v:2", HandoverStatus::AlreadyThere),
+    ] {
+        s.record_handover(&HandoverRecord {
+            case_id: "SAK-1".into(),
+            folder: "INBOX".into(),
+            key: key.into(),
+            destination: "imaps://ola@mail.test".into(),
+            message_id: format!("<{key}@t>"),
+            to_folder: "Fra Kari".into(),
+            content_hash: "ab".repeat(32),
+            status,
+            at: "2026-11-26T09:00:00Z".into(),
+        })
+        .expect("handover");
+    }
+    seen.push(format!("{:?}", s.handovers("SAK-1").expect("handovers")));
+    let reminder = ReminderRecord {
+        source: "imaps://kari@mail.test".into(),
+        period: "2026".into(),
+        run: 1,
+        method: "smtp".into(),
+        recipient: "kari@firma.test".into(),
+        status: ReminderStatus::Sending,
+        at: "2026-11-26T09:00:00Z".into(),
+    };
+    s.record_reminder(&reminder).expect("reminder");
+    s.record_reminder(&ReminderRecord {
+        status: ReminderStatus::Delivered,
+        ..reminder
+    })
+    .expect("reminder again");
+    seen.push(format!(
+        "{:?} {:?}",
+        s.reminder("imaps://kari@mail.test", "2026")
+            .expect("reminder"),
+        s.reminder("imaps://kari@mail.test", "2025").expect("none")
+    ));
 }
 
 #[test]
