@@ -335,6 +335,18 @@ pub fn append_anchor_lines(path: &std::path::Path, lines: &[String]) -> std::io:
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir)?;
+    }
     let mut f = options.open(path)?;
     f.write_all(text.as_bytes())?;
     f.sync_data()?;

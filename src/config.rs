@@ -17,6 +17,9 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     store: Option<String>,
+    /// A PostgreSQL store's password: the variable holding it, or a file.
+    store_password_env: Option<String>,
+    store_password_file: Option<String>,
     rules: Option<String>,
     fingerprint_key_file: Option<String>,
     #[serde(default)]
@@ -171,6 +174,9 @@ pub struct Account {
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub store: Option<PathBuf>,
+    /// `store_password_env`, `store_password_file`: where a PostgreSQL
+    /// store's password is (else PGPASSWORD, else the passfile).
+    pub store_password: crate::store::postgres::PasswordSource,
     pub rules: Option<PathBuf>,
     pub fingerprint_key_file: Option<PathBuf>,
     pub max_message_bytes: Option<u64>,
@@ -249,6 +255,10 @@ impl Config {
         let mut errors = Vec::new();
         let mut config = Config {
             store: parsed.store.as_deref().map(expand),
+            store_password: crate::store::postgres::PasswordSource {
+                env: parsed.store_password_env.clone(),
+                file: parsed.store_password_file.as_deref().map(expand),
+            },
             rules: parsed.rules.as_deref().map(expand),
             fingerprint_key_file: parsed.fingerprint_key_file.as_deref().map(expand),
             max_message_bytes: parsed

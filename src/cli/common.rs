@@ -318,10 +318,24 @@ pub(crate) fn store_url(explicit: Option<&Path>, config: Option<&Config>) -> Res
     Ok(StoreUrl::Sqlite(default_state_path()?))
 }
 
-fn open_options(config: Option<&Config>, lock: Option<bool>) -> mailhygiene::store::OpenOptions {
+fn open_options(
+    url: &StoreUrl,
+    config: Option<&Config>,
+    lock: Option<bool>,
+) -> mailhygiene::store::OpenOptions {
+    // A shared database has no file beside it for the anchor log: each
+    // host keeps one in its state directory (lines name their store), unless
+    // the configuration says where.
+    let anchor = config.and_then(|c| c.audit_anchor.clone()).or_else(|| {
+        matches!(url, StoreUrl::Postgres(_))
+            .then(default_state_path)
+            .and_then(Result::ok)
+            .map(|p| p.with_file_name("audit-anchor.log"))
+    });
     mailhygiene::store::OpenOptions {
         lock,
-        audit_anchor: config.and_then(|c| c.audit_anchor.clone()),
+        audit_anchor: anchor,
+        password: config.map(|c| c.store_password.clone()).unwrap_or_default(),
     }
 }
 
@@ -334,7 +348,7 @@ pub(crate) fn open_store_read(
     if !url.exists() {
         return Err(usage(format!("no store at {url}: scan first")));
     }
-    let (mut store, _) = mailhygiene::store::open(&url, &open_options(config, None))
+    let (mut store, _) = mailhygiene::store::open(&url, &open_options(&url, config, None))
         .map_err(|e| usage(e.to_string()))?;
     give_audit_key(store.as_mut(), config);
     Ok(store)
@@ -359,11 +373,13 @@ pub(crate) fn open_store_locked(
     wait: bool,
 ) -> Result<(Box<dyn Store>, mailhygiene::store::RunGuard)> {
     let url = store_url(explicit, config)?;
-    let (mut store, guard) = mailhygiene::store::open(&url, &open_options(config, Some(wait)))
-        .map_err(|e| match e {
-            e @ mailhygiene::store::StoreError::Busy { .. } => anyhow::Error::new(e),
-            other => usage(other.to_string()),
-        })?;
+    let (mut store, guard) =
+        mailhygiene::store::open(&url, &open_options(&url, config, Some(wait))).map_err(
+            |e| match e {
+                e @ mailhygiene::store::StoreError::Busy { .. } => anyhow::Error::new(e),
+                other => usage(other.to_string()),
+            },
+        )?;
     give_audit_key(store.as_mut(), config);
     let guard = guard.ok_or_else(|| anyhow::anyhow!("the store gave no run lock"))?;
     Ok((store, guard))

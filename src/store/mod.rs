@@ -58,6 +58,8 @@ pub mod prelude {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreUrl {
     Sqlite(std::path::PathBuf),
+    /// `postgresql://USER@HOST[:PORT]/DB`: the shared store.
+    Postgres(postgres::Target),
 }
 
 impl StoreUrl {
@@ -72,13 +74,11 @@ impl StoreUrl {
             return Ok(StoreUrl::Sqlite(path.into()));
         }
         if s.starts_with("postgresql://") || s.starts_with("postgres://") {
-            return Err(StoreError::Invalid(
-                "a PostgreSQL store is not available in this version; use sqlite:PATH".into(),
-            ));
+            return Ok(StoreUrl::Postgres(postgres::Target::parse(s)?));
         }
         if let Some((scheme, _)) = s.split_once("://") {
             return Err(StoreError::Invalid(format!(
-                "unknown store {scheme}://: expected sqlite:PATH"
+                "unknown store {scheme}://: expected sqlite:PATH or postgresql://USER@HOST/DB"
             )));
         }
         Ok(StoreUrl::Sqlite(s.into()))
@@ -88,6 +88,9 @@ impl StoreUrl {
     pub fn exists(&self) -> bool {
         match self {
             StoreUrl::Sqlite(path) => path.exists(),
+            // A server's database is there when it can be reached: opening
+            // it says so, in the server's words.
+            StoreUrl::Postgres(_) => true,
         }
     }
 }
@@ -96,6 +99,7 @@ impl std::fmt::Display for StoreUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreUrl::Sqlite(path) => write!(f, "{}", path.display()),
+            StoreUrl::Postgres(target) => write!(f, "{}", target.display()),
         }
     }
 }
@@ -114,6 +118,9 @@ pub struct OpenOptions {
     pub lock: Option<bool>,
     /// Where the audit anchor log goes, instead of the backend's default.
     pub audit_anchor: Option<std::path::PathBuf>,
+    /// Where a PostgreSQL store's password comes from besides libpq's own
+    /// places (the configuration's `store_password_env`/`_file`).
+    pub password: postgres::PasswordSource,
 }
 
 /// Opens the store at `url`, with the run lock when asked.
@@ -135,13 +142,34 @@ pub fn open(
             }
             Ok((Box::new(store), guard))
         }
+        StoreUrl::Postgres(target) => {
+            let connector = postgres::Connector::new(target.clone(), &options.password)?;
+            let guard = match options.lock {
+                Some(wait) => Some(RunGuard {
+                    _held: Box::new(postgres::RunLock::acquire(&connector, wait)?),
+                }),
+                None => None,
+            };
+            let mut store = postgres::PostgresStore::open(&connector)?;
+            if let Some(anchor) = &options.audit_anchor {
+                store.set_audit_anchor(anchor.clone());
+            }
+            Ok((Box::new(store), guard))
+        }
     }
 }
 
 /// A store for tests: every workflow's tests take it from here, so a
 /// second backend runs the same tests by changing this one function.
+///
+/// `MAILHYGIENE_TEST_STORE=postgresql` gives each a fresh database of one
+/// private PostgreSQL server the test process starts (see
+/// [`postgres::for_tests`]).
 #[cfg(test)]
 pub fn for_tests() -> Box<dyn Store> {
+    if std::env::var("MAILHYGIENE_TEST_STORE").as_deref() == Ok("postgresql") {
+        return Box::new(postgres::for_tests());
+    }
     Box::new(SqliteStore::open_in_memory().expect("an in-memory store opens"))
 }
 
@@ -832,7 +860,11 @@ mod url_tests {
             StoreUrl::parse("state.sqlite").expect("a bare path"),
             StoreUrl::Sqlite("state.sqlite".into())
         );
-        for refused in ["sqlite:", "postgresql://mh@db/mh", "mysql://x/y"] {
+        assert!(matches!(
+            StoreUrl::parse("postgresql://mh@db/mh").expect("postgresql"),
+            StoreUrl::Postgres(_)
+        ));
+        for refused in ["sqlite:", "postgresql://mh:pw@db/mh", "mysql://x/y"] {
             assert!(StoreUrl::parse(refused).is_err(), "{refused}");
         }
         let dir = tempfile::tempdir().expect("tempdir");
@@ -842,7 +874,7 @@ mod url_tests {
             &url,
             &OpenOptions {
                 lock: Some(false),
-                audit_anchor: None,
+                ..Default::default()
             },
         )
         .expect("opens");
@@ -854,7 +886,7 @@ mod url_tests {
                 &url,
                 &OpenOptions {
                     lock: Some(false),
-                    audit_anchor: None
+                    ..Default::default()
                 }
             ),
             Err(StoreError::Busy { .. })

@@ -20,7 +20,12 @@ pub const PASSWORD: &str = "test-password-0123456789";
 
 pub struct Postgres {
     dir: tempfile::TempDir,
+    /// The server under a watchdog shell: it stops the server (and removes
+    /// its files) when this end of its standard input closes, which the
+    /// kernel does when the test process ends however it ends. A server
+    /// kept for a whole test process is never left running.
     server: Child,
+    watch: Option<std::process::ChildStdin>,
     pub port: u16,
 }
 
@@ -126,7 +131,23 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port();
-        let server = command(&bin, "postgres", user)
+        let mut watchdog = {
+            use std::os::unix::process::CommandExt;
+            let mut c = Command::new("sh");
+            if let Some((uid, gid)) = user {
+                c.uid(uid).gid(gid);
+            }
+            c
+        };
+        let mut server = watchdog
+            .env("LC_ALL", "C")
+            .arg("-c")
+            .arg(
+                r#"dir=$1; shift; "$@" </dev/null & pid=$!; cat >/dev/null; kill -INT $pid; wait $pid; rm -rf "$dir""#,
+            )
+            .arg("watchdog")
+            .arg(dir.path())
+            .arg(bin.join("postgres"))
             .arg("-D")
             .arg(&data)
             .args(["-p", &port.to_string()])
@@ -134,14 +155,20 @@ impl Postgres {
             .arg("-c")
             .arg(format!("unix_socket_directories={}", dir.path().display()))
             .args(["-c", "fsync=off", "-c", "max_connections=200"])
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::from(
                 std::fs::File::create(dir.path().join("server.log")).expect("log"),
             ))
             .spawn()
             .expect("postgres starts");
-        let pg = Postgres { dir, server, port };
+        let watch = server.stdin.take();
+        let pg = Postgres {
+            dir,
+            server,
+            watch,
+            port,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !pg.dir.path().join(format!(".s.PGSQL.{port}")).exists()
             || std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
@@ -212,11 +239,9 @@ fn percent(s: &str) -> String {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
-        // SIGTERM would wait for clients; a fast shutdown is SIGINT.
-        let _ = Command::new("kill")
-            .args(["-INT", &self.server.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Closing the watchdog's input stops the server (a fast shutdown).
+        drop(self.watch.take());
+        let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.server.try_wait() {
                 return;

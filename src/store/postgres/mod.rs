@@ -17,6 +17,7 @@
 //! exist a command cannot name a PostgreSQL store (see [`super::StoreUrl`]).
 
 mod cases;
+mod inventory;
 pub mod schema;
 pub mod target;
 
@@ -229,6 +230,12 @@ pub struct PostgresStore {
     /// interleaved).
     client: std::cell::RefCell<Client>,
     location: String,
+    /// Mailbox ids by source, as looked up.
+    ids: std::cell::RefCell<HashMap<String, i64>>,
+    /// Each mailbox's `judged_with` as last read or written.
+    judged_with: HashMap<i64, Option<i64>>,
+    /// Messages recorded in the open batch transaction.
+    pending: usize,
     audit_key: Option<crate::audit::AuditKey>,
     /// The append-only log outside the database each audit entry's hash
     /// also goes to, when the configuration names one (`[audit] anchor`):
@@ -245,6 +252,9 @@ impl PostgresStore {
         Ok(PostgresStore {
             client: std::cell::RefCell::new(client),
             location,
+            ids: Default::default(),
+            judged_with: HashMap::new(),
+            pending: 0,
             audit_key: None,
             anchor: None,
         })
@@ -854,3 +864,30 @@ mod private_server;
 
 #[cfg(test)]
 mod tests;
+
+/// A store in a fresh database of the test process's private server
+/// (started once, stopped when the process ends): what
+/// [`super::for_tests`] gives when the tests run against PostgreSQL.
+#[cfg(test)]
+pub fn for_tests() -> PostgresStore {
+    static SERVER: std::sync::OnceLock<(private_server::Postgres, tempfile::TempDir)> =
+        std::sync::OnceLock::new();
+    let (server, dir) = SERVER.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("password");
+        std::fs::write(&file, private_server::PASSWORD).expect("password file");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        (private_server::Postgres::start(), dir)
+    });
+    let db = server.create_database("store");
+    let connector = Connector::new(
+        Target::parse(&server.url(&db)).expect("url"),
+        &PasswordSource {
+            env: None,
+            file: Some(dir.path().join("password")),
+        },
+    )
+    .expect("connector");
+    PostgresStore::open(&connector).expect("a fresh PostgreSQL store opens")
+}

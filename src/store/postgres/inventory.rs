@@ -1,0 +1,1100 @@
+//! The inventory and the compliance history on PostgreSQL: the SQLite
+//! store's statements in PostgreSQL's dialect, message for message the
+//! same rows. A scan's writes are batched in one transaction of up to
+//! [`COMMIT_EVERY`] messages, as SQLite batches them.
+
+use super::*;
+use crate::model::{
+    DetectorId, Envelope, Finding, Location, MessageMeta, Problem, ProblemKind, TextSignals,
+};
+use crate::register::Deviation;
+
+/// Messages per transaction while a scan records.
+const COMMIT_EVERY: usize = 2048;
+
+fn join_lines(items: &[String]) -> String {
+    items.join("\n")
+}
+
+fn split_lines(s: &str) -> Vec<String> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        s.split('\n').map(str::to_string).collect()
+    }
+}
+
+/// Which messages [`PostgresStore::messages_where`] reads.
+#[derive(Debug, Clone, Copy)]
+enum Which {
+    All,
+    /// Read (not only seen) in this run.
+    ReadIn(RunId),
+    /// Holding at least one finding, with ids above this, the first few
+    /// hundred by id.
+    Sensitive(i64),
+    /// Not judged (under the mailbox's version: others were cleared), with
+    /// ids above this, the first few hundred by id.
+    Unjudged(i64),
+}
+
+impl Which {
+    /// The condition on messages `m` (`$1` the mailbox, `$2` the value).
+    fn condition(self) -> &'static str {
+        match self {
+            Which::All => "m.mailbox = $1",
+            Which::ReadIn(_) => "m.mailbox = $1 AND m.read_run = $2",
+            Which::Sensitive(_) => {
+                "m.mailbox = $1 AND m.id IN (SELECT DISTINCT x.message FROM findings x
+                   WHERE x.mailbox = $1 AND x.message > $2 ORDER BY x.message LIMIT 512)"
+            }
+            Which::Unjudged(..) => "m.mailbox = $1 AND m.judged IS NULL AND m.id > $2",
+        }
+    }
+    fn order(self) -> &'static str {
+        match self {
+            Which::Unjudged(..) => "ORDER BY m.id LIMIT 512",
+            Which::Sensitive(_) => "ORDER BY m.id",
+            _ => "ORDER BY (m.folder <> 'INBOX'), m.folder, m.position, m.key",
+        }
+    }
+    fn value(self) -> Option<i64> {
+        match self {
+            Which::All => None,
+            Which::ReadIn(run) => Some(run),
+            Which::Sensitive(after) | Which::Unjudged(after) => Some(after),
+        }
+    }
+}
+
+impl PostgresStore {
+    /// The id of a mailbox already in the store.
+    fn lookup(&self, source: &str) -> Result<Option<i64>, StoreError> {
+        if let Some(id) = self.ids.borrow().get(source) {
+            return Ok(Some(*id));
+        }
+        let id: Option<i64> = self
+            .db()?
+            .query_opt("SELECT id FROM mailboxes WHERE source = $1", &[&source])?
+            .map(|r| r.get(0));
+        if let Some(id) = id {
+            self.ids.borrow_mut().insert(source.to_string(), id);
+        }
+        Ok(id)
+    }
+
+    /// The id of a mailbox, added to the store if new.
+    fn mailbox_id(&self, source: &str) -> Result<i64, StoreError> {
+        if let Some(id) = self.lookup(source)? {
+            return Ok(id);
+        }
+        self.db()?.execute(
+            "INSERT INTO mailboxes (source) VALUES ($1) ON CONFLICT (source) DO NOTHING",
+            &[&source],
+        )?;
+        self.lookup(source)?
+            .ok_or_else(|| StoreError::Invalid(format!("cannot add the mailbox {source}")))
+    }
+
+    /// Begins the scan's batch transaction unless one is open.
+    fn in_transaction(&mut self) -> Result<(), StoreError> {
+        if self.pending == 0 {
+            self.db()?.batch_execute("BEGIN")?;
+        }
+        self.pending += 1;
+        Ok(())
+    }
+
+    fn maybe_commit(&mut self) -> Result<(), StoreError> {
+        if self.pending >= COMMIT_EVERY {
+            self.commit_pending()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn commit_pending(&mut self) -> Result<(), StoreError> {
+        if self.pending > 0 {
+            self.pending = 0;
+            self.db()?.batch_execute("COMMIT")?;
+        }
+        Ok(())
+    }
+
+    /// Keeps `mailboxes.judged_with` true: a judgement of another version
+    /// stored in a mailbox makes it mixed (NULL) until the history judges
+    /// it again under one.
+    fn note_judged(&mut self, mailbox: i64, version: i64) -> Result<(), StoreError> {
+        let known = match self.judged_with.get(&mailbox) {
+            Some(v) => *v,
+            None => self
+                .db()?
+                .query_one(
+                    "SELECT judged_with FROM mailboxes WHERE id = $1",
+                    &[&mailbox],
+                )?
+                .get(0),
+        };
+        if known.is_some() && known != Some(version) {
+            self.db()?.execute(
+                "UPDATE mailboxes SET judged_with = NULL WHERE id = $1",
+                &[&mailbox],
+            )?;
+            self.judged_with.insert(mailbox, None);
+        } else {
+            self.judged_with.insert(mailbox, known);
+        }
+        Ok(())
+    }
+
+    fn delete_folder(&self, mailbox: i64, folder: &str) -> Result<(), StoreError> {
+        let mut db = self.db()?;
+        db.execute(
+            "DELETE FROM messages WHERE mailbox = $1 AND folder = $2",
+            &[&mailbox, &folder],
+        )?;
+        db.execute(
+            "DELETE FROM folder_stamps WHERE mailbox = $1 AND folder = $2",
+            &[&mailbox, &folder],
+        )?;
+        Ok(())
+    }
+
+    /// The messages of `source` that `which` selects, in the order a scan
+    /// reads them (by id for judging), each with its row id; findings and
+    /// problems are read for the same messages first (they are few), then
+    /// the messages stream in one ordered pass.
+    fn messages_where(
+        &self,
+        source: &str,
+        which: Which,
+        visit: &mut dyn FnMut(i64, StoredMessage) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(());
+        };
+        let value = which.value();
+        let params: Vec<&(dyn ::postgres::types::ToSql + Sync)> = match &value {
+            Some(v) => vec![&mailbox, v],
+            None => vec![&mailbox],
+        };
+        let mut db = self.db()?;
+        let mut findings: HashMap<i64, Vec<Finding>> = HashMap::new();
+        for r in db.query(
+            &format!(
+                "SELECT f.message, f.detector, f.location, f.masked, f.fingerprint, f.confidence
+                 FROM findings f JOIN messages m ON m.id = f.message
+                 WHERE f.mailbox = $1 AND {} ORDER BY f.message, f.seq",
+                which.condition()
+            ),
+            &params,
+        )? {
+            let (Some(detector), Some(location)) = (
+                DetectorId::parse(r.get::<_, &str>(1)),
+                Location::parse(r.get::<_, &str>(2)),
+            ) else {
+                continue;
+            };
+            findings.entry(r.get(0)).or_default().push(Finding {
+                detector,
+                location,
+                masked: r.get(3),
+                fingerprint: r.get(4),
+                confidence: r.get::<_, f64>(5) as f32,
+            });
+        }
+        let mut problems: HashMap<i64, Vec<Problem>> = HashMap::new();
+        for r in db.query(
+            &format!(
+                "SELECT p.message, p.location, p.kind FROM problems p JOIN messages m ON m.id = p.message
+                 WHERE p.mailbox = $1 AND {} ORDER BY p.message, p.seq",
+                which.condition()
+            ),
+            &params,
+        )? {
+            let (Some(location), Some(kind)) = (
+                Location::parse(r.get::<_, &str>(1)),
+                ProblemKind::parse(r.get::<_, &str>(2)),
+            ) else {
+                continue;
+            };
+            problems
+                .entry(r.get(0))
+                .or_default()
+                .push(Problem { location, kind });
+        }
+        // Streamed: rows are taken off the connection as they are visited.
+        let mut rows = db.query_raw(
+            &format!(
+                "SELECT m.id, m.folder, m.key, m.uid_validity, m.uid, m.position, m.server_folder,
+                        m.message_id, m.received, m.date_header, m.size, m.flagged, m.sender,
+                        m.sender_name, m.recipients, m.subject, m.signals, m.organisations
+                 FROM messages m WHERE {} {}",
+                which.condition(),
+                which.order()
+            ),
+            params.iter().copied(),
+        )?;
+        use ::postgres::fallible_iterator::FallibleIterator;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0);
+            let uid = to_u32(r.get(4));
+            let key: String = r.get(2);
+            let received = from_ts(r.get(8));
+            let date_header = from_ts(r.get(9));
+            let meta = MessageMeta {
+                folder: r.get(1),
+                uid,
+                uid_validity: to_u32(r.get(3)),
+                server_folder: r.get(6),
+                received,
+                flagged: r.get(11),
+                size: r.get::<_, i64>(10).max(0) as u64,
+                origin: String::new(),
+                local_key: if uid.is_none() { Some(key) } else { None },
+                position: r.get::<_, i64>(5).max(0) as u64,
+            };
+            let envelope = Envelope {
+                message_id: r.get(7),
+                date_header,
+                from: split_lines(r.get(12)),
+                from_name: r.get(13),
+                to: split_lines(r.get(14)),
+                subject: r.get(15),
+            };
+            let report = MessageReport {
+                date: received.or(date_header),
+                meta,
+                envelope,
+                findings: findings.remove(&id).unwrap_or_default(),
+                stale: None,
+                problems: problems.remove(&id).unwrap_or_default(),
+                signals: TextSignals::from_store(r.get(16), r.get(17)),
+            };
+            visit(
+                id,
+                StoredMessage {
+                    source: source.to_string(),
+                    report,
+                },
+            )
+            .map_err(|e| StoreError::Invalid(format!("writing the report: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+impl Inventory for PostgresStore {
+    fn register_mailbox(&mut self, m: &MailboxRecord) -> Result<(), StoreError> {
+        self.db()?.execute(
+            "INSERT INTO mailboxes (source, owner, address, department) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (source) DO UPDATE SET
+               owner = coalesce(excluded.owner, mailboxes.owner),
+               address = coalesce(excluded.address, mailboxes.address),
+               department = coalesce(excluded.department, mailboxes.department)",
+            &[&m.source, &m.owner, &m.address, &m.department],
+        )?;
+        Ok(())
+    }
+    fn mailbox_scanned(
+        &mut self,
+        source: &str,
+        at: DateTime<Utc>,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.commit_pending()?;
+        self.db()?.execute(
+            "INSERT INTO mailboxes (source, last_scan, last_status, last_error) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (source) DO UPDATE SET
+               last_scan = excluded.last_scan, last_status = excluded.last_status,
+               last_error = excluded.last_error",
+            &[&source, &at.to_rfc3339(), &status, &error],
+        )?;
+        Ok(())
+    }
+    fn mailboxes(&self) -> Result<Vec<MailboxRecord>, StoreError> {
+        Ok(self
+            .db()?
+            .query(
+                "SELECT source, owner, address, last_scan, last_status, last_error, department, not_mail,
+                        throttled_ms, paced_ms
+                 FROM mailboxes ORDER BY source",
+                &[],
+            )?
+            .iter()
+            .map(|r| MailboxRecord {
+                source: r.get(0),
+                owner: r.get(1),
+                address: r.get(2),
+                last_scan: r.get(3),
+                last_status: r.get(4),
+                last_error: r.get(5),
+                department: r.get(6),
+                not_mail: r
+                    .get::<_, Option<String>>(7)
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or_default(),
+                waited: crate::store::Waited {
+                    throttled: std::time::Duration::from_millis(r.get::<_, i64>(8).max(0) as u64),
+                    paced: std::time::Duration::from_millis(r.get::<_, i64>(9).max(0) as u64),
+                },
+            })
+            .collect())
+    }
+    fn resume(&self, source: &str) -> Result<Resume, StoreError> {
+        let mut resume = Resume::default();
+        for r in self.db()?.query(
+            "SELECT folder, uid_validity, last_uid, server_name FROM cursors WHERE source = $1",
+            &[&source],
+        )? {
+            let folder: String = r.get(0);
+            if let Some(name) = r.get::<_, Option<String>>(3) {
+                resume.server_names.insert(folder.clone(), name);
+            }
+            resume.cursors.insert(
+                folder,
+                Cursor {
+                    uid_validity: to_u32(r.get(1)).unwrap_or_default(),
+                    last_uid: to_u32(r.get(2)).unwrap_or_default(),
+                },
+            );
+        }
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(resume);
+        };
+        let mut db = self.db()?;
+        for r in db.query(
+            "SELECT folder, count(*) FROM messages WHERE mailbox = $1 AND uid IS NOT NULL GROUP BY folder",
+            &[&mailbox],
+        )? {
+            resume
+                .stored
+                .insert(r.get(0), r.get::<_, i64>(1).max(0) as u64);
+        }
+        let again: Vec<String> = ProblemKind::ALL
+            .into_iter()
+            .filter(|k| k.read_again())
+            .map(|k| k.as_str().to_string())
+            .collect();
+        for r in db.query(
+            "SELECT DISTINCT m.folder, m.uid FROM problems p JOIN messages m ON m.id = p.message
+             WHERE m.mailbox = $1 AND m.uid IS NOT NULL AND p.kind = ANY($2)
+             ORDER BY m.folder, m.uid",
+            &[&mailbox, &again],
+        )? {
+            if let Some(uid) = to_u32(r.get(1)) {
+                resume.unread.entry(r.get(0)).or_default().push(uid);
+            }
+        }
+        Ok(resume)
+    }
+    fn known_local(&self, source: &str) -> Result<KnownLocal, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(KnownLocal::new());
+        };
+        let mut known = KnownLocal::new();
+        let mut db = self.db()?;
+        let mut rows = db.query_raw(
+            "SELECT folder, key, flagged, position FROM messages WHERE mailbox = $1 AND uid IS NULL",
+            [&mailbox as &(dyn ::postgres::types::ToSql + Sync)],
+        )?;
+        use ::postgres::fallible_iterator::FallibleIterator;
+        while let Some(r) = rows.next()? {
+            let folder: String = r.get(0);
+            let state = KnownMessage {
+                flagged: r.get(2),
+                position: r.get::<_, i64>(3).max(0) as u64,
+            };
+            known.entry(folder).or_default().insert(r.get(1), state);
+        }
+        Ok(known)
+    }
+    fn known_local_in(&self, source: &str, folders: &[&str]) -> Result<KnownLocal, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(KnownLocal::new());
+        };
+        let mut known = KnownLocal::new();
+        let mut db = self.db()?;
+        for folder in folders {
+            let keys = known.entry(folder.to_string()).or_default();
+            for r in db.query(
+                "SELECT key, flagged, position FROM messages
+                 WHERE mailbox = $1 AND folder = $2 AND uid IS NULL",
+                &[&mailbox, folder],
+            )? {
+                keys.insert(
+                    r.get(0),
+                    KnownMessage {
+                        flagged: r.get(1),
+                        position: r.get::<_, i64>(2).max(0) as u64,
+                    },
+                );
+            }
+        }
+        Ok(known)
+    }
+    fn folder_stamps(&self, source: &str) -> Result<HashMap<String, String>, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(HashMap::new());
+        };
+        Ok(self
+            .db()?
+            .query(
+                "SELECT folder, stamp FROM folder_stamps WHERE mailbox = $1",
+                &[&mailbox],
+            )?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+    fn record_judged(
+        &mut self,
+        run: RunId,
+        source: &str,
+        report: &MessageReport,
+        judgement: Option<&Judgement>,
+    ) -> Result<(), StoreError> {
+        self.in_transaction()?;
+        let mailbox = self.mailbox_id(source)?;
+        let meta = &report.meta;
+        if let (Some(uid), Some(validity)) = (meta.uid, meta.uid_validity) {
+            let current: Option<i64> = self
+                .db()?
+                .query_opt(
+                    "SELECT uid_validity FROM cursors WHERE source = $1 AND folder = $2",
+                    &[&source, &meta.folder],
+                )?
+                .map(|r| r.get(0));
+            if current.is_some_and(|v| v != i64::from(validity)) {
+                self.delete_folder(mailbox, &meta.folder)?;
+            }
+            self.db()?.execute(
+                "INSERT INTO cursors (source, folder, uid_validity, last_uid, run, server_name)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (source, folder) DO UPDATE SET
+                   last_uid = CASE WHEN cursors.uid_validity = excluded.uid_validity
+                                   THEN greatest(cursors.last_uid, excluded.last_uid)
+                                   ELSE excluded.last_uid END,
+                   uid_validity = excluded.uid_validity, run = excluded.run,
+                   server_name = coalesce(excluded.server_name, cursors.server_name)",
+                &[
+                    &source,
+                    &meta.folder,
+                    &i64::from(validity),
+                    &i64::from(uid),
+                    &run,
+                    &meta.server_folder,
+                ],
+            )?;
+        }
+        if let Some(j) = judgement {
+            self.note_judged(mailbox, j.version)?;
+        }
+        let key = meta.key();
+        let env = &report.envelope;
+        let position = meta.uid.map_or(meta.position, u64::from) as i64;
+        let received = ts(meta.received);
+        let date_header = ts(env.date_header);
+        let size = meta.size.min(i64::MAX as u64) as i64;
+        let from = join_lines(&env.from);
+        let to = join_lines(&env.to);
+        let organisations = report.signals.organisations.join(" ");
+        let version = judgement.map(|j| j.version);
+        let stale_rule = judgement.and_then(|j| j.stale.as_ref().map(|(rule, _)| rule.clone()));
+        let stale_from = judgement.and_then(|j| j.stale.as_ref().map(|(_, day)| day.to_string()));
+        let unreadable = judgement.is_some_and(|j| j.unreadable);
+        let mut db = self.db()?;
+        // Replaces what was stored for it, with its findings and problems.
+        db.execute(
+            "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND key = $3",
+            &[&mailbox, &meta.folder, &key],
+        )?;
+        let id: i64 = db
+            .query_one(
+                "INSERT INTO messages (mailbox, folder, key, uid_validity, uid, position, server_folder,
+                   message_id, received, date_header, size, flagged, sender, sender_name, recipients,
+                   subject, read_run, seen_run, signals, organisations, judged, stale_rule, stale_from, unreadable)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19,
+                         $20, $21, $22, $23)
+                 RETURNING id",
+                &[
+                    &mailbox,
+                    &meta.folder,
+                    &key,
+                    &to_i64(meta.uid_validity),
+                    &to_i64(meta.uid),
+                    &position,
+                    &meta.server_folder,
+                    &env.message_id,
+                    &received,
+                    &date_header,
+                    &size,
+                    &meta.flagged,
+                    &from,
+                    &env.from_name,
+                    &to,
+                    &env.subject,
+                    &run,
+                    &report.signals.flag_bits(),
+                    &organisations,
+                    &version,
+                    &stale_rule,
+                    &stale_from,
+                    &unreadable,
+                ],
+            )?
+            .get(0);
+        for f in &report.findings {
+            db.execute(
+                "INSERT INTO findings (message, detector, location, masked, fingerprint, confidence, mailbox)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &id,
+                    &f.detector.to_string(),
+                    &f.location.to_string(),
+                    &f.masked,
+                    &f.fingerprint,
+                    &f64::from(f.confidence),
+                    &mailbox,
+                ],
+            )?;
+        }
+        for p in &report.problems {
+            db.execute(
+                "INSERT INTO problems (message, location, kind, mailbox) VALUES ($1, $2, $3, $4)",
+                &[&id, &p.location.to_string(), &p.kind.as_str(), &mailbox],
+            )?;
+        }
+        drop(db);
+        self.maybe_commit()
+    }
+    fn sighting(&mut self, run: RunId, source: &str, seen: &Sighting) -> Result<(), StoreError> {
+        self.in_transaction()?;
+        let mailbox = self.mailbox_id(source)?;
+        match seen {
+            Sighting::Present {
+                folder,
+                key,
+                flagged,
+                position,
+            } => {
+                self.db()?.execute(
+                    "UPDATE messages SET judged = CASE WHEN flagged = $1 THEN judged END,
+                       flagged = $1, position = $2, seen_run = $3
+                     WHERE mailbox = $4 AND folder = $5 AND key = $6",
+                    &[flagged, &(*position as i64), &run, &mailbox, folder, key],
+                )?;
+            }
+            Sighting::NotMail { names } => {
+                self.db()?.execute(
+                    "UPDATE mailboxes SET not_mail = $1 WHERE id = $2",
+                    &[
+                        &serde_json::to_string(names).unwrap_or_else(|_| "[]".into()),
+                        &mailbox,
+                    ],
+                )?;
+            }
+            Sighting::Waited { throttled, paced } => {
+                let ms = |d: &std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+                self.db()?.execute(
+                    "UPDATE mailboxes SET throttled_ms = $1, paced_ms = $2 WHERE id = $3",
+                    &[&ms(throttled), &ms(paced), &mailbox],
+                )?;
+            }
+            Sighting::FolderListed {
+                folder,
+                gone,
+                stamp,
+            } => {
+                let mut db = self.db()?;
+                for key in gone {
+                    db.execute(
+                        "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND key = $3",
+                        &[&mailbox, folder, key],
+                    )?;
+                }
+                match stamp {
+                    Some(stamp) => db.execute(
+                        "INSERT INTO folder_stamps (mailbox, folder, stamp) VALUES ($1, $2, $3)
+                         ON CONFLICT (mailbox, folder) DO UPDATE SET stamp = excluded.stamp",
+                        &[&mailbox, folder, stamp],
+                    )?,
+                    None => db.execute(
+                        "DELETE FROM folder_stamps WHERE mailbox = $1 AND folder = $2",
+                        &[&mailbox, folder],
+                    )?,
+                };
+            }
+            Sighting::FolderState {
+                folder,
+                uid_validity,
+                upto,
+                present,
+                flagged,
+            } => {
+                let mut db = self.db()?;
+                let validity = i64::from(*uid_validity);
+                let upto = i64::from(*upto);
+                db.execute(
+                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid_validity <> $3",
+                    &[&mailbox, folder, &validity],
+                )?;
+                // Above `upto` the run read every message there is (a new
+                // folder, a --full scan): what it did not read is gone.
+                db.execute(
+                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid > $3 AND read_run <> $4",
+                    &[&mailbox, folder, &upto, &run],
+                )?;
+                let flagged: HashSet<u32> = flagged.iter().copied().collect();
+                match present {
+                    // Nothing gone: only flags that changed are written.
+                    None => {
+                        let was_flagged: Vec<(i64, Option<u32>)> = db
+                            .query(
+                                "SELECT id, uid FROM messages WHERE mailbox = $1 AND folder = $2
+                                 AND uid IS NOT NULL AND uid <= $3 AND flagged",
+                                &[&mailbox, folder, &upto],
+                            )?
+                            .iter()
+                            .map(|r| (r.get(0), to_u32(r.get(1))))
+                            .collect();
+                        for (id, uid) in &was_flagged {
+                            if !uid.is_some_and(|u| flagged.contains(&u)) {
+                                db.execute(
+                                    "UPDATE messages SET flagged = FALSE, judged = NULL, seen_run = $1 WHERE id = $2",
+                                    &[&run, id],
+                                )?;
+                            }
+                        }
+                        for uid in &flagged {
+                            db.execute(
+                                "UPDATE messages SET flagged = TRUE, judged = NULL, seen_run = $1
+                                 WHERE mailbox = $2 AND folder = $3 AND key = $4 AND NOT flagged",
+                                &[&run, &mailbox, folder, &uid.to_string()],
+                            )?;
+                        }
+                    }
+                    Some(present) => {
+                        let present: HashSet<u32> = present.iter().copied().collect();
+                        let stored: Vec<(i64, Option<u32>, bool)> = db
+                            .query(
+                                "SELECT id, uid, flagged FROM messages
+                                 WHERE mailbox = $1 AND folder = $2 AND uid IS NOT NULL AND uid <= $3",
+                                &[&mailbox, folder, &upto],
+                            )?
+                            .iter()
+                            .map(|r| (r.get(0), to_u32(r.get(1)), r.get(2)))
+                            .collect();
+                        for (id, uid, was_flagged) in stored {
+                            let Some(uid) = uid else { continue };
+                            if !present.contains(&uid) {
+                                db.execute("DELETE FROM messages WHERE id = $1", &[&id])?;
+                            } else if flagged.contains(&uid) != was_flagged {
+                                db.execute(
+                                    "UPDATE messages SET flagged = $1, judged = NULL, seen_run = $2 WHERE id = $3",
+                                    &[&!was_flagged, &run, &id],
+                                )?;
+                            }
+                        }
+                    }
+                }
+            }
+            Sighting::Folders { names } => {
+                let names: HashSet<&str> = names.iter().map(String::as_str).collect();
+                let stored: Vec<String> = self
+                    .db()?
+                    .query(
+                        "SELECT DISTINCT folder FROM messages WHERE mailbox = $1
+                         UNION SELECT folder FROM cursors WHERE source = $2
+                         UNION SELECT folder FROM folder_stamps WHERE mailbox = $1",
+                        &[&mailbox, &source],
+                    )?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                for folder in stored.iter().filter(|f| !names.contains(f.as_str())) {
+                    self.delete_folder(mailbox, folder)?;
+                    self.db()?.execute(
+                        "DELETE FROM cursors WHERE source = $1 AND folder = $2",
+                        &[&source, folder],
+                    )?;
+                }
+            }
+        }
+        self.maybe_commit()
+    }
+    fn forget(&mut self, source: &str, messages: &[(String, String)]) -> Result<(), StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(());
+        };
+        self.in_transaction()?;
+        {
+            let mut db = self.db()?;
+            for (folder, key) in messages {
+                db.execute(
+                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND key = $3",
+                    &[&mailbox, folder, key],
+                )?;
+            }
+        }
+        self.commit_pending()
+    }
+    fn each_message(
+        &self,
+        source: &str,
+        read_in: Option<RunId>,
+        visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let which = match read_in {
+            Some(run) => Which::ReadIn(run),
+            None => Which::All,
+        };
+        self.messages_where(source, which, &mut |_, m| visit(m))
+    }
+    fn sensitive_batch(
+        &self,
+        source: &str,
+        after: i64,
+        visit: &mut dyn FnMut(i64, StoredMessage) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        self.messages_where(source, Which::Sensitive(after), visit)
+    }
+    fn counts(&self, source: &str) -> Result<(u64, u64, u64), StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok((0, 0, 0));
+        };
+        let mut db = self.db()?;
+        let mut count = |sql: &str| -> Result<u64, StoreError> {
+            Ok(db.query_one(sql, &[&mailbox])?.get::<_, i64>(0).max(0) as u64)
+        };
+        Ok((
+            count("SELECT count(*) FROM messages WHERE mailbox = $1")?,
+            count(
+                "SELECT count(*) FROM findings f JOIN messages m ON m.id = f.message WHERE m.mailbox = $1",
+            )?,
+            count(
+                "SELECT count(*) FROM problems p JOIN messages m ON m.id = p.message WHERE m.mailbox = $1",
+            )?,
+        ))
+    }
+    fn holds_messages(&self, source: &str) -> Result<bool, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(false);
+        };
+        Ok(self
+            .db()?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM messages WHERE mailbox = $1)",
+                &[&mailbox],
+            )?
+            .get(0))
+    }
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.commit_pending()
+    }
+}
+
+/// Writes one deviation of the register (replacing one with its id).
+fn insert_deviation(db: &mut Client, d: &Deviation) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO deviations (id, source, status, data, identity, first_seen, action, digest)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (id) DO UPDATE SET source = excluded.source, status = excluded.status,
+           data = excluded.data, identity = excluded.identity, first_seen = excluded.first_seen,
+           action = excluded.action, digest = excluded.digest",
+        &[
+            &d.id,
+            &d.source,
+            &d.status.as_str(),
+            &serde_json::to_string(d).unwrap_or_else(|_| "{}".into()),
+            &crate::register::identity(d),
+            &d.first_seen.to_string(),
+            &d.action,
+            &crate::register::entry_digest(d),
+        ],
+    )?;
+    Ok(())
+}
+
+impl History for PostgresStore {
+    fn record_snapshot(&mut self, run: RunId, snap: &SnapshotRecord) -> Result<(), StoreError> {
+        self.commit_pending()?;
+        let data = serde_json::to_string(&snap.snapshot).unwrap_or_else(|_| "{}".into());
+        self.db()?.execute(
+            "INSERT INTO snapshots (run, source, as_of, taken_at, full_scan, status, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (run, source) DO UPDATE SET as_of = excluded.as_of, taken_at = excluded.taken_at,
+               full_scan = excluded.full_scan, status = excluded.status, data = excluded.data",
+            &[
+                &run,
+                &snap.snapshot.source,
+                &snap.snapshot.as_of.to_string(),
+                &snap.taken_at,
+                &snap.full,
+                &snap.status,
+                &data,
+            ],
+        )?;
+        Ok(())
+    }
+    fn snapshots(&self) -> Result<Vec<SnapshotRecord>, StoreError> {
+        Ok(self
+            .db()?
+            .query(
+                "SELECT run, taken_at, full_scan, status, data FROM snapshots ORDER BY as_of, run",
+                &[],
+            )?
+            .iter()
+            .filter_map(|r| {
+                Some(SnapshotRecord {
+                    run: r.get(0),
+                    taken_at: r.get(1),
+                    full: r.get(2),
+                    status: r.get(3),
+                    snapshot: serde_json::from_str(r.get::<_, &str>(4)).ok()?,
+                })
+            })
+            .collect())
+    }
+    fn prune_snapshots(&mut self, before: NaiveDate) -> Result<u64, StoreError> {
+        self.commit_pending()?;
+        Ok(self.db()?.execute(
+            "DELETE FROM snapshots WHERE as_of < $1",
+            &[&before.to_string()],
+        )?)
+    }
+    fn each_deviation(
+        &self,
+        visit: &mut dyn FnMut(Deviation) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let mut db = self.db()?;
+        let mut rows = db.query_raw(
+            "SELECT data FROM deviations ORDER BY source, id",
+            std::iter::empty::<&(dyn ::postgres::types::ToSql + Sync)>(),
+        )?;
+        use ::postgres::fallible_iterator::FallibleIterator;
+        while let Some(r) = rows.next()? {
+            if let Ok(d) = serde_json::from_str(r.get::<_, &str>(0)) {
+                visit(d).map_err(|e| StoreError::Invalid(format!("writing the report: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+    fn save_deviations(&mut self, source: &str, list: &[Deviation]) -> Result<(), StoreError> {
+        self.commit_pending()?;
+        let mut db = self.db()?;
+        db.batch_execute("BEGIN")?;
+        let result = (|| {
+            db.execute("DELETE FROM deviations WHERE source = $1", &[&source])?;
+            for d in list {
+                insert_deviation(&mut db, d)?;
+            }
+            Ok(())
+        })();
+        db.batch_execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
+        result
+    }
+    fn register_entries(
+        &self,
+        source: &str,
+        identities: &[String],
+    ) -> Result<HashMap<String, Vec<RegisterEntry>>, StoreError> {
+        let mut out: HashMap<String, Vec<RegisterEntry>> = HashMap::new();
+        if identities.is_empty() {
+            return Ok(out);
+        }
+        for r in self.db()?.query(
+            "SELECT identity, id, first_seen, action, digest FROM deviations
+             WHERE source = $1 AND identity = ANY($2) ORDER BY id",
+            &[&source, &identities],
+        )? {
+            let first_seen: Option<String> = r.get(2);
+            out.entry(r.get(0)).or_default().push(RegisterEntry {
+                id: r.get(1),
+                first_seen: first_seen
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(NaiveDate::MIN),
+                action: r.get::<_, Option<String>>(3).unwrap_or_default(),
+                digest: r.get::<_, Option<String>>(4).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+    fn put_deviation(&mut self, d: &Deviation, replacing: &[String]) -> Result<(), StoreError> {
+        self.in_transaction()?;
+        {
+            let mut db = self.db()?;
+            for id in replacing {
+                db.execute("DELETE FROM deviations WHERE id = $1", &[id])?;
+            }
+            insert_deviation(&mut db, d)?;
+        }
+        self.maybe_commit()
+    }
+    fn each_deviation_head(
+        &self,
+        source: &str,
+        visit: &mut dyn FnMut(&str, &str, bool),
+    ) -> Result<(), StoreError> {
+        for r in self.db()?.query(
+            "SELECT id, identity, status FROM deviations WHERE source = $1 ORDER BY id",
+            &[&source],
+        )? {
+            let id: &str = r.get(0);
+            let identity: Option<&str> = r.get(1);
+            let status: &str = r.get(2);
+            let open = status != crate::register::DeviationStatus::Handled.as_str();
+            visit(id, identity.unwrap_or(id), open);
+        }
+        Ok(())
+    }
+    fn handle_deviations(&mut self, ids: &[String], on: NaiveDate) -> Result<(), StoreError> {
+        self.commit_pending()?;
+        let mut db = self.db()?;
+        let mut tx = db.transaction()?;
+        for id in ids {
+            let Some(d) = tx
+                .query_opt("SELECT data FROM deviations WHERE id = $1", &[id])?
+                .and_then(|r| serde_json::from_str::<Deviation>(r.get::<_, &str>(0)).ok())
+            else {
+                continue;
+            };
+            let handled = Deviation {
+                status: crate::register::DeviationStatus::Handled,
+                handled_on: Some(on),
+                ..d
+            };
+            tx.execute(
+                "UPDATE deviations SET status = $2, data = $3, digest = $4 WHERE id = $1",
+                &[
+                    id,
+                    &handled.status.as_str(),
+                    &serde_json::to_string(&handled).unwrap_or_else(|_| "{}".into()),
+                    &crate::register::entry_digest(&handled),
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+    fn judgement_version(&mut self, digest: &str) -> Result<i64, StoreError> {
+        self.commit_pending()?;
+        let mut db = self.db()?;
+        db.execute(
+            "INSERT INTO judgements (digest) VALUES ($1) ON CONFLICT (digest) DO NOTHING",
+            &[&digest],
+        )?;
+        Ok(db
+            .query_one("SELECT id FROM judgements WHERE digest = $1", &[&digest])?
+            .get(0))
+    }
+    fn judge_stored(
+        &mut self,
+        source: &str,
+        version: i64,
+        judge: &mut dyn FnMut(&MessageReport) -> Judgement,
+    ) -> Result<u64, StoreError> {
+        self.commit_pending()?;
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(0);
+        };
+        // Judged under other rules (or mixed): all of it again, once.
+        let judged_with: Option<i64> = self
+            .db()?
+            .query_one(
+                "SELECT judged_with FROM mailboxes WHERE id = $1",
+                &[&mailbox],
+            )?
+            .get(0);
+        if judged_with != Some(version) {
+            let mut db = self.db()?;
+            let mut tx = db.transaction()?;
+            tx.execute(
+                "UPDATE messages SET judged = NULL
+                 WHERE mailbox = $1 AND judged IS NOT NULL AND judged <> $2",
+                &[&mailbox, &version],
+            )?;
+            tx.execute(
+                "UPDATE mailboxes SET judged_with = $2 WHERE id = $1",
+                &[&mailbox, &version],
+            )?;
+            tx.commit()?;
+            drop(db);
+            self.judged_with.insert(mailbox, Some(version));
+        }
+        let mut judged = 0u64;
+        let mut after = 0i64;
+        loop {
+            // A batch read, then written: memory holds one batch.
+            let mut batch: Vec<(i64, Judgement)> = Vec::new();
+            self.messages_where(source, Which::Unjudged(after), &mut |id, m| {
+                batch.push((id, judge(&m.report)));
+                Ok(())
+            })?;
+            let Some(&(last, _)) = batch.last() else {
+                break;
+            };
+            after = last;
+            let mut db = self.db()?;
+            let mut tx = db.transaction()?;
+            for (id, j) in &batch {
+                tx.execute(
+                    "UPDATE messages SET judged = $2, stale_rule = $3, stale_from = $4, unreadable = $5
+                     WHERE id = $1",
+                    &[
+                        id,
+                        &j.version,
+                        &j.stale.as_ref().map(|(rule, _)| rule.as_str()),
+                        &j.stale.as_ref().map(|(_, day)| day.to_string()),
+                        &j.unreadable,
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            judged += batch.len() as u64;
+        }
+        Ok(judged)
+    }
+    fn stored_counts(
+        &self,
+        source: &str,
+        version: i64,
+        as_of: NaiveDate,
+    ) -> Result<StoredCounts, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(StoredCounts::default());
+        };
+        let as_of = as_of.to_string();
+        let mut counts = StoredCounts::default();
+        for r in self.db()?.query(
+            "SELECT stale_rule, count(*), count(*) FILTER (WHERE stale_from <= $2),
+                    coalesce(sum(size), 0)::bigint,
+                    min(coalesce(received, date_header)) FILTER (WHERE stale_from <= $2),
+                    count(*) FILTER (WHERE unreadable),
+                    count(*) FILTER (WHERE judged IS DISTINCT FROM $3)
+             FROM messages WHERE mailbox = $1 GROUP BY stale_rule",
+            &[&mailbox, &as_of, &version],
+        )? {
+            let count = |v: i64| v.max(0) as u64;
+            let rule: Option<String> = r.get(0);
+            counts.messages += count(r.get(1));
+            let stale = count(r.get(2));
+            counts.bytes += count(r.get(3));
+            counts.unreadable += count(r.get(5));
+            counts.unjudged += count(r.get(6));
+            if stale > 0 {
+                counts.stale += stale;
+                *counts
+                    .stale_by_rule
+                    .entry(rule.unwrap_or_default())
+                    .or_default() += stale;
+                let oldest = from_ts(r.get(4)).map(|d| d.date_naive());
+                counts.oldest_stale = match (counts.oldest_stale, oldest) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        Ok(counts)
+    }
+}

@@ -1,0 +1,188 @@
+//! The commands against a PostgreSQL store (a private server the test
+//! starts: Debian's `postgresql`, `initdb` in a temporary directory) behave
+//! as against SQLite: the same mailbox scanned, reported, cleaned and
+//! restored through each store prints the same, step for step, and no
+//! output names the database password.
+
+mod support;
+
+use assert_cmd::Command;
+use std::path::Path;
+use support::postgres::{PASSWORD, Postgres};
+
+const KEY: &str = "postgres-test-key-0123456789";
+const AS_OF: &str = "2026-11-25";
+
+fn message(id: &str, year: u32, body: &str) -> String {
+    format!(
+        "Message-ID: <{id}@pg.test>\r\nFrom: Kari Nordmann <kari@example.test>\r\nTo: ola@firma.test\r\nSubject: Sak {id}\r\nDate: Wed, 1 Jan {year} 10:00:00 +0000\r\n\r\n{body}\r\n"
+    )
+}
+
+/// A Maildir: old mail in INBOX and a folder (due), one flagged, one
+/// recent, two with a national ID number (a synthetic, valid one).
+fn maildir(root: &Path) {
+    let put = |folder: &str, name: &str, flags: &str, text: String| {
+        let dir = if folder.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(format!(".{folder}"))
+        };
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("maildir");
+        }
+        let file = dir.join("cur").join(format!("{name}:2,{flags}"));
+        std::fs::write(&file, text).expect("message");
+        let when = filetime(if name.starts_with("new") {
+            1_780_272_000
+        } else {
+            1_577_880_000
+        });
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(when))
+            .expect("mtime");
+    };
+    for i in 0..6 {
+        put(
+            "",
+            &format!("old{i}"),
+            "S",
+            message(&format!("old{i}"), 2020, "Hei, gammel sak."),
+        );
+    }
+    put("", "flagged", "FS", message("flagged", 2020, "Viktig."));
+    put("", "new1", "S", message("new1", 2026, "Ny sak."));
+    put(
+        "",
+        "id1",
+        "S",
+        message("id1", 2020, "Fødselsnummer: 15076500565, som avtalt."),
+    );
+    put(
+        "Prosjekter",
+        "id2",
+        "S",
+        message("id2", 2021, "Pasienten har diabetes. Fnr 15076500565."),
+    );
+    put("Prosjekter", "old7", "S", message("old7", 2019, "Arkiv."));
+}
+
+fn filetime(secs: u64) -> std::time::SystemTime {
+    std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+}
+
+#[test]
+fn every_command_prints_the_same_from_postgresql_as_from_sqlite() {
+    let server = Postgres::start();
+    let database = server.create_database("cli");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key_file = tmp.path().join("key");
+    std::fs::write(&key_file, KEY).expect("key");
+    let stores = [
+        format!("sqlite:{}", tmp.path().join("state.sqlite").display()),
+        server.url(&database),
+    ];
+    let mut transcripts = Vec::new();
+    let clock = regex::Regex::new(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC").expect("regex");
+    for store in &stores {
+        // The same mailbox at the same place for each store (a source's
+        // path goes into its deviations' ids).
+        let mail = tmp.path().join("mail");
+        let _ = std::fs::remove_dir_all(&mail);
+        maildir(&mail);
+        let source = format!("maildir:{}", mail.display());
+        let run = |args: &[&str]| -> (String, i32) {
+            let out = Command::cargo_bin("mailhygiene")
+                .expect("binary")
+                .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+                .env("PGPASSWORD", PASSWORD)
+                .env("MAILHYGIENE_LOG", "debug")
+                .env("XDG_STATE_HOME", tmp.path().join("state-home"))
+                .args(args)
+                .args(["--store", store])
+                .output()
+                .expect("runs");
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(
+                !stdout.contains(PASSWORD) && !stderr.contains(PASSWORD),
+                "{args:?} names the password"
+            );
+            assert!(
+                out.status.code().is_some_and(|c| c < 2),
+                "{args:?} on {store}: {stderr}"
+            );
+            (
+                stdout.replace(&mail.display().to_string(), "MAIL"),
+                out.status.code().unwrap_or(-1),
+            )
+        };
+        // The steps in order, as run.
+        let mut t = vec![
+            run(&["scan", &source, "--format", "jsonl", "--as-of", AS_OF]),
+            run(&["report", "--format", "jsonl", "--as-of", AS_OF]),
+            run(&["report", "--format", "text", "--as-of", AS_OF, "--all"]),
+            run(&[
+                "report",
+                "--compliance",
+                "--format",
+                "json",
+                "--as-of",
+                AS_OF,
+            ]),
+            run(&["clean", &source, "--format", "jsonl", "--as-of", AS_OF]),
+        ];
+        let (moved, code) = run(&[
+            "clean", &source, "--format", "jsonl", "--as-of", AS_OF, "--apply",
+        ]);
+        assert!(moved.contains("\"moved\""), "{store}: {moved}");
+        let run_id =
+            serde_json::from_str::<serde_json::Value>(moved.lines().next().expect("a record"))
+                .expect("json")["run"]
+                .as_i64()
+                .expect("run id")
+                .to_string();
+        t.push((moved, code));
+        t.push(run(&["report", "--format", "jsonl", "--as-of", AS_OF]));
+        t.push(run(&["undo", &run_id, "--format", "jsonl", "--apply"]));
+        t.push(run(&[
+            "scan",
+            &source,
+            "--format",
+            "jsonl",
+            "--as-of",
+            AS_OF,
+            "--changes-only",
+        ]));
+        t.push(run(&[
+            "subject",
+            "--address",
+            "kari@example.test",
+            "--format",
+            "jsonl",
+        ]));
+        let (verified, code) = run(&["audit", "verify"]);
+        assert!(
+            verified.starts_with("audit trail intact"),
+            "{store}: {verified}"
+        );
+        t.push((verified, code));
+        // When each run started, the one thing allowed to differ.
+        let (runs, code) = run(&["runs"]);
+        assert!(clock.is_match(&runs), "{runs}");
+        t.push((clock.replace_all(&runs, "TIME").into_owned(), code));
+        transcripts.push(t);
+    }
+    let [lite, pg] = &transcripts[..] else {
+        panic!("two transcripts")
+    };
+    assert!(
+        lite[0].0.contains("\"sensitive\""),
+        "the scan found the planted ID"
+    );
+    for (i, (l, p)) in lite.iter().zip(pg).enumerate() {
+        assert_eq!(l, p, "step {i} differs between SQLite and PostgreSQL");
+    }
+}
