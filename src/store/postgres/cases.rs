@@ -20,7 +20,7 @@ impl Cases for PostgresStore {
     ) -> Result<(), StoreError> {
         let (notified, why) = notice_columns(&case.notice);
         let terms = serde_json::to_string(&case.terms).unwrap_or_else(|_| "[]".into());
-        let mut db = self.db()?;
+        let mut db = self.write()?;
         let mut tx = db.transaction()?;
         tx.execute(
             "INSERT INTO cases (id, source, reason, legal_basis, notified, notified_why, successor, leaving, terms, opened_by, opened_at)
@@ -68,7 +68,7 @@ impl Cases for PostgresStore {
     }
     fn amend_case(&mut self, case: &Case) -> Result<(), StoreError> {
         let (notified, why) = notice_columns(&case.notice);
-        self.db()?.execute(
+        self.write()?.execute(
             "UPDATE cases SET reason = $2, legal_basis = $3, notified = $4, notified_why = $5,
                successor = $6, leaving = $7 WHERE id = $1",
             &[
@@ -175,7 +175,7 @@ impl Cases for PostgresStore {
             .collect())
     }
     fn record_handover(&mut self, h: &HandoverRecord) -> Result<(), StoreError> {
-        self.db()?.execute(
+        self.write()?.execute(
             "INSERT INTO handovers (case_id, folder, key, destination, message_id, to_folder, content_hash, status, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (case_id, folder, key, destination) DO UPDATE SET
@@ -220,7 +220,7 @@ impl Reminders for PostgresStore {
             }))
     }
     fn record_reminder(&mut self, m: &ReminderRecord) -> Result<(), StoreError> {
-        self.db()?.execute(
+        self.write()?.execute(
             "INSERT INTO reminders (source, period, run, method, recipient, status, at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (source, period) DO UPDATE SET run = excluded.run, method = excluded.method,

@@ -10,7 +10,9 @@ use crate::model::{
 use crate::register::Deviation;
 
 /// Messages per transaction while a scan records.
-const COMMIT_EVERY: usize = 2048;
+const COMMIT_EVERY: usize = 8192;
+/// Messages written per statement.
+const BUFFER_ROWS: usize = 1024;
 
 fn join_lines(items: &[String]) -> String {
     items.join("\n")
@@ -22,6 +24,49 @@ fn split_lines(s: &str) -> Vec<String> {
     } else {
         s.split('\n').map(str::to_string).collect()
     }
+}
+
+/// Messages recorded and not yet written, in the order recorded; a message
+/// recorded twice keeps its place and its last record.
+#[derive(Default)]
+pub(super) struct Buffer {
+    rows: Vec<Buffered>,
+    index: HashMap<(i64, String, String), usize>,
+    /// Each IMAP folder's UIDVALIDITY as the records so far left it.
+    validity: HashMap<(String, String), i64>,
+}
+
+/// One message as its rows will be written.
+struct Buffered {
+    mailbox: i64,
+    folder: String,
+    key: String,
+    uid_validity: Option<i64>,
+    uid: Option<i64>,
+    position: i64,
+    server_folder: Option<String>,
+    message_id: String,
+    received: Option<i64>,
+    date_header: Option<i64>,
+    size: i64,
+    flagged: bool,
+    sender: String,
+    sender_name: String,
+    recipients: String,
+    subject: String,
+    run: i64,
+    signals: i64,
+    organisations: String,
+    judged: Option<i64>,
+    stale_rule: Option<String>,
+    stale_from: Option<String>,
+    unreadable: bool,
+    /// detector, location, masked, fingerprint, confidence.
+    findings: Vec<(String, String, String, String, f64)>,
+    /// location, kind.
+    problems: Vec<(String, String)>,
+    /// (source, UIDVALIDITY, UID): the cursor this message moves.
+    cursor: Option<(String, i64, i64)>,
 }
 
 /// Which messages [`PostgresStore::messages_where`] reads.
@@ -114,8 +159,196 @@ impl PostgresStore {
 
     pub(super) fn commit_pending(&mut self) -> Result<(), StoreError> {
         if self.pending > 0 {
+            self.flush_buffer()?;
             self.pending = 0;
-            self.db()?.batch_execute("COMMIT")?;
+            self.session()?.batch_execute("COMMIT")?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered messages (into the open batch transaction): a
+    /// statement per table for the whole buffer, not per message.
+    pub(super) fn flush_buffer(&self) -> Result<(), StoreError> {
+        let rows = {
+            let mut buffer = self.buffer.try_borrow_mut().map_err(|_| {
+                StoreError::Invalid("the store was used again while it was being written".into())
+            })?;
+            buffer.index.clear();
+            std::mem::take(&mut buffer.rows)
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut db = self.session()?;
+        let column = |f: &dyn Fn(&Buffered) -> String| rows.iter().map(f).collect::<Vec<String>>();
+        let mailboxes: Vec<i64> = rows.iter().map(|r| r.mailbox).collect();
+        let folders = column(&|r| r.folder.clone());
+        let keys = column(&|r| r.key.clone());
+        // Read before: replaced, with its findings and problems.
+        db.execute(
+            "DELETE FROM messages m USING unnest($1::bigint[], $2::text[], $3::text[]) AS d(mailbox, folder, key)
+             WHERE m.mailbox = d.mailbox AND m.folder = d.folder AND m.key = d.key",
+            &[&mailboxes, &folders, &keys],
+        )?;
+        let opt =
+            |f: &dyn Fn(&Buffered) -> Option<i64>| rows.iter().map(f).collect::<Vec<Option<i64>>>();
+        let ints = |f: &dyn Fn(&Buffered) -> i64| rows.iter().map(f).collect::<Vec<i64>>();
+        let texts = |f: &dyn Fn(&Buffered) -> Option<String>| {
+            rows.iter().map(f).collect::<Vec<Option<String>>>()
+        };
+        let bools = |f: &dyn Fn(&Buffered) -> bool| rows.iter().map(f).collect::<Vec<bool>>();
+        let inserted = db.query(
+            "INSERT INTO messages (mailbox, folder, key, uid_validity, uid, position, server_folder,
+               message_id, received, date_header, size, flagged, sender, sender_name, recipients,
+               subject, read_run, seen_run, signals, organisations, judged, stale_rule, stale_from, unreadable)
+             SELECT mailbox, folder, key, uid_validity, uid, position, server_folder, message_id, received,
+                    date_header, size, flagged, sender, sender_name, recipients, subject, run, run, signals,
+                    organisations, judged, stale_rule, stale_from, unreadable
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+                         $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::boolean[],
+                         $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::bigint[],
+                         $19::text[], $20::bigint[], $21::text[], $22::text[], $23::boolean[])
+               AS r(mailbox, folder, key, uid_validity, uid, position, server_folder, message_id, received,
+                    date_header, size, flagged, sender, sender_name, recipients, subject, run, signals,
+                    organisations, judged, stale_rule, stale_from, unreadable)
+             RETURNING id, mailbox, folder, key",
+            &[
+                &mailboxes,
+                &folders,
+                &keys,
+                &opt(&|r| r.uid_validity),
+                &opt(&|r| r.uid),
+                &ints(&|r| r.position),
+                &texts(&|r| r.server_folder.clone()),
+                &column(&|r| r.message_id.clone()),
+                &opt(&|r| r.received),
+                &opt(&|r| r.date_header),
+                &ints(&|r| r.size),
+                &bools(&|r| r.flagged),
+                &column(&|r| r.sender.clone()),
+                &column(&|r| r.sender_name.clone()),
+                &column(&|r| r.recipients.clone()),
+                &column(&|r| r.subject.clone()),
+                &ints(&|r| r.run),
+                &ints(&|r| r.signals),
+                &column(&|r| r.organisations.clone()),
+                &opt(&|r| r.judged),
+                &texts(&|r| r.stale_rule.clone()),
+                &texts(&|r| r.stale_from.clone()),
+                &bools(&|r| r.unreadable),
+            ],
+        )?;
+        let ids: HashMap<(i64, String, String), i64> = inserted
+            .iter()
+            .map(|r| ((r.get(1), r.get(2), r.get(3)), r.get(0)))
+            .collect();
+        let id_of = |r: &Buffered| {
+            ids.get(&(r.mailbox, r.folder.clone(), r.key.clone()))
+                .copied()
+                .ok_or_else(|| StoreError::Invalid("a recorded message was not stored".into()))
+        };
+        let (mut f_message, mut f_detector, mut f_location, mut f_masked, mut f_fingerprint) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut f_confidence, mut f_mailbox) = (Vec::new(), Vec::new());
+        let (mut p_message, mut p_location, mut p_kind, mut p_mailbox) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for r in &rows {
+            let id = id_of(r)?;
+            for f in &r.findings {
+                f_message.push(id);
+                f_detector.push(f.0.clone());
+                f_location.push(f.1.clone());
+                f_masked.push(f.2.clone());
+                f_fingerprint.push(f.3.clone());
+                f_confidence.push(f.4);
+                f_mailbox.push(r.mailbox);
+            }
+            for p in &r.problems {
+                p_message.push(id);
+                p_location.push(p.0.clone());
+                p_kind.push(p.1.clone());
+                p_mailbox.push(r.mailbox);
+            }
+        }
+        if !f_message.is_empty() {
+            db.execute(
+                "INSERT INTO findings (message, detector, location, masked, fingerprint, confidence, mailbox)
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                      $6::float8[], $7::bigint[])",
+                &[
+                    &f_message,
+                    &f_detector,
+                    &f_location,
+                    &f_masked,
+                    &f_fingerprint,
+                    &f_confidence,
+                    &f_mailbox,
+                ],
+            )?;
+        }
+        if !p_message.is_empty() {
+            db.execute(
+                "INSERT INTO problems (message, location, kind, mailbox)
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[])",
+                &[&p_message, &p_location, &p_kind, &p_mailbox],
+            )?;
+        }
+        // Each folder's cursor past what the batch read, in the same
+        // transaction as the messages.
+        struct Moved<'a> {
+            source: &'a str,
+            folder: &'a str,
+            validity: i64,
+            uid: i64,
+            run: i64,
+            server_folder: Option<&'a str>,
+        }
+        let mut cursors: Vec<Moved<'_>> = Vec::new();
+        for r in &rows {
+            let Some((source, validity, uid)) = &r.cursor else {
+                continue;
+            };
+            match cursors
+                .iter_mut()
+                .find(|c| c.source == source.as_str() && c.folder == r.folder.as_str())
+            {
+                Some(c) => {
+                    c.validity = *validity;
+                    c.uid = c.uid.max(*uid);
+                    c.run = r.run;
+                    if r.server_folder.is_some() {
+                        c.server_folder = r.server_folder.as_deref();
+                    }
+                }
+                None => cursors.push(Moved {
+                    source,
+                    folder: &r.folder,
+                    validity: *validity,
+                    uid: *uid,
+                    run: r.run,
+                    server_folder: r.server_folder.as_deref(),
+                }),
+            }
+        }
+        for c in cursors {
+            db.execute(
+                "INSERT INTO cursors (source, folder, uid_validity, last_uid, run, server_name)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (source, folder) DO UPDATE SET
+                   last_uid = CASE WHEN cursors.uid_validity = excluded.uid_validity
+                                   THEN greatest(cursors.last_uid, excluded.last_uid)
+                                   ELSE excluded.last_uid END,
+                   uid_validity = excluded.uid_validity, run = excluded.run,
+                   server_name = coalesce(excluded.server_name, cursors.server_name)",
+                &[
+                    &c.source,
+                    &c.folder,
+                    &c.validity,
+                    &c.uid,
+                    &c.run,
+                    &c.server_folder,
+                ],
+            )?;
         }
         Ok(())
     }
@@ -457,115 +690,95 @@ impl Inventory for PostgresStore {
         self.in_transaction()?;
         let mailbox = self.mailbox_id(source)?;
         let meta = &report.meta;
-        if let (Some(uid), Some(validity)) = (meta.uid, meta.uid_validity) {
-            let current: Option<i64> = self
-                .db()?
-                .query_opt(
-                    "SELECT uid_validity FROM cursors WHERE source = $1 AND folder = $2",
-                    &[&source, &meta.folder],
-                )?
-                .map(|r| r.get(0));
-            if current.is_some_and(|v| v != i64::from(validity)) {
-                self.delete_folder(mailbox, &meta.folder)?;
+        let cursor = match (meta.uid, meta.uid_validity) {
+            (Some(uid), Some(validity)) => {
+                let validity = i64::from(validity);
+                let place = (source.to_string(), meta.folder.clone());
+                let known = self.buffer.borrow().validity.get(&place).copied();
+                let current = match known {
+                    Some(v) => Some(v),
+                    None => self
+                        .db()?
+                        .query_opt(
+                            "SELECT uid_validity FROM cursors WHERE source = $1 AND folder = $2",
+                            &[&source, &meta.folder],
+                        )?
+                        .map(|r| r.get::<_, i64>(0)),
+                };
+                // A new UIDVALIDITY: the folder's old messages are other
+                // messages now (what is buffered is written first).
+                if current.is_some_and(|v| v != validity) {
+                    self.delete_folder(mailbox, &meta.folder)?;
+                }
+                self.buffer.borrow_mut().validity.insert(place, validity);
+                Some((source.to_string(), validity, i64::from(uid)))
             }
-            self.db()?.execute(
-                "INSERT INTO cursors (source, folder, uid_validity, last_uid, run, server_name)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (source, folder) DO UPDATE SET
-                   last_uid = CASE WHEN cursors.uid_validity = excluded.uid_validity
-                                   THEN greatest(cursors.last_uid, excluded.last_uid)
-                                   ELSE excluded.last_uid END,
-                   uid_validity = excluded.uid_validity, run = excluded.run,
-                   server_name = coalesce(excluded.server_name, cursors.server_name)",
-                &[
-                    &source,
-                    &meta.folder,
-                    &i64::from(validity),
-                    &i64::from(uid),
-                    &run,
-                    &meta.server_folder,
-                ],
-            )?;
-        }
+            _ => None,
+        };
         if let Some(j) = judgement {
             self.note_judged(mailbox, j.version)?;
         }
-        let key = meta.key();
         let env = &report.envelope;
-        let position = meta.uid.map_or(meta.position, u64::from) as i64;
-        let received = ts(meta.received);
-        let date_header = ts(env.date_header);
-        let size = meta.size.min(i64::MAX as u64) as i64;
-        let from = join_lines(&env.from);
-        let to = join_lines(&env.to);
-        let organisations = report.signals.organisations.join(" ");
-        let version = judgement.map(|j| j.version);
-        let stale_rule = judgement.and_then(|j| j.stale.as_ref().map(|(rule, _)| rule.clone()));
-        let stale_from = judgement.and_then(|j| j.stale.as_ref().map(|(_, day)| day.to_string()));
-        let unreadable = judgement.is_some_and(|j| j.unreadable);
-        let mut db = self.db()?;
-        // Replaces what was stored for it, with its findings and problems.
-        db.execute(
-            "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND key = $3",
-            &[&mailbox, &meta.folder, &key],
-        )?;
-        let id: i64 = db
-            .query_one(
-                "INSERT INTO messages (mailbox, folder, key, uid_validity, uid, position, server_folder,
-                   message_id, received, date_header, size, flagged, sender, sender_name, recipients,
-                   subject, read_run, seen_run, signals, organisations, judged, stale_rule, stale_from, unreadable)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19,
-                         $20, $21, $22, $23)
-                 RETURNING id",
-                &[
-                    &mailbox,
-                    &meta.folder,
-                    &key,
-                    &to_i64(meta.uid_validity),
-                    &to_i64(meta.uid),
-                    &position,
-                    &meta.server_folder,
-                    &env.message_id,
-                    &received,
-                    &date_header,
-                    &size,
-                    &meta.flagged,
-                    &from,
-                    &env.from_name,
-                    &to,
-                    &env.subject,
-                    &run,
-                    &report.signals.flag_bits(),
-                    &organisations,
-                    &version,
-                    &stale_rule,
-                    &stale_from,
-                    &unreadable,
-                ],
-            )?
-            .get(0);
-        for f in &report.findings {
-            db.execute(
-                "INSERT INTO findings (message, detector, location, masked, fingerprint, confidence, mailbox)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    &id,
-                    &f.detector.to_string(),
-                    &f.location.to_string(),
-                    &f.masked,
-                    &f.fingerprint,
-                    &f64::from(f.confidence),
-                    &mailbox,
-                ],
-            )?;
+        let row = Buffered {
+            mailbox,
+            folder: meta.folder.clone(),
+            key: meta.key(),
+            uid_validity: to_i64(meta.uid_validity),
+            uid: to_i64(meta.uid),
+            position: meta.uid.map_or(meta.position, u64::from) as i64,
+            server_folder: meta.server_folder.clone(),
+            message_id: env.message_id.clone(),
+            received: ts(meta.received),
+            date_header: ts(env.date_header),
+            size: meta.size.min(i64::MAX as u64) as i64,
+            flagged: meta.flagged,
+            sender: join_lines(&env.from),
+            sender_name: env.from_name.clone(),
+            recipients: join_lines(&env.to),
+            subject: env.subject.clone(),
+            run,
+            signals: report.signals.flag_bits(),
+            organisations: report.signals.organisations.join(" "),
+            judged: judgement.map(|j| j.version),
+            stale_rule: judgement.and_then(|j| j.stale.as_ref().map(|(rule, _)| rule.clone())),
+            stale_from: judgement.and_then(|j| j.stale.as_ref().map(|(_, day)| day.to_string())),
+            unreadable: judgement.is_some_and(|j| j.unreadable),
+            findings: report
+                .findings
+                .iter()
+                .map(|f| {
+                    (
+                        f.detector.to_string(),
+                        f.location.to_string(),
+                        f.masked.clone(),
+                        f.fingerprint.clone(),
+                        f64::from(f.confidence),
+                    )
+                })
+                .collect(),
+            problems: report
+                .problems
+                .iter()
+                .map(|p| (p.location.to_string(), p.kind.as_str().to_string()))
+                .collect(),
+            cursor,
+        };
+        let full = {
+            let mut buffer = self.buffer.borrow_mut();
+            let at = (row.mailbox, row.folder.clone(), row.key.clone());
+            match buffer.index.get(&at).copied() {
+                Some(i) => buffer.rows[i] = row,
+                None => {
+                    let i = buffer.rows.len();
+                    buffer.index.insert(at, i);
+                    buffer.rows.push(row);
+                }
+            }
+            buffer.rows.len() >= BUFFER_ROWS
+        };
+        if full {
+            self.flush_buffer()?;
         }
-        for p in &report.problems {
-            db.execute(
-                "INSERT INTO problems (message, location, kind, mailbox) VALUES ($1, $2, $3, $4)",
-                &[&id, &p.location.to_string(), &p.kind.as_str(), &mailbox],
-            )?;
-        }
-        drop(db);
         self.maybe_commit()
     }
     fn sighting(&mut self, run: RunId, source: &str, seen: &Sighting) -> Result<(), StoreError> {

@@ -236,6 +236,10 @@ pub struct PostgresStore {
     judged_with: HashMap<i64, Option<i64>>,
     /// Messages recorded in the open batch transaction.
     pending: usize,
+    /// Messages recorded but not yet written: a scan's records go to the
+    /// server a batch at a time (a statement per message would cost a
+    /// round trip each).
+    buffer: std::cell::RefCell<inventory::Buffer>,
     audit_key: Option<crate::audit::AuditKey>,
     /// The append-only log outside the database each audit entry's hash
     /// also goes to, when the configuration names one (`[audit] anchor`):
@@ -255,6 +259,7 @@ impl PostgresStore {
             ids: Default::default(),
             judged_with: HashMap::new(),
             pending: 0,
+            buffer: Default::default(),
             audit_key: None,
             anchor: None,
         })
@@ -270,11 +275,27 @@ impl PostgresStore {
         schema_version(&mut *self.db()?)
     }
 
-    /// The session, for one statement or transaction.
-    fn db(&self) -> Result<std::cell::RefMut<'_, Client>, StoreError> {
+    /// The session as it is.
+    fn session(&self) -> Result<std::cell::RefMut<'_, Client>, StoreError> {
         self.client.try_borrow_mut().map_err(|_| {
             StoreError::Invalid("the store was used again while it was being read".into())
         })
+    }
+
+    /// The session for a read or a scan's batched write: messages still
+    /// buffered are written first (into the open batch), so what is read
+    /// is what was recorded.
+    fn db(&self) -> Result<std::cell::RefMut<'_, Client>, StoreError> {
+        self.flush_buffer()?;
+        self.session()
+    }
+
+    /// The session for a write of its own (a run, a journal entry, a case,
+    /// the audit chain): the scan's open batch is committed first, so the
+    /// write is never inside it.
+    fn write(&mut self) -> Result<std::cell::RefMut<'_, Client>, StoreError> {
+        self.commit_pending()?;
+        self.session()
     }
 
     /// This store's identity in an anchor log: made once, at random.
@@ -403,7 +424,7 @@ impl Settings for PostgresStore {
             .map(|r| r.get(0)))
     }
     fn set_setting(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
-        self.db()?.execute(
+        self.write()?.execute(
             "INSERT INTO settings (name, value) VALUES ($1, $2)
              ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             &[&name, &value],
@@ -438,7 +459,7 @@ impl Runs for PostgresStore {
         started: DateTime<Utc>,
     ) -> Result<RunId, StoreError> {
         Ok(self
-            .db()?
+            .write()?
             .query_one(
                 "INSERT INTO runs (started_at, as_of, kind) VALUES ($1, $2, $3) RETURNING id",
                 &[&started.to_rfc3339(), &as_of.to_string(), &kind.as_str()],
@@ -452,7 +473,7 @@ impl Runs for PostgresStore {
         status: &str,
         messages: u64,
     ) -> Result<(), StoreError> {
-        self.db()?.execute(
+        self.write()?.execute(
             "UPDATE runs SET finished_at = $1, status = $2, messages = $3 WHERE id = $4",
             &[
                 &finished.to_rfc3339(),
@@ -475,7 +496,7 @@ impl Runs for PostgresStore {
     }
     fn adopt_interrupted(&mut self, run: RunId, kind: RunKind) -> Result<Vec<RunId>, StoreError> {
         Ok(self
-            .db()?
+            .write()?
             .query(
                 "UPDATE runs SET status = 'interrupted', adopted_by = $1
                  WHERE kind = $2 AND status = 'running' AND id <> $1 RETURNING id",
@@ -491,7 +512,7 @@ impl Runs for PostgresStore {
         if run == by {
             return Ok(false);
         }
-        Ok(self.db()?.execute(
+        Ok(self.write()?.execute(
             "UPDATE runs SET adopted_by = $2 WHERE id = $1 AND adopted_by IS NULL
                AND kind = (SELECT kind FROM runs WHERE id = $2)",
             &[&run, &by],
@@ -591,10 +612,11 @@ impl AuditTrail for PostgresStore {
                 "the audit trail needs the installation's key, which was not loaded".into(),
             )
         })?;
+        self.commit_pending()?;
         let store = self.store_id()?;
         let anchored = self.audit_anchor()?.is_some();
         let e = {
-            let mut db = self.db()?;
+            let mut db = self.write()?;
             let mut tx = db.transaction()?;
             // One appender at a time across every process and host: the
             // chain's next link is made from the head this one reads.
@@ -706,7 +728,7 @@ fn journal_row(r: &::postgres::Row) -> JournalEntry {
 impl Journal for PostgresStore {
     fn journal_intents(&mut self, entries: &mut [JournalEntry]) -> Result<(), StoreError> {
         let now = Utc::now().to_rfc3339();
-        let mut db = self.db()?;
+        let mut db = self.write()?;
         let mut tx = db.transaction()?;
         let insert = tx.prepare(
             "INSERT INTO journal (run, source, folder, uid_validity, uid, local_key, message_id, to_folder,
@@ -748,7 +770,7 @@ impl Journal for PostgresStore {
     }
     fn journal_outcomes(&mut self, entries: &[JournalEntry]) -> Result<(), StoreError> {
         let now = Utc::now().to_rfc3339();
-        let mut db = self.db()?;
+        let mut db = self.write()?;
         let mut tx = db.transaction()?;
         for e in entries {
             tx.execute(

@@ -843,7 +843,7 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, 25).expect("date")
     }
 
-    fn stored(s: &SqliteStore, source: &str) -> Vec<MessageReport> {
+    fn stored(s: &dyn crate::store::Store, source: &str) -> Vec<MessageReport> {
         let mut out = Vec::new();
         s.each_message(source, None, &mut |m| {
             out.push(m.report);
@@ -855,8 +855,8 @@ mod tests {
 
     #[test]
     fn cursors_move_with_the_messages_and_reset_on_uidvalidity_change() {
-        let mut s = SqliteStore::open_in_memory().expect("opens");
-        assert_eq!(s.schema_version().expect("version"), MIGRATIONS.len());
+        // Run against PostgreSQL too (MAILHYGIENE_TEST_STORE=postgresql).
+        let mut s = crate::store::for_tests();
         let run = s.begin_run(RunKind::Scan, date(), Utc::now()).expect("run");
         for uid in [1, 2, 5] {
             s.record(run, "imaps://a@h", &report("INBOX", uid, 7))
@@ -887,14 +887,15 @@ mod tests {
 
     #[test]
     fn a_message_reads_back_as_it_was_recorded_and_a_rescan_replaces_it() {
-        let mut s = SqliteStore::open_in_memory().expect("opens");
+        // Run against PostgreSQL too (MAILHYGIENE_TEST_STORE=postgresql).
+        let mut s = crate::store::for_tests();
         let run = s.begin_run(RunKind::Scan, date(), Utc::now()).expect("run");
         let mut original = report("Sent Items", 4, 1);
         original.meta.received = DateTime::<Utc>::from_timestamp(1_700_000_000, 0);
         original.date = original.meta.received;
         s.record(run, "src", &original).expect("records");
         s.record(run, "src", &original).expect("again");
-        let back = stored(&s, "src");
+        let back = stored(s.as_ref(), "src");
         assert_eq!(back.len(), 1, "recorded twice, stored once");
         let mut want = original.clone();
         want.meta.origin = String::new();
@@ -905,7 +906,8 @@ mod tests {
 
     #[test]
     fn sightings_refresh_flags_and_forget_what_is_gone() {
-        let mut s = SqliteStore::open_in_memory().expect("opens");
+        // Run against PostgreSQL too (MAILHYGIENE_TEST_STORE=postgresql).
+        let mut s = crate::store::for_tests();
         let run = s.begin_run(RunKind::Scan, date(), Utc::now()).expect("run");
         for uid in 1..=4 {
             s.record(run, "imap", &report("INBOX", uid, 7))
@@ -937,7 +939,7 @@ mod tests {
         .expect("folders");
         s.flush().expect("flush");
         s.flush().expect("flush");
-        let now: Vec<(String, Option<u32>, bool)> = stored(&s, "imap")
+        let now: Vec<(String, Option<u32>, bool)> = stored(s.as_ref(), "imap")
             .into_iter()
             .map(|r| (r.meta.folder, r.meta.uid, r.meta.flagged))
             .collect();
@@ -1001,7 +1003,7 @@ mod tests {
         )
         .expect("listed");
         s.flush().expect("flush");
-        let keys: Vec<(Option<String>, bool)> = stored(&s, "maildir:x")
+        let keys: Vec<(Option<String>, bool)> = stored(s.as_ref(), "maildir:x")
             .into_iter()
             .map(|r| (r.meta.local_key, r.meta.flagged))
             .collect();
@@ -1020,7 +1022,8 @@ mod tests {
 
     #[test]
     fn the_journal_and_reminders_are_kept() {
-        let mut s = SqliteStore::open_in_memory().expect("opens");
+        // Run against PostgreSQL too (MAILHYGIENE_TEST_STORE=postgresql).
+        let mut s = crate::store::for_tests();
         let run = s
             .begin_run(RunKind::Clean, date(), Utc::now())
             .expect("run");
