@@ -85,6 +85,8 @@ fn every_command_prints_the_same_from_postgresql_as_from_sqlite() {
         server.url(&database),
     ];
     let mut transcripts = Vec::new();
+    let stamp = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").expect("regex");
+    let binding = regex::Regex::new(r"SAK-7/[0-9a-f]{20}").expect("regex");
     let clock = regex::Regex::new(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC").expect("regex");
     for store in &stores {
         // The same mailbox at the same place for each store (a source's
@@ -163,6 +165,30 @@ fn every_command_prints_the_same_from_postgresql_as_from_sqlite() {
             "--format",
             "jsonl",
         ]));
+        let plan = tmp.path().join(format!("plan-{}.csv", transcripts.len()));
+        let (opened, code) = run(&[
+            "offboard",
+            &source,
+            "--case",
+            "SAK-7",
+            "--reason",
+            "sluttet",
+            "--legal-basis",
+            "arbeidsmiljøloven",
+            "--notified",
+            "2026-11-01",
+            "--as-of",
+            AS_OF,
+            "--plan",
+            &plan.display().to_string(),
+        ]);
+        t.push((stamp.replace_all(&opened, "TIME").into_owned(), code));
+        // Each row's binding is keyed to the case as opened (its time).
+        let rows = std::fs::read_to_string(&plan).expect("the plan is written");
+        assert!(binding.is_match(&rows), "{rows}");
+        t.push((binding.replace_all(&rows, "SAK-7/ROW").into_owned(), 0));
+        let (status, code) = run(&["offboard", "--status", "--case", "SAK-7"]);
+        t.push((stamp.replace_all(&status, "TIME").into_owned(), code));
         let (verified, code) = run(&["audit", "verify"]);
         assert!(
             verified.starts_with("audit trail intact"),
@@ -185,4 +211,83 @@ fn every_command_prints_the_same_from_postgresql_as_from_sqlite() {
     for (i, (l, p)) in lite.iter().zip(pg).enumerate() {
         assert_eq!(l, p, "step {i} differs between SQLite and PostgreSQL");
     }
+}
+
+/// Two runs that write never overlap on one PostgreSQL store: the second
+/// is refused while the first holds the run lock, naming its holder.
+#[test]
+fn a_second_run_is_refused_while_the_first_holds_the_store() {
+    let server = Postgres::start();
+    let database = server.create_database("lock");
+    let url = server.url(&database);
+    // An IMAP server that accepts and never greets: the first run holds
+    // the store's lock while it waits for the greeting.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = silent.local_addr().expect("address").port();
+    let (accepted, connected) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming().flatten() {
+            held.push(conn);
+            let _ = accepted.send(());
+        }
+    });
+    let mut holder = std::process::Command::new(env!("CARGO_BIN_EXE_mailhygiene"))
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("PGPASSWORD", PASSWORD)
+        .env("MAILHYGIENE_IMAP_PASSWORD", "x")
+        .args([
+            "scan",
+            &format!("imap://kari@127.0.0.1:{port}"),
+            "--allow-plaintext",
+            "--store",
+            &url,
+            "--quiet",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the first run starts");
+    // It connects after it has opened and locked the store.
+    connected
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the first run connects");
+    let out = Command::cargo_bin("mailhygiene")
+        .expect("binary")
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("PGPASSWORD", PASSWORD)
+        .args(["scan", "mbox:/dev/null", "--store", &url, "--quiet"])
+        .output()
+        .expect("runs");
+    let refused = (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        refused.1.contains("another mailhygiene run"),
+        "refused: {}",
+        refused.1
+    );
+    assert_eq!(refused.0, Some(1), "{}", refused.1);
+    assert!(
+        refused
+            .1
+            .contains(&format!("mailhygiene pid {}", holder.id())),
+        "the holder is named: {}",
+        refused.1
+    );
+    let _ = holder.kill();
+    let _ = holder.wait();
+    // Its session ended with it: the lock is free again.
+    let out = Command::cargo_bin("mailhygiene")
+        .expect("binary")
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("PGPASSWORD", PASSWORD)
+        .args(["scan", "mbox:/dev/null", "--store", &url, "--quiet"])
+        .output()
+        .expect("runs");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("another mailhygiene run"),
+        "a killed run's lock is released"
+    );
 }

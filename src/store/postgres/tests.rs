@@ -457,3 +457,58 @@ fn connections_are_refused_in_words_without_secrets() {
     );
     let _ = USER;
 }
+
+#[test]
+fn journals_written_at_once_by_several_runs_stay_whole() {
+    let server = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let connector = std::sync::Arc::new(fresh(&server, dir.path()));
+    PostgresStore::open(&connector).expect("migrated");
+    let day = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+    // Four processes' worth of runs, each journaling intents and outcomes
+    // in small transactions while the others do.
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let c = connector.clone();
+            std::thread::spawn(move || {
+                let mut s = PostgresStore::open(&c).expect("opens");
+                let run = s.begin_run(RunKind::Clean, day, Utc::now()).expect("run");
+                let mut ids = Vec::new();
+                for chunk in 0..10 {
+                    let mut entries: Vec<JournalEntry> =
+                        (0..5).map(|i| entry(run, chunk * 5 + i + 1)).collect();
+                    s.journal_intents(&mut entries).expect("intents");
+                    for e in &mut entries {
+                        e.status = JournalStatus::Moved;
+                    }
+                    s.journal_outcomes(&entries).expect("outcomes");
+                    ids.extend(entries.iter().map(|e| e.id));
+                }
+                (run, ids)
+            })
+        })
+        .collect();
+    let s = PostgresStore::open(&connector).expect("opens");
+    let mut every = HashSet::new();
+    for w in writers {
+        let (run, ids) = w.join().expect("writer");
+        let journal = s.journal_of_run(run).expect("journal");
+        assert_eq!(
+            journal.iter().map(|e| e.id).collect::<Vec<_>>(),
+            ids,
+            "a run's journal is its own entries, in order"
+        );
+        assert!(journal.iter().all(|e| e.status == JournalStatus::Moved));
+        assert_eq!(
+            journal.iter().filter_map(|e| e.uid).collect::<Vec<_>>(),
+            (1..=50).collect::<Vec<u32>>()
+        );
+        every.extend(ids);
+    }
+    assert_eq!(every.len(), 200, "no id given twice");
+    assert!(
+        s.unfinished("imaps://kari@mail.test")
+            .expect("unfinished")
+            .is_empty()
+    );
+}
