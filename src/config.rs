@@ -723,6 +723,32 @@ mailboxes = ["drift@example.test"]
     }
 
     #[test]
+    fn a_shared_store_and_where_its_password_is() {
+        let c = Config::parse(
+            "c.toml",
+            r#"
+store = "postgresql://mh@db.firma.no/mailhygiene"
+store_password_file = "/etc/mailhygiene/store-password"
+"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            c.store.as_deref(),
+            Some(std::path::Path::new(
+                "postgresql://mh@db.firma.no/mailhygiene"
+            ))
+        );
+        assert_eq!(
+            c.store_password.file.as_deref(),
+            Some(std::path::Path::new("/etc/mailhygiene/store-password"))
+        );
+        assert_eq!(c.store_password.env, None);
+        let c =
+            Config::parse("c.toml", "store_password_env = \"MH_STORE_PASSWORD\"\n").expect("valid");
+        assert_eq!(c.store_password.env.as_deref(), Some("MH_STORE_PASSWORD"));
+    }
+
+    #[test]
     fn errors_name_the_line_and_key() {
         let bad = GOOD.replace(
             "connections_per_mailbox = 4",

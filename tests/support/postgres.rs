@@ -99,6 +99,16 @@ fn command(bin: &Path, name: &str, user: Option<(u32, u32)>) -> Command {
 impl Postgres {
     /// Starts a server and waits until it accepts connections.
     pub fn start() -> Postgres {
+        Postgres::start_with(None)
+    }
+
+    /// Starts a server that also speaks TLS, with this certificate and key
+    /// (PEM).
+    pub fn start_with_tls(cert_pem: &str, key_pem: &str) -> Postgres {
+        Postgres::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Postgres {
         let bin = bin_dir();
         let user = server_user();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -130,6 +140,29 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut tls_settings = Vec::new();
+        if let Some((cert, key)) = tls {
+            let (cert_file, key_file) =
+                (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::write(&cert_file, cert).expect("certificate");
+            std::fs::write(&key_file, key).expect("key");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod");
+            if let Some((uid, gid)) = user {
+                for p in [&cert_file, &key_file] {
+                    std::os::unix::fs::chown(p, Some(uid), Some(gid)).expect("chown");
+                }
+            }
+            tls_settings = vec![
+                "-c".to_string(),
+                "ssl=on".to_string(),
+                "-c".to_string(),
+                format!("ssl_cert_file={}", cert_file.display()),
+                "-c".to_string(),
+                format!("ssl_key_file={}", key_file.display()),
+            ];
+        }
         let port = free_port();
         let mut watchdog = {
             use std::os::unix::process::CommandExt;
@@ -155,6 +188,7 @@ impl Postgres {
             .arg("-c")
             .arg(format!("unix_socket_directories={}", dir.path().display()))
             .args(["-c", "fsync=off", "-c", "max_connections=200"])
+            .args(&tls_settings)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::from(

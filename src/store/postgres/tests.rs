@@ -512,3 +512,57 @@ fn journals_written_at_once_by_several_runs_stay_whole() {
             .is_empty()
     );
 }
+
+#[test]
+fn tls_is_verified_against_the_given_authority() {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+    let cert = params.self_signed(&key).expect("certificate");
+    let server = Postgres::start_with_tls(&cert.pem(), &key.serialize_pem());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = server.create_database("tls");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, cert.pem()).expect("ca");
+    let url = |ca: &Path| {
+        format!(
+            "{}?sslrootcert={}",
+            server.url(&db),
+            ca.display().to_string().replace('/', "%2F")
+        )
+    };
+    let connector = Connector::new(
+        Target::parse(&url(&ca)).expect("url"),
+        &password_file(dir.path()),
+    )
+    .expect("connector");
+    let store = PostgresStore::open(&connector).expect("TLS, verified");
+    let over_tls: bool = store
+        .session()
+        .expect("session")
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .expect("ssl state")
+        .get(0);
+    assert!(over_tls, "the session is encrypted");
+    // Another authority: the server's certificate is refused.
+    let other_key = rcgen::KeyPair::generate().expect("key");
+    let other = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("params")
+        .self_signed(&other_key)
+        .expect("certificate");
+    let wrong = dir.path().join("other.pem");
+    std::fs::write(&wrong, other.pem()).expect("other ca");
+    let e = PostgresStore::open(
+        &Connector::new(
+            Target::parse(&url(&wrong)).expect("url"),
+            &password_file(dir.path()),
+        )
+        .expect("connector"),
+    )
+    .err()
+    .expect("an unknown authority is refused")
+    .to_string();
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+}
