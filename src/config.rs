@@ -237,13 +237,24 @@ impl Config {
             }
         };
         let parsed: ConfigFile = toml::from_str(content).map_err(|e| {
-            let (line, column) = line_col(content, e.span().map_or(0, |s| s.start));
-            let message = e.message().to_string();
+            let at = e.span().map_or(0, |s| s.start);
+            let (line, column) = line_col(content, at);
+            let mut message = e.message().to_string();
             let key = message
                 .split('`')
                 .nth(1)
                 .filter(|_| message.contains("field"))
-                .map(str::to_string);
+                .map(str::to_string)
+                .or_else(|| key_at(content, at));
+            // A number written as text: say so in words.
+            if message.starts_with("invalid type: string") && message.contains("expected u") {
+                message = format!("{message}: write the number without quotes");
+            }
+            if let Some(k) = &key
+                && !message.contains(k.as_str())
+            {
+                message = format!("{k}: {message}");
+            }
             vec![RuleError {
                 file: file.to_string(),
                 line,
@@ -450,6 +461,28 @@ impl Config {
                     format!("account `{name}` lists no mailboxes (mailboxes or mailboxes_file)"),
                 ));
             }
+            if let Some(h) = &a.host
+                && let Some((bare, port)) = h.get_ref().rsplit_once(':')
+                && !bare.contains(':')
+            {
+                errors.push(err(
+                    h.span(),
+                    "account.host",
+                    format!(
+                        "account `{name}`: host holds a port; write host = \"{bare}\" and port = {port}"
+                    ),
+                ));
+                continue;
+            }
+            for m in &a.mailboxes {
+                if let Err(why) = MailboxEntry::parse(m).check() {
+                    errors.push(err(
+                        span.clone(),
+                        "account.mailboxes",
+                        format!("account `{name}`: mailbox entry {m:?} {why}"),
+                    ));
+                }
+            }
             let host = match (&a.host, cloud) {
                 (Some(h), _) => h.get_ref().clone(),
                 (None, Some(cloud)) => cloud.imap_host().to_string(),
@@ -525,6 +558,56 @@ impl MailboxEntry {
     }
 }
 
+impl MailboxEntry {
+    /// Whether the entry is an address (with an owner and a department
+    /// around it as the format allows): what is wrong, with the format, when
+    /// it is not.
+    pub fn check(&self) -> Result<(), String> {
+        const FORMAT: &str =
+            "(write `address`, `Owner Name <address>`, optionally followed by `; department`)";
+        let a = &self.address;
+        if a.is_empty() {
+            return Err(format!("names no address {FORMAT}"));
+        }
+        // A login name without a domain is fine (a plain IMAP server's
+        // users); a broken address is not.
+        let broken_at = a.split_once('@').is_some_and(|(local, domain)| {
+            local.is_empty() || domain.is_empty() || domain.contains('@')
+        });
+        if broken_at
+            || a.chars()
+                .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | ';' | ',' | '"'))
+        {
+            return Err(format!("is not an address {FORMAT}"));
+        }
+        Ok(())
+    }
+}
+
+/// The key whose value starts at byte `at`: the name before `=` on its
+/// line, under the table the line is in (`account.port`).
+fn key_at(content: &str, at: usize) -> Option<String> {
+    let start = content[..at.min(content.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = content[start..].lines().next()?;
+    let (name, _) = line.split_once('=')?;
+    let name = name.trim().trim_matches('"');
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return None;
+    }
+    let table = content[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match table {
+        Some(t) => format!("{t}.{name}"),
+        None => name.to_string(),
+    })
+}
+
 impl Account {
     /// Every mailbox, from the list and the file (one a line, `#` comments),
     /// each `address`, `Owner Name <address>`, optionally `; department`.
@@ -537,12 +620,17 @@ impl Account {
         if let Some(path) = &self.mailboxes_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            out.extend(
-                text.lines()
-                    .map(|l| l.split('#').next().unwrap_or_default().trim())
-                    .filter(|l| !l.is_empty())
-                    .map(MailboxEntry::parse),
-            );
+            for (n, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or_default().trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let entry = MailboxEntry::parse(line);
+                entry
+                    .check()
+                    .map_err(|why| format!("{}:{}: {line:?} {why}", path.display(), n + 1))?;
+                out.push(entry);
+            }
         }
         let mut seen = std::collections::HashSet::new();
         out.retain(|m| seen.insert(m.address.to_lowercase()));
@@ -720,6 +808,53 @@ mailboxes = ["drift@example.test"]
             c.accounts[0].url("ola@firma.no").to_string(),
             "imaps://ola%40firma.no@outlook.office365.com:993"
         );
+    }
+
+    #[test]
+    fn malformed_values_are_refused_naming_their_key() {
+        let bad = GOOD.replace("security = \"starttls\"", "port = \"39993\"");
+        let e = Config::parse("c.toml", &bad).expect_err("a port in quotes");
+        assert_eq!(e[0].key.as_deref(), Some("account.port"), "{e:?}");
+        assert!(
+            e[0].message.contains("account.port") && e[0].message.contains("without quotes"),
+            "{}",
+            e[0].message
+        );
+        let bad = GOOD.replace("\"imap.example.test\"", "\"imap.example.test:993\"");
+        let e = Config::parse("c.toml", &bad).expect_err("a port in the host");
+        assert_eq!(e[0].key.as_deref(), Some("account.host"));
+        assert!(
+            e[0].message
+                .contains("host = \"imap.example.test\" and port = 993"),
+            "{}",
+            e[0].message
+        );
+        for entry in [
+            "Ola <ola@firma.no; Salg",
+            "kari firma.no",
+            "per@",
+            "@firma.no",
+            "; Salg",
+        ] {
+            let bad = GOOD.replace("\"drift@example.test\"", &format!("{entry:?}"));
+            let e = Config::parse("c.toml", &bad).expect_err(entry);
+            assert_eq!(e[0].key.as_deref(), Some("account.mailboxes"), "{entry}");
+            assert!(
+                e[0].message.contains("Owner Name <address>"),
+                "{}",
+                e[0].message
+            );
+        }
+        for fine in [
+            "Ola Nordmann <ola@firma.no>; Salg",
+            "kari@firma.no",
+            "\"Per\" <per@firma.no>",
+            "alice",
+            "drift@localhost",
+        ] {
+            let good = GOOD.replace("\"drift@example.test\"", &format!("{fine:?}"));
+            Config::parse("c.toml", &good).expect(fine);
+        }
     }
 
     #[test]
