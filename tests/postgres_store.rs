@@ -182,6 +182,12 @@ fn every_command_prints_the_same_from_postgresql_as_from_sqlite() {
             "--plan",
             &plan.display().to_string(),
         ]);
+        // Detectors are named in words in the manager's report, not by id.
+        assert!(
+            opened.contains("Norwegian national ID (fødselsnummer): 2")
+                && !opened.contains("no.fodselsnummer"),
+            "{opened}"
+        );
         t.push((stamp.replace_all(&opened, "TIME").into_owned(), code));
         // Each row's binding is keyed to the case as opened (its time).
         let rows = std::fs::read_to_string(&plan).expect("the plan is written");

@@ -296,8 +296,12 @@ pub fn render_markdown(r: &OffboardReport, out: &mut dyn Write) -> io::Result<()
     if r.sensitive.is_empty() {
         writeln!(out, "None.")?;
     }
+    // In words, as every report names them (the ids are for machines).
     for (d, n) in &r.sensitive {
-        writeln!(out, "- {}: {n}", md(d))?;
+        let label = crate::model::DetectorId::parse(d)
+            .map(|id| crate::report::detector_label(&id))
+            .unwrap_or_else(|| d.clone());
+        writeln!(out, "- {}: {n}", md(&label))?;
     }
     writeln!(out)?;
     writeln!(out, "## Private and union-related (count per folder only)")?;
