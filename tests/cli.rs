@@ -1013,3 +1013,34 @@ fn the_store_is_named_by_url_for_every_command() {
         );
     }
 }
+
+/// A port nothing listens on fails at once, in words that say what to
+/// check, not after a minute of retries with the system's error text.
+#[test]
+fn a_refused_connection_says_nothing_listens() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let out = bin()
+        .env("MAILHYGIENE_IMAP_PASSWORD", "x")
+        .env("MAILHYGIENE_FINGERPRINT_KEY", "refused-test-key-0123456789")
+        .args([
+            "scan",
+            &format!("imaps://kari@127.0.0.1:{port}"),
+            "--no-state",
+        ])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("nothing listens on 127.0.0.1:{port}"))
+            && stderr.contains("host, port and security"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("retrying"),
+        "refused is not retried: {stderr}"
+    );
+}

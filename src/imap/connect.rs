@@ -163,10 +163,21 @@ pub async fn connect(
     }
     let tcp = with_timeout(opts.timeout, TcpStream::connect(&addresses[..]))
         .await?
-        .map_err(|e| ImapError::Connect {
-            host: url.host.clone(),
-            port: url.port,
-            reason: e.to_string(),
+        .map_err(|e| {
+            // Refused is an answer, not a network hiccup: a wrong port or
+            // host fails in a moment, not after a minute of retries.
+            if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                ImapError::NothingListens {
+                    host: url.host.clone(),
+                    port: url.port,
+                }
+            } else {
+                ImapError::Connect {
+                    host: url.host.clone(),
+                    port: url.port,
+                    reason: e.to_string(),
+                }
+            }
         })?;
     let _ = tcp.set_nodelay(true);
     let stream: Box<dyn Transport> = match url.security {

@@ -15,6 +15,10 @@ pub enum ImapError {
         reason: String,
     },
     #[error(
+        "nothing listens on {host}:{port} (the connection was refused): check the account's host, port and security (993 with TLS from the start, 143 with starttls)"
+    )]
+    NothingListens { host: String, port: u16 },
+    #[error(
         "TLS with {host} failed: {reason} (the server's certificate must chain to the system store or to SSL_CERT_FILE)"
     )]
     Tls { host: String, reason: String },
