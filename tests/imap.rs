@@ -1041,7 +1041,12 @@ fn an_untrusted_certificate_is_refused_not_skipped() {
         .expect("runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("certificate"), "{stderr}");
+    // In words, with what to do about it.
+    assert!(
+        stderr.contains("not signed by an authority this machine trusts")
+            && stderr.contains("SSL_CERT_FILE"),
+        "{stderr}"
+    );
 }
 
 fn write_config(d: &Dovecot, body: &str) -> PathBuf {

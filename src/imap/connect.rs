@@ -63,17 +63,45 @@ async fn tls_wrap<S: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug + 'stati
             // a retry.
             let rejected = e
                 .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
-            if rejected {
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            if let Some(rejected) = rejected {
                 ImapError::Tls {
                     host: host.into(),
-                    reason: e.to_string(),
+                    reason: certificate_words(rejected, host),
                 }
             } else {
                 ImapError::Unavailable(format!("TLS handshake with {host} interrupted: {e}"))
             }
         })?;
     Ok(Box::new(tls))
+}
+
+/// What rustls refused, in words a sysadmin can act on (its own words
+/// name enum variants: `Other(OtherError(CaUsedAsEndEntity))`).
+pub(crate) fn certificate_words(e: &rustls::Error, host: &str) -> String {
+    use rustls::CertificateError as C;
+    let debug = format!("{e:?}");
+    match e {
+        _ if debug.contains("CaUsedAsEndEntity") => format!(
+            "the server's certificate is itself a certificate authority (what `openssl req -x509` makes), which TLS does not accept as a server's certificate: make a CA, sign a server certificate for {host} with it, and point SSL_CERT_FILE at the CA"
+        ),
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
+            "the server's certificate is not signed by an authority this machine trusts: point SSL_CERT_FILE at the issuing CA's certificate".to_string()
+        }
+        rustls::Error::InvalidCertificate(C::NotValidForName)
+        | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => format!(
+            "the server's certificate is not made for {host}: connect by the name it was issued to"
+        ),
+        rustls::Error::InvalidCertificate(C::Expired)
+        | rustls::Error::InvalidCertificate(C::ExpiredContext { .. }) => {
+            "the server's certificate has expired".to_string()
+        }
+        rustls::Error::InvalidCertificate(C::NotValidYet)
+        | rustls::Error::InvalidCertificate(C::NotValidYetContext { .. }) => {
+            "the server's certificate is not valid yet (check this machine's clock)".to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// XOAUTH2 as Exchange and Dovecot expect it; a failed token gets a second
@@ -269,5 +297,44 @@ pub(super) fn auth_error(user: &str, err: async_imap::error::Error) -> ImapError
             user: format!(" {user}"),
         },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod certificate_tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct CaUsedAsEndEntity;
+    impl std::fmt::Display for CaUsedAsEndEntity {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("CaUsedAsEndEntity")
+        }
+    }
+    impl std::error::Error for CaUsedAsEndEntity {}
+
+    #[test]
+    fn certificate_refusals_are_told_in_words_with_the_fix() {
+        use rustls::CertificateError as C;
+        let ca_as_server = rustls::Error::InvalidCertificate(C::Other(rustls::OtherError(
+            Arc::new(CaUsedAsEndEntity),
+        )));
+        let words = certificate_words(&ca_as_server, "imap.firma.no");
+        assert!(
+            words.contains("itself a certificate authority")
+                && words.contains("SSL_CERT_FILE")
+                && !words.contains("OtherError"),
+            "{words}"
+        );
+        let unknown = certificate_words(&rustls::Error::InvalidCertificate(C::UnknownIssuer), "h");
+        assert!(
+            unknown.contains("point SSL_CERT_FILE at the issuing CA"),
+            "{unknown}"
+        );
+        let name = certificate_words(
+            &rustls::Error::InvalidCertificate(C::NotValidForName),
+            "imap.firma.no",
+        );
+        assert!(name.contains("not made for imap.firma.no"), "{name}");
     }
 }
