@@ -198,7 +198,10 @@ pub fn plan_undo(
                 rule: e.rule.clone(),
                 to_folder: e.folder.clone(),
                 undoes: Some(e.id),
-                date: String::new(),
+                date: e
+                    .received
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .unwrap_or_default(),
                 subject: String::new(),
             };
             match per_source.iter_mut().find(|(s, _)| *s == e.source) {
@@ -300,7 +303,10 @@ fn settled_record(source: &str, entry: &JournalEntry, status: &'static str) -> M
         status,
         run: entry.run,
         reason: entry.reason.clone(),
-        date: String::new(),
+        date: entry
+            .received
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
         subject: String::new(),
     }
 }

@@ -129,10 +129,16 @@ impl<'w> MovePrinter<'w> {
                 self.out.write_all(b"\n")
             }
             ActionFormat::Text => {
-                let what = crate::report::summary::one_line(&format!(
-                    "{} {} \"{}\"",
-                    r.date, r.folder, r.subject
-                ));
+                // An undo knows no subject (the journal keeps none): the
+                // message is named by its Message-ID instead of `""`.
+                let named = if r.subject.is_empty() {
+                    r.message_id.clone()
+                } else {
+                    format!("\"{}\"", r.subject)
+                };
+                let what = crate::report::summary::one_line(
+                    format!("{} {} {named}", r.date, r.folder).trim(),
+                );
                 let why = if r.reason.is_empty() {
                     String::new()
                 } else {
@@ -165,5 +171,47 @@ impl<'w> MovePrinter<'w> {
             }
         }
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod printer_tests {
+    use super::*;
+
+    fn record(date: &str, subject: &str) -> MoveRecord {
+        MoveRecord {
+            kind: "move",
+            source: "maildir:/m".into(),
+            folder: "Deleted Items".into(),
+            uid: None,
+            message_id: "<sak-1@firma.test>".into(),
+            to_folder: "INBOX".into(),
+            rule: "yearly-review".into(),
+            status: "moved",
+            run: 3,
+            reason: String::new(),
+            date: date.into(),
+            subject: subject.into(),
+        }
+    }
+
+    #[test]
+    fn a_line_names_the_message_even_without_a_subject() {
+        let mut out = Vec::new();
+        {
+            let mut p = MovePrinter::new(Box::new(&mut out), ActionFormat::Text);
+            p.record(&record("2020-01-01", "")).expect("line");
+            p.record(&record("2020-01-02", "Sak 1")).expect("line");
+        }
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(
+            text.contains("moved    2020-01-01 Deleted Items <sak-1@firma.test> -> INBOX"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2020-01-02 Deleted Items \"Sak 1\" -> INBOX"),
+            "{text}"
+        );
+        assert!(!text.contains("\"\""), "{text}");
     }
 }
