@@ -1044,3 +1044,40 @@ fn a_refused_connection_says_nothing_listens() {
         "refused is not retried: {stderr}"
     );
 }
+
+/// `MAILHYGIENE_CONFIG` names the configuration for every command that
+/// reads one (a scheduler's unit sets it once); named and missing is an
+/// error, not a silent default.
+#[test]
+fn the_configuration_can_be_named_in_the_environment() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = tmp.path().join("mh.toml");
+    fs::write(
+        &config,
+        "[[account]]\nname = \"egen\"\nhost = \"imap.example.test\"\nauth = \"password\"\npassword_env = \"MH_TEST_PASSWORD\"\nmailboxes = [\"drift@example.test\"]\n",
+    )
+    .expect("config");
+    let out = bin()
+        .env("MAILHYGIENE_CONFIG", &config)
+        .env("MH_TEST_PASSWORD", "x")
+        .env("XDG_CONFIG_HOME", tmp.path().join("none"))
+        .args(["config", "check"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("account egen: 1 mailbox"), "{stdout}");
+    let out = bin()
+        .env("MAILHYGIENE_CONFIG", tmp.path().join("missing.toml"))
+        .args(["config", "check"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("MAILHYGIENE_CONFIG names"), "{stderr}");
+}

@@ -158,9 +158,21 @@ pub(crate) fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
 }
 
 pub(crate) fn load_config(explicit: Option<&Path>) -> Result<Option<(PathBuf, Config)>> {
-    let path = match explicit {
-        Some(p) => p.to_path_buf(),
-        None => {
+    let named = std::env::var_os("MAILHYGIENE_CONFIG").filter(|v| !v.is_empty());
+    let path = match (explicit, named) {
+        (Some(p), _) => p.to_path_buf(),
+        // Named in the environment: it must be there, as --config's.
+        (None, Some(p)) => {
+            let p = PathBuf::from(p);
+            if !p.exists() {
+                return Err(usage(format!(
+                    "MAILHYGIENE_CONFIG names {}, which does not exist",
+                    p.display()
+                )));
+            }
+            p
+        }
+        (None, None) => {
             let base = std::env::var_os("XDG_CONFIG_HOME")
                 .map(PathBuf::from)
                 .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));

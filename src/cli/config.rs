@@ -25,7 +25,7 @@ pub struct CheckArgs {
 pub fn check_command(args: &CheckArgs) -> Result<u8> {
     let Some((path, config)) = load_config(args.file.as_deref())? else {
         return Err(usage(
-            "no configuration file: give one, or create $XDG_CONFIG_HOME/mailhygiene/config.toml",
+            "no configuration file: give one, set MAILHYGIENE_CONFIG, or create $XDG_CONFIG_HOME/mailhygiene/config.toml",
         ));
     };
     let mut problems = Vec::new();
