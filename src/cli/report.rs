@@ -105,17 +105,6 @@ pub(crate) fn compliance_report(
     )?;
     let register = compliance::Register { store };
     let format = args.render.format;
-    let name = |ext: &str| format!("compliance-{as_of}.{ext}");
-    let ext = match format {
-        Format::Html => "html",
-        Format::Json | Format::Jsonl => "json",
-        _ => "md",
-    };
-    let render = |out: &mut dyn Write| match format {
-        Format::Html => compliance::render_html(&report, &register, out),
-        Format::Json | Format::Jsonl => compliance::render_json(&report, &register, out),
-        _ => compliance::render_markdown(&report, &register, out),
-    };
     if format == Format::Csv && args.render.output.is_none() {
         return Err(usage(
             "the compliance report's CSV is one file per table: give -o DIR",
@@ -123,54 +112,30 @@ pub(crate) fn compliance_report(
     }
     // Written as the register is read (it may be larger than memory should
     // hold); a delivery needs the files whole, and has them rendered once.
-    let rendered: Vec<(String, Vec<u8>)> = if args.deliver.is_some() {
-        if format == Format::Csv {
-            let mut files: Vec<(String, Vec<u8>)> = compliance::render_csv(&report)?
-                .into_iter()
-                .map(|(n, b)| (n.to_string(), b))
-                .collect();
-            let mut last = Vec::new();
-            compliance::render_deviations_csv(&report, &register, &mut last)?;
-            files.push((compliance::DEVIATIONS_CSV.to_string(), last));
-            files
-        } else {
-            let mut buf = Vec::new();
-            render(&mut buf)?;
-            vec![(name(ext), buf)]
-        }
-    } else {
-        Vec::new()
-    };
-    match (&args.render.output, format) {
-        (Some(dir), Format::Csv) => {
-            mailhygiene::report::create_private_dir(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            let create = |name: &str| {
-                mailhygiene::report::create_private(&dir.join(name))
-                    .with_context(|| format!("cannot write {}", dir.join(name).display()))
-            };
-            if rendered.is_empty() {
-                for (name, bytes) in compliance::render_csv(&report)? {
-                    create(name)?.write_all(&bytes)?;
-                }
-                let mut f = io::BufWriter::new(create(compliance::DEVIATIONS_CSV)?);
-                compliance::render_deviations_csv(&report, &register, &mut f)?;
-                f.flush()?;
-            } else {
-                for (name, bytes) in &rendered {
-                    create(name)?.write_all(bytes)?;
-                }
-            }
-        }
-        (output, _) => {
-            let mut out = open_output(output.as_deref())?;
-            match rendered.first() {
-                Some((_, bytes)) => out.write_all(bytes)?,
-                None => render(&mut out)?,
-            }
-            out.flush()?;
-        }
+    let mut rendered: Vec<(String, Vec<u8>)> = Vec::new();
+    if args.deliver.is_some() {
+        compliance::render_files(&report, &register, format, &mut |name, render| {
+            let mut bytes = Vec::new();
+            render(&mut bytes)?;
+            rendered.push((name.to_string(), bytes));
+            Ok::<(), io::Error>(())
+        })?;
     }
+    if format == Format::Csv
+        && let Some(dir) = &args.render.output
+    {
+        mailhygiene::report::create_private_dir(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    compliance::render_files(&report, &register, format, &mut |name, render| {
+        let mut out = output_for(name, &args.render.output, format)?;
+        match rendered.iter().find(|(n, _)| n == name) {
+            Some((_, bytes)) => out.write_all(bytes)?,
+            None => render(&mut out)?,
+        }
+        out.flush()?;
+        Ok::<(), anyhow::Error>(())
+    })?;
     if let Some(how) = &args.deliver {
         deliver_compliance(args, how, &rendered, as_of, config)?;
         let mut trail = open_store_read(args.state.as_deref(), config)?;
@@ -184,6 +149,18 @@ pub(crate) fn compliance_report(
         .context("cannot write the audit trail")?;
     }
     Ok(u8::from(!report.coverage.is_empty()))
+}
+
+/// Where one file of the compliance report goes: CSV tables into the
+/// `-o` directory (private files), a page to `-o FILE` or standard output.
+fn output_for(name: &str, output: &Option<PathBuf>, format: Format) -> Result<Box<dyn Write>> {
+    match (output, format) {
+        (Some(dir), Format::Csv) => Ok(Box::new(io::BufWriter::new(
+            mailhygiene::report::create_private(&dir.join(name))
+                .with_context(|| format!("cannot write {}", dir.join(name).display()))?,
+        ))),
+        (output, _) => open_output(output.as_deref()),
+    }
 }
 
 /// Sends or files the compliance report (the reminder's delivery).

@@ -789,7 +789,8 @@ pub use gather::{Register, Scope, gather, record_delivery};
 
 pub use mail::mail;
 pub use render::{
-    DEVIATIONS_CSV, render_csv, render_deviations_csv, render_html, render_json, render_markdown,
+    DEVIATIONS_CSV, RenderFile, render_csv, render_deviations_csv, render_files, render_html,
+    render_json, render_markdown,
 };
 
 #[cfg(test)]

@@ -630,3 +630,39 @@ svg.chart text{font-size:12px;font-family:inherit}svg.chart .t{font-weight:bold}
     })?;
     out.write_all(b"</table>\n</body></html>\n")
 }
+
+/// One file of the report: its name, and how to write it to a writer.
+pub type RenderFile<'a> = &'a dyn Fn(&mut dyn Write) -> io::Result<()>;
+
+/// Every file the report is in `format` (one page, or one CSV file per
+/// table), each given to `put` with its name and how to write it, in order:
+/// the caller decides where each goes (a file written as the register is
+/// read, standard output, or a buffer for a delivery).
+pub fn render_files<E: From<io::Error>>(
+    r: &ComplianceReport,
+    deviations: &dyn DeviationStream,
+    format: crate::report::Format,
+    put: &mut dyn FnMut(&str, RenderFile<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    use crate::report::Format;
+    let page = |ext: &str| format!("compliance-{}.{ext}", r.as_of);
+    match format {
+        Format::Csv => {
+            for (name, bytes) in render_csv(r)? {
+                put(name, &|out: &mut dyn Write| out.write_all(&bytes))?;
+            }
+            put(DEVIATIONS_CSV, &|out: &mut dyn Write| {
+                render_deviations_csv(r, deviations, out)
+            })
+        }
+        Format::Html => put(&page("html"), &|out: &mut dyn Write| {
+            render_html(r, deviations, out)
+        }),
+        Format::Json | Format::Jsonl => put(&page("json"), &|out: &mut dyn Write| {
+            render_json(r, deviations, out)
+        }),
+        Format::Text | Format::Markdown => put(&page("md"), &|out: &mut dyn Write| {
+            render_markdown(r, deviations, out)
+        }),
+    }
+}
