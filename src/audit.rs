@@ -318,6 +318,56 @@ pub fn verify(
     Ok(done)
 }
 
+/// The head kept apart from the entries, as a store keeps it
+/// (`SEQ:HASH`).
+pub fn head_value(e: &AuditEntry) -> String {
+    format!("{}:{}", e.seq, e.hash)
+}
+
+/// The head [`head_value`] kept.
+pub fn parse_head(v: &str) -> Option<(i64, String)> {
+    let (seq, hash) = v.split_once(':')?;
+    Some((seq.parse().ok()?, hash.to_string()))
+}
+
+/// The link a new entry follows: the last entry stored, or the head kept
+/// apart when it is further along (the longer memory: entries cut off the
+/// end must not be re-used as free numbers).
+pub fn link_after(
+    last: Option<(i64, String)>,
+    head: Option<(i64, String)>,
+) -> Option<(i64, String)> {
+    match (last, head) {
+        (Some(l), Some(h)) if h.0 > l.0 => Some(h),
+        (None, Some(h)) => Some(h),
+        (l, _) => l,
+    }
+}
+
+/// What an anchor log at `path` holds for `store`; `None` when there is no
+/// log yet.
+pub fn read_anchor(path: &std::path::Path, store: &str) -> Result<Option<Anchor>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Anchor::parse(&text, store)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!(
+            "cannot read the audit anchor log {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// The anchor lines for an entry just appended: a header first when the
+/// log has nothing of this store yet.
+pub fn anchor_lines_for(store: &str, e: &AuditEntry, anchored: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !anchored {
+        lines.push(Anchor::header(store, e.seq - 1));
+    }
+    lines.push(Anchor::line(store, e));
+    lines
+}
+
 /// Appends lines to an anchor log: created private, opened for appending
 /// only, never through a symbolic link, synced; syslog gets the same lines
 /// where `/dev/log` exists. What every store backend writes its anchor with.

@@ -11,6 +11,7 @@
 //! masked rendering and the fingerprint, subjects are masked by the engine
 //! before they arrive.
 
+mod columns;
 pub mod postgres;
 pub mod sqlite;
 
@@ -770,6 +771,44 @@ pub trait Store:
 impl<T> Store for T where
     T: Runs + Inventory + Journal + Cases + AuditTrail + History + Reminders + Settings
 {
+}
+
+/// One group of a mailbox's messages under one rule, as the counting
+/// query of every backend gives it (counts as the database's integers).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CountedGroup {
+    pub rule: Option<String>,
+    pub messages: i64,
+    pub stale: i64,
+    pub bytes: i64,
+    /// When the oldest stale message is dated (seconds since the epoch).
+    pub oldest_stale: Option<i64>,
+    pub unreadable: i64,
+    pub unjudged: i64,
+}
+
+impl StoredCounts {
+    /// Adds one group of the counting query.
+    pub(crate) fn add_group(&mut self, g: CountedGroup) {
+        let count = |v: i64| v.max(0) as u64;
+        self.messages += count(g.messages);
+        self.bytes += count(g.bytes);
+        self.unreadable += count(g.unreadable);
+        self.unjudged += count(g.unjudged);
+        let stale = count(g.stale);
+        if stale > 0 {
+            self.stale += stale;
+            *self
+                .stale_by_rule
+                .entry(g.rule.unwrap_or_default())
+                .or_default() += stale;
+            let oldest = columns::from_ts(g.oldest_stale).map(|d| d.date_naive());
+            self.oldest_stale = match (self.oldest_stale, oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
 }
 
 /// A snapshot as the history keeps it: which run took it, and how.

@@ -3,14 +3,8 @@
 //! as SQLite orders them, whatever the database's locale).
 
 use super::*;
-use crate::case::{Case, Decision, Notice, PlanRow};
-
-fn notice_columns(notice: &Notice) -> (String, Option<String>) {
-    match notice {
-        Notice::On { date } => (date.to_string(), None),
-        Notice::Not { why } => ("none".to_string(), Some(why.clone())),
-    }
-}
+use crate::case::{Case, Decision, PlanRow};
+use crate::store::columns::{notice_columns, notice_from_columns};
 
 impl Cases for PostgresStore {
     fn open_case(
@@ -96,13 +90,7 @@ impl Cases for PostgresStore {
             )?
             .iter()
             .map(|r| {
-                let notified: &str = r.get(4);
-                let notice = match NaiveDate::parse_from_str(notified, "%Y-%m-%d") {
-                    Ok(date) => Notice::On { date },
-                    Err(_) => Notice::Not {
-                        why: r.get::<_, Option<String>>(5).unwrap_or_default(),
-                    },
-                };
+                let notice = notice_from_columns(r.get(4), r.get(5));
                 Case {
                     id: r.get(0),
                     source: r.get(1),

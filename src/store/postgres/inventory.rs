@@ -8,23 +8,12 @@ use crate::model::{
     DetectorId, Envelope, Finding, Location, MessageMeta, Problem, ProblemKind, TextSignals,
 };
 use crate::register::Deviation;
+use crate::store::columns::{join_lines, split_lines};
 
 /// Messages per transaction while a scan records.
 const COMMIT_EVERY: usize = 8192;
 /// Messages written per statement.
 const BUFFER_ROWS: usize = 1024;
-
-fn join_lines(items: &[String]) -> String {
-    items.join("\n")
-}
-
-fn split_lines(s: &str) -> Vec<String> {
-    if s.is_empty() {
-        Vec::new()
-    } else {
-        s.split('\n').map(str::to_string).collect()
-    }
-}
 
 /// Messages recorded and not yet written, in the order recorded; a message
 /// recorded twice keeps its place and its last record.
@@ -1288,25 +1277,15 @@ impl History for PostgresStore {
              FROM messages WHERE mailbox = $1 GROUP BY stale_rule",
             &[&mailbox, &as_of, &version],
         )? {
-            let count = |v: i64| v.max(0) as u64;
-            let rule: Option<String> = r.get(0);
-            counts.messages += count(r.get(1));
-            let stale = count(r.get(2));
-            counts.bytes += count(r.get(3));
-            counts.unreadable += count(r.get(5));
-            counts.unjudged += count(r.get(6));
-            if stale > 0 {
-                counts.stale += stale;
-                *counts
-                    .stale_by_rule
-                    .entry(rule.unwrap_or_default())
-                    .or_default() += stale;
-                let oldest = from_ts(r.get(4)).map(|d| d.date_naive());
-                counts.oldest_stale = match (counts.oldest_stale, oldest) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-            }
+            counts.add_group(crate::store::CountedGroup {
+                rule: r.get(0),
+                messages: r.get(1),
+                stale: r.get(2),
+                bytes: r.get(3),
+                oldest_stale: r.get(4),
+                unreadable: r.get(5),
+                unjudged: r.get(6),
+            });
         }
         Ok(counts)
     }

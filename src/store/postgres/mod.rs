@@ -21,6 +21,7 @@ mod inventory;
 pub mod schema;
 pub mod target;
 
+use super::columns::{from_ts, ts};
 use super::*;
 use crate::audit::{AuditEntry, NewEntry};
 use ::postgres::{Client, NoTls, Transaction};
@@ -405,14 +406,6 @@ fn to_u32(n: Option<i64>) -> Option<u32> {
     n.and_then(|n| u32::try_from(n).ok())
 }
 
-fn ts(d: Option<DateTime<Utc>>) -> Option<i64> {
-    d.map(|d| d.timestamp())
-}
-
-fn from_ts(t: Option<i64>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
-}
-
 impl Settings for PostgresStore {
     fn location(&self) -> &str {
         &self.location
@@ -593,18 +586,8 @@ impl AuditTrail for PostgresStore {
         let Some(path) = &self.anchor else {
             return Ok(None);
         };
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(StoreError::Invalid(format!(
-                    "cannot read the audit anchor log {}: {e}",
-                    path.display()
-                )));
-            }
-        };
         let id = self.setting("store_id")?.unwrap_or_default();
-        Ok(crate::audit::Anchor::parse(&text, &id))
+        crate::audit::read_anchor(path, &id).map_err(StoreError::Invalid)
     }
     fn append_audit(&mut self, entry: NewEntry) -> Result<AuditEntry, StoreError> {
         let key = self.audit_key.clone().ok_or_else(|| {
@@ -624,20 +607,10 @@ impl AuditTrail for PostgresStore {
             let last: Option<(i64, String)> = tx
                 .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?
                 .map(|r| (r.get(0), r.get(1)));
-            // The head kept apart from the entries is the longer memory:
-            // entries cut off the end must not be re-used as free numbers.
             let head: Option<(i64, String)> = tx
                 .query_opt("SELECT value FROM settings WHERE name = 'audit_head'", &[])?
-                .and_then(|r| {
-                    let v: String = r.get(0);
-                    let (seq, hash) = v.split_once(':')?;
-                    Some((seq.parse().ok()?, hash.to_string()))
-                });
-            let last = match (last, head) {
-                (Some(l), Some(h)) if h.0 > l.0 => Some(h),
-                (None, Some(h)) => Some(h),
-                (l, _) => l,
-            };
+                .and_then(|r| crate::audit::parse_head(r.get::<_, &str>(0)));
+            let last = crate::audit::link_after(last, head);
             let e = crate::audit::chain(last.as_ref().map(|(s, h)| (*s, h.as_str())), entry, &key);
             tx.execute(
                 "INSERT INTO audit (seq, at, actor, action, case_id, detail, prev, hash)
@@ -656,19 +629,14 @@ impl AuditTrail for PostgresStore {
             tx.execute(
                 "INSERT INTO settings (name, value) VALUES ('audit_head', $1)
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                &[&format!("{}:{}", e.seq, e.hash)],
+                &[&crate::audit::head_value(&e)],
             )?;
             tx.commit()?;
             e
         };
         // After the commit: a crash between the two leaves an entry the log
         // does not name, never a logged entry the store lacks.
-        let mut lines = Vec::new();
-        if !anchored {
-            lines.push(crate::audit::Anchor::header(&store, e.seq - 1));
-        }
-        lines.push(crate::audit::Anchor::line(&store, &e));
-        self.anchor_lines(&lines)?;
+        self.anchor_lines(&crate::audit::anchor_lines_for(&store, &e, anchored))?;
         Ok(e)
     }
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
@@ -692,10 +660,9 @@ impl AuditTrail for PostgresStore {
             .collect())
     }
     fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
-        Ok(self.setting("audit_head")?.and_then(|v| {
-            let (seq, hash) = v.split_once(':')?;
-            Some((seq.parse().ok()?, hash.to_string()))
-        }))
+        Ok(self
+            .setting("audit_head")?
+            .and_then(|v| crate::audit::parse_head(&v)))
     }
 }
 

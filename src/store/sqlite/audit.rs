@@ -10,18 +10,8 @@ impl AuditTrail for SqliteStore {
         let Some(path) = &self.anchor else {
             return Ok(None);
         };
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(StoreError::Invalid(format!(
-                    "cannot read the audit anchor log {}: {e}",
-                    path.display()
-                )));
-            }
-        };
         let id = self.setting("store_id")?.unwrap_or_default();
-        Ok(crate::audit::Anchor::parse(&text, &id))
+        crate::audit::read_anchor(path, &id).map_err(StoreError::Invalid)
     }
     fn append_audit(&mut self, entry: NewEntry) -> Result<AuditEntry, StoreError> {
         let key = self.audit_key.clone().ok_or_else(|| {
@@ -39,8 +29,6 @@ impl AuditTrail for SqliteStore {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            // The head kept apart from the entries is the longer memory:
-            // entries cut off the end must not be re-used as free numbers.
             let head: Option<(i64, String)> = tx
                 .query_row(
                     "SELECT value FROM settings WHERE name = 'audit_head'",
@@ -48,15 +36,8 @@ impl AuditTrail for SqliteStore {
                     |r| r.get::<_, String>(0),
                 )
                 .optional()?
-                .and_then(|v| {
-                    let (seq, hash) = v.split_once(':')?;
-                    Some((seq.parse().ok()?, hash.to_string()))
-                });
-            let last = match (last, head) {
-                (Some(l), Some(h)) if h.0 > l.0 => Some(h),
-                (None, Some(h)) => Some(h),
-                (l, _) => l,
-            };
+                .and_then(|v| crate::audit::parse_head(&v));
+            let last = crate::audit::link_after(last, head);
             let e = crate::audit::chain(last.as_ref().map(|(s, h)| (*s, h.as_str())), entry, &key);
             tx.execute(
                 "INSERT INTO audit (seq, at, actor, action, case_id, detail, prev, hash)
@@ -75,19 +56,14 @@ impl AuditTrail for SqliteStore {
             tx.execute(
                 "INSERT INTO settings (name, value) VALUES ('audit_head', ?1)
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                params![format!("{}:{}", e.seq, e.hash)],
+                params![crate::audit::head_value(&e)],
             )?;
             Ok(e)
         })?;
         // After the commit: a crash between the two leaves an entry the log
         // does not name (harmless: nobody without the key can make one),
         // never a logged entry the store lacks.
-        let mut lines = Vec::new();
-        if !anchored {
-            lines.push(crate::audit::Anchor::header(&store, e.seq - 1));
-        }
-        lines.push(crate::audit::Anchor::line(&store, &e));
-        self.anchor_lines(&lines)?;
+        self.anchor_lines(&crate::audit::anchor_lines_for(&store, &e, anchored))?;
         Ok(e)
     }
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
@@ -111,9 +87,8 @@ impl AuditTrail for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
     fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
-        Ok(self.setting("audit_head")?.and_then(|v| {
-            let (seq, hash) = v.split_once(':')?;
-            Some((seq.parse().ok()?, hash.to_string()))
-        }))
+        Ok(self
+            .setting("audit_head")?
+            .and_then(|v| crate::audit::parse_head(&v)))
     }
 }

@@ -80,13 +80,7 @@ impl Cases for SqliteStore {
              FROM cases ORDER BY opened_at, id",
         )?;
         let rows = stmt.query_map([], |r| {
-            let notified: String = r.get(4)?;
-            let notice = match NaiveDate::parse_from_str(&notified, "%Y-%m-%d") {
-                Ok(date) => Notice::On { date },
-                Err(_) => Notice::Not {
-                    why: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                },
-            };
+            let notice = notice_from_columns(&r.get::<_, String>(4)?, r.get(5)?);
             Ok(Case {
                 id: r.get(0)?,
                 source: r.get(1)?,

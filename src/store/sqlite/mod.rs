@@ -7,6 +7,7 @@
 //! twice. Journal entries are committed on their own before the change they
 //! describe is made.
 
+use super::columns::{from_ts, join_lines, notice_columns, notice_from_columns, split_lines, ts};
 use super::{AuditTrail, Cases, History, Inventory, Journal, Reminders, Runs, Settings};
 use super::{CaseRow, HandoverRecord, HandoverStatus, ReminderStatus, RunSummary, SnapshotRecord};
 use super::{
@@ -15,7 +16,7 @@ use super::{
 };
 use super::{Judgement, KnownLocal, KnownMessage, RegisterEntry, StoredCounts};
 use crate::audit::{AuditEntry, NewEntry};
-use crate::case::{Case, Decision, Notice, PlanRow};
+use crate::case::{Case, Decision, PlanRow};
 use crate::model::{
     DetectorId, Envelope, Finding, Location, MessageMeta, MessageReport, Problem, ProblemKind,
     TextSignals,
@@ -387,35 +388,6 @@ pub struct SqliteStore {
 /// Messages per transaction: large enough to be fast, small enough that a
 /// crash loses little work.
 const COMMIT_EVERY: usize = 8192;
-
-fn ts(d: Option<DateTime<Utc>>) -> Option<i64> {
-    d.map(|d| d.timestamp())
-}
-
-fn from_ts(t: Option<i64>) -> Option<DateTime<Utc>> {
-    t.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0))
-}
-
-/// Address lists are stored one per line (no address holds a line break).
-fn join_lines(items: &[String]) -> String {
-    items.join("\n")
-}
-
-fn split_lines(s: &str) -> Vec<String> {
-    if s.is_empty() {
-        Vec::new()
-    } else {
-        s.split('\n').map(str::to_string).collect()
-    }
-}
-
-/// A notice as the `cases` table keeps it: the date, or `none` and why.
-fn notice_columns(notice: &Notice) -> (String, Option<String>) {
-    match notice {
-        Notice::On { date } => (date.to_string(), None),
-        Notice::Not { why } => ("none".to_string(), Some(why.clone())),
-    }
-}
 
 /// Keeps the inventory true after a move: the message is recorded at its
 /// new folder and key (COPYUID's UIDVALIDITY and UID, or the new file
