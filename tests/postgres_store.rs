@@ -12,6 +12,8 @@ use support::postgres::{PASSWORD, Postgres};
 
 const KEY: &str = "postgres-test-key-0123456789";
 const AS_OF: &str = "2026-11-25";
+/// The synthetic national ID the mailbox holds.
+const PLANTED: &str = "15076500565";
 
 fn message(id: &str, year: u32, body: &str) -> String {
     format!(
@@ -111,6 +113,11 @@ fn every_command_prints_the_same_from_postgresql_as_from_sqlite() {
             assert!(
                 !stdout.contains(PASSWORD) && !stderr.contains(PASSWORD),
                 "{args:?} names the password"
+            );
+            // Nor the planted national ID, in any output, through either store.
+            assert!(
+                !stdout.contains(PLANTED) && !stderr.contains(PLANTED),
+                "{args:?} shows the planted value"
             );
             assert!(
                 out.status.code().is_some_and(|c| c < 2),
