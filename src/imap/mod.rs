@@ -97,6 +97,8 @@ pub struct ImapOptions {
     /// The pace of the whole run, shared by every connection to every
     /// mailbox (`None`: unlimited).
     pub total_pace: Option<std::sync::Arc<pace::Pacer>>,
+    /// The tenant's pause shared with other workers (`worker` sets it).
+    pub shared_pause: Option<std::sync::Arc<dyn pace::SharedPause>>,
     /// Where one mailbox's waits are counted; `scan_mailbox` gives each
     /// mailbox its own.
     pub waits: std::sync::Arc<pace::Waits>,
@@ -119,6 +121,7 @@ impl Default for ImapOptions {
             connections_per_mailbox: 1,
             pace: pace::Rate::default(),
             total_pace: None,
+            shared_pause: None,
             waits: Default::default(),
         }
     }

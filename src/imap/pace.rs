@@ -124,6 +124,34 @@ impl Pacer {
     }
 }
 
+/// A pause shared beyond this process: when the server throttles one
+/// connection, every connection of the same tenant (on every host) waits.
+/// The workers' queue keeps it (`store::postgres::queue::TenantPause`).
+pub trait SharedPause: Send + Sync + std::fmt::Debug {
+    /// The server asked one of our connections to wait this long.
+    fn throttled(&self, wait: Duration);
+    /// How long every connection of the tenant is still to wait.
+    fn remaining(&self) -> Duration;
+}
+
+/// Waits out the tenant's shared pause, if there is one; counted as time
+/// spent throttled.
+pub async fn shared_pause(pause: Option<&dyn SharedPause>, waits: &Waits) {
+    let Some(pause) = pause else {
+        return;
+    };
+    // Re-read after each sleep: another connection may have lengthened it.
+    loop {
+        let left = pause.remaining();
+        if left.is_zero() {
+            return;
+        }
+        let wait = left.min(Duration::from_secs(5));
+        waits.add_throttled(wait);
+        tokio::time::sleep(wait).await;
+    }
+}
+
 /// The time one mailbox's scan spent waiting, by kind.
 #[derive(Debug, Default)]
 pub struct Waits {

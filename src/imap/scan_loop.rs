@@ -193,6 +193,9 @@ async fn scan_folder_retrying(
 async fn pause(opts: &ImapOptions, wait: Duration, err: &ImapError) {
     if matches!(err, ImapError::Throttled(_)) {
         opts.waits.add_throttled(wait);
+        if let Some(shared) = &opts.shared_pause {
+            shared.throttled(wait);
+        }
     }
     tokio::time::sleep(wait).await;
 }
@@ -234,6 +237,8 @@ pub(crate) async fn connect_with_retry(
     let mut attempt = 0;
     let mut not_connected_seen = false;
     loop {
+        // A tenant another worker was told to pause is not connected to.
+        pace::shared_pause(opts.shared_pause.as_deref(), &opts.waits).await;
         match connect(url, credentials, opts).await {
             Ok(s) => return Ok(s),
             // Exchange also says this for a while after many connections:
@@ -402,6 +407,7 @@ async fn scan_folder(
         for p in pacer.into_iter().chain(opts.total_pace.as_deref()) {
             p.wait(n, 0, &opts.waits).await;
         }
+        pace::shared_pause(opts.shared_pause.as_deref(), &opts.waits).await;
         for info in &infos {
             if !emit(Work::Read(Job {
                 meta: meta_of(info),
@@ -470,6 +476,7 @@ async fn scan_folder(
                         for p in pacers[i % n].into_iter().chain(opts.total_pace.as_deref()) {
                             p.wait(uids.len() as u64, bytes, &opts.waits).await;
                         }
+                        pace::shared_pause(opts.shared_pause.as_deref(), &opts.waits).await;
                         let mut fetched = bodies(&mut session, &uids, timeout).await?;
                         fetched.sort_by_key(|(uid, _)| *uid);
                         Ok::<_, ImapError>((batch, Some(fetched)))

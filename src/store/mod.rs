@@ -44,6 +44,12 @@ pub enum StoreError {
         "another mailhygiene run (process {holder}) is using the state database {path}; nothing was done. Run again when it has finished, or give --wait to wait for it"
     )]
     Busy { path: String, holder: String },
+    /// A worker's lease on its job ended (it was paused or cut off past
+    /// it): the write was refused, and so will every later one be.
+    #[error(
+        "this worker's lease on its job ended (another worker may hold the mailbox now); the write was refused"
+    )]
+    LeaseLost,
 }
 
 /// Every concern's trait, for code that calls a store's methods on a

@@ -134,13 +134,18 @@ impl PostgresStore {
     fn in_transaction(&mut self) -> Result<(), StoreError> {
         if self.pending == 0 {
             self.db()?.batch_execute("BEGIN")?;
+            self.batch_started = Some(std::time::Instant::now());
         }
         self.pending += 1;
         Ok(())
     }
 
     fn maybe_commit(&mut self) -> Result<(), StoreError> {
-        if self.pending >= COMMIT_EVERY {
+        let too_old = self
+            .max_batch_age
+            .zip(self.batch_started)
+            .is_some_and(|(age, started)| started.elapsed() >= age);
+        if self.pending >= COMMIT_EVERY || too_old {
             self.commit_pending()?;
         }
         Ok(())

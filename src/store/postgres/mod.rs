@@ -18,6 +18,7 @@
 
 mod cases;
 mod inventory;
+pub mod queue;
 pub mod schema;
 pub mod target;
 
@@ -35,6 +36,9 @@ const AUDIT_LOCK: i64 = 0x6d68_0003;
 
 impl From<::postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> StoreError {
+        if queue::lease_ended(&e) {
+            return StoreError::LeaseLost;
+        }
         // The server's own words (its message, not the statement or its
         // parameters): what a person can act on, and nothing detected.
         StoreError::Backend(match e.as_db_error() {
@@ -237,6 +241,10 @@ pub struct PostgresStore {
     judged_with: HashMap<i64, Option<i64>>,
     /// Messages recorded in the open batch transaction.
     pending: usize,
+    /// When the open batch began, and how old it may grow (a worker's
+    /// batch must end well within its lease).
+    batch_started: Option<std::time::Instant>,
+    max_batch_age: Option<std::time::Duration>,
     /// Messages recorded but not yet written: a scan's records go to the
     /// server a batch at a time (a statement per message would cost a
     /// round trip each).
@@ -260,6 +268,8 @@ impl PostgresStore {
             ids: Default::default(),
             judged_with: HashMap::new(),
             pending: 0,
+            batch_started: None,
+            max_batch_age: None,
             buffer: Default::default(),
             audit_key: None,
             anchor: None,
