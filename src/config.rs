@@ -68,6 +68,10 @@ struct LimitsSpec {
     pace: Option<Spanned<String>>,
     /// The pace of the whole run, across every mailbox.
     total_pace: Option<Spanned<String>>,
+    /// A worker's lease on a job: `5m`, `90s`.
+    lease: Option<Spanned<String>>,
+    /// Live leases per tenant (account), across every host.
+    tenant_connections: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +111,9 @@ struct AccountSpec {
     #[serde(default)]
     mailboxes: Vec<String>,
     mailboxes_file: Option<Spanned<String>>,
+    /// Live leases of workers on this account's tenant, across hosts
+    /// (overrides `[limits] tenant_connections`).
+    tenant_connections: Option<Spanned<u32>>,
 }
 
 /// Where an account's secret comes from (never the secret itself).
@@ -169,6 +176,8 @@ pub struct Account {
     pub mailboxes: Vec<String>,
     /// A file of addresses, read when the scan starts.
     pub mailboxes_file: Option<PathBuf>,
+    /// `tenant_connections`: this account's cap on workers' live leases.
+    pub tenant_connections: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -186,6 +195,10 @@ pub struct Config {
     pub pace: Option<crate::imap::pace::Rate>,
     /// `[limits] total_pace`: the most the whole run asks for.
     pub total_pace: Option<crate::imap::pace::Rate>,
+    /// `[limits] lease`: how long a worker holds a job without renewing it.
+    pub lease: Option<std::time::Duration>,
+    /// `[limits] tenant_connections`: live leases per tenant, all hosts.
+    pub tenant_connections: Option<u32>,
     /// `[offboarding] deletion_months`: how long after leaving a mailbox
     /// may live (default 6).
     pub deletion_months: Option<u32>,
@@ -285,6 +298,8 @@ impl Config {
                 .map(|v| *v.get_ref()),
             pace: None,
             total_pace: None,
+            lease: None,
+            tenant_connections: None,
             deletion_months: parsed.offboarding.deletion_months,
             union_representatives: parsed
                 .offboarding
@@ -309,6 +324,23 @@ impl Config {
                     Ok(rate) => *slot = Some(rate),
                     Err(e) => errors.push(err(v.span(), key, e)),
                 }
+            }
+        }
+        if let Some(v) = &parsed.limits.lease {
+            match parse_lease(v.get_ref()) {
+                Ok(lease) => config.lease = Some(lease),
+                Err(e) => errors.push(err(v.span(), "limits.lease", e)),
+            }
+        }
+        if let Some(v) = &parsed.limits.tenant_connections {
+            if *v.get_ref() == 0 {
+                errors.push(err(
+                    v.span(),
+                    "limits.tenant_connections",
+                    "must be at least 1".to_string(),
+                ));
+            } else {
+                config.tenant_connections = Some(*v.get_ref());
             }
         }
         if let Some(c) = &parsed.limits.connections_per_mailbox
@@ -474,6 +506,15 @@ impl Config {
                 ));
                 continue;
             }
+            if let Some(v) = &a.tenant_connections
+                && *v.get_ref() == 0
+            {
+                errors.push(err(
+                    v.span(),
+                    "account.tenant_connections",
+                    format!("account `{name}`: must be at least 1"),
+                ));
+            }
             for m in &a.mailboxes {
                 if let Err(why) = MailboxEntry::parse(m).check() {
                     errors.push(err(
@@ -511,6 +552,7 @@ impl Config {
                 auth,
                 mailboxes: a.mailboxes,
                 mailboxes_file: a.mailboxes_file.map(|f| expand(f.get_ref())),
+                tenant_connections: a.tenant_connections.map(|v| *v.get_ref()),
             });
         }
         if errors.is_empty() {
@@ -609,6 +651,18 @@ fn key_at(content: &str, at: usize) -> Option<String> {
 }
 
 impl Account {
+    /// Whose connection budget this account's mailboxes draw on: the
+    /// Microsoft tenant its app signs in to (accounts of one tenant share
+    /// Exchange's limits), else the account itself.
+    pub fn budget_tenant(&self) -> String {
+        match &self.auth {
+            AccountAuth::ClientCredentials { tenant, .. }
+            | AccountAuth::ClientCertificate { tenant, .. }
+            | AccountAuth::DeviceCode { tenant, .. } => format!("tenant {tenant}"),
+            AccountAuth::Password(_) | AccountAuth::Token(_) => self.name.clone(),
+        }
+    }
+
     /// Every mailbox, from the list and the file (one a line, `#` comments),
     /// each `address`, `Owner Name <address>`, optionally `; department`.
     pub fn all_mailboxes(&self) -> Result<Vec<MailboxEntry>, String> {
@@ -734,6 +788,33 @@ impl Account {
             ),
         }
     }
+}
+
+/// Reads a lease's length: `300ms`, `90s`, `5m`, `1h` (a bare number is
+/// seconds). At least one second: a shorter lease would be renewed more
+/// often than the database can answer across a network.
+pub fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: write 90s, 5m or 1h"))?;
+    let lease = match unit.trim() {
+        "ms" => std::time::Duration::from_millis(n),
+        "" | "s" => std::time::Duration::from_secs(n),
+        "m" | "min" => std::time::Duration::from_secs(n.saturating_mul(60)),
+        "h" => std::time::Duration::from_secs(n.saturating_mul(3600)),
+        other => {
+            return Err(format!(
+                "`{text}`: unknown unit `{other}`: write 90s, 5m or 1h"
+            ));
+        }
+    };
+    if lease < std::time::Duration::from_secs(1) {
+        return Err(format!("`{text}`: a lease is at least 1s"));
+    }
+    Ok(lease)
 }
 
 #[cfg(test)]
@@ -944,5 +1025,21 @@ store_password_file = "/etc/mailhygiene/store-password"
         let e = Config::parse("c.toml", &bad).expect_err("no such cloud");
         assert_eq!(e[0].key.as_deref(), Some("account.cloud"));
         assert!(e[0].message.contains("us-government"), "{}", e[0].message);
+    }
+
+    #[test]
+    fn leases_are_read_in_the_units_people_write() {
+        for (text, secs) in [
+            ("90s", 90),
+            ("5m", 300),
+            ("1h", 3600),
+            ("2", 2),
+            ("1500ms", 1),
+        ] {
+            assert_eq!(parse_lease(text).map(|d| d.as_secs()), Ok(secs), "{text}");
+        }
+        for bad in ["", "m", "5 weeks", "500ms", "0s", "-3s", "1.5m"] {
+            assert!(parse_lease(bad).is_err(), "{bad}");
+        }
     }
 }

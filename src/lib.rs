@@ -42,6 +42,12 @@
 //!   it, but a message classified `private` is never handed over.
 //! - **handover**: copying a case's `handover` rows into the successor's
 //!   mailbox (or an export), once each.
+//! - **job**: one mailbox of a scan run queued in a shared PostgreSQL
+//!   store (or the run's ending), taken by a **worker** under a **lease**
+//!   (renewed while it works) with a **fencing token**: the database refuses
+//!   a worker's writes once its lease ended.
+//! - **tenant**: the account whose connection budget a job draws on (caps on
+//!   live leases, a throttling pause every worker honours).
 //! - **audit chain**: every action recorded in order, each entry hashing the
 //!   one before, so a changed, removed or reordered entry is detected.
 
@@ -78,3 +84,4 @@ pub mod source;
 pub mod store;
 pub mod subject;
 pub mod templates;
+pub mod workers;

@@ -83,13 +83,9 @@ struct ScanOptions {
     fingerprint_key_file: Option<PathBuf>,
 }
 
-#[derive(clap::Args, Debug)]
-struct ScanArgs {
-    /// What to scan; with a configuration file and no sources, every mailbox of its accounts.
-    #[arg(value_name = "SOURCE")]
-    sources: Vec<String>,
-    #[command(flatten)]
-    options: ScanOptions,
+/// How a scan connects and how much it does at once.
+#[derive(clap::Args, Debug, Clone)]
+struct Connections {
     /// Worker threads; default: one per core.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -99,18 +95,6 @@ struct ScanArgs {
     /// Allow imap:// without TLS, to a loopback address only (tests, local bridges).
     #[arg(long)]
     allow_plaintext: bool,
-    /// The state database (IMAP cursors, findings); default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
-    #[arg(long, value_name = "FILE")]
-    state: Option<PathBuf>,
-    /// Rescan every IMAP message, not only those new since the last run.
-    #[arg(long)]
-    full: bool,
-    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Only this account of the configuration file.
-    #[arg(long, value_name = "NAME")]
-    account: Option<String>,
     /// Mailboxes scanned at once; default: the config's limits.connections, else 4.
     #[arg(long, value_name = "N")]
     parallel: Option<usize>,
@@ -126,6 +110,29 @@ struct ScanArgs {
     /// config's limits.total_pace, else unlimited.
     #[arg(long, value_name = "RATE", value_parser = mailhygiene::imap::pace::Rate::parse)]
     total_pace: Option<mailhygiene::imap::pace::Rate>,
+}
+
+#[derive(clap::Args, Debug)]
+struct ScanArgs {
+    /// What to scan; with a configuration file and no sources, every mailbox of its accounts.
+    #[arg(value_name = "SOURCE")]
+    sources: Vec<String>,
+    #[command(flatten)]
+    options: ScanOptions,
+    #[command(flatten)]
+    connections: Connections,
+    /// The state database (IMAP cursors, findings); default: the config's `store`, else $XDG_STATE_HOME/mailhygiene/state.sqlite.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Rescan every IMAP message, not only those new since the last run.
+    #[arg(long)]
+    full: bool,
+    /// Configuration file; default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Only this account of the configuration file.
+    #[arg(long, value_name = "NAME")]
+    account: Option<String>,
     /// Only judge staleness, from IMAP metadata (flags, dates, sizes); no message is read
     /// and the inventory is left as it is. Rules that look at senders, subjects or findings
     /// cannot apply.
@@ -144,6 +151,29 @@ struct ScanArgs {
     /// List every message in the text and Markdown reports, not the first 25 of each list.
     #[arg(long)]
     all: bool,
+    /// Queue the scan in a shared PostgreSQL store, one job per mailbox, for
+    /// `mailhygiene worker` processes on any host; prints the run's id.
+    #[arg(long, conflicts_with_all = ["no_state", "stale_only", "changes_only", "all"])]
+    enqueue: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct WorkerArgs {
+    /// Configuration file (the mailboxes jobs name, their accounts, rules, key).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// How long a job is held without renewal (renewed at a third of it): 90s, 5m;
+    /// default: the config's limits.lease, else 5m.
+    #[arg(long, value_name = "DURATION", value_parser = mailhygiene::config::parse_lease)]
+    lease: Option<std::time::Duration>,
+    /// Stop when no job is queued or held, instead of waiting for more.
+    #[arg(long)]
+    until_idle: bool,
+    /// File with the fingerprint secret; default: the config's, else MAILHYGIENE_FINGERPRINT_KEY.
+    #[arg(long, value_name = "FILE")]
+    fingerprint_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    connections: Connections,
 }
 
 #[derive(clap::Args, Debug)]
@@ -310,6 +340,8 @@ enum Command {
         #[command(subcommand)]
         command: cases_cli::AuditCommand,
     },
+    /// Take queued scan jobs from a shared PostgreSQL store (see `scan --enqueue`).
+    Worker(WorkerArgs),
     /// Scan one message file (an .eml), or standard input with `-`.
     Check {
         #[arg(value_name = "FILE")]
@@ -402,6 +434,7 @@ use cli::config as config_cli;
 use cli::remind::*;
 use cli::report::*;
 use cli::scan::*;
+use cli::worker as worker_cli;
 
 fn main() -> ExitCode {
     // A panic message could quote input; print only where it happened.
@@ -489,6 +522,7 @@ fn run(cli: Cli) -> Result<u8> {
     }
     match cli.command {
         Command::Scan(args) => scan_command(&args),
+        Command::Worker(args) => worker_cli::worker_command(&args),
         Command::Report(args) => report_command(&args),
         Command::Clean(args) => clean_command(&args),
         Command::Undo(args) => undo_command(&args),

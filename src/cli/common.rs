@@ -351,6 +351,26 @@ fn open_options(
     }
 }
 
+/// The shared PostgreSQL store of `scan --enqueue` and `worker`, with its
+/// connector and how it was opened (for further sessions).
+pub(crate) fn open_shared(
+    url: &StoreUrl,
+    config: Option<&Config>,
+) -> Result<(
+    mailhygiene::store::postgres::PostgresStore,
+    mailhygiene::store::postgres::Connector,
+)> {
+    mailhygiene::store::open_shared(url, &open_options(url, config, None))
+        .map_err(|e| usage(e.to_string()))
+}
+
+pub(crate) fn shared_open_options(
+    url: &StoreUrl,
+    config: Option<&Config>,
+) -> mailhygiene::store::OpenOptions {
+    open_options(url, config, None)
+}
+
 /// The store for a command that only reads it (no run lock).
 pub(crate) fn open_store_read(
     explicit: Option<&Path>,

@@ -10,3 +10,4 @@ pub(crate) mod config;
 pub(crate) mod remind;
 pub(crate) mod report;
 pub(crate) mod scan;
+pub(crate) mod worker;

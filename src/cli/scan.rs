@@ -3,6 +3,7 @@
 
 use crate::*;
 use mailhygiene::scan::stateful;
+use mailhygiene::store::prelude::AuditTrail as _;
 
 pub(crate) fn build_engine(
     options: &ScanOptions,
@@ -97,61 +98,17 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
     }
     let options = &options;
     let (engine, ctx) = build_engine(options, KeyFile::CreateIfMissing)?;
-    let imap = scan::ImapSettings {
-        options: mailhygiene::imap::ImapOptions {
-            allow_plaintext_loopback: args.allow_plaintext,
-            initial_backoff: std::env::var("MAILHYGIENE_IMAP_BACKOFF_MS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .map(std::time::Duration::from_millis)
-                .unwrap_or(mailhygiene::imap::ImapOptions::default().initial_backoff),
-            metadata_only: args.stale_only,
-            header_dates: args.stale_only && engine.rules.needs_sent_date(),
-            connections_per_mailbox: args
-                .connections_per_mailbox
-                .or(config.as_ref().and_then(|c| c.connections_per_mailbox))
-                .unwrap_or(mailhygiene::imap::ImapOptions::default().connections_per_mailbox),
-            pace: args
-                .pace
-                .or(config.as_ref().and_then(|c| c.pace))
-                .unwrap_or_default(),
-            total_pace: args
-                .total_pace
-                .or(config.as_ref().and_then(|c| c.total_pace))
-                .and_then(mailhygiene::imap::pace::Pacer::new)
-                .map(std::sync::Arc::new),
-            ..Default::default()
-        },
-        credentials: mailhygiene::imap::Credentials::from_env(),
-        // A stale-only scan reads every message's metadata and must not move
-        // the cursors of the content scan.
-        full: args.full || args.stale_only,
-        parallel_mailboxes: args
-            .parallel
-            .or(config.as_ref().and_then(|c| c.connections))
-            .unwrap_or(4)
-            .max(1),
-    };
-    if args
-        .connections_per_mailbox
-        .is_some_and(|n| !(1..=mailhygiene::config::MAX_CONNECTIONS_PER_MAILBOX).contains(&n))
-    {
-        return Err(usage(format!(
-            "--connections-per-mailbox must be 1 to {}",
-            mailhygiene::config::MAX_CONNECTIONS_PER_MAILBOX
-        )));
-    }
+    let imap = imap_settings(
+        &args.connections,
+        config.as_ref(),
+        &engine,
+        args.stale_only,
+        args.full,
+    )?;
     if args.stale_only && named.iter().any(|s| !matches!(s.spec, SourceSpec::Imap(_))) {
         return Err(usage("--stale-only applies to IMAP sources"));
     }
-    let (mut store, _lock) = if args.stale_only || args.no_state {
-        (None, None)
-    } else {
-        let (mut store, lock) =
-            open_store_locked(args.state.as_deref(), config.as_ref(), args.wait)?;
-        store.set_audit_key(engine.audit_key());
-        (Some(store), Some(lock))
-    };
+    check_plaintext(&args.connections, &named)?;
     if named
         .iter()
         .any(|s| matches!(s.spec, SourceSpec::Imap(_)) && s.credentials.is_none())
@@ -161,24 +118,19 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
             "IMAP sources need MAILHYGIENE_IMAP_PASSWORD, MAILHYGIENE_IMAP_TOKEN, or an account in the configuration file",
         ));
     }
-    if args.allow_plaintext {
-        for s in &named {
-            if let SourceSpec::Imap(url) = &s.spec
-                && (url.security != mailhygiene::imap::Security::StartTls || !url.is_loopback())
-            {
-                return Err(usage(format!(
-                    "--allow-plaintext applies to imap:// on a loopback address only, not {}",
-                    s.given
-                )));
-            }
-        }
+    if args.enqueue {
+        return enqueue(args, config.as_ref(), &engine, &named, ctx.as_of);
     }
-    let (threads, quiet) = (args.threads, args.quiet);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.unwrap_or(0))
-        .thread_name(|i| format!("mailhygiene-worker-{i}"))
-        .build()
-        .context("starting worker threads")?;
+    let (mut store, _lock) = if args.stale_only || args.no_state {
+        (None, None)
+    } else {
+        let (mut store, lock) =
+            open_store_locked(args.state.as_deref(), config.as_ref(), args.wait)?;
+        store.set_audit_key(engine.audit_key());
+        (Some(store), Some(lock))
+    };
+    let (threads, quiet) = (args.connections.threads, args.connections.quiet);
+    let pool = thread_pool(threads)?;
     let as_of = ctx.as_of;
     let format = options.render.format;
     if !format.per_message() {
@@ -297,6 +249,141 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
         );
     }
     Ok((stats.exit_code() as u8).max(rendered_code))
+}
+
+/// The IMAP side of a scan: flags first, then the configuration's
+/// `[limits]`, then the defaults.
+pub(crate) fn imap_settings(
+    args: &Connections,
+    config: Option<&Config>,
+    engine: &Engine,
+    stale_only: bool,
+    full: bool,
+) -> Result<scan::ImapSettings> {
+    if args
+        .connections_per_mailbox
+        .is_some_and(|n| !(1..=mailhygiene::config::MAX_CONNECTIONS_PER_MAILBOX).contains(&n))
+    {
+        return Err(usage(format!(
+            "--connections-per-mailbox must be 1 to {}",
+            mailhygiene::config::MAX_CONNECTIONS_PER_MAILBOX
+        )));
+    }
+    Ok(scan::ImapSettings {
+        options: mailhygiene::imap::ImapOptions {
+            allow_plaintext_loopback: args.allow_plaintext,
+            initial_backoff: std::env::var("MAILHYGIENE_IMAP_BACKOFF_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(std::time::Duration::from_millis)
+                .unwrap_or(mailhygiene::imap::ImapOptions::default().initial_backoff),
+            metadata_only: stale_only,
+            header_dates: stale_only && engine.rules.needs_sent_date(),
+            connections_per_mailbox: args
+                .connections_per_mailbox
+                .or(config.and_then(|c| c.connections_per_mailbox))
+                .unwrap_or(mailhygiene::imap::ImapOptions::default().connections_per_mailbox),
+            pace: args
+                .pace
+                .or(config.and_then(|c| c.pace))
+                .unwrap_or_default(),
+            total_pace: args
+                .total_pace
+                .or(config.and_then(|c| c.total_pace))
+                .and_then(mailhygiene::imap::pace::Pacer::new)
+                .map(std::sync::Arc::new),
+            ..Default::default()
+        },
+        credentials: mailhygiene::imap::Credentials::from_env(),
+        // A stale-only scan reads every message's metadata and must not move
+        // the cursors of the content scan.
+        full: full || stale_only,
+        parallel_mailboxes: args
+            .parallel
+            .or(config.and_then(|c| c.connections))
+            .unwrap_or(4)
+            .max(1),
+    })
+}
+
+/// `--allow-plaintext` is for `imap://` on a loopback address only.
+pub(crate) fn check_plaintext(args: &Connections, named: &[NamedSource]) -> Result<()> {
+    if !args.allow_plaintext {
+        return Ok(());
+    }
+    for s in named {
+        if let SourceSpec::Imap(url) = &s.spec
+            && (url.security != mailhygiene::imap::Security::StartTls || !url.is_loopback())
+        {
+            return Err(usage(format!(
+                "--allow-plaintext applies to imap:// on a loopback address only, not {}",
+                s.given
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .thread_name(|i| format!("mailhygiene-worker-{i}"))
+        .build()
+        .context("starting worker threads")
+}
+
+/// `scan --enqueue`: the run queued in the shared store, its id printed.
+fn enqueue(
+    args: &ScanArgs,
+    config: Option<&Config>,
+    engine: &Engine,
+    named: &[NamedSource],
+    as_of: chrono::NaiveDate,
+) -> Result<u8> {
+    let url = store_url(args.state.as_deref(), config)?;
+    let (mut store, _connector) = open_shared(&url, config)?;
+    store.set_audit_key(engine.audit_key());
+    let cap = config
+        .and_then(|c| c.tenant_connections)
+        .unwrap_or(mailhygiene::workers::DEFAULT_TENANT_CONNECTIONS);
+    let tenants: Vec<(NamedSource, (String, u32))> = named
+        .iter()
+        .map(|s| {
+            let account = config.and_then(|c| account_of(c, s));
+            (s.clone(), mailhygiene::workers::budget_of(s, account, cap))
+        })
+        .collect();
+    let run = mailhygiene::workers::enqueue(&mut store, engine, &tenants, as_of, args.full)
+        .map_err(stateful_error)?;
+    eprintln!(
+        "mailhygiene: run {run} queued: {} mailboxes for `mailhygiene worker` to scan",
+        named.len()
+    );
+    println!("{run}");
+    Ok(0)
+}
+
+/// The configured account a source belongs to (the one whose server and
+/// mailbox list it is on).
+pub(crate) fn account_of<'c>(
+    config: &'c Config,
+    source: &NamedSource,
+) -> Option<&'c mailhygiene::config::Account> {
+    let SourceSpec::Imap(url) = &source.spec else {
+        return None;
+    };
+    let on_server = |a: &&mailhygiene::config::Account| {
+        a.host.eq_ignore_ascii_case(&url.host) && a.port == url.port
+    };
+    config
+        .accounts
+        .iter()
+        .filter(on_server)
+        .find(|a| {
+            a.all_mailboxes()
+                .is_ok_and(|m| m.iter().any(|m| m.address.eq_ignore_ascii_case(&url.user)))
+        })
+        .or_else(|| config.accounts.iter().find(on_server))
 }
 
 /// A stateful scan's error as the command reports it: a store made under

@@ -128,8 +128,45 @@ pub fn scan_into(
     imap: &ImapSettings,
     keeping: &Keeping,
 ) -> Result<Finished, StatefulError> {
-    let as_of = keeping.as_of;
-    let run = store.begin_run(RunKind::Scan, as_of, chrono::Utc::now())?;
+    let run = store.begin_run(RunKind::Scan, keeping.as_of, chrono::Utc::now())?;
+    let stats = scan_mailboxes(store, run, engine, named, pool, printer, progress, imap)?;
+    let mailboxes: Vec<Scanned> = named
+        .iter()
+        .map(|s| Scanned {
+            source: s.given.clone(),
+            failed: stats
+                .failures
+                .iter()
+                .find(|(f, _)| f == &s.given)
+                .map(|(_, e)| e.clone()),
+        })
+        .collect();
+    let status = finish_run(
+        store,
+        run,
+        &mailboxes,
+        stats.messages,
+        stats.exit_code() == 0,
+        &engine.rules,
+        keeping,
+    )?;
+    Ok(Finished { run, stats, status })
+}
+
+/// Scans `named` into `run` (begun by the caller: this process, or the
+/// queue a worker took a mailbox's job from) and records each mailbox's
+/// outcome.
+#[allow(clippy::too_many_arguments)]
+pub fn scan_mailboxes(
+    store: &mut dyn Store,
+    run: RunId,
+    engine: &Engine,
+    named: &[NamedSource],
+    pool: &rayon::ThreadPool,
+    printer: Option<&mut dyn Printer>,
+    progress: &dyn Progress,
+    imap: &ImapSettings,
+) -> Result<RunStats, StatefulError> {
     let judge_version = Some(store.judgement_version(&engine.rules.digest)?);
     let stats = super::run(
         engine,
@@ -143,11 +180,14 @@ pub fn scan_into(
             run,
             judge_version,
         }),
-    )?;
+    )
+    .map_err(|e| match e.downcast::<StoreError>() {
+        Ok(store_error) => StatefulError::Store(store_error),
+        Err(other) => StatefulError::Io(other),
+    })?;
     let now = chrono::Utc::now();
-    let failure = |s: &NamedSource| stats.failures.iter().find(|(f, _)| f == &s.given);
     for s in named {
-        let failed = failure(s);
+        let failed = stats.failures.iter().find(|(f, _)| f == &s.given);
         let status = if failed.is_some() {
             "failed"
         } else {
@@ -155,33 +195,57 @@ pub fn scan_into(
         };
         store.mailbox_scanned(&s.given, now, status, failed.map(|(_, e)| e.as_str()))?;
     }
-    let status = if stats.exit_code() == 0 {
+    Ok(stats)
+}
+
+/// A mailbox of a run as it ended: failed (and why), or scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanned {
+    pub source: String,
+    pub failed: Option<String>,
+}
+
+/// Ends a scan run: its status (`complete` when `complete` and no mailbox
+/// failed, else `incomplete`), the compliance history (a snapshot per
+/// mailbox, the deviation register) unless the scan was stale-only, and
+/// the audit entry. Returns the status.
+pub fn finish_run(
+    store: &mut dyn Store,
+    run: RunId,
+    mailboxes: &[Scanned],
+    messages_read: u64,
+    complete: bool,
+    rules: &crate::rules::RuleSet,
+    keeping: &Keeping,
+) -> Result<&'static str, StatefulError> {
+    let now = chrono::Utc::now();
+    let failed_sources = mailboxes.iter().filter(|m| m.failed.is_some()).count();
+    let status = if complete && failed_sources == 0 {
         "complete"
     } else {
         "incomplete"
     };
-    store.finish_run(run, now, status, stats.messages)?;
-    // The compliance history: a snapshot per mailbox, the deviation
-    // register. A stale-only scan reads no content: it would count no
-    // sensitive data at all, so it leaves the history alone.
+    store.finish_run(run, now, status, messages_read)?;
+    // A stale-only scan reads no content: it would count no sensitive data
+    // at all, so it leaves the history alone.
     if !keeping.stale_only {
         let records = store.mailboxes()?;
-        let addresses: Vec<Option<String>> = named
+        let addresses: Vec<Option<String>> = mailboxes
             .iter()
             .map(|s| {
                 records
                     .iter()
-                    .find(|m| m.source == s.given)
+                    .find(|m| m.source == s.source)
                     .and_then(|m| m.address.clone())
             })
             .collect();
-        let scanned: Vec<crate::history::Scanned<'_>> = named
+        let scanned: Vec<crate::history::Scanned<'_>> = mailboxes
             .iter()
             .zip(&addresses)
             .map(|(s, address)| crate::history::Scanned {
-                source: &s.given,
+                source: &s.source,
                 address: address.as_deref(),
-                status: if failure(s).is_some() {
+                status: if s.failed.is_some() {
                     "failed"
                 } else {
                     "complete"
@@ -192,8 +256,8 @@ pub fn scan_into(
             store,
             run,
             &scanned,
-            &engine.rules,
-            as_of,
+            rules,
+            keeping.as_of,
             &now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             keeping.full,
             keeping.keep_years,
@@ -205,15 +269,15 @@ pub fn scan_into(
             None,
             serde_json::json!({
                 "run": run,
-                "sources": named.iter().map(|s| s.given.as_str()).collect::<Vec<_>>(),
-                "as_of": as_of.to_string(),
-                "messages_read": stats.messages,
+                "sources": mailboxes.iter().map(|s| s.source.as_str()).collect::<Vec<_>>(),
+                "as_of": keeping.as_of.to_string(),
+                "messages_read": messages_read,
                 "status": status,
-                "failed_sources": stats.failures.len(),
+                "failed_sources": failed_sources,
             }),
         )
         .map_err(StatefulError::Audit)?;
-    Ok(Finished { run, stats, status })
+    Ok(status)
 }
 
 /// Records in the audit trail that a one-off scan (`--no-state`,

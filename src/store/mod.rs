@@ -166,6 +166,36 @@ pub fn open(
     }
 }
 
+/// Opens the shared store that queued scans and workers use: PostgreSQL
+/// only (a SQLite file is one host's). Returns the connector too: a worker
+/// opens further sessions (its lease keeper, a fresh session after a lost
+/// one). No run lock: the queue's leases keep workers apart.
+pub fn open_shared(
+    url: &StoreUrl,
+    options: &OpenOptions,
+) -> Result<(postgres::PostgresStore, postgres::Connector), StoreError> {
+    let StoreUrl::Postgres(target) = url else {
+        return Err(StoreError::Invalid(format!(
+            "queued scans and workers need a shared PostgreSQL store (--store postgresql://USER@HOST/DB); {url} is one host's file"
+        )));
+    };
+    let connector = postgres::Connector::new(target.clone(), &options.password)?;
+    let store = open_postgres_session(&connector, options)?;
+    Ok((store, connector))
+}
+
+/// Another session of a shared store (see [`open_shared`]).
+pub fn open_postgres_session(
+    connector: &postgres::Connector,
+    options: &OpenOptions,
+) -> Result<postgres::PostgresStore, StoreError> {
+    let mut store = postgres::PostgresStore::open(connector)?;
+    if let Some(anchor) = &options.audit_anchor {
+        store.set_audit_anchor(anchor.clone());
+    }
+    Ok(store)
+}
+
 /// A store for tests: every workflow's tests take it from here, so a
 /// second backend runs the same tests by changing this one function.
 ///

@@ -299,6 +299,54 @@ service anvil {{
         out
     }
 
+    /// Adds users (all with `password`) to the running server: their
+    /// homes made, their lines appended to the passwd file (which Dovecot
+    /// reads again when it changes).
+    pub fn add_users(&self, names: &[String], password: &str) {
+        let mut lines = String::new();
+        for name in names {
+            let home = self.dir.path().join("home").join(name);
+            for sub in ["cur", "new", "tmp"] {
+                fs::create_dir_all(home.join("Maildir").join(sub)).expect("mkdir");
+            }
+            lines.push_str(&format!(
+                "{name}:{{PLAIN}}{password}:{MAIL_UID}:{MAIL_UID}::{}::\n",
+                home.display()
+            ));
+        }
+        let users = self.dir.path().join("users");
+        let mut all = fs::read_to_string(&users).expect("users file");
+        all.push_str(&lines);
+        fs::write(&users, all).expect("users file");
+        chown_tree(&self.dir.path().join("home"));
+    }
+
+    /// Writes messages into a user's Maildir folder before first use
+    /// (`""` for INBOX): (name, flags, bytes, received) each.
+    pub fn fill(&self, user: &str, folder: &str, messages: &[(String, &str, Vec<u8>, SystemTime)]) {
+        let dir = self
+            .dir
+            .path()
+            .join("home")
+            .join(user)
+            .join("Maildir")
+            .join(folder);
+        for sub in ["cur", "new", "tmp"] {
+            fs::create_dir_all(dir.join(sub)).expect("mkdir");
+        }
+        for (name, flags, raw, received) in messages {
+            let path = dir.join("cur").join(format!("{name}:2,{flags}"));
+            fs::write(&path, raw).expect("write message");
+            fs::File::options()
+                .write(true)
+                .open(&path)
+                .expect("open")
+                .set_modified(*received)
+                .expect("mtime");
+        }
+        chown_tree(&self.dir.path().join("home").join(user));
+    }
+
     /// A JWT Dovecot accepts for `email` (HS256, our issuer), expiring
     /// `valid_for_secs` from now (negative: already expired).
     pub fn token(&self, email: &str, valid_for_secs: i64) -> String {

@@ -53,12 +53,13 @@ impl JobKind {
     }
 }
 
-/// A mailbox to queue: its source as the configuration names it and the
-/// tenant (account) whose budget it draws on.
+/// A mailbox to queue: its source as the configuration names it, the
+/// tenant whose budget it draws on, and that tenant's cap on live leases.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMailbox {
     pub source: String,
     pub tenant: String,
+    pub cap: u32,
 }
 
 /// A job a worker holds.
@@ -88,11 +89,29 @@ pub struct RunJobs {
     pub failed: u64,
 }
 
-/// A scan job's outcome.
-pub enum JobOutcome<'a> {
-    Done,
-    /// Failed for good (the mailbox's own failure is in its record).
-    Failed(&'a str),
+/// A job's outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobOutcome {
+    /// The mailbox failed for good, and why (its record says it too).
+    pub failed: Option<String>,
+    /// Messages read.
+    pub messages: u64,
+    /// Messages with a part that went unread.
+    pub unread: u64,
+}
+
+/// A scan job of a run as it ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedJob {
+    pub source: String,
+    /// Failed for good, and why; `None` when done.
+    pub failed: Option<String>,
+    pub messages: u64,
+    pub unread: u64,
+}
+
+fn to_i64(n: u64) -> i64 {
+    n.min(i64::MAX as u64) as i64
 }
 
 fn millis(d: Duration) -> i64 {
@@ -109,19 +128,18 @@ pub fn lease_ended(e: &::postgres::Error) -> bool {
 }
 
 impl PostgresStore {
-    /// Queues a run: one scan job per mailbox, each tenant's cap set to
-    /// `tenant_cap` (the configuration's `[limits] tenant_connections`).
+    /// Queues a run: one scan job per mailbox, each tenant's cap set as
+    /// the configuration says now.
     pub fn enqueue(
         &mut self,
         run: RunId,
         mailboxes: &[QueuedMailbox],
-        tenant_cap: u32,
         full: bool,
     ) -> Result<(), StoreError> {
-        let cap = i32::try_from(tenant_cap.max(1)).unwrap_or(i32::MAX);
         let mut db = self.write()?;
         let mut tx = db.transaction()?;
         for m in mailboxes {
+            let cap = i32::try_from(m.cap.max(1)).unwrap_or(i32::MAX);
             tx.execute(
                 "INSERT INTO tenants (name, cap) VALUES ($1, $2)
                  ON CONFLICT (name) DO UPDATE SET cap = excluded.cap",
@@ -196,7 +214,8 @@ impl PostgresStore {
         let as_of: String = row.get(6);
         let claimed = tx.query_one(
             "UPDATE jobs SET state = 'leased', attempts = attempts + 1, fence = fence + 1,
-               holder = $2, lease_until = clock_timestamp() + $3::bigint * interval '1 millisecond'
+               holder = $2, lease_until = clock_timestamp() + $3::bigint * interval '1 millisecond',
+               started_at = clock_timestamp()
              WHERE id = $1 RETURNING fence, attempts",
             &[&job, &holder, &millis(lease)],
         )?;
@@ -251,20 +270,29 @@ impl PostgresStore {
     pub fn finish_job(
         &mut self,
         claimed: &Claimed,
-        outcome: JobOutcome<'_>,
+        outcome: &JobOutcome,
     ) -> Result<(), StoreError> {
         self.commit_pending()?;
-        let (state, error) = match outcome {
-            JobOutcome::Done => ("done", None),
-            JobOutcome::Failed(why) => ("failed", Some(why)),
+        let state = if outcome.failed.is_some() {
+            "failed"
+        } else {
+            "done"
         };
         let mut db = self.session()?;
         let mut tx = db.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&QUEUE_LOCK])?;
         let changed = tx.execute(
-            "UPDATE jobs SET state = $3, error = $4, finished_at = clock_timestamp(), lease_until = NULL
+            "UPDATE jobs SET state = $3, error = $4, messages = $5, unread = $6,
+               finished_at = clock_timestamp(), lease_until = NULL
              WHERE id = $1 AND fence = $2 AND state = 'leased' AND lease_until > clock_timestamp()",
-            &[&claimed.job, &claimed.fence, &state, &error],
+            &[
+                &claimed.job,
+                &claimed.fence,
+                &state,
+                &outcome.failed,
+                &to_i64(outcome.messages),
+                &to_i64(outcome.unread),
+            ],
         )?;
         if changed == 0 {
             return Err(StoreError::LeaseLost);
@@ -274,6 +302,19 @@ impl PostgresStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Whether this worker still holds `claimed` (asked after a job's
+    /// session failed: a lost lease, or a store fault).
+    pub fn holds(&self, claimed: &Claimed) -> Result<bool, StoreError> {
+        Ok(self
+            .db()?
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND fence = $2
+                   AND state = 'leased' AND lease_until > clock_timestamp())",
+                &[&claimed.job, &claimed.fence],
+            )?
+            .get(0))
     }
 
     /// How the jobs of `run` stand.
@@ -294,18 +335,27 @@ impl PostgresStore {
         Ok(jobs)
     }
 
-    /// The mailboxes of a run's scan jobs, in the order queued, each with
-    /// whether its job failed for good (and why).
-    pub fn run_mailboxes(&self, run: RunId) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    /// The mailboxes of a run's scan jobs, in the order queued, as each
+    /// ended (or stands: a job not ended counts as failed).
+    pub fn run_mailboxes(&self, run: RunId) -> Result<Vec<EndedJob>, StoreError> {
         Ok(self
             .db()?
             .query(
-                "SELECT source, CASE WHEN state = 'failed' THEN coalesce(error, 'failed') END
+                "SELECT source,
+                        CASE WHEN state = 'done' THEN NULL
+                             WHEN state = 'failed' THEN coalesce(error, 'failed')
+                             ELSE 'not scanned: its job is ' || state END,
+                        messages, unread
                  FROM jobs WHERE run = $1 AND kind = 'scan' ORDER BY id",
                 &[&run],
             )?
             .iter()
-            .map(|r| (r.get(0), r.get(1)))
+            .map(|r| EndedJob {
+                source: r.get(0),
+                failed: r.get(1),
+                messages: r.get::<_, i64>(2).max(0) as u64,
+                unread: r.get::<_, i64>(3).max(0) as u64,
+            })
             .collect())
     }
 
@@ -467,11 +517,10 @@ impl LeaseKeeper {
         let _ = self.calls.send(KeeperCall::Throttled(wait));
     }
 
-    /// A handle the IMAP edge can call from its own threads.
-    pub fn pause_handle(&self) -> TenantPause {
-        TenantPause {
+    /// A handle that reports throttling replies from other threads.
+    pub fn reports(&self) -> ThrottleReports {
+        ThrottleReports {
             calls: std::sync::Mutex::new(self.calls.clone()),
-            state: self.state.clone(),
         }
     }
 }
@@ -485,27 +534,17 @@ impl Drop for LeaseKeeper {
     }
 }
 
-/// The tenant's shared pause as the IMAP edge sees it (see
-/// [`crate::imap::pace::SharedPause`]).
-pub struct TenantPause {
+/// Reports throttling replies to a [`LeaseKeeper`] from any thread.
+pub struct ThrottleReports {
     calls: std::sync::Mutex<mpsc::Sender<KeeperCall>>,
-    state: Arc<LeaseState>,
 }
 
-impl std::fmt::Debug for TenantPause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TenantPause").finish_non_exhaustive()
-    }
-}
-
-impl crate::imap::pace::SharedPause for TenantPause {
-    fn throttled(&self, wait: Duration) {
+impl ThrottleReports {
+    /// A server asked one of the worker's connections to wait.
+    pub fn throttled(&self, wait: Duration) {
         if let Ok(calls) = self.calls.lock() {
             let _ = calls.send(KeeperCall::Throttled(wait));
         }
-    }
-    fn remaining(&self) -> Duration {
-        self.state.paused_for()
     }
 }
 

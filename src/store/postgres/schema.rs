@@ -241,7 +241,10 @@ pub const MIGRATIONS: &[&str] = &[
         fence BIGINT NOT NULL DEFAULT 0,
         holder TEXT COLLATE "C",
         lease_until TIMESTAMPTZ,
+        started_at TIMESTAMPTZ,
         error TEXT COLLATE "C",
+        messages BIGINT NOT NULL DEFAULT 0,
+        unread BIGINT NOT NULL DEFAULT 0,
         finished_at TIMESTAMPTZ
     );
     CREATE INDEX jobs_open ON jobs (id) WHERE state IN ('queued', 'leased');

@@ -28,11 +28,12 @@ fn day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 12, 7).expect("date")
 }
 
-fn mailboxes(tenant: &str, n: usize) -> Vec<QueuedMailbox> {
+fn mailboxes(tenant: &str, n: usize, cap: u32) -> Vec<QueuedMailbox> {
     (0..n)
         .map(|i| QueuedMailbox {
             source: format!("imaps://u{i}@{tenant}.test"),
             tenant: tenant.into(),
+            cap,
         })
         .collect()
 }
@@ -42,7 +43,7 @@ fn queued_run(store: &mut PostgresStore, tenant: &str, n: usize, cap: u32) -> Ru
         .begin_run(RunKind::Scan, day(), Utc::now())
         .expect("run");
     store
-        .enqueue(run, &mailboxes(tenant, n), cap, false)
+        .enqueue(run, &mailboxes(tenant, n, cap), false)
         .expect("enqueue");
     run
 }
@@ -109,11 +110,11 @@ fn a_worker_whose_lease_ended_cannot_write() {
         Err(StoreError::LeaseLost)
     ));
     assert!(matches!(
-        first.finish_job(&job, JobOutcome::Done),
+        first.finish_job(&job, &JobOutcome::default()),
         Err(StoreError::LeaseLost)
     ));
     second
-        .finish_job(&taken, JobOutcome::Done)
+        .finish_job(&taken, &JobOutcome::default())
         .expect("the holder finishes");
     second.hold(None, LONG).expect("release");
     assert_eq!(
@@ -186,7 +187,7 @@ fn claims_keep_to_each_tenants_cap_and_pause() {
     pause_tenant(&mut session, "a", Duration::from_millis(100)).expect("pause");
     for j in held.iter().filter(|j| j.tenant.as_deref() == Some("a")) {
         s.hold(Some(j), LONG).expect("hold");
-        s.finish_job(j, JobOutcome::Done).expect("done");
+        s.finish_job(j, &JobOutcome::default()).expect("done");
     }
     s.hold(None, LONG).expect("release");
     assert_eq!(
@@ -224,7 +225,7 @@ fn each_job_is_claimed_by_one_worker_and_a_run_is_finished_once() {
                 let mut mine = Vec::new();
                 while let Some(job) = s.claim(&format!("w{w}"), LONG, 5).expect("claim") {
                     s.hold(Some(&job), LONG).expect("hold");
-                    s.finish_job(&job, JobOutcome::Done).expect("done");
+                    s.finish_job(&job, &JobOutcome::default()).expect("done");
                     mine.push((job.kind, job.source));
                 }
                 mine
@@ -239,7 +240,10 @@ fn each_job_is_claimed_by_one_worker_and_a_run_is_finished_once() {
     all.retain(|(k, _)| *k == JobKind::Scan);
     let mut sources: Vec<String> = all.into_iter().filter_map(|(_, s)| s).collect();
     sources.sort();
-    let mut expected: Vec<String> = mailboxes("t", 40).into_iter().map(|m| m.source).collect();
+    let mut expected: Vec<String> = mailboxes("t", 40, 1)
+        .into_iter()
+        .map(|m| m.source)
+        .collect();
     expected.sort();
     assert_eq!(sources, expected, "every mailbox once, none twice");
     assert_eq!(finishes, 1, "one job finishes the run");
@@ -272,7 +276,7 @@ fn a_job_that_keeps_stopping_its_workers_is_given_up() {
     assert_eq!(listed.len(), 1);
     assert!(
         listed[0]
-            .1
+            .failed
             .as_deref()
             .is_some_and(|e| e.contains("stopped 2 times")),
         "{listed:?}"
