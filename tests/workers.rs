@@ -390,3 +390,152 @@ fn killed_and_paused_workers_leave_the_inventory_one_scan_makes() {
         assert!(!text.contains(PLANTED) && !text.contains(PASSWORD), "{log}");
     }
 }
+
+#[test]
+fn tenant_caps_hold_across_workers_and_a_throttling_reply_pauses_the_tenant() {
+    use support::proxy::{Fault, Proxy};
+    let d = Dovecot::start(None);
+    let server = Postgres::start();
+    let database = server.create_database("caps");
+    let store = server.url(&database);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let east = users(&d, "east", 10, 300);
+    let west = users(&d, "west", 10, 300);
+    // East's server throttles the first connection's first body fetch
+    // ("Request is throttled. Suggested Backoff Time: 3000 milliseconds").
+    let proxy = Proxy::start(
+        d.imap_port,
+        Fault::Throttle {
+            times: 1,
+            backoff_ms: 3000,
+        },
+    );
+    let config = config(
+        tmp.path(),
+        &[
+            Tenant {
+                name: "east",
+                port: proxy.port,
+                security: "starttls",
+                cap: Some(2),
+                users: &east,
+            },
+            Tenant {
+                name: "west",
+                port: d.imap_port,
+                security: "starttls",
+                cap: Some(3),
+                users: &west,
+            },
+        ],
+    );
+    let run: i64 = run_ok(
+        mailhygiene(tmp.path())
+            .args(["scan", "--enqueue", "--allow-plaintext", "--config"])
+            .arg(&config)
+            .args(["--store", &store, "--as-of", AS_OF]),
+    )
+    .trim()
+    .parse()
+    .expect("the run's id");
+    // Sample the live leases per tenant while six workers run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        let mut db = sql(&server, &database);
+        std::thread::spawn(move || {
+            let mut most: BTreeMap<String, i64> = BTreeMap::new();
+            let mut samples = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                for row in db
+                    .query(
+                        "SELECT tenant, count(*) FROM jobs WHERE state = 'leased'
+                           AND lease_until > clock_timestamp() AND tenant IS NOT NULL
+                         GROUP BY tenant",
+                        &[],
+                    )
+                    .expect("sample")
+                {
+                    let n: i64 = row.get(1);
+                    let most = most.entry(row.get(0)).or_default();
+                    *most = (*most).max(n);
+                }
+                samples += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (most, samples)
+        })
+    };
+    let extra = ["--pace", "100/s", "--allow-plaintext"];
+    let mut workers: Vec<Child> = (0..6)
+        .map(|i| spawn_worker(tmp.path(), &config, &store, &extra, &format!("w{i}.log")))
+        .collect();
+    wait_all(&mut workers, Duration::from_secs(180));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (most, samples) = sampler.join().expect("sampler");
+    assert!(samples > 20, "{samples} samples");
+    assert!(most.get("east").copied().unwrap_or(0) <= 2, "{most:?}");
+    assert_eq!(
+        most.get("west").copied(),
+        Some(3),
+        "west reached its cap: {most:?}"
+    );
+
+    let mut db = sql(&server, &database);
+    let done: i64 = db
+        .query_one(
+            "SELECT count(*) FROM jobs WHERE run = $1 AND state = 'done'",
+            &[&run],
+        )
+        .expect("jobs")
+        .get(0);
+    assert_eq!(done, 21, "every mailbox and the run's end");
+    // The throttling reply paused east for every worker and lowered its
+    // cap: no east job began while it lasted, west's went on.
+    let (lowered_to, paused_until): (Option<i32>, SystemTime) = db
+        .query_one(
+            "SELECT lowered_to, paused_until FROM tenants WHERE name = 'east'",
+            &[],
+        )
+        .map(|r| (r.get(0), r.get(1)))
+        .expect("east");
+    assert_eq!(lowered_to, Some(1));
+    let window_start = paused_until - Duration::from_millis(2800);
+    let began = |tenant: &str, db: &mut postgres::Client| -> i64 {
+        db.query_one(
+            "SELECT count(*) FROM jobs WHERE tenant = $1 AND started_at > $2 AND started_at < $3",
+            &[&tenant, &window_start, &paused_until],
+        )
+        .expect("jobs")
+        .get(0)
+    };
+    assert_eq!(
+        began("east", &mut db),
+        0,
+        "an east job began during its pause"
+    );
+    let west_working: i64 = db
+        .query_one(
+            "SELECT count(*) FROM jobs WHERE tenant = 'west' AND started_at < $2 AND finished_at > $1",
+            &[&window_start, &paused_until],
+        )
+        .expect("jobs")
+        .get(0);
+    assert!(west_working > 0, "west went on during east's pause");
+    let throttled: Vec<(String, i64)> = db
+        .query(
+            "SELECT source, throttled_ms FROM mailboxes WHERE throttled_ms > 0 ORDER BY source",
+            &[],
+        )
+        .expect("mailboxes")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    // The server throttled one connection; the other east mailbox being
+    // read then waited too (its worker honoured the tenant's pause), and
+    // no west mailbox did.
+    assert!(
+        throttled.len() >= 2 && throttled.iter().all(|(s, _)| s.contains("east.test")),
+        "{throttled:?}"
+    );
+}

@@ -459,7 +459,7 @@ impl LeaseKeeper {
         // Renewed at a third of the lease; the tenant's pause is read more
         // often, so a throttling reply to one worker holds the others soon.
         let renew_every = lease / 3;
-        let tick = renew_every.min(Duration::from_secs(1));
+        let tick = renew_every.min(Duration::from_millis(250));
         let thread = std::thread::Builder::new()
             .name(format!("mailhygiene-lease-{job}"))
             .spawn(move || {
