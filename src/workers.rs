@@ -36,6 +36,9 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 pub const DEFAULT_TENANT_CONNECTIONS: u32 = 20;
 /// Claims of one job before it is given up (its workers kept dying).
 pub const MAX_ATTEMPTS: u32 = 5;
+/// How long a job whose mailbox another writer holds waits before it is
+/// claimed again.
+const MAILBOX_BUSY_PAUSE: Duration = Duration::from_secs(5);
 
 /// The tenant a mailbox draws its budget from and that tenant's cap: its
 /// configured account's (see [`crate::config::Account::budget_tenant`]),
@@ -192,6 +195,13 @@ pub fn work(
             continue;
         };
         tracing::info!(job = job.job, run = job.run, source = ?job.source, attempt = job.attempt, "claimed");
+        if !store.hold_job_mailbox(&job)? {
+            // Another writer (a `clean` somewhere) has the mailbox: the job
+            // waits for it, the worker goes on with others.
+            tracing::info!(job = job.job, source = ?job.source, "the mailbox is busy; the job is given back");
+            store.give_back(&job, MAILBOX_BUSY_PAUSE)?;
+            continue;
+        }
         store.hold(Some(&job), settings.lease)?;
         let keeper = LeaseKeeper::start(connector, &job, settings.lease)?;
         let result = match job.kind {
@@ -209,6 +219,7 @@ pub fn work(
                 worked.messages += outcome.messages;
                 worked.failed += u64::from(outcome.failed.is_some());
                 store.hold(None, settings.lease)?;
+                store.release_job_mailbox(&job)?;
             }
             Err(e) => {
                 // The session may be gone (the server ends one left idle in

@@ -572,6 +572,7 @@ pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
             reason: args.reason.as_deref(),
             folder: args.folder.as_deref(),
             apply: c.apply,
+            wait: c.job.wait,
         },
         &mut printer,
         &mut |r| eprintln!("{}", refusal(r.row, r.status, r.why)),

@@ -106,6 +106,7 @@ pub(crate) fn clean_command(args: &CleanArgs) -> Result<u8> {
         }
     }
     let named = resolve_sources(&args.sources, None, cx.config.as_ref())?;
+    hold_mailboxes(cx.store.as_mut(), &args.sources, args.change.case.job.wait)?;
     cx.case_id = args.case_id.clone();
     cx.audit_detail
         .insert("sources".into(), serde_json::json!(args.sources));
@@ -283,6 +284,9 @@ pub(crate) fn undo_command(args: &UndoArgs) -> Result<u8> {
     let mut cx = change_context(&args.change)?;
     let plan = mailhygiene::actions::clean::plan_undo(cx.store.as_ref(), args.run)
         .map_err(|e| usage(e.to_string()))?;
+    let mut touched: Vec<String> = plan.iter().map(|(s, _)| s.clone()).collect();
+    touched.dedup();
+    hold_mailboxes(cx.store.as_mut(), &touched, args.change.case.job.wait)?;
     // The run undone, with every interrupted run it took over.
     cx.audit_detail.insert("undoes".into(), args.run.into());
     cx.audit_detail.insert(

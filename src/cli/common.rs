@@ -417,6 +417,16 @@ pub(crate) fn open_store_locked(
     Ok((store, guard))
 }
 
+/// Holds the mailboxes a command is about to change against every other
+/// writer of them (see `Runs::hold_mailboxes`); busy is said as the run
+/// lock says it.
+pub(crate) fn hold_mailboxes(store: &mut dyn Store, sources: &[String], wait: bool) -> Result<()> {
+    store.hold_mailboxes(sources, wait).map_err(|e| match e {
+        e @ mailhygiene::store::StoreError::Busy { .. } => anyhow::Error::new(e),
+        other => usage(other.to_string()),
+    })
+}
+
 /// The SMTP server of `--smtp`: a URL, or `account:NAME` for a configured
 /// account's own (its cloud's SMTP host and its credentials), sending as
 /// the address in `from`.

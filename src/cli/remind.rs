@@ -74,6 +74,10 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
         .clone()
         .unwrap_or_else(|| chrono::Datelike::year(&as_of).to_string());
     let named = resolve_sources(&sources, None, config.as_ref())?;
+    // Delivered into the mailbox itself: no other writer has it meanwhile.
+    if matches!(delivery, Delivery::Imap) {
+        hold_mailboxes(store.as_mut(), &sources, change.job.wait)?;
+    }
     let mut out = change.job.open_output()?;
     let settings = mailhygiene::reminders::Settings {
         templates: &templates,

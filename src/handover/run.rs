@@ -66,6 +66,8 @@ pub struct Request<'a> {
     /// Without it nothing is opened or copied: the rows are printed as
     /// `planned`.
     pub apply: bool,
+    /// When another writer holds the destination mailbox, wait for it.
+    pub wait: bool,
 }
 
 /// How it ended: rows refused by the check, and copies that failed.
@@ -108,6 +110,11 @@ pub fn hand_over(
         request.folder,
         owner.as_deref(),
     )?;
+    // No other writer (another host's handover or clean) has the
+    // destination while copies go in.
+    if request.apply {
+        store.hold_mailboxes(std::slice::from_ref(&destination.to), request.wait)?;
+    }
     let mut settled = Settled::default();
     let mut copy = Vec::new();
     for item in checked {
@@ -356,6 +363,7 @@ mod tests {
             reason: Some("arkivkopi"),
             folder: Some("Arkiv"),
             apply,
+            wait: false,
         }
     }
 

@@ -570,6 +570,14 @@ pub trait Runs {
     fn series(&self, run: RunId) -> Result<Vec<RunId>, StoreError>;
     /// The runs of these kinds, oldest first, with what they did.
     fn run_summaries(&self, kinds: &[RunKind]) -> Result<Vec<RunSummary>, StoreError>;
+    /// Holds these mailboxes against every other writer of them (another
+    /// host's `clean`, a worker scanning one) until this store is dropped:
+    /// a command that changes a mailbox takes it before it plans. Waits
+    /// when `wait`, else [`StoreError::Busy`] naming the holder. A SQLite
+    /// store is one host's and its run lock holds every mailbox already.
+    fn hold_mailboxes(&mut self, _sources: &[String], _wait: bool) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The inventory: mailboxes and every message a scan saw, with where each scan stands.

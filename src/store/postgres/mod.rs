@@ -212,6 +212,31 @@ impl RunLock {
     }
 }
 
+/// The advisory lock key of one mailbox (per database): a hash of its
+/// source in a space of its own.
+pub(crate) fn mailbox_lock_sql() -> &'static str {
+    "hashtextextended('mailhygiene mailbox ' || $1, 0)"
+}
+
+/// Tries to hold a mailbox on `session` (a session advisory lock, released
+/// with the session or by [`release_mailbox`]); whether it is held now.
+pub(crate) fn try_hold_mailbox(session: &mut Client, source: &str) -> Result<bool, StoreError> {
+    Ok(session
+        .query_one(
+            &format!("SELECT pg_try_advisory_lock({})", mailbox_lock_sql()),
+            &[&source],
+        )?
+        .get(0))
+}
+
+pub(crate) fn release_mailbox(session: &mut Client, source: &str) -> Result<(), StoreError> {
+    session.execute(
+        &format!("SELECT pg_advisory_unlock({})", mailbox_lock_sql()),
+        &[&source],
+    )?;
+    Ok(())
+}
+
 /// Who holds an advisory lock, as its session named itself.
 fn lock_holder(session: &mut Client, key: i64) -> Result<String, StoreError> {
     let row = session.query_opt(
@@ -455,6 +480,35 @@ fn run_row(r: &::postgres::Row) -> Option<RunRecord> {
 }
 
 impl Runs for PostgresStore {
+    fn hold_mailboxes(&mut self, sources: &[String], wait: bool) -> Result<(), StoreError> {
+        let mut sorted: Vec<&String> = sources.iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let location = self.location.clone();
+        let mut db = self.write()?;
+        for source in sorted {
+            if try_hold_mailbox(&mut db, source)? {
+                continue;
+            }
+            let key: i64 = db
+                .query_one(&format!("SELECT {}", mailbox_lock_sql()), &[source])?
+                .get(0);
+            let holder = lock_holder(&mut db, key)?;
+            if !wait {
+                return Err(StoreError::Busy {
+                    path: format!("{location} (the mailbox {source})"),
+                    holder,
+                });
+            }
+            eprintln!("mailhygiene: waiting for {holder}, which is working on {source}");
+            db.execute(
+                &format!("SELECT pg_advisory_lock({})", mailbox_lock_sql()),
+                &[source],
+            )?;
+        }
+        Ok(())
+    }
+
     fn begin_run(
         &mut self,
         kind: RunKind,

@@ -195,6 +195,7 @@ impl PostgresStore {
                LEFT JOIN tenants t ON t.name = j.tenant
                LEFT JOIN live l ON l.tenant = j.tenant
              WHERE (j.state = 'queued' OR (j.state = 'leased' AND j.lease_until <= clock_timestamp()))
+               AND (j.not_before IS NULL OR j.not_before <= clock_timestamp())
                AND (j.tenant IS NULL OR (
                     (t.paused_until IS NULL OR t.paused_until <= clock_timestamp())
                     AND coalesce(l.n, 0) < {EFFECTIVE_CAP}))
@@ -301,6 +302,38 @@ impl PostgresStore {
             add_finish_job(&mut tx, claimed.run)?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Holds the job's mailbox on this session against every other writer
+    /// of it (a `clean` on another host, say: see
+    /// [`Runs::hold_mailboxes`]); false when another holds it. A finishing
+    /// job has no mailbox and is always held.
+    pub fn hold_job_mailbox(&mut self, claimed: &Claimed) -> Result<bool, StoreError> {
+        match &claimed.source {
+            Some(source) => super::try_hold_mailbox(&mut *self.write()?, source),
+            None => Ok(true),
+        }
+    }
+
+    /// Lets the job's mailbox go (the job ended).
+    pub fn release_job_mailbox(&mut self, claimed: &Claimed) -> Result<(), StoreError> {
+        match &claimed.source {
+            Some(source) => super::release_mailbox(&mut *self.write()?, source),
+            None => Ok(()),
+        }
+    }
+
+    /// Gives a claimed job back, not to be claimed again for `pause`, the
+    /// claim not counted as an attempt: its mailbox was busy.
+    pub fn give_back(&mut self, claimed: &Claimed, pause: Duration) -> Result<(), StoreError> {
+        self.commit_pending()?;
+        self.session()?.execute(
+            "UPDATE jobs SET state = 'queued', attempts = attempts - 1, holder = NULL,
+               lease_until = NULL, not_before = clock_timestamp() + $3::bigint * interval '1 millisecond'
+             WHERE id = $1 AND fence = $2 AND state = 'leased'",
+            &[&claimed.job, &claimed.fence, &millis(pause)],
+        )?;
         Ok(())
     }
 

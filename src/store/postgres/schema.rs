@@ -242,6 +242,7 @@ pub const MIGRATIONS: &[&str] = &[
         holder TEXT COLLATE "C",
         lease_until TIMESTAMPTZ,
         started_at TIMESTAMPTZ,
+        not_before TIMESTAMPTZ,
         error TEXT COLLATE "C",
         messages BIGINT NOT NULL DEFAULT 0,
         unread BIGINT NOT NULL DEFAULT 0,

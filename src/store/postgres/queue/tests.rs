@@ -311,3 +311,58 @@ fn every_table_of_the_store_is_fenced() {
         "a table a worker could write unfenced"
     );
 }
+
+#[test]
+fn a_mailbox_held_by_one_writer_is_refused_to_the_others_and_its_job_waits() {
+    let server = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = connector(&server, dir.path());
+    let mut cleaner = PostgresStore::open(&c).expect("open");
+    let mut other = PostgresStore::open(&c).expect("open");
+    let mut worker = PostgresStore::open(&c).expect("open");
+    queued_run(&mut worker, "t", 2, 5);
+    let first = mailboxes("t", 2, 5)[0].source.clone();
+    let second = mailboxes("t", 2, 5)[1].source.clone();
+    // A `clean` on one host holds the first mailbox.
+    cleaner
+        .hold_mailboxes(std::slice::from_ref(&first), false)
+        .expect("free");
+    match other.hold_mailboxes(&[second.clone(), first.clone()], false) {
+        Err(StoreError::Busy { path, holder }) => {
+            assert!(path.contains(&first), "{path}");
+            assert!(
+                holder.contains(&format!("mailhygiene pid {}", std::process::id())),
+                "{holder}"
+            );
+        }
+        other => panic!("a held mailbox must be refused, got {other:?}"),
+    }
+    // A worker that claims its job does not scan it: the job goes back,
+    // uncounted, not to be claimed for a while; the other mailbox's is.
+    let job = worker.claim("w", LONG, 5).expect("claim").expect("a job");
+    assert_eq!(job.source.as_deref(), Some(first.as_str()));
+    assert!(!worker.hold_job_mailbox(&job).expect("try"));
+    worker
+        .give_back(&job, Duration::from_millis(600))
+        .expect("given back");
+    let next = worker.claim("w", LONG, 5).expect("claim").expect("a job");
+    assert_eq!(next.source.as_deref(), Some(second.as_str()));
+    assert!(worker.hold_job_mailbox(&next).expect("try"));
+    // Held by the worker now: the second host's clean is refused there.
+    assert!(matches!(
+        other.hold_mailboxes(std::slice::from_ref(&second), false),
+        Err(StoreError::Busy { .. })
+    ));
+    // The clean ends (its session with it): the first job is claimable
+    // after its pause, as a first attempt.
+    drop(cleaner);
+    assert_eq!(worker.claim("w", LONG, 5).expect("claim"), None);
+    std::thread::sleep(Duration::from_millis(700));
+    let again = worker.claim("w", LONG, 5).expect("claim").expect("the job");
+    assert_eq!((again.job, again.attempt), (job.job, 1));
+    assert!(worker.hold_job_mailbox(&again).expect("free now"));
+    worker.release_job_mailbox(&next).expect("released");
+    other
+        .hold_mailboxes(std::slice::from_ref(&second), false)
+        .expect("free after the worker let it go");
+}
