@@ -178,6 +178,11 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
         }
         return Ok(stats.exit_code() as u8);
     };
+    // On a shared store, workers may be scanning some of these mailboxes:
+    // this scan waits for them (or says who has them) instead of writing
+    // beside them.
+    let given: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
+    hold_mailboxes(store.as_mut(), &given, args.wait)?;
     let stream = stateful::prepare(
         store.as_mut(),
         &engine.detectors.fingerprinter,
