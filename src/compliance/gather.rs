@@ -45,6 +45,7 @@ pub fn gather(
             .or_default()
             .push(s);
     }
+    let unfinished = store.unfinished_jobs()?;
     let mut infos = Vec::new();
     let mut states = Vec::new();
     for m in &wanted {
@@ -91,6 +92,12 @@ pub fn gather(
                 .or_else(|| day(&m.last_scan)),
             last_status: m.last_status.clone(),
             last_error: m.last_error.clone(),
+            in_progress: unfinished.iter().find(|j| j.source == m.source).map(|j| {
+                match &j.holder {
+                    Some(holder) => format!("run {} is scanning it now ({holder})", j.run),
+                    None => format!("run {} has not scanned it yet (queued)", j.run),
+                }
+            }),
         });
         states.push(snapshot);
     }

@@ -316,6 +316,9 @@ pub struct MailboxInfo {
     pub last_scan: Option<NaiveDate>,
     pub last_status: Option<String>,
     pub last_error: Option<String>,
+    /// A queued run is still scanning it (workers on a shared store): in
+    /// words, which run and how its job stands.
+    pub in_progress: Option<String>,
 }
 
 /// One mailbox's row.
@@ -353,7 +356,8 @@ pub struct DepartmentRow {
 pub struct CoverageGap {
     pub source: String,
     pub owner: String,
-    /// `not_scanned` (not within the period), `failed`, `incomplete`.
+    /// `not_scanned` (not within the period), `failed`, `incomplete`,
+    /// `in_progress` (a queued run has not finished it).
     pub problem: String,
     pub detail: String,
 }
@@ -507,6 +511,14 @@ pub fn build(
                 detail: format!("last scanned {d}, before the period"),
             }),
             _ => {}
+        }
+        if let Some(detail) = &info.in_progress {
+            coverage.push(CoverageGap {
+                source: info.source.clone(),
+                owner: owner.clone(),
+                problem: "in_progress".into(),
+                detail: detail.clone(),
+            });
         }
         if status == "failed" || status == "incomplete" {
             coverage.push(CoverageGap {

@@ -578,6 +578,20 @@ pub trait Runs {
     fn hold_mailboxes(&mut self, _sources: &[String], _wait: bool) -> Result<(), StoreError> {
         Ok(())
     }
+    /// The mailboxes a queued run has not finished scanning (workers on a
+    /// shared store), by source. None on a SQLite store: it has no queue.
+    fn unfinished_jobs(&self) -> Result<Vec<UnfinishedJob>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// A mailbox a queued run still has to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnfinishedJob {
+    pub source: String,
+    pub run: RunId,
+    /// Held by this worker now (`mailhygiene pid N on HOST`), or waiting.
+    pub holder: Option<String>,
 }
 
 /// The inventory: mailboxes and every message a scan saw, with where each scan stands.

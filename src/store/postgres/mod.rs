@@ -480,6 +480,25 @@ fn run_row(r: &::postgres::Row) -> Option<RunRecord> {
 }
 
 impl Runs for PostgresStore {
+    fn unfinished_jobs(&self) -> Result<Vec<UnfinishedJob>, StoreError> {
+        Ok(self
+            .db()?
+            .query(
+                "SELECT source, run,
+                        CASE WHEN state = 'leased' AND lease_until > clock_timestamp() THEN holder END
+                 FROM jobs WHERE kind = 'scan' AND state IN ('queued', 'leased')
+                 ORDER BY source, run",
+                &[],
+            )?
+            .iter()
+            .map(|r| UnfinishedJob {
+                source: r.get(0),
+                run: r.get(1),
+                holder: r.get(2),
+            })
+            .collect())
+    }
+
     fn hold_mailboxes(&mut self, sources: &[String], wait: bool) -> Result<(), StoreError> {
         let mut sorted: Vec<&String> = sources.iter().collect();
         sorted.sort();

@@ -177,12 +177,18 @@ impl PostgresStore {
             "UPDATE jobs SET state = 'failed', finished_at = clock_timestamp(), lease_until = NULL,
                error = 'its workers stopped ' || attempts || ' times while holding it'
              WHERE state = 'leased' AND lease_until <= clock_timestamp() AND attempts >= $1
-             RETURNING run, kind",
+             RETURNING run, kind, source, error",
             &[&max_attempts],
         )?;
         for row in given_up {
             let (run, kind): (i64, String) = (row.get(0), row.get(1));
             if kind == JobKind::Scan.as_str() {
+                // The mailbox's record says so, as for a mailbox that failed.
+                let (source, error): (Option<String>, Option<String>) = (row.get(2), row.get(3));
+                tx.execute(
+                    "UPDATE mailboxes SET last_status = 'failed', last_error = $2 WHERE source = $1",
+                    &[&source, &error.map(|e| format!("its scan job failed: {e}"))],
+                )?;
                 add_finish_job(&mut tx, run)?;
             }
         }
