@@ -579,6 +579,9 @@ mod tests {
             include_str!("../contrib/systemd/mailhygiene-monthly.service"),
             include_str!("../contrib/systemd/mailhygiene-remind.service"),
             include_str!("../contrib/cron/mailhygiene"),
+            include_str!("../contrib/systemd/mailhygiene-worker@.service"),
+            include_str!("../contrib/systemd/mailhygiene-enqueue.service"),
+            include_str!("../contrib/kubernetes/mailhygiene-workers.yaml"),
         ];
         let mut checked = 0;
         for text in files {
@@ -600,6 +603,6 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 7);
+        assert_eq!(checked, 11);
     }
 }

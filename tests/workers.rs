@@ -385,6 +385,26 @@ fn killed_and_paused_workers_leave_the_inventory_one_scan_makes() {
     let got = inventory(tmp.path(), &store);
     assert_eq!(got.len(), expected.len(), "no message missing or twice");
     assert_eq!(got, expected);
+    // The compliance report is the same from either store of the
+    // organisation (the run's own number and times aside).
+    let compliance = |store: &str| {
+        let out = run_ok(mailhygiene(tmp.path()).args([
+            "report",
+            "--compliance",
+            "--format",
+            "json",
+            "--as-of",
+            AS_OF,
+            "--store",
+            store,
+        ]));
+        let mut v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let stamp = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
+            .expect("regex");
+        normalise(&mut v, &stamp);
+        v
+    };
+    assert_eq!(compliance(&store), compliance(&reference));
     for log in ["a.log", "a0.log", "a1.log", "b.log", "c.log"] {
         let text = std::fs::read_to_string(tmp.path().join(log)).unwrap_or_default();
         assert!(!text.contains(PLANTED) && !text.contains(PASSWORD), "{log}");
@@ -538,4 +558,22 @@ fn tenant_caps_hold_across_workers_and_a_throttling_reply_pauses_the_tenant() {
         throttled.len() >= 2 && throttled.iter().all(|(s, _)| s.contains("east.test")),
         "{throttled:?}"
     );
+}
+
+/// Times and run numbers out of a report, for comparing two stores'.
+fn normalise(v: &mut serde_json::Value, stamp: &regex::Regex) {
+    match v {
+        serde_json::Value::String(s) => *s = stamp.replace_all(s, "TIME").into_owned(),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| normalise(x, stamp)),
+        serde_json::Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                if k == "run" || k == "generated_at" {
+                    *x = serde_json::Value::Null;
+                } else {
+                    normalise(x, stamp);
+                }
+            }
+        }
+        _ => {}
+    }
 }
