@@ -36,6 +36,8 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 pub const DEFAULT_TENANT_CONNECTIONS: u32 = 20;
 /// Claims of one job before it is given up (its workers kept dying).
 pub const MAX_ATTEMPTS: u32 = 5;
+/// The longest an idle worker waits before asking for a job again.
+pub const MAX_IDLE_WAIT: Duration = Duration::from_secs(5);
 /// How long a job whose mailbox another writer holds waits before it is
 /// claimed again.
 const MAILBOX_BUSY_PAUSE: Duration = Duration::from_secs(5);
@@ -114,7 +116,10 @@ pub struct WorkerSettings {
     pub lease: Duration,
     /// Stop when no job is queued or held (else wait for more).
     pub until_idle: bool,
-    /// How long to wait before asking again when no job is free.
+    /// How long to wait before asking again when no job is free, at
+    /// first; it doubles while none is, up to [`MAX_IDLE_WAIT`] (a run's
+    /// last job is taken soon after it is queued, and an idle fleet asks
+    /// rarely).
     pub idle_wait: Duration,
     /// This worker's name in the queue (`mailhygiene pid N on HOST`).
     pub holder: String,
@@ -186,14 +191,24 @@ pub fn work(
                 .into(),
         )));
     }
+    let mut idle = settings.idle_wait;
     while !stop.load(Ordering::SeqCst) {
         let Some(job) = store.claim(&settings.holder, settings.lease, MAX_ATTEMPTS)? else {
             if settings.until_idle && !store.jobs_open()? {
                 break;
             }
-            sleep_unless_stopped(settings.idle_wait, stop);
+            sleep_unless_stopped(idle, stop);
+            // A worker told to stop when idle is part of a run someone
+            // waits for: it looks again within a second.
+            let most = if settings.until_idle {
+                Duration::from_secs(1)
+            } else {
+                MAX_IDLE_WAIT
+            };
+            idle = (idle * 2).min(most);
             continue;
         };
+        idle = settings.idle_wait;
         tracing::info!(job = job.job, run = job.run, source = ?job.source, attempt = job.attempt, "claimed");
         if !store.hold_job_mailbox(&job)? {
             // Another writer (a `clean` somewhere) has the mailbox: the job
@@ -251,7 +266,7 @@ pub fn work(
 }
 
 fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) {
-    let step = Duration::from_millis(100);
+    let step = Duration::from_millis(50);
     let mut slept = Duration::ZERO;
     while slept < wait && !stop.load(Ordering::SeqCst) {
         std::thread::sleep(step);

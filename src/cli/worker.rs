@@ -48,7 +48,7 @@ pub(crate) fn worker_command(args: &WorkerArgs) -> Result<u8> {
             .or(config.lease)
             .unwrap_or(workers::DEFAULT_LEASE),
         until_idle: args.until_idle,
-        idle_wait: std::time::Duration::from_secs(1),
+        idle_wait: std::time::Duration::from_millis(100),
         holder: format!(
             "mailhygiene pid {} on {}",
             std::process::id(),
