@@ -519,6 +519,7 @@ fn run(cli: Cli) -> Result<u8> {
     if let Some(url) = &cli.store {
         let url = StoreUrl::parse(url).map_err(|e| usage(format!("--store: {e}")))?;
         let _ = STORE_FLAG.set(url);
+        let _ = STORE_GIVEN.set(cli.store.clone().unwrap_or_default());
     }
     match cli.command {
         Command::Scan(args) => scan_command(&args),

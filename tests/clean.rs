@@ -60,20 +60,21 @@ fn mailbox(capabilities: &str) -> Dovecot {
 
 struct Run<'a> {
     d: &'a Dovecot,
-    state: String,
+    /// `--state FILE` or `--store URL` (see `support::store_args`).
+    store: [String; 2],
 }
 
 impl Run<'_> {
     fn new(d: &Dovecot) -> Run<'_> {
         Run {
             d,
-            state: d.dir.path().join("state.sqlite").display().to_string(),
+            store: support::store_args(d.dir.path()),
         }
     }
 
     fn run(&self, args: &[&str]) -> (i32, String, String) {
         let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--state", &self.state, "--as-of", AS_OF]);
+        all.extend([self.store[0].as_str(), &self.store[1], "--as-of", AS_OF]);
         self.as_printed(&all)
     }
 
@@ -85,6 +86,8 @@ impl Run<'_> {
             .env("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)
             .env("MAILHYGIENE_IMAP_BACKOFF_MS", "20")
             .env("SSL_CERT_FILE", self.d.ca_file())
+            .env("PGPASSWORD", support::postgres::PASSWORD)
+            .env("XDG_STATE_HOME", self.d.dir.path().join("state-home"))
             .env_remove("MAILHYGIENE_IMAP_TOKEN")
             .args(args)
             .timeout(Duration::from_secs(120))
@@ -423,7 +426,7 @@ fn message_files(d: &Dovecot) -> usize {
 }
 
 /// A config naming both test users, each with its own password file.
-fn two_mailbox_config(d: &Dovecot) -> String {
+fn two_mailbox_config(d: &Dovecot, store: &str) -> String {
     let secrets = d.dir.path().join("secrets");
     std::fs::create_dir_all(&secrets).expect("mkdir");
     std::fs::write(secrets.join("alice"), ALICE.password).expect("write");
@@ -431,10 +434,7 @@ fn two_mailbox_config(d: &Dovecot) -> String {
     let config = d.dir.path().join("config.toml");
     // The same store the runs name with --state: a one-off scan (which
     // takes no --state) records itself there.
-    let mut text = format!(
-        "store = \"{}\"\n\n",
-        d.dir.path().join("state.sqlite").display()
-    );
+    let mut text = format!("store = \"{store}\"\n\n");
     for (name, user) in [("alice", &ALICE), ("bob", &BOB)] {
         text.push_str(&format!(
             "[[account]]\nname = \"{name}\"\nhost = \"127.0.0.1\"\nport = {}\nauth = \"password\"\npassword_file = \"{}\"\nmailboxes = [\"{}\"]\n\n",
@@ -464,7 +464,7 @@ fn a_clean_over_two_mailboxes_is_undone_in_one_command() {
         );
     }
     let r = Run::new(&d);
-    let config = two_mailbox_config(&d);
+    let config = two_mailbox_config(&d, &r.store[1]);
     let before = (state_of(&d, &ALICE), state_of(&d, &BOB));
     let (code, _, err) = r.run(&["scan", "--config", &config, "--quiet"]);
     assert_eq!(code, 0, "{err}");
@@ -504,7 +504,14 @@ fn a_clean_over_two_mailboxes_is_undone_in_one_command() {
         r.as_printed(&["scan", &alice, "--no-state", "--quiet", "--config", &config]);
     assert_eq!(code, 0, "{err}");
     let (code, trail, err) = r.as_printed(&[
-        "audit", "show", "--format", "jsonl", "--state", &r.state, "--config", &config,
+        "audit",
+        "show",
+        "--format",
+        "jsonl",
+        &r.store[0],
+        &r.store[1],
+        "--config",
+        &config,
     ]);
     assert_eq!(code, 0, "{err}");
     let entries = records(&trail);
@@ -542,8 +549,14 @@ fn a_clean_over_two_mailboxes_is_undone_in_one_command() {
             .any(|e| e["action"] == "scan" && e["detail"]["one_off"] == true),
         "{trail}"
     );
-    let (code, _, err) =
-        r.as_printed(&["audit", "verify", "--state", &r.state, "--config", &config]);
+    let (code, _, err) = r.as_printed(&[
+        "audit",
+        "verify",
+        &r.store[0],
+        &r.store[1],
+        "--config",
+        &config,
+    ]);
     assert_eq!(code, 0, "{err}");
 }
 
@@ -570,6 +583,8 @@ fn an_interrupted_clean_is_undone_by_the_one_printed_undo() {
     assert_eq!(code, 0, "{err}");
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mailhygiene"))
         .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("PGPASSWORD", support::postgres::PASSWORD)
+        .env("XDG_STATE_HOME", d.dir.path().join("state-home"))
         .env("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)
         .env_remove("MAILHYGIENE_IMAP_TOKEN")
         .args([
@@ -577,8 +592,8 @@ fn an_interrupted_clean_is_undone_by_the_one_printed_undo() {
             &via,
             "--apply",
             "--allow-plaintext",
-            "--state",
-            &r.state,
+            &r.store[0],
+            &r.store[1],
             "--as-of",
             AS_OF,
         ])
@@ -614,8 +629,8 @@ fn an_interrupted_clean_is_undone_by_the_one_printed_undo() {
                 .map(|(_, h)| h.trim_end_matches('`').to_string())
         })
         .unwrap_or_else(|| panic!("no undo hint:\n{out}"));
-    assert!(hint.contains("--state"), "{hint}");
-    let (code, runs, err) = r.as_printed(&["runs", "--format", "jsonl", "--state", &r.state]);
+    assert!(hint.contains(&r.store.join(" ")), "{hint}");
+    let (code, runs, err) = r.as_printed(&["runs", "--format", "jsonl", &r.store[0], &r.store[1]]);
     assert_eq!(code, 0, "{err}");
     let listed = records(&runs);
     assert_eq!(listed.len(), 2, "{runs}");
@@ -633,7 +648,7 @@ fn an_interrupted_clean_is_undone_by_the_one_printed_undo() {
     let (code, out, err) = r.as_printed(&args);
     assert_eq!(code, 0, "{err}\n{out}");
     assert_eq!(server_state(&d), before, "{out}");
-    let (_, runs, _) = r.as_printed(&["runs", "--state", &r.state]);
+    let (_, runs, _) = r.as_printed(&["runs", &r.store[0], &r.store[1]]);
     assert!(runs.contains("undone by run 4"), "{runs}");
 }
 

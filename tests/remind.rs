@@ -7,7 +7,7 @@ mod support;
 use assert_cmd::Command;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, SystemTime};
 use support::dovecot::{ALICE, BOB, Dovecot};
@@ -45,7 +45,7 @@ fn url(d: &Dovecot, user: &support::dovecot::User) -> String {
     )
 }
 
-fn run(d: &Dovecot, state: &Path, password: &str, args: &[&str]) -> (i32, String, String) {
+fn run(d: &Dovecot, state: &[String; 2], password: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::cargo_bin("mailhygiene")
         .expect("binary")
         .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
@@ -55,13 +55,10 @@ fn run(d: &Dovecot, state: &Path, password: &str, args: &[&str]) -> (i32, String
         .env_remove("MAILHYGIENE_SMTP_TOKEN")
         .env("MAILHYGIENE_SMTP_PASSWORD", "smtp-secret-pass")
         .env("MAILHYGIENE_LOG", "debug")
+        .env("PGPASSWORD", support::postgres::PASSWORD)
+        .env("XDG_STATE_HOME", d.dir.path().join("state-home"))
         .args(args)
-        .args([
-            "--state",
-            &state.display().to_string(),
-            "--as-of",
-            "2026-11-25",
-        ])
+        .args([&state[0], &state[1], "--as-of", "2026-11-25"])
         .timeout(Duration::from_secs(120))
         .output()
         .expect("runs");
@@ -123,7 +120,7 @@ fn assert_readable_reminder(raw: &[u8]) -> String {
 #[test]
 fn one_reminder_per_inbox_over_imap_and_never_a_second() {
     let d = mailbox();
-    let state = d.dir.path().join("state.sqlite");
+    let state = support::store_args(d.dir.path());
     for user in [&ALICE, &BOB] {
         let (code, _, err) = run(
             &d,
@@ -189,7 +186,9 @@ fn one_reminder_per_inbox_over_imap_and_never_a_second() {
     assert_eq!(records(&out)[0]["status"], "already_sent");
     // A store that lost the record (a crash after the APPEND): the mailbox
     // is asked, and the reminder found there.
-    let lost = d.dir.path().join("lost.sqlite");
+    let lost_dir = d.dir.path().join("lost");
+    std::fs::create_dir_all(&lost_dir).expect("mkdir");
+    let lost = support::store_args(&lost_dir);
     assert_eq!(
         run(
             &d,
@@ -280,7 +279,7 @@ impl Drop for SmtpServer {
 fn smtp_submission_with_starttls_and_authentication() {
     let d = mailbox();
     let smtp = SmtpServer::start(&d);
-    let state = d.dir.path().join("state.sqlite");
+    let state = support::store_args(d.dir.path());
     assert_eq!(
         run(
             &d,
@@ -330,16 +329,12 @@ fn smtp_submission_with_starttls_and_authentication() {
     let out = Command::cargo_bin("mailhygiene")
         .expect("binary")
         .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("PGPASSWORD", support::postgres::PASSWORD)
+        .env("XDG_STATE_HOME", d.dir.path().join("state-home"))
         .env("SSL_CERT_FILE", d.ca_file())
         .env("MAILHYGIENE_SMTP_PASSWORD", "wrong-secret-pass")
         .args(args)
-        .args([
-            "--again",
-            "--state",
-            &state.display().to_string(),
-            "--as-of",
-            "2026-11-25",
-        ])
+        .args(["--again", &state[0], &state[1], "--as-of", "2026-11-25"])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
@@ -358,17 +353,13 @@ fn smtp_submission_with_starttls_and_authentication() {
         let out = Command::cargo_bin("mailhygiene")
             .expect("binary")
             .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+            .env("PGPASSWORD", support::postgres::PASSWORD)
+            .env("XDG_STATE_HOME", d.dir.path().join("state-home"))
             .env("SSL_CERT_FILE", d.ca_file())
             .env_remove("MAILHYGIENE_SMTP_PASSWORD")
             .env("MAILHYGIENE_SMTP_TOKEN", token)
             .args(args)
-            .args([
-                "--again",
-                "--state",
-                &state.display().to_string(),
-                "--as-of",
-                "2026-11-25",
-            ])
+            .args(["--again", &state[0], &state[1], "--as-of", "2026-11-25"])
             .output()
             .expect("runs");
         let all = format!(
@@ -409,18 +400,15 @@ fn smtp_submission_with_starttls_and_authentication() {
     let out = Command::cargo_bin("mailhygiene")
         .expect("binary")
         .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env("PGPASSWORD", support::postgres::PASSWORD)
+        .env("XDG_STATE_HOME", d.dir.path().join("state-home"))
         .env("SSL_CERT_FILE", d.ca_file())
         .env_remove("MAILHYGIENE_SMTP_PASSWORD")
         .env_remove("MAILHYGIENE_SMTP_TOKEN")
         .env("MH_TEST_CLIENT_SECRET", "app-s3cret")
         .args(by_account)
         .args(["--again", "--config", &config.display().to_string()])
-        .args([
-            "--state",
-            &state.display().to_string(),
-            "--as-of",
-            "2026-11-25",
-        ])
+        .args([&state[0], &state[1], "--as-of", "2026-11-25"])
         .output()
         .expect("runs");
     let all = format!(
@@ -442,7 +430,7 @@ fn smtp_submission_with_starttls_and_authentication() {
 fn a_connection_cut_during_the_append_then_a_rerun_delivers_once() {
     use support::proxy::{Fault, Proxy};
     let d = mailbox();
-    let state = d.dir.path().join("state.sqlite");
+    let state = support::store_args(d.dir.path());
     // Connections: the scan (0) passes, the reminder's (1) is cut after its
     // APPEND line, the rerun's (2) passes.
     let proxy = Proxy::start(
@@ -508,7 +496,7 @@ fn the_reminder_is_not_a_finding_and_a_forged_one_suppresses_nothing() {
         "ab".repeat(32)
     );
     d.deliver(&ALICE, "", "4.a", "S", forged.as_bytes(), old());
-    let state = d.dir.path().join("state.sqlite");
+    let state = support::store_args(d.dir.path());
     let scan = |what: &str| {
         let (code, _, err) = run(&d, &state, ALICE.password, &["scan", &source, "--quiet"]);
         assert_eq!(code, 0, "{what}: {err}");

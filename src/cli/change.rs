@@ -212,6 +212,10 @@ pub(crate) fn same_store_args(change: &ChangeArgs) -> String {
             shell_word(&state.display().to_string())
         ));
     }
+    // `--store URL` (never with a password: a URL with one is refused).
+    if let Some(url) = STORE_GIVEN.get() {
+        out.push_str(&format!(" --store {}", shell_word(url)));
+    }
     out
 }
 

@@ -303,6 +303,9 @@ pub(crate) fn same_fingerprint_key(
 
 /// `--store URL`, given to any command (set once, before it runs).
 pub(crate) static STORE_FLAG: std::sync::OnceLock<StoreUrl> = std::sync::OnceLock::new();
+/// `--store` as it was written (a printed hint repeats it as given: the
+/// parsed URL drops `?sslrootcert=` and a socket directory's encoding).
+pub(crate) static STORE_GIVEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// Where the state lives: `--store URL` or `--state FILE` (that is
 /// `sqlite:FILE`), else

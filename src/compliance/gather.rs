@@ -224,4 +224,71 @@ mod tests {
         .expect("report");
         assert_eq!(everyone.totals.messages, 3);
     }
+
+    /// Workers on a shared store: the coverage names each mailbox a queued
+    /// run has not finished, and who holds it.
+    #[test]
+    fn the_compliance_report_names_the_mailboxes_a_queued_run_has_not_finished() {
+        use crate::store::postgres::queue::{JobOutcome, QueuedMailbox};
+        use crate::store::prelude::*;
+        use std::time::Duration;
+        const LONG: Duration = Duration::from_secs(60);
+        let mut s = crate::store::postgres::for_tests();
+        let all: Vec<QueuedMailbox> = (0..3)
+            .map(|i| QueuedMailbox {
+                source: format!("imaps://u{i}@t.test"),
+                tenant: "t".into(),
+                cap: 5,
+            })
+            .collect();
+        for m in &all {
+            s.register_mailbox(&MailboxRecord {
+                source: m.source.clone(),
+                ..MailboxRecord::default()
+            })
+            .expect("registered");
+        }
+        let day = NaiveDate::from_ymd_opt(2026, 12, 7).expect("date");
+        let run = s
+            .begin_run(RunKind::Scan, day, chrono::Utc::now())
+            .expect("run");
+        s.enqueue(run, &all, false).expect("enqueue");
+        let held = s
+            .claim("mailhygiene pid 7 on host-a", LONG, 5)
+            .expect("claim")
+            .expect("a job");
+        let done = s.claim("w", LONG, 5).expect("claim").expect("a job");
+        s.hold(Some(&done), LONG).expect("hold");
+        s.finish_job(&done, &JobOutcome::default()).expect("done");
+        s.hold(None, LONG).expect("release");
+        let report = gather(
+            &s,
+            &RuleSet::embedded().expect("rules"),
+            day,
+            &Scope {
+                sources: &[],
+                department: None,
+            },
+        )
+        .expect("report");
+        let in_progress: Vec<(String, String)> = report
+            .coverage
+            .iter()
+            .filter(|g| g.problem == "in_progress")
+            .map(|g| (g.source.clone(), g.detail.clone()))
+            .collect();
+        assert_eq!(
+            in_progress,
+            vec![
+                (
+                    held.source.clone().expect("source"),
+                    format!("run {run} is scanning it now (mailhygiene pid 7 on host-a)")
+                ),
+                (
+                    all[2].source.clone(),
+                    format!("run {run} has not scanned it yet (queued)")
+                ),
+            ]
+        );
+    }
 }

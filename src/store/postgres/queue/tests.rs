@@ -305,60 +305,6 @@ fn a_job_that_keeps_stopping_its_workers_is_given_up() {
 }
 
 #[test]
-fn the_compliance_report_names_the_mailboxes_a_queued_run_has_not_finished() {
-    let server = Postgres::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let c = connector(&server, dir.path());
-    let mut s = PostgresStore::open(&c).expect("open");
-    let all = mailboxes("t", 3, 5);
-    for m in &all {
-        s.register_mailbox(&MailboxRecord {
-            source: m.source.clone(),
-            ..MailboxRecord::default()
-        })
-        .expect("registered");
-    }
-    let run = queued_run(&mut s, "t", 3, 5);
-    let held = s
-        .claim("mailhygiene pid 7 on host-a", LONG, 5)
-        .expect("claim")
-        .expect("a job");
-    let done = s.claim("w", LONG, 5).expect("claim").expect("a job");
-    s.hold(Some(&done), LONG).expect("hold");
-    s.finish_job(&done, &JobOutcome::default()).expect("done");
-    s.hold(None, LONG).expect("release");
-    let report = crate::compliance::gather(
-        &s,
-        &crate::rules::RuleSet::embedded().expect("rules"),
-        day(),
-        &crate::compliance::Scope {
-            sources: &[],
-            department: None,
-        },
-    )
-    .expect("report");
-    let in_progress: Vec<(String, String)> = report
-        .coverage
-        .iter()
-        .filter(|g| g.problem == "in_progress")
-        .map(|g| (g.source.clone(), g.detail.clone()))
-        .collect();
-    assert_eq!(
-        in_progress,
-        vec![
-            (
-                held.source.clone().expect("source"),
-                format!("run {run} is scanning it now (mailhygiene pid 7 on host-a)")
-            ),
-            (
-                all[2].source.clone(),
-                format!("run {run} has not scanned it yet (queued)")
-            ),
-        ]
-    );
-}
-
-#[test]
 fn every_table_of_the_store_is_fenced() {
     let server = Postgres::start();
     let dir = tempfile::tempdir().expect("tempdir");
