@@ -217,6 +217,23 @@ pub struct Verified {
     /// Keyed entries the anchor log does not name (a crash between the
     /// two writes): intact, since nobody without the key can make one.
     pub unanchored: usize,
+    /// Entries of a shared store anchored on other hosts (each host's log
+    /// names the entries it wrote): intact by the chain; their anchors are
+    /// checked by verifying there.
+    pub elsewhere: usize,
+}
+
+/// The detail field naming the host whose anchor log holds an entry of a
+/// shared store (see [`verify`]).
+pub const ANCHORED_BY: &str = "anchored_by";
+
+/// A host's name in the anchor lines' sense: a digest of the machine's id
+/// (or host name) given, stable across runs, revealing neither.
+pub fn anchor_host(machine: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"mailhygiene anchor host\0");
+    h.update(machine.trim().as_bytes());
+    hex::encode(&h.finalize()[..8])
 }
 
 /// Where a chain is broken.
@@ -245,12 +262,21 @@ pub enum Broken {
 /// Checks a whole chain, in stored order, against its head `(seq, hash)`
 /// of the last entry appended (kept apart from the entries), the key, and
 /// the anchor log's record of it.
+///
+/// A shared store's entries name the host that anchored them
+/// ([`ANCHORED_BY`], inside what the hash covers); `host` is the verifying
+/// host's name. Entries anchored elsewhere are counted, not held against
+/// this host's log; entries this host anchored must be in its log, and a
+/// log that is gone while the store names entries of this host is
+/// [`Broken::AnchorMissing`].
 pub fn verify(
     entries: &[AuditEntry],
     head: Option<(i64, &str)>,
     key: &AuditKey,
     anchor: Option<&Anchor>,
+    host: Option<&str>,
 ) -> Result<Verified, Broken> {
+    let mut ours_keyed = false;
     let mut prev = GENESIS.to_string();
     let mut expected = 1;
     let mut keyed_seen = false;
@@ -278,8 +304,17 @@ pub fn verify(
         };
         if keyed_hash(key, e.seq, &fields, &prev) == e.hash {
             keyed_seen = true;
-            if anchor.is_some_and(|a| !a.hashes.contains_key(&e.seq)) {
-                done.unanchored += 1;
+            let ours = match e.detail.get(ANCHORED_BY).and_then(|v| v.as_str()) {
+                None => true,
+                Some(by) => host == Some(by),
+            };
+            if !ours {
+                done.elsewhere += 1;
+            } else {
+                ours_keyed = true;
+                if anchor.is_some_and(|a| !a.hashes.contains_key(&e.seq)) {
+                    done.unanchored += 1;
+                }
             }
         } else if !keyed_seen && legacy_allowed(e.seq) && hash(e.seq, &fields, &prev) == e.hash {
             done.legacy += 1;
@@ -303,7 +338,7 @@ pub fn verify(
         }
     }
     match anchor {
-        None if keyed_seen => return Err(Broken::AnchorMissing),
+        None if ours_keyed => return Err(Broken::AnchorMissing),
         None => {}
         Some(a) => {
             for (seq, hash) in &a.hashes {
@@ -458,9 +493,12 @@ mod tests {
     fn an_intact_chain_verifies() {
         let e = entries(5);
         let a = anchor_of(&e, 0);
-        let done = verify(&e, head(&e), &key(), Some(&a)).expect("intact");
+        let done = verify(&e, head(&e), &key(), Some(&a), None).expect("intact");
         assert_eq!((done.entries, done.legacy, done.unanchored), (5, 0, 0));
-        assert_eq!(verify(&[], None, &key(), None), Ok(Verified::default()));
+        assert_eq!(
+            verify(&[], None, &key(), None, None),
+            Ok(Verified::default())
+        );
         // Another store's lines in a shared log are not this one's.
         assert_eq!(a.hashes.len(), 5);
     }
@@ -471,7 +509,7 @@ mod tests {
         let a = anchor_of(&e, 0);
         let h = head(&e).map(|(s, h)| (s, h.to_string()));
         let h = h.as_ref().map(|(s, h)| (*s, h.as_str()));
-        let v = |x: &[AuditEntry], h: Option<(i64, &str)>| verify(x, h, &key(), Some(&a));
+        let v = |x: &[AuditEntry], h: Option<(i64, &str)>| verify(x, h, &key(), Some(&a), None);
         let mut changed = e.clone();
         changed[2].detail = serde_json::json!({"copied": 99});
         assert_eq!(v(&changed, h), Err(Broken::Changed { seq: 3 }));
@@ -551,13 +589,13 @@ mod tests {
             let h = head(&forged).map(|(s, h)| (s, h.to_string()));
             let h = h.as_ref().map(|(s, h)| (*s, h.as_str()));
             assert_eq!(
-                verify(&forged, h, &key(), Some(&a)),
+                verify(&forged, h, &key(), Some(&a), None),
                 Err(Broken::Changed { seq: 1 })
             );
             // Even with the anchor log gone, the keyed first entry is
             // what fails; an unkeyed forgery needs the log gone as well.
             if forged_with.is_some() {
-                assert!(verify(&forged, h, &key(), None).is_err());
+                assert!(verify(&forged, h, &key(), None, None).is_err());
             }
         }
     }
@@ -587,7 +625,7 @@ mod tests {
         }
         // Without an anchor and without keyed entries: a store from before.
         assert_eq!(
-            verify(&old, head(&old), &key(), None).map(|d| d.legacy),
+            verify(&old, head(&old), &key(), None, None).map(|d| d.legacy),
             Ok(2)
         );
         // Keying begins at 3; the anchor says the old ones end at 2.
@@ -599,24 +637,24 @@ mod tests {
             &key(),
         ));
         let a = anchor_of(&all[2..], 2);
-        let done = verify(&all, head(&all), &key(), Some(&a)).expect("intact");
+        let done = verify(&all, head(&all), &key(), Some(&a), None).expect("intact");
         assert_eq!((done.legacy, done.entries), (2, 3));
         // Keyed entries with no anchor at all: the log was removed.
         assert_eq!(
-            verify(&all, head(&all), &key(), None),
+            verify(&all, head(&all), &key(), None, None),
             Err(Broken::AnchorMissing)
         );
         // An anchor that began keying at 1 does not accept unkeyed entries.
         let strict = anchor_of(&all[2..], 0);
         assert_eq!(
-            verify(&all, head(&all), &key(), Some(&strict)),
+            verify(&all, head(&all), &key(), Some(&strict), None),
             Err(Broken::Changed { seq: 1 })
         );
         // An entry the anchor names but the store lacks was removed;
         // one the store has but the anchor lacks is merely unanchored.
         let partial = anchor_of(&all[2..2], 2);
         assert_eq!(
-            verify(&all, head(&all), &key(), Some(&partial)).map(|d| d.unanchored),
+            verify(&all, head(&all), &key(), Some(&partial), None).map(|d| d.unanchored),
             Ok(1)
         );
     }

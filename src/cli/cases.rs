@@ -608,11 +608,13 @@ pub fn audit_command(command: &AuditCommand) -> Result<u8> {
             let entries = store.audit_entries()?;
             let head = store.audit_head()?;
             let anchor = store.audit_anchor()?;
+            let host = store.audit_host();
             match mailhygiene::audit::verify(
                 &entries,
                 head.as_ref().map(|(s, h)| (*s, h.as_str())),
                 &key,
                 anchor.as_ref(),
+                host.as_deref(),
             ) {
                 Ok(done) => {
                     print!("audit trail intact: {} entries", done.entries);
@@ -626,6 +628,12 @@ pub fn audit_command(command: &AuditCommand) -> Result<u8> {
                         print!(
                             " ({} not in the anchor log: written when a run stopped between the two)",
                             done.unanchored
+                        );
+                    }
+                    if done.elsewhere > 0 {
+                        print!(
+                            " ({} anchored on other hosts: verify there to check their anchors)",
+                            done.elsewhere
                         );
                     }
                     println!();

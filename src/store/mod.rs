@@ -723,6 +723,11 @@ pub trait AuditTrail {
     fn append_audit(&mut self, entry: NewEntry) -> Result<AuditEntry, StoreError>;
     /// What the anchor log outside the database holds for this store.
     fn audit_anchor(&self) -> Result<Option<crate::audit::Anchor>, StoreError>;
+    /// This host's name in a shared store's anchor sense (see
+    /// [`crate::audit::verify`]); `None` for a store one host keeps.
+    fn audit_host(&self) -> Option<String> {
+        None
+    }
     /// The chain as stored, in stored order.
     fn audit_entries(&self) -> Result<Vec<AuditEntry>, StoreError>;
     /// The last entry appended (kept apart from the entries).

@@ -279,6 +279,9 @@ pub struct PostgresStore {
     /// also goes to, when the configuration names one (`[audit] anchor`):
     /// a shared database has no file beside it.
     anchor: Option<std::path::PathBuf>,
+    /// This host's name in the anchor log's sense: a shared store's
+    /// entries say which host's log anchors them.
+    anchor_host: Option<String>,
 }
 
 impl PostgresStore {
@@ -298,12 +301,25 @@ impl PostgresStore {
             buffer: Default::default(),
             audit_key: None,
             anchor: None,
+            anchor_host: None,
         })
     }
 
-    /// Writes the audit anchor log to this file.
+    /// Writes the audit anchor log to this file, as this machine (its
+    /// machine id and host name: a container is a host of its own).
     pub fn set_audit_anchor(&mut self, path: std::path::PathBuf) {
+        let machine = ["/etc/machine-id", "/var/lib/dbus/machine-id"]
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        self.set_audit_anchor_as(path, &format!("{}\0{}", machine.trim(), hostname()));
+    }
+
+    /// [`PostgresStore::set_audit_anchor`] as the host `machine` names
+    /// (tests play several hosts in one process).
+    pub fn set_audit_anchor_as(&mut self, path: std::path::PathBuf, machine: &str) {
         self.anchor = Some(path);
+        self.anchor_host = Some(crate::audit::anchor_host(machine));
     }
 
     /// The schema version (how many migrations are applied).
@@ -665,6 +681,9 @@ impl AuditTrail for PostgresStore {
     fn set_audit_key(&mut self, key: crate::audit::AuditKey) {
         self.audit_key = Some(key);
     }
+    fn audit_host(&self) -> Option<String> {
+        self.anchor_host.clone()
+    }
     fn audit_anchor(&self) -> Result<Option<crate::audit::Anchor>, StoreError> {
         let Some(path) = &self.anchor else {
             return Ok(None);
@@ -681,6 +700,14 @@ impl AuditTrail for PostgresStore {
         self.commit_pending()?;
         let store = self.store_id()?;
         let anchored = self.audit_anchor()?.is_some();
+        // Which host's log anchors the entry: inside what its hash covers.
+        let mut entry = entry;
+        if let (Some(host), Some(detail)) = (&self.anchor_host, entry.detail.as_object_mut()) {
+            detail.insert(
+                crate::audit::ANCHORED_BY.into(),
+                serde_json::Value::String(host.clone()),
+            );
+        }
         let e = {
             let mut db = self.write()?;
             let mut tx = db.transaction()?;

@@ -141,6 +141,7 @@ fn observe<S: Settings + Runs + Journal + AuditTrail + Cases + Reminders>(
         head.as_ref().map(|(n, h)| (*n, h.as_str())),
         &key(),
         s.audit_anchor().expect("anchor").as_ref(),
+        s.audit_host().as_deref(),
     )
     .expect("the chain verifies");
     seen.push(format!("{verified:?}"));
@@ -343,6 +344,7 @@ fn processes_that_start_at_once_migrate_once_and_share_one_audit_chain() {
         head.as_ref().map(|(n, h)| (*n, h.as_str())),
         &key(),
         s.audit_anchor().expect("anchor").as_ref(),
+        s.audit_host().as_deref(),
     )
     .expect("one unbroken chain");
 }
@@ -565,4 +567,66 @@ fn tls_is_verified_against_the_given_authority() {
     .expect("an unknown authority is refused")
     .to_string();
     assert!(e.to_lowercase().contains("certificate"), "{e}");
+}
+
+/// Each host anchors the entries it writes in its own log: verifying on a
+/// host checks its own entries against its log and counts the others; a
+/// host that never wrote verifies without a log; a host whose log is gone
+/// while the store names its entries is told so; which host anchored an
+/// entry cannot be changed without breaking the chain.
+#[test]
+fn each_host_anchors_its_own_entries_of_a_shared_chain() {
+    let server = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let connector = fresh(&server, dir.path());
+    let as_host = |name: &str| {
+        let mut s = PostgresStore::open(&connector).expect("opens");
+        s.set_audit_key(key());
+        s.set_audit_anchor_as(dir.path().join(format!("{name}.anchor")), name);
+        s
+    };
+    let mut a = as_host("A");
+    let mut b = as_host("B");
+    for (s, n) in [(&mut a, 3), (&mut b, 2)] {
+        for i in 0..n {
+            s.append_audit(NewEntry::new(
+                Utc::now(),
+                "scan",
+                None,
+                serde_json::json!({ "i": i }),
+            ))
+            .expect("appends");
+        }
+    }
+    let verify = |s: &PostgresStore| {
+        let chain = s.audit_entries().expect("entries");
+        let head = s.audit_head().expect("head");
+        crate::audit::verify(
+            &chain,
+            head.as_ref().map(|(n, h)| (*n, h.as_str())),
+            &key(),
+            s.audit_anchor().expect("anchor").as_ref(),
+            s.audit_host().as_deref(),
+        )
+        .map(|v| (v.entries, v.unanchored, v.elsewhere))
+    };
+    assert_eq!(verify(&a), Ok((5, 0, 2)));
+    assert_eq!(verify(&b), Ok((5, 0, 3)));
+    // The compliance officer's laptop, which never wrote: no log, no alarm.
+    assert_eq!(verify(&as_host("C")), Ok((5, 0, 5)));
+    // A's log removed: A's entries are named in the store, so it is missed.
+    std::fs::remove_file(dir.path().join("A.anchor")).expect("remove");
+    assert_eq!(verify(&a), Err(crate::audit::Broken::AnchorMissing));
+    assert_eq!(verify(&b), Ok((5, 0, 3)));
+    // Moving an entry to another host's account breaks the chain.
+    let mut db = connector.connect().expect("session");
+    db.execute(
+        "UPDATE audit SET detail = replace(detail, $1, $2) WHERE seq = 1",
+        &[
+            &crate::audit::anchor_host("A"),
+            &crate::audit::anchor_host("C"),
+        ],
+    )
+    .expect("tamper");
+    assert_eq!(verify(&b), Err(crate::audit::Broken::Changed { seq: 1 }));
 }
