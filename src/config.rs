@@ -22,6 +22,8 @@ struct ConfigFile {
     store_password_file: Option<String>,
     rules: Option<String>,
     fingerprint_key_file: Option<String>,
+    /// What people read is written in: `nb`, `nn` or `en`.
+    language: Option<Spanned<String>>,
     #[serde(default)]
     limits: LimitsSpec,
     #[serde(default)]
@@ -210,6 +212,9 @@ pub struct Config {
     /// union's local representatives; their mail with a leaver is
     /// union-related (lower-cased addresses).
     pub union_representatives: Vec<String>,
+    /// `language`: what reminders, notices and reports are written in
+    /// (`--lang` overrides it; without either, the locale, else English).
+    pub language: Option<crate::model::Lang>,
     /// `[history] keep_years`: how long compliance snapshots are kept
     /// (default 5).
     pub keep_years: Option<u32>,
@@ -308,6 +313,7 @@ impl Config {
                 .map(|a| a.trim().to_lowercase())
                 .collect(),
             keep_years: parsed.history.keep_years,
+            language: None,
             audit_anchor: parsed.audit.anchor.as_deref().map(expand),
             accounts: Vec::new(),
         };
@@ -324,6 +330,16 @@ impl Config {
                     Ok(rate) => *slot = Some(rate),
                     Err(e) => errors.push(err(v.span(), key, e)),
                 }
+            }
+        }
+        if let Some(v) = &parsed.language {
+            match crate::model::Lang::parse(v.get_ref()) {
+                Some(lang) => config.language = Some(lang),
+                None => errors.push(err(
+                    v.span(),
+                    "language",
+                    format!("`{}`: write nb (bokmål), nn (nynorsk) or en", v.get_ref()),
+                )),
             }
         }
         if let Some(v) = &parsed.limits.lease {

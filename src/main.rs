@@ -262,9 +262,9 @@ struct RemindArgs {
     /// How to deliver: imap (into the mailbox's INBOX), smtp (see --smtp), or dir:PATH (.eml files).
     #[arg(long, value_name = "HOW", default_value = "imap")]
     deliver: String,
-    /// The reminder's language.
-    #[arg(long, value_enum, default_value_t = Lang::Nb)]
-    lang: Lang,
+    /// The reminder's language (nb, nn, en); default: the config's `language`, else the locale, else English.
+    #[arg(long, value_enum)]
+    lang: Option<Lang>,
     /// Send even if this period's reminder was sent already.
     #[arg(long)]
     again: bool,
@@ -370,10 +370,14 @@ enum ConfigCommand {
 
 #[derive(Subcommand, Debug)]
 enum RulesCommand {
-    /// Validate a rules directory; errors name file, line and key.
+    /// Validate a rules directory; errors name file, line and key. Every
+    /// rule must say why in the configuration's `language`.
     Check {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+        /// Configuration file (its `language`); default: $XDG_CONFIG_HOME/mailhygiene/config.toml when it exists.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// List the retention rules in effect (a directory, or the built-in ones).
     List {
@@ -538,10 +542,28 @@ fn run(cli: Cli) -> Result<u8> {
         } => config_cli::check_command(&args),
         Command::Check { file, options } => check_command(&file, &options),
         Command::Rules {
-            command: RulesCommand::Check { dir },
+            command: RulesCommand::Check { dir, config },
         } => {
             let rules = load_rules(Some(&dir))?;
             load_templates(Some(&dir))?;
+            let config = load_config(config.as_deref())?.map(|(_, c)| c);
+            if let Some(lang) = config.as_ref().and_then(|c| c.language) {
+                let silent: Vec<String> = rules
+                    .rules
+                    .iter()
+                    .filter(|r| r.description_in(lang).is_none())
+                    .map(|r| format!("{} ({})", r.id, r.origin))
+                    .collect();
+                if !silent.is_empty() {
+                    return Err(usage(format!(
+                        "{}: the configuration's language is {}, and these rules do not say why in it (add description_{}): {}",
+                        dir.display(),
+                        lang.code(),
+                        lang.code(),
+                        silent.join(", ")
+                    )));
+                }
+            }
             println!(
                 "{}: {} retention rules, {} special categories, reminder templates: OK",
                 dir.display(),

@@ -383,6 +383,71 @@ pub struct Staleness {
     pub age_days: i64,
 }
 
+/// The language people read: reminders, notice letters, reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// Norwegian, bokmål.
+    Nb,
+    /// Norwegian, nynorsk.
+    Nn,
+    /// English.
+    En,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 3] = [Lang::Nb, Lang::Nn, Lang::En];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Nb => "nb",
+            Lang::Nn => "nn",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Lang> {
+        Lang::ALL
+            .into_iter()
+            .find(|l| l.code().eq_ignore_ascii_case(code.trim()))
+    }
+
+    /// The language a POSIX locale names (`nb_NO.UTF-8`, `nn_NO`, `no_NO`,
+    /// `en_GB`), if it is one of ours; `C` and `POSIX` name none.
+    pub fn from_locale(locale: &str) -> Option<Lang> {
+        let code = locale
+            .split(['_', '.', '@', '-'])
+            .next()
+            .unwrap_or_default();
+        match code.to_ascii_lowercase().as_str() {
+            "nb" | "no" => Some(Lang::Nb),
+            "nn" => Some(Lang::Nn),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The language to write in: the one asked for, else the
+    /// configuration's, else the locale's (`LC_ALL`, `LC_MESSAGES`,
+    /// `LANG`, as given), else English.
+    pub fn choose(
+        asked: Option<Lang>,
+        configured: Option<Lang>,
+        locale: &[Option<String>],
+    ) -> Lang {
+        asked
+            .or(configured)
+            .or_else(|| {
+                locale
+                    .iter()
+                    .flatten()
+                    .find(|v| !v.is_empty())
+                    .and_then(|v| Lang::from_locale(v))
+            })
+            .unwrap_or(Lang::En)
+    }
+}
+
 /// Names of the folder deleted mail goes to, in the order they are looked
 /// for (Exchange in English and Norwegian, then common others).
 pub const TRASH_NAMES: &[&str] = &[
@@ -486,6 +551,45 @@ impl MessageReport {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_language_is_the_one_asked_for_else_configured_else_the_locales() {
+        let locale = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
+        let none: Vec<Option<String>> = vec![None, None, None];
+        assert_eq!(
+            Lang::choose(Some(Lang::Nn), Some(Lang::En), &locale(&["nb_NO.UTF-8"])),
+            Lang::Nn
+        );
+        assert_eq!(
+            Lang::choose(None, Some(Lang::Nn), &locale(&["en_GB.UTF-8"])),
+            Lang::Nn
+        );
+        assert_eq!(
+            Lang::choose(None, None, &locale(&["nb_NO.UTF-8"])),
+            Lang::Nb
+        );
+        assert_eq!(Lang::choose(None, None, &locale(&["no_NO"])), Lang::Nb);
+        assert_eq!(
+            Lang::choose(None, None, &locale(&["nn_NO.UTF-8@euro"])),
+            Lang::Nn
+        );
+        // LC_ALL first; an empty one is not set; C names no language.
+        assert_eq!(
+            Lang::choose(None, None, &locale(&["", "", "nn_NO"])),
+            Lang::Nn
+        );
+        assert_eq!(
+            Lang::choose(None, None, &locale(&["C.UTF-8", "", "nb_NO"])),
+            Lang::En
+        );
+        assert_eq!(
+            Lang::choose(None, None, &locale(&["sv_SE.UTF-8"])),
+            Lang::En
+        );
+        assert_eq!(Lang::choose(None, None, &none), Lang::En);
+        assert_eq!(Lang::parse(" NN "), Some(Lang::Nn));
+        assert_eq!(Lang::parse("no"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -5,8 +5,8 @@
 //! is an edge ([`crate::deliver`]).
 
 use crate::model::DetectorId;
-use crate::report::detector_label;
 use crate::report::summary::{ListedMessage, Summary, human_size};
+use crate::report::{detector_label_in, location_in, sent_to};
 pub use crate::templates::{
     EMBEDDED, FindingView, FolderView, Lang, MailboxView, MessageView, NoticeContext, Reason,
     ReminderContext, Rendered, TemplateError, Templates,
@@ -24,11 +24,15 @@ fn kind(d: &DetectorId) -> &'static str {
     }
 }
 
-fn view(m: &ListedMessage) -> MessageView {
+fn view(m: &ListedMessage, lang: Lang) -> MessageView {
     MessageView {
         date: m.date.clone(),
         folder: m.folder.clone(),
-        correspondent: m.correspondent(),
+        correspondent: if m.sent {
+            format!("{} {}", sent_to(lang), m.to)
+        } else {
+            m.correspondent()
+        },
         subject: m.subject.clone(),
         size: human_size(m.size),
         age_days: m.age_days,
@@ -36,9 +40,9 @@ fn view(m: &ListedMessage) -> MessageView {
             .findings
             .iter()
             .map(|f| FindingView {
-                what: detector_label(&f.detector),
+                what: detector_label_in(&f.detector, lang),
                 masked: f.masked.clone(),
-                location: f.location.clone(),
+                location: location_in(&f.location, lang),
                 kind: kind(&f.detector),
             })
             .collect(),
@@ -46,12 +50,15 @@ fn view(m: &ListedMessage) -> MessageView {
 }
 
 /// The reminder's content for one mailbox, from its summary (built with
-/// every message listed).
+/// every message listed), in `lang`: each rule's reason in that language
+/// where `rules` say it there.
 pub fn context(
     summary: &Summary,
     source: &str,
     period: &str,
     clean_command: String,
+    lang: Lang,
+    rules: &crate::rules::RuleSet,
 ) -> ReminderContext {
     let names = summary.ctx.mailboxes.get(source);
     let folders = summary
@@ -67,7 +74,12 @@ pub fn context(
                 .iter()
                 .map(|(rule, count)| Reason {
                     rule: rule.clone(),
-                    text: summary.ctx.rule_text(rule),
+                    text: rules
+                        .rules
+                        .iter()
+                        .find(|r| &r.id == rule)
+                        .map(|r| r.describe(lang).to_string())
+                        .unwrap_or_else(|| summary.ctx.rule_text(rule)),
                     count: *count,
                 })
                 .collect(),
@@ -92,9 +104,23 @@ pub fn context(
         sensitive: summary.sensitive,
         due_size: human_size(due_bytes),
         folders,
-        oldest: summary.oldest().iter().take(FEW).map(view).collect(),
-        largest: summary.largest().iter().take(FEW).map(view).collect(),
-        sensitive_messages: summary.handle_first().iter().map(view).collect(),
+        oldest: summary
+            .oldest()
+            .iter()
+            .take(FEW)
+            .map(|m| view(m, lang))
+            .collect(),
+        largest: summary
+            .largest()
+            .iter()
+            .take(FEW)
+            .map(|m| view(m, lang))
+            .collect(),
+        sensitive_messages: summary
+            .handle_first()
+            .iter()
+            .map(|m| view(m, lang))
+            .collect(),
         clean_command,
     }
 }
@@ -231,5 +257,131 @@ mod tests {
             "{}",
             errors[0]
         );
+    }
+
+    /// With `nb` or `nn`, no reason, detector name or place in a message is
+    /// left in English (every shipped rule, every detector, every kind of
+    /// place, sent and received mail); with `en`, they are the English.
+    #[test]
+    fn a_reminder_in_norwegian_has_no_english_reason_detector_or_place() {
+        use crate::model::{
+            DetectorId, Envelope, Finding, Location, MessageMeta, MessageReport, Staleness,
+        };
+        use crate::report::{ReportContext, detector_label};
+        let rules = crate::rules::RuleSet::embedded().expect("rules");
+        let detectors = [
+            DetectorId::NoFodselsnummer,
+            DetectorId::NoDNummer,
+            DetectorId::NoHNummer,
+            DetectorId::NoBankAccount,
+            DetectorId::Iban,
+            DetectorId::PaymentCard,
+            DetectorId::SePersonnummer,
+            DetectorId::DkCpr,
+            DetectorId::FiHetu,
+            DetectorId::SpecialCategory("health".into()),
+            DetectorId::SpecialCategory("trade_union".into()),
+            DetectorId::SpecialCategory("criminal_offence".into()),
+        ];
+        let places = [
+            Location::Subject,
+            Location::Body,
+            Location::Attachment(vec!["a.zip".into(), "b.xlsx".into()]),
+        ];
+        let mut summary = Summary::new(ReportContext {
+            as_of: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).expect("date"),
+            list_all: true,
+            ..ReportContext::default()
+        });
+        let mut n = 0;
+        for rule in &rules.rules {
+            for d in &detectors {
+                n += 1;
+                summary.add(
+                    "src",
+                    &MessageReport {
+                        meta: MessageMeta::local(
+                            if n % 2 == 0 { "Sent Items" } else { "INBOX" },
+                            1000 + n,
+                            "",
+                        ),
+                        envelope: Envelope {
+                            message_id: format!("<{n}@t>"),
+                            from: vec!["kari@example.test".into()],
+                            from_name: "Kari".into(),
+                            to: vec!["ola@example.test".into()],
+                            subject: format!("Sak {n}"),
+                            ..Envelope::default()
+                        },
+                        date: chrono::DateTime::from_timestamp(1_700_000_000, 0),
+                        findings: vec![Finding {
+                            detector: d.clone(),
+                            location: places[n as usize % 3].clone(),
+                            masked: "15*******65".into(),
+                            fingerprint: format!("{n:064}"),
+                            confidence: 0.9,
+                        }],
+                        stale: Some(Staleness {
+                            rule: rule.id.clone(),
+                            age_days: 400,
+                        }),
+                        problems: Vec::new(),
+                        signals: Default::default(),
+                    },
+                );
+            }
+        }
+        let templates = Templates::load(None).expect("templates");
+        let read = |lang: Lang| {
+            let ctx = context(
+                &summary,
+                "src",
+                "2026",
+                "mailhygiene clean".into(),
+                lang,
+                &rules,
+            );
+            let r = templates.render(lang, &ctx).expect("renders");
+            format!("{}\n{}\n{}", r.subject, r.text, r.html)
+        };
+        for lang in [Lang::Nb, Lang::Nn] {
+            let all = read(lang);
+            for rule in &rules.rules {
+                assert!(
+                    !all.contains(&rule.description),
+                    "{lang:?}: {}",
+                    rule.description
+                );
+                let said = rule
+                    .description_in(lang)
+                    .expect("every shipped rule speaks it");
+                assert!(all.contains(said), "{lang:?}: {said}");
+            }
+            for d in &detectors {
+                let english = detector_label(d);
+                if english != detector_label_in(d, lang) {
+                    assert!(!all.contains(&english), "{lang:?}: {english}");
+                }
+            }
+            for english in [
+                "attachment:",
+                "(body)",
+                "(subject)",
+                "Special category",
+                " to ola@",
+            ] {
+                assert!(!all.contains(english), "{lang:?}: {english}");
+            }
+            assert!(all.contains("fødselsnummer 15*******65"), "{all}");
+            assert!(all.contains("til ola@example.test"), "{all}");
+        }
+        // Bokmål and nynorsk are not the same text.
+        assert!(read(Lang::Nn).contains("Årleg gjennomgang"));
+        assert!(read(Lang::Nb).contains("Årlig gjennomgang"));
+        let en = read(Lang::En);
+        for rule in &rules.rules {
+            assert!(en.contains(&rule.description), "{}", rule.description);
+        }
+        assert!(en.contains("Norwegian national ID (fødselsnummer)"));
     }
 }

@@ -198,7 +198,7 @@ pub fn remind(
             &mut summary,
         )?;
         let clean_command = format!("mailhygiene clean {source} --apply");
-        let ctx = remind::context(&summary, source, s.period, clean_command);
+        let ctx = remind::context(&summary, source, s.period, clean_command, s.lang, s.rules);
         let rendered = s
             .templates
             .render(s.lang, &ctx)

@@ -63,6 +63,9 @@ struct RuleSpec {
     id: Spanned<String>,
     #[serde(default)]
     description: String,
+    /// The description in bokmål and nynorsk.
+    description_nb: Option<String>,
+    description_nn: Option<String>,
     #[serde(default)]
     priority: Option<i64>,
     max_age_days: Option<Spanned<i64>>,
@@ -228,7 +231,11 @@ impl AgeBy {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub id: String,
+    /// Why, in English (`description`).
     pub description: String,
+    /// Why, in bokmål and nynorsk, where the rule says.
+    pub description_nb: Option<String>,
+    pub description_nn: Option<String>,
     pub priority: i64,
     pub retention: Retention,
     pub exempt_flagged: bool,
@@ -551,11 +558,30 @@ impl RuleSet {
     }
 }
 
+impl Rule {
+    /// Why, in `lang` when the rule says it there (else `None`).
+    pub fn description_in(&self, lang: crate::model::Lang) -> Option<&str> {
+        match lang {
+            crate::model::Lang::En => Some(self.description.as_str()),
+            crate::model::Lang::Nb => self.description_nb.as_deref(),
+            crate::model::Lang::Nn => self.description_nn.as_deref(),
+        }
+        .filter(|d| !d.trim().is_empty())
+    }
+
+    /// Why, in `lang`, else in English (what a reader is shown).
+    pub fn describe(&self, lang: crate::model::Lang) -> &str {
+        self.description_in(lang).unwrap_or(&self.description)
+    }
+}
+
 /// `yearly-review` as the contract defines it, for rule sets that omit it.
 fn default_yearly_review() -> Rule {
     Rule {
         id: YEARLY_REVIEW.to_string(),
         description: "Older than a year and not flagged: review it".to_string(),
+        description_nb: Some("Eldre enn ett år og ikke flagget: gå gjennom den".to_string()),
+        description_nn: Some("Eldre enn eitt år og ikkje flagga: gå gjennom henne".to_string()),
         priority: 0,
         retention: Retention::Days(365),
         exempt_flagged: true,
@@ -635,6 +661,8 @@ fn compile_rule(
     Some(Rule {
         id: id.clone(),
         description: spec.description,
+        description_nb: spec.description_nb,
+        description_nn: spec.description_nn,
         priority: spec
             .priority
             .unwrap_or(if id == YEARLY_REVIEW { 0 } else { 10 }),

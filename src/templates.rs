@@ -34,24 +34,21 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "reminder.en.html",
         include_str!("../rules/templates/reminder.en.html"),
     ),
+    (
+        "reminder.nn.txt",
+        include_str!("../rules/templates/reminder.nn.txt"),
+    ),
+    (
+        "reminder.nn.html",
+        include_str!("../rules/templates/reminder.nn.html"),
+    ),
+    (
+        "notice.nn.txt",
+        include_str!("../rules/templates/notice.nn.txt"),
+    ),
 ];
 
-/// The reminder's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Lang {
-    /// Norwegian (bokmål).
-    Nb,
-    En,
-}
-
-impl Lang {
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Nb => "nb",
-            Lang::En => "en",
-        }
-    }
-}
+pub use crate::model::Lang;
 
 /// A template that cannot be used, located for its author.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,7 +207,7 @@ impl Templates {
         }
         let templates = Templates { env, origins };
         let sample = sample_context();
-        for lang in [Lang::Nb, Lang::En] {
+        for lang in Lang::ALL {
             if let Err(e) = templates.render(lang, &sample) {
                 errors.push(e);
             }

@@ -720,6 +720,56 @@ fn rules_check_accepts_the_shipped_rules_and_locates_errors() {
         .arg(rules.path())
         .assert()
         .code(0);
+
+    // A configuration in nynorsk: every shipped rule says why in it; a
+    // company's rule that says it only in English is named.
+    let config = tmp.path().join("config.toml");
+    fs::write(&config, "language = \"nn\"\n").expect("write");
+    bin()
+        .args(["rules", "check"])
+        .arg(rules.path())
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .code(0);
+    let mut own = fs::read_to_string(rules.path().join("retention.toml")).expect("read");
+    own.push_str("\n[[rule]]\nid = \"prosjekt-2y\"\ndescription = \"Project mail: two years\"\ndescription_nb = \"Prosjektpost: to år\"\nmax_age_days = 730\nmatch = { folders = [\"Prosjekt/**\"] }\n");
+    fs::write(rules.path().join("retention.toml"), own).expect("write");
+    let out = bin()
+        .args(["rules", "check"])
+        .arg(rules.path())
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("prosjekt-2y") && stderr.contains("description_nn"),
+        "{stderr}"
+    );
+    fs::write(&config, "language = \"nb\"\n").expect("write");
+    bin()
+        .args(["rules", "check"])
+        .arg(rules.path())
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .code(0);
+    fs::write(&config, "language = \"sv\"\n").expect("write");
+    let out = bin()
+        .args(["rules", "check"])
+        .arg(rules.path())
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("language"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

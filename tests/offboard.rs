@@ -134,6 +134,10 @@ fn run(
         .env("MAILHYGIENE_ACTOR", "leder")
         .env("SSL_CERT_FILE", d.ca_file())
         .env("MAILHYGIENE_LOG", "trace")
+        // A Norwegian desktop: the notice letter follows its locale.
+        .env("LANG", "nb_NO.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
         .env_remove("MAILHYGIENE_IMAP_TOKEN")
         .args(args)
         .args(["--state", &state.display().to_string()])

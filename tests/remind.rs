@@ -55,6 +55,10 @@ fn run(d: &Dovecot, state: &[String; 2], password: &str, args: &[&str]) -> (i32,
         .env_remove("MAILHYGIENE_SMTP_TOKEN")
         .env("MAILHYGIENE_SMTP_PASSWORD", "smtp-secret-pass")
         .env("MAILHYGIENE_LOG", "debug")
+        // A Norwegian machine: the reminder follows its locale.
+        .env("LANG", "nb_NO.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
         .env("PGPASSWORD", support::postgres::PASSWORD)
         .env("XDG_STATE_HOME", d.dir.path().join("state-home"))
         .args(args)
@@ -172,7 +176,7 @@ fn one_reminder_per_inbox_over_imap_and_never_a_second() {
     let text = assert_readable_reminder(alice[0].1.as_bytes());
     assert!(
         text.contains("Årlig") || text.contains("Hei"),
-        "Norwegian by default: {text}"
+        "Norwegian from the locale: {text}"
     );
 
     // Again: the store says it was sent.

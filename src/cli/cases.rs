@@ -54,9 +54,9 @@ pub struct OffboardArgs {
     /// Write the notice letter to the employee (from the editable template notice.LANG.txt) to this file.
     #[arg(long, value_name = "FILE")]
     notice: Option<PathBuf>,
-    /// The notice letter's language.
-    #[arg(long, value_enum, default_value_t = mailhygiene::remind::Lang::Nb)]
-    language: mailhygiene::remind::Lang,
+    /// The notice letter's language; default: the config's `language`, else the locale, else English.
+    #[arg(long, alias = "lang", value_enum)]
+    language: Option<mailhygiene::remind::Lang>,
     /// Write the plan (CSV, one row per message) to this new file.
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
@@ -337,7 +337,7 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         let ctx =
             offboard::notice_context(&case, &mailbox, as_of, deletion_months(config.as_ref()));
         let (subject, body) = templates
-            .render_notice(args.language, &ctx)
+            .render_notice(crate::language(args.language, config.as_ref()), &ctx)
             .map_err(|e| usage(e.to_string()))?;
         let mut f = mailhygiene::report::create_private(path)
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -354,6 +354,16 @@ fn open_options(
     }
 }
 
+/// The language a command writes in for people: `--lang`, else the
+/// configuration's `language`, else the locale, else English.
+pub(crate) fn language(asked: Option<Lang>, config: Option<&Config>) -> Lang {
+    let locale: Vec<Option<String>> = ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .map(|v| std::env::var(v).ok())
+        .collect();
+    Lang::choose(asked, config.and_then(|c| c.language), &locale)
+}
+
 /// The shared PostgreSQL store of `scan --enqueue` and `worker`, with its
 /// connector and how it was opened (for further sessions).
 pub(crate) fn open_shared(

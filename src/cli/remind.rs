@@ -83,7 +83,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
         templates: &templates,
         rules: &rules,
         secret: &secret,
-        lang: args.lang,
+        lang: language(args.lang, config.as_ref()),
         as_of,
         period: &period,
         again: args.again,
