@@ -179,13 +179,87 @@ fn jsonl_records_follow_the_contract() {
         folders.contains("INBOX") && folders.contains("Regnskap"),
         "{folders:?}"
     );
-    // The same fødselsnummer fingerprint everywhere it occurs, keyed.
-    let fps: Vec<&str> = records
+    // Each national ID found has one keyed fingerprint (64 hex digits),
+    // distinct values distinct ones (the sample holds two, once each; the
+    // same value in several places is `one_value_has_one_fingerprint_everywhere`).
+    let mut fps: Vec<(&str, &str)> = records
         .iter()
         .filter(|r| r["detector"] == "no.fodselsnummer")
-        .filter_map(|r| r["fingerprint"].as_str())
+        .filter_map(|r| Some((r["masked"].as_str()?, r["fingerprint"].as_str()?)))
         .collect();
-    assert!(!fps.is_empty());
+    fps.sort();
+    fps.dedup();
+    assert_eq!(fps.len(), 2, "{fps:?}");
+    assert!(
+        fps.iter()
+            .all(|(_, f)| f.len() == 64 && f.chars().all(|c| c.is_ascii_hexdigit())),
+        "{fps:?}"
+    );
+    assert_ne!(fps[0].1, fps[1].1);
+}
+
+/// The same fødselsnummer in three messages, in the subject of one, the
+/// body of another and an attachment of the third, written three ways, has
+/// one fingerprint in every record (a finding is one value in one message).
+#[test]
+fn one_value_has_one_fingerprint_everywhere() {
+    use base64::Engine as _;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let attachment = base64::engine::general_purpose::STANDARD
+        .encode("Ansatt;Fødselsnummer\nKari;150765 00565\n");
+    let head = |n: u32, subject: &str| {
+        format!(
+            "From a@example.test Mon Jun  2 09:30:00 2025\nMessage-ID: <fp{n}@t>\nFrom: a@example.test\nDate: Mon, 02 Jun 2025 09:30:00 +0200\nSubject: {subject}\nMIME-Version: 1.0\n"
+        )
+    };
+    let mbox = format!(
+        "{}Content-Type: text/plain\n\nHei.\n\n{}Content-Type: text/plain; charset=utf-8\n\nFødselsnummer: 150765-00565\n\n{}Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nVedlagt.\n--b\nContent-Type: text/csv; name=liste.csv\nContent-Disposition: attachment; filename=liste.csv\nContent-Transfer-Encoding: base64\n\n{attachment}\n--b--\n\n",
+        head(1, "Fnr 15076500565"),
+        head(2, "Lønn"),
+        head(3, "Liste"),
+    );
+    let file = tmp.path().join("m.mbox");
+    fs::write(&file, mbox).expect("write");
+    let out = bin()
+        .args([
+            "scan",
+            "--no-state",
+            "--format",
+            "jsonl",
+            "--as-of",
+            "2026-11-25",
+        ])
+        .arg(format!("mbox:{}", file.display()))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = jsonl(&out.stdout);
+    let found: Vec<(String, String)> = records
+        .iter()
+        .filter(|r| r["detector"] == "no.fodselsnummer")
+        .map(|r| {
+            (
+                r["location"].as_str().unwrap_or_default().to_string(),
+                r["fingerprint"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let places: std::collections::BTreeSet<&str> = found
+        .iter()
+        .map(|(l, _)| l.split(':').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        places,
+        ["attachment", "body", "subject"].into_iter().collect(),
+        "{found:?}"
+    );
+    let prints: std::collections::BTreeSet<&str> = found.iter().map(|(_, f)| f.as_str()).collect();
+    assert_eq!(prints.len(), 1, "{found:?}");
 }
 
 #[test]
@@ -206,6 +280,12 @@ fn fingerprints_depend_on_the_key() {
             .current_dir(root())
             .output()
             .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         jsonl(&out.stdout)
             .into_iter()
             .filter_map(|r| r["fingerprint"].as_str().map(str::to_string))
@@ -214,6 +294,8 @@ fn fingerprints_depend_on_the_key() {
     };
     let a = run("first-key-0123456789");
     let b = run("second-key-0123456789");
+    // Something to compare: the sample's findings, under either key.
+    assert!(a.len() >= 2, "{a:?}");
     assert_eq!(a.len(), b.len());
     assert!(a.iter().zip(&b).all(|(x, y)| x != y));
     assert_eq!(a, run("first-key-0123456789"));
@@ -280,6 +362,20 @@ fn no_planted_value_appears_in_any_format_output_or_log() {
                 .arg(&path)
                 .output()
                 .expect("runs");
+            // It read the message: complete (0) or with a part unread (1),
+            // never a usage error or a crash; text always says something.
+            assert!(
+                matches!(out.status.code(), Some(0 | 1)),
+                "check {}: {:?} {}",
+                path.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                format != "text" || !out.stdout.is_empty(),
+                "check {} printed nothing",
+                path.display()
+            );
             assert_no_leak(
                 &format!("check {}", path.display()),
                 &String::from_utf8_lossy(&out.stdout),
@@ -376,13 +472,18 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
     let undone = run(&["undo", &run_id, "--format", "jsonl", "--apply"]);
     assert!(undone.contains("\"moved\""), "{undone}");
     // The database itself (and its write-ahead log).
-    for file in [state.clone(), tmp.path().join("state.sqlite-wal")] {
-        if let Ok(bytes) = fs::read(&file) {
-            assert_no_leak(
-                &file.display().to_string(),
-                &String::from_utf8_lossy(&bytes),
-            );
-        }
+    // The store must be there to be checked; its write-ahead log only
+    // while a connection has it open (SQLite removes it on the last close).
+    let bytes = fs::read(&state).expect("the store file is there to check");
+    assert!(bytes.len() > 4096, "an empty store proves nothing");
+    assert_no_leak(
+        &state.display().to_string(),
+        &String::from_utf8_lossy(&bytes),
+    );
+    let wal = tmp.path().join("state.sqlite-wal");
+    match fs::read(&wal) {
+        Ok(bytes) => assert_no_leak(&wal.display().to_string(), &String::from_utf8_lossy(&bytes)),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}"),
     }
     // The outputs that take no date: the runs list, the audit trail in both
     // formats, and the audit's anchor log beside the store.
