@@ -73,9 +73,16 @@ fn every_fixture_matches_its_golden_file() {
                 .unwrap_or_default();
             let missing: Vec<_> = expected.difference(&actual).collect();
             let extra: Vec<_> = actual.difference(&expected).collect();
-            failures.push(format!(
-                "{name}:\n  missing: {missing:?}\n  unexpected: {extra:?}"
-            ));
+            let mut failure = format!("{name}:\n  missing: {missing:?}\n  unexpected: {extra:?}");
+            // For review before a golden file is changed (by hand, or in
+            // generate.py): the whole actual file, as it would be written.
+            if std::env::var("MAILHYGIENE_BLESS").as_deref() == Ok("1") {
+                failure.push_str("\n  actual golden file:\n");
+                for line in &actual {
+                    failure.push_str(&format!("    {line}\n"));
+                }
+            }
+            failures.push(failure);
         }
     }
     assert!(

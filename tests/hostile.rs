@@ -171,8 +171,33 @@ fn every_hostile_case_finishes_and_is_reported() {
         "Message-ID: <html@hostile.test>\r\nContent-Type: text/html\r\n\r\n{}",
         "<p".repeat(2_500_000)
     );
-    let (code, _) = check(&write(d, "html.eml", html.as_bytes()), &[]);
+    let file = write(d, "html.eml", html.as_bytes());
+    let (code, _) = check(&file, &[]);
     assert_eq!(code, 0);
+    // Its own bounds, as a process: a debug build reads it in about 1.5 s
+    // and 60 MB; the quadratic converter took minutes. Generous for noisy
+    // machines, far below what a regression costs.
+    let rss_file = d.join("html.rss");
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&rss_file)
+        .arg(env!("CARGO_BIN_EXE_mailhygiene"))
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .args(["check", "--format", "jsonl"])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("GNU time (Debian's `time`, which .ci/run installs)");
+    let elapsed = started.elapsed();
+    assert!(status.success());
+    let peak_kb: u64 = std::fs::read_to_string(&rss_file)
+        .expect("time wrote the peak")
+        .trim()
+        .parse()
+        .expect("kilobytes");
+    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
+    assert!(peak_kb < 256 * 1024, "peak RSS {peak_kb} KB");
 
     // Thousands of distinct values, each twice: every repeat once searched
     // the list of findings.

@@ -112,6 +112,18 @@ fn mail_only(records: &[Value]) -> Vec<Value> {
 }
 
 /// What a scan found, independent of how the mailbox was reached.
+/// A scan to compare a faulty one with: it must have run whole and found
+/// something, or the comparison proves nothing.
+fn reference_scan(d: &Dovecot, source: &str, env: &[(&str, &str)], extra: &[&str]) -> Vec<Value> {
+    let (code, records, stderr) = scan(d, source, env, extra);
+    assert_eq!(code, 0, "the reference scan failed: {stderr}");
+    assert!(
+        records.iter().any(|r| r["type"] == "sensitive"),
+        "the reference scan found nothing"
+    );
+    records
+}
+
 fn findings(records: &[Value]) -> BTreeSet<(String, String, String, String, String)> {
     records
         .iter()
@@ -542,7 +554,7 @@ fn connections_cut_mid_fetch_lose_nothing_and_double_nothing() {
         ("MAILHYGIENE_IMAP_BACKOFF_MS", "50"),
     ];
     let direct = format!("imaps://alice%40example.test@127.0.0.1:{}", d.imaps_port);
-    let (_, reference, _) = scan(&d, &direct, &env, &[]);
+    let reference = reference_scan(&d, &direct, &env, &[]);
     // Cut the first connections at different depths: in the handshake, in
     // the metadata, in the middle of the bodies.
     let proxy = Proxy::start(
@@ -573,7 +585,7 @@ fn exchange_throttling_is_waited_out() {
         ("MAILHYGIENE_IMAP_BACKOFF_MS", "50"),
     ];
     let direct = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
-    let (_, reference, _) = scan(&d, &direct, &env, &["--allow-plaintext"]);
+    let reference = reference_scan(&d, &direct, &env, &["--allow-plaintext"]);
     let proxy = Proxy::start(
         d.imap_port,
         Fault::Throttle {
@@ -636,7 +648,7 @@ fn a_pace_holds_the_scan_under_the_rate_and_is_reported() {
     let state = tempfile::tempdir().expect("state");
     let db = state.path().join("state.sqlite");
     let db_arg = db.to_str().expect("utf-8");
-    let (_, reference, _) = scan(&d, &direct, &env, &["--allow-plaintext"]);
+    let reference = reference_scan(&d, &direct, &env, &["--allow-plaintext"]);
     let started = std::time::Instant::now();
     let (code, records, stderr) = scan(
         &d,
@@ -671,7 +683,7 @@ fn a_withheld_message_is_reported_and_read_on_the_next_run() {
     let d = server(None);
     let env = [("MAILHYGIENE_IMAP_PASSWORD", ALICE.password)];
     let direct = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
-    let (_, reference, _) = scan(&d, &direct, &env, &["--allow-plaintext"]);
+    let reference = reference_scan(&d, &direct, &env, &["--allow-plaintext"]);
     let proxy = Proxy::start(d.imap_port, Fault::Withhold { uid: 2, times: 1 });
     let via = format!("imap://alice%40example.test@127.0.0.1:{}", proxy.port);
     let state = tempfile::tempdir().expect("state");

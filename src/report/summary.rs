@@ -1015,10 +1015,9 @@ mod tests {
             text.contains("25 of 46 messages due for review shown"),
             "{text}"
         );
-        assert!(
-            text.contains("| Sak 45 |") || text.contains("Sak 45"),
-            "{text}"
-        );
+        // The IBAN message, listed among the 25 shown despite 44 national
+        // IDs before it (one kind cannot crowd out another), in a table row.
+        assert!(text.contains("| Sak 45 |"), "{text}");
         assert!(!text.contains("&lt;") && !text.contains("&gt;"), "{text}");
         assert!(text.contains("Kari \\<kari@example.test\\>"), "{text}");
 
