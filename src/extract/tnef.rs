@@ -487,6 +487,37 @@ pub mod fixtures {
 
 #[cfg(test)]
 mod tests {
+    /// Compressed RTF from an independent implementation, not our encoder:
+    /// the worked example published in the README of delimitry's
+    /// `compressed_rtf` (Python, MIT), both its compressed (`LZFu`, with
+    /// dictionary references) and raw (`MELA`) forms; the expected text
+    /// written out by hand.
+    #[test]
+    fn independent_compressed_rtf_decodes_to_its_text() {
+        let expected = br"{\rtf1\ansi\ansicpg1252\pard test}";
+        let compressed: &[u8] = &[
+            0x23, 0x00, 0x00, 0x00, // COMPSIZE: 35
+            0x22, 0x00, 0x00, 0x00, // RAWSIZE: 34
+            b'L', b'Z', b'F', b'u', // COMPRESSED
+            0x33, 0x5c, 0xe8, 0x74, // CRC
+            0x03, 0x00, 0x0a, 0x00, b'r', b'c', b'p', b'g', b'1', b'2', b'5', 0x92, b'2', 0x0a,
+            0xf3, b' ', b't', 0x07, 0x90, b't', b'}', 0x0f, 0x10,
+        ];
+        assert_eq!(compressed.len(), 35 + 4, "COMPSIZE counts from RAWSIZE on");
+        assert_eq!(
+            decompress_rtf(compressed, 1 << 20).expect("decodes"),
+            expected.to_vec()
+        );
+        let mut raw: Vec<u8> = vec![0x2e, 0, 0, 0, 0x22, 0, 0, 0];
+        raw.extend_from_slice(b"MELA");
+        raw.extend_from_slice(&[0x20, 0xdf, 0x12, 0xce]);
+        raw.extend_from_slice(expected);
+        assert_eq!(
+            decompress_rtf(&raw, 1 << 20).expect("decodes"),
+            expected.to_vec()
+        );
+    }
+
     use super::fixtures::*;
     use super::*;
 
