@@ -354,6 +354,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Work with the fingerprint key.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Work with rules directories.
     Rules {
         #[command(subcommand)]
@@ -366,6 +371,16 @@ enum ConfigCommand {
     /// Validate a configuration file: keys, accounts, and that each secret can be read;
     /// --online also signs in to every mailbox.
     Check(config_cli::CheckArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Make a new random fingerprint key (private, never replacing one).
+    Create {
+        /// Where; default: $XDG_CONFIG_HOME/mailhygiene/fingerprint.key.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -541,6 +556,9 @@ fn run(cli: Cli) -> Result<u8> {
             command: ConfigCommand::Check(args),
         } => config_cli::check_command(&args),
         Command::Check { file, options } => check_command(&file, &options),
+        Command::Key {
+            command: KeyCommand::Create { file },
+        } => config_cli::key_create_command(file.as_deref()),
         Command::Rules {
             command: RulesCommand::Check { dir, config },
         } => {

@@ -1246,3 +1246,80 @@ fn the_configuration_can_be_named_in_the_environment() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("MAILHYGIENE_CONFIG names"), "{stderr}");
 }
+
+/// `config check` checks the fingerprint key as a scan will use it (a
+/// missing or readable-by-others file is named with the fix), and
+/// `key create` makes one, private, never replacing one.
+#[test]
+fn config_check_checks_the_key_and_key_create_makes_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = tmp.path().join("keys").join("fingerprint.key");
+    let config = tmp.path().join("config.toml");
+    fs::write(
+        &config,
+        format!("fingerprint_key_file = \"{}\"\n", key.display()),
+    )
+    .expect("write");
+    let check = || {
+        bin()
+            .env_remove("MAILHYGIENE_FINGERPRINT_KEY")
+            .args(["config", "check"])
+            .arg(&config)
+            .output()
+            .expect("runs")
+    };
+    let out = check();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("fingerprint_key_file") && stderr.contains("mailhygiene key create --file"),
+        "{stderr}"
+    );
+    let made = bin()
+        .env_remove("MAILHYGIENE_FINGERPRINT_KEY")
+        .args(["key", "create", "--file"])
+        .arg(&key)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        made.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mode = fs::metadata(&key).expect("made").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let first = fs::read(&key).expect("key");
+    assert!(first.len() >= 32);
+    let out = check();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("fingerprint key: {}", key.display())),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Never replaced.
+    let again = bin()
+        .args(["key", "create", "--file"])
+        .arg(&key)
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(fs::read(&key).expect("key"), first);
+    // Readable by others: refused with the fix.
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = check();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("chmod 600"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

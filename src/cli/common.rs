@@ -80,8 +80,16 @@ pub(crate) fn load_fingerprinter(
 
 pub(crate) fn read_key_file(path: &Path) -> Result<Vec<u8>> {
     let content = std::fs::read(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            format!(
+                ": make one with `mailhygiene key create --file {}` (or correct fingerprint_key_file)",
+                path.display()
+            )
+        } else {
+            String::new()
+        };
         usage(format!(
-            "cannot read fingerprint key {}: {e}",
+            "cannot read fingerprint key {}: {e}{hint}",
             path.display()
         ))
     })?;

@@ -30,6 +30,10 @@ pub fn check_command(args: &CheckArgs) -> Result<u8> {
     };
     let mut problems = Vec::new();
     let mut out = std::io::stdout().lock();
+    match key_status(config.fingerprint_key_file.as_deref()) {
+        Ok(said) => writeln!(out, "{said}")?,
+        Err(e) => problems.push(e),
+    }
     for account in &config.accounts {
         if let Err(e) = account.check_secret() {
             problems.push(format!("account {}: {e}", account.name));
@@ -156,4 +160,63 @@ fn fails(e: &ImapError) -> String {
         ),
         _ => e.to_string(),
     }
+}
+
+/// Where the fingerprint key comes from, checked as a scan would use it: a
+/// configured file must be there, readable, private and a usable key.
+fn key_status(configured: Option<&std::path::Path>) -> std::result::Result<String, String> {
+    if std::env::var_os("MAILHYGIENE_FINGERPRINT_KEY").is_some() {
+        return Ok("fingerprint key: from MAILHYGIENE_FINGERPRINT_KEY".into());
+    }
+    let Some(path) = configured else {
+        return Ok(match crate::default_key_path() {
+            Ok(p) if p.exists() => format!("fingerprint key: {}", p.display()),
+            Ok(p) => format!(
+                "fingerprint key: none yet; the first scan makes one at {} (or run `mailhygiene key create`)",
+                p.display()
+            ),
+            Err(e) => format!("fingerprint key: {e}"),
+        });
+    };
+    let fix = format!(
+        "make one with `mailhygiene key create --file {}`, or correct fingerprint_key_file",
+        path.display()
+    );
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("fingerprint_key_file {}: {e}: {fix}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(format!(
+                "fingerprint_key_file {}: others can read it (mode {:o}): chmod 600 it",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            ));
+        }
+    }
+    let key = std::fs::read(path)
+        .map_err(|e| format!("fingerprint_key_file {}: {e}: {fix}", path.display()))?;
+    mailhygiene::fingerprint::Fingerprinter::new(key.trim_ascii())
+        .map_err(|e| format!("fingerprint_key_file {}: {e}: {fix}", path.display()))?;
+    Ok(format!("fingerprint key: {}", path.display()))
+}
+
+/// `mailhygiene key create [--file FILE]`: a new random fingerprint key,
+/// private from the moment it exists; an existing key is never replaced
+/// (fingerprints made with another key do not match).
+pub fn key_create_command(file: Option<&std::path::Path>) -> Result<u8> {
+    let path = match file {
+        Some(p) => p.to_path_buf(),
+        None => crate::default_key_path()?,
+    };
+    if path.exists() {
+        return Err(usage(format!(
+            "{} exists: a key is never replaced (fingerprints made with another key do not match); give another --file",
+            path.display()
+        )));
+    }
+    crate::create_key_file(&path)?;
+    println!("{}", path.display());
+    Ok(0)
 }
