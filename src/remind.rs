@@ -61,10 +61,13 @@ pub fn context(
     rules: &crate::rules::RuleSet,
 ) -> ReminderContext {
     let names = summary.ctx.mailboxes.get(source);
+    // Mail already in Deleted Items is cleaned up as far as its owner can
+    // (and `clean` never moves it): it is neither counted nor listed.
+    let kept = |folder: &str| !crate::model::is_trash(folder);
     let folders = summary
         .per_folder
         .iter()
-        .filter(|((s, _), f)| s == source && f.stale > 0)
+        .filter(|((s, name), f)| s == source && f.stale > 0 && kept(name))
         .map(|((_, name), f)| FolderView {
             name: name.clone(),
             messages: f.messages,
@@ -88,8 +91,14 @@ pub fn context(
     let due_bytes: u64 = summary
         .per_folder
         .iter()
-        .filter(|((s, _), _)| s == source)
+        .filter(|((s, name), _)| s == source && kept(name))
         .map(|(_, f)| f.stale_bytes)
+        .sum();
+    let due: u64 = summary
+        .per_folder
+        .iter()
+        .filter(|((s, name), _)| s == source && kept(name))
+        .map(|(_, f)| f.stale)
         .sum();
     ReminderContext {
         mailbox: MailboxView {
@@ -100,19 +109,21 @@ pub fn context(
         as_of: summary.ctx.as_of.to_string(),
         period: period.to_string(),
         messages: summary.messages,
-        due: summary.stale,
+        due,
         sensitive: summary.sensitive,
         due_size: human_size(due_bytes),
         folders,
         oldest: summary
             .oldest()
             .iter()
+            .filter(|m| kept(&m.folder))
             .take(FEW)
             .map(|m| view(m, lang))
             .collect(),
         largest: summary
             .largest()
             .iter()
+            .filter(|m| kept(&m.folder))
             .take(FEW)
             .map(|m| view(m, lang))
             .collect(),
@@ -383,5 +394,63 @@ mod tests {
             assert!(en.contains(&rule.description), "{}", rule.description);
         }
         assert!(en.contains("Norwegian national ID (fødselsnummer)"));
+    }
+
+    /// Mail already in Deleted Items is not "to be cleaned": neither
+    /// counted, sized nor listed (clean never moves it).
+    #[test]
+    fn deleted_items_are_not_counted_as_due() {
+        use crate::model::{Envelope, MessageMeta, MessageReport, Staleness};
+        use crate::report::ReportContext;
+        let mut summary = Summary::new(ReportContext {
+            as_of: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).expect("date"),
+            list_all: true,
+            ..ReportContext::default()
+        });
+        for (n, folder) in [
+            "INBOX",
+            "INBOX",
+            "Arkiv",
+            "Deleted Items",
+            "Slettede elementer",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            summary.add(
+                "src",
+                &MessageReport {
+                    meta: MessageMeta::local(folder, 1000, ""),
+                    envelope: Envelope {
+                        message_id: format!("<{n}@t>"),
+                        subject: format!("Sak {n}"),
+                        ..Envelope::default()
+                    },
+                    date: chrono::DateTime::from_timestamp(1_600_000_000 + n as i64, 0),
+                    findings: vec![],
+                    stale: Some(Staleness {
+                        rule: "yearly-review".into(),
+                        age_days: 400,
+                    }),
+                    problems: vec![],
+                    signals: Default::default(),
+                },
+            );
+        }
+        let rules = crate::rules::RuleSet::embedded().expect("rules");
+        let ctx = context(&summary, "src", "2026", String::new(), Lang::Nb, &rules);
+        assert_eq!(ctx.due, 3);
+        assert_eq!(ctx.due_size, human_size(3000));
+        let folders: Vec<&str> = ctx.folders.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(folders, ["Arkiv", "INBOX"]);
+        assert!(
+            ctx.oldest
+                .iter()
+                .chain(&ctx.largest)
+                .all(|m| m.folder != "Deleted Items" && m.folder != "Slettede elementer"),
+            "{:?}",
+            ctx.oldest
+        );
+        assert_eq!(ctx.oldest.len(), 3);
     }
 }
