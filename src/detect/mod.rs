@@ -85,6 +85,23 @@ pub fn normalise(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`normalise`], with where each byte of the result came from in `text`:
+/// `at[i]` is the offset in `text` of the character that made byte `i` (a
+/// character boundary there when `i` is one here), and `at[len]` is
+/// `text.len()`.
+pub fn normalise_mapped(text: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(text.len());
+    let mut at = Vec::with_capacity(text.len() + 1);
+    for (offset, c) in text.char_indices() {
+        let before = out.len();
+        out.push_str(&normalise(c.encode_utf8(&mut [0u8; 4])));
+        at.resize(out.len(), offset);
+        debug_assert!(at.len() >= before);
+    }
+    at.push(text.len());
+    (out, at)
+}
+
 impl Detectors {
     /// Scans one piece of text and adds what it holds to `acc`.
     pub fn scan(&self, text: &str, location: &Location, acc: &mut MessageFindings) {
@@ -161,19 +178,21 @@ impl Detectors {
     /// recognise in it replaced by its masked rendering, so it can be stored
     /// and shown. Whatever is still recognised after that (a form the span
     /// walk below does not cover) has all its digits hidden.
-    pub fn mask_text(&self, text: &str) -> String {
-        let text = normalise(text);
+    pub fn mask_text(&self, original: &str) -> String {
+        // Values are found in the normalised text and masked in the text as
+        // written: an en dash or a no-break space in a subject stays one.
+        let (text, at) = normalise_mapped(original);
         let hits = identifiers::find(&text, &self.settings, false);
         if hits.is_empty() {
-            return text.into_owned();
+            return original.to_string();
         }
-        let mut out = String::with_capacity(text.len());
+        let mut out = String::with_capacity(original.len());
         let mut done = 0;
         let mut spans: Vec<(usize, usize, String)> = hits
             .iter()
             .map(|h| {
                 let end = value_end(&text, h.start, h.canonical.len());
-                (h.start, end, mask_for(&h.detector, &h.canonical))
+                (at[h.start], at[end], mask_for(&h.detector, &h.canonical))
             })
             .collect();
         spans.sort_by_key(|s| s.0);
@@ -181,12 +200,12 @@ impl Detectors {
             if start < done {
                 continue;
             }
-            out.push_str(&text[done..start]);
+            out.push_str(&original[done..start]);
             out.push_str(&masked);
             done = end;
         }
-        out.push_str(&text[done..]);
-        if identifiers::find(&out, &self.settings, false).is_empty() {
+        out.push_str(&original[done..]);
+        if identifiers::find(&normalise(&out), &self.settings, false).is_empty() {
             out
         } else {
             out.chars()
@@ -295,6 +314,22 @@ mod tests {
         }
     }
 
+    /// The map from normalised text back to the text as written holds at
+    /// every character boundary, whatever was replaced or removed.
+    #[test]
+    fn normalised_offsets_map_back_to_the_written_text() {
+        let text = "a\u{2013}b\u{200B}c\u{00A0}d\u{FEFF}";
+        let (normal, at) = normalise_mapped(text);
+        assert_eq!(normal, "a-bc d");
+        assert_eq!(normal, normalise(text));
+        assert_eq!(at.len(), normal.len() + 1);
+        for (i, c) in normal.char_indices() {
+            let original = text[at[i]..].chars().next().expect("a character");
+            assert_eq!(normalise(&original.to_string()), c.to_string(), "{i}");
+        }
+        assert_eq!(*at.last().expect("end"), text.len());
+    }
+
     #[test]
     fn subjects_are_masked_in_every_written_form() {
         let d = detectors();
@@ -305,6 +340,22 @@ mod tests {
             ("Fnr 15.07.1965 00565!", "Fnr 15*******65!"),
             ("Ordre 123456 mottatt", "Ordre 123456 mottatt"),
             ("", ""),
+            // Written as people write: en dashes, no-break spaces, a soft
+            // hyphen stay as they are; a value written with them is masked
+            // whole.
+            ("Møte \u{2013} uke 5", "Møte \u{2013} uke 5"),
+            (
+                "Fnr 150765\u{2013}00565 \u{2013} Kari",
+                "Fnr 15*******65 \u{2013} Kari",
+            ),
+            (
+                "Lønn\u{00A0}nov: 150765\u{00A0}00565",
+                "Lønn\u{00A0}nov: 15*******65",
+            ),
+            (
+                "Fnr 1507\u{00AD}6500565 \u{2013} x",
+                "Fnr 15*******65 \u{2013} x",
+            ),
         ] {
             let masked = d.mask_text(subject);
             assert_eq!(masked, want, "{subject}");
