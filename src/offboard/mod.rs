@@ -747,6 +747,65 @@ mod tests {
         Case::for_tests("K-1")
     }
 
+    /// External business contacts are the domains the leaver wrote to: a
+    /// newsletter that sent more than any customer is not one of them.
+    #[test]
+    fn a_newsletter_is_not_an_external_business_contact() {
+        let leaver = leaver();
+        let mut report = ReportBuilder::new(
+            &test_case(),
+            &leaver,
+            NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+        );
+        let row = |r: &MessageReport| PlanRow {
+            message_id: r.envelope.message_id.clone(),
+            folder: r.meta.folder.clone(),
+            uid: r.meta.uid,
+            key: String::new(),
+            date: "2026-10-01".into(),
+            from: String::new(),
+            subject: String::new(),
+            decision: Decision::Keep,
+            why: String::new(),
+        };
+        for _ in 0..30 {
+            let m = message(
+                "INBOX",
+                "news@nyhetsbrev.example",
+                "kari@firma.no",
+                "Ukens tilbud",
+                (2026, 10, 1),
+            );
+            report.add(&m, &row(&m));
+        }
+        for (folder, from, to) in [
+            ("INBOX", "ola@kunde.no", "kari@firma.no"),
+            ("Sendte elementer", "kari@firma.no", "ola@kunde.no"),
+            ("INBOX", "ola@kunde.no", "kari@firma.no"),
+        ] {
+            let m = message(folder, from, to, "Re: Avtale", (2026, 10, 2));
+            report.add(&m, &row(&m));
+        }
+        let done = report.finish(
+            &test_case(),
+            Some("Kari Nordmann"),
+            NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            6,
+        );
+        let external: Vec<(&str, u64)> = done
+            .external
+            .iter()
+            .map(|e| (e.domain.as_str(), e.messages))
+            .collect();
+        assert_eq!(external, vec![("kunde.no", 3)]);
+        // Still among the correspondents by domain: nothing is hidden.
+        assert!(
+            done.domains
+                .iter()
+                .any(|(d, n)| d == "nyhetsbrev.example" && *n == 30)
+        );
+    }
+
     /// Sent mail carries the leaver's own name in From:; colleagues share
     /// her family name. Neither makes business mail private.
     #[test]

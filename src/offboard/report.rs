@@ -42,7 +42,9 @@ pub struct ExternalContact {
 pub struct ReportBuilder {
     volume: BTreeMap<String, BTreeMap<i32, u64>>,
     domains: HashMap<String, u64>,
-    external: HashMap<String, (u64, String)>,
+    /// Domains outside the company: messages, the last date, and whether
+    /// the leaver ever wrote to them (a newsletter only writes to them).
+    external: HashMap<String, (u64, String, bool)>,
     keep: BTreeMap<String, u64>,
     sensitive: BTreeMap<String, u64>,
     private_by_folder: BTreeMap<String, u64>,
@@ -107,6 +109,7 @@ impl ReportBuilder {
             }
         }
         let own = self.leaver.domain().map(str::to_string);
+        let wrote = self.leaver.sent(r);
         let mut ds: Vec<&str> = correspondents(r, &self.leaver)
             .into_iter()
             .map(domain_of)
@@ -118,6 +121,7 @@ impl ReportBuilder {
             if own.as_deref() != Some(d) && !in_domains(d, CONSUMER_DOMAINS) {
                 let e = self.external.entry(d.to_string()).or_default();
                 e.0 += 1;
+                e.2 |= wrote;
                 if row.date > e.1 {
                     e.1 = row.date.clone();
                 }
@@ -139,10 +143,13 @@ impl ReportBuilder {
     ) -> OffboardReport {
         let mut domains: Vec<(String, u64)> = self.domains.into_iter().collect();
         domains.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        // A business contact is one the leaver wrote to: a newsletter or a
+        // notification service, however much it sent, is not.
         let mut external: Vec<ExternalContact> = self
             .external
             .into_iter()
-            .map(|(domain, (messages, last))| ExternalContact {
+            .filter(|(_, (_, _, wrote))| *wrote)
+            .map(|(domain, (messages, last, _))| ExternalContact {
                 domain,
                 messages,
                 last,
