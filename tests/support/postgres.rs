@@ -204,8 +204,18 @@ impl Postgres {
             port,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
+        // Listening is not ready: a server still starting up refuses
+        // sessions ("the database system is starting up"); pg_isready says
+        // when it accepts them.
+        let accepting = || {
+            command(&bin, "pg_isready", None)
+                .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
         while !pg.dir.path().join(format!(".s.PGSQL.{port}")).exists()
             || std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || !accepting()
         {
             assert!(
                 Instant::now() < deadline,
