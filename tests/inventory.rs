@@ -43,6 +43,7 @@ fn mailhygiene(d: &Dovecot, connect: bool, args: &[&str]) -> (i32, String, Strin
         .env_remove("MAILHYGIENE_IMAP_TOKEN")
         .env_remove("MAILHYGIENE_LOG")
         .env("XDG_STATE_HOME", d.dir.path().join("xdg-state"))
+        .env("PGPASSWORD", support::postgres::PASSWORD)
         .args(args)
         .timeout(Duration::from_secs(120));
     if connect {
@@ -91,8 +92,10 @@ fn mailbox() -> Dovecot {
     d
 }
 
-fn state(d: &Dovecot) -> String {
-    d.dir.path().join("state.sqlite").display().to_string()
+/// `--state FILE`, or a fresh PostgreSQL database with
+/// `MAILHYGIENE_TEST_STORE=postgresql` (see `support::store_args`).
+fn state(d: &Dovecot) -> [String; 2] {
+    support::store_args(d.dir.path())
 }
 
 #[test]
@@ -101,7 +104,7 @@ fn rescans_follow_the_server_and_reports_need_no_connection() {
     let url = alice_url(&d);
     let state = state(&d);
     let scan = |extra: &[&str]| {
-        let mut args = vec!["scan", url.as_str(), "--quiet", "--state", state.as_str()];
+        let mut args = vec!["scan", url.as_str(), "--quiet", &state[0], &state[1]];
         args.extend(extra);
         mailhygiene(&d, true, &args)
     };
@@ -158,8 +161,8 @@ fn rescans_follow_the_server_and_reports_need_no_connection() {
         false,
         &[
             "report",
-            "--state",
-            &state,
+            &state[0],
+            &state[1],
             "--format",
             "jsonl",
             "--as-of",
@@ -167,7 +170,9 @@ fn rescans_follow_the_server_and_reports_need_no_connection() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let fresh = d.dir.path().join("fresh.sqlite").display().to_string();
+    let fresh_dir = d.dir.path().join("fresh");
+    std::fs::create_dir_all(&fresh_dir).expect("mkdir");
+    let fresh = support::store_args(&fresh_dir);
     let (code, full, err) = mailhygiene(
         &d,
         true,
@@ -176,8 +181,8 @@ fn rescans_follow_the_server_and_reports_need_no_connection() {
             &url,
             "--quiet",
             "--full",
-            "--state",
-            &fresh,
+            &fresh[0],
+            &fresh[1],
             "--format",
             "jsonl",
             "--as-of",
@@ -196,7 +201,7 @@ fn rescans_follow_the_server_and_reports_need_no_connection() {
         let (code, out, err) = mailhygiene(
             &d,
             false,
-            &["report", "--state", &state, "--format", format],
+            &["report", &state[0], &state[1], "--format", format],
         );
         assert_eq!(code, 0, "{format}: {err}");
         assert!(!out.is_empty(), "{format}");
@@ -205,7 +210,7 @@ fn rescans_follow_the_server_and_reports_need_no_connection() {
     let (code, _, err) = mailhygiene(
         &d,
         false,
-        &["report", "--state", &state, "maildir:/nowhere"],
+        &["report", &state[0], &state[1], "maildir:/nowhere"],
     );
     assert_eq!(code, 2, "{err}");
 }
@@ -219,8 +224,8 @@ fn a_changed_uidvalidity_rebuilds_the_folder_and_full_never_duplicates() {
         "scan",
         url.as_str(),
         "--quiet",
-        "--state",
-        state.as_str(),
+        &state[0],
+        &state[1],
         "--format",
         "jsonl",
         "--as-of",
@@ -275,11 +280,13 @@ fn local_rescans_read_only_new_files_and_forget_deleted_ones() {
     put("cur/2.x:2,S", "financial.eml");
     put(".Arkiv/cur/3.x:2,", "nordic.eml");
     let source = format!("maildir:{}", maildir.display());
-    let state = dir.path().join("state.sqlite").display().to_string();
+    let state = support::store_args(dir.path());
     let run = |extra: &[&str]| {
         let mut cmd = Command::cargo_bin("mailhygiene").expect("binary");
         cmd.env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
-            .args(["scan", &source, "--state", &state, "--format", "jsonl"])
+            .env("PGPASSWORD", support::postgres::PASSWORD)
+            .env("XDG_STATE_HOME", dir.path().join("xdg-state"))
+            .args(["scan", &source, &state[0], &state[1], "--format", "jsonl"])
             .args(["--as-of", "2026-11-25"])
             .args(extra);
         let out = cmd.output().expect("runs");
@@ -311,14 +318,16 @@ fn local_rescans_read_only_new_files_and_forget_deleted_ones() {
 #[test]
 fn another_fingerprint_key_is_refused_on_the_same_store() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state.sqlite").display().to_string();
+    let state = support::store_args(dir.path());
     let root = env!("CARGO_MANIFEST_DIR");
     let run = |key: &str| {
         Command::cargo_bin("mailhygiene")
             .expect("binary")
             .env("MAILHYGIENE_FINGERPRINT_KEY", key)
+            .env("PGPASSWORD", support::postgres::PASSWORD)
+            .env("XDG_STATE_HOME", dir.path().join("xdg-state"))
             .current_dir(root)
-            .args(["scan", "mbox:sample/mailbox", "--state", &state])
+            .args(["scan", "mbox:sample/mailbox", &state[0], &state[1]])
             .output()
             .expect("runs")
     };
