@@ -310,8 +310,11 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         );
     }
     assert!(report.contains("leverandor.no"), "{report}");
+    // In the language of the manager's machine (nb_NO).
     assert!(
-        report.contains("Delete the mailbox by: 2027-05-30"),
+        report.contains("E-postkassen slettes senest: 2027-05-30")
+            && report.contains("## Eksterne forretningsforbindelser")
+            && !report.contains("Delete the mailbox by"),
         "{report}"
     );
     // The notice letter is never written over (it may be the one sent):

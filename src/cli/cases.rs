@@ -54,7 +54,7 @@ pub struct OffboardArgs {
     /// Write the notice letter to the employee (from the editable template notice.LANG.txt) to this file.
     #[arg(long, value_name = "FILE")]
     notice: Option<PathBuf>,
-    /// The notice letter's language; default: the config's `language`, else the locale, else English.
+    /// The language of the report and the notice letter; default: the config's `language`, else the locale, else English.
     #[arg(long, alias = "lang", value_enum)]
     language: Option<mailhygiene::remind::Lang>,
     /// Write the plan (CSV, one row per message) to this new file.
@@ -354,7 +354,11 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
     // `--format text`: the report in Markdown (it reads as text too);
     // `--format jsonl`: the same as one JSON document.
     match c.job.format {
-        ActionFormat::Text => offboard::render_markdown(&report, &mut out)?,
+        ActionFormat::Text => offboard::render_markdown_in(
+            &report,
+            crate::language(args.language, config.as_ref()),
+            &mut out,
+        )?,
         ActionFormat::Jsonl => {
             serde_json::to_writer(&mut out, &report)?;
             writeln!(out)?;

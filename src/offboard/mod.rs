@@ -491,7 +491,9 @@ pub use open::{CaseError, CaseStatus, Opened, notice_context, open_case, record_
 pub use plan_file::{
     EditedRow, PLAN_HEADER, edited_rows, plan_cells, read_plan, row_ref, write_plan,
 };
-pub use report::{ExternalContact, OffboardReport, ReportBuilder, render_markdown};
+pub use report::{
+    ExternalContact, OffboardReport, ReportBuilder, render_markdown, render_markdown_in,
+};
 
 #[cfg(test)]
 mod tests {
@@ -745,6 +747,75 @@ mod tests {
 
     fn test_case() -> Case {
         Case::for_tests("K-1")
+    }
+
+    /// The manager reads the report in bokmål or nynorsk: no heading,
+    /// label, decision or detector name of the English one is left.
+    #[test]
+    fn the_offboarding_report_in_norwegian_has_no_english_left() {
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let mut report = ReportBuilder::new(&test_case(), &leaver(), as_of);
+        let mut m = message(
+            "Sendte elementer",
+            "kari@firma.no",
+            "ola@kunde.no",
+            "Tilbud",
+            (2026, 10, 20),
+        );
+        m.findings.push(Finding {
+            detector: crate::model::DetectorId::NoFodselsnummer,
+            location: Location::Body,
+            masked: "15*******65".into(),
+            fingerprint: "0".repeat(64),
+            confidence: 0.9,
+        });
+        let row = PlanRow {
+            message_id: "<m@x>".into(),
+            folder: "Sendte elementer".into(),
+            uid: Some(1),
+            key: String::new(),
+            date: "2026-10-20".into(),
+            from: "kari@firma.no".into(),
+            subject: "Tilbud".into(),
+            decision: Decision::Handover,
+            why: String::new(),
+        };
+        report.add(&m, &row);
+        let done = report.finish(&test_case(), Some("Kari Nordmann"), as_of, 6);
+        let render = |lang| {
+            let mut out = Vec::new();
+            render_markdown_in(&done, lang, &mut out).expect("renders");
+            String::from_utf8(out).expect("utf-8")
+        };
+        let english = render(crate::model::Lang::En);
+        let needles = [
+            "Offboarding case",
+            "Mailbox:",
+            "Legal basis",
+            "Decisions in the plan",
+            "Volume per folder",
+            "External business contacts",
+            "Correspondents by domain",
+            "Recent and open conversations",
+            "Kept by retention rules",
+            "Sensitive personal data",
+            "Private and union-related",
+            "Norwegian national ID",
+            "- handover:",
+            "(handover)",
+            "metadata only",
+        ];
+        for n in needles {
+            assert!(english.contains(n), "en lacks {n}:\n{english}");
+        }
+        for lang in [crate::model::Lang::Nb, crate::model::Lang::Nn] {
+            let text = render(lang);
+            for n in needles {
+                assert!(!text.contains(n), "{lang:?} still says {n}:\n{text}");
+            }
+            assert!(text.contains("fødselsnummer: 1"), "{text}");
+        }
+        assert!(render(crate::model::Lang::Nn).contains("Fråtredingssak"));
     }
 
     /// External business contacts are the domains the leaver wrote to: a

@@ -2,6 +2,7 @@
 //! what retention keeps), private and union mail as a count per folder.
 
 use super::*;
+use crate::model::Lang;
 
 /// What the offboarding report says: metadata only.
 #[derive(Debug, Clone, Serialize)]
@@ -178,69 +179,225 @@ impl ReportBuilder {
 
 const LIST_LIMIT: usize = 25;
 
-fn notice_text(n: &Notice) -> String {
-    match n {
-        Notice::On { date } => format!("notified {date}"),
-        Notice::Not { why } => format!("NOT notified: {}", one_line(why)),
+/// The report's words in one language (the values are the case's, the
+/// mailbox's and the plan's, as recorded).
+struct Words {
+    title: &'static str,
+    mailbox: &'static str,
+    reason: &'static str,
+    legal_basis: &'static str,
+    employee: &'static str,
+    notified: &'static str,
+    not_notified: &'static str,
+    successor: &'static str,
+    leaving: &'static str,
+    delete_by: &'static str,
+    passed: &'static str,
+    opened: (&'static str, &'static str, &'static str),
+    metadata_only: &'static str,
+    decisions: &'static str,
+    messages: &'static str,
+    decision_names: [&'static str; 5],
+    volume: &'static str,
+    volume_head: &'static str,
+    undated: &'static str,
+    external: &'static str,
+    none: &'static str,
+    external_line: (&'static str, &'static str),
+    domains: &'static str,
+    recent: &'static str,
+    none_recent: &'static str,
+    from: &'static str,
+    kept: &'static str,
+    sensitive: &'static str,
+    private: &'static str,
+}
+
+const EN: Words = Words {
+    title: "Offboarding case",
+    mailbox: "Mailbox",
+    reason: "Reason",
+    legal_basis: "Legal basis",
+    employee: "Employee",
+    notified: "notified",
+    not_notified: "NOT notified",
+    successor: "Successor",
+    leaving: "Leaving",
+    delete_by: "Delete the mailbox by",
+    passed: "PASSED",
+    opened: ("Opened by", "at", "report as of"),
+    metadata_only: "This report shows metadata only. Private and union-related mail is counted per folder and never shown or handed over.",
+    decisions: "Decisions in the plan",
+    messages: "messages",
+    decision_names: ["handover", "keep", "delete", "private", "review"],
+    volume: "Volume per folder and year",
+    volume_head: "| folder | year | messages |",
+    undated: "undated",
+    external: "External business contacts",
+    none: "None.",
+    external_line: ("messages, last", ""),
+    domains: "Correspondents by domain",
+    recent: "Recent and open conversations",
+    none_recent: "None in the last 30 days.",
+    from: "from",
+    kept: "Kept by retention rules",
+    sensitive: "Sensitive personal data (messages, values never shown)",
+    private: "Private and union-related (count per folder only)",
+};
+
+const NB: Words = Words {
+    title: "Fratredelsessak",
+    mailbox: "E-postkasse",
+    reason: "Grunn",
+    legal_basis: "Rettslig grunnlag",
+    employee: "Den ansatte",
+    notified: "varslet",
+    not_notified: "IKKE varslet",
+    successor: "Etterfølger",
+    leaving: "Slutter",
+    delete_by: "E-postkassen slettes senest",
+    passed: "PASSERT",
+    opened: ("Åpnet av", "den", "rapport per"),
+    metadata_only: "Rapporten viser bare opplysninger om meldingene, ikke innholdet. Privat e-post og e-post om fagforeningen telles per mappe og blir aldri vist eller overført.",
+    decisions: "Beslutninger i planen",
+    messages: "meldinger",
+    decision_names: ["overføres", "beholdes", "slettes", "privat", "vurderes"],
+    volume: "Mengde per mappe og år",
+    volume_head: "| mappe | år | meldinger |",
+    undated: "udatert",
+    external: "Eksterne forretningsforbindelser",
+    none: "Ingen.",
+    external_line: ("meldinger, sist", ""),
+    domains: "Korrespondenter per domene",
+    recent: "Nylige og åpne samtaler",
+    none_recent: "Ingen de siste 30 dagene.",
+    from: "fra",
+    kept: "Beholdes etter oppbevaringsregler",
+    sensitive: "Sensitive personopplysninger (meldinger; verdiene vises aldri)",
+    private: "Privat og fagforeningsrelatert (bare antall per mappe)",
+};
+
+const NN: Words = Words {
+    title: "Fråtredingssak",
+    mailbox: "E-postkasse",
+    reason: "Grunn",
+    legal_basis: "Rettsleg grunnlag",
+    employee: "Den tilsette",
+    notified: "varsla",
+    not_notified: "IKKJE varsla",
+    successor: "Etterfølgjar",
+    leaving: "Sluttar",
+    delete_by: "E-postkassa blir sletta seinast",
+    passed: "PASSERT",
+    opened: ("Opna av", "den", "rapport per"),
+    metadata_only: "Rapporten viser berre opplysningar om meldingane, ikkje innhaldet. Privat e-post og e-post om fagforeininga blir talde per mappe og blir aldri viste eller overførte.",
+    decisions: "Avgjerder i planen",
+    messages: "meldingar",
+    decision_names: [
+        "blir overført",
+        "blir halden på",
+        "blir sletta",
+        "privat",
+        "skal vurderast",
+    ],
+    volume: "Mengd per mappe og år",
+    volume_head: "| mappe | år | meldingar |",
+    undated: "udatert",
+    external: "Eksterne forretningssamband",
+    none: "Ingen.",
+    external_line: ("meldingar, sist", ""),
+    domains: "Korrespondentar per domene",
+    recent: "Nye og opne samtalar",
+    none_recent: "Ingen dei siste 30 dagane.",
+    from: "frå",
+    kept: "Blir haldne på etter oppbevaringsreglar",
+    sensitive: "Sensitive personopplysningar (meldingar; verdiane blir aldri viste)",
+    private: "Privat og fagforeiningsrelatert (berre tal per mappe)",
+};
+
+fn words(lang: Lang) -> &'static Words {
+    match lang {
+        Lang::En => &EN,
+        Lang::Nb => &NB,
+        Lang::Nn => &NN,
     }
 }
 
-/// The report as Markdown (also read as plain text).
+fn notice_text(n: &Notice, w: &Words) -> String {
+    match n {
+        Notice::On { date } => format!("{} {date}", w.notified),
+        Notice::Not { why } => format!("{}: {}", w.not_notified, one_line(why)),
+    }
+}
+
+/// The report as Markdown (also read as plain text), in English.
 pub fn render_markdown(r: &OffboardReport, out: &mut dyn Write) -> io::Result<()> {
+    render_markdown_in(r, Lang::En, out)
+}
+
+/// The report as Markdown in `lang`: its headings, labels, decisions and
+/// detector names; decisions in the plan file keep their machine names.
+pub fn render_markdown_in(r: &OffboardReport, lang: Lang, out: &mut dyn Write) -> io::Result<()> {
+    let w = words(lang);
     let c = &r.case;
     writeln!(
         out,
-        "# Offboarding case {}: {}",
+        "# {} {}: {}",
+        w.title,
         md(&c.id),
         md(r.owner.as_deref().unwrap_or(&c.source))
     )?;
     writeln!(out)?;
-    writeln!(out, "- Mailbox: {}", md(&c.source))?;
-    writeln!(out, "- Reason: {}", md(&c.reason))?;
-    writeln!(out, "- Legal basis: {}", md(&c.legal_basis))?;
-    writeln!(out, "- Employee: {}", md(&notice_text(&c.notice)))?;
+    writeln!(out, "- {}: {}", w.mailbox, md(&c.source))?;
+    writeln!(out, "- {}: {}", w.reason, md(&c.reason))?;
+    writeln!(out, "- {}: {}", w.legal_basis, md(&c.legal_basis))?;
+    writeln!(out, "- {}: {}", w.employee, md(&notice_text(&c.notice, w)))?;
     if let Some(s) = &c.successor {
-        writeln!(out, "- Successor: {}", md(s))?;
+        writeln!(out, "- {}: {}", w.successor, md(s))?;
     }
     if let Some(l) = c.leaving {
-        writeln!(out, "- Leaving: {l}")?;
+        writeln!(out, "- {}: {l}", w.leaving)?;
     }
     if let Some(d) = r.deletion_deadline {
-        let passed = if d < r.as_of { " (PASSED)" } else { "" };
-        writeln!(out, "- Delete the mailbox by: {d}{passed}")?;
+        let passed = if d < r.as_of {
+            format!(" ({})", w.passed)
+        } else {
+            String::new()
+        };
+        writeln!(out, "- {}: {d}{passed}", w.delete_by)?;
     }
     writeln!(
         out,
-        "- Opened by {} at {}; report as of {}",
+        "- {} {} {} {}; {} {}",
+        w.opened.0,
         md(&c.opened_by),
+        w.opened.1,
         md(&c.opened_at),
+        w.opened.2,
         r.as_of
     )?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "This report shows metadata only. Private and union-related mail is counted per folder and never shown or handed over."
-    )?;
+    writeln!(out, "{}", w.metadata_only)?;
     writeln!(out)?;
-    writeln!(out, "## Decisions in the plan ({} messages)", r.messages)?;
+    writeln!(out, "## {} ({} {})", w.decisions, r.messages, w.messages)?;
     writeln!(out)?;
-    for d in Decision::ALL {
+    for (i, d) in Decision::ALL.iter().enumerate() {
         writeln!(
             out,
             "- {}: {}",
-            d.as_str(),
-            r.decisions.get(&d).copied().unwrap_or(0)
+            w.decision_names.get(i).copied().unwrap_or(d.as_str()),
+            r.decisions.get(d).copied().unwrap_or(0)
         )?;
     }
     writeln!(out)?;
-    writeln!(out, "## Volume per folder and year")?;
+    writeln!(out, "## {}", w.volume)?;
     writeln!(out)?;
-    writeln!(out, "| folder | year | messages |")?;
+    writeln!(out, "{}", w.volume_head)?;
     writeln!(out, "|---|---|---|")?;
     for (folder, years) in &r.volume {
         for (year, n) in years {
             let year = if *year == 0 {
-                "undated".to_string()
+                w.undated.to_string()
             } else {
                 year.to_string()
             };
@@ -248,73 +405,76 @@ pub fn render_markdown(r: &OffboardReport, out: &mut dyn Write) -> io::Result<()
         }
     }
     writeln!(out)?;
-    writeln!(out, "## External business contacts")?;
+    writeln!(out, "## {}", w.external)?;
     writeln!(out)?;
     if r.external.is_empty() {
-        writeln!(out, "None.")?;
+        writeln!(out, "{}", w.none)?;
     }
     for e in r.external.iter().take(LIST_LIMIT) {
         writeln!(
             out,
-            "- {}: {} messages, last {}",
+            "- {}: {} {} {}",
             md(&e.domain),
             e.messages,
+            w.external_line.0,
             e.last
         )?;
     }
     writeln!(out)?;
-    writeln!(out, "## Correspondents by domain")?;
+    writeln!(out, "## {}", w.domains)?;
     writeln!(out)?;
     for (d, n) in r.domains.iter().take(LIST_LIMIT) {
         writeln!(out, "- {}: {n}", md(d))?;
     }
     writeln!(out)?;
-    writeln!(out, "## Recent and open conversations")?;
+    writeln!(out, "## {}", w.recent)?;
     writeln!(out)?;
     if r.recent.is_empty() {
-        writeln!(out, "None in the last 30 days.")?;
+        writeln!(out, "{}", w.none_recent)?;
     }
     for row in r.recent.iter().take(LIST_LIMIT) {
+        let decision = Decision::ALL
+            .iter()
+            .position(|d| *d == row.decision)
+            .and_then(|i| w.decision_names.get(i).copied())
+            .unwrap_or(row.decision.as_str());
         writeln!(
             out,
-            "- {} {} from {}: {} ({})",
+            "- {} {} {} {}: {} ({decision})",
             row.date,
             md(&row.folder),
+            w.from,
             md(&row.from),
             md(&row.subject),
-            row.decision.as_str()
         )?;
     }
     writeln!(out)?;
-    writeln!(out, "## Kept by retention rules")?;
+    writeln!(out, "## {}", w.kept)?;
     writeln!(out)?;
     if r.keep.is_empty() {
-        writeln!(out, "None.")?;
+        writeln!(out, "{}", w.none)?;
     }
     for (rule, n) in &r.keep {
         writeln!(out, "- {}: {n}", md(rule))?;
     }
     writeln!(out)?;
-    writeln!(
-        out,
-        "## Sensitive personal data (messages, values never shown)"
-    )?;
+    writeln!(out, "## {}", w.sensitive)?;
     writeln!(out)?;
     if r.sensitive.is_empty() {
-        writeln!(out, "None.")?;
+        writeln!(out, "{}", w.none)?;
     }
     // In words, as every report names them (the ids are for machines).
     for (d, n) in &r.sensitive {
         let label = crate::model::DetectorId::parse(d)
-            .map(|id| crate::report::detector_label(&id))
+            .map(|id| crate::report::detector_label_in(&id, lang))
             .unwrap_or_else(|| d.clone());
         writeln!(out, "- {}: {n}", md(&label))?;
     }
     writeln!(out)?;
-    writeln!(out, "## Private and union-related (count per folder only)")?;
+    writeln!(out, "## {}", w.private)?;
     writeln!(out)?;
     if r.private_by_folder.is_empty() {
-        writeln!(out, "None.")?;
+        writeln!(out, "{}", w.none)?;
     }
     for (f, n) in &r.private_by_folder {
         writeln!(out, "- {}: {n}", md(f))?;
