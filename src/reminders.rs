@@ -33,6 +33,9 @@ pub struct Settings<'a> {
     /// Whether a delivery interrupted mid-send may have arrived (SMTP): then
     /// it is not sent again without `again`.
     pub unsure_after_interruption: bool,
+    /// What the reminder's clean command repeats after the mailbox, so it
+    /// runs as printed (` --config FILE --store URL`, as `remind` ran).
+    pub clean_options: &'a str,
 }
 
 /// One mailbox's reminder as the contract's `reminder` record says it.
@@ -197,7 +200,7 @@ pub fn remind(
             None,
             &mut summary,
         )?;
-        let clean_command = format!("mailhygiene clean {source} --apply");
+        let clean_command = format!("mailhygiene clean {source} --apply{}", s.clean_options);
         let ctx = remind::context(&summary, source, s.period, clean_command, s.lang, s.rules);
         let rendered = s
             .templates
@@ -342,6 +345,7 @@ mod tests {
             to: None,
             method: "dir",
             unsure_after_interruption: false,
+            clean_options: " --config /etc/mailhygiene/config.toml",
         };
         let context = ReportContext {
             as_of,
@@ -404,6 +408,17 @@ mod tests {
         assert_eq!(records, ["delivered"]);
         assert_eq!(sent.len(), 1);
         assert!(crate::own_mail::is_own_reminder(&secret, &sent[0]));
+        // The clean command in it runs as printed: the options remind ran with.
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&sent[0][..])
+            .expect("parses");
+        let text = parsed.body_text(0).expect("a text part").into_owned();
+        assert!(
+            text.contains(&format!(
+                "mailhygiene clean {source} --apply --config /etc/mailhygiene/config.toml"
+            )),
+            "{text}"
+        );
         let (records, sent) = outcome(false, store.as_mut());
         assert_eq!(records, ["already_sent"]);
         assert!(sent.is_empty());

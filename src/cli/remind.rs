@@ -79,6 +79,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
         hold_mailboxes(store.as_mut(), &sources, change.job.wait)?;
     }
     let mut out = change.job.open_output()?;
+    let clean_options = same_store_args(&args.change);
     let settings = mailhygiene::reminders::Settings {
         templates: &templates,
         rules: &rules,
@@ -90,6 +91,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
         from: args.from.as_deref(),
         to: args.to.as_deref(),
         method: delivery.name(),
+        clean_options: &clean_options,
         unsure_after_interruption: matches!(delivery, Delivery::Smtp),
     };
     // The delivery edges: a directory, SMTP, or the mailbox's own INBOX
