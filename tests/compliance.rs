@@ -112,7 +112,8 @@ auth = "password"
 password_file = "{dir}/bob"
 mailboxes = ["Bob Hansen <{b}>; Økonomi"]
 "#,
-            state = d.dir.path().join("state.sqlite").display(),
+            // `--state FILE`'s file, or a PostgreSQL database's URL.
+            state = support::store_args(d.dir.path())[1],
             port = d.imaps_port,
             dir = secrets.display(),
         ),
@@ -127,6 +128,8 @@ fn run(d: &Dovecot, config: &Path, args: &[&str]) -> (i32, String, String) {
         .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
         .env("SSL_CERT_FILE", d.ca_file())
         .env("MAILHYGIENE_LOG", "trace")
+        .env("PGPASSWORD", support::postgres::PASSWORD)
+        .env("XDG_STATE_HOME", d.dir.path().join("state-home"))
         .env_remove("MAILHYGIENE_IMAP_PASSWORD")
         .env_remove("MAILHYGIENE_IMAP_TOKEN")
         .args(args)
