@@ -419,7 +419,7 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
     }
     let reminders = tmp.path().join("reminders");
     let deliver = format!("dir:{}", reminders.display());
-    for lang in ["nb", "en"] {
+    for lang in ["nb", "nn", "en"] {
         run(&[
             "remind",
             &source,
@@ -454,7 +454,55 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
         assert_no_leak("reminder as delivered", &String::from_utf8_lossy(&raw));
         delivered += 1;
     }
-    assert_eq!(delivered, 2);
+    assert_eq!(delivered, 3);
+    // The offboarding report (each language, both formats), its plan and
+    // the notice letter: metadata only, values never in clear.
+    for (n, lang) in ["nb", "nn", "en"].into_iter().enumerate() {
+        let plan = tmp.path().join(format!("plan-{lang}.csv"));
+        let notice = tmp.path().join(format!("notice-{lang}.txt"));
+        for format in ["text", "jsonl"] {
+            let out = run(&[
+                "offboard",
+                &source,
+                "--case",
+                &format!("K-{n}-{format}"),
+                "--reason",
+                "Videre drift",
+                "--legal-basis",
+                "e-postforskriften § 2",
+                "--notified",
+                "2026-11-01",
+                "--lang",
+                lang,
+                "--format",
+                format,
+            ]);
+            assert!(out.len() > 200, "{lang} {format}: {out}");
+        }
+        run(&[
+            "offboard",
+            &source,
+            "--case",
+            &format!("K-{n}-files"),
+            "--reason",
+            "Videre drift",
+            "--legal-basis",
+            "e-postforskriften § 2",
+            "--notified",
+            "2026-11-01",
+            "--lang",
+            lang,
+            "--plan",
+            &plan.display().to_string(),
+            "--notice",
+            &notice.display().to_string(),
+        ]);
+        for file in [&plan, &notice] {
+            let text = fs::read_to_string(file).expect("written");
+            assert!(text.len() > 100, "{}", file.display());
+            assert_no_leak(&file.display().to_string(), &text);
+        }
+    }
     for format in ["text", "jsonl"] {
         let out = run(&["clean", &source, "--format", format]);
         assert!(out.contains("planned"), "{out}");
