@@ -666,6 +666,34 @@ fn key_at(content: &str, at: usize) -> Option<String> {
     })
 }
 
+impl Config {
+    /// The account an IMAP mailbox belongs to (see [`account_for`]).
+    pub fn account_for(&self, url: &crate::imap::ImapUrl) -> Option<&Account> {
+        account_for(&self.accounts, url)
+    }
+}
+
+/// Of `accounts`, the one an IMAP mailbox belongs to: of those on its
+/// server and port, the one that lists it (where several share a server,
+/// one per department, say), else the first.
+pub fn account_for<'a>(
+    accounts: impl IntoIterator<Item = &'a Account>,
+    url: &crate::imap::ImapUrl,
+) -> Option<&'a Account> {
+    let on_server: Vec<&Account> = accounts
+        .into_iter()
+        .filter(|a| a.host.eq_ignore_ascii_case(&url.host) && a.port == url.port)
+        .collect();
+    on_server
+        .iter()
+        .find(|a| {
+            a.all_mailboxes()
+                .is_ok_and(|m| m.iter().any(|m| m.address.eq_ignore_ascii_case(&url.user)))
+        })
+        .or(on_server.first())
+        .copied()
+}
+
 impl Account {
     /// Whose connection budget this account's mailboxes draw on: the
     /// Microsoft tenant its app signs in to (accounts of one tenant share

@@ -264,19 +264,7 @@ pub(crate) fn resolve_sources(
         // department, say), the one that lists this mailbox.
         let account = match &spec {
             SourceSpec::Imap(url) => {
-                let on_server: Vec<&&mailhygiene::config::Account> = accounts
-                    .iter()
-                    .filter(|a| a.host.eq_ignore_ascii_case(&url.host) && a.port == url.port)
-                    .collect();
-                on_server
-                    .iter()
-                    .find(|a| {
-                        a.all_mailboxes().is_ok_and(|m| {
-                            m.iter().any(|m| m.address.eq_ignore_ascii_case(&url.user))
-                        })
-                    })
-                    .or(on_server.first())
-                    .map(|a| **a)
+                mailhygiene::config::account_for(accounts.iter().copied(), url)
             }
             _ => None,
         };

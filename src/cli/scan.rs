@@ -354,7 +354,10 @@ fn enqueue(
     let tenants: Vec<(NamedSource, (String, u32))> = named
         .iter()
         .map(|s| {
-            let account = config.and_then(|c| account_of(c, s));
+            let account = match (&s.spec, config) {
+                (SourceSpec::Imap(url), Some(c)) => c.account_for(url),
+                _ => None,
+            };
             (s.clone(), mailhygiene::workers::budget_of(s, account, cap))
         })
         .collect();
@@ -366,29 +369,6 @@ fn enqueue(
     );
     println!("{run}");
     Ok(0)
-}
-
-/// The configured account a source belongs to (the one whose server and
-/// mailbox list it is on).
-pub(crate) fn account_of<'c>(
-    config: &'c Config,
-    source: &NamedSource,
-) -> Option<&'c mailhygiene::config::Account> {
-    let SourceSpec::Imap(url) = &source.spec else {
-        return None;
-    };
-    let on_server = |a: &&mailhygiene::config::Account| {
-        a.host.eq_ignore_ascii_case(&url.host) && a.port == url.port
-    };
-    config
-        .accounts
-        .iter()
-        .filter(on_server)
-        .find(|a| {
-            a.all_mailboxes()
-                .is_ok_and(|m| m.iter().any(|m| m.address.eq_ignore_ascii_case(&url.user)))
-        })
-        .or_else(|| config.accounts.iter().find(on_server))
 }
 
 /// A stateful scan's error as the command reports it: a store made under
