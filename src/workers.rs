@@ -172,19 +172,18 @@ pub struct Scanning<'a> {
 }
 
 /// Works jobs until `stop` is set, or (with `until_idle`) until none is
-/// queued or held. `open` opens a session of the store: a job whose
-/// session failed (its lease ended mid-transaction, say) goes on in a
-/// fresh one. One mailbox's failure never stops the worker; a store that
+/// queued or held, starting with the session `store`; `open` opens another
+/// when a job's session failed (its lease ended mid-transaction, say). One mailbox's failure never stops the worker; a store that
 /// cannot be reached does.
 pub fn work(
     connector: &Connector,
+    mut store: PostgresStore,
     open: &dyn Fn() -> Result<PostgresStore, StoreError>,
     scanning: &Scanning<'_>,
     settings: &WorkerSettings,
     stop: &AtomicBool,
 ) -> Result<Worked, StatefulError> {
     let mut worked = Worked::default();
-    let mut store = open()?;
     if !stateful::same_fingerprint_key(&store, &scanning.engine.detectors.fingerprinter)? {
         return Err(StatefulError::Store(StoreError::Invalid(
             "the store has no queued scan yet (its fingerprint key is set by `scan --enqueue`)"

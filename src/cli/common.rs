@@ -329,7 +329,7 @@ pub(crate) fn store_url(explicit: Option<&Path>, config: Option<&Config>) -> Res
     Ok(StoreUrl::Sqlite(default_state_path()?))
 }
 
-fn open_options(
+pub(crate) fn open_options(
     url: &StoreUrl,
     config: Option<&Config>,
     lock: Option<bool>,
@@ -371,13 +371,6 @@ pub(crate) fn open_shared(
 )> {
     mailhygiene::store::open_shared(url, &open_options(url, config, None))
         .map_err(|e| usage(e.to_string()))
-}
-
-pub(crate) fn shared_open_options(
-    url: &StoreUrl,
-    config: Option<&Config>,
-) -> mailhygiene::store::OpenOptions {
-    open_options(url, config, None)
 }
 
 /// The store for a command that only reads it (no run lock).

@@ -32,10 +32,10 @@ pub(crate) fn worker_command(args: &WorkerArgs) -> Result<u8> {
     let imap = imap_settings(&args.connections, Some(&config), &engine, false, false)?;
     check_plaintext(&args.connections, &named)?;
     let url = store_url(None, Some(&config))?;
-    let open_options = shared_open_options(&url, Some(&config));
-    let (first, connector) = open_shared(&url, Some(&config))?;
-    drop(first);
+    let open_options = open_options(&url, Some(&config), None);
+    let (mut first, connector) = open_shared(&url, Some(&config))?;
     let audit_key = engine.audit_key();
+    first.set_audit_key(audit_key.clone());
     let open = || {
         let mut store = mailhygiene::store::open_postgres_session(&connector, &open_options)?;
         store.set_audit_key(audit_key.clone());
@@ -49,11 +49,7 @@ pub(crate) fn worker_command(args: &WorkerArgs) -> Result<u8> {
             .unwrap_or(workers::DEFAULT_LEASE),
         until_idle: args.until_idle,
         idle_wait: std::time::Duration::from_millis(100),
-        holder: format!(
-            "mailhygiene pid {} on {}",
-            std::process::id(),
-            hostname_or_unknown()
-        ),
+        holder: mailhygiene::store::postgres::process_name(),
         keep_years: config
             .keep_years
             .unwrap_or(mailhygiene::history::KEEP_YEARS),
@@ -64,6 +60,7 @@ pub(crate) fn worker_command(args: &WorkerArgs) -> Result<u8> {
     }
     let worked = workers::work(
         &connector,
+        first,
         &open,
         &workers::Scanning {
             engine: &engine,
@@ -81,10 +78,4 @@ pub(crate) fn worker_command(args: &WorkerArgs) -> Result<u8> {
         worked.jobs, worked.failed, worked.lost, worked.messages
     );
     Ok(0)
-}
-
-fn hostname_or_unknown() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
 }

@@ -86,11 +86,7 @@ impl Connector {
             .user(&t.user)
             .dbname(&t.database)
             .port(t.port)
-            .application_name(&format!(
-                "mailhygiene pid {} on {}",
-                std::process::id(),
-                hostname()
-            ))
+            .application_name(&process_name())
             .connect_timeout(std::time::Duration::from_secs(15));
         if let Some(p) = &self.password {
             config.password(p);
@@ -124,6 +120,12 @@ fn connect_error(e: &::postgres::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// This process as other sessions and workers see it (a lock's or a
+/// job's holder): `mailhygiene pid N on HOST`.
+pub fn process_name() -> String {
+    format!("mailhygiene pid {} on {}", std::process::id(), hostname())
 }
 
 fn hostname() -> String {

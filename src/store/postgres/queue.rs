@@ -250,6 +250,11 @@ impl PostgresStore {
     /// again. What is buffered or in an open batch is committed first,
     /// under the fence it was written under.
     pub fn hold(&mut self, claimed: Option<&Claimed>, lease: Duration) -> Result<(), StoreError> {
+        // Nothing held (a fresh session, or released already): nothing to
+        // reset, no round trip on an idle worker's every claim.
+        if claimed.is_none() && self.max_batch_age.is_none() {
+            return self.commit_pending();
+        }
         let mut db = self.write()?;
         match claimed {
             Some(c) => {
