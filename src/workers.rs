@@ -74,26 +74,21 @@ pub fn enqueue(
     let sources: Vec<NamedSource> = named.iter().map(|(s, _)| s.clone()).collect();
     stateful::prepare(store, &engine.detectors.fingerprinter, &sources, full)?;
     let run = store.begin_run(RunKind::Scan, as_of, chrono::Utc::now())?;
+    // Mailboxes of one tenant from accounts with other caps: the smallest
+    // holds for the tenant.
+    let mut smallest: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+    for (_, (tenant, cap)) in named {
+        let least = smallest.entry(tenant.as_str()).or_insert(*cap);
+        *least = (*least).min(*cap);
+    }
     let queued: Vec<QueuedMailbox> = named
         .iter()
         .map(|(s, (tenant, cap))| QueuedMailbox {
             source: s.given.clone(),
             tenant: tenant.clone(),
-            cap: *cap,
+            cap: smallest.get(tenant.as_str()).copied().unwrap_or(*cap),
         })
         .collect();
-    // Mailboxes of one tenant from accounts with other caps: the smallest
-    // holds for the tenant.
-    let mut queued = queued;
-    let smallest: std::collections::HashMap<String, u32> =
-        queued.iter().fold(Default::default(), |mut caps, q| {
-            let cap = caps.entry(q.tenant.clone()).or_insert(q.cap);
-            *cap = (*cap).min(q.cap);
-            caps
-        });
-    for q in &mut queued {
-        q.cap = smallest.get(&q.tenant).copied().unwrap_or(q.cap);
-    }
     store.enqueue(run, &queued, full)?;
     store
         .audit(

@@ -117,6 +117,19 @@ fn inventory(dir: &Path, store: &str) -> Vec<String> {
     lines
 }
 
+/// `scan --enqueue`: the run's id, printed on standard output.
+fn enqueue(dir: &Path, config: &Path, store: &str) -> i64 {
+    run_ok(
+        mailhygiene(dir)
+            .args(["scan", "--enqueue", "--allow-plaintext", "--config"])
+            .arg(config)
+            .args(["--store", store, "--as-of", AS_OF]),
+    )
+    .trim()
+    .parse()
+    .expect("the run's id on standard output")
+}
+
 fn sql(server: &Postgres, db: &str) -> postgres::Client {
     postgres::Client::connect(
         &format!(
@@ -232,15 +245,7 @@ fn killed_and_paused_workers_leave_the_inventory_one_scan_makes() {
     );
 
     // The queued run.
-    let run: i64 = run_ok(
-        mailhygiene(tmp.path())
-            .args(["scan", "--enqueue", "--allow-plaintext", "--config"])
-            .arg(&config)
-            .args(["--store", &store, "--as-of", AS_OF]),
-    )
-    .trim()
-    .parse()
-    .expect("the run's id on standard output");
+    let run = enqueue(tmp.path(), &config, &store);
     let mut db = sql(&server, &database);
     // The test's own record of every statement that wrote the inventory
     // and committed, with the job and fence its session wrote under.
@@ -449,15 +454,7 @@ fn tenant_caps_hold_across_workers_and_a_throttling_reply_pauses_the_tenant() {
             },
         ],
     );
-    let run: i64 = run_ok(
-        mailhygiene(tmp.path())
-            .args(["scan", "--enqueue", "--allow-plaintext", "--config"])
-            .arg(&config)
-            .args(["--store", &store, "--as-of", AS_OF]),
-    )
-    .trim()
-    .parse()
-    .expect("the run's id");
+    let run = enqueue(tmp.path(), &config, &store);
     // Sample the live leases per tenant while six workers run.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
