@@ -7,6 +7,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+mod support;
+
 const KEY: &str = "cli-test-key-0123456789";
 
 fn root() -> PathBuf {
@@ -21,7 +23,9 @@ fn fresh_state() -> PathBuf {
 fn bin() -> Command {
     let mut cmd = Command::cargo_bin("mailhygiene").expect("binary built");
     cmd.env("MAILHYGIENE_FINGERPRINT_KEY", KEY);
-    cmd.env("XDG_STATE_HOME", fresh_state());
+    let (name, value) = support::fresh_default_store(&fresh_state());
+    cmd.env(name, value);
+    cmd.env("PGPASSWORD", support::postgres::PASSWORD);
     cmd.env_remove("MAILHYGIENE_LOG");
     cmd
 }
@@ -398,11 +402,13 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
     let source = format!("maildir:{}", maildir.display());
     let state = tmp.path().join("state.sqlite");
     let state_arg = state.display().to_string();
+    let store = support::on_test_store(&["--state", &state_arg]);
     let run = |args: &[&str]| {
         let out = bin()
             .env("MAILHYGIENE_LOG", "trace")
             .args(args)
-            .args(["--state", &state_arg, "--as-of", "2026-11-25"])
+            .args(&store)
+            .args(["--as-of", "2026-11-25"])
             .current_dir(root())
             .output()
             .expect("runs");
@@ -519,19 +525,33 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
     }
     let undone = run(&["undo", &run_id, "--format", "jsonl", "--apply"]);
     assert!(undone.contains("\"moved\""), "{undone}");
-    // The database itself (and its write-ahead log).
-    // The store must be there to be checked; its write-ahead log only
-    // while a connection has it open (SQLite removes it on the last close).
-    let bytes = fs::read(&state).expect("the store file is there to check");
-    assert!(bytes.len() > 4096, "an empty store proves nothing");
-    assert_no_leak(
-        &state.display().to_string(),
-        &String::from_utf8_lossy(&bytes),
-    );
-    let wal = tmp.path().join("state.sqlite-wal");
-    match fs::read(&wal) {
-        Ok(bytes) => assert_no_leak(&wal.display().to_string(), &String::from_utf8_lossy(&bytes)),
-        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}"),
+    // The database itself (and its write-ahead log), or every row of a
+    // PostgreSQL store as pg_dump writes it.
+    if support::on_postgres() {
+        let database = store[1].rsplit('/').next().expect("a database");
+        let rows = support::postgres_server().dump(database);
+        assert!(
+            rows.contains("COPY public.findings"),
+            "an empty dump proves nothing"
+        );
+        assert!(rows.len() > 4096, "an empty store proves nothing");
+        assert_no_leak("the PostgreSQL store", &rows);
+    } else {
+        // The store must be there to be checked; its write-ahead log only
+        // while a connection has it open (SQLite removes it on the last close).
+        let bytes = fs::read(&state).expect("the store file is there to check");
+        assert!(bytes.len() > 4096, "an empty store proves nothing");
+        assert_no_leak(
+            &state.display().to_string(),
+            &String::from_utf8_lossy(&bytes),
+        );
+        let wal = tmp.path().join("state.sqlite-wal");
+        match fs::read(&wal) {
+            Ok(bytes) => {
+                assert_no_leak(&wal.display().to_string(), &String::from_utf8_lossy(&bytes))
+            }
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}"),
+        }
     }
     // The outputs that take no date: the runs list, the audit trail in both
     // formats, and the audit's anchor log beside the store.
@@ -544,7 +564,7 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
         let out = bin()
             .env("MAILHYGIENE_LOG", "trace")
             .args(&args)
-            .args(["--state", &state_arg])
+            .args(&store)
             .output()
             .expect("runs");
         assert!(out.status.success(), "{args:?}");
@@ -556,9 +576,13 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
             &String::from_utf8_lossy(&out.stderr),
         );
     }
-    let anchor = fs::read_to_string(format!("{state_arg}.audit.log")).expect("the anchor log");
-    assert!(anchor.lines().count() > 3, "{anchor}");
-    assert_no_leak("the audit anchor log", &anchor);
+    // (A PostgreSQL store has an anchor log only where the configuration
+    // puts one.)
+    if !support::on_postgres() {
+        let anchor = fs::read_to_string(format!("{state_arg}.audit.log")).expect("the anchor log");
+        assert!(anchor.lines().count() > 3, "{anchor}");
+        assert_no_leak("the audit anchor log", &anchor);
+    }
 }
 
 /// `report` renders from the store what `scan` printed as it read: the
@@ -574,17 +598,12 @@ fn report_prints_exactly_what_a_full_scan_prints() {
             // A fresh store: the first scan prints as it reads.
             let state = tmp.path().join(format!("state-{format}.sqlite"));
             let state_arg = state.display().to_string();
+            let store = support::on_test_store(&["--state", &state_arg]);
             let run = |args: &[&str]| {
                 bin()
                     .args(args)
-                    .args([
-                        "--state",
-                        &state_arg,
-                        "--format",
-                        format,
-                        "--as-of",
-                        "2026-11-25",
-                    ])
+                    .args(&store)
+                    .args(["--format", format, "--as-of", "2026-11-25"])
                     .current_dir(root())
                     .output()
                     .expect("runs")

@@ -79,7 +79,8 @@ fn scan(
         .arg("scan")
         .args((!source.is_empty()).then_some(source))
         .args(["--format", "jsonl", "--quiet", "--as-of", "2026-11-25"])
-        .args(extra)
+        .args(support::on_test_store(extra))
+        .env("PGPASSWORD", support::postgres::PASSWORD)
         .timeout(Duration::from_secs(120));
     for (k, v) in env {
         cmd.env(k, v);
@@ -87,7 +88,8 @@ fn scan(
     // Each scan starts from empty state unless the test says otherwise.
     let fresh_state = tempfile::tempdir().expect("state dir");
     if !extra.contains(&"--state") {
-        cmd.env("XDG_STATE_HOME", fresh_state.path());
+        let (name, value) = support::fresh_default_store(fresh_state.path());
+        cmd.env(name, value);
     }
     let out = cmd.output().expect("runs");
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
@@ -621,7 +623,8 @@ fn markdown_report(source: &str, state: &str) -> String {
     let out = Command::cargo_bin("mailhygiene")
         .expect("binary")
         .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
-        .args([
+        .env("PGPASSWORD", support::postgres::PASSWORD)
+        .args(support::on_test_store(&[
             "report",
             source,
             "--state",
@@ -630,7 +633,7 @@ fn markdown_report(source: &str, state: &str) -> String {
             "2026-11-25",
             "--format",
             "markdown",
-        ])
+        ]))
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(0));
@@ -850,7 +853,8 @@ fn non_mail_folders_are_skipped_only_on_exchange_and_named() {
     let out = Command::cargo_bin("mailhygiene")
         .expect("binary")
         .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
-        .args([
+        .env("PGPASSWORD", support::postgres::PASSWORD)
+        .args(support::on_test_store(&[
             "report",
             &bob,
             "--state",
@@ -859,7 +863,7 @@ fn non_mail_folders_are_skipped_only_on_exchange_and_named() {
             "2026-11-25",
             "--format",
             "markdown",
-        ])
+        ]))
         .output()
         .expect("runs");
     let report = String::from_utf8_lossy(&out.stdout);

@@ -122,7 +122,7 @@ fn mailbox() -> Dovecot {
 
 fn run(
     d: &Dovecot,
-    state: &Path,
+    store: &[String; 2],
     env: &[(&str, &str)],
     args: &[&str],
     stdin: &str,
@@ -140,7 +140,8 @@ fn run(
         .env_remove("LC_MESSAGES")
         .env_remove("MAILHYGIENE_IMAP_TOKEN")
         .args(args)
-        .args(["--state", &state.display().to_string()])
+        .env("PGPASSWORD", support::postgres::PASSWORD)
+        .args(store)
         .write_stdin(stdin)
         .timeout(Duration::from_secs(120));
     for (k, v) in env {
@@ -206,12 +207,12 @@ fn handed_over(d: &Dovecot) -> BTreeMap<String, Vec<(String, SystemTime)>> {
 fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     use support::proxy::{Fault, Proxy};
     let d = mailbox();
-    let state = d.dir.path().join("state.sqlite");
+    let store = support::store_args(d.dir.path());
     let alice = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
     let plain = "--allow-plaintext";
     let (code, _, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &["scan", &alice, "--quiet", plain, "--as-of", "2026-11-25"],
         "",
@@ -222,7 +223,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     // No reason, no case.
     let (code, _, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "offboard",
@@ -241,7 +242,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "offboard",
@@ -263,7 +264,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     let notice = d.dir.path().join("varsel.txt");
     let (code, report, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "offboard",
@@ -322,7 +323,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     let letter = std::fs::read(&notice).expect("notice");
     let (code, _, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "offboard",
@@ -351,7 +352,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     // Previews: only declared terms, never private mail, each recorded.
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "offboard",
@@ -372,7 +373,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     // A preview next to an identifier shows it masked (run() checks).
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &["offboard", "--case", "K-1", "--preview", "fnr", plain],
         "",
@@ -384,7 +385,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     );
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &["offboard", "--case", "K-1", "--preview", "Middag", plain],
         "",
@@ -396,7 +397,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     );
     let (code, _, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &["offboard", "--case", "K-1", "--preview", "lønn", plain],
         "",
@@ -507,7 +508,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         "jsonl",
         plain,
     ];
-    let (code, out, _) = run(&d, &state, &[], &handover, "");
+    let (code, out, _) = run(&d, &store, &[], &handover, "");
     assert_eq!(code, 1);
     let statuses: Vec<String> = records(&out)
         .iter()
@@ -522,13 +523,13 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
 
     // The first run is cut at its first APPEND; the rerun finishes.
     let apply: Vec<&str> = handover.iter().copied().chain(["--apply"]).collect();
-    let (code, out, err) = run(&d, &state, &[], &apply, "");
+    let (code, out, err) = run(&d, &store, &[], &apply, "");
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         records(&out).iter().any(|r| r["status"] == "failed"),
         "{out}"
     );
-    let (code, out, err) = run(&d, &state, &[], &apply, "");
+    let (code, out, err) = run(&d, &store, &[], &apply, "");
     assert_eq!(code, 1, "the excluded row fails the run: {out}{err}");
     let recs = records(&out);
     let excluded: Vec<&Value> = recs.iter().filter(|r| r["status"] == "excluded").collect();
@@ -559,7 +560,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     assert_eq!(there["<1@offboard.test>"][0].0, "S");
     assert_eq!(there["<1@offboard.test>"][0].1, at(RECENT));
     // Once more: everything is already there.
-    let (_, out, _) = run(&d, &state, &[], &apply, "");
+    let (_, out, _) = run(&d, &store, &[], &apply, "");
     let recs = records(&out);
     assert_eq!(
         recs.iter()
@@ -593,7 +594,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
                 "--apply",
                 plain,
             ];
-            let (_, out, err) = run(&d, &state, &[], &args, "");
+            let (_, out, err) = run(&d, &store, &[], &args, "");
             let want = if round == 0 {
                 "copied"
             } else {
@@ -621,7 +622,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
 
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &["offboard", "--status", "--as-of", "2026-12-01"],
         "",
@@ -633,7 +634,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     );
     let (code, out, _) = run(
         &d,
-        &state,
+        &store,
         &[],
         &["offboard", "--status", "--as-of", "2027-06-01"],
         "",
@@ -646,7 +647,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         before,
         "the leaver's mailbox was changed"
     );
-    let (code, out, _) = run(&d, &state, &[], &["audit", "show", "--format", "jsonl"], "");
+    let (code, out, _) = run(&d, &store, &[], &["audit", "show", "--format", "jsonl"], "");
     assert_eq!(code, 0);
     let actions: Vec<String> = records(&out)
         .iter()
@@ -659,13 +660,13 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         );
     }
     assert!(records(&out).iter().all(|r| r["actor"] == "leder"));
-    let (code, out, err) = run(&d, &state, &[], &["audit", "verify"], "");
+    let (code, out, err) = run(&d, &store, &[], &["audit", "verify"], "");
     assert_eq!(code, 0, "{out}{err}");
 
     // Data-subject requests: by address, by an identifier on stdin, export.
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "subject",
@@ -681,7 +682,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     let export = d.dir.path().join("innsyn");
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "subject",
@@ -707,7 +708,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     assert!(String::from_utf8_lossy(&eml).contains("Message-ID: <6@offboard.test>"));
 
     // No clear value outside the exported message itself.
-    let audit_out = run(&d, &state, &[], &["audit", "show"], "").1;
+    let audit_out = run(&d, &store, &[], &["audit", "show"], "").1;
     for text in [
         report.as_str(),
         &csv,
@@ -727,7 +728,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     let plan_arg = plan.to_str().expect("utf-8");
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "clean", &alice, "--case", "K-1", "--plan", plan_arg, "--format", "jsonl", "--apply",
@@ -744,7 +745,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     let clean_run = moved[0]["run"].as_i64().expect("run").to_string();
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &["undo", &clean_run, "--format", "jsonl", "--apply", plain],
         "",
@@ -753,7 +754,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     assert_eq!(records(&out)[0]["status"], "moved");
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &["scan", &alice, "--quiet", plain, "--as-of", "2026-11-25"],
         "",
@@ -761,7 +762,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     assert_eq!(code, 0, "{out}{err}");
     let (_, listed, _) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "subject",
@@ -776,7 +777,7 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     std::fs::write(&listed_file, &listed).expect("write");
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "clean",
@@ -798,18 +799,14 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     // Tampering with the trail is found: a removed entry, a reordering, a
     // changed entry (each on its own copy of the store).
     let tampered = |name: &str, sql: &str| {
-        let copy = d.dir.path().join(name);
-        std::fs::copy(&state, &copy).expect("copy the store");
-        let conn = rusqlite::Connection::open(&copy).expect("store");
-        conn.execute_batch(sql).expect("tamper");
-        drop(conn);
+        let copy = support::tampered_copy(&store, name, sql);
         run(&d, &copy, &[], &["audit", "verify"], "")
     };
-    let (code, _, err) = tampered("removed.sqlite", "DELETE FROM audit WHERE seq = 3");
+    let (code, _, err) = tampered("removed", "DELETE FROM audit WHERE seq = 3");
     assert_eq!(code, 1);
     assert!(err.contains("removed"), "{err}");
     let (code, _, err) = tampered(
-        "reordered.sqlite",
+        "reordered",
         "CREATE TEMP TABLE a AS SELECT * FROM audit WHERE seq = 2; CREATE TEMP TABLE b AS SELECT * FROM audit WHERE seq = 3; UPDATE audit SET at = (SELECT at FROM b), actor = (SELECT actor FROM b), action = (SELECT action FROM b), case_id = (SELECT case_id FROM b), detail = (SELECT detail FROM b), prev = (SELECT prev FROM b), hash = (SELECT hash FROM b) WHERE seq = 2; UPDATE audit SET at = (SELECT at FROM a), actor = (SELECT actor FROM a), action = (SELECT action FROM a), case_id = (SELECT case_id FROM a), detail = (SELECT detail FROM a), prev = (SELECT prev FROM a), hash = (SELECT hash FROM a) WHERE seq = 3;",
     );
     assert_eq!(code, 1);
@@ -818,113 +815,122 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         "{err}"
     );
     let (code, _, err) = tampered(
-        "cut.sqlite",
+        "cut",
         "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
     );
     assert_eq!(code, 1);
     assert!(err.contains("removed"), "{err}");
-    // A script with only the store: entry 2 says something else, and every
-    // hash after it and the head are recomputed the way an unkeyed chain
-    // is made; or the last entries are cut and the head set back. The
-    // anchor log beside the store is copied as it is.
-    let rewritten = |name: &str, cut_last: bool| {
-        use sha2::Digest;
-        let copy = d.dir.path().join(name);
-        std::fs::copy(&state, &copy).expect("copy the store");
-        let anchor = format!("{}.audit.log", state.display());
-        std::fs::copy(&anchor, format!("{}.audit.log", copy.display())).expect("copy the log");
-        let conn = rusqlite::Connection::open(&copy).expect("store");
-        if cut_last {
-            conn.execute(
-                "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
-                [],
-            )
-            .expect("cut");
-            conn.execute(
-                "UPDATE settings SET value = (SELECT seq || ':' || hash FROM audit ORDER BY seq DESC LIMIT 1)
-                 WHERE name = 'audit_head'",
-                [],
-            )
-            .expect("head");
+    // (SQLite: the anchor log is the file beside the store; a PostgreSQL
+    // store has one only when the configuration names it.)
+    if store[0] == "--state" {
+        let sqlite = |path: &Path| ["--state".to_string(), path.display().to_string()];
+        // A script with only the store: entry 2 says something else, and every
+        // hash after it and the head are recomputed the way an unkeyed chain
+        // is made; or the last entries are cut and the head set back. The
+        // anchor log beside the store is copied as it is.
+        let rewritten = |name: &str, cut_last: bool| {
+            use sha2::Digest;
+            let state = Path::new(&store[1]);
+            let copy = d.dir.path().join(name);
+            std::fs::copy(state, &copy).expect("copy the store");
+            let anchor = format!("{}.audit.log", state.display());
+            std::fs::copy(&anchor, format!("{}.audit.log", copy.display())).expect("copy the log");
+            let conn = rusqlite::Connection::open(&copy).expect("store");
+            if cut_last {
+                conn.execute(
+                    "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+                    [],
+                )
+                .expect("cut");
+                conn.execute(
+                    "UPDATE settings SET value = (SELECT seq || ':' || hash FROM audit ORDER BY seq DESC LIMIT 1)
+                     WHERE name = 'audit_head'",
+                    [],
+                )
+                .expect("head");
+                drop(conn);
+                return run(&d, &sqlite(&copy), &[], &["audit", "verify"], "");
+            } else {
+                conn.execute(
+                    "UPDATE audit SET detail = '{\"moved\":12}' WHERE seq = 2",
+                    [],
+                )
+                .expect("rewrite");
+            }
+            type Row = (i64, String, String, String, Option<String>, String, String);
+            let rows: Vec<Row> = conn
+                .prepare(
+                    "SELECT seq, at, actor, action, case_id, detail, prev FROM audit ORDER BY seq",
+                )
+                .expect("select")
+                .query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })
+                .expect("rows")
+                .collect::<Result<_, _>>()
+                .expect("rows");
+            // From the rewritten entry on; the one before it keeps its hash.
+            let mut prev = String::new();
+            for (seq, at, actor, action, case_id, detail, stored_prev) in rows {
+                if seq < 2 {
+                    continue;
+                }
+                if seq == 2 {
+                    prev = stored_prev;
+                }
+                let mut h = sha2::Sha256::new();
+                for part in [
+                    prev.as_str(),
+                    &seq.to_string(),
+                    &at,
+                    &actor,
+                    &action,
+                    case_id.as_deref().unwrap_or("\u{0}"),
+                    &detail,
+                ] {
+                    h.update(part.as_bytes());
+                    h.update([0x1f]);
+                }
+                let hash = hex::encode(h.finalize());
+                conn.execute(
+                    "UPDATE audit SET prev = ?1, hash = ?2 WHERE seq = ?3",
+                    rusqlite::params![prev, hash, seq],
+                )
+                .expect("rechain");
+                conn.execute(
+                    "UPDATE settings SET value = ?1 WHERE name = 'audit_head'",
+                    [format!("{seq}:{hash}")],
+                )
+                .expect("head");
+                prev = hash;
+            }
             drop(conn);
-            return run(&d, &copy, &[], &["audit", "verify"], "");
-        } else {
-            conn.execute(
-                "UPDATE audit SET detail = '{\"moved\":12}' WHERE seq = 2",
-                [],
-            )
-            .expect("rewrite");
-        }
-        type Row = (i64, String, String, String, Option<String>, String, String);
-        let rows: Vec<Row> = conn
-            .prepare("SELECT seq, at, actor, action, case_id, detail, prev FROM audit ORDER BY seq")
-            .expect("select")
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            })
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("rows");
-        // From the rewritten entry on; the one before it keeps its hash.
-        let mut prev = String::new();
-        for (seq, at, actor, action, case_id, detail, stored_prev) in rows {
-            if seq < 2 {
-                continue;
-            }
-            if seq == 2 {
-                prev = stored_prev;
-            }
-            let mut h = sha2::Sha256::new();
-            for part in [
-                prev.as_str(),
-                &seq.to_string(),
-                &at,
-                &actor,
-                &action,
-                case_id.as_deref().unwrap_or("\u{0}"),
-                &detail,
-            ] {
-                h.update(part.as_bytes());
-                h.update([0x1f]);
-            }
-            let hash = hex::encode(h.finalize());
-            conn.execute(
-                "UPDATE audit SET prev = ?1, hash = ?2 WHERE seq = ?3",
-                rusqlite::params![prev, hash, seq],
-            )
-            .expect("rechain");
-            conn.execute(
-                "UPDATE settings SET value = ?1 WHERE name = 'audit_head'",
-                [format!("{seq}:{hash}")],
-            )
-            .expect("head");
-            prev = hash;
-        }
-        drop(conn);
-        run(&d, &copy, &[], &["audit", "verify"], "")
-    };
-    let (code, _, err) = rewritten("rechained.sqlite", false);
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("entry 2 was changed"), "{err}");
-    let (code, _, err) = rewritten("shortened.sqlite", true);
-    assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains("anchor log names entry") && err.contains("removed"),
-        "{err}"
+            run(&d, &sqlite(&copy), &[], &["audit", "verify"], "")
+        };
+        let (code, _, err) = rewritten("rechained.sqlite", false);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("entry 2 was changed"), "{err}");
+        let (code, _, err) = rewritten("shortened.sqlite", true);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains("anchor log names entry") && err.contains("removed"),
+            "{err}"
+        );
+    }
+    let changed = support::tampered_copy(
+        &store,
+        "changed",
+        "UPDATE audit SET detail = '{}' WHERE seq = 2",
     );
-    let conn = rusqlite::Connection::open(&state).expect("store");
-    conn.execute("UPDATE audit SET detail = '{}' WHERE seq = 2", [])
-        .expect("tamper");
-    drop(conn);
-    let (code, _, err) = run(&d, &state, &[], &["audit", "verify"], "");
+    let (code, _, err) = run(&d, &changed, &[], &["audit", "verify"], "");
     assert_eq!(code, 1);
     assert!(err.contains("entry 2"), "{err}");
 }
@@ -959,14 +965,14 @@ fn plans_bound_to_their_case_and_subject_requests_that_cannot_answer_wrongly() {
             );
         }
     };
-    let state = d.dir.path().join("state.sqlite");
+    let store = support::store_args(d.dir.path());
     let alice = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
     let bob = format!("imap://bob%40example.test@127.0.0.1:{}", d.imap_port);
     let plain = "--allow-plaintext";
     let path = |name: &str| d.dir.path().join(name).to_str().expect("utf-8").to_string();
     let (code, _, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &["scan", &alice, "--quiet", plain, "--as-of", "2026-11-25"],
         "",
@@ -994,7 +1000,7 @@ fn plans_bound_to_their_case_and_subject_requests_that_cannot_answer_wrongly() {
             args.extend(["--plan", plan]);
         }
         args.extend(extra);
-        run(&d, &state, &[], &args, "")
+        run(&d, &store, &[], &args, "")
     };
     let (plan2, plan3, plan_xlsx) = (path("k2.csv"), path("k3.csv"), path("k4.xlsx"));
     for (case, plan) in [("K-2", &plan2), ("K-3", &plan3), ("K-4", &plan_xlsx)] {
@@ -1031,7 +1037,7 @@ fn plans_bound_to_their_case_and_subject_requests_that_cannot_answer_wrongly() {
             "handover", "--case", "K-2", "--plan", plan, "--format", "jsonl", "--apply", plain,
         ];
         args.extend(extra);
-        run(&d, &state, &[], &args, "")
+        run(&d, &store, &[], &args, "")
     };
     let to_bob = ["--to", bob.as_str()];
 
@@ -1143,7 +1149,7 @@ book.save(sys.argv[1])
     let exported = path("k4-export");
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "handover",
@@ -1183,7 +1189,7 @@ book.save(sys.argv[1])
     assert!(err.contains("--amend") && err.contains("reason"), "{err}");
     let (code, _, err) = open("K-2", "", "En annen grunn", &["--amend"]);
     assert_eq!(code, 0, "{err}");
-    let (_, audit, _) = run(&d, &state, &[], &["audit", "show", "--format", "jsonl"], "");
+    let (_, audit, _) = run(&d, &store, &[], &["audit", "show", "--format", "jsonl"], "");
     let amend: Vec<Value> = records(&audit)
         .into_iter()
         .filter(|r| r["action"] == "amend")
@@ -1195,12 +1201,12 @@ book.save(sys.argv[1])
     // Subject requests: a typo in the identifier, another key, half a
     // name: refused, not "0 messages".
     let typo = "15076500566\n";
-    let (code, out, err) = run(&d, &state, &[], &["subject", "--identifier-stdin"], typo);
+    let (code, out, err) = run(&d, &store, &[], &["subject", "--identifier-stdin"], typo);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("check the digits"), "{err}");
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[(
             "MAILHYGIENE_FINGERPRINT_KEY",
             "another-key-0123456789abcdef",
@@ -1210,18 +1216,18 @@ book.save(sys.argv[1])
     );
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("another fingerprint key"), "{err}");
-    let (code, _, err) = run(&d, &state, &[], &["subject", "--name", "a"], "");
+    let (code, _, err) = run(&d, &store, &[], &["subject", "--name", "a"], "");
     assert_eq!(code, 2, "{err}");
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &["subject", "--identifier-stdin", "--format", "jsonl"],
         "150765 00565\n",
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(records(&out).len(), 1, "{out}");
-    let (_, audit, _) = run(&d, &state, &[], &["audit", "show", "--format", "jsonl"], "");
+    let (_, audit, _) = run(&d, &store, &[], &["audit", "show", "--format", "jsonl"], "");
     let search = records(&audit)
         .into_iter()
         .rev()
@@ -1240,7 +1246,7 @@ book.save(sys.argv[1])
     // someone says why.
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "subject",
@@ -1259,7 +1265,7 @@ book.save(sys.argv[1])
     );
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "subject",
@@ -1279,7 +1285,7 @@ book.save(sys.argv[1])
     // Right after a cleanup, the moved message is found where it is now.
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "clean", &alice, "--case", "K-2", "--plan", &plan2, "--format", "jsonl", "--apply",
@@ -1296,7 +1302,7 @@ book.save(sys.argv[1])
     let clean_err = err;
     let (code, out, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "subject",
@@ -1312,7 +1318,7 @@ book.save(sys.argv[1])
     assert_eq!(found.len(), 1, "{out}{clean_err}");
     assert_eq!(found[0]["folder"], moved[0]["to_folder"], "{out}");
     assert_ne!(found[0]["folder"], "INBOX", "{out}");
-    let (_, audit, _) = run(&d, &state, &[], &["audit", "show", "--format", "jsonl"], "");
+    let (_, audit, _) = run(&d, &store, &[], &["audit", "show", "--format", "jsonl"], "");
     leaks("the audit trail", &audit);
     let _ = before;
 }
@@ -1497,10 +1503,10 @@ fn a_leaver_configured_by_name_keeps_business_mail_and_union_mail_apart() {
     )
     .expect("config");
     let config = config.display().to_string();
-    let state = d.dir.path().join("state.sqlite");
+    let store = support::store_args(d.dir.path());
     let (code, _, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "scan",
@@ -1517,7 +1523,7 @@ fn a_leaver_configured_by_name_keeps_business_mail_and_union_mail_apart() {
     let plan = d.dir.path().join("plan.csv");
     let (code, _, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "offboard",
@@ -1614,12 +1620,12 @@ fn a_handover_rerun_against_a_re_rendering_server_copies_nothing() {
         b"Message-ID: <x@y>\r\nSubject: Tilbud p\xc3\xa5 rammeavtale\r\n\r\nVedlagt tilbudet.\r\n";
     assert_ne!(render_anew(sample), sample.to_vec());
     let d = mailbox();
-    let state = d.dir.path().join("state.sqlite");
+    let store = support::store_args(d.dir.path());
     let alice = format!("imap://alice%40example.test@127.0.0.1:{}", d.imap_port);
     let plain = "--allow-plaintext";
     let (code, _, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &["scan", &alice, "--quiet", plain, "--as-of", "2026-11-25"],
         "",
@@ -1628,7 +1634,7 @@ fn a_handover_rerun_against_a_re_rendering_server_copies_nothing() {
     let plan = d.dir.path().join("k5.csv");
     let (code, _, err) = run(
         &d,
-        &state,
+        &store,
         &[],
         &[
             "offboard",
@@ -1654,7 +1660,7 @@ fn a_handover_rerun_against_a_re_rendering_server_copies_nothing() {
     let handover = |to: &str| {
         run(
             &d,
-            &state,
+            &store,
             &[],
             &[
                 "handover",

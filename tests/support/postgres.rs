@@ -249,6 +249,16 @@ impl Postgres {
     /// Makes a fresh database (named `prefix` and a counter) and returns
     /// its name.
     pub fn create_database(&self, prefix: &str) -> String {
+        self.create_database_from(prefix, None)
+    }
+
+    /// A copy of `database` (its template), as a fresh database; nobody
+    /// may be connected to `database` meanwhile.
+    pub fn copy_database(&self, database: &str, prefix: &str) -> String {
+        self.create_database_from(prefix, Some(database))
+    }
+
+    fn create_database_from(&self, prefix: &str, template: Option<&str>) -> String {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         let name = format!(
             "{prefix}_{}",
@@ -257,6 +267,7 @@ impl Postgres {
         let out = command(&bin_dir(), "createdb", None)
             .env("PGPASSWORD", PASSWORD)
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
+            .args(template.map(|t| ["-T", t]).into_iter().flatten())
             .arg(&name)
             .output()
             .expect("createdb runs");
@@ -266,6 +277,50 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr)
         );
         name
+    }
+
+    /// Every row of `database`, as `pg_dump` writes it (plain SQL).
+    pub fn dump(&self, database: &str) -> String {
+        let out = command(&bin_dir(), "pg_dump", None)
+            .env("PGPASSWORD", PASSWORD)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
+            .args(["--no-owner", database])
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            out.status.success(),
+            "pg_dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `sql` (one or more statements) in `database` with `psql`,
+    /// stopping at the first error.
+    pub fn sql(&self, database: &str, sql: &str) -> String {
+        let out = command(&bin_dir(), "psql", None)
+            .env("PGPASSWORD", PASSWORD)
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
+            .args([
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                database,
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql runs");
+        assert!(
+            out.status.success(),
+            "psql failed on {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 
