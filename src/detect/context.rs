@@ -122,24 +122,52 @@ impl Context {
         Context { hits }
     }
 
-    /// The nearest keyword ending before `start`, within the label reach and
-    /// not across a blank line.
+    /// The label that speaks for the value starting at `start`, if any:
+    /// a label speaks for its own value, its own cell or its own column,
+    /// never for its neighbours' (see [`Context::label_hit`]).
     pub fn label(&self, text: &str, start: usize) -> Option<Cue> {
-        let idx = self.hits.partition_point(|&(_, end, _)| end <= start);
-        let &(_, end, cue) = self.hits.get(idx.checked_sub(1)?)?;
-        let between = &text[end..start];
-        if between.chars().count() > LABEL_REACH || between.contains("\n\n") {
-            return None;
-        }
-        Some(cue)
+        self.label_hit(text, start).map(|(cue, _)| cue)
     }
 
     /// The label's own words (as `label` finds it).
     pub fn label_word<'t>(&self, text: &'t str, start: usize) -> Option<&'t str> {
-        self.label(text, start)?;
+        self.label_hit(text, start).map(|(_, word)| word)
+    }
+
+    /// Where a value's label is, in the order people write them:
+    /// 1. before it on its own line, with no value of its own between
+    ///    ("Tlf. 22 33 44 55, 15076500565": the phone label has its
+    ///    number), not across a sentence ("phone me … the number is") and
+    ///    not from another cell unless alone in the cell just before;
+    /// 2. alone at the end of the line above, as a form writes a label and
+    ///    its value below ("Fødselsnummer:" then the number); a label that
+    ///    has its own value there does not carry to the next line.
+    ///
+    /// Plain-text tables reach here as one paragraph per cell, its column's
+    /// header first (`extract::table::as_records`), so a header speaks for
+    /// its own column only.
+    fn label_hit<'t>(&self, text: &'t str, start: usize) -> Option<(Cue, &'t str)> {
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let idx = self.hits.partition_point(|&(_, end, _)| end <= start);
-        let &(s, e, _) = self.hits.get(idx.checked_sub(1)?)?;
-        text.get(s..e)
+        let &(s, e, cue) = self.hits.get(idx.checked_sub(1)?)?;
+        if s >= line_start {
+            // The line's own label, or another value's.
+            return speaks_for(&text[e..start]).then(|| (cue, &text[s..e]));
+        }
+        // A value earlier on the line takes the line above's label.
+        if value_like(&text[line_start..start]) {
+            return None;
+        }
+        let above_end = line_start.checked_sub(1)?;
+        let above_start = text[..above_end].rfind('\n').map_or(0, |i| i + 1);
+        let above = text[above_start..above_end].trim_end_matches('\r');
+        if s < above_start || e > above_start + above.len() {
+            return None;
+        }
+        let rest = &above[e - above_start..];
+        rest.chars()
+            .all(|c| c.is_whitespace() || matches!(c, ':' | '.' | '-' | '#' | ')' | '('))
+            .then(|| (cue, &text[s..e]))
     }
 
     /// Whether a keyword with one of `cues` stands within the support reach of
@@ -160,6 +188,53 @@ impl Context {
                 }
         })
     }
+}
+
+/// Whether text between a label and a value leaves the label speaking for
+/// the value: short, no value of its own, no sentence break, and within
+/// one cell (or the label alone in the cell just before).
+fn speaks_for(between: &str) -> bool {
+    if between.chars().count() > LABEL_REACH || value_like(between) {
+        return false;
+    }
+    let words = between
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .count();
+    if words > MAX_WORDS_BETWEEN {
+        return false;
+    }
+    // "I'll phone you. My number …": a label does not cross a sentence.
+    let mut chars = between.chars().peekable();
+    while let Some(c) = chars.next() {
+        if matches!(c, '.' | '!' | '?') {
+            let mut spaced = false;
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+                spaced = true;
+            }
+            if spaced && chars.peek().is_some_and(|c| c.is_alphabetic()) {
+                return false;
+            }
+        }
+    }
+    // A label in another cell (tab, `;`, `|` or columns of spaces between)
+    // speaks only from the cell right before the value's, alone there
+    // ("Fødselsnummer:\t15076500565", "Kontonr.    1234.56.78903").
+    let other_cell = ["\t", "  ", ";", "|"]
+        .iter()
+        .any(|sep| between.contains(sep));
+    !other_cell || words == 0
+}
+
+/// Words a label may stand from its value ("kontonummer for innbetaling
+/// er 1234.56.78903"); a sentence that mentions a phone and, later, a
+/// number is not a label.
+const MAX_WORDS_BETWEEN: usize = 5;
+
+/// Whether `text` holds a value of its own: five digits or more.
+fn value_like(text: &str) -> bool {
+    text.bytes().filter(u8::is_ascii_digit).count() >= 5
 }
 
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {
@@ -216,6 +291,46 @@ mod tests {
         assert_eq!(label_before("Fnr:\n\nHei 15076500565", "1507"), None);
         let far = format!("Fnr {} 15076500565", "x".repeat(80));
         assert_eq!(label_before(&far, "1507"), None);
+    }
+
+    /// A label speaks for its own value (issue 27's "labels that reach too
+    /// far"): each case was labelled by its neighbour's word before.
+    #[test]
+    fn a_label_speaks_for_its_own_value_only() {
+        let cases = [
+            // A signature's phone line does not label the next line.
+            ("Mvh Kari\nTlf. 22 33 44 55\n15076500565", None),
+            ("Tlf: 22334455\n4111111111111111", None),
+            // Nor does an account label with its own account.
+            ("Kontonummer: 1234.56.78903\n15076500565", None),
+            ("IBAN NO93 8601 1117 947\n15076500565", None),
+            // A phone label with its number, then another value on the line.
+            ("Tlf. 22 33 44 55, 15076500565", None),
+            // "phone" in a sentence, and a number later in it or the next.
+            (
+                "Please phone me when you have checked the papers, the one I mean is 15076500565",
+                None,
+            ),
+            ("Ring meg på mobil. Nummeret er 15076500565", None),
+            // What stays a label: alone above its value, a few words before
+            // it, or alone in the cell just before.
+            ("Fødselsnummer:\n15076500565", Some(Cue::NationalId)),
+            ("Kontonummer:\r\n15076500565", Some(Cue::BankAccount)),
+            (
+                "kontonummer for innbetaling er 15076500565",
+                Some(Cue::BankAccount),
+            ),
+            ("Fødselsnummer:\t15076500565", Some(Cue::NationalId)),
+            ("Kontonr.        15076500565", Some(Cue::BankAccount)),
+            ("Tlf. 22 33 44 55", Some(Cue::NotPersonal)),
+        ];
+        for (text, want) in cases {
+            let at = text
+                .rfind(|c: char| !c.is_ascii_digit() && c != ' ' && c != '.')
+                .map_or(0, |i| i + 1);
+            let at = at + text[at..].find(|c: char| c.is_ascii_digit()).unwrap_or(0);
+            assert_eq!(Context::find(text).label(text, at), want, "{text:?}");
+        }
     }
 
     #[test]

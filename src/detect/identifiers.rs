@@ -811,11 +811,18 @@ fn find_hetu(
             continue;
         }
         // `DDMMYY-NNNN` is also the Danish and Swedish shape: where a label
-        // says which, the label decides.
+        // says which, the label decides, and Swedish or Danish words nearby
+        // ("svenskt personnummer: …") decide unless Finnish ones do too;
+        // the Swedish and Danish readers then take the number.
         let label = ctx.label(start);
         let all_digits = s[6] == b'-' && s[10].is_ascii_digit();
+        let other_nordic = || {
+            ctx.supports(start, end, &[Cue::Swedish, Cue::Danish])
+                && !ctx.supports(start, end, &[Cue::Finnish])
+        };
         if label == Some(Cue::NotPersonal)
             || (all_digits && matches!(label, Some(Cue::Danish | Cue::Swedish)))
+            || (all_digits && label != Some(Cue::Finnish) && other_nordic())
         {
             continue;
         }
@@ -1117,6 +1124,42 @@ mod tests {
         ] {
             assert_eq!(one(text), None, "{text}");
         }
+    }
+
+    /// `DDMMYY-NNNC` with a digit for the Finnish check character is also
+    /// a Swedish number's shape: Swedish words decide (issue 27).
+    #[test]
+    fn swedish_words_make_a_shared_shape_swedish() {
+        // 120312-0025-like numbers pass both: find one.
+        let chars = b"0123456789ABCDEFHJKLMNPRSTUVWXY";
+        let both = (2..1000)
+            .map(|z| format!("120312{z:03}"))
+            .find_map(|nine| {
+                let c = chars[(nine.parse::<u64>().ok()? % 31) as usize];
+                let d: [u8; 10] = checksum::digits(format!("{nine}{}", c as char).as_bytes())?;
+                (c.is_ascii_digit() && checksum::luhn(&d))
+                    .then(|| format!("{}-{}{}", &nine[..6], &nine[6..], c as char))
+            })
+            .expect("some number passes both");
+        let detectors = |text: &str| -> Vec<String> {
+            find(text, &settings(), false)
+                .into_iter()
+                .map(|h| h.detector.to_string())
+                .collect()
+        };
+        assert_eq!(
+            detectors(&format!("Svenskt personnummer: {both}")),
+            ["se.personnummer"]
+        );
+        assert_eq!(
+            detectors(&format!("Our Swedish colleague, personal number {both}")),
+            ["se.personnummer"]
+        );
+        assert_eq!(detectors(&format!("Finsk HETU {both}")), ["fi.hetu"]);
+        assert_eq!(
+            detectors(&format!("Svensk-finsk kollega, henkilötunnus {both}")),
+            ["fi.hetu"]
+        );
     }
 
     #[test]

@@ -114,15 +114,20 @@ impl OpenTable {
                 }
                 if data {
                     let mut space = false;
-                    for word in cell.split(['\n', '\t', ' ']) {
-                        if word.is_empty() {
-                            continue;
+                    let mut line_break = false;
+                    for (n, line) in cell.split('\n').enumerate() {
+                        line_break |= n > 0;
+                        for word in line.split(['\t', ' ']) {
+                            if word.is_empty() {
+                                continue;
+                            }
+                            if space && !(line_break && broken_number(out, word)) {
+                                out.push(' ');
+                            }
+                            out.push_str(word);
+                            space = true;
+                            line_break = false;
                         }
-                        if space {
-                            out.push(' ');
-                        }
-                        out.push_str(word);
-                        space = true;
                     }
                 } else {
                     out.push_str(cell.trim_matches(|c: char| c.is_ascii_whitespace()));
@@ -331,6 +336,19 @@ fn push_text(out: &mut String, raw: &str) {
     }
 }
 
+/// Whether a line break in a table cell between `before` and `word`
+/// splits one number, as a narrow column wraps it ("1203851<br>0183"):
+/// digits on both sides, twelve or fewer together (an identifier's
+/// length; two phone numbers one per line are longer and stay apart).
+fn broken_number(before: &str, word: &str) -> bool {
+    let tail = before.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let head = word.bytes().take_while(u8::is_ascii_digit).count();
+    tail > 0 && head > 0 && tail + head <= MAX_WRAPPED_DIGITS && head == word.len()
+}
+
+/// The longest number a table cell's wrapping is taken to have split.
+const MAX_WRAPPED_DIGITS: usize = 12;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,7 +396,14 @@ mod tests {
             (
                 "<table><tr><td><p>Navn</p></td><td><p>Fnr</p></td></tr>\
                  <tr><td><p>Ola</p></td><td><p>150765<br>00565</p></td></tr></table>",
-                "Navn\tFnr\nOla\t150765 00565",
+                "Navn\tFnr\nOla\t15076500565",
+            ),
+            // A narrow column wraps a number anywhere; two numbers one per
+            // line (sixteen digits together) stay two.
+            (
+                "<table><tr><td>Navn</td><td>Fnr</td><td>Tlf</td></tr>\
+                 <tr><td>Ola</td><td>1507650<br>0565</td><td>91234567<br>98765432</td></tr></table>",
+                "Navn\tFnr\tTlf\nOla\t15076500565\t91234567 98765432",
             ),
             // A layout table around everything reads as its content.
             (

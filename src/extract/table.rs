@@ -5,12 +5,17 @@
 //! ("Telefon") stands right before the first data row, and the detectors'
 //! rule that the nearest keyword before a number is its label then calls the
 //! first row's fødselsnummer a phone number. A header labels its own column,
-//! not the cells that happen to follow it. So every table (rows of
-//! tab-separated cells, as the HTML, spreadsheet and CSV readers write them)
-//! is rewritten for the detectors as one paragraph per cell holding a
-//! number: the column's header, the row's own label (its first cell, when
-//! that is words), then the cell. A blank line between paragraphs keeps any
-//! label from reaching the next cell.
+//! not the cells that happen to follow it. So every table is rewritten for
+//! the detectors as one paragraph per cell holding a number: the column's
+//! header, the row's own label (its first cell, when that is words), then
+//! the cell. A blank line between paragraphs keeps any label from reaching
+//! the next cell.
+//!
+//! Tables come in the forms the readers and people write: tab-separated
+//! cells (the HTML, spreadsheet and CSV readers; a cell per tab), columns
+//! aligned with tabs or spaces in plain-text mail (a cell is where its
+//! column is, however many tabs or spaces it took to get there), and cells
+//! between `;` or `|`.
 //!
 //! Only the identifier detectors read this form; the special-category
 //! phrases read the text as written. Pure: text in, text out.
@@ -20,78 +25,321 @@ use std::borrow::Cow;
 /// A cell this long is prose, not a table's value: such a "table" is a
 /// layout and is left as written.
 const MAX_CELL_CHARS: usize = 400;
+/// Columns aligned with spaces hold short cells; longer ones are prose
+/// with double spaces after its full stops.
+const MAX_ALIGNED_CELL_CHARS: usize = 60;
+/// A column's name is a few words ("Fødselsnummer", "Kontonr. for lønn");
+/// a longer one in the top line of an aligned block is a sentence.
+const MAX_HEADER_CHARS: usize = 30;
+const MAX_HEADER_WORDS: usize = 4;
+/// Where a tab takes the text to (as a terminal or a mail client shows it).
+const TAB_STOP: usize = 8;
 
-/// Text whose tab-separated blocks (two or more rows, some with two or more
-/// cells) are rewritten as one labelled paragraph per number-bearing cell;
-/// everything else as it was. Text without a tab is returned as it is.
-pub fn as_records(text: &str) -> Cow<'_, str> {
-    if memchr::memchr(b'\t', text.as_bytes()).is_none() {
-        return Cow::Borrowed(text);
-    }
-    let lines: Vec<&str> = text.split('\n').collect();
-    let mut out = String::with_capacity(text.len() + text.len() / 2);
-    let mut i = 0;
-    while i < lines.len() {
-        if !lines[i].contains('\t') {
-            out.push_str(lines[i]);
-            if i + 1 < lines.len() {
-                out.push('\n');
-            }
-            i += 1;
-            continue;
-        }
-        // A block: tabbed lines, with empty rows inside it (a sheet's gaps).
-        let start = i;
-        let mut end = i;
-        let mut j = i;
-        while j < lines.len() {
-            let line = lines[j].trim_end_matches('\r');
-            if line.contains('\t') {
-                end = j + 1;
-            } else if !line.trim().is_empty() {
-                break;
-            }
-            j += 1;
-        }
-        let rows: Vec<Vec<&str>> = lines[start..end]
-            .iter()
-            .map(|l| l.trim_end_matches('\r'))
-            .filter(|l| !l.trim().is_empty())
-            .map(cells)
-            .collect();
-        if is_table(&rows) {
-            render(&rows, &mut out);
-        } else {
-            for line in &lines[start..end] {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-        i = end;
-    }
-    Cow::Owned(out)
+/// How the rows of one block split into cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Split {
+    /// One cell per tab.
+    Tab,
+    /// Cells aligned in columns with tabs or runs of two spaces or more.
+    Aligned,
+    Semicolon,
+    Pipe,
 }
 
-/// A row's cells, trimmed, without the empty ones a trailing tab leaves.
-fn cells(line: &str) -> Vec<&str> {
-    let mut cells: Vec<&str> = line.split('\t').map(str::trim).collect();
-    while cells.last().is_some_and(|c| c.is_empty()) {
+impl Split {
+    /// How `line` would split, if it looks like a row at all.
+    fn of(line: &str) -> Option<Split> {
+        if line.contains('\t') {
+            Some(Split::Tab)
+        } else if line.matches('|').count() >= 2 {
+            Some(Split::Pipe)
+        } else if line.contains(';') {
+            Some(Split::Semicolon)
+        } else if line.trim().contains("  ") {
+            Some(Split::Aligned)
+        } else {
+            None
+        }
+    }
+}
+
+/// One cell: its text (trimmed) and the columns it spans on screen.
+#[derive(Debug, Clone, Copy)]
+struct Cell<'t> {
+    text: &'t str,
+    from: usize,
+    to: usize,
+}
+
+/// The cells of `line` split as `split` says, with their screen columns.
+fn split_cells(line: &str, split: Split) -> Vec<Cell<'_>> {
+    let mut cells = Vec::new();
+    let mut column = 0;
+    let mut cell_start: Option<(usize, usize)> = None; // (byte, column)
+    let mut last_end = (0, 0); // byte and column after the last non-blank
+    let mut chars = line.char_indices().peekable();
+    // The cell from `start` (byte, column) to the last non-blank `end`.
+    fn cell(
+        line: &str,
+        start: Option<(usize, usize)>,
+        end: (usize, usize),
+        column: usize,
+    ) -> Cell<'_> {
+        match start {
+            Some((b, c)) if end.0 > b => Cell {
+                text: line[b..end.0].trim(),
+                from: c,
+                to: end.1,
+            },
+            _ => Cell {
+                text: "",
+                from: column,
+                to: column,
+            },
+        }
+    }
+    while let Some((i, c)) = chars.next() {
+        let boundary = match (split, c) {
+            (Split::Tab, '\t') | (Split::Semicolon, ';') | (Split::Pipe, '|') => true,
+            (Split::Aligned, '\t') => true,
+            (Split::Aligned, ' ') => chars.peek().is_some_and(|&(_, n)| n == ' ' || n == '\t'),
+            _ => false,
+        };
+        if boundary {
+            cells.push(cell(line, cell_start.take(), last_end, column));
+            // An aligned row's separator is the whole run of blanks.
+            let mut width = if c == '\t' {
+                TAB_STOP - column % TAB_STOP
+            } else {
+                1
+            };
+            if split == Split::Aligned {
+                while let Some(&(_, n)) = chars.peek().filter(|&&(_, n)| n == ' ' || n == '\t') {
+                    width += if n == '\t' {
+                        TAB_STOP - (column + width) % TAB_STOP
+                    } else {
+                        1
+                    };
+                    chars.next();
+                }
+            }
+            column += width;
+            continue;
+        }
+        if !c.is_whitespace() {
+            if cell_start.is_none() {
+                cell_start = Some((i, column));
+            }
+            last_end = (i + c.len_utf8(), column + 1);
+        }
+        column += if c == '\t' {
+            TAB_STOP - column % TAB_STOP
+        } else {
+            1
+        };
+    }
+    cells.push(cell(line, cell_start, last_end, column));
+    if split == Split::Pipe {
+        // "| a | b |": the outer bars open and close the row.
+        if cells.first().is_some_and(|c| c.text.is_empty()) {
+            cells.remove(0);
+        }
+        if cells.last().is_some_and(|c| c.text.is_empty()) {
+            cells.pop();
+        }
+    }
+    if split == Split::Aligned && cells.first().is_some_and(|c| c.text.is_empty()) {
+        cells.remove(0); // indentation
+    }
+    while cells.last().is_some_and(|c| c.text.is_empty()) {
         cells.pop();
     }
     cells
 }
 
-fn is_table(rows: &[Vec<&str>]) -> bool {
-    rows.len() >= 2
+/// A Markdown table's rule under its header ("|---|:--:|").
+fn is_rule(cells: &[Cell<'_>]) -> bool {
+    !cells.is_empty()
+        && cells.iter().all(|c| {
+            !c.text.is_empty() && c.text.chars().all(|ch| matches!(ch, '-' | ':' | '=' | '+'))
+        })
+}
+
+/// Text whose tables (two or more rows, some with two or more cells) are
+/// rewritten as one labelled paragraph per number-bearing cell; everything
+/// else as it was. Text with no table is returned as it is.
+pub fn as_records(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    if memchr::memchr3(b'\t', b';', b'|', bytes).is_none()
+        && memchr::memmem::find(bytes, b"  ").is_none()
+    {
+        return Cow::Borrowed(text);
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut out: Option<String> = None;
+    // Lines copied as they were, up to here (exclusive), when out is Some.
+    let mut copied = 0;
+    let mut i = 0;
+    while i < lines.len() {
+        let Some(split) = Split::of(lines[i].trim_end_matches('\r')) else {
+            i += 1;
+            continue;
+        };
+        // A block: lines that split the same way; a tab table may have
+        // empty rows inside it (a sheet's gaps).
+        let start = i;
+        let mut end = i;
+        let mut j = i;
+        while j < lines.len() {
+            let line = lines[j].trim_end_matches('\r');
+            if Split::of(line) == Some(split)
+                || (split == Split::Aligned && Split::of(line) == Some(Split::Tab))
+                || (split == Split::Tab && Split::of(line) == Some(Split::Aligned))
+            {
+                end = j + 1;
+            } else if !(split == Split::Tab && line.trim().is_empty()) {
+                break;
+            }
+            j += 1;
+        }
+        let block: Vec<&str> = lines[start..end]
+            .iter()
+            .map(|l| l.trim_end_matches('\r'))
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        if let Some(records) = table(&block, split) {
+            let out = out.get_or_insert_with(|| String::with_capacity(text.len() + text.len() / 2));
+            for line in &lines[copied..start] {
+                out.push_str(line);
+                out.push('\n');
+            }
+            out.push_str(&records);
+            copied = end;
+        }
+        i = end.max(i + 1);
+    }
+    let Some(mut out) = out else {
+        return Cow::Borrowed(text);
+    };
+    for (k, line) in lines[copied..].iter().enumerate() {
+        out.push_str(line);
+        if copied + k + 1 < lines.len() {
+            out.push('\n');
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The block's records, when it is a table.
+fn table(block: &[&str], split: Split) -> Option<String> {
+    // A tab block whose rows have as many cells as its first is a sheet
+    // (one cell per tab, empty cells kept); otherwise its tabs align
+    // columns on screen, as spaces do.
+    let split = match split {
+        Split::Tab => {
+            let tabs = |l: &str| l.trim_end_matches('\t').matches('\t').count();
+            let first = tabs(block.first()?);
+            if block.iter().all(|l| tabs(l) == first) {
+                Split::Tab
+            } else {
+                Split::Aligned
+            }
+        }
+        other => other,
+    };
+    let mut rows: Vec<Vec<Cell<'_>>> = block.iter().map(|l| split_cells(l, split)).collect();
+    if split == Split::Pipe {
+        rows.retain(|r| !is_rule(r));
+    }
+    let limit = if split == Split::Aligned {
+        MAX_ALIGNED_CELL_CHARS
+    } else {
+        MAX_CELL_CHARS
+    };
+    let is_table = rows.len() >= 2
         && rows
             .iter()
-            .filter(|r| r.iter().filter(|c| !c.is_empty()).count() >= 2)
+            .filter(|r| r.iter().filter(|c| !c.text.is_empty()).count() >= 2)
             .count()
             >= 2
         && rows
             .iter()
             .flatten()
-            .all(|c| c.chars().count() <= MAX_CELL_CHARS)
+            .all(|c| c.text.chars().count() <= limit);
+    if !is_table {
+        return None;
+    }
+    // The first row heads the columns when it is all words; otherwise the
+    // table has no header row (a key-value list, or data from the start).
+    let header = rows[0]
+        .iter()
+        .all(|c| c.text.is_empty() || is_words(c.text));
+    let (head, body): (&[Cell<'_>], &[Vec<Cell<'_>>]) = if header {
+        (&rows[0], &rows[1..])
+    } else {
+        (&[], &rows[..])
+    };
+    if split == Split::Aligned {
+        // Columns of spaces are a table only under a header they line up
+        // with: most cells after the first start or end where a header
+        // cell does. Prose with double spaces does not.
+        let near = |a: usize, b: usize| a.abs_diff(b) <= 2;
+        let cells: Vec<&Cell<'_>> = body.iter().flat_map(|r| r.iter().skip(1)).collect();
+        let aligned = cells
+            .iter()
+            .filter(|c| {
+                head.iter()
+                    .any(|h| near(c.from, h.from) || near(c.to, h.to))
+            })
+            .count();
+        let names = head.iter().all(|h| {
+            h.text.chars().count() <= MAX_HEADER_CHARS
+                && h.text.split_whitespace().count() <= MAX_HEADER_WORDS
+        });
+        if head.len() < 2 || !names || cells.is_empty() || aligned * 2 < cells.len() {
+            return None;
+        }
+    }
+    let mut out = String::new();
+    for row in body {
+        let row_label = row.first().map(|c| c.text).filter(|c| is_words(c));
+        for (k, cell) in row.iter().enumerate() {
+            if !has_digit(cell.text) {
+                continue;
+            }
+            let column = if split == Split::Aligned {
+                column_of(head, cell)
+            } else {
+                head.get(k)
+            };
+            if let Some(h) = column.filter(|h| !h.text.is_empty()) {
+                out.push_str(h.text);
+                out.push_str(": ");
+            }
+            if k > 0
+                && let Some(label) = row_label
+            {
+                out.push_str(label);
+                out.push_str(": ");
+            }
+            out.push_str(cell.text);
+            out.push_str("\n\n");
+        }
+    }
+    Some(out)
+}
+
+/// The header cell above an aligned cell: the one it overlaps most on
+/// screen, else the last one starting before it.
+fn column_of<'h, 't>(head: &'h [Cell<'t>], cell: &Cell<'_>) -> Option<&'h Cell<'t>> {
+    let overlap = |h: &Cell<'_>| h.to.min(cell.to).saturating_sub(h.from.max(cell.from));
+    match head
+        .iter()
+        .max_by_key(|h| (overlap(h), std::cmp::Reverse(h.from)))
+    {
+        Some(h) if overlap(h) > 0 => Some(h),
+        _ => head.iter().rev().find(|h| h.from <= cell.from),
+    }
 }
 
 fn has_digit(s: &str) -> bool {
@@ -101,37 +349,6 @@ fn has_digit(s: &str) -> bool {
 /// Words, not a value: a header cell or a row label.
 fn is_words(s: &str) -> bool {
     !s.is_empty() && s.bytes().filter(u8::is_ascii_digit).count() < 3
-}
-
-fn render(rows: &[Vec<&str>], out: &mut String) {
-    // The first row heads the columns when it is all words; otherwise the
-    // table has no header row (a key-value list, or data from the start).
-    let header = rows[0].iter().all(|c| c.is_empty() || is_words(c));
-    let (head, body): (&[&str], &[Vec<&str>]) = if header {
-        (&rows[0], &rows[1..])
-    } else {
-        (&[], rows)
-    };
-    for row in body {
-        let row_label = row.first().copied().filter(|c| is_words(c));
-        for (k, cell) in row.iter().enumerate() {
-            if !has_digit(cell) {
-                continue;
-            }
-            if let Some(h) = head.get(k).filter(|h| !h.is_empty()) {
-                out.push_str(h);
-                out.push_str(": ");
-            }
-            if k > 0
-                && let Some(label) = row_label
-            {
-                out.push_str(label);
-                out.push_str(": ");
-            }
-            out.push_str(cell);
-            out.push_str("\n\n");
-        }
-    }
 }
 
 /// A CSV file as tab-separated rows: the delimiter (`;`, `,` or tab) is the
@@ -206,6 +423,69 @@ mod tests {
         }
         let prose = format!("a\t{}\nb\tc\n", "ord ".repeat(200));
         assert_eq!(as_records(&prose), prose);
+    }
+
+    /// Plain-text tables in mail, each way people make columns: a header
+    /// labels its own column only (issue 27).
+    #[test]
+    fn plain_text_columns_are_read_by_their_headers() {
+        let tables = [
+            // Spaces.
+            "Navn             Telefon      Merknad\n\
+             Kari Nordmann    91234567     15076500565\n\
+             Ola Nordmann     92345678     01019012345\n",
+            // Tabs to tab stops: a row's tab count is not its cell index.
+            "Navn\t\tTelefon\t\tMerknad\nKari Nordmann\t91234567\t15076500565\n\
+             Ola Nordmann\t92345678\t01019012345\n",
+            // Semicolons.
+            "Navn;Telefon;Merknad\nKari Nordmann;91234567;15076500565\nOla Nordmann;92345678;01019012345\n",
+            // Bars, with a Markdown rule under the header.
+            "| Navn | Telefon | Merknad |\n|---|---|---|\n| Kari Nordmann | 91234567 | 15076500565 |\n\
+             | Ola Nordmann | 92345678 | 01019012345 |\n",
+        ];
+        for table in tables {
+            let text = as_records(table);
+            assert!(
+                text.contains("Merknad: Kari Nordmann: 15076500565\n\n"),
+                "{table}\n=> {text}"
+            );
+            assert!(
+                text.contains("Telefon: Ola Nordmann: 92345678\n\n"),
+                "{table}\n=> {text}"
+            );
+            for line in text.lines().filter(|l| l.contains("15076500565")) {
+                assert!(!line.contains("Telefon"), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn right_aligned_values_find_their_column() {
+        let table = "Navn              Kontonummer   Beløp\n\
+                     Kari Nordmann     15076500565   1 200\n\
+                     Ola             1234.56.78903     900\n";
+        let text = as_records(table);
+        assert!(
+            text.contains("Kontonummer: Kari Nordmann: 15076500565"),
+            "{text}"
+        );
+        assert!(text.contains("Kontonummer: Ola: 1234.56.78903"), "{text}");
+        assert!(text.contains("Beløp: Ola: 900"), "{text}");
+    }
+
+    #[test]
+    fn prose_is_not_a_table() {
+        for text in [
+            // Double spaces after full stops.
+            "Hei.  Her er det du ba om.\nFnr 15076500565.  Mvh Kari\n",
+            // A semicolon in a sentence, a lone line with bars.
+            "Vi møtes i morgen; ta med skjema 15076500565\n",
+            "a | b | c\n",
+            // Spaces under a header they do not line up with.
+            "Navn  Merknad\nHer er noe lengre tekst     15076500565 og mer\n",
+        ] {
+            assert_eq!(as_records(text), text, "{text}");
+        }
     }
 
     #[test]
