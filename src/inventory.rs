@@ -37,16 +37,18 @@ pub fn judgement(rules: &RuleSet, version: i64, r: &MessageReport) -> Judgement 
 }
 
 /// What a report needs besides the messages: who owns each mailbox (from
-/// the store) and each rule in words.
+/// the store) and each rule in words, in `lang`.
 pub fn report_context(
     as_of: NaiveDate,
     min_confidence: f32,
     list_all: bool,
     store: &dyn Store,
     rules: &RuleSet,
+    lang: crate::model::Lang,
 ) -> Result<crate::report::ReportContext, StoreError> {
     Ok(crate::report::ReportContext {
         as_of,
+        lang,
         min_confidence,
         list_all,
         mailboxes: store
@@ -67,7 +69,7 @@ pub fn report_context(
         rules: rules
             .rules
             .iter()
-            .map(|r| (r.id.clone(), r.description.clone()))
+            .map(|r| (r.id.clone(), r.describe(lang).to_string()))
             .collect(),
     })
 }

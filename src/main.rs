@@ -66,6 +66,10 @@ struct Rendering {
     /// Leave out findings below this confidence (0.0 to 1.0).
     #[arg(long, default_value_t = 0.0, value_name = "C")]
     min_confidence: f32,
+    /// The language of the text and Markdown reports (nb, nn, en); default: the
+    /// config's `language`, else the locale, else English.
+    #[arg(long, value_enum)]
+    lang: Option<Lang>,
 }
 
 #[derive(clap::Args, Debug, Clone)]

@@ -279,6 +279,66 @@ impl ProblemKind {
         }
     }
 
+    /// [`ProblemKind::describe`] for a reader of `lang`.
+    pub fn describe_in(self, lang: Lang) -> &'static str {
+        let (nb, nn) = match self {
+            ProblemKind::Unparseable => (
+                "meldingen kunne ikke leses som MIME",
+                "meldinga kunne ikkje lesast som MIME",
+            ),
+            ProblemKind::MessageTooLarge => (
+                "meldingen er større enn størrelsesgrensen",
+                "meldinga er større enn storleiksgrensa",
+            ),
+            ProblemKind::TooDeep => (
+                "nøstet dypere enn dybdegrensen",
+                "nøsta djupare enn djupnegrensa",
+            ),
+            ProblemKind::DecompressionLimit => (
+                "ville bli større enn størrelsesgrensen når den pakkes ut",
+                "ville bli større enn storleiksgrensa når han blir pakka ut",
+            ),
+            ProblemKind::WorkLimit => (
+                "arbeidsgrensen per melding ble nådd først",
+                "arbeidsgrensa per melding vart nådd først",
+            ),
+            ProblemKind::Corrupt => (
+                "filen er skadet og kunne ikke leses",
+                "fila er skadd og kunne ikkje lesast",
+            ),
+            ProblemKind::Encrypted => ("filen er kryptert", "fila er kryptert"),
+            ProblemKind::EncodingProblem => (
+                "ødelagt koding eller tegnsett; det som kunne dekodes, ble skannet",
+                "øydelagd koding eller teiknsett; det som kunne dekodast, vart skanna",
+            ),
+            ProblemKind::UnsupportedFormat => (
+                "et filformat der teksten ikke kan leses",
+                "eit filformat der teksten ikkje kan lesast",
+            ),
+            ProblemKind::Io => (
+                "meldingen kunne ikke leses fra lagringen",
+                "meldinga kunne ikkje lesast frå lagringa",
+            ),
+            ProblemKind::InternalError => (
+                "en intern feil da meldingen ble lest (kjøringen fortsatte)",
+                "ein intern feil då meldinga vart lesen (køyringa heldt fram)",
+            ),
+            ProblemKind::NotReturned => (
+                "serveren sendte ikke innholdet i meldingen",
+                "serveren sende ikkje innhaldet i meldinga",
+            ),
+            ProblemKind::Unconvertible => (
+                "serveren kunne ikke gjøre elementet om til MIME og sendte en erstatning; det prøves igjen neste gang",
+                "serveren kunne ikkje gjere elementet om til MIME og sende ein erstatning; det blir prøvd igjen neste gong",
+            ),
+        };
+        match lang {
+            Lang::En => self.describe(),
+            Lang::Nb => nb,
+            Lang::Nn => nn,
+        }
+    }
+
     /// Whether the server may well give the content next time: such a
     /// message stays in the next run's work instead of counting as read.
     pub fn read_again(self) -> bool {
@@ -384,14 +444,15 @@ pub struct Staleness {
 }
 
 /// The language people read: reminders, notice letters, reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Lang {
     /// Norwegian, bokmål.
     Nb,
     /// Norwegian, nynorsk.
     Nn,
-    /// English.
+    /// English (what a choice that names none falls back to).
+    #[default]
     En,
 }
 

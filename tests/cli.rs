@@ -585,6 +585,73 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
     }
 }
 
+/// The text and Markdown reports in the reader's language: `--lang`, else
+/// the configuration's `language`, else the locale, else English; the
+/// machine formats have none.
+#[test]
+fn reports_follow_the_readers_language() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let state = tmp.path().join("state.sqlite");
+    let store = support::on_test_store(&["--state", &state.display().to_string()]);
+    let run = |args: &[&str], locale: &str| {
+        let out = bin()
+            .env("LANG", locale)
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .args(args)
+            .args(&store)
+            .args(["--as-of", "2026-11-25"])
+            .current_dir(root())
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    run(
+        &[
+            "scan",
+            "mbox:sample/mailbox",
+            "--quiet",
+            "--format",
+            "jsonl",
+        ],
+        "C",
+    );
+    let markdown = |extra: &[&str], locale: &str| {
+        let mut args = vec!["report", "--format", "markdown"];
+        args.extend_from_slice(extra);
+        run(&args, locale)
+    };
+    let nb = markdown(&["--lang", "nb"], "C");
+    assert!(nb.starts_with("# Opprydding i e-postkassen"), "{nb}");
+    assert!(
+        nb.contains("Eldre enn ett år og ikke flagget"),
+        "the rule in bokmål:\n{nb}"
+    );
+    assert!(nb.contains("| fødselsnummer |"), "{nb}");
+    let nn = markdown(&[], "nn_NO.UTF-8");
+    assert!(nn.starts_with("# Opprydding i e-postkassa"), "{nn}");
+    assert!(nn.contains("## Dette bør du gjere"), "{nn}");
+    let en = markdown(&[], "C.UTF-8");
+    assert!(en.starts_with("# Mailbox cleanup report"), "{en}");
+    // --lang wins over the locale; the text format follows too.
+    let text = run(&["report", "--lang", "en"], "nb_NO.UTF-8");
+    assert!(
+        text.contains(" as of 2026-11-25") && text.contains("By folder:"),
+        "{text}"
+    );
+    let text = run(&["report"], "nb_NO.UTF-8");
+    assert!(
+        text.contains(" per 2026-11-25") && text.contains("Per mappe:"),
+        "{text}"
+    );
+    // JSONL is the same whatever the language.
+    assert_eq!(
+        run(&["report", "--format", "jsonl"], "nn_NO.UTF-8"),
+        run(&["report", "--format", "jsonl"], "C")
+    );
+}
+
 /// `report` renders from the store what `scan` printed as it read: the
 /// same records in the same order, in every format, and so does a rescan.
 #[test]

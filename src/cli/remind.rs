@@ -125,7 +125,14 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
             }
         }
     };
-    let context = mailhygiene::inventory::report_context(as_of, 0.0, true, store.as_ref(), &rules)?;
+    let context = mailhygiene::inventory::report_context(
+        as_of,
+        0.0,
+        true,
+        store.as_ref(),
+        &rules,
+        settings.lang,
+    )?;
     let mut emit = |r: &mailhygiene::reminders::Sent| -> std::io::Result<()> {
         match change.job.format {
             ActionFormat::Jsonl => {

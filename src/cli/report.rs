@@ -51,6 +51,7 @@ pub(crate) fn report_command(args: &ReportArgs) -> Result<u8> {
         args.all,
         store.as_ref(),
         &rules,
+        language(args.render.lang, config.as_ref()),
     )?;
     let out = open_output(args.render.output.as_deref())?;
     let mut printer = report::printer(args.render.format, out, ctx);

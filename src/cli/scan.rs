@@ -97,7 +97,8 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
         options.max_message_size = options.max_message_size.min(max);
     }
     let options = &options;
-    let (engine, ctx) = build_engine(options, KeyFile::CreateIfMissing)?;
+    let (engine, mut ctx) = build_engine(options, KeyFile::CreateIfMissing)?;
+    ctx.lang = language(options.render.lang, config.as_ref());
     let imap = imap_settings(
         &args.connections,
         config.as_ref(),
@@ -197,6 +198,7 @@ pub(crate) fn scan_command(args: &ScanArgs) -> Result<u8> {
         args.all,
         store.as_ref(),
         &engine.rules,
+        ctx.lang,
     )?;
     let out = open_output(output.as_deref())?;
     let mut printer = report::printer(format, out, ctx);

@@ -20,6 +20,7 @@ pub(crate) fn worker_command(args: &WorkerArgs) -> Result<u8> {
             format: Format::Text,
             output: None,
             min_confidence: 0.0,
+            lang: None,
         },
         rule_2032: Rule2032Arg::Auto,
         max_message_size: config.max_message_bytes.unwrap_or(150 << 20),

@@ -56,8 +56,12 @@ pub struct ReportContext {
     pub list_all: bool,
     /// Who each mailbox (by source) belongs to, where known.
     pub mailboxes: std::collections::HashMap<String, MailboxName>,
-    /// Each retention rule's description, by id: the rule in words.
+    /// Each retention rule's description, by id: the rule in words (in
+    /// `lang` where the rule says it so).
     pub rules: std::collections::HashMap<String, String>,
+    /// The language of the text and Markdown reports (the machine formats
+    /// have none).
+    pub lang: crate::model::Lang,
 }
 
 /// A mailbox's owner and address, for titles.

@@ -7,8 +7,8 @@
 //! unless `--all` asks for everything: only the best few messages of each
 //! kind are kept.
 
-use super::{ReportContext, detector_label};
-use crate::model::{DetectorId, MessageReport};
+use super::{ReportContext, detector_label_in, location_in};
+use crate::model::{DetectorId, Lang, MessageReport};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Write};
 
@@ -241,7 +241,10 @@ impl Summary {
         let listed = || ListedMessage {
             source: source.to_string(),
             folder: r.meta.folder.clone(),
-            date: r.date.map(day).unwrap_or_else(|| "unknown".into()),
+            date: r
+                .date
+                .map(day)
+                .unwrap_or_else(|| words(self.ctx.lang).unknown_date.into()),
             message_id: r.envelope.message_id.clone(),
             sent: is_sent_folder(&r.meta.folder)
                 || owner.is_some_and(|o| o.eq_ignore_ascii_case(&from)),
@@ -306,11 +309,14 @@ impl Summary {
             if self.ctx.list_all || self.problems.len() < PROBLEMS_KEPT {
                 self.problems.push(ListedProblem {
                     folder: r.meta.folder.clone(),
-                    date: r.date.map(day).unwrap_or_else(|| "unknown".into()),
+                    date: r
+                        .date
+                        .map(day)
+                        .unwrap_or_else(|| words(self.ctx.lang).unknown_date.into()),
                     subject: r.envelope.subject.clone(),
                     message_id: r.envelope.message_id.clone(),
                     location: p.location.to_string(),
-                    what: p.kind.describe().to_string(),
+                    what: p.kind.describe_in(self.ctx.lang).to_string(),
                 });
             }
         }
@@ -380,6 +386,7 @@ impl Summary {
     /// and, for IMAP mailboxes, Exchange's online archive, which IMAP
     /// cannot reach.
     pub fn coverage_notes(&self) -> Vec<String> {
+        let lang = self.ctx.lang;
         let mut notes = Vec::new();
         let sources: std::collections::BTreeSet<&String> =
             self.per_folder.keys().map(|(s, _)| s).collect();
@@ -390,37 +397,61 @@ impl Summary {
                 continue;
             };
             if !m.not_mail.is_empty() {
+                let said = match lang {
+                    Lang::En => "folders that hold no mail were not read",
+                    Lang::Nb => "mapper uten e-post ble ikke lest",
+                    Lang::Nn => "mapper utan e-post vart ikkje lesne",
+                };
                 notes.push(format!(
-                    "{}: folders that hold no mail were not read: {}",
+                    "{}: {said}: {}",
                     self.ctx.mailbox_name(source),
                     m.not_mail.join(", ")
                 ));
             }
+            let (throttled, paced, waited, and) = match lang {
+                Lang::En => (
+                    "for the server's throttling",
+                    "for the configured pace",
+                    "the last scan waited",
+                    "and",
+                ),
+                Lang::Nb => (
+                    "på serverens struping",
+                    "på det innstilte tempoet",
+                    "den siste skanningen ventet",
+                    "og",
+                ),
+                Lang::Nn => (
+                    "på strupinga til serveren",
+                    "på det innstilte tempoet",
+                    "den siste skanninga venta",
+                    "og",
+                ),
+            };
             let mut waits = Vec::new();
             if !m.waited.throttled.is_zero() {
                 waits.push(format!(
-                    "{} for the server's throttling",
+                    "{} {throttled}",
                     super::duration_words(m.waited.throttled)
                 ));
             }
             if !m.waited.paced.is_zero() {
-                waits.push(format!(
-                    "{} for the configured pace",
-                    super::duration_words(m.waited.paced)
-                ));
+                waits.push(format!("{} {paced}", super::duration_words(m.waited.paced)));
             }
             if !waits.is_empty() {
                 notes.push(format!(
-                    "{}: the last scan waited {}",
+                    "{}: {waited} {}",
                     self.ctx.mailbox_name(source),
-                    waits.join(" and ")
+                    waits.join(&format!(" {and} "))
                 ));
             }
         }
         if imap {
-            notes.push(
-                "Exchange Online's online archive (In-Place Archive) cannot be reached over IMAP; mail the retention policy moved there is not in this report".into(),
-            );
+            notes.push(match lang {
+                Lang::En => "Exchange Online's online archive (In-Place Archive) cannot be reached over IMAP; mail the retention policy moved there is not in this report".into(),
+                Lang::Nb => "Exchange Onlines nettarkiv (In-Place Archive) kan ikke nås over IMAP; e-post som oppbevaringspolicyen har flyttet dit, er ikke med i denne rapporten".into(),
+                Lang::Nn => "Nettarkivet i Exchange Online (In-Place Archive) kan ikkje nåast over IMAP; e-post som oppbevaringspolicyen har flytta dit, er ikkje med i denne rapporten".into(),
+            });
         }
         notes
     }
@@ -444,12 +475,25 @@ impl Summary {
     pub fn notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         if let Some((day, n, first, last)) = self.import_signature() {
-            notes.push(format!(
-                "{} arrived on {day} although they were written from {first} to {last}: this looks like an import or migration, \
-                 and ageing them by arrival makes old mail look new. Rules can age by the date a message was written: \
-                 `date = \"earlier\"` (or \"sent\") in rules/retention.toml",
-                count(n, "message", "messages")
-            ));
+            let w = words(self.ctx.lang);
+            let n = w.count(n, w.message);
+            notes.push(match self.ctx.lang {
+                Lang::En => format!(
+                    "{n} arrived on {day} although they were written from {first} to {last}: this looks like an import or migration, \
+                     and ageing them by arrival makes old mail look new. Rules can age by the date a message was written: \
+                     `date = \"earlier\"` (or \"sent\") in rules/retention.toml"
+                ),
+                Lang::Nb => format!(
+                    "{n} kom inn {day}, selv om de ble skrevet fra {first} til {last}: dette ser ut som en import eller migrering, \
+                     og regnes alderen fra ankomst, ser gammel e-post ny ut. Reglene kan regne alder fra da meldingen ble skrevet: \
+                     `date = \"earlier\"` (eller \"sent\") i rules/retention.toml"
+                ),
+                Lang::Nn => format!(
+                    "{n} kom inn {day}, sjølv om dei vart skrivne frå {first} til {last}: dette ser ut som ein import eller migrering, \
+                     og blir alderen rekna frå ankomst, ser gammal e-post ny ut. Reglane kan rekne alder frå då meldinga vart skriven: \
+                     `date = \"earlier\"` (eller \"sent\") i rules/retention.toml"
+                ),
+            });
         }
         notes
     }
@@ -499,11 +543,16 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
 
 /// 1913 as "1,913".
 pub fn thousands(n: u64) -> String {
+    thousands_with(n, ',')
+}
+
+/// 1913 as "1,913", or with another separator ("1 913").
+fn thousands_with(n: u64, separator: char) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
+            out.push(separator);
         }
         out.push(c);
     }
@@ -543,60 +592,362 @@ pub fn one_line(s: &str) -> String {
     out
 }
 
-/// What a "N of M shown" note says, or nothing when all are shown.
-fn shown_note(shown: usize, total: u64, what: &str, markdown: bool) -> Option<String> {
-    if shown as u64 >= total {
-        return None;
-    }
-    let how = if markdown {
-        "`mailhygiene report --all --format markdown`, or `--format csv` for a spreadsheet"
-    } else {
-        "mailhygiene report --all, or --format csv for a spreadsheet"
-    };
-    Some(format!(
-        "{} of {} {what} shown; the full list: {how}.",
-        thousands(shown as u64),
-        thousands(total)
-    ))
+/// The report's words in one language; values (folders, subjects,
+/// masked numbers) are the mail's own.
+struct Words {
+    /// (one, many) pairs for counted nouns.
+    message: (&'static str, &'static str),
+    mailbox: (&'static str, &'static str),
+    day: (&'static str, &'static str),
+    distinct_value: (&'static str, &'static str),
+    /// Digit group separator: "1,913" or "1 913" (a no-break space).
+    thousands: char,
+    as_of: &'static str,
+    /// "{messages}: {n} due for review ({p}), {n} with sensitive data ({p}),
+    /// {n} not fully readable", in four pieces.
+    counts_line: [&'static str; 4],
+    failed: &'static str,
+    not_covered: &'static str,
+    note: &'static str,
+    by_folder: &'static str,
+    folder_columns: [&'static str; 5],
+    found_heading: &'static str,
+    by_rule: &'static str,
+    oldest: &'static str,
+    handle_first: &'static str,
+    not_fully_read: &'static str,
+    /// What the "N of M shown" notes count.
+    shown_sensitive: &'static str,
+    shown_due: &'static str,
+    shown_unreadable: &'static str,
+    /// "{shown} of {total} {what} shown; the full list: {how}."
+    shown: [&'static str; 3],
+    how_markdown: &'static str,
+    how_text: &'static str,
+    to: &'static str,
+    unknown_date: &'static str,
+    title: &'static str,
+    mailboxes: &'static str,
+    /// "**{messages}** in all. **{due}** due for review under the retention
+    /// rules, and **{sensitive}** with what looks like sensitive personal
+    /// data." (see [`Words::overview`]).
+    overview: fn(u64, u64, u64, &Words) -> String,
+    what_to_do: &'static str,
+    steps: [&'static str; 3],
+    masked: &'static str,
+    could_not_scan: &'static str,
+    folders: &'static str,
+    folder_head: &'static str,
+    folder_head_several: &'static str,
+    found_head: &'static str,
+    first_head: &'static str,
+    found_in: &'static str,
+    due_heading: &'static str,
+    due_head: &'static str,
+    oldest_heading: &'static str,
+    oldest_head: &'static str,
+    unread_heading: &'static str,
+    unread_lead: &'static str,
+    unread_head: &'static str,
 }
 
-/// The terminal summary.
+const EN: Words = Words {
+    message: ("message", "messages"),
+    mailbox: ("mailbox", "mailboxes"),
+    day: ("day", "days"),
+    distinct_value: ("distinct value", "distinct values"),
+    thousands: ',',
+    as_of: "as of",
+    counts_line: [
+        " due for review (",
+        "), ",
+        " with sensitive data (",
+        " not fully readable",
+    ],
+    failed: "FAILED",
+    not_covered: "Not covered",
+    note: "Note",
+    by_folder: "By folder:",
+    folder_columns: ["folder", "messages", "due", "sensitive", "unreadable"],
+    found_heading: "Sensitive data found",
+    by_rule: "Due for review, by rule:",
+    oldest: "oldest",
+    handle_first: "Messages to handle first",
+    not_fully_read: "Not fully read",
+    shown_sensitive: "messages with sensitive data",
+    shown_due: "messages due for review",
+    shown_unreadable: "unreadable parts",
+    shown: [" of ", " shown; the full list: ", "."],
+    how_markdown: "`mailhygiene report --all --format markdown`, or `--format csv` for a spreadsheet",
+    how_text: "mailhygiene report --all, or --format csv for a spreadsheet",
+    to: "to",
+    unknown_date: "unknown",
+    title: "Mailbox cleanup report",
+    mailboxes: "Mailboxes",
+    overview: |messages, due, sensitive, w| {
+        format!(
+            "**{}** in all. **{}** due for review under the retention rules, \
+             and **{}** with what looks like sensitive personal data.",
+            w.count(messages, w.message),
+            w.count(due, ("message is", "messages are")),
+            w.count(sensitive, w.message)
+        )
+    },
+    what_to_do: "What to do",
+    steps: [
+        "Delete messages that are no longer needed; the oldest are listed below.",
+        "Messages with national ID numbers, health information or other sensitive data \
+         should not stay in email: move what must be kept to the proper system, then delete it.",
+        "Flag (star) messages you must keep; flagged messages are not counted as due for review.",
+    ],
+    masked: "Values are masked: this report never shows a number in full.",
+    could_not_scan: "Could not scan",
+    folders: "Folders",
+    folder_head: "| Folder | Messages | Due for review | Sensitive | Not fully read |",
+    folder_head_several: "| Mailbox | Folder | Messages | Due for review | Sensitive | Not fully read |",
+    found_head: "| What | Messages | Distinct values |",
+    first_head: "| Date | Folder | From / to | Subject | Found |",
+    found_in: "in",
+    due_heading: "Due for review",
+    due_head: "| Why | Messages | Oldest |",
+    oldest_heading: "Oldest messages",
+    oldest_head: "| Received | Age | Folder | From / to | Subject |",
+    unread_heading: "Not fully read",
+    unread_lead: "These parts could not be scanned; check them by hand.",
+    unread_head: "| Date | Folder | Subject | Part | Why |",
+};
+
+const NB: Words = Words {
+    message: ("melding", "meldinger"),
+    mailbox: ("e-postkasse", "e-postkasser"),
+    day: ("dag", "dager"),
+    distinct_value: ("ulik verdi", "ulike verdier"),
+    thousands: '\u{a0}',
+    as_of: "per",
+    counts_line: [
+        " til gjennomgang (",
+        "), ",
+        " med sensitive opplysninger (",
+        " ikke fullt lesbare",
+    ],
+    failed: "FEILET",
+    not_covered: "Ikke dekket",
+    note: "Merk",
+    by_folder: "Per mappe:",
+    folder_columns: ["mappe", "meldinger", "gjennomgå", "sensitive", "uleselige"],
+    found_heading: "Sensitive opplysninger funnet",
+    by_rule: "Til gjennomgang, per regel:",
+    oldest: "eldste",
+    handle_first: "Meldinger å ta først",
+    not_fully_read: "Ikke fullt lest",
+    shown_sensitive: "meldinger med sensitive opplysninger",
+    shown_due: "meldinger til gjennomgang",
+    shown_unreadable: "uleselige deler",
+    shown: [" av ", " vist; hele lista: ", "."],
+    how_markdown: "`mailhygiene report --all --format markdown`, eller `--format csv` for et regneark",
+    how_text: "mailhygiene report --all, eller --format csv for et regneark",
+    to: "til",
+    unknown_date: "ukjent",
+    title: "Opprydding i e-postkassen",
+    mailboxes: "E-postkasser",
+    overview: |messages, due, sensitive, w| {
+        format!(
+            "**{}** i alt. **{}** skal gjennomgås etter oppbevaringsreglene, \
+             og **{}** ser ut til å inneholde sensitive personopplysninger.",
+            w.count(messages, w.message),
+            w.count(due, w.message),
+            w.count(sensitive, w.message)
+        )
+    },
+    what_to_do: "Dette bør du gjøre",
+    steps: [
+        "Slett meldinger du ikke lenger trenger; de eldste står nedenfor.",
+        "Meldinger med fødselsnummer, helseopplysninger eller andre sensitive opplysninger \
+         skal ikke bli liggende i e-posten: flytt det som må tas vare på, til riktig system, og slett det så.",
+        "Flagg meldinger du må beholde; flaggede meldinger telles ikke med til gjennomgang.",
+    ],
+    masked: "Verdiene er maskert: rapporten viser aldri et nummer i sin helhet.",
+    could_not_scan: "Kunne ikke skanne",
+    folders: "Mapper",
+    folder_head: "| Mappe | Meldinger | Til gjennomgang | Sensitive | Ikke fullt lest |",
+    folder_head_several: "| E-postkasse | Mappe | Meldinger | Til gjennomgang | Sensitive | Ikke fullt lest |",
+    found_head: "| Hva | Meldinger | Ulike verdier |",
+    first_head: "| Dato | Mappe | Fra / til | Emne | Funnet |",
+    found_in: "i",
+    due_heading: "Til gjennomgang",
+    due_head: "| Hvorfor | Meldinger | Eldste |",
+    oldest_heading: "De eldste meldingene",
+    oldest_head: "| Mottatt | Alder | Mappe | Fra / til | Emne |",
+    unread_heading: "Ikke fullt lest",
+    unread_lead: "Disse delene kunne ikke skannes; se gjennom dem selv.",
+    unread_head: "| Dato | Mappe | Emne | Del | Hvorfor |",
+};
+
+const NN: Words = Words {
+    message: ("melding", "meldingar"),
+    mailbox: ("e-postkasse", "e-postkasser"),
+    day: ("dag", "dagar"),
+    distinct_value: ("ulik verdi", "ulike verdiar"),
+    thousands: '\u{a0}',
+    as_of: "per",
+    counts_line: [
+        " til gjennomgang (",
+        "), ",
+        " med sensitive opplysningar (",
+        " ikkje fullt lesbare",
+    ],
+    failed: "FEILA",
+    not_covered: "Ikkje dekt",
+    note: "Merk",
+    by_folder: "Per mappe:",
+    folder_columns: ["mappe", "meldingar", "gjennomgå", "sensitive", "ulesbare"],
+    found_heading: "Sensitive opplysningar funne",
+    by_rule: "Til gjennomgang, per regel:",
+    oldest: "eldste",
+    handle_first: "Meldingar å ta først",
+    not_fully_read: "Ikkje fullt lese",
+    shown_sensitive: "meldingar med sensitive opplysningar",
+    shown_due: "meldingar til gjennomgang",
+    shown_unreadable: "ulesbare delar",
+    shown: [" av ", " viste; heile lista: ", "."],
+    how_markdown: "`mailhygiene report --all --format markdown`, eller `--format csv` for eit rekneark",
+    how_text: "mailhygiene report --all, eller --format csv for eit rekneark",
+    to: "til",
+    unknown_date: "ukjend",
+    title: "Opprydding i e-postkassa",
+    mailboxes: "E-postkasser",
+    overview: |messages, due, sensitive, w| {
+        format!(
+            "**{}** i alt. **{}** skal gjennomgåast etter oppbevaringsreglane, \
+             og **{}** ser ut til å innehalde sensitive personopplysningar.",
+            w.count(messages, w.message),
+            w.count(due, w.message),
+            w.count(sensitive, w.message)
+        )
+    },
+    what_to_do: "Dette bør du gjere",
+    steps: [
+        "Slett meldingar du ikkje lenger treng; dei eldste står nedanfor.",
+        "Meldingar med fødselsnummer, helseopplysningar eller andre sensitive opplysningar \
+         skal ikkje bli liggjande i e-posten: flytt det som må takast vare på, til rett system, og slett det så.",
+        "Flagg meldingar du må ta vare på; flagga meldingar blir ikkje talde med til gjennomgang.",
+    ],
+    masked: "Verdiane er maskerte: rapporten viser aldri eit nummer heilt.",
+    could_not_scan: "Kunne ikkje skanne",
+    folders: "Mapper",
+    folder_head: "| Mappe | Meldingar | Til gjennomgang | Sensitive | Ikkje fullt lese |",
+    folder_head_several: "| E-postkasse | Mappe | Meldingar | Til gjennomgang | Sensitive | Ikkje fullt lese |",
+    found_head: "| Kva | Meldingar | Ulike verdiar |",
+    first_head: "| Dato | Mappe | Frå / til | Emne | Funne |",
+    found_in: "i",
+    due_heading: "Til gjennomgang",
+    due_head: "| Kvifor | Meldingar | Eldste |",
+    oldest_heading: "Dei eldste meldingane",
+    oldest_head: "| Motteken | Alder | Mappe | Frå / til | Emne |",
+    unread_heading: "Ikkje fullt lese",
+    unread_lead: "Desse delane kunne ikkje skannast; sjå gjennom dei sjølv.",
+    unread_head: "| Dato | Mappe | Emne | Del | Kvifor |",
+};
+
+fn words(lang: Lang) -> &'static Words {
+    match lang {
+        Lang::En => &EN,
+        Lang::Nb => &NB,
+        Lang::Nn => &NN,
+    }
+}
+
+impl Words {
+    /// "1 message", "2 messages", digits grouped as the language does.
+    fn count(&self, n: u64, (one, many): (&str, &str)) -> String {
+        format!("{} {}", self.thousands(n), if n == 1 { one } else { many })
+    }
+
+    fn thousands(&self, n: u64) -> String {
+        thousands_with(n, self.thousands)
+    }
+
+    /// What a "N of M shown" note says, or nothing when all are shown.
+    fn shown_note(&self, shown: usize, total: u64, what: &str, markdown: bool) -> Option<String> {
+        if shown as u64 >= total {
+            return None;
+        }
+        let how = if markdown {
+            self.how_markdown
+        } else {
+            self.how_text
+        };
+        let [of, full, end] = self.shown;
+        Some(format!(
+            "{}{of}{} {what}{full}{how}{end}",
+            self.thousands(shown as u64),
+            self.thousands(total)
+        ))
+    }
+
+    /// The other party of a listed message, in these words.
+    fn correspondent(&self, m: &ListedMessage) -> String {
+        if m.sent {
+            format!("{} {}", self.to, m.to)
+        } else {
+            m.sender()
+        }
+    }
+}
+
+/// The terminal summary, in the report's language.
 pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
+    let lang = s.ctx.lang;
+    let w = words(lang);
     let names = s.mailbox_names();
     match names.as_slice() {
-        [one] => writeln!(out, "mailhygiene: {} as of {}", one_line(one), s.ctx.as_of)?,
+        [one] => writeln!(
+            out,
+            "mailhygiene: {} {} {}",
+            one_line(one),
+            w.as_of,
+            s.ctx.as_of
+        )?,
         _ => writeln!(
             out,
-            "mailhygiene: {} as of {}",
-            count(names.len() as u64, "mailbox", "mailboxes"),
+            "mailhygiene: {} {} {}",
+            w.count(names.len() as u64, w.mailbox),
+            w.as_of,
             s.ctx.as_of
         )?,
     }
+    let [due, between, sensitive, unreadable] = w.counts_line;
     writeln!(
         out,
-        "{}: {} due for review ({}), {} with sensitive data ({}), {} not fully readable",
-        count(s.messages, "message", "messages"),
-        thousands(s.stale),
+        "{}: {}{due}{}{between}{}{sensitive}{}{between}{}{unreadable}",
+        w.count(s.messages, w.message),
+        w.thousands(s.stale),
         percent(s.stale, s.messages),
-        thousands(s.sensitive),
+        w.thousands(s.sensitive),
         percent(s.sensitive, s.messages),
-        thousands(s.unreadable)
+        w.thousands(s.unreadable)
     )?;
     for (source, error) in &s.failed_sources {
-        writeln!(out, "FAILED {}: {}", one_line(source), one_line(error))?;
-    }
-    for note in s.coverage_notes() {
-        writeln!(out, "Not covered: {}", one_line(&note))?;
-    }
-    for note in s.notes() {
-        writeln!(out, "Note: {}", one_line(&note))?;
-    }
-    if !s.per_folder.is_empty() {
-        writeln!(out, "\nBy folder:")?;
         writeln!(
             out,
-            "  {:<40} {:>9} {:>7} {:>9} {:>10}",
-            "folder", "messages", "due", "sensitive", "unreadable"
+            "{} {}: {}",
+            w.failed,
+            one_line(source),
+            one_line(error)
+        )?;
+    }
+    for note in s.coverage_notes() {
+        writeln!(out, "{}: {}", w.not_covered, one_line(&note))?;
+    }
+    for note in s.notes() {
+        writeln!(out, "{}: {}", w.note, one_line(&note))?;
+    }
+    if !s.per_folder.is_empty() {
+        writeln!(out, "\n{}", w.by_folder)?;
+        let [folder, messages, due, sensitive, unreadable] = w.folder_columns;
+        writeln!(
+            out,
+            "  {folder:<40} {messages:>9} {due:>7} {sensitive:>9} {unreadable:>10}"
         )?;
         for ((source, folder), f) in &s.per_folder {
             let name = if s.sources.len() > 1 {
@@ -608,24 +959,20 @@ pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 out,
                 "  {:<40} {:>9} {:>7} {:>9} {:>10}",
                 one_line(&name),
-                thousands(f.messages),
-                thousands(f.stale),
-                thousands(f.sensitive),
-                thousands(f.unreadable)
+                w.thousands(f.messages),
+                w.thousands(f.stale),
+                w.thousands(f.sensitive),
+                w.thousands(f.unreadable)
             )?;
         }
     }
     if !s.per_detector.is_empty() {
-        writeln!(out, "\nSensitive data found:")?;
+        writeln!(out, "\n{}:", w.found_heading)?;
         for (id, d) in &s.per_detector {
             let distinct = if d.distinct_values() > 0 {
                 format!(
                     ", {}",
-                    count(
-                        d.distinct_values() as u64,
-                        "distinct value",
-                        "distinct values"
-                    )
+                    w.count(d.distinct_values() as u64, w.distinct_value)
                 )
             } else {
                 String::new()
@@ -633,34 +980,35 @@ pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
             writeln!(
                 out,
                 "  {:<40} {}{}",
-                detector_label(id),
-                count(d.messages, "message", "messages"),
+                detector_label_in(id, lang),
+                w.count(d.messages, w.message),
                 distinct
             )?;
         }
     }
     if !s.stale_by_rule.is_empty() {
-        writeln!(out, "\nDue for review, by rule:")?;
+        writeln!(out, "\n{}", w.by_rule)?;
         for (rule, (n, oldest)) in &s.stale_by_rule {
             writeln!(
                 out,
-                "  {:<40} {}, oldest {}",
+                "  {:<40} {}, {} {}",
                 s.ctx.rule_text(rule),
-                count(*n, "message", "messages"),
-                count(*oldest as u64, "day", "days")
+                w.count(*n, w.message),
+                w.oldest,
+                w.count(*oldest as u64, w.day)
             )?;
         }
     }
     let first = s.handle_first();
     if !first.is_empty() {
-        writeln!(out, "\nMessages to handle first:")?;
+        writeln!(out, "\n{}:", w.handle_first)?;
         for m in &first {
             writeln!(
                 out,
                 "  {} {} {} \"{}\"",
                 m.date,
                 one_line(&m.folder),
-                one_line(&m.correspondent()),
+                one_line(&w.correspondent(m)),
                 one_line(&m.subject)
             )?;
             for f in &m.findings {
@@ -672,22 +1020,17 @@ pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 writeln!(
                     out,
                     "      {}{shown} ({})",
-                    detector_label(&f.detector),
-                    one_line(&f.location)
+                    detector_label_in(&f.detector, lang),
+                    one_line(&location_in(&f.location, lang))
                 )?;
             }
         }
-        if let Some(note) = shown_note(
-            first.len(),
-            s.sensitive,
-            "messages with sensitive data",
-            false,
-        ) {
+        if let Some(note) = w.shown_note(first.len(), s.sensitive, w.shown_sensitive, false) {
             writeln!(out, "  {note}")?;
         }
     }
     if !s.problems.is_empty() {
-        writeln!(out, "\nNot fully read:")?;
+        writeln!(out, "\n{}:", w.not_fully_read)?;
         for p in &s.problems {
             writeln!(
                 out,
@@ -695,11 +1038,12 @@ pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 p.date,
                 one_line(&p.folder),
                 one_line(&p.subject),
-                one_line(&p.location),
+                one_line(&location_in(&p.location, lang)),
                 p.what
             )?;
         }
-        if let Some(note) = shown_note(s.problems.len(), s.unreadable, "unreadable parts", false) {
+        if let Some(note) = w.shown_note(s.problems.len(), s.unreadable, w.shown_unreadable, false)
+        {
             writeln!(out, "  {note}")?;
         }
     }
@@ -725,75 +1069,58 @@ pub fn md(s: &str) -> String {
 }
 
 /// The cleanup report: what an employee reads in the yearly reminder, and
-/// what a manager or compliance officer reads after a scan.
+/// what a manager or compliance officer reads after a scan; in the
+/// report's language.
 pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
+    let lang = s.ctx.lang;
+    let w = words(lang);
     let names = s.mailbox_names();
     let title = match names.as_slice() {
         [one] => md(one),
-        _ => count(names.len() as u64, "mailbox", "mailboxes"),
+        _ => w.count(names.len() as u64, w.mailbox),
     };
-    writeln!(out, "# Mailbox cleanup report: {title}, {}\n", s.ctx.as_of)?;
+    writeln!(out, "# {}: {title}, {}\n", w.title, s.ctx.as_of)?;
     if names.len() > 1 {
         writeln!(
             out,
-            "Mailboxes: {}.\n",
+            "{}: {}.\n",
+            w.mailboxes,
             names.iter().map(|n| md(n)).collect::<Vec<_>>().join(", ")
         )?;
     }
     writeln!(
         out,
-        "**{}** in all. **{}** due for review under the retention rules, \
-         and **{}** with what looks like sensitive personal data.\n",
-        count(s.messages, "message", "messages"),
-        count(s.stale, "message is", "messages are"),
-        count(s.sensitive, "message", "messages")
+        "{}\n",
+        (w.overview)(s.messages, s.stale, s.sensitive, w)
     )?;
     for note in s.coverage_notes() {
-        writeln!(out, "> Not covered: {}\n", md(&note))?;
+        writeln!(out, "> {}: {}\n", w.not_covered, md(&note))?;
     }
     for note in s.notes() {
-        writeln!(out, "> Note: {}\n", md(&note))?;
+        writeln!(out, "> {}: {}\n", w.note, md(&note))?;
     }
-    writeln!(out, "## What to do\n")?;
-    writeln!(
-        out,
-        "1. Delete messages that are no longer needed; the oldest are listed below."
-    )?;
-    writeln!(
-        out,
-        "2. Messages with national ID numbers, health information or other sensitive data \
-         should not stay in email: move what must be kept to the proper system, then delete it."
-    )?;
-    writeln!(
-        out,
-        "3. Flag (star) messages you must keep; flagged messages are not counted as due for review."
-    )?;
-    writeln!(
-        out,
-        "\nValues are masked: this report never shows a number in full.\n"
-    )?;
+    writeln!(out, "## {}\n", w.what_to_do)?;
+    for (i, step) in w.steps.iter().enumerate() {
+        writeln!(out, "{}. {step}", i + 1)?;
+    }
+    writeln!(out, "\n{}\n", w.masked)?;
     for (source, error) in &s.failed_sources {
         writeln!(
             out,
-            "> **Could not scan {}:** {}\n",
+            "> **{} {}:** {}\n",
+            w.could_not_scan,
             md(&s.ctx.mailbox_name(source)),
             md(error)
         )?;
     }
     if !s.per_folder.is_empty() {
-        writeln!(out, "## Folders\n")?;
+        writeln!(out, "## {}\n", w.folders)?;
         let several = s.sources.len() > 1;
         if several {
-            writeln!(
-                out,
-                "| Mailbox | Folder | Messages | Due for review | Sensitive | Not fully read |"
-            )?;
+            writeln!(out, "{}", w.folder_head_several)?;
             writeln!(out, "|---|---|---:|---:|---:|---:|")?;
         } else {
-            writeln!(
-                out,
-                "| Folder | Messages | Due for review | Sensitive | Not fully read |"
-            )?;
+            writeln!(out, "{}", w.folder_head)?;
             writeln!(out, "|---|---:|---:|---:|---:|")?;
         }
         for ((source, folder), f) in &s.per_folder {
@@ -806,60 +1133,60 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 out,
                 "| {mailbox}{} | {} | {} | {} | {} |",
                 md(folder),
-                thousands(f.messages),
-                thousands(f.stale),
-                thousands(f.sensitive),
-                thousands(f.unreadable)
+                w.thousands(f.messages),
+                w.thousands(f.stale),
+                w.thousands(f.sensitive),
+                w.thousands(f.unreadable)
             )?;
         }
         writeln!(out)?;
     }
     if !s.per_detector.is_empty() {
-        writeln!(out, "## Sensitive data found\n")?;
-        writeln!(out, "| What | Messages | Distinct values |")?;
+        writeln!(out, "## {}\n", w.found_heading)?;
+        writeln!(out, "{}", w.found_head)?;
         writeln!(out, "|---|---:|---:|")?;
         for (id, d) in &s.per_detector {
             let distinct = if d.distinct_values() > 0 {
-                thousands(d.distinct_values() as u64)
+                w.thousands(d.distinct_values() as u64)
             } else {
                 "–".into()
             };
             writeln!(
                 out,
                 "| {} | {} | {} |",
-                detector_label(id),
-                thousands(d.messages),
+                detector_label_in(id, lang),
+                w.thousands(d.messages),
                 distinct
             )?;
         }
         writeln!(out)?;
         let first = s.handle_first();
-        writeln!(out, "### Messages to handle first\n")?;
-        if let Some(note) = shown_note(
-            first.len(),
-            s.sensitive,
-            "messages with sensitive data",
-            true,
-        ) {
+        writeln!(out, "### {}\n", w.handle_first)?;
+        if let Some(note) = w.shown_note(first.len(), s.sensitive, w.shown_sensitive, true) {
             writeln!(out, "{note}\n")?;
         }
-        writeln!(out, "| Date | Folder | From / to | Subject | Found |")?;
+        writeln!(out, "{}", w.first_head)?;
         writeln!(out, "|---|---|---|---|---|")?;
         for m in &first {
             let found: Vec<String> = m
                 .findings
                 .iter()
                 .map(|f| {
+                    let place = md(&location_in(&f.location, lang));
                     if f.masked.is_empty() {
-                        format!("{} in {}", detector_label(&f.detector), md(&f.location))
+                        format!(
+                            "{} {} {place}",
+                            detector_label_in(&f.detector, lang),
+                            w.found_in
+                        )
                     } else {
                         // Masked values are digits, letters and `*`: a code
                         // span shows them as they are.
                         format!(
-                            "{} `{}` in {}",
-                            detector_label(&f.detector),
+                            "{} `{}` {} {place}",
+                            detector_label_in(&f.detector, lang),
                             f.masked.replace('`', ""),
-                            md(&f.location)
+                            w.found_in
                         )
                     }
                 })
@@ -869,7 +1196,7 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 "| {} | {} | {} | {} | {} |",
                 m.date,
                 md(&m.folder),
-                md(&m.correspondent()),
+                md(&w.correspondent(m)),
                 md(&m.subject),
                 found.join("; ")
             )?;
@@ -877,47 +1204,44 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
     }
     if !s.stale_by_rule.is_empty() {
-        writeln!(out, "## Due for review\n")?;
-        writeln!(out, "| Why | Messages | Oldest |")?;
+        writeln!(out, "## {}\n", w.due_heading)?;
+        writeln!(out, "{}", w.due_head)?;
         writeln!(out, "|---|---:|---:|")?;
         for (rule, (n, oldest)) in &s.stale_by_rule {
             writeln!(
                 out,
                 "| {} | {} | {} |",
                 md(&s.ctx.rule_text(rule)),
-                thousands(*n),
-                count(*oldest as u64, "day", "days")
+                w.thousands(*n),
+                w.count(*oldest as u64, w.day)
             )?;
         }
-        writeln!(out, "\n### Oldest messages\n")?;
-        if let Some(note) = shown_note(s.oldest().len(), s.stale, "messages due for review", true) {
+        writeln!(out, "\n### {}\n", w.oldest_heading)?;
+        if let Some(note) = w.shown_note(s.oldest().len(), s.stale, w.shown_due, true) {
             writeln!(out, "{note}\n")?;
         }
-        writeln!(out, "| Received | Age | Folder | From / to | Subject |")?;
+        writeln!(out, "{}", w.oldest_head)?;
         writeln!(out, "|---|---:|---|---|---|")?;
         for m in s.oldest() {
             writeln!(
                 out,
                 "| {} | {} | {} | {} | {} |",
                 m.date,
-                count(m.age_days as u64, "day", "days"),
+                w.count(m.age_days as u64, w.day),
                 md(&m.folder),
-                md(&m.correspondent()),
+                md(&w.correspondent(m)),
                 md(&m.subject)
             )?;
         }
         writeln!(out)?;
     }
     if !s.problems.is_empty() {
-        writeln!(out, "## Not fully read\n")?;
-        writeln!(
-            out,
-            "These parts could not be scanned; check them by hand.\n"
-        )?;
-        if let Some(note) = shown_note(s.problems.len(), s.unreadable, "unreadable parts", true) {
+        writeln!(out, "## {}\n", w.unread_heading)?;
+        writeln!(out, "{}\n", w.unread_lead)?;
+        if let Some(note) = w.shown_note(s.problems.len(), s.unreadable, w.shown_unreadable, true) {
             writeln!(out, "{note}\n")?;
         }
-        writeln!(out, "| Date | Folder | Subject | Part | Why |")?;
+        writeln!(out, "{}", w.unread_head)?;
         writeln!(out, "|---|---|---|---|---|")?;
         for p in &s.problems {
             writeln!(
@@ -926,7 +1250,7 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 p.date,
                 md(&p.folder),
                 md(&p.subject),
-                md(&p.location),
+                md(&location_in(&p.location, lang)),
                 p.what
             )?;
         }
@@ -1030,6 +1354,124 @@ mod tests {
         let mut out = Vec::new();
         render_markdown(&all, &mut out).expect("renders");
         assert!(!String::from_utf8(out).expect("utf-8").contains(" shown;"));
+    }
+
+    /// Every section of both reports in bokmål and nynorsk: nothing of the
+    /// English words is left (headings, labels, notes, detectors, places,
+    /// problems, "to"), and the numbers are grouped the Norwegian way.
+    #[test]
+    fn the_reports_speak_the_readers_language() {
+        let render = |lang: Lang| {
+            let mut c = ctx(false);
+            c.lang = lang;
+            c.mailboxes.insert(
+                "imaps://kari@h".into(),
+                crate::report::MailboxName {
+                    owner: Some("Kari".into()),
+                    address: Some("kari@example.test".into()),
+                    not_mail: vec!["Calendar".into()],
+                    waited: crate::store::Waited {
+                        throttled: std::time::Duration::from_secs(3),
+                        paced: std::time::Duration::from_secs(5),
+                    },
+                },
+            );
+            let mut s = Summary::new(c);
+            for i in 0..1200 {
+                let mut m = message(i, DetectorId::NoFodselsnummer, true);
+                m.meta.folder = if i % 2 == 0 {
+                    "Sendt".into()
+                } else {
+                    "INBOX".into()
+                };
+                m.envelope.to = vec!["ola@example.test".into()];
+                if i == 3 {
+                    m.problems.push(crate::model::Problem {
+                        location: Location::Attachment(vec!["a.pdf".into()]),
+                        kind: crate::model::ProblemKind::Corrupt,
+                    });
+                    m.findings.push(Finding {
+                        detector: DetectorId::SpecialCategory("health".into()),
+                        location: Location::Subject,
+                        masked: String::new(),
+                        fingerprint: String::new(),
+                        confidence: 0.9,
+                    });
+                }
+                s.add("imaps://kari@h", &m);
+            }
+            s.add("other", &message(2000, DetectorId::Iban, false));
+            s.failed_sources
+                .push(("third".into(), "connection refused".into()));
+            let mut text = Vec::new();
+            render_text(&s, &mut text).expect("renders");
+            let mut markdown = Vec::new();
+            render_markdown(&s, &mut markdown).expect("renders");
+            [text, markdown].map(|b| String::from_utf8(b).expect("utf-8"))
+        };
+        let [en_text, en_md] = render(Lang::En);
+        // The English reports show what the others must not.
+        let english = [
+            "as of",
+            "messages",
+            "due for review",
+            "with sensitive data",
+            "By folder",
+            "Sensitive data found",
+            "Messages to handle first",
+            "Not fully read",
+            "shown;",
+            "Not covered",
+            "folders that hold no mail",
+            "waited",
+            "throttling",
+            "online archive",
+            "Mailbox cleanup report",
+            "What to do",
+            "Values are masked",
+            "Could not scan",
+            "Folders",
+            "Distinct values",
+            "From / to",
+            "Subject",
+            "Oldest messages",
+            "Received",
+            "These parts",
+            "Norwegian national ID",
+            "Special category",
+            "body",
+            "attachment",
+            "damaged",
+            "to ola@",
+            " in subject",
+            "1,200",
+            "days",
+        ];
+        for word in english {
+            assert!(
+                en_text.contains(word) || en_md.contains(word),
+                "the English reports lack {word:?}:\n{en_text}\n{en_md}"
+            );
+        }
+        for (lang, heading) in [
+            (Lang::Nb, "Opprydding i e-postkassen"),
+            (Lang::Nn, "Opprydding i e-postkassa"),
+        ] {
+            let [text, markdown] = render(lang);
+            assert!(markdown.contains(heading), "{markdown}");
+            assert!(
+                text.contains("1\u{a0}200") && markdown.contains("1\u{a0}200"),
+                "{text}"
+            );
+            for word in english {
+                for (what, out) in [("text", &text), ("markdown", &markdown)] {
+                    assert!(
+                        !out.contains(word),
+                        "{lang:?} {what} report says {word:?}:\n{out}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
