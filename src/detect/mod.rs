@@ -35,6 +35,9 @@ pub struct MessageFindings {
     /// each repeat.
     seen: HashMap<(DetectorId, String), usize>,
     evidence: Evidence,
+    /// What the passages around the message's person identifiers say, on
+    /// their own: the second signal a medium term may lean on.
+    near_identifiers: Evidence,
     organisations: Vec<String>,
 }
 
@@ -121,6 +124,13 @@ impl Detectors {
             crate::extract::table::as_records(&text)
         };
         for hit in identifiers::find(&records, &self.settings, tabular) {
+            if hit.detector.is_person_identifier() {
+                self.special.scan(
+                    passage(&records, hit.start),
+                    location,
+                    &mut acc.near_identifiers,
+                );
+            }
             let fingerprint = self.fingerprinter.fingerprint(&hit.canonical);
             let key = (hit.detector.clone(), fingerprint);
             if let Some(&at) = acc.seen.get(&key) {
@@ -220,10 +230,10 @@ impl Detectors {
         let MessageFindings {
             mut findings,
             evidence,
+            near_identifiers,
             ..
         } = acc;
-        let has_person_identifier = findings.iter().any(|f| f.detector.is_person_identifier());
-        for cat in self.special.judge(&evidence, has_person_identifier) {
+        for cat in self.special.judge_near(&evidence, &near_identifiers) {
             findings.push(Finding {
                 detector: DetectorId::SpecialCategory(cat.category),
                 location: cat.location,
@@ -235,6 +245,39 @@ impl Detectors {
         findings
     }
 }
+
+/// The passage around a value at `start`: its paragraph (between blank
+/// lines), at most [`PASSAGE_REACH`] bytes either side.
+fn passage(text: &str, start: usize) -> &str {
+    let mut lo = start.saturating_sub(PASSAGE_REACH);
+    while !text.is_char_boundary(lo) {
+        lo += 1;
+    }
+    let mut hi = (start + PASSAGE_REACH).min(text.len());
+    while !text.is_char_boundary(hi) {
+        hi -= 1;
+    }
+    // A blank line, whether lines end in LF or CRLF.
+    let before = &text[lo..start];
+    let lo = [
+        before.rfind("\n\n").map(|i| i + 2),
+        before.rfind("\n\r\n").map(|i| i + 3),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .map_or(lo, |i| lo + i);
+    let after = &text[start..hi];
+    let hi = [after.find("\n\n"), after.find("\n\r\n")]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(hi, |i| start + i);
+    &text[lo..hi]
+}
+
+/// How far a passage reaches from its value (bytes): a few sentences.
+const PASSAGE_REACH: usize = 400;
 
 /// Where a written value that starts at `start` ends: past `wanted`
 /// letters and digits and the separators between them, and past any digits
@@ -293,6 +336,35 @@ mod tests {
             special: SpecialCategories::empty(),
             fingerprinter: Fingerprinter::new(b"test-key-0123456789").expect("key"),
         }
+    }
+
+    /// A medium health term leans on a person's identifier only in the same
+    /// passage (issue 27): "skadet" in an error message paragraphs away from
+    /// a form's fødselsnummer is not that person's health.
+    #[test]
+    fn an_identifier_supports_a_medium_term_in_its_own_passage_only() {
+        let d = Detectors {
+            special: crate::rules::RuleSet::embedded()
+                .expect("rules")
+                .special
+                .clone(),
+            ..detectors()
+        };
+        let health = |text: &str| {
+            let mut acc = MessageFindings::default();
+            d.scan(text, &Location::Body, &mut acc);
+            d.finish(acc)
+                .iter()
+                .any(|f| f.detector == DetectorId::SpecialCategory("health".into()))
+        };
+        let far = "national identity number 15076500565\n\nKlarte ikke å lese lista.\n\n\
+                   Filen er skadet og kan ikke åpnes.";
+        assert!(!health(far), "{far}");
+        assert!(!health(&far.replace('\n', "\r\n")));
+        let near = "Ola (fnr 15076500565) ble skadet på jobben i går.";
+        assert!(health(near), "{near}");
+        // Without the identifier the medium term alone says nothing.
+        assert!(!health("Ola ble skadet på jobben i går."));
     }
 
     #[test]

@@ -585,6 +585,32 @@ impl SpecialCategories {
     /// Decides, per category, whether the message contains it.
     /// `has_person_identifier` is the second signal a medium term may lean on.
     pub fn judge(&self, evidence: &Evidence, has_person_identifier: bool) -> Vec<CategoryFinding> {
+        self.judge_with(evidence, |_| has_person_identifier)
+    }
+
+    /// [`SpecialCategories::judge`], where a person's identifier supports a
+    /// medium term only when `near_identifier` (the passages around the
+    /// message's identifiers, scanned on their own) holds a medium term of
+    /// the same category: an ID number in a form and "skadet" (damaged) in
+    /// an error message three paragraphs on are not one person's health.
+    pub fn judge_near(
+        &self,
+        evidence: &Evidence,
+        near_identifier: &Evidence,
+    ) -> Vec<CategoryFinding> {
+        self.judge_with(evidence, |ci| {
+            near_identifier
+                .per_category
+                .get(&ci)
+                .is_some_and(|near| !near.medium.is_empty() || !near.high.is_empty())
+        })
+    }
+
+    fn judge_with(
+        &self,
+        evidence: &Evidence,
+        has_person_identifier: impl Fn(usize) -> bool,
+    ) -> Vec<CategoryFinding> {
         let mut out = Vec::new();
         for (&ci, ev) in &evidence.per_category {
             let (confidence, location) = if !ev.high.is_empty() {
@@ -596,7 +622,7 @@ impl SpecialCategories {
                 (c, ev.first_high.clone())
             } else if ev.medium.len() >= 2 {
                 (0.8, ev.first_medium.clone())
-            } else if !ev.medium.is_empty() && (!ev.noisy.is_empty() || has_person_identifier) {
+            } else if !ev.medium.is_empty() && (!ev.noisy.is_empty() || has_person_identifier(ci)) {
                 (0.7, ev.first_medium.clone())
             } else {
                 continue;

@@ -49,7 +49,10 @@ enum Split {
 impl Split {
     /// How `line` would split, if it looks like a row at all.
     fn of(line: &str) -> Option<Split> {
-        if line.contains('\t') {
+        if line.trim().is_empty() {
+            // Blank, whatever blanks (a signature's trailing tabs).
+            None
+        } else if line.contains('\t') {
             Some(Split::Tab)
         } else if line.matches('|').count() >= 2 {
             Some(Split::Pipe)
@@ -239,7 +242,7 @@ fn table(block: &[&str], split: Split) -> Option<String> {
         Split::Tab => {
             let tabs = |l: &str| l.trim_end_matches('\t').matches('\t').count();
             let first = tabs(block.first()?);
-            if block.iter().all(|l| tabs(l) == first) {
+            if first > 0 && block.iter().all(|l| tabs(l) == first) {
                 Split::Tab
             } else {
                 Split::Aligned
@@ -471,6 +474,18 @@ mod tests {
         );
         assert!(text.contains("Kontonummer: Ola: 1234.56.78903"), "{text}");
         assert!(text.contains("Beløp: Ola: 900"), "{text}");
+    }
+
+    #[test]
+    fn blanks_with_tabs_above_a_table_do_not_hide_it() {
+        // A mail client's signature left a line of spaces and tabs.
+        let text = " \t\t \t   \t\t  \n\nNavn             Kontonummer\nPer Olsen        15076500565\n\
+                    Ola Hansen       01019012345\n";
+        let records = as_records(text);
+        assert!(
+            records.contains("Kontonummer: Per Olsen: 15076500565"),
+            "{records}"
+        );
     }
 
     #[test]
