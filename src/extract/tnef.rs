@@ -487,6 +487,60 @@ pub mod fixtures {
 
 #[cfg(test)]
 mod tests {
+
+    /// Streams Outlook wrote, not our encoder (tnefparse's test examples,
+    /// LGPL-3.0, kept as bytes in tests/fixtures/tnef with its licence):
+    /// the expected names and text read off by hand.
+    mod written_by_outlook {
+        use super::super::*;
+
+        fn fixture(name: &str) -> Vec<u8> {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/tnef")
+                .join(name);
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        }
+
+        #[test]
+        fn two_attached_files_with_their_names_and_text() {
+            let t = read(&fixture("two-files.tnef"), 1 << 20).expect("reads");
+            let names: Vec<Option<&str>> =
+                t.attachments.iter().map(|(n, _)| n.as_deref()).collect();
+            assert_eq!(names, [Some("AUTHORS"), Some("README")]);
+            let text = |i: usize| String::from_utf8_lossy(&t.attachments[i].1).into_owned();
+            assert_eq!(t.attachments[0].1.len(), 244);
+            assert!(text(0).contains("Authors of tnef") && text(0).contains("Mark Simpson"));
+            assert_eq!(t.attachments[1].1.len(), 893);
+            assert!(text(1).contains("TNEF is a program for unpacking MIME attachments of type"));
+        }
+
+        #[test]
+        fn a_compressed_rtf_body_decompresses_to_the_signature() {
+            let t = read(&fixture("rtf.tnef"), 1 << 20).expect("reads");
+            assert!(t.attachments.is_empty());
+            let rtf = decompress_rtf(t.rtf_compressed.as_deref().expect("an RTF body"), 1 << 20)
+                .expect("decompresses");
+            let rtf = String::from_utf8_lossy(&rtf);
+            assert!(rtf.starts_with("{\\rtf1\\ansi\\ansicpg1252"), "{rtf}");
+            for line in [
+                "Greg Allen",
+                "Senior Engineer/QADirector Team",
+                "Compuware Corporation",
+            ] {
+                assert!(rtf.contains(line), "{line} in {rtf}");
+            }
+        }
+
+        #[test]
+        fn an_html_body_whole() {
+            let t = read(&fixture("body.tnef"), 1 << 20).expect("reads");
+            let html = t.html.expect("an HTML body");
+            // The length tnefparse's own test gives for this body.
+            assert_eq!(html.len(), 5358);
+            assert!(String::from_utf8_lossy(&html).contains("THE BILL OF RIGHTS"));
+        }
+    }
+
     /// Compressed RTF from an independent implementation, not our encoder:
     /// the worked example published in the README of delimitry's
     /// `compressed_rtf` (Python, MIT), both its compressed (`LZFu`, with
