@@ -1102,20 +1102,23 @@ fn a_run_lock_keeps_two_runs_apart() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let state = tmp.path().join("state.sqlite");
     let state_arg = state.display().to_string();
-    let scan = |extra: &[&str]| {
-        bin()
-            .args([
-                "scan",
-                "mbox:sample/mailbox",
-                "--quiet",
-                "--state",
-                &state_arg,
-            ])
-            .args(extra)
-            .current_dir(root())
-            .output()
-            .expect("runs")
+    // The command is made before it is timed: making one may create a
+    // database first (with MAILHYGIENE_TEST_STORE=postgresql, for the
+    // default store this test does not use).
+    let command = |extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args([
+            "scan",
+            "mbox:sample/mailbox",
+            "--quiet",
+            "--state",
+            &state_arg,
+        ])
+        .args(extra)
+        .current_dir(root());
+        cmd
     };
+    let scan = |extra: &[&str]| command(extra).output().expect("runs");
     assert_eq!(scan(&[]).status.code(), Some(0));
     let held = mailhygiene::store::sqlite::RunLock::acquire(&state, false).expect("lock");
     let out = scan(&[]);
@@ -1136,12 +1139,13 @@ fn a_run_lock_keeps_two_runs_apart() {
         .expect("runs");
     assert_eq!(report.status.code(), Some(0));
     // --wait: the run goes ahead once the lock is released.
+    let mut waiting = command(&["--wait"]);
     let releaser = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(500));
         drop(held);
     });
     let started = std::time::Instant::now();
-    let waited = scan(&["--wait"]);
+    let waited = waiting.output().expect("runs");
     assert_eq!(waited.status.code(), Some(0));
     // It waited for the release (500 ms on), not ran beside the holder.
     assert!(
