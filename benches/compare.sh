@@ -46,13 +46,23 @@ echo "files: $all; ripgrep reads $seen by default, $seen_hidden with --hidden"
 # rescan is timed on its own below.
 state=$work/state.sqlite
 fresh="rm -f $state $state-wal $state-shm"
-hyperfine --warmup 1 --runs 5 --prepare "$fresh" --export-markdown "$work/speed-$count.md" \
+hyperfine --warmup 1 --runs 5 --prepare "$fresh" --export-json "$work/speed-$count.json" \
   -n mailhygiene "$bin scan maildir:$corpus --no-state --format jsonl --quiet --as-of 2026-11-25 > /dev/null" \
   -n "mailhygiene + inventory" "$bin scan maildir:$corpus --state $state --format jsonl --quiet --as-of 2026-11-25 > /dev/null" \
   -n "ripgrep --hidden (same files)" "rg --hidden -c '\\d{6}[ -]?\\d{5}' $corpus > /dev/null" \
   -n "ripgrep (INBOX only)" "rg -c '\\d{6}[ -]?\\d{5}' $corpus > /dev/null" \
   -n python "python3 benches/baseline_scanner.py $corpus > /dev/null"
-cat "$work/speed-$count.md"
+# Medians, not hyperfine's means: one slow run on a shared machine moves a
+# mean of five. (The README's speed table comes from benches/interleaved.sh:
+# medians of interleaved rounds.)
+python3 - "$work/speed-$count.json" <<'EOF'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+base = results[0]["median"]
+for r in results:
+    print("%-32s median %.3f s  (min %.3f, max %.3f)  %.2fx mailhygiene" % (
+        r["command"], r["median"], r["min"], r["max"], r["median"] / base))
+EOF
 
 echo
 echo "rescan of the unchanged Maildir (nothing read; flags refreshed, the whole inventory printed):"
