@@ -74,13 +74,38 @@ struct Cell<'t> {
     to: usize,
 }
 
-/// The cells of `line` split as `split` says, with their screen columns.
+/// The cells of `line` split as `split` says; aligned cells with their
+/// screen columns.
 fn split_cells(line: &str, split: Split) -> Vec<Cell<'_>> {
-    let mut cells = Vec::new();
-    let mut column = 0;
-    let mut cell_start: Option<(usize, usize)> = None; // (byte, column)
-    let mut last_end = (0, 0); // byte and column after the last non-blank
-    let mut chars = line.char_indices().peekable();
+    // Delimited cells are matched by index: no screen columns to count
+    // (a sheet's rows are most of the tables mail carries).
+    let delimiter = match split {
+        Split::Tab => '\t',
+        Split::Semicolon => ';',
+        Split::Pipe => '|',
+        Split::Aligned => return aligned_cells(line),
+    };
+    let mut cells: Vec<Cell<'_>> = line
+        .split(delimiter)
+        .map(|text| Cell {
+            text: text.trim(),
+            from: 0,
+            to: 0,
+        })
+        .collect();
+    if split == Split::Pipe && cells.first().is_some_and(|c| c.text.is_empty()) {
+        // "| a | b |": the outer bars open and close the row.
+        cells.remove(0);
+    }
+    while cells.last().is_some_and(|c| c.text.is_empty()) {
+        cells.pop();
+    }
+    cells
+}
+
+/// The cells of a row aligned with tabs (to stops of [`TAB_STOP`]) or runs
+/// of two blanks or more, with the screen columns each spans.
+fn aligned_cells(line: &str) -> Vec<Cell<'_>> {
     // The cell from `start` (byte, column) to the last non-blank `end`.
     fn cell(
         line: &str,
@@ -101,30 +126,29 @@ fn split_cells(line: &str, split: Split) -> Vec<Cell<'_>> {
             },
         }
     }
+    let mut cells = Vec::new();
+    let mut column = 0;
+    let mut cell_start: Option<(usize, usize)> = None; // (byte, column)
+    let mut last_end = (0, 0); // byte and column after the last non-blank
+    let mut chars = line.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
-        let boundary = match (split, c) {
-            (Split::Tab, '\t') | (Split::Semicolon, ';') | (Split::Pipe, '|') => true,
-            (Split::Aligned, '\t') => true,
-            (Split::Aligned, ' ') => chars.peek().is_some_and(|&(_, n)| n == ' ' || n == '\t'),
-            _ => false,
-        };
+        let boundary =
+            c == '\t' || (c == ' ' && chars.peek().is_some_and(|&(_, n)| n == ' ' || n == '\t'));
         if boundary {
             cells.push(cell(line, cell_start.take(), last_end, column));
-            // An aligned row's separator is the whole run of blanks.
+            // The separator is the whole run of blanks.
             let mut width = if c == '\t' {
                 TAB_STOP - column % TAB_STOP
             } else {
                 1
             };
-            if split == Split::Aligned {
-                while let Some(&(_, n)) = chars.peek().filter(|&&(_, n)| n == ' ' || n == '\t') {
-                    width += if n == '\t' {
-                        TAB_STOP - (column + width) % TAB_STOP
-                    } else {
-                        1
-                    };
-                    chars.next();
-                }
+            while let Some(&(_, n)) = chars.peek().filter(|&&(_, n)| n == ' ' || n == '\t') {
+                width += if n == '\t' {
+                    TAB_STOP - (column + width) % TAB_STOP
+                } else {
+                    1
+                };
+                chars.next();
             }
             column += width;
             continue;
@@ -135,23 +159,10 @@ fn split_cells(line: &str, split: Split) -> Vec<Cell<'_>> {
             }
             last_end = (i + c.len_utf8(), column + 1);
         }
-        column += if c == '\t' {
-            TAB_STOP - column % TAB_STOP
-        } else {
-            1
-        };
+        column += 1;
     }
     cells.push(cell(line, cell_start, last_end, column));
-    if split == Split::Pipe {
-        // "| a | b |": the outer bars open and close the row.
-        if cells.first().is_some_and(|c| c.text.is_empty()) {
-            cells.remove(0);
-        }
-        if cells.last().is_some_and(|c| c.text.is_empty()) {
-            cells.pop();
-        }
-    }
-    if split == Split::Aligned && cells.first().is_some_and(|c| c.text.is_empty()) {
+    if cells.first().is_some_and(|c| c.text.is_empty()) {
         cells.remove(0); // indentation
     }
     while cells.last().is_some_and(|c| c.text.is_empty()) {
@@ -235,6 +246,10 @@ pub fn as_records(text: &str) -> Cow<'_, str> {
 
 /// The block's records, when it is a table.
 fn table(block: &[&str], split: Split) -> Option<String> {
+    // One line is no table (most lines with two spaces in them are prose).
+    if block.len() < 2 {
+        return None;
+    }
     // A tab block whose rows have as many cells as its first is a sheet
     // (one cell per tab, empty cells kept); otherwise its tabs align
     // columns on screen, as spaces do.
