@@ -423,6 +423,13 @@ fn no_planted_value_in_the_store_reports_reminders_or_plans() {
         let out = run(&["report", "--format", format, "--all"]);
         assert!(out.len() > 200, "{format}: {out}");
     }
+    // The reports people read, in every language.
+    for lang in ["nb", "nn", "en"] {
+        for format in ["text", "markdown"] {
+            let out = run(&["report", "--format", format, "--all", "--lang", lang]);
+            assert!(out.len() > 200, "{lang} {format}: {out}");
+        }
+    }
     let reminders = tmp.path().join("reminders");
     let deliver = format!("dir:{}", reminders.display());
     for lang in ["nb", "nn", "en"] {
