@@ -263,6 +263,16 @@ HEALTH_HELDOUT = [
     "{n} is recovering from a heart attack.", "{n} er gravid i femte måned.",
     "{n} har brukket armen og kan ikke skrive.", "{n} går til psykolog hver tirsdag.",
 ]
+# A second held-out set, written (and committed) before the vocabulary was
+# tuned to the first one's misses: the honest measure after that tuning.
+HEALTH_HELDOUT_2 = [
+    "{n} is in hospital after a bad fall on the ice.", "{n} has been signed off with stress for a month.",
+    "{n} ligg på sjukehus etter eit hjerneslag.", "{n} har fått kreft og startar cellegift neste veke.",
+    "{n} had her gallbladder removed on Monday.", "{n} er sykemeldt etter en ulykke i helgen.",
+    "{n} is being treated for a heart condition.", "{n} har vondt i ryggen og går til behandling.",
+    "{n} suffers from severe migraines and needs a dark office.", "{n} fikk påvist glutenintoleranse i vår.",
+    "{n} tested positive for covid yesterday.", "{n} har fått hjerteinfarkt og er innlagt.",
+]
 # Health words that are not a person's health: figurative, general, news,
 # advertising, unnamed groups.
 FIGURATIVE = [
@@ -341,11 +351,14 @@ def build(count, rng):
         elif roll < 0.35:
             health = "health-held-out"
             addition += "\n\n" + rng.choice(HEALTH_HELDOUT).format(n=rng.choice(NAMES))
-        elif roll < 0.5:
+        elif roll < 0.42:
+            health = "health-held-out-2"
+            addition += "\n\n" + rng.choice(HEALTH_HELDOUT_2).format(n=rng.choice(NAMES))
+        elif roll < 0.57:
             # A negative, in its own paragraph: no identifier beside it.
             body = insert(rng, body, rng.choice(FIGURATIVE))
         items.append(("<r%d@realtext.test>" % i, message(i, subject, insert(rng, body, addition)), truth,
-                      health or ("figurative" if roll < 0.5 else None), "%s:%s" % (source, cls)))
+                      health or ("figurative" if roll < 0.57 else None), "%s:%s" % (source, cls)))
     return items, len(mails), {k: len(v) for k, v in prose.items()}
 
 
@@ -419,7 +432,7 @@ def main():
         hcls = health if health and health != "figurative" else ("figurative" if health else
                                                                    "real mail as written" if origin.startswith("real-mail")
                                                                    else "no health words planted")
-        positive = health in ("health-tuned", "health-held-out")
+        positive = health in ("health-tuned", "health-held-out", "health-held-out-2")
         if positive and mid in health_found:
             htp += 1
             bump(health_classes, hcls, "tp")
