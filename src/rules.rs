@@ -1061,6 +1061,50 @@ mod tests {
         assert!(rules.categories.contains_key("health"));
     }
 
+    /// Issue 27's classes: health told of someone else, nynorsk, short
+    /// names and articles are found; figurative, general and product uses
+    /// are not.
+    #[test]
+    fn shipped_health_terms_on_real_phrasings() {
+        let rules = RuleSet::embedded().expect("the shipped rules must be valid");
+        let health = |text: &str| {
+            let mut evidence = crate::detect::special::Evidence::default();
+            rules
+                .special
+                .scan(text, &crate::model::Location::Body, &mut evidence);
+            rules
+                .special
+                .judge(&evidence, false)
+                .iter()
+                .any(|f| f.category == "health")
+        };
+        for personal in [
+            "Eg er sjukmeld resten av veka.",
+            "Per broke his leg skiing.",
+            "Ola is recovering from a heart attack.",
+            "Kari was admitted with appendicitis on Sunday.",
+            "Anne has been struggling with depression since spring.",
+            "Jonas har brukket armen og kan ikke skrive.",
+            "Sara er under utredning for MS.",
+            "Ola har ADHD og trenger et stille kontor.",
+            "Kari skal til MR av kneet på tirsdag.",
+            "He had an MRI of his back yesterday.",
+            "Per fikk et epileptisk anfall i går.",
+        ] {
+            assert!(health(personal), "not found: {personal}");
+        }
+        for routine in [
+            "I'm sick and tired of these printer problems.",
+            "Several friends who are pregnant recommended this stroller.",
+            "The great depression is the topic of the lunch talk.",
+            "Vi har MS Teams på alle maskiner.",
+            "Du har MS-kontoen din fra før.",
+            "Velkommen til foredrag for mennesker med ADHD torsdag.",
+        ] {
+            assert!(!health(routine), "found: {routine}");
+        }
+    }
+
     /// The shipped health list on sentences from office mail: personal
     /// statements are found, policy and routine mail is not.
     #[test]
