@@ -12,24 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-10000}
 work=${2:-/tmp/mailhygiene-bench}
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need rg || ! need hyperfine || [ ! -x /usr/bin/time ]; then
+if ! command -v rg >/dev/null || ! command -v hyperfine >/dev/null || [ ! -x /usr/bin/time ]; then
   apt-get update -qq && apt-get install -y -qq ripgrep hyperfine time >/dev/null
 fi
 python3 -c 'import stdnum' 2>/dev/null || pip install -q python-stdnum
-if [ "${MH_BENCH_OFFICE:-}" = real ]; then
-  python3 -c 'import reportlab, docx, openpyxl' 2>/dev/null || pip install -q reportlab python-docx openpyxl
-fi
-
-mkdir -p "$work"
-corpus="$work/maildir-$count${MH_BENCH_OFFICE:+-office-$MH_BENCH_OFFICE}"
-[ -d "$corpus" ] || python3 benches/gen_corpus.py "$count" "$corpus"
-cargo build --release --quiet
-bin=$PWD/target/release/mailhygiene
-export MAILHYGIENE_FINGERPRINT_KEY=benchmark-key-0123456789
-
-# Warm the page cache so every contender reads from memory.
-cat "$corpus"/*/* "$corpus"/.*/*/* >/dev/null 2>&1 || true
+. benches/corpus.sh
 
 # Maildir++ keeps every folder but INBOX in a dot-directory, which ripgrep
 # skips by default: the command as the issue writes it reads a quarter of the

@@ -21,21 +21,11 @@ count=${1:-10000}
 old=${2:-}
 rounds=${ROUNDS:-15}
 work=${WORKDIR:-/tmp/mailhygiene-bench}
-need() { command -v "$1" >/dev/null 2>&1; }
-need rg || { apt-get update -qq && apt-get install -y -qq ripgrep >/dev/null; }
-if [ "${INSTRUCTIONS:-}" = 1 ] && ! need valgrind; then
+command -v rg >/dev/null || { apt-get update -qq && apt-get install -y -qq ripgrep >/dev/null; }
+if [ "${INSTRUCTIONS:-}" = 1 ] && ! command -v valgrind >/dev/null; then
   apt-get install -y -qq valgrind >/dev/null
 fi
-if [ "${MH_BENCH_OFFICE:-}" = real ]; then
-  python3 -c 'import reportlab, docx, openpyxl' 2>/dev/null || pip install -q reportlab python-docx openpyxl
-fi
-mkdir -p "$work"
-corpus="$work/maildir-$count${MH_BENCH_OFFICE:+-office-$MH_BENCH_OFFICE}"
-[ -d "$corpus" ] || python3 benches/gen_corpus.py "$count" "$corpus"
-cargo build --release --quiet
-bin=$PWD/target/release/mailhygiene
-export MAILHYGIENE_FINGERPRINT_KEY=benchmark-key-0123456789
-cat "$corpus"/*/* "$corpus"/.*/*/* >/dev/null 2>&1 || true
+. benches/corpus.sh
 
 names=("mailhygiene" "ripgrep --hidden")
 cmds=("$bin scan maildir:$corpus --no-state --format jsonl --quiet --as-of 2026-11-25"

@@ -332,11 +332,7 @@ impl ProblemKind {
                 "serveren kunne ikkje gjere elementet om til MIME og sende ein erstatning; det blir prøvd igjen neste gong",
             ),
         };
-        match lang {
-            Lang::En => self.describe(),
-            Lang::Nb => nb,
-            Lang::Nn => nn,
-        }
+        lang.pick(self.describe(), nb, nn)
     }
 
     /// Whether the server may well give the content next time: such a
@@ -485,6 +481,15 @@ impl Lang {
             "nn" => Some(Lang::Nn),
             "en" => Some(Lang::En),
             _ => None,
+        }
+    }
+
+    /// The one of three that is in this language: a words table, a phrase.
+    pub fn pick<T>(self, en: T, nb: T, nn: T) -> T {
+        match self {
+            Lang::En => en,
+            Lang::Nb => nb,
+            Lang::Nn => nn,
         }
     }
 

@@ -6,7 +6,7 @@
 
 use crate::model::DetectorId;
 use crate::report::summary::{ListedMessage, Summary, human_size};
-use crate::report::{detector_label_in, location_in, sent_to};
+use crate::report::{detector_label_in, location_in};
 pub use crate::templates::{
     EMBEDDED, FindingView, FolderView, Lang, MailboxView, MessageView, NoticeContext, Reason,
     ReminderContext, Rendered, TemplateError, Templates,
@@ -28,11 +28,7 @@ fn view(m: &ListedMessage, lang: Lang) -> MessageView {
     MessageView {
         date: m.date.clone(),
         folder: m.folder.clone(),
-        correspondent: if m.sent {
-            format!("{} {}", sent_to(lang), m.to)
-        } else {
-            m.correspondent()
-        },
+        correspondent: m.correspondent_in(lang),
         subject: m.subject.clone(),
         size: human_size(m.size),
         age_days: m.age_days,

@@ -1061,23 +1061,27 @@ mod tests {
         assert!(rules.categories.contains_key("health"));
     }
 
+    /// Whether the shipped rules judge `text` (a body) to hold health
+    /// information, with or without a person's identifier beside it.
+    fn judged_health(rules: &RuleSet, text: &str, with_identifier: bool) -> bool {
+        let mut evidence = crate::detect::special::Evidence::default();
+        rules
+            .special
+            .scan(text, &crate::model::Location::Body, &mut evidence);
+        rules
+            .special
+            .judge(&evidence, with_identifier)
+            .iter()
+            .any(|f| f.category == "health")
+    }
+
     /// Issue 27's classes: health told of someone else, nynorsk, short
     /// names and articles are found; figurative, general and product uses
     /// are not.
     #[test]
     fn shipped_health_terms_on_real_phrasings() {
         let rules = RuleSet::embedded().expect("the shipped rules must be valid");
-        let health = |text: &str| {
-            let mut evidence = crate::detect::special::Evidence::default();
-            rules
-                .special
-                .scan(text, &crate::model::Location::Body, &mut evidence);
-            rules
-                .special
-                .judge(&evidence, false)
-                .iter()
-                .any(|f| f.category == "health")
-        };
+        let health = |text: &str| judged_health(&rules, text, false);
         for personal in [
             "Eg er sjukmeld resten av veka.",
             "Per broke his leg skiing.",
@@ -1110,17 +1114,8 @@ mod tests {
     #[test]
     fn shipped_health_terms_on_office_sentences() {
         let rules = RuleSet::embedded().expect("the shipped rules must be valid");
-        let judged = |text: &str, with_identifier: bool| {
-            let mut evidence = crate::detect::special::Evidence::default();
-            rules
-                .special
-                .scan(text, &crate::model::Location::Body, &mut evidence);
-            rules
-                .special
-                .judge(&evidence, with_identifier)
-                .iter()
-                .any(|f| f.category == "health")
-        };
+        let judged =
+            |text: &str, with_identifier: bool| judged_health(&rules, text, with_identifier);
         let health = |text: &str| judged(text, false);
         // Statistics stay statistics next to somebody's number.
         assert!(!judged(

@@ -147,25 +147,29 @@ impl Context {
     /// header first (`extract::table::as_records`), so a header speaks for
     /// its own column only.
     fn label_hit<'t>(&self, text: &'t str, start: usize) -> Option<(Cue, &'t str)> {
-        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
         let idx = self.hits.partition_point(|&(_, end, _)| end <= start);
         let &(s, e, cue) = self.hits.get(idx.checked_sub(1)?)?;
-        if s >= line_start {
+        // Only the text from the label to the value is read: a value's line
+        // may be megabytes long, and a scan asks this of every candidate.
+        let Some(last_break) = text[s..start].rfind('\n').map(|i| s + i) else {
             // The line's own label, or another value's.
             return speaks_for(&text[e..start]).then(|| (cue, &text[s..e]));
-        }
+        };
         // A value earlier on the line takes the line above's label.
-        if value_like(&text[line_start..start]) {
+        if value_like(&text[last_break + 1..start]) {
             return None;
         }
-        let above_end = line_start.checked_sub(1)?;
-        let above_start = text[..above_end].rfind('\n').map_or(0, |i| i + 1);
-        let above = text[above_start..above_end].trim_end_matches('\r');
-        if s < above_start || e > above_start + above.len() {
+        // The label must stand on the line just above, alone at its end.
+        let above = &text[s..last_break];
+        if above.contains('\n') {
             return None;
         }
-        let rest = &above[e - above_start..];
-        rest.chars()
+        let above_end = s + above.trim_end_matches('\r').len();
+        if e > above_end {
+            return None;
+        }
+        text[e..above_end]
+            .chars()
             .all(|c| c.is_whitespace() || matches!(c, ':' | '.' | '-' | '#' | ')' | '('))
             .then(|| (cue, &text[s..e]))
     }

@@ -123,10 +123,14 @@ impl Detectors {
         } else {
             crate::extract::table::as_records(&text)
         };
+        // The passage last read around an identifier: a list of numbers
+        // shares one, read once rather than once per row.
+        let mut last_read = 0..0;
         for hit in identifiers::find(&records, &self.settings, tabular) {
-            if hit.detector.is_person_identifier() {
+            if hit.detector.is_person_identifier() && !last_read.contains(&hit.start) {
+                last_read = passage(&records, hit.start);
                 self.special.scan(
-                    passage(&records, hit.start),
+                    &records[last_read.clone()],
                     location,
                     &mut acc.near_identifiers,
                 );
@@ -247,8 +251,8 @@ impl Detectors {
 }
 
 /// The passage around a value at `start`: its paragraph (between blank
-/// lines), at most [`PASSAGE_REACH`] bytes either side.
-fn passage(text: &str, start: usize) -> &str {
+/// lines), at most [`PASSAGE_REACH`] bytes either side, as a byte range.
+fn passage(text: &str, start: usize) -> std::ops::Range<usize> {
     let mut lo = start.saturating_sub(PASSAGE_REACH);
     while !text.is_char_boundary(lo) {
         lo += 1;
@@ -273,7 +277,7 @@ fn passage(text: &str, start: usize) -> &str {
         .flatten()
         .min()
         .map_or(hi, |i| start + i);
-    &text[lo..hi]
+    lo..hi
 }
 
 /// How far a passage reaches from its value (bytes): a few sentences.

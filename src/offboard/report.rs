@@ -316,11 +316,7 @@ const NN: Words = Words {
 };
 
 fn words(lang: Lang) -> &'static Words {
-    match lang {
-        Lang::En => &EN,
-        Lang::Nb => &NB,
-        Lang::Nn => &NN,
-    }
+    lang.pick(&EN, &NB, &NN)
 }
 
 fn notice_text(n: &Notice, w: &Words) -> String {

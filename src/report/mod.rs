@@ -508,10 +508,7 @@ pub fn location_in(location: &str, lang: crate::model::Lang) -> String {
 
 /// "to" before the recipients of sent mail, for a reader of `lang`.
 pub fn sent_to(lang: crate::model::Lang) -> &'static str {
-    match lang {
-        crate::model::Lang::En => "to",
-        crate::model::Lang::Nb | crate::model::Lang::Nn => "til",
-    }
+    lang.pick("to", "til", "til")
 }
 
 /// A cell a spreadsheet will not run as a formula: text from mail (a

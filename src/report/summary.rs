@@ -83,10 +83,11 @@ impl ListedMessage {
         }
     }
 
-    /// Who the other party is: the sender of received mail, "to X" for sent.
-    pub fn correspondent(&self) -> String {
+    /// Who the other party is: the sender of received mail, "to X" for
+    /// sent, in `lang`.
+    pub fn correspondent_in(&self, lang: Lang) -> String {
         if self.sent {
-            format!("to {}", self.to)
+            format!("{} {}", super::sent_to(lang), self.to)
         } else {
             self.sender()
         }
@@ -538,7 +539,7 @@ fn day(d: chrono::DateTime<chrono::Utc>) -> String {
 
 /// "1 message", "2 messages", with thousands separated: "1,913 messages".
 pub fn count(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+    EN.count(n, (one, many))
 }
 
 /// 1913 as "1,913".
@@ -624,7 +625,6 @@ struct Words {
     shown: [&'static str; 3],
     how_markdown: &'static str,
     how_text: &'static str,
-    to: &'static str,
     unknown_date: &'static str,
     title: &'static str,
     mailboxes: &'static str,
@@ -680,7 +680,6 @@ const EN: Words = Words {
     shown: [" of ", " shown; the full list: ", "."],
     how_markdown: "`mailhygiene report --all --format markdown`, or `--format csv` for a spreadsheet",
     how_text: "mailhygiene report --all, or --format csv for a spreadsheet",
-    to: "to",
     unknown_date: "unknown",
     title: "Mailbox cleanup report",
     mailboxes: "Mailboxes",
@@ -746,7 +745,6 @@ const NB: Words = Words {
     shown: [" av ", " vist; hele lista: ", "."],
     how_markdown: "`mailhygiene report --all --format markdown`, eller `--format csv` for et regneark",
     how_text: "mailhygiene report --all, eller --format csv for et regneark",
-    to: "til",
     unknown_date: "ukjent",
     title: "Opprydding i e-postkassen",
     mailboxes: "E-postkasser",
@@ -812,7 +810,6 @@ const NN: Words = Words {
     shown: [" av ", " viste; heile lista: ", "."],
     how_markdown: "`mailhygiene report --all --format markdown`, eller `--format csv` for eit rekneark",
     how_text: "mailhygiene report --all, eller --format csv for eit rekneark",
-    to: "til",
     unknown_date: "ukjend",
     title: "Opprydding i e-postkassa",
     mailboxes: "E-postkasser",
@@ -850,11 +847,7 @@ const NN: Words = Words {
 };
 
 fn words(lang: Lang) -> &'static Words {
-    match lang {
-        Lang::En => &EN,
-        Lang::Nb => &NB,
-        Lang::Nn => &NN,
-    }
+    lang.pick(&EN, &NB, &NN)
 }
 
 impl Words {
@@ -883,15 +876,6 @@ impl Words {
             self.thousands(shown as u64),
             self.thousands(total)
         ))
-    }
-
-    /// The other party of a listed message, in these words.
-    fn correspondent(&self, m: &ListedMessage) -> String {
-        if m.sent {
-            format!("{} {}", self.to, m.to)
-        } else {
-            m.sender()
-        }
     }
 }
 
@@ -1008,7 +992,7 @@ pub fn render_text(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 "  {} {} {} \"{}\"",
                 m.date,
                 one_line(&m.folder),
-                one_line(&w.correspondent(m)),
+                one_line(&m.correspondent_in(lang)),
                 one_line(&m.subject)
             )?;
             for f in &m.findings {
@@ -1196,7 +1180,7 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 "| {} | {} | {} | {} | {} |",
                 m.date,
                 md(&m.folder),
-                md(&w.correspondent(m)),
+                md(&m.correspondent_in(lang)),
                 md(&m.subject),
                 found.join("; ")
             )?;
@@ -1229,7 +1213,7 @@ pub fn render_markdown(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
                 m.date,
                 w.count(m.age_days as u64, w.day),
                 md(&m.folder),
-                md(&w.correspondent(m)),
+                md(&m.correspondent_in(lang)),
                 md(&m.subject)
             )?;
         }

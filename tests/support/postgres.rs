@@ -264,44 +264,25 @@ impl Postgres {
             "{prefix}_{}",
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        let out = command(&bin_dir(), "createdb", None)
-            .env("PGPASSWORD", PASSWORD)
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
-            .args(template.map(|t| ["-T", t]).into_iter().flatten())
-            .arg(&name)
-            .output()
-            .expect("createdb runs");
-        assert!(
-            out.status.success(),
-            "createdb failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.client("createdb", |c| {
+            c.args(template.map(|t| ["-T", t]).into_iter().flatten())
+                .arg(&name);
+        });
         name
     }
 
     /// Every row of `database`, as `pg_dump` writes it (plain SQL).
     pub fn dump(&self, database: &str) -> String {
-        let out = command(&bin_dir(), "pg_dump", None)
-            .env("PGPASSWORD", PASSWORD)
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
-            .args(["--no-owner", database])
-            .output()
-            .expect("pg_dump runs");
-        assert!(
-            out.status.success(),
-            "pg_dump failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.client("pg_dump", |c| {
+            c.args(["--no-owner", database]);
+        })
     }
 
     /// Runs `sql` (one or more statements) in `database` with `psql`,
     /// stopping at the first error.
     pub fn sql(&self, database: &str, sql: &str) -> String {
-        let out = command(&bin_dir(), "psql", None)
-            .env("PGPASSWORD", PASSWORD)
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
-            .args([
+        self.client("psql", |c| {
+            c.args([
                 "-X",
                 "-q",
                 "-t",
@@ -312,12 +293,30 @@ impl Postgres {
                 database,
                 "-c",
                 sql,
-            ])
+            ]);
+        })
+    }
+
+    /// Runs one of the server's client programs as the test role over
+    /// loopback, with the arguments `add` gives; its standard output, or a
+    /// failed test naming the program and what it said.
+    fn client(&self, program: &str, add: impl FnOnce(&mut Command)) -> String {
+        let mut c = command(&bin_dir(), program, None);
+        c.env("PGPASSWORD", PASSWORD).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            USER,
+        ]);
+        add(&mut c);
+        let out = c
             .output()
-            .expect("psql runs");
+            .unwrap_or_else(|e| panic!("{program} cannot run: {e}"));
         assert!(
             out.status.success(),
-            "psql failed on {sql}: {}",
+            "{program} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
