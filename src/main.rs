@@ -26,7 +26,7 @@ use mailhygiene::report::{self, Format, ReportContext};
 use mailhygiene::rules::{RuleError, RuleSet};
 use mailhygiene::scan::{self, NamedSource, Progress, Silent};
 use mailhygiene::source::SourceSpec;
-use mailhygiene::store::{RunKind, Store, StoreUrl};
+use mailhygiene::store::{Lock, RunKind, Store, StoreUrl};
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -90,6 +90,7 @@ pub struct Reminded {
 #[allow(clippy::too_many_arguments)]
 pub fn remind_as_run(
     store: &mut dyn Store,
+    held: &crate::store::Held,
     apply: bool,
     sources: &[String],
     context: &ReportContext,
@@ -98,6 +99,11 @@ pub fn remind_as_run(
     clock: &dyn Fn() -> SystemTime,
     emit: &mut dyn FnMut(&Sent) -> std::io::Result<()>,
 ) -> Result<Reminded, RemindError> {
+    // Each mailbox is held: no other host reminds it (or changes it)
+    // meanwhile, so a reminder is never sent twice.
+    for source in sources {
+        held.check(store, source)?;
+    }
     let mut reminded = Reminded::default();
     if apply {
         let run = store.begin_run(crate::store::RunKind::Remind, s.as_of, chrono::Utc::now())?;
@@ -363,8 +369,11 @@ mod tests {
                 sent.push(o.bytes.to_vec());
                 Ok(deliver::Outcome::Delivered)
             };
+            let held =
+                crate::store::hold(store, std::slice::from_ref(&source), false).expect("held");
             let reminded = remind_as_run(
                 store,
+                &held,
                 apply,
                 std::slice::from_ref(&source),
                 &context,

@@ -304,3 +304,98 @@ fn a_second_run_is_refused_while_the_first_holds_the_store() {
         "a killed run's lock is released"
     );
 }
+
+/// Hosts that clean different mailboxes of one shared store go on side by
+/// side: each holds only the mailboxes it changes. A mailbox another host
+/// holds is refused, naming it; that host's run is taken over (and what it
+/// left settled) only once its session is gone.
+#[test]
+fn hosts_clean_other_mailboxes_beside_each_other() {
+    use mailhygiene::store::{Lock, OpenOptions, RunKind, StoreUrl, postgres::PasswordSource};
+    let server = Postgres::start();
+    let database = server.create_database("beside");
+    let url = server.url(&database);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    maildir(&a);
+    maildir(&b);
+    let (a, b) = (
+        format!("maildir:{}", a.display()),
+        format!("maildir:{}", b.display()),
+    );
+    let run = |args: &[&str]| {
+        let out = Command::cargo_bin("mailhygiene")
+            .expect("binary")
+            .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+            .env("PGPASSWORD", PASSWORD)
+            .args(args)
+            .args(["--store", &url, "--as-of", AS_OF])
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, stderr) = run(&["scan", &a, &b, "--quiet", "--changes-only"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // Another host, midway through cleaning mailbox a.
+    let password = dir.path().join("password");
+    std::fs::write(&password, PASSWORD).expect("password");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&password, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let (mut other, guard) = mailhygiene::store::open(
+        &StoreUrl::parse(&url).expect("url"),
+        &OpenOptions {
+            lock: Lock::Mailboxes { wait: false },
+            password: PasswordSource {
+                env: None,
+                file: Some(password),
+            },
+            ..Default::default()
+        },
+    )
+    .expect("the other host opens the store");
+    other
+        .hold_mailboxes(std::slice::from_ref(&a), false)
+        .expect("holds a");
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+    let alive = other
+        .begin_run(RunKind::Clean, day, chrono::Utc::now())
+        .expect("its run");
+
+    let (code, stdout, stderr) = run(&["clean", &b, "--apply", "--format", "jsonl"]);
+    assert_eq!(code, Some(0), "b is cleaned beside it: {stderr}");
+    let moved = stdout.lines().filter(|l| l.contains("\"moved\"")).count();
+    assert!(moved >= 7, "b's old mail moved ({moved}): {stdout}");
+    assert!(
+        !stderr.contains("interrupted"),
+        "a live run is not taken over: {stderr}"
+    );
+    let (code, stdout, stderr) = run(&["clean", &a, "--apply"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("mailhygiene pid {}", std::process::id())) && stderr.contains(&a),
+        "the holder and the mailbox are named: {stderr}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join("a/cur"))
+            .expect("a")
+            .count()
+            >= 8,
+        "nothing of a was moved"
+    );
+    // The other host dies: its run is taken over by the next clean of a.
+    drop(other);
+    drop(guard);
+    let (code, stdout, stderr) = run(&["clean", &a, "--apply", "--wait", "--format", "jsonl"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("run {alive} (clean) was interrupted")),
+        "{stderr}"
+    );
+    assert!(stdout.lines().filter(|l| l.contains("\"moved\"")).count() >= 7);
+}

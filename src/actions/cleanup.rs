@@ -8,7 +8,7 @@ use super::clean::{self, Filter, FlaggedPolicy, Planned};
 use super::movers::{Mover, TRASH_NAMES};
 use super::{ActionError, MovePrinter, MoveRecord};
 use crate::rules::RuleSet;
-use crate::store::{RunId, RunKind, Store, StoreError};
+use crate::store::{Held, RunId, RunKind, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 
 /// Why a mailbox's edge could not be opened.
@@ -182,10 +182,11 @@ fn settle_and_apply(
 /// `clean` over `sources`: with a run, per mailbox, settle what an earlier
 /// run left, plan what is due (or chosen) and move it to Deleted Items;
 /// without one (a dry run), print the plan, asking each mailbox only what
-/// its Deleted Items folder is called.
+/// its Deleted Items folder is called. Every source must be `held`.
 #[allow(clippy::too_many_arguments)]
 pub fn clean(
     store: &mut dyn Store,
+    held: &Held,
     run: Option<RunId>,
     sources: &[String],
     rules: &RuleSet,
@@ -201,6 +202,9 @@ pub fn clean(
     } else {
         FlaggedPolicy::Keep
     };
+    for source in sources {
+        held.check(store, source)?;
+    }
     let mut failed = Failures::new();
     for source in sources {
         let outcome = (|| -> Result<(), String> {
@@ -245,15 +249,20 @@ pub fn clean(
 
 /// `undo` of a clean run (with the interrupted runs it took over): each
 /// mailbox of the run through its own edge; one that cannot be opened is
-/// reported and its entries wait, never tried through another.
+/// reported and its entries wait, never tried through another. Every
+/// mailbox of the run must be `held`.
 pub fn undo(
     store: &mut dyn Store,
+    held: &Held,
     run: Option<RunId>,
     undone: RunId,
     open: &mut OpenMover<'_>,
     printer: &mut MovePrinter<'_>,
 ) -> Result<Failures, ActionError> {
     let plan = clean::plan_undo(store, undone)?;
+    for (source, _) in &plan {
+        held.check(store, source)?;
+    }
     let mut failed = Failures::new();
     for (source, planned) in &plan {
         let outcome = (|| -> Result<(), String> {
@@ -392,11 +401,35 @@ mod tests {
         assert!(adopted.is_empty());
         let mut with_gone = sources.clone();
         with_gone.push("maildir:/nonexistent/mailhygiene-test".into());
+        // A mailbox not held is refused before anything is done.
+        let held = crate::store::hold(store.as_mut(), &sources[..1], false).expect("held");
+        let mut sink = Vec::new();
+        let refused = {
+            let mut printer = MovePrinter::new(Box::new(&mut sink), ActionFormat::Jsonl);
+            clean(
+                store.as_mut(),
+                &held,
+                Some(run),
+                &sources,
+                &rules,
+                as_of,
+                &Filter::default(),
+                &mut open,
+                &mut printer,
+            )
+        };
+        assert!(
+            matches!(&refused, Err(ActionError::Store(StoreError::Invalid(why))) if why.contains("was not held")),
+            "{refused:?}"
+        );
+        assert!(sink.is_empty() && dirs[0].path().join("cur/0.x:2,S").exists());
+        let held = crate::store::hold(store.as_mut(), &with_gone, false).expect("held");
         let mut sink = Vec::new();
         let failed = {
             let mut printer = MovePrinter::new(Box::new(&mut sink), ActionFormat::Jsonl);
             clean(
                 store.as_mut(),
+                &held,
                 Some(run),
                 &with_gone,
                 &rules,
@@ -420,7 +453,15 @@ mod tests {
         let mut sink = Vec::new();
         let failed = {
             let mut printer = MovePrinter::new(Box::new(&mut sink), ActionFormat::Jsonl);
-            undo(store.as_mut(), Some(undo_run), run, &mut open, &mut printer).expect("undoes")
+            undo(
+                store.as_mut(),
+                &held,
+                Some(undo_run),
+                run,
+                &mut open,
+                &mut printer,
+            )
+            .expect("undoes")
         };
         assert!(failed.is_empty(), "{failed:?}");
         for (n, dir) in dirs.iter().enumerate() {

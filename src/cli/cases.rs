@@ -557,7 +557,7 @@ fn job_error(e: HandoverError, plan: &std::path::Path) -> anyhow::Error {
 pub fn handover_command(args: &HandoverArgs) -> Result<u8> {
     let c = &args.common;
     let config = c.job.load_config()?;
-    let (mut store, _lock) = c.job.open_store_locked(config.as_ref())?;
+    let (mut store, _lock) = c.job.open_store_for_mailboxes(config.as_ref())?;
     let plan = read_plan_file(&args.plan)?;
     let plan_sha256 = file_digest(&args.plan)?;
     let mut printer =

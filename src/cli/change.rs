@@ -77,7 +77,7 @@ pub(crate) fn change_context(change: &ChangeArgs) -> Result<ChangeContext<'stati
         .clone()
         .or(config.as_ref().and_then(|c| c.rules.clone()));
     let rules = load_rules(rules_dir.as_deref())?;
-    let (store, lock) = args.job.open_store_locked(config.as_ref())?;
+    let (store, lock) = args.job.open_store_for_mailboxes(config.as_ref())?;
     let printer = MovePrinter::new(args.job.open_output()?, args.job.format);
     Ok(ChangeContext {
         case_id: None,
@@ -106,7 +106,7 @@ pub(crate) fn clean_command(args: &CleanArgs) -> Result<u8> {
         }
     }
     let named = resolve_sources(&args.sources, None, cx.config.as_ref())?;
-    hold_mailboxes(cx.store.as_mut(), &args.sources, args.change.case.job.wait)?;
+    let held = hold_mailboxes(cx.store.as_mut(), &args.sources, args.change.case.job.wait)?;
     cx.case_id = args.case_id.clone();
     cx.audit_detail
         .insert("sources".into(), serde_json::json!(args.sources));
@@ -155,6 +155,7 @@ pub(crate) fn clean_command(args: &CleanArgs) -> Result<u8> {
     let mut open = |given: &str| open_named(&named, given, allow_plaintext);
     let failed = cleanup::clean(
         cx.store.as_mut(),
+        &held,
         run,
         &args.sources,
         &cx.rules,
@@ -290,7 +291,7 @@ pub(crate) fn undo_command(args: &UndoArgs) -> Result<u8> {
         .map_err(|e| usage(e.to_string()))?;
     let mut touched: Vec<String> = plan.iter().map(|(s, _)| s.clone()).collect();
     touched.dedup();
-    hold_mailboxes(cx.store.as_mut(), &touched, args.change.case.job.wait)?;
+    let held = hold_mailboxes(cx.store.as_mut(), &touched, args.change.case.job.wait)?;
     // The run undone, with every interrupted run it took over.
     cx.audit_detail.insert("undoes".into(), args.run.into());
     cx.audit_detail.insert(
@@ -315,8 +316,15 @@ pub(crate) fn undo_command(args: &UndoArgs) -> Result<u8> {
             .map_err(|e| cleanup::OpenFailure::Unreachable(e.to_string()))?;
         open_named(&named, given, allow_plaintext)
     };
-    let failed = cleanup::undo(cx.store.as_mut(), run, args.run, &mut open, &mut cx.printer)
-        .map_err(|e| usage(e.to_string()))?;
+    let failed = cleanup::undo(
+        cx.store.as_mut(),
+        &held,
+        run,
+        args.run,
+        &mut open,
+        &mut cx.printer,
+    )
+    .map_err(|e| usage(e.to_string()))?;
     for (source, why) in &failed {
         eprintln!("mailhygiene: {source}: {why}");
     }

@@ -332,7 +332,7 @@ pub(crate) fn store_url(explicit: Option<&Path>, config: Option<&Config>) -> Res
 pub(crate) fn open_options(
     url: &StoreUrl,
     config: Option<&Config>,
-    lock: Option<bool>,
+    lock: Lock,
 ) -> mailhygiene::store::OpenOptions {
     // A shared database has no file beside it for the anchor log: each
     // host keeps one in its state directory (lines name their store), unless
@@ -369,7 +369,7 @@ pub(crate) fn open_shared(
     mailhygiene::store::postgres::PostgresStore,
     mailhygiene::store::postgres::Connector,
 )> {
-    mailhygiene::store::open_shared(url, &open_options(url, config, None))
+    mailhygiene::store::open_shared(url, &open_options(url, config, Lock::Reading))
         .map_err(|e| usage(e.to_string()))
 }
 
@@ -382,7 +382,7 @@ pub(crate) fn open_store_read(
     if !url.exists() {
         return Err(usage(format!("no store at {url}: scan first")));
     }
-    let (mut store, _) = mailhygiene::store::open(&url, &open_options(&url, config, None))
+    let (mut store, _) = mailhygiene::store::open(&url, &open_options(&url, config, Lock::Reading))
         .map_err(|e| usage(e.to_string()))?;
     give_audit_key(store.as_mut(), config);
     Ok(store)
@@ -406,14 +406,31 @@ pub(crate) fn open_store_locked(
     config: Option<&Config>,
     wait: bool,
 ) -> Result<(Box<dyn Store>, mailhygiene::store::RunGuard)> {
+    open_store_with(explicit, config, Lock::Store { wait })
+}
+
+/// The store for a run that changes mailboxes and holds each one it
+/// changes (`hold_mailboxes`): on a shared store, runs of other mailboxes
+/// go on beside it; on a SQLite file it is [`open_store_locked`].
+pub(crate) fn open_store_for_mailboxes(
+    explicit: Option<&Path>,
+    config: Option<&Config>,
+    wait: bool,
+) -> Result<(Box<dyn Store>, mailhygiene::store::RunGuard)> {
+    open_store_with(explicit, config, Lock::Mailboxes { wait })
+}
+
+fn open_store_with(
+    explicit: Option<&Path>,
+    config: Option<&Config>,
+    lock: Lock,
+) -> Result<(Box<dyn Store>, mailhygiene::store::RunGuard)> {
     let url = store_url(explicit, config)?;
-    let (mut store, guard) =
-        mailhygiene::store::open(&url, &open_options(&url, config, Some(wait))).map_err(
-            |e| match e {
-                e @ mailhygiene::store::StoreError::Busy { .. } => anyhow::Error::new(e),
-                other => usage(other.to_string()),
-            },
-        )?;
+    let (mut store, guard) = mailhygiene::store::open(&url, &open_options(&url, config, lock))
+        .map_err(|e| match e {
+            e @ mailhygiene::store::StoreError::Busy { .. } => anyhow::Error::new(e),
+            other => usage(other.to_string()),
+        })?;
     give_audit_key(store.as_mut(), config);
     let guard = guard.ok_or_else(|| anyhow::anyhow!("the store gave no run lock"))?;
     Ok((store, guard))
@@ -422,8 +439,12 @@ pub(crate) fn open_store_locked(
 /// Holds the mailboxes a command is about to change against every other
 /// writer of them (see `Runs::hold_mailboxes`); busy is said as the run
 /// lock says it.
-pub(crate) fn hold_mailboxes(store: &mut dyn Store, sources: &[String], wait: bool) -> Result<()> {
-    store.hold_mailboxes(sources, wait).map_err(|e| match e {
+pub(crate) fn hold_mailboxes(
+    store: &mut dyn Store,
+    sources: &[String],
+    wait: bool,
+) -> Result<mailhygiene::store::Held> {
+    mailhygiene::store::hold(store, sources, wait).map_err(|e| match e {
         e @ mailhygiene::store::StoreError::Busy { .. } => anyhow::Error::new(e),
         other => usage(other.to_string()),
     })
@@ -516,6 +537,15 @@ impl JobArgs {
         config: Option<&Config>,
     ) -> Result<(Box<dyn Store>, mailhygiene::store::RunGuard)> {
         open_store_locked(self.state.as_deref(), config, self.wait)
+    }
+
+    /// The store of `--state` (or the config's) for a command that holds
+    /// each mailbox it changes (see [`open_store_for_mailboxes`]).
+    pub(crate) fn open_store_for_mailboxes(
+        &self,
+        config: Option<&Config>,
+    ) -> Result<(Box<dyn Store>, mailhygiene::store::RunGuard)> {
+        open_store_for_mailboxes(self.state.as_deref(), config, self.wait)
     }
 
     /// Where the records go: `--output`, else standard output.

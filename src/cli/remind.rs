@@ -44,7 +44,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
             "--deliver smtp needs --from (the address the server lets you send as)",
         ));
     }
-    let (mut store, _lock) = change.job.open_store_locked(config.as_ref())?;
+    let (mut store, _lock) = change.job.open_store_for_mailboxes(config.as_ref())?;
     // The installation's secret keys each reminder's id and proof.
     let secret = load_fingerprinter(
         config
@@ -74,10 +74,9 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
         .clone()
         .unwrap_or_else(|| chrono::Datelike::year(&as_of).to_string());
     let named = resolve_sources(&sources, None, config.as_ref())?;
-    // Delivered into the mailbox itself: no other writer has it meanwhile.
-    if matches!(delivery, Delivery::Imap) {
-        hold_mailboxes(store.as_mut(), &sources, change.job.wait)?;
-    }
+    // No other host reminds these mailboxes (nor, delivered into the
+    // mailbox itself, writes to them) meanwhile.
+    let held = hold_mailboxes(store.as_mut(), &sources, change.job.wait)?;
     let mut out = change.job.open_output()?;
     let clean_options = same_store_args(&args.change);
     let settings = mailhygiene::reminders::Settings {
@@ -171,6 +170,7 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
     let given: Vec<String> = named.iter().map(|s| s.given.clone()).collect();
     let mailhygiene::reminders::Reminded { run, counts } = mailhygiene::reminders::remind_as_run(
         store.as_mut(),
+        &held,
         args.change.apply,
         &given,
         &context,

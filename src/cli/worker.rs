@@ -33,7 +33,7 @@ pub(crate) fn worker_command(args: &WorkerArgs) -> Result<u8> {
     let imap = imap_settings(&args.connections, Some(&config), &engine, false, false)?;
     check_plaintext(&args.connections, &named)?;
     let url = store_url(None, Some(&config))?;
-    let open_options = open_options(&url, Some(&config), None);
+    let open_options = open_options(&url, Some(&config), Lock::Reading);
     let (mut first, connector) = open_shared(&url, Some(&config))?;
     let audit_key = engine.audit_key();
     first.set_audit_key(audit_key.clone());

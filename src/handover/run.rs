@@ -96,8 +96,6 @@ pub fn hand_over(
     let case = store
         .case(request.case_id)?
         .ok_or_else(|| HandoverError::NoCase(request.case_id.to_string()))?;
-    let recorded = store.case_rows(&case.id)?;
-    let checked = super::check(request.plan, &recorded, &case, Decision::Handover)?;
     let owner = store
         .mailboxes()?
         .into_iter()
@@ -111,10 +109,13 @@ pub fn hand_over(
         owner.as_deref(),
     )?;
     // No other writer (another host's handover or clean) has the
-    // destination while copies go in.
+    // destination while copies go in; the case's rows are read once it is
+    // held, so a handover that just finished elsewhere is seen.
     if request.apply {
-        store.hold_mailboxes(std::slice::from_ref(&destination.to), request.wait)?;
+        crate::store::hold(store, std::slice::from_ref(&destination.to), request.wait)?;
     }
+    let recorded = store.case_rows(&case.id)?;
+    let checked = super::check(request.plan, &recorded, &case, Decision::Handover)?;
     let mut settled = Settled::default();
     let mut copy = Vec::new();
     for item in checked {

@@ -117,12 +117,26 @@ pub struct RunGuard {
     _held: Box<dyn std::any::Any>,
 }
 
+/// The lock a command takes as it opens its store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lock {
+    /// None: the command only reads.
+    #[default]
+    Reading,
+    /// The whole store: no other run writes to it meanwhile (a scan, a
+    /// case being opened). Waits for it when `wait`.
+    Store { wait: bool },
+    /// Only the mailboxes the command changes, each held as it names them
+    /// ([`Runs::hold_mailboxes`]), so hosts cleaning or reminding other
+    /// mailboxes of a shared store go on beside it. A store one host keeps
+    /// (SQLite) has no lock that small and takes the whole store.
+    Mailboxes { wait: bool },
+}
+
 /// How a store is opened.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
-    /// Take the run lock (waiting for it when `Some(true)`); `None` reads
-    /// without it.
-    pub lock: Option<bool>,
+    pub lock: Lock,
     /// Where the audit anchor log goes, instead of the backend's default.
     pub audit_anchor: Option<std::path::PathBuf>,
     /// Where a PostgreSQL store's password comes from besides libpq's own
@@ -138,10 +152,10 @@ pub fn open(
     match url {
         StoreUrl::Sqlite(path) => {
             let guard = match options.lock {
-                Some(wait) => Some(RunGuard {
+                Lock::Store { wait } | Lock::Mailboxes { wait } => Some(RunGuard {
                     _held: Box::new(sqlite::RunLock::acquire(path, wait)?),
                 }),
-                None => None,
+                Lock::Reading => None,
             };
             let mut store = SqliteStore::open(path)?;
             if let Some(anchor) = &options.audit_anchor {
@@ -152,10 +166,15 @@ pub fn open(
         StoreUrl::Postgres(target) => {
             let connector = postgres::Connector::new(target.clone(), &options.password)?;
             let guard = match options.lock {
-                Some(wait) => Some(RunGuard {
+                Lock::Store { wait } => Some(RunGuard {
                     _held: Box::new(postgres::RunLock::acquire(&connector, wait)?),
                 }),
-                None => None,
+                // The store's own session holds each mailbox and each live
+                // run (see `Runs::adopt_interrupted`): nothing store-wide.
+                Lock::Mailboxes { .. } => Some(RunGuard {
+                    _held: Box::new(()),
+                }),
+                Lock::Reading => None,
             };
             let mut store = postgres::PostgresStore::open(&connector)?;
             if let Some(anchor) = &options.audit_anchor {
@@ -164,6 +183,39 @@ pub fn open(
             Ok((Box::new(store), guard))
         }
     }
+}
+
+/// Proof that a store holds these mailboxes against every other writer of
+/// them until it is dropped ([`Runs::hold_mailboxes`]): the workflows that
+/// change a mailbox ask for it and refuse a mailbox it does not cover, so
+/// none can change one it forgot to hold.
+#[derive(Debug)]
+pub struct Held {
+    store: String,
+    sources: Vec<String>,
+}
+
+impl Held {
+    /// Refused unless `source` is held on `store`.
+    pub fn check(&self, store: &dyn Store, source: &str) -> Result<(), StoreError> {
+        if self.store == store.location() && self.sources.iter().any(|s| s == source) {
+            return Ok(());
+        }
+        Err(StoreError::Invalid(format!(
+            "{source} was not held on {} before it was to be changed",
+            store.location()
+        )))
+    }
+}
+
+/// Holds `sources` on `store` (waiting for another writer when `wait`,
+/// else [`StoreError::Busy`] naming it).
+pub fn hold(store: &mut dyn Store, sources: &[String], wait: bool) -> Result<Held, StoreError> {
+    store.hold_mailboxes(sources, wait)?;
+    Ok(Held {
+        store: store.location().to_string(),
+        sources: sources.to_vec(),
+    })
 }
 
 /// Opens the shared store that queued scans and workers use: PostgreSQL
@@ -558,9 +610,13 @@ pub trait Runs {
         messages: u64,
     ) -> Result<(), StoreError>;
     fn run(&self, run: RunId) -> Result<Option<RunRecord>, StoreError>;
-    /// Marks every other run of `kind` still `running` as `interrupted` and
-    /// adopted by `run` (the caller holds the run lock, so none of them is
-    /// alive); returns their ids.
+    /// Marks every other run of `kind` still `running` whose process is gone
+    /// as `interrupted` and adopted by `run`; returns their ids. A run is
+    /// alive while its store is open: on SQLite the caller holds the file's
+    /// run lock, so no other run is; on PostgreSQL each run holds a lock of
+    /// its own on its session, and only runs whose lock is free are taken.
+    /// What an adopted run left open in a mailbox is settled only by a run
+    /// that holds that mailbox.
     fn adopt_interrupted(&mut self, run: RunId, kind: RunKind) -> Result<Vec<RunId>, StoreError>;
     /// Records that `by` took over what `run` left (it settled entries
     /// `run` left open), unless another run already did or the two are of
@@ -975,7 +1031,7 @@ mod url_tests {
         let (store, guard) = open(
             &url,
             &OpenOptions {
-                lock: Some(false),
+                lock: Lock::Store { wait: false },
                 ..Default::default()
             },
         )
@@ -987,7 +1043,7 @@ mod url_tests {
             open(
                 &url,
                 &OpenOptions {
-                    lock: Some(false),
+                    lock: Lock::Mailboxes { wait: false },
                     ..Default::default()
                 }
             ),

@@ -239,6 +239,13 @@ pub(crate) fn release_mailbox(session: &mut Client, source: &str) -> Result<(), 
     Ok(())
 }
 
+/// The advisory lock key of one run: held by the session that began it
+/// until it finishes, so a run still `running` whose key is free was left
+/// by a process that is gone.
+fn run_lock_sql() -> &'static str {
+    "hashtextextended('mailhygiene run ' || ($1::bigint)::text, 0)"
+}
+
 /// Who holds an advisory lock, as its session named itself.
 fn lock_holder(session: &mut Client, key: i64) -> Result<String, StoreError> {
     let row = session.query_opt(
@@ -281,6 +288,9 @@ pub struct PostgresStore {
     /// also goes to, when the configuration names one (`[audit] anchor`):
     /// a shared database has no file beside it.
     anchor: Option<std::path::PathBuf>,
+    /// The runs this session began and has not finished (it holds each
+    /// one's lock).
+    live_runs: std::collections::BTreeSet<RunId>,
     /// This host's name in the anchor log's sense: a shared store's
     /// entries say which host's log anchors them.
     anchor_host: Option<String>,
@@ -304,6 +314,7 @@ impl PostgresStore {
             audit_key: None,
             anchor: None,
             anchor_host: None,
+            live_runs: Default::default(),
         })
     }
 
@@ -552,13 +563,25 @@ impl Runs for PostgresStore {
         as_of: NaiveDate,
         started: DateTime<Utc>,
     ) -> Result<RunId, StoreError> {
-        Ok(self
-            .write()?
+        let mut db = self.write()?;
+        let mut tx = db.transaction()?;
+        let run: RunId = tx
             .query_one(
                 "INSERT INTO runs (started_at, as_of, kind) VALUES ($1, $2, $3) RETURNING id",
                 &[&started.to_rfc3339(), &as_of.to_string(), &kind.as_str()],
             )?
-            .get(0))
+            .get(0);
+        // Locked before the run can be seen: no other session ever finds
+        // it running with its lock free. A session lock outlives the
+        // transaction.
+        tx.execute(
+            &format!("SELECT pg_advisory_lock({})", run_lock_sql()),
+            &[&run],
+        )?;
+        tx.commit()?;
+        drop(db);
+        self.live_runs.insert(run);
+        Ok(run)
     }
     fn finish_run(
         &mut self,
@@ -567,7 +590,10 @@ impl Runs for PostgresStore {
         status: &str,
         messages: u64,
     ) -> Result<(), StoreError> {
-        self.write()?.execute(
+        self.commit_pending()?;
+        // The session alone is borrowed, beside the runs it holds.
+        let db = self.client.get_mut();
+        db.execute(
             "UPDATE runs SET finished_at = $1, status = $2, messages = $3 WHERE id = $4",
             &[
                 &finished.to_rfc3339(),
@@ -576,6 +602,12 @@ impl Runs for PostgresStore {
                 &run,
             ],
         )?;
+        if self.live_runs.remove(&run) {
+            db.execute(
+                &format!("SELECT pg_advisory_unlock({})", run_lock_sql()),
+                &[&run],
+            )?;
+        }
         Ok(())
     }
     fn run(&self, run: RunId) -> Result<Option<RunRecord>, StoreError> {
@@ -589,18 +621,51 @@ impl Runs for PostgresStore {
             .and_then(run_row))
     }
     fn adopt_interrupted(&mut self, run: RunId, kind: RunKind) -> Result<Vec<RunId>, StoreError> {
-        Ok(self
-            .write()?
+        self.commit_pending()?;
+        // The session alone is borrowed, beside the runs it holds.
+        let db = self.client.get_mut();
+        let running: Vec<RunId> = db
             .query(
-                "UPDATE runs SET status = 'interrupted', adopted_by = $1
-                 WHERE kind = $2 AND status = 'running' AND id <> $1 RETURNING id",
-                &[&run, &kind.as_str()],
+                "SELECT id FROM runs WHERE kind = $1 AND status = 'running' AND id <> $2 ORDER BY id",
+                &[&kind.as_str(), &run],
             )?
             .iter()
             .map(|r| r.get(0))
-            .collect::<std::collections::BTreeSet<RunId>>()
-            .into_iter()
-            .collect())
+            .collect();
+        let mut adopted = Vec::new();
+        for old in running {
+            // A run this session began and left is abandoned (this process
+            // began another of its kind); one of another session is gone
+            // only when its lock is free. Taking the lock to find out is
+            // given back at once.
+            let ours = self.live_runs.remove(&old);
+            let gone = ours || {
+                let free: bool = db
+                    .query_one(
+                        &format!("SELECT pg_try_advisory_lock({})", run_lock_sql()),
+                        &[&old],
+                    )?
+                    .get(0);
+                free
+            };
+            if !gone {
+                continue;
+            }
+            db.execute(
+                &format!("SELECT pg_advisory_unlock({})", run_lock_sql()),
+                &[&old],
+            )?;
+            // Another run may have taken it over meanwhile: one adopter.
+            if db.execute(
+                "UPDATE runs SET status = 'interrupted', adopted_by = $1
+                 WHERE id = $2 AND status = 'running'",
+                &[&run, &old],
+            )? > 0
+            {
+                adopted.push(old);
+            }
+        }
+        Ok(adopted)
     }
     fn adopt(&mut self, run: RunId, by: RunId) -> Result<bool, StoreError> {
         if run == by {

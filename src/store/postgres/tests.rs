@@ -404,6 +404,75 @@ fn the_run_lock_is_held_across_hosts_and_released_with_its_session() {
     RunLock::acquire(&connector, false).expect("free again");
 }
 
+/// Without the store-wide lock (hosts changing different mailboxes of
+/// one shared store), a run of another host is taken over only once its
+/// session is gone; two hosts never hold one mailbox.
+#[test]
+fn another_hosts_run_is_taken_over_only_when_its_session_is_gone() {
+    let server = Postgres::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let connector = fresh(&server, dir.path());
+    let day = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+    let at = DateTime::<Utc>::from_timestamp(1_764_000_000, 0).expect("time");
+    let mut first = PostgresStore::open(&connector).expect("first host");
+    let mut second = PostgresStore::open(&connector).expect("second host");
+    first
+        .hold_mailboxes(&["maildir:/a".into()], false)
+        .expect("the first host holds a");
+    let alive = first.begin_run(RunKind::Clean, day, at).expect("run");
+    // The second host cleans another mailbox beside it.
+    second
+        .hold_mailboxes(&["maildir:/b".into()], false)
+        .expect("b is free");
+    assert!(matches!(
+        second.hold_mailboxes(&["maildir:/a".into()], false),
+        Err(StoreError::Busy { .. })
+    ));
+    let beside = second.begin_run(RunKind::Clean, day, at).expect("run");
+    assert_eq!(
+        second
+            .adopt_interrupted(beside, RunKind::Clean)
+            .expect("adopts"),
+        Vec::<RunId>::new(),
+        "a live run is not taken over"
+    );
+    assert_eq!(
+        first.run(alive).expect("run").expect("kept").status,
+        "running"
+    );
+    // A run that finished gives its lock back and is not taken over.
+    second
+        .finish_run(beside, at, "complete", 0)
+        .expect("finish");
+    // The first host dies: its session, its mailbox and its run are let go.
+    drop(first);
+    let mut third = PostgresStore::open(&connector).expect("third host");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while third.hold_mailboxes(&["maildir:/a".into()], false).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a closed session lets go of its mailbox"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let next = third.begin_run(RunKind::Clean, day, at).expect("run");
+    assert_eq!(
+        third
+            .adopt_interrupted(next, RunKind::Clean)
+            .expect("adopts"),
+        vec![alive]
+    );
+    let record = third.run(alive).expect("run").expect("kept");
+    assert_eq!(
+        (record.status.as_str(), record.adopted_by),
+        ("interrupted", Some(next))
+    );
+    assert_eq!(
+        third.run(beside).expect("run").expect("kept").status,
+        "complete"
+    );
+}
+
 #[test]
 fn connections_are_refused_in_words_without_secrets() {
     let server = Postgres::start();
