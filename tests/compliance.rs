@@ -433,11 +433,18 @@ fn two_scans_a_month_apart_make_the_report_the_officer_needs() {
         "console messages: {console}"
     );
     assert!(dom_text.contains("Compliance report 2026-11-15"));
+    // Two months of history: the two trend charts, categories and
+    // departments; the cards say what changed since October.
     assert_eq!(
         dom_text.matches("<svg class=\"chart\"").count(),
-        3,
+        4,
         "charts"
     );
+    assert!(
+        dom_text.contains("since October 2026"),
+        "the change since the month before"
+    );
+    assert!(!dom_text.contains("too-little-history"));
     for (id, value) in [
         ("messages", &report["totals"]["messages"]),
         ("stale", &report["totals"]["stale"]),
@@ -526,6 +533,185 @@ fn two_scans_a_month_apart_make_the_report_the_officer_needs() {
             assert!(!text.contains(value), "{value} in clear");
         }
         assert!(!text.contains("150765 00565"));
+    }
+}
+
+/// Headless Chromium prints the page as a PDF (what gets attached to the
+/// board's minutes); the PDF's pages and text, read back by our own PDF
+/// reader.
+fn print_to_pdf(html: &Path) -> (usize, String) {
+    let pdf = html.with_extension("pdf");
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+        ])
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium runs (apt-get install chromium)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&pdf).expect("the PDF");
+    let pages = lopdf::Document::load_mem(&bytes)
+        .expect("a PDF")
+        .get_pages()
+        .len();
+    let text = mailhygiene::extract::pdf::read(
+        &bytes,
+        mailhygiene::extract::pdf::PdfLimits {
+            max_text: 1 << 22,
+            max_stream: 1 << 26,
+            max_total: 1 << 28,
+            max_operations: 1 << 26,
+        },
+    )
+    .expect("its text reads");
+    assert!(!text.cut);
+    (pages, text.text)
+}
+
+/// The page as a board gets it, in bokmål and nynorsk: printed to A4 with
+/// one month of history (a note says the trend needs more, no empty
+/// chart) and with twelve (a chart bar per month, the change since the
+/// month before on the cards); people by name and address, not URLs;
+/// deviations findable by folder, date and masked subject; none of the
+/// English page's words; no value in clear.
+#[test]
+fn the_page_prints_for_a_board_in_norwegian() {
+    let (d, config) = setup();
+    let dir = d.dir.path().join("board");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    // What the English page says that a Norwegian reader must not meet.
+    let english = [
+        "Compliance report",
+        "Mailboxes",
+        "Departments",
+        "Coverage",
+        "Riskiest",
+        "Deviation drafts",
+        "overdue",
+        "sensitive data",
+        "national identity",
+        "special categories",
+        "received",
+        "since",
+        "Period 20",
+        "distinct values",
+        "too little history",
+        "bank accounts",
+        "Norwegian national ID",
+        "sent outside",
+    ];
+    let page = |as_of: &str, lang: &str| -> (String, usize, String) {
+        let html = dir.join(format!("{as_of}-{lang}.html"));
+        let (code, _, err) = run(
+            &d,
+            &config,
+            &[
+                "report",
+                "--compliance",
+                "--format",
+                "html",
+                "--lang",
+                lang,
+                "--as-of",
+                as_of,
+                "-o",
+                html.to_str().expect("utf-8"),
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        let source = std::fs::read_to_string(&html).expect("html");
+        let (pages, text) = print_to_pdf(&html);
+        for value in PLANTED {
+            assert!(!source.contains(value) && !text.contains(value));
+        }
+        (source, pages, text)
+    };
+    let (code, _, err) = run(&d, &config, &["scan", "--quiet", "--as-of", "2026-01-15"]);
+    assert_eq!(code, 0, "{err}");
+    let (html, pages, text) = page("2026-01-15", "nb");
+    assert!(text.contains("Etterlevelsesrapport for e-post"), "{text}");
+    assert!(
+        html.contains("id=\"too-little-history\"")
+            && text.contains("For kort historikk til å vise utvikling"),
+        "one month is too little for a trend: {text}"
+    );
+    assert_eq!(
+        html.matches("<svg class=\"chart\"").count(),
+        2,
+        "categories and departments only"
+    );
+    // Four sections, each beginning a page.
+    assert!(pages >= 4, "{pages} pages");
+    for heading in [
+        "Utvikling",
+        "Sensitive personopplysninger etter kategori",
+        "Avdelinger",
+        "Postbokser",
+        "Dekning",
+        "Meldinger med størst risiko",
+        "Utkast til avviksmeldinger",
+    ] {
+        assert!(text.contains(heading), "{heading} is printed: {text}");
+    }
+    // People, not URLs; a deviation by folder, date and masked subject.
+    assert!(text.contains("Alice Nordmann") && text.contains("alice@example.test"));
+    assert!(!html.contains("imaps://"), "a mailbox shown as a URL");
+    assert!(
+        text.contains("Lønnsliste") && text.contains("Sent"),
+        "{text}"
+    );
+    assert!(
+        html.contains("10.09.2026") || html.contains("22.07.2023"),
+        "dates as Norwegians write them"
+    );
+    for word in english {
+        assert!(!text.contains(word), "English in the bokmål page: {word}");
+    }
+
+    // Eleven more monthly scans: a year of history.
+    for month in 2..=12 {
+        let as_of = format!("2026-{month:02}-15");
+        let (code, _, err) = run(&d, &config, &["scan", "--quiet", "--as-of", &as_of]);
+        assert_eq!(code, 0, "{err}");
+    }
+    for lang in ["nb", "nn"] {
+        let (html, pages, text) = page("2026-12-15", lang);
+        assert!(!html.contains("too-little-history"));
+        assert_eq!(
+            html.matches("<svg class=\"chart\"").count(),
+            4,
+            "two trend charts too"
+        );
+        for month in ["januar 2026", "juni 2026", "desember 2026"] {
+            assert!(text.contains(month), "{month} in the trend ({lang})");
+        }
+        let since = if lang == "nb" {
+            "siden november 2026"
+        } else {
+            "sidan november 2026"
+        };
+        assert!(text.contains(since), "the cards' change ({lang}): {text}");
+        assert!(pages >= 4, "{pages} pages ({lang})");
+        for word in english {
+            assert!(!text.contains(word), "English in the {lang} page: {word}");
+        }
+        if lang == "nn" {
+            assert!(text.contains("Etterlevingsrapport for e-post") && text.contains("Postboksar"));
+            for bokmål in ["Postbokser", "Avdelinger", "meldinger"] {
+                assert!(
+                    !text.contains(bokmål),
+                    "bokmål in the nynorsk page: {bokmål}"
+                );
+            }
+        }
     }
 }
 

@@ -106,6 +106,7 @@ pub(crate) fn compliance_report(
     )?;
     let register = compliance::Register { store };
     let format = args.render.format;
+    let lang = language(args.render.lang, config);
     if format == Format::Csv && args.render.output.is_none() {
         return Err(usage(
             "the compliance report's CSV is one file per table: give -o DIR",
@@ -115,7 +116,7 @@ pub(crate) fn compliance_report(
     // hold); a delivery needs the files whole, and has them rendered once.
     let mut rendered: Vec<(String, Vec<u8>)> = Vec::new();
     if args.deliver.is_some() {
-        compliance::render_files(&report, &register, format, &mut |name, render| {
+        compliance::render_files(&report, &register, format, lang, &mut |name, render| {
             let mut bytes = Vec::new();
             render(&mut bytes)?;
             rendered.push((name.to_string(), bytes));
@@ -128,7 +129,7 @@ pub(crate) fn compliance_report(
         mailhygiene::report::create_private_dir(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    compliance::render_files(&report, &register, format, &mut |name, render| {
+    compliance::render_files(&report, &register, format, lang, &mut |name, render| {
         let mut out = output_for(name, &args.render.output, format)?;
         match rendered.iter().find(|(n, _)| n == name) {
             Some((_, bytes)) => out.write_all(bytes)?,
@@ -197,7 +198,8 @@ pub(crate) fn deliver_compliance(
         ));
     };
     let settings = smtp_settings(smtp, from, config)?;
-    let message = mailhygiene::compliance::mail(from, to, as_of, rendered)
+    let lang = language(args.render.lang, config);
+    let message = mailhygiene::compliance::mail(from, to, as_of, lang, rendered)
         .map_err(|e| anyhow::anyhow!("cannot build the report message: {e}"))?;
     mailhygiene::deliver::by_smtp(&settings, from, to, &message)
         .map_err(|e| anyhow::anyhow!("cannot deliver the report: {e}"))?;

@@ -93,9 +93,9 @@ pub fn gather(
             last_status: m.last_status.clone(),
             last_error: m.last_error.clone(),
             in_progress: unfinished.iter().find(|j| j.source == m.source).map(|j| {
-                match &j.holder {
-                    Some(holder) => format!("run {} is scanning it now ({holder})", j.run),
-                    None => format!("run {} has not scanned it yet (queued)", j.run),
+                super::InProgress {
+                    run: j.run,
+                    holder: j.holder.clone(),
                 }
             }),
         });

@@ -35,6 +35,13 @@ pub enum Category {
 }
 
 impl Category {
+    pub const ALL: [Category; 4] = [
+        Category::SpecialCategory,
+        Category::NationalId,
+        Category::PaymentCard,
+        Category::Financial,
+    ];
+
     pub fn of(d: &DetectorId) -> Category {
         match d {
             DetectorId::SpecialCategory(_) => Category::SpecialCategory,
@@ -318,7 +325,24 @@ pub struct MailboxInfo {
     pub last_error: Option<String>,
     /// A queued run is still scanning it (workers on a shared store): in
     /// words, which run and how its job stands.
-    pub in_progress: Option<String>,
+    pub in_progress: Option<InProgress>,
+}
+
+/// A queued run that has not finished a mailbox: which, and the worker
+/// scanning it now (none: still queued).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InProgress {
+    pub run: i64,
+    pub holder: Option<String>,
+}
+
+impl std::fmt::Display for InProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.holder {
+            Some(holder) => write!(f, "run {} is scanning it now ({holder})", self.run),
+            None => write!(f, "run {} has not scanned it yet (queued)", self.run),
+        }
+    }
 }
 
 /// One mailbox's row.
@@ -337,6 +361,10 @@ pub struct MailboxRow {
     pub unreadable: u64,
     pub last_scan: Option<NaiveDate>,
     pub last_status: String,
+    /// The mailbox's address from the configuration, for people (the
+    /// data names it by `source`).
+    #[serde(skip)]
+    pub address: String,
 }
 
 /// One department's totals.
@@ -360,6 +388,12 @@ pub struct CoverageGap {
     /// `in_progress` (a queued run has not finished it).
     pub problem: String,
     pub detail: String,
+    /// When it was last scanned, for `detail` in the reader's language.
+    #[serde(skip)]
+    pub last_scan: Option<NaiveDate>,
+    /// The queued run, for `detail` in the reader's language.
+    #[serde(skip)]
+    pub in_progress: Option<InProgress>,
 }
 
 /// One month of history, over the mailboxes reported.
@@ -430,6 +464,9 @@ fn share(part: u64, whole: u64) -> f64 {
         (part as f64 * 1000.0 / whole as f64).round() / 10.0
     }
 }
+
+/// A failed or incomplete scan's detail when it kept no error.
+pub(crate) const SOME_UNREADABLE: &str = "some messages could not be read";
 
 /// How many risky messages the report lists.
 pub const RISKIEST: usize = 25;
@@ -503,21 +540,27 @@ pub fn build(
                 owner: owner.clone(),
                 problem: "not_scanned".into(),
                 detail: "never scanned".into(),
+                last_scan: None,
+                in_progress: None,
             }),
             Some(d) if d < period_start => coverage.push(CoverageGap {
                 source: info.source.clone(),
                 owner: owner.clone(),
                 problem: "not_scanned".into(),
                 detail: format!("last scanned {d}, before the period"),
+                last_scan: Some(d),
+                in_progress: None,
             }),
             _ => {}
         }
-        if let Some(detail) = &info.in_progress {
+        if let Some(queued) = &info.in_progress {
             coverage.push(CoverageGap {
                 source: info.source.clone(),
                 owner: owner.clone(),
                 problem: "in_progress".into(),
-                detail: detail.clone(),
+                detail: queued.to_string(),
+                last_scan: info.last_scan,
+                in_progress: Some(queued.clone()),
             });
         }
         if status == "failed" || status == "incomplete" {
@@ -525,11 +568,9 @@ pub fn build(
                 source: info.source.clone(),
                 owner: owner.clone(),
                 problem: status.clone(),
-                detail: one_line(
-                    info.last_error
-                        .as_deref()
-                        .unwrap_or("some messages could not be read"),
-                ),
+                detail: one_line(info.last_error.as_deref().unwrap_or(SOME_UNREADABLE)),
+                last_scan: info.last_scan,
+                in_progress: None,
             });
         }
         rows.push(MailboxRow {
@@ -545,6 +586,7 @@ pub fn build(
             unreadable: snap.unreadable,
             last_scan: info.last_scan,
             last_status: status,
+            address: info.address.clone().unwrap_or_default(),
         });
     }
     totals.stale_share = share(totals.stale, totals.messages);
@@ -639,9 +681,7 @@ pub fn build(
             .take(RISKIEST)
             .map(|(_, r)| r)
             .collect(),
-        notes: vec![
-            "Exchange Online's online archive (In-Place Archive) cannot be reached over IMAP: mail the retention policy moved there is not covered.".into(),
-        ],
+        notes: vec![words::ARCHIVE_NOTE.into()],
     })
 }
 
@@ -796,6 +836,7 @@ pub fn reconcile(
 mod gather;
 mod mail;
 mod render;
+mod words;
 
 pub use gather::{Register, Scope, gather, record_delivery};
 
@@ -1109,6 +1150,7 @@ mod tests {
             "robot@firma.no",
             "personvern@firma.no",
             day("2026-11-01"),
+            crate::model::Lang::En,
             &files,
         )
         .expect("builds");
@@ -1172,5 +1214,167 @@ mod tests {
             "last snapshot per month, only reported mailboxes"
         );
         assert!(r.coverage.is_empty());
+    }
+
+    /// The page and the Markdown in bokmål and nynorsk hold none of the
+    /// English page's words: headings, cards, categories, kinds, statuses,
+    /// coverage problems, reasons and the archive note, each made present
+    /// by the report below (the English rendering shows each of them).
+    #[test]
+    fn the_compliance_page_speaks_the_readers_language() {
+        use crate::model::Lang;
+        let info = |source: &str, scan: Option<&str>, status: &str| MailboxInfo {
+            source: source.into(),
+            owner: Some("Kari Nordmann".into()),
+            address: Some("kari@firma.no".into()),
+            department: Some("Salg".into()),
+            last_scan: scan.map(day),
+            last_status: Some(status.into()),
+            last_error: None,
+            in_progress: (status == "running").then_some(InProgress {
+                run: 7,
+                holder: None,
+            }),
+        };
+        let infos = [
+            info(
+                "imaps://kari%40firma.no@mail",
+                Some("2026-11-20"),
+                "incomplete",
+            ),
+            info("maildir:/b", None, "complete"),
+            info("maildir:/c", Some("2026-06-01"), "running"),
+        ];
+        let mut snap = Snapshot {
+            as_of: day("2026-11-20"),
+            messages: 1200,
+            stale: 300,
+            sensitive_messages: 40,
+            ..Default::default()
+        };
+        for c in Category::ALL {
+            snap.by_category.insert(
+                c.label().into(),
+                Count {
+                    messages: 3,
+                    values: 2,
+                },
+            );
+        }
+        let mut before = snap.clone();
+        before.as_of = day("2026-10-20");
+        before.stale = 320;
+        let history: Vec<Snapshot> = infos
+            .iter()
+            .flat_map(|i| {
+                [before.clone(), snap.clone()].map(|mut s| {
+                    s.source = i.source.clone();
+                    s
+                })
+            })
+            .collect();
+        let deviation = |n: u64, status: DeviationStatus, category: Category| Deviation {
+            id: format!("AV-{n}"),
+            source: infos[0].source.clone(),
+            folder: "Sendte elementer".into(),
+            key: n.to_string(),
+            message_id: format!("<{n}@x>"),
+            date: Some(day("2026-11-02")),
+            system: "E-post".into(),
+            category: category.label().into(),
+            kinds: words::some_kinds(),
+            count: 12,
+            direction: if n.is_multiple_of(2) {
+                "sent"
+            } else {
+                "received"
+            }
+            .into(),
+            external: true,
+            subject: "Lønnsliste".into(),
+            status,
+            first_seen: day("2026-11-02"),
+            handled_on: None,
+            action: String::new(),
+        };
+        let register = vec![
+            deviation(1, DeviationStatus::Open, Category::NationalId),
+            deviation(2, DeviationStatus::Open, Category::SpecialCategory),
+            deviation(3, DeviationStatus::InDeletedItems, Category::PaymentCard),
+            deviation(4, DeviationStatus::Handled, Category::NationalId),
+        ];
+        let states: Vec<MailboxState<'_>> = infos
+            .iter()
+            .map(|info| MailboxState {
+                info,
+                snapshot: &snap,
+            })
+            .collect();
+        let r = build(day("2026-11-25"), None, &states, &history, &register).expect("built");
+        assert!(r.coverage.len() >= 3 && !r.riskiest.is_empty());
+        let render = |lang: Lang| {
+            let mut page = Vec::new();
+            render_html(&r, &register, lang, &mut page).expect("html");
+            let mut markdown = Vec::new();
+            render_markdown(&r, &register, lang, &mut markdown).expect("markdown");
+            (
+                String::from_utf8(page).expect("utf-8"),
+                String::from_utf8(markdown).expect("utf-8"),
+            )
+        };
+        let english = [
+            "Compliance report",
+            "Period 20",
+            "overdue for cleanup",
+            "messages with sensitive data",
+            "open deviations",
+            "since October",
+            "Trend",
+            "Sensitive personal data by category",
+            "distinct values",
+            "special categories (GDPR",
+            "national identity numbers",
+            "payment cards",
+            "bank accounts",
+            "Norwegian national ID",
+            "Departments",
+            "Mailboxes",
+            "oldest overdue",
+            "unreadable",
+            "incomplete",
+            "Coverage",
+            "never scanned",
+            "last scanned before",
+            "not scanned in the period",
+            "has not scanned it yet",
+            "some messages could not be read",
+            "Riskiest messages",
+            "identifiers in one message",
+            "sent outside the organisation",
+            "exchanged with outside",
+            "special-category data",
+            "Deviation drafts",
+            "moved to Deleted Items",
+            "handled",
+            "received",
+            "online archive",
+            "1,200",
+        ];
+        let (page, markdown) = render(Lang::En);
+        for word in english {
+            assert!(
+                page.contains(word) || markdown.contains(word),
+                "the English rendering shows {word}"
+            );
+        }
+        assert!(!page.contains("imaps://") && page.contains("Kari Nordmann"));
+        for lang in [Lang::Nb, Lang::Nn] {
+            let (page, markdown) = render(lang);
+            for word in english {
+                assert!(!page.contains(word), "{lang:?} page: {word}");
+                assert!(!markdown.contains(word), "{lang:?} Markdown: {word}");
+            }
+            assert!(page.contains("1\u{a0}200") && page.contains("20.11.2026"));
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The compliance report's printers: JSON (the schema's), Markdown, CSV
 //! tables and a self-contained HTML page, each to any `io::Write`.
 
+use super::words::{Words, words};
 use super::*;
+use crate::model::Lang;
 
 /// JSON, per `schemas/compliance-report.schema.json`; the deviations are
 /// written as they are read.
@@ -88,178 +90,295 @@ fn each_listed(
     })
 }
 
-/// A deviation's status as a person reads it.
-fn status_words(status: DeviationStatus) -> &'static str {
-    match status {
-        DeviationStatus::InDeletedItems => "moved to Deleted Items",
-        other => other.as_str(),
-    }
-}
-
 fn date(d: Option<NaiveDate>) -> String {
     d.map(|d| d.to_string()).unwrap_or_default()
 }
 
-/// Markdown, for mail or a wiki.
+/// A mailbox as people know it: its owner, and the address (from the
+/// configuration, else the IMAP login) when that says more; a local
+/// export by its path.
+fn person(owner: &str, address: &str, source: &str) -> (String, String) {
+    let address = if address.is_empty() {
+        crate::source::imap_url::ImapUrl::parse(source)
+            .ok()
+            .map(|u| u.user)
+            .filter(|u| u.contains('@'))
+            .unwrap_or_else(|| source.to_string())
+    } else {
+        address.to_string()
+    };
+    if owner.is_empty() || owner == address {
+        (address, String::new())
+    } else {
+        (owner.to_string(), address)
+    }
+}
+
+/// The mailbox's person in one cell of Markdown: "Kari Nordmann <kari@…>".
+fn person_line(owner: &str, address: &str, source: &str) -> String {
+    match person(owner, address, source) {
+        (name, more) if more.is_empty() => name,
+        (name, more) => format!("{name} <{more}>"),
+    }
+}
+
+/// The report's month (the one `as_of` is in) and the one before it with
+/// history, for the change the KPI cards show.
+fn this_and_previous(r: &ComplianceReport) -> (Option<&TrendPoint>, Option<&TrendPoint>) {
+    let month = format!("{:04}-{:02}", r.as_of.year(), r.as_of.month());
+    let now = r.trend.iter().find(|p| p.month == month);
+    let before = r.trend.iter().rev().find(|p| p.month < month);
+    (now, before)
+}
+
+/// Distinct values of a category, or "–" where there is no value to
+/// count (special categories are counted by message).
+fn distinct(w: &Words, category: &str, n: &Count) -> String {
+    if category == Category::SpecialCategory.label() {
+        "–".to_string()
+    } else {
+        w.number(n.values)
+    }
+}
+
+/// Markdown, for mail or a wiki, in `lang`.
 pub fn render_markdown(
     r: &ComplianceReport,
     deviations: &dyn DeviationStream,
+    lang: Lang,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    writeln!(out, "# Compliance report {}", r.as_of)?;
+    let w = words(lang);
+    writeln!(out, "# {} {}", w.title, w.day(Some(r.as_of)))?;
     writeln!(out)?;
     if let Some(d) = &r.department {
-        writeln!(out, "Department: {}", md(d))?;
+        writeln!(out, "{}: {}", w.department, md(d))?;
         writeln!(out)?;
     }
-    let t = &r.totals;
     writeln!(
         out,
-        "Period {} to {}. {} mailboxes, {} messages; {} overdue for cleanup ({} %); {} with sensitive personal data ({} received in the period, {} before); deviations: {} open ({} of them moved to Deleted Items, still in the mailbox), {} handled.",
-        r.period_start,
-        r.as_of,
-        t.mailboxes,
-        t.messages,
-        t.stale,
-        t.stale_share,
-        t.sensitive_messages,
-        r.new_sensitive,
-        r.old_sensitive,
-        t.deviations_open,
-        t.deviations_in_deleted_items,
-        t.deviations_handled
+        "{}{}{}{}{} {}",
+        w.period[0],
+        w.day(Some(r.period_start)),
+        w.period[1],
+        w.day(Some(r.as_of)),
+        w.period[2],
+        (w.summary)(r, w)
     )?;
     writeln!(out)?;
     for n in &r.notes {
-        writeln!(out, "> {}", md(n))?;
+        writeln!(out, "> {}", md(&w.note(n)))?;
     }
     writeln!(out)?;
-    writeln!(out, "## Sensitive personal data by category")?;
-    writeln!(out)?;
-    writeln!(out, "| category | messages | distinct values |")?;
-    writeln!(out, "|---|---:|---:|")?;
-    for (c, n) in &t.by_category {
-        writeln!(out, "| {} | {} | {} |", md(c), n.messages, n.values)?;
-    }
-    writeln!(out)?;
-    writeln!(out, "## Departments")?;
+    writeln!(out, "## {}", w.by_category)?;
     writeln!(out)?;
     writeln!(
         out,
-        "| department | mailboxes | messages | overdue | % | sensitive | open deviations |"
+        "| {} | {} | {} |",
+        w.category, w.messages, w.distinct_values
+    )?;
+    writeln!(out, "|---|---:|---:|")?;
+    for (c, n) in &r.totals.by_category {
+        writeln!(
+            out,
+            "| {} | {} | {} |",
+            md(&w.category(c)),
+            w.number(n.messages),
+            distinct(w, c, n)
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "## {}", w.departments)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "| {} | {} | {} | {} | % | {} | {} |",
+        w.department.to_lowercase(),
+        w.kpi_mailboxes,
+        w.messages,
+        w.overdue,
+        w.sensitive,
+        w.open_deviations
     )?;
     writeln!(out, "|---|---:|---:|---:|---:|---:|---:|")?;
     for d in &r.departments {
         writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} |",
-            md(&d.department),
-            d.mailboxes,
-            d.messages,
-            d.stale,
-            d.stale_share,
-            d.sensitive_messages,
-            d.deviations_open
+            md(&department_name(w, &d.department)),
+            w.number(d.mailboxes),
+            w.number(d.messages),
+            w.number(d.stale),
+            w.share(d.stale_share),
+            w.number(d.sensitive_messages),
+            w.number(d.deviations_open)
         )?;
     }
     writeln!(out)?;
-    writeln!(out, "## Mailboxes")?;
+    writeln!(out, "## {}", w.mailboxes)?;
     writeln!(out)?;
     writeln!(
         out,
-        "| mailbox | owner | department | messages | overdue | % | oldest overdue | sensitive | unreadable | last scan |"
+        "| {} | {} | {} | {} | % | {} | {} | {} | {} |",
+        w.person,
+        w.department.to_lowercase(),
+        w.messages,
+        w.overdue,
+        w.oldest_overdue,
+        w.sensitive,
+        w.unreadable,
+        w.last_scan
     )?;
-    writeln!(out, "|---|---|---|---:|---:|---:|---|---:|---:|---|")?;
+    writeln!(out, "|---|---|---:|---:|---:|---|---:|---:|---|")?;
     for m in &r.mailboxes {
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} {} |",
-            md(&m.source),
-            md(&m.owner),
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} {} |",
+            md(&person_line(&m.owner, &m.address, &m.source)),
             md(&m.department),
-            m.messages,
-            m.stale,
-            m.stale_share,
-            date(m.oldest_stale),
-            m.sensitive_messages,
-            m.unreadable,
-            date(m.last_scan),
-            md(&m.last_status)
+            w.number(m.messages),
+            w.number(m.stale),
+            w.share(m.stale_share),
+            w.day(m.oldest_stale),
+            w.number(m.sensitive_messages),
+            w.number(m.unreadable),
+            w.day(m.last_scan),
+            md(&w.scan_status(&m.last_status))
         )?;
     }
     writeln!(out)?;
-    writeln!(out, "## Coverage")?;
+    writeln!(out, "## {}", w.coverage)?;
     writeln!(out)?;
     if r.coverage.is_empty() {
-        writeln!(
-            out,
-            "Every mailbox was scanned completely within the period."
-        )?;
+        writeln!(out, "{}", w.all_covered)?;
     }
     for c in &r.coverage {
         writeln!(
             out,
-            "- {} ({}): {}: {}",
-            md(&c.source),
-            md(&c.owner),
-            c.problem,
-            md(&c.detail)
+            "- {}: {}: {}",
+            md(&person_line(&c.owner, "", &c.source)),
+            w.problem(&c.problem),
+            md(&coverage_detail(w, c))
         )?;
     }
     writeln!(out)?;
-    writeln!(out, "## Trend")?;
+    writeln!(out, "## {}", w.trend)?;
     writeln!(out)?;
+    if r.trend.len() < 2 {
+        writeln!(out, "{}", (w.too_little)(r.trend.len()))?;
+        writeln!(out)?;
+    }
     writeln!(
         out,
-        "| month | mailboxes | messages | overdue | sensitive |"
+        "| {} | {} | {} | {} | {} |",
+        w.month_column, w.kpi_mailboxes, w.messages, w.overdue, w.sensitive
     )?;
     writeln!(out, "|---|---:|---:|---:|---:|")?;
     for p in &r.trend {
         writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
-            p.month, p.mailboxes, p.messages, p.stale, p.sensitive_messages
+            w.month(&p.month),
+            w.number(p.mailboxes),
+            w.number(p.messages),
+            w.number(p.stale),
+            w.number(p.sensitive_messages)
         )?;
     }
     writeln!(out)?;
-    writeln!(out, "## Riskiest messages")?;
+    writeln!(out, "## {}", w.riskiest)?;
     writeln!(out)?;
     for m in &r.riskiest {
         writeln!(
             out,
             "- {} {} {} \"{}\": {}",
-            date(m.date),
+            w.day(m.date),
             md(&m.owner),
             md(&m.folder),
             md(&m.subject),
-            md(&m.why)
+            md(&w.why(m))
         )?;
     }
     writeln!(out)?;
-    writeln!(out, "## Deviation drafts")?;
+    writeln!(out, "## {}", w.deviations)?;
     writeln!(out)?;
     writeln!(
         out,
-        "| id | status | system | category | kinds | count | direction | external | mailbox | folder | date |"
+        "| id | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        w.status,
+        w.system,
+        w.category,
+        w.kinds,
+        w.count,
+        w.direction,
+        w.external,
+        w.mailbox,
+        w.folder,
+        w.date,
+        w.subject
     )?;
-    writeln!(out, "|---|---|---|---|---|---:|---|---|---|---|---|")?;
+    writeln!(out, "|---|---|---|---|---|---:|---|---|---|---|---|---|")?;
+    let owners: HashMap<&str, (&str, &str)> = r
+        .mailboxes
+        .iter()
+        .map(|m| (m.source.as_str(), (m.owner.as_str(), m.address.as_str())))
+        .collect();
     each_listed(r, deviations, &mut |d| {
+        let (owner, address) = owners.get(d.source.as_str()).copied().unwrap_or_default();
         writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             d.id,
-            d.status.as_str(),
+            w.status(d.status),
             md(&d.system),
-            md(&d.category),
-            md(&d.kinds.join(", ")),
-            d.count,
-            d.direction,
-            if d.external { "yes" } else { "no" },
-            md(&d.source),
+            md(&w.category(&d.category)),
+            md(&kinds(w, &d.kinds)),
+            w.number(d.count),
+            w.direction(&d.direction),
+            w.yes_no(d.external),
+            md(&person_line(owner, address, &d.source)),
             md(&d.folder),
-            date(d.date)
+            w.day(d.date),
+            md(&d.subject)
         )
     })
+}
+
+/// A department's name, or the words for none.
+fn department_name(w: &Words, name: &str) -> String {
+    if name == "(none)" || name.is_empty() {
+        w.no_department.to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// The kinds of data a deviation names, in the reader's words.
+fn kinds(w: &Words, kinds: &[String]) -> String {
+    kinds
+        .iter()
+        .map(|k| w.kind(k))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What a coverage gap says, in the reader's words where the report made
+/// the words (a date before the period, never scanned); an error from a
+/// server or a queue is shown as it was given.
+fn coverage_detail(w: &Words, c: &CoverageGap) -> String {
+    if let Some(queued) = &c.in_progress {
+        return (w.queued)(queued.run, queued.holder.as_deref());
+    }
+    if c.detail == SOME_UNREADABLE {
+        return w.some_unreadable.to_string();
+    }
+    if c.problem != "not_scanned" {
+        return c.detail.clone();
+    }
+    match c.last_scan {
+        Some(d) => format!("{} {}", w.scanned_before, w.day(Some(d))),
+        None => w.never_scanned.to_string(),
+    }
 }
 
 /// The CSV tables but the last, by file name (one file per table); the
@@ -471,7 +590,12 @@ fn h(s: &str) -> String {
 
 /// A bar chart as inline SVG: one bar per (label, value), scaled to the
 /// largest, the value printed beside it.
-fn bars(title: &str, points: &[(String, u64)], color: &str) -> String {
+fn bars(
+    title: &str,
+    points: &[(String, u64)],
+    shown: &dyn Fn(u64) -> String,
+    color: &str,
+) -> String {
     let max = points.iter().map(|p| p.1).max().unwrap_or(0).max(1);
     let height = 24 * points.len().max(1) + 30;
     let mut svg = format!(
@@ -483,152 +607,353 @@ fn bars(title: &str, points: &[(String, u64)], color: &str) -> String {
         let y = 28 + i * 24;
         let w = (*v as f64 / max as f64 * 400.0).round() as u64;
         svg.push_str(&format!(
-            "<text x=\"0\" y=\"{}\" class=\"l\">{}</text><rect x=\"240\" y=\"{y}\" width=\"{w}\" height=\"18\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" class=\"v\">{v}</text>",
+            "<text x=\"0\" y=\"{}\" class=\"l\">{}</text><rect x=\"240\" y=\"{y}\" width=\"{w}\" height=\"18\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\" class=\"v\">{}</text>",
             y + 14,
             h(label),
             250 + w,
-            y + 14
+            y + 14,
+            h(&shown(*v))
         ));
     }
     svg.push_str("</svg>");
     svg
 }
 
-/// One self-contained HTML page: inline CSS and SVG, no script, no
-/// external asset, readable when printed to PDF.
+/// A table's head row: `<thead>`, so a printed table repeats it on each
+/// page it runs over.
+fn head(columns: &[&str]) -> String {
+    let mut row = String::from("<thead><tr>");
+    for c in columns {
+        row.push_str(&format!("<th>{}</th>", h(c)));
+    }
+    row.push_str("</tr></thead><tbody>");
+    row
+}
+
+/// A mailbox's person in a cell: the name, the address below it.
+fn person_cell(owner: &str, address: &str, source: &str) -> String {
+    let (name, more) = person(owner, address, source);
+    if more.is_empty() {
+        format!("<td class=\"who\">{}</td>", h(&name))
+    } else {
+        format!(
+            "<td class=\"who\">{}<br><small>{}</small></td>",
+            h(&name),
+            h(&more)
+        )
+    }
+}
+
+const STYLE: &str = "
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#1a1a1a;max-width:1200px}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;width:100%;font-size:.9em;margin-bottom:1em}th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
+th{background:#f3f3f3;white-space:nowrap}td.n{text-align:right;white-space:nowrap}td.d{white-space:nowrap}td.s{overflow-wrap:break-word;min-width:12em}
+td.who small{color:#555}
+.kpi{display:flex;gap:1em;flex-wrap:wrap;margin:1em 0}
+.kpi div{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;min-width:10em}.kpi b{display:block;font-size:1.5em}
+.kpi small{display:block;color:#555;margin-top:.3em}
+.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}
+svg.chart{max-width:100%;height:auto}svg.chart text{font-size:12px;font-family:inherit}svg.chart .t{font-weight:bold}
+@page{size:A4;margin:14mm 12mm}
+@media print{body{margin:0;max-width:none;font-size:9.5pt}section+section{break-before:page}
+h2{break-after:avoid}table{font-size:8pt}thead{display:table-header-group}
+tr,.kpi div,svg.chart,.note{break-inside:avoid}.kpi div{min-width:8em}}
+";
+
+/// One self-contained HTML page in `lang`: inline CSS and SVG, no script,
+/// no external asset; printed (A4), each section begins a page and no
+/// row is cut.
 pub fn render_html(
     r: &ComplianceReport,
     deviations: &dyn DeviationStream,
+    lang: Lang,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let w = words(lang);
     let t = &r.totals;
+    let number = |n: u64| w.number(n);
     let mut page = String::new();
-    page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Compliance report ");
-    page.push_str(&r.as_of.to_string());
-    page.push_str("</title><style>
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#1a1a1a;max-width:1100px}
-h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;width:100%;font-size:.9em}th,td{border:1px solid #ddd;padding:4px 6px;text-align:left}
-td.n{text-align:right}th{background:#f3f3f3}.kpi{display:flex;gap:1em;flex-wrap:wrap}
-.kpi div{border:1px solid #ccc;border-radius:6px;padding:.6em 1em;min-width:9em}.kpi b{display:block;font-size:1.5em}
-.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.5em 1em}
-svg.chart text{font-size:12px;font-family:inherit}svg.chart .t{font-weight:bold}
-@media print{body{margin:0}h2{page-break-after:avoid}table{page-break-inside:auto}tr{page-break-inside:avoid}}
-</style></head><body>\n");
-    page.push_str(&format!("<h1>Compliance report {}</h1>\n", r.as_of));
+    page.push_str(&format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{} {}</title><style>{STYLE}</style></head><body>\n",
+        lang.pick("en", "nb", "nn"),
+        h(w.title),
+        w.day(Some(r.as_of))
+    ));
+    page.push_str(&format!(
+        "<section id=\"summary\"><h1>{} {}</h1>\n",
+        h(w.title),
+        w.day(Some(r.as_of))
+    ));
     if let Some(d) = &r.department {
-        page.push_str(&format!("<p>Department: {}</p>\n", h(d)));
+        page.push_str(&format!("<p>{}: {}</p>\n", h(w.department), h(d)));
     }
     page.push_str(&format!(
-        "<p>Period {} to {}.</p>\n",
-        r.period_start, r.as_of
+        "<p>{}{}{}{}{}</p>\n",
+        w.period[0],
+        w.day(Some(r.period_start)),
+        w.period[1],
+        w.day(Some(r.as_of)),
+        w.period[2]
     ));
+    // The cards, each with its change since the month before (from the
+    // history), where there is one.
+    let (now, before) = this_and_previous(r);
+    let change = |pick: fn(&TrendPoint) -> u64| -> String {
+        match (now, before) {
+            (Some(n), Some(b)) => w.change(pick(n), pick(b), &b.month),
+            _ => w.no_earlier.to_string(),
+        }
+    };
     page.push_str("<div class=\"kpi\">");
-    for (id, label, value) in [
-        ("mailboxes", "mailboxes", t.mailboxes.to_string()),
-        ("messages", "messages", t.messages.to_string()),
-        ("stale", "overdue for cleanup", t.stale.to_string()),
-        ("stale-share", "% overdue", t.stale_share.to_string()),
+    for (id, label, value, since) in [
+        ("mailboxes", w.kpi_mailboxes, number(t.mailboxes), None),
+        (
+            "messages",
+            w.kpi_messages,
+            number(t.messages),
+            Some(change(|p| p.messages)),
+        ),
+        (
+            "stale",
+            w.kpi_stale,
+            number(t.stale),
+            Some(change(|p| p.stale)),
+        ),
+        (
+            "stale-share",
+            w.kpi_stale_share,
+            w.share(t.stale_share),
+            None,
+        ),
         (
             "sensitive",
-            "messages with sensitive data",
-            t.sensitive_messages.to_string(),
+            w.kpi_sensitive,
+            number(t.sensitive_messages),
+            Some(change(|p| p.sensitive_messages)),
         ),
         (
             "deviations-open",
-            "open deviations",
-            t.deviations_open.to_string(),
+            w.kpi_open,
+            number(t.deviations_open),
+            None,
         ),
     ] {
-        page.push_str(&format!("<div id=\"kpi-{id}\"><b>{value}</b>{label}</div>"));
+        page.push_str(&format!(
+            "<div id=\"kpi-{id}\"><b>{}</b>{}{}</div>",
+            h(&value),
+            h(label),
+            since
+                .map(|s| format!("<small>{}</small>", h(&s)))
+                .unwrap_or_default()
+        ));
     }
     page.push_str("</div>\n");
+    page.push_str(&format!("<p>{}</p>\n", h(&(w.summary)(r, w))));
     for n in &r.notes {
-        page.push_str(&format!("<p class=\"note\">{}</p>\n", h(n)));
+        page.push_str(&format!("<p class=\"note\">{}</p>\n", h(&w.note(n))));
     }
-    page.push_str("<h2>Trend</h2>\n");
-    let stale: Vec<(String, u64)> = r.trend.iter().map(|p| (p.month.clone(), p.stale)).collect();
-    let sens: Vec<(String, u64)> = r
-        .trend
-        .iter()
-        .map(|p| (p.month.clone(), p.sensitive_messages))
-        .collect();
-    page.push_str(&bars("Overdue for cleanup, by month", &stale, "#c0504d"));
-    page.push_str(&bars(
-        "Messages with sensitive data, by month",
-        &sens,
-        "#4f81bd",
+    page.push_str(&format!("<h2>{}</h2>\n", h(w.trend)));
+    if r.trend.len() < 2 {
+        page.push_str(&format!(
+            "<p class=\"note\" id=\"too-little-history\">{}</p>\n",
+            h(&(w.too_little)(r.trend.len()))
+        ));
+    } else {
+        let stale: Vec<(String, u64)> = r
+            .trend
+            .iter()
+            .map(|p| (w.month(&p.month), p.stale))
+            .collect();
+        let sens: Vec<(String, u64)> = r
+            .trend
+            .iter()
+            .map(|p| (w.month(&p.month), p.sensitive_messages))
+            .collect();
+        page.push_str(&bars(w.chart_stale, &stale, &number, "#c0504d"));
+        page.push_str(&bars(w.chart_sensitive, &sens, &number, "#4f81bd"));
+    }
+    page.push_str(&format!(
+        "<table id=\"trend\">{}",
+        head(&[
+            w.month_column,
+            w.kpi_mailboxes,
+            w.messages,
+            w.overdue,
+            w.sensitive
+        ])
     ));
-    page.push_str("<h2>Sensitive personal data by category</h2>\n");
+    for p in &r.trend {
+        page.push_str(&format!(
+            "<tr><td class=\"d\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            h(&w.month(&p.month)),
+            number(p.mailboxes),
+            number(p.messages),
+            number(p.stale),
+            number(p.sensitive_messages)
+        ));
+    }
+    page.push_str("</tbody></table>\n</section>\n");
+
+    page.push_str(&format!(
+        "<section id=\"categories\"><h2>{}</h2>\n",
+        h(w.by_category)
+    ));
     let cats: Vec<(String, u64)> = t
         .by_category
         .iter()
-        .map(|(c, n)| (c.clone(), n.messages))
+        .map(|(c, n)| (w.category(c), n.messages))
         .collect();
-    page.push_str(&bars("Messages by category", &cats, "#9bbb59"));
-    page.push_str("<table><tr><th>category</th><th>messages</th><th>distinct values</th></tr>");
+    page.push_str(&bars(w.chart_category, &cats, &number, "#9bbb59"));
+    page.push_str(&format!(
+        "<table id=\"by-category\">{}",
+        head(&[w.category, w.messages, w.distinct_values])
+    ));
     for (c, n) in &t.by_category {
         page.push_str(&format!(
             "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            h(c),
-            n.messages,
-            n.values
+            h(&w.category(c)),
+            number(n.messages),
+            distinct(w, c, n)
         ));
     }
-    page.push_str("</table>\n<h2>Departments</h2>\n<table id=\"departments\"><tr><th>department</th><th>mailboxes</th><th>messages</th><th>overdue</th><th>%</th><th>sensitive</th><th>open deviations</th></tr>");
+    page.push_str(&format!(
+        "</tbody></table>\n<h2>{}</h2>\n",
+        h(w.departments)
+    ));
+    let shares: Vec<(String, u64)> = r
+        .departments
+        .iter()
+        .map(|d| {
+            (
+                department_name(w, &d.department),
+                (d.stale_share * 10.0).round() as u64,
+            )
+        })
+        .collect();
+    page.push_str(&bars(
+        w.chart_departments,
+        &shares,
+        &|tenths| w.share(tenths as f64 / 10.0),
+        "#8064a2",
+    ));
+    let department = w.department.to_lowercase();
+    page.push_str(&format!(
+        "<table id=\"departments\">{}",
+        head(&[
+            &department,
+            w.kpi_mailboxes,
+            w.messages,
+            w.overdue,
+            "%",
+            w.sensitive,
+            w.open_deviations
+        ])
+    ));
     for d in &r.departments {
-        page.push_str(&format!("<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>", h(&d.department), d.mailboxes, d.messages, d.stale, d.stale_share, d.sensitive_messages, d.deviations_open));
+        page.push_str(&format!("<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>", h(&department_name(w, &d.department)), number(d.mailboxes), number(d.messages), number(d.stale), w.share(d.stale_share), number(d.sensitive_messages), number(d.deviations_open)));
     }
-    page.push_str("</table>\n<h2>Mailboxes</h2>\n<table id=\"mailboxes\"><tr><th>mailbox</th><th>owner</th><th>department</th><th>messages</th><th>overdue</th><th>%</th><th>oldest overdue</th><th>sensitive</th><th>unreadable</th><th>last scan</th></tr>");
+    page.push_str("</tbody></table>\n</section>\n");
+
+    page.push_str(&format!(
+        "<section id=\"mailboxes-section\"><h2>{}</h2>\n<table id=\"mailboxes\">{}",
+        h(w.mailboxes),
+        head(&[
+            w.person,
+            &department,
+            w.messages,
+            w.overdue,
+            "%",
+            w.oldest_overdue,
+            w.sensitive,
+            w.unreadable,
+            w.last_scan
+        ])
+    ));
     for m in &r.mailboxes {
-        page.push_str(&format!("<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{} {}</td></tr>", h(&m.source), h(&m.owner), h(&m.department), m.messages, m.stale, m.stale_share, date(m.oldest_stale), m.sensitive_messages, m.unreadable, date(m.last_scan), h(&m.last_status)));
+        page.push_str(&format!("<tr>{}<td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"d\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"d\">{} {}</td></tr>", person_cell(&m.owner, &m.address, &m.source), h(&m.department), number(m.messages), number(m.stale), w.share(m.stale_share), w.day(m.oldest_stale), number(m.sensitive_messages), number(m.unreadable), w.day(m.last_scan), h(&w.scan_status(&m.last_status))));
     }
-    page.push_str("</table>\n<h2>Coverage</h2>\n");
+    page.push_str(&format!("</tbody></table>\n<h2>{}</h2>\n", h(w.coverage)));
     if r.coverage.is_empty() {
-        page.push_str("<p>Every mailbox was scanned completely within the period.</p>\n");
+        page.push_str(&format!("<p>{}</p>\n", h(w.all_covered)));
     } else {
-        page.push_str("<ul>");
+        page.push_str("<ul id=\"coverage\">");
         for c in &r.coverage {
             page.push_str(&format!(
-                "<li>{} ({}): {}: {}</li>",
-                h(&c.source),
-                h(&c.owner),
-                h(&c.problem),
-                h(&c.detail)
+                "<li>{}: {}: {}</li>",
+                h(&person_line(&c.owner, "", &c.source)),
+                h(&w.problem(&c.problem)),
+                h(&coverage_detail(w, c))
             ));
         }
         page.push_str("</ul>\n");
     }
-    page.push_str(&format!("<h2>Riskiest messages</h2>\n<p>{} received within the period, {} before it.</p><table><tr><th>date</th><th>owner</th><th>folder</th><th>subject</th><th>why</th></tr>", r.new_sensitive, r.old_sensitive));
+    page.push_str("</section>\n");
+
+    page.push_str(&format!(
+        "<section id=\"risk\"><h2>{}</h2>\n<p>{}{}{}{}</p><table id=\"riskiest\">{}",
+        h(w.riskiest),
+        number(r.new_sensitive),
+        w.within_before[0],
+        number(r.old_sensitive),
+        w.within_before[1],
+        head(&[w.date, w.owner, w.folder, w.subject, w.why])
+    ));
     for m in &r.riskiest {
         page.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            date(m.date),
+            "<tr><td class=\"d\">{}</td><td>{}</td><td>{}</td><td class=\"s\">{}</td><td>{}</td></tr>",
+            w.day(m.date),
             h(&m.owner),
             h(&m.folder),
             h(&m.subject),
-            h(&m.why)
+            h(&w.why(m))
         ));
     }
-    page.push_str("</table>\n<h2>Deviation drafts</h2>\n<table id=\"deviations\"><tr><th>id</th><th>status</th><th>system</th><th>category</th><th>kinds</th><th>count</th><th>direction</th><th>external</th><th>mailbox</th><th>date</th></tr>");
+    page.push_str(&format!(
+        "</tbody></table>\n<h2>{}</h2>\n<p>{}</p>\n<table id=\"deviations\">{}",
+        h(w.deviations),
+        h(w.deviations_lead),
+        head(&[
+            "id",
+            w.status,
+            w.system,
+            w.category,
+            w.kinds,
+            w.count,
+            w.direction,
+            w.external,
+            w.mailbox,
+            w.folder,
+            w.date,
+            w.subject
+        ])
+    ));
     out.write_all(page.as_bytes())?;
+    let owners: HashMap<&str, (&str, &str)> = r
+        .mailboxes
+        .iter()
+        .map(|m| (m.source.as_str(), (m.owner.as_str(), m.address.as_str())))
+        .collect();
     each_listed(r, deviations, &mut |d| {
+        let (owner, address) = owners.get(d.source.as_str()).copied().unwrap_or_default();
         write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            d.id,
-            h(status_words(d.status)),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td class=\"d\">{}</td><td class=\"s\">{}</td></tr>",
+            h(&d.id),
+            h(w.status(d.status)),
             h(&d.system),
-            h(&d.category),
-            h(&d.kinds.join(", ")),
-            d.count,
-            d.direction,
-            if d.external { "yes" } else { "no" },
-            h(&d.source),
-            date(d.date)
+            h(&w.category(&d.category)),
+            h(&kinds(w, &d.kinds)),
+            number(d.count),
+            w.direction(&d.direction),
+            w.yes_no(d.external),
+            person_cell(owner, address, &d.source),
+            h(&d.folder),
+            w.day(d.date),
+            h(&d.subject)
         )
     })?;
-    out.write_all(b"</table>\n</body></html>\n")
+    out.write_all(b"</tbody></table>\n</section>\n</body></html>\n")
 }
 
 /// One file of the report: its name, and how to write it to a writer.
@@ -642,6 +967,7 @@ pub fn render_files<E: From<io::Error>>(
     r: &ComplianceReport,
     deviations: &dyn DeviationStream,
     format: crate::report::Format,
+    lang: Lang,
     put: &mut dyn FnMut(&str, RenderFile<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
     use crate::report::Format;
@@ -656,13 +982,13 @@ pub fn render_files<E: From<io::Error>>(
             })
         }
         Format::Html => put(&page("html"), &|out: &mut dyn Write| {
-            render_html(r, deviations, out)
+            render_html(r, deviations, lang, out)
         }),
         Format::Json | Format::Jsonl => put(&page("json"), &|out: &mut dyn Write| {
             render_json(r, deviations, out)
         }),
         Format::Text | Format::Markdown => put(&page("md"), &|out: &mut dyn Write| {
-            render_markdown(r, deviations, out)
+            render_markdown(r, deviations, lang, out)
         }),
     }
 }
