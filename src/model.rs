@@ -30,6 +30,20 @@ pub enum DetectorId {
 }
 
 impl DetectorId {
+    /// The detectors that find a value (an identifier, a card, an
+    /// account): every one but the special categories.
+    pub const VALUED: [DetectorId; 9] = [
+        DetectorId::NoFodselsnummer,
+        DetectorId::NoDNummer,
+        DetectorId::NoHNummer,
+        DetectorId::NoBankAccount,
+        DetectorId::Iban,
+        DetectorId::PaymentCard,
+        DetectorId::SePersonnummer,
+        DetectorId::DkCpr,
+        DetectorId::FiHetu,
+    ];
+
     /// The id as written in the spec's table and in every output.
     pub fn as_str(&self) -> std::borrow::Cow<'static, str> {
         use std::borrow::Cow::Borrowed;

@@ -106,15 +106,41 @@ pub fn gather(
         .zip(&states)
         .map(|(info, snapshot)| MailboxState { info, snapshot })
         .collect();
+    let now = wanted.iter().all(|m| {
+        by_source
+            .get(m.source.as_str())
+            .is_none_or(|own| own.iter().all(|s| s.snapshot.as_of <= as_of))
+    });
     let history: Vec<Snapshot> = snapshots.into_iter().map(|s| s.snapshot).collect();
-    build(
+    let mut report = build(
         as_of,
         scope.department,
         &mailboxes,
         &history,
         &Register { store },
     )
-    .map_err(|e| StoreError::Invalid(e.to_string()))
+    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    // Distinct values across mailboxes, by fingerprint (one card in two
+    // mailboxes is one value), from what the store holds now: right for a
+    // report as of the last scans, not for one of an earlier date (then
+    // each mailbox's own count is summed, as the history kept it).
+    if now {
+        let sources: Vec<String> = wanted.iter().map(|m| m.source.clone()).collect();
+        for category in super::Category::ALL {
+            let Some(count) = report.totals.by_category.get_mut(category.label()) else {
+                continue;
+            };
+            let detectors: Vec<String> = crate::model::DetectorId::VALUED
+                .iter()
+                .filter(|d| super::Category::of(d) == category)
+                .map(|d| d.as_str().into_owned())
+                .collect();
+            if !detectors.is_empty() {
+                count.values = store.distinct_values(&sources, &detectors)?;
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// The deviation register as a report reads it: from the store, one
@@ -223,6 +249,63 @@ mod tests {
         )
         .expect("report");
         assert_eq!(everyone.totals.messages, 3);
+    }
+
+    /// Distinct values are counted across mailboxes by fingerprint: the
+    /// same fødselsnummer in two mailboxes is one value, not two.
+    #[test]
+    fn distinct_values_are_counted_across_mailboxes() {
+        let as_of = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+        let rules = RuleSet::embedded().expect("rules");
+        let mut store = crate::store::for_tests();
+        let engine = crate::engine::Engine::new(
+            crate::engine::EngineSettings::new(as_of),
+            rules.clone(),
+            crate::fingerprint::Fingerprinter::new(b"gather-test-key-0123").expect("key"),
+        );
+        let run = store
+            .begin_run(RunKind::Scan, as_of, chrono::Utc::now())
+            .expect("run");
+        for (i, (source, body)) in [
+            ("maildir:/a", "Fødselsnummer: 150765 00565"),
+            ("maildir:/b", "Fødselsnummer: 150765 00565"),
+            ("maildir:/b", "Fødselsnummer: 311299 56715"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            store
+                .register_mailbox(&MailboxRecord {
+                    source: source.to_string(),
+                    ..Default::default()
+                })
+                .expect("mailbox");
+            let mut meta = MessageMeta::local("INBOX", 10, format!("{i}.x"));
+            meta.local_key = Some(format!("{i}.x"));
+            let raw = format!("Subject: skjema\r\n\r\n{body}\r\n");
+            let report = engine.scan_message(meta, raw.as_bytes());
+            assert_eq!(report.findings.len(), 1, "{body}");
+            store.record(run, source, &report).expect("record");
+        }
+        store.flush().expect("flush");
+        let report = gather(
+            store.as_ref(),
+            &rules,
+            as_of,
+            &Scope {
+                sources: &[],
+                department: None,
+            },
+        )
+        .expect("report");
+        let ids = &report.totals.by_category[crate::compliance::Category::NationalId.label()];
+        assert_eq!((ids.messages, ids.values), (3, 2));
+        let per_mailbox: u64 = report
+            .mailboxes
+            .iter()
+            .map(|m| m.by_category[crate::compliance::Category::NationalId.label()].values)
+            .sum();
+        assert_eq!(per_mailbox, 3, "each mailbox counts its own");
     }
 
     /// Workers on a shared store: the coverage names each mailbox a queued

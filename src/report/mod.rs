@@ -439,19 +439,9 @@ pub fn detector_from_label(label: &str) -> Option<DetectorId> {
     if let Some(name) = label.strip_prefix("Special category: ") {
         return Some(DetectorId::SpecialCategory(name.replace(' ', "_")));
     }
-    [
-        DetectorId::NoFodselsnummer,
-        DetectorId::NoDNummer,
-        DetectorId::NoHNummer,
-        DetectorId::NoBankAccount,
-        DetectorId::Iban,
-        DetectorId::PaymentCard,
-        DetectorId::SePersonnummer,
-        DetectorId::DkCpr,
-        DetectorId::FiHetu,
-    ]
-    .into_iter()
-    .find(|id| detector_label(id) == label)
+    DetectorId::VALUED
+        .into_iter()
+        .find(|id| detector_label(id) == label)
 }
 
 /// A detector's name for a reader of `lang`.

@@ -855,6 +855,10 @@ pub trait History {
         version: i64,
         judge: &mut dyn FnMut(&MessageReport) -> Judgement,
     ) -> Result<u64, StoreError>;
+    /// How many distinct values (by fingerprint) the findings of these
+    /// detectors hold across these mailboxes, by a query: the same card in
+    /// two mailboxes is one value.
+    fn distinct_values(&self, sources: &[String], detectors: &[String]) -> Result<u64, StoreError>;
     /// A mailbox's counts as of `as_of` from the stored judgements, by a
     /// query: nothing is read into the process.
     fn stored_counts(

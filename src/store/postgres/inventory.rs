@@ -1262,6 +1262,19 @@ impl History for PostgresStore {
         }
         Ok(judged)
     }
+    fn distinct_values(&self, sources: &[String], detectors: &[String]) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .db()?
+            .query_one(
+                "SELECT count(DISTINCT f.fingerprint) FROM findings f
+                 JOIN messages m ON m.id = f.message
+                 JOIN mailboxes b ON b.id = m.mailbox
+                 WHERE b.source = ANY($1) AND f.detector = ANY($2) AND f.fingerprint <> ''",
+                &[&sources, &detectors],
+            )?
+            .get(0);
+        Ok(count.max(0) as u64)
+    }
     fn stored_counts(
         &self,
         source: &str,

@@ -184,6 +184,31 @@ impl History for SqliteStore {
     ) -> Result<StoredCounts, StoreError> {
         self.counts_by_query(source, version, as_of)
     }
+    fn distinct_values(&self, sources: &[String], detectors: &[String]) -> Result<u64, StoreError> {
+        if sources.is_empty() || detectors.is_empty() {
+            return Ok(0);
+        }
+        let marks = |n: usize, from: usize| {
+            (from..from + n)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let sql = format!(
+            "SELECT count(DISTINCT f.fingerprint) FROM findings f
+             JOIN messages m ON m.id = f.message
+             JOIN mailboxes b ON b.id = m.mailbox
+             WHERE b.source IN ({}) AND f.detector IN ({}) AND f.fingerprint <> ''",
+            marks(sources.len(), 1),
+            marks(detectors.len(), sources.len() + 1)
+        );
+        let count: i64 = self.conn.query_row(
+            &sql,
+            rusqlite::params_from_iter(sources.iter().chain(detectors)),
+            |r| r.get(0),
+        )?;
+        Ok(count.max(0) as u64)
+    }
     fn save_deviations(&mut self, source: &str, list: &[Deviation]) -> Result<(), StoreError> {
         self.durably(|tx| {
             tx.execute("DELETE FROM deviations WHERE source = ?1", params![source])?;
