@@ -150,6 +150,11 @@ pub fn remind_as_run(
     Ok(reminded)
 }
 
+/// A mailbox with an offboarding case gets no reminder. Not a reminder
+/// record's status in the contract: the command says it on standard error
+/// and in its text, never as a `reminder` record.
+pub const NOT_REMINDED: &str = "not_reminded";
+
 /// Reminds each of `sources`: without a run (a dry run) says what each
 /// would get; with one, builds, journals and delivers it. `emit` gets one
 /// record per mailbox, `clock` the time of each message.
@@ -165,6 +170,7 @@ pub fn remind(
     emit: &mut dyn FnMut(&Sent) -> std::io::Result<()>,
 ) -> Result<(), RemindError> {
     let mailboxes = store.mailboxes()?;
+    let cases = store.cases()?;
     for source in sources {
         let record = mailboxes.iter().find(|m| &m.source == source);
         let to =
@@ -180,6 +186,19 @@ pub fn remind(
                 reason: reason.to_string(),
             })
         };
+        // Someone leaving (or gone) is not asked to tidy a mailbox that a
+        // manager is handing over: the case decides what happens to it.
+        if let Some(case) = cases.iter().find(|c| &c.source == source) {
+            say(
+                NOT_REMINDED,
+                "",
+                &format!(
+                    "offboarding case {} is open for this mailbox: a leaver gets no reminder",
+                    case.id
+                ),
+            )?;
+            continue;
+        }
         if to.is_empty() {
             say(
                 "failed",

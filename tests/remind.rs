@@ -566,3 +566,72 @@ fn the_reminder_is_not_a_finding_and_a_forged_one_suppresses_nothing() {
     assert_eq!(code, 0, "{err}");
     assert!(found.contains(&our_id), "{found}");
 }
+
+/// A leaver whose mailbox has an offboarding case is not asked to tidy it:
+/// no reminder, no `reminder` record (the contract has no status for it),
+/// a line on standard error naming the case, exit 0; the other mailbox is
+/// reminded as usual.
+#[test]
+fn a_leaver_with_an_offboarding_case_gets_no_reminder() {
+    let d = mailbox();
+    let state = support::store_args(d.dir.path());
+    for user in [&ALICE, &BOB] {
+        let (code, _, err) = run(
+            &d,
+            &state,
+            user.password,
+            &["scan", &url(&d, user), "--quiet"],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, out, err) = run(
+        &d,
+        &state,
+        ALICE.password,
+        &[
+            "offboard",
+            &url(&d, &ALICE),
+            "--case",
+            "HR-2026-17",
+            "--reason",
+            "Videre drift av kundeforhold",
+            "--legal-basis",
+            "e-postforskriften § 3",
+            "--notified",
+            "2026-11-20",
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let outbox = d.dir.path().join("outbox");
+    let (code, out, err) = run(
+        &d,
+        &state,
+        ALICE.password,
+        &[
+            "remind",
+            &url(&d, &ALICE),
+            &url(&d, &BOB),
+            "--apply",
+            "--deliver",
+            &format!("dir:{}", outbox.display()),
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let sent = records(&out);
+    assert_eq!(sent.len(), 1, "{out}");
+    assert_eq!(sent[0]["source"], url(&d, &BOB));
+    assert_eq!(sent[0]["status"], "delivered");
+    assert!(
+        err.contains(&url(&d, &ALICE))
+            && err.contains("HR-2026-17")
+            && err.contains("not reminded"),
+        "{err}"
+    );
+    let written = std::fs::read_dir(&outbox).expect("outbox").count();
+    assert_eq!(written, 1, "one reminder, Bob's");
+    assert!(reminders_in_inbox(&d, &ALICE).is_empty());
+}

@@ -133,6 +133,17 @@ pub(crate) fn remind_command(args: &RemindArgs) -> Result<u8> {
         settings.lang,
     )?;
     let mut emit = |r: &mailhygiene::reminders::Sent| -> std::io::Result<()> {
+        if r.status == mailhygiene::reminders::NOT_REMINDED {
+            // Not one of the contract's reminder statuses: said, not recorded.
+            eprintln!(
+                "mailhygiene: {}: not reminded ({})",
+                report::summary::one_line(&r.source),
+                r.reason
+            );
+            if change.job.format == ActionFormat::Jsonl {
+                return Ok(());
+            }
+        }
         match change.job.format {
             ActionFormat::Jsonl => {
                 serde_json::to_writer(
