@@ -485,7 +485,51 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
         })
         .map(|l| l + "\n")
         .collect();
-    std::fs::write(&plan, edited).expect("edit");
+    std::fs::write(&plan, edited.clone()).expect("edit");
+
+    // The status follows the manager's edits when given the plan: here
+    // messages 1 and 2 changed to `delete` leave message 6 to hand over (the
+    // private row is refused); the case's own record still says 1 and 2.
+    let kept_back = d.dir.path().join("plan-deletes.csv");
+    let deletes: String = edited
+        .lines()
+        .map(|l| {
+            if l.starts_with("<1@") || l.starts_with("<2@") {
+                let mut cells: Vec<&str> = l.split(',').collect();
+                cells[6] = "delete";
+                cells.join(",")
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&kept_back, deletes).expect("edit");
+    let status = |extra: &[&str]| {
+        let mut args = vec![
+            "offboard",
+            "--status",
+            "--case",
+            "K-1",
+            "--as-of",
+            "2026-12-01",
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = run(&d, &store, &[], &args, "");
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let recorded = status(&[]);
+    assert!(
+        recorded.contains("planned for handover and not yet copied: 2;"),
+        "{recorded}"
+    );
+    let by_plan = status(&["--plan", kept_back.to_str().expect("utf-8")]);
+    assert!(
+        by_plan.contains("planned for handover and not yet copied: 1;")
+            && by_plan.contains("1 of its handover rows would be refused"),
+        "{by_plan}"
+    );
 
     // A dry run copies nothing.
     let bob_proxy = Proxy::start(

@@ -57,7 +57,7 @@ pub struct OffboardArgs {
     /// The language of the report and the notice letter; default: the config's `language`, else the locale, else English.
     #[arg(long, alias = "lang", value_enum)]
     language: Option<mailhygiene::remind::Lang>,
-    /// Write the plan (CSV, one row per message) to this new file.
+    /// Write the plan (CSV, one row per message) to this new file; with --status, the manager's edited plan to count what is still to hand over.
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
     /// Show where a term declared in the case (--term) occurs in the leaver's mail (never in private mail); each preview is recorded.
@@ -388,12 +388,29 @@ fn status_command(args: &OffboardArgs) -> Result<u8> {
     let as_of = parse_as_of(c.as_of.as_deref())?;
     let (store, _lock) = c.job.open_store_locked(config.as_ref())?;
     let mut out = c.job.open_output()?;
-    let cases = offboard::status(
+    let mut cases = offboard::status(
         store.as_ref(),
         args.case_id.as_deref(),
         as_of,
         deletion_months(config.as_ref()),
     )?;
+    // The manager's edited plan decides what is still to hand over: the
+    // case's own rows know nothing of the edits until a handover reads them.
+    let mut by_plan = None;
+    if let Some(path) = &args.plan {
+        let Some(case_id) = args.case_id.as_deref() else {
+            return Err(usage(
+                "--status --plan FILE needs --case ID (the plan is one case's)",
+            ));
+        };
+        let plan = read_plan_file(path)?;
+        let (pending, refused) = handover::pending_by_plan(store.as_ref(), case_id, &plan)
+            .map_err(|e| usage(e.to_string()))?;
+        for status in cases.iter_mut() {
+            status.pending = pending;
+        }
+        by_plan = Some((path.display().to_string(), refused));
+    }
     if cases.is_empty() {
         writeln!(out, "No offboarding cases.")?;
     }
@@ -421,6 +438,17 @@ fn status_command(args: &OffboardArgs) -> Result<u8> {
             "  handed over: {} messages; planned for handover and not yet copied: {}; private: {}",
             status.handed_over, status.pending, status.private
         )?;
+        match &by_plan {
+            Some((file, 0)) => writeln!(out, "  (as the plan {file} decides)")?,
+            Some((file, refused)) => writeln!(
+                out,
+                "  (as the plan {file} decides; {refused} of its handover rows would be refused: run handover without --apply to see which)"
+            )?,
+            None => writeln!(
+                out,
+                "  (as the case recorded its plan; give --plan FILE for the manager's edits)"
+            )?,
+        }
         match status.deletion_deadline {
             Some(d) if status.overdue => writeln!(out, "  delete the mailbox by {d}: PASSED")?,
             Some(d) => writeln!(out, "  delete the mailbox by {d}")?,

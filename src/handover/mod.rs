@@ -148,6 +148,39 @@ pub fn check(
     Ok(out)
 }
 
+/// What an edited plan leaves to hand over: its `handover` rows, checked
+/// against the case as a handover checks them (private rows excluded, rows
+/// that are not the case's refused), that are not copied yet; and how many
+/// of its rows would be refused. What `offboard --status --plan FILE`
+/// counts, so a row the manager changed to `delete` is not counted as
+/// pending.
+pub fn pending_by_plan(
+    store: &dyn Store,
+    case_id: &str,
+    plan: &[EditedRow],
+) -> Result<(usize, usize), HandoverError> {
+    let case = store
+        .case(case_id)?
+        .ok_or_else(|| HandoverError::NoCase(case_id.to_string()))?;
+    let recorded = store.case_rows(&case.id)?;
+    let done: std::collections::HashSet<(String, String)> = store
+        .handovers(&case.id)?
+        .into_iter()
+        .filter(|h| h.status.done())
+        .map(|h| (h.folder, h.key))
+        .collect();
+    let mut pending = 0;
+    let mut refused = 0;
+    for checked in check(plan, &recorded, &case, Decision::Handover)? {
+        match checked {
+            Checked::Copy(r) if !done.contains(&(r.folder.clone(), r.key.clone())) => pending += 1,
+            Checked::Copy(_) => {}
+            Checked::Excluded { .. } | Checked::Unknown { .. } => refused += 1,
+        }
+    }
+    Ok((pending, refused))
+}
+
 /// SHA-256 of a message's bytes, hex.
 pub fn content_hash(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
