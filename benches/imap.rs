@@ -187,23 +187,46 @@ fn mailhygiene(d: &Dovecot, user: &User, state: &Path, extra: &[&str]) -> (Durat
     (elapsed, rss)
 }
 
-fn best_of(n: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    (0..n).map(|_| f()).min().unwrap_or_default()
-}
+/// Timings of one contender over the rounds: the median is the figure, the
+/// range shows how noisy the machine was.
+struct Rounds(Vec<Duration>);
 
-/// The best of `n` rounds of each, run alternately so that a burst of load
-/// on this shared machine hits both sides alike.
-fn best_of_pairs(
-    n: usize,
-    mut a: impl FnMut() -> Duration,
-    mut b: impl FnMut(usize) -> Duration,
-) -> (Duration, Duration) {
-    let (mut best_a, mut best_b) = (Duration::MAX, Duration::MAX);
-    for i in 0..n {
-        best_a = best_a.min(a());
-        best_b = best_b.min(b(i));
+impl Rounds {
+    fn new() -> Self {
+        Rounds(Vec::new())
     }
-    (best_a, best_b)
+
+    fn push(&mut self, took: Duration) -> Duration {
+        self.0.push(took);
+        took
+    }
+
+    fn median(&self) -> Duration {
+        let mut sorted = self.0.clone();
+        sorted.sort();
+        match sorted.len() {
+            0 => Duration::ZERO,
+            n if n % 2 == 1 => sorted[n / 2],
+            n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
+        }
+    }
+
+    /// `median (min–max)`, in seconds.
+    fn show(&self) -> String {
+        let min = self.0.iter().min().copied().unwrap_or_default();
+        let max = self.0.iter().max().copied().unwrap_or_default();
+        format!(
+            "{:.3} s ({:.3}–{:.3})",
+            self.median().as_secs_f64(),
+            min.as_secs_f64(),
+            max.as_secs_f64()
+        )
+    }
+
+    /// The ratio of medians, both measured in the same rounds.
+    fn ratio_to(&self, other: &Rounds) -> f64 {
+        self.median().as_secs_f64() / other.median().as_secs_f64()
+    }
 }
 
 /// Copies up to `count` messages of a Maildir (every folder) into the
@@ -253,7 +276,9 @@ fn fill_from(d: &Dovecot, user: &User, corpus: &Path, count: usize) {
         .expect("chown");
 }
 
-/// Rounds of each timing; the best is reported.
+/// Rounds of each timing, contenders alternating within a round so that a
+/// burst of load on this shared machine hits all of them alike; medians are
+/// reported, and every ratio is of medians over the same rounds.
 const ROUNDS: usize = 5;
 
 fn main() {
@@ -275,63 +300,53 @@ fn main() {
     raw_fetch(d.imap_port, &BOB, "(UID FLAGS)");
     let state_dir = tempfile::tempdir().expect("state dir");
 
-    let (raw_meta, mh_meta) = best_of_pairs(
-        ROUNDS,
-        || raw_fetch(d.imap_port, &ALICE, "(UID INTERNALDATE RFC822.SIZE FLAGS)").0,
-        |i| {
-            mailhygiene(
-                &d,
-                &ALICE,
-                &state_dir.path().join(format!("meta{i}.sqlite")),
-                &["--stale-only"],
-            )
-            .0
-        },
-    );
+    let (mut raw_meta, mut mh_meta) = (Rounds::new(), Rounds::new());
+    for i in 0..ROUNDS {
+        raw_meta.push(raw_fetch(d.imap_port, &ALICE, "(UID INTERNALDATE RFC822.SIZE FLAGS)").0);
+        let store = state_dir.path().join(format!("meta{i}.sqlite"));
+        mh_meta.push(mailhygiene(&d, &ALICE, &store, &["--stale-only"]).0);
+    }
     println!(
-        "stale scan, {metadata_count} messages: raw UID FETCH {raw_meta:?}, mailhygiene --stale-only {mh_meta:?} ({:.2}x)",
-        mh_meta.as_secs_f64() / raw_meta.as_secs_f64()
+        "stale scan, {metadata_count} messages: raw UID FETCH {}, mailhygiene --stale-only {} ({:.2}x)",
+        raw_meta.show(),
+        mh_meta.show(),
+        mh_meta.ratio_to(&raw_meta)
     );
 
+    // Each round: the raw fetch, a first scan into a fresh store, a rescan
+    // of that store with nothing new, and a raw LOGIN + STATUS (the floor
+    // any rescan pays).
     let connections = std::env::var("MH_BENCH_CONNECTIONS").unwrap_or_else(|_| "1".into());
-    let mut rss = None;
-    let mut fastest = Duration::MAX;
-    let (raw_body, full) = best_of_pairs(
-        ROUNDS,
-        || raw_fetch(d.imap_port, &BOB, "(UID BODY.PEEK[])").0,
-        |i| {
-            let (t, r) = mailhygiene(
-                &d,
-                &BOB,
-                &state_dir.path().join(format!("content{i}.sqlite")),
-                &["--connections-per-mailbox", &connections],
-            );
-            if t < fastest {
-                fastest = t;
-                rss = r;
-            }
-            t
-        },
-    );
-    println!(
-        "content scan, {content_count} messages: raw UID FETCH BODY.PEEK[] {raw_body:?}, mailhygiene ({connections} connections) {full:?} ({:.2}x), peak RSS {} KB",
-        full.as_secs_f64() / raw_body.as_secs_f64(),
-        rss.map_or("?".to_string(), |r| r.to_string())
-    );
-    let rescan = best_of(3, || {
-        mailhygiene(
+    let (mut raw_body, mut full, mut rescan, mut floor) =
+        (Rounds::new(), Rounds::new(), Rounds::new(), Rounds::new());
+    let mut rss = Vec::new();
+    for i in 0..ROUNDS {
+        raw_body.push(raw_fetch(d.imap_port, &BOB, "(UID BODY.PEEK[])").0);
+        let store = state_dir.path().join(format!("content{i}.sqlite"));
+        let (took, peak) = mailhygiene(
             &d,
             &BOB,
-            &state_dir.path().join("content0.sqlite"),
-            &["--changes-only"],
-        )
-        .0
-    });
-    let floor = best_of(3, || raw_status(d.imap_port, &BOB));
+            &store,
+            &["--connections-per-mailbox", &connections],
+        );
+        full.push(took);
+        rss.extend(peak);
+        rescan.push(mailhygiene(&d, &BOB, &store, &["--changes-only"]).0);
+        floor.push(raw_status(d.imap_port, &BOB));
+    }
     println!(
-        "rescan with nothing new: {rescan:?} ({:.1}% of the full scan); a raw LOGIN + STATUS takes {floor:?} ({:.1}%)",
-        100.0 * rescan.as_secs_f64() / full.as_secs_f64(),
-        100.0 * floor.as_secs_f64() / full.as_secs_f64()
+        "content scan, {content_count} messages: raw UID FETCH BODY.PEEK[] {}, mailhygiene ({connections} connections) {} ({:.2}x), peak RSS {} KB",
+        raw_body.show(),
+        full.show(),
+        full.ratio_to(&raw_body),
+        rss.iter().max().map_or("?".to_string(), |r| r.to_string())
+    );
+    println!(
+        "rescan with nothing new: {} ({:.1}% of the full scan); a raw LOGIN + STATUS takes {} ({:.1}%)",
+        rescan.show(),
+        100.0 * rescan.ratio_to(&full),
+        floor.show(),
+        100.0 * floor.ratio_to(&full)
     );
 
     if env_count("MH_BENCH_INVENTORY", 1) == 0 {
@@ -348,22 +363,39 @@ fn main() {
 /// rescan with nothing new (one FLAGS fetch per folder refreshes flags and
 /// finds what is gone), `report` from the store, the store's size.
 fn inventory(d: &Dovecot, state: &Path, count: usize) {
-    let (full, rss) = mailhygiene(d, &ALICE, state, &["--changes-only"]);
+    // Each round a first content scan into a fresh store and a rescan of it.
+    let (mut full, mut rescan) = (Rounds::new(), Rounds::new());
+    let mut rss = Vec::new();
+    for _ in 0..ROUNDS {
+        let _ = std::fs::remove_file(state);
+        let _ = std::fs::remove_file(format!("{}-wal", state.display()));
+        let _ = std::fs::remove_file(format!("{}-shm", state.display()));
+        let (took, peak) = mailhygiene(d, &ALICE, state, &["--changes-only"]);
+        full.push(took);
+        rss.extend(peak);
+        rescan.push(mailhygiene(d, &ALICE, state, &["--changes-only"]).0);
+    }
     println!(
-        "inventory: full content scan of {count} messages {full:?}, peak RSS {} KB",
-        rss.map_or("?".to_string(), |r| r.to_string())
+        "inventory: full content scan of {count} messages {}, peak RSS {} KB",
+        full.show(),
+        rss.iter().max().map_or("?".to_string(), |r| r.to_string())
     );
-    let rescan = best_of(ROUNDS, || {
-        mailhygiene(d, &ALICE, state, &["--changes-only"]).0
-    });
     println!(
-        "inventory: rescan with nothing new, flags refreshed: {rescan:?} ({:.1}% of the full scan)",
-        100.0 * rescan.as_secs_f64() / full.as_secs_f64()
+        "inventory: rescan with nothing new, flags refreshed: {} ({:.1}% of the full scan)",
+        rescan.show(),
+        100.0 * rescan.ratio_to(&full)
     );
-    let whole = best_of(3, || mailhygiene(d, &ALICE, state, &[]).0);
-    println!("inventory: rescan printing the whole mailbox as JSONL: {whole:?}");
+    let mut whole = Rounds::new();
+    for _ in 0..ROUNDS {
+        whole.push(mailhygiene(d, &ALICE, state, &[]).0);
+    }
+    println!(
+        "inventory: rescan printing the whole mailbox as JSONL: {}",
+        whole.show()
+    );
     for format in ["jsonl", "text", "markdown"] {
-        let report = best_of(ROUNDS, || {
+        let mut report = Rounds::new();
+        for _ in 0..ROUNDS {
             let started = Instant::now();
             let out = Command::new(env!("CARGO_BIN_EXE_mailhygiene"))
                 .args([
@@ -383,10 +415,11 @@ fn inventory(d: &Dovecot, state: &Path, count: usize) {
                 "{}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            started.elapsed()
-        });
+            report.push(started.elapsed());
+        }
         println!(
-            "inventory: report --format {format} of {count} messages from the store: {report:?}"
+            "inventory: report --format {format} of {count} messages from the store: {}",
+            report.show()
         );
     }
     // Fold the write-ahead log in, so the file size is the store's size.
