@@ -16,7 +16,11 @@ use rust_xlsxwriter::{DataValidation, Format, ProtectionOptions, Workbook, XlsxE
 use std::path::Path;
 
 /// The plan as `.xlsx` bytes.
-pub fn write(case: &Case, rows: &[PlanRow]) -> Result<Vec<u8>, XlsxError> {
+pub fn write(
+    case: &Case,
+    rows: &[PlanRow],
+    lang: crate::model::Lang,
+) -> Result<Vec<u8>, XlsxError> {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     sheet.set_name("Plan")?;
@@ -28,7 +32,7 @@ pub fn write(case: &Case, rows: &[PlanRow]) -> Result<Vec<u8>, XlsxError> {
     let decision_col = column("decision");
     for (i, r) in rows.iter().enumerate() {
         let row = i as u32 + 1;
-        for (col, cell) in plan_cells(case, r).iter().enumerate() {
+        for (col, cell) in plan_cells(case, r, lang).iter().enumerate() {
             let col = col as u16;
             if col == decision_col && r.decision != Decision::Private {
                 sheet.write_string_with_format(row, col, cell, &editable)?;
@@ -151,7 +155,7 @@ mod tests {
     fn a_spreadsheet_plan_reads_back_as_written() {
         let c = Case::for_tests("K-9");
         let rows = vec![row(3, Decision::Handover), row(4, Decision::Private)];
-        let bytes = write(&c, &rows).expect("writes");
+        let bytes = write(&c, &rows, crate::model::Lang::En).expect("writes");
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("plan.xlsx");
         std::fs::write(&path, &bytes).expect("save");

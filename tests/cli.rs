@@ -1145,28 +1145,49 @@ fn a_run_lock_keeps_two_runs_apart() {
         .output()
         .expect("runs");
     assert_eq!(report.status.code(), Some(0));
-    // --wait: the run goes ahead once the lock is released.
-    let mut waiting = command(&["--wait"]);
-    let releaser = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(500));
-        drop(held);
-    });
-    let started = std::time::Instant::now();
-    let waited = waiting.output().expect("runs");
-    assert_eq!(waited.status.code(), Some(0));
-    // It waited for the release (500 ms on), not ran beside the holder.
+    // --wait: the run says it waits, and goes ahead once the lock is
+    // released (released only after it said so: a loaded machine may take
+    // longer than any fixed delay to start it).
+    let (name, value) = support::fresh_default_store(&fresh_state());
+    let mut waiting = std::process::Command::new(env!("CARGO_BIN_EXE_mailhygiene"))
+        .env("MAILHYGIENE_FINGERPRINT_KEY", KEY)
+        .env(name, value)
+        .env("PGPASSWORD", support::postgres::PASSWORD)
+        .env_remove("MAILHYGIENE_LOG")
+        .args([
+            "scan",
+            "mbox:sample/mailbox",
+            "--quiet",
+            "--wait",
+            "--state",
+            &state_arg,
+        ])
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut said = String::new();
+    let mut stderr = std::io::BufReader::new(waiting.stderr.take().expect("stderr"));
+    while !said.contains("waiting for the run") {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).expect("reads");
+        assert!(read > 0, "it ended without waiting: {said}");
+        said.push_str(&line);
+    }
+    // It waits while the lock is held.
+    std::thread::sleep(Duration::from_millis(300));
     assert!(
-        started.elapsed() >= Duration::from_millis(450),
-        "{:?}",
-        started.elapsed()
+        waiting.try_wait().expect("status").is_none(),
+        "it did not wait"
     );
-    releaser.join().expect("released");
-    // It said what it waited for, and for whom.
-    let stderr = String::from_utf8_lossy(&waited.stderr);
     assert!(
-        stderr.contains("waiting for the run") && stderr.contains(&std::process::id().to_string()),
-        "{stderr}"
+        said.contains(&std::process::id().to_string()),
+        "it names the holder: {said}"
     );
+    drop(held);
+    let status = waiting.wait().expect("ends");
+    assert_eq!(status.code(), Some(0), "{said}");
 }
 
 /// Names from mail are shown, never acted on: a folder name, subject,

@@ -457,12 +457,29 @@ fn a_case_a_plan_and_a_handover_that_never_leaks_private_mail() {
     for id in ["3", "4", "5"] {
         assert!(!csv.contains(&format!("<{id}@")), "{id} shown:\n{csv}");
     }
+    for english in [
+        "recent ",
+        "past retention",
+        "sensitive data",
+        "older mail",
+        "no.fodselsnummer",
+    ] {
+        assert!(
+            !csv.contains(english),
+            "{english} in the bokmål plan:\n{csv}"
+        );
+    }
+    assert!(
+        csv.contains("over oppbevaringstiden") || csv.contains("nylig"),
+        "{csv}"
+    );
     let private_rows: Vec<&str> = csv.lines().filter(|l| l.contains(",private,")).collect();
     assert_eq!(private_rows.len(), 3, "{csv}");
     for row in &private_rows {
         let cells: Vec<&str> = row.split(',').collect();
         assert_eq!(cells[0], "", "{row}");
-        assert_eq!(&cells[3..8], ["", "", "", "private", "private"], "{row}");
+        // `decision` is the contract's word; `why` is the manager's language.
+        assert_eq!(&cells[3..8], ["", "", "", "private", "privat"], "{row}");
         assert!(cells[8].starts_with("K-1/"), "{row}");
     }
     // The manager's edit: the first private row (in INBOX) and message 6
@@ -1630,7 +1647,7 @@ fn a_leaver_configured_by_name_keeps_business_mail_and_union_mail_apart() {
                 && r[3].is_empty()
                 && r[4].is_empty()
                 && r[5].is_empty()
-                && r[7] == "private",
+                && r[7] == "privat",
             "{r:?}"
         );
     }

@@ -316,6 +316,8 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         other => usage(other.to_string()),
     })?;
     if let Some(plan) = &args.plan {
+        // The manager reads the plan's reasons in the report's language.
+        let plan_lang = crate::language(args.language, config.as_ref());
         let mut file = mailhygiene::report::create_private(plan)
             .with_context(|| format!("cannot write the plan {}", plan.display()))?;
         if plan
@@ -324,11 +326,16 @@ pub fn offboard_command(args: &OffboardArgs) -> Result<u8> {
         {
             // The workbook is made in memory (the spreadsheet writer's
             // way); CSV plans are written a row at a time.
-            let bytes = mailhygiene::plan_xlsx::write(&case, &rows.to_vec()?)
+            let bytes = mailhygiene::plan_xlsx::write(&case, &rows.to_vec()?, plan_lang)
                 .map_err(|e| anyhow::anyhow!("cannot make the plan spreadsheet: {e}"))?;
             file.write_all(&bytes)
         } else {
-            offboard::write_plan(&case, rows.iter()?, std::io::BufWriter::new(file))
+            offboard::write_plan(
+                &case,
+                rows.iter()?,
+                plan_lang,
+                std::io::BufWriter::new(file),
+            )
         }
         .with_context(|| format!("cannot write the plan {}", plan.display()))?;
     }

@@ -345,8 +345,13 @@ mod tests {
             crate::offboard::open_case(store.as_mut(), case, false, &rules, as_of, HashSet::new())
                 .expect("case");
         let mut csv = Vec::new();
-        crate::offboard::write_plan(&opened.case, opened.rows.iter().expect("rows"), &mut csv)
-            .expect("plan");
+        crate::offboard::write_plan(
+            &opened.case,
+            opened.rows.iter().expect("rows"),
+            crate::model::Lang::En,
+            &mut csv,
+        )
+        .expect("plan");
         let mut plan = crate::offboard::read_plan(csv.as_slice()).expect("read");
         assert_eq!(plan.len(), 2);
         for row in &mut plan {

@@ -484,8 +484,10 @@ mod open;
 mod plan_file;
 mod report;
 mod spill;
+mod why;
 
 pub use spill::PlanRows;
+pub use why::why_in;
 
 pub use open::{CaseError, CaseStatus, Opened, notice_context, open_case, record_opened, status};
 pub use plan_file::{
@@ -713,7 +715,13 @@ mod tests {
         ];
         let rows = plan(&stored, &Classifier::new(leaver(), &rules), &rules, as_of);
         let mut out = Vec::new();
-        write_plan(&test_case(), rows.iter().cloned().map(Ok), &mut out).expect("writes");
+        write_plan(
+            &test_case(),
+            rows.iter().cloned().map(Ok),
+            crate::model::Lang::En,
+            &mut out,
+        )
+        .expect("writes");
         let text = String::from_utf8(out.clone()).expect("utf-8");
         assert!(text.starts_with("message_id,folder,uid,date,from,subject,decision,why,row\n"));
         assert!(text.contains("'=HYPERLINK"), "{text}");

@@ -44,7 +44,8 @@ pub fn row_ref(case: &Case, folder: &str, key: &str, message_id: &str) -> String
 /// The cells of one row as written, in [`PLAN_HEADER`]'s order. A private
 /// row keeps only its folder, UID, decision and key: no Message-ID, date,
 /// sender or subject (the report promises a count per folder only).
-pub fn plan_cells(case: &Case, r: &PlanRow) -> [String; 9] {
+/// `why` is said in `lang` ([`super::why_in`]).
+pub fn plan_cells(case: &Case, r: &PlanRow, lang: crate::model::Lang) -> [String; 9] {
     let private = r.decision == Decision::Private;
     let blank_if_private = |s: &str| {
         if private {
@@ -66,9 +67,9 @@ pub fn plan_cells(case: &Case, r: &PlanRow) -> [String; 9] {
         blank_if_private(&r.subject),
         r.decision.as_str().to_string(),
         if private {
-            "private".into()
+            super::why_in("private", lang)
         } else {
-            spreadsheet_safe(&r.why)
+            spreadsheet_safe(&super::why_in(&r.why, lang))
         },
         row_ref(case, &r.folder, &r.key, &r.message_id),
     ]
@@ -78,12 +79,13 @@ pub fn plan_cells(case: &Case, r: &PlanRow) -> [String; 9] {
 pub fn write_plan(
     case: &Case,
     rows: impl IntoIterator<Item = io::Result<PlanRow>>,
+    lang: crate::model::Lang,
     out: impl Write,
 ) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(PLAN_HEADER)?;
     for r in rows {
-        w.write_record(plan_cells(case, &r?))?;
+        w.write_record(plan_cells(case, &r?, lang))?;
     }
     w.flush()
 }
