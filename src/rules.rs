@@ -1229,6 +1229,11 @@ mod tests {
             "elogit.no",
             "fagforbundet.no",
             "tekna.no",
+            // Confirmed from the unions' own pages where the well-known
+            // name was not theirs (MFO, NLF), and a union the list lacked.
+            "musikerorg.no",
+            "lokmann.no",
+            "tannpleierforeningen.no",
         ] {
             assert!(domains.contains(&d), "{d} missing");
         }
