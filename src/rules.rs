@@ -1238,6 +1238,8 @@ mod tests {
             assert!(domains.contains(&d), "{d} missing");
         }
         assert!(!domains.contains(&"handelogkontor.no"));
+        // Norges Luftsportforbund's, not the locomotive drivers' union's.
+        assert!(!domains.contains(&"nlf.no"));
         let own = set("[[union]]\nnames = [\"Klubben\"]\ndomains = [\"klubb.example\"]\n")
             .expect("valid");
         let own_domains: Vec<&str> = own
