@@ -273,6 +273,32 @@ HEALTH_HELDOUT_2 = [
     "{n} suffers from severe migraines and needs a dark office.", "{n} fikk påvist glutenintoleranse i vår.",
     "{n} tested positive for covid yesterday.", "{n} har fått hjerteinfarkt og er innlagt.",
 ]
+# A third held-out set, written (and committed, 2026-12-08) before the
+# vocabulary was tuned to the second one's misses, and not looked at since:
+# the honest measure after that tuning.
+HEALTH_HELDOUT_3 = [
+    "{n} is off sick with pneumonia this week.", "{n} has just been diagnosed with type 1 diabetes.",
+    "{n} is having knee surgery on Thursday.", "{n} has a slipped disc and is working from home.",
+    "{n} was rushed to A&E with chest pains last night.",
+    "{n}'s cancer has come back, so she is starting radiotherapy.",
+    "{n} har fått påvist høyt blodtrykk og må ta det med ro.", "{n} ligger på sykehus med lungebetennelse.",
+    "{n} er operert i skulderen og er borte to uker.", "{n} har slitt med angst lenge og er nå i behandling.",
+    "{n} går på antidepressiva og ønsker hjemmekontor.", "{n} er sjukmeld med ryggprolaps.",
+    "{n} har fått diagnosen leddgikt og treng tilrettelegging.", "{n} er innlagd etter eit hjarteinfarkt.",
+    "{n} skal opererast for grå stær neste månad.", "{n} har vore sjuk med influensa heile veka.",
+]
+# Negatives written with the third held-out set, before that tuning.
+FIGURATIVE_2 = [
+    "The team is suffering from a bad case of Monday blues.",
+    "Our sales figures are in intensive care after Q3.", "Vi må operere raskt hvis vi skal vinne anbudet.",
+    "Prosjektet har fått en kraftig forkjølelse etter budsjettkuttet.",
+    "Webinar: mental health first aid at work, Thursday 10:00.", "Kampanje: Sjekk føflekkene dine i sommer!",
+    "Til alle: influensavaksine tilbys på kontoret tirsdag.",
+    "The server crashed again; the config needs surgery.", "Styret er lammet av uenighet.",
+    "Stort salg på vitaminer og kosttilskudd denne uka!",
+    "Research shows exercise lowers the risk of depression.",
+    "Ny rapport: sykefraværet i bransjen falt i tredje kvartal.",
+]
 # Health words that are not a person's health: figurative, general, news,
 # advertising, unnamed groups.
 FIGURATIVE = [
@@ -354,11 +380,14 @@ def build(count, rng):
         elif roll < 0.42:
             health = "health-held-out-2"
             addition += "\n\n" + rng.choice(HEALTH_HELDOUT_2).format(n=rng.choice(NAMES))
-        elif roll < 0.57:
+        elif roll < 0.49:
+            health = "health-held-out-3"
+            addition += "\n\n" + rng.choice(HEALTH_HELDOUT_3).format(n=rng.choice(NAMES))
+        elif roll < 0.64:
             # A negative, in its own paragraph: no identifier beside it.
-            body = insert(rng, body, rng.choice(FIGURATIVE))
+            body = insert(rng, body, rng.choice(FIGURATIVE + FIGURATIVE_2))
         items.append(("<r%d@realtext.test>" % i, message(i, subject, insert(rng, body, addition)), truth,
-                      health or ("figurative" if roll < 0.57 else None), "%s:%s" % (source, cls)))
+                      health or ("figurative" if roll < 0.64 else None), "%s:%s" % (source, cls)))
     return items, len(mails), {k: len(v) for k, v in prose.items()}
 
 
@@ -432,7 +461,7 @@ def main():
         hcls = health if health and health != "figurative" else ("figurative" if health else
                                                                    "real mail as written" if origin.startswith("real-mail")
                                                                    else "no health words planted")
-        positive = health in ("health-tuned", "health-held-out", "health-held-out-2")
+        positive = health in ("health-tuned", "health-held-out", "health-held-out-2", "health-held-out-3")
         if positive and mid in health_found:
             htp += 1
             bump(health_classes, hcls, "tp")
