@@ -158,9 +158,7 @@ fn mailhygiene(d: &Dovecot, user: &User, state: &Path, extra: &[&str]) -> (Durat
         "--allow-plaintext",
         "--as-of",
         "2026-11-25",
-        "--state",
     ])
-    .arg(state)
     .args(extra)
     .env("MAILHYGIENE_FINGERPRINT_KEY", "benchmark-key-0123456789")
     .env(
@@ -169,6 +167,10 @@ fn mailhygiene(d: &Dovecot, user: &User, state: &Path, extra: &[&str]) -> (Durat
     )
     .env("MAILHYGIENE_IMAP_PASSWORD", user.password)
     .stdout(std::process::Stdio::null());
+    // A one-off scan keeps nothing and takes no store.
+    if !extra.contains(&"--no-state") {
+        cmd.arg("--state").arg(state);
+    }
     let started = Instant::now();
     let out = cmd.output().expect("runs");
     let elapsed = started.elapsed();
@@ -317,11 +319,25 @@ fn main() {
     // of that store with nothing new, and a raw LOGIN + STATUS (the floor
     // any rescan pays).
     let connections = std::env::var("MH_BENCH_CONNECTIONS").unwrap_or_else(|_| "1".into());
-    let (mut raw_body, mut full, mut rescan, mut floor) =
-        (Rounds::new(), Rounds::new(), Rounds::new(), Rounds::new());
+    let (mut raw_body, mut one_off, mut full, mut rescan, mut floor) = (
+        Rounds::new(),
+        Rounds::new(),
+        Rounds::new(),
+        Rounds::new(),
+        Rounds::new(),
+    );
     let mut rss = Vec::new();
     for i in 0..ROUNDS {
         raw_body.push(raw_fetch(d.imap_port, &BOB, "(UID BODY.PEEK[])").0);
+        one_off.push(
+            mailhygiene(
+                &d,
+                &BOB,
+                state_dir.path(),
+                &["--no-state", "--connections-per-mailbox", &connections],
+            )
+            .0,
+        );
         let store = state_dir.path().join(format!("content{i}.sqlite"));
         let (took, peak) = mailhygiene(
             &d,
@@ -340,6 +356,12 @@ fn main() {
         full.show(),
         full.ratio_to(&raw_body),
         rss.iter().max().map_or("?".to_string(), |r| r.to_string())
+    );
+    println!(
+        "content scan without a store (--no-state): {} ({:.2}x the raw fetch); the store makes the first scan {:.2}x the one-off",
+        one_off.show(),
+        one_off.ratio_to(&raw_body),
+        full.ratio_to(&one_off)
     );
     println!(
         "rescan with nothing new: {} ({:.1}% of the full scan); a raw LOGIN + STATUS takes {} ({:.1}%)",
@@ -364,9 +386,10 @@ fn main() {
 /// finds what is gone), `report` from the store, the store's size.
 fn inventory(d: &Dovecot, state: &Path, count: usize) {
     // Each round a first content scan into a fresh store and a rescan of it.
-    let (mut full, mut rescan) = (Rounds::new(), Rounds::new());
+    let (mut one_off, mut full, mut rescan) = (Rounds::new(), Rounds::new(), Rounds::new());
     let mut rss = Vec::new();
     for _ in 0..ROUNDS {
+        one_off.push(mailhygiene(d, &ALICE, state, &["--no-state"]).0);
         let _ = std::fs::remove_file(state);
         let _ = std::fs::remove_file(format!("{}-wal", state.display()));
         let _ = std::fs::remove_file(format!("{}-shm", state.display()));
@@ -379,6 +402,11 @@ fn inventory(d: &Dovecot, state: &Path, count: usize) {
         "inventory: full content scan of {count} messages {}, peak RSS {} KB",
         full.show(),
         rss.iter().max().map_or("?".to_string(), |r| r.to_string())
+    );
+    println!(
+        "inventory: one-off content scan (--no-state) {}; the first scan into a store is {:.2}x it",
+        one_off.show(),
+        full.ratio_to(&one_off)
     );
     println!(
         "inventory: rescan with nothing new, flags refreshed: {} ({:.1}% of the full scan)",

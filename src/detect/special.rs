@@ -317,6 +317,11 @@ impl SpecialCategories {
             (usize, bool, Vec<u8>, bool, bool),
             usize,
         > = std::collections::HashMap::new();
+        // The category's listed terms (high, medium, noisy, traps): a
+        // vocabulary term written the same way would be found as the
+        // listed one, its frames never (refused, naming it).
+        let mut listed: std::collections::HashSet<(usize, bool, Vec<u8>, bool, bool)> =
+            std::collections::HashSet::new();
         for (ci, (name, spec)) in categories.iter().enumerate() {
             if name.is_empty()
                 || !name
@@ -373,10 +378,17 @@ impl SpecialCategories {
                 } else {
                     fold(core)
                 };
+                let key = (ci, exact, pattern.clone(), open_start, open_end);
+                if framed.is_none() {
+                    listed.insert(key.clone());
+                } else if listed.contains(&key) {
+                    return Err(TermError::Vocabulary(format!(
+                        "`{raw}` is also listed as a term of the category (high, medium, noisy or traps): its frames would never match; keep it in one place"
+                    )));
+                }
                 // A form in several sources (`diabetes`, Norwegian and
                 // English) is one term that knows every source's frames.
                 if let Some((sets, _)) = &framed {
-                    let key = (ci, exact, pattern.clone(), open_start, open_end);
                     if let Some(&at) = vocabulary_terms.get(&key) {
                         let existing = if exact {
                             &mut exact_terms[at]
@@ -862,5 +874,48 @@ mod tests {
             SpecialCategories::compile(&cats),
             Err(TermError::MisplacedWildcard(_))
         ));
+    }
+
+    /// A vocabulary term also listed in a tier would be found as the listed
+    /// term and its frames never ("has burnout" missed while `burnout` was
+    /// a medium term too): refused, naming it.
+    #[test]
+    fn a_vocabulary_term_listed_in_a_tier_too_is_refused() {
+        let spec = |medium: Vec<String>| {
+            let mut cats = BTreeMap::new();
+            cats.insert(
+                "health".to_string(),
+                CategorySpec {
+                    description: String::new(),
+                    high: vec![],
+                    medium,
+                    noisy: vec![],
+                    traps: vec![],
+                    vocabulary: vec![super::super::inflect::VocabularySource {
+                        name: "conditions".into(),
+                        frames: vec!["has {}".into()],
+                        neutral: vec![],
+                        terms: vec!["burnout:x".into()],
+                        bare: None,
+                    }],
+                },
+            );
+            cats
+        };
+        match SpecialCategories::compile(&spec(vec!["burnout".into()])) {
+            Err(TermError::Vocabulary(why)) => assert!(why.contains("burnout"), "{why}"),
+            other => panic!("accepted: {:?}", other.map(|_| ())),
+        }
+        let alone = SpecialCategories::compile(&spec(vec!["anxiety".into()])).expect("compiles");
+        let mut ev = Evidence::default();
+        alone.scan(
+            "Kari has burnout and works from home.",
+            &Location::Body,
+            &mut ev,
+        );
+        assert!(
+            !alone.judge(&ev, false).is_empty(),
+            "the framed form is found"
+        );
     }
 }

@@ -213,6 +213,18 @@ pub fn as_records(text: &str) -> Cow<'_, str> {
                 end = j + 1;
             } else if !(split == Split::Tab && line.trim().is_empty()) {
                 break;
+            } else {
+                // Blank lines stay inside a sheet only when a tab row
+                // follows them: a tab-indented paragraph above a blank line
+                // and a table aligned with spaces are two blocks (joined,
+                // the paragraph's long lines made neither a table).
+                let next = lines[j..]
+                    .iter()
+                    .map(|l| l.trim_end_matches('\r'))
+                    .find(|l| !l.trim().is_empty());
+                if next.and_then(Split::of) != Some(Split::Tab) {
+                    break;
+                }
             }
             j += 1;
         }
@@ -499,6 +511,22 @@ mod tests {
         let records = as_records(text);
         assert!(
             records.contains("Kontonummer: Per Olsen: 15076500565"),
+            "{records}"
+        );
+    }
+
+    #[test]
+    fn a_tab_indented_paragraph_above_a_table_does_not_hide_it() {
+        // Advertising mail indents its selling points with a tab.
+        let text = "\tWith 120+ aircraft to master, from the 1903 Wright Flyer to the latest jets.\n\
+                    \t20,000+ real airports with changeable weather and NASA flight models.\n\n\
+                    Navn             Kontonummer    Beløp\n\
+                    Anne Lie         25110399254    1131\n\
+                    Per Olsen        15129409778    4710\n";
+        let records = as_records(text);
+        assert!(
+            records.contains("Kontonummer: Anne Lie: 25110399254")
+                && records.contains("Kontonummer: Per Olsen: 15129409778"),
             "{records}"
         );
     }
