@@ -8,7 +8,8 @@
 //!
 //! `cargo bench --bench imap` (needs dovecot-imapd, as the tests do).
 //! Sizes: MH_BENCH_METADATA (default 100000), MH_BENCH_CONTENT (default 20000).
-//! MH_BENCH_INVENTORY=0 skips the inventory part. MH_BENCH_CORPUS=DIR fills
+//! MH_BENCH_INVENTORY=0 skips the inventory part; MH_BENCH_PROFILE=FILE
+//! records one more one-off content scan with `perf record` into FILE. MH_BENCH_CORPUS=DIR fills
 //! the content-scan mailbox with the messages of a Maildir instead (e.g. the
 //! attachment-heavy one `MH_BENCH_OFFICE=real benches/gen_corpus.py` makes),
 //! up to MH_BENCH_CONTENT of them.
@@ -136,13 +137,30 @@ fn raw_status(port: u16, user: &User) -> Duration {
 }
 
 fn mailhygiene(d: &Dovecot, user: &User, state: &Path, extra: &[&str]) -> (Duration, Option<u64>) {
+    scan_as(d, user, state, extra, None)
+}
+
+/// A scan as `mailhygiene` times it, or recorded by `perf record` into
+/// `profile` instead.
+fn scan_as(
+    d: &Dovecot,
+    user: &User,
+    state: &Path,
+    extra: &[&str],
+    profile: Option<&str>,
+) -> (Duration, Option<u64>) {
     let binary = env!("CARGO_BIN_EXE_mailhygiene");
     let url = format!(
         "imap://{}@127.0.0.1:{}",
         user.name.replace('@', "%40"),
         d.imap_port
     );
-    let mut cmd = if Path::new("/usr/bin/time").exists() {
+    let mut cmd = if let Some(file) = profile {
+        let mut c = Command::new("perf");
+        c.args(["record", "-F", "1999", "-g", "-q", "-o", file, "--"])
+            .arg(binary);
+        c
+    } else if Path::new("/usr/bin/time").exists() {
         let mut c = Command::new("/usr/bin/time");
         c.args(["-f", "%M"]).arg(binary);
         c
@@ -370,6 +388,19 @@ fn main() {
         floor.show(),
         100.0 * floor.ratio_to(&full)
     );
+
+    // MH_BENCH_PROFILE=FILE: one more one-off content scan, recorded by
+    // perf (where its time goes beside the raw fetch's).
+    if let Ok(file) = std::env::var("MH_BENCH_PROFILE") {
+        scan_as(
+            &d,
+            &BOB,
+            state_dir.path(),
+            &["--no-state", "--connections-per-mailbox", &connections],
+            Some(&file),
+        );
+        println!("profile of a one-off content scan: perf report -i {file}");
+    }
 
     if env_count("MH_BENCH_INVENTORY", 1) == 0 {
         return;

@@ -693,6 +693,28 @@ fn the_page_prints_for_a_board_in_norwegian() {
         for month in ["januar 2026", "juni 2026", "desember 2026"] {
             assert!(text.contains(month), "{month} in the trend ({lang})");
         }
+        // On screen too, at the width the issue saw headers wrap at.
+        let html_file = dir.join(format!("2026-12-15-{lang}.html"));
+        let png = dir.join(format!("2026-12-15-{lang}.png"));
+        let shot = std::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1300,2400",
+            ])
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(format!("file://{}", html_file.display()))
+            .output()
+            .expect("chromium runs");
+        assert!(shot.status.success());
+        let image = std::fs::read(&png).expect("screenshot");
+        assert!(
+            image.starts_with(b"\x89PNG") && image.len() > 20_000,
+            "a blank page? {} bytes",
+            image.len()
+        );
         let since = if lang == "nb" {
             "siden november 2026"
         } else {

@@ -303,7 +303,8 @@ struct JobSink {
 /// queues bound how many messages wait, this bounds how many bytes: sixteen
 /// batches of 150 MiB messages would otherwise all fit.
 struct InFlight {
-    bytes: std::sync::Mutex<u64>,
+    /// Bytes held, and how many listers wait for room.
+    held: std::sync::Mutex<(u64, usize)>,
     freed: std::sync::Condvar,
     limit: u64,
 }
@@ -311,34 +312,57 @@ struct InFlight {
 impl InFlight {
     fn new(limit: u64) -> InFlight {
         InFlight {
-            bytes: std::sync::Mutex::new(0),
+            held: std::sync::Mutex::new((0, 0)),
             freed: std::sync::Condvar::new(),
             limit,
         }
     }
 
+    /// Takes room for `size` more bytes when they fit now (one message
+    /// always does); false when taking it would mean waiting.
+    fn try_reserve(&self, size: u64) -> bool {
+        let Ok(mut held) = self.held.lock() else {
+            return true;
+        };
+        if held.0 > 0 && held.0 + size > self.limit {
+            return false;
+        }
+        held.0 += size;
+        true
+    }
+
     /// Waits until `size` more bytes fit (one message always does).
     fn reserve(&self, size: u64) {
-        let Ok(mut bytes) = self.bytes.lock() else {
+        let Ok(mut held) = self.held.lock() else {
             return;
         };
-        while *bytes > 0 && *bytes + size > self.limit {
-            bytes = match self.freed.wait(bytes) {
-                Ok(b) => b,
+        while held.0 > 0 && held.0 + size > self.limit {
+            held.1 += 1;
+            held = match self.freed.wait(held) {
+                Ok(h) => h,
                 Err(_) => return,
             };
+            held.1 -= 1;
         }
-        *bytes += size;
+        held.0 += size;
     }
 
     fn release(&self, size: u64) {
         if size == 0 {
             return;
         }
-        if let Ok(mut bytes) = self.bytes.lock() {
-            *bytes = bytes.saturating_sub(size);
+        let waiting = match self.held.lock() {
+            Ok(mut held) => {
+                held.0 = held.0.saturating_sub(size);
+                held.1 > 0
+            }
+            Err(_) => true,
+        };
+        // A wake-up per message read costs a system call: only when a
+        // lister waits for room.
+        if waiting {
+            self.freed.notify_all();
         }
-        self.freed.notify_all();
     }
 }
 
@@ -369,9 +393,11 @@ impl JobSink {
 
     fn send(&mut self, work: Work) -> bool {
         let size = job_bytes(&work);
-        if size > 0 {
+        if size > 0 && !self.in_flight.try_reserve(size) {
             // What this lister holds unsent must be on its way before it
-            // waits for room, or it would wait for itself.
+            // waits for room, or it would wait for itself. (Flushing
+            // before every message read made each its own hand-off: a
+            // wake-up per message over IMAP.)
             if !self.flush() {
                 return false;
             }
@@ -905,8 +931,11 @@ mod tests {
         };
         std::thread::sleep(std::time::Duration::from_millis(50));
         assert!(!waiter.is_finished(), "reserved past the limit");
+        assert!(!gate.try_reserve(100), "no room without waiting");
         gate.release(200);
         waiter.join().expect("went on once there was room");
-        assert_eq!(*gate.bytes.lock().expect("lock"), 0);
+        assert_eq!(gate.held.lock().expect("lock").0, 0);
+        assert!(gate.try_reserve(100) && gate.try_reserve(100));
+        assert!(!gate.try_reserve(100), "300 > 256");
     }
 }
