@@ -287,6 +287,20 @@ HEALTH_HELDOUT_3 = [
     "{n} har fått diagnosen leddgikt og treng tilrettelegging.", "{n} er innlagd etter eit hjarteinfarkt.",
     "{n} skal opererast for grå stær neste månad.", "{n} har vore sjuk med influensa heile veka.",
 ]
+# A fourth held-out set, written and committed (2026-12-08) before anyone
+# tunes the vocabulary to the third set's misses, and not run since: the
+# honest measure after that tuning.
+HEALTH_HELDOUT_4 = [
+    "{n} has been told to rest after a minor heart procedure.", "{n} is waiting for the results of a scan.",
+    "{n} came back from the GP with a course of antibiotics.", "{n} needs a standing desk because of a bad back.",
+    "{n} is pregnant with twins and will go on leave in March.",
+    "{n} is recovering at home after an operation on her wrist.",
+    "{n} har fått konstatert beinskjørhet.", "{n} er til kontroll etter brystkreftbehandlingen.",
+    "{n} har vært hos legen med brystsmerter.", "{n} er borte i dag, hun har omgangssyke.",
+    "{n} bruker insulinpumpe og må spise til faste tider.", "{n} har fått påvist søvnapné og bruker CPAP.",
+    "{n} har brote foten og går med krykker.", "{n} er til behandling for rusproblem.",
+    "{n} har fått ny hofte og er heime i seks veker.", "{n} venter på operasjon for kneskaden sin.",
+]
 # Negatives written with the third held-out set, before that tuning.
 FIGURATIVE_2 = [
     "The team is suffering from a bad case of Monday blues.",
@@ -386,6 +400,9 @@ def build(count, rng):
         elif roll < 0.64:
             # A negative, in its own paragraph: no identifier beside it.
             body = insert(rng, body, rng.choice(FIGURATIVE + FIGURATIVE_2))
+        elif roll < 0.71:
+            health = "health-held-out-4"
+            addition += "\n\n" + rng.choice(HEALTH_HELDOUT_4).format(n=rng.choice(NAMES))
         items.append(("<r%d@realtext.test>" % i, message(i, subject, insert(rng, body, addition)), truth,
                       health or ("figurative" if roll < 0.64 else None), "%s:%s" % (source, cls)))
     return items, len(mails), {k: len(v) for k, v in prose.items()}
@@ -461,7 +478,8 @@ def main():
         hcls = health if health and health != "figurative" else ("figurative" if health else
                                                                    "real mail as written" if origin.startswith("real-mail")
                                                                    else "no health words planted")
-        positive = health in ("health-tuned", "health-held-out", "health-held-out-2", "health-held-out-3")
+        positive = health in ("health-tuned", "health-held-out", "health-held-out-2", "health-held-out-3",
+                              "health-held-out-4")
         if positive and mid in health_found:
             htp += 1
             bump(health_classes, hcls, "tp")
