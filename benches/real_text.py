@@ -301,6 +301,20 @@ HEALTH_HELDOUT_4 = [
     "{n} har brote foten og går med krykker.", "{n} er til behandling for rusproblem.",
     "{n} har fått ny hofte og er heime i seks veker.", "{n} venter på operasjon for kneskaden sin.",
 ]
+# A fifth held-out set, written and committed (2026-12-08) before anyone
+# looks at the fourth set's misses, and not run since.
+HEALTH_HELDOUT_5 = [
+    "{n} is off for a few weeks after giving birth.", "{n} has been in and out of hospital all autumn.",
+    "{n} was told by her doctor to stay home until the fever is gone.",
+    "{n} takes medication for epilepsy and cannot drive.", "{n} is on long-term sick leave with burnout.",
+    "{n} has an eye operation booked for Friday.",
+    "{n} har fått beskjed om å holde seg hjemme til feberen har gått ned.",
+    "{n} er på rehabilitering etter hjerneslaget.", "{n} har hatt kreft og er nå friskmeldt.",
+    "{n} går til kontroll hos kardiologen hver måned.", "{n} er hjemme med influensa og feber.",
+    "{n} er sjukmeld etter ein operasjon i kneet.", "{n} har fått påvist diabetes og må ta insulin.",
+    "{n} er i permisjon etter fødselen.", "{n} har ein kronisk sjukdom og treng fleksibel arbeidstid.",
+    "{n} ligg inne på Haukeland med lungebetennelse.",
+]
 # Negatives written with the third held-out set, before that tuning.
 FIGURATIVE_2 = [
     "The team is suffering from a bad case of Monday blues.",
@@ -403,6 +417,9 @@ def build(count, rng):
         elif roll < 0.71:
             health = "health-held-out-4"
             addition += "\n\n" + rng.choice(HEALTH_HELDOUT_4).format(n=rng.choice(NAMES))
+        elif roll < 0.78:
+            health = "health-held-out-5"
+            addition += "\n\n" + rng.choice(HEALTH_HELDOUT_5).format(n=rng.choice(NAMES))
         items.append(("<r%d@realtext.test>" % i, message(i, subject, insert(rng, body, addition)), truth,
                       health or ("figurative" if roll < 0.64 else None), "%s:%s" % (source, cls)))
     return items, len(mails), {k: len(v) for k, v in prose.items()}
@@ -479,7 +496,7 @@ def main():
                                                                    "real mail as written" if origin.startswith("real-mail")
                                                                    else "no health words planted")
         positive = health in ("health-tuned", "health-held-out", "health-held-out-2", "health-held-out-3",
-                              "health-held-out-4")
+                              "health-held-out-4", "health-held-out-5")
         if positive and mid in health_found:
             htp += 1
             bump(health_classes, hcls, "tp")
