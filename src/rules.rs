@@ -1106,6 +1106,14 @@ mod tests {
             "Kari skal opererast for grå stær neste månad.",
             "Per has a slipped disc and works from home.",
             "Anne was rushed to A&E with chest pains last night.",
+            // The fourth set's classes (2026-12-08): treatment compounds,
+            // fractures in nynorsk, new joints, injuries, a course of
+            // antibiotics, the GP.
+            "Kari er til kontroll etter brystkreftbehandlingen.",
+            "Ola har brote foten og går med krykker.",
+            "Per har fått ny hofte og er heime i seks veker.",
+            "Sara venter på operasjon for kneskaden sin.",
+            "Anne came back from the GP with a course of antibiotics.",
         ] {
             assert!(health(personal), "not found: {personal}");
         }
@@ -1121,6 +1129,12 @@ mod tests {
             "She has a stroke of genius every Monday morning.",
             "Police reported a large drug seizure at the port.",
             "Our economy has a depression-era feel about it.",
+            // What the fourth set's phrases also mean.
+            "Søknaden er til behandling for utvalget i neste møte.",
+            "Dei har brote avtalen om levering.",
+            "The results of the scan show no vulnerabilities on the servers.",
+            "We are going to the GP in Monaco this weekend.",
+            "Back problems with the old backup server are fixed.",
         ] {
             assert!(!health(routine), "found: {routine}");
         }
