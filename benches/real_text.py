@@ -340,6 +340,13 @@ FIGURATIVE = [
     "Vi har operert i markedet i 20 år.", "The economy caught a cold after the election.",
     "Kreftforeningen takker for gaven din.", "Influensasesongen er her: husk å vaske hendene.",
 ]
+# (roll below, health class or None for a negative, sentences), in order.
+ROLLS = [
+    (0.2, "health-tuned", HEALTH), (0.35, "health-held-out", HEALTH_HELDOUT),
+    (0.42, "health-held-out-2", HEALTH_HELDOUT_2), (0.49, "health-held-out-3", HEALTH_HELDOUT_3),
+    (0.64, None, FIGURATIVE + FIGURATIVE_2), (0.71, "health-held-out-4", HEALTH_HELDOUT_4),
+    (0.78, "health-held-out-5", HEALTH_HELDOUT_5),
+]
 CLASSES = ["id-labelled", "id-unlabelled", "id-under-phone-line", "id-after-phone-word", "table-spaces",
            "table-tabs", "table-semicolons", "id-under-account", "account-labelled", "account-column", "card",
            "nordic"]
@@ -399,27 +406,16 @@ def build(count, rng):
         addition, truth = plant(rng, cls)
         roll = rng.random()
         health = None
-        if roll < 0.2:
-            health = "health-tuned"
-            addition += "\n\n" + rng.choice(HEALTH).format(n=rng.choice(NAMES))
-        elif roll < 0.35:
-            health = "health-held-out"
-            addition += "\n\n" + rng.choice(HEALTH_HELDOUT).format(n=rng.choice(NAMES))
-        elif roll < 0.42:
-            health = "health-held-out-2"
-            addition += "\n\n" + rng.choice(HEALTH_HELDOUT_2).format(n=rng.choice(NAMES))
-        elif roll < 0.49:
-            health = "health-held-out-3"
-            addition += "\n\n" + rng.choice(HEALTH_HELDOUT_3).format(n=rng.choice(NAMES))
-        elif roll < 0.64:
-            # A negative, in its own paragraph: no identifier beside it.
-            body = insert(rng, body, rng.choice(FIGURATIVE + FIGURATIVE_2))
-        elif roll < 0.71:
-            health = "health-held-out-4"
-            addition += "\n\n" + rng.choice(HEALTH_HELDOUT_4).format(n=rng.choice(NAMES))
-        elif roll < 0.78:
-            health = "health-held-out-5"
-            addition += "\n\n" + rng.choice(HEALTH_HELDOUT_5).format(n=rng.choice(NAMES))
+        # Shares of the rolls, in order: each health set, or a negative.
+        for upto, name, sentences in ROLLS:
+            if roll < upto:
+                if name is None:
+                    # A negative, in its own paragraph: no identifier beside it.
+                    body = insert(rng, body, rng.choice(sentences))
+                else:
+                    health = name
+                    addition += "\n\n" + rng.choice(sentences).format(n=rng.choice(NAMES))
+                break
         items.append(("<r%d@realtext.test>" % i, message(i, subject, insert(rng, body, addition)), truth,
                       health or ("figurative" if roll < 0.64 else None), "%s:%s" % (source, cls)))
     return items, len(mails), {k: len(v) for k, v in prose.items()}
@@ -495,8 +491,7 @@ def main():
         hcls = health if health and health != "figurative" else ("figurative" if health else
                                                                    "real mail as written" if origin.startswith("real-mail")
                                                                    else "no health words planted")
-        positive = health in ("health-tuned", "health-held-out", "health-held-out-2", "health-held-out-3",
-                              "health-held-out-4", "health-held-out-5")
+        positive = health in [name for _, name, _ in ROLLS if name]
         if positive and mid in health_found:
             htp += 1
             bump(health_classes, hcls, "tp")

@@ -276,20 +276,13 @@ mod tests {
         };
         use crate::report::{ReportContext, detector_label};
         let rules = crate::rules::RuleSet::embedded().expect("rules");
-        let detectors = [
-            DetectorId::NoFodselsnummer,
-            DetectorId::NoDNummer,
-            DetectorId::NoHNummer,
-            DetectorId::NoBankAccount,
-            DetectorId::Iban,
-            DetectorId::PaymentCard,
-            DetectorId::SePersonnummer,
-            DetectorId::DkCpr,
-            DetectorId::FiHetu,
-            DetectorId::SpecialCategory("health".into()),
-            DetectorId::SpecialCategory("trade_union".into()),
-            DetectorId::SpecialCategory("criminal_offence".into()),
-        ];
+        let detectors: Vec<DetectorId> = DetectorId::VALUED
+            .into_iter()
+            .chain(
+                ["health", "trade_union", "criminal_offence"]
+                    .map(|c| DetectorId::SpecialCategory(c.into())),
+            )
+            .collect();
         let places = [
             Location::Subject,
             Location::Body,

@@ -455,15 +455,7 @@ fn two_scans_a_month_apart_make_the_report_the_officer_needs() {
             "kpi {id} is not {value}"
         );
     }
-    let png = dir.join("report.png");
-    let shot = chromium(&[&format!("--screenshot={}", png.display())]);
-    assert!(shot.status.success());
-    let image = std::fs::read(&png).expect("screenshot");
-    assert!(
-        image.starts_with(b"\x89PNG") && image.len() > 20_000,
-        "a blank page? {} bytes",
-        image.len()
-    );
+    screenshot(&html_path, &dir.join("report.png"), 1200);
 
     // Filed for the archive, never over an earlier copy.
     let filed = dir.join("filed");
@@ -534,6 +526,30 @@ fn two_scans_a_month_apart_make_the_report_the_officer_needs() {
         }
         assert!(!text.contains("150765 00565"));
     }
+}
+
+/// Headless Chromium shows the page `width` pixels wide: a picture, not a
+/// blank page.
+fn screenshot(html: &Path, png: &Path, width: u32) {
+    let shot = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--window-size={width},2400"))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium runs (apt-get install chromium)");
+    assert!(shot.status.success());
+    let image = std::fs::read(png).expect("screenshot");
+    assert!(
+        image.starts_with(b"\x89PNG") && image.len() > 20_000,
+        "a blank page? {} bytes",
+        image.len()
+    );
 }
 
 /// Headless Chromium prints the page as a PDF (what gets attached to the
@@ -694,26 +710,10 @@ fn the_page_prints_for_a_board_in_norwegian() {
             assert!(text.contains(month), "{month} in the trend ({lang})");
         }
         // On screen too, at the width the issue saw headers wrap at.
-        let html_file = dir.join(format!("2026-12-15-{lang}.html"));
-        let png = dir.join(format!("2026-12-15-{lang}.png"));
-        let shot = std::process::Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--hide-scrollbars",
-                "--window-size=1300,2400",
-            ])
-            .arg(format!("--screenshot={}", png.display()))
-            .arg(format!("file://{}", html_file.display()))
-            .output()
-            .expect("chromium runs");
-        assert!(shot.status.success());
-        let image = std::fs::read(&png).expect("screenshot");
-        assert!(
-            image.starts_with(b"\x89PNG") && image.len() > 20_000,
-            "a blank page? {} bytes",
-            image.len()
+        screenshot(
+            &dir.join(format!("2026-12-15-{lang}.html")),
+            &dir.join(format!("2026-12-15-{lang}.png")),
+            1300,
         );
         let since = if lang == "nb" {
             "siden november 2026"
@@ -724,6 +724,29 @@ fn the_page_prints_for_a_board_in_norwegian() {
         assert!(pages >= 4, "{pages} pages ({lang})");
         for word in english {
             assert!(!text.contains(word), "English in the {lang} page: {word}");
+        }
+        // The Markdown in the same language, through `run` (no planted
+        // value on standard output or in the trace-level log).
+        let (code, markdown, err) = run(
+            &d,
+            &config,
+            &[
+                "report",
+                "--compliance",
+                "--format",
+                "markdown",
+                "--lang",
+                lang,
+                "--as-of",
+                "2026-12-15",
+            ],
+        );
+        assert_eq!(code, 0, "{err}");
+        for word in english {
+            assert!(
+                !markdown.contains(word),
+                "English in the {lang} Markdown: {word}"
+            );
         }
         if lang == "nn" {
             assert!(text.contains("Etterlevingsrapport for e-post") && text.contains("Postboksar"));

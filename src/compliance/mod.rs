@@ -420,6 +420,31 @@ pub struct RiskyMessage {
     pub direction: String,
     pub external: bool,
     pub why: String,
+    /// `why`, as decided: each printer says it in its reader's words.
+    #[serde(skip)]
+    pub reasons: Vec<RiskReason>,
+}
+
+/// Why a message is among the riskiest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RiskReason {
+    /// This many identifiers in one message (a list).
+    Identifiers(u64),
+    SentOutside,
+    ExchangedOutside,
+    SpecialCategory,
+}
+
+impl RiskReason {
+    /// As the report's data says it (`why`).
+    pub fn english(&self) -> String {
+        match self {
+            RiskReason::Identifiers(n) => format!("{n} identifiers in one message"),
+            RiskReason::SentOutside => "sent outside the organisation".into(),
+            RiskReason::ExchangedOutside => "exchanged with outside the organisation".into(),
+            RiskReason::SpecialCategory => "special-category data".into(),
+        }
+    }
 }
 
 /// The whole report.
@@ -697,17 +722,17 @@ fn risky(d: &Deviation, owners: &BTreeMap<&str, String>) -> Option<(u64, RiskyMe
     if !(list || d.external || special) {
         return None;
     }
-    let mut why = Vec::new();
+    let mut reasons = Vec::new();
     if list {
-        why.push(format!("{} identifiers in one message", d.count));
+        reasons.push(RiskReason::Identifiers(d.count));
     }
     if d.external && d.direction == "sent" {
-        why.push("sent outside the organisation".to_string());
+        reasons.push(RiskReason::SentOutside);
     } else if d.external {
-        why.push("exchanged with outside the organisation".to_string());
+        reasons.push(RiskReason::ExchangedOutside);
     }
     if special {
-        why.push("special-category data".to_string());
+        reasons.push(RiskReason::SpecialCategory);
     }
     let score = d.count.min(1000)
         + if d.external { 20 } else { 0 }
@@ -729,7 +754,12 @@ fn risky(d: &Deviation, owners: &BTreeMap<&str, String>) -> Option<(u64, RiskyMe
             categories: vec![d.category.clone()],
             direction: d.direction.clone(),
             external: d.external,
-            why: why.join("; "),
+            why: reasons
+                .iter()
+                .map(RiskReason::english)
+                .collect::<Vec<_>>()
+                .join("; "),
+            reasons,
         },
     ))
 }
@@ -953,6 +983,7 @@ mod tests {
                         direction: String::new(),
                         external: false,
                         why: String::new(),
+                        reasons: Vec::new(),
                     })
                 })
                 .collect();

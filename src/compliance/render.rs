@@ -318,11 +318,7 @@ pub fn render_markdown(
         w.subject
     )?;
     writeln!(out, "|---|---|---|---|---|---:|---|---|---|---|---|---|")?;
-    let owners: HashMap<&str, (&str, &str)> = r
-        .mailboxes
-        .iter()
-        .map(|m| (m.source.as_str(), (m.owner.as_str(), m.address.as_str())))
-        .collect();
+    let owners = owners(r);
     each_listed(r, deviations, &mut |d| {
         let (owner, address) = owners.get(d.source.as_str()).copied().unwrap_or_default();
         writeln!(
@@ -342,6 +338,14 @@ pub fn render_markdown(
             md(&d.subject)
         )
     })
+}
+
+/// Each mailbox's owner and address by source, for the deviation rows.
+fn owners(r: &ComplianceReport) -> HashMap<&str, (&str, &str)> {
+    r.mailboxes
+        .iter()
+        .map(|m| (m.source.as_str(), (m.owner.as_str(), m.address.as_str())))
+        .collect()
 }
 
 /// A department's name, or the words for none.
@@ -929,11 +933,7 @@ pub fn render_html(
         ])
     ));
     out.write_all(page.as_bytes())?;
-    let owners: HashMap<&str, (&str, &str)> = r
-        .mailboxes
-        .iter()
-        .map(|m| (m.source.as_str(), (m.owner.as_str(), m.address.as_str())))
-        .collect();
+    let owners = owners(r);
     each_listed(r, deviations, &mut |d| {
         let (owner, address) = owners.get(d.source.as_str()).copied().unwrap_or_default();
         write!(

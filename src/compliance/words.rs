@@ -2,7 +2,7 @@
 //! data keeps its machine names (JSON and CSV are read by programs); the
 //! page and the Markdown say them in the reader's language, here.
 
-use super::{Category, DeviationStatus, RiskyMessage};
+use super::{Category, DeviationStatus, RiskReason, RiskyMessage};
 use crate::model::Lang;
 use chrono::{Datelike, NaiveDate};
 
@@ -81,6 +81,22 @@ pub(super) struct Words {
     pub archive_note: &'static str,
     pub summary: fn(&super::ComplianceReport, &Words) -> String,
 }
+
+/// The months in bokmål and nynorsk alike.
+const NORWEGIAN_MONTHS: [&str; 12] = [
+    "januar",
+    "februar",
+    "mars",
+    "april",
+    "mai",
+    "juni",
+    "juli",
+    "august",
+    "september",
+    "oktober",
+    "november",
+    "desember",
+];
 
 /// The online archive's note as the report's data has it (English).
 pub(super) const ARCHIVE_NOTE: &str = "Exchange Online's online archive (In-Place Archive) cannot be reached over IMAP: mail the retention policy moved there is not covered.";
@@ -263,20 +279,7 @@ pub(super) const NB: Words = Words {
     mailbox: "postboks",
     yes_no: ["ja", "nei"],
     sent_received: ["sendt", "mottatt"],
-    months: [
-        "januar",
-        "februar",
-        "mars",
-        "april",
-        "mai",
-        "juni",
-        "juli",
-        "august",
-        "september",
-        "oktober",
-        "november",
-        "desember",
-    ],
+    months: NORWEGIAN_MONTHS,
     thousands: '\u{a0}',
     mailbox_nouns: ("postboks", "postbokser"),
     message_nouns: ("melding", "meldinger"),
@@ -371,20 +374,7 @@ pub(super) const NN: Words = Words {
     mailbox: "postboks",
     yes_no: ["ja", "nei"],
     sent_received: ["sendt", "motteke"],
-    months: [
-        "januar",
-        "februar",
-        "mars",
-        "april",
-        "mai",
-        "juni",
-        "juli",
-        "august",
-        "september",
-        "oktober",
-        "november",
-        "desember",
-    ],
+    months: NORWEGIAN_MONTHS,
     thousands: '\u{a0}',
     mailbox_nouns: ("postboks", "postboksar"),
     message_nouns: ("melding", "meldingar"),
@@ -559,30 +549,20 @@ impl Words {
         }
     }
 
-    /// Why a message is among the riskiest, from what the report keeps of
-    /// it (the same reasons the data's `why` gives in English).
+    /// Why a message is among the riskiest, in this language.
     pub fn why(&self, m: &RiskyMessage) -> String {
-        let special = m
-            .categories
+        m.reasons
             .iter()
-            .any(|c| c == Category::SpecialCategory.label());
-        let mut why = Vec::new();
-        if m.identifiers >= 10 {
-            why.push(format!(
-                "{} {}",
-                self.number(m.identifiers),
-                self.identifiers_in_one
-            ));
-        }
-        if m.external && m.direction == "sent" {
-            why.push(self.sent_outside.to_string());
-        } else if m.external {
-            why.push(self.exchanged_outside.to_string());
-        }
-        if special {
-            why.push(self.special_data.to_string());
-        }
-        why.join("; ")
+            .map(|r| match r {
+                RiskReason::Identifiers(n) => {
+                    format!("{} {}", self.number(*n), self.identifiers_in_one)
+                }
+                RiskReason::SentOutside => self.sent_outside.to_string(),
+                RiskReason::ExchangedOutside => self.exchanged_outside.to_string(),
+                RiskReason::SpecialCategory => self.special_data.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// "▲ 12 since October 2026" (or ▼, or "±0").

@@ -163,12 +163,7 @@ pub fn pending_by_plan(
         .case(case_id)?
         .ok_or_else(|| HandoverError::NoCase(case_id.to_string()))?;
     let recorded = store.case_rows(&case.id)?;
-    let done: std::collections::HashSet<(String, String)> = store
-        .handovers(&case.id)?
-        .into_iter()
-        .filter(|h| h.status.done())
-        .map(|h| (h.folder, h.key))
-        .collect();
+    let done = crate::offboard::handed_over(store, &case.id)?;
     let mut pending = 0;
     let mut refused = 0;
     for checked in check(plan, &recorded, &case, Decision::Handover)? {

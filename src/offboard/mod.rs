@@ -489,7 +489,9 @@ mod why;
 pub use spill::PlanRows;
 pub use why::why_in;
 
-pub use open::{CaseError, CaseStatus, Opened, notice_context, open_case, record_opened, status};
+pub use open::{
+    CaseError, CaseStatus, Opened, handed_over, notice_context, open_case, record_opened, status,
+};
 pub use plan_file::{
     EditedRow, PLAN_HEADER, edited_rows, plan_cells, read_plan, row_ref, write_plan,
 };

@@ -225,16 +225,11 @@ pub fn status(
             continue;
         }
         let rows = store.case_rows(&case.id)?;
-        let done = store.handovers(&case.id)?;
-        let handed: HashSet<(&str, &str)> = done
-            .iter()
-            .filter(|h| h.status.done())
-            .map(|h| (h.folder.as_str(), h.key.as_str()))
-            .collect();
+        let handed = handed_over(store, &case.id)?;
         let pending = rows
             .iter()
             .filter(|r| r.decision == Decision::Handover)
-            .filter(|r| !handed.contains(&(r.folder.as_str(), r.key.as_str())))
+            .filter(|r| !handed.contains(&(r.folder.clone(), r.key.clone())))
             .count();
         let deadline = case.deletion_deadline(deletion_months);
         out.push(CaseStatus {
@@ -250,6 +245,20 @@ pub fn status(
         });
     }
     Ok(out)
+}
+
+/// The messages of a case copied to a successor (or found there), by
+/// folder and inventory key.
+pub fn handed_over(
+    store: &dyn Store,
+    case_id: &str,
+) -> Result<HashSet<(String, String)>, StoreError> {
+    Ok(store
+        .handovers(case_id)?
+        .into_iter()
+        .filter(|h| h.status.done())
+        .map(|h| (h.folder, h.key))
+        .collect())
 }
 
 /// What the notice letter to the employee says of a case: the comment
