@@ -52,9 +52,23 @@ pub struct UnionSpec {
     pub names: Vec<String>,
     #[serde(default)]
     pub short: Vec<String>,
+    /// Checked against the union's own published address.
+    #[serde(default)]
     pub domains: Vec<String>,
+    /// Believed to be the union's but not yet checked against its own
+    /// published address: treated as `domains` are (a wrong one makes mail
+    /// private, the safe side), kept apart so the list says what is checked.
+    #[serde(default)]
+    pub unconfirmed_domains: Vec<String>,
     #[serde(default)]
     pub confederation: Option<String>,
+}
+
+impl UnionSpec {
+    /// Every domain offboarding treats as this union's, checked or not.
+    pub fn all_domains(&self) -> impl Iterator<Item = &String> {
+        self.domains.iter().chain(&self.unconfirmed_domains)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -420,7 +434,7 @@ impl RuleSet {
                     for spec in parsed.union {
                         let span = spec.span();
                         let u = spec.into_inner();
-                        let bad = u.domains.iter().find(|d| {
+                        let bad = u.all_domains().find(|d| {
                             d.is_empty()
                                 || !d.contains('.')
                                 || d.contains(['@', '/', ' '])
@@ -432,7 +446,7 @@ impl RuleSet {
                                 "union.domains",
                                 format!("`{d}` is not a lower-case mail domain (firma.no)"),
                             );
-                        } else if u.domains.is_empty() || u.names.is_empty() {
+                        } else if u.all_domains().next().is_none() || u.names.is_empty() {
                             ctx.error(span, "union", "a union needs names and domains");
                         } else if !unions.contains(&u) {
                             unions.push(u);
@@ -1269,6 +1283,24 @@ mod tests {
             assert!(domains.contains(&d), "{d} missing");
         }
         assert!(!domains.contains(&"handelogkontor.no"));
+        // What is not checked against the union's own address is listed
+        // apart, and offboarding still treats it as the union's.
+        for d in [
+            "creo.no",
+            "mfo.no",
+            "lektorlaget.no",
+            "transportarbeider.no",
+        ] {
+            assert!(!domains.contains(&d), "{d} is not checked");
+            assert!(
+                rules
+                    .unions
+                    .iter()
+                    .any(|u| u.unconfirmed_domains.iter().any(|x| x == d))
+            );
+        }
+        let offboarding = crate::offboard::Classifier::new(Default::default(), &rules);
+        assert!(offboarding.union_domains.iter().any(|d| d == "creo.no"));
         // Norges Luftsportforbund's, not the locomotive drivers' union's.
         assert!(!domains.contains(&"nlf.no"));
         let own = set("[[union]]\nnames = [\"Klubben\"]\ndomains = [\"klubb.example\"]\n")

@@ -95,7 +95,7 @@ impl Classifier {
             union_domains: rules
                 .unions
                 .iter()
-                .flat_map(|u| u.domains.iter().cloned())
+                .flat_map(|u| u.all_domains().cloned())
                 .collect(),
             ..Classifier::default()
         }
