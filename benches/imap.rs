@@ -9,7 +9,8 @@
 //! `cargo bench --bench imap` (needs dovecot-imapd, as the tests do).
 //! Sizes: MH_BENCH_METADATA (default 100000), MH_BENCH_CONTENT (default 20000).
 //! MH_BENCH_INVENTORY=0 skips the inventory part; MH_BENCH_PROFILE=FILE
-//! records one more one-off content scan with `perf record` into FILE. MH_BENCH_CORPUS=DIR fills
+//! records one more one-off content scan with `perf record` into FILE (and
+//! a rescan with nothing new into FILE.rescan). MH_BENCH_CORPUS=DIR fills
 //! the content-scan mailbox with the messages of a Maildir instead (e.g. the
 //! attachment-heavy one `MH_BENCH_OFFICE=real benches/gen_corpus.py` makes),
 //! up to MH_BENCH_CONTENT of them.
@@ -428,6 +429,11 @@ fn inventory(d: &Dovecot, state: &Path, count: usize) {
         full.push(took);
         rss.extend(peak);
         rescan.push(mailhygiene(d, &ALICE, state, &["--changes-only"]).0);
+    }
+    if let Ok(file) = std::env::var("MH_BENCH_PROFILE") {
+        let file = format!("{file}.rescan");
+        scan_as(d, &ALICE, state, &["--changes-only"], Some(&file));
+        println!("profile of a rescan with nothing new: perf report -i {file}");
     }
     println!(
         "inventory: full content scan of {count} messages {}, peak RSS {} KB",

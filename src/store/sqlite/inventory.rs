@@ -352,16 +352,30 @@ impl Inventory for SqliteStore {
                 present,
                 flagged,
             } => {
-                self.conn
-                    .prepare_cached(
-                        "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity != ?3",
-                    )?
-                    .execute(params![mailbox, folder, uid_validity])?;
+                // Each an index range (`messages_by_uid`): `!=` (or an
+                // `OR`) would walk the whole folder, each side alone does not.
+                for other_validity in [
+                    "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity < ?3",
+                    "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity > ?3",
+                ] {
+                    self.conn.prepare_cached(other_validity)?.execute(params![
+                        mailbox,
+                        folder,
+                        uid_validity
+                    ])?;
+                }
                 // Above `upto` the run read every message there is (a new
                 // folder, a --full scan): what it did not read is gone.
                 self.conn
                     .prepare_cached(
-                        "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid > ?3 AND read_run != ?4",
+                        "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity = ?3
+                         AND uid > ?4 AND read_run != ?5",
+                    )?
+                    .execute(params![mailbox, folder, uid_validity, upto, run])?;
+                self.conn
+                    .prepare_cached(
+                        "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity IS NULL
+                         AND uid > ?3 AND read_run != ?4",
                     )?
                     .execute(params![mailbox, folder, upto, run])?;
                 let flagged: HashSet<u32> = flagged.iter().copied().collect();
@@ -370,8 +384,9 @@ impl Inventory for SqliteStore {
                     None => {
                         let was_flagged: Vec<(i64, u32)> = {
                             let mut stmt = self.conn.prepare_cached(
-                                "SELECT id, uid FROM messages WHERE mailbox = ?1 AND folder = ?2
-                                 AND uid IS NOT NULL AND uid <= ?3 AND flagged",
+                                "SELECT id, uid FROM messages INDEXED BY messages_flagged
+                                 WHERE mailbox = ?1 AND folder = ?2 AND flagged
+                                 AND uid IS NOT NULL AND uid <= ?3",
                             )?;
                             let rows = stmt.query_map(params![mailbox, folder, upto], |r| {
                                 Ok((r.get(0)?, r.get(1)?))
@@ -385,7 +400,8 @@ impl Inventory for SqliteStore {
                                     .execute(params![run, id])?;
                             }
                         }
-                        for uid in &flagged {
+                        let was: HashSet<u32> = was_flagged.iter().map(|(_, uid)| *uid).collect();
+                        for uid in flagged.iter().filter(|u| !was.contains(u)) {
                             self.conn
                                 .prepare_cached(
                                     "UPDATE messages SET flagged = 1, judged = NULL, seen_run = ?1
@@ -425,8 +441,16 @@ impl Inventory for SqliteStore {
             Sighting::Folders { names } => {
                 let names: HashSet<&str> = names.iter().map(String::as_str).collect();
                 let stored: Vec<String> = {
+                    // The distinct folders by skipping from one to the next
+                    // in `messages_by_key` (a lookup per folder), not by
+                    // reading every message's entry.
                     let mut stmt = self.conn.prepare_cached(
-                        "SELECT DISTINCT folder FROM messages WHERE mailbox = ?1
+                        "WITH RECURSIVE f(folder) AS (
+                           SELECT min(folder) FROM messages WHERE mailbox = ?1
+                           UNION ALL
+                           SELECT (SELECT min(m.folder) FROM messages m WHERE m.mailbox = ?1 AND m.folder > f.folder)
+                           FROM f WHERE f.folder IS NOT NULL)
+                         SELECT folder FROM f WHERE folder IS NOT NULL
                          UNION SELECT folder FROM cursors WHERE source = ?2
                          UNION SELECT folder FROM folder_stamps WHERE mailbox = ?1",
                     )?;

@@ -304,6 +304,12 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX messages_counted ON messages
          (mailbox, stale_rule, stale_from, judged, size, received, date_header, unreadable);
      CREATE INDEX messages_in_order ON messages (mailbox, folder != 'INBOX', folder, position, key);",
+    // 12: what an IMAP rescan with nothing new asks of a folder, each an
+    // index range instead of a walk over every message of it: rows of
+    // another UIDVALIDITY, rows above the last UID read, and the flagged
+    // ones (a partial index: only the flagged few are in it).
+    "CREATE INDEX messages_by_uid ON messages (mailbox, folder, uid_validity, uid);
+     CREATE INDEX messages_flagged ON messages (mailbox, folder, uid) WHERE flagged;",
 ];
 
 /// The lock a run that writes holds on its state file (`FILE.lock`, the
