@@ -113,6 +113,17 @@ pub fn identity(d: &Deviation) -> String {
     }
 }
 
+/// The identity ([`identity`]) of the deviation a copy of a message would
+/// give: its Message-ID, or without one the deviation's id from its
+/// folder and key.
+pub fn copy_identity(source: &str, message_id: &str, folder: &str, key: &str) -> String {
+    if message_id.trim().is_empty() {
+        deviation_id(source, message_id, folder, key)
+    } else {
+        format!("mid:{}", message_id.trim())
+    }
+}
+
 /// A digest of everything a register entry says: two entries with one
 /// digest are the same entry.
 pub fn entry_digest(d: &Deviation) -> String {

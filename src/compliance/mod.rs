@@ -11,9 +11,9 @@
 //! Pure: stored messages, snapshots and dates in; a [`ComplianceReport`]
 //! out, rendered by the printers in this module to any `io::Write`.
 
-use crate::model::{DetectorId, MessageReport};
+use crate::model::{DetectorId, Finding, MessageReport};
 use crate::report::summary::{is_sent_folder, md, one_line};
-use chrono::{Datelike, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Write};
@@ -140,30 +140,27 @@ impl SnapshotBuilder {
         if r.problems.iter().any(|p| p.kind.content_skipped()) {
             s.unreadable += 1;
         }
-        self.add_findings(r);
+        self.add_findings(r.date, &r.findings);
     }
 
     /// What a message's findings add: sensitive messages (new or old),
     /// messages and distinct values per category and per detector.
-    pub fn add_findings(&mut self, r: &MessageReport) {
+    pub fn add_findings(&mut self, date: Option<DateTime<Utc>>, findings: &[Finding]) {
         let s = &mut self.snapshot;
-        if !r.findings.is_empty() {
+        if !findings.is_empty() {
             s.sensitive_messages += 1;
-            if r.date.is_some_and(|d| d.date_naive() >= self.period_start) {
+            if date.is_some_and(|d| d.date_naive() >= self.period_start) {
                 s.new_sensitive += 1;
             } else {
                 s.old_sensitive += 1;
             }
         }
-        let categories: BTreeSet<Category> = r
-            .findings
-            .iter()
-            .map(|f| Category::of(&f.detector))
-            .collect();
+        let categories: BTreeSet<Category> =
+            findings.iter().map(|f| Category::of(&f.detector)).collect();
         for c in categories {
             s.by_category.entry(c.label().into()).or_default().messages += 1;
         }
-        for f in r.findings.iter().filter(|f| !f.fingerprint.is_empty()) {
+        for f in findings.iter().filter(|f| !f.fingerprint.is_empty()) {
             remember(
                 self.category_values
                     .entry(Category::of(&f.detector).label().into())
@@ -172,7 +169,7 @@ impl SnapshotBuilder {
             );
         }
         let mut seen = BTreeSet::new();
-        for f in &r.findings {
+        for f in findings {
             let id = f.detector.to_string();
             if seen.insert(id.clone()) {
                 s.by_detector.entry(id.clone()).or_default().messages += 1;

@@ -382,6 +382,19 @@ pub struct RegisterEntry {
     pub first_seen: NaiveDate,
     pub action: String,
     pub digest: String,
+    /// Not handled yet (open, or its message in Deleted Items).
+    pub open: bool,
+}
+
+/// A copy of a message with findings that was recorded, moved or forgotten
+/// since the mailbox's deviation register was last reconciled: logged by
+/// the store itself (triggers on its tables), whoever made the change, so
+/// the register is brought up to date from what changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChangedCopy {
+    pub message_id: String,
+    pub folder: String,
+    pub key: String,
 }
 
 /// A message's judgement that does not depend on the date it is judged
@@ -799,6 +812,10 @@ pub trait AuditTrail {
     }
 }
 
+/// What [`History::each_finding_set`] hands each message with findings:
+/// its date and its findings.
+pub type FindingSetVisitor<'a> = dyn FnMut(Option<DateTime<Utc>>, &[crate::model::Finding]) + 'a;
+
 /// The compliance history: snapshots and the deviation register.
 pub trait History {
     /// Keeps a mailbox's snapshot for a run (the compliance history).
@@ -842,6 +859,35 @@ pub trait History {
     ) -> Result<(), StoreError>;
     /// Marks these deviations handled on `on`.
     fn handle_deviations(&mut self, ids: &[String], on: NaiveDate) -> Result<(), StoreError>;
+    /// The copies with findings of `source` recorded, moved or forgotten
+    /// since its register was last reconciled under `basis`, at most
+    /// `limit` of them: `None` when there are more, or when the register
+    /// was never reconciled under this basis (then it is reconciled whole).
+    fn register_changes(
+        &self,
+        source: &str,
+        basis: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<ChangedCopy>>, StoreError>;
+    /// The register of `source` is reconciled under `basis`: the changes
+    /// logged until now are forgotten.
+    fn register_reconciled(&mut self, source: &str, basis: &str) -> Result<(), StoreError>;
+    /// Each message of `source` with findings that is a copy of one of
+    /// these (the same Message-ID; without one, the same folder and key).
+    fn sensitive_copies(
+        &self,
+        source: &str,
+        of: &[ChangedCopy],
+        visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
+    ) -> Result<(), StoreError>;
+    /// Each message of `source` with findings as its date and findings
+    /// only, read from the findings (what the compliance snapshot counts;
+    /// the messages themselves are not read).
+    fn each_finding_set(
+        &self,
+        source: &str,
+        visit: &mut FindingSetVisitor<'_>,
+    ) -> Result<(), StoreError>;
     /// The id judgements made under the rules with this digest are stored
     /// by (made on first use).
     fn judgement_version(&mut self, digest: &str) -> Result<i64, StoreError>;

@@ -70,6 +70,8 @@ enum Which {
     /// Not judged (under the mailbox's version: others were cleared), with
     /// ids above this, the first few hundred by id.
     Unjudged(i64),
+    /// The one message with this id.
+    One(i64),
 }
 
 impl Which {
@@ -83,12 +85,13 @@ impl Which {
                    WHERE x.mailbox = $1 AND x.message > $2 ORDER BY x.message LIMIT 512)"
             }
             Which::Unjudged(..) => "m.mailbox = $1 AND m.judged IS NULL AND m.id > $2",
+            Which::One(_) => "m.mailbox = $1 AND m.id = $2",
         }
     }
     fn order(self) -> &'static str {
         match self {
             Which::Unjudged(..) => "ORDER BY m.id LIMIT 512",
-            Which::Sensitive(_) => "ORDER BY m.id",
+            Which::Sensitive(_) | Which::One(_) => "ORDER BY m.id",
             _ => "ORDER BY (m.folder <> 'INBOX'), m.folder, m.position, m.key",
         }
     }
@@ -97,6 +100,7 @@ impl Which {
             Which::All => None,
             Which::ReadIn(run) => Some(run),
             Which::Sensitive(after) | Which::Unjudged(after) => Some(after),
+            Which::One(id) => Some(id),
         }
     }
 }
@@ -1111,7 +1115,7 @@ impl History for PostgresStore {
             return Ok(out);
         }
         for r in self.db()?.query(
-            "SELECT identity, id, first_seen, action, digest FROM deviations
+            "SELECT identity, id, first_seen, action, digest, status FROM deviations
              WHERE source = $1 AND identity = ANY($2) ORDER BY id",
             &[&source, &identities],
         )? {
@@ -1123,9 +1127,146 @@ impl History for PostgresStore {
                     .unwrap_or(NaiveDate::MIN),
                 action: r.get::<_, Option<String>>(3).unwrap_or_default(),
                 digest: r.get::<_, Option<String>>(4).unwrap_or_default(),
+                open: r.get::<_, &str>(5) != crate::register::DeviationStatus::Handled.as_str(),
             });
         }
         Ok(out)
+    }
+    fn register_changes(
+        &self,
+        source: &str,
+        basis: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<ChangedCopy>>, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(None);
+        };
+        let mut db = self.db()?;
+        let reconciled_under: Option<String> = db
+            .query_one(
+                "SELECT register_basis FROM mailboxes WHERE id = $1",
+                &[&mailbox],
+            )?
+            .get(0);
+        if reconciled_under.as_deref() != Some(basis) {
+            return Ok(None);
+        }
+        let changes: Vec<ChangedCopy> = db
+            .query(
+                "SELECT DISTINCT message_id, folder, key FROM register_changes WHERE mailbox = $1
+                 ORDER BY message_id, folder, key LIMIT $2",
+                &[&mailbox, &(limit as i64 + 1)],
+            )?
+            .into_iter()
+            .map(|r| ChangedCopy {
+                message_id: r.get(0),
+                folder: r.get(1),
+                key: r.get(2),
+            })
+            .collect();
+        Ok((changes.len() <= limit).then_some(changes))
+    }
+    fn register_reconciled(&mut self, source: &str, basis: &str) -> Result<(), StoreError> {
+        self.in_transaction()?;
+        let mailbox = self.mailbox_id(source)?;
+        {
+            let mut db = self.db()?;
+            db.execute(
+                "DELETE FROM register_changes WHERE mailbox = $1",
+                &[&mailbox],
+            )?;
+            db.execute(
+                "UPDATE mailboxes SET register_basis = $2 WHERE id = $1",
+                &[&mailbox, &basis],
+            )?;
+        }
+        self.maybe_commit()
+    }
+    fn sensitive_copies(
+        &self,
+        source: &str,
+        of: &[ChangedCopy],
+        visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(());
+        };
+        let wanted: HashSet<String> = of
+            .iter()
+            .map(|c| crate::register::copy_identity(source, &c.message_id, &c.folder, &c.key))
+            .collect();
+        // The mailbox's messages with findings, by what tells them apart
+        // only, then those wanted read whole.
+        let ids: Vec<i64> = self
+            .db()?
+            .query(
+                "SELECT DISTINCT m.id, m.message_id, m.folder, m.key
+                 FROM findings f JOIN messages m ON m.id = f.message
+                 WHERE f.mailbox = $1 ORDER BY m.id",
+                &[&mailbox],
+            )?
+            .into_iter()
+            .filter(|r| {
+                wanted.contains(&crate::register::copy_identity(
+                    source,
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                ))
+            })
+            .map(|r| r.get(0))
+            .collect();
+        for id in ids {
+            self.messages_where(source, Which::One(id), &mut |_, m| visit(m))?;
+        }
+        Ok(())
+    }
+    fn each_finding_set(
+        &self,
+        source: &str,
+        visit: &mut crate::store::FindingSetVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(());
+        };
+        let mut db = self.db()?;
+        let mut current: Option<(i64, Option<DateTime<Utc>>)> = None;
+        let mut findings: Vec<Finding> = Vec::new();
+        for r in db.query(
+            "SELECT f.message, m.received, m.date_header, f.detector, f.location, f.masked,
+                    f.fingerprint, f.confidence
+             FROM findings f JOIN messages m ON m.id = f.message
+             WHERE f.mailbox = $1 ORDER BY f.message, f.seq",
+            &[&mailbox],
+        )? {
+            let message: i64 = r.get(0);
+            if let Some((m, date)) = current
+                && m != message
+            {
+                visit(date, &findings);
+                findings.clear();
+            }
+            if current.is_none_or(|(m, _)| m != message) {
+                current = Some((message, from_ts(r.get(1)).or(from_ts(r.get(2)))));
+            }
+            let (Some(detector), Some(location)) = (
+                DetectorId::parse(r.get::<_, &str>(3)),
+                Location::parse(r.get::<_, &str>(4)),
+            ) else {
+                continue;
+            };
+            findings.push(Finding {
+                detector,
+                location,
+                masked: r.get(5),
+                fingerprint: r.get(6),
+                confidence: r.get::<_, f64>(7) as f32,
+            });
+        }
+        if let Some((_, date)) = current {
+            visit(date, &findings);
+        }
+        Ok(())
     }
     fn put_deviation(&mut self, d: &Deviation, replacing: &[String]) -> Result<(), StoreError> {
         self.in_transaction()?;

@@ -280,4 +280,51 @@ pub const MIGRATIONS: &[&str] = &[
         END LOOP;
     END
     $tables$;"#,
+    // 3: the copies of messages with findings recorded, moved or forgotten
+    // since a mailbox's deviation register was last reconciled, logged by
+    // the database whoever changes them, and what the register was last
+    // reconciled under (the SQLite store's schema 13).
+    r#"CREATE TABLE register_changes (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY,
+        mailbox BIGINT NOT NULL,
+        message_id TEXT COLLATE "C" NOT NULL,
+        folder TEXT COLLATE "C" NOT NULL,
+        key TEXT COLLATE "C" NOT NULL
+    );
+    CREATE INDEX register_changes_by_mailbox ON register_changes (mailbox);
+    ALTER TABLE mailboxes ADD COLUMN register_basis TEXT COLLATE "C";
+    CREATE FUNCTION mailhygiene_register_found() RETURNS trigger LANGUAGE plpgsql AS $f$
+    BEGIN
+        INSERT INTO register_changes (mailbox, message_id, folder, key)
+        SELECT m.mailbox, m.message_id, m.folder, m.key FROM messages m WHERE m.id = NEW.message;
+        RETURN NULL;
+    END
+    $f$;
+    CREATE TRIGGER register_found AFTER INSERT ON findings
+        FOR EACH ROW EXECUTE FUNCTION mailhygiene_register_found();
+    CREATE FUNCTION mailhygiene_register_gone() RETURNS trigger LANGUAGE plpgsql AS $f$
+    BEGIN
+        IF EXISTS (SELECT 1 FROM findings f WHERE f.message = OLD.id) THEN
+            INSERT INTO register_changes (mailbox, message_id, folder, key)
+            VALUES (OLD.mailbox, OLD.message_id, OLD.folder, OLD.key);
+        END IF;
+        RETURN OLD;
+    END
+    $f$;
+    CREATE TRIGGER register_gone BEFORE DELETE ON messages
+        FOR EACH ROW EXECUTE FUNCTION mailhygiene_register_gone();
+    CREATE FUNCTION mailhygiene_register_moved() RETURNS trigger LANGUAGE plpgsql AS $f$
+    BEGIN
+        IF EXISTS (SELECT 1 FROM findings f WHERE f.message = NEW.id) THEN
+            INSERT INTO register_changes (mailbox, message_id, folder, key)
+            VALUES (OLD.mailbox, OLD.message_id, OLD.folder, OLD.key),
+                   (NEW.mailbox, NEW.message_id, NEW.folder, NEW.key);
+        END IF;
+        RETURN NULL;
+    END
+    $f$;
+    CREATE TRIGGER register_moved AFTER UPDATE OF mailbox, folder, key, message_id ON messages
+        FOR EACH ROW EXECUTE FUNCTION mailhygiene_register_moved();
+    CREATE TRIGGER register_changes_fenced BEFORE INSERT OR UPDATE OR DELETE ON register_changes
+        FOR EACH STATEMENT EXECUTE FUNCTION mailhygiene_fenced();"#,
 ];

@@ -84,7 +84,7 @@ impl History for SqliteStore {
         }
         let wanted = serde_json::to_string(identities).unwrap_or_else(|_| "[]".into());
         let mut stmt = self.conn.prepare_cached(
-            "SELECT identity, id, first_seen, action, digest FROM deviations
+            "SELECT identity, id, first_seen, action, digest, status FROM deviations
              WHERE source = ?1 AND identity IN (SELECT value FROM json_each(?2))
              ORDER BY id",
         )?;
@@ -98,6 +98,7 @@ impl History for SqliteStore {
                     .unwrap_or(NaiveDate::MIN),
                 action: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
                 digest: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                open: r.get::<_, String>(5)? != crate::register::DeviationStatus::Handled.as_str(),
             });
         }
         Ok(out)
@@ -127,6 +128,140 @@ impl History for SqliteStore {
             let status: String = r.get(2)?;
             let open = status != crate::register::DeviationStatus::Handled.as_str();
             visit(&id, identity.as_deref().unwrap_or(&id), open);
+        }
+        Ok(())
+    }
+    fn register_changes(
+        &self,
+        source: &str,
+        basis: &str,
+        limit: usize,
+    ) -> Result<Option<Vec<ChangedCopy>>, StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(None);
+        };
+        let reconciled_under: Option<String> = self.conn.query_row(
+            "SELECT register_basis FROM mailboxes WHERE id = ?1",
+            params![mailbox],
+            |r| r.get(0),
+        )?;
+        if reconciled_under.as_deref() != Some(basis) {
+            return Ok(None);
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT message_id, folder, key FROM register_changes WHERE mailbox = ?1
+             ORDER BY message_id, folder, key LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![mailbox, limit as i64 + 1], |r| {
+            Ok(ChangedCopy {
+                message_id: r.get(0)?,
+                folder: r.get(1)?,
+                key: r.get(2)?,
+            })
+        })?;
+        let changes: Vec<ChangedCopy> = rows.collect::<Result<_, _>>()?;
+        Ok((changes.len() <= limit).then_some(changes))
+    }
+    fn register_reconciled(&mut self, source: &str, basis: &str) -> Result<(), StoreError> {
+        self.in_transaction()?;
+        let mailbox = self.mailbox_id(source)?;
+        self.conn
+            .prepare_cached("DELETE FROM register_changes WHERE mailbox = ?1")?
+            .execute(params![mailbox])?;
+        self.conn
+            .prepare_cached("UPDATE mailboxes SET register_basis = ?2 WHERE id = ?1")?
+            .execute(params![mailbox, basis])?;
+        self.maybe_commit()
+    }
+    fn sensitive_copies(
+        &self,
+        source: &str,
+        of: &[ChangedCopy],
+        visit: &mut dyn FnMut(StoredMessage) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(());
+        };
+        let wanted: HashSet<String> = of
+            .iter()
+            .map(|c| crate::register::copy_identity(source, &c.message_id, &c.folder, &c.key))
+            .collect();
+        // The mailbox's messages with findings, by what tells them apart
+        // only (the findings are few beside the messages), then those wanted
+        // read whole.
+        let ids: Vec<i64> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT DISTINCT m.id, m.message_id, m.folder, m.key
+                 FROM findings f JOIN messages m ON m.id = f.message
+                 WHERE f.mailbox = ?1 ORDER BY m.id",
+            )?;
+            let mut rows = stmt.query(params![mailbox])?;
+            let mut ids = Vec::new();
+            while let Some(r) = rows.next()? {
+                let (message_id, folder, key): (String, String, String) =
+                    (r.get(1)?, r.get(2)?, r.get(3)?);
+                if wanted.contains(&crate::register::copy_identity(
+                    source,
+                    &message_id,
+                    &folder,
+                    &key,
+                )) {
+                    ids.push(r.get(0)?);
+                }
+            }
+            ids
+        };
+        for id in ids {
+            self.messages_where(source, super::inventory::Which::One(id), &mut |_, m| {
+                visit(m)
+            })?;
+        }
+        Ok(())
+    }
+    fn each_finding_set(
+        &self,
+        source: &str,
+        visit: &mut crate::store::FindingSetVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        let Some(mailbox) = self.lookup(source)? else {
+            return Ok(());
+        };
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT f.message, m.received, m.date_header, f.detector, f.location, f.masked,
+                    f.fingerprint, f.confidence
+             FROM findings f JOIN messages m ON m.id = f.message
+             WHERE f.mailbox = ?1 ORDER BY f.message",
+        )?;
+        let mut rows = stmt.query(params![mailbox])?;
+        let mut current: Option<(i64, Option<DateTime<Utc>>)> = None;
+        let mut findings: Vec<Finding> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let message: i64 = r.get(0)?;
+            if let Some((m, date)) = current
+                && m != message
+            {
+                visit(date, &findings);
+                findings.clear();
+            }
+            if current.is_none_or(|(m, _)| m != message) {
+                current = Some((message, from_ts(r.get(1)?).or(from_ts(r.get(2)?))));
+            }
+            let (Some(detector), Some(location)) = (
+                crate::model::DetectorId::parse(&r.get::<_, String>(3)?),
+                crate::model::Location::parse(&r.get::<_, String>(4)?),
+            ) else {
+                continue;
+            };
+            findings.push(Finding {
+                detector,
+                location,
+                masked: r.get(5)?,
+                fingerprint: r.get(6)?,
+                confidence: r.get::<_, f64>(7)? as f32,
+            });
+        }
+        if let Some((_, date)) = current {
+            visit(date, &findings);
         }
         Ok(())
     }

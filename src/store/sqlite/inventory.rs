@@ -554,6 +554,8 @@ pub(super) enum Which {
     /// Not judged (under the mailbox's judgement version, the first value),
     /// with ids above the second, the first few hundred by id.
     Unjudged(i64, i64),
+    /// The one message with this id.
+    One(i64),
 }
 
 impl Which {
@@ -571,6 +573,7 @@ impl Which {
             Which::Unjudged(..) => {
                 "m.mailbox = ?1 AND m.judged IS NULL AND m.id > ?3 AND ?2 IS NOT NULL"
             }
+            Which::One(_) => "m.mailbox = ?1 AND m.id = ?2 AND ?3 IS NULL",
         }
     }
     /// The condition on the messages of findings and problems already
@@ -585,6 +588,7 @@ impl Which {
             Which::Unjudged(..) => {
                 "m.id IN (SELECT u.id FROM messages u WHERE u.mailbox = ?1 AND u.judged IS NULL AND u.id > ?3 ORDER BY u.id LIMIT 512) AND ?2 IS NOT NULL"
             }
+            Which::One(_) => "m.id = ?2 AND ?3 IS NULL",
         }
     }
     /// The messages table with the index each selection is read through:
@@ -594,13 +598,13 @@ impl Which {
         match self {
             Which::All => "messages m INDEXED BY messages_in_order",
             Which::ReadIn(_) => "messages m INDEXED BY messages_by_read_run",
-            Which::Sensitive(_) | Which::Unjudged(..) => "messages m",
+            Which::Sensitive(_) | Which::Unjudged(..) | Which::One(_) => "messages m",
         }
     }
     fn order(self) -> &'static str {
         match self {
             Which::Unjudged(..) => "ORDER BY m.id LIMIT 512",
-            Which::Sensitive(_) => "ORDER BY m.id",
+            Which::Sensitive(_) | Which::One(_) => "ORDER BY m.id",
             _ => "ORDER BY folder != 'INBOX', folder, position, key",
         }
     }
@@ -609,12 +613,13 @@ impl Which {
             Which::All | Which::Sensitive(_) => None,
             Which::ReadIn(run) => Some(run),
             Which::Unjudged(version, _) => Some(version),
+            Which::One(id) => Some(id),
         }
     }
     fn second(self) -> Option<i64> {
         match self {
             Which::Unjudged(_, after) | Which::Sensitive(after) => Some(after),
-            _ => None,
+            Which::All | Which::ReadIn(_) | Which::One(_) => None,
         }
     }
 }

@@ -10,11 +10,11 @@
 use super::columns::{from_ts, join_lines, notice_columns, notice_from_columns, split_lines, ts};
 use super::{AuditTrail, Cases, History, Inventory, Journal, Reminders, Runs, Settings};
 use super::{CaseRow, HandoverRecord, HandoverStatus, ReminderStatus, RunSummary, SnapshotRecord};
+use super::{ChangedCopy, Judgement, KnownLocal, KnownMessage, RegisterEntry, StoredCounts};
 use super::{
     Cursor, JournalEntry, JournalStatus, MailboxRecord, ReminderRecord, Resume, RunId, RunKind,
     RunRecord, Sighting, StoreError, StoredMessage,
 };
-use super::{Judgement, KnownLocal, KnownMessage, RegisterEntry, StoredCounts};
 use crate::audit::{AuditEntry, NewEntry};
 use crate::case::{Case, Decision, PlanRow};
 use crate::model::{
@@ -310,6 +310,35 @@ const MIGRATIONS: &[&str] = &[
     // ones (a partial index: only the flagged few are in it).
     "CREATE INDEX messages_by_uid ON messages (mailbox, folder, uid_validity, uid);
      CREATE INDEX messages_flagged ON messages (mailbox, folder, uid) WHERE flagged;",
+    // 13: the copies of messages with findings recorded, moved or forgotten
+    // since a mailbox's deviation register was last reconciled, logged by
+    // the store whoever changes them (a scan, a cleanup, an undo), and what
+    // the register was last reconciled under: a rescan brings the register
+    // up to date from these, not from every message with findings.
+    "CREATE TABLE register_changes (
+         mailbox INTEGER NOT NULL,
+         message_id TEXT NOT NULL,
+         folder TEXT NOT NULL,
+         key TEXT NOT NULL
+     );
+     CREATE INDEX register_changes_by_mailbox ON register_changes (mailbox);
+     ALTER TABLE mailboxes ADD COLUMN register_basis TEXT;
+     CREATE TRIGGER register_found AFTER INSERT ON findings BEGIN
+         INSERT INTO register_changes (mailbox, message_id, folder, key)
+         SELECT m.mailbox, m.message_id, m.folder, m.key FROM messages m WHERE m.id = new.message;
+     END;
+     CREATE TRIGGER register_gone BEFORE DELETE ON messages
+     WHEN EXISTS (SELECT 1 FROM findings f WHERE f.message = old.id) BEGIN
+         INSERT INTO register_changes (mailbox, message_id, folder, key)
+         VALUES (old.mailbox, old.message_id, old.folder, old.key);
+     END;
+     CREATE TRIGGER register_moved AFTER UPDATE OF mailbox, folder, key, message_id ON messages
+     WHEN EXISTS (SELECT 1 FROM findings f WHERE f.message = new.id) BEGIN
+         INSERT INTO register_changes (mailbox, message_id, folder, key)
+         VALUES (old.mailbox, old.message_id, old.folder, old.key);
+         INSERT INTO register_changes (mailbox, message_id, folder, key)
+         VALUES (new.mailbox, new.message_id, new.folder, new.key);
+     END;",
 ];
 
 /// The lock a run that writes holds on its state file (`FILE.lock`, the
