@@ -464,6 +464,27 @@ mod tests {
                     snapshot_and_register(store.as_mut(), source, address, rules, version, as_of)
                         .expect("incremental");
                 assert_eq!(snapshot, whole, "as of {day}");
+                // A report's verdicts from the stored judgements (every
+                // message judged under these rules now) equal judging anew.
+                let mut from_stored = 0;
+                store
+                    .each_message(source, None, &mut |m| {
+                        let anew = inventory::judge(rules, as_of, m.report.clone());
+                        if m.judgement.as_ref().is_some_and(|j| j.version == version) {
+                            from_stored += 1;
+                        }
+                        let stored = inventory::judge_as_stored(
+                            rules,
+                            Some(version),
+                            as_of,
+                            m.report,
+                            m.judgement,
+                        );
+                        assert_eq!(stored.stale, anew.stale, "{} as of {day}", anew.meta.key());
+                        Ok(())
+                    })
+                    .expect("read");
+                assert_eq!(from_stored, whole.messages, "all judged under these rules");
                 let got = register(store.as_ref());
                 assert_eq!(got.len(), expected.len(), "register as of {day}");
                 if let Some((a, b)) = got.iter().zip(&expected).find(|(a, b)| a != b) {
@@ -605,13 +626,16 @@ mod tests {
             "a sensitive message moved to Deleted Items"
         );
 
-        // Other rules (a stricter yearly review): judged again under them.
+        // Other rules (a stricter yearly review, by the sent date): judged again
+        // under them.
         let files: Vec<(String, String)> = crate::rules::EMBEDDED
             .iter()
             .map(|(n, c)| {
                 (
                     n.to_string(),
-                    c.replace("max_age_days = 365", "max_age_days = 200"),
+                    // Aged by the Date header: a report's ages from stored
+                    // judgements count from the day the rule names.
+                    c.replace("max_age_days = 365", "max_age_days = 200\ndate = \"sent\""),
                 )
             })
             .collect();

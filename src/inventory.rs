@@ -23,6 +23,38 @@ pub fn judge(rules: &RuleSet, as_of: NaiveDate, mut report: MessageReport) -> Me
     report
 }
 
+/// A stored message judged as of `as_of`: by its stored judgement when the
+/// rules that made it are these (`version`), so their conditions (subject
+/// and sender patterns) are not run again for every message of a report;
+/// else anew. Both give the same verdict: the stored one is the first day
+/// [`judge`]'s rule holds, and its age is counted from the same day.
+pub fn judge_as_stored(
+    rules: &RuleSet,
+    version: Option<i64>,
+    as_of: NaiveDate,
+    mut report: MessageReport,
+    judgement: Option<crate::store::Judgement>,
+) -> MessageReport {
+    match judgement {
+        Some(j) if Some(j.version) == version => {
+            report.stale = j.stale.and_then(|(rule, from)| {
+                let rule = rules.rules.iter().find(|r| r.id == rule)?;
+                let received = report.date?;
+                let day = rule
+                    .age_by
+                    .pick(received, report.envelope.date_header)
+                    .date_naive();
+                (from <= as_of).then(|| crate::model::Staleness {
+                    rule: rule.id.clone(),
+                    age_days: (as_of - day).num_days(),
+                })
+            });
+            report
+        }
+        _ => judge(rules, as_of, report),
+    }
+}
+
 /// A message's judgement for every date at once, as the store keeps it.
 pub fn judgement(rules: &RuleSet, version: i64, r: &MessageReport) -> Judgement {
     let facts = crate::rules::facts(&r.meta, &r.envelope, &r.findings);
@@ -109,9 +141,10 @@ pub fn print(
         .filter(|m| sources.contains(&m.source) && m.last_status.as_deref() == Some("failed"))
         .map(|m| (m.source, m.last_error.unwrap_or_default()))
         .collect();
+    let version = store.known_judgement_version(&rules.digest)?;
     for source in sources {
         store.each_message(source, read_in, &mut |stored| {
-            let report = judge(rules, as_of, stored.report);
+            let report = judge_as_stored(rules, version, as_of, stored.report, stored.judgement);
             rendered.messages += 1;
             if report.problems.iter().any(|p| p.kind.content_skipped()) {
                 rendered.incomplete += 1;

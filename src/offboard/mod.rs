@@ -703,6 +703,7 @@ mod tests {
             StoredMessage {
                 source: "s".into(),
                 report: hostile,
+                judgement: None,
             },
             StoredMessage {
                 source: "s".into(),
@@ -713,6 +714,7 @@ mod tests {
                     "Min lege",
                     (2026, 10, 1),
                 ),
+                judgement: None,
             },
         ];
         let rows = plan(&stored, &Classifier::new(leaver(), &rules), &rules, as_of);

@@ -489,6 +489,8 @@ pub enum Sighting {
 pub struct StoredMessage {
     pub source: String,
     pub report: MessageReport,
+    /// Its judgement as stored (`None` until judged, or since re-flagged).
+    pub judgement: Option<Judgement>,
 }
 
 /// A change to a mailbox, journaled before it is made and updated after.
@@ -891,6 +893,8 @@ pub trait History {
     /// The id judgements made under the rules with this digest are stored
     /// by (made on first use).
     fn judgement_version(&mut self, digest: &str) -> Result<i64, StoreError>;
+    /// That id if the rules with this digest ever judged (nothing made).
+    fn known_judgement_version(&self, digest: &str) -> Result<Option<i64>, StoreError>;
     /// Judges with `judge` each message of `source` not judged under
     /// `version` (new or re-flagged since, or judged under other rules) and
     /// stores the judgements; returns how many. Reads those messages only,

@@ -458,7 +458,8 @@ impl PostgresStore {
             &format!(
                 "SELECT m.id, m.folder, m.key, m.uid_validity, m.uid, m.position, m.server_folder,
                         m.message_id, m.received, m.date_header, m.size, m.flagged, m.sender,
-                        m.sender_name, m.recipients, m.subject, m.signals, m.organisations
+                        m.sender_name, m.recipients, m.subject, m.signals, m.organisations,
+                        m.judged, m.stale_rule, m.stale_from, m.unreadable
                  FROM messages m WHERE {} {}",
                 which.condition(),
                 which.order()
@@ -501,11 +502,20 @@ impl PostgresStore {
                 problems: problems.remove(&id).unwrap_or_default(),
                 signals: TextSignals::from_store(r.get(16), r.get(17)),
             };
+            let judgement = r.get::<_, Option<i64>>(18).map(|version| Judgement {
+                version,
+                stale: r
+                    .get::<_, Option<String>>(19)
+                    .zip(r.get::<_, Option<String>>(20))
+                    .and_then(|(rule, day)| Some((rule, day.parse().ok()?))),
+                unreadable: r.get::<_, bool>(21),
+            });
             visit(
                 id,
                 StoredMessage {
                     source: source.to_string(),
                     report,
+                    judgement,
                 },
             )
             .map_err(|e| StoreError::Invalid(format!("writing the report: {e}")))?;
@@ -1335,6 +1345,12 @@ impl History for PostgresStore {
         Ok(db
             .query_one("SELECT id FROM judgements WHERE digest = $1", &[&digest])?
             .get(0))
+    }
+    fn known_judgement_version(&self, digest: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .db()?
+            .query_opt("SELECT id FROM judgements WHERE digest = $1", &[&digest])?
+            .map(|r| r.get(0)))
     }
     fn judge_stored(
         &mut self,

@@ -303,6 +303,16 @@ impl History for SqliteStore {
             |r| r.get(0),
         )?)
     }
+    fn known_judgement_version(&self, digest: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM judgements WHERE digest = ?1",
+                params![digest],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
     fn judge_stored(
         &mut self,
         source: &str,

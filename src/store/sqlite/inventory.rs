@@ -687,7 +687,8 @@ impl SqliteStore {
         }
         let mut stmt = self.conn.prepare(&format!(
             "SELECT m.id, folder, key, uid_validity, uid, position, server_folder, message_id, received,
-                    date_header, size, flagged, sender, sender_name, recipients, subject, signals, organisations
+                    date_header, size, flagged, sender, sender_name, recipients, subject, signals, organisations,
+                    judged, stale_rule, stale_from, unreadable
              FROM {} WHERE {} {}",
             which.table(),
             which.condition(),
@@ -729,11 +730,22 @@ impl SqliteStore {
                 problems: problems.remove(&id).unwrap_or_default(),
                 signals: TextSignals::from_store(r.get(16)?, &r.get::<_, String>(17)?),
             };
+            let judgement = r.get::<_, Option<i64>>(18)?.map(|version| Judgement {
+                version,
+                stale: r
+                    .get::<_, Option<String>>(19)
+                    .ok()
+                    .flatten()
+                    .zip(r.get::<_, Option<String>>(20).ok().flatten())
+                    .and_then(|(rule, day)| Some((rule, day.parse().ok()?))),
+                unreadable: r.get::<_, bool>(21).unwrap_or(false),
+            });
             visit(
                 id,
                 StoredMessage {
                     source: source.to_string(),
                     report,
+                    judgement,
                 },
             )
             .map_err(|e| StoreError::Invalid(format!("writing the report: {e}")))?;
