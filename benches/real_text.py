@@ -315,6 +315,24 @@ HEALTH_HELDOUT_5 = [
     "{n} er i permisjon etter fødselen.", "{n} har ein kronisk sjukdom og treng fleksibel arbeidstid.",
     "{n} ligg inne på Haukeland med lungebetennelse.",
 ]
+# A sixth held-out set, written and committed (2026-12-08) before anyone
+# looks at the fifth set's misses or tries the next lever (a named person
+# with a medium term in one sentence), and not run since.
+HEALTH_HELDOUT_6 = [
+    "{n} is having chemotherapy and will work reduced hours.",
+    "{n} broke two ribs skiing and is off until Easter.",
+    "{n} has an appointment with the psychiatrist on Tuesday.",
+    "{n} was admitted to A&E last night with chest pains.",
+    "{n} is allergic to nuts and carries an EpiPen.",
+    "{n} is recovering from a concussion and must avoid screens.",
+    "{n} har fått hjernerystelse og må skjerme seg for skjermbruk.", "{n} er sykmeldt på grunn av angst.",
+    "{n} tar blodtrykksmedisin og blir fort svimmel.", "{n} skal opereres for grå stær neste uke.",
+    "{n} har vært innlagt på psykiatrisk avdeling.",
+    "{n} går til fysioterapeut for skulderen to ganger i uka.",
+    "{n} har fått diagnosen ADHD og får tilrettelegging.", "{n} er gravid i femte månad og har bekkenløysing.",
+    "{n} har vore på sjukehuset for å ta ei biopsi.",
+    "{n} fekk hjarteinfarkt i fjor og er framleis i redusert stilling.",
+]
 # Negatives written with the third held-out set, before that tuning.
 FIGURATIVE_2 = [
     "The team is suffering from a bad case of Monday blues.",
@@ -345,7 +363,7 @@ ROLLS = [
     (0.2, "health-tuned", HEALTH), (0.35, "health-held-out", HEALTH_HELDOUT),
     (0.42, "health-held-out-2", HEALTH_HELDOUT_2), (0.49, "health-held-out-3", HEALTH_HELDOUT_3),
     (0.64, None, FIGURATIVE + FIGURATIVE_2), (0.71, "health-held-out-4", HEALTH_HELDOUT_4),
-    (0.78, "health-held-out-5", HEALTH_HELDOUT_5),
+    (0.78, "health-held-out-5", HEALTH_HELDOUT_5), (0.85, "health-held-out-6", HEALTH_HELDOUT_6),
 ]
 CLASSES = ["id-labelled", "id-unlabelled", "id-under-phone-line", "id-after-phone-word", "table-spaces",
            "table-tabs", "table-semicolons", "id-under-account", "account-labelled", "account-column", "card",
