@@ -143,6 +143,10 @@ struct CategoryEvidence {
     noisy: Vec<usize>,
     first_high: Option<Location>,
     first_medium: Option<Location>,
+    /// A medium term stood in a sentence about a named person ("Kari
+    /// Nordmann ligg inne med lungebetennelse") or told of one by a
+    /// personal pronoun: that person is the second signal.
+    about_person: bool,
 }
 
 /// A category the message is judged to contain.
@@ -502,6 +506,30 @@ impl SpecialCategories {
         if self.names.is_empty() {
             return;
         }
+        self.scan_terms(text, location, evidence);
+        // A medium term with nothing beside it yet: is it said of a person?
+        // Only then are the sentences read again, one by one (rare).
+        let waiting = evidence.per_category.values().any(|ev| {
+            !ev.medium.is_empty() && ev.high.is_empty() && ev.noisy.is_empty() && !ev.about_person
+        });
+        if !waiting {
+            return;
+        }
+        for sentence in sentences(text).filter(|s| about_a_person(s)) {
+            let mut here = Evidence::default();
+            self.scan_terms(sentence, location, &mut here);
+            for (ci, said) in here.per_category {
+                if !said.medium.is_empty()
+                    && let Some(ev) = evidence.per_category.get_mut(&ci)
+                {
+                    ev.about_person = true;
+                }
+            }
+        }
+    }
+
+    /// The terms one piece of text holds, into the message's evidence.
+    fn scan_terms(&self, text: &str, location: &Location, evidence: &mut Evidence) {
         FOLDED.with_borrow_mut(|folded| {
             fold_into(text, folded);
             self.collect(&self.folded, &self.folded_terms, folded, location, evidence);
@@ -634,7 +662,9 @@ impl SpecialCategories {
                 (c, ev.first_high.clone())
             } else if ev.medium.len() >= 2 {
                 (0.8, ev.first_medium.clone())
-            } else if !ev.medium.is_empty() && (!ev.noisy.is_empty() || has_person_identifier(ci)) {
+            } else if !ev.medium.is_empty()
+                && (!ev.noisy.is_empty() || ev.about_person || has_person_identifier(ci))
+            {
                 (0.7, ev.first_medium.clone())
             } else {
                 continue;
@@ -649,6 +679,46 @@ impl SpecialCategories {
         }
         out
     }
+}
+
+/// The sentences of a text as written: split at sentence marks, semicolons
+/// and line breaks (an abbreviation's full stop splits too: that only ever
+/// makes a sentence shorter).
+fn sentences(text: &str) -> impl Iterator<Item = &str> {
+    text.split(['.', '!', '?', ';', '\n', '\r'])
+        .filter(|s| !s.trim().is_empty())
+}
+
+/// Personal pronouns that tell of one person (not "her", which is "here"
+/// in Norwegian, nor "they", often a company).
+const PERSON_PRONOUNS: &[&str] = &["han", "hun", "ho", "hen", "he", "she", "his", "him"];
+
+/// Whether a sentence is about a person: a personal pronoun, or a name
+/// written as one (two capitalised words, "Kari Nordmann", followed by a
+/// word in lower case, as a name is followed by its verb; a run of three
+/// or more capitalised words is a title, "Mental Health First Aid").
+fn about_a_person(sentence: &str) -> bool {
+    let words: Vec<&str> = sentence
+        .split(|c: char| !c.is_alphanumeric() && c != '-' && c != '\'')
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words
+        .iter()
+        .any(|w| PERSON_PRONOUNS.iter().any(|p| w.eq_ignore_ascii_case(p)))
+    {
+        return true;
+    }
+    let capitalised = |w: &str| {
+        let mut chars = w.chars();
+        chars.next().is_some_and(char::is_uppercase)
+            && w.chars().count() >= 2
+            && chars.all(|c| c.is_lowercase() || c == '-' || c == '\'')
+    };
+    let lower = |w: &str| w.chars().next().is_some_and(char::is_lowercase);
+    let upper = |w: &str| w.chars().next().is_some_and(char::is_uppercase);
+    words.windows(3).enumerate().any(|(i, w)| {
+        capitalised(w[0]) && capitalised(w[1]) && lower(w[2]) && (i == 0 || !upper(words[i - 1]))
+    })
 }
 
 /// Whether `words` (folded, ending in a space) end `before` as whole words
@@ -749,6 +819,30 @@ mod tests {
         assert_eq!(judge("Ring fastlegen", true), Some(0.7));
         assert_eq!(judge("Fastlegen sier han er syk", false), Some(0.7));
         assert_eq!(judge("syk", false), None);
+    }
+
+    /// A medium term said of a named person or by a personal pronoun, in
+    /// one sentence, is that person's: the person is its second signal. A
+    /// name in another sentence, a title in capitals, a capitalised first
+    /// word, or Norwegian "her" (here) are no person.
+    #[test]
+    fn a_medium_term_said_of_a_person_is_theirs() {
+        for (text, expected) in [
+            ("Kari Nordmann ligg inne med fastlegen sin.", Some(0.7)),
+            ("Etter samtalen er Per Hansen innlagt igjen.", Some(0.7)),
+            ("Hun er innlagt siden mandag.", Some(0.7)),
+            ("She needs tilrettelegging at her desk.", Some(0.7)),
+            ("Kari Nordmann sendte referatet. Innlagt: budsjettet.", None),
+            ("Mental Health First Aid: tilrettelegging for alle", None),
+            ("Markedet trenger tilrettelegging.", None),
+            ("Her er skjemaet for tilrettelegging.", None),
+            ("tilrettelegging", None),
+        ] {
+            assert_eq!(judge(text, false), expected, "{text}");
+        }
+        assert!(about_a_person("Ingrid Berg har ein kronisk sjukdom"));
+        assert!(!about_a_person("Universitetet I Oslo Tilbyr kurs"));
+        assert!(!about_a_person("Kreftforeningen takker for gaven din"));
     }
 
     /// Several patterns are asked through their alternation first: each is
