@@ -856,14 +856,24 @@ impl Inventory for PostgresStore {
                 let mut db = self.db()?;
                 let validity = i64::from(*uid_validity);
                 let upto = i64::from(*upto);
-                db.execute(
-                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid_validity <> $3",
-                    &[&mailbox, folder, &validity],
-                )?;
+                // Each an index range (`messages_by_uid`): `<>` would walk
+                // the whole folder, each side alone does not.
+                for other_validity in [
+                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid_validity < $3",
+                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid_validity > $3",
+                ] {
+                    db.execute(other_validity, &[&mailbox, folder, &validity])?;
+                }
                 // Above `upto` the run read every message there is (a new
                 // folder, a --full scan): what it did not read is gone.
                 db.execute(
-                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid > $3 AND read_run <> $4",
+                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid_validity = $3
+                     AND uid > $4 AND read_run <> $5",
+                    &[&mailbox, folder, &validity, &upto, &run],
+                )?;
+                db.execute(
+                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid_validity IS NULL
+                     AND uid > $3 AND read_run <> $4",
                     &[&mailbox, folder, &upto, &run],
                 )?;
                 let flagged: HashSet<u32> = flagged.iter().copied().collect();
@@ -873,7 +883,7 @@ impl Inventory for PostgresStore {
                         let was_flagged: Vec<(i64, Option<u32>)> = db
                             .query(
                                 "SELECT id, uid FROM messages WHERE mailbox = $1 AND folder = $2
-                                 AND uid IS NOT NULL AND uid <= $3 AND flagged",
+                                 AND flagged AND uid IS NOT NULL AND uid <= $3",
                                 &[&mailbox, folder, &upto],
                             )?
                             .iter()
@@ -887,7 +897,9 @@ impl Inventory for PostgresStore {
                                 )?;
                             }
                         }
-                        for uid in &flagged {
+                        let was: HashSet<u32> =
+                            was_flagged.iter().filter_map(|(_, uid)| *uid).collect();
+                        for uid in flagged.iter().filter(|u| !was.contains(u)) {
                             db.execute(
                                 "UPDATE messages SET flagged = TRUE, judged = NULL, seen_run = $1
                                  WHERE mailbox = $2 AND folder = $3 AND key = $4 AND NOT flagged",
@@ -925,7 +937,16 @@ impl Inventory for PostgresStore {
                 let stored: Vec<String> = self
                     .db()?
                     .query(
-                        "SELECT DISTINCT folder FROM messages WHERE mailbox = $1
+                        // The distinct folders by skipping from one to the
+                        // next in `messages_by_key`, not by reading every
+                        // message's entry.
+                        "WITH RECURSIVE f(folder) AS (
+                           SELECT min(folder) FROM messages WHERE mailbox = $1
+                           UNION ALL
+                           SELECT (SELECT min(m.folder) FROM messages m
+                                   WHERE m.mailbox = $1 AND m.folder > f.folder)
+                           FROM f WHERE f.folder IS NOT NULL)
+                         SELECT folder FROM f WHERE folder IS NOT NULL
                          UNION SELECT folder FROM cursors WHERE source = $2
                          UNION SELECT folder FROM folder_stamps WHERE mailbox = $1",
                         &[&mailbox, &source],

@@ -327,4 +327,8 @@ pub const MIGRATIONS: &[&str] = &[
         FOR EACH ROW EXECUTE FUNCTION mailhygiene_register_moved();
     CREATE TRIGGER register_changes_fenced BEFORE INSERT OR UPDATE OR DELETE ON register_changes
         FOR EACH STATEMENT EXECUTE FUNCTION mailhygiene_fenced();"#,
+    // 4: what an IMAP rescan with nothing new asks of a folder, each an
+    // index range (the SQLite store's schema 12).
+    "CREATE INDEX messages_by_uid ON messages (mailbox, folder, uid_validity, uid);
+     CREATE INDEX messages_flagged ON messages (mailbox, folder, uid) WHERE flagged;",
 ];
