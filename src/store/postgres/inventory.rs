@@ -856,11 +856,14 @@ impl Inventory for PostgresStore {
                 let mut db = self.db()?;
                 let validity = i64::from(*uid_validity);
                 let upto = i64::from(*upto);
-                // Each an index range (`messages_by_uid`): `<>` would walk
-                // the whole folder, each side alone does not.
+                // Each an index range (`messages_by_uid`, which holds only
+                // rows with a UID): `<>` would walk the whole folder, each
+                // side alone does not.
                 for other_validity in [
-                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid_validity < $3",
-                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid_validity > $3",
+                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid IS NOT NULL
+                     AND uid_validity < $3",
+                    "DELETE FROM messages WHERE mailbox = $1 AND folder = $2 AND uid IS NOT NULL
+                     AND uid_validity > $3",
                 ] {
                     db.execute(other_validity, &[&mailbox, folder, &validity])?;
                 }

@@ -331,4 +331,12 @@ pub const MIGRATIONS: &[&str] = &[
     // index range (the SQLite store's schema 12).
     "CREATE INDEX messages_by_uid ON messages (mailbox, folder, uid_validity, uid);
      CREATE INDEX messages_flagged ON messages (mailbox, folder, uid) WHERE flagged;",
+    // 5: those two hold only rows with a UID (the SQLite store's schema
+    // 14): a local message was an entry in each that no query reads.
+    "DROP INDEX messages_by_uid;
+     DROP INDEX messages_flagged;
+     CREATE INDEX messages_by_uid ON messages (mailbox, folder, uid_validity, uid)
+         WHERE uid IS NOT NULL;
+     CREATE INDEX messages_flagged ON messages (mailbox, folder, uid)
+         WHERE flagged AND uid IS NOT NULL;",
 ];

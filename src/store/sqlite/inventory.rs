@@ -2,6 +2,33 @@
 
 use super::*;
 
+// What an IMAP rescan asks of a folder (`Sighting::FolderState`), each an
+// index range over the rows with a UID (`messages_by_uid`,
+// `messages_flagged`): a test reads their query plans.
+
+/// Rows of another UIDVALIDITY, each side of it (`!=` or an `OR` would walk
+/// the whole folder).
+pub(super) const OTHER_VALIDITY: [&str; 2] = [
+    "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid IS NOT NULL
+     AND uid_validity < ?3",
+    "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid IS NOT NULL
+     AND uid_validity > ?3",
+];
+/// Rows above the last UID read that this run did not read.
+pub(super) const GONE_ABOVE: &str =
+    "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity = ?3
+     AND uid > ?4 AND read_run != ?5";
+/// The same, for a server that gave no UIDVALIDITY.
+pub(super) const GONE_ABOVE_NO_VALIDITY: &str =
+    "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity IS NULL
+     AND uid > ?3 AND read_run != ?4";
+/// The flagged few at or below the last UID read.
+pub(super) const WAS_FLAGGED: &str = "SELECT id, uid FROM messages INDEXED BY messages_flagged
+     WHERE mailbox = ?1 AND folder = ?2 AND flagged AND uid IS NOT NULL AND uid <= ?3";
+/// Every row at or below the last UID read (when the server listed what is present).
+pub(super) const STORED_UP_TO: &str = "SELECT id, uid, flagged FROM messages
+     WHERE mailbox = ?1 AND folder = ?2 AND uid IS NOT NULL AND uid <= ?3";
+
 impl Inventory for SqliteStore {
     fn register_mailbox(&mut self, m: &MailboxRecord) -> Result<(), StoreError> {
         self.conn.execute(
@@ -352,12 +379,10 @@ impl Inventory for SqliteStore {
                 present,
                 flagged,
             } => {
-                // Each an index range (`messages_by_uid`): `!=` (or an
-                // `OR`) would walk the whole folder, each side alone does not.
-                for other_validity in [
-                    "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity < ?3",
-                    "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity > ?3",
-                ] {
+                // Each an index range (`messages_by_uid`, which holds only
+                // rows with a UID): `!=` (or an `OR`) would walk the whole
+                // folder, each side alone does not.
+                for other_validity in OTHER_VALIDITY {
                     self.conn.prepare_cached(other_validity)?.execute(params![
                         mailbox,
                         folder,
@@ -366,28 +391,22 @@ impl Inventory for SqliteStore {
                 }
                 // Above `upto` the run read every message there is (a new
                 // folder, a --full scan): what it did not read is gone.
+                self.conn.prepare_cached(GONE_ABOVE)?.execute(params![
+                    mailbox,
+                    folder,
+                    uid_validity,
+                    upto,
+                    run
+                ])?;
                 self.conn
-                    .prepare_cached(
-                        "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity = ?3
-                         AND uid > ?4 AND read_run != ?5",
-                    )?
-                    .execute(params![mailbox, folder, uid_validity, upto, run])?;
-                self.conn
-                    .prepare_cached(
-                        "DELETE FROM messages WHERE mailbox = ?1 AND folder = ?2 AND uid_validity IS NULL
-                         AND uid > ?3 AND read_run != ?4",
-                    )?
+                    .prepare_cached(GONE_ABOVE_NO_VALIDITY)?
                     .execute(params![mailbox, folder, upto, run])?;
                 let flagged: HashSet<u32> = flagged.iter().copied().collect();
                 match present {
                     // Nothing gone: only flags that changed are written.
                     None => {
                         let was_flagged: Vec<(i64, u32)> = {
-                            let mut stmt = self.conn.prepare_cached(
-                                "SELECT id, uid FROM messages INDEXED BY messages_flagged
-                                 WHERE mailbox = ?1 AND folder = ?2 AND flagged
-                                 AND uid IS NOT NULL AND uid <= ?3",
-                            )?;
+                            let mut stmt = self.conn.prepare_cached(WAS_FLAGGED)?;
                             let rows = stmt.query_map(params![mailbox, folder, upto], |r| {
                                 Ok((r.get(0)?, r.get(1)?))
                             })?;
@@ -413,10 +432,7 @@ impl Inventory for SqliteStore {
                     Some(present) => {
                         let present: HashSet<u32> = present.iter().copied().collect();
                         let stored: Vec<(i64, u32, bool)> = {
-                            let mut stmt = self.conn.prepare_cached(
-                                "SELECT id, uid, flagged FROM messages
-                                 WHERE mailbox = ?1 AND folder = ?2 AND uid IS NOT NULL AND uid <= ?3",
-                            )?;
+                            let mut stmt = self.conn.prepare_cached(STORED_UP_TO)?;
                             let rows = stmt.query_map(params![mailbox, folder, upto], |r| {
                                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                             })?;

@@ -339,6 +339,15 @@ const MIGRATIONS: &[&str] = &[
          INSERT INTO register_changes (mailbox, message_id, folder, key)
          VALUES (new.mailbox, new.message_id, new.folder, new.key);
      END;",
+    // 14: the IMAP-only indexes of schema 12 hold only rows with a UID: a
+    // local message was an entry in each that no query reads, a fifth of a
+    // first local scan's index writes.
+    "DROP INDEX messages_by_uid;
+     DROP INDEX messages_flagged;
+     CREATE INDEX messages_by_uid ON messages (mailbox, folder, uid_validity, uid)
+         WHERE uid IS NOT NULL;
+     CREATE INDEX messages_flagged ON messages (mailbox, folder, uid)
+         WHERE flagged AND uid IS NOT NULL;",
 ];
 
 /// The lock a run that writes holds on its state file (`FILE.lock`, the
@@ -1176,6 +1185,65 @@ mod tests {
         assert_eq!(
             s.resume("src").expect("resume").server_names["INBOX"],
             "INBOX"
+        );
+    }
+
+    #[test]
+    fn an_imap_rescan_asks_each_folder_by_index_ranges() {
+        use super::inventory::*;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = SqliteStore::open(&dir.path().join("state.sqlite")).expect("opens");
+        let plan = |sql: &str| -> String {
+            let mut stmt = s
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plans");
+            let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(unbound), |r| {
+                    r.get::<_, String>(3)
+                })
+                .expect("plan rows");
+            rows.map(|r| r.expect("detail"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        for (sql, range) in [
+            (OTHER_VALIDITY[0], "uid_validity<?)"),
+            (OTHER_VALIDITY[1], "uid_validity>?)"),
+            (GONE_ABOVE, "uid_validity=? AND uid>?)"),
+            (GONE_ABOVE_NO_VALIDITY, "uid_validity=? AND uid>?)"),
+            // Every row of the folder with a UID: what the caller asked.
+            (STORED_UP_TO, ")"),
+        ] {
+            let plan = plan(sql);
+            let expected = format!(
+                "INDEX messages_by_uid (mailbox=? AND folder=?{}{range}",
+                if range == ")" { "" } else { " AND " }
+            );
+            assert!(
+                plan.starts_with("SEARCH messages USING") && plan.contains(&expected),
+                "{sql}: {plan}"
+            );
+        }
+        let plan = plan(WAS_FLAGGED);
+        assert!(
+            plan.contains("INDEX messages_flagged (mailbox=? AND folder=? AND uid"),
+            "{plan}"
+        );
+        // They hold IMAP rows only: a local message is in neither.
+        let partial: Vec<String> = s
+            .conn
+            .prepare("SELECT sql FROM sqlite_master WHERE name IN ('messages_by_uid', 'messages_flagged')")
+            .expect("schema")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .map(|r| r.expect("sql"))
+            .collect();
+        assert_eq!(partial.len(), 2);
+        assert!(
+            partial.iter().all(|sql| sql.contains("uid IS NOT NULL")),
+            "{partial:?}"
         );
     }
 
