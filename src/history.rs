@@ -117,10 +117,8 @@ fn reconcile_changes(
     if changes.is_empty() {
         return Ok(());
     }
-    let touched: std::collections::BTreeSet<String> = changes
-        .iter()
-        .map(|c| crate::register::copy_identity(source, &c.message_id, &c.folder, &c.key))
-        .collect();
+    let touched: std::collections::BTreeSet<String> =
+        changes.iter().map(|c| c.identity(source)).collect();
     let mut current = Vec::new();
     store.sensitive_copies(source, changes, &mut |m| {
         current.extend(compliance::deviation(source, address, as_of, &m.report));

@@ -397,6 +397,41 @@ pub struct ChangedCopy {
     pub key: String,
 }
 
+impl ChangedCopy {
+    /// The register's identity of this copy's message
+    /// ([`crate::register::copy_identity`]).
+    pub fn identity(&self, source: &str) -> String {
+        crate::register::copy_identity(source, &self.message_id, &self.folder, &self.key)
+    }
+}
+
+/// The messages a set of changed copies touches, by identity: what
+/// [`History::sensitive_copies`] picks from a mailbox's messages with
+/// findings, in either store.
+pub(crate) struct TouchedMessages<'a> {
+    source: &'a str,
+    identities: HashSet<String>,
+}
+
+impl<'a> TouchedMessages<'a> {
+    pub(crate) fn new(source: &'a str, changes: &[ChangedCopy]) -> TouchedMessages<'a> {
+        TouchedMessages {
+            source,
+            identities: changes.iter().map(|c| c.identity(source)).collect(),
+        }
+    }
+
+    /// Whether the stored copy (Message-ID, folder, key) is of a touched message.
+    pub(crate) fn touches(&self, message_id: &str, folder: &str, key: &str) -> bool {
+        self.identities.contains(&crate::register::copy_identity(
+            self.source,
+            message_id,
+            folder,
+            key,
+        ))
+    }
+}
+
 /// A message's judgement that does not depend on the date it is judged
 /// on, stored with it so counts for any date are a query: see
 /// [`crate::rules::RuleSet::stale_from`].

@@ -1225,10 +1225,7 @@ impl History for PostgresStore {
         let Some(mailbox) = self.lookup(source)? else {
             return Ok(());
         };
-        let wanted: HashSet<String> = of
-            .iter()
-            .map(|c| crate::register::copy_identity(source, &c.message_id, &c.folder, &c.key))
-            .collect();
+        let touched = crate::store::TouchedMessages::new(source, of);
         // The mailbox's messages with findings, by what tells them apart
         // only, then those wanted read whole.
         let ids: Vec<i64> = self
@@ -1240,14 +1237,7 @@ impl History for PostgresStore {
                 &[&mailbox],
             )?
             .into_iter()
-            .filter(|r| {
-                wanted.contains(&crate::register::copy_identity(
-                    source,
-                    r.get(1),
-                    r.get(2),
-                    r.get(3),
-                ))
-            })
+            .filter(|r| touched.touches(r.get(1), r.get(2), r.get(3)))
             .map(|r| r.get(0))
             .collect();
         for id in ids {

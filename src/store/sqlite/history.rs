@@ -182,10 +182,7 @@ impl History for SqliteStore {
         let Some(mailbox) = self.lookup(source)? else {
             return Ok(());
         };
-        let wanted: HashSet<String> = of
-            .iter()
-            .map(|c| crate::register::copy_identity(source, &c.message_id, &c.folder, &c.key))
-            .collect();
+        let touched = crate::store::TouchedMessages::new(source, of);
         // The mailbox's messages with findings, by what tells them apart
         // only (the findings are few beside the messages), then those wanted
         // read whole.
@@ -200,12 +197,7 @@ impl History for SqliteStore {
             while let Some(r) = rows.next()? {
                 let (message_id, folder, key): (String, String, String) =
                     (r.get(1)?, r.get(2)?, r.get(3)?);
-                if wanted.contains(&crate::register::copy_identity(
-                    source,
-                    &message_id,
-                    &folder,
-                    &key,
-                )) {
+                if touched.touches(&message_id, &folder, &key) {
                     ids.push(r.get(0)?);
                 }
             }
